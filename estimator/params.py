@@ -1,0 +1,237 @@
+"""Exact parameter counts, total and active per token, with a breakdown by component.
+
+The oracle is the reference implementation: every count here equals
+``sum(p.numel() for p in model.parameters())`` of Hugging Face ``transformers``' own model class
+built from the same config on the ``meta`` device (tests/test_params_hf.py checks this on many
+random configs per family). Integers throughout; no floating point.
+
+Active parameters per token (REFERENCE.md §1; Fedus et al. 2021, arXiv 2101.03961 §2):
+``active = total − (E − k)/E × routed_expert_params`` — the routed experts a token does not use.
+JetMoE's attention experts (:class:`~estimator.spec.MoA`) are routed the same way. Publishers differ
+on the embedding; three conventions are reported side by side, see :class:`ParamCounts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .spec import ModelSpec
+
+#: Names of the active-parameter conventions, in the order reports show them.
+ACTIVE_CONVENTIONS = {
+    "with_embedding": "all parameters a token touches, input embedding included "
+                      "(Mistral, Qwen, Meta, AI2 model cards)",
+    "without_embedding": "excluding the input-embedding table; a tied table still counts as the "
+                         "output head (DeepSeek, OpenAI gpt-oss model cards)",
+    "non_embedding": "excluding both the input embedding and the lm_head (Kaplan et al. 2020, "
+                     "arXiv 2001.08361 §2.1)",
+}
+
+
+@dataclass(frozen=True)
+class ParamCounts:
+    """Parameters by component; ``total`` is derived from the parts so they cannot disagree.
+
+    ``routed_experts`` holds every routed expert of every MoE layer (all ``E``, whatever ``k``);
+    ``routed_inactive`` is the share a single token does not use (``(E−k)/E`` of the routed
+    experts, plus JetMoE's unused attention experts). ``buffers`` are checkpoint tensors that are
+    not parameters (DeepSeek-V3's ``e_score_correction_bias``); ``mtp`` counts multi-token-
+    prediction modules, which ship in the checkpoint but are outside the main model (their
+    embedding and output head are shared with it, so are not counted again).
+    """
+
+    embedding: int
+    attention: int
+    router: int
+    routed_experts: int
+    shared_experts: int
+    dense_ffn: int
+    norms: int
+    lm_head: int
+    other: int
+    routed_inactive: int
+    buffers: int = 0
+    mtp: int = 0
+    embedding_tied: bool = False
+
+    @property
+    def total(self) -> int:
+        return (self.embedding + self.attention + self.router + self.routed_experts
+                + self.shared_experts + self.dense_ffn + self.norms + self.lm_head + self.other)
+
+    @property
+    def active(self) -> int:
+        """Active per token, ``with_embedding`` convention (the project default)."""
+        return self.total - self.routed_inactive
+
+    @property
+    def active_without_embedding(self) -> int:
+        return self.active - (0 if self.embedding_tied else self.embedding)
+
+    @property
+    def active_non_embedding(self) -> int:
+        return self.active - self.embedding - self.lm_head
+
+    @property
+    def non_embedding(self) -> int:
+        """Total minus embedding and lm_head (Kaplan's N)."""
+        return self.total - self.embedding - self.lm_head
+
+    @property
+    def breakdown(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("embedding", "attention", "router",
+                                              "routed_experts", "shared_experts", "dense_ffn",
+                                              "norms", "lm_head", "other")}
+
+    def to_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "active": self.active,
+            "active_convention": "with_embedding",
+            "active_by_convention": {
+                "with_embedding": self.active,
+                "without_embedding": self.active_without_embedding,
+                "non_embedding": self.active_non_embedding,
+            },
+            "conventions": dict(ACTIVE_CONVENTIONS),
+            "non_embedding_total": self.non_embedding,
+            "breakdown": self.breakdown,
+            "routed_inactive_per_token": self.routed_inactive,
+            "buffers": self.buffers,
+            "mtp": self.mtp,
+            "embedding_tied": self.embedding_tied,
+        }
+
+    def as_flat(self) -> dict:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------
+# per-component counts (one function per block; shapes as in the HF modeling files)
+# ----------------------------------------------------------------------------------------------
+
+def norm_params(s: ModelSpec, width: int) -> int:
+    """RMSNorm(width): ``width`` weights; LayerNorm with bias: ``2·width``."""
+    return 2 * width if (s.norm_type == "layernorm" and s.norm_bias) else width
+
+
+def attention_params(s: ModelSpec) -> int:
+    """One layer's attention block, all attention experts included (norms inside it too).
+
+    Standard (MHA/GQA/MQA, ``modeling_llama.LlamaAttention``): ``h·a·d + 2·h·g·d + a·d·h``,
+    plus ``a·d + 2·g·d`` q/k/v biases, ``h`` output bias, q/k norms, ``a`` sinks (gpt-oss).
+    MLA (``modeling_deepseek_v3.DeepseekV3Attention``): see :class:`~estimator.spec.MLA`.
+    MoA (``modeling_jetmoe.JetMoeAttention``): see :class:`~estimator.spec.MoA`.
+    """
+    h, a, g, d = s.hidden_size, s.num_attention_heads, s.num_key_value_heads, s.head_dim
+    if s.mla is not None:
+        m = s.mla
+        if m.q_lora_rank is None:
+            q = h * a * m.qk_head_dim
+        else:
+            q = h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * a * m.qk_head_dim
+        kv = (h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
+              + m.kv_lora_rank * a * (m.qk_nope_head_dim + m.v_head_dim))
+        o = a * m.v_head_dim * h
+        bias = 0
+        if s.attention_bias:  # DeepSeek: q_a_proj (or q_proj), kv_a_proj_with_mqa, o_proj
+            bias += (m.q_lora_rank if m.q_lora_rank is not None else 0)
+            bias += m.kv_lora_rank + m.qk_rope_head_dim
+        if s.attention_out_bias:
+            bias += h
+        return q + kv + o + bias
+    if s.moa is not None:
+        E = s.moa.num_experts
+        kv = h * 2 * g * d
+        experts = E * (h * g * d + g * d * h)
+        router = h * E
+        return kv + experts + router + h  # + the shared output bias
+    p = h * a * d + 2 * h * g * d + a * d * h
+    if s.attention_bias:
+        p += a * d + 2 * g * d
+    if s.attention_out_bias:
+        p += h
+    if s.qk_norm == "head":
+        p += 2 * d
+    elif s.qk_norm == "full":
+        p += a * d + g * d
+    if s.attention_sinks:
+        p += a
+    return p
+
+
+def attention_inactive_params(s: ModelSpec) -> int:
+    """Attention parameters one token does not use: JetMoE's unselected attention experts."""
+    if s.moa is None:
+        return 0
+    h, g, d = s.hidden_size, s.num_key_value_heads, s.head_dim
+    return (s.moa.num_experts - s.moa.top_k) * 2 * h * g * d
+
+
+def mlp_params(h: int, f: int, gated: bool, bias: bool) -> int:
+    """One MLP: gated (SwiGLU/GeGLU) ``3·h·f``, plain ``2·h·f``; biases ``2f+h`` / ``f+h``."""
+    n_in = 2 if gated else 1
+    p = n_in * h * f + f * h
+    if bias:
+        p += n_in * f + h
+    return p
+
+
+def expert_params(s: ModelSpec) -> int:
+    """One routed expert: an MLP of width ``f_e`` (biases only where ``expert_bias``)."""
+    return mlp_params(s.hidden_size, s.moe_intermediate_size, s.gated_ffn, s.expert_bias)
+
+
+def router_params(s: ModelSpec) -> int:
+    """One MoE layer's router: ``h·E`` (+ ``E`` bias) and the shared-expert gate ``h`` if any."""
+    p = s.hidden_size * s.num_experts + (s.num_experts if s.router_bias else 0)
+    return p
+
+
+def shared_expert_params(s: ModelSpec) -> int:
+    """One MoE layer's shared experts, one MLP of total width ``f_sh`` plus its gate (``h``)."""
+    if not s.num_shared_experts:
+        return 0
+    p = mlp_params(s.hidden_size, s.shared_expert_intermediate_size, s.gated_ffn, False)
+    return p + (s.hidden_size if s.shared_expert_gate else 0)
+
+
+def dense_ffn_params(s: ModelSpec) -> int:
+    return mlp_params(s.hidden_size, s.intermediate_size, s.gated_ffn, s.ffn_bias)
+
+
+def count_params(s: ModelSpec) -> ParamCounts:
+    """Exact parameter counts of ``s`` (see module docstring for the oracle)."""
+    h, V, L = s.hidden_size, s.vocab_size, s.num_hidden_layers
+    n_moe = s.num_moe_layers
+    n_dense = L - n_moe
+    embedding = V * h
+    lm_head = 0 if s.tie_word_embeddings else V * h + (V if s.lm_head_bias else 0)
+    attention = L * attention_params(s)
+    norms = (2 * L + 1) * norm_params(s, h)
+    dense_ffn = n_dense * dense_ffn_params(s)
+    routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
+    router = n_moe * router_params(s) if n_moe else 0
+    shared = n_moe * shared_expert_params(s)
+    other = n_moe * h if s.moe_output_bias else 0
+    inactive = 0
+    if n_moe:
+        inactive = n_moe * (s.num_experts - s.num_experts_per_tok) * expert_params(s)
+    inactive += L * attention_inactive_params(s)
+    buffers = n_moe * s.num_experts if s.router_score_correction_bias else 0
+    mtp = 0
+    if s.num_mtp_layers:
+        # DeepSeek-V3 §2.2: per module, RMSNorm(h) ×2, a projection (2h → h), one transformer
+        # block (an MoE block when the model is MoE) and a final norm; embedding/head shared.
+        block = attention_params(s) + 2 * norm_params(s, h)
+        if s.num_experts:
+            block += s.num_experts * expert_params(s) + router_params(s) + shared_expert_params(s)
+        else:
+            block += dense_ffn_params(s)
+        mtp = s.num_mtp_layers * (3 * norm_params(s, h) + 2 * h * h + block)
+    return ParamCounts(
+        embedding=embedding, attention=attention, router=router, routed_experts=routed,
+        shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
+        routed_inactive=inactive, buffers=buffers, mtp=mtp,
+        embedding_tied=s.tie_word_embeddings,
+    )

@@ -1,0 +1,281 @@
+"""The architecture spec: one typed, immutable description of a decoder-only transformer.
+
+Dense and Mixture-of-Experts models share one dataclass. Field names follow the Hugging Face
+`transformers` configuration classes where one exists (``hidden_size``, ``num_key_value_heads``,
+``num_experts_per_tok``, ``moe_intermediate_size`` ...), so a reader who knows
+``configuration_mixtral.py`` can read this file. Family quirks that change what the reference
+implementation instantiates are explicit fields, never silent special cases:
+
+* which layers are MoE (``moe_layers``: an explicit tuple of layer indices, built by the importer
+  from ``first_k_dense_replace`` / ``decoder_sparse_step`` / ``mlp_only_layers`` /
+  ``interleave_moe_layer_step`` / ``moe_layer_freq``);
+* shared experts (one MLP of total width ``shared_expert_intermediate_size``) and their sigmoid gate;
+* MLA (DeepSeek-V2/V3 latent attention, :class:`MLA`);
+* mixture-of-attention heads (JetMoE, :class:`MoA`);
+* q/k norms, biases, attention sinks, sliding-window layers, tied embeddings, norm type;
+* multi-token-prediction (MTP) layers, counted separately from the main model.
+
+Validation happens once, at construction: every impossible value raises
+:class:`~estimator.errors.EstimatorError` naming the field and the value. Everything downstream
+trusts a constructed spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import EstimatorError
+
+NormType = Literal["rmsnorm", "layernorm"]
+QKNorm = Literal["none", "head", "full"]
+
+
+@dataclass(frozen=True)
+class MLA:
+    """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 §2.1; HF ``modeling_deepseek_v3``).
+
+    Queries: ``q_lora_rank`` is None → one ``q_proj`` (h → a·(nope+rope)); otherwise
+    ``q_a_proj`` (h → q_lora_rank), RMSNorm(q_lora_rank), ``q_b_proj`` (q_lora_rank → a·(nope+rope)).
+    Keys/values: ``kv_a_proj_with_mqa`` (h → kv_lora_rank + rope), RMSNorm(kv_lora_rank),
+    ``kv_b_proj`` (kv_lora_rank → a·(nope + v)). Output: ``o_proj`` (a·v → h).
+    """
+
+    q_lora_rank: int | None
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+
+    @property
+    def qk_head_dim(self) -> int:
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+
+@dataclass(frozen=True)
+class MoA:
+    """Mixture of attention heads (JetMoE, arXiv 2404.07413 §2; HF ``modeling_jetmoe``).
+
+    Each of ``num_experts`` attention experts owns a query projection (h → g·d) and an output
+    projection (g·d → h); a token uses ``top_k`` of them, so it has ``top_k·g`` query heads that
+    all share one K/V projection (h → 2·g·d). A router (h → E, no bias) and one output bias (h)
+    complete the block.
+    """
+
+    num_experts: int
+    top_k: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A decoder-only transformer, dense or MoE, exact enough to count every parameter.
+
+    Symbols used in docstrings elsewhere: ``L`` = num_hidden_layers, ``h`` = hidden_size,
+    ``a`` = num_attention_heads, ``g`` = num_key_value_heads, ``d`` = head_dim,
+    ``f`` = intermediate_size, ``E`` = num_experts, ``k`` = num_experts_per_tok,
+    ``f_e`` = moe_intermediate_size, ``f_sh`` = shared_expert_intermediate_size, ``V`` = vocab_size.
+    """
+
+    # --- identity --------------------------------------------------------------------------
+    name: str
+    model_type: str  # the Hugging Face family it was read as ("custom" for hand-made specs)
+
+    # --- trunk ------------------------------------------------------------------------------
+    num_hidden_layers: int
+    hidden_size: int
+    vocab_size: int
+    tie_word_embeddings: bool = False
+    norm_type: NormType = "rmsnorm"
+    norm_bias: bool = False  # LayerNorm with a bias vector (PhiMoE)
+    lm_head_bias: bool = False  # PhiMoE's ``lm_head_bias``
+
+    # --- attention --------------------------------------------------------------------------
+    num_attention_heads: int = 1
+    num_key_value_heads: int = 1
+    head_dim: int = 0  # 0 → hidden_size // num_attention_heads (filled in __post_init__)
+    attention_bias: bool = False  # bias on q/k/v projections
+    attention_out_bias: bool = False  # bias on the output projection
+    fused_qkv: bool = False  # one Wqkv matrix (DBRX); same count, recorded for fidelity
+    qk_norm: QKNorm = "none"  # "head": RMSNorm(d) on q and k; "full": RMSNorm(a·d), RMSNorm(g·d)
+    attention_sinks: bool = False  # gpt-oss: one learned logit per query head
+    sliding_window: int | None = None
+    sliding_window_layers: tuple[int, ...] = ()  # layer indices that use the window
+    mla: MLA | None = None
+    moa: MoA | None = None
+
+    # --- feed-forward -----------------------------------------------------------------------
+    intermediate_size: int = 0  # dense-layer FFN width (0 allowed only if every layer is MoE)
+    gated_ffn: bool = True  # SwiGLU/GeGLU: 3 matrices; plain: 2
+    ffn_bias: bool = False  # bias in the dense-layer MLP
+
+    # --- mixture of experts -----------------------------------------------------------------
+    num_experts: int = 0  # routed experts E (0 → dense model)
+    num_experts_per_tok: int = 0  # k
+    moe_intermediate_size: int = 0  # f_e
+    moe_layers: tuple[int, ...] = ()  # indices of MoE layers
+    expert_bias: bool = False  # biases inside each expert (gpt-oss)
+    moe_output_bias: bool = False  # one bias (h) after the expert mix (JetMoE)
+    router_bias: bool = False
+    num_shared_experts: int = 0
+    shared_expert_intermediate_size: int = 0  # total width of the shared-expert MLP
+    shared_expert_gate: bool = False  # qwen2_moe: sigmoid gate Linear(h, 1)
+    router_score_correction_bias: bool = False  # DeepSeek-V3 buffer, in checkpoints
+
+    # --- extras -----------------------------------------------------------------------------
+    num_mtp_layers: int = 0  # DeepSeek-V3/GLM-4.5 multi-token prediction, outside the main model
+    max_position_embeddings: int | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+        if self.head_dim == 0:
+            object.__setattr__(self, "head_dim", self.hidden_size // self.num_attention_heads)
+
+    # --- derived ----------------------------------------------------------------------------
+    @property
+    def is_moe(self) -> bool:
+        return self.num_experts > 0 and bool(self.moe_layers)
+
+    @property
+    def num_moe_layers(self) -> int:
+        return len(self.moe_layers)
+
+    @property
+    def num_dense_layers(self) -> int:
+        return self.num_hidden_layers - self.num_moe_layers
+
+    def is_moe_layer(self, i: int) -> bool:
+        return i in self._moe_set
+
+    @property
+    def _moe_set(self) -> frozenset[int]:
+        return frozenset(self.moe_layers)
+
+    def replace(self, **changes) -> ModelSpec:
+        """A validated copy with ``changes`` applied (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def fields_of(cls=ModelSpec) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+# ----------------------------------------------------------------------------------------------
+# validation
+# ----------------------------------------------------------------------------------------------
+
+_INT_FIELDS_POSITIVE = ("num_hidden_layers", "hidden_size", "vocab_size", "num_attention_heads",
+                        "num_key_value_heads")
+_INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_experts_per_tok",
+                      "moe_intermediate_size", "num_shared_experts",
+                      "shared_expert_intermediate_size", "num_mtp_layers")
+_BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "lm_head_bias", "attention_bias",
+                "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
+                "expert_bias", "moe_output_bias", "router_bias", "shared_expert_gate",
+                "router_score_correction_bias")
+
+# Sizes above this are certainly typos (a 10^7-wide layer has 10^14 parameters per matrix).
+MAX_DIM = 10_000_000
+
+
+def check_int(name: str, value: object, minimum: int = 1) -> int:
+    """Return ``value`` if it is a plain int ≥ ``minimum``, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and math.isnan(value):
+            raise EstimatorError(name, value, "must be an integer, got NaN")
+        raise EstimatorError(name, value, f"must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise EstimatorError(name, value, f"must be >= {minimum}")
+    if value > MAX_DIM:
+        raise EstimatorError(name, value, f"must be <= {MAX_DIM:,}")
+    return value
+
+
+def _validate(s: ModelSpec) -> None:
+    if not isinstance(s.name, str):
+        raise EstimatorError("name", s.name, "must be a string")
+    for n in _INT_FIELDS_POSITIVE:
+        check_int(n, getattr(s, n), 1)
+    for n in _INT_FIELDS_NONNEG:
+        check_int(n, getattr(s, n), 0)
+    for n in _BOOL_FIELDS:
+        if not isinstance(getattr(s, n), bool):
+            raise EstimatorError(n, getattr(s, n), "must be true or false")
+    if s.norm_type not in ("rmsnorm", "layernorm"):
+        raise EstimatorError("norm_type", s.norm_type, "must be 'rmsnorm' or 'layernorm'")
+    if s.qk_norm not in ("none", "head", "full"):
+        raise EstimatorError("qk_norm", s.qk_norm, "must be 'none', 'head' or 'full'")
+    L = s.num_hidden_layers
+    a, g = s.num_attention_heads, s.num_key_value_heads
+    if s.mla is None and s.moa is None:
+        if g > a:
+            raise EstimatorError("num_key_value_heads", g,
+                                 f"must not exceed num_attention_heads={a}")
+        if a % g:
+            raise EstimatorError("num_key_value_heads", g,
+                                 f"must divide num_attention_heads={a}")
+        if s.head_dim == 0 and s.hidden_size % a:
+            raise EstimatorError("num_attention_heads", a,
+                                 f"must divide hidden_size={s.hidden_size} "
+                                 "(or give head_dim explicitly)")
+    if s.mla is not None:
+        m = s.mla
+        if m.q_lora_rank is not None:
+            check_int("q_lora_rank", m.q_lora_rank, 1)
+        check_int("kv_lora_rank", m.kv_lora_rank, 1)
+        check_int("qk_nope_head_dim", m.qk_nope_head_dim, 0)
+        check_int("qk_rope_head_dim", m.qk_rope_head_dim, 0)
+        check_int("v_head_dim", m.v_head_dim, 1)
+        if m.qk_head_dim < 1:
+            raise EstimatorError("qk_nope_head_dim", m.qk_nope_head_dim,
+                                 "qk_nope_head_dim + qk_rope_head_dim must be >= 1")
+    if s.moa is not None:
+        check_int("moa.num_experts", s.moa.num_experts, 1)
+        check_int("moa.top_k", s.moa.top_k, 1)
+        if s.moa.top_k > s.moa.num_experts:
+            raise EstimatorError("moa.top_k", s.moa.top_k,
+                                 f"must not exceed moa.num_experts={s.moa.num_experts}")
+    if s.sliding_window is not None:
+        check_int("sliding_window", s.sliding_window, 1)
+    for name, idx in (("moe_layers", s.moe_layers), ("sliding_window_layers",
+                                                      s.sliding_window_layers)):
+        if not isinstance(idx, tuple):
+            raise EstimatorError(name, idx, "must be a tuple of layer indices")
+        for i in idx:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L:
+                raise EstimatorError(name, i, f"layer index must be in [0, {L})")
+        if len(set(idx)) != len(idx):
+            raise EstimatorError(name, idx, "has repeated layer indices")
+    if s.sliding_window_layers and s.sliding_window is None:
+        raise EstimatorError("sliding_window", None,
+                             "sliding_window_layers are set, so a window size is required")
+    # MoE consistency
+    E, k = s.num_experts, s.num_experts_per_tok
+    if E:
+        if k < 1:
+            raise EstimatorError("num_experts_per_tok", k, "must be >= 1 for an MoE model")
+        if k > E:
+            raise EstimatorError("num_experts_per_tok", k, f"must not exceed num_experts={E}")
+        if s.moe_layers and s.moe_intermediate_size < 1:
+            raise EstimatorError("moe_intermediate_size", s.moe_intermediate_size,
+                                 "must be >= 1 for an MoE model")
+    else:
+        if s.moe_layers:
+            raise EstimatorError("moe_layers", s.moe_layers, "given but num_experts is 0")
+        if k:
+            raise EstimatorError("num_experts_per_tok", k, "given but num_experts is 0")
+    if len(s.moe_layers) < L and s.intermediate_size < 1:
+        raise EstimatorError("intermediate_size", s.intermediate_size,
+                             "must be >= 1: the model has dense FFN layers")
+    if s.num_shared_experts and s.shared_expert_intermediate_size < 1:
+        raise EstimatorError("shared_expert_intermediate_size",
+                             s.shared_expert_intermediate_size,
+                             "must be >= 1 when num_shared_experts > 0")
+    if s.shared_expert_intermediate_size and not s.num_shared_experts:
+        raise EstimatorError("num_shared_experts", s.num_shared_experts,
+                             "must be >= 1 when shared_expert_intermediate_size is set")
