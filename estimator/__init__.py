@@ -1,0 +1,21 @@
+"""What a dense or Mixture-of-Experts transformer costs: parameters, FLOPs, memory, time, money.
+
+Pure Python; importing it never imports torch, streamlit or plotly.
+
+>>> import estimator
+>>> r = estimator.estimate("mixtral-8x7b", batch=1, seq_len=4096)
+>>> r.params.total, r.params.active
+(46702792704, 12879925248)
+"""
+
+__version__ = "0.1.0"
+
+from .errors import EstimatorError  # noqa: E402
+from .options import Options, make_options  # noqa: E402
+from .params import ParamCounts, count_params  # noqa: E402
+from .presets import Model, list_presets, load_model  # noqa: E402
+from .report import Report, estimate  # noqa: E402
+from .spec import MLA, ModelSpec, MoA  # noqa: E402
+
+__all__ = ["EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options", "ParamCounts",
+           "Report", "count_params", "estimate", "list_presets", "load_model", "make_options"]

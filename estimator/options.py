@@ -1,0 +1,142 @@
+"""Every workload option in one place: ``estimate()`` keywords, CLI flags and app widgets.
+
+Each field carries its own metadata (help text, group, allowed choices, bounds), so the CLI
+builds its flags from this dataclass and the app its widgets, and validation is written once.
+Defaults are stated in every report ("conventions" section).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import EstimatorError
+
+DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+
+
+def opt(default: Any, help: str, group: str, *, choices: tuple | None = None,
+        minimum: float | None = None, maximum: float | None = None, kind: type | None = None):
+    """A dataclass field with the metadata the CLI, the app and validation read."""
+    return field(default=default, metadata=dict(help=help, group=group, choices=choices,
+                                                minimum=minimum, maximum=maximum,
+                                                kind=kind or type(default)))
+
+
+@dataclass(frozen=True)
+class Options:
+    """Workload and conventions. Groups: workload, parallel, inference, training, cost, serving."""
+
+    # --- workload (shared by FLOPs, memory and speed) ---------------------------------------
+    batch: int = opt(1, "sequences per forward pass (inference) / per optimizer step per "
+                        "data-parallel rank is micro_batch × grad_accum", "workload", minimum=1)
+    seq_len: int = opt(4096, "tokens per sequence (context length)", "workload", minimum=1)
+    dtype: str = opt("bf16", "weight dtype (inference); mxfp4 = routed experts in MXFP4 as "
+                             "gpt-oss ships them, the rest bf16", "workload", choices=DTYPES)
+    attention_flops: str = opt("full", "attention FLOPs convention: 'full' = executed square "
+                                       "score matrix (what FlopCounterMode measures); 'causal' = "
+                                       "halved for the mask (Megatron, DeepSeek)", "workload",
+                               choices=("full", "causal"))
+
+    # --- parallelism ------------------------------------------------------------------------
+    tp: int = opt(1, "tensor-parallel size", "parallel", minimum=1)
+    pp: int = opt(1, "pipeline-parallel size", "parallel", minimum=1)
+    ep: int = opt(1, "expert-parallel size", "parallel", minimum=1)
+    cp: int = opt(1, "context-parallel size (training)", "parallel", minimum=1)
+    num_gpus: int = opt(8, "GPUs in the training job (data-parallel size = num_gpus / "
+                           "(tp·pp·cp))", "parallel", minimum=1)
+    gpu: str = opt("h100-sxm", "GPU type (configs/hardware.yaml id)", "parallel")
+
+    # --- inference --------------------------------------------------------------------------
+    kv_dtype: str = opt("bf16", "KV-cache dtype", "inference", choices=KV_DTYPES)
+    kv_cache: str = opt("engine", "MLA cache layout: 'engine' = compressed latent as vLLM/SGLang "
+                                  "keep it; 'transformers' = decompressed K/V as HF keeps it",
+                        "inference", choices=("engine", "transformers"))
+
+    # --- training ---------------------------------------------------------------------------
+    train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0)
+    optimizer: str = opt("adamw", "optimizer", "training",
+                         choices=("adamw", "adamw_8bit", "sgd_momentum"))
+    adam_bytes: int = opt(16, "mixed-precision AdamW bytes/parameter convention: 16 (ZeRO "
+                              "paper), 18 (Megatron/DeepSpeed, fp32 grads), 20 (fp32 grad "
+                              "accumulation, HF Ultra-Scale Playbook)", "training",
+                          choices=(16, 18, 20))
+    master_weights: bool = opt(True, "keep an fp32 master copy of the weights", "training")
+    zero: int = opt(0, "ZeRO stage / FSDP (3 = FULL_SHARD)", "training", choices=(0, 1, 2, 3))
+    recompute: str = opt("none", "activation recomputation", "training",
+                         choices=("none", "selective", "full"))
+    flash_attention: bool = opt(True, "fused attention (no s² score tensor saved)", "training")
+    micro_batch: int = opt(1, "micro-batch size (sequences) per GPU", "training", minimum=1)
+    grad_accum: int = opt(1, "gradient-accumulation steps", "training", minimum=1)
+    capacity_factor: float = opt(0.0, "MoE expert capacity factor (0 = dropless)", "training",
+                                 minimum=0.0)
+
+    # --- cost -------------------------------------------------------------------------------
+    mfu: float = opt(0.4, "model FLOPs utilization for training and prefill", "cost",
+                     minimum=1e-6, maximum=1.0)
+    price_per_gpu_hour: float = opt(0.0, "$ per GPU-hour (0 = the catalog's dated price)",
+                                    "cost", minimum=0.0)
+
+    # --- serving ----------------------------------------------------------------------------
+    mbu: float = opt(0.8, "memory-bandwidth utilization for decode", "serving",
+                     minimum=1e-6, maximum=1.0)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check(f, getattr(self, f.name))
+
+    def replace(self, **changes: Any) -> Options:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def dp(self) -> int:
+        """Data-parallel size of the training job (``num_gpus / (tp·pp·cp)``)."""
+        return self.num_gpus // (self.tp * self.pp * self.cp)
+
+
+def _check(f: dataclasses.Field, value: Any) -> None:
+    md = f.metadata
+    kind = md["kind"]
+    name = f.name
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise EstimatorError(name, value, "must be true or false")
+        return
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EstimatorError(name, value, "must be an integer")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EstimatorError(name, value, "must be a number")
+        if math.isnan(value) or math.isinf(value):
+            raise EstimatorError(name, value, "must be a finite number")
+    elif kind is str and not isinstance(value, str):
+        raise EstimatorError(name, value, "must be a string")
+    if md["choices"] is not None and value not in md["choices"]:
+        raise EstimatorError(name, value, "must be one of "
+                             + ", ".join(str(c) for c in md["choices"]))
+    if md["minimum"] is not None and value < md["minimum"]:
+        raise EstimatorError(name, value, f"must be >= {md['minimum']}")
+    if md["maximum"] is not None and value > md["maximum"]:
+        raise EstimatorError(name, value, f"must be <= {md['maximum']}")
+
+
+OPTION_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
+
+
+def make_options(**kw: Any) -> Options:
+    """Options from keywords; an unknown keyword is an error naming it."""
+    for k in kw:
+        if k not in OPTION_FIELDS:
+            raise EstimatorError(k, kw[k], "unknown option; known: " + ", ".join(OPTION_FIELDS))
+    o = Options(**kw)
+    if o.num_gpus % (o.tp * o.pp * o.cp):
+        raise EstimatorError("num_gpus", o.num_gpus,
+                             f"must be a multiple of tp·pp·cp = {o.tp * o.pp * o.cp}")
+    return o
