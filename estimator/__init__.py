@@ -16,6 +16,8 @@ from .params import ParamCounts, count_params  # noqa: E402
 from .presets import Model, list_presets, load_model  # noqa: E402
 from .report import Report, estimate  # noqa: E402
 from .spec import MLA, ModelSpec, MoA  # noqa: E402
+from .sweep import sweep  # noqa: E402  (the function shadows the submodule name on purpose)
+from .compare import dense_equivalents  # noqa: E402
 
 __all__ = ["EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options", "ParamCounts",
-           "Report", "count_params", "estimate", "list_presets", "load_model", "make_options"]
+           "Report", "count_params", "dense_equivalents", "estimate", "list_presets", "load_model", "make_options", "sweep"]

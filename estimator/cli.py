@@ -1,0 +1,143 @@
+"""``python -m estimator``: report, list, sweep, validate.
+
+Bad input of any kind ends with exit status 2 and one line on stderr (``error: ...``), never a
+traceback. Flags for every workload option are generated from :mod:`estimator.options`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import EstimatorError
+from .options import OPTION_FIELDS
+
+EXIT_BAD_INPUT = 2
+
+
+class _BadArgs(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting (one-line errors)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise _BadArgs(message)
+
+
+def _parse_bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def _parse_number(kind: type):
+    def parse(text: str):
+        try:
+            return kind(float(text)) if kind is float else int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def _add_option_flags(p: argparse.ArgumentParser) -> None:
+    for name, f in OPTION_FIELDS.items():
+        md = f.metadata
+        kind = md["kind"]
+        flag = "--" + name.replace("_", "-")
+        help_ = f"{md['help']} (default: {f.default})"
+        if kind is bool:
+            p.add_argument(flag, dest=name, type=_parse_bool, metavar="true|false", help=help_)
+        elif kind in (int, float):
+            p.add_argument(flag, dest=name, type=_parse_number(kind), help=help_,
+                           metavar="N" if kind is int else "X")
+        else:
+            p.add_argument(flag, dest=name, type=str, help=help_)
+
+
+def _options_from(ns: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(ns, k) for k in OPTION_FIELDS if getattr(ns, k, None) is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m estimator",
+                description="What a dense or MoE transformer costs: params, FLOPs, memory, time.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    sub.required = True
+
+    r = sub.add_parser("report", help="full report for one model")
+    r.add_argument("model", help="preset name (see `list`) or path to a config.json / YAML")
+    r.add_argument("--format", choices=("json", "md", "csv"), default="md")
+    _add_option_flags(r)
+
+    sub.add_parser("list", help="list presets")
+
+    s = sub.add_parser("sweep", help="one row per grid point")
+    s.add_argument("model")
+    s.add_argument("--vary", action="append", default=[], metavar="FIELD=v1,v2,...",
+                   help="architecture field (HF or estimator name) or option, with values")
+    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    _add_option_flags(s)
+
+    v = sub.add_parser("validate", help="measure small PyTorch models against the estimator")
+    v.add_argument("rest", nargs=argparse.REMAINDER)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "validate":  # the validation module owns its own flags
+        from .validation.cli import main as validate_main
+
+        return validate_main(argv[1:])
+    try:
+        ns = build_parser().parse_args(argv)
+        return _run(ns)
+    except _BadArgs as e:
+        _fail(str(e))
+    except EstimatorError as e:
+        _fail(str(e))
+    except BrokenPipeError:
+        return 0
+    return EXIT_BAD_INPUT
+
+
+def _fail(msg: str) -> None:
+    first = msg.strip().splitlines()[0] if msg.strip() else "bad input"
+    print(f"error: {first}", file=sys.stderr)
+
+
+def _run(ns: argparse.Namespace) -> int:
+    from . import formats
+    from .presets import list_presets, load_model
+    from .report import estimate
+
+    if ns.command == "list":
+        from .params import count_params
+
+        for slug in list_presets():
+            m = load_model(slug)
+            c = count_params(m.spec)
+            print(f"{slug:20s} {m.display_name:40s} total {c.total / 1e9:8.2f}B  "
+                  f"active {c.active / 1e9:7.2f}B")
+        return 0
+    if ns.command == "report":
+        rep = estimate(load_model(ns.model), **_options_from(ns))
+        sys.stdout.write(formats.render(rep, ns.format))
+        return 0
+    if ns.command == "sweep":
+        from .sweep import parse_vary, sweep
+
+        grid = parse_vary(ns.vary)
+        rows = sweep(load_model(ns.model), grid, **_options_from(ns))
+        sys.stdout.write(formats.render_rows(rows, ns.format))
+        return 0
+    raise _BadArgs(f"unknown command {ns.command!r}")

@@ -1,0 +1,81 @@
+"""Dense vs MoE: the dense models an MoE should be compared with.
+
+For an MoE model M we build two dense models that keep M's trunk (layers, hidden size, attention,
+vocabulary, embeddings) and replace every FFN by a dense gated FFN whose width is chosen so that
+
+* **same total** — the dense model's total parameters equal M's total (same memory for weights);
+* **same active** — the dense model's total parameters equal M's active parameters per token
+  (about the same compute per token).
+
+Widths are integers, so the match is to within ``L·3·h`` parameters (one FFN column per layer);
+the residual is reported. This is the comparison the MoE literature makes (Fedus et al. 2021,
+arXiv 2101.03961 §3: "FLOP-matched" dense baselines; Jiang et al. 2024, arXiv 2401.04088 §3:
+Mixtral has the memory of a 47B model and the compute of a 13B one).
+
+Also: **the dense model M's training compute buys** — for the same training FLOPs C, the
+Chinchilla compute-optimal dense model (Hoffmann et al. 2022, arXiv 2203.15556: C ≈ 6·N·D with
+D ≈ 20·N, so N = sqrt(C / 120)). Labelled as dense-model guidance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .params import count_params, dense_ffn_params, mlp_params
+from .spec import ModelSpec
+
+CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022, Table 3 / §3 rule of thumb
+TRAINING_FLOPS_PER_PARAM_TOKEN = 6  # Kaplan et al. 2020, Chinchilla: C ≈ 6·N·D
+
+
+@dataclass(frozen=True)
+class DenseEquivalent:
+    label: str
+    spec: ModelSpec
+    target_params: int
+    residual: int  # dense total − target
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "intermediate_size": self.spec.intermediate_size,
+                "target_params": self.target_params, "residual_params": self.residual,
+                "total_params": self.target_params + self.residual}
+
+
+def _dense_trunk(s: ModelSpec) -> ModelSpec:
+    """``s`` with no MoE (every layer dense, width 1, gated as ``s``; trunk unchanged)."""
+    return s.replace(name=s.name, num_experts=0, num_experts_per_tok=0, moe_intermediate_size=0,
+                     moe_layers=(), num_shared_experts=0, shared_expert_intermediate_size=0,
+                     shared_expert_gate=False, expert_bias=False, moe_output_bias=False,
+                     router_bias=False, router_score_correction_bias=False, num_mtp_layers=0,
+                     intermediate_size=1, moa=None if s.moa is None else s.moa)
+
+
+def dense_with_params(s: ModelSpec, target: int, label: str) -> DenseEquivalent:
+    """The dense model with ``s``'s trunk whose total parameter count is closest to ``target``."""
+    trunk = _dense_trunk(s)
+    base = count_params(trunk).total - s.num_hidden_layers * dense_ffn_params(trunk)
+    per_unit = s.num_hidden_layers * (mlp_params(s.hidden_size, 1, s.gated_ffn, False))
+    f = max(1, round((target - base) / per_unit))
+    spec = trunk.replace(name=f"{s.name}-dense-{label}", intermediate_size=f)
+    return DenseEquivalent(label=label, spec=spec, target_params=target,
+                           residual=count_params(spec).total - target)
+
+
+def dense_equivalents(s: ModelSpec) -> list[DenseEquivalent]:
+    """[same total, same active] dense counterparts of ``s`` (empty for a dense model)."""
+    if not s.is_moe:
+        return []
+    c = count_params(s)
+    return [dense_with_params(s, c.total, "same-total"),
+            dense_with_params(s, c.active, "same-active")]
+
+
+def chinchilla_dense_for_compute(training_flops: float) -> dict:
+    """Compute-optimal dense model for ``training_flops`` (Chinchilla rule of thumb)."""
+    n = math.sqrt(training_flops / (TRAINING_FLOPS_PER_PARAM_TOKEN * CHINCHILLA_TOKENS_PER_PARAM))
+    return {"params": n, "tokens": CHINCHILLA_TOKENS_PER_PARAM * n,
+            "convention": "Chinchilla C = 6·N·D, D = 20·N (dense-model guidance)"}
+
+
+FORMULAS = [dense_with_params, dense_equivalents, chinchilla_dense_for_compute]

@@ -1,0 +1,211 @@
+"""Sweeps: one row of headline figures per grid point.
+
+A grid maps field names to value lists; the sweep is their Cartesian product. A field may be
+
+* a workload option (``batch``, ``seq_len``, ``tp``, ... — :mod:`estimator.options`);
+* a Hugging Face config key (``num_local_experts``, ``num_experts_per_tok``,
+  ``moe_intermediate_size``, ``n_shared_experts``, ``first_k_dense_replace`` ...): for a model
+  loaded from a config.json the key is set in that config and the model re-imported, so family
+  rules (which layers are MoE, shared-expert widths) apply exactly as for a real file;
+* an estimator field name (``num_experts``, ``num_hidden_layers`` ...): mapped to the model's own
+  HF key when it has a config, otherwise applied with :meth:`ModelSpec.replace`.
+
+A grid point that makes an impossible model (k > E, say) becomes a row with an ``error`` column
+instead of aborting the sweep.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .errors import EstimatorError
+from .hf import ALIASES, spec_from_hf_config
+from .options import OPTION_FIELDS, Options, make_options
+from .params import count_params
+from .presets import Model, load_model
+from .spec import fields_of
+
+MAX_POINTS = 1_000_000
+
+# estimator name → HF keys that carry it, beyond ALIASES (first present key wins)
+_SPEC_TO_HF = {
+    "num_shared_experts": ("n_shared_experts",),
+    "hidden_size": ("hidden_size", "d_model"),
+    "num_hidden_layers": ("num_hidden_layers", "n_layers"),
+    "num_attention_heads": ("num_attention_heads", "n_heads"),
+}
+
+
+def parse_value(text: str) -> Any:
+    t = text.strip()
+    low = t.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return int(t)
+    except ValueError:
+        pass
+    try:
+        return float(t)
+    except ValueError:
+        return t
+
+
+def parse_vary(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["num_local_experts=8,16", "batch=1,8"]`` → grid dict; errors name the item."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        if "=" not in item:
+            raise EstimatorError("--vary", item, "expected FIELD=v1,v2,...")
+        k, _, vals = item.partition("=")
+        k = k.strip()
+        values = [parse_value(v) for v in vals.split(",") if v.strip()]
+        if not k or not values:
+            raise EstimatorError("--vary", item, "expected FIELD=v1,v2,...")
+        grid[k] = values
+    if not grid:
+        raise EstimatorError("--vary", None, "give at least one --vary FIELD=v1,v2,...")
+    return grid
+
+
+def _hf_key(cfg: Mapping[str, Any], name: str) -> str | None:
+    if name in cfg:
+        return name
+    for alias in ALIASES.get(name, ()) + _SPEC_TO_HF.get(name, ()):
+        if alias in cfg:
+            return alias
+    return None
+
+
+def _classify(model: Model, field: str) -> str:
+    if field in OPTION_FIELDS:
+        return "option"
+    cfg = model.hf_config
+    if cfg is not None:
+        inner = cfg.get("text_config") if cfg.get("model_type") == "llama4" else cfg
+        ffn = cfg.get("ffn_config") if cfg.get("model_type") == "dbrx" else None
+        if _hf_key(inner, field) or (ffn and _hf_key(ffn, field)):
+            return "hf"
+        if field in _known_hf_keys(cfg):
+            return "hf"
+    if field in fields_of():
+        return "spec"
+    raise EstimatorError(field, None, "not an option, a config key of this model, or an "
+                                      "architecture field")
+
+
+def _known_hf_keys(cfg: Mapping[str, Any]) -> set[str]:
+    from .hf import DEFAULTS
+
+    mt = cfg.get("model_type")
+    mt = "llama4_text" if mt == "llama4" else mt
+    return set(DEFAULTS.get(mt, {}))
+
+
+def _apply_hf(cfg: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(cfg)
+    is_l4 = cfg.get("model_type") == "llama4"
+    inner = dict(out["text_config"]) if is_l4 else out
+    ffn = dict(inner.get("ffn_config") or {}) if cfg.get("model_type") == "dbrx" else None
+    for k, v in changes.items():
+        if ffn is not None and _hf_key(ffn, k):
+            ffn[_hf_key(ffn, k)] = v
+        else:
+            inner[_hf_key(inner, k) or k] = v
+    if ffn is not None:
+        inner["ffn_config"] = ffn
+    if is_l4:
+        out["text_config"] = inner
+    return out
+
+
+def headline(model: Model, opts: Options) -> dict[str, Any]:
+    """The figures a sweep row carries (from the same ``estimate()`` the report uses)."""
+    from .report import estimate
+
+    r = estimate(model, options=opts).to_dict()
+    p = r["params"]
+    row: dict[str, Any] = {"total_params": p["total"], "active_params": p["active"]}
+    fl = r.get("flops", {})
+    mi = r.get("memory", {}).get("inference", {})
+    mt = r.get("memory", {}).get("training", {})
+    tr = r.get("training", {})
+    for key, src, name in (("forward_flops_per_token", fl, "forward_per_token"),
+                           ("training_flops_per_token", fl, "training_per_token"),
+                           ("inference_bytes_per_gpu", mi, "per_gpu"),
+                           ("kv_cache_bytes", mi, "kv_cache"),
+                           ("inference_fits", mi, "fits"),
+                           ("training_peak_bytes_per_gpu", mt, "peak"),
+                           ("training_fits", mt, "fits"),
+                           ("training_gpu_hours", tr, "gpu_hours"),
+                           ("training_cost_usd", tr, "cost_usd")):
+        v = src.get(name)
+        if isinstance(v, Mapping):
+            v = v.get("total")
+        row[key] = v
+    return row
+
+
+def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list[dict[str, Any]]:
+    """One row per point of the Cartesian product of ``grid`` (see module docstring)."""
+    m = load_model(model)
+    base_opts = make_options(**options)
+    fields = list(grid)
+    kinds = {f: _classify(m, f) for f in fields}
+    n = 1
+    for f in fields:
+        if not isinstance(grid[f], (list, tuple)) or not grid[f]:
+            raise EstimatorError(f, grid[f], "needs a non-empty list of values")
+        n *= len(grid[f])
+    if n > MAX_POINTS:
+        raise EstimatorError("grid", n, f"too many points (limit {MAX_POINTS:,})")
+    rows = []
+    spec_cache: dict[tuple, Model | EstimatorError] = {}
+    arch_fields = [f for f in fields if kinds[f] != "option"]
+    for values in itertools.product(*(grid[f] for f in fields)):
+        point = dict(zip(fields, values))
+        row: dict[str, Any] = dict(point)
+        arch_key = tuple(point[f] for f in arch_fields)
+        try:
+            mm = spec_cache.get(arch_key)
+            if mm is None:
+                try:
+                    mm = _variant(m, {f: point[f] for f in arch_fields}, kinds)
+                except EstimatorError as e:
+                    mm = e
+                spec_cache[arch_key] = mm
+            if isinstance(mm, EstimatorError):
+                raise mm
+            opt_changes = {f: point[f] for f in fields if kinds[f] == "option"}
+            opts = base_opts.replace(**opt_changes) if opt_changes else base_opts
+            row.update(headline(mm, opts))
+            row["error"] = ""
+        except EstimatorError as e:
+            row["error"] = str(e)
+        rows.append(row)
+    return rows
+
+
+def _variant(m: Model, changes: Mapping[str, Any], kinds: Mapping[str, str]) -> Model:
+    if not changes:
+        return m
+    hf_changes = {k: v for k, v in changes.items() if kinds[k] == "hf"}
+    spec_changes = {k: v for k, v in changes.items() if kinds[k] == "spec"}
+    spec = m.spec
+    cfg = m.hf_config
+    if hf_changes:
+        cfg = _apply_hf(cfg, hf_changes)
+        spec = spec_from_hf_config(cfg, name=spec.name)
+    if spec_changes:
+        if "num_hidden_layers" in spec_changes and spec.moe_layers:
+            L = spec_changes["num_hidden_layers"]
+            if len(spec.moe_layers) == spec.num_hidden_layers and isinstance(L, int) and L > 0:
+                spec_changes.setdefault("moe_layers", tuple(range(L)))
+        spec = spec.replace(**spec_changes)
+    count_params(spec)  # cheap; surfaces impossible shapes now
+    return Model(spec=spec, display_name=m.display_name, origin=m.origin, source=m.source,
+                 published=m.published, hf_config=cfg)

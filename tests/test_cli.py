@@ -1,0 +1,137 @@
+"""The CLI contract: JSON report numbers, and every class of bad input → exit 2, one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "estimator", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_report_json_mixtral_headline():
+    # Published anchor (REFERENCE.md §1; transformers meta-device count): 46,702,792,704 total,
+    # 12,879,925,248 active with top-2 of 8 experts.
+    r = run("report", "mixtral-8x7b", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["params"]["total"] == 46_702_792_704
+    assert d["params"]["active"] == 12_879_925_248
+    assert set(d["params"]["breakdown"]) >= {"embedding", "attention", "router",
+                                            "routed_experts", "lm_head"}
+    assert d["options"]["batch"] == 1 and d["version"]
+
+
+def test_report_md_and_csv():
+    md = run("report", "mixtral-8x7b", "--format", "md")
+    assert md.returncode == 0 and "46,702,792,704" in md.stdout
+    csv = run("report", "mixtral-8x7b", "--format", "csv")
+    assert csv.returncode == 0
+    assert "params.total,46702792704" in csv.stdout.splitlines()
+
+
+def test_list_shows_every_preset():
+    r = run("list")
+    assert r.returncode == 0, r.stderr
+    slugs = {line.split()[0] for line in r.stdout.splitlines()}
+    assert {"mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b"} <= slugs
+
+
+def _write(tmp_path: Path, name: str, content: str | bytes) -> str:
+    p = tmp_path / name
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content)
+    return str(p)
+
+
+MIXTRAL_SMALL = {"model_type": "mixtral", "hidden_size": 64, "intermediate_size": 128,
+                 "num_attention_heads": 4, "num_hidden_layers": 2, "num_key_value_heads": 2,
+                 "num_local_experts": 4, "num_experts_per_tok": 2, "vocab_size": 100}
+
+
+def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """name → (argv, a word the one-line message must contain)."""
+    good = _write(tmp_path, "good.json", json.dumps(MIXTRAL_SMALL))
+    k_too_big = dict(MIXTRAL_SMALL, num_experts_per_tok=9)
+    no_hidden = {k: v for k, v in MIXTRAL_SMALL.items() if k != "hidden_size"}
+    return {
+        "unknown preset": (["report", "mixtral-9x9b"], "mixtral-9x9b"),
+        "missing file": (["report", str(tmp_path / "nope.json")], "not found"),
+        "directory": (["report", str(tmp_path) + "/"], "directory"),
+        "not utf-8": (["report", _write(tmp_path, "bin.json", b"\xff\xfe\x00bad")], "UTF-8"),
+        "malformed json": (["report", _write(tmp_path, "bad.json", '{"model_type": ')], "JSON"),
+        "malformed yaml": (["report", _write(tmp_path, "bad.yaml", "a: [1, 2\nb: }")], "bad.yaml"),
+        "python tag yaml": (["report", _write(
+            tmp_path, "evil.yaml", "config: !!python/object/apply:os.system ['echo pwned']\n")],
+            "not allowed"),
+        "huge file": (["report", _write(tmp_path, "huge.json", "{" + " " * 30_000_000 + "}")],
+                      "too large"),
+        "not a mapping": (["report", _write(tmp_path, "list.json", "[1, 2]")], "mapping"),
+        "unknown model_type": (["report", _write(tmp_path, "u.json", '{"model_type": "bert"}')],
+                               "bert"),
+        "k > E": (["report", _write(tmp_path, "k.json", json.dumps(k_too_big))],
+                  "num_experts_per_tok"),
+        "missing field": (["report", _write(tmp_path, "m.json", json.dumps(no_hidden))],
+                          "hidden_size"),
+        "batch 0": (["report", good, "--batch", "0"], "batch"),
+        "batch text": (["report", good, "--batch", "abc"], "abc"),
+        "seq-len negative": (["report", good, "--seq-len", "-5"], "seq_len"),
+        "bad dtype": (["report", good, "--dtype", "fp7"], "fp7"),
+        "bad format": (["report", good, "--format", "xml"], "xml"),
+        "mfu > 1": (["report", good, "--mfu", "1.5"], "mfu"),
+        "nan": (["report", good, "--mfu", "nan"], "mfu"),
+        "unknown gpu": (["report", good, "--gpu", "tpu-v9"], "tpu-v9"),
+        "unknown flag": (["report", good, "--bogus", "1"], "bogus"),
+        "no command": ([], "command"),
+        "bad vary": (["sweep", good, "--vary", "num_local_experts"], "FIELD"),
+        "vary unknown field": (["sweep", good, "--vary", "wibble=1,2"], "wibble"),
+    }
+
+
+CASES = list(bad_inputs(Path("/tmp")).keys())
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_exits_2_with_one_line(case, tmp_path):
+    argv, word = bad_inputs(tmp_path)[case]
+    t = time.perf_counter()
+    r = run(*argv)
+    elapsed = time.perf_counter() - t
+    assert r.returncode == 2, (case, r.returncode, r.stderr[-500:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, (case, r.stderr)
+    assert "Traceback" not in r.stderr
+    assert word.lower() in lines[0].lower(), (case, lines[0])
+    assert r.stdout == ""
+    assert elapsed < 3.0  # "well under a second" of work; the rest is interpreter start-up
+
+
+def test_python_tag_yaml_is_not_executed(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = _write(tmp_path, "evil.yaml",
+                  f"config: !!python/object/apply:os.system ['touch {marker}']\n")
+    run("report", evil)
+    assert not marker.exists()
+
+
+def test_sweep_csv_rows_and_hf_keys(tmp_path):
+    good = _write(tmp_path, "good.json", json.dumps(MIXTRAL_SMALL))
+    r = run("sweep", good, "--vary", "num_local_experts=4,8", "--vary",
+            "num_experts_per_tok=1,2", "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1 + 4
+    header = lines[0].split(",")
+    assert {"num_local_experts", "num_experts_per_tok", "total_params", "active_params"} <= set(
+        header)
