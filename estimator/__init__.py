@@ -10,14 +10,15 @@ Pure Python; importing it never imports torch, streamlit or plotly.
 
 __version__ = "0.1.0"
 
+from .compare import dense_equivalents  # noqa: E402
 from .errors import EstimatorError  # noqa: E402
 from .options import Options, make_options  # noqa: E402
 from .params import ParamCounts, count_params  # noqa: E402
 from .presets import Model, list_presets, load_model  # noqa: E402
 from .report import Report, estimate  # noqa: E402
-from .spec import MLA, ModelSpec, MoA  # noqa: E402
+from .spec import MLA, MoA, ModelSpec  # noqa: E402
 from .sweep import sweep  # noqa: E402  (the function shadows the submodule name on purpose)
-from .compare import dense_equivalents  # noqa: E402
 
 __all__ = ["EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options", "ParamCounts",
-           "Report", "count_params", "dense_equivalents", "estimate", "list_presets", "load_model", "make_options", "sweep"]
+           "Report", "count_params", "dense_equivalents", "estimate", "list_presets",
+           "load_model", "make_options", "sweep"]

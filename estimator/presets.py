@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import EstimatorError
 from .hf import spec_from_hf_config
-from .spec import MLA, ModelSpec, MoA, fields_of
+from .spec import MLA, MoA, ModelSpec, fields_of
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MODELS_DIR = CONFIG_DIR / "models"
@@ -100,7 +100,7 @@ def read_file(path: str | os.PathLike) -> Any:
     return parse_text(text, where, fmt)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_preset(slug: str) -> Model:
     return model_from_dict(read_file(MODELS_DIR / f"{slug}.yaml"), origin=f"preset:{slug}",
                            default_name=slug)

@@ -1,0 +1,107 @@
+"""Sweeps and dense equivalents, checked against transformers and against published claims."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import estimator
+from estimator.compare import chinchilla_dense_for_compute, dense_equivalents
+from estimator.sweep import parse_vary
+
+SMALL = {"model_type": "qwen2_moe", "hidden_size": 64, "intermediate_size": 96,
+         "moe_intermediate_size": 32, "shared_expert_intermediate_size": 48,
+         "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 4,
+         "num_experts": 8, "num_experts_per_tok": 2, "vocab_size": 100,
+         "decoder_sparse_step": 2}
+
+
+def _hf_total(cfg: dict) -> int:
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    d = dict(cfg)
+    conf = transformers.AutoConfig.for_model(d.pop("model_type"), **d)
+    with torch.device("meta"):
+        m = transformers.AutoModelForCausalLM.from_config(conf)
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_sweep_rows_match_transformers_on_edited_configs():
+    grid = {"num_experts": [4, 8], "num_experts_per_tok": [1, 2], "num_hidden_layers": [2, 4]}
+    rows = estimator.sweep(SMALL, grid)
+    assert len(rows) == 8
+    for row in rows:
+        cfg = dict(SMALL, num_experts=row["num_experts"],
+                   num_experts_per_tok=row["num_experts_per_tok"],
+                   num_hidden_layers=row["num_hidden_layers"])
+        assert row["error"] == ""
+        # the family rule (decoder_sparse_step=2 → every 2nd layer is MoE) must be re-applied
+        assert row["total_params"] == _hf_total(cfg)
+
+
+def test_sweep_hf_names_and_estimator_names_agree():
+    a = estimator.sweep("mixtral-8x7b", {"num_local_experts": [4, 8, 16]})
+    b = estimator.sweep("mixtral-8x7b", {"num_experts": [4, 8, 16]})
+    assert [r["total_params"] for r in a] == [r["total_params"] for r in b]
+    # total depends on E, never on k; active grows with k
+    rows = estimator.sweep("mixtral-8x7b", {"num_experts_per_tok": [1, 2, 4]})
+    assert len({r["total_params"] for r in rows}) == 1
+    act = [r["active_params"] for r in rows]
+    assert act[0] < act[1] < act[2] and act[2] - act[1] == 2 * (act[1] - act[0])
+
+
+def test_sweep_invalid_points_become_error_rows():
+    rows = estimator.sweep("mixtral-8x7b", {"num_experts_per_tok": [2, 9]})
+    assert rows[0]["error"] == ""
+    assert "num_experts_per_tok" in rows[1]["error"]
+    assert "total_params" not in rows[1]
+
+
+def test_sweep_options_vary():
+    rows = estimator.sweep("mistral-7b", {"batch": [1, 2], "seq_len": [1024, 2048]})
+    assert [(r["batch"], r["seq_len"]) for r in rows] == [(1, 1024), (1, 2048), (2, 1024),
+                                                          (2, 2048)]
+
+
+def test_parse_vary_errors_name_the_item():
+    with pytest.raises(estimator.EstimatorError, match="FIELD"):
+        parse_vary(["num_experts"])
+    assert parse_vary(["k=1,2", "flag=true"]) == {"k": [1, 2], "flag": [True]}
+
+
+def test_ten_thousand_point_sweep_is_interactive():
+    grid = {"num_local_experts": list(range(100, 200)), "num_experts_per_tok": list(range(1, 101))}
+    t = time.perf_counter()
+    rows = estimator.sweep("mixtral-8x7b", grid)
+    elapsed = time.perf_counter() - t
+    assert len(rows) == 10_000 and not any(r["error"] for r in rows)
+    assert elapsed < 3.0, elapsed
+
+
+def test_mixtral_dense_equivalents_match_the_papers_claim():
+    # Mixtral paper (arXiv 2401.04088 §1): 47B parameters in memory, 13B used per token.
+    same_total, same_active = dense_equivalents(estimator.load_model("mixtral-8x7b").spec)
+    assert abs(same_total.target_params + same_total.residual - 46.7e9) < 0.05e9
+    assert abs(same_active.target_params + same_active.residual - 12.9e9) < 0.05e9
+    h, L = 4096, 32
+    for eq in (same_total, same_active):
+        assert abs(eq.residual) <= L * 3 * h  # within one FFN column per layer
+        assert not eq.spec.is_moe
+        assert eq.spec.num_hidden_layers == L and eq.spec.hidden_size == h
+
+
+def test_dense_equivalent_counts_match_transformers():
+    eq = dense_equivalents(estimator.load_model(SMALL).spec)[0]
+    s = eq.spec
+    cfg = {"model_type": "qwen2", "hidden_size": s.hidden_size,
+           "intermediate_size": s.intermediate_size, "num_attention_heads": 4,
+           "num_key_value_heads": 2, "num_hidden_layers": 4, "vocab_size": 100}
+    assert eq.target_params + eq.residual == _hf_total(cfg)
+
+
+def test_chinchilla_compute_optimal_dense():
+    # Hoffmann et al. 2022: Chinchilla itself is 70B parameters trained on 1.4T tokens.
+    r = chinchilla_dense_for_compute(6 * 70e9 * 1.4e12)
+    assert r["params"] == pytest.approx(70e9, rel=0.05)
+    assert r["tokens"] == pytest.approx(1.4e12, rel=0.05)
