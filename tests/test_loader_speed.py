@@ -1,0 +1,74 @@
+"""One loading path for presets, files and dicts; and the speed promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import estimator
+from estimator.presets import list_presets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_preset_and_its_config_json_load_to_the_same_spec(tmp_path):
+    for slug in list_presets():
+        m = estimator.load_model(slug)
+        p = tmp_path / slug / "config.json"
+        p.parent.mkdir()
+        p.write_text(json.dumps(m.hf_config))
+        from_file = estimator.load_model(str(p))
+        assert from_file.spec.replace(name=m.spec.name) == m.spec, slug
+        assert estimator.load_model(dict(m.hf_config)).spec.replace(name=m.spec.name) == m.spec
+
+
+def test_preset_names_are_lowercase_slugs():
+    for slug in list_presets():
+        assert slug == slug.lower() and " " not in slug
+    assert estimator.load_model("Mixtral-8x7B").name == "mixtral-8x7b"
+
+
+def test_custom_spec_fields_round_trip(tmp_path):
+    spec = estimator.load_model("deepseek-v2-lite").spec
+    d = spec.to_dict()
+    d["model_type"] = "custom"
+    p = tmp_path / "mine.yaml"
+    import yaml
+
+    p.write_text(yaml.safe_dump(d))
+    back = estimator.load_model(str(p)).spec
+    assert back.replace(model_type=spec.model_type) == spec
+
+
+def test_unknown_preset_key_is_rejected(tmp_path):
+    p = tmp_path / "x.yaml"
+    p.write_text("name: x\nconfig: {model_type: llama}\nflavour: vanilla\n")
+    with pytest.raises(estimator.EstimatorError, match="flavour"):
+        estimator.load_model(str(p))
+
+
+def test_import_is_light_and_fast():
+    code = ("import time, sys; t = time.perf_counter(); import estimator; "
+            "dt = time.perf_counter() - t; "
+            "print(dt, [m for m in ('torch', 'streamlit', 'plotly') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.split(" ", 1)
+    assert out[1].strip() == "[]"
+    assert float(out[0]) < 0.5
+
+
+def test_full_estimate_is_microseconds():
+    m = estimator.load_model("mixtral-8x7b")
+    estimator.estimate(m)
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(200):
+            estimator.estimate(m)
+        best = min(best, (time.perf_counter() - t) / 200)
+    assert best < 100e-6, f"{best * 1e6:.1f} µs"
