@@ -78,4 +78,31 @@ def chinchilla_dense_for_compute(training_flops: float) -> dict:
             "convention": "Chinchilla C = 6·N·D, D = 20·N (dense-model guidance)"}
 
 
+def side_by_side(report) -> dict:
+    """The model and its dense equivalents under the same options, headline figures side by side.
+
+    Each entry is the :func:`estimator.sweep.headline` row of ``estimate()`` on that model, so
+    every figure comes from the same code as the main report. For an MoE model the section also
+    gives the Chinchilla-optimal dense model its training compute would buy.
+    """
+    from .presets import Model
+    from .report import estimate
+    from .sweep import headline_of
+
+    s = report.model.spec
+    rows = [{"label": "this model", "intermediate_size": s.intermediate_size,
+             **headline_of(report)}]
+    for eq in dense_equivalents(s):
+        m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
+        rows.append({**eq.to_dict(), **headline_of(estimate(m, options=report.options))})
+    out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
+                                   "chosen to match total (same-total) or active (same-active) "
+                                   "parameters"}
+    flops = rows[0].get("training_flops_per_token")
+    if s.is_moe and flops:
+        out["compute_optimal_dense"] = chinchilla_dense_for_compute(
+            flops * report.options.train_tokens)
+    return out
+
+
 FORMULAS = [dense_with_params, dense_equivalents, chinchilla_dense_for_compute]

@@ -30,9 +30,28 @@ class Report:
     training: Any
     serving: Any
 
-    def to_dict(self) -> dict[str, Any]:
-        s = self.model.spec
+    def sections(self) -> dict[str, Any]:
+        """The numeric sections only (cheap; what sweeps read)."""
+        return {"params": self.params.to_dict(), "flops": self.flops.to_dict(),
+                "memory": {"inference": self.inference.to_dict(),
+                           "training": self.training_memory.to_dict()},
+                "training": self.training.to_dict(), "serving": self.serving.to_dict()}
+
+    def conventions(self) -> dict[str, str]:
+        """Which convention every number uses (also in each section)."""
+        o = self.options
         return {
+            "active_params": "with_embedding (see params.active_by_convention for the others)",
+            "flops_per_mac": "2",
+            "attention_flops": o.attention_flops,
+            "adam_bytes_per_param": str(o.adam_bytes),
+            "kv_cache_layout": o.kv_cache,
+            "units": "exact integers: parameters, bytes, FLOPs; GiB = 2^30 bytes when shown",
+        }
+
+    def to_dict(self, compare: bool = True) -> dict[str, Any]:
+        s = self.model.spec
+        out = {
             "schema": "moe-estimator/report/1",
             "version": __version__,
             "model": {
@@ -52,7 +71,13 @@ class Report:
             },
             "training": self.training.to_dict(),
             "serving": self.serving.to_dict(),
+            "conventions": self.conventions(),
         }
+        if compare:
+            from .compare import side_by_side
+
+            out["dense_vs_moe"] = side_by_side(self)
+        return out
 
 
 def estimate(model: Any, **options: Any) -> Report:

@@ -127,7 +127,12 @@ def headline(model: Model, opts: Options) -> dict[str, Any]:
     """The figures a sweep row carries (from the same ``estimate()`` the report uses)."""
     from .report import estimate
 
-    r = estimate(model, options=opts).to_dict()
+    return headline_of(estimate(model, options=opts))
+
+
+def headline_of(report) -> dict[str, Any]:
+    """Headline figures of a report (a row of a sweep or of the dense-vs-MoE comparison)."""
+    r = report.sections()
     p = r["params"]
     row: dict[str, Any] = {"total_params": p["total"], "active_params": p["active"]}
     fl = r.get("flops", {})
