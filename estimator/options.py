@@ -45,6 +45,8 @@ class Options:
     tp: int = opt(1, "tensor-parallel size", "parallel", minimum=1)
     pp: int = opt(1, "pipeline-parallel size", "parallel", minimum=1)
     ep: int = opt(1, "expert-parallel size", "parallel", minimum=1)
+    etp: int = opt(0, "expert tensor-parallel size (training memory): 0 = same as tp "
+                      "(Megatron's default); 1 = experts not split by TP", "parallel", minimum=0)
     cp: int = opt(1, "context-parallel size (training)", "parallel", minimum=1)
     num_gpus: int = opt(8, "GPUs in the training job (data-parallel size = num_gpus / "
                            "(tp·pp·cp))", "parallel", minimum=1)
@@ -53,8 +55,13 @@ class Options:
     # --- inference --------------------------------------------------------------------------
     kv_dtype: str = opt("bf16", "KV-cache dtype", "inference", choices=KV_DTYPES)
     kv_cache: str = opt("engine", "MLA cache layout: 'engine' = compressed latent as vLLM/SGLang "
-                                  "keep it; 'transformers' = decompressed K/V as HF keeps it",
+                                  "(and transformers >= 5) keep it; 'transformers' = decompressed "
+                                  "per-head K/V as transformers 4.x kept it",
                         "inference", choices=("engine", "transformers"))
+    gpu_memory_utilization: float = opt(0.9, "fraction of each GPU's memory the inference engine "
+                                             "may use (vLLM's --gpu-memory-utilization, default "
+                                             "0.9); the rest is left as headroom", "inference",
+                                        minimum=0.05, maximum=1.0)
 
     # --- training ---------------------------------------------------------------------------
     train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0)

@@ -1,0 +1,337 @@
+"""Training memory and compute against published figures (papers, Megatron-LM runs, model
+reports) and invariants. No test here pins a number this code produced."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from estimator import EstimatorError, ModelSpec, count_params, load_model, make_options, training
+from estimator.hardware import get_gpu
+
+H100 = get_gpu("h100-sxm")
+GB = 10**9
+MB = 2**20  # Megatron prints MB = 2^20 bytes (NUM_BYTES_IN_MEGABYTE = 1024 * 1024)
+
+
+def memory(model, **kw):
+    return training.compute_memory(load_model(model), make_options(**kw), H100)
+
+
+# ----------------------------------------------------------------------------------------------
+# model states
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("zero, published_gb", [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.9)])
+def test_zero_paper_figure_1(zero, published_gb):
+    """ZeRO paper (arXiv 1910.02054) Figure 1: Ψ = 7.5B parameters, N_d = 64, K = 12 (mixed
+    precision Adam): baseline 120 GB; P_os 31.4 GB; P_os+g 16.6 GB; P_os+g+p 1.9 GB per GPU."""
+    bpp = training.bytes_per_param(make_options(adam_bytes=16))
+    got = sum(training.zero_state_bytes(7_500_000_000, bpp, "adamw", zero, 64).values())
+    assert round(got / GB, 1) == published_gb
+
+
+def test_megatron_distributed_optimizer_bytes_per_param():
+    """Megatron-LM theoretical_memory_usage.py: ``6 + 12/d`` bytes per parameter with the
+    distributed optimizer, 18 without (maintainer, Megatron-LM issue #654: 2 + 4 + 4 + 8)."""
+    n = 2**20 * 3 * 5 * 7
+    bpp = training.bytes_per_param(make_options(adam_bytes=18))
+    assert sum(training.zero_state_bytes(n, bpp, "adamw", 0, 8).values()) == 18 * n
+    for d in (1, 2, 4, 8, 16, 32):
+        got = sum(training.zero_state_bytes(n, bpp, "adamw", 1, d).values())
+        assert got == pytest.approx((6 + 12 / d) * n, rel=1e-12)
+
+
+def test_megatron_llama2_7b_pp4_run_log():
+    """A Megatron-LM (r0.10) Llama-2-7B run, TP=1, PP=4 on 8 GPUs (DP=2), distributed optimizer,
+    bf16, published in a public RTX 4090 training guide (Infinigence, 2025-08-01): Megatron
+    printed "most loaded shard 1.7502B, other shards 1.6191B" and "weight and optimizer =
+    20029.52 MB"; after the first iteration the allocator held 20034.75 MB on rank 0 (stage 0)
+    and 18598.75 MB on ranks 2 and 4 (stages 1, 2) — model states, activations freed.
+    Megatron's formula counts norms as LayerNorm (weight + bias), hence its +0.004%."""
+    tm = memory("llama-2-7b", num_gpus=8, pp=4, zero=1, adam_bytes=18, grad_accum=8)
+    stages = {st.stage: st for st in tm.stages}
+    assert stages[0].params_non_expert / 1e9 == pytest.approx(1.7502, abs=1e-4)
+    assert stages[1].params_non_expert / 1e9 == pytest.approx(1.6191, abs=1e-4)
+    assert stages[0].model_states / MB == pytest.approx(20029.52, rel=1e-4)
+    assert stages[0].model_states / MB == pytest.approx(20034.75, rel=5e-3)
+    assert stages[1].model_states / MB == pytest.approx(18598.75, rel=5e-3)
+    assert stages[2].model_states / MB == pytest.approx(18598.75, rel=5e-3)
+
+
+def test_eight_bit_adam_saves_75_percent_of_optimizer_memory():
+    """bitsandbytes README: 8-bit optimizers "save 75% memory" of the 32-bit optimizer states."""
+    n = 10**9
+    fp32 = training.optimizer_state_bytes(n, "adamw")
+    int8 = training.optimizer_state_bytes(n, "adamw_8bit")
+    assert 1 - int8 / fp32 == pytest.approx(0.75, abs=0.005)
+
+
+def test_bytes_per_param_conventions():
+    """The three published AdamW conventions and the documented variants."""
+    totals = {ab: training.bytes_per_param(make_options(adam_bytes=ab)).total
+              for ab in (16, 18, 20)}
+    assert totals == {16: 16, 18: 18, 20: 20}
+    assert training.bytes_per_param(make_options(master_weights=False)).total == 12
+    assert training.bytes_per_param(make_options(optimizer="sgd_momentum")).total == 12
+    assert training.bytes_per_param(make_options(dtype="fp32")).total == 16  # 4 + 4 + 8
+
+
+@pytest.mark.parametrize("preset", ["llama-3-8b", "mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b",
+                                    "olmoe-1b-7b", "qwen1.5-moe-a2.7b"])
+def test_unsharded_parameters_equal_params_module(preset):
+    """With no model parallelism the GPU holds exactly the model (params.py, which equals
+    transformers on the meta device); with PP the stages partition it (plus Megatron's copy of
+    a tied embedding on the last stage)."""
+    m = load_model(preset)
+    pc = count_params(m.spec)
+    tm = memory(m, num_gpus=1)
+    w = tm.worst
+    assert w.params_non_expert + w.params_expert == pc.total
+    assert w.params_expert == pc.routed_experts
+    tm4 = memory(m, num_gpus=4, pp=4)
+    held = sum(st.params_non_expert + st.params_expert for st in tm4.stages)
+    tied_copy = pc.embedding if m.spec.tie_word_embeddings else 0
+    assert held == pc.total + tied_copy
+
+
+# ----------------------------------------------------------------------------------------------
+# activations
+# ----------------------------------------------------------------------------------------------
+
+def _gpt(h: int, a: int, L: int = 4) -> ModelSpec:
+    """A classic GPT block as in Korthikanti et al.: LayerNorm, MHA, GeLU MLP of width 4h."""
+    return ModelSpec(name="gpt", model_type="custom", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=51200, num_attention_heads=a, num_key_value_heads=a,
+                     intermediate_size=4 * h, gated_ffn=False, norm_type="layernorm",
+                     norm_bias=True, attention_bias=True, attention_out_bias=True, ffn_bias=True)
+
+
+@pytest.mark.parametrize("h, a, saved", [(12288, 96, 0.70), (20480, 128, 0.65)])
+def test_korthikanti_selective_recompute_saving(h, a, saved):
+    """Korthikanti et al. 2022 (arXiv 2205.05198) §4.2: at s = 2048, 5as/h = 80 for GPT-3 175B
+    and 64 for MT-NLG 530B, so selective recomputation saves 70% and 65% of the activations."""
+    full = training.korthikanti_layer_bytes(2048, 1, h, a)
+    sel = training.korthikanti_layer_bytes(2048, 1, h, a, recompute="selective")
+    assert 5 * a * 2048 / h in (80, 64)
+    assert round(1 - sel / full, 2) == saved
+
+
+@pytest.mark.parametrize("tp, recompute", [(1, "none"), (1, "selective"), (1, "full"),
+                                           (8, "none"), (8, "selective"), (8, "full")])
+def test_tensor_accounting_reproduces_korthikanti_table_2(tp, recompute):
+    """The tensor-by-tensor account, on a classic GPT-3 175B block with dropout and without
+    FlashAttention, equals the paper's closed forms (Table 2; tp = 8 with sequence parallel)."""
+    spec = _gpt(12288, 96)
+    opts = make_options(seq_len=2048, micro_batch=1, tp=tp, num_gpus=tp, flash_attention=False,
+                        recompute=recompute)
+    plan = training.parallel_plan(spec, opts)
+    raw = training.layer_activation_terms(spec, opts, "dense", plan, dropout=True)
+    sp = tp if tp > 1 else 1
+    kept = training.apply_recompute(raw, recompute, 2 * 2048 * 12288 // sp)
+    want = training.korthikanti_layer_bytes(2048, 1, 12288, 96, tp, tp > 1, recompute)
+    assert sum(kept.values()) == pytest.approx(want, rel=1e-12)
+
+
+def test_flash_attention_removes_the_s_squared_term():
+    spec = _gpt(4096, 32)
+    no_flash = make_options(seq_len=8192, flash_attention=False, num_gpus=1)
+    flash = make_options(seq_len=8192, flash_attention=True, num_gpus=1)
+    t0 = training.layer_activation_terms(spec, no_flash)
+    t1 = training.layer_activation_terms(spec, flash)
+    assert "attn_probs" in t0 and "attn_probs" not in t1
+    assert t1["attn_lse"] == 4 * 32 * 8192  # one fp32 per head and query (4·a·s·b)
+    # doubling s doubles everything but the s² term
+    t2 = training.layer_activation_terms(spec, flash.replace(seq_len=16384))
+    assert sum(t2.values()) == 2 * sum(t1.values())
+
+
+def test_moe_terms_scale_with_k_and_capacity_factor():
+    spec = load_model("mixtral-8x7b").spec
+    opts = make_options(num_gpus=1, seq_len=1024)
+    base = training.layer_activation_terms(spec, opts, "moe")
+    k1 = training.layer_activation_terms(spec.replace(num_experts_per_tok=1), opts, "moe")
+    assert base["expert_up"] == 2 * k1["expert_up"]  # k·2·f_e per token
+    assert base["expert_input"] == 2 * k1["expert_input"] == 2 * 2 * 1024 * spec.hidden_size
+    cf = training.layer_activation_terms(spec, opts.replace(capacity_factor=1.25), "moe")
+    assert cf["expert_input"] == pytest.approx(1.25 * base["expert_input"], rel=1e-9)
+    br = training.activation_breakdown(spec, opts)
+    assert "moe_layer" in br and "dense_layer" not in br
+
+
+# ----------------------------------------------------------------------------------------------
+# invariants
+# ----------------------------------------------------------------------------------------------
+
+PRESETS = ["llama-3-8b", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v2-lite", "gpt-oss-20b"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_monotone_in_micro_batch_and_seq_len(preset):
+    m = load_model(preset)
+    peaks = [memory(m, num_gpus=8, micro_batch=b).peak for b in (1, 2, 4)]
+    assert peaks == sorted(peaks) and peaks[0] < peaks[-1]
+    peaks = [memory(m, num_gpus=8, seq_len=s).peak for s in (512, 2048, 8192)]
+    assert peaks == sorted(peaks) and peaks[0] < peaks[-1]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_nonincreasing_in_zero_tp_pp_ep(preset):
+    m = load_model(preset)
+    peaks = [memory(m, num_gpus=8, zero=z).peak for z in (0, 1, 2, 3)]
+    assert peaks == sorted(peaks, reverse=True) and peaks[-1] < peaks[0]
+    peaks = [memory(m, num_gpus=8, tp=t).peak for t in (1, 2, 4, 8)]
+    assert peaks == sorted(peaks, reverse=True)
+    L = m.spec.num_hidden_layers
+    pps = [p for p in (1, 2, 4, 8) if L % p == 0]
+    peaks = [memory(m, num_gpus=8, pp=p, grad_accum=16).peak for p in pps]
+    assert peaks == sorted(peaks, reverse=True)
+    if m.spec.is_moe:
+        eps = [e for e in (1, 2, 4, 8) if m.spec.num_experts % e == 0]
+        peaks = [memory(m, num_gpus=8, ep=e).peak for e in eps]
+        assert peaks == sorted(peaks, reverse=True) and peaks[-1] < peaks[0]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("flash", [True, False])
+def test_recompute_full_lt_selective_lt_none(preset, flash):
+    m = load_model(preset)
+    acts = [memory(m, num_gpus=8, recompute=r, flash_attention=flash).worst.activations
+            for r in ("full", "selective", "none")]
+    assert acts[0] < acts[1] < acts[2]
+
+
+def test_grad_accum_does_not_change_activations_without_pipeline():
+    a = [memory("llama-3-8b", num_gpus=8, grad_accum=g).worst.activations for g in (1, 8)]
+    assert a[0] == a[1]
+
+
+def test_first_pipeline_stage_holds_pp_microbatches():
+    tm = memory("llama-3-8b", num_gpus=8, pp=4, grad_accum=32)
+    assert [st.in_flight for st in tm.stages] == [4, 3, 2, 1]
+    tm = memory("llama-3-8b", num_gpus=8, pp=4, grad_accum=2)
+    assert [st.in_flight for st in tm.stages] == [2, 2, 2, 1]
+
+
+def test_zero3_buffer_and_peak_reporting():
+    tm = memory("llama-3-8b", num_gpus=8, zero=3)
+    d = tm.to_dict()
+    assert d["per_gpu"]["zero3_buffer"] > 0
+    assert memory("llama-3-8b", num_gpus=8, zero=2).to_dict()["per_gpu"]["zero3_buffer"] == 0
+    assert d["peak"] == sum(d["peak_parts"].values())
+    assert d["peak_set_by"] in d["peak_parts"]
+    assert d["fits"] == (d["peak"] <= d["gpu_memory"])
+    for key in ("weights", "gradients", "master_weights", "optimizer", "activations", "logits",
+                "zero3_buffer"):
+        assert key in d["per_gpu"]
+    for key in ("activation_breakdown", "bytes_per_param", "conventions", "parallel"):
+        assert key in d
+
+
+def test_expert_optimizer_shards_over_expert_data_parallel():
+    """Megatron (REFERENCE.md §3): expert states shard over world/(etp·ep·pp), not over dp."""
+    m = load_model("mixtral-8x7b")
+    tm = memory(m, num_gpus=64, ep=8, etp=1, zero=1)
+    assert tm.plan.edp == 8 and tm.plan.dp_shard == 64
+    bpp = training.bytes_per_param(make_options())
+    ex = tm.worst.params_expert
+    assert ex == count_params(m.spec).routed_experts // 8
+    ne = tm.worst.params_non_expert
+    want = 8 * (-(-ne // 64)) + 8 * (-(-ex // 8))
+    assert tm.worst.states["optimizer"] == want
+    assert tm.worst.states["weights"] == bpp.weights * (ne + ex)
+
+
+@pytest.mark.parametrize("kw, field", [
+    (dict(model="mixtral-8x7b", ep=3, num_gpus=6), "ep"),       # 3 does not divide E = 8
+    (dict(model="mixtral-8x7b", ep=8, num_gpus=4), "ep"),       # 8 does not divide dp·cp = 4
+    (dict(model="llama-3-8b", pp=64, num_gpus=64), "pp"),       # more stages than layers
+])
+def test_bad_layouts_name_the_field(kw, field):
+    model = kw.pop("model")
+    with pytest.raises(EstimatorError) as e:
+        memory(model, **kw)
+    assert e.value.field == field
+
+
+def test_expert_parallel_is_ignored_on_a_dense_model():
+    """One option set serves a MoE model and its dense equivalents (report side by side)."""
+    tm = memory("llama-3-8b", ep=8, num_gpus=8)
+    assert tm.plan.ep == 1 and tm.to_dict()["parallel"]["ignored"]
+    assert tm.peak == memory("llama-3-8b", num_gpus=8).peak
+
+
+def test_speed():
+    m = load_model("deepseek-v3")
+    o = make_options(num_gpus=2048, pp=16, ep=64, zero=1, grad_accum=64)
+    t = time.perf_counter()
+    for _ in range(100):
+        training.compute_memory(m, o, H100)
+        training.compute(m, o, H100)
+    assert (time.perf_counter() - t) / 100 < 2e-3
+
+
+# ----------------------------------------------------------------------------------------------
+# compute, time, cost
+# ----------------------------------------------------------------------------------------------
+
+LLAMA3_405B = {  # Meta, "The Llama 3 Herd of Models", arXiv 2407.21783, Table 3
+    "model_type": "llama", "num_hidden_layers": 126, "hidden_size": 16384,
+    "num_attention_heads": 128, "num_key_value_heads": 8, "intermediate_size": 53248,
+    "vocab_size": 128256, "tie_word_embeddings": False, "max_position_embeddings": 8192,
+}
+
+
+def test_llama3_405b_training_flops():
+    """Llama 3 paper §3.1 / §3.2.1: 405B parameters trained on 15.6T tokens with 3.8 × 10^25
+    FLOPs. 6·N·D reproduces it; the detailed count (causal attention at s = 8192, Megatron's
+    convention) is a few percent higher, for the attention and lm_head."""
+    m = load_model(LLAMA3_405B)
+    opts = make_options(seq_len=8192, train_tokens=15.6e12, attention_flops="causal")
+    tc = training.compute(m, opts, H100)
+    assert count_params(m.spec).total / 1e9 == pytest.approx(405, rel=0.01)
+    assert tc.six_n_d == pytest.approx(3.8e25, rel=0.01)
+    assert 1.0 < tc.model_flops / 3.8e25 < 1.05
+
+
+def test_deepseek_v3_gpu_hours():
+    """DeepSeek-V3 (arXiv 2412.19437 §1, Table 1): 2.664M H800 GPU-hours of pre-training on
+    14.8T tokens (180K per trillion; 2.788M in total with 119K for context extension and 5K for
+    post-training). The MFU that implies comes from independent published numbers: 250 GFLOPs
+    per token (DeepSeek, arXiv 2505.09343 Table 2) over 180K GPU-hours per 10^12 tokens at the
+    H800's dense BF16 peak of 989 TFLOP/s (an H100 SXM die; the catalog's h100-sxm has the same
+    peak): MFU = 250e9·1e12 / (180e3·3600·989e12) ≈ 0.390. At that MFU the estimator's own FLOPs
+    (seq 4096, causal) must give back the published GPU-hours."""
+    mfu = 250e9 * 1e12 / (180e3 * 3600 * 989e12)
+    assert mfu == pytest.approx(0.390, abs=5e-4)
+    m = load_model("deepseek-v3")
+    opts = make_options(seq_len=4096, attention_flops="causal", train_tokens=14.8e12,
+                        num_gpus=2048, mfu=mfu)
+    tc = training.compute(m, opts, H100).to_dict()
+    assert tc["gpu_hours"] == pytest.approx(2.664e6, rel=0.01)
+    assert tc["days"] == pytest.approx(2.664e6 / 2048 / 24, rel=0.01)
+    assert tc["peak_basis"].startswith("dense BF16")
+    ch = tc["chinchilla"]
+    assert ch["tokens_per_param_active"] > ch["tokens_per_param_total"]
+    assert "ambiguous" in ch["note"]
+
+
+def test_chinchilla_guidance_matches_chinchilla_itself():
+    """Hoffmann et al. 2022: Chinchilla, 70B parameters, was trained compute-optimally on 1.4T
+    tokens."""
+    assert training.chinchilla_tokens(70 * 10**9) == 1.4e12
+
+
+def test_cost_uses_catalog_price_with_its_date_or_the_users():
+    m = load_model("llama-3-8b")
+    tc = training.compute(m, make_options(), H100).to_dict()
+    assert tc["price_per_gpu_hour"] == H100.price_per_hour_usd
+    assert H100.price_as_of in tc["price_source"]
+    assert tc["cost_usd"] == pytest.approx(tc["gpu_hours"] * H100.price_per_hour_usd)
+    tc2 = training.compute(m, make_options(price_per_gpu_hour=1.0), H100).to_dict()
+    assert tc2["cost_usd"] == pytest.approx(tc2["gpu_hours"])
+    # twice the GPUs: half the time, same GPU-hours
+    tc3 = training.compute(m, make_options(num_gpus=16), H100).to_dict()
+    assert tc3["seconds"] == pytest.approx(tc["seconds"] / 2)
+    assert tc3["gpu_hours"] == pytest.approx(tc["gpu_hours"])
