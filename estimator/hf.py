@@ -11,8 +11,17 @@ Which fields are required and which default:
   configuration classes of the installed transformers and checks every entry, so the table
   cannot drift silently. (We do not import transformers here: ``import estimator`` stays light.)
 
-Aliases (``attribute_map`` in transformers) are resolved in one place, :data:`ALIASES`.
-An unknown ``model_type`` is an error listing the supported ones.
+The one default not taken from transformers is DeepSeek's ``moe_layer_freq`` (see
+:data:`DEFAULTS_NOT_IN_TRANSFORMERS`): transformers 5.24 ignores the key, DeepSeek's own modeling
+code honours it.
+
+Aliases (``attribute_map`` in transformers) are resolved in one place, :data:`ALIASES`; an error
+about a missing aliased field names it the way the family's config.json does
+(:data:`FIELD_NAMES`). Every integer is validated before any arithmetic uses it. An unknown
+``model_type`` is an error listing the supported ones.
+
+Exactness: for every family, ``tests/test_params_hf.py`` builds transformers' model from many
+random configs on the meta device and requires our counts to equal its parameter count exactly.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import EstimatorError
-from .spec import MLA, ModelSpec, MoA
+from .spec import MLA, MoA, ModelSpec, check_int
 
 #: transformers' defaults for the fields we do not require (checked by tests against the
 #: configuration classes of transformers 5.24). ``None`` means "derived", as transformers does.
@@ -31,10 +40,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mistral": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
                     sliding_window=4096),
     "qwen2": dict(num_key_value_heads=32, tie_word_embeddings=False, use_sliding_window=False,
-                  sliding_window=None, max_window_layers=28),
+                  sliding_window=4096, max_window_layers=28, layer_types=None),
     "qwen3": dict(num_key_value_heads=32, head_dim=128, tie_word_embeddings=False,
-                  attention_bias=False, use_sliding_window=False, sliding_window=None,
-                  max_window_layers=28),
+                  attention_bias=False, use_sliding_window=False, sliding_window=4096,
+                  max_window_layers=28, layer_types=None),
     "gemma": dict(num_key_value_heads=16, head_dim=256, tie_word_embeddings=True,
                   attention_bias=False),
     "mixtral": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
@@ -45,20 +54,20 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        attention_bias=False),
     "olmoe": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
     "qwen2_moe": dict(num_key_value_heads=16, tie_word_embeddings=False,
-                      use_sliding_window=False, sliding_window=None, max_window_layers=28,
-                      decoder_sparse_step=1, mlp_only_layers=(), qkv_bias=True,
-                      shared_expert_intermediate_size=None),
+                      use_sliding_window=False, sliding_window=4096, max_window_layers=28,
+                      layer_types=None, decoder_sparse_step=1, mlp_only_layers=None,
+                      qkv_bias=True),
     "qwen3_moe": dict(num_key_value_heads=4, head_dim=None, tie_word_embeddings=False,
-                      attention_bias=False, use_sliding_window=False, sliding_window=None,
-                      decoder_sparse_step=1, mlp_only_layers=()),
-    "deepseek_v2": dict(num_key_value_heads=None, tie_word_embeddings=False,
-                        attention_bias=False, first_k_dense_replace=0, moe_layer_freq=1,
-                        n_shared_experts=2, q_lora_rank=1536, kv_lora_rank=512,
-                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128),
-    "deepseek_v3": dict(num_key_value_heads=None, tie_word_embeddings=False,
-                        attention_bias=False, first_k_dense_replace=3, n_shared_experts=1,
+                      attention_bias=False, use_sliding_window=False, sliding_window=4096,
+                      decoder_sparse_step=1, mlp_only_layers=None),
+    "deepseek_v2": dict(tie_word_embeddings=False, attention_bias=False, mlp_bias=False,
+                        first_k_dense_replace=0, moe_layer_freq=1, n_shared_experts=2,
                         q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128,
-                        qk_rope_head_dim=64, v_head_dim=128, num_nextn_predict_layers=1),
+                        qk_rope_head_dim=64, v_head_dim=128),
+    "deepseek_v3": dict(tie_word_embeddings=False, attention_bias=False, first_k_dense_replace=3,
+                        moe_layer_freq=1, n_shared_experts=1, q_lora_rank=1536,
+                        kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                        v_head_dim=128, num_nextn_predict_layers=1),
     "glm4_moe": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
                      attention_bias=False, first_k_dense_replace=1, n_shared_experts=1,
                      use_qk_norm=False, num_nextn_predict_layers=1),
@@ -72,11 +81,41 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "jetmoe": dict(num_key_value_heads=16, kv_channels=128, tie_word_embeddings=True),
 }
 
+#: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
+#: reference they come from (tests check that every other entry matches transformers).
+DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
+    ("deepseek_v2", "moe_layer_freq"): "DeepSeek's modeling_deepseek.py (DeepseekV2DecoderLayer): "
+    "layer i is MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0; default 1. "
+    "transformers 5.24 ignores the key (every published config has 1).",
+    ("deepseek_v3", "moe_layer_freq"): "DeepSeek-V3's modeling_deepseek.py, same rule as V2.",
+}
+
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
+#: The first name present in a config wins.
 ALIASES: dict[str, tuple[str, ...]] = {
     "num_experts": ("num_local_experts", "n_routed_experts", "moe_num_experts", "num_experts"),
     "num_experts_per_tok": ("num_experts_per_tok", "experts_per_token", "moe_top_k"),
     "num_nextn_predict_layers": ("num_nextn_predict_layers", "num_mtp_layers"),
+    # DbrxConfig.attribute_map
+    "d_model": ("d_model", "hidden_size"),
+    "n_heads": ("n_heads", "num_attention_heads"),
+    "n_layers": ("n_layers", "num_hidden_layers"),
+    "max_seq_len": ("max_seq_len", "max_position_embeddings"),
+    # JetMoeConfig.attribute_map
+    "kv_channels": ("kv_channels", "head_dim"),
+}
+
+
+_LOCAL, _ROUTED, _PLAIN = ({"num_experts": n} for n in ("num_local_experts", "n_routed_experts",
+                                                          "num_experts"))
+#: What each family's transformers configuration class calls an aliased field (error messages
+#: name a missing field the way the family's config.json would).
+FIELD_NAMES: dict[str, dict[str, str]] = {
+    **dict.fromkeys(("mixtral", "phimoe", "granitemoe", "gpt_oss", "llama4_text", "jetmoe"),
+                    _LOCAL),
+    **dict.fromkeys(("deepseek_v2", "deepseek_v3", "glm4_moe"), _ROUTED),
+    **dict.fromkeys(("olmoe", "qwen2_moe", "qwen3_moe"), _PLAIN),
+    "dbrx": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_top_k"},
 }
 
 
@@ -95,12 +134,22 @@ class _Reader:
                 return True, self.cfg[name]
         return False, None
 
+    def name_of(self, key: str) -> str:
+        """The name ``key`` has in this config (its first alias present), for error messages."""
+        for name in ALIASES.get(key, (key,)):
+            if name in self.cfg:
+                return self.where + name
+        return self.where + FIELD_NAMES.get(self.model_type, {}).get(key, key)
+
     def req(self, key: str) -> Any:
         found, value = self._lookup(key)
         if not found or value is None:
-            raise EstimatorError(self.where + key, None if not found else value,
+            name = self.name_of(key)
+            others = [n for n in ALIASES.get(key, ()) if self.where + n != name]
+            also = f" (also read as {', '.join(others)})" if others else ""
+            raise EstimatorError(name, None if not found else value,
                                  f"required for model_type '{self.model_type}' but "
-                                 f"{'missing' if not found else 'null'}")
+                                 f"{'missing' if not found else 'null'}{also}")
         return value
 
     def opt(self, key: str) -> Any:
@@ -114,60 +163,108 @@ class _Reader:
     def flag(self, key: str) -> bool:
         v = self.opt(key)
         if not isinstance(v, bool):
-            raise EstimatorError(self.where + key, v, "must be true or false")
+            raise EstimatorError(self.name_of(key), v, "must be true or false")
         return v
+
+    def int(self, key: str, minimum: int = 1) -> int:
+        """A required integer field, validated before any arithmetic uses it."""
+        return check_int(self.name_of(key), self.req(key), minimum)
+
+    def opt_int(self, key: str, minimum: int = 0, allow_none: bool = False) -> int | None:
+        v = self.opt(key)
+        if v is None and allow_none:
+            return None
+        return check_int(self.name_of(key), v, minimum)
 
 
 def _layer_list(name: str, value: Any, L: int) -> tuple[int, ...]:
+    """A list of layer indices, each an int in [0, L)."""
     if value is None:
         return ()
     if not isinstance(value, (list, tuple)):
         raise EstimatorError(name, value, "must be a list of layer indices")
+    for i in value:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L:
+            raise EstimatorError(name, i, f"layer index must be an integer in [0, {L})")
     return tuple(value)
 
 
-def _sliding_from_layer_types(r: _Reader, L: int, window: Any,
-                              kinds=("sliding_attention",)) -> tuple[int | None, tuple[int, ...]]:
-    lt = r.opt("layer_types") if "layer_types" in r.defaults or "layer_types" in r.cfg else None
+def _layer_types(r: _Reader, L: int) -> list | None:
+    lt = r.cfg.get("layer_types", r.defaults.get("layer_types"))
     if lt is None:
-        return None, ()
+        return None
     if not isinstance(lt, (list, tuple)) or len(lt) != L:
-        raise EstimatorError("layer_types", lt, f"must be a list of {L} layer kinds")
-    layers = tuple(i for i, t in enumerate(lt) if t in kinds)
-    return (window if layers else None), layers
+        raise EstimatorError(r.where + "layer_types", lt, f"must be a list of {L} layer kinds")
+    return list(lt)
+
+
+def _window(r: _Reader, key: str = "sliding_window") -> int | None:
+    """A window size or None; 0 and null both mean "no window" (transformers' own convention)."""
+    w = r.opt(key)
+    if w is None or w == 0:
+        return None
+    return check_int(r.where + key, w, 1)
 
 
 def _common(r: _Reader, name: str) -> dict[str, Any]:
-    h = r.req("hidden_size")
-    a = r.req("num_attention_heads")
-    g = r.opt("num_key_value_heads") if "num_key_value_heads" in r.defaults else None
-    if "num_key_value_heads" in r.cfg and r.cfg["num_key_value_heads"] is not None:
-        g = r.cfg["num_key_value_heads"]
+    L = r.int("num_hidden_layers")
+    h = r.int("hidden_size")
+    a = r.int("num_attention_heads")
+    g = r.cfg.get("num_key_value_heads")
+    if g is None:  # absent → the class default; null → num_attention_heads (transformers)
+        g = r.defaults.get("num_key_value_heads") if "num_key_value_heads" not in r.cfg else None
     if g is None:
-        g = a  # transformers: num_key_value_heads=None → num_attention_heads
+        g = a
     hd = r.cfg.get("head_dim", r.defaults.get("head_dim"))
-    return dict(name=name, model_type=r.model_type, num_hidden_layers=r.req("num_hidden_layers"),
-                hidden_size=h, vocab_size=r.req("vocab_size"), num_attention_heads=a,
-                num_key_value_heads=g, head_dim=hd or 0,
+    if hd is not None:  # explicit: must be a real size (0 would mean "derive" to ModelSpec)
+        hd = check_int(r.where + "head_dim", hd, 1)
+    return dict(name=name, model_type=r.model_type, num_hidden_layers=L,
+                hidden_size=h, vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                num_key_value_heads=g, head_dim=0 if hd is None else hd,
                 tie_word_embeddings=r.flag("tie_word_embeddings"),
                 max_position_embeddings=r.cfg.get("max_position_embeddings"))
 
 
 def _all_layers_sliding(r: _Reader, L: int) -> dict[str, Any]:
-    w = r.opt("sliding_window")
+    """Mistral, Mixtral, PhiMoE: one window for every layer when ``sliding_window`` is set."""
+    w = _window(r)
     return dict(sliding_window=w, sliding_window_layers=tuple(range(L))) if w else {}
 
 
 def _qwen_sliding(r: _Reader, L: int) -> dict[str, Any]:
-    """Qwen2/3: ``layer_types`` if given, else sliding for layers ≥ max_window_layers."""
-    w = r.opt("sliding_window")
-    if "layer_types" in r.cfg and r.cfg["layer_types"] is not None:
-        w2, layers = _sliding_from_layer_types(r, L, w)
-        return dict(sliding_window=w2, sliding_window_layers=layers) if layers else {}
-    if not (r.flag("use_sliding_window") and w):
+    """Qwen2/Qwen3 (``configuration_qwen2.py``): the window is ``sliding_window`` only if
+    ``use_sliding_window``; a layer uses it iff its ``layer_types`` entry is
+    ``"sliding_attention"``, by default the layers ``i >= max_window_layers``."""
+    w = _window(r) if r.flag("use_sliding_window") else None
+    lt = _layer_types(r, L)
+    if w is None:
         return {}
-    mwl = r.opt("max_window_layers")
-    return dict(sliding_window=w, sliding_window_layers=tuple(range(mwl, L)))
+    if lt is not None:
+        layers = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    else:
+        layers = tuple(range(r.opt_int("max_window_layers", 0), L))
+    return dict(sliding_window=w, sliding_window_layers=layers) if layers else {}
+
+
+def _qwen2_moe_sliding(r: _Reader, L: int) -> dict[str, Any]:
+    """Qwen2-MoE (``configuration_qwen2_moe.py``): like Qwen2, but the default ``layer_types``
+    slide on even layers below ``max_window_layers``."""
+    w = _window(r) if r.flag("use_sliding_window") else None
+    if w is None:
+        return {}
+    lt = _layer_types(r, L)
+    if lt is not None:
+        layers = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    else:
+        mwl = r.opt_int("max_window_layers", 0)
+        layers = tuple(i for i in range(L) if i % 2 == 0 and i < mwl)
+    return dict(sliding_window=w, sliding_window_layers=layers) if layers else {}
+
+
+def _qwen3_moe_sliding(r: _Reader, L: int) -> dict[str, Any]:
+    """Qwen3-MoE: every layer slides when ``use_sliding_window`` (no ``layer_types``)."""
+    w = _window(r) if r.flag("use_sliding_window") else None
+    return dict(sliding_window=w, sliding_window_layers=tuple(range(L))) if w else {}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,15 +305,21 @@ def _gemma(r: _Reader, name: str) -> ModelSpec:
                      attention_out_bias=ab)
 
 
-def _moe_fields(r: _Reader, L: int, layers: tuple[int, ...], width_key: str) -> dict[str, Any]:
-    return dict(num_experts=r.req("num_experts"), num_experts_per_tok=r.req("num_experts_per_tok"),
-                moe_intermediate_size=r.req(width_key), moe_layers=layers)
+def _moe_fields(r: _Reader, layers: tuple[int, ...], width_key: str) -> dict[str, Any]:
+    """Routed-expert fields, validated here so errors name the config's own keys."""
+    E = r.int("num_experts")
+    k = r.int("num_experts_per_tok")
+    if k > E:
+        raise EstimatorError(r.name_of("num_experts_per_tok"), k,
+                             f"must not exceed {r.name_of('num_experts')}={E}")
+    return dict(num_experts=E, num_experts_per_tok=k, moe_intermediate_size=r.int(width_key),
+                moe_layers=layers)
 
 
 def _mixtral(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
-    return ModelSpec(**c, **_moe_fields(r, L, tuple(range(L)), "intermediate_size"),
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "intermediate_size"),
                      **_all_layers_sliding(r, L))
 
 
@@ -224,7 +327,7 @@ def _phimoe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, **_moe_fields(r, L, tuple(range(L)), "intermediate_size"),
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "intermediate_size"),
                      attention_bias=ab, attention_out_bias=ab, norm_type="layernorm",
                      norm_bias=True, lm_head_bias=r.flag("lm_head_bias"),
                      **_all_layers_sliding(r, L))
@@ -234,67 +337,90 @@ def _granitemoe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, **_moe_fields(r, L, tuple(range(L)), "intermediate_size"),
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "intermediate_size"),
                      attention_bias=ab, attention_out_bias=ab)
 
 
 def _olmoe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
+    h, a = c["hidden_size"], c["num_attention_heads"]
+    # OlmoeAttention sizes q_norm as hidden_size and k_norm as (hidden_size // heads) * kv_heads,
+    # so it only works when head_dim == hidden_size / heads.
+    if c["head_dim"] and (h % a or c["head_dim"] != h // a):
+        raise EstimatorError("head_dim", c["head_dim"],
+                             f"OLMoE needs head_dim == hidden_size / num_attention_heads "
+                             f"({h}/{a}); its q/k norms are sized from hidden_size")
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, **_moe_fields(r, L, tuple(range(L)), "intermediate_size"),
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "intermediate_size"),
                      attention_bias=ab, attention_out_bias=ab, qk_norm="full")
 
 
-def _qwen_moe_layers(r: _Reader, L: int) -> tuple[int, ...]:
-    """Qwen2/3-MoE: layer i is sparse iff i ∉ mlp_only_layers and (i+1) % decoder_sparse_step == 0."""
-    step = r.opt("decoder_sparse_step")
+def _qwen_moe_layers(r: _Reader, L: int, E: int) -> tuple[int, ...]:
+    """Qwen2/3-MoE (``Qwen2MoeDecoderLayer``): layer i is sparse iff i ∉ mlp_only_layers,
+    num_experts > 0 and (i+1) % decoder_sparse_step == 0."""
+    step = r.opt_int("decoder_sparse_step", 1)
     only = set(_layer_list("mlp_only_layers", r.opt("mlp_only_layers"), L))
-    if not isinstance(step, int) or isinstance(step, bool) or step < 1:
-        raise EstimatorError("decoder_sparse_step", step, "must be an integer >= 1")
+    if E == 0:
+        return ()
     return tuple(i for i in range(L) if i not in only and (i + 1) % step == 0)
+
+
+def _qwen_moe_common(r: _Reader, c: dict[str, Any]) -> dict[str, Any]:
+    L = c["num_hidden_layers"]
+    E = r.int("num_experts", 0)  # 0 → a dense model (Qwen2MoeDecoderLayer checks E > 0)
+    layers = _qwen_moe_layers(r, L, E)
+    dense_f = r.req("intermediate_size") if len(layers) < L else r.cfg.get("intermediate_size")
+    moe = (_moe_fields(r, layers, "moe_intermediate_size") if E else
+           dict(num_experts=0, num_experts_per_tok=0, moe_intermediate_size=0, moe_layers=()))
+    return dict(**moe, intermediate_size=dense_f or 0)
 
 
 def _qwen2_moe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
-    layers = _qwen_moe_layers(r, L)
-    f_sh = r.req("shared_expert_intermediate_size")
-    dense_f = r.req("intermediate_size") if len(layers) < L else r.cfg.get("intermediate_size", 0)
-    return ModelSpec(**c, **_moe_fields(r, L, layers, "moe_intermediate_size"),
-                     intermediate_size=dense_f or 0, attention_bias=r.flag("qkv_bias"),
+    moe = _qwen_moe_common(r, c)
+    f_sh = r.int("shared_expert_intermediate_size", 0) if moe["moe_layers"] else 0
+    # Qwen2MoeSparseMoeBlock always has shared_expert (width f_sh) and shared_expert_gate (h → 1).
+    return ModelSpec(**c, **moe, attention_bias=r.flag("qkv_bias"),
                      num_shared_experts=1 if f_sh else 0, shared_expert_intermediate_size=f_sh,
-                     shared_expert_gate=bool(f_sh), **_qwen_sliding(r, L))
+                     shared_expert_gate=bool(moe["moe_layers"]), **_qwen2_moe_sliding(r, L))
 
 
 def _qwen3_moe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
-    layers = _qwen_moe_layers(r, L)
-    dense_f = r.req("intermediate_size") if len(layers) < L else r.cfg.get("intermediate_size", 0)
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, **_moe_fields(r, L, layers, "moe_intermediate_size"),
-                     intermediate_size=dense_f or 0, attention_bias=ab, attention_out_bias=ab,
-                     qk_norm="head", **_qwen_sliding(r, L))
+    return ModelSpec(**c, **_qwen_moe_common(r, c), attention_bias=ab, attention_out_bias=ab,
+                     qk_norm="head", **_qwen3_moe_sliding(r, L))
 
 
 def _deepseek(r: _Reader, name: str, v3: bool) -> ModelSpec:
+    """DeepSeek-V2/V3 (``modeling_deepseek_v3.py``; DeepSeek's own ``modeling_deepseek.py``).
+
+    Layer i is MoE iff ``i >= first_k_dense_replace`` and ``i % moe_layer_freq == 0`` (DeepSeek's
+    reference code; transformers 5.24 ignores ``moe_layer_freq``, which is 1 in every published
+    config). MLA has no K/V head grouping: after decompression every query head has its own K
+    and V, so ``num_key_value_heads`` is set to ``num_attention_heads``.
+    """
     c = _common(r, name)
+    c["num_key_value_heads"] = c["num_attention_heads"]
     L = c["num_hidden_layers"]
-    first = r.opt("first_k_dense_replace")
-    freq = 1 if v3 else r.opt("moe_layer_freq")
-    E = r.req("num_experts")
+    first = r.opt_int("first_k_dense_replace", 0)
+    freq = r.opt_int("moe_layer_freq", 1)
     layers = tuple(i for i in range(L) if i >= first and i % freq == 0)
-    n_sh = r.opt("n_shared_experts") or 0
-    f_e = r.req("moe_intermediate_size")
+    moe = _moe_fields(r, layers, "moe_intermediate_size")
+    n_sh = r.opt_int("n_shared_experts", 0, allow_none=True) or 0
+    f_e = moe["moe_intermediate_size"]
     mla = MLA(q_lora_rank=r.opt("q_lora_rank"), kv_lora_rank=r.opt("kv_lora_rank"),
               qk_nope_head_dim=r.opt("qk_nope_head_dim"),
               qk_rope_head_dim=r.opt("qk_rope_head_dim"), v_head_dim=r.opt("v_head_dim"))
     ab = r.flag("attention_bias")
+    mlp_bias = False if v3 else r.flag("mlp_bias")  # V2's MLP class honours mlp_bias; V3's not
     c["head_dim"] = mla.v_head_dim  # unused by MLA counts; keeps validation meaningful
-    return ModelSpec(**c, num_experts=E, num_experts_per_tok=r.req("num_experts_per_tok"),
-                     moe_intermediate_size=f_e, moe_layers=layers,
+    return ModelSpec(**c, **moe,
                      intermediate_size=r.req("intermediate_size") if len(layers) < L else 0,
+                     ffn_bias=mlp_bias, shared_expert_bias=mlp_bias,
                      num_shared_experts=n_sh, shared_expert_intermediate_size=n_sh * f_e,
                      mla=mla, attention_bias=ab, attention_out_bias=ab,
                      router_score_correction_bias=v3,
@@ -304,11 +430,11 @@ def _deepseek(r: _Reader, name: str, v3: bool) -> ModelSpec:
 def _glm4_moe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
     L = c["num_hidden_layers"]
-    first = r.opt("first_k_dense_replace")
+    first = r.opt_int("first_k_dense_replace", 0)
     layers = tuple(range(first, L))
-    n_sh = r.opt("n_shared_experts") or 0
-    f_e = r.req("moe_intermediate_size")
-    return ModelSpec(**c, **_moe_fields(r, L, layers, "moe_intermediate_size"),
+    n_sh = r.opt_int("n_shared_experts", 0)
+    f_e = r.int("moe_intermediate_size")
+    return ModelSpec(**c, **_moe_fields(r, layers, "moe_intermediate_size"),
                      intermediate_size=r.req("intermediate_size") if first else 0,
                      num_shared_experts=n_sh, shared_expert_intermediate_size=n_sh * f_e,
                      attention_bias=r.flag("attention_bias"),
@@ -318,51 +444,54 @@ def _glm4_moe(r: _Reader, name: str) -> ModelSpec:
 
 
 def _gpt_oss(r: _Reader, name: str) -> ModelSpec:
+    """gpt-oss: ``layer_types`` default alternates sliding/full, starting with sliding."""
     c = _common(r, name)
     L = c["num_hidden_layers"]
-    w = r.opt("sliding_window")
-    lt = r.cfg.get("layer_types")
-    if lt is None:  # transformers: alternate sliding / full, starting with sliding
-        layers = tuple(i for i in range(L) if i % 2 == 0)
-    else:
-        w, layers = _sliding_from_layer_types(r, L, w)
+    w = _window(r)
+    lt = _layer_types(r, L)
+    if lt is None:
+        lt = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(L)]
+    layers = tuple(i for i, t in enumerate(lt) if t == "sliding_attention") if w else ()
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, **_moe_fields(r, L, tuple(range(L)), "intermediate_size"),
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "intermediate_size"),
                      attention_bias=ab, attention_out_bias=ab, attention_sinks=True,
                      router_bias=True, expert_bias=True,
                      sliding_window=w if layers else None, sliding_window_layers=layers)
 
 
 def _llama4_text(r: _Reader, name: str) -> ModelSpec:
+    """Llama-4 text model (``configuration_llama4.py::Llama4TextConfig.__post_init__``)."""
     c = _common(r, name)
     L = c["num_hidden_layers"]
-    step = r.opt("interleave_moe_layer_step")
+    step = r.opt_int("interleave_moe_layer_step", 1)
     layers = r.opt("moe_layers")
     if layers is None:
         layers = list(range(step - 1, L, step))
-    layers = _layer_list("moe_layers", layers, L)
-    f = r.req("intermediate_size")
+    layers = _layer_list(r.where + "moe_layers", layers, L)
+    moe = _moe_fields(r, layers, "intermediate_size")
+    f = moe["moe_intermediate_size"]
     # Chunked attention (layers with RoPE) never looks further back than attention_chunk_size,
     # so its cache is capped like a sliding window (transformers' ChunkedSlidingLayer).
-    chunk = r.opt("attention_chunk_size")
-    lt = r.cfg.get("layer_types")
+    chunk = _window(r, "attention_chunk_size")
+    lt = _layer_types(r, L)
     if lt is not None:
-        _, chunked = _sliding_from_layer_types(r, L, chunk, kinds=("chunked_attention",))
+        chunked = tuple(i for i, t in enumerate(lt) if t == "chunked_attention")
     else:
         nrl = r.opt("no_rope_layers")
-        interval = r.opt("no_rope_layer_interval")
-        if nrl is None:
+        if not nrl:
+            interval = r.opt_int("no_rope_layer_interval", 1)
             nrl = [int((i + 1) % interval != 0) for i in range(L)]
+        if not isinstance(nrl, (list, tuple)) or len(nrl) != L:
+            raise EstimatorError(r.where + "no_rope_layers", nrl, f"must be a list of {L} flags")
         chunked = tuple(i for i in range(L) if nrl[i])
+    chunked = chunked if chunk else ()
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, num_experts=r.req("num_experts"),
-                     num_experts_per_tok=r.req("num_experts_per_tok"), moe_intermediate_size=f,
-                     moe_layers=layers,
+    return ModelSpec(**c, **moe,
                      intermediate_size=r.req("intermediate_size_mlp") if len(layers) < L else 0,
                      num_shared_experts=1, shared_expert_intermediate_size=f,
                      attention_bias=ab, attention_out_bias=ab,
-                     sliding_window=chunk if (chunk and chunked) else None,
-                     sliding_window_layers=chunked if chunk else (),
+                     sliding_window=chunk if chunked else None,
+                     sliding_window_layers=chunked,
                      notes=("qk norm is a parameter-free L2 norm",
                             "chunked-attention layers are listed as sliding_window_layers"))
 
@@ -374,31 +503,32 @@ def _dbrx(r: _Reader, name: str) -> ModelSpec:
         raise EstimatorError("attn_config", attn, "must be a mapping")
     if not isinstance(ffn, Mapping):
         raise EstimatorError("ffn_config", ffn, "required for model_type 'dbrx' (a mapping)")
-    L = r.req("n_layers")
+    if r.flag("tie_word_embeddings"):  # DbrxConfig.validate_architecture refuses it too
+        raise EstimatorError("tie_word_embeddings", True, "DBRX does not support tied embeddings")
+    L = r.int("n_layers")
     fr = _Reader(ffn, "dbrx", where="ffn_config.")
     ar = _Reader(attn, "dbrx", where="attn_config.")
     return ModelSpec(name=name, model_type="dbrx", num_hidden_layers=L,
-                     hidden_size=r.req("d_model"), vocab_size=r.req("vocab_size"),
-                     num_attention_heads=r.req("n_heads"), num_key_value_heads=ar.opt("kv_n_heads"),
-                     tie_word_embeddings=r.flag("tie_word_embeddings"), norm_type="layernorm",
-                     fused_qkv=True, num_experts=fr.req("num_experts"),
-                     num_experts_per_tok=fr.req("num_experts_per_tok"),
-                     moe_intermediate_size=fr.req("ffn_hidden_size"), moe_layers=tuple(range(L)),
+                     hidden_size=r.int("d_model"), vocab_size=r.int("vocab_size"),
+                     num_attention_heads=r.int("n_heads"), num_key_value_heads=ar.opt("kv_n_heads"),
+                     norm_type="layernorm", fused_qkv=True,
+                     **_moe_fields(fr, tuple(range(L)), "ffn_hidden_size"),
                      max_position_embeddings=r.cfg.get("max_seq_len"))
 
 
 def _jetmoe(r: _Reader, name: str) -> ModelSpec:
-    L = r.req("num_hidden_layers")
-    E, k = r.req("num_experts"), r.req("num_experts_per_tok")
-    g = r.opt("num_key_value_heads")
+    """JetMoE: ``num_attention_heads`` is derived as ``num_experts_per_tok · num_key_value_heads``
+    (``JetMoeConfig.__post_init__``); a value in the file is ignored, as transformers does."""
+    L = r.int("num_hidden_layers")
+    moe = _moe_fields(r, tuple(range(L)), "intermediate_size")
+    E, k = moe["num_experts"], moe["num_experts_per_tok"]
+    g = r.opt_int("num_key_value_heads", 1)
     return ModelSpec(name=name, model_type="jetmoe", num_hidden_layers=L,
                      hidden_size=r.req("hidden_size"), vocab_size=r.req("vocab_size"),
                      num_attention_heads=k * g, num_key_value_heads=g,
-                     head_dim=r.opt("kv_channels"),
+                     head_dim=r.opt_int("kv_channels", 1),
                      tie_word_embeddings=r.flag("tie_word_embeddings"),
-                     moa=MoA(num_experts=E, top_k=k), num_experts=E, num_experts_per_tok=k,
-                     moe_intermediate_size=r.req("intermediate_size"),
-                     moe_layers=tuple(range(L)), moe_output_bias=True,
+                     moa=MoA(num_experts=E, top_k=k), **moe, moe_output_bias=True,
                      max_position_embeddings=r.cfg.get("max_position_embeddings"),
                      notes=("attention is a mixture of top-k attention experts (MoA)",))
 
@@ -431,7 +561,7 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
         return spec.replace(model_type="llama4",
                             notes=spec.notes + ("text model only; the vision encoder and "
                                                 "projector are not counted",))
-    if mt not in FAMILIES:
+    if not isinstance(mt, str) or mt not in FAMILIES:
         raise EstimatorError("model_type", mt, "unsupported; supported: "
                              + ", ".join(SUPPORTED_MODEL_TYPES))
     return FAMILIES[mt](_Reader(cfg, mt), name)

@@ -169,7 +169,8 @@ def attention_inactive_params(s: ModelSpec) -> int:
 
 
 def mlp_params(h: int, f: int, gated: bool, bias: bool) -> int:
-    """One MLP: gated (SwiGLU/GeGLU) ``3·h·f``, plain ``2·h·f``; biases ``2f+h`` / ``f+h``."""
+    """One MLP: gated (SwiGLU/GeGLU, Shazeer 2020 arXiv 2002.05202: gate, up, down) ``3·h·f``,
+    plain ``2·h·f``; biases ``2f+h`` / ``f+h``."""
     n_in = 2 if gated else 1
     p = n_in * h * f + f * h
     if bias:
@@ -183,30 +184,68 @@ def expert_params(s: ModelSpec) -> int:
 
 
 def router_params(s: ModelSpec) -> int:
-    """One MoE layer's router: ``h·E`` (+ ``E`` bias) and the shared-expert gate ``h`` if any."""
-    p = s.hidden_size * s.num_experts + (s.num_experts if s.router_bias else 0)
-    return p
+    """One MoE layer's router: ``h·E``, plus an ``E`` bias where ``router_bias`` (gpt-oss).
+
+    (Qwen2-MoE's shared-expert gate is counted with the shared experts.)
+    """
+    return s.hidden_size * s.num_experts + (s.num_experts if s.router_bias else 0)
 
 
 def shared_expert_params(s: ModelSpec) -> int:
-    """One MoE layer's shared experts, one MLP of total width ``f_sh`` plus its gate (``h``)."""
-    if not s.num_shared_experts:
-        return 0
-    p = mlp_params(s.hidden_size, s.shared_expert_intermediate_size, s.gated_ffn, False)
+    """One MoE layer's shared experts, one MLP of total width ``f_sh`` plus its gate (``h``).
+
+    Qwen2-MoE builds ``shared_expert_gate`` (``Linear(h, 1)``) in every sparse block, even when
+    ``shared_expert_intermediate_size`` is 0, so the gate is counted on its own.
+    """
+    p = 0
+    if s.num_shared_experts:
+        p = mlp_params(s.hidden_size, s.shared_expert_intermediate_size, s.gated_ffn,
+                       s.shared_expert_bias)
     return p + (s.hidden_size if s.shared_expert_gate else 0)
 
 
 def dense_ffn_params(s: ModelSpec) -> int:
+    """One dense layer's FFN: an MLP of width ``f`` = ``intermediate_size`` (``modeling_llama``
+    ``LlamaMLP``; biases where ``ffn_bias``, e.g. Llama's ``mlp_bias``)."""
     return mlp_params(s.hidden_size, s.intermediate_size, s.gated_ffn, s.ffn_bias)
 
 
+def mtp_params(s: ModelSpec) -> int:
+    """Multi-token-prediction modules (DeepSeek-V3, arXiv 2412.19437 §2.2; GLM-4.5).
+
+    Per module: RMSNorm(h) on the embedding and on the hidden state, a projection ``2h → h``,
+    one transformer block (an MoE block when the model has experts — transformers'
+    ``MtpModel`` builds it with ``first_k_dense_replace = 0``) and a final norm. The embedding and
+    output head are shared with the main model and not counted again. In the checkpoint, outside
+    transformers' causal-LM model; tests compare with ``transformers.modeling_layers.MtpModel``.
+    """
+    if not s.num_mtp_layers:
+        return 0
+    h = s.hidden_size
+    block = attention_params(s) + 2 * norm_params(s, h)
+    if s.num_experts:
+        block += s.num_experts * expert_params(s) + router_params(s) + shared_expert_params(s)
+    else:
+        block += dense_ffn_params(s)
+    return s.num_mtp_layers * (3 * norm_params(s, h) + 2 * h * h + block)
+
+
 def count_params(s: ModelSpec) -> ParamCounts:
-    """Exact parameter counts of ``s`` (see module docstring for the oracle)."""
+    """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
+
+    ``total = V·h`` (embedding) ``+ V·h`` (lm_head, unless tied) ``[+ V`` lm_head bias``]``
+    ``+ L·attention + (2L+1)·norm(h) + (L − n_moe)·dense_ffn``
+    ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
+    Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
+    experts``. Buffers (``e_score_correction_bias``: ``n_moe·E``) and MTP modules are reported
+    beside the total, not in it — transformers' causal-LM model has neither as parameters.
+    """
     h, V, L = s.hidden_size, s.vocab_size, s.num_hidden_layers
     n_moe = s.num_moe_layers
     n_dense = L - n_moe
     embedding = V * h
-    lm_head = 0 if s.tie_word_embeddings else V * h + (V if s.lm_head_bias else 0)
+    # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
+    lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = L * attention_params(s)
     norms = (2 * L + 1) * norm_params(s, h)
     dense_ffn = n_dense * dense_ffn_params(s)
@@ -219,19 +258,14 @@ def count_params(s: ModelSpec) -> ParamCounts:
         inactive = n_moe * (s.num_experts - s.num_experts_per_tok) * expert_params(s)
     inactive += L * attention_inactive_params(s)
     buffers = n_moe * s.num_experts if s.router_score_correction_bias else 0
-    mtp = 0
-    if s.num_mtp_layers:
-        # DeepSeek-V3 §2.2: per module, RMSNorm(h) ×2, a projection (2h → h), one transformer
-        # block (an MoE block when the model is MoE) and a final norm; embedding/head shared.
-        block = attention_params(s) + 2 * norm_params(s, h)
-        if s.num_experts:
-            block += s.num_experts * expert_params(s) + router_params(s) + shared_expert_params(s)
-        else:
-            block += dense_ffn_params(s)
-        mtp = s.num_mtp_layers * (3 * norm_params(s, h) + 2 * h * h + block)
     return ParamCounts(
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
-        routed_inactive=inactive, buffers=buffers, mtp=mtp,
+        routed_inactive=inactive, buffers=buffers, mtp=mtp_params(s),
         embedding_tied=s.tie_word_embeddings,
     )
+
+
+#: The public formula functions (the app's Methods page renders their docstrings).
+FORMULAS = [count_params, attention_params, attention_inactive_params, mlp_params, expert_params,
+            router_params, shared_expert_params, dense_ffn_params, norm_params, mtp_params]

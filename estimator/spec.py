@@ -9,7 +9,8 @@ implementation instantiates are explicit fields, never silent special cases:
 * which layers are MoE (``moe_layers``: an explicit tuple of layer indices, built by the importer
   from ``first_k_dense_replace`` / ``decoder_sparse_step`` / ``mlp_only_layers`` /
   ``interleave_moe_layer_step`` / ``moe_layer_freq``);
-* shared experts (one MLP of total width ``shared_expert_intermediate_size``) and their sigmoid gate;
+* shared experts (one MLP of total width ``shared_expert_intermediate_size``) and their
+  sigmoid gate;
 * MLA (DeepSeek-V2/V3 latent attention, :class:`MLA`);
 * mixture-of-attention heads (JetMoE, :class:`MoA`);
 * q/k norms, biases, attention sinks, sliding-window layers, tied embeddings, norm type;
@@ -35,10 +36,11 @@ QKNorm = Literal["none", "head", "full"]
 
 @dataclass(frozen=True)
 class MLA:
-    """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 §2.1; HF ``modeling_deepseek_v3``).
+    """Multi-head latent attention (DeepSeek-V2, arXiv 2405.04434 §2.1; ``modeling_deepseek_v3``).
 
     Queries: ``q_lora_rank`` is None → one ``q_proj`` (h → a·(nope+rope)); otherwise
-    ``q_a_proj`` (h → q_lora_rank), RMSNorm(q_lora_rank), ``q_b_proj`` (q_lora_rank → a·(nope+rope)).
+    ``q_a_proj`` (h → q_lora_rank), RMSNorm(q_lora_rank), ``q_b_proj``
+    (q_lora_rank → a·(nope+rope)).
     Keys/values: ``kv_a_proj_with_mqa`` (h → kv_lora_rank + rope), RMSNorm(kv_lora_rank),
     ``kv_b_proj`` (kv_lora_rank → a·(nope + v)). Output: ``o_proj`` (a·v → h).
     """
@@ -120,6 +122,7 @@ class ModelSpec:
     router_bias: bool = False
     num_shared_experts: int = 0
     shared_expert_intermediate_size: int = 0  # total width of the shared-expert MLP
+    shared_expert_bias: bool = False  # biases in the shared-expert MLP (DeepSeek-V2 mlp_bias)
     shared_expert_gate: bool = False  # qwen2_moe: sigmoid gate Linear(h, 1)
     router_score_correction_bias: bool = False  # DeepSeek-V3 buffer, in checkpoints
 
@@ -176,7 +179,8 @@ _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_exper
                       "shared_expert_intermediate_size", "num_mtp_layers")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "lm_head_bias", "attention_bias",
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
-                "expert_bias", "moe_output_bias", "router_bias", "shared_expert_gate",
+                "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",
+                "shared_expert_gate",
                 "router_score_correction_bias")
 
 # Sizes above this are certainly typos (a 10^7-wide layer has 10^14 parameters per matrix).
@@ -199,6 +203,10 @@ def check_int(name: str, value: object, minimum: int = 1) -> int:
 def _validate(s: ModelSpec) -> None:
     if not isinstance(s.name, str):
         raise EstimatorError("name", s.name, "must be a string")
+    if not isinstance(s.model_type, str):
+        raise EstimatorError("model_type", s.model_type, "must be a string")
+    if s.max_position_embeddings is not None:
+        check_int("max_position_embeddings", s.max_position_embeddings, 1)
     for n in _INT_FIELDS_POSITIVE:
         check_int(n, getattr(s, n), 1)
     for n in _INT_FIELDS_NONNEG:

@@ -1,0 +1,41 @@
+"""Minimal Hugging Face config dicts: only the fields our importer requires, per family.
+
+Shared by tests/test_hf_defaults.py (a minimal dict counts like transformers) and
+tests/test_spec.py (dropping any one required field is an error naming it). Pure data, no torch.
+"""
+
+from __future__ import annotations
+
+#: The fields each family requires (the importer's documented policy: the sizes that define the
+#: model). Head counts are chosen compatible with each family's default ``num_key_value_heads``.
+_BASE = dict(num_hidden_layers=4, hidden_size=64, vocab_size=101, num_attention_heads=32)
+REQUIRED: dict[str, dict] = {
+    "llama": dict(_BASE, intermediate_size=96),
+    "mistral": dict(_BASE, intermediate_size=96),
+    "qwen2": dict(_BASE, intermediate_size=96),
+    "qwen3": dict(_BASE, intermediate_size=96),
+    "gemma": dict(_BASE, intermediate_size=96),
+    "mixtral": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "phimoe": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "granitemoe": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "olmoe": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
+    "qwen2_moe": dict(_BASE, moe_intermediate_size=40, shared_expert_intermediate_size=56,
+                      num_experts=4, num_experts_per_tok=2),
+    "qwen3_moe": dict(_BASE, moe_intermediate_size=40, num_experts=4, num_experts_per_tok=2),
+    "deepseek_v2": dict(_BASE, moe_intermediate_size=40, n_routed_experts=4,
+                        num_experts_per_tok=2),
+    "deepseek_v3": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
+                        n_routed_experts=4, num_experts_per_tok=2),
+    "glm4_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, n_routed_experts=4,
+                     num_experts_per_tok=2),
+    "gpt_oss": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "llama4_text": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "dbrx": dict(d_model=64, n_heads=4, n_layers=3, vocab_size=101,
+                 ffn_config=dict(ffn_hidden_size=48, moe_num_experts=4, moe_top_k=2)),
+    "jetmoe": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101, intermediate_size=48,
+                   num_local_experts=4, num_experts_per_tok=2),
+}
+
+
+def minimal(family: str) -> dict:
+    return {"model_type": family, **REQUIRED[family]}

@@ -1,0 +1,62 @@
+"""The parameter oracle: Hugging Face ``transformers``' own model classes on the ``meta`` device.
+
+A meta-device build allocates no memory and takes milliseconds, even for a 671B-parameter config
+(REFERENCE.md §5). ``sum(p.numel() for p in model.parameters())`` of the model transformers builds
+from a config dict is the exact count our estimator must reproduce. Tests import this module only
+after ``pytest.importorskip("transformers")``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoModelForCausalLM
+
+transformers.logging.set_verbosity_error()
+logging.getLogger("transformers").setLevel(logging.ERROR)
+
+
+def hf_config(d: Mapping[str, Any]):
+    """transformers' configuration object for a config.json dict (``model_type`` inside)."""
+    d = copy.deepcopy(dict(d))
+    mt = d.pop("model_type")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return AutoConfig.for_model(mt, **d)
+
+
+def build(d: Mapping[str, Any], text_only: bool = True) -> torch.nn.Module:
+    """The causal-LM transformers builds for ``d`` on the meta device.
+
+    ``llama4`` (the multimodal wrapper) gives its text model (``Llama4ForCausalLM`` of
+    ``text_config``) unless ``text_only`` is False, in which case the full
+    ``Llama4ForConditionalGeneration`` (vision encoder and projector included) is built.
+    """
+    cfg = hf_config(d)
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        if d["model_type"] == "llama4":
+            if text_only:
+                return AutoModelForCausalLM.from_config(cfg.text_config)
+            from transformers import Llama4ForConditionalGeneration
+
+            return Llama4ForConditionalGeneration(cfg)
+        return AutoModelForCausalLM.from_config(cfg)
+
+
+def numel(model: torch.nn.Module, contains: str | None = None) -> int:
+    """Parameters of ``model`` (only those whose name contains ``contains``, if given).
+
+    ``model.parameters()`` yields a tied embedding/lm_head tensor once, as a checkpoint stores it.
+    """
+    return sum(p.numel() for n, p in model.named_parameters() if contains is None or contains in n)
+
+
+def buffer_numel(model: torch.nn.Module, contains: str) -> int:
+    return sum(b.numel() for n, b in model.named_buffers() if contains in n)

@@ -1,0 +1,168 @@
+"""``estimator.hf.DEFAULTS`` is transformers' own defaults, and absent fields default the same way.
+
+1. Every entry of ``DEFAULTS[family]`` equals the default of that field in transformers'
+   configuration class (read from its ``__init__`` signature, so a changed default in a new
+   transformers release fails here instead of silently changing our counts).
+2. ``None`` entries mean "derived": transformers derives the value from other fields
+   (``num_key_value_heads = num_attention_heads``, ``head_dim = hidden / heads``, Llama-4's
+   ``moe_layers`` from ``interleave_moe_layer_step`` ...). For each, the value transformers derives
+   for a config without the field equals what our importer derives.
+3. A config holding only the fields our importer requires builds, in transformers, a model with
+   exactly our parameter count — so every absent field defaults the same way in both.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+import hf_oracle  # noqa: E402
+from hf_minimal import REQUIRED, minimal  # noqa: E402
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING  # noqa: E402
+
+from estimator.hf import (  # noqa: E402
+    DEFAULTS,
+    DEFAULTS_NOT_IN_TRANSFORMERS,
+    FAMILIES,
+    spec_from_hf_config,
+)
+from estimator.params import count_params  # noqa: E402
+
+_EMPTY = inspect.Parameter.empty
+
+
+def config_class(family: str, key: str):
+    if family == "dbrx" and key == "kv_n_heads":
+        from transformers.models.dbrx.configuration_dbrx import DbrxAttentionConfig
+
+        return DbrxAttentionConfig
+    return CONFIG_MAPPING[family]
+
+
+def transformers_default(family: str, key: str):
+    """(found, default) of ``key`` in the family's configuration class (attribute_map honoured)."""
+    cls = config_class(family, key)
+    amap = getattr(cls, "attribute_map", {})
+    params = inspect.signature(cls.__init__).parameters
+    names = [key, amap.get(key)] + [alias for alias, real in amap.items() if real == key]
+    param = next((params[n] for n in names if n in params), None)
+    if param is None or param.default is _EMPTY:
+        return False, None
+    return True, param.default
+
+
+def _norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+DEFAULT_ENTRIES = [(f, k, v) for f, d in DEFAULTS.items() for k, v in d.items()]
+
+
+def test_every_family_has_defaults():
+    assert set(DEFAULTS) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("family,key,ours", DEFAULT_ENTRIES,
+                         ids=[f"{f}.{k}" for f, k, _ in DEFAULT_ENTRIES])
+def test_default_equals_transformers(family, key, ours):
+    found, theirs = transformers_default(family, key)
+    if (family, key) in DEFAULTS_NOT_IN_TRANSFORMERS:
+        assert not found, f"{family}.{key} is in transformers now: drop the exception"
+        return
+    if ours is None:
+        # derived: transformers has no default value for it either (None, or no such field and
+        # the modeling code falls back to a derived value); test_derived_* checks the derivation
+        assert theirs is None, f"{family}.{key}: transformers default {theirs!r}"
+    else:
+        assert found, f"{family}.{key} is not a field of {config_class(family, key).__name__}"
+        assert _norm(ours) == _norm(theirs), f"{family}.{key}"
+
+
+# ----------------------------------------------------------------------------------------------
+# minimal configs: only the fields our importer requires
+# ----------------------------------------------------------------------------------------------
+
+# transformers 5.24's DBRX rotary embedding reads attn_config.rope_theta and has no default
+# for it; it is not a field we read, so adding it changes nothing on our side.
+_HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}}}
+
+
+def test_required_table_covers_every_family():
+    assert set(REQUIRED) == set(FAMILIES)
+
+
+@pytest.mark.parametrize("family", sorted(REQUIRED))
+def test_minimal_config_counts_like_transformers(family):
+    cfg = minimal(family)
+    model = hf_oracle.build({**cfg, **_HF_ONLY.get(family, {})})
+    assert count_params(spec_from_hf_config(cfg)).total == hf_oracle.numel(model)
+
+
+def test_minimal_llama4_wrapper_counts_like_transformers():
+    cfg = {"model_type": "llama4", "text_config": REQUIRED["llama4_text"]}
+    assert count_params(spec_from_hf_config(cfg)).total == hf_oracle.numel(hf_oracle.build(cfg))
+
+
+# ----------------------------------------------------------------------------------------------
+# derived (None) defaults: transformers derives what we derive
+# ----------------------------------------------------------------------------------------------
+
+def _attn_head_dim(model) -> int:
+    return model.model.layers[0].self_attn.head_dim
+
+
+def _sliding(spec) -> list[int]:
+    return list(spec.sliding_window_layers)
+
+
+DERIVED = [(f, k) for f, d in DEFAULTS.items() for k, v in d.items() if v is None]
+
+
+@pytest.mark.parametrize("family,key", DERIVED, ids=[f"{f}.{k}" for f, k in DERIVED])
+def test_derived_default_matches_transformers(family, key):
+    cfg = minimal(family)
+    if family in ("qwen2_moe", "qwen3_moe") and key == "mlp_only_layers":
+        cfg["intermediate_size"] = 96
+    cfg.pop(key, None)
+    hf_cfg = hf_oracle.hf_config(cfg)
+    spec = spec_from_hf_config(cfg)
+    if key == "num_key_value_heads":
+        assert spec.num_key_value_heads == hf_cfg.num_key_value_heads == cfg["num_attention_heads"]
+    elif key == "head_dim":
+        assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
+        assert spec.head_dim == cfg["hidden_size"] // cfg["num_attention_heads"]
+    elif key == "moe_layers":  # Llama-4: every interleave_moe_layer_step-th layer
+        for step in (1, 2, 3):
+            c = {**cfg, "interleave_moe_layer_step": step, "intermediate_size_mlp": 80}
+            assert list(spec_from_hf_config(c).moe_layers) == hf_oracle.hf_config(c).moe_layers
+    elif key == "mlp_only_layers":
+        assert hf_cfg.mlp_only_layers == []
+        assert spec.num_moe_layers == spec.num_hidden_layers
+    elif key == "layer_types" and family == "gpt_oss":  # alternating, sliding first
+        expect = [i for i, t in enumerate(hf_cfg.layer_types) if t == "sliding_attention"]
+        assert _sliding(spec) == expect == [0, 2]
+    elif key == "layer_types" and family == "llama4_text":  # chunked where RoPE is used
+        expect = [i for i, t in enumerate(hf_cfg.layer_types) if t == "chunked_attention"]
+        assert _sliding(spec) == expect == [0, 1, 2]
+    elif key == "layer_types":  # qwen: derived from use_sliding_window / max_window_layers
+        for mwl in (0, 1, 3):
+            c = {**cfg, "use_sliding_window": True, "sliding_window": 16,
+                 "max_window_layers": mwl}
+            hc = hf_oracle.hf_config(c)
+            expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
+            assert _sliding(spec_from_hf_config(c)) == expect
+    elif key == "no_rope_layers":  # Llama-4: every no_rope_layer_interval-th layer is NoPE
+        for interval in (1, 2, 4):
+            c = {**cfg, "no_rope_layer_interval": interval}
+            hc = hf_oracle.hf_config(c)
+            assert _sliding(spec_from_hf_config(c)) == [i for i, f in
+                                                        enumerate(hc.no_rope_layers) if f]
+    elif key == "sliding_window":  # a genuine "no window" default
+        assert getattr(hf_cfg, "sliding_window", None) is None
+        assert spec.sliding_window is None and not spec.sliding_window_layers
+    else:
+        raise AssertionError(f"no derivation check for {family}.{key}: add one")
