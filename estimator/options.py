@@ -8,6 +8,7 @@ Defaults are stated in every report ("conventions" section).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,10 @@ class Options:
                                              "may use (vLLM's --gpu-memory-utilization, default "
                                              "0.9); the rest is left as headroom", "inference",
                                         minimum=0.05, maximum=1.0)
+    max_num_batched_tokens: int = opt(0, "most tokens one prefill forward processes (vLLM's "
+                                         "--max-num-batched-tokens, chunked prefill); 0 = the "
+                                         "whole batch × seq_len in one pass", "inference",
+                                      minimum=0)
 
     # --- training ---------------------------------------------------------------------------
     train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0)
@@ -138,7 +143,23 @@ OPTION_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
 
 
 def make_options(**kw: Any) -> Options:
-    """Options from keywords; an unknown keyword is an error naming it."""
+    """Options from keywords; an unknown keyword is an error naming it.
+
+    Validated ``Options`` are immutable, so identical keyword sets share one cached instance
+    (the app and sweeps call this thousands of times with the same values)."""
+    try:
+        # the type is part of the key: True == 1 and 1.0 == 1 must not share an entry
+        return _make_options_cached(tuple(sorted((k, type(v), v) for k, v in kw.items())))
+    except TypeError:  # an unhashable value: validate it the slow way (it will be rejected)
+        return _make_options(**kw)
+
+
+@functools.lru_cache(maxsize=4096)
+def _make_options_cached(items: tuple) -> Options:
+    return _make_options(**{k: v for k, _, v in items})
+
+
+def _make_options(**kw: Any) -> Options:
     for k in kw:
         if k not in OPTION_FIELDS:
             raise EstimatorError(k, kw[k], "unknown option; known: " + ", ".join(OPTION_FIELDS))
