@@ -108,12 +108,15 @@ def _unit_for(section: str, key: str) -> str:
     if section.startswith("params"):
         return "params"
     if section.startswith("memory"):
-        return "bytes" if not key.endswith(("fits", "gpus", "max_batch", "max_seq_len")) else ""
+        return "bytes" if not key.endswith(("fits", "gpus", "max_batch", "max_seq_len",
+                                            "max_seq_len_memory", "stage", "tp", "pp", "ep",
+                                            "gpus_per_stage", "attention_dp", "utilization",
+                                            "batch", "seq_len")) else ""
     if section.startswith("flops"):
         return "flops" if key not in ("batch", "seq_len", "flops_per_mac") else ""
     if "flops" in key:
         return "flops"
-    if key.endswith(("bytes", "memory")) or key in ("weights", "kv_cache"):
+    if key.endswith(("bytes", "memory", "bytes_read")) or key in ("weights", "kv_cache"):
         return "bytes"
     if key.startswith("cost") or key.endswith("usd"):
         return "usd"

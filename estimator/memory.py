@@ -1,12 +1,845 @@
-"""(being written) — see estimator/report.py for how this section is called."""
+"""Inference memory: weights, KV cache, prefill activation peak and runtime overhead, per GPU.
+
+Everything is exact integer bytes, built from named terms; each term's docstring says where its
+value comes from. The four parts (REFERENCE.md §4):
+
+* **Weights** — every parameter at the bytes of its storage format (:func:`tensor_bytes`). MoE
+  memory follows *total* parameters: every expert must be resident, whatever ``k``. Quantized
+  formats keep some tensors 16-bit (:data:`SIXTEEN_BIT_TENSORS`). Multi-token-prediction modules
+  (DeepSeek-V3, GLM-4.5) are not loaded for plain decoding and are not counted.
+* **KV cache** — per layer and token, the elements each layer caches (:func:`kv_elements_per_token`)
+  times the tokens it keeps (:func:`cached_tokens`). Equal, byte for byte, to the cache tensors
+  transformers 5.x holds after a ``use_cache=True`` forward (tests/test_memory_inference.py).
+* **Activations** — the largest set of tensors live at once during one prefill forward of
+  ``batch × seq_len`` tokens (:func:`activation_model`): a named, tensor-by-tensor model of a
+  fused-kernel engine (flash attention, no ``s×s`` score matrix), not a measurement.
+* **Overhead** — memory outside PyTorch's allocator (CUDA context, NCCL, CUDA graphs; measured by
+  vLLM) plus the headroom an engine leaves free (``gpu_memory_utilization``).
+
+Parallelism (one replica): ``tp`` splits attention heads, FFN widths and the vocabulary; ``ep``
+splits the routed experts; ``pp`` splits layers into contiguous stages (vLLM's
+``get_pp_indices``). A replica has ``pp · lcm(tp, ep)`` GPUs (MoE) or ``pp · tp`` (dense); when
+``ep > tp`` the attention runs data-parallel over ``lcm/tp`` groups (vLLM/SGLang DP-attention with
+expert parallelism) and ``batch`` sequences are spread over the groups. ``per_gpu`` is the busiest
+GPU: the stage with the largest total.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from typing import Any
 
-class _Pending:
-    def to_dict(self) -> dict:
-        return {}
+from .errors import EstimatorError
+from .params import (
+    attention_params,
+    dense_ffn_params,
+    expert_params,
+    norm_params,
+    router_params,
+    shared_expert_params,
+)
+from .spec import ModelSpec
+
+# ----------------------------------------------------------------------------------------------
+# named constants
+# ----------------------------------------------------------------------------------------------
+
+#: Bytes per element of the plain formats (IEEE fp32/fp16, bfloat16, OCP FP8 E4M3/E5M2, int8).
+BYTES_PER_ELEMENT = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1}
+BITS_PER_BYTE = 8
+#: int4 (GPTQ/AWQ-style weight-only): 4-bit values, one fp16 scale per group of this many weights:
+#: 128, the value in the usual published quantize configs (GPTQ ``"group_size": 128, "sym": true``;
+#: AutoAWQ ``"q_group_size": 128``). Symmetric: no zero points (AWQ's ``zero_point: true`` adds a
+#: packed 4-bit zero per group, +1/32 bit per weight, not counted).
+INT4_BITS = 4
+INT4_GROUP_SIZE = 128
+INT4_SCALE_BYTES = 2
+#: MXFP4 (OCP Microscaling Formats (MX) Specification v1.0): FP4 E2M1 values in blocks of 32 that
+#: share one 8-bit E8M0 scale → 4 + 8/32 = 4.25 bits per value, as gpt-oss ships its experts.
+MXFP4_BITS = 4
+MXFP4_BLOCK_SIZE = 32
+MXFP4_SCALE_BYTES = 1
+#: The format of tensors that quantized checkpoints keep unquantized.
+SIXTEEN_BIT_FORMAT = "bf16"
+#: Tensors kept 16-bit by the int4/int8/fp8 formats (GPTQ/AWQ/llm-compressor quantize only the
+#: Linear layers of the blocks, and skip ``lm_head``; routers are kept unquantized by vLLM's
+#: MoE quantization methods and by gpt-oss's ``modules_to_not_convert``).
+SIXTEEN_BIT_TENSORS = ("embedding", "lm_head", "router", "norms", "biases", "attention_sinks",
+                       "shared_expert_gate", "router_correction_bias")
+#: ... and the extra ones MXFP4 keeps in bf16: only routed-expert matrices are MXFP4 (gpt-oss
+#: ``quantization_config.modules_to_not_convert``: self_attn, router, embed_tokens, lm_head).
+MXFP4_SIXTEEN_BIT_EXTRA = ("attention", "dense_ffn", "shared_experts")
+
+#: Bytes of one activation element: bf16/fp16 compute for every weight format (weight-only int4
+#: and MXFP4 dequantize to bf16; fp8/int8 engines quantize activations per matmul, transiently),
+#: fp32 when the weights are fp32.
+ACTIVATION_BYTES = {"fp32": 4}
+DEFAULT_ACTIVATION_BYTES = 2
+#: Logits are upcast to fp32 before sampling (transformers ``generation/utils.py``:
+#: ``outputs.logits[:, -1, :].to(dtype=torch.float32)``; vLLM's sampler does the same).
+LOGITS_BYTES = 4
+
+GIB = 2**30
+#: Memory outside PyTorch's allocator (CUDA context, cuBLAS workspaces, NCCL buffers) as vLLM
+#: measures it: "non_torch_memory 1.79GiB" for Llama-3-8B on one H100-80GB and "3.58GiB" with
+#: ``-tp 2`` (vLLM PR #10511, memory profiling log, 2024-12). Other logs range from 0.16 GiB
+#: (PR #12126) upward: treat as an order of magnitude, measure your own setup.
+NON_TORCH_BYTES_ONE_GPU = round(1.79 * GIB)
+NON_TORCH_BYTES_MULTI_GPU = round(3.58 * GIB)
+#: Upper end of the context search for ``max_seq_len`` (16 Mi tokens).
+MAX_SEQ_SEARCH = 2**24
+
+KV_LAYOUTS = {
+    "engine": "MLA caches the compressed latent, kv_lora_rank + qk_rope_head_dim per layer and "
+              "token, one copy on every TP rank (vLLM/SGLang; transformers 5.x caches the same "
+              "two tensors)",
+    "transformers": "MLA caches decompressed per-head K (a·(qk_nope+qk_rope)) and V "
+                    "(a·v_head_dim), split over TP by heads (transformers 4.x "
+                    "modeling_deepseek_v3; V was padded to the K width only for flash_attention_2, "
+                    "after the cache update)",
+}
 
 
-def compute(model, opts, gpu):  # noqa: ARG001
-    return _Pending()
+# ----------------------------------------------------------------------------------------------
+# formats
+# ----------------------------------------------------------------------------------------------
+
+def tensor_bytes(n: int, fmt: str) -> int:
+    """Bytes of ``n`` elements stored in ``fmt``.
+
+    Plain formats: ``n · BYTES_PER_ELEMENT``. ``int4``: ``⌈n·4/8⌉`` + one ``INT4_SCALE_BYTES``
+    scale per ``INT4_GROUP_SIZE`` weights (4.125 bits/weight). ``mxfp4``: ``⌈n·4/8⌉`` + one
+    ``MXFP4_SCALE_BYTES`` E8M0 scale per ``MXFP4_BLOCK_SIZE`` values (4.25 bits/value; OCP MX v1.0).
+    Groups are counted over the ``n`` elements together (exact when rows are multiples of the
+    group, as in every preset).
+    """
+    if fmt in BYTES_PER_ELEMENT:
+        return n * BYTES_PER_ELEMENT[fmt]
+    if fmt == "int4":
+        return -(-n * INT4_BITS // BITS_PER_BYTE) + -(-n // INT4_GROUP_SIZE) * INT4_SCALE_BYTES
+    if fmt == "mxfp4":
+        return -(-n * MXFP4_BITS // BITS_PER_BYTE) + -(-n // MXFP4_BLOCK_SIZE) * MXFP4_SCALE_BYTES
+    raise EstimatorError("dtype", fmt, "unknown storage format")
+
+
+def weight_formats(dtype: str) -> dict[str, str]:
+    """Storage format of each tensor class for the ``dtype`` option.
+
+    ``fp32``/``bf16``/``fp16``: everything in that dtype. ``fp8``/``int8``/``int4``: the matrices
+    of attention, dense FFN, shared and routed experts quantized; :data:`SIXTEEN_BIT_TENSORS` in
+    bf16. ``mxfp4``: routed-expert matrices in MXFP4 and everything else bf16, as gpt-oss ships
+    (its model card: 60.8 GiB for gpt-oss-120b, 12.8 GiB for gpt-oss-20b).
+    """
+    if dtype in ("fp32", "bf16", "fp16"):
+        return {"matrices": dtype, "routed_experts": dtype, "other": dtype}
+    if dtype in ("fp8", "int8", "int4"):
+        return {"matrices": dtype, "routed_experts": dtype, "other": SIXTEEN_BIT_FORMAT}
+    if dtype == "mxfp4":
+        return {"matrices": SIXTEEN_BIT_FORMAT, "routed_experts": "mxfp4",
+                "other": SIXTEEN_BIT_FORMAT}
+    raise EstimatorError("dtype", dtype, "must be one of fp32, bf16, fp16, fp8, int8, int4, mxfp4")
+
+
+def sixteen_bit_tensors(dtype: str) -> list[str]:
+    """Tensor classes a quantized ``dtype`` keeps in bf16 (empty for fp32/bf16/fp16)."""
+    if dtype in ("fp32", "bf16", "fp16"):
+        return []
+    extra = MXFP4_SIXTEEN_BIT_EXTRA if dtype == "mxfp4" else ()
+    return list(SIXTEEN_BIT_TENSORS) + list(extra)
+
+
+def activation_bytes(dtype: str) -> int:
+    """Bytes per activation element for weight ``dtype`` (:data:`ACTIVATION_BYTES`)."""
+    return ACTIVATION_BYTES.get(dtype, DEFAULT_ACTIVATION_BYTES)
+
+
+# ----------------------------------------------------------------------------------------------
+# parallel layout
+# ----------------------------------------------------------------------------------------------
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one inference replica is split. ``group`` = GPUs per pipeline stage
+    (``lcm(tp, ep)`` for MoE, ``tp`` for dense); ``etp`` = GPUs sharing one expert (``group/ep``);
+    ``dp_attn`` = data-parallel attention groups per stage (``group/tp``)."""
+
+    tp: int
+    pp: int
+    ep: int
+    group: int
+    etp: int
+    dp_attn: int
+    stage_layers: tuple[tuple[int, int], ...]  # [lo, hi) per stage
+
+    @property
+    def gpus(self) -> int:
+        return self.pp * self.group
+
+
+def pp_layer_ranges(num_layers: int, pp: int) -> tuple[tuple[int, int], ...]:
+    """Contiguous layer ranges per pipeline stage, as vLLM splits them
+    (``vllm/distributed/utils.py::get_pp_indices``): ``L // pp`` each, the remainder given one
+    by one to the stages before the last (the last stage also holds the lm_head)."""
+    if pp > num_layers:
+        raise EstimatorError("pp", pp, f"must not exceed num_hidden_layers={num_layers}")
+    parts = [num_layers // pp] * pp
+    for i in range(2, num_layers % pp + 2):
+        parts[-i] += 1
+    out, lo = [], 0
+    for n in parts:
+        out.append((lo, lo + n))
+        lo += n
+    return tuple(out)
+
+
+def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
+    """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
+    dense model."""
+    ep_eff = ep if s.is_moe else 1
+    group = math.lcm(tp, ep_eff)
+    return Layout(tp=tp, pp=pp, ep=ep_eff, group=group, etp=group // ep_eff,
+                  dp_attn=group // tp, stage_layers=pp_layer_ranges(s.num_hidden_layers, pp))
+
+
+# ----------------------------------------------------------------------------------------------
+# weights
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Parameters one GPU holds per layer, by tensor class (``tp=ep=1``: the whole layer).
+
+    ``*_mat``: the matrices a quantized format quantizes; ``*_extra``: biases, norms inside the
+    block, sinks, gates (16-bit). Attention matrices split by heads (``⌈a/tp⌉`` query heads,
+    ``⌈g/tp⌉`` KV heads: replicated when ``g < tp``, as vLLM's ``QKVParallelLinear`` does); MLA's
+    down-projections (``q_a_proj``, ``kv_a_proj_with_mqa``) are replicated (vLLM
+    ``ReplicatedLinear``); FFN widths split by ``tp`` (experts by ``etp``); routers, layer norms
+    and the correction-bias buffer are replicated; other 16-bit extras follow their block (/tp).
+    """
+
+    attn_mat: int
+    attn_extra: int
+    layer_norms: int
+    dense_mat: int
+    dense_extra: int
+    shared_mat: int
+    shared_extra: int
+    router: int
+    expert_mat: int  # all experts this GPU holds
+    expert_extra: int
+    moe_other: int
+    buffers: int
+    experts_per_gpu: int
+
+
+def _n_ffn_mats(s: ModelSpec) -> int:
+    return 3 if s.gated_ffn else 2
+
+
+def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
+    """Attention matrices one GPU holds at tensor-parallel ``tp`` (see :class:`LayerParams`).
+
+    Standard: ``2·h·d·⌈a/tp⌉`` (q, o) + ``2·h·d·⌈g/tp⌉`` (k, v). MoA (JetMoE): k, v as standard
+    plus ``E_attn`` experts' q/o of ``g`` heads each. MLA: per-head ``q_b_proj``/``q_proj``,
+    ``kv_b_proj``, ``o_proj`` over ``⌈a/tp⌉`` heads, plus the replicated ``q_a_proj`` and
+    ``kv_a_proj_with_mqa`` (shapes of transformers' ``modeling_deepseek_v3``).
+    """
+    h, d = s.hidden_size, s.head_dim
+    a_l = _cdiv(s.num_attention_heads, tp)
+    g_l = _cdiv(s.num_key_value_heads, tp)
+    if s.mla is not None:
+        m = s.mla
+        q = (h * a_l * m.qk_head_dim if m.q_lora_rank is None
+             else h * m.q_lora_rank + m.q_lora_rank * a_l * m.qk_head_dim)
+        kv = h * (m.kv_lora_rank + m.qk_rope_head_dim)
+        kv += m.kv_lora_rank * a_l * (m.qk_nope_head_dim + m.v_head_dim)
+        return q + kv + a_l * m.v_head_dim * h
+    if s.moa is not None:
+        return 2 * h * d * g_l + s.moa.num_experts * 2 * h * d * g_l
+    return 2 * h * d * a_l + 2 * h * d * g_l
+
+
+def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerParams:
+    """Per-layer parameters one GPU holds (:class:`LayerParams`); ``tp=ep=etp=1`` gives the
+    unsharded layer, whose parts add up to :func:`~estimator.params.count_params`."""
+    h = s.hidden_size
+    n_mats = _n_ffn_mats(s)
+    attn_mat_full = attention_matrix_params(s)
+    attn_extra_full = attention_params(s) - attn_mat_full
+    dense_mat = dense_extra = shared_mat = shared_extra = 0
+    if s.num_dense_layers:
+        dense_extra = dense_ffn_params(s) - n_mats * h * s.intermediate_size
+        dense_mat = n_mats * h * _cdiv(s.intermediate_size, tp)
+        dense_extra = _cdiv(dense_extra, tp)
+    router = expert_mat = expert_extra = moe_other = buffers = experts_local = 0
+    if s.is_moe:
+        if s.num_shared_experts:
+            f_sh = s.shared_expert_intermediate_size
+            shared_mat = n_mats * h * _cdiv(f_sh, tp)
+            shared_extra = _cdiv(shared_expert_params(s) - n_mats * h * f_sh, tp)
+        router = router_params(s)
+        experts_local = _cdiv(s.num_experts, ep)
+        f_e = s.moe_intermediate_size
+        expert_mat = experts_local * n_mats * h * _cdiv(f_e, etp)
+        expert_extra = experts_local * _cdiv(expert_params(s) - n_mats * h * f_e, etp)
+        moe_other = h if s.moe_output_bias else 0
+        buffers = s.num_experts if s.router_score_correction_bias else 0
+    return LayerParams(
+        attn_mat=attention_matrix_params(s, tp), attn_extra=_cdiv(attn_extra_full, tp),
+        layer_norms=2 * norm_params(s, h), dense_mat=dense_mat, dense_extra=dense_extra,
+        shared_mat=shared_mat, shared_extra=shared_extra, router=router, expert_mat=expert_mat,
+        expert_extra=expert_extra, moe_other=moe_other, buffers=buffers,
+        experts_per_gpu=experts_local)
+
+
+def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_layers: int,
+                       n_moe: int, first: bool, last: bool, tp: int, pp: int) -> dict[str, int]:
+    """Weight bytes one GPU of a pipeline stage holds, by component.
+
+    Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
+    ``VocabParallelEmbedding``) on the first stage; the final norm and the lm_head (split over
+    ``tp``) on the last. A tied lm_head costs nothing at ``pp=1`` and is a second copy of the
+    embedding on the last stage at ``pp>1`` (Megatron and vLLM both keep one per end).
+    ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer.
+    """
+    h, V = s.hidden_size, s.vocab_size
+    mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
+    n_dense = n_layers - n_moe
+    v_l = _cdiv(V, tp)
+    lm = 0
+    if last:
+        if not s.tie_word_embeddings:
+            lm = v_l * h + (v_l if s.lm_head_bias else 0)
+        elif pp > 1:
+            lm = v_l * h
+    return {
+        "embedding": tensor_bytes(v_l * h, oth) if first else 0,
+        "attention": (tensor_bytes(n_layers * lp.attn_mat, mat)
+                      + tensor_bytes(n_layers * lp.attn_extra, oth)),
+        "dense_ffn": (tensor_bytes(n_dense * lp.dense_mat, mat)
+                      + tensor_bytes(n_dense * lp.dense_extra, oth)),
+        "shared_experts": (tensor_bytes(n_moe * lp.shared_mat, mat)
+                           + tensor_bytes(n_moe * lp.shared_extra, oth)),
+        "routed_experts": (tensor_bytes(n_moe * lp.expert_mat, exp)
+                           + tensor_bytes(n_moe * lp.expert_extra, oth)),
+        "router": tensor_bytes(n_moe * lp.router, oth),
+        "norms": tensor_bytes(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
+        "lm_head": tensor_bytes(lm, oth),
+        "other": tensor_bytes(n_moe * (lp.moe_other + lp.buffers), oth),
+    }
+
+
+def weight_bytes(s: ModelSpec, dtype: str) -> dict[str, int]:
+    """Weight bytes of the whole model (one copy, no parallelism) in ``dtype``, by component
+    (:func:`stage_weight_bytes` with one stage on one GPU). Routed experts: all ``E`` of them."""
+    return stage_weight_bytes(s, layer_params(s), weight_formats(dtype), s.num_hidden_layers,
+                              s.num_moe_layers, True, True, 1, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# KV cache
+# ----------------------------------------------------------------------------------------------
+
+def kv_elements_per_token(s: ModelSpec, kv_layout: str = "engine", tp: int = 1) -> int:
+    """Elements one layer caches per token on one GPU (DeepSeek-V2, arXiv 2405.04434 Table 1).
+
+    MHA/GQA/MQA: ``2·g·d`` (K and V of ``g`` KV heads; ``2·⌈g/tp⌉·d`` per GPU: heads split over
+    TP and replicated when ``g < tp``, as vLLM does). JetMoE MoA: the same with ``g`` =
+    ``num_key_value_heads`` and ``d`` = ``kv_channels``. MLA, ``kv_layout="engine"``: the latent
+    ``kv_lora_rank + qk_rope_head_dim`` (DeepSeek-V3: 576), on every TP rank;
+    ``"transformers"``: ``a·(qk_nope + qk_rope) + a·v_head_dim``, ``⌈a/tp⌉`` heads per GPU
+    (see :data:`KV_LAYOUTS`).
+    """
+    if s.mla is not None:
+        m = s.mla
+        if kv_layout == "engine":
+            return m.kv_lora_rank + m.qk_rope_head_dim
+        if kv_layout == "transformers":
+            return _cdiv(s.num_attention_heads, tp) * (m.qk_head_dim + m.v_head_dim)
+        raise EstimatorError("kv_cache", kv_layout, "must be 'engine' or 'transformers'")
+    return 2 * _cdiv(s.num_key_value_heads, tp) * s.head_dim
+
+
+def cached_tokens(seq_len: int, window: int | None) -> int:
+    """Tokens one layer keeps for a sequence of ``seq_len``: all of them on a full-attention
+    layer; ``min(seq_len, window − 1)`` on a sliding-window or chunked layer, exactly what
+    transformers' ``DynamicSlidingWindowLayer`` keeps (``cache_utils.py``: "Only cache the last
+    ``sliding_window - 1`` tokens"; the next query's own key completes the window). Llama-4's
+    chunked layers use the same cache class with ``attention_chunk_size``."""
+    if window is None:
+        return seq_len
+    return min(seq_len, window - 1)
+
+
+def layer_kinds(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
+    """``(layers, MoE layers, sliding/chunked layers)`` among layers ``[lo, hi)``."""
+    hi = s.num_hidden_layers if hi is None else hi
+    moe = sum(1 for i in s.moe_layers if lo <= i < hi)
+    slide = sum(1 for i in s.sliding_window_layers if lo <= i < hi)
+    return hi - lo, moe, slide
+
+
+def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16",
+                   kv_layout: str = "engine", tp: int = 1, layers: tuple[int, int] | None = None
+                   ) -> int:
+    """KV-cache bytes of ``batch`` sequences of ``seq_len`` tokens on one GPU: per layer
+    :func:`kv_elements_per_token` × :func:`cached_tokens` × bytes of ``kv_dtype``, summed over
+    the full and the sliding layers of ``layers`` (``[lo, hi)``, default all). Quantized KV
+    formats' per-tensor scales are ignored."""
+    n, _, n_slide = layer_kinds(s, *(layers or (0, s.num_hidden_layers)))
+    tokens = (n - n_slide) * seq_len + n_slide * cached_tokens(seq_len, s.sliding_window)
+    return (batch * tokens * kv_elements_per_token(s, kv_layout, tp)
+            * BYTES_PER_ELEMENT[kv_dtype])
+
+
+# ----------------------------------------------------------------------------------------------
+# activations
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActivationModel:
+    """Per-token element counts of the prefill phases on one GPU (see :func:`activation_model`);
+    :meth:`terms` turns them into bytes for ``tokens`` tokens of ``sequences`` sequences."""
+
+    hidden: int
+    attention: int
+    dense_ffn: int
+    moe_per_token: int
+    moe_per_pair: int
+    pairs_per_token: tuple[int, int]  # (numerator, denominator): dp_attn·k / ep
+    logits_per_sequence: int  # fp32 elements
+    act_bytes: int
+
+    def peak(self, tokens: int, sequences: int) -> int:
+        """:func:`activation_peak` of :meth:`terms`, without building the dict."""
+        T = tokens
+        moe = 0
+        if self.moe_per_pair:
+            pairs = -(-T * self.pairs_per_token[0] // self.pairs_per_token[1])
+            moe = T * self.moe_per_token + pairs * self.moe_per_pair
+        layer = max(self.attention * T, self.dense_ffn * T, moe) * self.act_bytes
+        return (T * self.hidden * self.act_bytes
+                + max(layer, sequences * self.logits_per_sequence * LOGITS_BYTES))
+
+    def terms(self, tokens: int, sequences: int) -> dict[str, int]:
+        T, ab = tokens, self.act_bytes
+        moe = 0
+        if self.moe_per_pair:
+            pairs = -(-T * self.pairs_per_token[0] // self.pairs_per_token[1])
+            moe = (T * self.moe_per_token + pairs * self.moe_per_pair) * ab
+        return {"residual": T * self.hidden * ab, "attention": T * self.attention * ab,
+                "dense_ffn": T * self.dense_ffn * ab, "moe": moe,
+                "logits": sequences * self.logits_per_sequence * LOGITS_BYTES}
+
+
+def activation_model(s: ModelSpec, lay: Layout, act_bytes: int, last_stage: bool = True,
+                     has_dense: bool = True, has_moe: bool = True) -> ActivationModel:
+    """Live tensors of one prefill forward on one GPU, by named phase (elements per token).
+
+    ``T`` = tokens of this GPU's attention group. Each phase counts the tensors alive at its
+    largest point, per GPU (heads and widths split as the weights are):
+
+    * ``residual``: the hidden states between layers, ``T·h`` (always live).
+    * ``attention``: normed input ``T·h``; q ``T·a_l·d_qk``; k, v ``T·g_l·d`` each (MLA: the
+      latent ``kv_lora_rank + qk_rope`` plus decompressed ``a_l·d_qk`` keys and ``a_l·d_v``
+      values, the prefill path of vLLM's MLA backend; JetMoE: ``top_k·g_l`` query heads);
+      output ``T·a_l·d_v``. Flash attention assumed: no ``s×s`` score matrix (eager attention
+      would add ``b·a·s²`` elements per layer).
+    * ``dense_ffn``: normed input ``T·h``; gate+up ``T·n·f_l`` (n = 2 gated, 1 plain); the
+      activation product ``T·f_l``.
+    * ``moe``: normed input ``T·h``; router logits ``T·E``; per token-expert pair on this GPU
+      (``T·dp_attn·k/ep``, the uniform-routing expectation) the dispatched token ``h``, gate+up
+      ``n·f_e/etp``, product ``f_e/etp`` and the expert output ``h`` (vLLM ``fused_moe``'s three
+      intermediate caches); shared experts as a dense FFN of width ``f_sh``.
+    * ``logits``: ``V/tp`` per sequence in fp32 (:data:`LOGITS_BYTES`), last position only (what
+      engines and ``generate()`` compute at prefill); on the last pipeline stage only.
+
+    ``peak = residual + max(attention, dense_ffn, moe, logits)`` (:func:`activation_peak`).
+    """
+    h, d = s.hidden_size, s.head_dim
+    a_l = _cdiv(s.num_attention_heads, lay.tp)
+    g_l = _cdiv(s.num_key_value_heads, lay.tp)
+    if s.mla is not None:
+        m = s.mla
+        attn = (h + a_l * m.qk_head_dim + (m.kv_lora_rank + m.qk_rope_head_dim)
+                + a_l * m.qk_head_dim + 2 * a_l * m.v_head_dim)
+    elif s.moa is not None:
+        q = s.moa.top_k * g_l * d
+        attn = h + q + 2 * g_l * d + q
+    else:
+        attn = h + 2 * a_l * d + 2 * g_l * d
+    n_in = 2 if s.gated_ffn else 1
+    dense = 0
+    if has_dense and s.num_dense_layers:
+        f_l = _cdiv(s.intermediate_size, lay.tp)
+        dense = h + n_in * f_l + f_l
+    moe_tok = moe_pair = 0
+    if has_moe and s.is_moe:
+        fe_l = _cdiv(s.moe_intermediate_size, lay.etp)
+        moe_tok = h + s.num_experts
+        moe_pair = 2 * h + n_in * fe_l + fe_l
+        if s.num_shared_experts:
+            fsh_l = _cdiv(s.shared_expert_intermediate_size, lay.tp)
+            moe_tok += n_in * fsh_l + fsh_l
+    return ActivationModel(
+        hidden=h, attention=attn, dense_ffn=dense, moe_per_token=moe_tok, moe_per_pair=moe_pair,
+        pairs_per_token=(lay.dp_attn * max(s.num_experts_per_tok, 1), lay.ep),
+        logits_per_sequence=_cdiv(s.vocab_size, lay.tp) if last_stage else 0,
+        act_bytes=act_bytes)
+
+
+def activation_peak(terms: dict[str, int]) -> int:
+    """``residual + max(attention, dense_ffn, moe, logits)`` (see :func:`activation_model`)."""
+    return terms["residual"] + max(terms["attention"], terms["dense_ffn"], terms["moe"],
+                                   terms["logits"])
+
+
+# ----------------------------------------------------------------------------------------------
+# overhead
+# ----------------------------------------------------------------------------------------------
+
+def non_torch_bytes(gpus: int) -> int:
+    """Memory outside PyTorch's allocator per GPU: :data:`NON_TORCH_BYTES_ONE_GPU` alone,
+    :data:`NON_TORCH_BYTES_MULTI_GPU` when the replica spans GPUs (NCCL buffers; vLLM PR #10511)."""
+    return NON_TORCH_BYTES_ONE_GPU if gpus == 1 else NON_TORCH_BYTES_MULTI_GPU
+
+
+def reserve_bytes(gpu_memory: int, utilization: float) -> int:
+    """Memory the engine leaves free: ``gpu_memory − ⌊gpu_memory · utilization⌋`` (vLLM's
+    ``--gpu-memory-utilization``, default 0.9: the instance plans weights, activations, non-torch
+    memory and KV cache inside ``utilization × total``)."""
+    return gpu_memory - math.floor(gpu_memory * utilization)
+
+
+# ----------------------------------------------------------------------------------------------
+# the report section
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StageMemory:
+    """One GPU of one pipeline stage at a given batch and context: bytes by part; ``total``
+    is derived from the parts."""
+
+    stage: int
+    layers: tuple[int, int]
+    weights: dict[str, int]
+    kv_cache: int
+    activations: dict[str, int]
+    overhead: dict[str, int]
+
+    @property
+    def weights_total(self) -> int:
+        return sum(self.weights.values())
+
+    @property
+    def activation_peak(self) -> int:
+        return activation_peak(self.activations)
+
+    @property
+    def overhead_total(self) -> int:
+        return sum(self.overhead.values())
+
+    @property
+    def total(self) -> int:
+        return self.weights_total + self.kv_cache + self.activation_peak + self.overhead_total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "layers": list(self.layers),
+                "weights": self.weights_total, "kv_cache": self.kv_cache,
+                "activations": self.activation_peak, "overhead": self.overhead_total,
+                "total": self.total, "weights_breakdown": dict(self.weights),
+                "activations_breakdown": dict(self.activations),
+                "overhead_breakdown": dict(self.overhead)}
+
+
+@dataclass(frozen=True)
+class StageModel:
+    """One GPU of one pipeline stage as a function of (group batch, context): the fixed parts
+    (weights, overhead) and the coefficients of the rest, so what-fits searches cost a few
+    integer operations per probe."""
+
+    stage: int
+    layers: tuple[int, int]
+    weights: dict[str, int]
+    overhead: dict[str, int]
+    kv_full: int  # KV bytes per sequence per token, summed over the stage's full layers
+    kv_slide: int  # ... per cached token, summed over its sliding/chunked layers
+    window: int | None
+    acts: ActivationModel
+    fixed: int
+    chunk: int = 0  # max tokens per prefill forward (0: the whole batch at once)
+
+    def prefill_tokens(self, batch_group: int, seq_len: int) -> tuple[int, int]:
+        """(tokens, sequences) of the largest prefill forward: the whole group batch, or one
+        chunk of ``max_num_batched_tokens`` (vLLM chunked prefill)."""
+        t = batch_group * seq_len
+        if self.chunk and t > self.chunk:
+            return self.chunk, min(batch_group, self.chunk)
+        return t, batch_group
+
+    def kv(self, batch_group: int, seq_len: int) -> int:
+        slide = self.kv_slide * cached_tokens(seq_len, self.window) if self.kv_slide else 0
+        return batch_group * (self.kv_full * seq_len + slide)
+
+    def total(self, batch_group: int, seq_len: int) -> int:
+        return (self.fixed + self.kv(batch_group, seq_len)
+                + self.acts.peak(*self.prefill_tokens(batch_group, seq_len)))
+
+    def at(self, batch_group: int, seq_len: int) -> StageMemory:
+        return StageMemory(stage=self.stage, layers=self.layers, weights=self.weights,
+                           kv_cache=self.kv(batch_group, seq_len),
+                           activations=self.acts.terms(*self.prefill_tokens(batch_group,
+                                                                            seq_len)),
+                           overhead=self.overhead)
+
+
+def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout: str,
+                 overhead: dict[str, int], chunk: int = 0) -> tuple[StageModel, ...]:
+    """One :class:`StageModel` per pipeline stage of ``lay`` (``chunk``: the
+    ``max_num_batched_tokens`` option)."""
+    fmts = weight_formats(dtype)
+    lp = layer_params(s, lay.tp, lay.ep, lay.etp)
+    act_b = activation_bytes(dtype)
+    kv_tok = kv_elements_per_token(s, kv_layout, lay.tp) * BYTES_PER_ELEMENT[kv_dtype]
+    out = []
+    for p, (lo, hi) in enumerate(lay.stage_layers):
+        n, n_moe, n_slide = layer_kinds(s, lo, hi)
+        first, last = p == 0, p == lay.pp - 1
+        w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp)
+        acts = activation_model(s, lay, act_b, last, has_dense=n_moe < n, has_moe=n_moe > 0)
+        out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
+                              kv_full=(n - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
+                              window=s.sliding_window, acts=acts,
+                              fixed=sum(w.values()) + sum(overhead.values()), chunk=chunk))
+    return tuple(out)
+
+
+def _largest(ok, lo: int, hi: int) -> int:
+    """Largest ``x`` in ``[lo, hi]`` with ``ok(x)``, given ``ok(lo)`` and ``ok`` monotone."""
+    if ok(hi):
+        return hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def max_batch(models: tuple[StageModel, ...], lay: Layout, seq_len: int, gpu_memory: int) -> int:
+    """Largest batch whose busiest GPU fits at ``seq_len``: integer bisection per stage (memory
+    is nondecreasing in the batch), bracketed by the KV cache alone, which grows linearly."""
+    best = None
+    for m in models:
+        if m.total(1, seq_len) > gpu_memory:
+            return 0
+        per_seq_kv = max(m.kv(1, seq_len), 1)
+        hi = (gpu_memory - m.fixed) // per_seq_kv + 1
+        bg = _largest(lambda x, m=m: m.total(x, seq_len) <= gpu_memory, 1, hi)
+        best = bg if best is None else min(best, bg)
+    return best * lay.dp_attn
+
+
+def max_seq_len(models: tuple[StageModel, ...], batch_group: int, gpu_memory: int) -> int:
+    """Largest context whose busiest GPU fits at ``batch_group`` sequences per attention group:
+    integer bisection over ``[1, MAX_SEQ_SEARCH]`` (memory is nondecreasing in ``seq_len``)."""
+    def ok(sl: int) -> bool:
+        return all(m.total(batch_group, sl) <= gpu_memory for m in models)
+
+    return _largest(ok, 1, MAX_SEQ_SEARCH) if ok(1) else 0
+
+
+@dataclass(frozen=True)
+class InferenceMemory:
+    """Inference memory of ``model`` under ``opts`` on ``gpu`` (see the module docstring)."""
+
+    weight_dtype: str
+    kv_dtype: str
+    kv_layout: str
+    batch: int
+    seq_len: int
+    lay: Layout
+    gpu_memory: int
+    gpu_memory_utilization: float
+    weights_breakdown: dict[str, int]
+    kv_cache: int
+    kv_cache_per_token: int
+    activations_breakdown: dict[str, int]
+    overhead_breakdown: dict[str, int]
+    stages: tuple[StageMemory, ...]
+    max_batch: int
+    max_seq_len: int
+    max_seq_len_memory: int
+    max_seq_len_limited_by: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def weights(self) -> int:
+        return sum(self.weights_breakdown.values())
+
+    @property
+    def activations(self) -> int:
+        return activation_peak(self.activations_breakdown)
+
+    @property
+    def overhead(self) -> int:
+        return sum(self.overhead_breakdown.values())
+
+    @property
+    def total(self) -> int:
+        """One copy of everything, as one device large enough would hold it."""
+        return self.weights + self.kv_cache + self.activations + self.overhead
+
+    @property
+    def per_gpu(self) -> StageMemory:
+        """The busiest GPU: the pipeline stage with the largest total."""
+        return max(self.stages, key=lambda st: st.total)
+
+    @property
+    def fits(self) -> bool:
+        return self.per_gpu.total <= self.gpu_memory
+
+    @property
+    def headroom(self) -> int:
+        return self.gpu_memory - self.per_gpu.total
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "weight_dtype": self.weight_dtype,
+            "kv_dtype": self.kv_dtype,
+            "kv_layout": self.kv_layout,
+            "weights": self.weights,
+            "weights_breakdown": dict(self.weights_breakdown),
+            "kv_cache": self.kv_cache,
+            "kv_cache_per_token": self.kv_cache_per_token,
+            "activations": self.activations,
+            "activations_breakdown": dict(self.activations_breakdown),
+            "overhead": self.overhead,
+            "overhead_breakdown": dict(self.overhead_breakdown),
+            "total": self.total,
+            "per_gpu": self.per_gpu.to_dict(),
+            "per_gpu_by_stage": [st.total for st in self.stages],
+            "gpus": self.lay.gpus,
+            "parallel": {"tp": self.lay.tp, "pp": self.lay.pp, "ep": self.lay.ep,
+                         "gpus_per_stage": self.lay.group, "expert_tp": self.lay.etp,
+                         "attention_dp": self.lay.dp_attn},
+            "gpu_memory": self.gpu_memory,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "fits": self.fits,
+            "headroom": self.headroom,
+            "max_batch": self.max_batch,
+            "max_seq_len": self.max_seq_len,
+            "max_seq_len_memory": self.max_seq_len_memory,
+            "max_seq_len_limited_by": self.max_seq_len_limited_by,
+            "sixteen_bit_tensors": sixteen_bit_tensors(self.weight_dtype),
+            "conventions": conventions(self.weight_dtype, self.kv_layout),
+            "notes": list(self.notes),
+        }
+
+
+def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
+    """The conventions behind every number of the inference-memory section."""
+    fmt = weight_formats(dtype)
+    return {
+        "weights": f"all parameters, every routed expert included: matrices {fmt['matrices']}, "
+                   f"routed experts {fmt['routed_experts']}, other tensors {fmt['other']}; "
+                   f"int4 = 4 bits + one fp16 scale per {INT4_GROUP_SIZE} weights; mxfp4 = 4 bits "
+                   f"+ one E8M0 scale per {MXFP4_BLOCK_SIZE} (4.25 bits); multi-token-prediction "
+                   "layers not loaded",
+        "kv_cache": "per layer: elements per token x tokens kept (full layers: seq_len; "
+                    "sliding/chunked layers: min(seq_len, window - 1), as transformers' "
+                    "DynamicSlidingWindowLayer keeps) x kv_dtype bytes. Layout: "
+                    + KV_LAYOUTS.get(kv_layout, "2·g·d per layer and token (K and V)"),
+        "kv_cache_per_token": "bytes one token of context adds over all layers, before any "
+                              "window cap",
+        "activations": "the largest prefill forward (batch x seq_len tokens, or "
+                       "max_num_batched_tokens when set: chunked prefill): residual + the largest "
+                       "phase (attention, dense FFN, MoE, fp32 last-position logits); flash "
+                       "attention, no s x s scores (memory.activation_model)",
+        "overhead": "non_torch (CUDA context, NCCL: vLLM's measured 1.79 GiB on one GPU, "
+                    "3.58 GiB at tp=2; vLLM PR #10511) + reserve ((1 - gpu_memory_utilization) "
+                    "of the GPU, vLLM's headroom)",
+        "parallelism": "tp splits heads (KV heads replicated when g < tp), FFN widths and the "
+                       "vocabulary; ep splits routed experts; pp splits layers as vLLM's "
+                       "get_pp_indices; a replica is pp·lcm(tp, ep) GPUs (dense: pp·tp); "
+                       "ep > tp = data-parallel attention groups sharing the batch; "
+                       "per_gpu = the busiest stage; the etp and num_gpus options are "
+                       "training-only",
+        "total": "one copy of weights + KV cache + activation peak + one GPU's overhead "
+                 "(what a single large enough device would hold)",
+        "fits": "per_gpu.total <= gpu_memory",
+        "max_batch": "largest batch whose busiest GPU fits at seq_len",
+        "max_seq_len": "largest context whose busiest GPU fits at batch; capped at "
+                       "max_position_embeddings when the config gives it "
+                       "(max_seq_len_memory: uncapped)",
+    }
+
+
+def compute(model, opts, gpu) -> InferenceMemory:
+    """The inference-memory section for ``model`` under ``opts`` on ``gpu``."""
+    s: ModelSpec = model.spec if hasattr(model, "spec") else model
+    dtype, kv_dtype = opts.dtype, opts.kv_dtype
+    kv_layout = opts.kv_cache
+    lay = layout(s, opts.tp, opts.pp, opts.ep)
+    util = opts.gpu_memory_utilization
+    mem = gpu.memory_bytes
+    overhead = {"non_torch": non_torch_bytes(lay.gpus), "reserve": reserve_bytes(mem, util)}
+    chunk = opts.max_num_batched_tokens
+    models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk)
+    b, seq = opts.batch, opts.seq_len
+    b_group = _cdiv(b, lay.dp_attn)
+    stages = tuple(m.at(b_group, seq) for m in models)
+
+    # model level: one copy on one device
+    one = layout(s, 1, 1, 1)
+    tokens, seqs = (min(b * seq, chunk), min(b, chunk)) if chunk else (b * seq, b)
+    acts = activation_model(s, one, activation_bytes(dtype)).terms(tokens, seqs)
+    per_token = (s.num_hidden_layers * kv_elements_per_token(s, kv_layout)
+                 * BYTES_PER_ELEMENT[kv_dtype])
+
+    max_s_mem = max_seq_len(models, b_group, mem)
+    cap = s.max_position_embeddings
+    if cap and max_s_mem > cap:
+        max_s, limited = cap, "max_position_embeddings"
+    else:
+        max_s, limited = max_s_mem, "memory"
+
+    notes = []
+    if dtype == "mxfp4" and not s.is_moe:
+        notes.append("mxfp4 quantizes routed experts only; this model has none, so every tensor "
+                     "is bf16")
+    if s.mla is None and kv_layout == "transformers":
+        notes.append("kv_cache='transformers' changes MLA models only")
+    if s.num_mtp_layers:
+        notes.append(f"{s.num_mtp_layers} multi-token-prediction layer(s) not loaded "
+                     "(speculative decoding with them would add their weights)")
+    if lay.dp_attn > 1:
+        notes.append(f"ep={lay.ep} > tp={lay.tp}: {lay.dp_attn} data-parallel attention groups "
+                     f"per stage, {b_group} of the {b} sequences on each")
+    return InferenceMemory(
+        weight_dtype=dtype, kv_dtype=kv_dtype,
+        kv_layout=kv_layout if s.mla is not None else ("moa" if s.moa is not None
+                                                        else "standard"),
+        batch=b, seq_len=seq, lay=lay, gpu_memory=mem, gpu_memory_utilization=util,
+        weights_breakdown=weight_bytes(s, dtype),
+        kv_cache=kv_cache_bytes(s, b, seq, kv_dtype, kv_layout), kv_cache_per_token=per_token,
+        activations_breakdown=acts,
+        overhead_breakdown={"non_torch": non_torch_bytes(1), "reserve": reserve_bytes(mem, util)},
+        stages=stages, max_batch=max_batch(models, lay, seq, mem), max_seq_len=max_s,
+        max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes))
+
+
+FORMULAS = [tensor_bytes, weight_formats, sixteen_bit_tensors, activation_bytes, pp_layer_ranges,
+            layout, attention_matrix_params, layer_params, stage_weight_bytes, weight_bytes,
+            kv_elements_per_token, cached_tokens, kv_cache_bytes, activation_model,
+            activation_peak, non_torch_bytes, reserve_bytes, max_batch, max_seq_len]
+
+__all__ = [f.__name__ for f in FORMULAS] + ["ActivationModel", "InferenceMemory", "Layout",
+                                            "LayerParams", "StageMemory", "StageModel",
+                                            "compute", "conventions", "stage_models"]

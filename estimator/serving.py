@@ -1,12 +1,368 @@
-"""(being written) — see estimator/report.py for how this section is called."""
+"""Serving speed: prefill time, decode step time per batch size, tokens per second.
+
+A roofline model (Williams et al. 2009, "Roofline", CACM 52(4)) applied per step, with the
+utilization factors ``mfu`` (compute) and ``mbu`` (memory bandwidth) of the options:
+
+* **Prefill** of ``batch × seq_len`` tokens: ``max(FLOPs / (peak × mfu × GPUs),
+  bytes / (bandwidth × mbu))`` — compute-bound except for very short prompts. FLOPs come from
+  :func:`estimator.flops.forward_flops` (logits on the last position only).
+* **Decode**, one token for each of ``b`` sequences: bandwidth-bound time = bytes read /
+  (bandwidth × mbu), where bytes read = dense (non-expert) weights + per MoE layer the
+  *expected distinct experts touched* by ``b`` tokens (:func:`expected_distinct_experts`) + the
+  KV cache of ``b`` sequences at ``seq_len`` of context; compute time = ``b`` ×
+  :func:`estimator.flops.decode_flops_per_token` / (peak × mfu × GPUs). The step takes the larger
+  (REFERENCE.md §4). Tools that read only active parameters are right at ``b = 1``; tools that
+  read every expert only at large ``b``.
+
+Per GPU: the bytes one GPU of each pipeline stage reads under the tp/ep/pp split of
+:mod:`estimator.memory`; stages run one after another for a batch (no overlap of micro-batches),
+so a step is the sum of the stages' times. Communication (all-reduce, all-to-all), kernel
+launch gaps and scheduling are not modelled: every figure is a ceiling.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
 
-class _Pending:
-    def to_dict(self) -> dict:
-        return {}
+from . import memory
+from .flops import decode_flops_per_token, forward_flops
+from .memory import Layout, StageModel
+from .spec import ModelSpec
+
+#: Batches the decode table always shows (plus ``opts.batch``).
+DECODE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+#: TF32 tensor-core peak as a fraction of the dense BF16 peak: 494.7/989.4 (H100 SXM),
+#: 156/312 (A100), 653.7/1307.4 (MI300X) TFLOP/s in the vendors' datasheets. fp32 weights
+#: compute in TF32 (``torch.backends.cuda.matmul.allow_tf32``); strict fp32 is slower still.
+TF32_FRACTION_OF_BF16 = 0.5
+#: Weight formats that compute in bf16 after dequantization (weight-only W4A16 kernels such as
+#: Marlin/AWQ; MXFP4 experts on GPUs without FP4 tensor cores, as vLLM runs gpt-oss on Hopper).
+BF16_COMPUTE_FORMATS = ("int4", "mxfp4")
+#: Largest batch the compute-bound search looks at.
+MAX_BATCH_SEARCH = 2**20
 
 
-def compute(model, opts, gpu):  # noqa: ARG001
-    return _Pending()
+def expected_distinct_experts(num_experts: int, top_k: int, tokens: int) -> float:
+    """Expected number of distinct experts ``b = tokens`` tokens touch in one MoE layer:
+    ``E·(1 − (1 − k/E)^b)``.
+
+    Derivation (uniform, independent top-k routing): a token picks ``k`` distinct experts of
+    ``E`` uniformly, so it misses a given expert with probability ``C(E−1, k)/C(E, k) = 1 − k/E``;
+    ``b`` independent tokens all miss it with ``(1 − k/E)^b``; by linearity of expectation over
+    the ``E`` experts the count follows (REFERENCE.md §4: Mixtral 2 at b=1, 7.2 at b=8, ~8 at
+    b=32). Real routers are not uniform; skewed routing touches fewer distinct experts, so at
+    mid-size batches this tends to overstate the expert bytes a step reads.
+    """
+    if num_experts <= 0 or top_k <= 0:
+        return 0.0
+    return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
+
+
+def compute_peak_flops(gpu, dtype: str) -> float:
+    """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at: bf16/fp16 →
+    bf16 peak; fp8/int8 → the catalog's fp8 peak (bf16 where the GPU has none); int4/mxfp4 →
+    bf16 (:data:`BF16_COMPUTE_FORMATS`); fp32 → TF32 (:data:`TF32_FRACTION_OF_BF16` of bf16)."""
+    if dtype == "fp32":
+        return gpu.bf16_flops * TF32_FRACTION_OF_BF16
+    if dtype in BF16_COMPUTE_FORMATS:
+        return gpu.peak_flops("bf16")
+    return gpu.peak_flops(dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# bytes read per step
+# ----------------------------------------------------------------------------------------------
+
+def touched_fraction(num_experts: int, top_k: int, tokens: int) -> float:
+    """Share of a layer's experts ``tokens`` tokens touch: :func:`expected_distinct_experts`
+    / ``E`` (each expert is equally likely, so every GPU's experts are touched in this share)."""
+    if num_experts <= 0:
+        return 0.0
+    return expected_distinct_experts(num_experts, top_k, tokens) / num_experts
+
+
+@dataclass(frozen=True)
+class DecodeReads:
+    """What one GPU reads per decode step, summed over the pipeline stages (bytes), split by
+    how it depends on the batch (see :func:`decode_reads`)."""
+
+    dense: int  # every weight but routed/attention experts and a gathered embedding table
+    routed: int  # all routed experts held (read in the share touched)
+    attn_experts: int  # JetMoE attention experts held (likewise)
+    embedding_row: int  # one row of a gathered embedding table
+    kv_per_sequence: int  # KV cache of one sequence at the context
+    num_experts: int
+    top_k: int
+    attn_experts_total: int
+    attn_top_k: int
+    dp_attn: int
+    vocab_per_gpu: int
+
+    def bytes_at(self, batch: int) -> float:
+        """Bytes read for one step of ``batch`` sequences (module docstring)."""
+        b_group = -(-batch // self.dp_attn)
+        out = self.dense + min(b_group, self.vocab_per_gpu) * self.embedding_row
+        out += b_group * self.kv_per_sequence
+        if self.routed:
+            out += self.routed * touched_fraction(self.num_experts, self.top_k, batch)
+        if self.attn_experts:
+            out += self.attn_experts * touched_fraction(self.attn_experts_total,
+                                                        self.attn_top_k, b_group)
+        return out
+
+
+def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel, ...],
+                 seq_len: int) -> DecodeReads:
+    """Bytes one GPU reads per decode step at ``seq_len`` of context, per pipeline stage summed.
+
+    ``dense`` weights once; routed experts × :func:`touched_fraction` of the *whole* batch (all
+    tokens reach every expert-parallel GPU, whatever attention group they come from); JetMoE's
+    attention experts likewise over the group's tokens; ``min(b, V/tp)`` rows of the input
+    embedding (a gather; a tied table is read whole as the lm_head at ``pp=1``); the KV cache of
+    the attention group's sequences (:meth:`~estimator.memory.StageModel.kv`). Activations (a
+    few MB) are not counted.
+    """
+    fmts = memory.weight_formats(dtype)
+    dense = routed = attn_exp = row = kv = 0
+    g_l = -(-s.num_key_value_heads // lay.tp)
+    for m in models:
+        w = m.weights
+        a = 0
+        if s.moa is not None:
+            lo, hi = m.layers
+            a = memory.tensor_bytes(
+                (hi - lo) * s.moa.num_experts * 2 * s.hidden_size * s.head_dim * g_l,
+                fmts["matrices"])
+        gathered = 0 if (s.tie_word_embeddings and lay.pp == 1) else w["embedding"]
+        dense += sum(w.values()) - w["routed_experts"] - gathered - a
+        routed += w["routed_experts"]
+        attn_exp += a
+        if gathered:
+            row += memory.tensor_bytes(s.hidden_size, fmts["other"])
+        kv += m.kv(1, seq_len)
+    return DecodeReads(
+        dense=dense, routed=routed, attn_experts=attn_exp, embedding_row=row,
+        kv_per_sequence=kv, num_experts=s.num_experts if s.is_moe else 0,
+        top_k=s.num_experts_per_tok, attn_experts_total=s.moa.num_experts if s.moa else 0,
+        attn_top_k=s.moa.top_k if s.moa else 0, dp_attn=lay.dp_attn,
+        vocab_per_gpu=-(-s.vocab_size // lay.tp))
+
+
+def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
+    """Bytes one GPU moves in a prefill of ``batch × seq_len`` tokens: every dense weight once,
+    the experts the ``batch·seq_len`` tokens touch (:func:`touched_fraction`), the embedding
+    rows, and the KV cache written (its bytes at ``seq_len``). Activations are not counted."""
+    tokens = batch * seq_len
+    b_group = -(-batch // reads.dp_attn)
+    out = reads.dense + min(b_group * seq_len, reads.vocab_per_gpu) * reads.embedding_row
+    out += b_group * reads.kv_per_sequence
+    if reads.routed:
+        out += reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens)
+    if reads.attn_experts:
+        out += reads.attn_experts * touched_fraction(reads.attn_experts_total, reads.attn_top_k,
+                                                     b_group * seq_len)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# the report section
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DecodePoint:
+    """One decode step of ``batch`` sequences (one new token each)."""
+
+    batch: int
+    experts_touched_per_layer: float
+    bytes_read: float  # per GPU, summed over pipeline stages
+    memory_time_s: float
+    compute_time_s: float
+    fits_in_memory: bool
+    gpus: int
+
+    @property
+    def step_s(self) -> float:
+        return max(self.memory_time_s, self.compute_time_s)
+
+    @property
+    def bound(self) -> str:
+        return "compute" if self.compute_time_s >= self.memory_time_s else "memory"
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.batch / self.step_s
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"batch": self.batch,
+                "experts_touched_per_layer": self.experts_touched_per_layer,
+                "bytes_read": self.bytes_read, "memory_time_s": self.memory_time_s,
+                "compute_time_s": self.compute_time_s, "step_s": self.step_s,
+                "bound": self.bound, "tokens_per_s": self.tokens_per_s,
+                "tokens_per_s_per_user": 1.0 / self.step_s,
+                "tokens_per_s_per_gpu": self.tokens_per_s / self.gpus,
+                "fits_in_memory": self.fits_in_memory}
+
+
+@dataclass(frozen=True)
+class ServingReport:
+    """Prefill and decode speed of ``model`` under ``opts`` on ``gpu`` (module docstring)."""
+
+    batch: int
+    seq_len: int
+    gpus: int
+    prefill_flops: int
+    prefill_bytes: float
+    prefill_compute_s: float
+    prefill_memory_s: float
+    decode: tuple[DecodePoint, ...]
+    compute_bound_from_batch: int | None
+    peak_flops: float
+    bandwidth: float
+    mfu: float
+    mbu: float
+    max_batch: int
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def prefill_s(self) -> float:
+        return max(self.prefill_compute_s, self.prefill_memory_s)
+
+    def to_dict(self) -> dict[str, Any]:
+        tokens = self.batch * self.seq_len
+        return {
+            "prefill": {
+                "batch": self.batch, "seq_len": self.seq_len, "tokens": tokens,
+                "flops": self.prefill_flops, "bytes_read": self.prefill_bytes,
+                "compute_time_s": self.prefill_compute_s,
+                "memory_time_s": self.prefill_memory_s, "seconds": self.prefill_s,
+                "bound": "compute" if self.prefill_compute_s >= self.prefill_memory_s
+                else "memory",
+                "tokens_per_s": tokens / self.prefill_s,
+                "tokens_per_s_per_gpu": tokens / self.prefill_s / self.gpus,
+            },
+            "decode": [p.to_dict() for p in self.decode],
+            "decode_context": self.seq_len,
+            "compute_bound_from_batch": self.compute_bound_from_batch,
+            "max_batch_in_memory": self.max_batch,
+            "gpus": self.gpus,
+            "peak_flops_per_gpu": self.peak_flops,
+            "bandwidth_per_gpu": self.bandwidth,
+            "mfu": self.mfu,
+            "mbu": self.mbu,
+            "assumptions": assumptions(),
+            "notes": list(self.notes),
+        }
+
+
+def assumptions() -> dict[str, str]:
+    """What the serving figures assume (shown with every report)."""
+    return {
+        "model": "roofline per step: time = max(FLOPs / (peak x mfu x GPUs per stage), "
+                 "bytes / (bandwidth x mbu)); pipeline stages run in sequence (no micro-batch "
+                 "overlap); communication, launch gaps and scheduling not modelled: ceilings",
+        "prefill": "batch x seq_len tokens in one pass; FLOPs from flops.forward_flops with the "
+                   "attention_flops convention (use 'causal' for block-skipping flash kernels) "
+                   "and logits on the last position; bytes = every weight once (experts: the "
+                   "share touched) + the KV cache written",
+        "decode": "one new token per sequence, every sequence at seq_len tokens of context (the "
+                  "end of its window: an upper bound on KV reads); bytes = dense weights + "
+                  "E·(1-(1-k/E)^b) distinct experts per MoE layer (uniform independent routing) "
+                  "+ the KV cache of the batch; FLOPs from flops.decode_flops_per_token",
+        "peak": "fp8/int8 weights: fp8 peak; int4/mxfp4: bf16 (weight-only kernels dequantize); "
+                "fp32: TF32 = half the bf16 peak (datasheets)",
+        "per_gpu": "tokens_per_s_per_gpu divides by every GPU of the replica",
+        "compute_bound_from_batch": "smallest batch whose compute time reaches its memory time "
+                                    "at this context (null: never below 2^20 — KV reads grow as "
+                                    "fast as compute)",
+    }
+
+
+def compute(model, opts, gpu) -> ServingReport:
+    """The serving section for ``model`` under ``opts`` on ``gpu``."""
+    s: ModelSpec = model.spec if hasattr(model, "spec") else model
+    lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
+    mem = gpu.memory_bytes
+    overhead = {"non_torch": memory.non_torch_bytes(lay.gpus),
+                "reserve": memory.reserve_bytes(mem, opts.gpu_memory_utilization)}
+    models = memory.stage_models(s, lay, opts.dtype, opts.kv_dtype, opts.kv_cache, overhead,
+                                 opts.max_num_batched_tokens)
+    seq = opts.seq_len
+    reads = decode_reads(s, lay, opts.dtype, models, seq)
+    max_b = memory.max_batch(models, lay, seq, mem)
+
+    peak = compute_peak_flops(gpu, opts.dtype)
+    flops_rate = peak * opts.mfu * lay.group
+    bw = gpu.bandwidth_bytes_s * opts.mbu
+    tok_flops = decode_flops_per_token(s, seq)
+
+    def mem_time(b: int) -> float:
+        return reads.bytes_at(b) / bw
+
+    def comp_time(b: int) -> float:
+        return b * tok_flops / flops_rate
+
+    points = []
+    for b in sorted(set(DECODE_BATCHES) | {opts.batch}):
+        bytes_read = reads.bytes_at(b)
+        points.append(DecodePoint(
+            batch=b,
+            experts_touched_per_layer=expected_distinct_experts(
+                s.num_experts, s.num_experts_per_tok, b) if s.is_moe else 0.0,
+            bytes_read=bytes_read, memory_time_s=bytes_read / bw, compute_time_s=comp_time(b),
+            fits_in_memory=b <= max_b, gpus=lay.gpus))
+
+    # prefill: the whole batch in one pass
+    b = opts.batch
+    fwd = forward_flops(s, b, seq, opts.attention_flops, lm_head="last").total
+    pre_bytes = prefill_bytes(reads, b, seq)
+
+    notes = []
+    if s.mla is not None:
+        notes.append("MLA decode FLOPs are counted decompressed (as transformers runs it); "
+                     "engines with absorbed MLA do more attention FLOPs per cached token but "
+                     "skip kv_b_proj on the cache")
+    if lay.pp > 1:
+        notes.append(f"pp={lay.pp}: stages run in sequence for a batch; with {lay.pp} "
+                     "micro-batches in flight throughput can be up to pp times higher")
+    return ServingReport(
+        batch=b, seq_len=seq, gpus=lay.gpus, prefill_flops=fwd, prefill_bytes=pre_bytes,
+        prefill_compute_s=fwd / flops_rate, prefill_memory_s=pre_bytes / bw,
+        decode=tuple(points),
+        compute_bound_from_batch=compute_bound_from_batch(mem_time, comp_time),
+        peak_flops=peak, bandwidth=gpu.bandwidth_bytes_s, mfu=opts.mfu, mbu=opts.mbu,
+        max_batch=max_b, notes=tuple(notes))
+
+
+def compute_bound_from_batch(mem_time, comp_time, limit: int = MAX_BATCH_SEARCH) -> int | None:
+    """Smallest batch ``b`` with ``comp_time(b) ≥ mem_time(b)``, or None below ``limit``.
+
+    ``comp_time`` is linear in ``b``; ``mem_time`` is a constant plus a concave (experts
+    touched) plus a linear (KV) term, so their difference is convex and negative at ``b = 0``:
+    once compute catches up it stays ahead, and doubling then bisection finds the crossing.
+    """
+    def cb(b: int) -> bool:
+        return comp_time(b) >= mem_time(b)
+
+    if cb(1):
+        return 1
+    hi = 2
+    while not cb(hi):
+        if hi >= limit:
+            return None
+        hi *= 2
+    lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if cb(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+FORMULAS = [expected_distinct_experts, touched_fraction, compute_peak_flops, decode_reads,
+            prefill_bytes, compute_bound_from_batch]
+
+__all__ = [f.__name__ for f in FORMULAS] + ["DecodePoint", "DecodeReads", "ServingReport",
+                                            "compute", "assumptions"]

@@ -1,0 +1,464 @@
+"""Inference memory (estimator/memory.py) against independent references.
+
+* KV cache: byte-for-byte equal to the cache tensors transformers 5.x holds after a
+  ``use_cache=True`` forward of the same batch × seq_len, on small random configs of every family
+  with a distinct cache shape, below and above the sliding window; MLA's decompressed
+  ('transformers') layout equal to the K/V tensors transformers' DeepSeek code expands.
+* Weights: the gpt-oss model card's checkpoint sizes (MXFP4 experts), vLLM's logged weight memory
+  for Llama-3-8B at tp=1 and tp=2, and the split into quantized matrices vs 16-bit tensors equal
+  to the parameters transformers' modules hold (meta device).
+* Pipeline split: vLLM's own test goldens for ``get_pp_indices``.
+* Invariants: memory monotone in batch and seq_len, max_batch / max_seq_len on the fit boundary,
+  tensor-parallel KV replication, speed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+
+import pytest
+
+from estimator import list_presets, load_model, make_options
+from estimator.errors import EstimatorError
+from estimator.hardware import get_gpu
+from estimator.hf import spec_from_hf_config
+from estimator.memory import (
+    GIB,
+    compute,
+    kv_cache_bytes,
+    layer_params,
+    pp_layer_ranges,
+    tensor_bytes,
+    weight_bytes,
+)
+from estimator.params import count_params
+
+H100 = get_gpu("h100-sxm")
+PRESETS = list_presets()
+
+
+def _mem(model, **kw):
+    return compute(load_model(model), make_options(**kw), H100)
+
+
+# ----------------------------------------------------------------------------------------------
+# KV cache vs transformers' cache tensors
+# ----------------------------------------------------------------------------------------------
+
+WINDOW = 6  # small enough that SEQ_LENS straddle it
+SEQ_LENS = (4, 5, 6, 11)  # below window-1, at window-1, at window, above
+
+
+def _kv_configs() -> list[tuple[str, dict]]:
+    """Small random configs, one or more per family with a distinct cache shape."""
+    rng = random.Random("kv-cache")
+    out = []
+
+    def trunk(L=None):
+        return {"num_hidden_layers": L or rng.randint(2, 4), "vocab_size": rng.randint(40, 90),
+                "hidden_size": 32, "intermediate_size": rng.randint(8, 40),
+                "max_position_embeddings": 64}
+
+    for g in (4, 2, 1):  # MHA, GQA, MQA
+        out.append(("llama", {"model_type": "llama", **trunk(), "num_attention_heads": 4,
+                              "num_key_value_heads": g}))
+    out.append(("gemma", {"model_type": "gemma", **trunk(), "num_attention_heads": 4,
+                          "num_key_value_heads": 1, "head_dim": 24}))
+    out.append(("qwen3", {"model_type": "qwen3", **trunk(), "num_attention_heads": 4,
+                          "num_key_value_heads": 2, "head_dim": 10}))
+    out.append(("mistral", {"model_type": "mistral", **trunk(), "num_attention_heads": 4,
+                            "num_key_value_heads": 2, "sliding_window": WINDOW}))
+    out.append(("mixtral", {"model_type": "mixtral", **trunk(), "num_attention_heads": 4,
+                            "num_key_value_heads": 2, "num_local_experts": 4,
+                            "num_experts_per_tok": 2, "sliding_window": WINDOW}))
+    L = 4
+    out.append(("qwen2 max_window_layers",
+                {"model_type": "qwen2", **trunk(L), "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "use_sliding_window": True,
+                 "sliding_window": WINDOW, "max_window_layers": 1}))
+    out.append(("qwen2 layer_types",
+                {"model_type": "qwen2", **trunk(L), "num_attention_heads": 4,
+                 "num_key_value_heads": 1, "sliding_window": WINDOW, "use_sliding_window": True,
+                 "layer_types": ["full_attention", "sliding_attention", "sliding_attention",
+                                 "full_attention"]}))
+    out.append(("gpt_oss", {"model_type": "gpt_oss", **trunk(L), "num_attention_heads": 4,
+                            "num_key_value_heads": 2, "head_dim": 8, "num_local_experts": 4,
+                            "num_experts_per_tok": 2, "sliding_window": WINDOW,
+                            "layer_types": ["sliding_attention", "full_attention"] * 2}))
+    out.append(("llama4_text chunked",
+                {"model_type": "llama4_text", **trunk(L), "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "head_dim": 8, "num_local_experts": 3,
+                 "num_experts_per_tok": 1, "intermediate_size_mlp": 24,
+                 "attention_chunk_size": WINDOW}))
+    out.append(("jetmoe", {"model_type": "jetmoe", **trunk(), "num_key_value_heads": 2,
+                           "kv_channels": 6, "num_local_experts": 3, "num_experts_per_tok": 2}))
+    for mt in ("deepseek_v2", "deepseek_v3"):
+        for q_lora in (None, 12):
+            out.append((mt, {"model_type": mt, **trunk(), "num_attention_heads": 4,
+                             "num_key_value_heads": 4, "n_routed_experts": 4,
+                             "num_experts_per_tok": 2,
+                             "moe_intermediate_size": 8, "first_k_dense_replace": 1,
+                             "q_lora_rank": q_lora, "kv_lora_rank": 10, "qk_nope_head_dim": 6,
+                             "qk_rope_head_dim": 4, "v_head_dim": 5, "n_group": 1,
+                             "topk_group": 1}))
+    for mt, extra in (("olmoe", {"num_experts": 4, "num_experts_per_tok": 2}),
+                      ("qwen3_moe", {"num_experts": 4, "num_experts_per_tok": 2,
+                                     "moe_intermediate_size": 8, "head_dim": 12}),
+                      ("glm4_moe", {"n_routed_experts": 4, "num_experts_per_tok": 2,
+                                    "moe_intermediate_size": 8, "first_k_dense_replace": 1,
+                                    "n_group": 1, "topk_group": 1}),
+                      ("phimoe", {"num_local_experts": 4, "num_experts_per_tok": 2,
+                                  "sliding_window": WINDOW}),
+                      ("qwen2_moe", {"num_experts": 4, "num_experts_per_tok": 2,
+                                     "moe_intermediate_size": 8,
+                                     "shared_expert_intermediate_size": 12}),
+                      ("granitemoe", {"num_local_experts": 4, "num_experts_per_tok": 2})):
+        out.append((mt, {"model_type": mt, **trunk(), "num_attention_heads": 4,
+                         "num_key_value_heads": 2, **extra}))
+    out.append(("dbrx", {"model_type": "dbrx", "d_model": 32, "n_heads": 4, "n_layers": 2,
+                         "vocab_size": 64, "max_seq_len": 64,
+                         "attn_config": {"kv_n_heads": 2, "rope_theta": 10000.0, "clip_qkv": 8.0},
+                         "ffn_config": {"ffn_hidden_size": 16, "moe_num_experts": 3,
+                                        "moe_top_k": 2}}))
+    return out
+
+
+KV_CONFIGS = _kv_configs()
+
+
+def _build_real(cfg: dict):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import hf_oracle
+
+    hf_cfg = hf_oracle.hf_config(cfg)
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_cfg, attn_implementation="eager",
+                                                 experts_implementation="eager")
+    return model.eval()
+
+
+def _cache_bytes(model, vocab: int, batch: int, seq_len: int) -> int:
+    import torch
+
+    ids = torch.randint(0, vocab, (batch, seq_len), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model(input_ids=ids, use_cache=True)
+    cache = getattr(out, "past_key_values", None)
+    total = 0
+    for layer in cache.layers:
+        for t in (layer.keys, layer.values):
+            if t is not None:
+                total += t.numel() * t.element_size()
+    return total
+
+
+@pytest.mark.parametrize("name,cfg", KV_CONFIGS, ids=[f"{i}-{n}" for i, (n, _) in
+                                                       enumerate(KV_CONFIGS)])
+def test_kv_cache_equals_transformers_cache(name, cfg):
+    """Default ('engine') layout = what transformers 5.x caches, every family, every length.
+
+    For MLA that is the latent (transformers 5.x caches ``kv_nope`` and ``k_rot`` before
+    expanding them), as engines do."""
+    model = _build_real(cfg)
+    spec = spec_from_hf_config(cfg)
+    batch = 3
+    for seq in SEQ_LENS:
+        measured = _cache_bytes(model, spec.vocab_size, batch, seq)
+        assert kv_cache_bytes(spec, batch, seq, "fp32", "engine") == measured, (name, seq)
+
+
+def test_kv_cache_bf16_model():
+    """A bf16 model's cache = the bf16 estimate (half the fp32 one)."""
+    import_cfg = next(c for n, c in KV_CONFIGS if n == "mistral")
+    model = _build_real(import_cfg)
+    import torch
+
+    model = model.to(torch.bfloat16)
+    spec = spec_from_hf_config(import_cfg)
+    for seq in (4, 11):
+        assert kv_cache_bytes(spec, 2, seq, "bf16") == _cache_bytes(model, spec.vocab_size, 2,
+                                                                    seq)
+
+
+@pytest.mark.parametrize("mt", ["deepseek_v2", "deepseek_v3"])
+def test_mla_transformers_layout_equals_decompressed_kv(mt, monkeypatch):
+    """'transformers' layout = the per-head K (a·(nope+rope)) and V (a·v) tensors transformers'
+    DeepSeek code expands from the cache (what transformers 4.x kept in its cache)."""
+    cfgs = [c for n, c in KV_CONFIGS if n == mt]
+    import importlib
+
+    mod = importlib.import_module(f"transformers.models.{mt}.modeling_{mt}")
+    cls = next(getattr(mod, n) for n in dir(mod) if n.endswith("Attention")
+               and hasattr(getattr(mod, n), "expand_kv"))
+    seen: list[int] = []
+    orig = cls.expand_kv
+
+    def spy(self, kv_nope, k_rot):
+        k, v = orig(self, kv_nope, k_rot)
+        seen.append(k.numel() * k.element_size() + v.numel() * v.element_size())
+        return k, v
+
+    monkeypatch.setattr(cls, "expand_kv", spy)
+    for cfg in cfgs:
+        model = _build_real(cfg)
+        spec = spec_from_hf_config(cfg)
+        for seq in (4, 11):
+            seen.clear()
+            _cache_bytes(model, spec.vocab_size, 2, seq)
+            assert len(seen) == spec.num_hidden_layers
+            assert kv_cache_bytes(spec, 2, seq, "fp32", "transformers") == sum(seen)
+
+
+def test_deepseek_v3_latent_per_token():
+    """DeepSeek-V2 paper / REFERENCE §4: (512 + 64) × 61 layers × 2 bytes = 70,272 B/token."""
+    d = _mem("deepseek-v3", seq_len=1024).to_dict()
+    assert d["kv_cache_per_token"] == 70_272
+    assert d["kv_layout"] == "engine"
+    t = _mem("deepseek-v3", seq_len=1024, kv_cache="transformers").to_dict()
+    # 128 heads × (192 + 128) × 61 × 2 bytes
+    assert t["kv_cache_per_token"] == 128 * (192 + 128) * 61 * 2
+
+
+def test_fp8_kv_halves_bf16():
+    a = _mem("llama-3-8b", batch=4, seq_len=2048).kv_cache
+    b = _mem("llama-3-8b", batch=4, seq_len=2048, kv_dtype="fp8").kv_cache
+    assert 2 * b == a
+
+
+# ----------------------------------------------------------------------------------------------
+# weights
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("slug,gib", [("gpt-oss-120b", 60.8), ("gpt-oss-20b", 12.8)])
+def test_gpt_oss_mxfp4_checkpoint_size(slug, gib):
+    """OpenAI's gpt-oss model card (arXiv 2508.10925): checkpoint 60.8 GiB / 12.8 GiB with MXFP4
+    experts and bf16 for the rest; the card rounds to 0.1 GiB."""
+    if slug not in PRESETS:
+        pytest.skip(f"preset {slug} not written yet")
+    w = sum(weight_bytes(load_model(slug).spec, "mxfp4").values())
+    assert abs(w / GIB - gib) <= 0.05
+
+
+def test_llama3_8b_weights_match_vllm_log():
+    """vLLM PR #10511's memory-profiling log for meta-llama/Meta-Llama-3-8B on H100:
+    'model weights take 14.96GiB' (tp=1) and '7.48GiB' (tp=2); two decimals."""
+    if "llama-3-8b" not in PRESETS:
+        pytest.skip("preset llama-3-8b missing")
+    assert abs(_mem("llama-3-8b").per_gpu.weights_total / GIB - 14.96) <= 0.005
+    assert abs(_mem("llama-3-8b", tp=2).per_gpu.weights_total / GIB - 7.48) <= 0.005
+
+
+@pytest.mark.parametrize("slug", PRESETS)
+def test_weights_cover_every_parameter(slug):
+    """bf16 weights = 2 bytes × (all parameters + buffers) of the params oracle; fp32 = 4."""
+    s = load_model(slug).spec
+    p = count_params(s)
+    assert sum(weight_bytes(s, "bf16").values()) == 2 * (p.total + p.buffers)
+    assert sum(weight_bytes(s, "fp32").values()) == 4 * (p.total + p.buffers)
+
+
+_NOT_QUANTIZED = re.compile(r"(embed_tokens|\.wte\.|lm_head|\.gate\.weight$|router|"
+                            r"shared_expert_gate|bias$)")
+
+
+def _quantizable_numel(model) -> int:
+    """Matrices a weight-only quantizer converts: ≥2-D parameters that are not embeddings,
+    lm_head, routers/gates or (batched) biases — read from transformers' module names."""
+    return sum(p.numel() for n, p in model.named_parameters()
+               if p.dim() >= 2 and not _NOT_QUANTIZED.search(n))
+
+
+def _quantized_numel(spec) -> int:
+    lp = layer_params(spec)
+    return (spec.num_hidden_layers * lp.attn_mat + spec.num_dense_layers * lp.dense_mat
+            + spec.num_moe_layers * (lp.shared_mat + lp.expert_mat))
+
+
+@pytest.mark.parametrize("mt", ["llama", "gemma", "mixtral", "qwen2_moe", "deepseek_v2",
+                                "deepseek_v3", "gpt_oss", "llama4_text", "jetmoe", "dbrx",
+                                "glm4_moe", "phimoe", "olmoe"])
+def test_quantized_split_matches_transformers_modules(mt):
+    """The matrices we quantize (and so the 16-bit remainder) equal transformers' own ≥2-D
+    non-router, non-embedding parameters, on the params test's random configs."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import hf_oracle
+    from test_params_hf import random_configs
+
+    for cfg in random_configs(mt, 6):
+        spec = spec_from_hf_config(cfg)
+        assert _quantized_numel(spec) == _quantizable_numel(hf_oracle.build(cfg)), cfg
+
+
+def test_int4_and_mxfp4_bits():
+    """int4: 4 bits + a 16-bit scale per 128 → 4.125 bits; MXFP4: 4 + 8/32 = 4.25 bits."""
+    n = 128 * 32 * 1000
+    assert tensor_bytes(n, "int4") * 8 == n * 4.125
+    assert tensor_bytes(n, "mxfp4") * 8 == n * 4.25
+
+
+def test_quantized_dtypes_keep_sixteen_bit_tensors():
+    d = _mem("mixtral-8x7b", dtype="int4").to_dict()
+    assert {"embedding", "lm_head", "router", "norms", "biases"} <= set(d["sixteen_bit_tensors"])
+    assert d["weights_breakdown"]["embedding"] == 2 * 32000 * 4096
+    assert _mem("mixtral-8x7b").to_dict()["sixteen_bit_tensors"] == []
+    assert "attention" in _mem("gpt-oss-20b", dtype="mxfp4").to_dict()["sixteen_bit_tensors"]
+
+
+def test_moe_weights_follow_total_params():
+    """All experts are resident: weights do not depend on k."""
+    s = load_model("mixtral-8x7b").spec
+    assert weight_bytes(s, "bf16") == weight_bytes(s.replace(num_experts_per_tok=1), "bf16")
+
+
+# ----------------------------------------------------------------------------------------------
+# parallelism
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("L,pp,golden", [
+    (2, 2, [(0, 1), (1, 2)]), (3, 2, [(0, 2), (2, 3)]), (3, 3, [(0, 1), (1, 2), (2, 3)]),
+    (4, 3, [(0, 1), (1, 3), (3, 4)]), (5, 3, [(0, 2), (2, 4), (4, 5)]),
+    (20, 4, [(0, 5), (5, 10), (10, 15), (15, 20)])])
+def test_pp_split_matches_vllm(L, pp, golden):
+    """vLLM tests/distributed/test_pipeline_partition.py goldens for get_pp_indices."""
+    assert list(pp_layer_ranges(L, pp)) == golden
+
+
+def test_pp_larger_than_layers_is_an_error():
+    with pytest.raises(EstimatorError, match="pp"):
+        _mem("llama-3-8b", pp=64, num_gpus=64)
+
+
+def test_tp_splits_weights_and_kv():
+    one = _mem("llama-3-70b", batch=8, seq_len=4096)
+    four = _mem("llama-3-70b", batch=8, seq_len=4096, tp=4)
+    assert four.per_gpu.kv_cache * 4 == one.per_gpu.kv_cache  # 8 KV heads over 4
+    assert 3.9 < one.per_gpu.weights_total / four.per_gpu.weights_total <= 4.0
+    # tp beyond the KV heads replicates them (vLLM): one head per GPU at tp=16
+    sixteen = _mem("llama-3-70b", batch=8, seq_len=4096, tp=16, num_gpus=16)
+    assert sixteen.per_gpu.kv_cache * 8 == one.per_gpu.kv_cache
+    assert four.to_dict()["gpus"] == 4
+
+
+def test_mla_latent_replicated_over_tp():
+    a = _mem("deepseek-v3", tp=8, seq_len=4096)
+    assert a.per_gpu.kv_cache == a.kv_cache  # the latent is on every rank
+    b = _mem("deepseek-v3", tp=8, seq_len=4096, kv_cache="transformers")
+    assert b.per_gpu.kv_cache * 8 == b.kv_cache  # 128 heads over 8
+
+
+def test_pp_stages_and_busiest_stage():
+    r = _mem("mixtral-8x7b", pp=4, batch=4)
+    d = r.to_dict()
+    assert len(d["per_gpu_by_stage"]) == 4 and d["gpus"] == 4
+    assert d["per_gpu"]["total"] == max(d["per_gpu_by_stage"])
+    assert sum(st.weights["embedding"] for st in r.stages) == r.weights_breakdown["embedding"]
+    assert r.stages[-1].weights["lm_head"] and not r.stages[0].weights["lm_head"]
+
+
+def test_expert_parallel_with_data_parallel_attention():
+    r = _mem("qwen3-30b-a3b", ep=4, batch=8)
+    d = r.to_dict()
+    assert d["gpus"] == 4 and d["parallel"]["attention_dp"] == 4
+    s = load_model("qwen3-30b-a3b").spec
+    assert r.per_gpu.weights["routed_experts"] * 4 == r.weights_breakdown["routed_experts"]
+    assert r.per_gpu.kv_cache * 4 == kv_cache_bytes(s, 8, 4096)
+
+
+# ----------------------------------------------------------------------------------------------
+# what fits
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("slug", PRESETS)
+def test_memory_monotone_in_batch_and_seq_len(slug):
+    tp = 8
+    prev = None
+    for b in (1, 2, 5, 16):
+        t = _mem(slug, batch=b, seq_len=2048, tp=tp).per_gpu.total
+        assert prev is None or t >= prev
+        prev = t
+    prev = None
+    for sl in (1, 100, 4096, 50_000):
+        r = _mem(slug, batch=2, seq_len=sl, tp=tp)
+        assert prev is None or (r.per_gpu.total >= prev[0] and r.kv_cache >= prev[1])
+        prev = (r.per_gpu.total, r.kv_cache)
+
+
+@pytest.mark.parametrize("slug,kw", [("llama-3-8b", {}), ("mixtral-8x7b", {"tp": 4}),
+                                     ("gpt-oss-20b", {"dtype": "mxfp4", "seq_len": 32768}),
+                                     ("qwen3-30b-a3b", {"ep": 2, "seq_len": 300}),
+                                     ("llama-3-70b", {"tp": 4, "pp": 2, "seq_len": 1000}),
+                                     ("llama-3-8b", {"max_num_batched_tokens": 8192})])
+def test_max_batch_is_on_the_boundary(slug, kw):
+    r = _mem(slug, **kw)
+    mb = r.max_batch
+    assert mb > 0
+    assert _mem(slug, **{**kw, "batch": mb}).fits
+    group = r.lay.dp_attn
+    assert not _mem(slug, **{**kw, "batch": mb + group}).fits
+
+
+@pytest.mark.parametrize("slug,kw", [("llama-2-7b", {"batch": 64}),
+                                     ("mixtral-8x7b", {"tp": 2, "batch": 8}),
+                                     ("gpt-oss-120b", {"dtype": "mxfp4", "batch": 4})])
+def test_max_seq_len_is_on_the_boundary(slug, kw):
+    r = _mem(slug, **kw)
+    if r.max_seq_len_limited_by != "memory":
+        pytest.skip("limited by max_position_embeddings")
+    s = r.max_seq_len
+    assert _mem(slug, **{**kw, "seq_len": s}).fits
+    assert not _mem(slug, **{**kw, "seq_len": s + 1}).fits
+
+
+def test_nothing_fits_when_weights_do_not():
+    d = _mem("deepseek-v3").to_dict()  # 1.3 TB of bf16 on one 80 GB GPU
+    assert not d["fits"] and d["max_batch"] == 0 and d["max_seq_len"] == 0
+    assert d["headroom"] < 0
+
+
+def test_to_dict_keys_and_parts_add_up():
+    d = _mem("mixtral-8x7b", tp=2, batch=4).to_dict()
+    for k in ("weight_dtype", "kv_dtype", "kv_layout", "weights", "kv_cache", "kv_cache_per_token",
+              "activations", "overhead", "total", "per_gpu", "gpus", "gpu_memory", "fits",
+              "max_batch", "max_seq_len", "sixteen_bit_tensors", "conventions"):
+        assert k in d
+    assert d["total"] == d["weights"] + d["kv_cache"] + d["activations"] + d["overhead"]
+    pg = d["per_gpu"]
+    assert pg["total"] == pg["weights"] + pg["kv_cache"] + pg["activations"] + pg["overhead"]
+    assert pg["weights"] == sum(pg["weights_breakdown"].values())
+    assert d["headroom"] == d["gpu_memory"] - pg["total"]
+
+
+def test_chunked_prefill_caps_activations():
+    """With max_num_batched_tokens the activation peak stops growing with the batch, so more
+    sequences fit (their KV cache is what limits them)."""
+    a = _mem("llama-3-8b", batch=32, max_num_batched_tokens=8192)
+    b = _mem("llama-3-8b", batch=64, max_num_batched_tokens=8192)
+    assert a.per_gpu.activation_peak == b.per_gpu.activation_peak
+    assert a.max_batch > _mem("llama-3-8b", batch=32).max_batch
+    small = _mem("llama-3-8b", batch=1, seq_len=100, max_num_batched_tokens=8192)
+    assert small.activations == _mem("llama-3-8b", batch=1, seq_len=100).activations
+
+
+def test_activation_logits_last_position_only():
+    """Logits are b·V fp32 (last position), not b·s·V."""
+    d = _mem("llama-3-8b", batch=2, seq_len=1000).to_dict()
+    assert d["activations_breakdown"]["logits"] == 2 * 128256 * 4
+
+
+@pytest.mark.parametrize("slug", ["deepseek-v3", "gpt-oss-120b", "llama-4-scout",
+                                  "mixtral-8x7b"])
+def test_compute_is_fast(slug):
+    m = load_model(slug)
+    o = make_options(tp=8, batch=16, seq_len=8192)
+    compute(m, o, H100)
+    n = 200
+    t = time.perf_counter()
+    for _ in range(n):
+        compute(m, o, H100)
+    assert (time.perf_counter() - t) / n < 2e-3  # typically ~0.1 ms

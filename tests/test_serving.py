@@ -1,0 +1,214 @@
+"""Serving speed (estimator/serving.py) against independent references.
+
+* The expected number of distinct experts touched, ``E·(1 − (1 − k/E)^b)``, against a seeded
+  Monte-Carlo simulation of uniform independent top-k routing (tolerance from the sample size),
+  and REFERENCE §4's Mixtral anchors (2 at b=1, 7.2 at b=8, ~8 at b=32).
+* Decode bytes at b=1 equal the active parameters' bytes of the params oracle (not the memory
+  module's formulas), and approach every weight at large b.
+* Invariants on every preset: bytes between active and total, tokens/s per GPU nondecreasing in
+  b, the compute-bound crossing on its boundary; speed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+import time
+
+import pytest
+
+from estimator import list_presets, load_model, make_options
+from estimator.hardware import get_gpu
+from estimator.params import count_params
+from estimator.serving import (
+    compute,
+    compute_bound_from_batch,
+    expected_distinct_experts,
+)
+
+H100 = get_gpu("h100-sxm")
+PRESETS = list_presets()
+MOE_PRESETS = [p for p in PRESETS if load_model(p).spec.is_moe]
+
+
+def _serve(model, **kw):
+    return compute(load_model(model), make_options(**kw), H100)
+
+
+# ----------------------------------------------------------------------------------------------
+# expected distinct experts
+# ----------------------------------------------------------------------------------------------
+
+def _simulate(E: int, k: int, b: int, trials: int, rng: random.Random) -> list[int]:
+    """Distinct experts touched by b tokens, each choosing k distinct experts uniformly."""
+    experts = range(E)
+    return [len(set().union(*(rng.sample(experts, k) for _ in range(b))))
+            for _ in range(trials)]
+
+
+@pytest.mark.parametrize("E,k,b", [(8, 2, 1), (8, 2, 3), (8, 2, 8), (8, 2, 32), (64, 8, 4),
+                                   (128, 4, 16), (128, 4, 64), (256, 8, 32), (16, 1, 10)])
+def test_expected_distinct_experts_matches_monte_carlo(E, k, b):
+    rng = random.Random(f"experts-{E}-{k}-{b}")
+    trials = 3000
+    xs = _simulate(E, k, b, trials, rng)
+    mean = statistics.fmean(xs)
+    sd = statistics.pstdev(xs)
+    # 4 standard errors, plus the rule of three (3/N) for events too rare to show in N trials
+    # (at b=32, E=8 every trial may touch all 8 experts while the mean is 7.9992)
+    tol = 4 * sd / math.sqrt(trials) + 3 / trials
+    assert abs(expected_distinct_experts(E, k, b) - mean) <= tol, (mean, tol)
+
+
+def test_mixtral_anchors():
+    """REFERENCE.md §4: Mixtral (E=8, k=2) touches 2 experts at b=1, 7.2 at b=8, ~8 at b=32."""
+    assert expected_distinct_experts(8, 2, 1) == 2
+    assert abs(expected_distinct_experts(8, 2, 8) - 7.2) < 0.005
+    assert 7.99 < expected_distinct_experts(8, 2, 32) <= 8
+
+
+def test_mixtral_table_shows_the_anchors():
+    d = _serve("mixtral-8x7b", tp=2, seq_len=512).to_dict()
+    touched = {p["batch"]: p["experts_touched_per_layer"] for p in d["decode"]}
+    assert touched[1] == 2 and abs(touched[8] - 7.2) < 0.005 and touched[32] > 7.99
+
+
+# ----------------------------------------------------------------------------------------------
+# decode bytes
+# ----------------------------------------------------------------------------------------------
+
+def _kv_and_rows(model, opts, b):
+    """KV read and embedding rows at batch b (both outside the weight comparison)."""
+    from estimator import memory
+
+    m = load_model(model)
+    s = m.spec
+    kv = memory.kv_cache_bytes(s, b, opts.seq_len, opts.kv_dtype, opts.kv_cache)
+    # the embedding table is gathered (b rows) unless it doubles as the lm_head
+    rows = 0 if s.tie_word_embeddings else min(b, s.vocab_size) * s.hidden_size * 2
+    return kv, rows
+
+
+@pytest.mark.parametrize("slug", PRESETS)
+def test_decode_bytes_at_batch_one_equal_active_parameters(slug):
+    """At b=1 a step reads the active weights: 2 bytes × (params oracle's active parameters
+    without the input embedding, plus buffers), plus the KV cache and one embedding row."""
+    opts = make_options(seq_len=1024)
+    r = compute(load_model(slug), opts, H100)
+    p = count_params(load_model(slug).spec)
+    kv, rows = _kv_and_rows(slug, opts, 1)
+    weights_read = r.decode[0].bytes_read - kv - rows
+    assert r.decode[0].batch == 1
+    assert weights_read == pytest.approx(2 * (p.active_without_embedding + p.buffers), rel=1e-12)
+
+
+@pytest.mark.parametrize("slug", MOE_PRESETS)
+def test_decode_bytes_between_active_and_total(slug):
+    opts = make_options(seq_len=1024)
+    r = compute(load_model(slug), opts, H100)
+    p = count_params(load_model(slug).spec)
+    active = 2 * (p.active_without_embedding + p.buffers)
+    everything = 2 * (p.total + p.buffers)
+    prev = -1.0
+    for pt in r.decode:
+        kv, rows = _kv_and_rows(slug, opts, pt.batch)
+        w = pt.bytes_read - kv - rows
+        assert active * (1 - 1e-12) <= w <= everything
+        assert w >= prev
+        prev = w
+    # a huge batch reads every weight
+    spec = load_model(slug).spec
+    if not spec.moa:
+        from estimator import serving
+
+        assert serving.touched_fraction(spec.num_experts, spec.num_experts_per_tok,
+                                        10**6) == 1.0
+
+
+@pytest.mark.parametrize("slug", PRESETS)
+def test_tokens_per_gpu_nondecreasing_in_batch(slug):
+    d = _serve(slug, tp=8, seq_len=2048).to_dict()
+    rates = [p["tokens_per_s_per_gpu"] for p in d["decode"]]
+    assert all(b >= a * (1 - 1e-12) for a, b in zip(rates, rates[1:]))
+    for p in d["decode"]:
+        assert p["step_s"] == max(p["memory_time_s"], p["compute_time_s"])
+        assert p["bound"] == ("compute" if p["compute_time_s"] >= p["memory_time_s"]
+                              else "memory")
+        assert p["tokens_per_s_per_user"] == pytest.approx(1 / p["step_s"])
+
+
+@pytest.mark.parametrize("slug,kw", [("qwen3-30b-a3b", {"seq_len": 128}),
+                                     ("mixtral-8x7b", {"tp": 2, "seq_len": 256}),
+                                     ("gpt-oss-120b", {"dtype": "mxfp4", "seq_len": 512})])
+def test_compute_bound_crossing_is_on_the_boundary(slug, kw):
+    d = _serve(slug, **kw).to_dict()
+    b = d["compute_bound_from_batch"]
+    assert b is not None and b > 1
+    hit = _serve(slug, **{**kw, "batch": b}).to_dict()["decode"]
+    row = next(p for p in hit if p["batch"] == b)
+    assert row["bound"] == "compute"
+    below = _serve(slug, **{**kw, "batch": b - 1}).to_dict()["decode"]
+    assert next(p for p in below if p["batch"] == b - 1)["bound"] == "memory"
+
+
+def test_long_context_never_compute_bound():
+    """At 32k context each sequence's KV read costs more time than its FLOPs: no crossing."""
+    assert _serve("llama-3-8b", seq_len=32768).to_dict()["compute_bound_from_batch"] is None
+
+
+def test_compute_bound_search_on_a_toy_roofline():
+    """mem = 10 + b, comp = 3·b → crossing at b = 5 (3·5 = 15 ≥ 15)."""
+    assert compute_bound_from_batch(lambda b: 10 + b, lambda b: 3 * b) == 5
+    assert compute_bound_from_batch(lambda b: 10 + b, lambda b: 0.5 * b) is None
+
+
+# ----------------------------------------------------------------------------------------------
+# prefill
+# ----------------------------------------------------------------------------------------------
+
+def test_prefill_is_compute_bound_for_long_prompts_and_scales_with_gpus():
+    one = _serve("llama-3-70b", tp=4, seq_len=8192, batch=4).to_dict()["prefill"]
+    two = _serve("llama-3-70b", tp=8, seq_len=8192, batch=4).to_dict()["prefill"]
+    assert one["bound"] == "compute"
+    assert two["seconds"] == pytest.approx(one["seconds"] / 2)
+    assert one["tokens_per_s"] == pytest.approx(4 * 8192 / one["seconds"])
+
+
+def test_prefill_roofline_ceiling():
+    """Prefill tokens/s per GPU never exceed peak × mfu / (2 × active params) (each token
+    costs at least its matmuls)."""
+    opts = make_options(seq_len=4096, batch=2, tp=8)
+    for slug in ("mixtral-8x7b", "deepseek-v3", "llama-3-8b"):
+        r = compute(load_model(slug), opts, H100).to_dict()["prefill"]
+        p = count_params(load_model(slug).spec)
+        ceiling = H100.bf16_flops * opts.mfu / (2 * p.active_non_embedding)
+        assert r["tokens_per_s_per_gpu"] <= ceiling
+
+
+def test_to_dict_keys():
+    d = _serve("mixtral-8x7b", batch=3).to_dict()
+    assert {"flops", "seconds", "tokens_per_s"} <= set(d["prefill"])
+    assert {p["batch"] for p in d["decode"]} == {1, 2, 3, 4, 8, 16, 32, 64, 128, 256}
+    keys = {"batch", "experts_touched_per_layer", "bytes_read", "memory_time_s",
+            "compute_time_s", "step_s", "bound", "tokens_per_s", "tokens_per_s_per_user",
+            "tokens_per_s_per_gpu"}
+    assert all(keys <= set(p) for p in d["decode"])
+    assert "compute_bound_from_batch" in d and isinstance(d["assumptions"], dict)
+
+
+def test_dense_model_touches_no_experts():
+    d = _serve("llama-3-8b").to_dict()
+    assert all(p["experts_touched_per_layer"] == 0 for p in d["decode"])
+
+
+@pytest.mark.parametrize("slug", ["deepseek-v3", "gpt-oss-120b", "mixtral-8x7b"])
+def test_compute_is_fast(slug):
+    m = load_model(slug)
+    o = make_options(tp=8, batch=16, seq_len=8192)
+    compute(m, o, H100)
+    n = 100
+    t = time.perf_counter()
+    for _ in range(n):
+        compute(m, o, H100)
+    assert (time.perf_counter() - t) / n < 3e-3  # typically ~0.1 ms
