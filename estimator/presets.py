@@ -153,8 +153,12 @@ def model_from_dict(d: Any, origin: str, default_name: str) -> Model:
         return Model(spec=spec, display_name=str(d.get("display_name") or name), origin=origin,
                      source=d.get("source"), published=dict(pub), hf_config=d["config"])
     if d.get("model_type") == "custom":
-        return Model(spec=spec_from_fields(d, default_name), display_name=str(
-            d.get("name") or default_name), origin=origin)
+        # ``family:`` keeps the HF family of an edited spec (FLOPs depend on it: llama4 chunks)
+        fields = {k: v for k, v in d.items() if k != "family"}
+        spec = spec_from_fields(fields, default_name)
+        if isinstance(d.get("family"), str):
+            spec = spec.replace(model_type=d["family"])
+        return Model(spec=spec, display_name=str(d.get("name") or default_name), origin=origin)
     spec = spec_from_hf_config(d, name=default_name)
     return Model(spec=spec, display_name=default_name, origin=origin, hf_config=d)
 

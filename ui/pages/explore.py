@@ -1,0 +1,173 @@
+"""Explore: design-space sweeps around the current model (``estimator.sweep``).
+
+Two architecture axes form a grid; each point is a full ``estimate()`` under the sidebar's
+options, so the heatmap and the memory-vs-compute scatter use exactly the report's numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from estimator.errors import EstimatorError
+from estimator.presets import Model
+from estimator.sweep import sweep
+from ui import charts, fmt, widgets
+from ui.state import require_report
+
+MAX_VALUES = 10  # per axis: 100 points, each tens of microseconds
+SHARED = "num_shared_experts"
+
+ctx = require_report()
+report = ctx.report
+s, opts = report.model.spec, report.options
+
+st.title("Explore", anchor=False)
+st.caption("Sweep two architecture choices around the current model; everything else (trunk, "
+           "workload, GPU, parallelism) stays as in the sidebar. Each cell is a full estimate.")
+
+
+def _around(v: int, factors: tuple[float, ...], lo: int = 1) -> list[int]:
+    return sorted({max(lo, round(v * f)) for f in factors})
+
+
+f_e = s.moe_intermediate_size or s.intermediate_size or 1
+AXES: dict[str, tuple[str, list[int]]] = {
+    "num_experts": ("routed experts E", sorted({4, 8, 16, 32, 64, max(s.num_experts, 1)})),
+    "num_experts_per_tok": ("experts per token k", sorted({1, 2, 4, 8,
+                                                           max(s.num_experts_per_tok, 1)})),
+    "moe_intermediate_size": ("expert width f_e", _around(f_e, (0.25, 0.5, 1, 2))),
+    SHARED: ("shared experts", sorted({0, 1, 2, s.num_shared_experts})),
+    "num_hidden_layers": ("layers L", _around(s.num_hidden_layers, (0.5, 0.75, 1, 1.25, 1.5))),
+}
+METRICS = {
+    "inference_bytes_per_gpu": ("inference memory per GPU", "GiB", fmt.gib, fmt.GIB),
+    "forward_flops_per_token": ("forward FLOPs per token", "GFLOP", fmt.flops, 1e9),
+    "active_params": ("active parameters per token", "B params", fmt.params, 1e9),
+    "total_params": ("total parameters", "B params", fmt.params, 1e9),
+    "training_peak_bytes_per_gpu": ("training peak memory per GPU", "GiB", fmt.gib, fmt.GIB),
+    "training_cost_usd": ("training cost", "$", fmt.usd, 1.0),
+}
+
+if not s.is_moe:
+    st.info("This is a dense model: the expert axes turn it into an MoE only where the "
+            "architecture allows. Pick an MoE preset for the full picture.",
+            icon=":material/info:")
+
+c = st.columns([1, 1, 1])
+x_field = c[0].selectbox("Horizontal axis", list(AXES), index=0, key="ex_x",
+                         format_func=lambda k: AXES[k][0])
+y_choices = [k for k in AXES if k != x_field]
+y_field = c[1].selectbox("Vertical axis", y_choices, index=0, key="ex_y",
+                         format_func=lambda k: AXES[k][0])
+metric = c[2].selectbox("Colour by", list(METRICS), key="ex_metric",
+                        format_func=lambda k: METRICS[k][0])
+
+
+def _values(field: str, col: Any) -> list[int]:
+    text = col.text_input(f"{AXES[field][0]} values", ", ".join(map(str, AXES[field][1])),
+                          key=f"ex_vals_{field}", help=f"comma-separated integers for `{field}` "
+                                                      f"(at most {MAX_VALUES})")
+    try:
+        vals = sorted({int(v) for v in text.replace(" ", "").split(",") if v})
+    except ValueError:
+        raise EstimatorError(field, text, "expected comma-separated integers") from None
+    if not vals or len(vals) > MAX_VALUES or min(vals) < 0:
+        raise EstimatorError(field, text, f"give 1 to {MAX_VALUES} non-negative integers")
+    return vals
+
+
+c = st.columns(2)
+try:
+    xs, ys = _values(x_field, c[0]), _values(y_field, c[1])
+except EstimatorError as e:
+    st.error(str(e), icon=":material/error:")
+    st.stop()
+
+
+def _with_shared(n: int) -> Model:
+    """The model with ``n`` shared experts, each as wide as the current one (or as a routed
+    expert when it has none): a spec edit, counted by the estimator like any other model."""
+    unit = (s.shared_expert_intermediate_size // s.num_shared_experts if s.num_shared_experts
+            else s.moe_intermediate_size)
+    spec = s.replace(num_shared_experts=n, shared_expert_intermediate_size=n * unit,
+                     shared_expert_gate=s.shared_expert_gate and n > 0)
+    return Model(spec=spec, display_name=report.model.display_name, origin=report.model.origin)
+
+
+def run_sweep() -> list[dict[str, Any]]:
+    o = opts.to_dict()
+    if SHARED in (x_field, y_field):
+        other, other_vals = (y_field, ys) if x_field == SHARED else (x_field, xs)
+        n_vals = xs if x_field == SHARED else ys
+        rows = []
+        for n in n_vals:
+            try:
+                base = _with_shared(n)
+            except EstimatorError as e:
+                rows += [{SHARED: n, other: v, "error": str(e)} for v in other_vals]
+                continue
+            for r in sweep(base, {other: other_vals}, **o):
+                r[SHARED] = n
+                rows.append(r)
+        return rows
+    return sweep(report.model, {x_field: xs, y_field: ys}, **o)
+
+
+rows = run_sweep()
+by_point = {(r[x_field], r[y_field]): r for r in rows}
+label, unit, show, scale = METRICS[metric]
+z, text = [], []
+for yv in ys:
+    zr, tr = [], []
+    for xv in xs:
+        r = by_point.get((xv, yv), {})
+        v = fmt.num(r.get(metric)) if not r.get("error") else None
+        zr.append(None if v is None else v / scale)
+        tr.append(show(v) if v is not None else ("invalid" if r.get("error") else "—"))
+    z.append(zr)
+    text.append(tr)
+
+st.plotly_chart(charts.heatmap(xs, ys, z, x_title=x_field, y_title=y_field, z_title=unit,
+                               text=text, title=f"{label[0].upper()}{label[1:]} ({unit})"),
+                config=widgets.PLOTLY_CONFIG)
+bad = [r for r in rows if r.get("error")]
+if bad:
+    with st.expander(f"{len(bad)} grid point(s) are not valid models"):
+        st.dataframe([{x_field: r[x_field], y_field: r[y_field], "why": r["error"]}
+                      for r in bad], hide_index=True)
+
+# --- memory vs compute ----------------------------------------------------------------------
+st.subheader("Memory vs compute", divider="gray")
+cur = (getattr(s, x_field, None), getattr(s, y_field, None))
+points = []
+for r in rows:
+    mem, fl = fmt.num(r.get("inference_bytes_per_gpu")), fmt.num(r.get("forward_flops_per_token"))
+    if r.get("error") or mem is None or fl is None:
+        continue
+    fits = r.get("inference_fits")
+    group = ("current" if (r[x_field], r[y_field]) == cur else
+             "fits" if fits else "does not fit" if fits is False else "unknown")
+    points.append({"x": mem / fmt.GIB, "y": fl / 1e9, "group": group,
+                   "label": f"{x_field}={r[x_field]}, {y_field}={r[y_field]}<br>"
+                            f"{fmt.gib(mem)} per GPU, {fmt.flops(fl)}/token, "
+                            f"{fmt.params(r.get('total_params'))} total / "
+                            f"{fmt.params(r.get('active_params'))} active"})
+n_split = opts.tp * opts.pp
+if points:
+    st.plotly_chart(charts.scatter(
+        points, x="x", y="y", color="group", hover="label",
+        x_title="inference memory per GPU (GiB = 2³⁰ bytes)", y_title="forward GFLOP per token",
+        title=f"Each point is one design; the line is one {report.gpu.name} "
+              f"(model split over tp·pp = {n_split} GPU{'s' if n_split > 1 else ''})",
+        vline=(f"fits on {n_split} × {report.gpu.name}", report.gpu.memory_bytes / fmt.GIB)),
+        config=widgets.PLOTLY_CONFIG)
+    st.caption("Memory follows total parameters (every expert is resident); compute follows "
+               "active parameters. Designs left of the line fit the chosen GPUs at this batch "
+               "and context; change tp/pp, dtype or GPU in the sidebar to move the line.")
+else:
+    widgets.pending("inference memory")
+
+with st.expander("Sweep rows (exact values)"):
+    st.dataframe(rows, hide_index=True)

@@ -1,0 +1,176 @@
+"""Validate: estimates against measurements (``estimator.validation``; the only torch page).
+
+Shows the committed estimate-vs-measured table from ``docs/validation/`` and can run a quick CPU
+check of a shrunken copy of the current model. torch is imported only when that button is
+pressed, never by the rest of the app; runs are capped in size and serialised so a public server
+cannot be exhausted.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from estimator.errors import EstimatorError
+from ui import charts, widgets
+from ui.state import LOG, context
+
+VALIDATION_DIR = Path(__file__).resolve().parents[2] / "docs" / "validation"
+MAX_VALIDATE_PARAMS = 20_000_000  # the shrunken model: seconds on one CPU core, ~100 MB RAM
+_LOCK = threading.Lock()  # one validation at a time per server process
+
+
+def _load_committed() -> tuple[Path | None, list[dict[str, Any]] | str | None]:
+    if not VALIDATION_DIR.is_dir():
+        return None, None
+    for pattern in ("*.json", "*.csv", "*.md"):  # the richest format first, newest file first
+        files = sorted(VALIDATION_DIR.glob(pattern), key=lambda f: f.stat().st_mtime,
+                       reverse=True)
+        if files:
+            f = files[0]
+            text = f.read_text(encoding="utf-8")
+            if f.suffix == ".csv":
+                return f, list(csv.DictReader(io.StringIO(text)))
+            if f.suffix == ".json":
+                data = json.loads(text)
+                rows = data.get("rows", data) if isinstance(data, Mapping) else data
+                return f, rows if isinstance(rows, list) else None
+            return f, text
+    return None, None
+
+
+def _as_rows(result: Any) -> list[dict[str, Any]]:
+    """Rows from whatever the validation returns (list of dicts, objects with to_dict, or a
+    dict with ``rows``)."""
+    if hasattr(result, "to_dict"):
+        result = result.to_dict()
+    if isinstance(result, Mapping):
+        result = result.get("rows", [result])
+    out = []
+    for r in result or []:
+        if hasattr(r, "to_dict"):
+            r = r.to_dict()
+        if isinstance(r, Mapping):
+            out.append(dict(r))
+    return out
+
+
+def _display(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for the table: exact values with thousands separators, the error in percent."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        for k in ("estimate", "estimated", "measured"):
+            v = d.get(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                d[k] = f"{v:,}" if isinstance(v, int) or float(v).is_integer() else f"{v:,.6g}"
+        rel = r.get("rel_error")
+        try:
+            d["rel_error"] = f"{100 * float(rel):+.3f}%"
+        except (TypeError, ValueError):
+            pass
+        if "passed" in d:
+            d["passed"] = "✅" if str(d["passed"]).lower() in ("true", "1") else "❌"
+        out.append(d)
+    return out
+
+
+def _parity_points(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pts = []
+    for r in rows:
+        try:
+            est = float(r.get("estimate", r.get("estimated")))
+            meas = float(r.get("measured"))
+        except (TypeError, ValueError):
+            continue
+        if est > 0 and meas > 0:
+            pts.append({"estimated": est, "measured": meas,
+                        "quantity": r.get("quantity") or r.get("metric") or "",
+                        "label": " · ".join(str(r[k]) for k in ("model", "implementation",
+                                                                "quantity", "metric")
+                                            if r.get(k))})
+    return pts
+
+
+st.title("Validate", anchor=False)
+st.markdown("Each estimate is checked against an independent measurement: parameters against "
+            "PyTorch models built on the meta device, FLOPs against "
+            "`torch.utils.flop_counter.FlopCounterMode`, memory against PyTorch's allocator "
+            "and `MemTracker`, KV-cache bytes against real cache tensors.")
+
+path, committed = _load_committed()
+st.subheader("Committed results", divider="gray")
+if committed is None:
+    st.info("No committed validation table yet (docs/validation/). Run "
+            "`python -m estimator validate` to produce one.", icon=":material/info:")
+elif isinstance(committed, str):
+    st.caption(f"From `{path.name}`")
+    st.markdown(committed)
+else:
+    st.caption(f"From `{path.name}` ({len(committed)} rows)")
+    st.dataframe(_display(committed), hide_index=True)
+    pts = _parity_points(committed)
+    if pts:
+        st.plotly_chart(charts.parity(pts, title="Estimated vs measured"),
+                        config=widgets.PLOTLY_CONFIG)
+
+st.subheader("Check the current model", divider="gray")
+ctx = context()
+if ctx.model is None:
+    st.info("Load a valid model in the sidebar first.", icon=":material/info:")
+    st.stop()
+have_torch = importlib.util.find_spec("torch") is not None
+st.markdown(f"Builds a shrunken copy of **{widgets.md(ctx.model.display_name)}** (same family "
+            f"and structure, at most {MAX_VALIDATE_PARAMS / 1e6:.0f}M parameters), runs it on "
+            "the CPU and compares the measured numbers with the estimator's for that copy.")
+if not have_torch:
+    st.warning("torch is not installed on this server, so measurements cannot run here.",
+               icon=":material/warning:")
+    st.stop()
+
+if st.button("Run a quick CPU validation", icon=":material/play_arrow:", key="val_run",
+             type="primary"):
+    if not _LOCK.acquire(blocking=False):
+        st.warning("Another validation is running on this server; try again in a minute.")
+        st.stop()
+    try:
+        with st.spinner("Building and measuring the shrunken model on the CPU…"):
+            validation = importlib.import_module("estimator.validation")
+            result = validation.validate_spec(ctx.model.spec, quick=True,
+                                              max_params=MAX_VALIDATE_PARAMS)
+        summary = result.get("summary") if isinstance(result, Mapping) else None
+        st.session_state["val_result"] = (ctx.model.spec, _as_rows(result), summary,
+                                          result.get("elapsed_s") if summary else None)
+    except EstimatorError as e:
+        st.error(str(e), icon=":material/error:")
+    except Exception:  # noqa: BLE001 - log the traceback server-side, show one line
+        LOG.exception("validation failed")
+        st.error("The validation run failed; the details were logged on the server.",
+                 icon=":material/error:")
+    finally:
+        _LOCK.release()
+
+res = st.session_state.get("val_result")
+if res and res[0] == ctx.model.spec:
+    _, rows, summary, elapsed = res
+    if isinstance(summary, Mapping):
+        ok = summary.get("failed") == 0
+        (st.success if ok else st.warning)(
+            f"{summary.get('passed')} of {summary.get('rows')} checks within their bar"
+            + (f" ({elapsed} s)" if elapsed is not None else ""),
+            icon=":material/check_circle:" if ok else ":material/warning:")
+    st.dataframe(_display(rows), hide_index=True)
+    pts = _parity_points(rows)
+    if pts:
+        st.plotly_chart(charts.parity(pts, title="This model (shrunken): estimated vs measured"),
+                        config=widgets.PLOTLY_CONFIG)
+    st.caption(f"{len(rows)} checks · exact units (parameters, bytes, FLOPs); rel_error = "
+               "(estimate − measured) / measured.")
