@@ -1,0 +1,164 @@
+"""``python -m estimator validate``: measure shrunk real architectures against the estimator.
+
+    python -m estimator validate                     # default models, markdown table
+    python -m estimator validate --quick             # 4 models, small workload (seconds)
+    python -m estimator validate --models mixtral-8x7b,deepseek-v3 --format json
+    python -m estimator validate --device cuda       # also CUDA allocator peaks
+
+Exit status: 0 when every exact bar holds (``--strict``: every bar), 1 when one fails, 2 for bad
+input (unknown model, no CUDA, no PyTorch, a model above the size cap).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import EstimatorError
+
+MIB = 2**20
+GFLOP = 10**9
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m estimator validate",
+        description="Build small PyTorch models with the structure of real presets, measure "
+                    "parameters, FLOPs, KV cache and training memory, and compare each with "
+                    "the estimator's figure.")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where to run the measurements (default: cpu)")
+    p.add_argument("--models", default=None,
+                   help="comma-separated preset names or config files; 'all' = every preset "
+                        "(default: a set covering dense, Mixtral-like, shared-expert, MLA, "
+                        "fine-grained and gpt-oss-like models)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer models and a smaller workload; skips the eager-kernel rows")
+    p.add_argument("--format", choices=("md", "json"), default="md", dest="fmt",
+                   help="output format (default: md)")
+    p.add_argument("--no-shrink", action="store_true",
+                   help="instantiate the models at full size (refused above --max-params)")
+    p.add_argument("--max-params", type=int, default=None,
+                   help="refuse to instantiate a model with more parameters (default: 200M)")
+    p.add_argument("--implementations", default="reference,transformers",
+                   help="which implementations to measure (default: reference,transformers)")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any bar fails, not only the exact ones")
+    p.add_argument("--output", default=None, help="write the report to this file too")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        print("error: validation needs PyTorch (pip install torch==2.13.0)", file=sys.stderr)
+        return 2
+    from ..presets import list_presets
+    from . import compare
+
+    models = None
+    if args.models:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        if models == ["all"]:
+            models = list_presets()
+    impls = tuple(i.strip() for i in args.implementations.split(",") if i.strip())
+    bad = [i for i in impls if i not in ("reference", "transformers")]
+    try:
+        if bad:
+            raise EstimatorError("implementations", bad[0],
+                                 "must be 'reference' and/or 'transformers'")
+        report = compare.run_validation(
+            models=models, quick=args.quick, device=args.device, shrink=not args.no_shrink,
+            max_params=args.max_params or compare.MAX_PARAMS, implementations=impls)
+    except EstimatorError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    text = (json.dumps(report, indent=1, default=_json_default) if args.fmt == "json"
+            else to_markdown(report))
+    print(text)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+    s = report["summary"]
+    return 1 if (s["exact_failed"] or (args.strict and s["failed"])) else 0
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, tuple):
+        return list(o)
+    return str(o)
+
+
+# ----------------------------------------------------------------------------------------------
+# markdown
+# ----------------------------------------------------------------------------------------------
+
+def fmt_value(v: int | float, unit: str) -> str:
+    """An exact integer with thousands separators, plus a human unit where it helps."""
+    if unit == "bytes":
+        return f"{v:,} B" + (f" ({v / MIB:,.2f} MiB)" if v >= MIB else "")
+    if unit == "FLOP":
+        return f"{v:,}" + (f" ({v / GFLOP:,.3f} GFLOP)" if v >= GFLOP // 100 else "")
+    return f"{v:,}"
+
+
+def fmt_error(r: dict[str, Any]) -> str:
+    if r["estimate"] == r["measured"]:
+        return "0 (equal)"
+    return f"{100 * r['rel_error']:+.2f}%"
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    """The report as a markdown table a reader can trust at a glance, with its provenance."""
+    w = report["workload"]
+    env = [f"date {report['date']}", f"torch {report['torch']}",
+           f"transformers {report['transformers'] or 'not installed'}",
+           f"estimator {report['estimator']}", f"device {report['device']}",
+           f"CPU {report['cpu']}"]
+    if report.get("gpu"):
+        env.append(f"GPU {report['gpu']}")
+    s = report["summary"]
+    lines = [
+        "# Validation: estimator vs measurement",
+        "",
+        "; ".join(env) + ".",
+        "",
+        f"Workload: inference batch {w['batch']} × {w['seq_len']} tokens; training micro-batch "
+        f"{w['train_micro_batch']} × {w['train_seq_len']} tokens, fp32, AdamW. Models are the "
+        "presets shrunk to laptop size with the same structure (experts, top-k, shared experts, "
+        "MLA ranks, layer kinds). "
+        f"{'Quick run. ' if report['quick'] else ''}Measured in {report['elapsed_s']} s.",
+        "",
+        f"**{s['passed']} of {s['rows']} rows within their bar; "
+        f"{s['exact_failed']} exact-bar failures.**",
+        "",
+        "| model | implementation | quantity | estimate | measured | error | bar | ok |",
+        "|---|---|---|--:|--:|--:|:-:|:-:|",
+    ]
+    notes: dict[str, int] = {}
+    for r in report["rows"]:
+        mark = ""
+        if r["note"]:
+            n = notes.setdefault(r["note"], len(notes) + 1)
+            mark = f" [{n}]"
+        lines.append(f"| {r['model']} | {r['implementation']} | {r['quantity']}{mark} | "
+                     f"{fmt_value(r['estimate'], r['unit'])} | "
+                     f"{fmt_value(r['measured'], r['unit'])} | {fmt_error(r)} | {r['bar']} | "
+                     f"{'✓' if r['passed'] else '✗'} |")
+    if notes:
+        lines += ["", "Notes:", ""]
+        lines += [f"{n}. {text}" for text, n in notes.items()]
+    lines += ["", "Conventions:", ""]
+    lines += [f"- **{k}**: {v}" for k, v in report["conventions"].items()]
+    lines += ["", "Largest |error| per implementation and quantity:", ""]
+    lines += [f"- {q}: {'0 (all equal)' if e == 0 else f'{100 * e:.2f}%'}"
+              for q, e in s["worst_by_quantity"].items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

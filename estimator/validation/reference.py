@@ -1,0 +1,432 @@
+"""A compact, readable PyTorch decoder built from a :class:`~estimator.spec.ModelSpec`.
+
+This is the measurement subject of the validation loop: the same spec the estimator reads is
+instantiated as a real ``nn.Module``, and parameters, FLOPs, KV-cache bytes and training memory
+are *measured* on it (:mod:`estimator.validation.profile`). It is written to be read top to
+bottom, nanoGPT-style, and to be countable:
+
+* attention is explicit matmuls (``q @ kᵀ``, ``p @ v``): CPU ``scaled_dot_product_attention`` has
+  no FLOP formula registered, so :class:`~torch.utils.flop_counter.FlopCounterMode` would count 0
+  (REFERENCE.md §5). GQA/MQA query heads are grouped onto their shared K/V head with a reshape,
+  never by materialising repeated K/V (what FlashAttention-style kernels do);
+* experts are per-expert ``nn.Linear`` modules run on the tokens routed to them (the
+  megablocks / mistral-inference ``MoeLayer`` shape), so FLOPs follow ``k``, not ``E``;
+* MLA follows ``modeling_deepseek_v3.DeepseekV3Attention`` (decompressed attention), and its KV
+  cache holds the compressed latent, as serving engines keep it (DeepSeek-V2 §2.1.2).
+
+Every parameter the estimator counts is instantiated here and nothing else, so
+``sum(p.numel())`` equals ``count_params(spec).total`` exactly (tests/test_validation.py).
+Not implemented: JetMoE's mixture-of-attention heads (``spec.moa``) and multi-token-prediction
+modules (outside the main model; ``count_params`` reports them separately as ``mtp``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import EstimatorError
+from ..spec import ModelSpec
+from .kernels import CrossEntropyFn, MaskedSoftmaxFn, RMSNormFn, RoPEFn, SwiGLUFn, rope_tables
+
+#: ``eager``: plain PyTorch ops, autograd saves what it saves. ``fused``: RMSNorm, SwiGLU, RoPE,
+#: masked softmax and cross-entropy as fused autograd Functions that save the minimal set
+#: (:mod:`estimator.validation.kernels`), as Megatron/Transformer Engine do.
+KERNELS = ("eager", "fused")
+
+NORM_EPS = 1e-5
+ROPE_THETA = 10_000.0
+
+
+def check_supported(spec: ModelSpec) -> None:
+    """Raise :class:`EstimatorError` for spec features this reference model does not build."""
+    if spec.moa is not None:
+        raise EstimatorError("moa", spec.moa, "mixture-of-attention (JetMoE) is not implemented "
+                             "by the reference model; validate it with the transformers model")
+
+
+# ----------------------------------------------------------------------------------------------
+# building blocks
+# ----------------------------------------------------------------------------------------------
+
+class RMSNorm(nn.Module):
+    """RMSNorm (Zhang & Sennrich 2019): ``x / rms(x) · w``; ``width`` parameters."""
+
+    def __init__(self, width: int, fused: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(width))
+        self.fused = fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused:
+            return RMSNormFn.apply(x, self.weight)
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + NORM_EPS) * self.weight
+
+
+def make_norm(spec: ModelSpec, width: int, fused: bool = False) -> nn.Module:
+    """The spec's norm over ``width`` features (parameter count = ``params.norm_params``).
+    LayerNorm uses torch's native kernel (it saves input, mean and rstd: already fused)."""
+    if spec.norm_type == "layernorm":
+        return nn.LayerNorm(width, eps=NORM_EPS, bias=spec.norm_bias)
+    return RMSNorm(width, fused)
+
+
+def rope(x: torch.Tensor, pos: torch.Tensor, fused: bool = False) -> torch.Tensor:
+    """Rotary embedding (Su et al. 2021, rotate-half layout as in transformers) over the last dim.
+
+    ``x`` is ``(..., seq, d)``; ``pos`` the absolute positions ``(seq,)``. An odd last feature
+    is not rotated.
+    """
+    d = x.shape[-1]
+    if d < 2:
+        return x
+    if fused:
+        return RoPEFn.apply(x, pos, ROPE_THETA)
+    cos, sin = rope_tables(pos, d, ROPE_THETA, x.dtype)
+    n = cos.shape[-1]
+    half = n // 2
+    rot = torch.cat([-x[..., half:n], x[..., :half]], -1)
+    if n != d:
+        return torch.cat([x[..., :n] * cos + rot * sin, x[..., n:]], -1)
+    return x * cos + rot * sin
+
+
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor,
+           k_pos: torch.Tensor, window: int | None, sinks: torch.Tensor | None,
+           scale: float, fused: bool = False) -> torch.Tensor:
+    """Causal (optionally sliding-window) softmax attention, written as two matmuls.
+
+    ``q`` is ``(b, a, s_q, d)``, ``k`` ``(b, g, s_k, d)``, ``v`` ``(b, g, s_k, d_v)``, ``a = g·r``:
+    query head ``i`` reads K/V head ``i // r`` (transformers' ``repeat_kv`` order). The ``r``
+    query heads of a group are stacked along the sequence axis so each matmul sees the shared
+    K/V once.
+    A key at position ``j`` is visible to a query at ``i`` iff ``j ≤ i`` and ``i − j < window``.
+    ``sinks`` (gpt-oss) are one learned logit per query head that joins the softmax and is then
+    dropped. Returns ``(b, s_q, a·d_v)``.
+    """
+    b, a, sq, d = q.shape
+    g, sk, dv = k.shape[1], k.shape[2], v.shape[-1]
+    r = a // g
+    scores = (q.reshape(b, g, r * sq, d) @ k.transpose(-1, -2)) * scale  # (b, g, r·s_q, s_k)
+    scores = scores.view(b, g, r, sq, sk)
+    rel = q_pos[:, None] - k_pos[None, :]
+    hidden = rel < 0
+    if window is not None:
+        hidden = hidden | (rel >= window)
+    if fused:
+        sink = None if sinks is None else sinks.view(1, g, r, 1, 1).to(scores.dtype)
+        probs = MaskedSoftmaxFn.apply(scores, hidden, sink)
+        out = probs.reshape(b, g, r * sq, sk) @ v
+        return out.view(b, a, sq, dv).transpose(1, 2).reshape(b, sq, a * dv)
+    scores = scores.masked_fill(hidden, float("-inf"))
+    if sinks is not None:
+        sink = sinks.view(1, g, r, 1, 1).to(scores.dtype).expand(b, g, r, sq, 1)
+        probs = F.softmax(torch.cat([scores, sink], -1), dim=-1)[..., :sk]
+    else:
+        probs = F.softmax(scores, dim=-1)
+    out = probs.reshape(b, g, r * sq, sk) @ v  # (b, g, r·s_q, d_v)
+    return out.view(b, a, sq, dv).transpose(1, 2).reshape(b, sq, a * dv)
+
+
+def key_positions(pos: torch.Tensor, n_keys: int) -> torch.Tensor:
+    """Positions of the ``n_keys`` most recent keys, ending at the last query position."""
+    end = int(pos[-1]) + 1
+    return torch.arange(end - n_keys, end, device=pos.device)
+
+
+class KVCache:
+    """The simplest KV cache: per layer, a tuple of tensors concatenated along the sequence.
+
+    Sliding-window layers keep only the last ``window − 1`` positions — exactly what the next
+    query needs (it sees itself plus ``window − 1`` predecessors) and what transformers'
+    ``DynamicSlidingWindowLayer`` keeps. Kept tensors are copied so their storage is what they
+    show (``nbytes`` below is then also the memory held).
+    """
+
+    def __init__(self, num_layers: int):
+        self.layers: list[tuple[torch.Tensor, ...] | None] = [None] * num_layers
+        self.seen = 0  # positions processed so far (advanced by the model after each forward)
+
+    def update(self, i: int, new: tuple[torch.Tensor, ...], window: int | None,
+               seq_dim: int = -2) -> tuple[torch.Tensor, ...]:
+        """Append ``new`` to layer ``i``; return the full (past + new) tensors for attention."""
+        old = self.layers[i]
+        full = new if old is None else tuple(torch.cat([o, n], seq_dim) for o, n in zip(old, new))
+        keep = full
+        if window is not None and full[0].shape[seq_dim] > window - 1:
+            keep = tuple(t.narrow(seq_dim, t.shape[seq_dim] - (window - 1), window - 1).clone()
+                         for t in full)
+        self.layers[i] = tuple(t.detach() for t in keep)
+        return full
+
+    def nbytes(self) -> int:
+        """Bytes of every cached tensor (``numel × element_size``)."""
+        return sum(t.numel() * t.element_size() for layer in self.layers if layer for t in layer)
+
+
+class Attention(nn.Module):
+    """MHA/GQA/MQA attention (``modeling_llama.LlamaAttention`` shapes) plus the spec's options:
+    q/k/v and output biases, a fused QKV matrix (DBRX), q/k norms, attention sinks, sliding
+    window. Count: :func:`estimator.params.attention_params`."""
+
+    def __init__(self, spec: ModelSpec, layer: int, fused: bool = False):
+        super().__init__()
+        self.fused = fused
+        h, a, g, d = spec.hidden_size, spec.num_attention_heads, spec.num_key_value_heads, \
+            spec.head_dim
+        self.a, self.g, self.d = a, g, d
+        self.layer = layer
+        self.window = spec.sliding_window if layer in spec.sliding_window_layers else None
+        if spec.fused_qkv:
+            self.wqkv = nn.Linear(h, (a + 2 * g) * d, bias=spec.attention_bias)
+        else:
+            self.q_proj = nn.Linear(h, a * d, bias=spec.attention_bias)
+            self.k_proj = nn.Linear(h, g * d, bias=spec.attention_bias)
+            self.v_proj = nn.Linear(h, g * d, bias=spec.attention_bias)
+        self.o_proj = nn.Linear(a * d, h, bias=spec.attention_out_bias)
+        self.qk_norm = spec.qk_norm
+        if spec.qk_norm == "head":
+            self.q_norm, self.k_norm = RMSNorm(d, fused), RMSNorm(d, fused)
+        elif spec.qk_norm == "full":
+            self.q_norm, self.k_norm = RMSNorm(a * d, fused), RMSNorm(g * d, fused)
+        self.sinks = nn.Parameter(torch.zeros(a)) if spec.attention_sinks else None
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        b, s, _ = x.shape
+        a, g, d = self.a, self.g, self.d
+        if hasattr(self, "wqkv"):
+            q, k, v = self.wqkv(x).split([a * d, g * d, g * d], -1)
+        else:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        if self.qk_norm == "full":
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k, v = (t.view(b, s, -1, d).transpose(1, 2) for t in (q, k, v))
+        if self.qk_norm == "head":
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = rope(q, pos, self.fused), rope(k, pos, self.fused)
+        if cache is not None:
+            k, v = cache.update(self.layer, (k, v), self.window)
+        y = attend(q, k, v, pos, key_positions(pos, k.shape[2]), self.window, self.sinks,
+                   1.0 / math.sqrt(d), self.fused)
+        return self.o_proj(y)
+
+
+class MLAttention(nn.Module):
+    """Multi-head latent attention (DeepSeek-V2 arXiv 2405.04434 §2.1;
+    ``modeling_deepseek_v3.DeepseekV3Attention``). The cache holds the normalised latent
+    ``c_kv`` (kv_lora_rank) and the shared rotary key ``k_pe`` (qk_rope_head_dim) per token."""
+
+    def __init__(self, spec: ModelSpec, layer: int, fused: bool = False):
+        super().__init__()
+        self.fused = fused
+        m, h, a = spec.mla, spec.hidden_size, spec.num_attention_heads
+        self.m, self.a, self.layer = m, a, layer
+        self.window = spec.sliding_window if layer in spec.sliding_window_layers else None
+        if m.q_lora_rank is None:
+            self.q_proj = nn.Linear(h, a * m.qk_head_dim, bias=False)
+        else:
+            self.q_a_proj = nn.Linear(h, m.q_lora_rank, bias=spec.attention_bias)
+            self.q_a_layernorm = RMSNorm(m.q_lora_rank, fused)
+            self.q_b_proj = nn.Linear(m.q_lora_rank, a * m.qk_head_dim, bias=False)
+        self.kv_a_proj_with_mqa = nn.Linear(h, m.kv_lora_rank + m.qk_rope_head_dim,
+                                            bias=spec.attention_bias)
+        self.kv_a_layernorm = RMSNorm(m.kv_lora_rank, fused)
+        self.kv_b_proj = nn.Linear(m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim),
+                                   bias=False)
+        self.o_proj = nn.Linear(a * m.v_head_dim, h, bias=spec.attention_out_bias)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        b, s, _ = x.shape
+        m, a = self.m, self.a
+        q = self.q_proj(x) if hasattr(self, "q_proj") else \
+            self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x)))
+        q = q.view(b, s, a, m.qk_head_dim).transpose(1, 2)
+        q_nope, q_pe = q.split([m.qk_nope_head_dim, m.qk_rope_head_dim], -1)
+        c_kv, k_pe = self.kv_a_proj_with_mqa(x).split([m.kv_lora_rank, m.qk_rope_head_dim], -1)
+        c_kv = self.kv_a_layernorm(c_kv)
+        k_pe = rope(k_pe, pos, self.fused)  # (b, s, rope): one rotary key shared by all heads
+        if cache is not None:
+            c_kv, k_pe = cache.update(self.layer, (c_kv, k_pe), self.window)
+        sk = c_kv.shape[1]
+        kv = self.kv_b_proj(c_kv).view(b, sk, a, m.qk_nope_head_dim + m.v_head_dim)
+        k_nope, v = kv.transpose(1, 2).split([m.qk_nope_head_dim, m.v_head_dim], -1)
+        k = torch.cat([k_nope, k_pe[:, None].expand(b, a, sk, m.qk_rope_head_dim)], -1)
+        q = torch.cat([q_nope, rope(q_pe, pos, self.fused)], -1)
+        y = attend(q, k, v, pos, key_positions(pos, sk), self.window, None,
+                   1.0 / math.sqrt(m.qk_head_dim), self.fused)
+        return self.o_proj(y)
+
+
+class MLP(nn.Module):
+    """Gated (SwiGLU: ``down(silu(gate(x)) · up(x))``) or plain (``down(gelu(up(x)))``) FFN.
+    Count: :func:`estimator.params.mlp_params`."""
+
+    def __init__(self, h: int, f: int, gated: bool, bias: bool, fused: bool = False):
+        super().__init__()
+        self.fused = fused
+        self.gate_proj = nn.Linear(h, f, bias=bias) if gated else None
+        self.up_proj = nn.Linear(h, f, bias=bias)
+        self.down_proj = nn.Linear(f, h, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.gate_proj is not None:
+            if self.fused:
+                return self.down_proj(SwiGLUFn.apply(self.gate_proj(x), self.up_proj(x)))
+            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return self.down_proj(F.gelu(self.up_proj(x)))
+
+
+class MoE(nn.Module):
+    """Top-k routed experts (+ shared experts), the megablocks / mistral-inference ``MoeLayer``.
+
+    Router logits → top-k → softmax over the k chosen (Mixtral); each expert runs only on its
+    tokens. Dropless unless ``capacity_factor > 0``: then an expert keeps at most
+    ``ceil(T·k/E · CF)`` assignments, in token order, and drops the rest (Megatron
+    ``moe_utils.get_capacity``; no padding). Shared experts (one MLP of width ``f_sh``) see every
+    token, optionally scaled by ``sigmoid(shared_expert_gate(x))`` (qwen2_moe).
+    Count: ``E·expert_params + router_params + shared_expert_params`` (+ ``h`` output bias).
+    """
+
+    def __init__(self, spec: ModelSpec, capacity_factor: float = 0.0, fused: bool = False):
+        super().__init__()
+        h, E = spec.hidden_size, spec.num_experts
+        self.k, self.capacity_factor = spec.num_experts_per_tok, capacity_factor
+        self.router = nn.Linear(h, E, bias=spec.router_bias)
+        if spec.router_score_correction_bias:  # a checkpoint buffer, not a parameter (DSv3)
+            self.register_buffer("e_score_correction_bias", torch.zeros(E))
+        self.experts = nn.ModuleList(
+            MLP(h, spec.moe_intermediate_size, spec.gated_ffn, spec.expert_bias, fused)
+            for _ in range(E))
+        self.shared = (MLP(h, spec.shared_expert_intermediate_size, spec.gated_ffn, False, fused)
+                       if spec.num_shared_experts else None)
+        self.shared_gate = nn.Linear(h, 1, bias=False) if spec.shared_expert_gate else None
+        self.out_bias = nn.Parameter(torch.zeros(h)) if spec.moe_output_bias else None
+        self.last_tokens_per_expert: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])  # (T, h)
+        logits = self.router(x)
+        select = logits
+        if hasattr(self, "e_score_correction_bias"):
+            select = logits + self.e_score_correction_bias
+        _, idx = torch.topk(select, self.k, dim=-1)
+        weights = F.softmax(logits.gather(-1, idx), dim=-1)
+        cap = (math.ceil(x.shape[0] * self.k / len(self.experts) * self.capacity_factor)
+               if self.capacity_factor > 0 else None)
+        # Group the T·k (token, slot) assignments by expert once (a stable sort keeps token
+        # order within an expert, so capacity drops the latest tokens, as Megatron does).
+        flat = idx.reshape(-1)
+        order = torch.sort(flat, stable=True).indices
+        counts = torch.bincount(flat, minlength=len(self.experts)).tolist()
+        out = torch.zeros_like(x)
+        self.last_tokens_per_expert = []
+        start = 0
+        for e, n in enumerate(counts):
+            sel, start = order[start:start + n], start + n
+            if cap is not None:
+                sel = sel[:cap]
+            self.last_tokens_per_expert.append(int(sel.numel()))
+            if sel.numel():
+                tok, slot = sel // self.k, sel % self.k
+                expert = self.experts[e]
+                # index_put_ saves only the indices for backward (index_add_ would also keep
+                # the source: k·h more per token), as mistral-inference's ``results[idx] +=``
+                out.index_put_((tok,), weights[tok, slot, None] * expert(x[tok]), accumulate=True)
+        if self.shared is not None:
+            sh = self.shared(x)
+            out = out + (torch.sigmoid(self.shared_gate(x)) * sh if self.shared_gate is not None
+                         else sh)
+        if self.out_bias is not None:
+            out = out + self.out_bias
+        return out.view(shape)
+
+
+class Block(nn.Module):
+    """Pre-norm decoder block: ``x + attn(norm(x))``, then ``x + ffn(norm(x))``."""
+
+    def __init__(self, spec: ModelSpec, layer: int, capacity_factor: float = 0.0,
+                 fused: bool = False):
+        super().__init__()
+        self.input_norm = make_norm(spec, spec.hidden_size, fused)
+        attn = MLAttention if spec.mla is not None else Attention
+        self.attn = attn(spec, layer, fused)
+        self.post_attn_norm = make_norm(spec, spec.hidden_size, fused)
+        if spec.is_moe_layer(layer):
+            self.ffn = MoE(spec, capacity_factor, fused)
+        else:
+            self.ffn = MLP(spec.hidden_size, spec.intermediate_size, spec.gated_ffn, spec.ffn_bias,
+                           fused)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        x = x + self.attn(self.input_norm(x), pos, cache)
+        return x + self.ffn(self.post_attn_norm(x))
+
+
+class RefDecoder(nn.Module):
+    """Embedding → ``L`` blocks → final norm → lm_head (tied to the embedding if the spec says)."""
+
+    def __init__(self, spec: ModelSpec, capacity_factor: float = 0.0, kernels: str = "eager"):
+        super().__init__()
+        check_supported(spec)
+        if kernels not in KERNELS:
+            raise EstimatorError("kernels", kernels, "must be 'eager' or 'fused'")
+        self.spec, self.kernels = spec, kernels
+        fused = kernels == "fused"
+        h, V = spec.hidden_size, spec.vocab_size
+        self.embed = nn.Embedding(V, h)
+        self.blocks = nn.ModuleList(Block(spec, i, capacity_factor, fused)
+                                    for i in range(spec.num_hidden_layers))
+        self.norm = make_norm(spec, h, fused)
+        self.lm_head = nn.Linear(h, V, bias=spec.lm_head_bias and not spec.tie_word_embeddings)
+        if spec.tie_word_embeddings:
+            self.lm_head.weight = self.embed.weight
+
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        start = cache.seen if cache is not None else 0
+        pos = torch.arange(start, start + ids.shape[1], device=ids.device)
+        x = self.embed(ids)
+        for blk in self.blocks:
+            x = blk(x, pos, cache)
+        if cache is not None:
+            cache.seen += ids.shape[1]
+        return self.lm_head(self.norm(x))
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy: ``F.cross_entropy`` (eager) or Megatron's in-place
+        vocab cross-entropy (fused), both on fp32 logits."""
+        flat, tgt = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
+        if self.kernels == "fused":
+            return CrossEntropyFn.apply(flat, tgt)
+        return F.cross_entropy(flat.float(), tgt)
+
+    def moe_layers(self) -> list[MoE]:
+        return [b.ffn for b in self.blocks if isinstance(b.ffn, MoE)]
+
+
+def build_reference(spec: ModelSpec, device: str | torch.device = "cpu",
+                    dtype: torch.dtype = torch.float32, capacity_factor: float = 0.0,
+                    seed: int = 0, kernels: str = "eager") -> RefDecoder:
+    """Instantiate :class:`RefDecoder` for ``spec`` (``device="meta"`` allocates nothing).
+
+    Weights are small random normals (std 0.02, as GPT-2/transformers initialise), so routing is
+    non-degenerate; values do not affect any measured quantity except which experts are chosen.
+    """
+    check_supported(spec)
+    with torch.device(device):
+        torch.manual_seed(seed)
+        model = RefDecoder(spec, capacity_factor, kernels)
+    if str(device) != "meta":
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if name.endswith("weight") and p.dim() >= 2:
+                    p.normal_(0.0, 0.02)
+    return model.to(dtype)
+
+
+def param_count(model: nn.Module) -> int:
+    """``sum(p.numel())`` over unique parameters (a tied matrix counts once)."""
+    return sum(p.numel() for p in model.parameters())
