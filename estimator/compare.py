@@ -19,6 +19,7 @@ D ≈ 20·N, so N = sqrt(C / 120)). Labelled as dense-model guidance.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -64,11 +65,20 @@ def dense_with_params(s: ModelSpec, target: int, label: str) -> DenseEquivalent:
 
 def dense_equivalents(s: ModelSpec) -> list[DenseEquivalent]:
     """[same total, same active] dense counterparts of ``s`` (empty for a dense model)."""
+    try:
+        return list(_dense_equivalents(s, s.notes))
+    except TypeError:  # unhashable notes (a list): computed without the cache
+        return list(_dense_equivalents.__wrapped__(s, s.notes))
+
+
+# Spec-only (notes keyed too: they are outside spec equality); every report's to_dict() asks.
+@functools.lru_cache(maxsize=256)
+def _dense_equivalents(s: ModelSpec, notes: tuple) -> tuple[DenseEquivalent, ...]:  # noqa: ARG001
     if not s.is_moe:
-        return []
+        return ()
     c = count_params(s)
-    return [dense_with_params(s, c.total, "same-total"),
-            dense_with_params(s, c.active, "same-active")]
+    return (dense_with_params(s, c.total, "same-total"),
+            dense_with_params(s, c.active, "same-active"))
 
 
 def chinchilla_dense_for_compute(training_flops: float) -> dict:
@@ -86,7 +96,7 @@ def side_by_side(report) -> dict:
     gives the Chinchilla-optimal dense model its training compute would buy.
     """
     from .presets import Model
-    from .report import estimate
+    from .report import _estimate
     from .sweep import headline_of
 
     s = report.model.spec
@@ -94,7 +104,8 @@ def side_by_side(report) -> dict:
              **headline_of(report)}]
     for eq in dense_equivalents(s):
         m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
-        rows.append({**eq.to_dict(), **headline_of(estimate(m, options=report.options))})
+        rows.append({**eq.to_dict(),  # a headline reads no serving figure: not computed
+                     **headline_of(_estimate(m, report.options, with_serving=False))})
     out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
                                    "chosen to match total (same-total) or active (same-active) "
                                    "parameters"}

@@ -26,10 +26,12 @@ GPU: the stage with the largest total.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._frozen import direct_init
 from .errors import EstimatorError
 from .params import (
     attention_params,
@@ -197,6 +199,7 @@ def pp_layer_ranges(num_layers: int, pp: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1024)  # geometry only (spec and split sizes), both hashable
 def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
     dense model."""
@@ -264,6 +267,8 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
     return 2 * h * d * a_l + 2 * h * d * g_l
 
 
+# Cached per (spec, split): spec-only counts, read by every stage model of every estimate.
+@functools.lru_cache(maxsize=1024)
 def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerParams:
     """Per-layer parameters one GPU holds (:class:`LayerParams`); ``tp=ep=etp=1`` gives the
     unsharded layer, whose parts add up to :func:`~estimator.params.count_params`."""
@@ -376,6 +381,7 @@ def cached_tokens(seq_len: int, window: int | None) -> int:
     return min(seq_len, window - 1)
 
 
+@functools.lru_cache(maxsize=1024)  # spec-only; the MoE-layer count scans the index tuple
 def layer_kinds(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
     """``(layers, MoE layers, sliding/chunked layers)`` among layers ``[lo, hi)``."""
     hi = s.num_hidden_layers if hi is None else hi
@@ -437,6 +443,8 @@ class ActivationModel:
                 "logits": sequences * self.logits_per_sequence * LOGITS_BYTES}
 
 
+# Cached: per-token element counts of one GPU depend only on the spec and the split.
+@functools.lru_cache(maxsize=1024)
 def activation_model(s: ModelSpec, lay: Layout, act_bytes: int, last_stage: bool = True,
                      has_dense: bool = True, has_moe: bool = True) -> ActivationModel:
     """Live tensors of one prefill forward on one GPU, by named phase (elements per token).
@@ -520,6 +528,7 @@ def reserve_bytes(gpu_memory: int, utilization: float) -> int:
 # the report section
 # ----------------------------------------------------------------------------------------------
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class StageMemory:
     """One GPU of one pipeline stage at a given batch and context: bytes by part; ``total``
@@ -619,42 +628,67 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
     return tuple(out)
 
 
-def _largest(ok, lo: int, hi: int) -> int:
-    """Largest ``x`` in ``[lo, hi]`` with ``ok(x)``, given ``ok(lo)`` and ``ok`` monotone."""
-    if ok(hi):
+def _largest_fitting(excess, lo: int, hi: int, e_lo: int | None = None) -> int:
+    """Largest ``x`` in ``[lo, hi]`` with ``excess(x) <= 0`` (bytes over the budget), given
+    ``excess(lo) <= 0`` (``e_lo`` when already known) and ``excess`` nondecreasing.
+
+    The answer of a plain bisection, in fewer probes: memory is nearly linear in the batch and
+    the context, so each round probes where the chord between the bracket's ends crosses zero
+    and the integer next to it (which settles an exactly linear stretch in two probes), and
+    bisects once when that did not halve the bracket. Exact integers throughout.
+    """
+    e_hi = excess(hi)
+    if e_hi <= 0:
         return hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
+    if e_lo is None:
+        e_lo = excess(lo)
+
+    def probe(x: int) -> None:
+        nonlocal lo, hi, e_lo, e_hi
+        e = excess(x)
+        if e <= 0:
+            lo, e_lo = x, e
         else:
-            hi = mid
+            hi, e_hi = x, e
+
+    while hi - lo > 1:
+        width = hi - lo
+        x = min(max(lo + width * -e_lo // (e_hi - e_lo), lo + 1), hi - 1)  # chord's zero
+        probe(x)
+        x = x + 1 if lo == x else x - 1  # its neighbour across the crossing
+        if lo < x < hi:
+            probe(x)
+        if hi - lo > max(width // 2, 1):
+            probe((lo + hi) // 2)
     return lo
 
 
 def max_batch(models: tuple[StageModel, ...], lay: Layout, seq_len: int, gpu_memory: int) -> int:
-    """Largest batch whose busiest GPU fits at ``seq_len``: integer bisection per stage (memory
+    """Largest batch whose busiest GPU fits at ``seq_len``: integer search per stage (memory
     is nondecreasing in the batch), bracketed by the KV cache alone, which grows linearly."""
     best = None
     for m in models:
-        if m.total(1, seq_len) > gpu_memory:
+        e1 = m.total(1, seq_len) - gpu_memory
+        if e1 > 0:
             return 0
         per_seq_kv = max(m.kv(1, seq_len), 1)
         hi = (gpu_memory - m.fixed) // per_seq_kv + 1
-        bg = _largest(lambda x, m=m: m.total(x, seq_len) <= gpu_memory, 1, hi)
+        bg = _largest_fitting(lambda x, m=m: m.total(x, seq_len) - gpu_memory, 1, hi, e1)
         best = bg if best is None else min(best, bg)
     return best * lay.dp_attn
 
 
 def max_seq_len(models: tuple[StageModel, ...], batch_group: int, gpu_memory: int) -> int:
     """Largest context whose busiest GPU fits at ``batch_group`` sequences per attention group:
-    integer bisection over ``[1, MAX_SEQ_SEARCH]`` (memory is nondecreasing in ``seq_len``)."""
-    def ok(sl: int) -> bool:
-        return all(m.total(batch_group, sl) <= gpu_memory for m in models)
+    integer search over ``[1, MAX_SEQ_SEARCH]`` (memory is nondecreasing in ``seq_len``)."""
+    def excess(sl: int) -> int:
+        return max(m.total(batch_group, sl) for m in models) - gpu_memory
 
-    return _largest(ok, 1, MAX_SEQ_SEARCH) if ok(1) else 0
+    e1 = excess(1)
+    return _largest_fitting(excess, 1, MAX_SEQ_SEARCH, e1) if e1 <= 0 else 0
 
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class InferenceMemory:
     """Inference memory of ``model`` under ``opts`` on ``gpu`` (see the module docstring)."""
@@ -678,6 +712,9 @@ class InferenceMemory:
     max_seq_len_memory: int
     max_seq_len_limited_by: str
     notes: tuple[str, ...] = field(default=())
+    # The per-stage models behind ``stages`` and ``max_batch``, kept so the serving section
+    # reuses them instead of rebuilding them (not part of the report).
+    stage_models: tuple[StageModel, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def weights(self) -> int:
@@ -710,6 +747,7 @@ class InferenceMemory:
         return self.gpu_memory - self.per_gpu.total
 
     def to_dict(self) -> dict[str, Any]:
+        busiest = self.per_gpu  # read once: per_gpu, fits and headroom all use it
         return {
             "weight_dtype": self.weight_dtype,
             "kv_dtype": self.kv_dtype,
@@ -723,7 +761,7 @@ class InferenceMemory:
             "overhead": self.overhead,
             "overhead_breakdown": dict(self.overhead_breakdown),
             "total": self.total,
-            "per_gpu": self.per_gpu.to_dict(),
+            "per_gpu": busiest.to_dict(),
             "per_gpu_by_stage": [st.total for st in self.stages],
             "gpus": self.lay.gpus,
             "parallel": {"tp": self.lay.tp, "pp": self.lay.pp, "ep": self.lay.ep,
@@ -731,8 +769,8 @@ class InferenceMemory:
                          "attention_dp": self.lay.dp_attn},
             "gpu_memory": self.gpu_memory,
             "gpu_memory_utilization": self.gpu_memory_utilization,
-            "fits": self.fits,
-            "headroom": self.headroom,
+            "fits": busiest.total <= self.gpu_memory,  # self.fits
+            "headroom": self.gpu_memory - busiest.total,  # self.headroom
             "max_batch": self.max_batch,
             "max_seq_len": self.max_seq_len,
             "max_seq_len_memory": self.max_seq_len_memory,
@@ -797,9 +835,15 @@ def compute(model, opts, gpu) -> InferenceMemory:
     stages = tuple(m.at(b_group, seq) for m in models)
 
     # model level: one copy on one device
-    one = layout(s, 1, 1, 1)
-    tokens, seqs = (min(b * seq, chunk), min(b, chunk)) if chunk else (b * seq, b)
-    acts = activation_model(s, one, activation_bytes(dtype)).terms(tokens, seqs)
+    if lay.gpus == 1:  # the one stage of a single-GPU layout is exactly that copy
+        weights, acts = dict(stages[0].weights), dict(stages[0].activations)
+        kv = stages[0].kv_cache
+    else:
+        weights = weight_bytes(s, dtype)
+        tokens, seqs = (min(b * seq, chunk), min(b, chunk)) if chunk else (b * seq, b)
+        acts = activation_model(s, layout(s, 1, 1, 1), activation_bytes(dtype)).terms(tokens,
+                                                                                     seqs)
+        kv = kv_cache_bytes(s, b, seq, kv_dtype, kv_layout)
     per_token = (s.num_hidden_layers * kv_elements_per_token(s, kv_layout)
                  * BYTES_PER_ELEMENT[kv_dtype])
 
@@ -827,12 +871,13 @@ def compute(model, opts, gpu) -> InferenceMemory:
         kv_layout=kv_layout if s.mla is not None else ("moa" if s.moa is not None
                                                         else "standard"),
         batch=b, seq_len=seq, lay=lay, gpu_memory=mem, gpu_memory_utilization=util,
-        weights_breakdown=weight_bytes(s, dtype),
-        kv_cache=kv_cache_bytes(s, b, seq, kv_dtype, kv_layout), kv_cache_per_token=per_token,
+        weights_breakdown=weights,
+        kv_cache=kv, kv_cache_per_token=per_token,
         activations_breakdown=acts,
         overhead_breakdown={"non_torch": non_torch_bytes(1), "reserve": reserve_bytes(mem, util)},
         stages=stages, max_batch=max_batch(models, lay, seq, mem), max_seq_len=max_s,
-        max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes))
+        max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes),
+        stage_models=models)
 
 
 FORMULAS = [tensor_bytes, weight_formats, sixteen_bit_tensors, activation_bytes, pp_layer_ranges,

@@ -13,6 +13,7 @@ on the embedding; three conventions are reported side by side, see :class:`Param
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 from .spec import ModelSpec
@@ -230,6 +231,9 @@ def mtp_params(s: ModelSpec) -> int:
     return s.num_mtp_layers * (3 * norm_params(s, h) + 2 * h * h + block)
 
 
+# Cached per spec (a frozen, hashable dataclass; ParamCounts is frozen too): one estimate()
+# reads the counts from several sections, and a sweep repeats each spec over its options.
+@functools.lru_cache(maxsize=1024)
 def count_params(s: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
 

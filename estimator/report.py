@@ -7,17 +7,21 @@ applied only when rendering.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from . import __version__, flops, memory, serving, training
+from ._frozen import direct_init
 from .hardware import GPU, get_gpu
-from .options import Options, make_options
+from .options import OPTION_FIELDS, Options, make_options
 from .params import ParamCounts, count_params
 from .presets import Model, load_model
+from .spec import ModelSpec
 
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class Report:
     model: Model
@@ -31,11 +35,27 @@ class Report:
     serving: Any
 
     def sections(self) -> dict[str, Any]:
-        """The numeric sections only (cheap; what sweeps read)."""
+        """The numeric sections only (sweeps read :meth:`headline`, which builds no dicts)."""
         return {"params": self.params.to_dict(), "flops": self.flops.to_dict(),
                 "memory": {"inference": self.inference.to_dict(),
                            "training": self.training_memory.to_dict()},
                 "training": self.training.to_dict(), "serving": self.serving.to_dict()}
+
+    def headline(self) -> dict[str, Any]:
+        """The headline figures of a sweep row (:func:`estimator.sweep.headline_of`), read from
+        the sections' attributes — the values of the ``to_dict()`` entries ``params.total`` /
+        ``.active``, ``flops.forward_per_token`` / ``.training_per_token``,
+        ``memory.inference.per_gpu.total`` / ``.kv_cache`` / ``.fits``,
+        ``memory.training.peak`` / ``.fits``, ``training.gpu_hours`` / ``.cost_usd`` — without
+        building those dicts (a 10,000-point sweep reads one row per point)."""
+        inf, tm, tr = self.inference, self.training_memory, self.training
+        return {"total_params": self.params.total, "active_params": self.params.active,
+                "forward_flops_per_token": self.flops.forward_per_token,
+                "training_flops_per_token": self.flops.training_per_token,
+                "inference_bytes_per_gpu": inf.per_gpu.total, "kv_cache_bytes": inf.kv_cache,
+                "inference_fits": inf.fits,
+                "training_peak_bytes_per_gpu": tm.peak, "training_fits": tm.fits,
+                "training_gpu_hours": tr.gpu_hours, "training_cost_usd": tr.cost_usd}
 
     def conventions(self) -> dict[str, str]:
         """Which convention every number uses (also in each section)."""
@@ -60,8 +80,10 @@ class Report:
                 "source": self.model.source, "published": dict(self.model.published),
                 "is_moe": s.is_moe, "notes": list(s.notes),
             },
-            "architecture": s.to_dict(),
-            "options": self.options.to_dict(),
+            "architecture": _architecture_dict(s),
+            # Options holds validated scalars only, so this equals Options.to_dict()
+            # (dataclasses.asdict), at a tenth of the cost
+            "options": {name: getattr(self.options, name) for name in OPTION_FIELDS},
             "gpu": self.gpu.to_dict(),
             "params": self.params.to_dict(),
             "flops": self.flops.to_dict(),
@@ -80,21 +102,48 @@ class Report:
         return out
 
 
+# ``ModelSpec.to_dict()`` (dataclasses.asdict, ~40 µs) depends on the spec alone: built once per
+# spec and copied per report. ``notes`` is keyed explicitly: it is not part of spec equality.
+@functools.lru_cache(maxsize=256)
+def _spec_dict(s: ModelSpec, notes: tuple[str, ...]) -> dict[str, Any]:  # noqa: ARG001
+    return s.to_dict()
+
+
+def _architecture_dict(s: ModelSpec) -> dict[str, Any]:
+    """``s.to_dict()``: a fresh copy (the values are scalars, tuples, or flat dicts: MLA, MoA)."""
+    try:
+        d = _spec_dict(s, s.notes)
+    except TypeError:  # unhashable notes (a list): nothing to share
+        return s.to_dict()
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+
+
 def estimate(model: Any, **options: Any) -> Report:
     """Everything the estimator knows about ``model`` under ``options`` (see estimator.options)."""
     m = load_model(model)
     opts = options.pop("options", None) or make_options(**options)
     if options and not isinstance(opts, Options):
         raise TypeError("pass either options=Options(...) or keywords")
+    return _estimate(m, opts)
+
+
+def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
+    """:func:`estimate` of a loaded model under validated options. Sweeps pass
+    ``with_serving=False``: their rows (:meth:`Report.headline`) read no serving figure, so that
+    section is left out (``serving=None``) rather than computed and dropped."""
     gpu = get_gpu(opts.gpu)
+    # Each section is computed once and handed to the sections built on it (training compute
+    # reads the FLOPs section; serving reuses inference memory's stage models and max_batch, and
+    # the FLOPs section's decode count).
+    fl = flops.compute(m, opts, gpu)
+    inference = memory.compute(m, opts, gpu)
     return Report(
-        model=m, options=opts, gpu=gpu, params=count_params(m.spec),
-        flops=flops.compute(m, opts, gpu),
-        inference=memory.compute(m, opts, gpu),
-        training_memory=training.compute_memory(m, opts, gpu)
-        if hasattr(training, "compute_memory") else training.compute(m, opts, gpu),
-        training=training.compute(m, opts, gpu),
-        serving=serving.compute(m, opts, gpu),
+        model=m, options=opts, gpu=gpu, params=count_params(m.spec), flops=fl,
+        inference=inference,
+        training_memory=training.compute_memory(m, opts, gpu),
+        training=training.compute(m, opts, gpu, flops_report=fl),
+        serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
+        if with_serving else None,
     )
 
 

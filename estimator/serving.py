@@ -22,11 +22,13 @@ launch gaps and scheduling are not modelled: every figure is a ceiling.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import memory
-from .flops import decode_flops_per_token, forward_flops
+from ._frozen import direct_init
+from .flops import FlopReport, decode_flops_per_token, forward_flops
 from .memory import Layout, StageModel
 from .spec import ModelSpec
 
@@ -169,6 +171,7 @@ def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
 # the report section
 # ----------------------------------------------------------------------------------------------
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class DecodePoint:
     """One decode step of ``batch`` sequences (one new token each)."""
@@ -204,6 +207,7 @@ class DecodePoint:
                 "fits_in_memory": self.fits_in_memory}
 
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class ServingReport:
     """Prefill and decode speed of ``model`` under ``opts`` on ``gpu`` (module docstring)."""
@@ -278,23 +282,36 @@ def assumptions() -> dict[str, str]:
     }
 
 
-def compute(model, opts, gpu) -> ServingReport:
-    """The serving section for ``model`` under ``opts`` on ``gpu``."""
+def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
+            flops_report: FlopReport | None = None) -> ServingReport:
+    """The serving section for ``model`` under ``opts`` on ``gpu``.
+
+    ``inference`` and ``flops_report``: the inference-memory and FLOPs sections of the same
+    model, options and GPU, when the caller has them (``report.estimate``): the layout, stage
+    models and ``max_batch``, and the decode FLOPs, are read from them rather than recomputed
+    — the same values this function would compute.
+    """
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
-    lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
     mem = gpu.memory_bytes
-    overhead = {"non_torch": memory.non_torch_bytes(lay.gpus),
-                "reserve": memory.reserve_bytes(mem, opts.gpu_memory_utilization)}
-    models = memory.stage_models(s, lay, opts.dtype, opts.kv_dtype, opts.kv_cache, overhead,
-                                 opts.max_num_batched_tokens)
     seq = opts.seq_len
+    if inference is not None and inference.stage_models:
+        lay, models, max_b = inference.lay, inference.stage_models, inference.max_batch
+    else:
+        lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
+        overhead = {"non_torch": memory.non_torch_bytes(lay.gpus),
+                    "reserve": memory.reserve_bytes(mem, opts.gpu_memory_utilization)}
+        models = memory.stage_models(s, lay, opts.dtype, opts.kv_dtype, opts.kv_cache,
+                                     overhead, opts.max_num_batched_tokens)
+        max_b = memory.max_batch(models, lay, seq, mem)
     reads = decode_reads(s, lay, opts.dtype, models, seq)
-    max_b = memory.max_batch(models, lay, seq, mem)
 
     peak = compute_peak_flops(gpu, opts.dtype)
     flops_rate = peak * opts.mfu * lay.group
     bw = gpu.bandwidth_bytes_s * opts.mbu
-    tok_flops = decode_flops_per_token(s, seq)
+    if flops_report is not None and (s.mla is None or flops_report.mla_layout == "engine"):
+        tok_flops = flops_report.decode.total  # decode_flops(s, seq, "engine") there too
+    else:
+        tok_flops = decode_flops_per_token(s, seq)
 
     def mem_time(b: int) -> float:
         return reads.bytes_at(b) / bw
@@ -302,15 +319,14 @@ def compute(model, opts, gpu) -> ServingReport:
     def comp_time(b: int) -> float:
         return b * tok_flops / flops_rate
 
+    E, k, is_moe, gpus = s.num_experts, s.num_experts_per_tok, s.is_moe, lay.gpus
     points = []
     for b in sorted(set(DECODE_BATCHES) | {opts.batch}):
         bytes_read = reads.bytes_at(b)
-        points.append(DecodePoint(
-            batch=b,
-            experts_touched_per_layer=expected_distinct_experts(
-                s.num_experts, s.num_experts_per_tok, b) if s.is_moe else 0.0,
-            bytes_read=bytes_read, memory_time_s=bytes_read / bw, compute_time_s=comp_time(b),
-            fits_in_memory=b <= max_b, gpus=lay.gpus))
+        # positional, in field order (batch, experts touched, bytes, memory s, compute s, fits,
+        # gpus): ten rows per report, and matching seven keywords costs as much as the row's math
+        points.append(DecodePoint(b, expected_distinct_experts(E, k, b) if is_moe else 0.0,
+                                  bytes_read, bytes_read / bw, comp_time(b), b <= max_b, gpus))
 
     # prefill: the whole batch in one pass
     b = opts.batch
@@ -329,21 +345,33 @@ def compute(model, opts, gpu) -> ServingReport:
         batch=b, seq_len=seq, gpus=lay.gpus, prefill_flops=fwd, prefill_bytes=pre_bytes,
         prefill_compute_s=fwd / flops_rate, prefill_memory_s=pre_bytes / bw,
         decode=tuple(points),
-        compute_bound_from_batch=compute_bound_from_batch(mem_time, comp_time),
+        # one attention group: KV reads grow linearly in b, the comparison is monotone
+        compute_bound_from_batch=compute_bound_from_batch(mem_time, comp_time,
+                                                          monotone=lay.dp_attn == 1),
         peak_flops=peak, bandwidth=gpu.bandwidth_bytes_s, mfu=opts.mfu, mbu=opts.mbu,
         max_batch=max_b, notes=tuple(notes))
 
 
-def compute_bound_from_batch(mem_time, comp_time, limit: int = MAX_BATCH_SEARCH) -> int | None:
+def compute_bound_from_batch(mem_time, comp_time, limit: int = MAX_BATCH_SEARCH,
+                             monotone: bool = False) -> int | None:
     """Smallest batch ``b`` with ``comp_time(b) ≥ mem_time(b)``, or None below ``limit``.
 
     ``comp_time`` is linear in ``b``; ``mem_time`` is a constant plus a concave (experts
     touched) plus a linear (KV) term, so their difference is convex and negative at ``b = 0``:
     once compute catches up it stays ahead, and doubling then bisection finds the crossing.
+
+    ``monotone=True`` when the caller knows that holds exactly (the KV reads of a single
+    attention group grow by the same amount every step; with several groups they grow by
+    ``⌈b/groups⌉`` steps, which can make the comparison flip back near the crossing): the
+    doubling is then decided by its last probe alone and the search starts where the straight
+    line through the gaps at the far end of the range (every expert touched, ``mem_time``
+    linear) crosses zero — the same answer in a handful of probes.
     """
     def cb(b: int) -> bool:
         return comp_time(b) >= mem_time(b)
 
+    if monotone:
+        return _compute_bound_monotone(cb, mem_time, comp_time, limit)
     if cb(1):
         return 1
     hi = 2
@@ -352,6 +380,42 @@ def compute_bound_from_batch(mem_time, comp_time, limit: int = MAX_BATCH_SEARCH)
             return None
         hi *= 2
     lo = hi // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if cb(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _compute_bound_monotone(cb, mem_time, comp_time, limit: int) -> int | None:
+    """:func:`compute_bound_from_batch` for a monotone ``cb``."""
+    reach = 2  # the doubling's last probe: the first power of two >= limit
+    while reach < limit:
+        reach *= 2
+    c, m = comp_time(reach), mem_time(reach)
+    if c < m:  # not compute-bound at the far end: nowhere below it either
+        return None
+    half = reach // 2
+    slope = (c - m - (comp_time(half) - mem_time(half))) / (reach - half)
+    guess = reach - (c - m) / slope if slope > 0 else half
+    b = math.ceil(min(max(guess, 1), reach))  # clamped first: the guess may overflow to -inf
+    lo, hi, step = 0, reach, 1  # invariant: not cb(lo) (0: below every batch, never probed), cb(hi)
+    if cb(b):  # gallop down to a memory-bound batch
+        hi = b
+        while (b := hi - step) > lo:
+            if not cb(b):
+                lo = b
+                break
+            hi, step = b, step * 2
+    else:  # gallop up to a compute-bound one
+        lo = b
+        while (b := lo + step) < hi:
+            if cb(b):
+                hi = b
+                break
+            lo, step = b, step * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if cb(mid):

@@ -156,12 +156,25 @@ class ModelSpec:
     def _moe_set(self) -> frozenset[int]:
         return frozenset(self.moe_layers)
 
+    def __hash__(self) -> int:
+        # Specs key the per-spec caches (count_params, per_token_flops, ...). The generated
+        # __hash__ would rebuild a ~40-field tuple on every lookup; this hashes the same fields
+        # (those compared by __eq__) once per instance and keeps the result.
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash(tuple(getattr(self, f.name) for f in _HASHED_FIELDS))
+            object.__setattr__(self, "_hash", h)
+        return h
+
     def replace(self, **changes) -> ModelSpec:
         """A validated copy with ``changes`` applied (``dataclasses.replace``)."""
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+_HASHED_FIELDS = tuple(f for f in dataclasses.fields(ModelSpec) if f.compare)
 
 
 def fields_of(cls=ModelSpec) -> list[str]:

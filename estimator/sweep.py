@@ -124,35 +124,19 @@ def _apply_hf(cfg: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, A
 
 
 def headline(model: Model, opts: Options) -> dict[str, Any]:
-    """The figures a sweep row carries (from the same ``estimate()`` the report uses)."""
-    from .report import estimate
+    """The figures a sweep row carries (from the same ``estimate()`` the report uses, less the
+    serving section, which no row reads)."""
+    from .report import _estimate
 
-    return headline_of(estimate(model, options=opts))
+    return headline_of(_estimate(model, opts, with_serving=False))
 
 
 def headline_of(report) -> dict[str, Any]:
-    """Headline figures of a report (a row of a sweep or of the dense-vs-MoE comparison)."""
-    r = report.sections()
-    p = r["params"]
-    row: dict[str, Any] = {"total_params": p["total"], "active_params": p["active"]}
-    fl = r.get("flops", {})
-    mi = r.get("memory", {}).get("inference", {})
-    mt = r.get("memory", {}).get("training", {})
-    tr = r.get("training", {})
-    for key, src, name in (("forward_flops_per_token", fl, "forward_per_token"),
-                           ("training_flops_per_token", fl, "training_per_token"),
-                           ("inference_bytes_per_gpu", mi, "per_gpu"),
-                           ("kv_cache_bytes", mi, "kv_cache"),
-                           ("inference_fits", mi, "fits"),
-                           ("training_peak_bytes_per_gpu", mt, "peak"),
-                           ("training_fits", mt, "fits"),
-                           ("training_gpu_hours", tr, "gpu_hours"),
-                           ("training_cost_usd", tr, "cost_usd")):
-        v = src.get(name)
-        if isinstance(v, Mapping):
-            v = v.get("total")
-        row[key] = v
-    return row
+    """Headline figures of a report (a row of a sweep or of the dense-vs-MoE comparison):
+    total and active parameters, forward and training FLOPs per token, inference bytes per GPU,
+    KV-cache bytes, whether inference fits, training peak bytes per GPU, whether training fits,
+    training GPU-hours and cost (:meth:`~estimator.report.Report.headline`)."""
+    return report.headline()
 
 
 def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list[dict[str, Any]]:
@@ -171,6 +155,7 @@ def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list
     rows = []
     spec_cache: dict[tuple, Model | EstimatorError] = {}
     arch_fields = [f for f in fields if kinds[f] != "option"]
+    opt_fields = [f for f in fields if kinds[f] == "option"]
     for values in itertools.product(*(grid[f] for f in fields)):
         point = dict(zip(fields, values))
         row: dict[str, Any] = dict(point)
@@ -185,8 +170,8 @@ def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list
                 spec_cache[arch_key] = mm
             if isinstance(mm, EstimatorError):
                 raise mm
-            opt_changes = {f: point[f] for f in fields if kinds[f] == "option"}
-            opts = base_opts.replace(**opt_changes) if opt_changes else base_opts
+            opts = (base_opts.replace(**{f: point[f] for f in opt_fields}) if opt_fields
+                    else base_opts)
             row.update(headline(mm, opts))
             row["error"] = ""
         except EstimatorError as e:

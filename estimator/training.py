@@ -28,11 +28,13 @@ guidance (dense models).
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from . import flops as flops_mod
+from ._frozen import direct_init
 from .errors import EstimatorError
 from .params import (
     attention_params,
@@ -116,6 +118,7 @@ def _cdiv(a: int, b: int) -> int:
 # parallel layout
 # ----------------------------------------------------------------------------------------------
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class ParallelPlan:
     """The job's parallel layout. ``world = tp·pp·cp·dp``.
@@ -211,6 +214,7 @@ def in_flight_microbatches(pp: int, stage: int, grad_accum: int) -> int:
 # model states
 # ----------------------------------------------------------------------------------------------
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class BytesPerParam:
     """Bytes per parameter before any sharding. ``optimizer`` is a float only for 8-bit Adam
@@ -328,6 +332,7 @@ class _LayerParams:
     final_norm: int
 
 
+@functools.lru_cache(maxsize=1024)  # spec-only counts per parallel plan (both frozen)
 def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     """Megatron's split (theoretical_memory_usage.py): matrices by TP (vocab-parallel embedding
     and head too), norms and the router replicated, experts by EP (and expert-TP). With tied
@@ -565,6 +570,7 @@ def zero3_buffer_bytes(units: list[tuple[int, int]], weight_bytes: int, plan: Pa
 # the memory section
 # ----------------------------------------------------------------------------------------------
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class StageMemory:
     """One pipeline stage's GPU: its parameters, states and the transients at its peak."""
@@ -657,6 +663,7 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
                        zero3_buffer=zero3, optimizer_temp=0, optimizer_temp_foreach=foreach)
 
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class TrainingMemory:
     """Training memory of the worst GPU (the pipeline stage with the highest peak)."""
@@ -772,6 +779,7 @@ def chinchilla_tokens(n_params: int) -> int:
     return CHINCHILLA_TOKENS_PER_PARAM * n_params
 
 
+@direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class TrainingCompute:
     tokens: int
@@ -844,11 +852,13 @@ class TrainingCompute:
         }
 
 
-def compute(model, opts, gpu) -> TrainingCompute:
+def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
+            ) -> TrainingCompute:
     """Training compute, time and cost for ``opts.train_tokens`` tokens on ``opts.num_gpus``
-    GPUs of type ``gpu`` at ``opts.mfu`` (FLOPs per token from :mod:`estimator.flops`)."""
+    GPUs of type ``gpu`` at ``opts.mfu`` (FLOPs per token from :mod:`estimator.flops`;
+    ``flops_report``: that section for the same model and options, when the caller has it)."""
     spec = model.spec if hasattr(model, "spec") else model
-    fr = flops_mod.compute(model, opts, gpu)
+    fr = flops_report or flops_mod.compute(model, opts, gpu)
     tf = fr.train_forward  # one sequence of seq_len, logits on every position
     D = int(round(opts.train_tokens))
     seq = opts.seq_len
