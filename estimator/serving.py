@@ -308,10 +308,10 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     peak = compute_peak_flops(gpu, opts.dtype)
     flops_rate = peak * opts.mfu * lay.group
     bw = gpu.bandwidth_bytes_s * opts.mbu
-    if flops_report is not None and (s.mla is None or flops_report.mla_layout == "engine"):
-        tok_flops = flops_report.decode.total  # decode_flops(s, seq, "engine") there too
+    if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
+        tok_flops = flops_report.decode.total  # decode_flops(s, seq, opts.kv_cache) there too
     else:
-        tok_flops = decode_flops_per_token(s, seq)
+        tok_flops = decode_flops_per_token(s, seq, opts.kv_cache)
 
     def mem_time(b: int) -> float:
         return reads.bytes_at(b) / bw
@@ -335,9 +335,10 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
 
     notes = []
     if s.mla is not None:
-        notes.append("MLA decode FLOPs are counted decompressed (as transformers runs it); "
-                     "engines with absorbed MLA do more attention FLOPs per cached token but "
-                     "skip kv_b_proj on the cache")
+        notes.append("MLA decode FLOPs follow kv_cache: 'engine' = absorbed MLA (DeepSeek-V2 "
+                     "§2.1.2; attention over the latent, kv_b_proj folded into the q/o "
+                     "projections, as vLLM/SGLang run it); 'transformers' = kv_b_proj re-applied "
+                     "to every cached latent at every step, as transformers 5.x runs it")
     if lay.pp > 1:
         notes.append(f"pp={lay.pp}: stages run in sequence for a batch; with {lay.pp} "
                      "micro-batches in flight throughput can be up to pp times higher")
