@@ -106,6 +106,67 @@ def _known_hf_keys(cfg: Mapping[str, Any]) -> set[str]:
     return set(DEFAULTS.get(mt, {}))
 
 
+def _periodic(values: Sequence[Any], n: int) -> list[Any]:
+    """``values`` resized to ``n`` by repeating its shortest period (``[s, f, s, f]`` → period
+    2), so a layer pattern such as gpt-oss's alternating sliding/full survives a depth change."""
+    m = len(values)
+    period = next(p for p in range(1, m + 1)
+                  if all(values[i] == values[i % p] for i in range(m)))
+    return [values[i % period] for i in range(n)]
+
+
+def _resize_layer_lists(cfg: dict[str, Any], old_L: int, new_L: Any) -> None:
+    """Per-layer lists in a config.json follow a change of ``num_hidden_layers`` (in place).
+
+    Pattern lists (``layer_types``, ``no_rope_layers``) repeat their period; index lists
+    (``mlp_only_layers``) drop indices past the new depth; an explicit ``moe_layers`` that is the
+    interleave pattern is re-derived, any other is truncated.
+    """
+    if not isinstance(new_L, int) or isinstance(new_L, bool) or new_L < 1:
+        return  # the importer rejects it, naming the field
+    for key in ("layer_types", "no_rope_layers"):
+        v = cfg.get(key)
+        if isinstance(v, list) and v and len(v) != new_L:
+            cfg[key] = _periodic(v, new_L)
+    v = cfg.get("mlp_only_layers")
+    if isinstance(v, list):
+        cfg["mlp_only_layers"] = [i for i in v if isinstance(i, int) and i < new_L]
+    v = cfg.get("moe_layers")
+    if isinstance(v, list):
+        step = cfg.get("interleave_moe_layer_step") or 1
+        if v == list(range(step - 1, old_L, step)):
+            cfg["moe_layers"] = list(range(step - 1, new_L, step))
+        else:
+            cfg["moe_layers"] = [i for i in v if isinstance(i, int) and i < new_L]
+
+
+def _spec_changes(spec, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Estimator-name changes plus what they imply for a spec without a config.json.
+
+    A new depth keeps "every layer is MoE" (or dense) and a sliding pattern's period; a new
+    number of shared experts keeps each shared expert's width (DeepSeek's convention: the shared
+    MLP is ``n_shared × moe_intermediate_size`` wide).
+    """
+    out = dict(changes)
+    L = out.get("num_hidden_layers")
+    if isinstance(L, int) and not isinstance(L, bool) and L > 0 and L != spec.num_hidden_layers:
+        old = spec.num_hidden_layers
+        if "moe_layers" not in out and spec.moe_layers:
+            flags = _periodic([i in spec.moe_layers for i in range(old)], L)
+            out["moe_layers"] = tuple(i for i in range(L) if flags[i])
+        if "sliding_window_layers" not in out and spec.sliding_window_layers:
+            flags = _periodic([i in spec.sliding_window_layers for i in range(old)], L)
+            out["sliding_window_layers"] = tuple(i for i in range(L) if flags[i])
+    n = out.get("num_shared_experts")
+    if isinstance(n, int) and "shared_expert_intermediate_size" not in out:
+        each = (spec.shared_expert_intermediate_size // spec.num_shared_experts
+                if spec.num_shared_experts else spec.moe_intermediate_size)
+        out["shared_expert_intermediate_size"] = n * each if n > 0 else 0
+        if n == 0:
+            out.setdefault("shared_expert_gate", False)
+    return out
+
+
 def _apply_hf(cfg: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(cfg)
     is_l4 = cfg.get("model_type") == "llama4"
@@ -115,7 +176,10 @@ def _apply_hf(cfg: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, A
         if ffn is not None and _hf_key(ffn, k):
             ffn[_hf_key(ffn, k)] = v
         else:
-            inner[_hf_key(inner, k) or k] = v
+            key = _hf_key(inner, k) or k
+            if key in ("num_hidden_layers", "n_layers"):
+                _resize_layer_lists(inner, inner.get(key), v)
+            inner[key] = v
     if ffn is not None:
         inner["ffn_config"] = ffn
     if is_l4:
@@ -191,11 +255,7 @@ def _variant(m: Model, changes: Mapping[str, Any], kinds: Mapping[str, str]) -> 
         cfg = _apply_hf(cfg, hf_changes)
         spec = spec_from_hf_config(cfg, name=spec.name)
     if spec_changes:
-        if "num_hidden_layers" in spec_changes and spec.moe_layers:
-            L = spec_changes["num_hidden_layers"]
-            if len(spec.moe_layers) == spec.num_hidden_layers and isinstance(L, int) and L > 0:
-                spec_changes.setdefault("moe_layers", tuple(range(L)))
-        spec = spec.replace(**spec_changes)
+        spec = spec.replace(**_spec_changes(spec, spec_changes))
     count_params(spec)  # cheap; surfaces impossible shapes now
     return Model(spec=spec, display_name=m.display_name, origin=m.origin, source=m.source,
                  published=m.published, hf_config=cfg)

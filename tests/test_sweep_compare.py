@@ -105,3 +105,42 @@ def test_chinchilla_compute_optimal_dense():
     r = chinchilla_dense_for_compute(6 * 70e9 * 1.4e12)
     assert r["params"] == pytest.approx(70e9, rel=0.05)
     assert r["tokens"] == pytest.approx(1.4e12, rel=0.05)
+
+
+GPT_OSS_SMALL = {"model_type": "gpt_oss", "hidden_size": 64, "intermediate_size": 32,
+                 "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+                 "num_hidden_layers": 4, "num_local_experts": 4, "num_experts_per_tok": 2,
+                 "vocab_size": 100, "sliding_window": 8,
+                 "layer_types": ["sliding_attention", "full_attention"] * 2}
+
+
+def test_depth_sweep_keeps_a_layer_pattern_and_matches_transformers():
+    rows = estimator.sweep(GPT_OSS_SMALL, {"num_hidden_layers": [2, 3, 6]})
+    for row in rows:
+        assert row["error"] == "", row["error"]
+        L = row["num_hidden_layers"]
+        cfg = dict(GPT_OSS_SMALL, num_hidden_layers=L,
+                   layer_types=(["sliding_attention", "full_attention"] * L)[:L])
+        assert row["total_params"] == _hf_total(cfg)
+    # the KV cache follows the pattern too: 3 layers = 2 sliding + 1 full
+    spec3 = estimator.sweep(GPT_OSS_SMALL, {"num_hidden_layers": [3]})[0]
+    assert spec3["kv_cache_bytes"] > 0
+
+
+DEEPSEEK_SMALL = {"model_type": "deepseek_v3", "hidden_size": 64, "intermediate_size": 96,
+                  "moe_intermediate_size": 32, "num_attention_heads": 4, "num_hidden_layers": 3,
+                  "n_routed_experts": 8, "num_experts_per_tok": 2, "n_shared_experts": 1,
+                  "first_k_dense_replace": 1, "q_lora_rank": 32, "kv_lora_rank": 16,
+                  "qk_nope_head_dim": 8, "qk_rope_head_dim": 8, "v_head_dim": 8,
+                  "vocab_size": 100, "n_group": 1, "topk_group": 1}
+
+
+def test_shared_expert_sweep_matches_transformers():
+    rows = estimator.sweep(DEEPSEEK_SMALL, {"n_shared_experts": [0, 2, 3]})
+    for row in rows:
+        assert row["error"] == ""
+        assert row["total_params"] == _hf_total(dict(DEEPSEEK_SMALL,
+                                                     n_shared_experts=row["n_shared_experts"]))
+    # the estimator's own name reaches the same config key
+    b = estimator.sweep(DEEPSEEK_SMALL, {"num_shared_experts": [0, 2, 3]})
+    assert [r["total_params"] for r in b] == [r["total_params"] for r in rows]
