@@ -880,7 +880,46 @@ def compute(model, opts, gpu) -> InferenceMemory:
         stage_models=models)
 
 
-FORMULAS = [tensor_bytes, weight_formats, sixteen_bit_tensors, activation_bytes, pp_layer_ranges,
+#: Deployments tried by :func:`smallest_fit`, smallest first: tensor parallelism inside a node of
+#: up to 8 GPUs, then pipeline stages across nodes (the usual vLLM/SGLang layout).
+FIT_LADDER = ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2), (8, 4), (8, 8), (8, 16))
+
+
+def smallest_fit(model, opts, gpu) -> dict:
+    """The fewest GPUs of ``gpu`` that hold ``model`` for ``opts.batch × opts.seq_len``.
+
+    Walks :data:`FIT_LADDER` (tp, pp) with the other options unchanged (``ep`` = the given one
+    where it divides the GPU count, else 1) and returns the first layout whose busiest GPU fits
+    (:func:`compute`), with the per-GPU bytes of every layout tried. Layouts the model cannot
+    take (tp larger than the heads allow, pp above the layer count) are skipped with the reason.
+    Answers "does it fit on N × this GPU" without the user trying splits by hand.
+    """
+    tried = []
+    found = None
+    for tp, pp in FIT_LADDER:
+        ep = opts.ep if (tp * pp) % opts.ep == 0 else 1
+        try:
+            o = opts.replace(tp=tp, pp=pp, ep=ep,
+                             num_gpus=max(opts.num_gpus, tp * pp * opts.cp) // (tp * pp * opts.cp)
+                             * tp * pp * opts.cp)
+            r = compute(model, o, gpu)
+        except EstimatorError as e:
+            tried.append({"gpus": tp * pp, "tp": tp, "pp": pp, "ep": ep, "error": str(e)})
+            continue
+        row = {"gpus": r.lay.gpus, "tp": tp, "pp": pp, "ep": ep,
+               "per_gpu": r.per_gpu.total, "fits": r.fits}
+        tried.append(row)
+        if r.fits:
+            found = row
+            break
+    return {"smallest": found, "tried": tried, "gpu": gpu.id,
+            "batch": opts.batch, "seq_len": opts.seq_len,
+            "method": "first of (tp, pp) = " + ", ".join(f"{t}x{p}" for t, p in FIT_LADDER)
+                      + " whose busiest GPU fits; other options unchanged"}
+
+
+FORMULAS = [smallest_fit, tensor_bytes, weight_formats, sixteen_bit_tensors, activation_bytes,
+            pp_layer_ranges,
             layout, attention_matrix_params, layer_params, stage_weight_bytes, weight_bytes,
             kv_elements_per_token, cached_tokens, kv_cache_bytes, activation_model,
             activation_peak, non_torch_bytes, reserve_bytes, max_batch, max_seq_len]

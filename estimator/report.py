@@ -97,8 +97,11 @@ class Report:
         }
         if compare:
             from .compare import side_by_side
+            from .memory import smallest_fit
 
             out["dense_vs_moe"] = side_by_side(self)
+            out["memory"]["inference"]["smallest_fit"] = smallest_fit(self.model, self.options,
+                                                                       self.gpu)
         return out
 
 
