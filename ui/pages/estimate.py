@@ -53,6 +53,14 @@ c[3].metric("Training cost", fmt.usd(tr.get("cost_usd")), border=True,
             help=f"GPU-hours × ${fmt.num(tr.get('price_per_gpu_hour'))}/GPU-hour "
                  f"({tr.get('price_source', 'price')})")
 
+plan = (mi.get("smallest_fit") or {}).get("smallest")
+if plan:
+    st.caption(f"Inference at batch {o['batch']} × {o['seq_len']:,} tokens fits on "
+               f"**{plan['gpus']} × {report.gpu.name}** at the least (tp={plan['tp']}, "
+               f"pp={plan['pp']}: {fmt.gib(plan['per_gpu'])} on the busiest GPU).")
+elif mi.get("smallest_fit"):
+    st.caption(f"Inference at batch {o['batch']} × {o['seq_len']:,} tokens does not fit on up "
+               f"to 128 × {report.gpu.name} in {o['dtype']}.")
 
 # --- parameters -----------------------------------------------------------------------------
 def _parameters() -> None:
