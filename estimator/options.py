@@ -81,6 +81,13 @@ class Options:
     recompute: str = opt("none", "activation recomputation", "training",
                          choices=("none", "selective", "full"))
     flash_attention: bool = opt(True, "fused attention (no s² score tensor saved)", "training")
+    activation_framework: str = opt("megatron", "saved-tensor set of the training code: "
+                                                "'megatron' = Megatron-LM + Transformer Engine "
+                                                "fused kernels (minimal set); 'pytorch_eager' = "
+                                                "a plain PyTorch decoder under autograd "
+                                                "(nn.Linear, F.silu, RMSNorm as x·rsqrt(...), "
+                                                "F.cross_entropy)", "training",
+                                    choices=("megatron", "pytorch_eager"))
     micro_batch: int = opt(1, "micro-batch size (sequences) per GPU", "training", minimum=1)
     grad_accum: int = opt(1, "gradient-accumulation steps", "training", minimum=1)
     capacity_factor: float = opt(0.0, "MoE expert capacity factor (0 = dropless)", "training",

@@ -9,13 +9,19 @@ the parallel layout in ``Options`` (tp, pp, ep, etp, cp, dp = num_gpus/(tp·pp·
   ZeRO/distributed-optimizer shards span the ``dp·cp`` group; routed experts are split by EP
   (and expert-TP) and shard over the expert-data-parallel group ``world / (etp·ep·pp)``
   (Megatron-LM ``theoretical_memory_usage.py`` and ``parallel_state``'s expert RankGenerator).
-* **Activations** saved for backward: a tensor-by-tensor account of what Megatron-LM (Megatron
-  Core with Transformer Engine) keeps — the framework's minimal saved-tensor set — per layer and
-  micro-batch (:func:`layer_activation_terms`). For a classic GPT block it reproduces Korthikanti
-  et al. 2022 (arXiv 2205.05198) Table 2 exactly (:func:`korthikanti_layer_bytes`). Other
-  frameworks keep more (REFERENCE.md §3: transformers' eager Llama keeps ~1.5× this set).
-* **Transients** at the peak: the logits / cross-entropy spike on the last stage, ZeRO-3's
-  all-gathered layer weights, optimizer-step temporaries.
+* **Activations** saved for backward: a tensor-by-tensor account, per layer and micro-batch
+  (:func:`layer_activation_terms`), of what the training code keeps — option
+  ``activation_framework``: ``"megatron"`` (default), Megatron-LM with Transformer Engine's
+  fused kernels, the minimal set; ``"pytorch_eager"``, a plain PyTorch decoder under autograd,
+  which keeps more (norm and SwiGLU intermediates, masks, RoPE tables, the eager loss's
+  gradients). Both are calibrated against MemTracker on the validation's reference decoder
+  (fused kernels / plain ops): within 0.4% on every preset. For a classic GPT block the
+  accounting reproduces Korthikanti et al. 2022 (arXiv 2205.05198) Table 2 exactly
+  (:func:`korthikanti_layer_bytes`).
+* **Transients** at the peak: the logits / cross-entropy spike on the last stage
+  (:func:`logits_bytes`), without FlashAttention the raw attention scores inside a stage's last
+  layer (:func:`attention_core_delta`), ZeRO-3's all-gathered layer weights, optimizer-step
+  temporaries.
 
 The peak is evaluated per pipeline stage (1F1B: stage ``i`` holds ``min(pp − i, grad_accum)``
 micro-batches) and the worst stage is reported.
@@ -70,18 +76,54 @@ BNB_BLOCK = 2048
 GRAD_BYTES_BY_CONVENTION = {16: 2, 18: 4, 20: 2 + 4}
 #: ZeRO-3 / FSDP keep the layer being computed and the next, prefetched one gathered.
 ZERO3_LIVE_UNITS = 2
-#: Cross-entropy: Megatron's vocab-parallel CE upcasts logits to fp32 and saves the softmax for
-#: backward (theoretical_memory_usage.py counts ``4·s·b·V``); the bf16 lm_head output is alive
-#: while it is cast.
+#: Activation frameworks (option ``activation_framework``): whose saved-tensor set is counted.
+MEGATRON = "megatron"
+PYTORCH_EAGER = "pytorch_eager"
+#: Cross-entropy (Megatron ``tensor_parallel/cross_entropy.py``): the logits are upcast with
+#: ``.float()`` and max-subtraction, exp and normalisation run in place on that fp32 tensor, which
+#: is saved as the softmax (``ctx.save_for_backward(exp_logits, target_mask, masked_target_1d)``;
+#: theoretical_memory_usage.py counts ``4·s·b·V``). The 16-bit lm_head output is alive while
+#: ``.float()`` copies it; in fp32 training ``.float()`` returns the logits themselves and the
+#: in-place ops reuse them (no second T×V tensor).
 LOGITS_SAVED_BYTES = BYTES_FP32
-LOGITS_TRANSIENT_BYTES = BYTES_16BIT
+#: Megatron's cross-entropy also saves, per token, the int64 ``masked_target_1d`` and the bool
+#: ``target_mask`` (vocab-range mask); ``F.cross_entropy`` saves the int64 target.
+LOSS_TARGET_BYTES = {MEGATRON: BYTES_INT64 + 1, PYTORCH_EAGER: BYTES_INT64}
+#: ``F.cross_entropy`` = ``log_softmax`` + ``nll_loss``: the fp32 log-softmax is saved; at the start
+#: of backward ``nll_loss_backward`` allocates its T×V gradient and ``log_softmax_backward`` a
+#: second one while the saved output is still alive (measured: the eager peak is exactly the
+#: forward's saved set + 2 fp32 T×V tensors, every validated model). This exceeds the forward's
+#: transient (16-bit logits + their fp32 copy ≤ 6 bytes per logit).
+EAGER_LOSS_BACKWARD_BUFFERS = 2
 #: FlashAttention saves one fp32 log-sum-exp per query row and head (Dao 2022, arXiv 2205.14135
 #: Algorithm 2 saves ``ℓ, m``; FA-2 saves their combination ``L``; arXiv 2307.08691 Alg. 1).
 LSE_BYTES = BYTES_FP32
-#: Router: fp32 softmax/sigmoid probabilities over E, fp32 top-k weights, int64 top-k indices.
+#: Router: fp32 softmax/sigmoid probabilities over E, fp32 top-k weights, int64 top-k indices
+#: (Megatron's score function runs in fp32 and, with ``--moe-router-dtype fp32``, its outputs
+#: stay fp32; a plain PyTorch router works in the model's dtype: :func:`_router_bytes`).
 ROUTER_PROB_BYTES = BYTES_FP32
 TOPK_WEIGHT_BYTES = BYTES_FP32
 TOPK_INDEX_BYTES = BYTES_INT64
+#: Token dispatch, per (token, expert) copy. Megatron ``moe_utils.permute``/``unpermute``:
+#: ``sorted_indices`` (int64) is saved by ``index_select`` and by ``scatter_add_`` (one storage),
+#: ``permuted_probs`` (fp32) by ``permuted_tokens * permuted_probs``. A plain PyTorch top-k loop
+#: (mistral-inference/megablocks shape; the validation's eager reference) indexes the tokens and
+#: the routing weights with two int64 index tensors (token and slot) and keeps the gathered
+#: weight in the model's dtype.
+DISPATCH_INDEX_TENSORS = {MEGATRON: 1, PYTORCH_EAGER: 2}
+DISPATCH_INDEX_BYTES = BYTES_INT64
+#: Norm statistics saved per row: Transformer Engine's LayerNormLinear / RMSNorm save ``mu`` and
+#: ``rsigma`` in fp32 (``layernorm_linear.py``: tensors_to_save ... ``mu, rsigma``; RMSNorm has
+#: no ``mu``); so does torch's native ``layer_norm``. Eager RMSNorm (``x * rsqrt(mean(x²) + ε)
+#: * w``) keeps ``rsqrt(...)`` in the model's dtype.
+NORM_STAT_BYTES = BYTES_FP32
+NORM_STATS = {"layernorm": 2, "rmsnorm": 1}
+#: Eager attention: ``masked_fill`` keeps its boolean mask (``s_q × s_k`` bytes, one per layer).
+MASK_BYTES = 1
+#: Eager RoPE (``x·cos + rotate_half(x)·sin``): each call keeps its ``cos`` and ``sin`` tables
+#: (``s × d_rot`` each); q and k are two calls per layer.
+ROPE_TABLES_PER_CALL = 2
+ROPE_CALLS_PER_LAYER = 2
 #: Korthikanti et al. keep dropout masks as 1 byte per element.
 DROPOUT_MASK_BYTES = 1
 #: Hoffmann et al. 2022 (Chinchilla, arXiv 2203.15556): compute-optimal dense models use about
@@ -93,12 +135,30 @@ SECONDS_PER_DAY = 86400
 #: Terms a selective recompute drops: the attention core (Korthikanti et al. §4.2; Megatron
 #: ``--recompute-granularity selective`` with its default module ``core_attn``).
 CORE_ATTENTION_TERMS = ("attn_probs", "attn_probs_dropout_mask", "attn_probs_dropout_output",
-                        "attn_lse")
+                        "attn_lse", "attn_sink_column", "attn_mask")
 
-ACTIVATION_FRAMEWORK = ("Megatron-LM (Megatron Core + Transformer Engine) minimal saved-tensor "
-                        "set: fused SwiGLU keeps [gate, up] and the down-projection input; fused "
-                        "RoPE keeps nothing extra; sequence parallelism whenever tp > 1; 16-bit "
-                        "activations (fp32 if dtype=fp32); balanced expert routing")
+#: Tensors the attention softmax creates (absent at the moment the eager scores are masked).
+SOFTMAX_OUTPUT_TERMS = ("attn_probs", "attn_sink_column")
+#: Saved terms a layer creates after its attention core (freed in backward before the core's).
+POST_CORE_PREFIXES = ("mlp_", "ffn_", "expert_", "shared_", "router_", "dispatch_",
+                      "attn_dropout_mask")
+
+ACTIVATION_FRAMEWORKS = {
+    MEGATRON: ("Megatron-LM (Megatron Core + Transformer Engine) minimal saved-tensor set: "
+               "fused norms keep their input and fp32 statistics, fused SwiGLU keeps "
+               "[gate, up] and the down-projection input, fused RoPE keeps nothing extra, "
+               "vocab-parallel cross-entropy works in place on the fp32 logits, weight "
+               "gradients accumulate inside the GEMM (gradient_accumulation_fusion); sequence "
+               "parallelism whenever tp > 1; 16-bit activations (fp32 if dtype=fp32); "
+               "balanced expert routing"),
+    PYTORCH_EAGER: ("plain PyTorch autograd on a decoder written with nn.Linear, F.silu, "
+                    "RMSNorm as x·rsqrt(mean(x²)+ε)·w, RoPE as x·cos + rotate_half(x)·sin, "
+                    "masked_fill + softmax attention (or SDPA with flash_attention), a top-k "
+                    "loop over experts and F.cross_entropy on fp32 logits: the Megatron set plus "
+                    "each RMSNorm's x·rsqrt, each SwiGLU's silu(gate), the attention mask, the "
+                    "RoPE tables, and two fp32 T×V loss gradients at the start of backward; "
+                    "sequence parallelism whenever tp > 1; balanced expert routing"),
+}
 OPTIMIZER_IMPL = ("fused (Apex/TE FusedAdam, DeepSpeed FusedAdam, torch fused=True): no "
                   "per-parameter temporaries at the step; PyTorch's foreach AdamW adds one fp32 "
                   "tensor per local parameter (torch/optim/adamw.py _multi_tensor_adamw: "
@@ -107,7 +167,11 @@ NOT_INCLUDED = ("CUDA context (hundreds of MB to ~2 GB, outside allocator stats)
                 "fragmentation (reserved > allocated); NCCL and all-to-all communication "
                 "buffers; DDP gradient buckets (Megatron/FSDP use the gradient buffer itself); "
                 "routing imbalance (the busiest expert rank holds more tokens than the "
-                "balanced average used here); multi-token-prediction (MTP) modules")
+                "balanced average used here); multi-token-prediction (MTP) modules; Megatron's "
+                "RoPE frequency table (one s×d fp32 table shared by all layers); backward "
+                "transients other than the loss's and, without FlashAttention, the attention "
+                "core's (later layers' gradient buffers are smaller than the freed loss tensors "
+                "unless the vocabulary is small next to the FFN width)")
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -304,13 +368,11 @@ def zero_state_bytes(n_params: int, bpp: BytesPerParam, optimizer: str, zero: in
     ``ceil(n/shard)`` parameters of a sharded state. Megatron's distributed optimizer is stage 1
     with the 18-byte convention: ``6 + 12/d`` bytes per parameter.
     """
-    def part(stage: int) -> int:
-        return _cdiv(n_params, shard) if zero >= stage and shard > 1 else n_params
-
-    n_opt = part(1)
+    shard_n = -(-n_params // shard) if shard > 1 else n_params  # a sharded state's share
+    n_opt = shard_n if zero >= 1 else n_params
     return {
-        "weights": bpp.weights * part(3),
-        "gradients": bpp.gradients * part(2),
+        "weights": bpp.weights * (shard_n if zero >= 3 else n_params),
+        "gradients": bpp.gradients * (shard_n if zero >= 2 else n_params),
         "master_weights": bpp.master_weights * n_opt,
         "optimizer": optimizer_state_bytes(n_opt, optimizer),
     }
@@ -383,113 +445,226 @@ def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1,
     return sbh * (10 + 24 / t + attn)
 
 
+def norm_terms(prefix: str, rows: int, width: int, e: int, norm_type: str, framework: str,
+               sp: int = 1, input_key: str | None = None, statistics: bool = True
+               ) -> dict[str, int]:
+    """Bytes one normalisation keeps for backward besides its output (which the next matmul
+    saves, counted by the caller): ``rows × width`` elements, rows divided by ``sp`` under
+    sequence parallelism.
+
+    * ``{prefix}_input`` (or ``input_key``): the input, ``e`` bytes per element;
+    * ``{prefix}_stats``: per row ``rsigma`` (RMSNorm) or ``mu`` and ``rsigma`` (LayerNorm) in
+      fp32 — Transformer Engine ``layernorm_linear.py`` saves ``mu, rsigma``; torch's native
+      ``layer_norm`` likewise. An eager RMSNorm keeps its ``rsqrt(mean(x²) + ε)`` in the model's
+      dtype (``e`` bytes);
+    * ``{prefix}_xhat`` (``pytorch_eager`` RMSNorm only): ``x · rsqrt(...)``, which the
+      multiplication by the weight saves (``rows × width``).
+
+    ``statistics=False`` leaves out the per-row statistics, as Korthikanti et al. 2022 Table 2
+    does (its terms are all ``sbh``-sized or larger; see :func:`korthikanti_layer_bytes`).
+    """
+    terms: dict[str, int] = {}
+    _put_norm(terms, prefix, rows, width, e, norm_type, framework, sp, input_key, statistics)
+    return terms
+
+
+def _put_norm(terms: dict[str, int], prefix: str, rows: int, width: int, e: int,
+              norm_type: str, framework: str, sp: int = 1, input_key: str | None = None,
+              statistics: bool = True) -> None:
+    """:func:`norm_terms`, written into ``terms`` (the hot path builds one dict per layer)."""
+    x = -(-e * rows * width // sp)
+    terms[input_key or prefix + "_input"] = x
+    if not statistics:
+        return
+    if framework == PYTORCH_EAGER and norm_type == "rmsnorm":
+        terms[prefix + "_stats"] = -(-e * rows // sp)
+        terms[prefix + "_xhat"] = x
+    else:
+        terms[prefix + "_stats"] = -(-NORM_STATS[norm_type] * NORM_STAT_BYTES * rows // sp)
+
+
 def _attention_terms(s: ModelSpec, T: int, seq: int, e: int, plan: ParallelPlan, flash: bool,
-                     dropout: bool) -> dict[str, int]:
+                     dropout: bool, framework: str, stats: bool) -> dict[str, int]:
+    """The attention half of a layer and the MLP norm (the same in dense and MoE layers); see
+    :func:`layer_activation_terms`."""
     tp = plan.tp
     sp = tp if plan.sequence_parallel else 1
     h = s.hidden_size
-    terms = {"attn_norm_input": _cdiv(e * T * h, sp), "attn_norm_output": _cdiv(e * T * h, sp)}
+    eager = framework == PYTORCH_EAGER
+    seq_local = -(-seq // plan.cp)
+    x_h = -(-e * T * h // sp)  # one h-wide activation (sequence-parallel)
+    terms: dict[str, int] = {}
+    _put_norm(terms, "attn_norm", T, h, e, s.norm_type, framework, sp, statistics=stats)
+    terms["attn_norm_output"] = x_h
     if s.mla is not None:
         m = s.mla
-        a_r = _cdiv(s.num_attention_heads, tp)
+        a_r = -(-s.num_attention_heads // tp)
         if m.q_lora_rank is not None:  # down-projections are replicated across TP (Megatron MLA)
-            terms["q_down"] = e * T * m.q_lora_rank
+            _put_norm(terms, "q_down_norm", T, m.q_lora_rank, e, "rmsnorm", framework,
+                      input_key="q_down", statistics=stats)
             terms["q_down_norm"] = e * T * m.q_lora_rank
+        # the kv_a output (latent + shared rotary key) is one storage; the norm reads a view of
+        # it, so only the norm's statistics (and eager x̂) are added for its input
+        _put_norm(terms, "kv_down_norm", T, m.kv_lora_rank, e, "rmsnorm", framework,
+                  input_key="kv_down", statistics=stats)
         terms["kv_down"] = e * T * (m.kv_lora_rank + m.qk_rope_head_dim)
         terms["kv_down_norm"] = e * T * m.kv_lora_rank
         q_heads, d_qk, d_v, kv_heads = a_r, m.qk_head_dim, m.v_head_dim, a_r
+        rope_dim = m.qk_rope_head_dim
     elif s.moa is not None:  # JetMoE: top_k·g query heads share g K/V heads (approximate)
-        q_heads = _cdiv(s.moa.top_k * s.num_key_value_heads, tp)
-        kv_heads = _cdiv(s.num_key_value_heads, tp)
-        d_qk = d_v = s.head_dim
+        q_heads = -(-s.moa.top_k * s.num_key_value_heads // tp)
+        kv_heads = -(-s.num_key_value_heads // tp)
+        d_qk = d_v = rope_dim = s.head_dim
         terms["attn_router_probs"] = ROUTER_PROB_BYTES * T * s.moa.num_experts
     else:
-        q_heads = _cdiv(s.num_attention_heads, tp)
-        kv_heads = _cdiv(s.num_key_value_heads, tp)  # g < tp: one replicated head per rank
-        d_qk = d_v = s.head_dim
+        q_heads = -(-s.num_attention_heads // tp)
+        kv_heads = -(-s.num_key_value_heads // tp)  # g < tp: one replicated head per rank
+        d_qk = d_v = rope_dim = s.head_dim
+    if s.qk_norm != "none" and s.mla is None:
+        # q/k RMSNorm before RoPE (qwen3, olmoe, glm): the norm keeps the pre-norm q and k (fused
+        # RoPE keeps nothing, so the norm outputs are not saved; the post-RoPE q, k are, below).
+        # Megatron: TENorm q_layernorm/k_layernorm in get_query_key_value_tensors.
+        if s.qk_norm == "head":  # one norm row per head
+            q_rows, k_rows, q_w, k_w = T * q_heads, T * kv_heads, d_qk, d_qk
+        else:  # "full": one norm over all heads of a token
+            q_rows, k_rows, q_w, k_w = T, T, q_heads * d_qk, kv_heads * d_qk
+        _put_norm(terms, "q_norm", q_rows, q_w, e, "rmsnorm", framework, statistics=stats)
+        _put_norm(terms, "k_norm", k_rows, k_w, e, "rmsnorm", framework, statistics=stats)
     terms["q"] = e * T * q_heads * d_qk
     terms["k"] = e * T * kv_heads * d_qk
     terms["v"] = e * T * kv_heads * d_v
+    if eager and rope_dim >= 2:  # x·cos + rotate_half(x)·sin keeps cos and sin of each call
+        terms["rope_tables"] = (ROPE_TABLES_PER_CALL * ROPE_CALLS_PER_LAYER * e * seq_local
+                                * (2 * (rope_dim // 2)))
     if flash:
         terms["attn_lse"] = LSE_BYTES * T * q_heads
     else:
         terms["attn_probs"] = e * T * q_heads * seq
+        if s.attention_sinks:  # the sink joins the softmax: its probability column is saved too
+            terms["attn_sink_column"] = e * T * q_heads
+        if eager:  # masked_fill keeps its boolean mask (one s_q × s_k per layer)
+            terms["attn_mask"] = MASK_BYTES * seq_local * seq
         if dropout:
             terms["attn_probs_dropout_mask"] = DROPOUT_MASK_BYTES * T * q_heads * seq
             terms["attn_probs_dropout_output"] = e * T * q_heads * seq
     terms["attn_output"] = e * T * q_heads * d_v  # input of the output projection
     if dropout:
-        terms["attn_dropout_mask"] = _cdiv(DROPOUT_MASK_BYTES * T * h, sp)
+        terms["attn_dropout_mask"] = -(-DROPOUT_MASK_BYTES * T * h // sp)
+    _put_norm(terms, "mlp_norm", T, h, e, s.norm_type, framework, sp, statistics=stats)
+    terms["mlp_norm_output"] = x_h
     return terms
 
 
-def _ffn_terms(prefix: str, T: int, e: int, width: int, gated: bool) -> dict[str, int]:
-    n_in = 2 if gated else 1
-    return {f"{prefix}_up": e * T * n_in * width, f"{prefix}_act": e * T * width}
+def _put_ffn(terms: dict[str, int], prefix: str, n: int, e: int, width: int, gated: bool,
+             eager: bool) -> None:
+    """FFN on ``n`` token rows: ``[gate, up]`` (or fc1) output and the down-projection input;
+    eager SwiGLU (``F.silu(gate) * up``) also keeps ``silu(gate)`` (the multiply saves it)."""
+    x = e * n * width
+    terms[prefix + "_up"] = 2 * x if gated else x
+    terms[prefix + "_act"] = x
+    if gated and eager:
+        terms[prefix + "_silu"] = x
+
+
+def _put_ffn_block(terms: dict[str, int], s: ModelSpec, kind: str, T: int, e: int,
+                   plan: ParallelPlan, capacity_factor: float, framework: str,
+                   dropout: bool) -> None:
+    """The FFN half of a layer (dense FFN, or router + experts + shared experts); see
+    :func:`layer_activation_terms`."""
+    eager = framework == PYTORCH_EAGER
+    tp = plan.tp
+    sp = tp if plan.sequence_parallel else 1
+    h = s.hidden_size
+    if kind == "dense":
+        _put_ffn(terms, "ffn", T, e, -(-s.intermediate_size // tp), s.gated_ffn, eager)
+    else:
+        T_loc = -(-T // sp)  # tokens this rank routes
+        k = s.num_experts_per_tok
+        router_b, weight_b = _router_bytes(framework, e)
+        terms["router_probs"] = router_b * T_loc * s.num_experts
+        terms["router_topk"] = (weight_b + TOPK_INDEX_BYTES) * T_loc * k
+        copies = T_loc * k * plan.etp  # an expert-TP group computes its members' tokens
+        if capacity_factor > 0:  # padded/dropped to capacity (Megatron get_capacity)
+            copies = math.ceil(copies * capacity_factor)
+        terms["dispatch_indices"] = (DISPATCH_INDEX_TENSORS[framework] * DISPATCH_INDEX_BYTES
+                                     * copies)
+        terms["dispatch_probs"] = weight_b * copies
+        terms["expert_input"] = e * copies * h
+        _put_ffn(terms, "expert", copies, e, -(-s.moe_intermediate_size // plan.etp),
+                 s.gated_ffn, eager)
+        terms["expert_output"] = e * copies * h
+        if s.num_shared_experts:
+            _put_ffn(terms, "shared", T, e, -(-s.shared_expert_intermediate_size // tp),
+                     s.gated_ffn, eager)
+            if s.shared_expert_gate:
+                terms["shared_gate"] = e * T_loc
+                terms["shared_output"] = -(-e * T * h // sp)
+    if dropout:
+        terms["mlp_dropout_mask"] = -(-DROPOUT_MASK_BYTES * T * h // sp)
 
 
 def layer_activation_terms(s: ModelSpec, opts, kind: str = "dense",
                            plan: ParallelPlan | None = None,
-                           dropout: bool = False) -> dict[str, int]:
+                           dropout: bool = False, norm_statistics: bool = True) -> dict[str, int]:
     """Bytes each saved tensor of one layer takes for one micro-batch on one GPU (no recompute).
 
     ``T = micro_batch·ceil(seq_len/cp)`` tokens per GPU; ``e`` bytes per element; tensors of
     width ``h`` are divided by ``tp`` under sequence parallelism (assumed whenever tp > 1),
-    head- and FFN-sharded tensors by ``tp``. Korthikanti et al. 2022 §4.1 list, adapted:
+    head- and FFN-sharded tensors by ``tp``. Korthikanti et al. 2022 §4.1 list, adapted, for
+    ``opts.activation_framework = "megatron"`` (Megatron Core + Transformer Engine):
 
-    * attention: norm input and output (``h`` each), q/k/v after RoPE (``(a + 2g)·d``; MLA: the
-      decompressed ``a·(d_nope + d_rope)`` q and k, ``a·d_v`` v, plus the q/kv low-rank latents
-      and their norms), the attention output (``a·d_v``, the o-projection input); FlashAttention
-      saves an fp32 log-sum-exp per head (``4·a`` bytes) instead of the ``a·s`` probabilities;
-    * dense FFN: norm input and output, gated ``[gate, up]`` (``2f``, the fused SwiGLU input)
-      and the down-projection input (``f``); plain FFN: fc1 output and activation (``f`` each);
-    * MoE FFN: norm input/output, router probabilities (fp32, ``E``) and top-k weights/indices,
-      the ``k`` dispatched token copies (``k·h``, ×CF when ``capacity_factor > 0``), their expert
-      ``[gate, up]`` (``2·f_e``) and down input (``f_e``), the expert outputs before the weighted
-      combine (``k·h``), shared experts like a dense FFN of width ``f_sh``;
-    * ``dropout=True`` adds Korthikanti's dropout masks and outputs (classic GPT blocks only;
-      modern pre-training uses none), so a classic block reproduces Table 2 exactly.
+    * attention: norm input, fp32 statistics (:func:`norm_terms`) and output (``h``), q/k norm
+      inputs and statistics when the model has q/k norms, q/k/v after RoPE (``(a + 2g)·d``; MLA:
+      the decompressed ``a·(d_nope + d_rope)`` q and k, ``a·d_v`` v, plus the q/kv low-rank
+      latents, their norm statistics and outputs), the attention output (``a·d_v``, the
+      o-projection input); FlashAttention saves an fp32 log-sum-exp per head (``4·a`` bytes)
+      instead of the ``a·s`` probabilities (``a·(s + 1)`` with attention sinks);
+    * dense FFN: norm input, statistics and output, gated ``[gate, up]`` (``2f``, the fused SwiGLU
+      input) and the down-projection input (``f``); plain FFN: fc1 output and activation;
+    * MoE FFN: norm input/statistics/output, router probabilities (fp32, ``E``) and top-k
+      weights/indices, the dispatch's int64 ``sorted_indices`` and fp32 ``permuted_probs``
+      (Megatron ``moe_utils.permute``/``unpermute``, per token copy), the ``k`` dispatched token
+      copies (``k·h``, ×CF when ``capacity_factor > 0``), their expert ``[gate, up]``
+      (``2·f_e``) and down input (``f_e``), the expert outputs before the weighted combine
+      (``k·h``), shared experts like a dense FFN of width ``f_sh``; with a sigmoid-gated shared
+      expert (qwen2_moe) the gate's sigmoid (``1``) and the shared output (``h``), both saved by
+      ``output * gate_score`` (Megatron ``shared_experts.py``).
+
+    ``"pytorch_eager"`` (plain autograd) adds, per layer: each RMSNorm's ``x·rsqrt`` (and its
+    ``rsqrt`` in the model's dtype), each SwiGLU's ``silu(gate)`` (``f``; ``k·f_e`` in experts;
+    ``f_sh``), the boolean ``s_q×s_k`` attention mask (without FlashAttention), the RoPE
+    ``cos``/``sin`` tables of the q and k calls (``4·s·d_rot``); its router runs in the model's
+    dtype and its expert loop keeps two int64 indices (token, slot) per copy.
+
+    ``dropout=True`` adds Korthikanti's dropout masks and outputs, and ``norm_statistics=False``
+    leaves out the per-token norm statistics as that paper does, so a classic GPT block
+    reproduces Table 2 exactly (modern pre-training uses no dropout).
     """
     plan = plan or parallel_plan(s, opts)
     e = activation_bytes_per_element(opts.dtype)
-    seq = _cdiv(opts.seq_len, plan.cp)
-    T = opts.micro_batch * seq
-    tp = plan.tp
-    sp = tp if plan.sequence_parallel else 1
-    h = s.hidden_size
-    terms = _attention_terms(s, T, opts.seq_len, e, plan, opts.flash_attention, dropout)
-    terms["mlp_norm_input"] = _cdiv(e * T * h, sp)
-    terms["mlp_norm_output"] = _cdiv(e * T * h, sp)
-    if kind == "dense":
-        terms.update(_ffn_terms("ffn", T, e, _cdiv(s.intermediate_size, tp), s.gated_ffn))
-    else:
-        T_loc = _cdiv(T, sp)  # tokens this rank routes
-        k = s.num_experts_per_tok
-        terms["router_probs"] = ROUTER_PROB_BYTES * T_loc * s.num_experts
-        terms["router_topk"] = (TOPK_WEIGHT_BYTES + TOPK_INDEX_BYTES) * T_loc * k
-        copies = T_loc * k * plan.etp  # an expert-TP group computes its members' tokens
-        if opts.capacity_factor > 0:  # padded/dropped to capacity (Megatron get_capacity)
-            copies = math.ceil(copies * opts.capacity_factor)
-        f_r = _cdiv(s.moe_intermediate_size, plan.etp)
-        terms["expert_input"] = e * copies * h
-        n_in = 2 if s.gated_ffn else 1
-        terms["expert_up"] = e * copies * n_in * f_r
-        terms["expert_act"] = e * copies * f_r
-        terms["expert_output"] = e * copies * h
-        if s.num_shared_experts:
-            terms.update(_ffn_terms("shared", T, e, _cdiv(s.shared_expert_intermediate_size, tp),
-                                    s.gated_ffn))
-            if s.shared_expert_gate:
-                terms["shared_gate"] = e * T_loc
-    if dropout:
-        terms["mlp_dropout_mask"] = _cdiv(DROPOUT_MASK_BYTES * T * h, sp)
+    T = opts.micro_batch * -(-opts.seq_len // plan.cp)
+    terms = _attention_terms(s, T, opts.seq_len, e, plan, opts.flash_attention, dropout,
+                             opts.activation_framework, norm_statistics)
+    _put_ffn_block(terms, s, kind, T, e, plan, opts.capacity_factor, opts.activation_framework,
+                   dropout)
     return terms
+
+
+def _router_bytes(framework: str, e: int) -> tuple[int, int]:
+    """(router probability, top-k weight) bytes. Megatron: fp32 — its score function always runs
+    in fp32 (``moe_utils.topk_routing_with_score_function``: "Logits are converted to fp32 for
+    score functions") and the probabilities stay fp32 with ``--moe-router-dtype fp32`` (the
+    DeepSeek-V3 / Qwen3 recipes); with the default they are cast back to the 16-bit logits'
+    dtype, 2 bytes per value less than counted here. Plain PyTorch: the model's dtype."""
+    if framework == MEGATRON:
+        return ROUTER_PROB_BYTES, TOPK_WEIGHT_BYTES
+    return e, e
 
 
 def apply_recompute(terms: dict[str, int], recompute: str, layer_input: int) -> dict[str, int]:
     """What stays saved under activation recomputation (Korthikanti et al. 2022 §4.2-4.3).
 
-    ``selective``: the attention core is recomputed — its probabilities, dropout and (with
+    ``selective``: the attention core is recomputed — its probabilities, dropout, mask and (with
     FlashAttention) the log-sum-exp are not kept; q, k, v (the checkpoint's inputs) and the
     attention output (the o-projection's input) still are. ``full``: only the layer input.
     """
@@ -501,15 +676,89 @@ def apply_recompute(terms: dict[str, int], recompute: str, layer_input: int) -> 
 
 
 def logits_bytes(s: ModelSpec, opts, plan: ParallelPlan) -> dict[str, int]:
-    """Logits / cross-entropy spike on the last stage, one micro-batch: the fp32 softmax the
-    loss saves for backward (``4·T·V/tp``; Megatron theoretical_memory_usage.py's ``4·s·b·V``)
-    plus the 16-bit lm_head output alive while it is upcast (``2·T·V/tp``).
+    """Logits / cross-entropy memory on the last stage, one micro-batch, at whichever moment of
+    the loss is larger (the terms returned sum to it); ``V/tp`` vocabulary columns per rank,
+    ``T`` tokens, ``e`` activation bytes. Every layer's activations are still alive at both.
+
+    ``megatron`` (``tensor_parallel/cross_entropy.py``; theoretical_memory_usage.py's
+    ``4·s·b·V``) keeps ``saved_fp32_softmax`` = ``4·T·V/tp``, computed in place on the fp32
+    logits;
+
+    * forward: the 16-bit lm_head output is alive while ``.float()`` copies it,
+      ``lm_head_output`` = ``e·T·V/tp`` (none in fp32: ``.float()`` returns the logits);
+    * backward at the lm_head: the logits' gradient, ``logits_grad`` = ``e·T·V/tp`` (fp32: the
+      softmax storage itself, modified in place; 16-bit: its cast, after a moment where both
+      exist — the forward's size again), and the lm_head's input gradient,
+      ``lm_head_input_grad`` = ``e·T·h`` (the whole sequence: the output layer's input is
+      gathered under sequence parallelism). Its weight gradient goes straight into the fp32
+      ``main_grad`` (``gradient_accumulation_fusion``, Megatron's default): no extra buffer.
+
+    In 16-bit training the forward is larger (``6·T·V`` vs ``2·T·V + 2·T·h``); in fp32 the
+    backward (``4·T·V + 4·T·h``).
+
+    ``pytorch_eager`` (``F.cross_entropy`` on fp32 logits) keeps ``saved_fp32_log_softmax`` =
+    ``4·T·V/tp``; at the start of backward ``nll_loss_backward`` and ``log_softmax_backward``
+    allocate ``loss_backward_grads`` = two more fp32 ``T×V`` tensors
+    (``EAGER_LOSS_BACKWARD_BUFFERS``), more than the forward's 16-bit logits + fp32 copy. Later,
+    at the lm_head, the log-softmax is freed and the logits' gradient (``logits_grad``), the
+    lm_head's input gradient and autograd's fresh weight-gradient buffer (``lm_head_weight_grad``,
+    ``V·h/tp`` in the weights' dtype, added to ``.grad`` afterwards) coexist; that moment is
+    larger only when ``T`` is below about ``h`` tokens.
     transformers' loss keeps more (bf16 logits, their fp32 copy and the fp32 log-softmax: 10
-    bytes per element)."""
+    bytes per element during the forward)."""
     T = opts.micro_batch * _cdiv(opts.seq_len, plan.cp)
     v_r = _cdiv(s.vocab_size, plan.tp)
-    return {"saved_fp32_softmax": LOGITS_SAVED_BYTES * T * v_r,
-            "lm_head_output_16bit": LOGITS_TRANSIENT_BYTES * T * v_r}
+    tv = T * v_r
+    e = activation_bytes_per_element(opts.dtype)
+    input_grad = e * T * s.hidden_size
+    saved = LOGITS_SAVED_BYTES * tv
+    if opts.activation_framework == PYTORCH_EAGER:
+        grads = EAGER_LOSS_BACKWARD_BUFFERS * BYTES_FP32 * tv
+        weight_grad = training_weight_bytes(opts.dtype) * v_r * s.hidden_size
+        if saved + grads >= e * tv + input_grad + weight_grad:
+            return {"saved_fp32_log_softmax": saved, "loss_backward_grads": grads}
+        return {"logits_grad": e * tv, "lm_head_input_grad": input_grad,
+                "lm_head_weight_grad": weight_grad}
+    upcast = e * tv if e < BYTES_FP32 else 0
+    if saved + upcast >= e * tv + input_grad:
+        return {"saved_fp32_softmax": saved, "lm_head_output": upcast}
+    return {"logits_grad": e * tv, "lm_head_input_grad": input_grad}
+
+
+def attention_core_delta(raw: dict[str, int], kept: dict[str, int], recompute: str,
+                         framework: str, recompute_transient: int) -> int | None:
+    """Without FlashAttention, the largest moment inside a layer's attention core, as bytes
+    above the stage's end-of-forward activations when that layer is the last of the stage
+    (``None`` with FlashAttention, whose core holds no ``s×s`` tensor).
+
+    ``megatron`` (unfused core attention, ``FusedScaleMaskSoftmax``): after the softmax the raw
+    scores (``attn_probs``-sized; a local of the core until it returns) coexist with the
+    probabilities, and ``bmm(probs, v)``'s output with its contiguous copy (the o-projection input,
+    ``attn_output``-sized). The terms the layer creates later (MLP/MoE, ``POST_CORE_PREFIXES``)
+    do not exist yet (forward) or are freed (backward, where the fused softmax's gradient is
+    computed in place and the peak is lower); what selective recompute dropped is rebuilt;
+    under full recompute the layer being rebuilt replaces ``recompute_transient``.
+
+    ``pytorch_eager`` also has the moment of ``(q @ kᵀ * scale).masked_fill(mask, -inf)``: the raw,
+    scaled and masked scores (three ``s×s`` tensors) before the probabilities and the attention
+    output exist.
+    """
+    scores = raw.get("attn_probs")
+    if scores is None:
+        return None
+    ctx = raw["attn_output"]
+    if recompute == "full":
+        present, base = raw, sum(raw.values()) - recompute_transient
+    else:
+        present, base = kept, 0
+    post = sum(v for k, v in present.items() if k.startswith(POST_CORE_PREFIXES))
+    rebuilt = sum(v - present.get(k, 0) for k, v in raw.items() if k in CORE_ATTENTION_TERMS)
+    delta = base + scores + ctx - post + rebuilt
+    if framework == PYTORCH_EAGER:
+        softmax_out = sum(present.get(k, 0) for k in SOFTMAX_OUTPUT_TERMS)
+        masking = (base + 3 * scores - post - present.get("attn_output", 0) - softmax_out)
+        delta = max(delta, masking)
+    return delta
 
 
 def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
@@ -518,33 +767,57 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
 
     Keys: ``dense_layer`` / ``moe_layer`` (one layer of each kind present; see
     :func:`layer_activation_terms`), ``embedding`` (first stage: the int64 token ids the
-    embedding backward needs), ``head`` (last stage: final norm input and output), ``logits``
-    (:func:`logits_bytes`), ``recompute_transient`` (full recompute: one layer's activations
-    rebuilt during its backward), and per-layer totals. Bytes, exact integers.
+    embedding backward needs), ``head`` (last stage: final norm input, statistics and output;
+    the loss's saved targets — Megatron's int64 ``masked_target_1d`` and bool ``target_mask``,
+    ``F.cross_entropy``'s int64 target), ``logits`` (:func:`logits_bytes`),
+    ``logits_saved`` (the part of the loss saved for backward: the fp32 softmax, Megatron, or
+    log-softmax, eager, ``4·T·V/tp``), ``recompute_transient`` (full recompute: one layer's
+    activations rebuilt during its backward), ``attention_core_delta`` (per layer kind, without
+    FlashAttention: see :func:`attention_core_delta`), ``head_total``, ``logits_total`` and
+    per-layer totals. Bytes, exact integers.
     """
     spec = getattr(spec, "spec", spec)  # a Model or a ModelSpec
     plan = plan or parallel_plan(spec, opts)
     e = activation_bytes_per_element(opts.dtype)
-    T = opts.micro_batch * _cdiv(opts.seq_len, plan.cp)
+    T = opts.micro_batch * -(-opts.seq_len // plan.cp)
     sp = plan.tp if plan.sequence_parallel else 1
-    layer_input = _cdiv(e * T * spec.hidden_size, sp)
+    h = spec.hidden_size
+    framework, recompute = opts.activation_framework, opts.recompute
+    layer_input = -(-e * T * h // sp)
     out: dict[str, Any] = {}
-    raw_totals = []
     kinds = []
     if spec.num_dense_layers:
         kinds.append("dense")
     if spec.is_moe:
         kinds.append("moe")
+    # the attention half is the same in both kinds: built once (layer_activation_terms)
+    attention = _attention_terms(spec, T, opts.seq_len, e, plan, opts.flash_attention, False,
+                                 framework, True)
+    layers = []
     for kind in kinds:
-        raw = layer_activation_terms(spec, opts, kind, plan)
-        raw_totals.append(sum(raw.values()))
-        kept = apply_recompute(raw, opts.recompute, layer_input)
-        out[f"{kind}_layer"] = kept
-        out[f"{kind}_layer_total"] = sum(kept.values())
+        raw = dict(attention) if len(kinds) > 1 else attention
+        _put_ffn_block(raw, spec, kind, T, e, plan, opts.capacity_factor, framework, False)
+        kept = raw if recompute == "none" else apply_recompute(raw, recompute, layer_input)
+        out[kind + "_layer"] = kept
+        out[kind + "_layer_total"] = sum(kept.values())
+        layers.append((raw, kept))
+    transient = max(sum(raw.values()) for raw, _ in layers) if recompute == "full" else 0
+    core = {}
+    if not opts.flash_attention:
+        for kind, (raw, kept) in zip(kinds, layers):
+            core[kind] = attention_core_delta(raw, kept, recompute, framework, transient)
     out["embedding"] = {"input_ids": BYTES_INT64 * T}
-    out["head"] = {"final_norm_input": layer_input, "final_norm_output": layer_input}
-    out["logits"] = logits_bytes(spec, opts, plan)
-    out["recompute_transient"] = max(raw_totals) if opts.recompute == "full" else 0
+    head: dict[str, int] = {}
+    _put_norm(head, "final_norm", T, h, e, spec.norm_type, framework, sp)
+    head["final_norm_output"] = layer_input
+    head["loss_targets"] = LOSS_TARGET_BYTES[framework] * T
+    out["head"] = head
+    out["head_total"] = sum(head.values())
+    logits = out["logits"] = logits_bytes(spec, opts, plan)
+    out["logits_total"] = sum(logits.values())
+    out["logits_saved"] = LOGITS_SAVED_BYTES * T * -(-spec.vocab_size // plan.tp)
+    out["recompute_transient"] = transient
+    out["attention_core_delta"] = core
     out["tokens_per_gpu"] = T
     out["bytes_per_element"] = e
     return out
@@ -586,16 +859,24 @@ class StageMemory:
     zero3_buffer: int
     optimizer_temp: int
     optimizer_temp_foreach: int
+    attention_core: int = 0
 
     @property
     def model_states(self) -> int:
         return sum(self.states.values())
 
     @property
+    def core_moment(self) -> bool:
+        """Whether the stage peaks inside its last layer's attention core (no FlashAttention)
+        rather than at the loss."""
+        return self.attention_core > self.logits
+
+    @property
     def forward_transient(self) -> int:
-        """End of the forward pass of the last in-flight micro-batch: activations, logits and
-        the gathered ZeRO-3 units coexist."""
-        return self.activations + self.logits + self.zero3_buffer
+        """The larger moment of the last in-flight micro-batch: its loss (activations and
+        logits) or its last layer's attention core (``attention_core`` above the
+        activations); the gathered ZeRO-3 units coexist with either."""
+        return self.activations + max(self.logits, self.attention_core) + self.zero3_buffer
 
     @property
     def peak_moment(self) -> str:
@@ -609,8 +890,12 @@ class StageMemory:
     def parts_at_peak(self) -> dict[str, int]:
         parts = dict(self.states)
         if self.peak_moment == "forward_backward":
-            parts.update(activations=self.activations, logits=self.logits,
-                         zero3_buffer=self.zero3_buffer)
+            parts["activations"] = self.activations
+            if self.core_moment:
+                parts["attention_core"] = self.attention_core
+            else:
+                parts["logits"] = self.logits
+            parts["zero3_buffer"] = self.zero3_buffer
         else:
             parts["optimizer_temp"] = self.optimizer_temp
         return parts
@@ -618,11 +903,12 @@ class StageMemory:
     def summary(self) -> dict[str, Any]:
         return {"stage": self.stage, "layers": list(self.layers), "in_flight": self.in_flight,
                 "model_states": self.model_states, "activations": self.activations,
-                "logits": self.logits, "zero3_buffer": self.zero3_buffer, "peak": self.peak}
+                "logits": self.logits, "attention_core": self.attention_core,
+                "zero3_buffer": self.zero3_buffer, "peak": self.peak}
 
 
 def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
-                  moe_sorted: list[int], bpp: BytesPerParam, act: dict[str, Any],
+                  moe_sorted: tuple[int, ...], bpp: BytesPerParam, act: dict[str, Any],
                   stage: int) -> StageMemory:
     L = spec.num_hidden_layers
     start, end = stage_layer_range(L, plan.pp, stage)
@@ -631,35 +917,41 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     first, last = stage == 0, stage == plan.pp - 1
     ne = n_dense * lp.dense + n_moe * lp.moe_non_expert
     ex = n_moe * lp.moe_expert
-    units: list[tuple[int, int]] = []
-    if n_dense:
-        units.append((lp.dense, 0))
-    if n_moe:
-        units.append((lp.moe_non_expert, lp.moe_expert))
     if first:
         ne += lp.embedding
-        units.append((lp.embedding, 0))
     if last:
         ne += lp.head + lp.final_norm
-        if lp.head:
-            units.append((lp.head, 0))
-    s_ne = zero_state_bytes(ne, bpp, opts.optimizer, plan.zero, plan.dp_shard)
-    s_ex = zero_state_bytes(ex, bpp, opts.optimizer, plan.zero, plan.edp)
-    states = {k: s_ne[k] + s_ex[k] for k in s_ne}
+    states = zero_state_bytes(ne, bpp, opts.optimizer, plan.zero, plan.dp_shard)
+    if ex:
+        s_ex = zero_state_bytes(ex, bpp, opts.optimizer, plan.zero, plan.edp)
+        states = {k: v + s_ex[k] for k, v in states.items()}
 
     m = in_flight_microbatches(plan.pp, stage, opts.grad_accum)
     per_mb = (n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
               + (act["embedding"]["input_ids"] if first else 0))
     activations = m * per_mb + act["recompute_transient"]
-    if last:
-        activations += sum(act["head"].values())
-    logits = sum(act["logits"].values()) if last else 0
-    zero3 = zero3_buffer_bytes(units, bpp.weights, plan)
+    head = act["head_total"] if last else 0
+    activations += head
+    logits = act["logits_total"] if last else 0
+    attention_core = 0
+    core = act["attention_core_delta"]  # empty with FlashAttention
+    if core:  # conservative: the kind with the larger core moment taken as the stage's last
+        deltas = [core[k] for k, n in (("dense", n_dense), ("moe", n_moe)) if n]
+        if deltas:
+            attention_core = max(0, max(deltas) - head)
+    zero3 = 0
+    if plan.zero >= 3:  # the units ZeRO-3 gathers one at a time: layers, embedding, head
+        units = [u for u, n in (((lp.dense, 0), n_dense),
+                                ((lp.moe_non_expert, lp.moe_expert), n_moe),
+                                ((lp.embedding, 0), first), ((lp.head, 0), last and lp.head))
+                 if n]
+        zero3 = zero3_buffer_bytes(units, bpp.weights, plan)
     local_opt = ((_cdiv(ne, plan.dp_shard) if plan.zero >= 1 else ne)
                  + (_cdiv(ex, plan.edp) if plan.zero >= 1 else ex))
     foreach = BYTES_FP32 * local_opt if opts.optimizer == "adamw" else 0
     return StageMemory(stage=stage, layers=(start, end), in_flight=m, params_non_expert=ne,
                        params_expert=ex, states=states, activations=activations, logits=logits,
+                       attention_core=attention_core,
                        zero3_buffer=zero3, optimizer_temp=0, optimizer_temp_foreach=foreach)
 
 
@@ -679,6 +971,7 @@ class TrainingMemory:
     micro_batch: int
     seq_len: int
     grad_accum: int
+    framework: str = MEGATRON
 
     @property
     def peak(self) -> int:
@@ -698,6 +991,7 @@ class TrainingMemory:
         w = self.worst
         per_gpu = dict(w.states)
         per_gpu.update(model_states=w.model_states, activations=w.activations, logits=w.logits,
+                       attention_core=w.attention_core,
                        zero3_buffer=w.zero3_buffer, optimizer_temp=w.optimizer_temp,
                        optimizer_temp_foreach=w.optimizer_temp_foreach)
         return {
@@ -719,7 +1013,8 @@ class TrainingMemory:
             "parallel": self.plan.to_dict(),
             "conventions": {
                 "adam_bytes": self.bpp.convention,
-                "activation_framework": ACTIVATION_FRAMEWORK,
+                "activation_framework": f"{self.framework}: "
+                                        f"{ACTIVATION_FRAMEWORKS[self.framework]}",
                 "recompute": self.recompute,
                 "flash_attention": self.flash_attention,
                 "micro_batch": self.micro_batch,
@@ -735,6 +1030,11 @@ class TrainingMemory:
         }
 
 
+@functools.lru_cache(maxsize=1024)  # spec-only
+def _sorted_moe_layers(spec: ModelSpec) -> tuple[int, ...]:
+    return tuple(sorted(spec.moe_layers))
+
+
 def compute_memory(model, opts, gpu) -> TrainingMemory:
     """Training memory per GPU of ``model`` under ``opts`` on ``gpu`` (see module docstring)."""
     spec = model.spec if hasattr(model, "spec") else model
@@ -742,14 +1042,15 @@ def compute_memory(model, opts, gpu) -> TrainingMemory:
     bpp = bytes_per_param(opts)
     lp = _layer_params(spec, plan)
     act = activation_breakdown(spec, opts, plan)
-    moe_sorted = sorted(spec.moe_layers)
+    moe_sorted = _sorted_moe_layers(spec)
     stages = tuple(_stage_memory(spec, opts, plan, lp, moe_sorted, bpp, act, i)
                    for i in range(plan.pp))
     worst = max(stages, key=lambda st: st.peak)
     return TrainingMemory(plan=plan, bpp=bpp, worst=worst, stages=stages, breakdown=act,
                           gpu_memory=gpu.memory_bytes, recompute=opts.recompute,
                           flash_attention=opts.flash_attention, micro_batch=opts.micro_batch,
-                          seq_len=opts.seq_len, grad_accum=opts.grad_accum)
+                          seq_len=opts.seq_len, grad_accum=opts.grad_accum,
+                          framework=opts.activation_framework)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -886,9 +1187,9 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
 
 
 FORMULAS = [bytes_per_param, optimizer_state_bytes, zero_state_bytes, stage_layer_range,
-            in_flight_microbatches, korthikanti_layer_bytes, layer_activation_terms,
-            apply_recompute, logits_bytes, zero3_buffer_bytes, training_peak_flops,
-            training_seconds, chinchilla_tokens]
+            in_flight_microbatches, korthikanti_layer_bytes, norm_terms, layer_activation_terms,
+            apply_recompute, logits_bytes, attention_core_delta, zero3_buffer_bytes,
+            training_peak_flops, training_seconds, chinchilla_tokens]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "ParallelPlan", "parallel_plan", "BytesPerParam", "StageMemory", "TrainingMemory",

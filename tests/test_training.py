@@ -127,7 +127,10 @@ def test_tensor_accounting_reproduces_korthikanti_table_2(tp, recompute):
     opts = make_options(seq_len=2048, micro_batch=1, tp=tp, num_gpus=tp, flash_attention=False,
                         recompute=recompute)
     plan = training.parallel_plan(spec, opts)
-    raw = training.layer_activation_terms(spec, opts, "dense", plan, dropout=True)
+    # Table 2 counts tensors of sbh elements or more: the per-token norm statistics (2sb) are not
+    # in it, so they are left out here (norm_statistics=False); dropout is on, as in GPT-3.
+    raw = training.layer_activation_terms(spec, opts, "dense", plan, dropout=True,
+                                          norm_statistics=False)
     sp = tp if tp > 1 else 1
     kept = training.apply_recompute(raw, recompute, 2 * 2048 * 12288 // sp)
     want = training.korthikanti_layer_bytes(2048, 1, 12288, 96, tp, tp > 1, recompute)
@@ -160,9 +163,53 @@ def test_moe_terms_scale_with_k_and_capacity_factor():
     assert "moe_layer" in br and "dense_layer" not in br
 
 
+def test_activation_framework_option():
+    """The saved-tensor set is a named option (default Megatron) stated in the output; a bad
+    value names the field."""
+    tm = memory("llama-3-8b", num_gpus=8)
+    assert tm.to_dict()["conventions"]["activation_framework"].startswith("megatron: ")
+    eager = memory("llama-3-8b", num_gpus=8, activation_framework="pytorch_eager")
+    assert eager.to_dict()["conventions"]["activation_framework"].startswith("pytorch_eager: ")
+    with pytest.raises(EstimatorError) as e:
+        make_options(activation_framework="deepspeed")
+    assert e.value.field == "activation_framework"
+
+
 # ----------------------------------------------------------------------------------------------
 # invariants
 # ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("preset", ["llama-3-8b", "qwen3-30b-a3b", "deepseek-v3",
+                                    "qwen1.5-moe-a2.7b", "gpt-oss-20b", "phi-3.5-moe"])
+@pytest.mark.parametrize("kw", [dict(), dict(flash_attention=False, seq_len=2048),
+                                dict(recompute="selective", dtype="fp32"),
+                                dict(tp=4, recompute="full")])
+def test_plain_pytorch_keeps_more_than_megatron(preset, kw):
+    """Plain PyTorch autograd keeps a superset of Megatron's fused set (RMSNorm x·rsqrt, SwiGLU
+    silu(gate), masks, RoPE tables, the eager loss's two T×V gradients), so its activations and
+    peak are never below Megatron's for the same job."""
+    m = load_model(preset)
+    meg = memory(m, num_gpus=8, **kw)
+    eag = memory(m, num_gpus=8, activation_framework="pytorch_eager", **kw)
+    assert eag.worst.activations >= meg.worst.activations
+    assert eag.peak > meg.peak
+
+
+def test_attention_core_moment_without_flash_attention():
+    """Without FlashAttention the raw s×s scores coexist with the probabilities in each layer's
+    core: on a pipeline stage without the loss (stage 0 of 4), a long sequence peaks there,
+    by less than one layer's probabilities; with FlashAttention the term is absent."""
+    kw = dict(num_gpus=4, pp=4, grad_accum=8, seq_len=8192)
+    flash = memory("llama-3-8b", **kw)
+    assert all(st.attention_core == 0 for st in flash.stages)
+    tm = memory("llama-3-8b", flash_attention=False, **kw)
+    st0 = tm.stages[0]
+    probs = tm.breakdown["dense_layer"]["attn_probs"]
+    assert 0 < st0.attention_core < probs
+    assert st0.parts_at_peak()["attention_core"] == st0.attention_core
+    assert st0.peak == st0.model_states + st0.activations + st0.attention_core
+
+
 
 PRESETS = ["llama-3-8b", "mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v2-lite", "gpt-oss-20b"]
 

@@ -29,6 +29,7 @@ more elements).
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -303,7 +304,11 @@ def training_memory(model: nn.Module, ids: torch.Tensor, targets: torch.Tensor, 
         points[name] = _snap(mt, device)
         peaks.append((name, _snap(mt, device, "peak")["total"]))
 
-    with mt:
+    with mt, warnings.catch_warnings():
+        # MemTracker's gradient hook is also called with the ``None`` that a fused linear
+        # (kernels.LinearFn) returns for a weight gradient it accumulated into ``.grad`` itself;
+        # the ``.grad`` tensors are tracked already, so the warning it prints is noise.
+        warnings.filterwarnings("ignore", message="Expected a tensor or a traceable wrapper")
         train_step(model, opt, ids, targets, call, autocast_dtype, checkpoint)
     mt.reset_mod_stats()
     peak = _snap(mt, device, "peak")

@@ -12,7 +12,12 @@ bottom, nanoGPT-style, and to be countable:
 * experts are per-expert ``nn.Linear`` modules run on the tokens routed to them (the
   megablocks / mistral-inference ``MoeLayer`` shape), so FLOPs follow ``k``, not ``E``;
 * MLA follows ``modeling_deepseek_v3.DeepseekV3Attention`` (decompressed attention), and its KV
-  cache holds the compressed latent, as serving engines keep it (DeepSeek-V2 §2.1.2).
+  cache holds the compressed latent, as serving engines keep it (DeepSeek-V2 §2.1.2);
+* ``kernels="fused"`` swaps in :mod:`~estimator.validation.kernels`' autograd Functions (norms,
+  SwiGLU, RoPE, scale-mask-softmax, cross-entropy and linear layers that save and allocate what
+  Megatron/Transformer Engine do); ``kernels="eager"`` is plain PyTorch. The two training-memory
+  measurements are compared with the estimator's ``activation_framework`` ``"megatron"`` and
+  ``"pytorch_eager"``.
 
 Every parameter the estimator counts is instantiated here and nothing else, so
 ``sum(p.numel())`` equals ``count_params(spec).total`` exactly (tests/test_validation.py).
@@ -30,10 +35,19 @@ from torch import nn
 
 from ..errors import EstimatorError
 from ..spec import ModelSpec
-from .kernels import CrossEntropyFn, MaskedSoftmaxFn, RMSNormFn, RoPEFn, SwiGLUFn, rope_tables
+from .kernels import (
+    CrossEntropyFn,
+    LinearFn,
+    MaskedSoftmaxFn,
+    RMSNormFn,
+    RoPEFn,
+    SwiGLUFn,
+    rope_tables,
+)
 
 #: ``eager``: plain PyTorch ops, autograd saves what it saves. ``fused``: RMSNorm, SwiGLU, RoPE,
-#: masked softmax and cross-entropy as fused autograd Functions that save the minimal set
+#: masked softmax and cross-entropy as fused autograd Functions that save the minimal set, and
+#: linear layers that accumulate their weight gradient in place
 #: (:mod:`estimator.validation.kernels`), as Megatron/Transformer Engine do.
 KERNELS = ("eager", "fused")
 
@@ -51,6 +65,22 @@ def check_supported(spec: ModelSpec) -> None:
 # ----------------------------------------------------------------------------------------------
 # building blocks
 # ----------------------------------------------------------------------------------------------
+
+class Linear(nn.Linear):
+    """``nn.Linear``; with ``fused=True`` (while training) :class:`~.kernels.LinearFn`, which
+    accumulates the weight gradient straight into ``.grad`` as Megatron's
+    ``gradient_accumulation_fusion`` does, instead of autograd's fresh buffer + add."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 fused: bool = False):
+        super().__init__(in_features, out_features, bias=bias)
+        self.fused = fused
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused and torch.is_grad_enabled() and self.weight.requires_grad:
+            return LinearFn.apply(x, self.weight, self.bias)
+        return super().forward(x)
+
 
 class RMSNorm(nn.Module):
     """RMSNorm (Zhang & Sennrich 2019): ``x / rms(x) · w``; ``width`` parameters."""
@@ -110,18 +140,19 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tenso
     b, a, sq, d = q.shape
     g, sk, dv = k.shape[1], k.shape[2], v.shape[-1]
     r = a // g
-    scores = (q.reshape(b, g, r * sq, d) @ k.transpose(-1, -2)) * scale  # (b, g, r·s_q, s_k)
+    scores = q.reshape(b, g, r * sq, d) @ k.transpose(-1, -2)  # (b, g, r·s_q, s_k)
     scores = scores.view(b, g, r, sq, sk)
-    rel = q_pos[:, None] - k_pos[None, :]
-    hidden = rel < 0
+    # bool masks built by comparison (no s×s integer tensor): key after the query, or at least
+    # ``window`` positions behind it
+    hidden = k_pos[None, :] > q_pos[:, None]
     if window is not None:
-        hidden = hidden | (rel >= window)
-    if fused:
+        hidden |= k_pos[None, :] <= (q_pos - window)[:, None]
+    if fused:  # scale, mask and softmax in one Function (Megatron FusedScaleMaskSoftmax)
         sink = None if sinks is None else sinks.view(1, g, r, 1, 1).to(scores.dtype)
-        probs = MaskedSoftmaxFn.apply(scores, hidden, sink)
+        probs = MaskedSoftmaxFn.apply(scores, hidden, sink, scale)
         out = probs.reshape(b, g, r * sq, sk) @ v
         return out.view(b, a, sq, dv).transpose(1, 2).reshape(b, sq, a * dv)
-    scores = scores.masked_fill(hidden, float("-inf"))
+    scores = (scores * scale).masked_fill(hidden, float("-inf"))
     if sinks is not None:
         sink = sinks.view(1, g, r, 1, 1).to(scores.dtype).expand(b, g, r, sq, 1)
         probs = F.softmax(torch.cat([scores, sink], -1), dim=-1)[..., :sk]
@@ -181,12 +212,12 @@ class Attention(nn.Module):
         self.layer = layer
         self.window = spec.sliding_window if layer in spec.sliding_window_layers else None
         if spec.fused_qkv:
-            self.wqkv = nn.Linear(h, (a + 2 * g) * d, bias=spec.attention_bias)
+            self.wqkv = Linear(h, (a + 2 * g) * d, bias=spec.attention_bias, fused=fused)
         else:
-            self.q_proj = nn.Linear(h, a * d, bias=spec.attention_bias)
-            self.k_proj = nn.Linear(h, g * d, bias=spec.attention_bias)
-            self.v_proj = nn.Linear(h, g * d, bias=spec.attention_bias)
-        self.o_proj = nn.Linear(a * d, h, bias=spec.attention_out_bias)
+            self.q_proj = Linear(h, a * d, bias=spec.attention_bias, fused=fused)
+            self.k_proj = Linear(h, g * d, bias=spec.attention_bias, fused=fused)
+            self.v_proj = Linear(h, g * d, bias=spec.attention_bias, fused=fused)
+        self.o_proj = Linear(a * d, h, bias=spec.attention_out_bias, fused=fused)
         self.qk_norm = spec.qk_norm
         if spec.qk_norm == "head":
             self.q_norm, self.k_norm = RMSNorm(d, fused), RMSNorm(d, fused)
@@ -226,17 +257,17 @@ class MLAttention(nn.Module):
         self.m, self.a, self.layer = m, a, layer
         self.window = spec.sliding_window if layer in spec.sliding_window_layers else None
         if m.q_lora_rank is None:
-            self.q_proj = nn.Linear(h, a * m.qk_head_dim, bias=False)
+            self.q_proj = Linear(h, a * m.qk_head_dim, bias=False, fused=fused)
         else:
-            self.q_a_proj = nn.Linear(h, m.q_lora_rank, bias=spec.attention_bias)
+            self.q_a_proj = Linear(h, m.q_lora_rank, bias=spec.attention_bias, fused=fused)
             self.q_a_layernorm = RMSNorm(m.q_lora_rank, fused)
-            self.q_b_proj = nn.Linear(m.q_lora_rank, a * m.qk_head_dim, bias=False)
-        self.kv_a_proj_with_mqa = nn.Linear(h, m.kv_lora_rank + m.qk_rope_head_dim,
-                                            bias=spec.attention_bias)
+            self.q_b_proj = Linear(m.q_lora_rank, a * m.qk_head_dim, bias=False, fused=fused)
+        self.kv_a_proj_with_mqa = Linear(h, m.kv_lora_rank + m.qk_rope_head_dim,
+                                            bias=spec.attention_bias, fused=fused)
         self.kv_a_layernorm = RMSNorm(m.kv_lora_rank, fused)
-        self.kv_b_proj = nn.Linear(m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim),
-                                   bias=False)
-        self.o_proj = nn.Linear(a * m.v_head_dim, h, bias=spec.attention_out_bias)
+        self.kv_b_proj = Linear(m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim),
+                                   bias=False, fused=fused)
+        self.o_proj = Linear(a * m.v_head_dim, h, bias=spec.attention_out_bias, fused=fused)
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         b, s, _ = x.shape
@@ -267,9 +298,9 @@ class MLP(nn.Module):
     def __init__(self, h: int, f: int, gated: bool, bias: bool, fused: bool = False):
         super().__init__()
         self.fused = fused
-        self.gate_proj = nn.Linear(h, f, bias=bias) if gated else None
-        self.up_proj = nn.Linear(h, f, bias=bias)
-        self.down_proj = nn.Linear(f, h, bias=bias)
+        self.gate_proj = Linear(h, f, bias=bias, fused=fused) if gated else None
+        self.up_proj = Linear(h, f, bias=bias, fused=fused)
+        self.down_proj = Linear(f, h, bias=bias, fused=fused)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.gate_proj is not None:
@@ -294,7 +325,7 @@ class MoE(nn.Module):
         super().__init__()
         h, E = spec.hidden_size, spec.num_experts
         self.k, self.capacity_factor = spec.num_experts_per_tok, capacity_factor
-        self.router = nn.Linear(h, E, bias=spec.router_bias)
+        self.router = Linear(h, E, bias=spec.router_bias, fused=fused)
         if spec.router_score_correction_bias:  # a checkpoint buffer, not a parameter (DSv3)
             self.register_buffer("e_score_correction_bias", torch.zeros(E))
         self.experts = nn.ModuleList(
@@ -302,7 +333,8 @@ class MoE(nn.Module):
             for _ in range(E))
         self.shared = (MLP(h, spec.shared_expert_intermediate_size, spec.gated_ffn, False, fused)
                        if spec.num_shared_experts else None)
-        self.shared_gate = nn.Linear(h, 1, bias=False) if spec.shared_expert_gate else None
+        self.shared_gate = (Linear(h, 1, bias=False, fused=fused) if spec.shared_expert_gate
+                            else None)
         self.out_bias = nn.Parameter(torch.zeros(h)) if spec.moe_output_bias else None
         self.last_tokens_per_expert: list[int] = []
 
@@ -381,7 +413,8 @@ class RefDecoder(nn.Module):
         self.blocks = nn.ModuleList(Block(spec, i, capacity_factor, fused)
                                     for i in range(spec.num_hidden_layers))
         self.norm = make_norm(spec, h, fused)
-        self.lm_head = nn.Linear(h, V, bias=spec.lm_head_bias and not spec.tie_word_embeddings)
+        self.lm_head = Linear(h, V, bias=spec.lm_head_bias and not spec.tie_word_embeddings,
+                              fused=fused)
         if spec.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight
 
