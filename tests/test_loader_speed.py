@@ -65,10 +65,11 @@ def test_import_is_light_and_fast():
 def test_full_estimate_is_microseconds():
     m = estimator.load_model("mixtral-8x7b")
     estimator.estimate(m)
+    # best of many short rounds: a busy machine slows some rounds, never speeds one up
     best = float("inf")
-    for _ in range(5):
+    for _ in range(20):
         t = time.perf_counter()
-        for _ in range(200):
+        for _ in range(100):
             estimator.estimate(m)
-        best = min(best, (time.perf_counter() - t) / 200)
+        best = min(best, (time.perf_counter() - t) / 100)
     assert best < 100e-6, f"{best * 1e6:.1f} µs"
