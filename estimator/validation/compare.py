@@ -103,6 +103,15 @@ def row(model: str, impl: str, quantity: str, unit: str, estimate: int | float,
 # subjects
 # ----------------------------------------------------------------------------------------------
 
+
+def _weight_rows(name: str, impl: str, spec, model) -> list[dict]:
+    """Parameters and fp32 weight bytes: exact for every implementation."""
+    return [row(name, impl, "parameters", "params", count_params(spec).total,
+                P.param_count(model), "exact"),
+            row(name, impl, "inference weights (fp32)", "bytes",
+                sum(memory.weight_bytes(spec, "fp32").values()),
+                P.weights_bytes(model) + P.buffer_bytes(model), "exact")]
+
 def transformers_version() -> str | None:
     try:
         import transformers
@@ -166,11 +175,7 @@ def validate_reference(name: str, spec: ModelSpec, w: Workload, device: str,
     model = build_reference(spec, device=device, kernels="fused")
     call = P.reference_call
     ids, targets = P.make_inputs(spec.vocab_size, w.batch, w.seq_len, device)
-    rows.append(row(name, impl, "parameters", "params", count_params(spec).total,
-                    P.param_count(model), "exact"))
-    rows.append(row(name, impl, "inference weights (fp32)", "bytes",
-                    sum(memory.weight_bytes(spec, "fp32").values()),
-                    P.weights_bytes(model) + P.buffer_bytes(model), "exact"))
+    rows += _weight_rows(name, impl, spec, model)
     kv = P.kv_cache_reference(model, ids)
     rows.append(row(name, impl, "KV cache (fp32)", "bytes",
                     memory.kv_cache_bytes(spec, w.batch, w.seq_len, "fp32", "engine"),
@@ -250,11 +255,7 @@ def validate_transformers(name: str, cfg: dict[str, Any], w: Workload, device: s
     spec = spec_from_hf_config(cfg, name=name)
     model = _hf_model(cfg, device)
     ids, targets = P.make_inputs(spec.vocab_size, w.batch, w.seq_len, device)
-    rows.append(row(name, impl, "parameters", "params", count_params(spec).total,
-                    P.param_count(model), "exact"))
-    rows.append(row(name, impl, "inference weights (fp32)", "bytes",
-                    sum(memory.weight_bytes(spec, "fp32").values()),
-                    P.weights_bytes(model) + P.buffer_bytes(model), "exact"))
+    rows += _weight_rows(name, impl, spec, model)
     kv = P.kv_cache_hf(model, ids)
     rows.append(row(name, impl, "KV cache (fp32)", "bytes",
                     memory.kv_cache_bytes(spec, w.batch, w.seq_len, "fp32", kv_layout),
