@@ -103,7 +103,6 @@ def row(model: str, impl: str, quantity: str, unit: str, estimate: int | float,
 # subjects
 # ----------------------------------------------------------------------------------------------
 
-
 def _weight_rows(name: str, impl: str, spec, model) -> list[dict]:
     """Parameters and fp32 weight bytes: exact for every implementation."""
     return [row(name, impl, "parameters", "params", count_params(spec).total,
@@ -111,6 +110,7 @@ def _weight_rows(name: str, impl: str, spec, model) -> list[dict]:
             row(name, impl, "inference weights (fp32)", "bytes",
                 sum(memory.weight_bytes(spec, "fp32").values()),
                 P.weights_bytes(model) + P.buffer_bytes(model), "exact")]
+
 
 def transformers_version() -> str | None:
     try:
