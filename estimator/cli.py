@@ -107,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _fail(str(e))
     except BrokenPipeError:
         return 0
+    except (OverflowError, RecursionError) as e:  # absurd sizes that slipped past the bounds
+        _fail(f"input too large to estimate: {e}")
     return EXIT_BAD_INPUT
 
 

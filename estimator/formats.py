@@ -82,44 +82,73 @@ def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
 # ----------------------------------------------------------------------------------------------
 
 def human(value: Any, unit: str) -> str:
-    """Format ``value`` in ``unit`` ('params', 'bytes', 'flops', 'count', 's', 'usd')."""
+    """Format ``value`` in ``unit``: 'params', 'bytes', 'flops', 'flop/s', 'bytes/s', 's',
+    'usd', 'count' or '' (a plain number)."""
     if value is None:
         return "—"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
     if unit == "params":
         return f"{value / 1e9:,.2f} B" if abs(value) >= 1e8 else f"{value / 1e6:,.2f} M"
-    if unit == "bytes":
-        return f"{value / GIB:,.2f} GiB"
-    if unit == "flops":
+    if unit == "bytes":  # sizes in binary units (GiB = 2^30), as allocators report them
+        for scale, name in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+            if abs(value) >= scale:
+                return f"{value / scale:,.2f} {name}"
+        return f"{value:,.0f} B"
+    if unit == "bytes/s":  # bandwidth in decimal units, as datasheets state it
+        return f"{value / 1e12:,.2f} TB/s" if abs(value) >= 1e11 else f"{value / 1e9:,.2f} GB/s"
+    if unit in ("flops", "flop/s"):
+        suffix = "/s" if unit == "flop/s" else ""
         for scale, name in ((1e24, "YFLOP"), (1e21, "ZFLOP"), (1e18, "EFLOP"), (1e15, "PFLOP"),
                             (1e12, "TFLOP"), (1e9, "GFLOP"), (1e6, "MFLOP")):
             if abs(value) >= scale:
-                return f"{value / scale:,.2f} {name}"
-        return f"{value:,.0f} FLOP"
+                return f"{value / scale:,.2f} {name}{suffix}"
+        return f"{value:,.0f} FLOP{suffix}"
     if unit == "usd":
-        return f"${value:,.0f}"
+        return f"${value:,.2f}" if abs(value) < 100 else f"${value:,.0f}"
+    if unit == "s":
+        return f"{value:,.4g} s"
     if isinstance(value, int):
         return f"{value:,}"
     return f"{value:,.4g}"
 
 
-def _unit_for(section: str, key: str) -> str:
-    if section.startswith("params"):
-        return "params"
-    if section.startswith("memory"):
-        return "bytes" if not key.endswith(("fits", "gpus", "max_batch", "max_seq_len",
-                                            "max_seq_len_memory", "stage", "tp", "pp", "ep",
-                                            "gpus_per_stage", "attention_dp", "utilization",
-                                            "batch", "seq_len")) else ""
-    if section.startswith("flops"):
-        return "flops" if key not in ("batch", "seq_len", "flops_per_mac") else ""
-    if "flops" in key:
-        return "flops"
-    if key.endswith(("bytes", "memory", "bytes_read")) or key in ("weights", "kv_cache"):
-        return "bytes"
-    if key.startswith("cost") or key.endswith("usd"):
+# Leaf keys that are counts, sizes or settings, never bytes/FLOPs, whatever section they sit in.
+_PLAIN_KEYS = frozenset((
+    "batch", "seq_len", "tokens", "stage", "peak_stage", "in_flight_microbatches", "in_flight",
+    "tp", "pp", "ep", "etp", "cp", "dp", "zero", "world", "zero_shard_group",
+    "expert_data_parallel", "gpus", "gpus_per_stage", "expert_tp", "attention_dp", "num_gpus",
+    "max_batch", "max_seq_len", "max_seq_len_memory", "max_batch_in_memory",
+    "compute_bound_from_batch", "decode_context", "flops_per_mac", "training_multiplier",
+    "gpu_memory_utilization", "mfu", "mbu", "tokens_per_s", "tokens_per_s_per_gpu",
+    "tokens_per_s_per_user", "experts_touched_per_layer", "tokens_per_gpu", "bytes_per_element",
+    "micro_batch", "grad_accum", "sequences", "tokens_per_param_total",
+    "tokens_per_param_active", "tokens_per_param_guidance", "days", "gpu_hours"))
+
+
+def unit_of(path: str) -> str:
+    """The unit of the report value at ``path`` (e.g. ``memory.training.per_gpu.weights``)."""
+    parts = path.split(".")
+    key = parts[-1]
+    if key in _PLAIN_KEYS or key.isdigit():
+        return ""
+    if "bytes_per_param" in parts:
+        return ""  # bytes per parameter: a small plain number
+    if key in ("cost_usd", "price_per_gpu_hour") or key.endswith("_usd"):
         return "usd"
+    if key.endswith(("_s", "seconds")):
+        return "s"
+    if key in ("peak_flops_per_gpu", "peak_flops"):
+        return "flop/s"
+    if key.startswith("bandwidth"):
+        return "bytes/s"
+    if parts[0] == "params" or "params_on_gpu" in parts or key in ("n_active", "params") \
+            or key.startswith(("optimal_tokens", "params")):
+        return "params" if not key.startswith("optimal_tokens") else ""
+    if "flops" in key or key in ("forward", "backward", "six_n_d") or parts[0] == "flops":
+        return "flops"
+    if parts[0] == "memory" or "bytes" in key or key in ("weights", "kv_cache"):
+        return "bytes"
     return ""
 
 
@@ -169,7 +198,7 @@ def to_markdown(d: Mapping[str, Any]) -> str:
         rows = []
         for k, v in flatten(section):
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                u = _unit_for(key, k.split(".")[-1])
+                u = unit_of(f"{key}.{k}")
                 rows.append((k, human(v, u) if u else human(v, ""),
                              f"{v:,}" if isinstance(v, int) else f"{v:.6g}"))
             else:

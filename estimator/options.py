@@ -32,9 +32,11 @@ class Options:
     """Workload and conventions. Groups: workload, parallel, inference, training, cost, serving."""
 
     # --- workload (shared by FLOPs, memory and speed) ---------------------------------------
-    batch: int = opt(1, "sequences per forward pass (inference) / per optimizer step per "
-                        "data-parallel rank is micro_batch × grad_accum", "workload", minimum=1)
-    seq_len: int = opt(4096, "tokens per sequence (context length)", "workload", minimum=1)
+    batch: int = opt(1, "sequences served at once (inference: prefill, KV cache, decode); "
+                        "training uses micro_batch and grad_accum", "workload", minimum=1,
+                     maximum=1_000_000)
+    seq_len: int = opt(4096, "tokens per sequence (context length)", "workload", minimum=1,
+                       maximum=100_000_000)
     dtype: str = opt("bf16", "weight dtype (inference); mxfp4 = routed experts in MXFP4 as "
                              "gpt-oss ships them, the rest bf16", "workload", choices=DTYPES)
     attention_flops: str = opt("full", "attention FLOPs convention: 'full' = executed square "
@@ -69,7 +71,7 @@ class Options:
                                       minimum=0)
 
     # --- training ---------------------------------------------------------------------------
-    train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0)
+    train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0, maximum=1e18)
     optimizer: str = opt("adamw", "optimizer", "training",
                          choices=("adamw", "adamw_8bit", "sgd_momentum"))
     adam_bytes: int = opt(16, "mixed-precision AdamW bytes/parameter convention: 16 (ZeRO "

@@ -188,4 +188,12 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
     missing = [f for f in ("num_hidden_layers", "hidden_size", "vocab_size") if f not in kw]
     if missing:
         raise EstimatorError(missing[0], None, "required architecture field is missing")
+    # Hand-written specs rarely list layers: experts or a window without a layer list mean
+    # "every layer" (as Mixtral and Mistral configs do), never a silently dense model.
+    L = kw["num_hidden_layers"]
+    if isinstance(L, int) and not isinstance(L, bool) and 0 < L <= 100_000:
+        if kw.get("num_experts") and "moe_layers" not in kw:
+            kw["moe_layers"] = tuple(range(L))
+        if kw.get("sliding_window") and "sliding_window_layers" not in kw:
+            kw["sliding_window_layers"] = tuple(range(L))
     return ModelSpec(**kw)

@@ -14,6 +14,7 @@ from typing import Any
 
 from . import __version__, flops, memory, serving, training
 from ._frozen import direct_init
+from .errors import EstimatorError
 from .hardware import GPU, get_gpu
 from .options import OPTION_FIELDS, Options, make_options
 from .params import ParamCounts, count_params
@@ -78,7 +79,7 @@ class Report:
                 "name": s.name, "display_name": self.model.display_name,
                 "model_type": s.model_type, "origin": self.model.origin,
                 "source": self.model.source, "published": dict(self.model.published),
-                "is_moe": s.is_moe, "notes": list(s.notes),
+                "is_moe": s.is_moe, "notes": list(s.notes) + spec_warnings(s),
             },
             "architecture": _architecture_dict(s),
             # Options holds validated scalars only, so this equals Options.to_dict()
@@ -121,12 +122,29 @@ def _architecture_dict(s: ModelSpec) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
+def spec_warnings(s: ModelSpec) -> list[str]:
+    """Settings a spec carries that change nothing, said out loud instead of ignored."""
+    out = []
+    if s.num_experts and not s.moe_layers:
+        out.append(f"num_experts={s.num_experts} but moe_layers is empty: no layer is MoE, so "
+                   "this is estimated as a dense model")
+    if s.sliding_window and not s.sliding_window_layers:
+        out.append(f"sliding_window={s.sliding_window} but no layer uses it "
+                   "(sliding_window_layers is empty): every layer attends to the full context")
+    return out
+
+
 def estimate(model: Any, **options: Any) -> Report:
     """Everything the estimator knows about ``model`` under ``options`` (see estimator.options)."""
     m = load_model(model)
-    opts = options.pop("options", None) or make_options(**options)
-    if options and not isinstance(opts, Options):
-        raise TypeError("pass either options=Options(...) or keywords")
+    opts = options.pop("options", None)
+    if opts is None:
+        opts = make_options(**options)
+    elif options:
+        raise EstimatorError(next(iter(options)), options[next(iter(options))],
+                             "pass either options=Options(...) or keywords, not both")
+    elif not isinstance(opts, Options):
+        raise EstimatorError("options", type(opts).__name__, "must be an estimator.Options")
     return _estimate(m, opts)
 
 

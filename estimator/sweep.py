@@ -157,6 +157,12 @@ def _spec_changes(spec, changes: Mapping[str, Any]) -> dict[str, Any]:
         if "sliding_window_layers" not in out and spec.sliding_window_layers:
             flags = _periodic([i in spec.sliding_window_layers for i in range(old)], L)
             out["sliding_window_layers"] = tuple(i for i in range(L) if flags[i])
+    E = out.get("num_experts")
+    if (isinstance(E, int) and E > 0 and not spec.num_experts and "moe_layers" not in out):
+        # a dense model turned MoE: every layer (its expert width must be given too)
+        L = out.get("num_hidden_layers", spec.num_hidden_layers)
+        if isinstance(L, int) and L > 0:
+            out["moe_layers"] = tuple(range(L))
     n = out.get("num_shared_experts")
     if isinstance(n, int) and "shared_expert_intermediate_size" not in out:
         each = (spec.shared_expert_intermediate_size // spec.num_shared_experts

@@ -135,3 +135,22 @@ def test_sweep_csv_rows_and_hf_keys(tmp_path):
     header = lines[0].split(",")
     assert {"num_local_experts", "num_experts_per_tok", "total_params", "active_params"} <= set(
         header)
+
+
+def test_markdown_units_follow_the_quantity():
+    import estimator
+    from estimator.formats import to_markdown
+
+    md = to_markdown(estimator.estimate("mixtral-8x7b").to_dict())
+    rows: dict[str, str] = {}
+    for line in md.splitlines():
+        if line.startswith("| ") and line.count("|") >= 4:  # first occurrence of each key
+            rows.setdefault(line.split("|")[1].strip(), line.split("|")[2].strip())
+    assert rows["total"] == "46.70 B"                       # parameters
+    assert rows["params_on_gpu.expert"] == "45.10 B"        # parameters, in a memory section
+    assert rows["kv_cache_per_token"] == "128.00 KiB"       # 32 layers · 2 · 8 heads · 128 · 2 B
+    assert rows["parallel.dp"] == "8"                       # a count, not GiB
+    assert rows["bytes_per_param.weights"] == "2"
+    assert rows["n_active"] == "12.88 B"
+    assert rows["peak_flops_per_gpu"].endswith("TFLOP/s")
+    assert rows["bandwidth_per_gpu"] == "3.35 TB/s"         # H100 SXM datasheet
