@@ -14,7 +14,8 @@ Mixtral has the memory of a 47B model and the compute of a 13B one).
 
 Also: **the dense model M's training compute buys** — for the same training FLOPs C, the
 Chinchilla compute-optimal dense model (Hoffmann et al. 2022, arXiv 2203.15556: C ≈ 6·N·D with
-D ≈ 20·N, so N = sqrt(C / 120)). Labelled as dense-model guidance.
+D ≈ 20·N, so N = sqrt(C / 120)). C is the run's model FLOPs (forward + backward, no activation
+recomputation: recomputing buys no model). Labelled as dense-model guidance.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ import functools
 import math
 from dataclasses import dataclass
 
+from .flops import SIX_N
 from .params import count_params, dense_ffn_params, mlp_params
 from .spec import ModelSpec
-
-CHINCHILLA_TOKENS_PER_PARAM = 20  # Hoffmann et al. 2022, Table 3 / §3 rule of thumb
-TRAINING_FLOPS_PER_PARAM_TOKEN = 6  # Kaplan et al. 2020, Chinchilla: C ≈ 6·N·D
+from .training import CHINCHILLA_TOKENS_PER_PARAM
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ def _dense_trunk(s: ModelSpec) -> ModelSpec:
                      moe_layers=(), num_shared_experts=0, shared_expert_intermediate_size=0,
                      shared_expert_gate=False, expert_bias=False, moe_output_bias=False,
                      router_bias=False, router_score_correction_bias=False, num_mtp_layers=0,
-                     intermediate_size=1, moa=None if s.moa is None else s.moa)
+                     intermediate_size=1)
 
 
 def dense_with_params(s: ModelSpec, target: int, label: str) -> DenseEquivalent:
@@ -82,10 +82,15 @@ def _dense_equivalents(s: ModelSpec, notes: tuple) -> tuple[DenseEquivalent, ...
 
 
 def chinchilla_dense_for_compute(training_flops: float) -> dict:
-    """Compute-optimal dense model for ``training_flops`` (Chinchilla rule of thumb)."""
-    n = math.sqrt(training_flops / (TRAINING_FLOPS_PER_PARAM_TOKEN * CHINCHILLA_TOKENS_PER_PARAM))
+    """Compute-optimal dense model for ``training_flops`` C (Hoffmann et al. 2022, arXiv
+    2203.15556): ``C = SIX_N·N·D`` with ``D = CHINCHILLA_TOKENS_PER_PARAM·N``, so
+    ``N = sqrt(C / (6·20))``. Pass model FLOPs (no activation recomputation)."""
+    n = math.sqrt(training_flops / (SIX_N * CHINCHILLA_TOKENS_PER_PARAM))
     return {"params": n, "tokens": CHINCHILLA_TOKENS_PER_PARAM * n,
-            "convention": "Chinchilla C = 6·N·D, D = 20·N (dense-model guidance)"}
+            "training_flops": training_flops,
+            "convention": f"Chinchilla C = {SIX_N}·N·D, D = {CHINCHILLA_TOKENS_PER_PARAM}·N "
+                          "(dense-model guidance); C = this run's model FLOPs (forward + "
+                          "backward, without activation recomputation)"}
 
 
 def side_by_side(report) -> dict:
@@ -109,10 +114,9 @@ def side_by_side(report) -> dict:
     out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
                                    "chosen to match total (same-total) or active (same-active) "
                                    "parameters"}
-    flops = rows[0].get("training_flops_per_token")
-    if s.is_moe and flops:
-        out["compute_optimal_dense"] = chinchilla_dense_for_compute(
-            flops * report.options.train_tokens)
+    model_flops = getattr(report.training, "model_flops", None)  # None: training ruled out
+    if s.is_moe and model_flops:  # model FLOPs: recomputation buys no model
+        out["compute_optimal_dense"] = chinchilla_dense_for_compute(model_flops)
     return out
 
 

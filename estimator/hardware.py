@@ -11,6 +11,13 @@ from .errors import EstimatorError
 from .presets import CONFIG_DIR, read_file
 
 HARDWARE_FILE = CONFIG_DIR / "hardware.yaml"
+#: Dense TF32 tensor-core peak as a fraction of the dense BF16 peak: 494.7/989.4 (H100 SXM),
+#: 156/312 (A100), 653.7/1307.4 (MI300X) TFLOP/s in the vendors' datasheets.
+TF32_FRACTION_OF_BF16 = 0.5
+#: Weight formats whose matmuls run in bf16 after dequantization (weight-only W4A16 kernels
+#: such as Marlin/AWQ; MXFP4 experts on GPUs without FP4 tensor cores, as vLLM runs gpt-oss on
+#: Hopper).
+BF16_COMPUTE_FORMATS = ("int4", "mxfp4")
 
 
 @dataclass(frozen=True)
@@ -26,10 +33,32 @@ class GPU:
     source: str
 
     def peak_flops(self, dtype: str) -> float:
-        """Dense tensor-core peak for the compute dtype (fp8/int8 use the fp8 rate if any)."""
-        if dtype in ("fp8", "int8", "int4", "mxfp4") and self.fp8_flops:
-            return self.fp8_flops
-        return self.bf16_flops
+        """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at — the one
+        peak-for-dtype rule of the project (serving and training both call it).
+
+        * ``bf16``/``fp16``: :attr:`bf16_flops` (the datasheets give FP16 = BF16 dense rates).
+        * ``fp8``/``int8``: :attr:`fp8_flops`, W8A8 kernels running on the 8-bit tensor cores;
+          :attr:`bf16_flops` where the catalog has no FP8 figure (A100, whose INT8 rate is not
+          in the catalog: charged at bf16, a conservative ceiling).
+        * ``int4``/``mxfp4`` (:data:`BF16_COMPUTE_FORMATS`): :attr:`bf16_flops` — weight-only
+          W4A16 kernels (Marlin, AWQ) dequantize to bf16 before the matmul, and vLLM runs
+          gpt-oss's MXFP4 experts the same way on GPUs without FP4 tensor cores.
+        * ``fp32``: TF32, :data:`TF32_FRACTION_OF_BF16` × :attr:`bf16_flops` — the datasheets'
+          dense TF32 rate is half the BF16 one: 494.7/989.4 (H100 SXM), 156/312 (A100),
+          653.7/1307.4 (MI300X) TFLOP/s. PyTorch runs fp32 matmuls in TF32 with
+          ``torch.backends.cuda.matmul.allow_tf32``; strict fp32 is slower still.
+
+        Sources: the vendor datasheets in ``configs/hardware.yaml`` (each GPU's ``source``) and
+        REFERENCE.md §6.
+        """
+        if dtype in ("bf16", "fp16") or dtype in BF16_COMPUTE_FORMATS:
+            return self.bf16_flops
+        if dtype in ("fp8", "int8"):
+            return self.fp8_flops or self.bf16_flops
+        if dtype == "fp32":
+            return self.bf16_flops * TF32_FRACTION_OF_BF16
+        raise EstimatorError("dtype", dtype,
+                             "must be one of fp32, bf16, fp16, fp8, int8, int4, mxfp4")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)

@@ -199,10 +199,26 @@ def pp_layer_ranges(num_layers: int, pp: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def check_tp(s: ModelSpec, tp: int) -> None:
+    """Tensor-parallel sizes an inference engine accepts, as vLLM's attention layers assert
+    them (``vllm/model_executor/models/llama.py::LlamaAttention`` and every family's copy):
+    ``tp`` divides ``num_attention_heads`` (MLA and JetMoE MoA: the same rule on
+    ``num_attention_heads``); KV heads split when ``g ≥ tp`` (``tp`` divides ``g``) and are
+    replicated when ``g < tp`` (``g`` divides ``tp``). Raises :class:`EstimatorError` naming
+    ``tp``."""
+    a, g = s.num_attention_heads, s.num_key_value_heads
+    if a % tp:
+        raise EstimatorError("tp", tp, f"must divide num_attention_heads={a}")
+    if s.mla is None and (g % tp if g >= tp else tp % g):
+        raise EstimatorError("tp", tp, f"must divide num_key_value_heads={g} or be a multiple "
+                             "of it (KV heads are split, or replicated whole)")
+
+
 @functools.lru_cache(maxsize=1024)  # geometry only (spec and split sizes), both hashable
 def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
-    dense model."""
+    dense model; ``tp`` must be one an engine accepts (:func:`check_tp`)."""
+    check_tp(s, tp)
     ep_eff = ep if s.is_moe else 1
     group = math.lcm(tp, ep_eff)
     return Layout(tp=tp, pp=pp, ep=ep_eff, group=group, etp=group // ep_eff,
@@ -803,9 +819,13 @@ def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
         "overhead": "non_torch (CUDA context, NCCL: vLLM's measured 1.79 GiB on one GPU, "
                     "3.58 GiB at tp=2; vLLM PR #10511) + reserve ((1 - gpu_memory_utilization) "
                     "of the GPU, vLLM's headroom)",
-        "parallelism": "tp splits heads (KV heads replicated when g < tp), FFN widths and the "
-                       "vocabulary; ep splits routed experts; pp splits layers as vLLM's "
-                       "get_pp_indices; a replica is pp·lcm(tp, ep) GPUs (dense: pp·tp); "
+        "parallelism": "tp splits heads (KV heads replicated when g < tp; tp must divide "
+                       "num_attention_heads, vLLM's rule), FFN widths and the vocabulary; ep "
+                       "splits routed experts (vLLM's determine_expert_map: the first E mod ep "
+                       "ranks hold one more); pp splits layers by vLLM's split "
+                       "(get_pp_indices: L // pp each, the remainder one by one to the stages "
+                       "before the last; training's Megatron split gives it to the first "
+                       "stages instead); a replica is pp·lcm(tp, ep) GPUs (dense: pp·tp); "
                        "ep > tp = data-parallel attention groups sharing the batch; "
                        "per_gpu = the busiest stage; the etp and num_gpus options are "
                        "training-only",
@@ -866,6 +886,13 @@ def compute(model, opts, gpu) -> InferenceMemory:
     if lay.dp_attn > 1:
         notes.append(f"ep={lay.ep} > tp={lay.tp}: {lay.dp_attn} data-parallel attention groups "
                      f"per stage, {b_group} of the {b} sequences on each")
+    if opts.ep > 1 and not s.is_moe:
+        notes.append(f"ep={opts.ep} ignored: a dense model has no routed experts to split "
+                     "(the replica is pp x tp GPUs)")
+    if cap and seq > cap:
+        notes.append(f"seq_len={seq} exceeds max_position_embeddings={cap}: estimated beyond "
+                     "the model's trained context (memory and speed follow the formulas; "
+                     "output quality there is not known)")
     return InferenceMemory(
         weight_dtype=dtype, kv_dtype=kv_dtype,
         kv_layout=kv_layout if s.mla is not None else ("moa" if s.moa is not None
@@ -885,19 +912,32 @@ def compute(model, opts, gpu) -> InferenceMemory:
 FIT_LADDER = ((1, 1), (2, 1), (4, 1), (8, 1), (8, 2), (8, 4), (8, 8), (8, 16))
 
 
+def fit_ep(s: ModelSpec, tp: int, ep: int) -> int:
+    """Expert parallelism :func:`smallest_fit` uses at tensor-parallel ``tp``: the largest
+    divisor of ``tp`` that is at most the requested ``ep`` and divides ``num_experts`` (1 for a
+    dense model or ``ep = 1``). Dividing ``tp`` keeps a stage at ``lcm(tp, ep) = tp`` GPUs, so
+    every rung of :data:`FIT_LADDER` is exactly ``tp·pp`` GPUs; dividing ``E`` keeps the ranks
+    even."""
+    if not s.is_moe or ep <= 1:
+        return 1
+    return max(d for d in range(1, min(tp, ep) + 1) if tp % d == 0 and s.num_experts % d == 0)
+
+
 def smallest_fit(model, opts, gpu) -> dict:
     """The fewest GPUs of ``gpu`` that hold ``model`` for ``opts.batch × opts.seq_len``.
 
-    Walks :data:`FIT_LADDER` (tp, pp) with the other options unchanged (``ep`` = the given one
-    where it divides the GPU count, else 1) and returns the first layout whose busiest GPU fits
-    (:func:`compute`), with the per-GPU bytes of every layout tried. Layouts the model cannot
-    take (tp larger than the heads allow, pp above the layer count) are skipped with the reason.
-    Answers "does it fit on N × this GPU" without the user trying splits by hand.
+    Walks :data:`FIT_LADDER` (tp, pp) with the other options unchanged, except ``ep``: the
+    largest divisor of ``tp`` not above the requested ``ep`` that divides ``num_experts``
+    (:func:`fit_ep`), so each layout is exactly ``tp·pp`` GPUs. Returns the first layout whose
+    busiest GPU fits (:func:`compute`), with the per-GPU bytes of every layout tried. Layouts
+    the model cannot take (tp an engine refuses, pp above the layer count) are skipped with the
+    reason. Answers "does it fit on N × this GPU" without the user trying splits by hand.
     """
+    s: ModelSpec = model.spec if hasattr(model, "spec") else model
     tried = []
     found = None
     for tp, pp in FIT_LADDER:
-        ep = opts.ep if (tp * pp) % opts.ep == 0 else 1
+        ep = fit_ep(s, tp, opts.ep)
         try:
             o = opts.replace(tp=tp, pp=pp, ep=ep,
                              num_gpus=max(opts.num_gpus, tp * pp * opts.cp) // (tp * pp * opts.cp)
@@ -912,14 +952,21 @@ def smallest_fit(model, opts, gpu) -> dict:
         if r.fits:
             found = row
             break
+    if not s.is_moe:
+        ep_rule = "ep = 1 (dense model)"
+    elif opts.ep <= 1:
+        ep_rule = "ep = 1 (as requested: experts split by tp)"
+    else:
+        ep_rule = (f"ep = the largest divisor of tp that is <= the requested ep={opts.ep} and "
+                   f"divides num_experts={s.num_experts}, so each layout is tp x pp GPUs")
     return {"smallest": found, "tried": tried, "gpu": gpu.id,
             "batch": opts.batch, "seq_len": opts.seq_len,
             "method": "first of (tp, pp) = " + ", ".join(f"{t}x{p}" for t, p in FIT_LADDER)
-                      + " whose busiest GPU fits; other options unchanged"}
+                      + f" whose busiest GPU fits; {ep_rule}; other options unchanged"}
 
 
-FORMULAS = [smallest_fit, tensor_bytes, weight_formats, sixteen_bit_tensors, activation_bytes,
-            pp_layer_ranges,
+FORMULAS = [smallest_fit, fit_ep, tensor_bytes, weight_formats, sixteen_bit_tensors,
+            activation_bytes, check_tp, pp_layer_ranges,
             layout, attention_matrix_params, layer_params, stage_weight_bytes, weight_bytes,
             kv_elements_per_token, cached_tokens, kv_cache_bytes, activation_model,
             activation_peak, non_torch_bytes, reserve_bytes, max_batch, max_seq_len]

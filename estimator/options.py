@@ -48,8 +48,9 @@ class Options:
     tp: int = opt(1, "tensor-parallel size", "parallel", minimum=1)
     pp: int = opt(1, "pipeline-parallel size", "parallel", minimum=1)
     ep: int = opt(1, "expert-parallel size", "parallel", minimum=1)
-    etp: int = opt(0, "expert tensor-parallel size (training memory): 0 = same as tp "
-                      "(Megatron's default); 1 = experts not split by TP", "parallel", minimum=0)
+    etp: int = opt(0, "expert tensor-parallel size (training): 0 = 1 when ep > 1 (Megatron-Core "
+                      "MoE recipes: --expert-tensor-parallel-size 1 with expert parallelism), "
+                      "else tp; 1 = experts not split by TP", "parallel", minimum=0)
     cp: int = opt(1, "context-parallel size (training)", "parallel", minimum=1)
     num_gpus: int = opt(8, "GPUs in the training job (data-parallel size = num_gpus / "
                            "(tp·pp·cp))", "parallel", minimum=1)
@@ -172,8 +173,6 @@ def _make_options(**kw: Any) -> Options:
     for k in kw:
         if k not in OPTION_FIELDS:
             raise EstimatorError(k, kw[k], "unknown option; known: " + ", ".join(OPTION_FIELDS))
-    o = Options(**kw)
-    if o.num_gpus % (o.tp * o.pp * o.cp):
-        raise EstimatorError("num_gpus", o.num_gpus,
-                             f"must be a multiple of tp·pp·cp = {o.tp * o.pp * o.cp}")
-    return o
+    # num_gpus must be a multiple of tp·pp·cp for *training* only; training.py checks it, so an
+    # inference layout larger than the training job (tp=16 with num_gpus=8) still reports.
+    return Options(**kw)

@@ -122,6 +122,20 @@ def _architecture_dict(s: ModelSpec) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
+class NotApplicable:
+    """A section the options rule out (e.g. training at a tp Megatron cannot use): its figures
+    are None and ``to_dict()`` names the field, the value and why."""
+
+    peak = fits = gpu_hours = cost_usd = None
+
+    def __init__(self, error: EstimatorError):
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.error
+        return {"not_applicable": str(e), "field": e.field, "value": e.value}
+
+
 def spec_warnings(s: ModelSpec) -> list[str]:
     """Settings a spec carries that change nothing, said out loud instead of ignored."""
     out = []
@@ -158,11 +172,19 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     # the FLOPs section's decode count).
     fl = flops.compute(m, opts, gpu)
     inference = memory.compute(m, opts, gpu)
+    # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
+    # Megatron cannot split them): the training sections then say why instead of the whole
+    # report failing.
+    try:
+        training_memory = training.compute_memory(m, opts, gpu)
+        training_compute = training.compute(m, opts, gpu, flops_report=fl)
+    except EstimatorError as e:
+        training_memory = training_compute = NotApplicable(e)
     return Report(
         model=m, options=opts, gpu=gpu, params=count_params(m.spec), flops=fl,
         inference=inference,
-        training_memory=training.compute_memory(m, opts, gpu),
-        training=training.compute(m, opts, gpu, flops_report=fl),
+        training_memory=training_memory,
+        training=training_compute,
         serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
         if with_serving else None,
     )

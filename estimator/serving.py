@@ -8,8 +8,10 @@ utilization factors ``mfu`` (compute) and ``mbu`` (memory bandwidth) of the opti
   :func:`estimator.flops.forward_flops` (logits on the last position only).
 * **Decode**, one token for each of ``b`` sequences: bandwidth-bound time = bytes read /
   (bandwidth × mbu), where bytes read = dense (non-expert) weights + per MoE layer the
-  *expected distinct experts touched* by ``b`` tokens (:func:`expected_distinct_experts`) + the
-  KV cache of ``b`` sequences at ``seq_len`` of context; compute time = ``b`` ×
+  *expected distinct experts touched* by ``b`` tokens (:func:`expected_distinct_experts`) — with
+  expert parallelism, those on the *busiest* rank, which every MoE layer waits for
+  (:func:`expected_busiest_rank_experts`) — + the KV cache of ``b`` sequences at ``seq_len`` of
+  context; compute time = ``b`` ×
   :func:`estimator.flops.decode_flops_per_token` / (peak × mfu × GPUs). The step takes the larger
   (REFERENCE.md §4). Tools that read only active parameters are right at ``b = 1``; tools that
   read every expert only at large ``b``.
@@ -22,7 +24,9 @@ launch gaps and scheduling are not modelled: every figure is a ceiling.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,13 +38,6 @@ from .spec import ModelSpec
 
 #: Batches the decode table always shows (plus ``opts.batch``).
 DECODE_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-#: TF32 tensor-core peak as a fraction of the dense BF16 peak: 494.7/989.4 (H100 SXM),
-#: 156/312 (A100), 653.7/1307.4 (MI300X) TFLOP/s in the vendors' datasheets. fp32 weights
-#: compute in TF32 (``torch.backends.cuda.matmul.allow_tf32``); strict fp32 is slower still.
-TF32_FRACTION_OF_BF16 = 0.5
-#: Weight formats that compute in bf16 after dequantization (weight-only W4A16 kernels such as
-#: Marlin/AWQ; MXFP4 experts on GPUs without FP4 tensor cores, as vLLM runs gpt-oss on Hopper).
-BF16_COMPUTE_FORMATS = ("int4", "mxfp4")
 #: Largest batch the compute-bound search looks at.
 MAX_BATCH_SEARCH = 2**20
 
@@ -61,27 +58,171 @@ def expected_distinct_experts(num_experts: int, top_k: int, tokens: int) -> floa
     return num_experts * (1.0 - (1.0 - top_k / num_experts) ** tokens)
 
 
-def compute_peak_flops(gpu, dtype: str) -> float:
-    """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at: bf16/fp16 →
-    bf16 peak; fp8/int8 → the catalog's fp8 peak (bf16 where the GPU has none); int4/mxfp4 →
-    bf16 (:data:`BF16_COMPUTE_FORMATS`); fp32 → TF32 (:data:`TF32_FRACTION_OF_BF16` of bf16)."""
-    if dtype == "fp32":
-        return gpu.bf16_flops * TF32_FRACTION_OF_BF16
-    if dtype in BF16_COMPUTE_FORMATS:
-        return gpu.peak_flops("bf16")
-    return gpu.peak_flops(dtype)
+# ----------------------------------------------------------------------------------------------
+# experts read by the busiest expert-parallel rank
+# ----------------------------------------------------------------------------------------------
+
+#: Probabilities below this are dropped from the ends of the distinct-expert distribution as it
+#: is stepped token by token (mass lost: under E · tokens · 1e-30, nothing).
+OCCUPANCY_PRUNE = 1e-30
+#: The token-by-token distribution is stepped while ``x = E·(1 − k/E)^b`` (the expected number
+#: of untouched experts, bounded above) exceeds this; from there on the untouched-experts series
+#: of :func:`expected_busiest_rank_experts` has terms below ``x^n/n!``: no cancellation.
+SERIES_FROM_UNTOUCHED = 1.0
+#: Terms of that series below this are dropped (alternating and decreasing: the error is below
+#: the first term dropped).
+SERIES_EPS = 1e-20
+
+
+def expert_rank_sizes(num_experts: int, ep: int) -> tuple[int, int, int]:
+    """How vLLM spreads ``E`` routed experts over ``ep`` ranks
+    (``vllm/model_executor/layers/fused_moe/layer.py::determine_expert_map``): ``E // ep`` each,
+    one more on the first ``E % ep`` ranks. Returns ``(E // ep, E % ep, ep − E % ep)``: the base
+    size, the number of ranks holding one more, the number holding the base."""
+    base, rem = divmod(num_experts, ep)
+    return base, rem, ep - rem
+
+
+@functools.lru_cache(maxsize=256)
+def busiest_rank_given_distinct(num_experts: int, ep: int) -> tuple[float, ...]:
+    """``M[j]`` = expected largest number of touched experts on one of the ``ep`` ranks, when
+    ``j`` distinct experts of ``E`` are touched (``j = 0..E``).
+
+    Exact: routing is exchangeable over experts, so given ``j`` distinct experts touched the
+    touched set is a uniform ``j``-subset. The ``j``-subsets with at most ``c`` experts on every
+    rank number ``N_c(j) = [x^j] Π_r Σ_{i≤c} C(m_r, i)·x^i`` (rank sizes ``m_r`` from
+    :func:`expert_rank_sizes`), so ``P(max ≤ c | j) = N_c(j)/C(E, j)`` and
+    ``M[j] = Σ_{c=0}^{m_max−1} (1 − N_c(j)/C(E, j))``. The polynomial products are exact
+    integers, taken as one big-integer power (Kronecker substitution: every coefficient is below
+    ``2^E``, so slots of ``E + 1`` bits never carry).
+    """
+    E = num_experts
+    base, n_big, n_small = expert_rank_sizes(E, ep)
+    m_max = base + (1 if n_big else 0)
+    slot = E // 8 + 1  # bytes per coefficient: 8·slot ≥ E + 1 bits
+    shift = 8 * slot
+    binom = [math.comb(E, j) for j in range(E + 1)]
+    out = [0.0] * (E + 1)
+
+    def encode(m: int, c: int) -> int:
+        return sum(math.comb(m, i) << (i * shift) for i in range(min(c, m) + 1))
+
+    for c in range(m_max):
+        x = pow(encode(base + 1, c), n_big) * pow(encode(base, c), n_small)
+        buf = x.to_bytes((E + 1) * slot, "little")
+        top = n_big * min(c, base + 1) + n_small * min(c, base)  # N_c(j) = 0 beyond
+        for j in range(c + 1, E + 1):  # j ≤ c: every j-subset qualifies, the term is 0
+            n_c = int.from_bytes(buf[j * slot:(j + 1) * slot], "little") if j <= top else 0
+            out[j] += 1.0 - n_c / binom[j]
+    return tuple(out)
+
+
+class _Occupancy:
+    """Distribution of the number of distinct experts ``b`` tokens touch, ``b = 0, 1, 2, …``,
+    stepped token by token and kept (one per ``(E, k)``, see :func:`_occupancy`).
+
+    A token picks ``k`` of ``E`` uniformly; with ``j`` already touched it overlaps them in ``o``
+    experts with the hypergeometric probability ``C(j, o)·C(E−j, k−o)/C(E, k)`` and adds
+    ``k − o`` new ones. Every term is a nonnegative float: no cancellation.
+    """
+
+    def __init__(self, E: int, k: int):
+        ck = math.comb(E, k)
+        self.k = k
+        self.step = [[math.comb(j, o) * math.comb(E - j, k - o) / ck for j in range(E + 1)]
+                     for o in range(k + 1)]
+        self.dists: list[tuple[int, list[float]]] = [(0, [1.0])]  # (lowest j, P(j), ...)
+
+    def at(self, tokens: int) -> tuple[int, list[float]]:
+        while len(self.dists) <= tokens:
+            lo, p = self.dists[-1]
+            n, k = len(p), self.k
+            new = [0.0] * (n + k)
+            for o, h in enumerate(self.step):
+                add = k - o
+                new[add:add + n] = map(operator.add, new[add:add + n],
+                                       map(operator.mul, p, h[lo:lo + n]))
+            first = 0
+            while new[first] < OCCUPANCY_PRUNE:
+                first += 1
+            last = len(new)
+            while new[last - 1] < OCCUPANCY_PRUNE:
+                last -= 1
+            self.dists.append((lo + first, new[first:last]))
+        return self.dists[tokens]
+
+
+@functools.lru_cache(maxsize=64)
+def _occupancy(E: int, k: int) -> _Occupancy:
+    return _Occupancy(E, k)
+
+
+@functools.lru_cache(maxsize=4096)
+def expected_busiest_rank_experts(num_experts: int, top_k: int, ep: int, tokens: int) -> float:
+    """Expected number of distinct experts the *busiest* of ``ep`` expert-parallel ranks
+    touches in one MoE layer when ``b = tokens`` tokens each pick ``k`` of ``E`` experts
+    uniformly and independently. Each MoE layer waits for its slowest rank (the all-to-all
+    combine), so this, not the average ``E[distinct]/ep``, sets a memory-bound step.
+
+    ``ep = 1``: :func:`expected_distinct_experts` (closed form). ``ep > 1``: exact,
+    ``Σ_j P(j distinct) · M[j]`` with ``M`` from :func:`busiest_rank_given_distinct` and
+    ``P(j distinct)`` either stepped token by token (:class:`_Occupancy`) or, once the expected
+    untouched count bound ``x = E·(1 − k/E)^b`` is at most :data:`SERIES_FROM_UNTOUCHED`, from
+    the untouched-experts series ``P(U = u) = Σ_{v≥u} (−1)^{v−u}·C(E, v)·C(v, u)·
+    (C(E−v, k)/C(E, k))^b`` (inclusion–exclusion over the untouched set; consecutive terms
+    shrink by at least ``x/(v+1−u)``, so it is summed until a term drops below
+    :data:`SERIES_EPS`). Cached per ``(E, k, ep, b)``; tested against a Monte-Carlo simulation
+    of the maximum. Mixtral (E=8, k=2) at ep=8, b=1: 1 (two experts on two ranks).
+    """
+    E, k = num_experts, top_k
+    if E <= 0 or k <= 0 or tokens <= 0:
+        return 0.0
+    if ep <= 1:
+        return expected_distinct_experts(E, k, tokens)
+    M = busiest_rank_given_distinct(E, ep)
+    if E * (1.0 - k / E) ** tokens > SERIES_FROM_UNTOUCHED:
+        lo, p = _occupancy(E, k).at(tokens)  # renormalized: rounding and pruned tails
+        return math.fsum(map(operator.mul, p, M[lo:lo + len(p)])) / math.fsum(p)
+    log_ck = math.log(math.comb(E, k))
+    log_r = [(math.log(math.comb(E - v, k)) - log_ck) * tokens if E - v >= k else None
+             for v in range(E + 1)]
+
+    def term(v: int, u: int) -> float:
+        if log_r[v] is None:
+            return 0.0
+        return math.exp(math.log(math.comb(E, v) * math.comb(v, u)) + log_r[v])
+
+    total = 0.0
+    for u in range(E + 1):
+        first = term(u, u)
+        if first < SERIES_EPS:
+            break
+        p_u, sign = 0.0, 1.0
+        for v in range(u, E + 1):
+            t = term(v, u) if v > u else first
+            if t < SERIES_EPS:
+                break
+            p_u += sign * t
+            sign = -sign
+        total += p_u * M[E - u]
+    return total
 
 
 # ----------------------------------------------------------------------------------------------
 # bytes read per step
 # ----------------------------------------------------------------------------------------------
 
-def touched_fraction(num_experts: int, top_k: int, tokens: int) -> float:
-    """Share of a layer's experts ``tokens`` tokens touch: :func:`expected_distinct_experts`
-    / ``E`` (each expert is equally likely, so every GPU's experts are touched in this share)."""
+def touched_fraction(num_experts: int, top_k: int, tokens: int, ep: int = 1) -> float:
+    """Share of the routed experts one GPU holds that its MoE layer reads for ``tokens`` tokens,
+    on the busiest expert-parallel rank: :func:`expected_busiest_rank_experts` / ``⌈E/ep⌉``
+    (the experts the busiest GPU holds, :func:`estimator.memory.layer_params`). ``ep = 1``:
+    :func:`expected_distinct_experts` / ``E``."""
     if num_experts <= 0:
         return 0.0
-    return expected_distinct_experts(num_experts, top_k, tokens) / num_experts
+    if ep <= 1:  # the closed form, without the cache lookup (searches probe many batches)
+        return expected_distinct_experts(num_experts, top_k, tokens) / num_experts
+    held = -(-num_experts // ep)
+    return expected_busiest_rank_experts(num_experts, top_k, ep, tokens) / held
 
 
 @dataclass(frozen=True)
@@ -100,6 +241,7 @@ class DecodeReads:
     attn_top_k: int
     dp_attn: int
     vocab_per_gpu: int
+    ep: int  # expert-parallel ranks: each MoE layer waits for the busiest
 
     def bytes_at(self, batch: int) -> float:
         """Bytes read for one step of ``batch`` sequences (module docstring)."""
@@ -107,7 +249,7 @@ class DecodeReads:
         out = self.dense + min(b_group, self.vocab_per_gpu) * self.embedding_row
         out += b_group * self.kv_per_sequence
         if self.routed:
-            out += self.routed * touched_fraction(self.num_experts, self.top_k, batch)
+            out += self.routed * touched_fraction(self.num_experts, self.top_k, batch, self.ep)
         if self.attn_experts:
             out += self.attn_experts * touched_fraction(self.attn_experts_total,
                                                         self.attn_top_k, b_group)
@@ -119,7 +261,8 @@ def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel
     """Bytes one GPU reads per decode step at ``seq_len`` of context, per pipeline stage summed.
 
     ``dense`` weights once; routed experts × :func:`touched_fraction` of the *whole* batch (all
-    tokens reach every expert-parallel GPU, whatever attention group they come from); JetMoE's
+    tokens reach every expert-parallel GPU, whatever attention group they come from) on the
+    busiest expert-parallel rank; JetMoE's
     attention experts likewise over the group's tokens; ``min(b, V/tp)`` rows of the input
     embedding (a gather; a tied table is read whole as the lm_head at ``pp=1``); the KV cache of
     the attention group's sequences (:meth:`~estimator.memory.StageModel.kv`). Activations (a
@@ -148,7 +291,7 @@ def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel
         kv_per_sequence=kv, num_experts=s.num_experts if s.is_moe else 0,
         top_k=s.num_experts_per_tok, attn_experts_total=s.moa.num_experts if s.moa else 0,
         attn_top_k=s.moa.top_k if s.moa else 0, dp_attn=lay.dp_attn,
-        vocab_per_gpu=-(-s.vocab_size // lay.tp))
+        vocab_per_gpu=-(-s.vocab_size // lay.tp), ep=lay.ep)
 
 
 def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
@@ -160,7 +303,7 @@ def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
     out = reads.dense + min(b_group * seq_len, reads.vocab_per_gpu) * reads.embedding_row
     out += b_group * reads.kv_per_sequence
     if reads.routed:
-        out += reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens)
+        out += reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens, reads.ep)
     if reads.attn_experts:
         out += reads.attn_experts * touched_fraction(reads.attn_experts_total, reads.attn_top_k,
                                                      b_group * seq_len)
@@ -177,7 +320,8 @@ class DecodePoint:
     """One decode step of ``batch`` sequences (one new token each)."""
 
     batch: int
-    experts_touched_per_layer: float
+    experts_touched_per_layer: float  # distinct experts of the layer, all ranks together
+    experts_read_per_gpu_per_layer: float  # ... on the busiest expert-parallel rank
     bytes_read: float  # per GPU, summed over pipeline stages
     memory_time_s: float
     compute_time_s: float
@@ -199,6 +343,7 @@ class DecodePoint:
     def to_dict(self) -> dict[str, Any]:
         return {"batch": self.batch,
                 "experts_touched_per_layer": self.experts_touched_per_layer,
+                "experts_read_per_gpu_per_layer": self.experts_read_per_gpu_per_layer,
                 "bytes_read": self.bytes_read, "memory_time_s": self.memory_time_s,
                 "compute_time_s": self.compute_time_s, "step_s": self.step_s,
                 "bound": self.bound, "tokens_per_s": self.tokens_per_s,
@@ -271,10 +416,15 @@ def assumptions() -> dict[str, str]:
                    "share touched) + the KV cache written",
         "decode": "one new token per sequence, every sequence at seq_len tokens of context (the "
                   "end of its window: an upper bound on KV reads); bytes = dense weights + "
-                  "E·(1-(1-k/E)^b) distinct experts per MoE layer (uniform independent routing) "
-                  "+ the KV cache of the batch; FLOPs from flops.decode_flops_per_token",
-        "peak": "fp8/int8 weights: fp8 peak; int4/mxfp4: bf16 (weight-only kernels dequantize); "
-                "fp32: TF32 = half the bf16 peak (datasheets)",
+                  "per MoE layer the experts the busiest GPU reads (uniform independent "
+                  "routing: E·(1-(1-k/E)^b) distinct experts at ep=1; at ep>1 the expected "
+                  "maximum over the ep ranks of the distinct local experts touched, since every "
+                  "MoE layer waits for its busiest expert-parallel rank: the busiest rank sets "
+                  "the step) + the KV cache of the batch; FLOPs from "
+                  "flops.decode_flops_per_token",
+        "peak": "GPU.peak_flops(dtype): bf16/fp16: bf16 peak; fp8/int8: fp8 peak (bf16 where "
+                "the GPU has none); int4/mxfp4: bf16 (weight-only kernels dequantize); fp32: "
+                "TF32 = half the bf16 peak (datasheets)",
         "per_gpu": "tokens_per_s_per_gpu divides by every GPU of the replica",
         "compute_bound_from_batch": "smallest batch whose compute time reaches its memory time "
                                     "at this context (null: never below 2^20 — KV reads grow as "
@@ -305,7 +455,7 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
         max_b = memory.max_batch(models, lay, seq, mem)
     reads = decode_reads(s, lay, opts.dtype, models, seq)
 
-    peak = compute_peak_flops(gpu, opts.dtype)
+    peak = gpu.peak_flops(opts.dtype)
     flops_rate = peak * opts.mfu * lay.group
     bw = gpu.bandwidth_bytes_s * opts.mbu
     if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
@@ -319,14 +469,18 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     def comp_time(b: int) -> float:
         return b * tok_flops / flops_rate
 
-    E, k, is_moe, gpus = s.num_experts, s.num_experts_per_tok, s.is_moe, lay.gpus
+    E, k, is_moe, gpus, ep = s.num_experts, s.num_experts_per_tok, s.is_moe, lay.gpus, lay.ep
     points = []
     for b in sorted(set(DECODE_BATCHES) | {opts.batch}):
         bytes_read = reads.bytes_at(b)
-        # positional, in field order (batch, experts touched, bytes, memory s, compute s, fits,
-        # gpus): ten rows per report, and matching seven keywords costs as much as the row's math
-        points.append(DecodePoint(b, expected_distinct_experts(E, k, b) if is_moe else 0.0,
-                                  bytes_read, bytes_read / bw, comp_time(b), b <= max_b, gpus))
+        touched = expected_distinct_experts(E, k, b) if is_moe else 0.0
+        busiest = (touched if ep == 1 else expected_busiest_rank_experts(E, k, ep, b)) \
+            if is_moe else 0.0
+        # positional, in field order (batch, experts touched, experts on the busiest rank,
+        # bytes, memory s, compute s, fits, gpus): ten rows per report, and matching eight
+        # keywords costs as much as the row's math
+        points.append(DecodePoint(b, touched, busiest, bytes_read, bytes_read / bw,
+                                  comp_time(b), b <= max_b, gpus))
 
     # prefill: the whole batch in one pass
     b = opts.batch
@@ -360,6 +514,9 @@ def compute_bound_from_batch(mem_time, comp_time, limit: int = MAX_BATCH_SEARCH,
     ``comp_time`` is linear in ``b``; ``mem_time`` is a constant plus a concave (experts
     touched) plus a linear (KV) term, so their difference is convex and negative at ``b = 0``:
     once compute catches up it stays ahead, and doubling then bisection finds the crossing.
+    (With ``ep > 1`` the busiest rank's expert count can grow faster at its first few batches
+    than at ``b = 1`` — small ``k/E`` — but a step there reads far more than it computes: the
+    crossing lies where the count is concave.)
 
     ``monotone=True`` when the caller knows that holds exactly (the KV reads of a single
     attention group grow by the same amount every step; with several groups they grow by
@@ -426,7 +583,8 @@ def _compute_bound_monotone(cb, mem_time, comp_time, limit: int) -> int | None:
     return hi
 
 
-FORMULAS = [expected_distinct_experts, touched_fraction, compute_peak_flops, decode_reads,
+FORMULAS = [expected_distinct_experts, expert_rank_sizes, busiest_rank_given_distinct,
+            expected_busiest_rank_experts, touched_fraction, decode_reads,
             prefill_bytes, compute_bound_from_batch]
 
 __all__ = [f.__name__ for f in FORMULAS] + ["DecodePoint", "DecodeReads", "ServingReport",

@@ -17,18 +17,19 @@ the parallel layout in ``Options`` (tp, pp, ep, etp, cp, dp = num_gpus/(tp·pp·
   gradients). Both are calibrated against MemTracker on the validation's reference decoder
   (fused kernels / plain ops): within 0.4% on every preset. For a classic GPT block the
   accounting reproduces Korthikanti et al. 2022 (arXiv 2205.05198) Table 2 exactly
-  (:func:`korthikanti_layer_bytes`).
+  (:func:`korthikanti_layer_bytes`, the published closed form the tests check it with).
 * **Transients** at the peak: the logits / cross-entropy spike on the last stage
   (:func:`logits_bytes`), without FlashAttention the raw attention scores inside a stage's last
-  layer (:func:`attention_core_delta`), ZeRO-3's all-gathered layer weights, optimizer-step
-  temporaries.
+  layer (:func:`attention_core_delta`), ZeRO-3's all-gathered layer weights. The optimizer step
+  adds nothing with a fused optimizer (the convention here); PyTorch's foreach AdamW's extra
+  fp32 tensor per parameter is reported beside the peak (``optimizer_temp_foreach``).
 
 The peak is evaluated per pipeline stage (1F1B: stage ``i`` holds ``min(pp − i, grad_accum)``
 micro-batches) and the worst stage is reported.
 
 Compute (:func:`compute`): model FLOPs from :mod:`estimator.flops` × training tokens, time at the
-given MFU on ``num_gpus`` GPUs, GPU-hours and cost, and Chinchilla's tokens-per-parameter
-guidance (dense models).
+given MFU of the GPU's peak for the training dtype (``gpu.peak_flops(dtype)``) on ``num_gpus``
+GPUs, GPU-hours and cost, and Chinchilla's tokens-per-parameter guidance (dense models).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 from . import flops as flops_mod
 from ._frozen import direct_init
 from .errors import EstimatorError
+from .memory import activation_bytes, attention_matrix_params
 from .params import (
     attention_params,
     count_params,
@@ -131,6 +133,12 @@ DROPOUT_MASK_BYTES = 1
 CHINCHILLA_TOKENS_PER_PARAM = 20
 SECONDS_PER_HOUR = 3600
 SECONDS_PER_DAY = 86400
+#: Attention share of the model FLOPs above which the compute section says how much the
+#: attention convention (``attention_flops``) changes time and cost.
+ATTENTION_NOTE_FRACTION = 0.2
+#: How ``etp = 0`` (the option's default) is resolved (:func:`default_etp`).
+ETP_DEFAULT_RULE = ("etp option 0 = 1 when ep > 1 (Megatron-Core's common MoE setting "
+                    "--expert-tensor-parallel-size 1 with expert parallelism), else tp")
 
 #: Terms a selective recompute drops: the attention core (Korthikanti et al. §4.2; Megatron
 #: ``--recompute-granularity selective`` with its default module ``core_attn``).
@@ -160,9 +168,11 @@ ACTIVATION_FRAMEWORKS = {
                     "sequence parallelism whenever tp > 1; balanced expert routing"),
 }
 OPTIMIZER_IMPL = ("fused (Apex/TE FusedAdam, DeepSpeed FusedAdam, torch fused=True): no "
-                  "per-parameter temporaries at the step; PyTorch's foreach AdamW adds one fp32 "
-                  "tensor per local parameter (torch/optim/adamw.py _multi_tensor_adamw: "
-                  "_foreach_sqrt(exp_avg_sq)), reported as optimizer_temp_foreach")
+                  "per-parameter temporaries at the step, so the step never sets the peak; "
+                  "PyTorch's foreach AdamW would add one fp32 tensor per local parameter "
+                  "(torch/optim/adamw.py _multi_tensor_adamw: _foreach_sqrt(exp_avg_sq)) while "
+                  "the activations are freed: reported as optimizer_temp_foreach, not in the "
+                  "peak (with foreach the step peaks at model_states + optimizer_temp_foreach)")
 NOT_INCLUDED = ("CUDA context (hundreds of MB to ~2 GB, outside allocator stats); allocator "
                 "fragmentation (reserved > allocated); NCCL and all-to-all communication "
                 "buffers; DDP gradient buckets (Megatron/FSDP use the gradient buffer itself); "
@@ -202,6 +212,7 @@ class ParallelPlan:
     dp: int
     zero: int
     ignored: tuple[str, ...] = ()  # options that do not apply to this model (ep on dense)
+    etp_default: bool = False  # etp came from default_etp (the option was 0)
 
     @property
     def world(self) -> int:
@@ -230,6 +241,31 @@ class ParallelPlan:
                 "ignored": [f"{name}: the model has no routed experts" for name in self.ignored]}
 
 
+def check_tensor_parallel_heads(spec: ModelSpec, tp: int) -> None:
+    """Megatron-Core splits attention heads evenly over TP ranks and refuses otherwise
+    (``megatron/core/transformer/attention.py``: ``divide(num_attention_heads, world_size)`` and
+    ``divide(num_query_groups, world_size)``, ``divide`` asserting divisibility): training needs
+    ``a mod tp = 0`` and, with GQA/MQA, ``g mod tp = 0`` (no KV-head replication in training, unlike
+    vLLM's inference ``QKVParallelLinear``). MLA (``multi_latent_attention.py``) splits only its
+    ``a`` heads (the latent down-projections are duplicated on every rank)."""
+    a, g = spec.num_attention_heads, spec.num_key_value_heads
+    if a % tp:
+        raise EstimatorError("tp", tp, f"must divide num_attention_heads={a} for training "
+                                       "(Megatron splits the heads evenly over TP ranks)")
+    if spec.mla is None and g % tp:
+        raise EstimatorError("tp", tp, f"must divide num_key_value_heads={g} for training "
+                                       "(Megatron splits the KV heads evenly over TP ranks; only "
+                                       "inference engines replicate KV heads when g < tp)")
+
+
+def default_etp(tp: int, ep: int) -> int:
+    """Expert tensor-parallel size when the ``etp`` option is 0: 1 with expert parallelism
+    (``ep > 1``; Megatron-Core's common MoE setting ``--expert-tensor-parallel-size 1``: experts
+    split by EP, not by TP), else ``tp`` (Megatron's own default, experts split like dense FFNs).
+    """
+    return 1 if ep > 1 else tp
+
+
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
     tp, pp, cp, ep = opts.tp, opts.pp, opts.cp, opts.ep
@@ -240,7 +276,8 @@ def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     L = spec.num_hidden_layers
     if pp > L:
         raise EstimatorError("pp", pp, f"must not exceed num_hidden_layers={L}")
-    etp = opts.etp or tp
+    check_tensor_parallel_heads(spec, tp)
+    etp = opts.etp or default_etp(tp, ep)
     if not spec.is_moe:
         # Expert parallelism does not apply to a dense model: ep/etp are ignored (not an error,
         # so one set of options serves a MoE model and its dense equivalents side by side).
@@ -252,9 +289,11 @@ def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
         raise EstimatorError("ep", ep, f"must divide num_experts={E}")
     group = tp * cp * dp
     if group % (ep * etp):
+        how = "the etp option" if opts.etp else ETP_DEFAULT_RULE
         raise EstimatorError("ep", ep, f"ep·etp = {ep}·{etp} must divide tp·cp·dp = "
-                             f"{tp}·{cp}·{dp} (etp = {'tp' if not opts.etp else 'etp'})")
-    return ParallelPlan(tp=tp, pp=pp, ep=ep, etp=etp, cp=cp, dp=dp, zero=opts.zero)
+                             f"{tp}·{cp}·{dp} (etp from {how})")
+    return ParallelPlan(tp=tp, pp=pp, ep=ep, etp=etp, cp=cp, dp=dp, zero=opts.zero,
+                        etp_default=not opts.etp)
 
 
 def stage_layer_range(num_layers: int, pp: int, stage: int) -> tuple[int, int]:
@@ -398,10 +437,20 @@ class _LayerParams:
 def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     """Megatron's split (theoretical_memory_usage.py): matrices by TP (vocab-parallel embedding
     and head too), norms and the router replicated, experts by EP (and expert-TP). With tied
-    embeddings and pp > 1 the last stage keeps its own copy of the table."""
+    embeddings and pp > 1 the last stage keeps its own copy of the table.
+
+    Attention matrices per rank come from :func:`estimator.memory.attention_matrix_params`, the
+    function inference memory uses: ``⌈a/tp⌉`` query and ``⌈g/tp⌉`` KV heads, MLA's latent
+    down-projections duplicated on every rank (Megatron ``multi_latent_attention.py``:
+    ``parallel_mode='duplicated'``); the remaining attention parameters (biases, q/k norms,
+    sinks, MoA router) are split by TP as memory does. :func:`check_tensor_parallel_heads` has
+    enforced ``a mod tp = g mod tp = 0`` (Megatron's rule), so the ceilings are exact and the
+    KV-head replication memory applies to inference at ``g < tp`` never arises here: training and
+    inference count the same per-rank attention weights for the same ``tp``."""
     tp = plan.tp
     h = s.hidden_size
-    attn = _cdiv(attention_params(s), tp)
+    attn_mat = attention_matrix_params(s, tp)
+    attn = attn_mat + _cdiv(attention_params(s) - attention_matrix_params(s), tp)
     norms = 2 * norm_params(s, h)
     dense = attn + norms + (_cdiv(dense_ffn_params(s), tp) if s.intermediate_size else 0)
     moe_ne = moe_e = 0
@@ -422,15 +471,14 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
 # activations
 # ----------------------------------------------------------------------------------------------
 
-def activation_bytes_per_element(dtype: str) -> int:
-    """Saved activations are 16-bit in mixed precision, 4 bytes in fp32 training."""
-    return BYTES_FP32 if dtype == "fp32" else BYTES_16BIT
-
-
 def korthikanti_layer_bytes(s: int, b: int, h: int, a: int, t: int = 1,
                             sequence_parallel: bool = False, recompute: str = "none") -> float:
     """Activation bytes of one GPT transformer layer (Korthikanti et al. 2022, arXiv 2205.05198,
     Table 2): 16-bit activations, 1-byte dropout masks, LayerNorm, GeLU MLP of width 4h, MHA.
+
+    A reference, not used for any reported number: the estimator counts tensor by tensor
+    (:func:`layer_activation_terms`), and on a classic GPT block that account must equal this
+    published closed form (``tests/test_training.py``), which is what this function is for.
 
     no parallelism ``sbh(34 + 5as/h)``; tensor parallel ``sbh(10 + 24/t + 5as/(ht))``; with
     sequence parallel ``sbh(34/t + 5as/(ht))``; selective recompute drops the ``5as/h`` term;
@@ -518,7 +566,7 @@ def _attention_terms(s: ModelSpec, T: int, seq: int, e: int, plan: ParallelPlan,
         terms["attn_router_probs"] = ROUTER_PROB_BYTES * T * s.moa.num_experts
     else:
         q_heads = -(-s.num_attention_heads // tp)
-        kv_heads = -(-s.num_key_value_heads // tp)  # g < tp: one replicated head per rank
+        kv_heads = -(-s.num_key_value_heads // tp)  # exact: parallel_plan enforces g mod tp = 0
         d_qk = d_v = rope_dim = s.head_dim
     if s.qk_norm != "none" and s.mla is None:
         # q/k RMSNorm before RoPE (qwen3, olmoe, glm): the norm keeps the pre-norm q and k (fused
@@ -641,7 +689,7 @@ def layer_activation_terms(s: ModelSpec, opts, kind: str = "dense",
     reproduces Table 2 exactly (modern pre-training uses no dropout).
     """
     plan = plan or parallel_plan(s, opts)
-    e = activation_bytes_per_element(opts.dtype)
+    e = activation_bytes(opts.dtype)
     T = opts.micro_batch * -(-opts.seq_len // plan.cp)
     terms = _attention_terms(s, T, opts.seq_len, e, plan, opts.flash_attention, dropout,
                              opts.activation_framework, norm_statistics)
@@ -709,7 +757,7 @@ def logits_bytes(s: ModelSpec, opts, plan: ParallelPlan) -> dict[str, int]:
     T = opts.micro_batch * _cdiv(opts.seq_len, plan.cp)
     v_r = _cdiv(s.vocab_size, plan.tp)
     tv = T * v_r
-    e = activation_bytes_per_element(opts.dtype)
+    e = activation_bytes(opts.dtype)
     input_grad = e * T * s.hidden_size
     saved = LOGITS_SAVED_BYTES * tv
     if opts.activation_framework == PYTORCH_EAGER:
@@ -778,7 +826,7 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     """
     spec = getattr(spec, "spec", spec)  # a Model or a ModelSpec
     plan = plan or parallel_plan(spec, opts)
-    e = activation_bytes_per_element(opts.dtype)
+    e = activation_bytes(opts.dtype)
     T = opts.micro_batch * -(-opts.seq_len // plan.cp)
     sp = plan.tp if plan.sequence_parallel else 1
     h = spec.hidden_size
@@ -857,8 +905,7 @@ class StageMemory:
     activations: int
     logits: int
     zero3_buffer: int
-    optimizer_temp: int
-    optimizer_temp_foreach: int
+    optimizer_temp_foreach: int  # informational: not part of the peak (fused optimizer step)
     attention_core: int = 0
 
     @property
@@ -880,24 +927,26 @@ class StageMemory:
 
     @property
     def peak_moment(self) -> str:
-        return "forward_backward" if self.forward_transient >= self.optimizer_temp \
-            else "optimizer_step"
+        """When in the step the stage peaks: inside its last layer's attention core
+        (``attention_core``, no FlashAttention), at the loss (``loss``, the last stage), or at
+        the end of the forward of its last in-flight micro-batch (``end_of_forward``). With a
+        fused optimizer the step itself adds nothing, so it never sets the peak."""
+        if self.core_moment:
+            return "attention_core"
+        return "loss" if self.logits else "end_of_forward"
 
     @property
     def peak(self) -> int:
-        return self.model_states + max(self.forward_transient, self.optimizer_temp)
+        return self.model_states + self.forward_transient
 
     def parts_at_peak(self) -> dict[str, int]:
         parts = dict(self.states)
-        if self.peak_moment == "forward_backward":
-            parts["activations"] = self.activations
-            if self.core_moment:
-                parts["attention_core"] = self.attention_core
-            else:
-                parts["logits"] = self.logits
-            parts["zero3_buffer"] = self.zero3_buffer
+        parts["activations"] = self.activations
+        if self.core_moment:
+            parts["attention_core"] = self.attention_core
         else:
-            parts["optimizer_temp"] = self.optimizer_temp
+            parts["logits"] = self.logits
+        parts["zero3_buffer"] = self.zero3_buffer
         return parts
 
     def summary(self) -> dict[str, Any]:
@@ -952,7 +1001,7 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     return StageMemory(stage=stage, layers=(start, end), in_flight=m, params_non_expert=ne,
                        params_expert=ex, states=states, activations=activations, logits=logits,
                        attention_core=attention_core,
-                       zero3_buffer=zero3, optimizer_temp=0, optimizer_temp_foreach=foreach)
+                       zero3_buffer=zero3, optimizer_temp_foreach=foreach)
 
 
 @direct_init  # performance plumbing: see estimator/_frozen.py
@@ -992,7 +1041,7 @@ class TrainingMemory:
         per_gpu = dict(w.states)
         per_gpu.update(model_states=w.model_states, activations=w.activations, logits=w.logits,
                        attention_core=w.attention_core,
-                       zero3_buffer=w.zero3_buffer, optimizer_temp=w.optimizer_temp,
+                       zero3_buffer=w.zero3_buffer,
                        optimizer_temp_foreach=w.optimizer_temp_foreach)
         return {
             "per_gpu": per_gpu,
@@ -1024,6 +1073,9 @@ class TrainingMemory:
                 "zero3_buffer": f"{ZERO3_LIVE_UNITS} gathered units (current + prefetched) of "
                                 "the largest layer/embedding/head",
                 "optimizer_step": OPTIMIZER_IMPL,
+                "expert_tensor_parallel": (f"etp = {self.plan.etp} ("
+                                           + (ETP_DEFAULT_RULE if self.plan.etp_default
+                                              else "the etp option") + ")"),
                 "bytes_unit": "bytes (GiB = 2^30 bytes when shown)",
                 "not_included": NOT_INCLUDED,
             },
@@ -1057,13 +1109,22 @@ def compute_memory(model, opts, gpu) -> TrainingMemory:
 # compute, time, cost
 # ----------------------------------------------------------------------------------------------
 
-def training_peak_flops(gpu, dtype: str) -> tuple[float, str]:
-    """Peak FLOP/s the MFU refers to: the dense FP8 tensor-core peak when ``dtype='fp8'`` and
-    the GPU has one, else the dense BF16 peak (the catalog has no FP32/TF32 figure: for fp32
-    training choose the MFU accordingly)."""
-    if dtype == "fp8" and gpu.fp8_flops:
-        return gpu.fp8_flops, "dense FP8 tensor-core peak"
-    return gpu.bf16_flops, "dense BF16 tensor-core peak"
+def peak_basis(gpu, dtype: str, peak: float) -> str:
+    """Names the peak the MFU refers to: ``peak = gpu.peak_flops(dtype)`` (the catalog's
+    peak-for-dtype rule, :meth:`estimator.hardware.GPU.peak_flops`), identified as the GPU's
+    dense FP8 or BF16 tensor-core figure, or, for fp32 training below the BF16 figure, the
+    TF32 tensor-core rate fp32 matmuls run at."""
+    tflops = f"{peak / 1e12:,.0f} TFLOP/s"
+    if gpu.fp8_flops and peak == gpu.fp8_flops:
+        kind = "dense FP8 tensor-core peak"
+    elif peak == gpu.bf16_flops:
+        kind = "dense BF16 tensor-core peak"
+    elif dtype == "fp32":
+        kind = (f"dense TF32 tensor-core peak ({peak / gpu.bf16_flops:.0%} of BF16; fp32 "
+                "training runs its matmuls in TF32)")
+    else:
+        kind = f"dense {dtype} peak"
+    return f"{kind}, {tflops} (gpu.peak_flops('{dtype}'), configs/hardware.yaml)"
 
 
 def training_seconds(model_flops: float, num_gpus: int, peak_flops: float, mfu: float) -> float:
@@ -1071,6 +1132,31 @@ def training_seconds(model_flops: float, num_gpus: int, peak_flops: float, mfu: 
     second over peak (PaLM, arXiv 2204.02311 App. B): recomputation does not count as useful
     work, so it lowers the MFU a job achieves rather than adding FLOPs here."""
     return model_flops / (num_gpus * peak_flops * mfu)
+
+
+def attention_convention_note(spec: ModelSpec, seq_len: int, fwd: flops_mod.FlopBreakdown,
+                              convention: str) -> str | None:
+    """What the attention convention does to time and cost when attention (``QKᵀ`` + ``A·V``)
+    is more than ``ATTENTION_NOTE_FRACTION`` of the model FLOPs (long sequences), else ``None``.
+
+    Time is ``model FLOPs / (GPUs · peak · MFU)``, so switching ``attention_flops`` between
+    ``full`` (the executed square) and ``causal`` (a block-skipping kernel such as
+    FlashAttention skips the masked half; :mod:`estimator.flops`) scales time and cost by the
+    ratio of the two forward counts (:func:`estimator.flops.forward_flops`) at the same MFU.
+    """
+    share = fwd.attention_core / fwd.total
+    if share <= ATTENTION_NOTE_FRACTION:
+        return None
+    other = "causal" if convention == "full" else "full"
+    alt = flops_mod.forward_flops(spec, 1, seq_len, other, "all").total
+    head = f"attention (QKᵀ + A·V) is {share:.0%} of the model FLOPs at seq_len={seq_len:,}"
+    if convention == "full":
+        return (f"{head}; a causal kernel (FlashAttention) skips the masked half: with "
+                f"attention_flops='causal' time and cost are {1 - alt / fwd.total:.0%} lower "
+                "(at the same MFU)")
+    return (f"{head}, counted causal (the masked half skipped, as FlashAttention runs it); with "
+            f"attention_flops='full' (the executed square, e.g. eager attention) time and cost "
+            f"are {alt / fwd.total - 1:.0%} higher (at the same MFU)")
 
 
 def chinchilla_tokens(n_params: int) -> int:
@@ -1104,6 +1190,7 @@ class TrainingCompute:
     price_source: str
     attention_flops: str
     recompute: str
+    notes: tuple[str, ...] = ()
 
     @property
     def gpu_hours(self) -> float:
@@ -1150,6 +1237,7 @@ class TrainingCompute:
                             "parameters; both ratios are shown." if self.is_moe else
                             "Dense model: total = active.")),
             },
+            "notes": list(self.notes),
         }
 
 
@@ -1167,7 +1255,9 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
     model_flops = fb * tf.total * D // seq
     extra = flops_mod.recompute_flops(tf, opts.recompute) * D // seq
     pc = count_params(spec)
-    peak, basis = training_peak_flops(gpu, opts.dtype)
+    parallel_plan(spec, opts)  # the same layout rules as the memory section (errors name the field)
+    peak = gpu.peak_flops(opts.dtype)
+    note = attention_convention_note(spec, seq, tf, opts.attention_flops)
     if opts.price_per_gpu_hour > 0:
         price, src = opts.price_per_gpu_hour, "user (price_per_gpu_hour)"
     else:
@@ -1180,17 +1270,19 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
         model_flops=model_flops, training_flops=model_flops + extra,
         six_n_d=flops_mod.SIX_N * pc.active * D, n_total=pc.total, n_active=pc.active,
         is_moe=spec.is_moe, num_gpus=opts.num_gpus, gpu_id=gpu.id, peak_flops=peak,
-        peak_basis=basis, mfu=opts.mfu,
+        peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=opts.mfu,
         seconds=training_seconds(model_flops, opts.num_gpus, peak, opts.mfu),
         price_per_gpu_hour=price, price_source=src, attention_flops=opts.attention_flops,
-        recompute=opts.recompute)
+        recompute=opts.recompute, notes=(note,) if note else ())
 
 
-FORMULAS = [bytes_per_param, optimizer_state_bytes, zero_state_bytes, stage_layer_range,
-            in_flight_microbatches, korthikanti_layer_bytes, norm_terms, layer_activation_terms,
-            apply_recompute, logits_bytes, attention_core_delta, zero3_buffer_bytes,
-            training_peak_flops, training_seconds, chinchilla_tokens]
+FORMULAS = [check_tensor_parallel_heads, default_etp, bytes_per_param, optimizer_state_bytes,
+            zero_state_bytes, stage_layer_range, in_flight_microbatches, norm_terms,
+            layer_activation_terms, apply_recompute, logits_bytes, attention_core_delta,
+            zero3_buffer_bytes, peak_basis, training_seconds, attention_convention_note,
+            chinchilla_tokens]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "ParallelPlan", "parallel_plan", "BytesPerParam", "StageMemory", "TrainingMemory",
-    "TrainingCompute", "activation_breakdown", "compute_memory", "compute"]
+    "TrainingCompute", "activation_breakdown", "compute_memory", "compute",
+    "korthikanti_layer_bytes"]

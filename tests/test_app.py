@@ -148,9 +148,9 @@ def test_impossible_edit_shows_an_error_naming_the_field_and_no_numbers():
 
 def test_bad_option_shows_an_error_naming_it():
     at = app()
-    at.sidebar.number_input(key="opt:tp").set_value(3).run()  # 8 GPUs not a multiple of 3
+    at.sidebar.number_input(key="opt:tp").set_value(3).run()  # 3 does not divide 32 heads
     assert not at.exception
-    assert any("num_gpus" in e.value for e in at.error)
+    assert any("tp=3" in e.value and "num_attention_heads" in e.value for e in at.error)
 
 
 def _config_mode(at: AppTest, how: str) -> AppTest:

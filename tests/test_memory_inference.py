@@ -43,6 +43,18 @@ def _mem(model, **kw):
     return compute(load_model(model), make_options(**kw), H100)
 
 
+def _tp_up_to(slug, want):
+    """The largest tp <= want (a power of two) that vLLM's attention accepts for ``slug``
+    (Qwen2-57B-A14B has 28 heads: tp=8 is refused)."""
+    s = load_model(slug).spec
+    tp = want
+    while s.num_attention_heads % tp or (s.mla is None and (
+            s.num_key_value_heads % tp if s.num_key_value_heads >= tp
+            else tp % s.num_key_value_heads)):
+        tp //= 2
+    return tp
+
+
 # ----------------------------------------------------------------------------------------------
 # KV cache vs transformers' cache tensors
 # ----------------------------------------------------------------------------------------------
@@ -345,6 +357,38 @@ def test_tp_splits_weights_and_kv():
     assert four.to_dict()["gpus"] == 4
 
 
+#: A small JetMoE (MoA: 2 of 3 attention experts of 4 heads → 8 query heads).
+JETMOE = {"model_type": "jetmoe", "num_hidden_layers": 2, "vocab_size": 64, "hidden_size": 64,
+          "intermediate_size": 32, "num_key_value_heads": 4, "kv_channels": 16,
+          "num_local_experts": 3, "num_experts_per_tok": 2, "max_position_embeddings": 64}
+
+
+@pytest.mark.parametrize("slug,tp", [("llama-3-8b", 5), ("llama-3-8b", 64), ("llama-3-8b", 3),
+                                     ("qwen2-57b-a14b", 8), ("deepseek-v3", 48),
+                                     ("jetmoe", 16)])
+def test_tp_no_engine_accepts_is_an_error(slug, tp):
+    """vLLM's attention layers assert ``num_attention_heads % tp == 0`` (LlamaAttention and
+    every family's copy; MLA and MoA on their num_attention_heads too): Llama-3-8B's 32 heads
+    do not split 5 or 64 ways, Qwen2-57B-A14B's 28 not 8 ways (its known vLLM limit)."""
+    model = spec_from_hf_config(JETMOE) if slug == "jetmoe" else load_model(slug)
+    a = (model.spec if hasattr(model, "spec") else model).num_attention_heads
+    with pytest.raises(EstimatorError, match=f"must divide num_attention_heads={a}") as e:
+        compute(model, make_options(tp=tp, num_gpus=tp), H100)
+    assert e.value.field == "tp" and e.value.value == tp
+
+
+def test_tp_kv_heads_split_or_replicated_whole():
+    """vLLM: with g >= tp, tp divides g; with g < tp, g divides tp (KV heads replicated whole).
+    A 40-head, 8-KV-head model at tp=10 or 20 passes the head rule and breaks the KV one (8
+    divides neither); tp=4 splits its KV heads, tp=8 gives one each, tp=40 replicates each 5×."""
+    spec = load_model("llama-3-8b").spec.replace(num_attention_heads=40, head_dim=128)
+    for tp in (10, 20):
+        with pytest.raises(EstimatorError, match="num_key_value_heads=8"):
+            compute(spec, make_options(tp=tp, num_gpus=tp), H100)
+    for tp in (4, 8, 40):
+        assert compute(spec, make_options(tp=tp, num_gpus=tp), H100).lay.tp == tp
+
+
 def test_mla_latent_replicated_over_tp():
     a = _mem("deepseek-v3", tp=8, seq_len=4096)
     assert a.per_gpu.kv_cache == a.kv_cache  # the latent is on every rank
@@ -359,6 +403,49 @@ def test_pp_stages_and_busiest_stage():
     assert d["per_gpu"]["total"] == max(d["per_gpu_by_stage"])
     assert sum(st.weights["embedding"] for st in r.stages) == r.weights_breakdown["embedding"]
     assert r.stages[-1].weights["lm_head"] and not r.stages[0].weights["lm_head"]
+
+
+def test_notes_beyond_trained_context_and_ep_on_dense():
+    r = _mem("llama-3-8b", seq_len=16384)  # max_position_embeddings 8192
+    assert any("beyond the model's trained context" in n for n in r.notes)
+    assert not any("trained context" in n for n in _mem("llama-3-8b", seq_len=8192).notes)
+    d = _mem("llama-3-8b", ep=4, tp=4, num_gpus=4)
+    assert any("ep=4 ignored" in n for n in d.notes) and d.lay.ep == 1 and d.lay.gpus == 4
+    assert not any("ignored" in n for n in _mem("mixtral-8x7b", ep=2, tp=2).notes)
+
+
+@pytest.mark.parametrize("slug,ep", [("mixtral-8x7b", 8), ("deepseek-v3", 16),
+                                     ("qwen1.5-moe-a2.7b", 8), ("llama-3-8b", 4)])
+def test_smallest_fit_layouts_are_the_ladder_rungs(slug, ep):
+    """With ep > tp a layout would grow to pp·lcm(tp, ep) GPUs; smallest_fit keeps every rung at
+    tp·pp by taking ep = the largest divisor of tp (<= the requested ep) that divides E (60
+    experts at tp=8: ep=4)."""
+    from estimator.memory import smallest_fit
+
+    m = load_model(slug)
+    plan = smallest_fit(m, make_options(ep=ep), H100)
+    E = m.spec.num_experts
+    for row in plan["tried"]:
+        if "error" in row:
+            continue
+        assert row["gpus"] == row["tp"] * row["pp"], row
+        assert row["tp"] % row["ep"] == 0 and row["ep"] <= ep
+        assert row["ep"] == 1 if not E else E % row["ep"] == 0
+    assert "largest divisor of tp" in plan["method"] or not E
+
+
+def test_fit_ep_divides_tp_and_the_experts():
+    from estimator.memory import fit_ep
+
+    qwen = load_model("qwen1.5-moe-a2.7b").spec  # 60 experts
+    assert [fit_ep(qwen, tp, 8) for tp in (1, 2, 4, 8)] == [1, 2, 4, 4]
+    assert fit_ep(qwen, 8, 1) == 1  # ep=1 asked: experts split by tp only
+    assert fit_ep(load_model("llama-3-8b").spec, 8, 8) == 1  # dense
+
+
+def test_conventions_name_the_pipeline_split():
+    text = _mem("llama-3-8b").to_dict()["conventions"]["parallelism"]
+    assert "vLLM's split" in text and "get_pp_indices" in text
 
 
 def test_expert_parallel_with_data_parallel_attention():
@@ -376,7 +463,7 @@ def test_expert_parallel_with_data_parallel_attention():
 
 @pytest.mark.parametrize("slug", PRESETS)
 def test_memory_monotone_in_batch_and_seq_len(slug):
-    tp = 8
+    tp = _tp_up_to(slug, 8)
     prev = None
     for b in (1, 2, 5, 16):
         t = _mem(slug, batch=b, seq_len=2048, tp=tp).per_gpu.total

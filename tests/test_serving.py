@@ -3,6 +3,10 @@
 * The expected number of distinct experts touched, ``E·(1 − (1 − k/E)^b)``, against a seeded
   Monte-Carlo simulation of uniform independent top-k routing (tolerance from the sample size),
   and REFERENCE §4's Mixtral anchors (2 at b=1, 7.2 at b=8, ~8 at b=32).
+* With expert parallelism, the expected distinct experts on the busiest rank against exhaustive
+  enumeration of every routing (small cases) and a seeded Monte-Carlo simulation of the maximum
+  (larger ones); Mixtral at ep=8, b=1 reads one whole expert per layer on the busiest GPU.
+* The peak FLOP/s per dtype against the datasheet figures.
 * Decode bytes at b=1 equal the active parameters' bytes of the params oracle (not the memory
   module's formulas), and approach every weight at large b.
 * Invariants on every preset: bytes between active and total, tokens/s per GPU nondecreasing in
@@ -11,6 +15,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import statistics
@@ -18,13 +23,15 @@ import time
 
 import pytest
 
-from estimator import list_presets, load_model, make_options
+from estimator import list_presets, load_model, make_options, serving
 from estimator.hardware import get_gpu
 from estimator.params import count_params
 from estimator.serving import (
     compute,
     compute_bound_from_batch,
+    expected_busiest_rank_experts,
     expected_distinct_experts,
+    expert_rank_sizes,
 )
 
 H100 = get_gpu("h100-sxm")
@@ -72,6 +79,131 @@ def test_mixtral_table_shows_the_anchors():
     d = _serve("mixtral-8x7b", tp=2, seq_len=512).to_dict()
     touched = {p["batch"]: p["experts_touched_per_layer"] for p in d["decode"]}
     assert touched[1] == 2 and abs(touched[8] - 7.2) < 0.005 and touched[32] > 7.99
+
+
+# ----------------------------------------------------------------------------------------------
+# the busiest expert-parallel rank
+# ----------------------------------------------------------------------------------------------
+
+def _owners(E: int, ep: int) -> list[int]:
+    """Rank of each expert as vLLM's determine_expert_map (linear placement) assigns them:
+    contiguous blocks of E // ep, one more on the first E % ep ranks."""
+    base, rem = divmod(E, ep)
+    return [r for r in range(ep) for _ in range(base + (1 if r < rem else 0))]
+
+
+def _busiest(touched, owner, ep: int) -> int:
+    counts = [0] * ep
+    for e in touched:
+        counts[owner[e]] += 1
+    return max(counts)
+
+
+def test_rank_sizes_match_vllm_placement():
+    assert expert_rank_sizes(256, 3) == (85, 1, 2)  # vLLM logs 86/85/85 for 256 experts, ep=3
+    assert expert_rank_sizes(8, 8) == (1, 0, 8)
+    assert expert_rank_sizes(60, 8) == (7, 4, 4)
+
+
+@pytest.mark.parametrize("E,k,ep,b", [(8, 2, 2, 3), (8, 2, 4, 3), (8, 2, 3, 2), (7, 2, 3, 3),
+                                      (6, 1, 4, 5), (5, 3, 2, 4), (6, 3, 3, 3), (4, 2, 2, 4),
+                                      (9, 2, 4, 3), (8, 2, 8, 2)])
+def test_busiest_rank_equals_exhaustive_enumeration(E, k, ep, b):
+    """Every one of the C(E,k)^b routings, equally likely: the exact expectation (both the
+    token-by-token branch and the untouched-experts series are covered: x = E(1-k/E)^b is
+    above 1 for some cases, below for (5,3,2,4), (6,3,3,3), (4,2,2,4))."""
+    owner = _owners(E, ep)
+    subsets = list(itertools.combinations(range(E), k))
+    total = sum(_busiest(set().union(*route), owner, ep)
+                for route in itertools.product(subsets, repeat=b))
+    want = total / len(subsets) ** b
+    assert expected_busiest_rank_experts(E, k, ep, b) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize("E,k,ep,b", [(64, 8, 8, 4), (60, 4, 8, 16), (128, 4, 16, 32),
+                                      (256, 8, 8, 16), (16, 1, 4, 10), (128, 1, 8, 64),
+                                      (256, 8, 32, 8), (160, 6, 16, 256)])
+def test_busiest_rank_matches_monte_carlo(E, k, ep, b):
+    rng = random.Random(f"busiest-{E}-{k}-{ep}-{b}")
+    owner = _owners(E, ep)
+    trials = 1500
+    xs = []
+    for _ in range(trials):
+        touched = set()
+        for _ in range(b):
+            touched.update(rng.sample(range(E), k))
+        xs.append(_busiest(touched, owner, ep))
+    mean, sd = statistics.fmean(xs), statistics.pstdev(xs)
+    tol = 4 * sd / math.sqrt(trials) + 3 / trials
+    assert abs(expected_busiest_rank_experts(E, k, ep, b) - mean) <= tol, (mean, tol)
+
+
+def test_busiest_rank_bounds_and_limits():
+    """max ≥ mean over ranks; ≤ the rank's experts and ≤ all distinct experts; ep=1 is the
+    closed form; huge batches touch every expert of the largest rank."""
+    for E, k, ep in ((8, 2, 8), (8, 2, 2), (128, 8, 8), (60, 4, 8), (256, 8, 32), (16, 1, 4)):
+        held = -(-E // ep)
+        for b in (1, 2, 3, 7, 16, 100, 1000, 10**6):
+            d = expected_distinct_experts(E, k, b)
+            m = expected_busiest_rank_experts(E, k, ep, b)
+            assert d / ep - 1e-9 <= m <= min(held, d) + 1e-9, (E, k, ep, b)
+            assert expected_busiest_rank_experts(E, k, 1, b) == d
+        assert expected_busiest_rank_experts(E, k, ep, 10**6) == pytest.approx(held, abs=1e-12)
+
+
+def test_token_by_token_and_series_branches_agree():
+    """Both exact methods at batches where either applies; the token-by-token distribution's
+    mean equals the closed form E·(1-(1-k/E)^b)."""
+    for E, k in ((8, 2), (64, 8), (128, 1), (256, 8)):
+        occ = serving._occupancy(E, k)
+        for b in (1, 5, 40, 300):
+            lo, p = occ.at(b)
+            mean = sum(pj * (lo + i) for i, pj in enumerate(p))
+            assert mean == pytest.approx(expected_distinct_experts(E, k, b), rel=1e-12)
+        for ep in (2, 8):
+            M = serving.busiest_rank_given_distinct(E, ep)
+            b = 2 * math.ceil(math.log(E) / -math.log(1 - k / E))  # x = E(1-k/E)^b < 1
+            lo, p = occ.at(b)
+            stepped = sum(pj * M[lo + i] for i, pj in enumerate(p))
+            assert expected_busiest_rank_experts(E, k, ep, b) == pytest.approx(stepped,
+                                                                                abs=1e-12)
+
+
+def test_mixtral_ep8_reads_a_whole_expert_per_layer_at_batch_one():
+    """The reviewer's case: Mixtral-8x7B at tp=8, ep=8 (one expert per GPU). A token's two
+    experts sit on two ranks, each reads its whole expert: per layer the busiest GPU reads 1
+    expert, not the average 2/8 — so a step reads the dense share + 32 whole experts."""
+    assert expected_busiest_rank_experts(8, 2, 8, 1) == 1.0
+    m = load_model("mixtral-8x7b")
+    s = m.spec
+    opts = make_options(tp=8, ep=8, seq_len=1024)
+    r = compute(m, opts, H100)
+    d = r.to_dict()["decode"][0]
+    assert d["batch"] == 1 and d["experts_read_per_gpu_per_layer"] == 1.0
+    from estimator.params import expert_params
+    one_expert_all_layers = 2 * expert_params(s) * s.num_moe_layers  # bf16
+    tp_only = compute(m, make_options(tp=8, seq_len=1024), H100).decode[0]
+    # without EP every GPU reads 1/8 of the two touched experts: a quarter of an expert a layer
+    extra = r.decode[0].bytes_read - tp_only.bytes_read
+    assert extra == pytest.approx(one_expert_all_layers * (1 - 2 / 8), rel=1e-6)
+    assert r.decode[0].bytes_read > one_expert_all_layers  # ~10.9 GiB, not ~3 GiB
+
+
+# ----------------------------------------------------------------------------------------------
+# peak FLOP/s
+# ----------------------------------------------------------------------------------------------
+
+def test_peak_flops_per_dtype_against_datasheets():
+    """H100 SXM datasheet (dense): BF16 989 TFLOP/s, FP8 1,979, TF32 494.7 (×0.5 of BF16 =
+    494.5, 0.04% off). A100: no FP8 → bf16 for fp8/int8."""
+    h, a = get_gpu("h100-sxm"), get_gpu("a100-80gb")
+    assert h.peak_flops("bf16") == h.peak_flops("fp16") == 989e12
+    assert h.peak_flops("fp8") == h.peak_flops("int8") == 1979e12
+    assert h.peak_flops("int4") == h.peak_flops("mxfp4") == 989e12  # weight-only: bf16 math
+    assert h.peak_flops("fp32") == pytest.approx(494.7e12, rel=1e-3)
+    assert a.peak_flops("fp8") == a.peak_flops("int8") == 312e12
+    assert a.peak_flops("fp32") == pytest.approx(156e12, rel=1e-3)
+    assert compute(load_model("llama-3-8b"), make_options(dtype="int4"), h).peak_flops == 989e12
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,9 +258,20 @@ def test_decode_bytes_between_active_and_total(slug):
                                         10**6) == 1.0
 
 
+def _tp_up_to(slug, want):
+    """The largest tp <= want (a power of two) vLLM's attention accepts for ``slug``."""
+    s = load_model(slug).spec
+    tp = want
+    while s.num_attention_heads % tp or (s.mla is None and (
+            s.num_key_value_heads % tp if s.num_key_value_heads >= tp
+            else tp % s.num_key_value_heads)):
+        tp //= 2
+    return tp
+
+
 @pytest.mark.parametrize("slug", PRESETS)
 def test_tokens_per_gpu_nondecreasing_in_batch(slug):
-    d = _serve(slug, tp=8, seq_len=2048).to_dict()
+    d = _serve(slug, tp=_tp_up_to(slug, 8), seq_len=2048).to_dict()
     rates = [p["tokens_per_s_per_gpu"] for p in d["decode"]]
     assert all(b >= a * (1 - 1e-12) for a, b in zip(rates, rates[1:]))
     for p in d["decode"]:
