@@ -243,13 +243,16 @@ class DecodeReads:
     vocab_per_gpu: int
     ep: int  # expert-parallel ranks: each MoE layer waits for the busiest
 
-    def bytes_at(self, batch: int) -> float:
-        """Bytes read for one step of ``batch`` sequences (module docstring)."""
+    def bytes_at(self, batch: int, routed_fraction: float | None = None) -> float:
+        """Bytes read for one step of ``batch`` sequences (module docstring);
+        ``routed_fraction``: :func:`touched_fraction` at ``batch`` when the caller has it."""
         b_group = -(-batch // self.dp_attn)
         out = self.dense + min(b_group, self.vocab_per_gpu) * self.embedding_row
         out += b_group * self.kv_per_sequence
         if self.routed:
-            out += self.routed * touched_fraction(self.num_experts, self.top_k, batch, self.ep)
+            if routed_fraction is None:
+                routed_fraction = touched_fraction(self.num_experts, self.top_k, batch, self.ep)
+            out += self.routed * routed_fraction
         if self.attn_experts:
             out += self.attn_experts * touched_fraction(self.attn_experts_total,
                                                         self.attn_top_k, b_group)
@@ -470,12 +473,14 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
         return b * tok_flops / flops_rate
 
     E, k, is_moe, gpus, ep = s.num_experts, s.num_experts_per_tok, s.is_moe, lay.gpus, lay.ep
+    held = -(-E // ep) if is_moe else 1
     points = []
     for b in sorted(set(DECODE_BATCHES) | {opts.batch}):
-        bytes_read = reads.bytes_at(b)
         touched = expected_distinct_experts(E, k, b) if is_moe else 0.0
         busiest = (touched if ep == 1 else expected_busiest_rank_experts(E, k, ep, b)) \
             if is_moe else 0.0
+        # = touched_fraction(E, k, b, ep), from the counts just computed
+        bytes_read = reads.bytes_at(b, busiest / held if is_moe else None)
         # positional, in field order (batch, experts touched, experts on the busiest rank,
         # bytes, memory s, compute s, fits, gpus): ten rows per report, and matching eight
         # keywords costs as much as the row's math
