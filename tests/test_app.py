@@ -326,3 +326,13 @@ def test_app_never_imports_torch_outside_the_validate_page():
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_servable_but_untrainable_layout_explains_the_missing_training_figures():
+    # vLLM replicates KV heads when tp > g; Megatron cannot split 4 KV heads over tp=8
+    at = app()
+    at.sidebar.selectbox(key="preset").set_value("qwen3-235b-a22b").run()
+    at.sidebar.number_input(key="opt:tp").set_value(8).run()
+    assert not at.exception and not at.error
+    assert any("num_key_value_heads" in i.value for i in at.info)
+    assert any(m.label == "Inference memory / GPU" and m.value != "—" for m in at.metric)

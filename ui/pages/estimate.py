@@ -53,6 +53,10 @@ c[3].metric("Training cost", fmt.usd(tr.get("cost_usd")), border=True,
             help=f"GPU-hours × ${fmt.num(tr.get('price_per_gpu_hour'))}/GPU-hour "
                  f"({tr.get('price_source', 'price')})")
 
+if mt.get("not_applicable"):
+    st.info(f"Training figures are not shown for these options: {mt['not_applicable']}",
+            icon=":material/info:")
+
 plan = (mi.get("smallest_fit") or {}).get("smallest")
 if plan:
     st.caption(f"Inference at batch {o['batch']} × {o['seq_len']:,} tokens fits on "
