@@ -268,32 +268,38 @@ def default_etp(tp: int, ep: int) -> int:
 
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
-    tp, pp, cp, ep = opts.tp, opts.pp, opts.cp, opts.ep
-    if opts.num_gpus % (tp * pp * cp):
-        raise EstimatorError("num_gpus", opts.num_gpus,
+    return _parallel_plan(spec, opts.tp, opts.pp, opts.cp, opts.ep, opts.etp, opts.num_gpus,
+                          opts.zero)
+
+
+@functools.lru_cache(maxsize=1024)  # geometry only, like memory.layout (errors are not cached)
+def _parallel_plan(spec: ModelSpec, tp: int, pp: int, cp: int, ep: int, etp_opt: int,
+                   num_gpus: int, zero: int) -> ParallelPlan:
+    if num_gpus % (tp * pp * cp):
+        raise EstimatorError("num_gpus", num_gpus,
                              f"must be a multiple of tp·pp·cp = {tp * pp * cp}")
-    dp = opts.num_gpus // (tp * pp * cp)
+    dp = num_gpus // (tp * pp * cp)
     L = spec.num_hidden_layers
     if pp > L:
         raise EstimatorError("pp", pp, f"must not exceed num_hidden_layers={L}")
     check_tensor_parallel_heads(spec, tp)
-    etp = opts.etp or default_etp(tp, ep)
+    etp = etp_opt or default_etp(tp, ep)
     if not spec.is_moe:
         # Expert parallelism does not apply to a dense model: ep/etp are ignored (not an error,
         # so one set of options serves a MoE model and its dense equivalents side by side).
-        ignored = tuple(n for n, v in (("ep", ep), ("etp", opts.etp)) if v > 1)
-        return ParallelPlan(tp=tp, pp=pp, ep=1, etp=1, cp=cp, dp=dp, zero=opts.zero,
+        ignored = tuple(n for n, v in (("ep", ep), ("etp", etp_opt)) if v > 1)
+        return ParallelPlan(tp=tp, pp=pp, ep=1, etp=1, cp=cp, dp=dp, zero=zero,
                             ignored=ignored)
     E = spec.num_experts
     if E % ep:
         raise EstimatorError("ep", ep, f"must divide num_experts={E}")
     group = tp * cp * dp
     if group % (ep * etp):
-        how = "the etp option" if opts.etp else ETP_DEFAULT_RULE
+        how = "the etp option" if etp_opt else ETP_DEFAULT_RULE
         raise EstimatorError("ep", ep, f"ep·etp = {ep}·{etp} must divide tp·cp·dp = "
                              f"{tp}·{cp}·{dp} (etp from {how})")
-    return ParallelPlan(tp=tp, pp=pp, ep=ep, etp=etp, cp=cp, dp=dp, zero=opts.zero,
-                        etp_default=not opts.etp)
+    return ParallelPlan(tp=tp, pp=pp, ep=ep, etp=etp, cp=cp, dp=dp, zero=zero,
+                        etp_default=not etp_opt)
 
 
 def stage_layer_range(num_layers: int, pp: int, stage: int) -> tuple[int, int]:
