@@ -337,6 +337,21 @@ def recompute_flops(fwd: FlopBreakdown, recompute: str) -> int:
     raise EstimatorError("recompute", recompute, "must be 'none', 'selective' or 'full'")
 
 
+def capacity_padding_flops(fwd: FlopBreakdown, capacity_factor: float) -> float:
+    """Extra expert-GEMM FLOPs executed (forward + backward) per ``fwd`` when experts run padded
+    to a fixed capacity (Megatron ``--moe-expert-capacity-factor`` with
+    ``--moe-pad-expert-input-to-capacity``; GShard/Switch-style static shapes): every expert
+    runs ``capacity = T·k/E·CF`` token slots (``moe_utils.get_capacity``: ``ceil(T·k/E·CF)``),
+    i.e. ``CF×`` the routed-expert work of a dropless run (REFERENCE §2); ``CF < 1`` drops
+    tokens, so the GPUs execute less. Model FLOPs are unchanged (a padded slot or a dropped
+    token is not model work); ``capacity_factor = 0`` means dropless: 0. The per-expert ceiling
+    is ignored (under ``E`` slots per step). Without padding, what runs depends on routing.
+    """
+    if capacity_factor <= 0:
+        return 0.0
+    return FORWARD_BACKWARD * (capacity_factor - 1) * fwd.routed_experts
+
+
 def flash_attention_recompute_flops(fwd: FlopBreakdown) -> int:
     """FlashAttention's backward recomputes ``S = QKᵀ`` instead of storing it (Dao 2023,
     arXiv 2307.08691 Algorithm 2; torch's ``sdpa_backward_flop_count`` counts 5 products against
@@ -469,6 +484,7 @@ class FlopReport:
     decode: FlopBreakdown  # one new token after seq_len cached tokens
     mla_layout: str = "engine"  # opts.kv_cache: how an MLA model's decode is counted
     decode_is_mla: bool = False
+    capacity_factor: float = 0.0  # MoE expert padding: hardware FLOPs only
 
     @property
     def n_active(self) -> int:
@@ -506,9 +522,15 @@ class FlopReport:
         return self.training_model_flops_per_token + self.recompute_per_token
 
     @property
+    def capacity_padding_per_token(self) -> float:
+        return capacity_padding_flops(self.train_forward, self.capacity_factor) / self.seq_len
+
+    @property
     def training_hardware_per_token(self) -> float:
-        """Everything the GPUs execute: also FlashAttention's in-backward ``QKᵀ`` recompute."""
-        return self.training_per_token + self.flash_recompute_per_token
+        """Everything the GPUs execute: also FlashAttention's in-backward ``QKᵀ`` recompute and
+        the padded expert slots of a capacity factor."""
+        return (self.training_per_token + self.flash_recompute_per_token
+                + self.capacity_padding_per_token)
 
     def to_dict(self) -> dict[str, Any]:
         tf = self.train_forward
@@ -548,6 +570,8 @@ class FlopReport:
             "recompute_per_token": recompute,
             "flash_attention": self.flash_attention,
             "flash_attention_recompute_per_token": self.flash_recompute_per_token,
+            "capacity_factor": self.capacity_factor,
+            "capacity_padding_per_token": self.capacity_padding_per_token,
             "six_n_active_per_token": six_n_flops_per_token(n_active),
             "six_n_active_plus_attention_per_token": six_n_with_attention_per_token(
                 n_active, tf, self.seq_len),
@@ -564,7 +588,8 @@ class FlopReport:
                 "model_flops": FORWARD_BACKWARD * step_fwd,
                 "flops": FORWARD_BACKWARD * step_fwd + step_extra,
                 "hardware_flops": FORWARD_BACKWARD * step_fwd + step_extra
-                + self.step_sequences * flash,
+                + self.step_sequences * flash
+                + self.step_sequences * capacity_padding_flops(tf, self.capacity_factor),
             },
         }
 
@@ -586,6 +611,7 @@ def compute(model, opts, gpu=None) -> FlopReport:  # noqa: ARG001  (gpu: same si
         step_sequences=opts.micro_batch * opts.grad_accum * max(opts.dp, 1),
         decode=decode_flops(s, opts.seq_len, opts.kv_cache, p), mla_layout=opts.kv_cache,
         decode_is_mla=s.mla is not None,
+        capacity_factor=opts.capacity_factor if s.is_moe else 0.0,
     )
 
 
@@ -594,7 +620,8 @@ FORMULAS = [matmul_flops, ffn_flops_per_token, attention_projection_flops_per_to
             router_flops_per_token, routed_expert_flops_per_token,
             shared_expert_flops_per_token, dense_ffn_flops_per_token,
             lm_head_flops_per_position, per_token_flops, forward_flops, backward_flops,
-            recompute_flops, flash_attention_recompute_flops, training_flops,
+            recompute_flops, flash_attention_recompute_flops, capacity_padding_flops,
+            training_flops,
             six_n_flops_per_token, six_n_with_attention_per_token,
             mla_absorbed_flops_per_token, decode_keys, decode_flops, decode_flops_per_token]
 

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import random
 import time
 import warnings
@@ -641,3 +642,30 @@ def test_bad_input_names_the_field():
         forward_flops(s, 1, 8, "triangle")
     with pytest.raises(EstimatorError, match="recompute"):
         flops.recompute_flops(forward_flops(s, 1, 8), "some")
+
+
+def test_capacity_padding_matches_a_padded_expert_run():
+    """A capacity-padded MoE layer (every expert multiplies a ``capacity × h`` buffer, as with
+    Megatron's --moe-pad-expert-input-to-capacity) executes CF × the dropless expert FLOPs:
+    measured with FlopCounterMode on the padded GEMMs, forward and backward."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from estimator.flops import capacity_padding_flops
+
+    h, f, E, k, T, cf = 32, 48, 4, 2, 16, 1.5
+    capacity = math.ceil(T * k / E * cf)  # 12, exact
+    w_gate, w_up, w_down = (torch.randn(E, h, f, requires_grad=True),
+                            torch.randn(E, h, f, requires_grad=True),
+                            torch.randn(E, f, h, requires_grad=True))
+    slots = torch.randn(E, capacity, h, requires_grad=True)  # the padded dispatch buffer
+    with FlopCounterMode(display=False) as counter:
+        hidden = torch.nn.functional.silu(torch.bmm(slots, w_gate)) * torch.bmm(slots, w_up)
+        torch.bmm(hidden, w_down).sum().backward()
+    spec = estimator.load_model({
+        "model_type": "mixtral", "hidden_size": h, "intermediate_size": f,
+        "num_attention_heads": 4, "num_key_value_heads": 4, "num_hidden_layers": 1,
+        "num_local_experts": E, "num_experts_per_tok": k, "vocab_size": 64}).spec
+    fwd = forward_flops(spec, 1, T)
+    dropless_train = 3 * fwd.routed_experts
+    assert dropless_train + capacity_padding_flops(fwd, cf) == counter.get_total_flops()
