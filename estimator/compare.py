@@ -93,6 +93,16 @@ def chinchilla_dense_for_compute(training_flops: float) -> dict:
                           "backward, without activation recomputation)"}
 
 
+def _speed(report) -> dict:
+    """Serving figures of a report at its own batch: prefill seconds and decode tokens/s."""
+    sv = report.serving
+    if sv is None:
+        return {}
+    point = next(p for p in sv.decode if p.batch == report.options.batch)
+    return {"prefill_seconds": sv.prefill_s, "decode_tokens_per_s": point.tokens_per_s,
+            "decode_tokens_per_s_per_user": 1.0 / point.step_s}
+
+
 def side_by_side(report) -> dict:
     """The model and its dense equivalents under the same options, headline figures side by side.
 
@@ -106,11 +116,11 @@ def side_by_side(report) -> dict:
 
     s = report.model.spec
     rows = [{"label": "this model", "intermediate_size": s.intermediate_size,
-             **headline_of(report)}]
+             **headline_of(report), **_speed(report)}]
     for eq in dense_equivalents(s):
         m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
-        rows.append({**eq.to_dict(),  # a headline reads no serving figure: not computed
-                     **headline_of(_estimate(m, report.options, with_serving=False))})
+        r = _estimate(m, report.options)
+        rows.append({**eq.to_dict(), **headline_of(r), **_speed(r)})
     out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
                                    "chosen to match total (same-total) or active (same-active) "
                                    "parameters"}

@@ -138,3 +138,22 @@ def test_shared_expert_sweep_matches_transformers():
     # the estimator's own name reaches the same config key
     b = estimator.sweep(DEEPSEEK_SMALL, {"num_shared_experts": [0, 2, 3]})
     assert [r["total_params"] for r in b] == [r["total_params"] for r in rows]
+
+
+def test_moe_serves_like_its_active_size_at_batch_one_and_worse_at_large_batch():
+    # REFERENCE §4: decode reads the experts touched — k of E at b=1 (≈ the same-active dense
+    # model), nearly all E at large b; prefill is compute-bound on active parameters.
+    def rows(batch):
+        d = estimator.estimate("mixtral-8x7b", tp=2, num_gpus=2, batch=batch).to_dict()
+        return {r["label"]: r for r in d["dense_vs_moe"]["rows"]}
+
+    one = rows(1)
+    moe, active = one["this model"], one["same-active"]
+    assert moe["decode_tokens_per_s"] == pytest.approx(active["decode_tokens_per_s"], rel=0.01)
+    assert moe["prefill_seconds"] == pytest.approx(active["prefill_seconds"], rel=0.01)
+    big = rows(64)
+    assert big["this model"]["decode_tokens_per_s"] < 0.6 * big["same-active"][
+        "decode_tokens_per_s"]
+    # at b=64 every expert is touched (8·(1 − (6/8)^64) ≈ 8): the bytes of the same-total model
+    assert big["this model"]["decode_tokens_per_s"] == pytest.approx(
+        big["same-total"]["decode_tokens_per_s"], rel=0.01)
