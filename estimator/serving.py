@@ -543,6 +543,12 @@ def compute_bound_from_batch(mem_time, comp_time, limit: int = MAX_BATCH_SEARCH,
             return None
         hi *= 2
     lo = hi // 2
+    return _first_true(cb, lo, hi)
+
+
+def _first_true(cb, lo: int, hi: int) -> int:
+    """Bisection: the smallest ``b`` in ``(lo, hi]`` with ``cb(b)``, given ``not cb(lo)`` and
+    ``cb(hi)``."""
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if cb(mid):
@@ -579,13 +585,7 @@ def _compute_bound_monotone(cb, mem_time, comp_time, limit: int) -> int | None:
                 hi = b
                 break
             lo, step = b, step * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if cb(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return _first_true(cb, lo, hi)
 
 
 FORMULAS = [expected_distinct_experts, expert_rank_sizes, busiest_rank_given_distinct,
