@@ -243,6 +243,8 @@ HEADLINE_COLUMNS = (
     ("training_fits", "training fits", fmt.yes_no),
     ("training_gpu_hours", "GPU-hours", fmt.count),
     ("training_cost_usd", "training cost", fmt.usd),
+    ("prefill_seconds", "prefill time", fmt.duration),
+    ("decode_tokens_per_s", "decode tokens/s", fmt.count),
 )
 RATIO_KEYS = ("total_params", "active_params", "forward_flops_per_token",
               "inference_bytes_per_gpu", "training_cost_usd")
