@@ -939,10 +939,8 @@ def smallest_fit(model, opts, gpu) -> dict:
     for tp, pp in FIT_LADDER:
         ep = fit_ep(s, tp, opts.ep)
         try:
-            o = opts.replace(tp=tp, pp=pp, ep=ep,
-                             num_gpus=max(opts.num_gpus, tp * pp * opts.cp) // (tp * pp * opts.cp)
-                             * tp * pp * opts.cp)
-            r = compute(model, o, gpu)
+            # inference memory reads no num_gpus (the training job's size): only the split
+            r = compute(model, opts.replace(tp=tp, pp=pp, ep=ep), gpu)
         except EstimatorError as e:
             tried.append({"gpus": tp * pp, "tp": tp, "pp": pp, "ep": ep, "error": str(e)})
             continue

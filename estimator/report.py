@@ -8,7 +8,6 @@ applied only when rendering.
 from __future__ import annotations
 
 import functools
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,12 +187,3 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
         serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
         if with_serving else None,
     )
-
-
-def timed_estimate(model: Any, n: int = 1000, **options: Any) -> float:
-    """Mean seconds per ``estimate()`` call (the model loaded once, as the app does)."""
-    m = load_model(model)
-    t = time.perf_counter()
-    for _ in range(n):
-        estimate(m, **options)
-    return (time.perf_counter() - t) / n
