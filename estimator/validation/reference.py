@@ -31,6 +31,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 from ..errors import EstimatorError
@@ -126,7 +127,7 @@ def rope(x: torch.Tensor, pos: torch.Tensor, fused: bool = False) -> torch.Tenso
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tensor,
            k_pos: torch.Tensor, window: int | None, sinks: torch.Tensor | None,
-           scale: float, fused: bool = False) -> torch.Tensor:
+           scale: float, fused: bool = False, sdpa: bool = False) -> torch.Tensor:
     """Causal (optionally sliding-window) softmax attention, written as two matmuls.
 
     ``q`` is ``(b, a, s_q, d)``, ``k`` ``(b, g, s_k, d)``, ``v`` ``(b, g, s_k, d_v)``, ``a = g·r``:
@@ -136,10 +137,30 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, q_pos: torch.Tenso
     A key at position ``j`` is visible to a query at ``i`` iff ``j ≤ i`` and ``i − j < window``.
     ``sinks`` (gpt-oss) are one learned logit per query head that joins the softmax and is then
     dropped. Returns ``(b, s_q, a·d_v)``.
+
+    ``sdpa``: ``F.scaled_dot_product_attention`` instead (FlashAttention / memory-efficient
+    kernels on CUDA: no ``s×s`` score tensor, what serving engines run); not for sinks, which
+    SDPA has no argument for (those layers stay explicit).
     """
     b, a, sq, d = q.shape
     g, sk, dv = k.shape[1], k.shape[2], v.shape[-1]
     r = a // g
+    if sdpa and sinks is None:
+        if window is None and sq == 1:  # one decode query sees every cached key: the r query
+            # heads of a group ride on the sequence axis against their one K/V head (no mask,
+            # no repeated K/V, any dtype: what paged decode kernels do)
+            out = F.scaled_dot_product_attention(q.reshape(b, g, r, d), k, v, scale=scale)
+            return out.reshape(b, a, 1, dv).transpose(1, 2).reshape(b, sq, a * dv)
+        elif window is None and sq == sk:
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale,
+                                                 enable_gqa=r > 1)
+        else:  # decode against a cache, or a window: an explicit (s_q × s_k) visibility mask
+            visible = k_pos[None, :] <= q_pos[:, None]
+            if window is not None:
+                visible &= k_pos[None, :] > (q_pos - window)[:, None]
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=scale,
+                                                 enable_gqa=r > 1)
+        return out.transpose(1, 2).reshape(b, sq, a * dv)
     scores = q.reshape(b, g, r * sq, d) @ k.transpose(-1, -2)  # (b, g, r·s_q, s_k)
     scores = scores.view(b, g, r, sq, sk)
     # bool masks built by comparison (no s×s integer tensor): key after the query, or at least
@@ -224,6 +245,7 @@ class Attention(nn.Module):
         elif spec.qk_norm == "full":
             self.q_norm, self.k_norm = RMSNorm(a * d, fused), RMSNorm(g * d, fused)
         self.sinks = nn.Parameter(torch.zeros(a)) if spec.attention_sinks else None
+        self.sdpa = False  # set by RefDecoder.set_inference_kernels
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         b, s, _ = x.shape
@@ -241,7 +263,7 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(self.layer, (k, v), self.window)
         y = attend(q, k, v, pos, key_positions(pos, k.shape[2]), self.window, self.sinks,
-                   1.0 / math.sqrt(d), self.fused)
+                   1.0 / math.sqrt(d), self.fused, self.sdpa)
         return self.o_proj(y)
 
 
@@ -268,6 +290,7 @@ class MLAttention(nn.Module):
         self.kv_b_proj = Linear(m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim),
                                    bias=False, fused=fused)
         self.o_proj = Linear(a * m.v_head_dim, h, bias=spec.attention_out_bias, fused=fused)
+        self.sdpa = False  # set by RefDecoder.set_inference_kernels
 
     def forward(self, x: torch.Tensor, pos: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         b, s, _ = x.shape
@@ -287,7 +310,7 @@ class MLAttention(nn.Module):
         k = torch.cat([k_nope, k_pe[:, None].expand(b, a, sk, m.qk_rope_head_dim)], -1)
         q = torch.cat([q_nope, rope(q_pe, pos, self.fused)], -1)
         y = attend(q, k, v, pos, key_positions(pos, sk), self.window, None,
-                   1.0 / math.sqrt(m.qk_head_dim), self.fused)
+                   1.0 / math.sqrt(m.qk_head_dim), self.fused, self.sdpa)
         return self.o_proj(y)
 
 
@@ -337,6 +360,7 @@ class MoE(nn.Module):
                             else None)
         self.out_bias = nn.Parameter(torch.zeros(h)) if spec.moe_output_bias else None
         self.last_tokens_per_expert: list[int] = []
+        self.engine = False  # set by RefDecoder.set_inference_kernels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -347,6 +371,9 @@ class MoE(nn.Module):
             select = logits + self.e_score_correction_bias
         _, idx = torch.topk(select, self.k, dim=-1)
         weights = F.softmax(logits.gather(-1, idx), dim=-1)
+        if self.engine and not torch.is_grad_enabled() and self.capacity_factor == 0:
+            out = self._experts_engine(x, idx, weights)
+            return self._shared_and_bias(x, out).view(shape)
         cap = (math.ceil(x.shape[0] * self.k / len(self.experts) * self.capacity_factor)
                if self.capacity_factor > 0 else None)
         # Group the T·k (token, slot) assignments by expert once (a stable sort keeps token
@@ -368,13 +395,61 @@ class MoE(nn.Module):
                 # index_put_ saves only the indices for backward (index_add_ would also keep
                 # the source: k·h more per token), as mistral-inference's ``results[idx] +=``
                 out.index_put_((tok,), weights[tok, slot, None] * expert(x[tok]), accumulate=True)
+        return self._shared_and_bias(x, out).view(shape)
+
+    def _shared_and_bias(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         if self.shared is not None:
             sh = self.shared(x)
             out = out + (torch.sigmoid(self.shared_gate(x)) * sh if self.shared_gate is not None
                          else sh)
         if self.out_bias is not None:
             out = out + self.out_bias
-        return out.view(shape)
+        return out
+
+    def _experts_engine(self, x: torch.Tensor, idx: torch.Tensor,
+                        weights: torch.Tensor) -> torch.Tensor:
+        """Inference routed experts laid out as a fused-MoE engine holds them (vLLM
+        ``fused_moe``'s intermediate caches): all ``P = T·k`` token-expert pairs at once — the
+        dispatched tokens ``P×h``, gate and up ``P×f`` each, ``silu(gate)·up`` ``P×f`` and the
+        expert outputs ``P×h`` — each expert's GEMMs writing its rows of those buffers. Same
+        result as the per-expert loop; what :func:`estimator.memory.activation_model` counts
+        for the ``moe`` phase."""
+        k = self.k
+        flat = idx.reshape(-1)
+        order = torch.sort(flat, stable=True).indices
+        counts = torch.bincount(flat, minlength=len(self.experts)).tolist()
+        self.last_tokens_per_expert = counts
+        tok = order // k
+        xs = x[tok]  # (P, h) dispatched tokens
+        first = self.experts[0]
+        f = first.up_proj.out_features
+        up = x.new_empty(len(order), f)
+        gate = x.new_empty(len(order), f) if first.gate_proj is not None else None
+        ys = x.new_empty(len(order), x.shape[1])
+        spans, start = [], 0
+        for e, n in enumerate(counts):
+            spans.append((e, start, start + n))
+            start += n
+        for e, a, b in spans:
+            if b > a:
+                ex = self.experts[e]
+                torch.matmul(xs[a:b], ex.up_proj.weight.t(), out=up[a:b])
+                if gate is not None:
+                    torch.matmul(xs[a:b], ex.gate_proj.weight.t(), out=gate[a:b])
+                if ex.up_proj.bias is not None:
+                    up[a:b] += ex.up_proj.bias
+                    if gate is not None:
+                        gate[a:b] += ex.gate_proj.bias
+        act = F.silu(gate).mul_(up) if gate is not None else F.gelu(up)
+        for e, a, b in spans:
+            if b > a:
+                ex = self.experts[e]
+                torch.matmul(act[a:b], ex.down_proj.weight.t(), out=ys[a:b])
+                if ex.down_proj.bias is not None:
+                    ys[a:b] += ex.down_proj.bias
+        del xs, up, gate, act
+        ys.mul_(weights.reshape(-1)[order, None])
+        return torch.zeros_like(x).index_add_(0, tok, ys)
 
 
 class Block(nn.Module):
@@ -407,6 +482,7 @@ class RefDecoder(nn.Module):
         if kernels not in KERNELS:
             raise EstimatorError("kernels", kernels, "must be 'eager' or 'fused'")
         self.spec, self.kernels = spec, kernels
+        self.recompute = False  # full activation recomputation: each block checkpointed
         fused = kernels == "fused"
         h, V = spec.hidden_size, spec.vocab_size
         self.embed = nn.Embedding(V, h)
@@ -418,15 +494,36 @@ class RefDecoder(nn.Module):
         if spec.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight
 
-    def forward(self, ids: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, cache: KVCache | None = None,
+                last_only: bool = False) -> torch.Tensor:
+        """Logits for every position, or (``last_only``) for the last one, as engines and
+        ``generate()`` compute them at prefill."""
         start = cache.seen if cache is not None else 0
         pos = torch.arange(start, start + ids.shape[1], device=ids.device)
         x = self.embed(ids)
         for blk in self.blocks:
-            x = blk(x, pos, cache)
+            if self.recompute and torch.is_grad_enabled():
+                # full recomputation (Korthikanti et al. 2022 §4): keep each block's input only
+                x = torch.utils.checkpoint.checkpoint(blk, x, pos, None, use_reentrant=False)
+            else:
+                x = blk(x, pos, cache)
         if cache is not None:
             cache.seen += ids.shape[1]
+        if last_only:
+            x = x[:, -1:]
         return self.lm_head(self.norm(x))
+
+    def set_inference_kernels(self, engine: bool = True) -> RefDecoder:
+        """``engine=True``: SDPA attention (except layers with sinks) and the fused-MoE layout
+        of routed experts under ``no_grad`` — the inference kernels an engine runs, whose live
+        tensors :func:`estimator.memory.activation_model` describes. Training is unaffected
+        except for attention (SDPA there too), so set it only for inference measurements."""
+        for mod in self.modules():
+            if isinstance(mod, (Attention, MLAttention)):
+                mod.sdpa = engine
+            elif isinstance(mod, MoE):
+                mod.engine = engine
+        return self
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy: ``F.cross_entropy`` (eager) or Megatron's in-place

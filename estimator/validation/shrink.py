@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import EstimatorError
@@ -28,6 +29,24 @@ MLA_DIVISOR = 8  # every MLA width (ranks, nope/rope/v head dims) is divided by 
 MLA_HEADS = 4
 MLA_HIDDEN = 128
 WINDOW = 16  # sliding window / attention chunk of shrunk models
+
+
+@dataclass(frozen=True)
+class Size:
+    """How far :func:`plan` shrinks: head width, MLA divisor/heads/hidden, sliding window."""
+
+    head_dim: int
+    mla_divisor: int
+    mla_heads: int
+    mla_hidden: int
+    window: int
+
+
+#: ``small``: laptop-CPU size (the default; seconds for every preset). ``medium``: GPU size —
+#: head width 128, so a shrunk Llama-3-8B has h = 1024 and a 32k vocabulary (~10^8 parameters),
+#: large enough that allocator granularity and library workspaces are a small share of a peak.
+SIZES = {"small": Size(HEAD_DIM, MLA_DIVISOR, MLA_HEADS, MLA_HIDDEN, WINDOW),
+         "medium": Size(128, 2, 8, 1024, 128)}
 MIN_VOCAB = 256
 VOCAB_MULTIPLE = 64
 WIDTH_MULTIPLE = 8
@@ -51,33 +70,39 @@ def heads(a: int, g: int) -> tuple[int, int]:
     return g2 * min(r, MAX_GROUP), g2
 
 
-def plan(spec: ModelSpec) -> dict[str, Any]:
+def plan(spec: ModelSpec, size: str = "small") -> dict[str, Any]:
     """The shrunk sizes for ``spec`` (shared by both rewriters so they cannot disagree)."""
+    z = _size(size)
     if spec.mla is not None:
-        a2, g2, h2 = MLA_HEADS, MLA_HEADS, MLA_HIDDEN
+        a2, g2, h2 = z.mla_heads, z.mla_heads, z.mla_hidden
     else:
         a2, g2 = heads(spec.num_attention_heads, spec.num_key_value_heads)
-        h2 = a2 * HEAD_DIM
+        h2 = a2 * z.head_dim
     scale = h2 / spec.hidden_size
 
     def w(x: int) -> int:
         return _round(x * scale, WIDTH_MULTIPLE, WIDTH_MULTIPLE) if x else 0
 
-    p = dict(hidden=h2, heads=a2, kv_heads=g2, head_dim=HEAD_DIM,
+    p = dict(hidden=h2, heads=a2, kv_heads=g2, head_dim=z.head_dim,
              vocab=_round(spec.vocab_size * scale, VOCAB_MULTIPLE, MIN_VOCAB),
              ffn=w(spec.intermediate_size), expert=w(spec.moe_intermediate_size),
              shared=w(spec.shared_expert_intermediate_size),
-             window=min(spec.sliding_window, WINDOW) if spec.sliding_window else None)
+             window=min(spec.sliding_window, z.window) if spec.sliding_window else None)
     if spec.mla is not None:
-        m = spec.mla
+        m, q = spec.mla, z.mla_divisor
         p["mla"] = MLA(
-            q_lora_rank=None if m.q_lora_rank is None else max(1, m.q_lora_rank // MLA_DIVISOR),
-            kv_lora_rank=max(1, m.kv_lora_rank // MLA_DIVISOR),
-            qk_nope_head_dim=m.qk_nope_head_dim // MLA_DIVISOR,
-            qk_rope_head_dim=max(2, m.qk_rope_head_dim // MLA_DIVISOR) if m.qk_rope_head_dim
-            else 0,
-            v_head_dim=max(1, m.v_head_dim // MLA_DIVISOR))
+            q_lora_rank=None if m.q_lora_rank is None else max(1, m.q_lora_rank // q),
+            kv_lora_rank=max(1, m.kv_lora_rank // q),
+            qk_nope_head_dim=m.qk_nope_head_dim // q,
+            qk_rope_head_dim=max(2, m.qk_rope_head_dim // q) if m.qk_rope_head_dim else 0,
+            v_head_dim=max(1, m.v_head_dim // q))
     return p
+
+
+def _size(size: str) -> Size:
+    if size not in SIZES:
+        raise EstimatorError("size", size, "must be one of " + ", ".join(SIZES))
+    return SIZES[size]
 
 
 def layer_picks(spec: ModelSpec) -> list[int]:
@@ -92,12 +117,12 @@ def layer_picks(spec: ModelSpec) -> list[int]:
     return picks
 
 
-def shrink_spec(spec: ModelSpec) -> ModelSpec:
+def shrink_spec(spec: ModelSpec, size: str = "small") -> ModelSpec:
     """A small :class:`ModelSpec` with the structure of ``spec`` (see module docstring)."""
     if spec.moa is not None:
         raise EstimatorError("moa", spec.moa, "shrinking mixture-of-attention specs is not "
                              "supported")
-    p = plan(spec)
+    p = plan(spec, size)
     picks = layer_picks(spec)
     sw = set(spec.sliding_window_layers)
     moe = tuple(j for j, i in enumerate(picks) if spec.is_moe_layer(i))
@@ -128,7 +153,7 @@ _DROP = ("quantization_config", "auto_map", "architectures", "transformers_versi
 _TOKEN_IDS = {"bos_token_id": 0, "eos_token_id": 1, "pad_token_id": None}
 
 
-def shrink_hf_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
+def shrink_hf_config(cfg: Mapping[str, Any], size: str = "small") -> dict[str, Any]:
     """A shrunk copy of a transformers ``config.json`` dict (see module docstring).
 
     Quantization settings are dropped (shrunk models run unquantized) and token ids are moved
@@ -140,9 +165,9 @@ def shrink_hf_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
                              + ", ".join(HF_FAMILIES))
     if mt == "llama4":
         return {"model_type": "llama4", "text_config": shrink_hf_config(
-            {**cfg["text_config"], "model_type": "llama4_text"})}
+            {**cfg["text_config"], "model_type": "llama4_text"}, size)}
     spec = spec_from_hf_config(cfg)
-    p = plan(spec)
+    p = plan(spec, size)
     c = {k: copy.deepcopy(v) for k, v in cfg.items() if k not in _DROP}
     c.update({k: v for k, v in _TOKEN_IDS.items() if k in c or v is not None})
     if mt == "dbrx":
@@ -185,7 +210,7 @@ def shrink_hf_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         L = 4  # moe every `interleave_moe_layer_step`, NoPE (full) layer every 4th
         for key in ("moe_layers", "no_rope_layers", "layer_types"):
             c.pop(key, None)
-        c["attention_chunk_size"] = p["window"] or WINDOW
+        c["attention_chunk_size"] = p["window"] or _size(size).window
         c["no_rope_layer_interval"] = 4
     if "layer_types" in c and mt != "gpt_oss":
         c.pop("layer_types")
