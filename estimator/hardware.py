@@ -31,6 +31,9 @@ class GPU:
     price_per_hour_usd: float
     price_as_of: str
     source: str
+    #: What one device achieved (configs/hardware.yaml ``measured``, with provenance): the
+    #: GPU validation's calibration, shown beside the datasheet figures, never used silently.
+    measured: dict | None = None
 
     def peak_flops(self, dtype: str) -> float:
         """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at — the one
@@ -76,7 +79,8 @@ def load_catalog() -> dict[str, GPU]:
             fp8_flops=float(g["fp8_tflops"]) * 1e12 if g.get("fp8_tflops") else None,
             price_per_hour_usd=float(g["price_per_hour_usd"]),
             price_as_of=str(g.get("price_as_of", data.get("as_of", ""))),
-            source=str(g.get("source", "")))
+            source=str(g.get("source", "")),
+            measured=dict(g["measured"]) if isinstance(g.get("measured"), dict) else None)
     return out
 
 

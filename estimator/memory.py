@@ -89,6 +89,16 @@ GIB = 2**30
 #: (PR #12126) upward: treat as an order of magnitude, measure your own setup.
 NON_TORCH_BYTES_ONE_GPU = round(1.79 * GIB)
 NON_TORCH_BYTES_MULTI_GPU = round(3.58 * GIB)
+#: PyTorch's cuBLAS workspace, one per (thread's handle, stream), allocated *through* the
+#: caching allocator at the thread's first GEMM (ATen ``CublasHandlePool.cpp``; size set by
+#: ``CUBLAS_WORKSPACE_CONFIG``, 32 MiB by default on Hopper). Measured on an H200 (torch 2.11,
+#: CUDA 13): +33,554,432 bytes of ``memory_allocated`` at the main thread's first GEMM and again
+#: at the first backward, whose autograd device thread has its own handle
+#: (docs/validation/cuda.md, ``workspace_probe``). Inference holds one, training two
+#: (:data:`CUBLAS_WORKSPACES_TRAINING`). Pre-Hopper GPUs default to less: an upper bound there.
+CUBLAS_WORKSPACE_BYTES = 32 * 2**20
+CUBLAS_WORKSPACES_INFERENCE = 1
+CUBLAS_WORKSPACES_TRAINING = 2
 #: Upper end of the context search for ``max_seq_len`` (16 Mi tokens).
 MAX_SEQ_SEARCH = 2**24
 
@@ -533,6 +543,19 @@ def non_torch_bytes(gpus: int) -> int:
     return NON_TORCH_BYTES_ONE_GPU if gpus == 1 else NON_TORCH_BYTES_MULTI_GPU
 
 
+def cublas_workspace_bytes(threads: int = CUBLAS_WORKSPACES_INFERENCE) -> int:
+    """cuBLAS workspaces held in the allocator by ``threads`` threads that ran GEMMs
+    (:data:`CUBLAS_WORKSPACE_BYTES` each)."""
+    return threads * CUBLAS_WORKSPACE_BYTES
+
+
+def overhead_bytes(gpus: int, gpu_memory: int, utilization: float) -> dict[str, int]:
+    """The overhead terms of one GPU: :func:`non_torch_bytes`, one
+    :func:`cublas_workspace_bytes` and :func:`reserve_bytes`."""
+    return {"non_torch": non_torch_bytes(gpus), "cublas_workspace": cublas_workspace_bytes(),
+            "reserve": reserve_bytes(gpu_memory, utilization)}
+
+
 def reserve_bytes(gpu_memory: int, utilization: float) -> int:
     """Memory the engine leaves free: ``gpu_memory − ⌊gpu_memory · utilization⌋`` (vLLM's
     ``--gpu-memory-utilization``, default 0.9: the instance plans weights, activations, non-torch
@@ -847,7 +870,7 @@ def compute(model, opts, gpu) -> InferenceMemory:
     lay = layout(s, opts.tp, opts.pp, opts.ep)
     util = opts.gpu_memory_utilization
     mem = gpu.memory_bytes
-    overhead = {"non_torch": non_torch_bytes(lay.gpus), "reserve": reserve_bytes(mem, util)}
+    overhead = overhead_bytes(lay.gpus, mem, util)
     chunk = opts.max_num_batched_tokens
     models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk)
     b, seq = opts.batch, opts.seq_len
@@ -901,7 +924,7 @@ def compute(model, opts, gpu) -> InferenceMemory:
         weights_breakdown=weights,
         kv_cache=kv, kv_cache_per_token=per_token,
         activations_breakdown=acts,
-        overhead_breakdown={"non_torch": non_torch_bytes(1), "reserve": reserve_bytes(mem, util)},
+        overhead_breakdown=overhead_bytes(1, mem, util),
         stages=stages, max_batch=max_batch(models, lay, seq, mem), max_seq_len=max_s,
         max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes),
         stage_models=models)
@@ -967,7 +990,8 @@ FORMULAS = [smallest_fit, fit_ep, tensor_bytes, weight_formats, sixteen_bit_tens
             activation_bytes, check_tp, pp_layer_ranges,
             layout, attention_matrix_params, layer_params, stage_weight_bytes, weight_bytes,
             kv_elements_per_token, cached_tokens, kv_cache_bytes, activation_model,
-            activation_peak, non_torch_bytes, reserve_bytes, max_batch, max_seq_len]
+            activation_peak, non_torch_bytes, cublas_workspace_bytes, overhead_bytes,
+            reserve_bytes, max_batch, max_seq_len]
 
 __all__ = [f.__name__ for f in FORMULAS] + ["ActivationModel", "InferenceMemory", "Layout",
                                             "LayerParams", "StageMemory", "StageModel",

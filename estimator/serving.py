@@ -451,8 +451,7 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
         lay, models, max_b = inference.lay, inference.stage_models, inference.max_batch
     else:
         lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
-        overhead = {"non_torch": memory.non_torch_bytes(lay.gpus),
-                    "reserve": memory.reserve_bytes(mem, opts.gpu_memory_utilization)}
+        overhead = memory.overhead_bytes(lay.gpus, mem, opts.gpu_memory_utilization)
         models = memory.stage_models(s, lay, opts.dtype, opts.kv_dtype, opts.kv_cache,
                                      overhead, opts.max_num_batched_tokens)
         max_b = memory.max_batch(models, lay, seq, mem)

@@ -43,7 +43,12 @@ from typing import Any
 from . import flops as flops_mod
 from ._frozen import direct_init
 from .errors import EstimatorError
-from .memory import activation_bytes, attention_matrix_params
+from .memory import (
+    CUBLAS_WORKSPACES_TRAINING,
+    activation_bytes,
+    attention_matrix_params,
+    cublas_workspace_bytes,
+)
 from .params import (
     attention_params,
     count_params,
@@ -913,6 +918,8 @@ class StageMemory:
     zero3_buffer: int
     optimizer_temp_foreach: int  # informational: not part of the peak (fused optimizer step)
     attention_core: int = 0
+    embedding_backward: int = 0  # the first stage's last backward moment (embedding_grad_bytes)
+    recompute_moment: int = 0  # full recompute: a layer rebuilt in the backward
 
     @property
     def model_states(self) -> int:
@@ -934,19 +941,31 @@ class StageMemory:
     @property
     def peak_moment(self) -> str:
         """When in the step the stage peaks: inside its last layer's attention core
-        (``attention_core``, no FlashAttention), at the loss (``loss``, the last stage), or at
-        the end of the forward of its last in-flight micro-batch (``end_of_forward``). With a
-        fused optimizer the step itself adds nothing, so it never sets the peak."""
+        (``attention_core``, no FlashAttention), at the loss (``loss``, the last stage), at
+        the end of the forward of its last in-flight micro-batch (``end_of_forward``), or at
+        the embedding's backward (``embedding_backward``, the first stage, when the dense
+        embedding gradient outweighs the forward's transients: large vocabularies, short
+        micro-batches). With a fused optimizer the step itself adds nothing."""
+        if self.embedding_backward > max(self.forward_transient, self.recompute_moment):
+            return "embedding_backward"
+        if self.recompute_moment > self.forward_transient:
+            return "recompute"
         if self.core_moment:
             return "attention_core"
         return "loss" if self.logits else "end_of_forward"
 
     @property
     def peak(self) -> int:
-        return self.model_states + self.forward_transient
+        return self.model_states + max(self.forward_transient, self.embedding_backward,
+                                       self.recompute_moment)
 
     def parts_at_peak(self) -> dict[str, int]:
         parts = dict(self.states)
+        moment = self.peak_moment
+        if moment in ("embedding_backward", "recompute"):
+            parts[moment] = (self.embedding_backward if moment == "embedding_backward"
+                             else self.recompute_moment)
+            return parts
         parts["activations"] = self.activations
         if self.core_moment:
             parts["attention_core"] = self.attention_core
@@ -960,6 +979,23 @@ class StageMemory:
                 "model_states": self.model_states, "activations": self.activations,
                 "logits": self.logits, "attention_core": self.attention_core,
                 "zero3_buffer": self.zero3_buffer, "peak": self.peak}
+
+
+def embedding_grad_bytes(spec: ModelSpec, opts, plan: ParallelPlan, embedding_params: int
+                         ) -> int:
+    """Transient bytes when the backward reaches the input embedding: its dense weight gradient
+    (``embedding_params`` = ``V·h/tp`` values in the weights' dtype) and the gradient arriving
+    from the first layer (``T·h`` activation elements).
+
+    PyTorch's embedding backward (``embedding_dense_backward``, aten ``Embedding.cpp``) returns a
+    fresh ``V×h`` tensor that autograd then adds into the persistent ``.grad`` (Megatron's
+    ``VocabParallelEmbedding`` goes through the same op, and its ``main_grad`` hook adds
+    ``param.grad``); gradient-accumulation fusion does not apply to it. Measured on the
+    reference decoder: a 32k×1024 fp32 embedding sets the step's peak at this moment
+    (docs/validation/cuda.md)."""
+    T = opts.micro_batch * _cdiv(opts.seq_len, plan.cp)
+    return (training_weight_bytes(opts.dtype) * embedding_params
+            + activation_bytes(opts.dtype) * T * spec.hidden_size)
 
 
 def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
@@ -984,16 +1020,20 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     m = in_flight_microbatches(plan.pp, stage, opts.grad_accum)
     per_mb = (n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
               + (act["embedding"]["input_ids"] if first else 0))
-    activations = m * per_mb + act["recompute_transient"]
+    # Full recompute: the layer rebuilt in the backward (``recompute_transient``, with its
+    # attention core without FlashAttention) is a moment of its own, after the loss's logits
+    # are freed; the forward keeps only layer inputs (measured on an H200:
+    # docs/validation/cuda.md).
+    rebuilt = act["recompute_transient"]
+    activations = m * per_mb
     head = act["head_total"] if last else 0
     activations += head
     logits = act["logits_total"] if last else 0
     attention_core = 0
     core = act["attention_core_delta"]  # empty with FlashAttention
-    if core:  # conservative: the kind with the larger core moment taken as the stage's last
-        deltas = [core[k] for k, n in (("dense", n_dense), ("moe", n_moe)) if n]
-        if deltas:
-            attention_core = max(0, max(deltas) - head)
+    deltas = [core[k] for k, n in (("dense", n_dense), ("moe", n_moe)) if n] if core else []
+    if deltas and not rebuilt:  # conservative: the kind with the larger core moment
+        attention_core = max(0, max(deltas) - head)
     zero3 = 0
     if plan.zero >= 3:  # the units ZeRO-3 gathers one at a time: layers, embedding, head
         units = [u for u, n in (((lp.dense, 0), n_dense),
@@ -1001,12 +1041,20 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
                                 ((lp.embedding, 0), first), ((lp.head, 0), last and lp.head))
                  if n]
         zero3 = zero3_buffer_bytes(units, bpp.weights, plan)
+    recompute_moment = 0
+    if rebuilt:
+        recompute_moment = m * per_mb + rebuilt + max([0, *deltas]) + zero3
+    emb_bwd = 0
+    if first:  # everything but the other in-flight micro-batches' activations is freed by then
+        emb_bwd = ((m - 1) * per_mb + zero3
+                   + embedding_grad_bytes(spec, opts, plan, lp.embedding))
     local_opt = ((_cdiv(ne, plan.dp_shard) if plan.zero >= 1 else ne)
                  + (_cdiv(ex, plan.edp) if plan.zero >= 1 else ex))
     foreach = BYTES_FP32 * local_opt if opts.optimizer == "adamw" else 0
     return StageMemory(stage=stage, layers=(start, end), in_flight=m, params_non_expert=ne,
                        params_expert=ex, states=states, activations=activations, logits=logits,
-                       attention_core=attention_core,
+                       attention_core=attention_core, embedding_backward=emb_bwd,
+                       recompute_moment=recompute_moment,
                        zero3_buffer=zero3, optimizer_temp_foreach=foreach)
 
 
@@ -1029,14 +1077,29 @@ class TrainingMemory:
     framework: str = MEGATRON
 
     @property
-    def peak(self) -> int:
+    def tensor_peak(self) -> int:
+        """Bytes of live tensors at the peak (what MemTracker measures)."""
         return self.worst.peak
+
+    @property
+    def cublas_workspace(self) -> int:
+        """cuBLAS workspaces of the forward and the autograd thread, inside the allocator."""
+        return cublas_workspace_bytes(CUBLAS_WORKSPACES_TRAINING)
+
+    @property
+    def peak(self) -> int:
+        """What ``torch.cuda.max_memory_allocated`` reports: the tensors at the peak plus the
+        cuBLAS workspaces (the CUDA context and NCCL buffers are outside it)."""
+        return self.worst.peak + self.cublas_workspace
 
     @property
     def peak_set_by(self) -> str:
         """The largest single term at the peak: what to attack first to lower it."""
         parts = self.worst.parts_at_peak()
         return max(parts, key=parts.__getitem__)
+
+    def peak_parts(self) -> dict[str, int]:
+        return {**self.worst.parts_at_peak(), "cublas_workspace": self.cublas_workspace}
 
     @property
     def fits(self) -> bool:
@@ -1047,6 +1110,9 @@ class TrainingMemory:
         per_gpu = dict(w.states)
         per_gpu.update(model_states=w.model_states, activations=w.activations, logits=w.logits,
                        attention_core=w.attention_core,
+                       embedding_backward=w.embedding_backward,
+                       recompute_moment=w.recompute_moment,
+                       cublas_workspace=self.cublas_workspace,
                        zero3_buffer=w.zero3_buffer,
                        optimizer_temp_foreach=w.optimizer_temp_foreach)
         return {
@@ -1054,7 +1120,8 @@ class TrainingMemory:
             "peak": self.peak,
             "peak_set_by": self.peak_set_by,
             "peak_moment": w.peak_moment,
-            "peak_parts": w.parts_at_peak(),
+            "peak_parts": self.peak_parts(),
+            "tensor_peak": self.tensor_peak,
             "peak_stage": w.stage,
             "stage_layers": list(w.layers),
             "in_flight_microbatches": w.in_flight,

@@ -201,7 +201,9 @@ def test_plain_pytorch_keeps_more_than_megatron(preset, kw):
     m = load_model(preset)
     meg = memory(m, num_gpus=8, **kw)
     eag = memory(m, num_gpus=8, activation_framework="pytorch_eager", **kw)
-    assert eag.worst.activations >= meg.worst.activations
+    # under full recompute the rebuilt layer (recompute_moment) holds what each framework saves
+    assert (max(eag.worst.activations, eag.worst.recompute_moment)
+            >= max(meg.worst.activations, meg.worst.recompute_moment))
     assert eag.peak > meg.peak
 
 

@@ -222,7 +222,7 @@ def validate_reference(name: str, spec: ModelSpec, w: Workload, device: str,
                         mem["after_forward"]["activations"], "10%",
                         f"measured: {what}; estimate: activation_framework='{framework}', "
                         "activations + saved fp32 loss tensor"))
-        rows.append(row(name, label, "training-step peak", "bytes", est.peak,
+        rows.append(row(name, label, "training-step peak", "bytes", est.tensor_peak,
                         mem["peak"]["total"], "10%",
                         f"activation_framework='{framework}'; measured peak during the "
                         f"{mem['peak_phase']}"))
@@ -233,7 +233,7 @@ def validate_reference(name: str, spec: ModelSpec, w: Workload, device: str,
                             "step; the CUDA context is outside it"))
         info[f"training_memory_{kernels}"] = mem
         info[f"estimate_training_{kernels}"] = {
-            "activation_framework": framework, "peak": est.peak,
+            "activation_framework": framework, "peak": est.tensor_peak,
             "peak_moment": e["peak_moment"], "per_gpu": g,
             "activation_breakdown": e["activation_breakdown"]}
     if eager:  # informational: inference forward peak (eager, all-position logits)

@@ -8,9 +8,7 @@ cannot be exhausted.
 
 from __future__ import annotations
 
-import csv
 import importlib.util
-import io
 import json
 import threading
 from collections.abc import Mapping
@@ -26,25 +24,6 @@ from ui.state import LOG, context
 VALIDATION_DIR = Path(__file__).resolve().parents[2] / "docs" / "validation"
 MAX_VALIDATE_PARAMS = 20_000_000  # the shrunken model: seconds on one CPU core, ~100 MB RAM
 _LOCK = threading.Lock()  # one validation at a time per server process
-
-
-def _load_committed() -> tuple[Path | None, list[dict[str, Any]] | str | None]:
-    if not VALIDATION_DIR.is_dir():
-        return None, None
-    for pattern in ("*.json", "*.csv", "*.md"):  # the richest format first, newest file first
-        files = sorted(VALIDATION_DIR.glob(pattern), key=lambda f: f.stat().st_mtime,
-                       reverse=True)
-        if files:
-            f = files[0]
-            text = f.read_text(encoding="utf-8")
-            if f.suffix == ".csv":
-                return f, list(csv.DictReader(io.StringIO(text)))
-            if f.suffix == ".json":
-                data = json.loads(text)
-                rows = data.get("rows", data) if isinstance(data, Mapping) else data
-                return f, rows if isinstance(rows, list) else None
-            return f, text
-    return None, None
 
 
 def _as_rows(result: Any) -> list[dict[str, Any]]:
@@ -106,21 +85,32 @@ st.markdown("Each estimate is checked against an independent measurement: parame
             "`torch.utils.flop_counter.FlopCounterMode`, memory against PyTorch's allocator "
             "and `MemTracker`, KV-cache bytes against real cache tensors.")
 
-path, committed = _load_committed()
+#: The committed result files, one tab each: (tab title, file, what it is).
+COMMITTED = (("CPU", "cpu.md", "Shrunk presets on the CPU: parameters, FLOPs, KV cache and "
+              "training memory against transformers, FlopCounterMode and MemTracker."),
+             ("GPU memory", "cuda.md", "On an NVIDIA H200: weights, KV cache, prefill/decode "
+              "and training-step peaks against the CUDA caching allocator."),
+             ("GPU speed", "cuda-speed.md", "On an NVIDIA H200: prefill, decode and "
+              "training-step times (CUDA events) against the roofline and its calibration."))
+
 st.subheader("Committed results", divider="gray")
-if committed is None:
+present = [(t, VALIDATION_DIR / f, d) for t, f, d in COMMITTED if (VALIDATION_DIR / f).is_file()]
+if not present:
     st.info("No committed validation table yet (docs/validation/). Run "
             "`python -m estimator validate` to produce one.", icon=":material/info:")
-elif isinstance(committed, str):
-    st.caption(f"From `{path.name}`")
-    st.markdown(committed)
-else:
-    st.caption(f"From `{path.name}` ({len(committed)} rows)")
-    st.dataframe(_display(committed), hide_index=True)
-    pts = _parity_points(committed)
-    if pts:
-        st.plotly_chart(charts.parity(pts, title="Estimated vs measured"),
-                        config=widgets.PLOTLY_CONFIG)
+for tab, (title, f, what) in zip(st.tabs([t for t, _, _ in present]) if present else [],
+                                  present):
+    with tab:
+        st.caption(f"{what} From `docs/validation/{f.name}`.")
+        # our own committed Markdown (no user input): rendered as the table it is
+        st.markdown(f.read_text(encoding="utf-8"))
+        data = f.with_suffix(".json")
+        if data.is_file() and title == "GPU memory":
+            rows = json.loads(data.read_text(encoding="utf-8")).get("rows", [])
+            pts = _parity_points([r for r in rows if r.get("bar_applies")])
+            if pts:
+                st.plotly_chart(charts.parity(pts, title="Estimated vs measured (GPU)"),
+                                config=widgets.PLOTLY_CONFIG)
 
 st.subheader("Check the current model", divider="gray")
 ctx = context()
