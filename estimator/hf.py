@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import EstimatorError
-from .spec import MLA, MoA, ModelSpec, check_int
+from .spec import MAX_CONTEXT, MLA, MoA, ModelSpec, check_int
 
 #: transformers' defaults for the fields we do not require (checked by tests against the
 #: configuration classes of transformers 5.24). ``None`` means "derived", as transformers does.
@@ -203,7 +203,7 @@ def _window(r: _Reader, key: str = "sliding_window") -> int | None:
     w = r.opt(key)
     if w is None or w == 0:
         return None
-    return check_int(r.where + key, w, 1)
+    return check_int(r.where + key, w, 1, MAX_CONTEXT)
 
 
 def _common(r: _Reader, name: str) -> dict[str, Any]:
@@ -544,24 +544,76 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4"]))
 
+#: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
+#: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
+#: config whose ``model_type`` is unknown but whose ``architectures`` names one of these classes
+#: is read as that family (Kimi-K2 ships ``model_type: kimi_k2`` with ``DeepseekV3ForCausalLM``).
+ARCHITECTURES: dict[str, str] = {
+    "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3", "GemmaForCausalLM": "gemma", "MixtralForCausalLM": "mixtral",
+    "PhimoeForCausalLM": "phimoe", "GraniteMoeForCausalLM": "granitemoe",
+    "OlmoeForCausalLM": "olmoe", "Qwen2MoeForCausalLM": "qwen2_moe",
+    "Qwen3MoeForCausalLM": "qwen3_moe", "DeepseekV2ForCausalLM": "deepseek_v2",
+    "DeepseekV3ForCausalLM": "deepseek_v3", "Glm4MoeForCausalLM": "glm4_moe",
+    "GptOssForCausalLM": "gpt_oss", "Llama4ForCausalLM": "llama4_text",
+    "Llama4ForConditionalGeneration": "llama4", "DbrxForCausalLM": "dbrx",
+    "JetMoeForCausalLM": "jetmoe",
+}
+
+_CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
+                "field names (estimator/spec.py; README, Models)")
+
+
+def _unsupported(mt: Any) -> EstimatorError:
+    from .coverage import why_not  # pure data
+
+    why = why_not(mt) if isinstance(mt, str) else None
+    return EstimatorError("model_type", mt, "unsupported" + (f" ({why})" if why else "")
+                          + "; supported: " + ", ".join(SUPPORTED_MODEL_TYPES)
+                          + "; " + _CUSTOM_HINT)
+
+
+def _family_from_architectures(cfg: Mapping[str, Any]) -> str | None:
+    arch = cfg.get("architectures")
+    if not isinstance(arch, (list, tuple)):
+        return None
+    for a in arch:
+        if isinstance(a, str) and a in ARCHITECTURES:
+            return ARCHITECTURES[a]
+    return None
+
+
+def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Multimodal wrapper: the language model lives under ``text_config``."""
+    tc = cfg.get("text_config")
+    if not isinstance(tc, Mapping):
+        raise EstimatorError("text_config", tc, "required for model_type 'llama4'")
+    spec = _llama4_text(_Reader(tc, "llama4_text", where="text_config."), name)
+    return spec.replace(model_type="llama4",
+                        notes=spec.notes + ("text model only; the vision encoder and "
+                                            "projector are not counted",))
+
 
 def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSpec:
-    """Build a spec from a Hugging Face ``config.json`` dict (see module docstring)."""
+    """Build a spec from a Hugging Face ``config.json`` dict (see module docstring).
+
+    An unknown ``model_type`` falls back to the family whose transformers class
+    ``architectures`` names (:data:`ARCHITECTURES`); ``spec.notes`` says so.
+    """
     if not isinstance(cfg, Mapping):
         raise EstimatorError("config", type(cfg).__name__, "must be a mapping (a JSON object)")
     mt = cfg.get("model_type")
     if mt is None:
         raise EstimatorError("model_type", None, "missing; supported: "
-                             + ", ".join(SUPPORTED_MODEL_TYPES))
-    if mt == "llama4":  # multimodal wrapper: the language model lives under text_config
-        tc = cfg.get("text_config")
-        if not isinstance(tc, Mapping):
-            raise EstimatorError("text_config", tc, "required for model_type 'llama4'")
-        spec = _llama4_text(_Reader(tc, "llama4_text", where="text_config."), name)
-        return spec.replace(model_type="llama4",
-                            notes=spec.notes + ("text model only; the vision encoder and "
-                                                "projector are not counted",))
-    if not isinstance(mt, str) or mt not in FAMILIES:
-        raise EstimatorError("model_type", mt, "unsupported; supported: "
-                             + ", ".join(SUPPORTED_MODEL_TYPES))
-    return FAMILIES[mt](_Reader(cfg, mt), name)
+                             + ", ".join(SUPPORTED_MODEL_TYPES) + "; " + _CUSTOM_HINT)
+    note = None
+    if not isinstance(mt, str) or (mt not in FAMILIES and mt != "llama4"):
+        family = _family_from_architectures(cfg)
+        if family is None:
+            raise _unsupported(mt)
+        arch = next(a for a in cfg["architectures"] if ARCHITECTURES.get(a) == family)
+        note = (f"model_type {mt!r} is not a supported family; read as "
+                f"{family!r} because architectures names {arch}")
+        mt = family
+    spec = _llama4(cfg, name) if mt == "llama4" else FAMILIES[mt](_Reader(cfg, mt), name)
+    return spec if note is None else spec.replace(notes=(note,) + spec.notes)

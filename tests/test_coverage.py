@@ -49,3 +49,13 @@ def test_hybrids_and_encoders_say_why():
     assert "out of scope" in why_not("bart")
     assert why_not("llama") is None
 
+
+def test_architectures_table_matches_transformers():
+    """``ARCHITECTURES`` names each supported family's own transformers class."""
+    from estimator.hf import ARCHITECTURES, FAMILIES
+
+    for mt in FAMILIES:
+        cls = MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[mt]
+        assert ARCHITECTURES.get(cls) == mt, (mt, cls)
+    assert ARCHITECTURES["Llama4ForConditionalGeneration"] == "llama4"
+    assert set(ARCHITECTURES.values()) == set(SUPPORTED_MODEL_TYPES)
