@@ -27,6 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import family_configs  # noqa: E402
 import hf_oracle  # noqa: E402
 
 from estimator.hf import FAMILIES, spec_from_hf_config  # noqa: E402
@@ -271,6 +272,7 @@ def gen_jetmoe(rng):
 
 
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
+GENERATORS.update(family_configs.GENERATORS)  # the families added with the family table
 
 
 def random_configs(model_type: str, n: int = CONFIGS_PER_FAMILY) -> list[dict]:
@@ -291,11 +293,12 @@ _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{inpu
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
     ("embedding", r"(embed_tokens|\.wte)\.weight$"),
     ("lm_head", r"^lm_head\."),
-    ("shared_experts", r"\.shared_experts?(_gate)?\."),
+    ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
     ("router", _FFN + r"(gate|router)\."),
     ("attention", r"\.(self_attn|self_attention|attn)\."),
-    ("norms", r"(input_layernorm|post_attention_layernorm|norm_[12f]|^model\.norm)\."),
+    ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm|norm_[12f]"
+              r"|^model\.norm)\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj)\."),
 ]
@@ -410,12 +413,16 @@ def test_mixtral_active_from_one_expert_module():
 
 _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe"}  # every layer: config.sliding_window
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss"}  # self_attn.sliding_window
+_WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
     cfg = model.config
     if model_type in ("llama4", "llama4_text"):  # chunked attention, by layer_types
         return [cfg.attention_chunk_size if t == "chunked_attention" else None
+                for t in cfg.layer_types]
+    if model_type in _WINDOW_BY_LAYER_TYPES:  # the layer types transformers' cache is built from
+        return [cfg.sliding_window if t == "sliding_attention" and cfg.sliding_window else None
                 for t in cfg.layer_types]
     layers = model.model.layers if hasattr(model, "model") else model.transformer.blocks
     out = []
@@ -512,6 +519,20 @@ def test_random_configs_cover_the_quirks():
     for fam in ("qwen2", "qwen3", "qwen2_moe", "gpt_oss", "llama4_text"):
         assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
     assert seen(lambda s: s.num_mtp_layers == 2, "deepseek_v3")
+    # the families of the family table
+    for fam in family_configs.GENERATORS:
+        if fam != "glm4_moe_lite":  # MLA: no head_dim
+            assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
+        assert seen(lambda s: s.num_shared_experts == 0, fam), fam
+        assert seen(lambda s: s.num_shared_experts > 0, fam), fam
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite"):
+        assert seen(lambda s: 0 < s.num_moe_layers < s.num_hidden_layers, fam), fam
+        assert seen(lambda s: s.num_moe_layers == s.num_hidden_layers, fam), fam
+    for fam in ("dots1", "exaone_moe"):
+        assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
+    assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
+                "ernie4_5_moe")
 
 
 def test_one_expert_mixtral_is_mistral_plus_router():
