@@ -100,6 +100,33 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "exaone_moe": dict(num_key_value_heads=32, tie_word_embeddings=False, sliding_window=4096,
                        sliding_window_pattern=4, layer_types=None, mlp_layer_types=None,
                        first_k_dense_replace=1, num_shared_experts=1),
+    "ministral": dict(num_key_value_heads=8, tie_word_embeddings=False,
+                      sliding_window=4096, layer_types=None),
+    "granite": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False,
+                    mlp_bias=False),
+    "seed_oss": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                     attention_bias=True, attention_out_bias=False, mlp_bias=False),
+    "ernie4_5": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=True,
+                     use_bias=False),
+    "olmo2": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "olmo3": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False,
+                  sliding_window=4096, layer_types=None),
+    "exaone4": dict(num_key_value_heads=32, tie_word_embeddings=False, sliding_window=4096,
+                    sliding_window_pattern=4, layer_types=None),
+    "gemma2": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                   attention_bias=False, sliding_window=4096, layer_types=None),
+    "gemma3_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                        attention_bias=False, sliding_window=4096, layer_types=None,
+                        sliding_window_pattern=6),
+    "glm4": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
+                 attention_bias=True),
+    "phi3": dict(num_key_value_heads=None, tie_word_embeddings=False, sliding_window=None),
+    "starcoder2": dict(num_key_value_heads=2, tie_word_embeddings=True, sliding_window=None,
+                       use_bias=True),
+    "cohere": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
+                   use_qk_norm=False),
+    "cohere2": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
+                    sliding_window=4096, layer_types=None, sliding_window_pattern=4),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -109,6 +136,10 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "layer i is MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0; default 1. "
     "transformers 5.24 ignores the key (every published config has 1).",
     ("deepseek_v3", "moe_layer_freq"): "DeepSeek-V3's modeling_deepseek.py, same rule as V2.",
+    ("gemma3_text", "sliding_window_pattern"): "Gemma3TextConfig.__post_init__ reads it from "
+    "kwargs (default 6) to derive layer_types; not a declared field.",
+    ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
+    "(default 4) to derive layer_types; not a declared field.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -664,6 +695,8 @@ def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
     for key in fam.required:
         r.req(key)
     c = _common(r, name)
+    if r.model_type == "cohere" and r.flag("use_qk_norm"):  # CohereLayerNorm((heads, d))
+        c["qk_norm"] = "full"
     L = c["num_hidden_layers"]
     kw: dict[str, Any] = {f: r.flag(key) for f, key in fam.bias.items()}
     if fam.moe_layers is not None:
@@ -733,6 +766,55 @@ TABLE: dict[str, Family] = {
         sliding=_sliding_by_layer_types(
             lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
         fixed=dict(qk_norm="head", router_score_correction_bias=True)),
+    # --- dense families -------------------------------------------------------------------
+    # Ministral: transformers' head_dim default None fails (required here).
+    "ministral": Family(sliding=_sliding_by_layer_types(lambda r, i, L: True),
+                        required=("head_dim",)),
+    "granite": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"}),
+    # Seed-OSS: separate flags for the q/k/v biases and the output-projection bias.
+    "seed_oss": Family(bias={"attention_bias": "attention_bias",
+                             "attention_out_bias": "attention_out_bias", "ffn_bias": "mlp_bias"}),
+    # ERNIE-4.5 dense: ``use_bias`` on attention and MLP (unlike the MoE model, not lm_head).
+    "ernie4_5": Family(bias={f: "use_bias" for f in (*_ALL_BIAS, "ffn_bias")}),
+    # OLMo-2/3: two post-norms per layer; q/k RMSNorm over all heads; OLMo-3 slides on three
+    # layers of four.
+    "olmo2": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="full")),
+    "olmo3": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="full"),
+                    sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 4 != 0)),
+    # EXAONE-4: per-head q/k norm, two post-norms, sliding layers every sliding_window_pattern.
+    "exaone4": Family(
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+        fixed=dict(qk_norm="head")),
+    # Gemma-2/3: four norms per layer (pre and post around attention and MLP); GeGLU; logit
+    # soft-capping (no parameters, no matmul); Gemma-3 adds per-head q/k norm.
+    "gemma2": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                     sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 2 != 0),
+                     fixed=dict(norms_per_layer=4)),
+    "gemma3_text": Family(
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+        fixed=dict(norms_per_layer=4, qk_norm="head")),
+    # GLM-4: four norms per layer, fused gate_up (same count), q/k/v bias only.
+    "glm4": Family(bias={"attention_bias": "attention_bias"}, fixed=dict(norms_per_layer=4)),
+    # Phi-3/4: fused qkv_proj and gate_up_proj (same counts); every layer slides when
+    # sliding_window is set.
+    "phi3": Family(sliding=_sliding_by_layer_types(lambda r, i, L: True),
+                   fixed=dict(fused_qkv=True)),
+    # StarCoder2: LayerNorm with bias (always), a plain (non-gated) MLP c_fc/c_proj,
+    # ``use_bias`` on attention and MLP; every layer slides when sliding_window is set.
+    "starcoder2": Family(bias={f: "use_bias" for f in (*_ALL_BIAS, "ffn_bias")},
+                         sliding=_sliding_by_layer_types(lambda r, i, L: True),
+                         fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False)),
+    # Cohere (Command-R): attention and MLP in parallel after one LayerNorm (no bias); optional
+    # q/k LayerNorm of shape (heads, head_dim); Cohere-2 adds sliding layers.
+    "cohere": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                     fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+    "cohere2": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                      sliding=_sliding_by_layer_types(
+                          lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+                      fixed=dict(norm_type="layernorm", norms_per_layer=1)),
 }
 
 
@@ -769,7 +851,13 @@ ARCHITECTURES: dict[str, str] = {
     "Ernie4_5_MoeForCausalLM": "ernie4_5_moe", "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
-    "ExaoneMoeForCausalLM": "exaone_moe",
+    "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",
+"GraniteForCausalLM": "granite",
+    "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
+    "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
+    "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
+    "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
+    "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

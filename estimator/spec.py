@@ -91,6 +91,9 @@ class ModelSpec:
     tie_word_embeddings: bool = False
     norm_type: NormType = "rmsnorm"
     norm_bias: bool = False  # LayerNorm with a bias vector (PhiMoE)
+    # norms of width h per layer: 2 (pre-attention, pre-FFN; or OLMo-2's two post-norms),
+    # 4 (Gemma-2/3, GLM-4: pre and post around both), 1 (Cohere's parallel block)
+    norms_per_layer: int = 2
     lm_head_bias: bool = False  # PhiMoE's ``lm_head_bias``
 
     # --- attention --------------------------------------------------------------------------
@@ -229,6 +232,7 @@ def _validate(s: ModelSpec) -> None:
         check_int(n, getattr(s, n), 1)
     for n in _INT_FIELDS_NONNEG:
         check_int(n, getattr(s, n), 0)
+    check_int("norms_per_layer", s.norms_per_layer, 1, 8)
     for n in _BOOL_FIELDS:
         if not isinstance(getattr(s, n), bool):
             raise EstimatorError(n, getattr(s, n), "must be true or false")

@@ -136,6 +136,97 @@ def gen_exaone_moe(rng):
     return d
 
 
+def _dense(rng, explicit_head_dim=True, L=(1, 5)) -> dict:
+    return {**trunk(rng, L), **attn(rng, explicit_head_dim),
+            "intermediate_size": rng.randint(5, 60)}
+
+
+def _with_sliding(rng, d: dict, **extra) -> dict:
+    if rng.random() < 0.8:
+        d.update(sliding(rng, d["num_hidden_layers"]), **extra)
+    return d
+
+
+def gen_ministral(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, d)
+
+
+def gen_granite(rng):
+    return {**_dense(rng, explicit_head_dim=False), "attention_bias": _flag(rng),
+            "mlp_bias": _flag(rng)}
+
+
+def gen_seed_oss(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "attention_out_bias": _flag(rng),
+            "mlp_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_ernie4_5(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "use_bias": _flag(rng)}
+
+
+def gen_olmo2(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_olmo3(rng):
+    return _with_sliding(rng, {**_dense(rng), "attention_bias": _flag(rng), "pad_token_id": 0})
+
+
+def gen_exaone4(rng):
+    return _with_sliding(rng, _dense(rng), sliding_window_pattern=rng.randint(1, 3))
+
+
+def gen_gemma2(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, {**d, "attention_bias": _flag(rng)})
+
+
+def gen_gemma3_text(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, {**d, "attention_bias": _flag(rng)},
+                         sliding_window_pattern=rng.randint(1, 3))
+
+
+def gen_glm4(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_phi3(rng):
+    d = {**_dense(rng, explicit_head_dim=False), "pad_token_id": 0}
+    if _flag(rng):
+        d["sliding_window"] = rng.choice([3, 5, 6])
+    return d
+
+
+def gen_starcoder2(rng):
+    d = {**_dense(rng, explicit_head_dim=False), "use_bias": _flag(rng)}
+    if _flag(rng):
+        d["sliding_window"] = rng.choice([3, 5, 6])
+    return d
+
+
+def gen_cohere(rng):
+    return {**_dense(rng, explicit_head_dim=False), "attention_bias": _flag(rng),
+            "use_qk_norm": _flag(rng)}
+
+
+def gen_cohere2(rng):
+    return _with_sliding(rng, {**_dense(rng, explicit_head_dim=False),
+                               "attention_bias": _flag(rng)},
+                         sliding_window_pattern=rng.randint(1, 3))
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -47,6 +47,10 @@ REQUIRED: dict[str, dict] = {
     "flex_olmo": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
     "exaone_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
                        num_experts_per_tok=2),
+    "ministral": dict(_BASE, intermediate_size=96, head_dim=8),
+    **{mt: dict(_BASE, intermediate_size=96) for mt in (
+        "granite", "seed_oss", "ernie4_5", "olmo2", "olmo3", "exaone4", "gemma2",
+        "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2")},
 }
 
 

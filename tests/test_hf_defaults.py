@@ -90,7 +90,9 @@ def test_default_equals_transformers(family, key, ours):
 # for it; it is not a field we read, so adding it changes nothing on our side.
 _HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
             # FlexOlmo's default pad_token_id (100277) must index the (tiny) vocabulary
-            "flex_olmo": {"pad_token_id": 0}}
+            "flex_olmo": {"pad_token_id": 0}, "seed_oss": {"pad_token_id": 0},
+            "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
+            "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
@@ -150,7 +152,8 @@ def test_derived_default_matches_transformers(family, key):
     elif key == "layer_types" and family == "llama4_text":  # chunked where RoPE is used
         expect = [i for i, t in enumerate(hf_cfg.layer_types) if t == "chunked_attention"]
         assert _sliding(spec) == expect == [0, 1, 2]
-    elif key == "layer_types" and family in ("dots1", "exaone_moe"):  # from the window rule
+    elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
+                                             "exaone4", "gemma2", "gemma3_text", "cohere2"):
         for extra in ({"sliding_window": 16, "max_window_layers": 1},
                       {"sliding_window": 16, "sliding_window_pattern": 3},
                       {"sliding_window": 16, "sliding_window_pattern": 1}):

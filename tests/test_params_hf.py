@@ -297,10 +297,12 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     ("routed_experts", _EXPERTS),
     ("router", _FFN + r"(gate|router)\."),
     ("attention", r"\.(self_attn|self_attention|attn)\."),
-    ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm|norm_[12f]"
+    ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
+              r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
               r"|^model\.norm)\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
-    ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj)\."),
+    ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
+                  r"|c_proj)\."),
 ]
 
 
@@ -411,9 +413,11 @@ def test_mixtral_active_from_one_expert_module():
 # which layers slide (feeds the KV-cache model): per-layer windows as transformers builds them
 # ----------------------------------------------------------------------------------------------
 
-_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe"}  # every layer: config.sliding_window
+# every layer: config.sliding_window
+_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2"}
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss"}  # self_attn.sliding_window
-_WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe"}
+_WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
+                          "gemma3_text", "cohere2"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -521,7 +525,8 @@ def test_random_configs_cover_the_quirks():
     assert seen(lambda s: s.num_mtp_layers == 2, "deepseek_v3")
     # the families of the family table
     for fam in family_configs.GENERATORS:
-        if fam != "glm4_moe_lite":  # MLA: no head_dim
+        # MLA has no head_dim; these derive it as hidden / heads in transformers
+        if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
         assert seen(lambda s: s.num_shared_experts == 0, fam), fam
