@@ -127,6 +127,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                    use_qk_norm=False),
     "cohere2": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
                     sliding_window=4096, layer_types=None, sliding_window_pattern=4),
+    "gpt_neox": dict(tie_word_embeddings=False, attention_bias=True),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -689,6 +690,7 @@ class Family:
     fixed: Mapping[str, Any] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    mha: bool = False  # K/V heads = query heads, head_dim = h/a, whatever the config says
 
 
 def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
@@ -697,6 +699,8 @@ def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
     c = _common(r, name)
     if r.model_type == "cohere" and r.flag("use_qk_norm"):  # CohereLayerNorm((heads, d))
         c["qk_norm"] = "full"
+    if fam.mha:
+        c.update(num_key_value_heads=c["num_attention_heads"], head_dim=0)
     L = c["num_hidden_layers"]
     kw: dict[str, Any] = {f: r.flag(key) for f, key in fam.bias.items()}
     if fam.moe_layers is not None:
@@ -815,6 +819,12 @@ TABLE: dict[str, Family] = {
                       sliding=_sliding_by_layer_types(
                           lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
                       fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+    # GPT-NeoX (Pythia): fused query_key_value (MHA, head_dim = h/a) and attention.dense with
+    # ``attention_bias``; plain MLP dense_h_to_4h/dense_4h_to_h with biases; LayerNorms with
+    # bias; parallel residual (use_parallel_residual) keeps both LayerNorms.
+    "gpt_neox": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, mha=True,
+                       fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False,
+                                  ffn_bias=True, fused_qkv=True)),
 }
 
 
@@ -858,6 +868,7 @@ ARCHITECTURES: dict[str, str] = {
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
+    "GPTNeoXForCausalLM": "gpt_neox",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -227,6 +227,13 @@ def gen_cohere2(rng):
                          sliding_window_pattern=rng.randint(1, 3))
 
 
+def gen_gpt_neox(rng):
+    a = rng.choice([1, 2, 4, 8])
+    return {**trunk(rng), "num_attention_heads": a, "hidden_size": a * rng.choice([4, 6, 8]),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng),
+            "use_parallel_residual": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -50,7 +50,7 @@ REQUIRED: dict[str, dict] = {
     "ministral": dict(_BASE, intermediate_size=96, head_dim=8),
     **{mt: dict(_BASE, intermediate_size=96) for mt in (
         "granite", "seed_oss", "ernie4_5", "olmo2", "olmo3", "exaone4", "gemma2",
-        "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2")},
+        "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox")},
 }
 
 

@@ -291,18 +291,18 @@ def test_every_family_has_a_generator():
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
 _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte)\.weight$"),
+    ("embedding", r"(embed_tokens|\.wte|embed_in)\.weight$"),
     ("lm_head", r"^lm_head\."),
     ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
     ("router", _FFN + r"(gate|router)\."),
-    ("attention", r"\.(self_attn|self_attention|attn)\."),
+    ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
-              r"|^model\.norm)\."),
+              r"|^model\.norm|final_layer_norm)\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
-                  r"|c_proj)\."),
+                  r"|c_proj|dense_h_to_4h|dense_4h_to_h)\."),
 ]
 
 
@@ -428,6 +428,8 @@ def hf_windows(model, model_type: str) -> list[int | None]:
     if model_type in _WINDOW_BY_LAYER_TYPES:  # the layer types transformers' cache is built from
         return [cfg.sliding_window if t == "sliding_attention" and cfg.sliding_window else None
                 for t in cfg.layer_types]
+    if model_type not in _WINDOW_FROM_CONFIG | _WINDOW_ATTR:  # no per-layer window attribute
+        return [None] * cfg.num_hidden_layers
     layers = model.model.layers if hasattr(model, "model") else model.transformer.blocks
     out = []
     for layer in layers:
@@ -526,7 +528,8 @@ def test_random_configs_cover_the_quirks():
     # the families of the family table
     for fam in family_configs.GENERATORS:
         # MLA has no head_dim; these derive it as hidden / heads in transformers
-        if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2"):
+        if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
+                       "gpt_neox"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
         assert seen(lambda s: s.num_shared_experts == 0, fam), fam
