@@ -26,11 +26,13 @@ random configs on the meta device and requires our counts to equal its parameter
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import EstimatorError
-from .spec import MLA, MoA, ModelSpec, check_int
+from .spec import MAX_CONTEXT, MLA, MoA, ModelSpec, check_int
 
 #: transformers' defaults for the fields we do not require (checked by tests against the
 #: configuration classes of transformers 5.24). ``None`` means "derived", as transformers does.
@@ -79,6 +81,53 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         no_rope_layer_interval=4, use_qk_norm=True),
     "dbrx": dict(tie_word_embeddings=False, kv_n_heads=1),
     "jetmoe": dict(num_key_value_heads=16, kv_channels=128, tie_word_embeddings=True),
+    "glm4_moe_lite": dict(num_key_value_heads=20, tie_word_embeddings=False,
+                          attention_bias=False, n_shared_experts=1, q_lora_rank=768,
+                          kv_lora_rank=512, qk_nope_head_dim=192, qk_rope_head_dim=64,
+                          v_head_dim=256, mlp_layer_types=None),
+    "ernie4_5_moe": dict(num_key_value_heads=4, tie_word_embeddings=True, use_bias=False,
+                         moe_num_shared_experts=2, moe_layer_start_index=1,
+                         moe_layer_end_index=-1, moe_layer_interval=1),
+    "hunyuan_v1_moe": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                           attention_bias=False),
+    "minimax_m2": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False),
+    "dots1": dict(num_key_value_heads=32, tie_word_embeddings=False, attention_bias=False,
+                  first_k_dense_replace=0, sliding_window=4096, max_window_layers=62,
+                  layer_types=None),
+    "granitemoeshared": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                             attention_bias=False, shared_intermediate_size=0),
+    "flex_olmo": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "exaone_moe": dict(num_key_value_heads=32, tie_word_embeddings=False, sliding_window=4096,
+                       sliding_window_pattern=4, layer_types=None, mlp_layer_types=None,
+                       first_k_dense_replace=1, num_shared_experts=1),
+    "ministral": dict(num_key_value_heads=8, tie_word_embeddings=False,
+                      sliding_window=4096, layer_types=None),
+    "granite": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False,
+                    mlp_bias=False),
+    "seed_oss": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                     attention_bias=True, attention_out_bias=False, mlp_bias=False),
+    "ernie4_5": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=True,
+                     use_bias=False),
+    "olmo2": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "olmo3": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False,
+                  sliding_window=4096, layer_types=None),
+    "exaone4": dict(num_key_value_heads=32, tie_word_embeddings=False, sliding_window=4096,
+                    sliding_window_pattern=4, layer_types=None),
+    "gemma2": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                   attention_bias=False, sliding_window=4096, layer_types=None),
+    "gemma3_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                        attention_bias=False, sliding_window=4096, layer_types=None,
+                        sliding_window_pattern=6),
+    "glm4": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
+                 attention_bias=True),
+    "phi3": dict(num_key_value_heads=None, tie_word_embeddings=False, sliding_window=None),
+    "starcoder2": dict(num_key_value_heads=2, tie_word_embeddings=True, sliding_window=None,
+                       use_bias=True),
+    "cohere": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
+                   use_qk_norm=False),
+    "cohere2": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
+                    sliding_window=4096, layer_types=None, sliding_window_pattern=4),
+    "gpt_neox": dict(tie_word_embeddings=False, attention_bias=True),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -88,13 +137,18 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "layer i is MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0; default 1. "
     "transformers 5.24 ignores the key (every published config has 1).",
     ("deepseek_v3", "moe_layer_freq"): "DeepSeek-V3's modeling_deepseek.py, same rule as V2.",
+    ("gemma3_text", "sliding_window_pattern"): "Gemma3TextConfig.__post_init__ reads it from "
+    "kwargs (default 6) to derive layer_types; not a declared field.",
+    ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
+    "(default 4) to derive layer_types; not a declared field.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
 #: The first name present in a config wins.
 ALIASES: dict[str, tuple[str, ...]] = {
     "num_experts": ("num_local_experts", "n_routed_experts", "moe_num_experts", "num_experts"),
-    "num_experts_per_tok": ("num_experts_per_tok", "experts_per_token", "moe_top_k"),
+    "num_experts_per_tok": ("num_experts_per_tok", "experts_per_token", "moe_top_k", "moe_k",
+                            "moe_topk"),
     "num_nextn_predict_layers": ("num_nextn_predict_layers", "num_mtp_layers"),
     # DbrxConfig.attribute_map
     "d_model": ("d_model", "hidden_size"),
@@ -116,6 +170,11 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("deepseek_v2", "deepseek_v3", "glm4_moe"), _ROUTED),
     **dict.fromkeys(("olmoe", "qwen2_moe", "qwen3_moe"), _PLAIN),
     "dbrx": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_top_k"},
+    **dict.fromkeys(("minimax_m2", "granitemoeshared"), _LOCAL),
+    **dict.fromkeys(("dots1", "glm4_moe_lite"), _ROUTED),
+    **dict.fromkeys(("flex_olmo", "exaone_moe"), _PLAIN),
+    "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
+    "hunyuan_v1_moe": {"num_experts": "num_experts", "num_experts_per_tok": "moe_topk"},
 }
 
 
@@ -203,7 +262,7 @@ def _window(r: _Reader, key: str = "sliding_window") -> int | None:
     w = r.opt(key)
     if w is None or w == 0:
         return None
-    return check_int(r.where + key, w, 1)
+    return check_int(r.where + key, w, 1, MAX_CONTEXT)
 
 
 def _common(r: _Reader, name: str) -> dict[str, Any]:
@@ -395,7 +454,9 @@ def _qwen3_moe(r: _Reader, name: str) -> ModelSpec:
                      qk_norm="head", **_qwen3_moe_sliding(r, L))
 
 
-def _deepseek(r: _Reader, name: str, v3: bool) -> ModelSpec:
+def _deepseek(r: _Reader, name: str, v3: bool,
+              layers: Callable[[_Reader, int], tuple[int, ...]] | None = None,
+              mtp: bool = True) -> ModelSpec:
     """DeepSeek-V2/V3 (``modeling_deepseek_v3.py``; DeepSeek's own ``modeling_deepseek.py``).
 
     Layer i is MoE iff ``i >= first_k_dense_replace`` and ``i % moe_layer_freq == 0`` (DeepSeek's
@@ -406,9 +467,13 @@ def _deepseek(r: _Reader, name: str, v3: bool) -> ModelSpec:
     c = _common(r, name)
     c["num_key_value_heads"] = c["num_attention_heads"]
     L = c["num_hidden_layers"]
-    first = r.opt_int("first_k_dense_replace", 0)
-    freq = r.opt_int("moe_layer_freq", 1)
-    layers = tuple(i for i in range(L) if i >= first and i % freq == 0)
+    if layers is None:
+        first = r.opt_int("first_k_dense_replace", 0)
+        freq = r.opt_int("moe_layer_freq", 1)
+        moe_layers = tuple(i for i in range(L) if i >= first and i % freq == 0)
+    else:
+        moe_layers = layers(r, L)
+    layers = moe_layers
     moe = _moe_fields(r, layers, "moe_intermediate_size")
     n_sh = r.opt_int("n_shared_experts", 0, allow_none=True) or 0
     f_e = moe["moe_intermediate_size"]
@@ -424,7 +489,7 @@ def _deepseek(r: _Reader, name: str, v3: bool) -> ModelSpec:
                      num_shared_experts=n_sh, shared_expert_intermediate_size=n_sh * f_e,
                      mla=mla, attention_bias=ab, attention_out_bias=ab,
                      router_score_correction_bias=v3,
-                     num_mtp_layers=r.opt("num_nextn_predict_layers") if v3 else 0)
+                     num_mtp_layers=r.opt("num_nextn_predict_layers") if v3 and mtp else 0)
 
 
 def _glm4_moe(r: _Reader, name: str) -> ModelSpec:
@@ -533,6 +598,236 @@ def _jetmoe(r: _Reader, name: str) -> ModelSpec:
                      notes=("attention is a mixture of top-k attention experts (MoA)",))
 
 
+# ----------------------------------------------------------------------------------------------
+# the family table: families that differ from Llama only in data
+# ----------------------------------------------------------------------------------------------
+
+def _every_layer(r: _Reader, L: int) -> tuple[int, ...]:
+    return tuple(range(L))
+
+
+def _after_first_k_dense(r: _Reader, L: int) -> tuple[int, ...]:
+    """Layer i is MoE iff ``i >= first_k_dense_replace`` (``modeling_dots1.Dots1DecoderLayer``)."""
+    return tuple(range(r.opt_int("first_k_dense_replace", 0), L))
+
+
+def _ernie_moe_layers(r: _Reader, L: int) -> tuple[int, ...]:
+    """ERNIE-4.5-MoE (``Ernie4_5_MoeDecoderLayer``): layer i is MoE iff
+    ``(i+1) % moe_layer_interval == 0`` and ``moe_layer_start_index <= i <= moe_layer_end_index``
+    (``-1`` → the last layer, ``Ernie4_5_MoeConfig.__post_init__``)."""
+    step = r.opt_int("moe_layer_interval", 1)
+    start = r.opt_int("moe_layer_start_index", 0)
+    end = r.opt("moe_layer_end_index")
+    end = L - 1 if end == -1 else check_int(r.where + "moe_layer_end_index", end, 0)
+    return tuple(i for i in range(L) if (i + 1) % step == 0 and start <= i <= end)
+
+
+def _sparse_mlp_layer_types(default_dense: Callable[[_Reader], int]):
+    """Layer i is MoE iff ``mlp_layer_types[i] == "sparse"``; absent, the first
+    ``default_dense(r)`` layers are dense (EXAONE-MoE: ``first_k_dense_replace``; GLM-4.7-Flash:
+    one)."""
+    def rule(r: _Reader, L: int) -> tuple[int, ...]:
+        lt = r.cfg.get("mlp_layer_types")
+        if lt is None:
+            return tuple(range(min(default_dense(r), L), L))
+        if not isinstance(lt, (list, tuple)) or len(lt) != L:
+            raise EstimatorError(r.where + "mlp_layer_types", lt,
+                                 f"must be a list of {L} 'dense'/'sparse' entries")
+        return tuple(i for i, t in enumerate(lt) if t == "sparse")
+    return rule
+
+
+def _shared_times_expert(count_key: str):
+    """``count_key`` shared experts fused into one MLP of ``count · moe_intermediate_size``."""
+    def rule(r: _Reader, f_e: int) -> tuple[int, int]:
+        n = r.opt_int(count_key, 0)
+        return n, n * f_e
+    return rule
+
+
+def _shared_of_width(width_key: str):
+    """One shared MLP of width ``width_key`` (0 → none: GraniteMoeShared builds no module)."""
+    def rule(r: _Reader, f_e: int) -> tuple[int, int]:  # noqa: ARG001
+        w = r.opt_int(width_key, 0)
+        return (1 if w else 0), w
+    return rule
+
+
+def _sliding_by_layer_types(default: Callable[[_Reader, int, int], bool]):
+    """Sliding layers are those whose ``layer_types`` entry is ``"sliding_attention"``; without
+    ``layer_types``, ``default(r, i, L)`` says which (the family's ``__post_init__``). No window
+    (``sliding_window`` null or 0) → no sliding layer."""
+    def rule(r: _Reader, L: int) -> dict[str, Any]:
+        w = _window(r)
+        if w is None:
+            return {}
+        lt = _layer_types(r, L)
+        layers = (tuple(i for i, t in enumerate(lt) if t == "sliding_attention") if lt is not None
+                  else tuple(i for i in range(L) if default(r, i, L)))
+        return dict(sliding_window=w, sliding_window_layers=layers) if layers else {}
+    return rule
+
+
+@dataclass(frozen=True)
+class Family:
+    """One transformers family as data, read by :func:`_from_table` (a Llama-shaped block:
+    attention, then a dense or MoE FFN, pre-norms; the differences are fields).
+
+    ``dense_width``/``expert_width``: the config keys of the dense-FFN and routed-expert widths.
+    ``moe_layers``: which layers are MoE (``None`` → a dense family). ``shared``: ``(count,
+    total width)`` of the shared experts from the reader and ``f_e``. ``bias``: spec bias field →
+    the config flag that sets it. ``sliding``: the sliding-window rule. ``fixed``: spec fields the
+    family always has (its quirks). ``required``: keys the family needs though transformers
+    defaults them (its modeling code fails without them).
+    """
+
+    dense_width: str = "intermediate_size"
+    expert_width: str = "moe_intermediate_size"
+    moe_layers: Callable[[_Reader, int], tuple[int, ...]] | None = None
+    shared: Callable[[_Reader, int], tuple[int, int]] | None = None
+    bias: Mapping[str, str] = field(default_factory=dict)
+    sliding: Callable[[_Reader, int], dict[str, Any]] | None = None
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    mha: bool = False  # K/V heads = query heads, head_dim = h/a, whatever the config says
+
+
+def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
+    for key in fam.required:
+        r.req(key)
+    c = _common(r, name)
+    if r.model_type == "cohere" and r.flag("use_qk_norm"):  # CohereLayerNorm((heads, d))
+        c["qk_norm"] = "full"
+    if fam.mha:
+        c.update(num_key_value_heads=c["num_attention_heads"], head_dim=0)
+    L = c["num_hidden_layers"]
+    kw: dict[str, Any] = {f: r.flag(key) for f, key in fam.bias.items()}
+    if fam.moe_layers is not None:
+        layers = fam.moe_layers(r, L)
+        kw.update(_moe_fields(r, layers, fam.expert_width))
+        if fam.shared is not None and layers:
+            n, w = fam.shared(r, kw["moe_intermediate_size"])
+            kw.update(num_shared_experts=n, shared_expert_intermediate_size=w)
+        dense = len(layers) < L
+    else:
+        dense = True
+    kw["intermediate_size"] = r.int(fam.dense_width) if dense else 0
+    if fam.sliding is not None:
+        kw.update(fam.sliding(r, L))
+    return ModelSpec(**c, **kw, **fam.fixed, notes=fam.notes)
+
+
+_ALL_BIAS = ("attention_bias", "attention_out_bias")
+
+#: Families read by :func:`_from_table`. Sources: each family's ``modeling_*.py`` in transformers
+#: 5.24; the exactness tests build every one of them (tests/family_configs.py).
+TABLE: dict[str, Family] = {
+    # ERNIE-4.5 MoE: ``use_bias`` on attention, MLPs and lm_head (not the experts); the router's
+    # ``e_score_correction_bias`` is an ``nn.Parameter`` (requires_grad=False), so transformers
+    # counts it as a parameter: one bias of E per router.
+    "ernie4_5_moe": Family(
+        moe_layers=_ernie_moe_layers, shared=_shared_times_expert("moe_num_shared_experts"),
+        bias={f: "use_bias" for f in (*_ALL_BIAS, "ffn_bias", "shared_expert_bias",
+                                      "lm_head_bias")},
+        fixed=dict(router_bias=True),
+        notes=("router e_score_correction_bias is a parameter in transformers (router_bias)",)),
+    # Hunyuan-A13B: every layer MoE; experts and the one shared MLP are intermediate_size wide;
+    # per-head q/k RMSNorm; transformers needs head_dim (its None default fails).
+    "hunyuan_v1_moe": Family(
+        dense_width="intermediate_size", expert_width="intermediate_size",
+        moe_layers=_every_layer, shared=lambda r, f_e: (1, f_e),
+        bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="head"),
+        required=("head_dim",)),
+    # MiniMax-M2: every layer MoE of width intermediate_size; q/k RMSNorm over all heads;
+    # e_score_correction_bias buffer.
+    "minimax_m2": Family(
+        expert_width="intermediate_size", moe_layers=_every_layer,
+        fixed=dict(qk_norm="full", router_score_correction_bias=True)),
+    # dots.llm1: DeepSeek-V3 routing with standard attention and per-head q/k norm;
+    # n_shared_experts / n_routed_experts / num_experts_per_tok have no usable default.
+    "dots1": Family(
+        moe_layers=_after_first_k_dense, shared=_shared_times_expert("n_shared_experts"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: i >= r.opt_int("max_window_layers", 0)),
+        fixed=dict(qk_norm="head", router_score_correction_bias=True),
+        required=("n_shared_experts",)),
+    # Granite-MoE with a shared MLP (shared_intermediate_size; 0 → none).
+    "granitemoeshared": Family(
+        expert_width="intermediate_size", moe_layers=_every_layer,
+        shared=_shared_of_width("shared_intermediate_size"),
+        bias={f: "attention_bias" for f in _ALL_BIAS}),
+    # FlexOlmo: OLMo-2 block (post-norms, q/k RMSNorm over all heads), every layer MoE.
+    "flex_olmo": Family(
+        expert_width="intermediate_size", moe_layers=_every_layer,
+        bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="full")),
+    # EXAONE-MoE: per-head q/k norm, mlp_layer_types (default: first_k_dense_replace dense),
+    # shared experts, correction-bias buffer, sliding layers every sliding_window_pattern.
+    "exaone_moe": Family(
+        moe_layers=_sparse_mlp_layer_types(lambda r: r.opt_int("first_k_dense_replace", 0)),
+        shared=_shared_times_expert("num_shared_experts"),
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+        fixed=dict(qk_norm="head", router_score_correction_bias=True)),
+    # --- dense families -------------------------------------------------------------------
+    # Ministral: transformers' head_dim default None fails (required here).
+    "ministral": Family(sliding=_sliding_by_layer_types(lambda r, i, L: True),
+                        required=("head_dim",)),
+    "granite": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"}),
+    # Seed-OSS: separate flags for the q/k/v biases and the output-projection bias.
+    "seed_oss": Family(bias={"attention_bias": "attention_bias",
+                             "attention_out_bias": "attention_out_bias", "ffn_bias": "mlp_bias"}),
+    # ERNIE-4.5 dense: ``use_bias`` on attention and MLP (unlike the MoE model, not lm_head).
+    "ernie4_5": Family(bias={f: "use_bias" for f in (*_ALL_BIAS, "ffn_bias")}),
+    # OLMo-2/3: two post-norms per layer; q/k RMSNorm over all heads; OLMo-3 slides on three
+    # layers of four.
+    "olmo2": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="full")),
+    "olmo3": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="full"),
+                    sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 4 != 0)),
+    # EXAONE-4: per-head q/k norm, two post-norms, sliding layers every sliding_window_pattern.
+    "exaone4": Family(
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+        fixed=dict(qk_norm="head")),
+    # Gemma-2/3: four norms per layer (pre and post around attention and MLP); GeGLU; logit
+    # soft-capping (no parameters, no matmul); Gemma-3 adds per-head q/k norm.
+    "gemma2": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                     sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 2 != 0),
+                     fixed=dict(norms_per_layer=4)),
+    "gemma3_text": Family(
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+        fixed=dict(norms_per_layer=4, qk_norm="head")),
+    # GLM-4: four norms per layer, fused gate_up (same count), q/k/v bias only.
+    "glm4": Family(bias={"attention_bias": "attention_bias"}, fixed=dict(norms_per_layer=4)),
+    # Phi-3/4: fused qkv_proj and gate_up_proj (same counts); every layer slides when
+    # sliding_window is set.
+    "phi3": Family(sliding=_sliding_by_layer_types(lambda r, i, L: True),
+                   fixed=dict(fused_qkv=True)),
+    # StarCoder2: LayerNorm with bias (always), a plain (non-gated) MLP c_fc/c_proj,
+    # ``use_bias`` on attention and MLP; every layer slides when sliding_window is set.
+    "starcoder2": Family(bias={f: "use_bias" for f in (*_ALL_BIAS, "ffn_bias")},
+                         sliding=_sliding_by_layer_types(lambda r, i, L: True),
+                         fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False)),
+    # Cohere (Command-R): attention and MLP in parallel after one LayerNorm (no bias); optional
+    # q/k LayerNorm of shape (heads, head_dim); Cohere-2 adds sliding layers.
+    "cohere": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                     fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+    "cohere2": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                      sliding=_sliding_by_layer_types(
+                          lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
+                      fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+    # GPT-NeoX (Pythia): fused query_key_value (MHA, head_dim = h/a) and attention.dense with
+    # ``attention_bias``; plain MLP dense_h_to_4h/dense_4h_to_h with biases; LayerNorms with
+    # bias; parallel residual (use_parallel_residual) keeps both LayerNorms.
+    "gpt_neox": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, mha=True,
+                       fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False,
+                                  ffn_bias=True, fused_qkv=True)),
+}
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -541,27 +836,95 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
     "dbrx": _dbrx, "jetmoe": _jetmoe,
+    # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
+    # the first layer dense); no MTP field in its transformers config.
+    "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
+        lambda r: 1), mtp=False),
+    **{mt: functools.partial(_from_table, fam=fam) for mt, fam in TABLE.items()},
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4"]))
 
+#: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
+#: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
+#: config whose ``model_type`` is unknown but whose ``architectures`` names one of these classes
+#: is read as that family (Kimi-K2 ships ``model_type: kimi_k2`` with ``DeepseekV3ForCausalLM``).
+ARCHITECTURES: dict[str, str] = {
+    "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3", "GemmaForCausalLM": "gemma", "MixtralForCausalLM": "mixtral",
+    "PhimoeForCausalLM": "phimoe", "GraniteMoeForCausalLM": "granitemoe",
+    "OlmoeForCausalLM": "olmoe", "Qwen2MoeForCausalLM": "qwen2_moe",
+    "Qwen3MoeForCausalLM": "qwen3_moe", "DeepseekV2ForCausalLM": "deepseek_v2",
+    "DeepseekV3ForCausalLM": "deepseek_v3", "Glm4MoeForCausalLM": "glm4_moe",
+    "GptOssForCausalLM": "gpt_oss", "Llama4ForCausalLM": "llama4_text",
+    "Llama4ForConditionalGeneration": "llama4", "DbrxForCausalLM": "dbrx",
+    "JetMoeForCausalLM": "jetmoe", "Glm4MoeLiteForCausalLM": "glm4_moe_lite",
+    "Ernie4_5_MoeForCausalLM": "ernie4_5_moe", "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
+    "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
+    "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
+    "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",
+"GraniteForCausalLM": "granite",
+    "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
+    "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
+    "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
+    "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
+    "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
+    "GPTNeoXForCausalLM": "gpt_neox",
+}
+
+_CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
+                "field names (estimator/spec.py; README, Models)")
+
+
+def _unsupported(mt: Any) -> EstimatorError:
+    from .coverage import why_not  # pure data
+
+    why = why_not(mt) if isinstance(mt, str) else None
+    return EstimatorError("model_type", mt, "unsupported" + (f" ({why})" if why else "")
+                          + "; supported: " + ", ".join(SUPPORTED_MODEL_TYPES)
+                          + "; " + _CUSTOM_HINT)
+
+
+def _family_from_architectures(cfg: Mapping[str, Any]) -> str | None:
+    arch = cfg.get("architectures")
+    if not isinstance(arch, (list, tuple)):
+        return None
+    for a in arch:
+        if isinstance(a, str) and a in ARCHITECTURES:
+            return ARCHITECTURES[a]
+    return None
+
+
+def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Multimodal wrapper: the language model lives under ``text_config``."""
+    tc = cfg.get("text_config")
+    if not isinstance(tc, Mapping):
+        raise EstimatorError("text_config", tc, "required for model_type 'llama4'")
+    spec = _llama4_text(_Reader(tc, "llama4_text", where="text_config."), name)
+    return spec.replace(model_type="llama4",
+                        notes=spec.notes + ("text model only; the vision encoder and "
+                                            "projector are not counted",))
+
 
 def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSpec:
-    """Build a spec from a Hugging Face ``config.json`` dict (see module docstring)."""
+    """Build a spec from a Hugging Face ``config.json`` dict (see module docstring).
+
+    An unknown ``model_type`` falls back to the family whose transformers class
+    ``architectures`` names (:data:`ARCHITECTURES`); ``spec.notes`` says so.
+    """
     if not isinstance(cfg, Mapping):
         raise EstimatorError("config", type(cfg).__name__, "must be a mapping (a JSON object)")
     mt = cfg.get("model_type")
     if mt is None:
         raise EstimatorError("model_type", None, "missing; supported: "
-                             + ", ".join(SUPPORTED_MODEL_TYPES))
-    if mt == "llama4":  # multimodal wrapper: the language model lives under text_config
-        tc = cfg.get("text_config")
-        if not isinstance(tc, Mapping):
-            raise EstimatorError("text_config", tc, "required for model_type 'llama4'")
-        spec = _llama4_text(_Reader(tc, "llama4_text", where="text_config."), name)
-        return spec.replace(model_type="llama4",
-                            notes=spec.notes + ("text model only; the vision encoder and "
-                                                "projector are not counted",))
-    if not isinstance(mt, str) or mt not in FAMILIES:
-        raise EstimatorError("model_type", mt, "unsupported; supported: "
-                             + ", ".join(SUPPORTED_MODEL_TYPES))
-    return FAMILIES[mt](_Reader(cfg, mt), name)
+                             + ", ".join(SUPPORTED_MODEL_TYPES) + "; " + _CUSTOM_HINT)
+    note = None
+    if not isinstance(mt, str) or (mt not in FAMILIES and mt != "llama4"):
+        family = _family_from_architectures(cfg)
+        if family is None:
+            raise _unsupported(mt)
+        arch = next(a for a in cfg["architectures"] if ARCHITECTURES.get(a) == family)
+        note = (f"model_type {mt!r} is not a supported family; read as "
+                f"{family!r} because architectures names {arch}")
+        mt = family
+    spec = _llama4(cfg, name) if mt == "llama4" else FAMILIES[mt](_Reader(cfg, mt), name)
+    return spec if note is None else spec.replace(notes=(note,) + spec.notes)

@@ -37,6 +37,7 @@ from .params import (
     attention_params,
     dense_ffn_params,
     expert_params,
+    layer_norm_params,
     norm_params,
     router_params,
     shared_expert_params,
@@ -322,7 +323,7 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
         buffers = s.num_experts if s.router_score_correction_bias else 0
     return LayerParams(
         attn_mat=attention_matrix_params(s, tp), attn_extra=_cdiv(attn_extra_full, tp),
-        layer_norms=2 * norm_params(s, h), dense_mat=dense_mat, dense_extra=dense_extra,
+        layer_norms=layer_norm_params(s), dense_mat=dense_mat, dense_extra=dense_extra,
         shared_mat=shared_mat, shared_extra=shared_extra, router=router, expert_mat=expert_mat,
         expert_extra=expert_extra, moe_other=moe_other, buffers=buffers,
         experts_per_gpu=experts_local)

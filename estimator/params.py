@@ -116,6 +116,15 @@ def norm_params(s: ModelSpec, width: int) -> int:
     return 2 * width if (s.norm_type == "layernorm" and s.norm_bias) else width
 
 
+def layer_norm_params(s: ModelSpec) -> int:
+    """One layer's norms of width ``h``: ``norms_per_layer · norm(h)`` — 2 in a pre-norm block
+    (``modeling_llama``: input and post-attention), 2 post-norms in OLMo-2
+    (``modeling_olmo2``), 4 in Gemma-2/3 and GLM-4 (pre and post around attention and MLP:
+    ``modeling_gemma2``, ``modeling_glm4``), 1 in Cohere's parallel attention+MLP block
+    (``modeling_cohere.CohereDecoderLayer``: one input LayerNorm feeds both)."""
+    return s.norms_per_layer * norm_params(s, s.hidden_size)
+
+
 def attention_params(s: ModelSpec) -> int:
     """One layer's attention block, all attention experts included (norms inside it too).
 
@@ -238,7 +247,7 @@ def count_params(s: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
 
     ``total = V·h`` (embedding) ``+ V·h`` (lm_head, unless tied) ``[+ V`` lm_head bias``]``
-    ``+ L·attention + (2L+1)·norm(h) + (L − n_moe)·dense_ffn``
+    ``+ L·attention + L·layer_norms + norm(h) + (L − n_moe)·dense_ffn``
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
     Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
     experts``. Buffers (``e_score_correction_bias``: ``n_moe·E``) and MTP modules are reported
@@ -251,7 +260,7 @@ def count_params(s: ModelSpec) -> ParamCounts:
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = L * attention_params(s)
-    norms = (2 * L + 1) * norm_params(s, h)
+    norms = L * layer_norm_params(s) + norm_params(s, h)
     dense_ffn = n_dense * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0
@@ -272,4 +281,5 @@ def count_params(s: ModelSpec) -> ParamCounts:
 
 #: The public formula functions (the app's Methods page renders their docstrings).
 FORMULAS = [count_params, attention_params, attention_inactive_params, mlp_params, expert_params,
-            router_params, shared_expert_params, dense_ffn_params, norm_params, mtp_params]
+            router_params, shared_expert_params, dense_ffn_params, norm_params,
+            layer_norm_params, mtp_params]

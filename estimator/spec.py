@@ -91,6 +91,9 @@ class ModelSpec:
     tie_word_embeddings: bool = False
     norm_type: NormType = "rmsnorm"
     norm_bias: bool = False  # LayerNorm with a bias vector (PhiMoE)
+    # norms of width h per layer: 2 (pre-attention, pre-FFN; or OLMo-2's two post-norms),
+    # 4 (Gemma-2/3, GLM-4: pre and post around both), 1 (Cohere's parallel block)
+    norms_per_layer: int = 2
     lm_head_bias: bool = False  # PhiMoE's ``lm_head_bias``
 
     # --- attention --------------------------------------------------------------------------
@@ -198,18 +201,23 @@ _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "lm_head_bias", "attention_b
 
 # Sizes above this are certainly typos (a 10^7-wide layer has 10^14 parameters per matrix).
 MAX_DIM = 10_000_000
+# Context lengths are another scale: real configs reach 10,485,760 (Llama-4-Scout's
+# max_position_embeddings) and sliding windows are sometimes set to the full context. A billion
+# tokens is 100x the longest published context; beyond it the value is a typo.
+MAX_CONTEXT = 1_000_000_000
 
 
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return ``value`` if it is a plain int ≥ ``minimum``, else raise naming ``name``."""
+def check_int(name: str, value: object, minimum: int = 1, maximum: int = MAX_DIM) -> int:
+    """Return ``value`` if it is a plain int in ``[minimum, maximum]``, else raise naming
+    ``name``."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and math.isnan(value):
             raise EstimatorError(name, value, "must be an integer, got NaN")
         raise EstimatorError(name, value, f"must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise EstimatorError(name, value, f"must be >= {minimum}")
-    if value > MAX_DIM:
-        raise EstimatorError(name, value, f"must be <= {MAX_DIM:,}")
+    if value > maximum:
+        raise EstimatorError(name, value, f"must be <= {maximum:,}")
     return value
 
 
@@ -219,11 +227,12 @@ def _validate(s: ModelSpec) -> None:
     if not isinstance(s.model_type, str):
         raise EstimatorError("model_type", s.model_type, "must be a string")
     if s.max_position_embeddings is not None:
-        check_int("max_position_embeddings", s.max_position_embeddings, 1)
+        check_int("max_position_embeddings", s.max_position_embeddings, 1, MAX_CONTEXT)
     for n in _INT_FIELDS_POSITIVE:
         check_int(n, getattr(s, n), 1)
     for n in _INT_FIELDS_NONNEG:
         check_int(n, getattr(s, n), 0)
+    check_int("norms_per_layer", s.norms_per_layer, 1, 8)
     for n in _BOOL_FIELDS:
         if not isinstance(getattr(s, n), bool):
             raise EstimatorError(n, getattr(s, n), "must be true or false")
@@ -262,7 +271,7 @@ def _validate(s: ModelSpec) -> None:
             raise EstimatorError("moa.top_k", s.moa.top_k,
                                  f"must not exceed moa.num_experts={s.moa.num_experts}")
     if s.sliding_window is not None:
-        check_int("sliding_window", s.sliding_window, 1)
+        check_int("sliding_window", s.sliding_window, 1, MAX_CONTEXT)
     for name, idx in (("moe_layers", s.moe_layers), ("sliding_window_layers",
                                                       s.sliding_window_layers)):
         if not isinstance(idx, tuple):

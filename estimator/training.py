@@ -54,6 +54,7 @@ from .params import (
     count_params,
     dense_ffn_params,
     expert_params,
+    layer_norm_params,
     norm_params,
     router_params,
     shared_expert_params,
@@ -462,7 +463,7 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     h = s.hidden_size
     attn_mat = attention_matrix_params(s, tp)
     attn = attn_mat + _cdiv(attention_params(s) - attention_matrix_params(s), tp)
-    norms = 2 * norm_params(s, h)
+    norms = layer_norm_params(s)
     dense = attn + norms + (_cdiv(dense_ffn_params(s), tp) if s.intermediate_size else 0)
     moe_ne = moe_e = 0
     if s.is_moe:

@@ -34,6 +34,23 @@ REQUIRED: dict[str, dict] = {
                  ffn_config=dict(ffn_hidden_size=48, moe_num_experts=4, moe_top_k=2)),
     "jetmoe": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101, intermediate_size=48,
                    num_local_experts=4, num_experts_per_tok=2),
+    "ernie4_5_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
+                         moe_num_experts=4, moe_k=2),
+    "hunyuan_v1_moe": dict(_BASE, intermediate_size=96, num_experts=4, moe_topk=2, head_dim=8),
+    "minimax_m2": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "dots1": dict(_BASE, moe_intermediate_size=40, n_routed_experts=4, num_experts_per_tok=2,
+                  n_shared_experts=1),
+    "glm4_moe_lite": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
+                          n_routed_experts=4, num_experts_per_tok=2),
+    "granitemoeshared": dict(_BASE, intermediate_size=96, num_local_experts=4,
+                             num_experts_per_tok=2),
+    "flex_olmo": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
+    "exaone_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
+                       num_experts_per_tok=2),
+    "ministral": dict(_BASE, intermediate_size=96, head_dim=8),
+    **{mt: dict(_BASE, intermediate_size=96) for mt in (
+        "granite", "seed_oss", "ernie4_5", "olmo2", "olmo3", "exaone4", "gemma2",
+        "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox")},
 }
 
 

@@ -39,6 +39,25 @@ def test_report_md_and_csv():
     assert "params.total,46702792704" in csv.stdout.splitlines()
 
 
+def test_report_on_scout_instruct_context_and_kimi_style_config(tmp_path):
+    """The Llama-4-Scout preset's config with the Instruct release's 10,485,760-token context,
+    and a config whose model_type is unknown but whose architectures is supported, both
+    report (exit 0); the fallback is named in model.notes."""
+    import yaml
+
+    scout = yaml.safe_load((ROOT / "configs/models/llama-4-scout.yaml").read_text())["config"]
+    scout["text_config"]["max_position_embeddings"] = 10_485_760
+    r = run("report", _write(tmp_path, "scout.json", json.dumps(scout)), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    kimi = {"model_type": "kimi_k2", "architectures": ["DeepseekV3ForCausalLM"],
+            "hidden_size": 64, "intermediate_size": 96, "moe_intermediate_size": 32,
+            "num_hidden_layers": 3, "num_attention_heads": 4, "vocab_size": 100,
+            "n_routed_experts": 8, "num_experts_per_tok": 2}
+    r = run("report", _write(tmp_path, "kimi.json", json.dumps(kimi)), "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert any("DeepseekV3ForCausalLM" in n for n in json.loads(r.stdout)["model"]["notes"])
+
+
 def test_list_shows_every_preset():
     r = run("list")
     assert r.returncode == 0, r.stderr

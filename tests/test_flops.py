@@ -222,6 +222,22 @@ FAMILIES = {
 CONFIGS_PER_FAMILY = 3
 
 
+def _table_family(mt: str):
+    """A generator of tests/family_configs.py, with model_type filled in."""
+    import family_configs
+
+    return lambda rng: {"model_type": mt, **family_configs.GENERATORS[mt](rng)}
+
+
+def _added_families() -> dict:
+    import family_configs
+
+    return {mt: _table_family(mt) for mt in family_configs.GENERATORS}
+
+
+FAMILIES.update(_added_families())
+
+
 # ----------------------------------------------------------------------------------------------
 # the measurement
 # ----------------------------------------------------------------------------------------------

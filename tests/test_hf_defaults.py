@@ -88,7 +88,11 @@ def test_default_equals_transformers(family, key, ours):
 
 # transformers 5.24's DBRX rotary embedding reads attn_config.rope_theta and has no default
 # for it; it is not a field we read, so adding it changes nothing on our side.
-_HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}}}
+_HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
+            # FlexOlmo's default pad_token_id (100277) must index the (tiny) vocabulary
+            "flex_olmo": {"pad_token_id": 0}, "seed_oss": {"pad_token_id": 0},
+            "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
+            "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
@@ -148,6 +152,21 @@ def test_derived_default_matches_transformers(family, key):
     elif key == "layer_types" and family == "llama4_text":  # chunked where RoPE is used
         expect = [i for i, t in enumerate(hf_cfg.layer_types) if t == "chunked_attention"]
         assert _sliding(spec) == expect == [0, 1, 2]
+    elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
+                                             "exaone4", "gemma2", "gemma3_text", "cohere2"):
+        for extra in ({"sliding_window": 16, "max_window_layers": 1},
+                      {"sliding_window": 16, "sliding_window_pattern": 3},
+                      {"sliding_window": 16, "sliding_window_pattern": 1}):
+            c = {**cfg, **extra, "num_hidden_layers": 5}
+            hc = hf_oracle.hf_config(c)
+            expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
+            assert _sliding(spec_from_hf_config(c)) == expect
+    elif key == "mlp_layer_types":  # GLM-4.7-Flash: first layer dense; EXAONE-MoE: first k
+        for first in (0, 1, 3):
+            c = {**cfg, "first_k_dense_replace": first, "num_hidden_layers": 5}
+            hc = hf_oracle.hf_config(c)
+            expect = [i for i, t in enumerate(hc.mlp_layer_types) if t == "sparse"]
+            assert list(spec_from_hf_config(c).moe_layers) == expect
     elif key == "layer_types":  # qwen: derived from use_sliding_window / max_window_layers
         for mwl in (0, 1, 3):
             c = {**cfg, "use_sliding_window": True, "sliding_window": 16,

@@ -136,7 +136,16 @@ def _kv_configs() -> list[tuple[str, dict]]:
     return out
 
 
-KV_CONFIGS = _kv_configs()
+def _table_kv_configs() -> list[tuple[str, dict]]:
+    """The families added with the family table: three random configs each (sliding-window
+    families draw windows of 3-6 tokens, straddled by SEQ_LENS, and explicit layer_types)."""
+    import family_configs
+
+    return [(mt, cfg) for mt in family_configs.GENERATORS
+            for cfg in family_configs.random_configs(mt, 3, salt="kv")]
+
+
+KV_CONFIGS = _kv_configs() + _table_kv_configs()
 
 
 def _build_real(cfg: dict):

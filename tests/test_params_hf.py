@@ -27,6 +27,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import family_configs  # noqa: E402
 import hf_oracle  # noqa: E402
 
 from estimator.hf import FAMILIES, spec_from_hf_config  # noqa: E402
@@ -271,6 +272,7 @@ def gen_jetmoe(rng):
 
 
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
+GENERATORS.update(family_configs.GENERATORS)  # the families added with the family table
 
 
 def random_configs(model_type: str, n: int = CONFIGS_PER_FAMILY) -> list[dict]:
@@ -289,15 +291,18 @@ def test_every_family_has_a_generator():
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
 _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte)\.weight$"),
+    ("embedding", r"(embed_tokens|\.wte|embed_in)\.weight$"),
     ("lm_head", r"^lm_head\."),
-    ("shared_experts", r"\.shared_experts?(_gate)?\."),
+    ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
     ("router", _FFN + r"(gate|router)\."),
-    ("attention", r"\.(self_attn|self_attention|attn)\."),
-    ("norms", r"(input_layernorm|post_attention_layernorm|norm_[12f]|^model\.norm)\."),
+    ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
+    ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
+              r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
+              r"|^model\.norm|final_layer_norm)\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
-    ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj)\."),
+    ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
+                  r"|c_proj|dense_h_to_4h|dense_4h_to_h)\."),
 ]
 
 
@@ -408,8 +413,11 @@ def test_mixtral_active_from_one_expert_module():
 # which layers slide (feeds the KV-cache model): per-layer windows as transformers builds them
 # ----------------------------------------------------------------------------------------------
 
-_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe"}  # every layer: config.sliding_window
+# every layer: config.sliding_window
+_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2"}
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss"}  # self_attn.sliding_window
+_WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
+                          "gemma3_text", "cohere2"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -417,6 +425,11 @@ def hf_windows(model, model_type: str) -> list[int | None]:
     if model_type in ("llama4", "llama4_text"):  # chunked attention, by layer_types
         return [cfg.attention_chunk_size if t == "chunked_attention" else None
                 for t in cfg.layer_types]
+    if model_type in _WINDOW_BY_LAYER_TYPES:  # the layer types transformers' cache is built from
+        return [cfg.sliding_window if t == "sliding_attention" and cfg.sliding_window else None
+                for t in cfg.layer_types]
+    if model_type not in _WINDOW_FROM_CONFIG | _WINDOW_ATTR:  # no per-layer window attribute
+        return [None] * cfg.num_hidden_layers
     layers = model.model.layers if hasattr(model, "model") else model.transformer.blocks
     out = []
     for layer in layers:
@@ -512,6 +525,22 @@ def test_random_configs_cover_the_quirks():
     for fam in ("qwen2", "qwen3", "qwen2_moe", "gpt_oss", "llama4_text"):
         assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
     assert seen(lambda s: s.num_mtp_layers == 2, "deepseek_v3")
+    # the families of the family table
+    for fam in family_configs.GENERATORS:
+        # MLA has no head_dim; these derive it as hidden / heads in transformers
+        if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
+                       "gpt_neox"):
+            assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
+        assert seen(lambda s: s.num_shared_experts == 0, fam), fam
+        assert seen(lambda s: s.num_shared_experts > 0, fam), fam
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite"):
+        assert seen(lambda s: 0 < s.num_moe_layers < s.num_hidden_layers, fam), fam
+        assert seen(lambda s: s.num_moe_layers == s.num_hidden_layers, fam), fam
+    for fam in ("dots1", "exaone_moe"):
+        assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
+    assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
+                "ernie4_5_moe")
 
 
 def test_one_expert_mixtral_is_mistral_plus_router():

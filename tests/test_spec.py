@@ -134,6 +134,42 @@ def test_unknown_model_type_lists_supported():
         assert mt in str(err)
 
 
+def test_unknown_model_type_says_why_and_how_to_write_a_custom_spec():
+    err = str(_raises("model_type", "qwen3_next", spec_from_hf_config,
+                      {"model_type": "qwen3_next"}))
+    assert "issue #13" in err and "model_type: custom" in err
+    err = str(_raises("model_type", "my_llm", spec_from_hf_config,
+                      {"model_type": "my_llm", "architectures": ["MyLlmForCausalLM"]}))
+    assert "model_type: custom" in err
+
+
+def test_architectures_fallback_reads_the_named_family():
+    """Kimi-K2 ships ``model_type: kimi_k2`` with ``architectures: [DeepseekV3ForCausalLM]``: it
+    loads as deepseek_v3, counts as the deepseek_v3 config would, and says so in its notes."""
+    cfg = minimal("deepseek_v3")
+    ref = spec_from_hf_config(cfg)
+    kimi = spec_from_hf_config({**cfg, "model_type": "kimi_k2",
+                                "architectures": ["DeepseekV3ForCausalLM"]})
+    assert kimi == ref.replace(model_type="deepseek_v3")
+    assert count_params(kimi) == count_params(ref)
+    assert any("kimi_k2" in n and "DeepseekV3ForCausalLM" in n for n in kimi.notes)
+    assert not any("kimi_k2" in n for n in ref.notes)
+    # a known model_type is never overridden by its architectures
+    assert spec_from_hf_config({**cfg, "architectures": ["LlamaForCausalLM"]}) == ref
+
+
+def test_real_context_lengths_load_and_absurd_ones_are_refused():
+    """Llama-4-Scout-17B-16E-Instruct's config.json has max_position_embeddings = 10,485,760."""
+    cfg = {"model_type": "llama4", "text_config": dict(REQUIRED["llama4_text"],
+                                                       max_position_embeddings=10_485_760)}
+    assert spec_from_hf_config(cfg).max_position_embeddings == 10_485_760
+    cfg["text_config"]["max_position_embeddings"] = 10**13
+    err = str(_raises("max_position_embeddings", 10**13, spec_from_hf_config, cfg))
+    assert "must be <=" in err
+    _raises("sliding_window", 10**13, spec_from_hf_config,
+            dict(minimal("mistral"), sliding_window=10**13))
+
+
 def test_missing_or_odd_model_type():
     err = _raises("model_type", None, spec_from_hf_config, {"hidden_size": 64})
     assert "mixtral" in str(err)

@@ -1,0 +1,77 @@
+"""Which transformers causal-LM families load, and why the others do not yet.
+
+``tests/test_coverage.py`` walks transformers' own causal-LM mapping
+(``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, 196 ``model_type`` entries in transformers 5.24) and
+fails when a ``model_type`` is neither importable (:data:`estimator.hf.SUPPORTED_MODEL_TYPES`)
+nor listed in :data:`NOT_SUPPORTED_YET` with one of the :data:`REASONS` below. A new transformers
+release that adds a family therefore fails the test until someone decides what the family is.
+
+Pure data: importing this module imports nothing else.
+"""
+
+from __future__ import annotations
+
+#: Why a family does not load, by key.
+REASONS: dict[str, str] = {
+    "encoder": "encoder or encoder-decoder model that merely has a causal-LM head (BERT-style "
+               "encoders, seq2seq decoders, speech/music decoders with cross-attention): out of "
+               "scope — the estimator models decoder-only LLMs",
+    "hybrid": "linear-attention, state-space or recurrent sequence mixer (Mamba, Gated DeltaNet, "
+              "lightning attention, RWKV, xLSTM, ...), alone or mixed with softmax attention: "
+              "issue #13",
+    "multimodal": "multimodal model whose language model is not a supported family, or a text "
+                  "model with cross-attention to another modality: not yet (issue #8 item 5)",
+    "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
+                 "attention blocks per layer and zero-computation experts, sparse-attention "
+                 "indexers, differential attention, byte-level patching, recurrent stacks ...)",
+    "not_yet": "softmax-attention decoder not yet in the family table: load it as a `custom` "
+               "spec meanwhile (README, Models)",
+}
+
+_BY_REASON: dict[str, tuple[str, ...]] = {
+    "encoder": (
+        "bart", "bert", "bert-generation", "big_bird", "bigbird_pegasus", "blenderbot",
+        "blenderbot-small", "camembert", "data2vec-text", "electra", "ernie", "marian", "mbart",
+        "megatron-bert", "moss_transcribe_diarize", "musicgen", "musicgen_melody", "mvp",
+        "pegasus", "plbart", "prophetnet", "rembert", "roberta", "roberta-prelayernorm",
+        "roc_bert", "roformer", "trocr", "whisper", "xlm", "xlm-roberta", "xlm-roberta-xl",
+        "xlnet", "xmod",
+    ),
+    "hybrid": (
+        "bailing_hybrid", "bamba", "falcon_h1", "falcon_mamba", "granitemoehybrid",
+        "inkling2_loop_text", "inkling2_text", "inkling_text", "jamba", "kimi_linear",
+        "lara_mini", "lfm2", "lfm2_moe", "lfm3", "mamba", "mamba2", "minimax",
+        "minimax_m3_vl_text", "nemotron_h", "olmo_hybrid", "qwen3_5", "qwen3_5_moe",
+        "qwen3_5_moe_text", "qwen3_5_text", "qwen3_next", "qwen4_exp", "qwen4_exp_text",
+        "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
+    ),
+    "multimodal": (
+        "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",
+        "gemma3", "gemma3n", "gemma4", "gemma4_assistant", "gemma4_unified",
+        "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
+    ),
+    "structure": (
+        "blt", "deepseek_v32", "deepseek_v4", "diffllama", "dots3_note_text", "glm_moe_dsa",
+        "hrm_text", "longcat_flash", "reformer", "zaya",
+    ),
+    "not_yet": (
+        "afmoe", "apertus", "arcee", "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
+        "codegen", "cohere2_moe", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone", "falcon",
+        "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text", "glm", "gpt-sw3", "gpt2",
+        "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj", "granite_swa", "granitemoe_swa",
+        "helium", "hunyuan_v1_dense", "hy_v3", "hy_v4", "hyperclovax", "internlm3",
+        "iquestcoder", "jais2", "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
+        "ministral3", "modernbert-decoder", "mpt", "nanochat", "nemotron", "olmo", "openai-gpt",
+        "opt", "persimmon", "phi", "sarvam_mla", "sarvam_moe", "smollm3", "solar_open",
+        "stablelm", "vaultgemma", "xglm", "youtu",
+    ),
+}
+
+#: ``model_type`` → reason key (see :data:`REASONS`).
+NOT_SUPPORTED_YET: dict[str, str] = {mt: why for why, mts in _BY_REASON.items() for mt in mts}
+
+
+def why_not(model_type: str) -> str | None:
+    """The reason ``model_type`` does not load, or None when it is not listed."""
+    key = NOT_SUPPORTED_YET.get(model_type)
+    return None if key is None else REASONS[key]

@@ -1,0 +1,242 @@
+"""Random tiny configs for the families of ``estimator.hf.TABLE`` (and the other families added
+with it), one generator each, shared by the exactness tests: parameters and breakdown against
+transformers on the meta device (tests/test_params_hf.py), forward FLOPs against FlopCounterMode
+on the eager implementation (tests/test_flops.py), and KV-cache bytes against transformers' cache
+tensors (tests/test_memory_inference.py).
+
+Each generator draws the family's quirks (head_dim != hidden/heads, MQA/GQA/MHA, tied or untied
+embeddings, bias flags, dense/MoE layer patterns, shared experts, sliding-window layer patterns)
+with sizes small enough for a real CPU forward. Head dims are even (RoPE). Pure data, no torch.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _flag(rng: random.Random) -> bool:
+    return rng.random() < 0.5
+
+
+def attn(rng: random.Random, explicit_head_dim: bool = True) -> dict:
+    """Heads (MHA/GQA/MQA) and a hidden size; an explicit, different head_dim half the time."""
+    a = rng.choice([1, 2, 4, 8])
+    g = rng.choice(_divisors(a))
+    d = {"num_attention_heads": a, "num_key_value_heads": g}
+    if explicit_head_dim and _flag(rng):
+        d["hidden_size"] = rng.choice([16, 24, 40, 48])
+        d["head_dim"] = rng.choice([x for x in (4, 6, 8, 12) if x * a != d["hidden_size"]])
+    else:
+        d["hidden_size"] = a * rng.choice([4, 6, 8, 12])
+    return d
+
+
+def trunk(rng: random.Random, L: tuple[int, int] = (1, 5), tie: bool = True) -> dict:
+    d = {"num_hidden_layers": rng.randint(*L), "vocab_size": rng.randint(37, 211),
+         "max_position_embeddings": 64}
+    if tie:
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
+def experts(rng: random.Random, e_key: str, k_key: str = "num_experts_per_tok") -> dict:
+    E = rng.randint(1, 8)
+    return {e_key: E, k_key: rng.randint(1, min(E, 3))}
+
+
+def sliding(rng: random.Random, L: int, window: tuple[int, ...] = (3, 5, 6, 40)) -> dict:
+    """A small window (straddled by the tests' lengths) and, a third of the time, layer_types."""
+    d = {"sliding_window": rng.choice(window)}
+    if rng.random() < 0.35:
+        d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"]) for _ in range(L)]
+    return d
+
+
+def gen_ernie4_5_moe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **attn(rng), **experts(rng, "moe_num_experts", "moe_k"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "use_bias": _flag(rng), "moe_num_shared_experts": rng.randint(0, 2),
+         "moe_layer_interval": rng.randint(1, 2), "moe_layer_start_index": rng.randint(0, L - 1)}
+    if _flag(rng):
+        d["moe_layer_end_index"] = rng.randint(0, L - 1)
+    return d
+
+
+def gen_hunyuan_v1_moe(rng):
+    a = attn(rng)
+    a.setdefault("head_dim", a["hidden_size"] // a["num_attention_heads"])
+    return {**trunk(rng), **a, **experts(rng, "num_experts", "moe_topk"),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng)}
+
+
+def gen_minimax_m2(rng):
+    a = attn(rng)
+    a.setdefault("head_dim", a["hidden_size"] // a["num_attention_heads"])
+    return {**trunk(rng), **a, **experts(rng, "num_local_experts"),
+            "intermediate_size": rng.randint(5, 60)}
+
+
+def gen_dots1(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **attn(rng), **experts(rng, "n_routed_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "n_shared_experts": rng.randint(0, 2), "first_k_dense_replace": rng.randint(0, L),
+         "attention_bias": _flag(rng), "max_window_layers": rng.randint(0, L)}
+    if rng.random() < 0.7:
+        d.update(sliding(rng, L))
+    else:
+        d["sliding_window"] = None
+    return d
+
+
+def gen_glm4_moe_lite(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    a = rng.choice([1, 2, 4])
+    d = {**t, "num_attention_heads": a, "num_key_value_heads": a,
+         "hidden_size": a * rng.choice([4, 8, 12]), **experts(rng, "n_routed_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "n_shared_experts": rng.randint(0, 2), "n_group": 1, "topk_group": 1,
+         "q_lora_rank": rng.choice([None, rng.randint(3, 20)]), "kv_lora_rank": rng.randint(3, 20),
+         "qk_nope_head_dim": rng.choice([2, 4, 8]), "qk_rope_head_dim": rng.choice([2, 4, 8]),
+         "v_head_dim": rng.randint(1, 12), "attention_bias": _flag(rng)}
+    if _flag(rng):
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    return d
+
+
+def gen_granitemoeshared(rng):
+    return {**trunk(rng), **attn(rng), **experts(rng, "num_local_experts"),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng),
+            "shared_intermediate_size": rng.choice([0, rng.randint(3, 40)])}
+
+
+def gen_flex_olmo(rng):
+    return {**trunk(rng), **attn(rng), **experts(rng, "num_experts"),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng),
+            "pad_token_id": 0}
+
+
+def gen_exaone_moe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **attn(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts": rng.randint(0, 2), "first_k_dense_replace": rng.randint(0, L),
+         "sliding_window_pattern": rng.randint(1, 3), **sliding(rng, L)}
+    if _flag(rng):
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    return d
+
+
+def _dense(rng, explicit_head_dim=True, L=(1, 5)) -> dict:
+    return {**trunk(rng, L), **attn(rng, explicit_head_dim),
+            "intermediate_size": rng.randint(5, 60)}
+
+
+def _with_sliding(rng, d: dict, **extra) -> dict:
+    if rng.random() < 0.8:
+        d.update(sliding(rng, d["num_hidden_layers"]), **extra)
+    return d
+
+
+def gen_ministral(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, d)
+
+
+def gen_granite(rng):
+    return {**_dense(rng, explicit_head_dim=False), "attention_bias": _flag(rng),
+            "mlp_bias": _flag(rng)}
+
+
+def gen_seed_oss(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "attention_out_bias": _flag(rng),
+            "mlp_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_ernie4_5(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "use_bias": _flag(rng)}
+
+
+def gen_olmo2(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_olmo3(rng):
+    return _with_sliding(rng, {**_dense(rng), "attention_bias": _flag(rng), "pad_token_id": 0})
+
+
+def gen_exaone4(rng):
+    return _with_sliding(rng, _dense(rng), sliding_window_pattern=rng.randint(1, 3))
+
+
+def gen_gemma2(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, {**d, "attention_bias": _flag(rng)})
+
+
+def gen_gemma3_text(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, {**d, "attention_bias": _flag(rng)},
+                         sliding_window_pattern=rng.randint(1, 3))
+
+
+def gen_glm4(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_phi3(rng):
+    d = {**_dense(rng, explicit_head_dim=False), "pad_token_id": 0}
+    if _flag(rng):
+        d["sliding_window"] = rng.choice([3, 5, 6])
+    return d
+
+
+def gen_starcoder2(rng):
+    d = {**_dense(rng, explicit_head_dim=False), "use_bias": _flag(rng)}
+    if _flag(rng):
+        d["sliding_window"] = rng.choice([3, 5, 6])
+    return d
+
+
+def gen_cohere(rng):
+    return {**_dense(rng, explicit_head_dim=False), "attention_bias": _flag(rng),
+            "use_qk_norm": _flag(rng)}
+
+
+def gen_cohere2(rng):
+    return _with_sliding(rng, {**_dense(rng, explicit_head_dim=False),
+                               "attention_bias": _flag(rng)},
+                         sliding_window_pattern=rng.randint(1, 3))
+
+
+def gen_gpt_neox(rng):
+    a = rng.choice([1, 2, 4, 8])
+    return {**trunk(rng), "num_attention_heads": a, "hidden_size": a * rng.choice([4, 6, 8]),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng),
+            "use_parallel_residual": _flag(rng)}
+
+
+GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
+
+
+def random_configs(model_type: str, n: int, salt: str = "") -> list[dict]:
+    rng = random.Random(f"family-{model_type}-{salt}")
+    return [{"model_type": model_type, **GENERATORS[model_type](rng)} for _ in range(n)]
