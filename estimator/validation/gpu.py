@@ -620,6 +620,45 @@ def probe_hardware(device: str) -> dict[str, float]:
             "copy_1gib_tbs": 2 * 2**30 / tc / 1e12, "copy_1gib_s": tc}
 
 
+#: GEMM rows swept by :func:`probe_kernels` against a Mixtral expert's up-projection
+#: (4096 × 14336, bf16): from one decode token to a long prefill.
+GEMM_ROWS = (1, 8, 32, 128, 512, 2048, 8192, 32768)
+ATTENTION_SEQS = (1024, 4096, 16384)
+
+
+def probe_kernels(device: str) -> dict[str, Any]:
+    """What the kernels achieve, by size: bf16 GEMMs ``(M × 4096) · (4096 × 14336)`` for
+    :data:`GEMM_ROWS` (TFLOP/s, and the weight bytes read per second — the small-M side is
+    bandwidth-bound), and causal FlashAttention (SDPA, 32 query / 8 K/V heads of 128, batch 1)
+    at :data:`ATTENTION_SEQS` (TFLOP/s counting the causal half, ``2·a·s²·d``)."""
+    torch = _torch()
+    import torch.nn.functional as F
+    if device != "cuda":
+        return {}
+    K, N = 4096, 14336
+    w = torch.randn(N, K, device="cuda", dtype=torch.bfloat16)
+    gemm = []
+    for m in GEMM_ROWS:
+        x = torch.randn(m, K, device="cuda", dtype=torch.bfloat16)
+        t = _median(_timed(lambda x=x, w=w: F.linear(x, w), device, 10, 3))
+        gemm.append({"m": m, "k": K, "n": N, "seconds": t, "tflops": 2 * m * K * N / t / 1e12,
+                     "weight_tbs": K * N * 2 / t / 1e12})
+        del x
+    attn = []
+    a, g, d = 32, 8, 128
+    for s in ATTENTION_SEQS:
+        q = torch.randn(1, a, s, d, device="cuda", dtype=torch.bfloat16)
+        k = torch.randn(1, g, s, d, device="cuda", dtype=torch.bfloat16)
+        v = torch.randn_like(k)
+        t = _median(_timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, enable_gqa=True), device, 10, 3))
+        attn.append({"seq": s, "heads": a, "kv_heads": g, "head_dim": d, "seconds": t,
+                     "tflops_causal": 2 * a * s * s * d / t / 1e12})
+        del q, k, v
+    del w
+    return {"gemm_bf16": gemm, "sdpa_causal_bf16": attn}
+
+
 def measure_speed(device: str = "cuda", reps: int = 11) -> dict[str, Any]:
     """Prefill, decode and training-step times (see module docstring), raw."""
     torch = _torch()
@@ -629,7 +668,8 @@ def measure_speed(device: str = "cuda", reps: int = 11) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     out: dict[str, Any] = {"schema": SPEED_SCHEMA, **environment(device),
-                           "hardware_probe": probe_hardware(device), "records": [],
+                           "hardware_probe": probe_hardware(device),
+                           "kernel_probe": probe_kernels(device), "records": [],
                            "errors": []}
     cfgs = speed_configs(device)
     dt = torch.bfloat16 if device == "cuda" else torch.float32
@@ -902,7 +942,8 @@ def render_speed(raw: dict[str, Any], gpu_id: str = "h200") -> dict[str, Any]:
     cal = calibrate(rows, raw.get("hardware_probe") or {}, get_gpu(gpu_id).bandwidth_bytes_s)
     keys = ("device", "torch", "cuda", "date", "capability", "transformers", "python")
     return {"schema": "moe-estimator/cuda-speed/1", **{k: raw.get(k) for k in keys},
-            "hardware_probe": raw.get("hardware_probe", {}), "errors": raw.get("errors", []),
+            "hardware_probe": raw.get("hardware_probe", {}),
+            "kernel_probe": raw.get("kernel_probe", {}), "errors": raw.get("errors", []),
             "calibration": cal, "bar": f"calibrated model within {SPEED_BAR:.0%}",
             "rows": rows}
 
@@ -1054,6 +1095,18 @@ def speed_markdown(rep: dict[str, Any]) -> str:
         lines += [f"Achieved ceilings: bf16 GEMM 8192³ {hw['gemm_bf16_8192_tflops']:.0f} "
                   f"TFLOP/s; 1 GiB device copy {hw['copy_1gib_tbs']:.2f} TB/s (read + write).",
                   ""]
+    kp = rep.get("kernel_probe") or {}
+    if kp.get("gemm_bf16"):
+        peak = 989.0
+        lines += ["Achieved by size (bf16 GEMM `(M × 4096)·(4096 × 14336)`; fraction of the "
+                  f"{peak:.0f} TFLOP/s datasheet peak; weight bytes read per second):", "",
+                  "| M | TFLOP/s | of peak | weights TB/s |", "|--:|--:|--:|--:|"]
+        lines += [f"| {r['m']} | {r['tflops']:.1f} | {r['tflops'] / peak:.1%} | "
+                  f"{r['weight_tbs']:.2f} |" for r in kp["gemm_bf16"]]
+        lines += ["", "Causal FlashAttention (SDPA, 32/8 heads × 128, batch 1; FLOPs of the "
+                  "causal half): " + ", ".join(
+                      f"s = {r['seq']}: {r['tflops_causal']:.0f} TFLOP/s"
+                      for r in kp.get("sdpa_causal_bf16", [])) + ".", ""]
     fit = {k: v for k, v in cal.items() if k != "residuals"}
     lines += ["Fitted parameters: " + ", ".join(
         f"`{k}` = {v:.4g}" if isinstance(v, float) else f"`{k}` = {v}" for k, v in fit.items())
