@@ -198,10 +198,17 @@ def _md(text: Any) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$:@])")
 
 
+_WJ = "\u2060"  # WORD JOINER: invisible; breaks the autolinks a backslash does not stop
+
+
 def plain(text: Any) -> str:
-    """A user string as literal Markdown text, on one line."""
+    """A user string as literal Markdown text, on one line. Viewers link bare URLs, 'www.'
+    hosts and e-mail addresses from the decoded text (GitHub, Streamlit), so a WORD JOINER
+    goes inside '://', after 'www' and after '@' as well."""
     s = str(text).replace("\r", " ").replace("\n", " ")
-    return re.sub(r"(?i)\b(www)\.", r"\1\\.", _MD_SPECIAL.sub(r"\\\1", s))
+    s = re.sub(r"(?i)(://)", _WJ + r"\1", s)
+    s = re.sub(r"(?i)\b(www)\.", r"\1" + _WJ + ".", s).replace("@", "@" + _WJ)
+    return _MD_SPECIAL.sub(r"\\\1", s)
 
 
 def _code(text: Any) -> str:

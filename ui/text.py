@@ -17,13 +17,22 @@ from typing import Any
 # (links, images, :color[...]), angle brackets (HTML, <autolinks>), ':' (http:// autolinks,
 # :material/icon:), '@' (e-mail autolinks), '$' (KaTeX), '!' '`' '*' '_' '~' '#' '|' '+' '{}'.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$:@])")
-_WWW = re.compile(r"(?i)\b(www)\.")  # 'www.host' autolinks too
+# Bare URLs, 'www.' hosts and e-mail addresses are linked by the renderer after parsing, from
+# the decoded text, so a backslash does not stop them: an invisible WORD JOINER (U+2060) inside
+# '://', after 'www' and after '@' does (the text reads the same).
+WJ = "\u2060"
+_AUTOLINK = re.compile(r"(?i)(://|\bwww\.|@)")
+
+
+def _break_autolinks(m: re.Match) -> str:
+    t = m.group(1)
+    return WJ + t if t == "://" else t[:-1] + WJ + t[-1] if t.endswith(".") else t + WJ
 
 
 def md(text: Any) -> str:
     """``text`` escaped for Streamlit Markdown: shown literally, on one line."""
-    s = str(text).replace("\r", " ").replace("\n", " ")
-    return _WWW.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", s))
+    s = str(text).replace("\r", " ").replace("\n", " ").replace(WJ, "")
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub(_break_autolinks, s))
 
 
 def code(text: Any) -> str:
@@ -41,4 +50,4 @@ _ESCAPE = re.compile(r"\\(.)")
 
 def unescape(text: str) -> str:
     """Inverse of :func:`md` (tests read what a user sees)."""
-    return _ESCAPE.sub(r"\1", text)
+    return _ESCAPE.sub(r"\1", text).replace(WJ, "")
