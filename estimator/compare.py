@@ -77,6 +77,8 @@ def dense_with_params(s: ModelSpec, target: int, label: str) -> DenseEquivalent:
 
 def dense_equivalents(s: ModelSpec) -> list[DenseEquivalent]:
     """[same total, same active] dense counterparts of ``s`` (empty for a dense model)."""
+    if not isinstance(s, ModelSpec):
+        raise EstimatorError("spec", type(s).__name__, "must be a ModelSpec (load_model(...).spec)")
     try:
         return list(_dense_equivalents(s, s.notes))
     except TypeError:  # unhashable notes (a list): computed without the cache

@@ -172,6 +172,12 @@ def test_spec_built_directly_with_wrong_block_types_is_an_estimator_error():
             base.replace(**kw)
 
 
+def test_dense_equivalents_of_a_non_spec_is_an_estimator_error():
+    for bad in (5, {"hidden_size": 1}, "mixtral-8x7b"):
+        with pytest.raises(EstimatorError, match="ModelSpec"):
+            estimator.dense_equivalents(bad)
+
+
 def test_importer_type_confusion_is_an_estimator_error():
     for bad in ({**SMALL, "rope_scaling": [1, 2]}, {**SMALL, "layer_types": {"a": 1}},
                 {"model_type": "llama4", "text_config": {**SMALL, "model_type": "x",

@@ -20,8 +20,10 @@ TINY = estimator.ModelSpec(name="tiny", model_type="custom", num_hidden_layers=2
 
 @pytest.mark.parametrize("slug", estimator.list_presets())
 def test_every_preset_is_within_the_budget(slug):
-    p = budget.plan(estimator.load_model(slug).spec)
+    p = budget.plan(estimator.load_model(slug).spec)  # the page: quick, as a spec
     assert p["bytes"] <= budget.MEMORY_BUDGET_BYTES and p["seconds"] <= budget.TIME_BUDGET_S
+    spec, hf = budget.planned(estimator.load_model(slug), shrink=True)  # `validate`: full run
+    budget.check(spec, budget.FULL, 2 if hf else 1)
 
 
 @pytest.mark.parametrize("changes, why", [
