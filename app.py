@@ -14,7 +14,9 @@ import streamlit as st
 from ui import frame, sidebar
 from ui.state import CTX_KEY, Context, show_problems
 
-st.set_page_config(page_title="MoE cost estimator", page_icon=":material/memory:",
+# An emoji favicon is an inline data: URL; a ":material/...:" one is fetched from
+# fonts.gstatic.com, an outbound request on every page load (issue 10: none at all).
+st.set_page_config(page_title="MoE cost estimator", page_icon="🧮",
                    layout="wide", initial_sidebar_state="expanded")
 
 PAGES = [

@@ -24,6 +24,7 @@ import functools
 import math
 from dataclasses import dataclass
 
+from .errors import EstimatorError, NotAvailable
 from .flops import SIX_N
 from .params import count_params, dense_ffn_params, mlp_params
 from .spec import ModelSpec
@@ -53,18 +54,31 @@ def _dense_trunk(s: ModelSpec) -> ModelSpec:
 
 
 def dense_with_params(s: ModelSpec, target: int, label: str) -> DenseEquivalent:
-    """The dense model with ``s``'s trunk whose total parameter count is closest to ``target``."""
-    trunk = _dense_trunk(s)
-    base = count_params(trunk).total - s.num_hidden_layers * dense_ffn_params(trunk)
-    per_unit = s.num_hidden_layers * (mlp_params(s.hidden_size, 1, s.gated_ffn, False))
-    f = max(1, round((target - base) / per_unit))
-    spec = trunk.replace(name=f"{s.name}-dense-{label}", intermediate_size=f)
+    """The dense model with ``s``'s trunk whose total parameter count is closest to ``target``.
+
+    Raises :class:`~estimator.errors.NotAvailable` when that dense model cannot exist (its FFN
+    width would exceed the spec's bounds): ``s`` itself is valid, the comparison is not."""
+    try:
+        trunk = _dense_trunk(s)
+        base = count_params(trunk).total - s.num_hidden_layers * dense_ffn_params(trunk)
+        per_unit = s.num_hidden_layers * (mlp_params(s.hidden_size, 1, s.gated_ffn, False))
+        f = max(1, round((target - base) / per_unit))
+        spec = trunk.replace(name=f"{s.name}-dense-{label}", intermediate_size=f)
+    except EstimatorError as e:
+        raise NotAvailable(f"dense equivalent ({label})",
+                           f"the dense model with the same {label.split('-')[1]} parameters "
+                           f"would need {e.field}={e.value:,} ({e.problem})"
+                           if isinstance(e.value, int) else
+                           f"the dense model with the same {label.split('-')[1]} parameters "
+                           f"is not a valid model ({e})", e) from None
     return DenseEquivalent(label=label, spec=spec, target_params=target,
                            residual=count_params(spec).total - target)
 
 
 def dense_equivalents(s: ModelSpec) -> list[DenseEquivalent]:
     """[same total, same active] dense counterparts of ``s`` (empty for a dense model)."""
+    if not isinstance(s, ModelSpec):
+        raise EstimatorError("spec", type(s).__name__, "must be a ModelSpec (load_model(...).spec)")
     try:
         return list(_dense_equivalents(s, s.notes))
     except TypeError:  # unhashable notes (a list): computed without the cache
@@ -117,9 +131,29 @@ def side_by_side(report) -> dict:
     s = report.model.spec
     rows = [{"label": "this model", "intermediate_size": s.intermediate_size,
              **headline_of(report), **_speed(report)}]
-    for eq in dense_equivalents(s):
+    try:
+        equivalents: list[DenseEquivalent | NotAvailable] = dense_equivalents(s)
+    except NotAvailable:  # one of the two cannot exist: build each alone, say which and why
+        equivalents = []
+        c = count_params(s)
+        for label, target in (("same-total", c.total), ("same-active", c.active)):
+            try:
+                equivalents.append(dense_with_params(s, target, label))
+            except NotAvailable as e:
+                e.label = label
+                equivalents.append(e)
+    for eq in equivalents:
+        if isinstance(eq, NotAvailable):
+            rows.append({"label": eq.label, "not_available": str(eq)})
+            continue
         m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
-        r = _estimate(m, report.options)
+        try:
+            r = _estimate(m, report.options)
+        except EstimatorError as e:  # e.g. a layout the dense model's widths cannot split
+            rows.append({"label": eq.label, "not_available": str(NotAvailable(
+                f"dense equivalent ({eq.label})", f"the dense model cannot be estimated under "
+                f"these options ({e})", e))})
+            continue
         rows.append({**eq.to_dict(), **headline_of(r), **_speed(r)})
     out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
                                    "chosen to match total (same-total) or active (same-active) "

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,12 +22,39 @@ GIB = 2**30
 def render(report, fmt: str) -> str:
     d = report.to_dict()
     if fmt == "json":
-        return json.dumps(d, indent=2, default=_json_default) + "\n"
+        return dumps_strict(d, indent=2) + "\n"
     if fmt == "csv":
         return to_csv(d)
     if fmt == "md":
         return to_markdown(d)
     raise ValueError(fmt)
+
+
+def finite(obj: Any, path: str = "", replaced: list[str] | None = None) -> Any:
+    """``obj`` with every NaN/±inf float replaced by None (their paths appended to
+    ``replaced``): JSON has no such numbers, and ``NaN``/``Infinity`` break strict parsers."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        if replaced is not None:
+            replaced.append(path or "value")
+        return None
+    if isinstance(obj, Mapping):
+        return {k: finite(v, f"{path}.{k}" if path else str(k), replaced)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v, f"{path}.{i}" if path else str(i), replaced)
+                for i, v in enumerate(obj)]
+    return obj
+
+
+def dumps_strict(obj: Any, indent: int | None = 2) -> str:
+    """Strict JSON (RFC 8259): a non-finite number becomes null, and a top-level
+    ``non_finite_replaced_by_null`` list names where (none is expected: options and sizes are
+    bounded so every figure is finite; this is the guarantee, not the mechanism)."""
+    replaced: list[str] = []
+    clean = finite(obj, "", replaced)
+    if replaced and isinstance(clean, dict):
+        clean["non_finite_replaced_by_null"] = replaced
+    return json.dumps(clean, indent=indent, default=_json_default, allow_nan=False)
 
 
 def _json_default(o: Any):
@@ -68,7 +97,7 @@ def to_json(report) -> str:
 
 def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(rows, indent=1, default=_json_default) + "\n"
+        return dumps_strict(rows, indent=1) + "\n"
     buf = io.StringIO()
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
@@ -163,13 +192,40 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+# Markdown syntax that links, embeds or formats: a user's string (a model name, a config value
+# echoed in a message) is escaped so a Markdown viewer shows it literally, never as a link or an
+# image it would fetch. ':' and '@' break bare-URL and e-mail autolinks.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~$:@])")
+
+
+_WJ = "\u2060"  # WORD JOINER: invisible; breaks the autolinks a backslash does not stop
+
+
+def plain(text: Any) -> str:
+    """A user string as literal Markdown text, on one line. Viewers link bare URLs, 'www.'
+    hosts and e-mail addresses from the decoded text (GitHub, Streamlit), so a WORD JOINER
+    goes inside '://', after 'www' and after '@' as well."""
+    s = str(text).replace("\r", " ").replace("\n", " ")
+    s = re.sub(r"(?i)(://)", _WJ + r"\1", s)
+    s = re.sub(r"(?i)\b(www)\.", r"\1" + _WJ + ".", s).replace("@", "@" + _WJ)
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def _code(text: Any) -> str:
+    return "`" + str(text).replace("`", "'").replace("\r", " ").replace("\n", " ") + "`"
+
+
 def to_markdown(d: Mapping[str, Any]) -> str:
     m, p, o = d["model"], d["params"], d["options"]
-    lines = [f"# {_md(m['display_name'])} — cost estimate", ""]
-    lines += [f"- model_type: `{m['model_type']}` ({'MoE' if m['is_moe'] else 'dense'}); "
-              f"origin: `{_md(m['origin'])}`" + (f"; source: {m['source']}" if m['source'] else ""),
-              f"- estimator {d['version']}; GPU: {d['gpu']['name']}",
-              "- options: " + ", ".join(f"{k}={v}" for k, v in o.items()), ""]
+    lines = [f"# {plain(m['display_name'])} — cost estimate", ""]
+    src = m.get("source")
+    src_text = (f"; source: {src}" if str(m.get("origin", "")).startswith("preset:")
+                and isinstance(src, str) and src.startswith("https://")  # our own model cards
+                else f"; source: {plain(src)}" if src else "")
+    lines += [f"- model_type: {_code(m['model_type'])} ({'MoE' if m['is_moe'] else 'dense'}); "
+              f"origin: {_code(m['origin'])}" + src_text,
+              f"- estimator {d['version']}; GPU: {plain(d['gpu']['name'])}",
+              "- options: " + ", ".join(f"{k}={plain(v)}" for k, v in o.items()), ""]
     lines += ["## Parameters", ""]
     rows = [("total", human(p["total"], "params"), f"{p['total']:,}"),
             ("active per token (with embedding)", human(p["active"], "params"),
@@ -202,9 +258,9 @@ def to_markdown(d: Mapping[str, Any]) -> str:
                 rows.append((k, human(v, u) if u else human(v, ""),
                              f"{v:,}" if isinstance(v, int) else f"{v:.6g}"))
             else:
-                rows.append((k, "" if v is None else str(v), ""))
+                rows.append((k, "" if v is None else plain(v), ""))
         lines += [_table(rows), ""]
     notes = m.get("notes") or []
     if notes:
-        lines += ["## Notes", ""] + [f"- {_md(n)}" for n in notes] + [""]
+        lines += ["## Notes", ""] + [f"- {plain(n)}" for n in notes] + [""]
     return "\n".join(lines)

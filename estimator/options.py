@@ -17,6 +17,9 @@ from .errors import EstimatorError
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
 KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+# Bounds that keep every figure a finite float (a capacity factor of 1e300 overflowed to inf):
+# far above any real job, and refused with the option's name like any other bad value.
+MAX_GPUS = 10_000_000
 
 
 def opt(default: Any, help: str, group: str, *, choices: tuple | None = None,
@@ -45,15 +48,17 @@ class Options:
                                choices=("full", "causal"))
 
     # --- parallelism ------------------------------------------------------------------------
-    tp: int = opt(1, "tensor-parallel size", "parallel", minimum=1)
-    pp: int = opt(1, "pipeline-parallel size", "parallel", minimum=1)
-    ep: int = opt(1, "expert-parallel size", "parallel", minimum=1)
+    tp: int = opt(1, "tensor-parallel size", "parallel", minimum=1, maximum=MAX_GPUS)
+    pp: int = opt(1, "pipeline-parallel size", "parallel", minimum=1, maximum=MAX_GPUS)
+    ep: int = opt(1, "expert-parallel size", "parallel", minimum=1, maximum=MAX_GPUS)
     etp: int = opt(0, "expert tensor-parallel size (training): 0 = 1 when ep > 1 (Megatron-Core "
                       "MoE recipes: --expert-tensor-parallel-size 1 with expert parallelism), "
-                      "else tp; 1 = experts not split by TP", "parallel", minimum=0)
-    cp: int = opt(1, "context-parallel size (training)", "parallel", minimum=1)
+                      "else tp; 1 = experts not split by TP", "parallel", minimum=0,
+                  maximum=MAX_GPUS)
+    cp: int = opt(1, "context-parallel size (training)", "parallel", minimum=1,
+                  maximum=MAX_GPUS)
     num_gpus: int = opt(8, "GPUs in the training job (data-parallel size = num_gpus / "
-                           "(tp·pp·cp))", "parallel", minimum=1)
+                           "(tp·pp·cp))", "parallel", minimum=1, maximum=MAX_GPUS)
     gpu: str = opt("h100-sxm", "GPU type (configs/hardware.yaml id)", "parallel")
 
     # --- inference --------------------------------------------------------------------------
@@ -69,7 +74,7 @@ class Options:
     max_num_batched_tokens: int = opt(0, "most tokens one prefill forward processes (vLLM's "
                                          "--max-num-batched-tokens, chunked prefill); 0 = the "
                                          "whole batch × seq_len in one pass", "inference",
-                                      minimum=0)
+                                      minimum=0, maximum=10**15)
 
     # --- training ---------------------------------------------------------------------------
     train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0, maximum=1e18)
@@ -91,16 +96,18 @@ class Options:
                                                 "(nn.Linear, F.silu, RMSNorm as x·rsqrt(...), "
                                                 "F.cross_entropy)", "training",
                                     choices=("megatron", "pytorch_eager"))
-    micro_batch: int = opt(1, "micro-batch size (sequences) per GPU", "training", minimum=1)
-    grad_accum: int = opt(1, "gradient-accumulation steps", "training", minimum=1)
+    micro_batch: int = opt(1, "micro-batch size (sequences) per GPU", "training", minimum=1,
+                           maximum=1_000_000)
+    grad_accum: int = opt(1, "gradient-accumulation steps", "training", minimum=1,
+                          maximum=1_000_000)
     capacity_factor: float = opt(0.0, "MoE expert capacity factor (0 = dropless)", "training",
-                                 minimum=0.0)
+                                 minimum=0.0, maximum=1000.0)
 
     # --- cost -------------------------------------------------------------------------------
     mfu: float = opt(0.4, "model FLOPs utilization for training and prefill", "cost",
                      minimum=1e-6, maximum=1.0)
     price_per_gpu_hour: float = opt(0.0, "$ per GPU-hour (0 = the catalog's dated price)",
-                                    "cost", minimum=0.0)
+                                    "cost", minimum=0.0, maximum=1e6)
 
     # --- serving ----------------------------------------------------------------------------
     mbu: float = opt(0.8, "memory-bandwidth utilization for decode", "serving",

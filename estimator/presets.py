@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +23,19 @@ from typing import Any
 
 from .errors import EstimatorError
 from .hf import spec_from_hf_config
+from .limits import (
+    MAX_DEPTH,
+    MAX_FILE_BYTES,
+    MAX_LAYERS,
+    MAX_LIST_LEN,
+    MAX_NODES,
+    MAX_NUMBER_CHARS,
+    MAX_STRING_CHARS,
+)
 from .spec import MLA, MoA, ModelSpec, fields_of
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 MODELS_DIR = CONFIG_DIR / "models"
-MAX_FILE_BYTES = 2 * 1024 * 1024  # config.json files are a few KB; refuse anything huge
 PRESET_KEYS = {"name", "display_name", "source", "published", "config"}
 PUBLISHED_KEYS = {"total_params", "active_params", "convention", "citation", "notes"}
 
@@ -50,25 +60,136 @@ def list_presets() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
 
 
+def parse_text(text: str, where: str, fmt: str | None = None) -> Any:
+    """Parse JSON or YAML text safely; errors name ``where``.
+
+    Budgets (:mod:`estimator.limits`) are enforced while parsing, before anything uses the
+    result: the size of the text, the digits of a number, and the number of values and depth of
+    the document with YAML aliases expanded (an alias bomb is refused, not expanded).
+    """
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "ignore")) > MAX_FILE_BYTES:
+        raise EstimatorError(where, f"{len(text):,} characters",
+                             f"too large (limit {MAX_FILE_BYTES // 1024} KiB)")
+    try:
+        if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
+            try:
+                data = json.loads(text, parse_int=_json_int, parse_float=_json_float,
+                                  parse_constant=_json_constant)
+            except json.JSONDecodeError as e:
+                raise EstimatorError(where, f"line {e.lineno}",
+                                     f"malformed JSON: {e.msg}") from None
+        else:
+            data = _load_yaml(text, where)
+    except _TooBig as e:
+        raise EstimatorError(where, e.args[0], e.args[1]) from None
+    except RecursionError:
+        raise EstimatorError(where, "", f"nested too deeply (limit {MAX_DEPTH} levels)") from None
+    check_document(data, where)
+    return data
+
+
+class _TooBig(Exception):
+    """A literal over its budget, raised from inside a parser (``(value, problem)``)."""
+
+
+def _number_text(t: str) -> str:
+    if len(t) > MAX_NUMBER_CHARS:
+        raise _TooBig(f"a number of {len(t):,} characters",
+                      f"numbers are limited to {MAX_NUMBER_CHARS} characters")
+    return t
+
+
+def _json_int(t: str) -> int:
+    return int(_number_text(t))
+
+
+def _json_float(t: str) -> float:
+    v = float(_number_text(t))
+    if not math.isfinite(v):
+        raise _TooBig(t, "numbers must be finite (this one overflows a float)")
+    return v
+
+
+def _json_constant(t: str) -> float:
+    raise _TooBig(t, "NaN and Infinity are not numbers a config may hold")
+
+
 def _yaml():
     import yaml  # PyYAML; imported here so `import estimator` stays fast
 
     return yaml
 
 
-def parse_text(text: str, where: str, fmt: str | None = None) -> Any:
-    """Parse JSON or YAML text safely; errors name ``where``."""
-    if len(text.encode("utf-8", "ignore")) > MAX_FILE_BYTES:
-        raise EstimatorError(where, f"{len(text):,} bytes",
-                             f"too large (limit {MAX_FILE_BYTES // 1024} KiB)")
-    if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as e:
-            raise EstimatorError(where, f"line {e.lineno}", f"malformed JSON: {e.msg}") from None
+@functools.cache
+def _yaml_loader():
+    """``yaml.SafeLoader`` (the C one when present) whose integers and floats are checked for
+    length before ``int()`` sees them (Python refuses > 4300 digits with a ValueError)."""
+    yaml = _yaml()
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    def construct_int(loader, node):
+        _number_text(node.value)
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+    def construct_float(loader, node):
+        _number_text(node.value)
+        return yaml.SafeLoader.construct_yaml_float(loader, node)
+
+    Loader.add_constructor("tag:yaml.org,2002:int", construct_int)
+    Loader.add_constructor("tag:yaml.org,2002:float", construct_float)
+    return Loader
+
+
+def _yaml_expanded_size(text: str) -> int:
+    """Values in the YAML document with every alias expanded, counted from the parser's event
+    stream before anything is constructed (an anchor's size is known when it closes), so a
+    "billion laughs" document is refused after reading a few KB, not after building it. An
+    alias to a collection still open (a recursive document) is refused too."""
+    yaml = _yaml()
+    sizes: dict[str, int] = {}
+    stack: list[list] = []  # [anchor, size] of each open collection
+    total = 0
+
+    def add(n: int) -> None:
+        nonlocal total
+        if stack:
+            stack[-1][1] += n
+        else:
+            total += n
+        if (stack[-1][1] if stack else total) > MAX_NODES:
+            raise _TooBig(f"over {MAX_NODES:,} values",
+                          "too many values (YAML aliases are counted expanded)")
+
+    for ev in yaml.parse(text, Loader=_yaml_loader()):
+        if isinstance(ev, yaml.AliasEvent):
+            if ev.anchor not in sizes:
+                raise _TooBig(f"*{ev.anchor}", "an alias to an unfinished or unknown anchor "
+                                               "(recursive documents are refused)")
+            add(sizes[ev.anchor])
+        elif isinstance(ev, yaml.ScalarEvent):
+            if ev.anchor:
+                sizes[ev.anchor] = 1
+            add(1)
+        elif isinstance(ev, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            if len(stack) > MAX_DEPTH:
+                raise _TooBig("...", f"nested too deeply (limit {MAX_DEPTH} levels)")
+            stack.append([ev.anchor, 1])
+        elif isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            anchor, n = stack.pop()
+            if anchor:
+                sizes[anchor] = n
+            add(n)
+    return total
+
+
+def _load_yaml(text: str, where: str) -> Any:
     yaml = _yaml()
     try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        _yaml_expanded_size(text)
+        return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as e:
         msg = str(e).splitlines()[0] if str(e) else "malformed YAML"
         if "python/" in str(e) or "could not determine a constructor" in str(e):
@@ -76,27 +197,82 @@ def parse_text(text: str, where: str, fmt: str | None = None) -> Any:
         raise EstimatorError(where, "", msg) from None
 
 
+def check_document(data: Any, where: str) -> None:
+    """Refuse a parsed document above the budgets: more than :data:`MAX_NODES` values counted
+    with every YAML alias expanded (what any later walk — validation, an error message, JSON
+    output — would visit), deeper than :data:`MAX_DEPTH`, a list longer than
+    :data:`MAX_LIST_LEN` or a string longer than :data:`MAX_STRING_CHARS`. The walk stops at
+    the first value over budget, so it costs at most MAX_NODES steps."""
+    count = 0
+    stack: list[tuple[Any, int, str]] = [(data, 0, "")]
+    while stack:
+        v, depth, path = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise EstimatorError(where, f"over {MAX_NODES:,} values",
+                                 "too many values (YAML aliases are counted expanded)")
+        if depth > MAX_DEPTH:
+            raise EstimatorError(where + (": " + path if path else ""), "...",
+                                 f"nested too deeply (limit {MAX_DEPTH} levels)")
+        if isinstance(v, str):
+            if len(v) > MAX_STRING_CHARS:
+                raise EstimatorError(where + ": " + (path or "value"), v,
+                                     f"string too long (limit {MAX_STRING_CHARS:,} characters)")
+        elif isinstance(v, Mapping):
+            for k, x in v.items():
+                if not isinstance(k, (str, int, float, bool)) and k is not None:
+                    raise EstimatorError(where + ": " + (path or "key"), type(k).__name__,
+                                         "keys must be strings")
+                stack.append((x, depth + 1, f"{path}.{k}" if path else str(k)))
+        elif isinstance(v, (list, tuple)):
+            if len(v) > MAX_LIST_LEN:
+                raise EstimatorError(where + ": " + (path or "list"), f"{len(v):,} entries",
+                                     f"list too long (limit {MAX_LIST_LEN:,})")
+            stack.extend((x, depth + 1, f"{path}[{i}]") for i, x in enumerate(v))
+
+
 def read_file(path: str | os.PathLike) -> Any:
-    p = Path(path)
-    where = str(p)
+    """Parse a config file: a regular file only (never a FIFO, device, socket or directory),
+    opened without following it into a block, read with a cap of :data:`MAX_FILE_BYTES`."""
+    where = os.fspath(path)
+    if isinstance(where, bytes):
+        where = where.decode("utf-8", "replace")
     try:
-        size = p.stat().st_size
+        # O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting forever
+        fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise EstimatorError("file", where, "not found") from None
-    except OSError as e:
-        raise EstimatorError("file", where, f"unreadable: {e.strerror}") from None
-    if p.is_dir():
-        raise EstimatorError("file", where, "is a directory, not a config file")
-    if size > MAX_FILE_BYTES:
-        raise EstimatorError("file", where,
-                             f"too large ({size:,} bytes; limit {MAX_FILE_BYTES // 1024} KiB)")
+    except IsADirectoryError:
+        raise EstimatorError("file", where, "is a directory, not a config file") from None
+    except OSError as e:  # ELOOP (a symlink loop), EACCES, ENAMETOOLONG, ...
+        raise EstimatorError("file", where, f"unreadable: {e.strerror or e}") from None
+    except (ValueError, TypeError) as e:  # an embedded NUL byte
+        raise EstimatorError("file", where, f"not a valid path ({e})") from None
     try:
-        text = p.read_text(encoding="utf-8")
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise EstimatorError("file", where, "is a directory, not a config file")
+        if not stat.S_ISREG(st.st_mode):
+            raise EstimatorError("file", where, "not a regular file (a FIFO, device or socket "
+                                                "is never read)")
+        if st.st_size > MAX_FILE_BYTES:
+            raise EstimatorError("file", where, f"too large ({st.st_size:,} bytes; limit "
+                                                f"{MAX_FILE_BYTES // 1024} KiB)")
+        with os.fdopen(fd, "rb", closefd=True) as f:
+            fd = -1
+            raw = f.read(MAX_FILE_BYTES + 1)  # the size can change after fstat
+    except OSError as e:
+        raise EstimatorError("file", where, f"unreadable: {e.strerror or e}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(raw) > MAX_FILE_BYTES:
+        raise EstimatorError("file", where, f"too large (limit {MAX_FILE_BYTES // 1024} KiB)")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise EstimatorError("file", where, "not UTF-8 text") from None
-    except OSError as e:
-        raise EstimatorError("file", where, f"unreadable: {e.strerror}") from None
-    fmt = "json" if p.suffix.lower() == ".json" else None
+    fmt = "json" if where.lower().endswith(".json") else None
     return parse_text(text, where, fmt)
 
 
@@ -119,15 +295,26 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
         slug = s.strip().lower()
         if slug in _preset_set():
             return _load_preset(slug)
-        if os.path.sep in s or s.endswith((".json", ".yaml", ".yml")) or os.path.exists(s):
+        if len(s) > 4096:
+            raise EstimatorError("model", s, "not a preset, and too long for a path")
+        if os.path.sep in s or s.endswith((".json", ".yaml", ".yml")) or _exists(s):
+            data = read_file(s)
             name = Path(s).stem
             if name == "config":  # a bare HF config.json: name it after its folder
-                name = Path(s).resolve().parent.name or "custom"
-            return model_from_dict(read_file(s), origin=s, default_name=name)
+                # abspath, not resolve(): no symlink is followed to name a model
+                name = Path(os.path.abspath(s)).parent.name or "custom"
+            return model_from_dict(data, origin=s, default_name=name)
         raise EstimatorError("model", s, "not a preset or a file; presets: "
                              + ", ".join(list_presets()))
     raise EstimatorError("model", type(source).__name__,
                          "must be a preset name, a path, a dict or a ModelSpec")
+
+
+def _exists(path: str) -> bool:
+    try:
+        return os.path.exists(path)
+    except (OSError, ValueError):  # an embedded NUL byte, a name too long
+        return False
 
 
 @functools.lru_cache(maxsize=1)
@@ -136,7 +323,24 @@ def _preset_set() -> frozenset[str]:
 
 
 def model_from_dict(d: Any, origin: str, default_name: str) -> Model:
-    """Dispatch on the dict's shape: preset file, HF config.json, or spec fields."""
+    """Dispatch on the dict's shape: preset file, HF config.json, or spec fields.
+
+    Every exception for a bad value is an :class:`EstimatorError`: a value of a type the
+    importer does not expect (a list where a number belongs, say) is reported naming the input,
+    never as a ``TypeError`` from deep inside the importer."""
+    try:
+        return _model_from_dict(d, origin, default_name)
+    except EstimatorError:
+        raise
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, OverflowError,
+            RecursionError, ZeroDivisionError) as e:
+        mt = d.get("model_type") if isinstance(d, Mapping) else None
+        raise EstimatorError(origin, mt if isinstance(mt, str) else type(d).__name__,
+                             f"a value has a type or size this config cannot have "
+                             f"({type(e).__name__})") from None
+
+
+def _model_from_dict(d: Any, origin: str, default_name: str) -> Model:
     if not isinstance(d, Mapping):
         raise EstimatorError(origin, type(d).__name__, "must contain a mapping (JSON object)")
     if "config" in d and "model_type" not in d:
@@ -174,6 +378,8 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
     kw.setdefault("name", default_name)
     for key, cls in (("mla", MLA), ("moa", MoA)):
         v = kw.get(key)
+        if v is not None and not isinstance(v, (Mapping, cls)):
+            raise EstimatorError(key, v, "must be a mapping of its sub-fields, or null")
         if isinstance(v, Mapping):
             bad = set(v) - set(fields_of(cls))
             if bad:
@@ -185,13 +391,15 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
     for key in ("moe_layers", "sliding_window_layers", "notes"):
         if isinstance(kw.get(key), list):
             kw[key] = tuple(kw[key])
+        elif key in kw and not isinstance(kw[key], tuple):
+            raise EstimatorError(key, kw[key], "must be a list")
     missing = [f for f in ("num_hidden_layers", "hidden_size", "vocab_size") if f not in kw]
     if missing:
         raise EstimatorError(missing[0], None, "required architecture field is missing")
     # Hand-written specs rarely list layers: experts or a window without a layer list mean
     # "every layer" (as Mixtral and Mistral configs do), never a silently dense model.
     L = kw["num_hidden_layers"]
-    if isinstance(L, int) and not isinstance(L, bool) and 0 < L <= 100_000:
+    if isinstance(L, int) and not isinstance(L, bool) and 0 < L <= MAX_LAYERS:
         if kw.get("num_experts") and "moe_layers" not in kw:
             kw["moe_layers"] = tuple(range(L))
         if kw.get("sliding_window") and "sliding_window_layers" not in kw:

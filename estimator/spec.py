@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .errors import EstimatorError
+from .limits import MAX_NOTES, maximum_for
 
 NormType = Literal["rmsnorm", "layernorm"]
 QKNorm = Literal["none", "head", "full"]
@@ -216,8 +217,9 @@ def check_int(name: str, value: object, minimum: int = 1, maximum: int = MAX_DIM
         raise EstimatorError(name, value, f"must be an integer, got {type(value).__name__}")
     if value < minimum:
         raise EstimatorError(name, value, f"must be >= {minimum}")
-    if value > maximum:
-        raise EstimatorError(name, value, f"must be <= {maximum:,}")
+    top = maximum_for(name, maximum)  # layers, experts, heads: estimator/limits.py
+    if value > top:
+        raise EstimatorError(name, value, f"must be <= {top:,}")
     return value
 
 
@@ -228,6 +230,12 @@ def _validate(s: ModelSpec) -> None:
         raise EstimatorError("model_type", s.model_type, "must be a string")
     if s.max_position_embeddings is not None:
         check_int("max_position_embeddings", s.max_position_embeddings, 1, MAX_CONTEXT)
+    for blk, cls in (("mla", MLA), ("moa", MoA)):  # a dict or a number from a file or the API
+        if getattr(s, blk) is not None and not isinstance(getattr(s, blk), cls):
+            raise EstimatorError(blk, getattr(s, blk), f"must be an {cls.__name__} block or None")
+    if (not isinstance(s.notes, tuple) or len(s.notes) > MAX_NOTES
+            or not all(isinstance(n, str) for n in s.notes)):
+        raise EstimatorError("notes", s.notes, f"must be a list of at most {MAX_NOTES} strings")
     for n in _INT_FIELDS_POSITIVE:
         check_int(n, getattr(s, n), 1)
     for n in _INT_FIELDS_NONNEG:

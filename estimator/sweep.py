@@ -22,12 +22,14 @@ from typing import Any
 
 from .errors import EstimatorError
 from .hf import ALIASES, spec_from_hf_config
+from .limits import MAX_NUMBER_CHARS, MAX_SWEEP_POINTS, MAX_SWEEP_VALUES
 from .options import OPTION_FIELDS, Options, make_options
 from .params import count_params
 from .presets import Model, load_model
 from .spec import fields_of
 
-MAX_POINTS = 1_000_000
+_NONE = object()
+MAX_POINTS = MAX_SWEEP_POINTS  # refused before the first point is estimated
 
 # estimator name → HF keys that carry it, beyond ALIASES (first present key wins)
 _SPEC_TO_HF = {
@@ -40,6 +42,8 @@ _SPEC_TO_HF = {
 
 def parse_value(text: str) -> Any:
     t = text.strip()
+    if len(t) > MAX_NUMBER_CHARS:
+        raise EstimatorError("--vary", t, f"a value is limited to {MAX_NUMBER_CHARS} characters")
     low = t.lower()
     if low in ("true", "false"):
         return low == "true"
@@ -63,6 +67,9 @@ def parse_vary(items: Sequence[str]) -> dict[str, list[Any]]:
             raise EstimatorError("--vary", item, "expected FIELD=v1,v2,...")
         k, _, vals = item.partition("=")
         k = k.strip()
+        if vals.count(",") >= MAX_SWEEP_VALUES:
+            raise EstimatorError(f"--vary {k[:40]}", f"{vals.count(',') + 1:,} values",
+                                 f"too many values (limit {MAX_SWEEP_VALUES:,} per field)")
         values = [parse_value(v) for v in vals.split(",") if v.strip()]
         if not k or not values:
             raise EstimatorError("--vary", item, "expected FIELD=v1,v2,...")
@@ -213,15 +220,25 @@ def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list
     """One row per point of the Cartesian product of ``grid`` (see module docstring)."""
     m = load_model(model)
     base_opts = make_options(**options)
+    if not isinstance(grid, Mapping) or not grid:
+        raise EstimatorError("grid", grid, "must map field names to lists of values")
     fields = list(grid)
     kinds = {f: _classify(m, f) for f in fields}
     n = 1
     for f in fields:
         if not isinstance(grid[f], (list, tuple)) or not grid[f]:
             raise EstimatorError(f, grid[f], "needs a non-empty list of values")
+        if len(grid[f]) > MAX_SWEEP_VALUES:
+            raise EstimatorError(f, f"{len(grid[f]):,} values",
+                                 f"too many values (limit {MAX_SWEEP_VALUES:,} per field)")
+        bad = next((v for v in grid[f] if not isinstance(v, (int, float, str, type(None)))),
+                   _NONE)
+        if bad is not _NONE:
+            raise EstimatorError(f, bad, "values must be numbers, strings, true/false or null")
         n *= len(grid[f])
     if n > MAX_POINTS:
-        raise EstimatorError("grid", n, f"too many points (limit {MAX_POINTS:,})")
+        raise EstimatorError("grid", f"{n:,} points", f"too many points (limit {MAX_POINTS:,}: "
+                                                      "about 10 s and 100 MB)")
     rows = []
     spec_cache: dict[tuple, Model | EstimatorError] = {}
     arch_fields = [f for f in fields if kinds[f] != "option"]
@@ -257,11 +274,17 @@ def _variant(m: Model, changes: Mapping[str, Any], kinds: Mapping[str, str]) -> 
     spec_changes = {k: v for k, v in changes.items() if kinds[k] == "spec"}
     spec = m.spec
     cfg = m.hf_config
-    if hf_changes:
-        cfg = _apply_hf(cfg, hf_changes)
-        spec = spec_from_hf_config(cfg, name=spec.name)
-    if spec_changes:
-        spec = spec.replace(**_spec_changes(spec, spec_changes))
+    try:
+        if hf_changes:
+            cfg = _apply_hf(cfg, hf_changes)
+            spec = spec_from_hf_config(cfg, name=spec.name)
+        if spec_changes:
+            spec = spec.replace(**_spec_changes(spec, spec_changes))
+    except (TypeError, AttributeError, KeyError, IndexError, OverflowError) as e:
+        # a swept value of a type the field cannot hold (a list for a width, say)
+        k, v = next(iter(changes.items()))
+        raise EstimatorError(k if len(changes) == 1 else "grid point", v,
+                             f"not a value this field can take ({type(e).__name__})") from None
     count_params(spec)  # cheap; surfaces impossible shapes now
     return Model(spec=spec, display_name=m.display_name, origin=m.origin, source=m.source,
                  published=m.published, hf_config=cfg)

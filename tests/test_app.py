@@ -22,6 +22,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import estimator  # noqa: E402
+from ui.text import unescape  # noqa: E402  (boxes escape user strings; tests read the text)
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -142,7 +143,7 @@ def test_impossible_edit_shows_an_error_naming_the_field_and_no_numbers():
     at.sidebar.number_input(key="arch:preset:mixtral-8x7b:num_experts_per_tok").set_value(9)
     at.run()
     assert not at.exception
-    assert any("num_experts_per_tok" in e.value for e in at.error)
+    assert any("num_experts_per_tok" in unescape(e.value) for e in at.error)
     assert not at.metric  # a wrong number is worse than none
 
 
@@ -150,7 +151,8 @@ def test_bad_option_shows_an_error_naming_it():
     at = app()
     at.sidebar.number_input(key="opt:tp").set_value(3).run()  # 3 does not divide 32 heads
     assert not at.exception
-    assert any("tp=3" in e.value and "num_attention_heads" in e.value for e in at.error)
+    assert any("tp=3" in unescape(e.value) and "num_attention_heads" in unescape(e.value)
+               for e in at.error)
 
 
 def _config_mode(at: AppTest, how: str) -> AppTest:
@@ -183,7 +185,7 @@ def test_bad_paste_shows_an_error_naming_the_field(text, field):
     at = _config_mode(app(), "Paste")
     at.sidebar.text_area(key="cfg_paste").set_value(text).run()
     assert not at.exception
-    assert any(field in e.value for e in at.error), [e.value for e in at.error]
+    assert any(field in unescape(e.value) for e in at.error), [e.value for e in at.error]
     assert not at.metric
 
 
@@ -193,7 +195,8 @@ def test_bad_upload_shows_an_error_naming_the_field():
     at.sidebar.file_uploader(key="cfg_upload").set_value(("config.json", bad,
                                                           "application/json")).run()
     assert not at.exception
-    assert any("num_key_value_heads" in e.value for e in at.error), [e.value for e in at.error]
+    assert any("num_key_value_heads" in unescape(e.value) for e in at.error), \
+        [e.value for e in at.error]
     good = json.dumps(SMALL_MOE).encode()
     at.sidebar.file_uploader(key="cfg_upload").set_value(("config.json", good,
                                                           "application/json")).run()
@@ -246,7 +249,7 @@ def test_custom_model_link_round_trip():
 def test_malformed_link_falls_back_to_defaults_with_a_message():
     at = app(model="no-such-model", batch="many", zzz="1")
     assert not at.exception and not at.error
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = " ".join(unescape(w.value) for w in at.warning)
     assert "no-such-model" in warnings and "batch" in warnings and "zzz" in warnings
     assert metric(at, "Total parameters") == "46.7B"
 
@@ -334,5 +337,5 @@ def test_servable_but_untrainable_layout_explains_the_missing_training_figures()
     at.sidebar.selectbox(key="preset").set_value("qwen3-235b-a22b").run()
     at.sidebar.number_input(key="opt:tp").set_value(8).run()
     assert not at.exception and not at.error
-    assert any("num_key_value_heads" in i.value for i in at.info)
+    assert any("num_key_value_heads" in unescape(i.value) for i in at.info)
     assert any(m.label == "Inference memory / GPU" and m.value != "—" for m in at.metric)

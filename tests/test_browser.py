@@ -137,3 +137,54 @@ def test_download(page, server, tmp_path):
     html = path.read_text()
     assert html.startswith("<!doctype html>") and "Plotly.newPlot" in html
     assert "<script src=" not in html
+
+
+HOSTILE_HOST = "host.invalid"
+
+
+def test_hostile_link_makes_no_outbound_request_and_no_exception(page, server):
+    """A share link carrying images, links, HTML and autolinks in every field it can reach
+    (issue 10): the page requests nothing outside the app's own server, shows no exception
+    element, renders the payload as text, and its warning box is not hidden under the top bar.
+    """
+    payload = (f"![x](http://{HOSTILE_HOST}/p.png) [t](http://{HOSTILE_HOST}/l) "
+               f"<img src=http://{HOSTILE_HOST}/i.png> www.{HOSTILE_HOST}")
+    from urllib.parse import urlencode
+
+    from ui.urlcodec import State, custom_fields, encode
+
+    spec = estimator_spec().replace(name=payload)
+    query = {**encode(State(model="custom", arch=custom_fields(spec))),
+             "a.moe_layers": ",".join(["0-100000"] * 150)[:1990],  # range amplification
+             "capacity_factor": "1e308", "zzz" + payload: "1"}
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url)
+            if not r.url.startswith((server, "data:", "blob:", "about:")) else None)
+    page.goto(f"{server}/?{urlencode(query)}")
+    page.locator("[data-testid='stMetricValue']").first.wait_for()
+    page.get_by_text("![x](http").first.wait_for()  # shown literally, as text
+    page.wait_for_timeout(1500)
+    _no_exception(page)
+    assert not outside, outside
+    links = page.locator(f"a[href*='{HOSTILE_HOST}']")
+    assert links.count() == 0, [links.nth(i).evaluate("e => e.parentElement.outerHTML")
+                                for i in range(links.count())]
+    assert page.locator(f"img[src*='{HOSTILE_HOST}']").count() == 0
+    alert = page.locator("[data-testid='stAlert']").first
+    header = page.locator("[data-testid='stHeader']").first
+    a, h = alert.bounding_box(), header.bounding_box()
+    assert a and h and a["y"] >= h["y"] + h["height"] - 1, (a, h)  # not under the top bar
+    for tab in ("Compare", "Explore"):
+        page.get_by_role("link", name=tab).first.click()
+        page.wait_for_timeout(1500)
+        _no_exception(page)
+    assert not outside, outside
+
+
+def estimator_spec():
+    import estimator
+
+    return estimator.load_model({
+        "model_type": "mixtral", "hidden_size": 64, "num_hidden_layers": 2, "vocab_size": 1000,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "intermediate_size": 128,
+        "num_local_experts": 4, "num_experts_per_tok": 2}).spec

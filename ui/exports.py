@@ -150,9 +150,12 @@ def to_html(report: Report, figures: Mapping[str, Any] | None = None) -> str:
              f"<h1>{_e(m['display_name'])}</h1>",
              f"<div class='meta'>model_type {_e(m['model_type'])} · "
              f"{'Mixture of Experts' if m['is_moe'] else 'dense'} · origin {_e(m['origin'])}"]
-    src = _safe_url(m.get("source"))
+    # only a preset's own model card is a link; an uploaded file's ``source:`` is shown as text
+    src = _safe_url(m.get("source")) if str(m.get("origin", "")).startswith("preset:") else None
     if src:
         parts.append(f" · <a href='{_e(src)}' rel='noopener noreferrer'>{_e(src)}</a>")
+    elif m.get("source"):
+        parts.append(f" · source {_e(m['source'])}")
     parts.append(f"<br>MoE cost estimator {_e(d['version'])} · schema {_e(d['schema'])} · "
                  f"GPU {_e(fmt.get(d, 'gpu.name'))} · exported "
                  f"{_e(_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}</div>")

@@ -17,13 +17,15 @@ import estimator
 from estimator.errors import EstimatorError
 
 from .state import LOG
+from .text import md
 
 T = TypeVar("T")
 
 
-# Constant layout CSS (no user strings): tighter top padding under the top navigation.
+# Constant layout CSS (no user strings). The top padding clears the fixed top bar (3.75rem,
+# navigation included): at 2.2rem the first error box was half hidden under it.
 _CSS = """<style>
-[data-testid="stMainBlockContainer"] {padding-top: 2.2rem; max-width: 1400px;}
+[data-testid="stMainBlockContainer"] {padding-top: 4.5rem; max-width: 1400px;}
 [data-testid="stMetricValue"] {font-size: 1.9rem;}
 </style>"""
 
@@ -39,7 +41,7 @@ def guarded(fn: Callable[[], T]) -> T | None:
     try:
         return fn()
     except EstimatorError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(md(str(e)), icon=":material/error:")
     except Exception:  # noqa: BLE001 - the guard: log the traceback, show one line
         LOG.exception("page failed")
         st.error("Something went wrong while rendering this page. The details were logged on "

@@ -23,6 +23,7 @@ from estimator.spec import MLA, MoA, ModelSpec
 
 from . import fmt
 from .state import LOG, Context
+from .text import md
 from .urlcodec import (
     BLOCK_KINDS,
     CUSTOM,
@@ -39,7 +40,9 @@ from .urlcodec import (
 )
 
 SRC_PRESET, SRC_CONFIG = "Preset", "Your config.json"
-UPLOAD_LIMIT_MB = 1  # config.json files are a few KB; the estimator refuses > 2 MiB anyway
+# Above the estimator's own 2 MiB limit, so a file between the two reaches the server and is
+# refused with a message naming its size (the browser refuses larger ones in the uploader).
+UPLOAD_LIMIT_MB = 3
 
 # The architecture editor, in the order a reader thinks about a model. Labels are the field
 # names (as in the HF configs users know); help says what each one means.
@@ -191,11 +194,19 @@ def _config_source(errors: list[str]) -> tuple[Model | None, str]:
                              type=["json", "yaml", "yml"], key="cfg_upload",
                              max_upload_size=UPLOAD_LIMIT_MB,
                              help="Parsed safely (JSON / safe YAML); nothing is executed.")
+        if f is None and ss.get("_custom_src") == "upload":
+            # the uploaded file was removed, or the browser refused a new one: never keep
+            # showing the previous model as if it were what the uploader holds
+            ss.pop("_custom", None)
+            ss.pop("_custom_id", None)
+            ss.pop("_custom_src", None)
         if f is not None:
             name = "".join(c for c in f.name if c.isalnum() or c in "._-")[:64] or name
             if f.size > MAX_FILE_BYTES:
                 errors.append(f"{name}: too large ({f.size:,} bytes; limit "
-                              f"{MAX_FILE_BYTES // 1024} KiB)")
+                              f"{MAX_FILE_BYTES // 1024} KiB): not loaded")
+                ss.pop("_custom", None)
+                ss.pop("_custom_id", None)
                 return None, ""
             try:
                 text = f.getvalue().decode("utf-8")
@@ -214,13 +225,14 @@ def _config_source(errors: list[str]) -> tuple[Model | None, str]:
             try:
                 ss["_custom"] = _load_config_text(text, name)
                 ss["_custom_id"] = digest
+                ss["_custom_src"] = "upload" if how == "Upload" else "paste"
                 ss.pop("_custom_error", None)
             except EstimatorError as e:
                 ss["_custom_error"] = (digest, str(e))
         err = ss.get("_custom_error")
         if err and err[0] == digest:
             errors.append(err[1])
-            st.error(err[1], icon=":material/error:")
+            st.error(md(err[1]), icon=":material/error:")
             return None, ""
     model = ss.get("_custom")
     if model is None:
@@ -320,7 +332,7 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
                     else:
                         _arch_widget(name, f"{prefix}{name}", kind)
         if base.notes:
-            st.caption("Importer notes: " + " · ".join(base.notes))
+            st.caption("Importer notes: " + " · ".join(md(n) for n in base.notes))
         if st.button("Reset to the unedited model", key=f"{prefix}reset",
                      icon=":material/restart_alt:"):
             for k in [k for k in ss if str(k).startswith(prefix)]:
@@ -359,7 +371,7 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
         return apply_arch(base, changes)
     except EstimatorError as e:
         errors.append(f"Architecture: {e}")
-        st.error(f"{e}", icon=":material/error:")
+        st.error(md(e), icon=":material/error:")
         return None
 
 
@@ -424,13 +436,19 @@ def _options(errors: list[str]) -> tuple[dict[str, Any], Any]:
         return overrides, make_options(**overrides)
     except EstimatorError as e:
         errors.append(f"Options: {e}")
-        st.error(str(e), icon=":material/error:")
+        st.error(md(e), icon=":material/error:")
         return overrides, None
 
 
 # ----------------------------------------------------------------------------------------------
 # the whole sidebar
 # ----------------------------------------------------------------------------------------------
+
+def _keep_source() -> None:
+    ss = st.session_state
+    if ss.get("src") not in (SRC_PRESET, SRC_CONFIG):
+        ss["src"] = ss.get("_src_last", SRC_PRESET)
+
 
 def render() -> Context:
     ss = st.session_state
@@ -447,10 +465,14 @@ def render() -> Context:
         ss["preset"] = DEFAULT_PRESET if DEFAULT_PRESET in names else presets[0]
 
     with st.sidebar:
+        if ss.get("src") not in (SRC_PRESET, SRC_CONFIG):  # before the widget exists
+            ss["src"] = ss.get("_src_last", SRC_PRESET)
+        # Clicking the selected segment deselects it (value None): the callback, which runs
+        # before the script, puts the last source back. Assigning the key after the widget
+        # is drawn raised StreamlitWidgetAlreadyInstantiatedError.
         st.segmented_control("Model source", (SRC_PRESET, SRC_CONFIG), key="src",
-                             label_visibility="collapsed")
-        if ss.get("src") is None:  # segmented control deselected: keep a source
-            ss["src"] = SRC_PRESET
+                             label_visibility="collapsed", on_change=_keep_source)
+        ss["_src_last"] = ss["src"]
         if ss["src"] == SRC_PRESET:
             slug = st.selectbox("Model", presets, key="preset", format_func=names.get,
                                 help="Presets: configs/models/<slug>.yaml (config.json "

@@ -16,6 +16,7 @@ from estimator.options import Options
 from estimator.presets import Model
 from estimator.report import Report
 
+from .text import md
 from .urlcodec import State
 
 LOG = logging.getLogger("moe_estimator.app")
@@ -47,9 +48,9 @@ def context() -> Context:
 
 def show_problems(ctx: Context) -> None:
     for m in ctx.messages:
-        st.warning(m, icon=":material/link_off:")
+        st.warning(md(m), icon=":material/link_off:")
     for e in ctx.errors:
-        st.error(e, icon=":material/error:")
+        st.error(md(e), icon=":material/error:")
 
 
 def require_report(ctx: Context | None = None) -> Context:
@@ -59,7 +60,8 @@ def require_report(ctx: Context | None = None) -> Context:
     if not ctx.ok:
         if not ctx.errors and ctx.base is None:
             st.info("Upload or paste a Hugging Face config.json in the sidebar (or pick a "
-                    "preset) to see its estimate.", icon=":material/upload_file:")
+                    "preset) to see its estimate. Files up to 2 MiB are read; the uploader "
+                    "refuses larger ones.", icon=":material/upload_file:")
             st.stop()
         if not ctx.errors:
             st.error("No estimate: the inputs could not be evaluated.")

@@ -21,6 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from estimator.errors import EstimatorError
+from estimator.limits import (
+    MAX_LAYERS,
+    MAX_LINK_PARAMS,
+    MAX_LINK_VALUE_CHARS,
+    MAX_NOTES,
+    MAX_NUMBER_CHARS,
+)
 from estimator.options import OPTION_FIELDS, make_options
 from estimator.spec import MLA, MoA, ModelSpec
 
@@ -28,8 +35,12 @@ DEFAULT_PRESET = "mixtral-8x7b"
 CUSTOM = "custom"
 MODEL_KEY = "model"
 ARCH_PREFIX = "a."
-MAX_PARAMS = 400  # a URL with more parameters than the whole state has is not ours
-MAX_VALUE_CHARS = 2000
+MAX_PARAMS = MAX_LINK_PARAMS  # a URL with more parameters than the whole state has is not ours
+MAX_VALUE_CHARS = MAX_LINK_VALUE_CHARS
+
+
+class TooLarge(ValueError):
+    """A link value over its budget (estimator/limits.py): refused before it is expanded."""
 
 
 @dataclass
@@ -98,25 +109,34 @@ def format_layers(idx: tuple[int, ...] | list[int]) -> str:
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
-    """Inverse of :func:`format_layers`; raises ``ValueError`` on anything else."""
+    """Inverse of :func:`format_layers`; raises ``ValueError`` on anything else.
+
+    Ranges are counted before they are expanded: more than :data:`MAX_LAYERS` indices in all
+    (``0-100000,0-100000,...``) is :class:`TooLarge`, whatever the text's length."""
     t = text.strip()
     if not t:
         return ()
-    out: list[int] = []
+    spans: list[tuple[int, int]] = []
+    total = 0
     for part in t.split(","):
         part = part.strip()
-        if "-" in part:
-            lo, _, hi = part.partition("-")
-            a, b = int(lo), int(hi)
-            if a < 0 or b < a or b - a > 100_000:
-                raise ValueError(part)
-            out.extend(range(a, b + 1))
-        else:
-            v = int(part)
-            if v < 0:
-                raise ValueError(part)
-            out.append(v)
-    return tuple(out)
+        lo, dash, hi = part.partition("-")
+        a = _small_int(lo)
+        b = _small_int(hi) if dash else a
+        if a < 0 or b < a:
+            raise ValueError(part)
+        total += b - a + 1
+        if total > MAX_LAYERS:
+            raise TooLarge(f"more than {MAX_LAYERS:,} layer indices")
+        spans.append((a, b))
+    return tuple(i for a, b in spans for i in range(a, b + 1))
+
+
+def _small_int(text: str) -> int:
+    t = text.strip()
+    if len(t) > MAX_NUMBER_CHARS:
+        raise TooLarge(f"a number of {len(t):,} characters (limit {MAX_NUMBER_CHARS})")
+    return int(t)
 
 
 def _enc(value: Any, kind: str) -> str:
@@ -147,8 +167,10 @@ def _dec(text: str, kind: str) -> Any:
     if kind in ("int", "int?"):
         if kind == "int?" and t.lower() in ("none", "null", ""):
             return None
-        return int(t)
+        return _small_int(t)
     if kind == "float":
+        if len(t) > MAX_NUMBER_CHARS:
+            raise TooLarge(f"a number of {len(t):,} characters (limit {MAX_NUMBER_CHARS})")
         v = float(t)
         if v != v or v in (float("inf"), float("-inf")):
             raise ValueError("not finite")
@@ -156,7 +178,10 @@ def _dec(text: str, kind: str) -> Any:
     if kind == "layers":
         return parse_layers(t)
     if kind == "strings":
-        return tuple(s for s in t.split("|") if s)
+        out = tuple(s for s in t.split("|") if s)
+        if len(out) > MAX_NOTES:
+            raise TooLarge(f"more than {MAX_NOTES} entries")
+        return out
     return t
 
 
@@ -207,13 +232,13 @@ def decode(params: Mapping[str, Any], presets: list[str] | tuple[str, ...]
             v = v[-1] if v else ""
         v = str(v)
         if len(v) > MAX_VALUE_CHARS:
-            messages.append(f"`{_clip(k)}` is too long; ignored")
+            messages.append(f"'{_clip(k)}' is too long; ignored")
             continue
         items[str(k)] = v
 
     model = items.pop(MODEL_KEY, DEFAULT_PRESET).strip().lower()
     if model != CUSTOM and model not in presets:
-        messages.append(f"unknown model `{_clip(model)}` in the link; showing "
+        messages.append(f"unknown model '{_clip(model)}' in the link; showing "
                         f"{DEFAULT_PRESET}")
         model = DEFAULT_PRESET
     state.model = model
@@ -226,14 +251,15 @@ def decode(params: Mapping[str, Any], presets: list[str] | tuple[str, ...]
                 value = _dec(text, OPTION_KINDS[key])
                 make_options(**{key: value})  # the option's own range/choice check
             except ValueError as e:  # EstimatorError is a ValueError
-                why = e.problem if isinstance(e, EstimatorError) else "malformed value"
-                messages.append(f"option `{key}={_clip(text)}` ignored ({why}); using the "
+                why = (e.problem if isinstance(e, EstimatorError) else
+                       f"too large: {e}" if isinstance(e, TooLarge) else "malformed value")
+                messages.append(f"option '{key}={_clip(text)}' ignored ({why}); using the "
                                 f"default {OPTION_DEFAULTS[key]!r}")
                 continue
             if value != OPTION_DEFAULTS[key]:
                 state.options[key] = value
         else:
-            messages.append(f"unknown link parameter `{_clip(key)}` ignored")
+            messages.append(f"unknown link parameter '{_clip(key)}' ignored")
     return state, messages
 
 
@@ -241,7 +267,7 @@ def _decode_arch(name: str, text: str, state: State, messages: list[str]) -> Non
     head, _, sub = name.partition(".")
     kind = SPEC_KINDS.get(head)
     if kind is None or (sub and kind != "block"):
-        messages.append(f"unknown architecture field `{_clip(name)}` ignored")
+        messages.append(f"unknown architecture field '{_clip(name)}' ignored")
         return
     try:
         if kind == "block":
@@ -260,8 +286,10 @@ def _decode_arch(name: str, text: str, state: State, messages: list[str]) -> Non
             block[sub] = _dec(text, sk)
             return
         state.arch[head] = _dec(text, kind)
+    except TooLarge as e:
+        messages.append(f"architecture field '{_clip(name)}' is too large ({e}); ignored")
     except (ValueError, KeyError):
-        messages.append(f"architecture field `{_clip(name)}={_clip(text)}` is malformed; "
+        messages.append(f"architecture field '{_clip(name)}={_clip(text)}' is malformed; "
                         "ignored")
 
 

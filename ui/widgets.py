@@ -13,20 +13,10 @@ from estimator import formats
 
 from . import exports, fmt, views
 from .state import LOG, Context
+from .text import code, md
 from .urlcodec import encode
 
 PLOTLY_CONFIG = {"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md(text: Any) -> str:
-    """Escape a user string for Streamlit markdown (no links, images or formatting)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text).replace("\n", " "))
-
-
-def code(text: Any) -> str:
-    """A user string as a Markdown code span (rendered literally; backticks replaced)."""
-    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
 
 
 def model_title(d: Mapping[str, Any], edits: Mapping[str, Any]) -> None:
@@ -41,7 +31,9 @@ def model_title(d: Mapping[str, Any], edits: Mapping[str, Any]) -> None:
     else:
         bits.append(f"{a['num_hidden_layers']} layers")
     src = m.get("source")
-    if isinstance(src, str) and src.startswith("https://"):
+    # only a preset's own model card is a link: an uploaded file's ``source:`` is not ours
+    if str(m.get("origin", "")).startswith("preset:") and isinstance(src, str) \
+            and src.startswith("https://"):
         bits.append(f"[model card]({src})")
     bits.append(f"estimates on {md(d['gpu']['name'])}")
     st.caption(" · ".join(bits))
@@ -66,13 +58,15 @@ def moe_headline(d: Mapping[str, Any]) -> None:
             c = st.columns(3)
             c[0].markdown(f"**This model**  \n{fmt.gib(this.get('inference_bytes_per_gpu'))} "
                           f"per GPU · {fmt.flops(this.get('forward_flops_per_token'))}/token")
-            c[1].markdown(f"**Dense, same total** ({fmt.params(same_total.get('total_params'))})"
-                          f"  \n{fmt.gib(same_total.get('inference_bytes_per_gpu'))} per GPU · "
-                          f"{fmt.flops(same_total.get('forward_flops_per_token'))}/token")
-            c[2].markdown(f"**Dense, same active** "
-                          f"({fmt.params(same_active.get('total_params'))})  \n"
-                          f"{fmt.gib(same_active.get('inference_bytes_per_gpu'))} per GPU · "
-                          f"{fmt.flops(same_active.get('forward_flops_per_token'))}/token")
+            for col, title, r in ((c[1], "Dense, same total", same_total),
+                                  (c[2], "Dense, same active", same_active)):
+                if r.get("not_available"):  # a derived model: not the user's error
+                    col.markdown(f"**{title}**")
+                    col.caption(md(r["not_available"]))
+                    continue
+                col.markdown(f"**{title}** ({fmt.params(r.get('total_params'))})  \n"
+                             f"{fmt.gib(r.get('inference_bytes_per_gpu'))} per GPU · "
+                             f"{fmt.flops(r.get('forward_flops_per_token'))}/token")
 
 
 def fits_text(fits: Any, capacity_bytes: int) -> str | None:
@@ -263,8 +257,9 @@ def headline_table(rows: list[tuple[str, Mapping[str, Any]]],
     out = []
     for name, r in rows:
         row: dict[str, str] = {"model": name}
-        if r.get("error"):
-            row["total params"] = f"error: {r['error']}"
+        if r.get("error") or r.get("not_available"):
+            row["total params"] = (r["not_available"] if r.get("not_available")
+                                   else f"error: {r['error']}")
             out.append(row)
             continue
         for key, label, f in HEADLINE_COLUMNS:

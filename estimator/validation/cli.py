@@ -12,18 +12,21 @@ input (unknown model, no CUDA, no PyTorch, a model above the size cap).
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import sys
 from typing import Any
 
 from ..errors import EstimatorError
+from ..formats import dumps_strict
 
 MIB = 2**20
 GFLOP = 10**9
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from ..cli import _Parser  # raises instead of printing usage: one-line errors
+
+    p = _Parser(
         prog="python -m estimator validate",
         description="Build small PyTorch models with the structure of real presets, measure "
                     "parameters, FLOPs, KV cache and training memory, and compare each with "
@@ -51,7 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from ..cli import _BadArgs
+
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        if args.output:
+            _check_output(args.output)
+        if args.max_params is not None and args.max_params < 1:
+            raise EstimatorError("--max-params", args.max_params, "must be >= 1")
+    except (_BadArgs, EstimatorError) as e:
+        print(f"error: {str(e).splitlines()[0] if str(e) else 'bad arguments'}", file=sys.stderr)
+        return 2
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -77,20 +90,28 @@ def main(argv: list[str] | None = None) -> int:
     except EstimatorError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    text = (json.dumps(report, indent=1, default=_json_default) if args.fmt == "json"
+    text = (dumps_strict(report, indent=1) if args.fmt == "json"
             else to_markdown(report))
     print(text)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        except OSError as e:
+            print(f"error: --output={args.output!r}: cannot write: {e.strerror or e}",
+                  file=sys.stderr)
+            return 2
     s = report["summary"]
     return 1 if (s["exact_failed"] or (args.strict and s["failed"])) else 0
 
 
-def _json_default(o: Any) -> Any:
-    if isinstance(o, tuple):
-        return list(o)
-    return str(o)
+def _check_output(path: str) -> None:
+    """Refuse an --output that cannot be written before minutes of measuring, not after."""
+    if os.path.isdir(path):
+        raise EstimatorError("--output", path, "is a directory; give a file name")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise EstimatorError("--output", path, "its folder does not exist")
 
 
 # ----------------------------------------------------------------------------------------------

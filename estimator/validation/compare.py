@@ -29,7 +29,6 @@ import contextlib
 import datetime
 import platform
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,9 +41,10 @@ from ..options import make_options
 from ..params import count_params
 from ..presets import Model, load_model
 from ..spec import ModelSpec
+from . import budget
 from . import profile as P
+from .budget import FULL, QUICK, Workload  # noqa: F401  (re-exported)
 from .reference import build_reference
-from .shrink import HF_FAMILIES, shrink_hf_config, shrink_spec
 
 SCHEMA = "moe-estimator/validation/1"
 #: Largest model (parameters) we instantiate for real; bigger ones are refused, not attempted.
@@ -63,24 +63,7 @@ QUICK_MODELS = ("llama-3-8b", "mixtral-8x7b", "deepseek-v2-lite", "gpt-oss-20b")
 FRAMEWORK_OF_KERNELS = {"fused": "megatron", "eager": "pytorch_eager"}
 
 
-@dataclass(frozen=True)
-class Workload:
-    """Token shapes of the measurements: inference (FLOPs, KV cache) and one training step."""
-
-    batch: int
-    seq_len: int
-    train_batch: int
-    train_seq_len: int
-
-    def to_dict(self) -> dict[str, int]:
-        return {"batch": self.batch, "seq_len": self.seq_len, "train_micro_batch":
-                self.train_batch, "train_seq_len": self.train_seq_len}
-
-
-#: ``seq_len`` exceeds the shrunk sliding window (16) so window caps are exercised; the training
-#: step is long enough that activations are a real share of the peak.
-FULL = Workload(batch=2, seq_len=32, train_batch=4, train_seq_len=128)
-QUICK = Workload(batch=1, seq_len=24, train_batch=2, train_seq_len=64)
+# Workload shapes (QUICK, FULL) live in budget.py, torch-free, so the app can cost a run.
 
 
 # ----------------------------------------------------------------------------------------------
@@ -356,21 +339,19 @@ def validate_model(source: Any, w: Workload, device: str = "cpu", shrink: bool =
     """Rows for one model (a preset slug, file, dict, :class:`Model` or spec)."""
     m: Model = load_model(source)
     name = m.spec.name
-    hf_cfg = None
-    if m.hf_config is not None and m.hf_config.get("model_type") in HF_FAMILIES:
-        hf_cfg = shrink_hf_config(m.hf_config) if shrink else dict(m.hf_config)
-        spec = spec_from_hf_config(hf_cfg, name=name)
-    else:
-        spec = shrink_spec(m.spec) if shrink else m.spec
+    spec, hf_cfg = budget.planned(m, shrink)
     check_size(spec, max_params)
+    use_ref = "reference" in implementations and spec.moa is None
+    use_hf = ("transformers" in implementations and hf_cfg is not None
+              and transformers_version() is not None)
+    budget.check(spec, w, max(1, use_ref + use_hf))  # memory and time, before building
     rows: list[dict] = []
     info: dict[str, Any] = {"spec": _spec_summary(spec), "shrunk": shrink}
-    if "reference" in implementations and spec.moa is None:
+    if use_ref:
         r, i = validate_reference(name, spec, w, device, eager)
         rows += r
         info["reference"] = i
-    if ("transformers" in implementations and hf_cfg is not None
-            and transformers_version() is not None):
+    if use_hf:
         r, i = validate_transformers(name, hf_cfg, w, device, memory_info=eager)
         rows += r
         info["transformers"] = i

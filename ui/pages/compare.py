@@ -17,6 +17,7 @@ from estimator.sweep import headline_of
 from ui import charts, fmt, widgets
 from ui.sidebar import preset_names
 from ui.state import require_report
+from ui.text import html_text
 
 ctx = require_report()
 report = ctx.report
@@ -49,13 +50,21 @@ else:
         else:
             lab_text = {"same-total": "dense, same total params",
                         "same-active": "dense, same active params"}.get(lab, lab)
+            if r.get("not_available"):
+                labelled.append((lab_text, r))
+                continue
             labelled.append((f"{lab_text} (FFN width {fmt.exact(r.get('intermediate_size'))})",
                              r))
     st.dataframe(widgets.headline_table(labelled, this), hide_index=True)
     st.caption(f"Method: {dvm.get('method', '')}. Residual (dense total − target) is at most "
                "one FFN column per layer.")
+    for lab, r in labelled:
+        if r.get("not_available"):  # beside the comparison, never as the user's error
+            st.info(f"{widgets.md(lab)}: {widgets.md(r['not_available'])}",
+                    icon=":material/info:")
+    labelled = [(n, r) for n, r in labelled if not r.get("not_available")]
     left, right = st.columns(2)
-    names = [n.split(" (")[0] for n, _ in labelled]
+    names = [html_text(n.split(" (")[0]) for n, _ in labelled]  # plotly renders HTML
     with left:
         st.plotly_chart(charts.breakdown_bar(
             {n: r.get("inference_bytes_per_gpu") for n, (_, r) in zip(names, labelled)},
@@ -115,8 +124,8 @@ for n, r in others:
     points.append({"x": fmt.to_gib(r["inference_bytes_per_gpu"]),
                    "y": (fmt.num(r.get("forward_flops_per_token")) or 0) / 1e9,
                    "group": "current" if n.endswith("(this model)") else "other",
-                   "name": n.removesuffix(" (this model)"),
-                   "label": f"{n}: {fmt.gib(r['inference_bytes_per_gpu'])}, "
+                   "name": html_text(n.removesuffix(" (this model)")),
+                   "label": f"{html_text(n)}: {fmt.gib(r['inference_bytes_per_gpu'])}, "
                             f"{fmt.flops(r.get('forward_flops_per_token'))}/token"})
 if points:
     st.plotly_chart(charts.scatter(

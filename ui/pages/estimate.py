@@ -54,7 +54,8 @@ c[3].metric("Training cost", fmt.usd(tr.get("cost_usd")), border=True,
                  f"({tr.get('price_source', 'price')})")
 
 if mt.get("not_applicable"):
-    st.info(f"Training figures are not shown for these options: {mt['not_applicable']}",
+    st.info("Training figures are not shown for these options: "
+            + widgets.md(mt["not_applicable"]),
             icon=":material/info:")
 
 plan = (mi.get("smallest_fit") or {}).get("smallest")

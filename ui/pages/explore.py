@@ -67,8 +67,8 @@ metric = c[2].selectbox("Colour by", list(METRICS), key="ex_metric",
 
 def _values(field: str, col: Any) -> list[int]:
     text = col.text_input(f"{AXES[field][0]} values", ", ".join(map(str, AXES[field][1])),
-                          key=f"ex_vals_{field}", help=f"comma-separated integers for `{field}` "
-                                                      f"(at most {MAX_VALUES})")
+                          key=f"ex_vals_{field}", max_chars=200,
+                          help=f"comma-separated integers for `{field}` (at most {MAX_VALUES})")
     try:
         vals = sorted({int(v) for v in text.replace(" ", "").split(",") if v})
     except ValueError:
@@ -82,7 +82,7 @@ c = st.columns(2)
 try:
     xs, ys = _values(x_field, c[0]), _values(y_field, c[1])
 except EstimatorError as e:
-    st.error(str(e), icon=":material/error:")
+    st.error(widgets.md(e), icon=":material/error:")
     st.stop()
 
 
@@ -166,6 +166,9 @@ if points:
     st.caption("Memory follows total parameters (every expert is resident); compute follows "
                "active parameters. Designs left of the line fit the chosen GPUs at this batch "
                "and context; change tp/pp, dtype or GPU in the sidebar to move the line.")
+elif bad and len(bad) == len(rows):  # every point invalid: say why, not "not reported yet"
+    st.warning("No grid point is a valid model, so there is nothing to plot. The first: "
+               + widgets.md(bad[0]["error"]), icon=":material/warning:")
 else:
     widgets.pending("inference memory")
 

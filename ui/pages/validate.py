@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from estimator.errors import EstimatorError
+from estimator.validation import budget
 from ui import charts, widgets
 from ui.state import LOG, context
 
@@ -126,6 +127,20 @@ if not have_torch:
                icon=":material/warning:")
     st.stop()
 
+# What the run would build and what it would cost, estimated before anything is built
+# (torch-free): above the budget, the check is not offered, and the page says why.
+try:
+    planned = budget.plan(ctx.model.spec, quick=True, max_params=MAX_VALIDATE_PARAMS)
+except EstimatorError as e:
+    st.info("This comparison is not available because "
+            + widgets.md(getattr(e, "problem", str(e))),
+            icon=":material/info:")
+    st.stop()
+st.caption(f"The run would build {planned['params']:,} parameters"
+           f"{' (shrunk copy)' if planned['shrunk'] else ''}: about "
+           f"{planned['bytes'] / 2**20:,.0f} MiB and {planned['seconds']:,.0f} s on one CPU core "
+           f"(budget {budget.MEMORY_BUDGET_BYTES / 2**30:.0f} GiB, {budget.TIME_BUDGET_S:.0f} s).")
+
 if st.button("Run a quick CPU validation", icon=":material/play_arrow:", key="val_run",
              type="primary"):
     if not _LOCK.acquire(blocking=False):
@@ -139,8 +154,9 @@ if st.button("Run a quick CPU validation", icon=":material/play_arrow:", key="va
         summary = result.get("summary") if isinstance(result, Mapping) else None
         st.session_state["val_result"] = (ctx.model.spec, _as_rows(result), summary,
                                           result.get("elapsed_s") if summary else None)
-    except EstimatorError as e:
-        st.error(str(e), icon=":material/error:")
+    except EstimatorError as e:  # the model the run derives, not the user's input
+        st.info("This comparison is not available because "
+                + widgets.md(getattr(e, "problem", str(e))), icon=":material/info:")
     except Exception:  # noqa: BLE001 - log the traceback server-side, show one line
         LOG.exception("validation failed")
         st.error("The validation run failed; the details were logged on the server.",
