@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import asdict, dataclass
 
+from .errors import EstimatorError
 from .spec import ModelSpec
 
 #: Names of the active-parameter conventions, in the order reports show them.
@@ -240,10 +241,19 @@ def mtp_params(s: ModelSpec) -> int:
     return s.num_mtp_layers * (3 * norm_params(s, h) + 2 * h * h + block)
 
 
+def count_params(s: ModelSpec) -> ParamCounts:
+    """:func:`_count_params` of a :class:`ModelSpec`; anything else is an
+    :class:`~estimator.errors.EstimatorError` naming what it got (the API's input boundary)."""
+    if not isinstance(s, ModelSpec):
+        raise EstimatorError("spec", type(s).__name__, "must be a ModelSpec (load one with "
+                             "estimator.load_model(...).spec)")
+    return _count_params(s)
+
+
 # Cached per spec (a frozen, hashable dataclass; ParamCounts is frozen too): one estimate()
 # reads the counts from several sections, and a sweep repeats each spec over its options.
 @functools.lru_cache(maxsize=1024)
-def count_params(s: ModelSpec) -> ParamCounts:
+def _count_params(s: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
 
     ``total = V·h`` (embedding) ``+ V·h`` (lm_head, unless tied) ``[+ V`` lm_head bias``]``

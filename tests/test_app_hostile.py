@@ -207,3 +207,10 @@ def test_too_large_upload_says_why_in_the_main_area_and_drops_the_old_model():
     at.sidebar.file_uploader(key="cfg_upload").set_value(None).run()
     assert not at.exception and not at.metric
     assert any("Upload or paste" in i.value for i in at.main.info)
+
+
+def test_unknown_gpu_in_a_link_is_named_not_silently_replaced():
+    at = app(model="mixtral-8x7b", gpu="h300-nvl")
+    assert not at.exception
+    warned = [unescape(w.value) for w in at.warning]
+    assert any("h300-nvl" in w and "not in the GPU catalog" in w for w in warned), warned

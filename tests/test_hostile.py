@@ -252,3 +252,11 @@ def test_validate_output_to_a_directory_is_refused_before_measuring(tmp_path, ca
     one_line_error(code, err, "--output", "directory")
     code, _, err = run_cli("validate", "--bogus", capsys=capsys)
     one_line_error(code, err)
+
+
+@pytest.mark.parametrize("bad", [{"hidden_size": 1}, 42, None, "mixtral-8x7b"])
+def test_count_params_of_a_non_spec_is_an_estimator_error(bad):
+    from estimator.params import count_params
+
+    with pytest.raises(EstimatorError, match="spec="):
+        count_params(bad)

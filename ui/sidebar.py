@@ -24,6 +24,7 @@ from estimator.spec import MLA, MoA, ModelSpec
 from . import fmt
 from .state import LOG, Context
 from .text import md
+from .text import md as plain  # for functions where `md` is a field's metadata
 from .urlcodec import (
     BLOCK_KINDS,
     CUSTOM,
@@ -387,7 +388,12 @@ def _option_widget(name: str, f: dataclasses.Field, gpus: dict[str, str]) -> Non
     label = name
     if name == "gpu":
         if st.session_state.get(key) not in gpus:
+            unknown = st.session_state.get(key)
             st.session_state[key] = f.default if f.default in gpus else next(iter(gpus))
+            if unknown is not None:  # from a share link: say so instead of silently switching
+                st.warning(f"gpu={plain(str(unknown)[:60])} is not in the GPU catalog; showing "
+                           f"{plain(gpus[st.session_state[key]])} instead.",
+                           icon=":material/warning:")
         st.selectbox(label, list(gpus), key=key, help=help_, format_func=gpus.get)
     elif md["choices"] is not None:
         st.selectbox(label, list(md["choices"]), key=key, help=help_)
