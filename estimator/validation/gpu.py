@@ -818,15 +818,13 @@ def speed_estimates(rec: dict[str, Any], gpu_id: str = "h200") -> dict[str, floa
             "moe_layers": n_moe}
 
 
-def _lstsq(X: list[list[float]], y: list[float], relative: bool = True) -> list[float]:
-    """Least squares of ``y ≈ X·β`` by the normal equations (a handful of parameters);
-    ``relative``: each row divided by its ``y`` first."""
-    Xr = [[v / yi for v in row] for row, yi in zip(X, y)] if relative else X
-    yr = [1.0] * len(y) if relative else y
+def _lstsq(X: list[list[float]], y: list[float]) -> list[float]:
+    """Least squares of ``y ≈ X·β`` by the normal equations and Gauss-Jordan elimination with
+    partial pivoting (a handful of parameters; no numpy in the estimator)."""
     n = len(X[0])
-    A = [[sum(r[i] * r[j] for r in Xr) for j in range(n)] for i in range(n)]
-    c = [sum(r[i] * t for r, t in zip(Xr, yr)) for i in range(n)]
-    for i in range(n):  # Gauss-Jordan with partial pivoting
+    A = [[sum(r[i] * r[j] for r in X) for j in range(n)] for i in range(n)]
+    c = [sum(r[i] * t for r, t in zip(X, y)) for i in range(n)]
+    for i in range(n):
         piv = max(range(i, n), key=lambda r: abs(A[r][i]))
         A[i], A[piv], c[i], c[piv] = A[piv], A[i], c[piv], c[i]
         for r in range(n):
@@ -898,8 +896,7 @@ def calibrate(rows: list[dict[str, Any]], probe: dict[str, float],
 def _lstsq_w(X: list[list[float]], y: list[float], w: list[float]) -> list[float]:
     """Least squares of ``y ≈ X·β`` with each row divided by ``w`` (relative errors of the
     measured times, so short and long steps weigh alike)."""
-    return _lstsq([[v / wi for v in x] for x, wi in zip(X, w)], [yi / wi for yi, wi in zip(y, w)],
-                  relative=False)
+    return _lstsq([[v / wi for v in x] for x, wi in zip(X, w)], [yi / wi for yi, wi in zip(y, w)])
 
 
 def render_speed(raw: dict[str, Any], gpu_id: str = "h200") -> dict[str, Any]:
