@@ -942,6 +942,8 @@ def render_speed(raw: dict[str, Any], gpu_id: str = "h200") -> dict[str, Any]:
             "hardware_probe": raw.get("hardware_probe", {}),
             "kernel_probe": raw.get("kernel_probe", {}), "errors": raw.get("errors", []),
             "calibration": cal, "bar": f"calibrated model within {SPEED_BAR:.0%}",
+            "repetitions": max((len(r.get("times_s") or r.get("fwd_bwd_times_s") or [])
+                                for r in raw["records"]), default=0),
             "rows": rows}
 
 
@@ -1082,7 +1084,8 @@ def speed_markdown(rep: dict[str, Any]) -> str:
         "",
         f"{_env_line(rep)}. Raw measurements: `{rep.get('raw_file', '')}`.",
         "",
-        "Timed with CUDA events, median of 5 after warm-up, bf16, the reference decoder "
+        f"Timed with CUDA events, median of {rep.get('repetitions')} after warm-up, bf16, the "
+        "reference decoder "
         "(eager PyTorch, SDPA attention, fused-MoE buffer layout with one GEMM pair per "
         "touched expert). `estimate` = the estimator's default roofline (mfu 0.4, mbu 0.8, "
         "causal attention FLOPs); `calibrated` = the model below with the fitted parameters.",
