@@ -13,22 +13,17 @@ import statistics
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import yaml
 
 pytest.importorskip("streamlit")
+from app_pages import APP, PAGES, ROOT, TABS  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import estimator  # noqa: E402
 from ui.text import unescape  # noqa: E402  (boxes escape user strings; tests read the text)
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-PAGES = ["compare", "explore", "validate", "methods"]
-TABS = ["Parameters", "Inference memory", "Training memory", "Compute, time & cost",
-        "Serving speed", "Export & share"]
 SMALL_MOE = {"model_type": "mixtral", "hidden_size": 512, "num_hidden_layers": 2,
              "vocab_size": 1000, "num_attention_heads": 8, "num_key_value_heads": 2,
              "intermediate_size": 1024, "num_local_experts": 4, "num_experts_per_tok": 2}

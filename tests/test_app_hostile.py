@@ -14,22 +14,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("streamlit")
+from app_pages import APP, PAGES, TABS  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 import estimator  # noqa: E402
 from ui.text import unescape  # noqa: E402
 from ui.urlcodec import State, custom_fields, encode  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-PAGES = ["compare", "explore", "validate", "methods"]
-TABS = ["Parameters", "Inference memory", "Training memory", "Compute, time & cost",
-        "Serving speed", "Export & share"]
 HOST = "host.invalid"
 PAYLOADS = (f"![x](http://{HOST}/p.png)", f"[text](http://{HOST}/l)", f"<img src=http://{HOST}>",
             f"http://{HOST}/auto", f"www.{HOST}", f"me@{HOST}", f":red[{HOST}]",

@@ -133,6 +133,22 @@ def fmt_error(r: dict[str, Any]) -> str:
     return f"{100 * r['rel_error']:+.2f}%"
 
 
+class Footnotes:
+    """Numbered notes under a Markdown table: ``mark(text)`` returns `` [n]`` (the same number
+    for the same text, "" for none); ``lines()`` the list to append after the table."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def mark(self, text: str) -> str:
+        return f" [{self.numbers.setdefault(text, len(self.numbers) + 1)}]" if text else ""
+
+    def lines(self) -> list[str]:
+        if not self.numbers:
+            return []
+        return ["", "Notes:", ""] + [f"{n}. {t}" for t, n in self.numbers.items()]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as a markdown table a reader can trust at a glance, with its provenance."""
     w = report["workload"]
@@ -160,19 +176,13 @@ def to_markdown(report: dict[str, Any]) -> str:
         "| model | implementation | quantity | estimate | measured | error | bar | ok |",
         "|---|---|---|--:|--:|--:|:-:|:-:|",
     ]
-    notes: dict[str, int] = {}
+    notes = Footnotes()
     for r in report["rows"]:
-        mark = ""
-        if r["note"]:
-            n = notes.setdefault(r["note"], len(notes) + 1)
-            mark = f" [{n}]"
-        lines.append(f"| {r['model']} | {r['implementation']} | {r['quantity']}{mark} | "
-                     f"{fmt_value(r['estimate'], r['unit'])} | "
+        lines.append(f"| {r['model']} | {r['implementation']} | {r['quantity']}"
+                     f"{notes.mark(r['note'])} | {fmt_value(r['estimate'], r['unit'])} | "
                      f"{fmt_value(r['measured'], r['unit'])} | {fmt_error(r)} | {r['bar']} | "
                      f"{'✓' if r['passed'] else '✗'} |")
-    if notes:
-        lines += ["", "Notes:", ""]
-        lines += [f"{n}. {text}" for text, n in notes.items()]
+    lines += notes.lines()
     lines += ["", "Conventions:", ""]
     lines += [f"- **{k}**: {v}" for k, v in report["conventions"].items()]
     lines += ["", "Largest |error| per implementation and quantity:", ""]

@@ -1031,6 +1031,8 @@ def _mib(v: int) -> str:
 
 
 def memory_markdown(rep: dict[str, Any]) -> str:
+    from .cli import Footnotes
+
     s, w = rep["summary"], rep["workload"]
     lines = [
         "# CUDA memory: estimator vs the caching allocator",
@@ -1054,18 +1056,14 @@ def memory_markdown(rep: dict[str, Any]) -> str:
         "| model | dtype | quantity | estimate (B) | measured (B) | error | bar | ok |",
         "|---|---|---|--:|--:|--:|:-:|:-:|",
     ]
-    notes: dict[str, int] = {}
+    notes = Footnotes()
     for r in rep["rows"]:
-        mark = ""
-        if r["note"]:
-            mark = f" [{notes.setdefault(r['note'], len(notes) + 1)}]"
         err = "0 (equal)" if r["estimate"] == r["measured"] else f"{100 * r['rel_error']:+.2f}%"
         ok = "—" if r["passed"] is None else ("✓" if r["passed"] else "✗")
-        lines.append(f"| {r['model']} | {r['dtype']} | {r['quantity']}{mark} | "
+        lines.append(f"| {r['model']} | {r['dtype']} | {r['quantity']}{notes.mark(r['note'])} | "
                      f"{_mib(r['estimate'])} | {_mib(r['measured'])} | {err} | {r['bar']} | "
                      f"{ok} |")
-    if notes:
-        lines += ["", "Notes:", ""] + [f"{n}. {t}" for t, n in notes.items()]
+    lines += notes.lines()
     probe = rep.get("workspace_probe") or {}
     if probe:
         lines += ["", "Allocator bytes held after the first GEMM / backward of the process "
