@@ -36,6 +36,11 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "nominal",
         "'400B' is a size class: the text model has 400.71B (full multimodal model 401.58B), "
         "which rounds to 401B/402B; within 0.5%."),
+    ("minimax-m2", "total"): (
+        "nominal",
+        "'230B' is a size class: transformers' model has 228.69B (both embedding tables; the "
+        "three MTP modules the config declares are not built and would only add to it); "
+        "within 0.6%."),
     ("llama-3-70b", "total"): (
         "nominal",
         "'70B' is a size class: the exact count is 70.55B (rounds to 71B); within 1%."),
@@ -109,7 +114,7 @@ def hf_total(slug: str, text_only: bool = True) -> int:
 
 def test_presets_present():
     for slug in ("mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b",
-                 "llama-4-scout"):
+                 "llama-4-scout", "minimax-m2"):
         assert slug in PRESETS
     assert len(PRESETS) >= 20
 
@@ -233,3 +238,17 @@ def test_hard_anchors():
     gpt = count_params(load_model("gpt-oss-120b").spec)
     assert rounds_to(gpt.total, 116_830_000_000)
     assert rounds_to(gpt.active_without_embedding, 5_130_000_000)
+
+
+def test_minimax_m2_card_figures():
+    """MiniMax's card says '230 billion total parameters with 10 billion active' and names no
+    convention. The exact counts: 228,689,748,992 total (= transformers, no MTP); 10B active fits
+    both 'without the input embedding' (10.42B) and 'without both tables' (9.80B), not the count
+    with every embedding (11.03B). The preset records the convention as unknown for that reason."""
+    m = load_model("minimax-m2")
+    c = count_params(m.spec)
+    assert c.total == 228_689_748_992 and c.mtp == 0
+    assert m.hf_config["num_mtp_modules"] == 3  # declared, not built by transformers
+    assert m.published["convention"] == "unknown"
+    fits = {n for n, f in ACTIVE_BY_CONVENTION.items() if rounds_to(f(c), 10 * BILLION)}
+    assert fits == {"without_embedding", "non_embedding"}
