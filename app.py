@@ -23,6 +23,7 @@ PAGES = [
     st.Page("ui/pages/estimate.py", title="Estimate", icon=":material/calculate:", default=True),
     st.Page("ui/pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("ui/pages/explore.py", title="Explore", icon=":material/grid_on:"),
+    st.Page("ui/pages/reduce.py", title="Reduce cost", icon=":material/savings:"),
     st.Page("ui/pages/validate.py", title="Validate", icon=":material/verified:"),
     st.Page("ui/pages/methods.py", title="Methods", icon=":material/menu_book:"),
 ]

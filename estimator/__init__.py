@@ -18,7 +18,8 @@ from .presets import Model, list_presets, load_model  # noqa: E402
 from .report import Report, estimate  # noqa: E402
 from .spec import MLA, MoA, ModelSpec  # noqa: E402
 from .sweep import sweep  # noqa: E402  (the function shadows the submodule name on purpose)
+from .whatif import what_if  # noqa: E402
 
 __all__ = ["EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options", "ParamCounts",
            "Report", "count_params", "dense_equivalents", "estimate", "list_presets",
-           "load_model", "make_options", "sweep"]
+           "load_model", "make_options", "sweep", "what_if"]

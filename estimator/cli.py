@@ -1,4 +1,4 @@
-"""``python -m estimator``: report, list, sweep, validate.
+"""``python -m estimator``: report, list, sweep, whatif, validate.
 
 Bad input of any kind ends with exit status 2 and one line on stderr (``error: ...``), never a
 traceback. Flags for every workload option are generated from :mod:`estimator.options`.
@@ -87,6 +87,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("csv", "json"), default="csv")
     _add_option_flags(s)
 
+    w = sub.add_parser("whatif", help="cheaper ways to run the same model, side by side")
+    w.add_argument("model")
+    w.add_argument("--format", choices=("json", "md", "csv"), default="md")
+    w.add_argument("--quant", action="append", metavar="FORMAT",
+                   help="weight format of a quantize row (repeatable): int8, fp8, fp8-block128, "
+                        "int4-g<N>[-zp], nvfp4, mxfp4, Q8_0, Q6_K, Q5_K, Q4_K, Q3_K, Q2_K, "
+                        "nf4-dq (default: all of these but fp8-block128, nf4-dq)")
+    w.add_argument("--prune-experts", type=_parse_number(int), metavar="N",
+                   help="routed experts kept per layer (default: half)")
+    w.add_argument("--offload-cache-experts", type=_parse_number(int), metavar="C",
+                   help="experts cached on the GPU per layer when offloading (default: half)")
+    w.add_argument("--offload-quant", metavar="FORMAT", help="expert format when offloaded "
+                   "(default: int4-g128)")
+    w.add_argument("--offload-hit-rate", type=_parse_number(float), metavar="X",
+                   help="measured expert-cache hit rate (default: C/E, uniform routing)")
+    w.add_argument("--offload-link", metavar="LINK",
+                   help="host link: pcie4-x16, pcie5-x16, nvlink-c2c (default: the GPU's)")
+    w.add_argument("--lora-rank", type=_parse_number(int), metavar="R", help="(default: 16)")
+    w.add_argument("--lora-targets", metavar="LIST",
+                   help="comma list of attention, mlp, experts (default: attention)")
+    _add_option_flags(w)
+
     v = sub.add_parser("validate", help="measure small PyTorch models against the estimator")
     v.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -141,5 +163,12 @@ def _run(ns: argparse.Namespace) -> int:
         grid = parse_vary(ns.vary)
         rows = sweep(load_model(ns.model), grid, **_options_from(ns))
         sys.stdout.write(formats.render_rows(rows, ns.format))
+        return 0
+    if ns.command == "whatif":
+        from .whatif import WHATIF_OPTIONS, render, what_if
+
+        wi = {k: getattr(ns, k) for k in WHATIF_OPTIONS if getattr(ns, k, None) is not None}
+        sys.stdout.write(render(what_if(load_model(ns.model), **wi, **_options_from(ns)),
+                                ns.format))
         return 0
     raise _BadArgs(f"unknown command {ns.command!r}")

@@ -330,7 +330,8 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
 
 
 def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_layers: int,
-                       n_moe: int, first: bool, last: bool, tp: int, pp: int) -> dict[str, int]:
+                       n_moe: int, first: bool, last: bool, tp: int, pp: int,
+                       nbytes=None) -> dict[str, int]:
     """Weight bytes one GPU of a pipeline stage holds, by component.
 
     Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
@@ -338,7 +339,10 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
     ``tp``) on the last. A tied lm_head costs nothing at ``pp=1`` and is a second copy of the
     embedding on the last stage at ``pp>1`` (Megatron and vLLM both keep one per end).
     ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer.
+    ``nbytes(n, fmt)``: bytes of ``n`` elements (default :func:`tensor_bytes`; the what-if
+    variants pass :func:`estimator.quant.tensor_bytes`, which adds block formats).
     """
+    tensor_bytes_ = nbytes or tensor_bytes
     h, V = s.hidden_size, s.vocab_size
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
     n_dense = n_layers - n_moe
@@ -350,19 +354,19 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         elif pp > 1:
             lm = v_l * h
     return {
-        "embedding": tensor_bytes(v_l * h, oth) if first else 0,
-        "attention": (tensor_bytes(n_layers * lp.attn_mat, mat)
-                      + tensor_bytes(n_layers * lp.attn_extra, oth)),
-        "dense_ffn": (tensor_bytes(n_dense * lp.dense_mat, mat)
-                      + tensor_bytes(n_dense * lp.dense_extra, oth)),
-        "shared_experts": (tensor_bytes(n_moe * lp.shared_mat, mat)
-                           + tensor_bytes(n_moe * lp.shared_extra, oth)),
-        "routed_experts": (tensor_bytes(n_moe * lp.expert_mat, exp)
-                           + tensor_bytes(n_moe * lp.expert_extra, oth)),
-        "router": tensor_bytes(n_moe * lp.router, oth),
-        "norms": tensor_bytes(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
-        "lm_head": tensor_bytes(lm, oth),
-        "other": tensor_bytes(n_moe * (lp.moe_other + lp.buffers), oth),
+        "embedding": tensor_bytes_(v_l * h, oth) if first else 0,
+        "attention": (tensor_bytes_(n_layers * lp.attn_mat, mat)
+                      + tensor_bytes_(n_layers * lp.attn_extra, oth)),
+        "dense_ffn": (tensor_bytes_(n_dense * lp.dense_mat, mat)
+                      + tensor_bytes_(n_dense * lp.dense_extra, oth)),
+        "shared_experts": (tensor_bytes_(n_moe * lp.shared_mat, mat)
+                           + tensor_bytes_(n_moe * lp.shared_extra, oth)),
+        "routed_experts": (tensor_bytes_(n_moe * lp.expert_mat, exp)
+                           + tensor_bytes_(n_moe * lp.expert_extra, oth)),
+        "router": tensor_bytes_(n_moe * lp.router, oth),
+        "norms": tensor_bytes_(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
+        "lm_head": tensor_bytes_(lm, oth),
+        "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
     }
 
 
