@@ -23,7 +23,18 @@ from .errors import EstimatorError
 from .hf import spec_from_hf_config
 from .spec import MLA, MoA, ModelSpec, fields_of
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def _config_dir() -> Path:
+    """``configs/``: beside the package in a checkout or an editable install, inside it
+    (``estimator/configs/``) in an installed wheel (pyproject.toml maps the folder there)."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "configs", here.parent / "configs"):
+        if (d / "hardware.yaml").is_file():
+            return d
+    return here.parent / "configs"  # not found: the errors that follow name this path
+
+
+CONFIG_DIR = _config_dir()
 MODELS_DIR = CONFIG_DIR / "models"
 MAX_FILE_BYTES = 2 * 1024 * 1024  # config.json files are a few KB; refuse anything huge
 PRESET_KEYS = {"name", "display_name", "source", "published", "config"}
