@@ -18,7 +18,7 @@ GIB = 2**30
 
 
 def render(report, fmt: str) -> str:
-    d = report.to_dict()
+    d = exact_numbers(report.to_dict())
     if fmt == "json":
         return json.dumps(d, indent=2, default=_json_default) + "\n"
     if fmt == "csv":
@@ -34,6 +34,30 @@ def _json_default(o: Any):
     if hasattr(o, "to_dict"):
         return o.to_dict()
     return str(o)
+
+
+#: Floats at or above 2^53 may already have lost their last digits: left as floats, never
+#: printed as integers they cannot vouch for.
+_EXACT_FLOAT_LIMIT = 2**53
+
+
+def exact_numbers(d: Any, path: str = "") -> Any:
+    """``d`` with every whole-number float that counts parameters, bytes or FLOPs made an int.
+
+    Per-token figures are quotients (``forward / tokens``) and come out of the arithmetic as
+    floats even when exact (``27644657664.0``); every format prints counts as the integers the
+    README promises. Below 2^53 a whole float is exactly that integer, so nothing is rounded;
+    fractions (a per-token average that does not divide) stay floats. Settings and ratios
+    (``capacity_factor``, ``mfu``) keep their type.
+    """
+    if isinstance(d, Mapping):
+        return {k: exact_numbers(v, f"{path}.{k}" if path else str(k)) for k, v in d.items()}
+    if isinstance(d, list):
+        return [exact_numbers(v, f"{path}.{i}") for i, v in enumerate(d)]
+    if isinstance(d, float) and d.is_integer() and abs(d) < _EXACT_FLOAT_LIMIT \
+            and unit_of(path) in ("params", "bytes", "flops", "flop/s", "bytes/s"):
+        return int(d)
+    return d
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -54,6 +78,7 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]
 
 def to_csv(d: Mapping[str, Any]) -> str:
     """Long format: one ``key,value`` row per leaf of the report."""
+    d = exact_numbers(d)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["key", "value"])
@@ -107,10 +132,10 @@ def human(value: Any, unit: str) -> str:
     if unit == "usd":
         return f"${value:,.2f}" if abs(value) < 100 else f"${value:,.0f}"
     if unit == "s":
-        return f"{value:,.4g} s"
+        return f"{value:,.0f} s" if abs(value) >= 1e4 else f"{value:,.4g} s"
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:,.4g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
 
 
 # Leaf keys that are counts, sizes or settings, never bytes/FLOPs, whatever section they sit in.
@@ -123,7 +148,9 @@ _PLAIN_KEYS = frozenset((
     "gpu_memory_utilization", "mfu", "mbu", "tokens_per_s", "tokens_per_s_per_gpu",
     "tokens_per_s_per_user", "experts_touched_per_layer", "tokens_per_gpu", "bytes_per_element",
     "micro_batch", "grad_accum", "sequences", "tokens_per_param_total",
-    "tokens_per_param_active", "tokens_per_param_guidance", "days", "gpu_hours"))
+    "tokens_per_param_active", "tokens_per_param_guidance", "days", "gpu_hours",
+    "capacity_factor", "intermediate_size", "adam_bytes", "adam_bytes_per_param",
+    "training_gpu_hours", "decode_tokens_per_s", "decode_tokens_per_s_per_user"))
 
 
 def unit_of(path: str) -> str:
@@ -136,14 +163,15 @@ def unit_of(path: str) -> str:
         return ""  # bytes per parameter: a small plain number
     if key in ("cost_usd", "price_per_gpu_hour") or key.endswith("_usd"):
         return "usd"
-    if key.endswith(("_s", "seconds")):
-        return "s"
-    if key in ("peak_flops_per_gpu", "peak_flops"):
-        return "flop/s"
     if key.startswith("bandwidth"):
         return "bytes/s"
+    if key.endswith(("_s", "seconds")):
+        return "s"
+    if key in ("peak_flops_per_gpu", "peak_flops") or (parts[0] == "gpu"
+                                                        and key.endswith("_flops")):
+        return "flop/s"  # datasheet peaks (gpu.bf16_flops), not counts
     if parts[0] == "params" or "params_on_gpu" in parts or key in ("n_active", "params") \
-            or key.startswith(("optimal_tokens", "params")):
+            or key.startswith(("optimal_tokens", "params")) or key.endswith("_params"):
         return "params" if not key.startswith("optimal_tokens") else ""
     if "flops" in key or key in ("forward", "backward", "six_n_d") or parts[0] == "flops":
         return "flops"
@@ -163,13 +191,75 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def exact(v: int | float) -> str:
+    """The exact column: integers in full with separators; fractions to six significant
+    digits, but never in exponent notation for large values (bytes_read 97,328,912,345.47)."""
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:,.2f}" if abs(v) >= 1e5 else f"{v:.6g}"
+
+
+def _value_row(path: str, k: str, v: Any) -> tuple[str, str, str]:
+    """(key, value in its unit, exact value) for one leaf at ``path``."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        u = unit_of(path)
+        return (k, human(v, u) if u else human(v, ""), exact(v))
+    return (k, "" if v is None else str(v), "")
+
+
+def _section(title: str, key: str, section: Any) -> list[str]:
+    """A ``## title`` and one row per leaf of ``section`` (the report's subtree at ``key``)."""
+    if not isinstance(section, Mapping) or not section:
+        return []
+    rows = [_value_row(f"{key}.{k}", k, v) for k, v in flatten(section)]
+    return [f"## {title}", "", _table(rows), ""]
+
+
+def _dense_vs_moe(section: Any) -> list[str]:
+    """The dense-vs-MoE comparison as one table: a column per model (this one, same-total
+    dense, same-active dense), a row per figure."""
+    if not isinstance(section, Mapping) or not section.get("rows"):
+        return _section("Dense vs MoE", "dense_vs_moe", section)
+    models = [r for r in section["rows"] if isinstance(r, Mapping)]
+    keys = [k for k in dict.fromkeys(k for r in models for k in r) if k != "label"]
+    out = ["## Dense vs MoE", ""]
+    if section.get("method"):
+        out += [_md(section["method"]), ""]
+    out.append("| quantity | " + " | ".join(_md(r.get("label", "")) for r in models) + " |")
+    out.append("|---|" + "---:|" * len(models))
+    for k in keys:
+        cells = []
+        for r in models:
+            _, shown, exact = _value_row(f"dense_vs_moe.rows.{k}", k, r.get(k))
+            cells.append(f"{shown} ({exact})" if exact and exact != shown else shown)
+        out.append(f"| {_md(k)} | " + " | ".join(_md(c) for c in cells) + " |")
+    out.append("")
+    rest = {k: v for k, v in section.items() if k not in ("rows", "method")}
+    for k, v in rest.items():
+        title = "Compute-optimal dense model" if k == "compute_optimal_dense" else k
+        out += _section(title, f"dense_vs_moe.{k}", v if isinstance(v, Mapping) else {k: v})
+    return out
+
+
+#: The Markdown report's sections after Parameters: (title, key in ``Report.to_dict()``).
+#: Together with the header (model, options) they cover every key of the JSON report.
+MARKDOWN_SECTIONS = (("FLOPs", "flops"), ("Inference memory", "memory.inference"),
+                     ("Training memory (per GPU)", "memory.training"),
+                     ("Training compute, time and cost", "training"), ("Serving", "serving"),
+                     ("Dense vs MoE", "dense_vs_moe"), ("Conventions", "conventions"),
+                     ("GPU", "gpu"), ("Architecture (as estimated)", "architecture"))
+
+
 def to_markdown(d: Mapping[str, Any]) -> str:
+    d = exact_numbers(d)
     m, p, o = d["model"], d["params"], d["options"]
     lines = [f"# {_md(m['display_name'])} — cost estimate", ""]
     lines += [f"- model_type: `{m['model_type']}` ({'MoE' if m['is_moe'] else 'dense'}); "
               f"origin: `{_md(m['origin'])}`" + (f"; source: {m['source']}" if m['source'] else ""),
               f"- estimator {d['version']}; GPU: {d['gpu']['name']}",
               "- options: " + ", ".join(f"{k}={v}" for k, v in o.items()), ""]
+    if m.get("published"):
+        lines += _section("Published figures (model card)", "model.published", m["published"])
     lines += ["## Parameters", ""]
     rows = [("total", human(p["total"], "params"), f"{p['total']:,}"),
             ("active per token (with embedding)", human(p["active"], "params"),
@@ -186,24 +276,14 @@ def to_markdown(d: Mapping[str, Any]) -> str:
         rows.append(("MTP modules (outside the main model)", human(p["mtp"], "params"),
                      f"{p['mtp']:,}"))
     lines += [_table(rows), ""]
-    for title, key in (("FLOPs", "flops"), ("Inference memory", "memory.inference"),
-                       ("Training memory (per GPU)", "memory.training"),
-                       ("Training compute, time and cost", "training"), ("Serving", "serving")):
+    for title, key in MARKDOWN_SECTIONS:
         section = d
         for part in key.split("."):
             section = section.get(part, {}) if isinstance(section, Mapping) else {}
-        if not section:
-            continue
-        lines += [f"## {title}", ""]
-        rows = []
-        for k, v in flatten(section):
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                u = unit_of(f"{key}.{k}")
-                rows.append((k, human(v, u) if u else human(v, ""),
-                             f"{v:,}" if isinstance(v, int) else f"{v:.6g}"))
-            else:
-                rows.append((k, "" if v is None else str(v), ""))
-        lines += [_table(rows), ""]
+        if key == "dense_vs_moe":
+            lines += _dense_vs_moe(section)
+        else:
+            lines += _section(title, key, section)
     notes = m.get("notes") or []
     if notes:
         lines += ["## Notes", ""] + [f"- {_md(n)}" for n in notes] + [""]
