@@ -104,7 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     r = sub.add_parser("report", help="full report for one model")
-    r.add_argument("model", help="preset name (see `list`) or path to a config.json / YAML")
+    r.add_argument("model", help="preset name (see `list`), path to a config.json / YAML or "
+                                 "to a checkpoint folder, or a Hugging Face model id "
+                                 "(org/name[@revision]) already in the local Hugging Face "
+                                 "cache (never downloaded)")
     r.add_argument("--format", choices=("json", "md", "csv"), default="md",
                    help="output format (default: md)")
     _add_option_flags(r)

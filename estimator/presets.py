@@ -11,6 +11,7 @@ object construction), unknown preset keys rejected naming the file.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -130,15 +131,34 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
         slug = s.strip().lower()
         if slug in _preset_set():
             return _load_preset(slug)
+        if os.path.isdir(s) and os.path.isfile(os.path.join(s, "config.json")):
+            s = os.path.join(s, "config.json")  # a checkpoint folder: its config.json
+        elif not os.path.exists(s) and _hub().is_repo_id(s.strip()):
+            return _load_from_hub(s.strip())
         if os.path.sep in s or s.endswith((".json", ".yaml", ".yml")) or os.path.exists(s):
             name = Path(s).stem
             if name == "config":  # a bare HF config.json: name it after its folder
                 name = Path(s).resolve().parent.name or "custom"
             return model_from_dict(read_file(s), origin=s, default_name=name)
-        raise EstimatorError("model", s, "not a preset or a file; presets: "
-                             + ", ".join(list_presets()))
+        raise EstimatorError("model", s, "not a preset, a file or a Hugging Face model id "
+                             "(org/name); presets: " + ", ".join(list_presets()))
     raise EstimatorError("model", type(source).__name__,
                          "must be a preset name, a path, a dict or a ModelSpec")
+
+
+def _hub():
+    from . import hub  # only when a model id is given
+
+    return hub
+
+
+def _load_from_hub(repo: str) -> Model:
+    """A Hub model id read from the local Hugging Face cache (never downloaded): see
+    :mod:`estimator.hub`."""
+    path, repo_id, commit = _hub().config_path(repo)
+    name = repo_id.split("/", 1)[1]
+    m = model_from_dict(read_file(path), origin=f"hf:{repo_id}@{commit[:12]}", default_name=name)
+    return dataclasses.replace(m, source=f"https://huggingface.co/{repo_id}")
 
 
 @functools.lru_cache(maxsize=1)
