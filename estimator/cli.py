@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: csv)")
     _add_option_flags(s)
 
+    c = sub.add_parser("checkpoint", help="exact bytes per dtype from safetensors headers")
+    c.add_argument("source", help="a .safetensors file, a checkpoint folder, or a Hugging Face "
+                                  "model id in the local cache (headers only; never downloads)")
+    c.add_argument("--format", choices=("md", "json"), default="md",
+                   help="output format (default: md)")
+
     v = sub.add_parser("validate", help="measure small PyTorch models against the estimator")
     v.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -176,5 +182,10 @@ def _run(ns: argparse.Namespace) -> int:
         grid = parse_vary(ns.vary)
         rows = sweep(load_model(ns.model), grid, **_options_from(ns))
         sys.stdout.write(formats.render_rows(rows, ns.format))
+        return 0
+    if ns.command == "checkpoint":
+        from .checkpoint import checkpoint_bytes
+
+        sys.stdout.write(formats.render_checkpoint(checkpoint_bytes(ns.source), ns.format))
         return 0
     raise _BadArgs(f"unknown command {ns.command!r}")

@@ -102,6 +102,21 @@ def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
     return buf.getvalue()
 
 
+def render_checkpoint(ck, fmt: str) -> str:
+    """A :class:`~estimator.checkpoint.CheckpointBytes` as JSON or a Markdown table."""
+    d = ck.to_dict()
+    if fmt == "json":
+        return json.dumps(d, indent=2) + "\n"
+    rows = [(dt, f"{d['elements_by_dtype'][dt]:,}", f"{b:,}", human(b, "bytes"))
+            for dt, b in d["bytes_by_dtype"].items()]
+    rows.append(("**total**", f"{sum(d['elements_by_dtype'].values()):,}",
+                 f"{d['total_bytes']:,}", human(d["total_bytes"], "bytes")))
+    out = [f"# Checkpoint: {d['tensors']:,} tensors in {len(d['files'])} safetensors file(s)",
+           "", "| dtype | elements | bytes | size |", "|---|---:|---:|---:|"]
+    out += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]
+    return "\n".join(out + ["", f"{d['method']}.", ""])
+
+
 # ----------------------------------------------------------------------------------------------
 # Markdown
 # ----------------------------------------------------------------------------------------------
