@@ -9,6 +9,7 @@ B = 10^9 parameters, GFLOP = 10^9 FLOPs) next to nothing else.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 from collections.abc import Iterable, Mapping
@@ -92,6 +93,7 @@ def to_json(report) -> str:
 
 
 def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
+    rows = [exact_numbers(r) for r in rows]  # sweep FLOPs per token print as integers too
     if fmt == "json":
         return json.dumps(rows, indent=1, default=_json_default) + "\n"
     buf = io.StringIO()
@@ -168,6 +170,7 @@ _PLAIN_KEYS = frozenset((
     "training_gpu_hours", "decode_tokens_per_s", "decode_tokens_per_s_per_user"))
 
 
+@functools.lru_cache(maxsize=4096)  # a report has a few hundred distinct paths; a sweep, 14
 def unit_of(path: str) -> str:
     """The unit of the report value at ``path`` (e.g. ``memory.training.per_gpu.weights``)."""
     parts = path.split(".")

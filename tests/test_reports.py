@@ -117,3 +117,16 @@ def test_help_lists_allowed_values(capsys):
         assert value in flat
     assert main(["report", "mixtral-8x7b", "--gpu", "h9000"]) == 2
     assert "h100-sxm" in capsys.readouterr().err  # the error lists them too
+
+
+def test_sweep_rows_print_counts_as_integers():
+    rows = estimator.sweep("mixtral-8x7b", {"num_experts_per_tok": [1, 2]})
+    text = formats.render_rows(rows, "csv")
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    for r in parsed:
+        for k in ("forward_flops_per_token", "training_flops_per_token", "total_params"):
+            assert re.fullmatch(r"\d+", r[k]), (k, r[k])
+    assert int(parsed[1]["forward_flops_per_token"]) == \
+        estimator.estimate("mixtral-8x7b").to_dict()["flops"]["forward_per_token"]
+    assert json.loads(formats.render_rows(rows, "json"))[0]["forward_flops_per_token"] == \
+        int(parsed[0]["forward_flops_per_token"])
