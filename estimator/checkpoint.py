@@ -133,6 +133,17 @@ def safetensors_files(source: str | os.PathLike) -> list[Path]:
     files = sorted(p.glob("*.safetensors"))
     if not files:
         raise EstimatorError("checkpoint", s, "holds no .safetensors files")
+    missing = sorted(f.name for f in files if not f.is_file())  # a snapshot's dangling link
+    index = p / "model.safetensors.index.json"
+    if index.is_file():  # sharded: every shard the index names must be here
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            raise EstimatorError("checkpoint", str(index), "unreadable shard index") from None
+        missing += sorted(str(n) for n in shards if not (p / str(n)).is_file())
+    if missing:
+        raise EstimatorError("checkpoint", s, f"incomplete: {len(missing)} shard(s) missing, "
+                                              f"e.g. {missing[0]}")
     return files
 
 
@@ -153,3 +164,17 @@ def checkpoint_bytes(source: str | os.PathLike) -> CheckpointBytes:
     return CheckpointBytes(files=tuple(f.name for f in files), tensors=tensors,
                            bytes_by_dtype=dict(sorted(by_bytes.items())),
                            elements_by_dtype=dict(sorted(by_elems.items())))
+
+
+def report_section(ck: CheckpointBytes | EstimatorError, estimated_weights: int,
+                   dtype: str) -> dict[str, Any]:
+    """The report's ``checkpoint`` section: the checkpoint's exact weights beside the
+    estimate the rest of the report uses (``memory.inference.weights`` for ``dtype``)."""
+    if isinstance(ck, EstimatorError):
+        return {"not_applicable": str(ck)}
+    return {**ck.to_dict(), "weights": ck.total_bytes, "estimated_weights": estimated_weights,
+            "estimated_minus_checkpoint": estimated_weights - ck.total_bytes,
+            "note": f"weights = every byte the checkpoint's tensors occupy (safetensors "
+                    f"headers: quantized weights with their scales and zeros as stored); "
+                    f"estimated_weights = memory.inference.weights for dtype={dtype}, which "
+                    f"the memory figures use"}

@@ -177,6 +177,9 @@ def unit_of(path: str) -> str:
     key = parts[-1]
     if key in _PLAIN_KEYS or key.isdigit():
         return ""
+    if parts[0] == "checkpoint":  # bytes per dtype, weights; tensors and elements are counts
+        return "bytes" if "bytes" in path or "weights" in key or key.endswith("checkpoint") \
+            else ""
     if "bytes_per_param" in parts:
         return ""  # bytes per parameter: a small plain number
     if key in ("cost_usd", "price_per_gpu_hour") or key.endswith("_usd"):
@@ -265,6 +268,7 @@ MARKDOWN_SECTIONS = (("FLOPs", "flops"), ("Inference memory", "memory.inference"
                      ("Training memory (per GPU)", "memory.training"),
                      ("Training compute, time and cost", "training"), ("Serving", "serving"),
                      ("Dense vs MoE", "dense_vs_moe"), ("Conventions", "conventions"),
+                     ("Checkpoint (safetensors headers)", "checkpoint"),
                      ("GPU", "gpu"), ("Architecture (as estimated)", "architecture"))
 
 

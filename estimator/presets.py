@@ -52,6 +52,10 @@ class Model:
     source: str | None = None  # model card URL
     published: Mapping[str, Any] = field(default_factory=dict)
     hf_config: Mapping[str, Any] | None = None
+    #: What the checkpoint folder beside the config stores, from its safetensors headers
+    #: (:class:`estimator.checkpoint.CheckpointBytes`), or the EstimatorError that stopped
+    #: reading them; None when there is no checkpoint (presets, files, dicts).
+    checkpoint: Any = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -132,8 +136,11 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
         if slug in _preset_set():
             return _load_preset(slug)
         if os.path.isdir(s) and os.path.isfile(os.path.join(s, "config.json")):
-            s = os.path.join(s, "config.json")  # a checkpoint folder: its config.json
-        elif not os.path.exists(s) and _hub().is_repo_id(s.strip()):
+            folder = Path(s)  # a checkpoint folder: its config.json and safetensors headers
+            m = model_from_dict(read_file(folder / "config.json"), origin=s,
+                                default_name=folder.resolve().name or "custom")
+            return dataclasses.replace(m, checkpoint=_checkpoint_of(folder))
+        if not os.path.exists(s) and _hub().is_repo_id(s.strip()):
             return _load_from_hub(s.strip())
         if os.path.sep in s or s.endswith((".json", ".yaml", ".yml")) or os.path.exists(s):
             name = Path(s).stem
@@ -158,7 +165,21 @@ def _load_from_hub(repo: str) -> Model:
     path, repo_id, commit = _hub().config_path(repo)
     name = repo_id.split("/", 1)[1]
     m = model_from_dict(read_file(path), origin=f"hf:{repo_id}@{commit[:12]}", default_name=name)
-    return dataclasses.replace(m, source=f"https://huggingface.co/{repo_id}")
+    return dataclasses.replace(m, source=f"https://huggingface.co/{repo_id}",
+                               checkpoint=_checkpoint_of(path.parent))
+
+
+def _checkpoint_of(folder: Path) -> Any:
+    """The folder's safetensors summary (headers only), the error that stopped it (a shard
+    missing from a partly downloaded snapshot), or None when it holds no safetensors file."""
+    if not any(folder.glob("*.safetensors")):
+        return None
+    from .checkpoint import checkpoint_bytes
+
+    try:
+        return checkpoint_bytes(folder)
+    except EstimatorError as e:
+        return e
 
 
 @functools.lru_cache(maxsize=1)

@@ -128,3 +128,39 @@ def test_missing_sources(tmp_path, monkeypatch):
         checkpoint_bytes("acme/absent")
     with pytest.raises(EstimatorError, match="not found"):
         checkpoint_bytes(tmp_path / "nothing" / "here.safetensors")
+
+
+def _tiny_moe_config() -> dict:
+    """A small Qwen3-MoE config.json (the family's own field names)."""
+    return {"model_type": "qwen3_moe", "architectures": ["Qwen3MoeForCausalLM"],
+            "hidden_size": H, "intermediate_size": I, "moe_intermediate_size": I // 4,
+            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+            "head_dim": 64, "num_experts": E, "num_experts_per_tok": 2, "vocab_size": 1000,
+            "max_position_embeddings": 4096, "tie_word_embeddings": False}
+
+
+def test_report_of_a_quantized_checkpoint_carries_its_exact_weights(tmp_path):
+    """A folder with config.json and FP8 block-scaled safetensors: the report's checkpoint
+    weights figure is the header byte count, beside the architecture's estimate."""
+    import estimator
+    from estimator import formats
+
+    (tmp_path / "config.json").write_text(json.dumps(_tiny_moe_config()))
+    tensors = {**fp8_block_scaled(), **{f"w{i}": torch.zeros(B, B, dtype=torch.float8_e4m3fn)
+                                        for i in range(3)}}
+    st.save_file(tensors, tmp_path / "model.safetensors")
+    exact = sum(t.numel() * t.element_size() for t in tensors.values())
+    r = estimator.estimate(str(tmp_path), dtype="fp8")
+    d = r.to_dict()
+    assert d["checkpoint"]["weights"] == exact == d["checkpoint"]["total_bytes"]
+    assert d["checkpoint"]["estimated_weights"] == d["memory"]["inference"]["weights"]
+    assert d["checkpoint"]["bytes_by_dtype"]["F8_E4M3"] == (I * H + 3 * B * B)
+    md = formats.render(r, "md")
+    assert "## Checkpoint (safetensors headers)" in md and "| weights | " in md
+    assert f"{exact:,}" in md
+    # a sharded snapshot with a shard missing: the report says so instead of failing
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {"a": "model.safetensors", "b": "model-2.safetensors"}}))
+    d = estimator.estimate(str(tmp_path)).to_dict()
+    assert "1 shard(s) missing" in d["checkpoint"]["not_applicable"]
+    assert d["params"]["total"] > 0

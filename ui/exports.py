@@ -26,7 +26,8 @@ SECTIONS = (("Model and published figures", "model"), ("Parameters", "params"),
             ("FLOPs", "flops"),
             ("Inference memory", "memory.inference"), ("Training memory", "memory.training"),
             ("Training compute, time and cost", "training"), ("Serving", "serving"),
-            ("Dense vs MoE", "dense_vs_moe"), ("Conventions", "conventions"),
+            ("Dense vs MoE", "dense_vs_moe"), ("Checkpoint", "checkpoint"),
+            ("Conventions", "conventions"),
             ("Options (inputs)", "options"), ("GPU", "gpu"), ("Architecture", "architecture"))
 
 
