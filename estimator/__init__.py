@@ -10,6 +10,7 @@ Pure Python; importing it never imports torch, streamlit or plotly.
 
 __version__ = "0.1.0"
 
+from .checkpoint import CheckpointBytes, checkpoint_bytes  # noqa: E402
 from .compare import dense_equivalents  # noqa: E402
 from .errors import EstimatorError  # noqa: E402
 from .options import Options, make_options  # noqa: E402
@@ -20,6 +21,6 @@ from .spec import MLA, MoA, ModelSpec  # noqa: E402
 from .sweep import sweep  # noqa: E402  (the function shadows the submodule name on purpose)
 from .whatif import what_if  # noqa: E402
 
-__all__ = ["EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options", "ParamCounts",
-           "Report", "count_params", "dense_equivalents", "estimate", "list_presets",
-           "load_model", "make_options", "sweep", "what_if"]
+__all__ = ["CheckpointBytes", "EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options",
+           "ParamCounts", "Report", "checkpoint_bytes", "count_params", "dense_equivalents",
+           "estimate", "list_presets", "load_model", "make_options", "sweep", "what_if"]

@@ -7,6 +7,7 @@ traceback. Flags for every workload option are generated from :mod:`estimator.op
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -48,34 +49,67 @@ def _parse_number(kind: type):
     return parse
 
 
+def _allowed(name: str, md: Any) -> tuple | None:
+    """The values ``--help`` lists for an option: its declared choices; for ``gpu``, the ids
+    of the hardware catalog. Checking stays in :func:`estimator.options.make_options` (one
+    error message for the CLI, the API and the app)."""
+    if md["choices"] is not None:
+        return tuple(md["choices"])
+    if name == "gpu":
+        from .hardware import load_catalog
+
+        return tuple(load_catalog())
+    return None
+
+
 def _add_option_flags(p: argparse.ArgumentParser) -> None:
     for name, f in OPTION_FIELDS.items():
         md = f.metadata
         kind = md["kind"]
         flag = "--" + name.replace("_", "-")
-        help_ = f"{md['help']} (default: {f.default})"
+        allowed = _allowed(name, md)
+        if allowed:
+            values = ", ".join(str(c) for c in allowed)
+            help_ = f"{md['help']} (one of: {values}; default: {f.default})"
+        else:
+            help_ = f"{md['help']} (default: {f.default})"
+        help_ = help_.replace("%", "%%")  # argparse %-formats help strings
         if kind is bool:
             p.add_argument(flag, dest=name, type=_parse_bool, metavar="true|false", help=help_)
         elif kind in (int, float):
+            metavar = "{" + ",".join(map(str, allowed)) + "}" if allowed else \
+                "N" if kind is int else "X"
             p.add_argument(flag, dest=name, type=_parse_number(kind), help=help_,
-                           metavar="N" if kind is int else "X")
+                           metavar=metavar)
         else:
-            p.add_argument(flag, dest=name, type=str, help=help_)
+            metavar = "{" + ",".join(allowed) + "}" if allowed and len(allowed) <= 8 else \
+                name.upper()
+            p.add_argument(flag, dest=name, type=str, help=help_, metavar=metavar)
 
 
 def _options_from(ns: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(ns, k) for k in OPTION_FIELDS if getattr(ns, k, None) is not None}
 
 
+def _prog() -> str:
+    """``moe-estimator`` when run as the console script, else ``python -m estimator``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name.startswith("moe-estimator") else "python -m estimator"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m estimator",
+    p = _Parser(prog=_prog(),
                 description="What a dense or MoE transformer costs: params, FLOPs, memory, time.")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     sub.required = True
 
     r = sub.add_parser("report", help="full report for one model")
-    r.add_argument("model", help="preset name (see `list`) or path to a config.json / YAML")
-    r.add_argument("--format", choices=("json", "md", "csv"), default="md")
+    r.add_argument("model", help="preset name (see `list`), path to a config.json / YAML or "
+                                 "to a checkpoint folder, or a Hugging Face model id "
+                                 "(org/name[@revision]) already in the local Hugging Face "
+                                 "cache (never downloaded)")
+    r.add_argument("--format", choices=("json", "md", "csv"), default="md",
+                   help="output format (default: md)")
     _add_option_flags(r)
 
     sub.add_parser("list", help="list presets")
@@ -84,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model")
     s.add_argument("--vary", action="append", default=[], metavar="FIELD=v1,v2,...",
                    help="architecture field (HF or estimator name) or option, with values")
-    s.add_argument("--format", choices=("csv", "json"), default="csv")
+    s.add_argument("--format", choices=("csv", "json"), default="csv",
+                   help="output format (default: csv)")
     _add_option_flags(s)
 
     w = sub.add_parser("whatif", help="cheaper ways to run the same model, side by side")
@@ -108,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--lora-targets", metavar="LIST",
                    help="comma list of attention, mlp, experts (default: attention)")
     _add_option_flags(w)
+    c = sub.add_parser("checkpoint", help="exact bytes per dtype from safetensors headers")
+    c.add_argument("source", help="a .safetensors file, a checkpoint folder, or a Hugging Face "
+                                  "model id in the local cache (headers only; never downloads)")
+    c.add_argument("--format", choices=("md", "json"), default="md",
+                   help="output format (default: md)")
 
     v = sub.add_parser("validate", help="measure small PyTorch models against the estimator")
     v.add_argument("rest", nargs=argparse.REMAINDER)
@@ -170,5 +210,10 @@ def _run(ns: argparse.Namespace) -> int:
         wi = {k: getattr(ns, k) for k in WHATIF_OPTIONS if getattr(ns, k, None) is not None}
         sys.stdout.write(render(what_if(load_model(ns.model), **wi, **_options_from(ns)),
                                 ns.format))
+        return 0
+    if ns.command == "checkpoint":
+        from .checkpoint import checkpoint_bytes
+
+        sys.stdout.write(formats.render_checkpoint(checkpoint_bytes(ns.source), ns.format))
         return 0
     raise _BadArgs(f"unknown command {ns.command!r}")

@@ -9,6 +9,7 @@ B = 10^9 parameters, GFLOP = 10^9 FLOPs) next to nothing else.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -20,7 +21,7 @@ GIB = 2**30
 
 
 def render(report, fmt: str) -> str:
-    d = report.to_dict()
+    d = exact_numbers(report.to_dict())
     if fmt == "json":
         return dumps_strict(d, indent=2) + "\n"
     if fmt == "csv":
@@ -65,6 +66,30 @@ def _json_default(o: Any):
     return str(o)
 
 
+#: Floats at or above 2^53 may already have lost their last digits: left as floats, never
+#: printed as integers they cannot vouch for.
+_EXACT_FLOAT_LIMIT = 2**53
+
+
+def exact_numbers(d: Any, path: str = "") -> Any:
+    """``d`` with every whole-number float that counts parameters, bytes or FLOPs made an int.
+
+    Per-token figures are quotients (``forward / tokens``) and come out of the arithmetic as
+    floats even when exact (``27644657664.0``); every format prints counts as the integers the
+    README promises. Below 2^53 a whole float is exactly that integer, so nothing is rounded;
+    fractions (a per-token average that does not divide) stay floats. Settings and ratios
+    (``capacity_factor``, ``mfu``) keep their type.
+    """
+    if isinstance(d, Mapping):
+        return {k: exact_numbers(v, f"{path}.{k}" if path else str(k)) for k, v in d.items()}
+    if isinstance(d, list):
+        return [exact_numbers(v, f"{path}.{i}") for i, v in enumerate(d)]
+    if isinstance(d, float) and d.is_integer() and abs(d) < _EXACT_FLOAT_LIMIT \
+            and unit_of(path) in ("params", "bytes", "flops", "flop/s", "bytes/s"):
+        return int(d)
+    return d
+
+
 def flatten(d: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
     """Yield ``("a.b.c", value)`` for every leaf; lists of scalars are joined, lists of dicts
     are indexed (``serving.decode.0.batch``)."""
@@ -83,6 +108,7 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]
 
 def to_csv(d: Mapping[str, Any]) -> str:
     """Long format: one ``key,value`` row per leaf of the report."""
+    d = exact_numbers(d)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["key", "value"])
@@ -96,6 +122,7 @@ def to_json(report) -> str:
 
 
 def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
+    rows = [exact_numbers(r) for r in rows]  # sweep FLOPs per token print as integers too
     if fmt == "json":
         return dumps_strict(rows, indent=1) + "\n"
     buf = io.StringIO()
@@ -104,6 +131,21 @@ def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         w.writeheader()
         w.writerows(rows)
     return buf.getvalue()
+
+
+def render_checkpoint(ck, fmt: str) -> str:
+    """A :class:`~estimator.checkpoint.CheckpointBytes` as JSON or a Markdown table."""
+    d = ck.to_dict()
+    if fmt == "json":
+        return json.dumps(d, indent=2) + "\n"
+    rows = [(dt, f"{d['elements_by_dtype'][dt]:,}", f"{b:,}", human(b, "bytes"))
+            for dt, b in d["bytes_by_dtype"].items()]
+    rows.append(("**total**", f"{sum(d['elements_by_dtype'].values()):,}",
+                 f"{d['total_bytes']:,}", human(d["total_bytes"], "bytes")))
+    out = [f"# Checkpoint: {d['tensors']:,} tensors in {len(d['files'])} safetensors file(s)",
+           "", "| dtype | elements | bytes | size |", "|---|---:|---:|---:|"]
+    out += [f"| {a} | {b} | {c} | {e} |" for a, b, c, e in rows]
+    return "\n".join(out + ["", f"{d['method']}.", ""])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -136,10 +178,10 @@ def human(value: Any, unit: str) -> str:
     if unit == "usd":
         return f"${value:,.2f}" if abs(value) < 100 else f"${value:,.0f}"
     if unit == "s":
-        return f"{value:,.4g} s"
+        return f"{value:,.0f} s" if abs(value) >= 1e4 else f"{value:,.4g} s"
     if isinstance(value, int):
         return f"{value:,}"
-    return f"{value:,.4g}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.4g}"
 
 
 # Leaf keys that are counts, sizes or settings, never bytes/FLOPs, whatever section they sit in.
@@ -152,27 +194,34 @@ _PLAIN_KEYS = frozenset((
     "gpu_memory_utilization", "mfu", "mbu", "tokens_per_s", "tokens_per_s_per_gpu",
     "tokens_per_s_per_user", "experts_touched_per_layer", "tokens_per_gpu", "bytes_per_element",
     "micro_batch", "grad_accum", "sequences", "tokens_per_param_total",
-    "tokens_per_param_active", "tokens_per_param_guidance", "days", "gpu_hours"))
+    "tokens_per_param_active", "tokens_per_param_guidance", "days", "gpu_hours",
+    "capacity_factor", "intermediate_size", "adam_bytes", "adam_bytes_per_param",
+    "training_gpu_hours", "decode_tokens_per_s", "decode_tokens_per_s_per_user"))
 
 
+@functools.lru_cache(maxsize=4096)  # a report has a few hundred distinct paths; a sweep, 14
 def unit_of(path: str) -> str:
     """The unit of the report value at ``path`` (e.g. ``memory.training.per_gpu.weights``)."""
     parts = path.split(".")
     key = parts[-1]
     if key in _PLAIN_KEYS or key.isdigit():
         return ""
+    if parts[0] == "checkpoint":  # bytes per dtype, weights; tensors and elements are counts
+        return "bytes" if "bytes" in path or "weights" in key or key.endswith("checkpoint") \
+            else ""
     if "bytes_per_param" in parts:
         return ""  # bytes per parameter: a small plain number
     if key in ("cost_usd", "price_per_gpu_hour") or key.endswith("_usd"):
         return "usd"
-    if key.endswith(("_s", "seconds")):
-        return "s"
-    if key in ("peak_flops_per_gpu", "peak_flops"):
-        return "flop/s"
     if key.startswith("bandwidth"):
         return "bytes/s"
+    if key.endswith(("_s", "seconds")):
+        return "s"
+    if key in ("peak_flops_per_gpu", "peak_flops") or (parts[0] == "gpu"
+                                                        and key.endswith("_flops")):
+        return "flop/s"  # datasheet peaks (gpu.bf16_flops), not counts
     if parts[0] == "params" or "params_on_gpu" in parts or key in ("n_active", "params") \
-            or key.startswith(("optimal_tokens", "params")):
+            or key.startswith(("optimal_tokens", "params")) or key.endswith("_params"):
         return "params" if not key.startswith("optimal_tokens") else ""
     if "flops" in key or key in ("forward", "backward", "six_n_d") or parts[0] == "flops":
         return "flops"
@@ -215,7 +264,71 @@ def _code(text: Any) -> str:
     return "`" + str(text).replace("`", "'").replace("\r", " ").replace("\n", " ") + "`"
 
 
+def exact(v: int | float) -> str:
+    """The exact column: integers in full with separators; fractions to six significant
+    digits, but never in exponent notation for large values (bytes_read 97,328,912,345.47)."""
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:,.2f}" if abs(v) >= 1e5 else f"{v:.6g}"
+
+
+def _value_row(path: str, k: str, v: Any) -> tuple[str, str, str]:
+    """(key, value in its unit, exact value) for one leaf at ``path``."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        u = unit_of(path)
+        return (k, human(v, u) if u else human(v, ""), exact(v))
+    return (k, "" if v is None else plain(v), "")
+
+
+def _section(title: str, key: str, section: Any) -> list[str]:
+    """A ``## title`` and one row per leaf of ``section`` (the report's subtree at ``key``)."""
+    if not isinstance(section, Mapping) or not section:
+        return []
+    rows = [_value_row(f"{key}.{k}", k, v) for k, v in flatten(section)]
+    return [f"## {title}", "", _table(rows), ""]
+
+
+def _dense_vs_moe(section: Any) -> list[str]:
+    """The dense-vs-MoE comparison as one table: a column per model (this one, same-total
+    dense, same-active dense), a row per figure."""
+    if not isinstance(section, Mapping) or not section.get("rows"):
+        return _section("Dense vs MoE", "dense_vs_moe", section)
+    models = [r for r in section["rows"] if isinstance(r, Mapping)]
+    keys = [k for k in dict.fromkeys(k for r in models for k in r) if k != "label"]
+    out = ["## Dense vs MoE", ""]
+    if section.get("method"):
+        out += [_md(section["method"]), ""]
+    out.append("| quantity | " + " | ".join(_md(r.get("label", "")) for r in models) + " |")
+    out.append("|---|" + "---:|" * len(models))
+    for k in keys:
+        cells = []
+        for r in models:
+            _, shown, exact = _value_row(f"dense_vs_moe.rows.{k}", k, r.get(k))
+            cells.append(f"{shown} ({exact})" if exact and exact != shown else shown)
+        out.append(f"| {_md(k)} | " + " | ".join(_md(c) for c in cells) + " |")
+    out.append("")
+    rest = {k: v for k, v in section.items() if k not in ("rows", "method")}
+    for k, v in rest.items():
+        title = "Compute-optimal dense model" if k == "compute_optimal_dense" else k
+        out += _section(title, f"dense_vs_moe.{k}", v if isinstance(v, Mapping) else {k: v})
+    return out
+
+
+#: The Markdown report's sections after Parameters: (title, key in ``Report.to_dict()``).
+#: Together with the header (model, options) they cover every key of the JSON report.
+MARKDOWN_SECTIONS = (("FLOPs", "flops"), ("Inference memory", "memory.inference"),
+                     ("Training memory (per GPU)", "memory.training"),
+                     ("Training compute, time and cost", "training"), ("Serving", "serving"),
+                     ("Dense vs MoE", "dense_vs_moe"), ("Conventions", "conventions"),
+                     ("Checkpoint (safetensors headers)", "checkpoint"),
+                     ("GPU", "gpu"), ("Architecture (as estimated)", "architecture"))
+
+
 def to_markdown(d: Mapping[str, Any]) -> str:
+    """The report as Markdown: every section of the JSON report, values in their units beside
+    the exact figure; every string that can come from a user (names, sources, notes, option and
+    config values) shown as plain text (:func:`plain`)."""
+    d = exact_numbers(d)
     m, p, o = d["model"], d["params"], d["options"]
     lines = [f"# {plain(m['display_name'])} — cost estimate", ""]
     src = m.get("source")
@@ -226,6 +339,8 @@ def to_markdown(d: Mapping[str, Any]) -> str:
               f"origin: {_code(m['origin'])}" + src_text,
               f"- estimator {d['version']}; GPU: {plain(d['gpu']['name'])}",
               "- options: " + ", ".join(f"{k}={plain(v)}" for k, v in o.items()), ""]
+    if m.get("published"):
+        lines += _section("Published figures (model card)", "model.published", m["published"])
     lines += ["## Parameters", ""]
     rows = [("total", human(p["total"], "params"), f"{p['total']:,}"),
             ("active per token (with embedding)", human(p["active"], "params"),
@@ -242,24 +357,14 @@ def to_markdown(d: Mapping[str, Any]) -> str:
         rows.append(("MTP modules (outside the main model)", human(p["mtp"], "params"),
                      f"{p['mtp']:,}"))
     lines += [_table(rows), ""]
-    for title, key in (("FLOPs", "flops"), ("Inference memory", "memory.inference"),
-                       ("Training memory (per GPU)", "memory.training"),
-                       ("Training compute, time and cost", "training"), ("Serving", "serving")):
-        section = d
+    for title, key in MARKDOWN_SECTIONS:
+        section: Any = d
         for part in key.split("."):
             section = section.get(part, {}) if isinstance(section, Mapping) else {}
         if not section:
             continue
-        lines += [f"## {title}", ""]
-        rows = []
-        for k, v in flatten(section):
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                u = unit_of(f"{key}.{k}")
-                rows.append((k, human(v, u) if u else human(v, ""),
-                             f"{v:,}" if isinstance(v, int) else f"{v:.6g}"))
-            else:
-                rows.append((k, "" if v is None else plain(v), ""))
-        lines += [_table(rows), ""]
+        lines += _dense_vs_moe(section) if key == "dense_vs_moe" else _section(title, key,
+                                                                              section)
     notes = m.get("notes") or []
     if notes:
         lines += ["## Notes", ""] + [f"- {plain(n)}" for n in notes] + [""]

@@ -11,6 +11,7 @@ object construction), unknown preset keys rejected naming the file.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -34,7 +35,18 @@ from .limits import (
 )
 from .spec import MLA, MoA, ModelSpec, fields_of
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+def _config_dir() -> Path:
+    """``configs/``: beside the package in a checkout or an editable install, inside it
+    (``estimator/configs/``) in an installed wheel (pyproject.toml maps the folder there)."""
+    here = Path(__file__).resolve().parent
+    for d in (here / "configs", here.parent / "configs"):
+        if (d / "hardware.yaml").is_file():
+            return d
+    return here.parent / "configs"  # not found: the errors that follow name this path
+
+
+CONFIG_DIR = _config_dir()
 MODELS_DIR = CONFIG_DIR / "models"
 PRESET_KEYS = {"name", "display_name", "source", "published", "config"}
 PUBLISHED_KEYS = {"total_params", "active_params", "convention", "citation", "notes"}
@@ -50,6 +62,10 @@ class Model:
     source: str | None = None  # model card URL
     published: Mapping[str, Any] = field(default_factory=dict)
     hf_config: Mapping[str, Any] | None = None
+    #: What the checkpoint folder beside the config stores, from its safetensors headers
+    #: (:class:`estimator.checkpoint.CheckpointBytes`), or the EstimatorError that stopped
+    #: reading them; None when there is no checkpoint (presets, files, dicts).
+    checkpoint: Any = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -297,6 +313,14 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
             return _load_preset(slug)
         if len(s) > 4096:
             raise EstimatorError("model", s, "not a preset, and too long for a path")
+        if _isdir(s) and os.path.isfile(os.path.join(s, "config.json")):
+            folder = Path(s)  # a checkpoint folder: its config.json and safetensors headers
+            # abspath, not resolve(): no symlink is followed to name a model
+            m = model_from_dict(read_file(folder / "config.json"), origin=s,
+                                default_name=Path(os.path.abspath(s)).name or "custom")
+            return dataclasses.replace(m, checkpoint=_checkpoint_of(folder))
+        if not _exists(s) and _hub().is_repo_id(s.strip()):
+            return _load_from_hub(s.strip())
         if os.path.sep in s or s.endswith((".json", ".yaml", ".yml")) or _exists(s):
             data = read_file(s)
             name = Path(s).stem
@@ -304,8 +328,8 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
                 # abspath, not resolve(): no symlink is followed to name a model
                 name = Path(os.path.abspath(s)).parent.name or "custom"
             return model_from_dict(data, origin=s, default_name=name)
-        raise EstimatorError("model", s, "not a preset or a file; presets: "
-                             + ", ".join(list_presets()))
+        raise EstimatorError("model", s, "not a preset, a file or a Hugging Face model id "
+                             "(org/name); presets: " + ", ".join(list_presets()))
     raise EstimatorError("model", type(source).__name__,
                          "must be a preset name, a path, a dict or a ModelSpec")
 
@@ -315,6 +339,42 @@ def _exists(path: str) -> bool:
         return os.path.exists(path)
     except (OSError, ValueError):  # an embedded NUL byte, a name too long
         return False
+
+
+def _isdir(path: str) -> bool:
+    try:
+        return os.path.isdir(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _hub():
+    from . import hub  # only when a model id is given
+
+    return hub
+
+
+def _load_from_hub(repo: str) -> Model:
+    """A Hub model id read from the local Hugging Face cache (never downloaded): see
+    :mod:`estimator.hub`."""
+    path, repo_id, commit = _hub().config_path(repo)
+    name = repo_id.split("/", 1)[1]
+    m = model_from_dict(read_file(path), origin=f"hf:{repo_id}@{commit[:12]}", default_name=name)
+    return dataclasses.replace(m, source=f"https://huggingface.co/{repo_id}",
+                               checkpoint=_checkpoint_of(path.parent))
+
+
+def _checkpoint_of(folder: Path) -> Any:
+    """The folder's safetensors summary (headers only), the error that stopped it (a shard
+    missing from a partly downloaded snapshot), or None when it holds no safetensors file."""
+    if not any(folder.glob("*.safetensors")):
+        return None
+    from .checkpoint import checkpoint_bytes
+
+    try:
+        return checkpoint_bytes(folder)
+    except EstimatorError as e:
+        return e
 
 
 @functools.lru_cache(maxsize=1)

@@ -95,6 +95,11 @@ class Report:
             "serving": self.serving.to_dict(),
             "conventions": self.conventions(),
         }
+        if self.model.checkpoint is not None:  # loaded from a folder with safetensors files
+            from .checkpoint import report_section
+
+            out["checkpoint"] = report_section(self.model.checkpoint, self.inference.weights,
+                                               self.options.dtype)
         if compare:
             from .compare import side_by_side
             from .memory import smallest_fit

@@ -2,8 +2,9 @@
 
 Checks what AppTest cannot: the page actually renders in a browser with the model card's
 headline (Mixtral-8x7B: 46.7B total, 12.9B active), no exception element, a preset switch, a
-download, and saves a screenshot (under the test's tmp dir; also docs/screenshot.png unless
-the CI environment variable is set).
+download, and saves a screenshot under the test's tmp dir. The committed docs/screenshot.png is
+rewritten only on request (``UPDATE_SCREENSHOT=1 python -m pytest tests/test_browser.py``), so
+the README's test command leaves the work tree clean.
 Skipped when /usr/bin/chromium or playwright is missing. The server is always stopped.
 """
 
@@ -99,7 +100,7 @@ def test_headline_renders_and_screenshot(page, server, tmp_path):
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
-    if not os.environ.get("CI"):  # in CI only the tmp copy (a tracked file stays untouched)
+    if os.environ.get("UPDATE_SCREENSHOT") == "1":  # else a tracked file stays untouched
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
 

@@ -22,10 +22,12 @@ from estimator.report import Report
 from . import fmt
 from .urlcodec import custom_fields
 
-SECTIONS = (("Parameters", "params"), ("FLOPs", "flops"),
+SECTIONS = (("Model and published figures", "model"), ("Parameters", "params"),
+            ("FLOPs", "flops"),
             ("Inference memory", "memory.inference"), ("Training memory", "memory.training"),
             ("Training compute, time and cost", "training"), ("Serving", "serving"),
-            ("Dense vs MoE", "dense_vs_moe"), ("Conventions", "conventions"),
+            ("Dense vs MoE", "dense_vs_moe"), ("Checkpoint", "checkpoint"),
+            ("Conventions", "conventions"),
             ("Options (inputs)", "options"), ("GPU", "gpu"), ("Architecture", "architecture"))
 
 
@@ -142,7 +144,7 @@ def _section_table(section: Any) -> str:
 
 def to_html(report: Report, figures: Mapping[str, Any] | None = None) -> str:
     """One self-contained HTML file: headline, charts (plotly.js inlined), every section."""
-    d = report.to_dict()
+    d = formats.exact_numbers(report.to_dict())  # counts print as the integers they are
     m = d["model"]
     parts = ["<!doctype html><html lang='en'><head><meta charset='utf-8'>",
              f"<title>{_e(m['display_name'])} — MoE cost estimate</title>",

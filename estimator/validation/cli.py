@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import torch  # noqa: F401
     except ImportError:
-        print("error: validation needs PyTorch (pip install torch==2.13.0)", file=sys.stderr)
+        print("error: validation needs PyTorch; the CPU build is enough: pip install "
+              "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu", file=sys.stderr)
         return 2
     from ..presets import list_presets
     from . import compare

@@ -123,7 +123,11 @@ st.markdown(f"Builds a shrunken copy of **{widgets.md(ctx.model.display_name)}**
             f"and structure, at most {MAX_VALIDATE_PARAMS / 1e6:.0f}M parameters), runs it on "
             "the CPU and compares the measured numbers with the estimator's for that copy.")
 if not have_torch:
-    st.warning("torch is not installed on this server, so measurements cannot run here.",
+    st.warning("torch is not installed on this server, so measurements cannot run here "
+               "(the committed results above and every other page work without it). To "
+               "enable them, install the CPU build of PyTorch (about 200 MB; the default "
+               "Linux wheel from PyPI is the CUDA build, several GB) and restart the app: "
+               "`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`",
                icon=":material/warning:")
     st.stop()
 
