@@ -163,13 +163,22 @@ def _md(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _option_text(name: str, value: Any, d: Mapping[str, Any]) -> str:
+    """An option as the Markdown header shows it; ``auto`` says what it resolved to."""
+    if name == "kv_dtype" and value == "auto":
+        resolved = d.get("memory", {}).get("inference", {}).get("kv_dtype")
+        return f"auto ({resolved})" if resolved else "auto"
+    return str(value)
+
+
 def to_markdown(d: Mapping[str, Any]) -> str:
     m, p, o = d["model"], d["params"], d["options"]
     lines = [f"# {_md(m['display_name'])} — cost estimate", ""]
     lines += [f"- model_type: `{m['model_type']}` ({'MoE' if m['is_moe'] else 'dense'}); "
               f"origin: `{_md(m['origin'])}`" + (f"; source: {m['source']}" if m['source'] else ""),
               f"- estimator {d['version']}; GPU: {d['gpu']['name']}",
-              "- options: " + ", ".join(f"{k}={v}" for k, v in o.items()), ""]
+              "- options: " + ", ".join(f"{k}={_option_text(k, v, d)}" for k, v in o.items()),
+              ""]
     lines += ["## Parameters", ""]
     rows = [("total", human(p["total"], "params"), f"{p['total']:,}"),
             ("active per token (with embedding)", human(p["active"], "params"),

@@ -74,11 +74,11 @@ SIXTEEN_BIT_TENSORS = ("embedding", "lm_head", "router", "norms", "biases", "att
 #: ``quantization_config.modules_to_not_convert``: self_attn, router, embed_tokens, lm_head).
 MXFP4_SIXTEEN_BIT_EXTRA = ("attention", "dense_ffn", "shared_experts")
 
-#: Bytes of one activation element: bf16/fp16 compute for every weight format (weight-only int4
-#: and MXFP4 dequantize to bf16; fp8/int8 engines quantize activations per matmul, transiently),
-#: fp32 when the weights are fp32.
-ACTIVATION_BYTES = {"fp32": 4}
-DEFAULT_ACTIVATION_BYTES = 2
+#: The dtype activations run in, by weight format: fp32/bf16/fp16 weights compute in their own
+#: dtype; quantized weights compute in bf16 (weight-only int4 and MXFP4 dequantize to bf16;
+#: fp8/int8 engines quantize activations per matmul, transiently, and keep bf16 between them).
+ACTIVATION_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "bf16", "int8": "bf16",
+                    "int4": "bf16", "mxfp4": "bf16"}
 #: Logits are upcast to fp32 before sampling (transformers ``generation/utils.py``:
 #: ``outputs.logits[:, -1, :].to(dtype=torch.float32)``; vLLM's sampler does the same).
 LOGITS_BYTES = 4
@@ -163,8 +163,18 @@ def sixteen_bit_tensors(dtype: str) -> list[str]:
 
 
 def activation_bytes(dtype: str) -> int:
-    """Bytes per activation element for weight ``dtype`` (:data:`ACTIVATION_BYTES`)."""
-    return ACTIVATION_BYTES.get(dtype, DEFAULT_ACTIVATION_BYTES)
+    """Bytes per activation element for weight ``dtype`` (:data:`ACTIVATION_DTYPE`)."""
+    return BYTES_PER_ELEMENT[ACTIVATION_DTYPE[dtype]]
+
+
+def resolve_kv_dtype(kv_dtype: str, dtype: str) -> str:
+    """The KV-cache dtype in use: ``kv_dtype`` itself, or for ``"auto"`` the dtype activations
+    run in (:data:`ACTIVATION_DTYPE` of the weight ``dtype``: fp32 → fp32, bf16/fp16 → the same,
+    quantized weights → bf16), as inference engines' ``auto`` does (vLLM
+    ``vllm/config/cache.py::CacheConfig.cache_dtype``: "if 'auto', will use model data type";
+    SGLang ``--kv-cache-dtype auto`` likewise): a quantized checkpoint's model dtype is its
+    16-bit compute dtype, not the format of its matrices."""
+    return ACTIVATION_DTYPE[dtype] if kv_dtype == "auto" else kv_dtype
 
 
 # ----------------------------------------------------------------------------------------------
@@ -866,7 +876,7 @@ def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
 def compute(model, opts, gpu) -> InferenceMemory:
     """The inference-memory section for ``model`` under ``opts`` on ``gpu``."""
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
-    dtype, kv_dtype = opts.dtype, opts.kv_dtype
+    dtype, kv_dtype = opts.dtype, resolve_kv_dtype(opts.kv_dtype, opts.dtype)
     kv_layout = opts.kv_cache
     lay = layout(s, opts.tp, opts.pp, opts.ep)
     util = opts.gpu_memory_utilization

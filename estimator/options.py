@@ -16,7 +16,7 @@ from typing import Any
 from .errors import EstimatorError
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
-KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
 
 
 def opt(default: Any, help: str, group: str, *, choices: tuple | None = None,
@@ -57,7 +57,11 @@ class Options:
     gpu: str = opt("h100-sxm", "GPU type (configs/hardware.yaml id)", "parallel")
 
     # --- inference --------------------------------------------------------------------------
-    kv_dtype: str = opt("bf16", "KV-cache dtype", "inference", choices=KV_DTYPES)
+    kv_dtype: str = opt("auto", "KV-cache dtype; 'auto' = the dtype activations run in, as "
+                                "inference engines' auto does (fp32 weights: fp32; bf16/fp16: "
+                                "the same; quantized weights: bf16); the report's "
+                                "memory.inference.kv_dtype says what it resolved to",
+                        "inference", choices=KV_DTYPES)
     kv_cache: str = opt("engine", "MLA cache layout: 'engine' = compressed latent as vLLM/SGLang "
                                   "(and transformers >= 5) keep it; 'transformers' = decompressed "
                                   "per-head K/V as transformers 4.x kept it",

@@ -66,6 +66,7 @@ class Report:
             "attention_flops": o.attention_flops,
             "adam_bytes_per_param": str(o.adam_bytes),
             "kv_cache_layout": o.kv_cache,
+            "kv_dtype": _kv_dtype_convention(o),
             "units": "exact integers: parameters, bytes, FLOPs; GiB = 2^30 bytes when shown",
         }
 
@@ -103,6 +104,14 @@ class Report:
             out["memory"]["inference"]["smallest_fit"] = smallest_fit(self.model, self.options,
                                                                        self.gpu)
         return out
+
+
+def _kv_dtype_convention(o: Options) -> str:
+    """What the KV cache is stored in, and why (``auto`` resolved by the weight dtype)."""
+    kv = memory.resolve_kv_dtype(o.kv_dtype, o.dtype)
+    if o.kv_dtype != "auto":
+        return kv
+    return f"{kv} (auto: the dtype activations run in with {o.dtype} weights)"
 
 
 # ``ModelSpec.to_dict()`` (dataclasses.asdict, ~40 µs) depends on the spec alone: built once per

@@ -452,8 +452,9 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     else:
         lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
         overhead = memory.overhead_bytes(lay.gpus, mem, opts.gpu_memory_utilization)
-        models = memory.stage_models(s, lay, opts.dtype, opts.kv_dtype, opts.kv_cache,
-                                     overhead, opts.max_num_batched_tokens)
+        kv_dtype = memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype)
+        models = memory.stage_models(s, lay, opts.dtype, kv_dtype, opts.kv_cache, overhead,
+                                     opts.max_num_batched_tokens)
         max_b = memory.max_batch(models, lay, seq, mem)
     reads = decode_reads(s, lay, opts.dtype, models, seq)
 

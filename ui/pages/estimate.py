@@ -37,7 +37,9 @@ c[3].metric("Inference memory / GPU", fmt.gib(inf_total), border=True,
             delta=widgets.fits_text(mi.get("fits"), report.gpu.memory_bytes),
             delta_color="normal" if mi.get("fits") else "inverse", delta_arrow="off",
             help=f"batch={o['batch']}, seq_len={o['seq_len']:,}, weights {o['dtype']}, KV "
-                 f"{o['kv_dtype']}, tp={o['tp']}; GiB = 2^30 bytes")
+                 f"{mi.get('kv_dtype', o['kv_dtype'])}"
+                 f"{' (auto)' if o['kv_dtype'] == 'auto' else ''}, tp={o['tp']}; "
+                 "GiB = 2^30 bytes")
 c = st.columns(4)
 c[0].metric("Training peak / GPU", fmt.gib(fmt.first(mt, "peak", "per_gpu.total")),
             border=True, delta=widgets.fits_text(mt.get("fits"), report.gpu.memory_bytes),
