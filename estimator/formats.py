@@ -180,12 +180,13 @@ def to_markdown(d: Mapping[str, Any]) -> str:
               "- options: " + ", ".join(f"{k}={_option_text(k, v, d)}" for k, v in o.items()),
               ""]
     lines += ["## Parameters", ""]
+    conv = p["active_convention"]
     rows = [("total", human(p["total"], "params"), f"{p['total']:,}"),
-            ("active per token (with embedding)", human(p["active"], "params"),
-             f"{p['active']:,}")]
-    for conv, v in p["active_by_convention"].items():
-        if conv != "with_embedding":
-            rows.append((f"active per token ({conv.replace('_', ' ')})", human(v, "params"),
+            (f"active per token ({conv.replace('_', ' ')}: params.active)",
+             human(p["active"], "params"), f"{p['active']:,}")]
+    for other, v in p["active_by_convention"].items():
+        if other != conv:
+            rows.append((f"active per token ({other.replace('_', ' ')})", human(v, "params"),
                          f"{v:,}"))
     rows += [(f"· {k}", human(v, "params"), f"{v:,}") for k, v in p["breakdown"].items() if v]
     if p.get("buffers"):
@@ -194,7 +195,9 @@ def to_markdown(d: Mapping[str, Any]) -> str:
     if p.get("mtp"):
         rows.append(("MTP modules (outside the main model)", human(p["mtp"], "params"),
                      f"{p['mtp']:,}"))
-    lines += [_table(rows), ""]
+    lines += [_table(rows), "",
+              f"Active per token is given in the `{conv}` convention: "
+              f"{_md(p.get('active_convention_source', ''))}.", ""]
     for title, key in (("FLOPs", "flops"), ("Inference memory", "memory.inference"),
                        ("Training memory (per GPU)", "memory.training"),
                        ("Training compute, time and cost", "training"), ("Serving", "serving")):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import EstimatorError
+from .params import ACTIVE_CONVENTION_OPTIONS
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
 KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
@@ -39,6 +40,13 @@ class Options:
                        maximum=100_000_000)
     dtype: str = opt("bf16", "weight dtype (inference); mxfp4 = routed experts in MXFP4 as "
                              "gpt-oss ships them, the rest bf16", "workload", choices=DTYPES)
+    active_convention: str = opt("publisher", "what params.active counts: 'publisher' = the "
+                                              "convention of the family's own model cards "
+                                              "(with_embedding where no card establishes one); "
+                                              "'with_embedding'; 'without_embedding' (input "
+                                              "embedding left out); 'non_embedding' (embedding "
+                                              "and lm_head left out)", "workload",
+                                 choices=ACTIVE_CONVENTION_OPTIONS)
     attention_flops: str = opt("full", "attention FLOPs convention: 'full' = executed square "
                                        "score matrix (what FlopCounterMode measures); 'causal' = "
                                        "halved for the mask (Megatron, DeepSeek)", "workload",

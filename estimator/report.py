@@ -16,7 +16,7 @@ from ._frozen import direct_init
 from .errors import EstimatorError
 from .hardware import GPU, get_gpu
 from .options import OPTION_FIELDS, Options, make_options
-from .params import ParamCounts, count_params
+from .params import ParamCounts, count_params_as
 from .presets import Model, load_model
 from .spec import ModelSpec
 
@@ -61,7 +61,10 @@ class Report:
         """Which convention every number uses (also in each section)."""
         o = self.options
         return {
-            "active_params": "with_embedding (see params.active_by_convention for the others)",
+            "active_params": f"{self.params.active_convention} — "
+                             f"{self.params.active_convention_source} (the option "
+                             f"active_convention={o.active_convention}; "
+                             "params.active_by_convention has all three)",
             "flops_per_mac": "2",
             "attention_flops": o.attention_flops,
             "adam_bytes_per_param": str(o.adam_bytes),
@@ -189,7 +192,8 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     except EstimatorError as e:
         training_memory = training_compute = NotApplicable(e)
     return Report(
-        model=m, options=opts, gpu=gpu, params=count_params(m.spec), flops=fl,
+        model=m, options=opts, gpu=gpu, params=count_params_as(m.spec, opts.active_convention),
+        flops=fl,
         inference=inference,
         training_memory=training_memory,
         training=training_compute,

@@ -27,8 +27,10 @@ c = st.columns(4)
 c[0].metric("Total parameters", fmt.params(p["total"]), border=True,
             help=f"{p['total']:,} parameters (exact). All experts are resident in memory.")
 c[1].metric("Active per token", fmt.params(p["active"]), border=True,
-            help=f"{p['active']:,} (exact), {p['active_convention'].replace('_', ' ')}; "
-                 f"without the embedding: {p['active_by_convention']['without_embedding']:,}")
+            delta=p["active_convention"].replace("_", " "), delta_color="off", delta_arrow="off",
+            help=f"{p['active']:,} (exact), {p['active_convention'].replace('_', ' ')} — "
+                 f"{p['active_convention_source']}. All three conventions are in the "
+                 "Parameters tab.")
 c[2].metric("Forward FLOPs / token", fmt.flops(fl.get("forward_per_token")), border=True,
             help=f"at seq_len={o['seq_len']:,}, attention convention "
                  f"'{fl.get('convention', '—')}'; 1 multiply-add = 2 FLOPs")
@@ -70,7 +72,8 @@ elif mi.get("smallest_fit"):
 
 # --- parameters -----------------------------------------------------------------------------
 def _parameters() -> None:
-    st.plotly_chart(charts.total_vs_active(p["total"], p["active"],
+    st.plotly_chart(charts.total_vs_active(p["total"],
+                                           p["active_by_convention"]["with_embedding"],
                                            p["routed_inactive_per_token"]),
                     config=widgets.PLOTLY_CONFIG)
     left, right = st.columns([3, 2])
