@@ -195,6 +195,9 @@ def to_markdown(d: Mapping[str, Any]) -> str:
     if p.get("mtp"):
         rows.append(("MTP modules (outside the main model)", human(p["mtp"], "params"),
                      f"{p['mtp']:,}"))
+    if p.get("vision"):
+        rows.append(("vision encoder + projector (outside total)", human(p["vision"], "params"),
+                     f"{p['vision']:,}"))
     lines += [_table(rows), "",
               f"Active per token is given in the `{conv}` convention: "
               f"{_md(p.get('active_convention_source', ''))}.", ""]

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import vision
 from .errors import EstimatorError
 from .spec import MAX_CONTEXT, MLA, MoA, ModelSpec, check_int
 
@@ -181,10 +182,11 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
 class _Reader:
     """Reads one family's config dict: required fields raise, optional ones take DEFAULTS."""
 
-    def __init__(self, cfg: Mapping[str, Any], model_type: str, where: str = ""):
+    def __init__(self, cfg: Mapping[str, Any], model_type: str, where: str = "",
+                 defaults: Mapping[str, Any] | None = None):
         self.cfg = cfg
         self.model_type = model_type
-        self.defaults = DEFAULTS.get(model_type, {})
+        self.defaults = DEFAULTS.get(model_type, {}) if defaults is None else defaults
         self.where = where
 
     def _lookup(self, key: str) -> tuple[bool, Any]:
@@ -842,7 +844,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         lambda r: 1), mtp=False),
     **{mt: functools.partial(_from_table, fam=fam) for mt, fam in TABLE.items()},
 }
-SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4"]))
+SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -868,7 +870,7 @@ ARCHITECTURES: dict[str, str] = {
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
-    "GPTNeoXForCausalLM": "gpt_neox",
+    "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
@@ -894,15 +896,84 @@ def _family_from_architectures(cfg: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _sub_config(cfg: Mapping[str, Any], key: str, model_type: str,
+                required: bool = True) -> Mapping[str, Any]:
+    sub = cfg.get(key)
+    if sub is None and not required:
+        return {}
+    if not isinstance(sub, Mapping):
+        raise EstimatorError(key, sub, f"required for model_type '{model_type}' (a mapping)")
+    return sub
+
+
+def _vision_reader(cfg: Mapping[str, Any], wrapper: str, vision_type: str) -> _Reader:
+    """The wrapper's ``vision_config`` (absent: transformers' defaults, as its config class
+    builds them)."""
+    vc = _sub_config(cfg, "vision_config", wrapper, required=False)
+    return _Reader(vc, vision_type, where="vision_config.",
+                   defaults=vision.VISION_DEFAULTS[vision_type])
+
+
+def _vision_ints(r: _Reader, *keys: str) -> list[int]:
+    return [r.opt_int(k, 1) for k in keys]
+
+
+def _siglip_vision(r: _Reader, text_h: int) -> int:
+    """SigLIP tower + Gemma-3 projector (:func:`~estimator.vision.siglip_vision_params`)."""
+    h, f, L, a, c, img, p = _vision_ints(r, "hidden_size", "intermediate_size",
+                                         "num_hidden_layers", "num_attention_heads",
+                                         "num_channels", "image_size", "patch_size")
+    if h % a:  # SiglipAttention refuses it
+        raise EstimatorError(r.name_of("num_attention_heads"), a,
+                             f"must divide vision_config.hidden_size={h}")
+    return (vision.siglip_vision_params(h, f, L, c, img, p, r.flag("vision_use_head"))
+            + vision.gemma3_projector_params(h, text_h))
+
+
+def _llama4_vision(r: _Reader, text_h: int) -> int:
+    """Llama-4 vision encoder + projector (:func:`~estimator.vision.llama4_vision_params`)."""
+    h, f, L, a, c, img, p, out, p_in, p_out = _vision_ints(
+        r, "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_channels", "image_size", "patch_size", "vision_output_dim", "projector_input_dim",
+        "projector_output_dim")
+    return (vision.llama4_vision_params(h, f, L, a, c, img, p, p_in, p_out)
+            + vision.llama4_projector_params(out, text_h))
+
+
+_VISION_NOTE = ("vision encoder and projector counted apart (params.vision), in served weights "
+                "unless include_vision is false")
+
+
 def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
-    """Multimodal wrapper: the language model lives under ``text_config``."""
-    tc = cfg.get("text_config")
-    if not isinstance(tc, Mapping):
-        raise EstimatorError("text_config", tc, "required for model_type 'llama4'")
+    """Multimodal wrapper: the language model lives under ``text_config``; the vision encoder
+    and projector (``vision_config``) are counted apart."""
+    tc = _sub_config(cfg, "text_config", "llama4")
     spec = _llama4_text(_Reader(tc, "llama4_text", where="text_config."), name)
-    return spec.replace(model_type="llama4",
-                        notes=spec.notes + ("text model only; the vision encoder and "
-                                            "projector are not counted",))
+    v = _llama4_vision(_vision_reader(cfg, "llama4", "llama4_vision_model"), spec.hidden_size)
+    return spec.replace(model_type="llama4", vision_params=v, notes=spec.notes + (_VISION_NOTE,))
+
+
+def _gemma3(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Gemma-3 multimodal (``Gemma3ForConditionalGeneration``): the ``gemma3_text`` model under
+    ``text_config``, a SigLIP vision tower and projector counted apart. The output head is tied
+    by the wrapper's own ``tie_word_embeddings`` (default true), not ``text_config``'s:
+    transformers builds an untied ``lm_head`` when the top level says false, whatever the text
+    config says."""
+    tc = _sub_config(cfg, "text_config", "gemma3")
+    spec = _from_table(_Reader(tc, "gemma3_text", where="text_config."), name,
+                       TABLE["gemma3_text"])
+    tie = cfg.get("tie_word_embeddings", True)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    v = _siglip_vision(_vision_reader(cfg, "gemma3", "siglip_vision_model"), spec.hidden_size)
+    return spec.replace(model_type="gemma3", tie_word_embeddings=tie, vision_params=v,
+                        notes=spec.notes + (_VISION_NOTE,))
+
+
+#: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
+WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
+    "llama4": _llama4, "gemma3": _gemma3,
+}
 
 
 def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSpec:
@@ -918,7 +989,7 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
         raise EstimatorError("model_type", None, "missing; supported: "
                              + ", ".join(SUPPORTED_MODEL_TYPES) + "; " + _CUSTOM_HINT)
     note = None
-    if not isinstance(mt, str) or (mt not in FAMILIES and mt != "llama4"):
+    if not isinstance(mt, str) or (mt not in FAMILIES and mt not in WRAPPERS):
         family = _family_from_architectures(cfg)
         if family is None:
             raise _unsupported(mt)
@@ -926,5 +997,5 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
         note = (f"model_type {mt!r} is not a supported family; read as "
                 f"{family!r} because architectures names {arch}")
         mt = family
-    spec = _llama4(cfg, name) if mt == "llama4" else FAMILIES[mt](_Reader(cfg, mt), name)
+    spec = WRAPPERS[mt](cfg, name) if mt in WRAPPERS else FAMILIES[mt](_Reader(cfg, mt), name)
     return spec if note is None else spec.replace(notes=(note,) + spec.notes)

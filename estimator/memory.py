@@ -340,14 +340,19 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
 
 
 def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_layers: int,
-                       n_moe: int, first: bool, last: bool, tp: int, pp: int) -> dict[str, int]:
+                       n_moe: int, first: bool, last: bool, tp: int, pp: int,
+                       vision: bool = True) -> dict[str, int]:
     """Weight bytes one GPU of a pipeline stage holds, by component.
 
     Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
     ``VocabParallelEmbedding``) on the first stage; the final norm and the lm_head (split over
     ``tp``) on the last. A tied lm_head costs nothing at ``pp=1`` and is a second copy of the
     embedding on the last stage at ``pp>1`` (Megatron and vLLM both keep one per end).
-    ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer.
+    ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer. ``vision``: a
+    multimodal wrapper's vision encoder and projector (``vision`` true: loaded, as engines do),
+    on the first stage, split over ``tp`` (vLLM's default ``mm_encoder_tp_mode="weights"``), in
+    the 16-bit format of the non-matrix tensors when the matrices are quantized (quantization
+    recipes skip the vision tower).
     """
     h, V = s.hidden_size, s.vocab_size
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
@@ -373,14 +378,15 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "norms": tensor_bytes(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
         "lm_head": tensor_bytes(lm, oth),
         "other": tensor_bytes(n_moe * (lp.moe_other + lp.buffers), oth),
+        "vision": tensor_bytes(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
     }
 
 
-def weight_bytes(s: ModelSpec, dtype: str) -> dict[str, int]:
+def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int]:
     """Weight bytes of the whole model (one copy, no parallelism) in ``dtype``, by component
     (:func:`stage_weight_bytes` with one stage on one GPU). Routed experts: all ``E`` of them."""
     return stage_weight_bytes(s, layer_params(s), weight_formats(dtype), s.num_hidden_layers,
-                              s.num_moe_layers, True, True, 1, 1)
+                              s.num_moe_layers, True, True, 1, 1, vision)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -658,9 +664,10 @@ class StageModel:
 
 
 def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout: str,
-                 overhead: dict[str, int], chunk: int = 0) -> tuple[StageModel, ...]:
+                 overhead: dict[str, int], chunk: int = 0,
+                 vision: bool = True) -> tuple[StageModel, ...]:
     """One :class:`StageModel` per pipeline stage of ``lay`` (``chunk``: the
-    ``max_num_batched_tokens`` option)."""
+    ``max_num_batched_tokens`` option; ``vision``: the ``include_vision`` option)."""
     fmts = weight_formats(dtype)
     lp = layer_params(s, lay.tp, lay.ep, lay.etp)
     act_b = activation_bytes(dtype)
@@ -669,7 +676,7 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
     for p, (lo, hi) in enumerate(lay.stage_layers):
         n, n_moe, n_slide = layer_kinds(s, lo, hi)
         first, last = p == 0, p == lay.pp - 1
-        w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp)
+        w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp, vision)
         acts = activation_model(s, lay, act_b, last, has_dense=n_moe < n, has_moe=n_moe > 0)
         out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
                               kv_full=(n - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
@@ -883,7 +890,8 @@ def compute(model, opts, gpu) -> InferenceMemory:
     mem = gpu.memory_bytes
     overhead = overhead_bytes(lay.gpus, mem, util)
     chunk = opts.max_num_batched_tokens
-    models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk)
+    models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk,
+                          opts.include_vision)
     b, seq = opts.batch, opts.seq_len
     b_group = _cdiv(b, lay.dp_attn)
     stages = tuple(m.at(b_group, seq) for m in models)
@@ -893,7 +901,7 @@ def compute(model, opts, gpu) -> InferenceMemory:
         weights, acts = dict(stages[0].weights), dict(stages[0].activations)
         kv = stages[0].kv_cache
     else:
-        weights = weight_bytes(s, dtype)
+        weights = weight_bytes(s, dtype, opts.include_vision)
         tokens, seqs = (min(b * seq, chunk), min(b, chunk)) if chunk else (b * seq, b)
         acts = activation_model(s, layout(s, 1, 1, 1), activation_bytes(dtype)).terms(tokens,
                                                                                      seqs)
@@ -914,6 +922,9 @@ def compute(model, opts, gpu) -> InferenceMemory:
                      "is bf16")
     if s.mla is None and kv_layout == "transformers":
         notes.append("kv_cache='transformers' changes MLA models only")
+    if s.vision_params and not opts.include_vision:
+        notes.append(f"include_vision=false: the {s.vision_params:,}-parameter vision encoder "
+                     "and projector are not loaded (text-only serving)")
     if s.num_mtp_layers:
         notes.append(f"{s.num_mtp_layers} multi-token-prediction layer(s) not loaded "
                      "(speculative decoding with them would add their weights)")

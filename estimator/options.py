@@ -70,6 +70,10 @@ class Options:
                                 "the same; quantized weights: bf16); the report's "
                                 "memory.inference.kv_dtype says what it resolved to",
                         "inference", choices=KV_DTYPES)
+    include_vision: bool = opt(True, "a multimodal model's vision encoder and projector are "
+                                     "loaded with the language model (params.vision; engines "
+                                     "load them); false = text-only serving",
+                               "inference")
     kv_cache: str = opt("engine", "MLA cache layout: 'engine' = compressed latent as vLLM/SGLang "
                                   "(and transformers >= 5) keep it; 'transformers' = decompressed "
                                   "per-head K/V as transformers 4.x kept it",

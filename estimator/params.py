@@ -117,7 +117,9 @@ class ParamCounts:
     experts, plus JetMoE's unused attention experts). ``buffers`` are checkpoint tensors that are
     not parameters (DeepSeek-V3's ``e_score_correction_bias``); ``mtp`` counts multi-token-
     prediction modules, which ship in the checkpoint but are outside the main model (their
-    embedding and output head are shared with it, so are not counted again).
+    embedding and output head are shared with it, so are not counted again). ``vision``: a
+    multimodal wrapper's vision encoder and projector (:mod:`estimator.vision`), outside
+    ``total``, which is the language model.
     """
 
     embedding: int
@@ -133,6 +135,7 @@ class ParamCounts:
     buffers: int = 0
     mtp: int = 0
     embedding_tied: bool = False
+    vision: int = 0
     #: which convention :attr:`active` follows, and why (:func:`active_convention_of`)
     active_convention: str = "with_embedding"
     active_convention_source: str = "default of count_params"
@@ -193,6 +196,7 @@ class ParamCounts:
             "routed_inactive_per_token": self.routed_inactive,
             "buffers": self.buffers,
             "mtp": self.mtp,
+            "vision": self.vision,
             "embedding_tied": self.embedding_tied,
         }
 
@@ -368,7 +372,7 @@ def count_params(s: ModelSpec) -> ParamCounts:
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
         routed_inactive=inactive, buffers=buffers, mtp=mtp_params(s),
-        embedding_tied=s.tie_word_embeddings,
+        embedding_tied=s.tie_word_embeddings, vision=s.vision_params,
     )
 
 

@@ -291,11 +291,13 @@ def test_llama3_8b_weights_match_vllm_log():
 
 @pytest.mark.parametrize("slug", PRESETS)
 def test_weights_cover_every_parameter(slug):
-    """bf16 weights = 2 bytes × (all parameters + buffers) of the params oracle; fp32 = 4."""
+    """bf16 weights = 2 bytes × (all parameters + buffers + vision tower) of the params oracle;
+    fp32 = 4; without the vision tower, the language model alone."""
     s = load_model(slug).spec
     p = count_params(s)
-    assert sum(weight_bytes(s, "bf16").values()) == 2 * (p.total + p.buffers)
-    assert sum(weight_bytes(s, "fp32").values()) == 4 * (p.total + p.buffers)
+    assert sum(weight_bytes(s, "bf16").values()) == 2 * (p.total + p.buffers + p.vision)
+    assert sum(weight_bytes(s, "fp32").values()) == 4 * (p.total + p.buffers + p.vision)
+    assert sum(weight_bytes(s, "bf16", vision=False).values()) == 2 * (p.total + p.buffers)
 
 
 _NOT_QUANTIZED = re.compile(r"(embed_tokens|\.wte\.|lm_head|\.gate\.weight$|router|"

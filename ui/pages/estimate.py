@@ -92,6 +92,10 @@ def _parameters() -> None:
         if p.get("mtp"):
             extra.append(f"multi-token-prediction modules (outside the main model): "
                          f"{fmt.params(p['mtp'], 2)} ({p['mtp']:,})")
+        if p.get("vision"):
+            extra.append(f"vision encoder and projector (outside the total, in served weights "
+                         f"unless include_vision is off): {fmt.params(p['vision'], 2)} "
+                         f"({p['vision']:,})")
         if p.get("embedding_tied"):
             extra.append("input embedding and LM head are tied (counted once)")
         for line in extra:
