@@ -59,10 +59,10 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "codegen", "cohere2_moe", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone", "falcon",
         "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text", "glm", "gpt-sw3", "gpt2",
         "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj", "granite_swa", "granitemoe_swa",
-        "helium", "hunyuan_v1_dense", "hy_v3", "hy_v4", "hyperclovax", "internlm3",
+        "hy_v3", "hy_v4", "hyperclovax", "internlm3",
         "iquestcoder", "jais2", "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
         "ministral3", "modernbert-decoder", "mpt", "nanochat", "nemotron", "olmo", "openai-gpt",
-        "opt", "persimmon", "phi", "sarvam_mla", "sarvam_moe", "smollm3", "solar_open",
+        "opt", "persimmon", "phi", "sarvam_mla", "sarvam_moe", "solar_open",
         "stablelm", "vaultgemma", "xglm", "youtu",
     ),
 }

@@ -129,6 +129,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cohere2": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
                     sliding_window=4096, layer_types=None, sliding_window_pattern=4),
     "gpt_neox": dict(tie_word_embeddings=False, attention_bias=True),
+    "helium": dict(num_key_value_heads=20, head_dim=128, tie_word_embeddings=False,
+                   attention_bias=False, mlp_bias=False),
+    "smollm3": dict(num_key_value_heads=4, tie_word_embeddings=True, attention_bias=False,
+                    mlp_bias=False, use_sliding_window=False, sliding_window=None,
+                    layer_types=None, no_rope_layers=None, no_rope_layer_interval=4),
+    "hunyuan_v1_dense": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                             attention_bias=False),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -655,6 +662,22 @@ def _shared_of_width(width_key: str):
     return rule
 
 
+def _smollm3_sliding(r: _Reader, L: int) -> dict[str, Any]:
+    """SmolLM3 (``configuration_smollm3.py``, ``modeling_smollm3.SmolLM3Attention``): a layer
+    slides iff ``use_sliding_window``, a window is set and its ``layer_types`` entry is
+    ``"sliding_attention"``; the default ``layer_types`` slide on the NoPE layers
+    (``no_rope_layers[i] == 0``; by default every ``no_rope_layer_interval``-th layer)."""
+    if not r.flag("use_sliding_window"):
+        return {}
+    nrl = r.opt("no_rope_layers")
+    if nrl is None:
+        interval = r.opt_int("no_rope_layer_interval", 1)
+        nrl = [int((i + 1) % interval != 0) for i in range(L)]
+    if not isinstance(nrl, (list, tuple)) or len(nrl) != L:
+        raise EstimatorError(r.where + "no_rope_layers", nrl, f"must be a list of {L} flags")
+    return _sliding_by_layer_types(lambda r, i, L: not nrl[i])(r, L)
+
+
 def _sliding_by_layer_types(default: Callable[[_Reader, int, int], bool]):
     """Sliding layers are those whose ``layer_types`` entry is ``"sliding_attention"``; without
     ``layer_types``, ``default(r, i, L)`` says which (the family's ``__post_init__``). No window
@@ -693,6 +716,8 @@ class Family:
     required: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     mha: bool = False  # K/V heads = query heads, head_dim = h/a, whatever the config says
+    # o_proj is Linear(hidden_size, hidden_size) (Helium): only a·head_dim == hidden_size runs
+    o_proj_from_hidden: bool = False
 
 
 def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
@@ -703,6 +728,11 @@ def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
         c["qk_norm"] = "full"
     if fam.mha:
         c.update(num_key_value_heads=c["num_attention_heads"], head_dim=0)
+    if fam.o_proj_from_hidden and c["head_dim"] \
+            and c["head_dim"] * c["num_attention_heads"] != c["hidden_size"]:
+        raise EstimatorError(r.where + "head_dim", c["head_dim"],
+                             f"{r.model_type} needs num_attention_heads x head_dim == hidden_size "
+                             f"({c['hidden_size']}): its o_proj is sized from hidden_size")
     L = c["num_hidden_layers"]
     kw: dict[str, Any] = {f: r.flag(key) for f, key in fam.bias.items()}
     if fam.moe_layers is not None:
@@ -827,6 +857,18 @@ TABLE: dict[str, Family] = {
     "gpt_neox": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, mha=True,
                        fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False,
                                   ffn_bias=True, fused_qkv=True)),
+    # Helium (Kyutai): Llama block; ``attention_bias`` on q/k/v only, o_proj (h → h) never.
+    # transformers' default head_dim (128) fits only hidden_size = 128·heads: required here.
+    "helium": Family(bias={"attention_bias": "attention_bias", "ffn_bias": "mlp_bias"},
+                     o_proj_from_hidden=True, required=("head_dim",)),
+    # SmolLM3: Llama block with NoPE layers (no parameters, no FLOPs); ``attention_bias`` on all
+    # four projections; optional sliding layers (see _smollm3_sliding).
+    "smollm3": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                      sliding=_smollm3_sliding),
+    # Hunyuan dense: per-head q/k RMSNorm (query_layernorm/key_layernorm); transformers needs
+    # head_dim (its None default fails, as in hunyuan_v1_moe).
+    "hunyuan_v1_dense": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                               fixed=dict(qk_norm="head"), required=("head_dim",)),
 }
 
 
@@ -871,6 +913,8 @@ ARCHITECTURES: dict[str, str] = {
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
+    "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
+    "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

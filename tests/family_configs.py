@@ -234,6 +234,35 @@ def gen_gpt_neox(rng):
             "use_parallel_residual": _flag(rng)}
 
 
+def gen_helium(rng):
+    d = _dense(rng, explicit_head_dim=False)
+    # Helium's o_proj needs a·d == h; its default head_dim (128) would not run at these sizes
+    d["head_dim"] = d["hidden_size"] // d["num_attention_heads"]
+    return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_smollm3(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng), "pad_token_id": 0}
+    L = d["num_hidden_layers"]
+    if rng.random() < 0.7:
+        d.update(use_sliding_window=True, sliding_window=rng.choice([3, 5, 6]))
+        r = rng.random()
+        if r < 0.3:
+            d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"])
+                                for _ in range(L)]
+        elif r < 0.6:
+            d["no_rope_layers"] = [rng.randint(0, 1) for _ in range(L)]
+        else:
+            d["no_rope_layer_interval"] = rng.randint(1, 3)
+    return d
+
+
+def gen_hunyuan_v1_dense(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -92,7 +92,8 @@ _HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
             # FlexOlmo's default pad_token_id (100277) must index the (tiny) vocabulary
             "flex_olmo": {"pad_token_id": 0}, "seed_oss": {"pad_token_id": 0},
             "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
-            "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0}}
+            "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0},
+            "smollm3": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
@@ -171,6 +172,14 @@ def test_derived_default_matches_transformers(family, key):
         for mwl in (0, 1, 3):
             c = {**cfg, "use_sliding_window": True, "sliding_window": 16,
                  "max_window_layers": mwl}
+            hc = hf_oracle.hf_config(c)
+            expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
+            assert _sliding(spec_from_hf_config(c)) == expect
+    elif family == "smollm3" and key in ("no_rope_layers", "layer_types"):
+        # sliding on the NoPE layers, every no_rope_layer_interval-th one, when enabled
+        for interval in (1, 2, 4):
+            c = {**cfg, "no_rope_layer_interval": interval, "use_sliding_window": True,
+                 "sliding_window": 16, "num_hidden_layers": 5}
             hc = hf_oracle.hf_config(c)
             expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
             assert _sliding(spec_from_hf_config(c)) == expect

@@ -415,7 +415,8 @@ def test_mixtral_active_from_one_expert_module():
 
 # every layer: config.sliding_window
 _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2"}
-_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss"}  # self_attn.sliding_window
+# self_attn.sliding_window
+_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2"}
 
@@ -527,9 +528,10 @@ def test_random_configs_cover_the_quirks():
     assert seen(lambda s: s.num_mtp_layers == 2, "deepseek_v3")
     # the families of the family table
     for fam in family_configs.GENERATORS:
-        # MLA has no head_dim; these derive it as hidden / heads in transformers
+        # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
+        # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox"):
+                       "gpt_neox", "helium"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
         assert seen(lambda s: s.num_shared_experts == 0, fam), fam
@@ -537,8 +539,10 @@ def test_random_configs_cover_the_quirks():
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite"):
         assert seen(lambda s: 0 < s.num_moe_layers < s.num_hidden_layers, fam), fam
         assert seen(lambda s: s.num_moe_layers == s.num_hidden_layers, fam), fam
-    for fam in ("dots1", "exaone_moe"):
+    for fam in ("dots1", "exaone_moe", "smollm3"):
         assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
+    assert seen(lambda s: s.attention_out_bias and s.ffn_bias, "smollm3")
+    assert seen(lambda s: s.attention_bias and not s.attention_out_bias, "helium")
     assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
                 "ernie4_5_moe")
 
