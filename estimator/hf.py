@@ -136,6 +136,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     layer_types=None, no_rope_layers=None, no_rope_layer_interval=4),
     "hunyuan_v1_dense": dict(num_key_value_heads=None, tie_word_embeddings=False,
                              attention_bias=False),
+    "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
+                        attention_bias=False, sliding_window=4096, layer_types=None,
+                        sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
+                        mlp_layer_types=None, num_shared_experts=0, first_k_dense_replace=0),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -149,6 +153,8 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "kwargs (default 6) to derive layer_types; not a declared field.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
     "(default 4) to derive layer_types; not a declared field.",
+    ("cohere2_moe", "first_k_dense_replace"): "Cohere2MoeConfig.__post_init__ pops it from "
+    "kwargs (default 0) to derive mlp_layer_types and layer_types; not a declared field.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -183,6 +189,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("flex_olmo", "exaone_moe"), _PLAIN),
     "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
     "hunyuan_v1_moe": {"num_experts": "num_experts", "num_experts_per_tok": "moe_topk"},
+    "cohere2_moe": _PLAIN,
 }
 
 
@@ -678,6 +685,17 @@ def _smollm3_sliding(r: _Reader, L: int) -> dict[str, Any]:
     return _sliding_by_layer_types(lambda r, i, L: not nrl[i])(r, L)
 
 
+def _cohere2_moe_sliding_default(r: _Reader, i: int, L: int) -> bool:  # noqa: ARG001
+    """Cohere2-MoE's default ``layer_types`` (``Cohere2MoeConfig.__post_init__``): the first
+    ``first_k_dense_replace`` (dense) layers slide unless ``(i+1) %
+    prefix_dense_sliding_window_pattern == 0``; the rest restart the count with
+    ``sliding_window_pattern``."""
+    k = r.opt_int("first_k_dense_replace", 0)
+    if i < k:
+        return (i + 1) % r.opt_int("prefix_dense_sliding_window_pattern", 1) != 0
+    return (i - k + 1) % r.opt_int("sliding_window_pattern", 1) != 0
+
+
 def _sliding_by_layer_types(default: Callable[[_Reader, int, int], bool]):
     """Sliding layers are those whose ``layer_types`` entry is ``"sliding_attention"``; without
     ``layer_types``, ``default(r, i, L)`` says which (the family's ``__post_init__``). No window
@@ -869,6 +887,18 @@ TABLE: dict[str, Family] = {
     # head_dim (its None default fails, as in hunyuan_v1_moe).
     "hunyuan_v1_dense": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
                                fixed=dict(qk_norm="head"), required=("head_dim",)),
+    # Command-A MoE (Cohere2-MoE): Cohere's parallel block (one input norm, RMSNorm or a
+    # bias-free LayerNorm: h weights either way); experts intermediate_size wide, shared experts
+    # fused into one MLP of num_shared_experts·intermediate_size; dense layers (mlp_layer_types,
+    # default the first first_k_dense_replace) prefix_dense_intermediate_size wide; sliding
+    # layers by layer_types (see _cohere2_moe_sliding_default).
+    "cohere2_moe": Family(
+        dense_width="prefix_dense_intermediate_size", expert_width="intermediate_size",
+        moe_layers=_sparse_mlp_layer_types(lambda r: r.opt_int("first_k_dense_replace", 0)),
+        shared=_shared_times_expert("num_shared_experts"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(_cohere2_moe_sliding_default),
+        fixed=dict(norms_per_layer=1)),
 }
 
 
@@ -914,7 +944,7 @@ ARCHITECTURES: dict[str, str] = {
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
-    "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense",
+    "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -263,6 +263,26 @@ def gen_hunyuan_v1_dense(rng):
     return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
 
 
+def gen_cohere2_moe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **attn(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(3, 30), "attention_bias": _flag(rng),
+         "num_shared_experts": rng.randint(0, 2), "pad_token_id": 0,
+         "sliding_window_pattern": rng.randint(1, 3),
+         "prefix_dense_sliding_window_pattern": rng.randint(1, 3), **sliding(rng, L)}
+    if _flag(rng):
+        d["rms_norm_eps"] = 1e-5
+    r = rng.random()
+    if r < 0.35:
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    elif r < 0.7:
+        d["first_k_dense_replace"] = rng.randint(0, L)
+    if "dense" in d.get("mlp_layer_types", []) or d.get("first_k_dense_replace"):
+        d["prefix_dense_intermediate_size"] = rng.randint(5, 60)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -57,6 +57,7 @@ REQUIRED: dict[str, dict] = {
     "helium": dict(num_hidden_layers=4, hidden_size=40, vocab_size=101, num_attention_heads=20,
                    intermediate_size=96, head_dim=2),
     "hunyuan_v1_dense": dict(_BASE, intermediate_size=96, head_dim=8),
+    "cohere2_moe": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
 }
 
 

@@ -154,17 +154,24 @@ def test_derived_default_matches_transformers(family, key):
         expect = [i for i, t in enumerate(hf_cfg.layer_types) if t == "chunked_attention"]
         assert _sliding(spec) == expect == [0, 1, 2]
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
-                                             "exaone4", "gemma2", "gemma3_text", "cohere2"):
-        for extra in ({"sliding_window": 16, "max_window_layers": 1},
-                      {"sliding_window": 16, "sliding_window_pattern": 3},
-                      {"sliding_window": 16, "sliding_window_pattern": 1}):
+                                             "exaone4", "gemma2", "gemma3_text", "cohere2",
+                                             "cohere2_moe"):
+        extras = [{"sliding_window": 16, "max_window_layers": 1},
+                  {"sliding_window": 16, "sliding_window_pattern": 3},
+                  {"sliding_window": 16, "sliding_window_pattern": 1}]
+        if family == "cohere2_moe":  # dense prefix layers with their own pattern
+            extras.append({"sliding_window": 16, "first_k_dense_replace": 2,
+                           "prefix_dense_sliding_window_pattern": 2, "sliding_window_pattern": 3,
+                           "prefix_dense_intermediate_size": 80})
+        for extra in extras:
             c = {**cfg, **extra, "num_hidden_layers": 5}
             hc = hf_oracle.hf_config(c)
             expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
             assert _sliding(spec_from_hf_config(c)) == expect
     elif key == "mlp_layer_types":  # GLM-4.7-Flash: first layer dense; EXAONE-MoE: first k
         for first in (0, 1, 3):
-            c = {**cfg, "first_k_dense_replace": first, "num_hidden_layers": 5}
+            c = {**cfg, "first_k_dense_replace": first, "num_hidden_layers": 5,
+                 "prefix_dense_intermediate_size": 80}
             hc = hf_oracle.hf_config(c)
             expect = [i for i, t in enumerate(hc.mlp_layer_types) if t == "sparse"]
             assert list(spec_from_hf_config(c).moe_layers) == expect

@@ -418,7 +418,7 @@ _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2"}
 # self_attn.sliding_window
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
-                          "gemma3_text", "cohere2"}
+                          "gemma3_text", "cohere2", "cohere2_moe"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -533,10 +533,11 @@ def test_random_configs_cover_the_quirks():
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
                        "gpt_neox", "helium"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
-    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
+                "cohere2_moe"):
         assert seen(lambda s: s.num_shared_experts == 0, fam), fam
         assert seen(lambda s: s.num_shared_experts > 0, fam), fam
-    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite"):
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "cohere2_moe"):
         assert seen(lambda s: 0 < s.num_moe_layers < s.num_hidden_layers, fam), fam
         assert seen(lambda s: s.num_moe_layers == s.num_hidden_layers, fam), fam
     for fam in ("dots1", "exaone_moe", "smollm3"):
