@@ -916,7 +916,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         lambda r: 1), mtp=False),
     **{mt: functools.partial(_from_table, fam=fam) for mt, fam in TABLE.items()},
 }
-SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3"]))  # + WRAPPERS
+SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
+                                      "qwen3_vl_moe"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -945,6 +946,8 @@ ARCHITECTURES: dict[str, str] = {
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
+    "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
+    "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
@@ -1044,9 +1047,84 @@ def _gemma3(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=spec.notes + (_VISION_NOTE,))
 
 
+#: transformers' defaults of the text models inside the Qwen-VL wrappers (their configuration
+#: classes ``Qwen2_5_VLTextConfig`` and ``Qwen3VLMoeTextConfig``; checked by tests/test_vision.py).
+WRAPPER_TEXT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "qwen2_5_vl_text": dict(num_key_value_heads=8, tie_word_embeddings=False,
+                            use_sliding_window=False, sliding_window=4096, max_window_layers=80,
+                            layer_types=None),
+    "qwen3_vl_moe_text": dict(num_key_value_heads=16, head_dim=None, tie_word_embeddings=True,
+                              attention_bias=False, decoder_sparse_step=1, mlp_only_layers=None),
+}
+
+
+def _qwen_vl_text(cfg: Mapping[str, Any], text_type: str) -> _Reader:
+    """The text model's reader: ``text_config``, or the top level of a flat (pre-v5) config,
+    whose text fields transformers moves into ``text_config`` (``Qwen2_5_VLConfig``)."""
+    tc = cfg.get("text_config")
+    if tc is None:
+        return _Reader(cfg, text_type, defaults=WRAPPER_TEXT_DEFAULTS[text_type])
+    tc = _sub_config(cfg, "text_config", text_type)
+    return _Reader(tc, text_type, where="text_config.",
+                   defaults=WRAPPER_TEXT_DEFAULTS[text_type])
+
+
+def _qwen_vl_tie(cfg: Mapping[str, Any], r: _Reader, text_counts: bool) -> bool:
+    """The lm_head is tied by the wrapper's ``tie_word_embeddings`` (default false). Qwen2.5-VL
+    also ties it when a pre-v5 file put a true value in ``text_config``
+    (``Qwen2_5_VLConfig.__post_init__`` forwards it); Qwen3-VL-MoE ignores the text config's
+    value (transformers 5.24 builds an untied head whatever it says)."""
+    top = cfg.get("tie_word_embeddings", False)
+    if not isinstance(top, bool):
+        raise EstimatorError("tie_word_embeddings", top, "must be true or false")
+    return top or (text_counts and r.cfg is not cfg and r.flag("tie_word_embeddings"))
+
+
+def _qwen_vision(cfg: Mapping[str, Any], wrapper: str, vision_type: str) -> int:
+    r = _vision_reader(cfg, wrapper, vision_type)
+    h, f, depth, c, p, t, m, out = _vision_ints(
+        r, "hidden_size", "intermediate_size", "depth", "in_channels", "patch_size",
+        "temporal_patch_size", "spatial_merge_size", "out_hidden_size")
+    if vision_type == "qwen2_5_vl_vision":
+        return vision.qwen2_5_vl_vision_params(h, f, depth, c, p, t, m, out)
+    ds = r.opt("deepstack_visual_indexes")
+    if not isinstance(ds, (list, tuple)):
+        raise EstimatorError(r.name_of("deepstack_visual_indexes"), ds, "must be a list")
+    return vision.qwen3_vl_vision_params(h, f, depth, c, p, t, m, out,
+                                         r.opt_int("num_position_embeddings", 1), len(ds))
+
+
+def _qwen2_5_vl(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Qwen2.5-VL: a Qwen2 language model (q/k/v biases, ``layer_types`` sliding rule) and a
+    vision tower with window attention and a patch merger, counted apart."""
+    r = _qwen_vl_text(cfg, "qwen2_5_vl_text")
+    spec = _qwen2(r, name)
+    # Qwen2_5_VLAttention sizes heads as hidden_size // num_attention_heads (a head_dim key is
+    # ignored) and refuses a remainder
+    return spec.replace(model_type="qwen2_5_vl", tie_word_embeddings=_qwen_vl_tie(cfg, r, True),
+                        head_dim=0,
+                        vision_params=_qwen_vision(cfg, "qwen2_5_vl", "qwen2_5_vl_vision"),
+                        notes=spec.notes + (_VISION_NOTE,))
+
+
+def _qwen3_vl_moe(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Qwen3-VL-MoE: a Qwen3-MoE language model (per-head q/k norm, ``decoder_sparse_step`` /
+    ``mlp_only_layers``, no sliding window: its text config forces none) and a vision tower with
+    DeepStack mergers, counted apart."""
+    r = _qwen_vl_text(cfg, "qwen3_vl_moe_text")
+    c = _common(r, name)
+    ab = r.flag("attention_bias")
+    spec = ModelSpec(**c, **_qwen_moe_common(r, c), attention_bias=ab, attention_out_bias=ab,
+                     qk_norm="head")
+    return spec.replace(model_type="qwen3_vl_moe",
+                        tie_word_embeddings=_qwen_vl_tie(cfg, r, False),
+                        vision_params=_qwen_vision(cfg, "qwen3_vl_moe", "qwen3_vl_moe_vision"),
+                        notes=(_VISION_NOTE,))
+
+
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
-    "llama4": _llama4, "gemma3": _gemma3,
+    "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
 }
 
 

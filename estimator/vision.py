@@ -14,7 +14,7 @@ the importer (:mod:`estimator.hf`) reads and validates the ``vision_config`` fie
 from __future__ import annotations
 
 #: transformers' configuration-class defaults of the vision fields we read (checked by
-#: tests/test_vision.py against ``SiglipVisionConfig`` and ``Llama4VisionConfig``).
+#: tests/test_vision.py against the configuration classes of these ``model_type``s).
 VISION_DEFAULTS: dict[str, dict[str, object]] = {
     "siglip_vision_model": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                 num_attention_heads=12, num_channels=3, image_size=224,
@@ -23,6 +23,14 @@ VISION_DEFAULTS: dict[str, dict[str, object]] = {
                                 num_attention_heads=16, num_channels=3, image_size=448,
                                 patch_size=14, vision_output_dim=7680, projector_input_dim=4096,
                                 projector_output_dim=4096),
+    "qwen2_5_vl_vision": dict(depth=32, hidden_size=3584, intermediate_size=3420,
+                              in_channels=3, patch_size=14, temporal_patch_size=2,
+                              spatial_merge_size=2, out_hidden_size=3584),
+    "qwen3_vl_moe_vision": dict(depth=27, hidden_size=1152, intermediate_size=4304,
+                                in_channels=3, patch_size=16, temporal_patch_size=2,
+                                spatial_merge_size=2, out_hidden_size=3584,
+                                num_position_embeddings=2304,
+                                deepstack_visual_indexes=(8, 16, 24)),
 }
 
 
@@ -79,5 +87,40 @@ def llama4_projector_params(vision_output_dim: int, text_h: int) -> int:
     return vision_output_dim * text_h
 
 
+def qwen2_5_vl_vision_params(h: int, f: int, depth: int, channels: int, patch: int,
+                             temporal_patch: int, merge: int, out: int) -> int:
+    """Qwen2.5-VL vision tower (``modeling_qwen2_5_vl.Qwen2_5_VisionTransformerPretrainedModel``).
+
+    Patch embedding ``Conv3d(channels → h, kernel (temporal_patch, patch, patch))`` without bias.
+    Each of ``depth`` blocks: two RMSNorm(h), ``qkv`` (h → 3h) and ``proj`` (h → h) with biases,
+    a gated MLP (gate/up h → f, down f → h) with biases. The patch merger: RMSNorm(h), then
+    ``Linear(H, H)`` and ``Linear(H, out)`` with biases, ``H = h·merge²``.
+    """
+    H = h * merge * merge
+    block = 2 * h + _linear(h, 3 * h, True) + _linear(h, h, True) \
+        + 2 * _linear(h, f, True) + _linear(f, h, True)
+    merger = h + _linear(H, H, True) + _linear(H, out, True)
+    return channels * temporal_patch * patch * patch * h + depth * block + merger
+
+
+def qwen3_vl_vision_params(h: int, f: int, depth: int, channels: int, patch: int,
+                           temporal_patch: int, merge: int, out: int, positions: int,
+                           deepstack: int) -> int:
+    """Qwen3-VL / Qwen3-VL-MoE vision tower (``modeling_qwen3_vl_moe.Qwen3VLMoeVisionModel``).
+
+    Patch embedding ``Conv3d`` with bias; ``positions`` learned position embeddings (h each).
+    Each of ``depth`` blocks: two LayerNorm(h) with bias, ``qkv`` and ``proj`` with biases, a
+    plain MLP ``linear_fc1`` (h → f) / ``linear_fc2`` (f → h) with biases. The patch merger:
+    LayerNorm(h), ``Linear(H, H)``, ``Linear(H, out)`` with biases (``H = h·merge²``); each of the
+    ``deepstack`` DeepStack mergers the same with its LayerNorm over ``H`` (post-shuffle).
+    """
+    H = h * merge * merge
+    block = 2 * 2 * h + _linear(h, 3 * h, True) + _linear(h, h, True) \
+        + _linear(h, f, True) + _linear(f, h, True)
+    mlp = _linear(H, H, True) + _linear(H, out, True)
+    return (channels * temporal_patch * patch * patch * h + h + positions * h + depth * block
+            + 2 * h + mlp + deepstack * (2 * H + mlp))
+
+
 FORMULAS = [siglip_vision_params, gemma3_projector_params, llama4_vision_params,
-            llama4_projector_params]
+            llama4_projector_params, qwen2_5_vl_vision_params, qwen3_vl_vision_params]
