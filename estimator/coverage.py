@@ -57,7 +57,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     "not_yet": (
         "afmoe", "apertus", "arcee", "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
         "codegen", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone", "falcon",
-        "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text", "glm", "gpt-sw3", "gpt2",
+        "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text", "glm", "gpt-sw3",
         "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj", "granite_swa", "granitemoe_swa",
         "hy_v3", "hy_v4", "hyperclovax", "internlm3",
         "iquestcoder", "jais2", "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",

@@ -136,6 +136,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     layer_types=None, no_rope_layers=None, no_rope_layer_interval=4),
     "hunyuan_v1_dense": dict(num_key_value_heads=None, tie_word_embeddings=False,
                              attention_bias=False),
+    "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
@@ -614,6 +615,29 @@ def _jetmoe(r: _Reader, name: str) -> ModelSpec:
                      notes=("attention is a mixture of top-k attention experts (MoA)",))
 
 
+def _gpt2(r: _Reader, name: str) -> ModelSpec:
+    """GPT-2 (``modeling_gpt2.py``): learned absolute positions ``wpe`` (``n_positions`` rows),
+    fused ``c_attn`` (h → 3h) and ``c_proj`` with biases (MHA, ``head_dim = n_embd / n_head``),
+    LayerNorms with bias, a plain MLP ``c_fc``/``c_proj`` of width ``n_inner`` (None → 4h) with
+    biases, ``ln_f``; the lm_head tied by default. ``add_cross_attention`` (a seq2seq decoder)
+    is refused."""
+    if r.flag("add_cross_attention"):
+        raise EstimatorError("add_cross_attention", True, "cross-attention decoders are out of "
+                             "scope (the estimator models decoder-only LLMs)")
+    L, h, a, P = (r.int(k) for k in ("n_layer", "n_embd", "n_head", "n_positions"))
+    check_int("n_positions", P, 1, MAX_CONTEXT)
+    if h % a:  # GPT2Attention refuses it
+        raise EstimatorError("n_head", a, f"must divide n_embd={h}")
+    f = r.opt_int("n_inner", 1, allow_none=True)
+    return ModelSpec(name=name, model_type="gpt2", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, attention_bias=True,
+                     attention_out_bias=True, fused_qkv=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False,
+                     ffn_bias=True, position_embeddings=P, max_position_embeddings=P)
+
+
 # ----------------------------------------------------------------------------------------------
 # the family table: families that differ from Llama only in data
 # ----------------------------------------------------------------------------------------------
@@ -909,7 +933,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v2": lambda r, n: _deepseek(r, n, v3=False),
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
-    "dbrx": _dbrx, "jetmoe": _jetmoe,
+    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
@@ -946,7 +970,7 @@ ARCHITECTURES: dict[str, str] = {
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
-    "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
+    "GPT2LMHeadModel": "gpt2", "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }
 

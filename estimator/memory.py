@@ -345,7 +345,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
     """Weight bytes one GPU of a pipeline stage holds, by component.
 
     Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
-    ``VocabParallelEmbedding``) on the first stage; the final norm and the lm_head (split over
+    ``VocabParallelEmbedding``; learned positions replicated, vLLM's GPT-2 ``nn.Embedding``) on
+    the first stage; the final norm and the lm_head (split over
     ``tp``) on the last. A tied lm_head costs nothing at ``pp=1`` and is a second copy of the
     embedding on the last stage at ``pp>1`` (Megatron and vLLM both keep one per end).
     ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer. ``vision``: a
@@ -365,7 +366,7 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         elif pp > 1:
             lm = v_l * h
     return {
-        "embedding": tensor_bytes(v_l * h, oth) if first else 0,
+        "embedding": tensor_bytes(v_l * h + s.position_embeddings * h, oth) if first else 0,
         "attention": (tensor_bytes(n_layers * lp.attn_mat, mat)
                       + tensor_bytes(n_layers * lp.attn_extra, oth)),
         "dense_ffn": (tensor_bytes(n_dense * lp.dense_mat, mat)

@@ -136,6 +136,7 @@ class ParamCounts:
     mtp: int = 0
     embedding_tied: bool = False
     vision: int = 0
+    position_embedding: int = 0  # learned absolute positions, part of ``embedding`` (GPT-2's wpe)
     #: which convention :attr:`active` follows, and why (:func:`active_convention_of`)
     active_convention: str = "with_embedding"
     active_convention_source: str = "default of count_params"
@@ -153,7 +154,10 @@ class ParamCounts:
 
     @property
     def active_without_embedding(self) -> int:
-        return self.active_with_embedding - (0 if self.embedding_tied else self.embedding)
+        """Without the input embeddings; a tied token table still counts, as the output head
+        (learned position embeddings are input-only, so they never count)."""
+        return self.active_with_embedding - (self.position_embedding if self.embedding_tied
+                                             else self.embedding)
 
     @property
     def active_non_embedding(self) -> int:
@@ -197,6 +201,7 @@ class ParamCounts:
             "buffers": self.buffers,
             "mtp": self.mtp,
             "vision": self.vision,
+            "position_embedding": self.position_embedding,
             "embedding_tied": self.embedding_tied,
         }
 
@@ -343,7 +348,8 @@ def mtp_params(s: ModelSpec) -> int:
 def count_params(s: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
 
-    ``total = V·h`` (embedding) ``+ V·h`` (lm_head, unless tied) ``[+ V`` lm_head bias``]``
+    ``total = V·h`` (embedding) ``[+ P·h`` learned positions``] + V·h`` (lm_head, unless tied)
+    ``[+ V`` lm_head bias``]``
     ``+ L·attention + L·layer_norms + norm(h) + (L − n_moe)·dense_ffn``
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
     Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
@@ -353,7 +359,8 @@ def count_params(s: ModelSpec) -> ParamCounts:
     h, V, L = s.hidden_size, s.vocab_size, s.num_hidden_layers
     n_moe = s.num_moe_layers
     n_dense = L - n_moe
-    embedding = V * h
+    positions = s.position_embeddings * h  # GPT-2's wpe (modeling_gpt2.GPT2Model)
+    embedding = V * h + positions
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = L * attention_params(s)
@@ -373,6 +380,7 @@ def count_params(s: ModelSpec) -> ParamCounts:
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
         routed_inactive=inactive, buffers=buffers, mtp=mtp_params(s),
         embedding_tied=s.tie_word_embeddings, vision=s.vision_params,
+        position_embedding=positions,
     )
 
 

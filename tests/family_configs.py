@@ -283,6 +283,17 @@ def gen_cohere2_moe(rng):
     return d
 
 
+def gen_gpt2(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"n_layer": rng.randint(1, 4), "n_head": a, "n_embd": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "n_positions": rng.randint(32, 80)}
+    if _flag(rng):
+        d["n_inner"] = rng.randint(5, 60)
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

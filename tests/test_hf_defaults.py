@@ -196,6 +196,9 @@ def test_derived_default_matches_transformers(family, key):
             hc = hf_oracle.hf_config(c)
             assert _sliding(spec_from_hf_config(c)) == [i for i, f in
                                                         enumerate(hc.no_rope_layers) if f]
+    elif key == "n_inner":  # GPT-2: the MLP is 4·n_embd wide
+        assert spec.intermediate_size == 4 * cfg["n_embd"]
+        assert hf_oracle.build(cfg).transformer.h[0].mlp.c_fc.nf == 4 * cfg["n_embd"]
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers
