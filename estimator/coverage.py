@@ -56,7 +56,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "afmoe", "apertus", "arcee", "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
-        "codegen", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone", "falcon",
+        "codegen", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone",
         "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text", "glm", "gpt-sw3",
         "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj", "granite_swa", "granitemoe_swa",
         "hy_v3", "hy_v4", "hyperclovax", "internlm3",

@@ -137,6 +137,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "hunyuan_v1_dense": dict(num_key_value_heads=None, tie_word_embeddings=False,
                              attention_bias=False),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
+    "falcon": dict(num_kv_heads=None, new_decoder_architecture=False, multi_query=True,
+                   parallel_attn=True, num_ln_in_parallel_attn=None, bias=False,
+                   ffn_hidden_size=None, tie_word_embeddings=True, alibi=False),
     "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
@@ -638,6 +641,42 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
                      ffn_bias=True, position_embeddings=P, max_position_embeddings=P)
 
 
+def _falcon(r: _Reader, name: str) -> ModelSpec:
+    """Falcon (``modeling_falcon.py``): one fused ``query_key_value`` and ``dense`` (biases with
+    ``bias``), a plain GELU MLP ``ffn_hidden_size`` wide (None → 4h), LayerNorms with bias, the
+    lm_head tied by default; ``head_dim = hidden_size / num_attention_heads``.
+
+    K/V heads: ``new_decoder_architecture`` (Falcon-40B/180B) → ``num_kv_heads`` (None → all);
+    else ``multi_query`` → 1, else every head. Norms per layer: sequential blocks 2; parallel
+    attention+MLP (``parallel_attn``) ``num_ln_in_parallel_attn`` (None → 2 with the new
+    architecture, else 1). ALiBi (``alibi``) has no parameters. transformers' new-architecture
+    attention broadcasts K/V to every query head *before* caching them; the estimate keeps the
+    engines' cache of ``num_kv_heads`` (tests/test_memory_inference.py checks the ratio).
+    """
+    L, h, a = (r.int(k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads"))
+    if h % a:  # FalconAttention refuses it
+        raise EstimatorError("num_attention_heads", a, f"must divide hidden_size={h}")
+    new = r.flag("new_decoder_architecture")
+    if new:
+        g = r.opt_int("num_kv_heads", 1, allow_none=True) or a
+    else:
+        g = 1 if r.flag("multi_query") else a
+    n_ln = r.opt_int("num_ln_in_parallel_attn", 1, allow_none=True)
+    if n_ln is None:
+        n_ln = 2 if new else 1
+    norms = n_ln if r.flag("parallel_attn") else 2
+    f = r.opt_int("ffn_hidden_size", 1, allow_none=True)
+    b = r.flag("bias")
+    notes = ("ALiBi position biases (no parameters)",) if r.flag("alibi") else ()
+    return ModelSpec(name=name, model_type="falcon", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=g, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, norms_per_layer=norms,
+                     attention_bias=b, attention_out_bias=b, fused_qkv=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False, ffn_bias=b,
+                     max_position_embeddings=r.cfg.get("max_position_embeddings"), notes=notes)
+
+
 # ----------------------------------------------------------------------------------------------
 # the family table: families that differ from Llama only in data
 # ----------------------------------------------------------------------------------------------
@@ -933,7 +972,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v2": lambda r, n: _deepseek(r, n, v3=False),
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
-    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2,
+    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "falcon": _falcon,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
@@ -970,7 +1009,8 @@ ARCHITECTURES: dict[str, str] = {
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
-    "GPT2LMHeadModel": "gpt2", "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
+    "GPT2LMHeadModel": "gpt2", "FalconForCausalLM": "falcon",
+    "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }
 

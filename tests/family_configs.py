@@ -294,6 +294,29 @@ def gen_gpt2(rng):
     return d
 
 
+def gen_falcon(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {**trunk(rng, L=(1, 4)), "num_attention_heads": a,
+         "hidden_size": a * rng.choice([4, 6, 8]), "bias": _flag(rng),
+         "parallel_attn": _flag(rng), "alibi": rng.random() < 0.3}
+    kind = rng.choice(["new", "multi_query", "mha"])
+    # combinations transformers' FalconDecoderLayer.forward runs: the new architecture is
+    # parallel; two parallel norms only with the new architecture
+    if kind == "new":
+        d.update(new_decoder_architecture=True, parallel_attn=True)
+        if _flag(rng):
+            d["num_kv_heads"] = rng.choice([g for g in range(1, a + 1) if a % g == 0])
+        if _flag(rng):
+            d["num_ln_in_parallel_attn"] = rng.choice([1, 2])
+    else:
+        d["multi_query"] = kind == "multi_query"
+        if _flag(rng):
+            d["num_ln_in_parallel_attn"] = 1
+    if _flag(rng):
+        d["ffn_hidden_size"] = rng.randint(5, 60)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -196,6 +196,21 @@ def test_derived_default_matches_transformers(family, key):
             hc = hf_oracle.hf_config(c)
             assert _sliding(spec_from_hf_config(c)) == [i for i, f in
                                                         enumerate(hc.no_rope_layers) if f]
+    elif family == "falcon":  # derived in FalconConfig.__post_init__ / FalconDecoderLayer
+        new = {**cfg, "new_decoder_architecture": True}
+        layer = hf_oracle.build(new).transformer.h[0]
+        if key == "num_kv_heads":  # every head has its own K/V
+            assert spec_from_hf_config(new).num_key_value_heads == cfg["num_attention_heads"] \
+                == hf_oracle.hf_config(new).num_kv_heads
+        elif key == "num_ln_in_parallel_attn":  # 2 with the new architecture, else 1
+            assert spec_from_hf_config(new).norms_per_layer == 2 and hasattr(layer, "ln_mlp")
+            assert spec.norms_per_layer == 1
+            assert not hasattr(hf_oracle.build(cfg).transformer.h[0], "ln_mlp")
+        elif key == "ffn_hidden_size":
+            assert spec.intermediate_size == 4 * cfg["hidden_size"] \
+                == layer.mlp.dense_h_to_4h.weight.shape[0]
+        else:
+            raise AssertionError(f"no derivation check for falcon.{key}")
     elif key == "n_inner":  # GPT-2: the MLP is 4·n_embd wide
         assert spec.intermediate_size == 4 * cfg["n_embd"]
         assert hf_oracle.build(cfg).transformer.h[0].mlp.c_fc.nf == 4 * cfg["n_embd"]

@@ -291,7 +291,7 @@ def test_every_family_has_a_generator():
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
 _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in)\.weight$"),
+    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings)\.weight$"),
     ("lm_head", r"^lm_head\."),
     ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
@@ -299,7 +299,7 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
-              r"|^model\.norm|final_layer_norm|\.ln_[12f])\."),
+              r"|^model\.norm|final_layer_norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
                   r"|c_proj|dense_h_to_4h|dense_4h_to_h)\."),
@@ -533,7 +533,7 @@ def test_random_configs_cover_the_quirks():
         # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox", "helium", "gpt2"):
+                       "gpt_neox", "helium", "gpt2", "falcon"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
@@ -546,6 +546,11 @@ def test_random_configs_cover_the_quirks():
         assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
     assert seen(lambda s: s.attention_out_bias and s.ffn_bias, "smollm3")
     assert seen(lambda s: s.attention_bias and not s.attention_out_bias, "helium")
+    # Falcon: one norm (parallel) or two (sequential, or the new architecture)
+    assert seen(lambda s: s.norms_per_layer == 1, "falcon")
+    assert seen(lambda s: s.norms_per_layer == 2, "falcon")
+    assert seen(lambda s: any("ALiBi" in x for x in s.notes), "falcon")
+    assert seen(lambda s: 1 == s.num_key_value_heads < s.num_attention_heads, "falcon")
     assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
                 "ernie4_5_moe")
 
