@@ -136,6 +136,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     layer_types=None, no_rope_layers=None, no_rope_layer_interval=4),
     "hunyuan_v1_dense": dict(num_key_value_heads=None, tie_word_embeddings=False,
                              attention_bias=False),
+    "arcee": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                  attention_bias=False, mlp_bias=False),
+    "ministral3": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                       sliding_window=None),
+    "vaultgemma": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                       attention_bias=False, sliding_window=4096, layer_types=None),
+    "granite_swa": dict(num_key_value_heads=4, tie_word_embeddings=True, attention_bias=False,
+                        mlp_bias=False, sliding_window=128, layer_types=None),
+    "glm": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
+                attention_bias=True),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "falcon": dict(num_kv_heads=None, new_decoder_architecture=False, multi_query=True,
                    parallel_attn=True, num_ln_in_parallel_attn=None, bias=False,
@@ -950,6 +960,23 @@ TABLE: dict[str, Family] = {
     # head_dim (its None default fails, as in hunyuan_v1_moe).
     "hunyuan_v1_dense": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
                                fixed=dict(qk_norm="head"), required=("head_dim",)),
+    # Arcee (AFM): Llama block with a plain (non-gated) up/down MLP (ReLU²).
+    "arcee": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                    fixed=dict(gated_ffn=False)),
+    # Ministral-3: Mistral's block; every layer slides when sliding_window is set.
+    "ministral3": Family(sliding=_all_layers_sliding),
+    # VaultGemma: Gemma-2's attention (soft-capping, sliding layers: default every other one,
+    # starting with the first) with two pre-norms per layer, not four.
+    "vaultgemma": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                         sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 2 != 0)),
+    # Granite with sliding-window layers (default: every layer but each fourth, i % 4 == 0)
+    # and one learned attention-sink logit per query head in every layer (self_attn.sinks).
+    "granite_swa": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS},
+                                "ffn_bias": "mlp_bias"},
+                          sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0),
+                          fixed=dict(attention_sinks=True)),
+    # GLM (GLM-4-9B): q/k/v bias with attention_bias (o_proj never), fused gate_up (same count).
+    "glm": Family(bias={"attention_bias": "attention_bias"}),
     # Command-A MoE (Cohere2-MoE): Cohere's parallel block (one input norm, RMSNorm or a
     # bias-free LayerNorm: h weights either way); experts intermediate_size wide, shared experts
     # fused into one MLP of num_shared_experts·intermediate_size; dense layers (mlp_layer_types,
@@ -1009,7 +1036,9 @@ ARCHITECTURES: dict[str, str] = {
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
-    "GPT2LMHeadModel": "gpt2", "FalconForCausalLM": "falcon",
+    "GPT2LMHeadModel": "gpt2", "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
+    "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
+    "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }

@@ -317,6 +317,35 @@ def gen_falcon(rng):
     return d
 
 
+def gen_arcee(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+
+
+def gen_ministral3(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    if _flag(rng):
+        d["sliding_window"] = rng.choice([3, 5, 6])
+    return {**d, "pad_token_id": 0}
+
+
+def gen_vaultgemma(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, {**d, "attention_bias": _flag(rng)})
+
+
+def gen_granite_swa(rng):
+    return _with_sliding(rng, {**_dense(rng, explicit_head_dim=False),
+                               "attention_bias": _flag(rng), "mlp_bias": _flag(rng)})
+
+
+def gen_glm(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

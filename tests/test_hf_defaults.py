@@ -93,7 +93,8 @@ _HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
             "flex_olmo": {"pad_token_id": 0}, "seed_oss": {"pad_token_id": 0},
             "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
             "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0},
-            "smollm3": {"pad_token_id": 0}}
+            "smollm3": {"pad_token_id": 0}, "glm": {"pad_token_id": 0},
+            "ministral3": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
@@ -155,7 +156,7 @@ def test_derived_default_matches_transformers(family, key):
         assert _sliding(spec) == expect == [0, 1, 2]
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
                                              "exaone4", "gemma2", "gemma3_text", "cohere2",
-                                             "cohere2_moe"):
+                                             "cohere2_moe", "vaultgemma", "granite_swa"):
         extras = [{"sliding_window": 16, "max_window_layers": 1},
                   {"sliding_window": 16, "sliding_window_pattern": 3},
                   {"sliding_window": 16, "sliding_window_pattern": 1}]

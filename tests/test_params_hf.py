@@ -416,11 +416,12 @@ def test_mixtral_active_from_one_expert_module():
 # ----------------------------------------------------------------------------------------------
 
 # every layer: config.sliding_window
-_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2"}
+_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "ministral3"}
 # self_attn.sliding_window
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
-                          "gemma3_text", "cohere2", "cohere2_moe"}
+                          "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
+                          "granite_swa"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -533,7 +534,7 @@ def test_random_configs_cover_the_quirks():
         # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox", "helium", "gpt2", "falcon"):
+                       "gpt_neox", "helium", "gpt2", "falcon", "granite_swa"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
