@@ -185,13 +185,13 @@ def _run(ns: argparse.Namespace) -> int:
     from .report import estimate
 
     if ns.command == "list":
-        from .params import count_params
+        from .params import count_params_as
 
         for slug in list_presets():
             m = load_model(slug)
-            c = count_params(m.spec)
+            c = count_params_as(m.spec, "publisher")  # as the default report gives it
             print(f"{slug:20s} {m.display_name:40s} total {c.total / 1e9:8.2f}B  "
-                  f"active {c.active / 1e9:7.2f}B")
+                  f"active {c.active / 1e9:7.2f}B ({c.active_convention})")
         return 0
     if ns.command == "report":
         rep = estimate(load_model(ns.model), **_options_from(ns))

@@ -92,7 +92,7 @@ def _dense_equivalents(s: ModelSpec, notes: tuple) -> tuple[DenseEquivalent, ...
         return ()
     c = count_params(s)
     return (dense_with_params(s, c.total, "same-total"),
-            dense_with_params(s, c.active, "same-active"))
+            dense_with_params(s, c.active_with_embedding, "same-active"))
 
 
 def chinchilla_dense_for_compute(training_flops: float) -> dict:

@@ -47,7 +47,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "multimodal": (
         "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",
-        "gemma3", "gemma3n", "gemma4", "gemma4_assistant", "gemma4_unified",
+        "gemma3n", "gemma4", "gemma4_assistant", "gemma4_unified",
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
@@ -55,15 +55,15 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (
-        "afmoe", "apertus", "arcee", "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
-        "codegen", "cohere2_moe", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone", "falcon",
-        "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text", "glm", "gpt-sw3", "gpt2",
-        "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj", "granite_swa", "granitemoe_swa",
-        "helium", "hunyuan_v1_dense", "hy_v3", "hy_v4", "hyperclovax", "internlm3",
+        "afmoe", "apertus",  "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
+        "codegen", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone",
+        "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text",  "gpt-sw3",
+        "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj",  "granitemoe_swa",
+        "hy_v3", "hy_v4", "hyperclovax", "internlm3",
         "iquestcoder", "jais2", "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
-        "ministral3", "modernbert-decoder", "mpt", "nanochat", "nemotron", "olmo", "openai-gpt",
-        "opt", "persimmon", "phi", "sarvam_mla", "sarvam_moe", "smollm3", "solar_open",
-        "stablelm", "vaultgemma", "xglm", "youtu",
+         "modernbert-decoder", "mpt", "nanochat", "nemotron", "olmo", "openai-gpt",
+        "opt", "persimmon", "phi", "sarvam_mla", "sarvam_moe", "solar_open",
+        "stablelm",  "xglm", "youtu",
     ),
 }
 

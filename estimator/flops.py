@@ -490,7 +490,7 @@ class FlopReport:
     def n_active(self) -> int:
         """Active parameters per token, ``with_embedding`` (the project default; computed on
         demand: only the 6·N figures need it)."""
-        return count_params(self.spec).active
+        return count_params(self.spec).active_with_embedding
 
     @property
     def tokens(self) -> int:
@@ -576,7 +576,7 @@ class FlopReport:
             "six_n_active_plus_attention_per_token": six_n_with_attention_per_token(
                 n_active, tf, self.seq_len),
             "n_active": n_active,
-            "n_active_convention": "with_embedding (params.active)",
+            "n_active_convention": "with_embedding (params.active_by_convention.with_embedding)",
             "decode_per_token": self.decode.total,
             "decode_breakdown": self.decode.to_dict(),
             "decode_note": (f"one new token after {self.seq_len} cached tokens, one sequence; "

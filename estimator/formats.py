@@ -324,6 +324,14 @@ MARKDOWN_SECTIONS = (("FLOPs", "flops"), ("Inference memory", "memory.inference"
                      ("GPU", "gpu"), ("Architecture (as estimated)", "architecture"))
 
 
+def _option_text(name: str, value: Any, d: Mapping[str, Any]) -> str:
+    """An option as the Markdown header shows it; ``auto`` says what it resolved to."""
+    if name == "kv_dtype" and value == "auto":
+        resolved = d.get("memory", {}).get("inference", {}).get("kv_dtype")
+        return f"auto ({resolved})" if resolved else "auto"
+    return str(value)
+
+
 def to_markdown(d: Mapping[str, Any]) -> str:
     """The report as Markdown: every section of the JSON report, values in their units beside
     the exact figure; every string that can come from a user (names, sources, notes, option and
@@ -338,16 +346,18 @@ def to_markdown(d: Mapping[str, Any]) -> str:
     lines += [f"- model_type: {_code(m['model_type'])} ({'MoE' if m['is_moe'] else 'dense'}); "
               f"origin: {_code(m['origin'])}" + src_text,
               f"- estimator {d['version']}; GPU: {plain(d['gpu']['name'])}",
-              "- options: " + ", ".join(f"{k}={plain(v)}" for k, v in o.items()), ""]
+              "- options: " + ", ".join(f"{k}={plain(_option_text(k, v, d))}"
+                                        for k, v in o.items()), ""]
     if m.get("published"):
         lines += _section("Published figures (model card)", "model.published", m["published"])
     lines += ["## Parameters", ""]
+    conv = p["active_convention"]
     rows = [("total", human(p["total"], "params"), f"{p['total']:,}"),
-            ("active per token (with embedding)", human(p["active"], "params"),
-             f"{p['active']:,}")]
-    for conv, v in p["active_by_convention"].items():
-        if conv != "with_embedding":
-            rows.append((f"active per token ({conv.replace('_', ' ')})", human(v, "params"),
+            (f"active per token ({conv.replace('_', ' ')}: params.active)",
+             human(p["active"], "params"), f"{p['active']:,}")]
+    for other, v in p["active_by_convention"].items():
+        if other != conv:
+            rows.append((f"active per token ({other.replace('_', ' ')})", human(v, "params"),
                          f"{v:,}"))
     rows += [(f"· {k}", human(v, "params"), f"{v:,}") for k, v in p["breakdown"].items() if v]
     if p.get("buffers"):
@@ -356,7 +366,12 @@ def to_markdown(d: Mapping[str, Any]) -> str:
     if p.get("mtp"):
         rows.append(("MTP modules (outside the main model)", human(p["mtp"], "params"),
                      f"{p['mtp']:,}"))
-    lines += [_table(rows), ""]
+    if p.get("vision"):
+        rows.append(("vision encoder + projector (outside total)", human(p["vision"], "params"),
+                     f"{p['vision']:,}"))
+    lines += [_table(rows), "",
+              f"Active per token is given in the `{conv}` convention: "
+              f"{_md(p.get('active_convention_source', ''))}.", ""]
     for title, key in MARKDOWN_SECTIONS:
         section: Any = d
         for part in key.split("."):

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import vision
 from .errors import EstimatorError
 from .spec import MAX_CONTEXT, MLA, MoA, ModelSpec, check_int
 
@@ -128,6 +129,31 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cohere2": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
                     sliding_window=4096, layer_types=None, sliding_window_pattern=4),
     "gpt_neox": dict(tie_word_embeddings=False, attention_bias=True),
+    "helium": dict(num_key_value_heads=20, head_dim=128, tie_word_embeddings=False,
+                   attention_bias=False, mlp_bias=False),
+    "smollm3": dict(num_key_value_heads=4, tie_word_embeddings=True, attention_bias=False,
+                    mlp_bias=False, use_sliding_window=False, sliding_window=None,
+                    layer_types=None, no_rope_layers=None, no_rope_layer_interval=4),
+    "hunyuan_v1_dense": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                             attention_bias=False),
+    "arcee": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                  attention_bias=False, mlp_bias=False),
+    "ministral3": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                       sliding_window=None),
+    "vaultgemma": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                       attention_bias=False, sliding_window=4096, layer_types=None),
+    "granite_swa": dict(num_key_value_heads=4, tie_word_embeddings=True, attention_bias=False,
+                        mlp_bias=False, sliding_window=128, layer_types=None),
+    "glm": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
+                attention_bias=True),
+    "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
+    "falcon": dict(num_kv_heads=None, new_decoder_architecture=False, multi_query=True,
+                   parallel_attn=True, num_ln_in_parallel_attn=None, bias=False,
+                   ffn_hidden_size=None, tie_word_embeddings=True, alibi=False),
+    "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
+                        attention_bias=False, sliding_window=4096, layer_types=None,
+                        sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
+                        mlp_layer_types=None, num_shared_experts=0, first_k_dense_replace=0),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -141,6 +167,8 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "kwargs (default 6) to derive layer_types; not a declared field.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
     "(default 4) to derive layer_types; not a declared field.",
+    ("cohere2_moe", "first_k_dense_replace"): "Cohere2MoeConfig.__post_init__ pops it from "
+    "kwargs (default 0) to derive mlp_layer_types and layer_types; not a declared field.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -175,16 +203,18 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("flex_olmo", "exaone_moe"), _PLAIN),
     "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
     "hunyuan_v1_moe": {"num_experts": "num_experts", "num_experts_per_tok": "moe_topk"},
+    "cohere2_moe": _PLAIN,
 }
 
 
 class _Reader:
     """Reads one family's config dict: required fields raise, optional ones take DEFAULTS."""
 
-    def __init__(self, cfg: Mapping[str, Any], model_type: str, where: str = ""):
+    def __init__(self, cfg: Mapping[str, Any], model_type: str, where: str = "",
+                 defaults: Mapping[str, Any] | None = None):
         self.cfg = cfg
         self.model_type = model_type
-        self.defaults = DEFAULTS.get(model_type, {})
+        self.defaults = DEFAULTS.get(model_type, {}) if defaults is None else defaults
         self.where = where
 
     def _lookup(self, key: str) -> tuple[bool, Any]:
@@ -598,6 +628,65 @@ def _jetmoe(r: _Reader, name: str) -> ModelSpec:
                      notes=("attention is a mixture of top-k attention experts (MoA)",))
 
 
+def _gpt2(r: _Reader, name: str) -> ModelSpec:
+    """GPT-2 (``modeling_gpt2.py``): learned absolute positions ``wpe`` (``n_positions`` rows),
+    fused ``c_attn`` (h → 3h) and ``c_proj`` with biases (MHA, ``head_dim = n_embd / n_head``),
+    LayerNorms with bias, a plain MLP ``c_fc``/``c_proj`` of width ``n_inner`` (None → 4h) with
+    biases, ``ln_f``; the lm_head tied by default. ``add_cross_attention`` (a seq2seq decoder)
+    is refused."""
+    if r.flag("add_cross_attention"):
+        raise EstimatorError("add_cross_attention", True, "cross-attention decoders are out of "
+                             "scope (the estimator models decoder-only LLMs)")
+    L, h, a, P = (r.int(k) for k in ("n_layer", "n_embd", "n_head", "n_positions"))
+    check_int("n_positions", P, 1, MAX_CONTEXT)
+    if h % a:  # GPT2Attention refuses it
+        raise EstimatorError("n_head", a, f"must divide n_embd={h}")
+    f = r.opt_int("n_inner", 1, allow_none=True)
+    return ModelSpec(name=name, model_type="gpt2", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, attention_bias=True,
+                     attention_out_bias=True, fused_qkv=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False,
+                     ffn_bias=True, position_embeddings=P, max_position_embeddings=P)
+
+
+def _falcon(r: _Reader, name: str) -> ModelSpec:
+    """Falcon (``modeling_falcon.py``): one fused ``query_key_value`` and ``dense`` (biases with
+    ``bias``), a plain GELU MLP ``ffn_hidden_size`` wide (None → 4h), LayerNorms with bias, the
+    lm_head tied by default; ``head_dim = hidden_size / num_attention_heads``.
+
+    K/V heads: ``new_decoder_architecture`` (Falcon-40B/180B) → ``num_kv_heads`` (None → all);
+    else ``multi_query`` → 1, else every head. Norms per layer: sequential blocks 2; parallel
+    attention+MLP (``parallel_attn``) ``num_ln_in_parallel_attn`` (None → 2 with the new
+    architecture, else 1). ALiBi (``alibi``) has no parameters. transformers' new-architecture
+    attention broadcasts K/V to every query head *before* caching them; the estimate keeps the
+    engines' cache of ``num_kv_heads`` (tests/test_memory_inference.py checks the ratio).
+    """
+    L, h, a = (r.int(k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads"))
+    if h % a:  # FalconAttention refuses it
+        raise EstimatorError("num_attention_heads", a, f"must divide hidden_size={h}")
+    new = r.flag("new_decoder_architecture")
+    if new:
+        g = r.opt_int("num_kv_heads", 1, allow_none=True) or a
+    else:
+        g = 1 if r.flag("multi_query") else a
+    n_ln = r.opt_int("num_ln_in_parallel_attn", 1, allow_none=True)
+    if n_ln is None:
+        n_ln = 2 if new else 1
+    norms = n_ln if r.flag("parallel_attn") else 2
+    f = r.opt_int("ffn_hidden_size", 1, allow_none=True)
+    b = r.flag("bias")
+    notes = ("ALiBi position biases (no parameters)",) if r.flag("alibi") else ()
+    return ModelSpec(name=name, model_type="falcon", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=g, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, norms_per_layer=norms,
+                     attention_bias=b, attention_out_bias=b, fused_qkv=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False, ffn_bias=b,
+                     max_position_embeddings=r.cfg.get("max_position_embeddings"), notes=notes)
+
+
 # ----------------------------------------------------------------------------------------------
 # the family table: families that differ from Llama only in data
 # ----------------------------------------------------------------------------------------------
@@ -653,6 +742,33 @@ def _shared_of_width(width_key: str):
     return rule
 
 
+def _smollm3_sliding(r: _Reader, L: int) -> dict[str, Any]:
+    """SmolLM3 (``configuration_smollm3.py``, ``modeling_smollm3.SmolLM3Attention``): a layer
+    slides iff ``use_sliding_window``, a window is set and its ``layer_types`` entry is
+    ``"sliding_attention"``; the default ``layer_types`` slide on the NoPE layers
+    (``no_rope_layers[i] == 0``; by default every ``no_rope_layer_interval``-th layer)."""
+    if not r.flag("use_sliding_window"):
+        return {}
+    nrl = r.opt("no_rope_layers")
+    if nrl is None:
+        interval = r.opt_int("no_rope_layer_interval", 1)
+        nrl = [int((i + 1) % interval != 0) for i in range(L)]
+    if not isinstance(nrl, (list, tuple)) or len(nrl) != L:
+        raise EstimatorError(r.where + "no_rope_layers", nrl, f"must be a list of {L} flags")
+    return _sliding_by_layer_types(lambda r, i, L: not nrl[i])(r, L)
+
+
+def _cohere2_moe_sliding_default(r: _Reader, i: int, L: int) -> bool:  # noqa: ARG001
+    """Cohere2-MoE's default ``layer_types`` (``Cohere2MoeConfig.__post_init__``): the first
+    ``first_k_dense_replace`` (dense) layers slide unless ``(i+1) %
+    prefix_dense_sliding_window_pattern == 0``; the rest restart the count with
+    ``sliding_window_pattern``."""
+    k = r.opt_int("first_k_dense_replace", 0)
+    if i < k:
+        return (i + 1) % r.opt_int("prefix_dense_sliding_window_pattern", 1) != 0
+    return (i - k + 1) % r.opt_int("sliding_window_pattern", 1) != 0
+
+
 def _sliding_by_layer_types(default: Callable[[_Reader, int, int], bool]):
     """Sliding layers are those whose ``layer_types`` entry is ``"sliding_attention"``; without
     ``layer_types``, ``default(r, i, L)`` says which (the family's ``__post_init__``). No window
@@ -691,6 +807,8 @@ class Family:
     required: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     mha: bool = False  # K/V heads = query heads, head_dim = h/a, whatever the config says
+    # o_proj is Linear(hidden_size, hidden_size) (Helium): only a·head_dim == hidden_size runs
+    o_proj_from_hidden: bool = False
 
 
 def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
@@ -701,6 +819,11 @@ def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
         c["qk_norm"] = "full"
     if fam.mha:
         c.update(num_key_value_heads=c["num_attention_heads"], head_dim=0)
+    if fam.o_proj_from_hidden and c["head_dim"] \
+            and c["head_dim"] * c["num_attention_heads"] != c["hidden_size"]:
+        raise EstimatorError(r.where + "head_dim", c["head_dim"],
+                             f"{r.model_type} needs num_attention_heads x head_dim == hidden_size "
+                             f"({c['hidden_size']}): its o_proj is sized from hidden_size")
     L = c["num_hidden_layers"]
     kw: dict[str, Any] = {f: r.flag(key) for f, key in fam.bias.items()}
     if fam.moe_layers is not None:
@@ -825,6 +948,47 @@ TABLE: dict[str, Family] = {
     "gpt_neox": Family(bias={f: "attention_bias" for f in _ALL_BIAS}, mha=True,
                        fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False,
                                   ffn_bias=True, fused_qkv=True)),
+    # Helium (Kyutai): Llama block; ``attention_bias`` on q/k/v only, o_proj (h → h) never.
+    # transformers' default head_dim (128) fits only hidden_size = 128·heads: required here.
+    "helium": Family(bias={"attention_bias": "attention_bias", "ffn_bias": "mlp_bias"},
+                     o_proj_from_hidden=True, required=("head_dim",)),
+    # SmolLM3: Llama block with NoPE layers (no parameters, no FLOPs); ``attention_bias`` on all
+    # four projections; optional sliding layers (see _smollm3_sliding).
+    "smollm3": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                      sliding=_smollm3_sliding),
+    # Hunyuan dense: per-head q/k RMSNorm (query_layernorm/key_layernorm); transformers needs
+    # head_dim (its None default fails, as in hunyuan_v1_moe).
+    "hunyuan_v1_dense": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                               fixed=dict(qk_norm="head"), required=("head_dim",)),
+    # Arcee (AFM): Llama block with a plain (non-gated) up/down MLP (ReLU²).
+    "arcee": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                    fixed=dict(gated_ffn=False)),
+    # Ministral-3: Mistral's block; every layer slides when sliding_window is set.
+    "ministral3": Family(sliding=_all_layers_sliding),
+    # VaultGemma: Gemma-2's attention (soft-capping, sliding layers: default every other one,
+    # starting with the first) with two pre-norms per layer, not four.
+    "vaultgemma": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                         sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 2 != 0)),
+    # Granite with sliding-window layers (default: every layer but each fourth, i % 4 == 0)
+    # and one learned attention-sink logit per query head in every layer (self_attn.sinks).
+    "granite_swa": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS},
+                                "ffn_bias": "mlp_bias"},
+                          sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0),
+                          fixed=dict(attention_sinks=True)),
+    # GLM (GLM-4-9B): q/k/v bias with attention_bias (o_proj never), fused gate_up (same count).
+    "glm": Family(bias={"attention_bias": "attention_bias"}),
+    # Command-A MoE (Cohere2-MoE): Cohere's parallel block (one input norm, RMSNorm or a
+    # bias-free LayerNorm: h weights either way); experts intermediate_size wide, shared experts
+    # fused into one MLP of num_shared_experts·intermediate_size; dense layers (mlp_layer_types,
+    # default the first first_k_dense_replace) prefix_dense_intermediate_size wide; sliding
+    # layers by layer_types (see _cohere2_moe_sliding_default).
+    "cohere2_moe": Family(
+        dense_width="prefix_dense_intermediate_size", expert_width="intermediate_size",
+        moe_layers=_sparse_mlp_layer_types(lambda r: r.opt_int("first_k_dense_replace", 0)),
+        shared=_shared_times_expert("num_shared_experts"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(_cohere2_moe_sliding_default),
+        fixed=dict(norms_per_layer=1)),
 }
 
 
@@ -835,14 +999,15 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v2": lambda r, n: _deepseek(r, n, v3=False),
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
-    "dbrx": _dbrx, "jetmoe": _jetmoe,
+    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "falcon": _falcon,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
         lambda r: 1), mtp=False),
     **{mt: functools.partial(_from_table, fam=fam) for mt, fam in TABLE.items()},
 }
-SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4"]))
+SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
+                                      "qwen3_vl_moe"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -868,7 +1033,14 @@ ARCHITECTURES: dict[str, str] = {
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
-    "GPTNeoXForCausalLM": "gpt_neox",
+    "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
+    "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
+    "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
+    "GPT2LMHeadModel": "gpt2", "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
+    "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
+    "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
+    "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
+    "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
@@ -894,15 +1066,159 @@ def _family_from_architectures(cfg: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _sub_config(cfg: Mapping[str, Any], key: str, model_type: str,
+                required: bool = True) -> Mapping[str, Any]:
+    sub = cfg.get(key)
+    if sub is None and not required:
+        return {}
+    if not isinstance(sub, Mapping):
+        raise EstimatorError(key, sub, f"required for model_type '{model_type}' (a mapping)")
+    return sub
+
+
+def _vision_reader(cfg: Mapping[str, Any], wrapper: str, vision_type: str) -> _Reader:
+    """The wrapper's ``vision_config`` (absent: transformers' defaults, as its config class
+    builds them)."""
+    vc = _sub_config(cfg, "vision_config", wrapper, required=False)
+    return _Reader(vc, vision_type, where="vision_config.",
+                   defaults=vision.VISION_DEFAULTS[vision_type])
+
+
+def _vision_ints(r: _Reader, *keys: str) -> list[int]:
+    return [r.opt_int(k, 1) for k in keys]
+
+
+def _siglip_vision(r: _Reader, text_h: int) -> int:
+    """SigLIP tower + Gemma-3 projector (:func:`~estimator.vision.siglip_vision_params`)."""
+    h, f, L, a, c, img, p = _vision_ints(r, "hidden_size", "intermediate_size",
+                                         "num_hidden_layers", "num_attention_heads",
+                                         "num_channels", "image_size", "patch_size")
+    if h % a:  # SiglipAttention refuses it
+        raise EstimatorError(r.name_of("num_attention_heads"), a,
+                             f"must divide vision_config.hidden_size={h}")
+    return (vision.siglip_vision_params(h, f, L, c, img, p, r.flag("vision_use_head"))
+            + vision.gemma3_projector_params(h, text_h))
+
+
+def _llama4_vision(r: _Reader, text_h: int) -> int:
+    """Llama-4 vision encoder + projector (:func:`~estimator.vision.llama4_vision_params`)."""
+    h, f, L, a, c, img, p, out, p_in, p_out = _vision_ints(
+        r, "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_channels", "image_size", "patch_size", "vision_output_dim", "projector_input_dim",
+        "projector_output_dim")
+    return (vision.llama4_vision_params(h, f, L, a, c, img, p, p_in, p_out)
+            + vision.llama4_projector_params(out, text_h))
+
+
+_VISION_NOTE = ("vision encoder and projector counted apart (params.vision), in served weights "
+                "unless include_vision is false")
+
+
 def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
-    """Multimodal wrapper: the language model lives under ``text_config``."""
-    tc = cfg.get("text_config")
-    if not isinstance(tc, Mapping):
-        raise EstimatorError("text_config", tc, "required for model_type 'llama4'")
+    """Multimodal wrapper: the language model lives under ``text_config``; the vision encoder
+    and projector (``vision_config``) are counted apart."""
+    tc = _sub_config(cfg, "text_config", "llama4")
     spec = _llama4_text(_Reader(tc, "llama4_text", where="text_config."), name)
-    return spec.replace(model_type="llama4",
-                        notes=spec.notes + ("text model only; the vision encoder and "
-                                            "projector are not counted",))
+    v = _llama4_vision(_vision_reader(cfg, "llama4", "llama4_vision_model"), spec.hidden_size)
+    return spec.replace(model_type="llama4", vision_params=v, notes=spec.notes + (_VISION_NOTE,))
+
+
+def _gemma3(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Gemma-3 multimodal (``Gemma3ForConditionalGeneration``): the ``gemma3_text`` model under
+    ``text_config``, a SigLIP vision tower and projector counted apart. The output head is tied
+    by the wrapper's own ``tie_word_embeddings`` (default true), not ``text_config``'s:
+    transformers builds an untied ``lm_head`` when the top level says false, whatever the text
+    config says."""
+    tc = _sub_config(cfg, "text_config", "gemma3")
+    spec = _from_table(_Reader(tc, "gemma3_text", where="text_config."), name,
+                       TABLE["gemma3_text"])
+    tie = cfg.get("tie_word_embeddings", True)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    v = _siglip_vision(_vision_reader(cfg, "gemma3", "siglip_vision_model"), spec.hidden_size)
+    return spec.replace(model_type="gemma3", tie_word_embeddings=tie, vision_params=v,
+                        notes=spec.notes + (_VISION_NOTE,))
+
+
+#: transformers' defaults of the text models inside the Qwen-VL wrappers (their configuration
+#: classes ``Qwen2_5_VLTextConfig`` and ``Qwen3VLMoeTextConfig``; checked by tests/test_vision.py).
+WRAPPER_TEXT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "qwen2_5_vl_text": dict(num_key_value_heads=8, tie_word_embeddings=False,
+                            use_sliding_window=False, sliding_window=4096, max_window_layers=80,
+                            layer_types=None),
+    "qwen3_vl_moe_text": dict(num_key_value_heads=16, head_dim=None, tie_word_embeddings=True,
+                              attention_bias=False, decoder_sparse_step=1, mlp_only_layers=None),
+}
+
+
+def _qwen_vl_text(cfg: Mapping[str, Any], text_type: str) -> _Reader:
+    """The text model's reader: ``text_config``, or the top level of a flat (pre-v5) config,
+    whose text fields transformers moves into ``text_config`` (``Qwen2_5_VLConfig``)."""
+    tc = cfg.get("text_config")
+    if tc is None:
+        return _Reader(cfg, text_type, defaults=WRAPPER_TEXT_DEFAULTS[text_type])
+    tc = _sub_config(cfg, "text_config", text_type)
+    return _Reader(tc, text_type, where="text_config.",
+                   defaults=WRAPPER_TEXT_DEFAULTS[text_type])
+
+
+def _qwen_vl_tie(cfg: Mapping[str, Any], r: _Reader, text_counts: bool) -> bool:
+    """The lm_head is tied by the wrapper's ``tie_word_embeddings`` (default false). Qwen2.5-VL
+    also ties it when a pre-v5 file put a true value in ``text_config``
+    (``Qwen2_5_VLConfig.__post_init__`` forwards it); Qwen3-VL-MoE ignores the text config's
+    value (transformers 5.24 builds an untied head whatever it says)."""
+    top = cfg.get("tie_word_embeddings", False)
+    if not isinstance(top, bool):
+        raise EstimatorError("tie_word_embeddings", top, "must be true or false")
+    return top or (text_counts and r.cfg is not cfg and r.flag("tie_word_embeddings"))
+
+
+def _qwen_vision(cfg: Mapping[str, Any], wrapper: str, vision_type: str) -> int:
+    r = _vision_reader(cfg, wrapper, vision_type)
+    h, f, depth, c, p, t, m, out = _vision_ints(
+        r, "hidden_size", "intermediate_size", "depth", "in_channels", "patch_size",
+        "temporal_patch_size", "spatial_merge_size", "out_hidden_size")
+    if vision_type == "qwen2_5_vl_vision":
+        return vision.qwen2_5_vl_vision_params(h, f, depth, c, p, t, m, out)
+    ds = r.opt("deepstack_visual_indexes")
+    if not isinstance(ds, (list, tuple)):
+        raise EstimatorError(r.name_of("deepstack_visual_indexes"), ds, "must be a list")
+    return vision.qwen3_vl_vision_params(h, f, depth, c, p, t, m, out,
+                                         r.opt_int("num_position_embeddings", 1), len(ds))
+
+
+def _qwen2_5_vl(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Qwen2.5-VL: a Qwen2 language model (q/k/v biases, ``layer_types`` sliding rule) and a
+    vision tower with window attention and a patch merger, counted apart."""
+    r = _qwen_vl_text(cfg, "qwen2_5_vl_text")
+    spec = _qwen2(r, name)
+    # Qwen2_5_VLAttention sizes heads as hidden_size // num_attention_heads (a head_dim key is
+    # ignored) and refuses a remainder
+    return spec.replace(model_type="qwen2_5_vl", tie_word_embeddings=_qwen_vl_tie(cfg, r, True),
+                        head_dim=0,
+                        vision_params=_qwen_vision(cfg, "qwen2_5_vl", "qwen2_5_vl_vision"),
+                        notes=spec.notes + (_VISION_NOTE,))
+
+
+def _qwen3_vl_moe(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Qwen3-VL-MoE: a Qwen3-MoE language model (per-head q/k norm, ``decoder_sparse_step`` /
+    ``mlp_only_layers``, no sliding window: its text config forces none) and a vision tower with
+    DeepStack mergers, counted apart."""
+    r = _qwen_vl_text(cfg, "qwen3_vl_moe_text")
+    c = _common(r, name)
+    ab = r.flag("attention_bias")
+    spec = ModelSpec(**c, **_qwen_moe_common(r, c), attention_bias=ab, attention_out_bias=ab,
+                     qk_norm="head")
+    return spec.replace(model_type="qwen3_vl_moe",
+                        tie_word_embeddings=_qwen_vl_tie(cfg, r, False),
+                        vision_params=_qwen_vision(cfg, "qwen3_vl_moe", "qwen3_vl_moe_vision"),
+                        notes=(_VISION_NOTE,))
+
+
+#: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
+WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
+    "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
+}
 
 
 def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSpec:
@@ -918,7 +1234,7 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
         raise EstimatorError("model_type", None, "missing; supported: "
                              + ", ".join(SUPPORTED_MODEL_TYPES) + "; " + _CUSTOM_HINT)
     note = None
-    if not isinstance(mt, str) or (mt not in FAMILIES and mt != "llama4"):
+    if not isinstance(mt, str) or (mt not in FAMILIES and mt not in WRAPPERS):
         family = _family_from_architectures(cfg)
         if family is None:
             raise _unsupported(mt)
@@ -926,5 +1242,5 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
         note = (f"model_type {mt!r} is not a supported family; read as "
                 f"{family!r} because architectures names {arch}")
         mt = family
-    spec = _llama4(cfg, name) if mt == "llama4" else FAMILIES[mt](_Reader(cfg, mt), name)
+    spec = WRAPPERS[mt](cfg, name) if mt in WRAPPERS else FAMILIES[mt](_Reader(cfg, mt), name)
     return spec if note is None else spec.replace(notes=(note,) + spec.notes)

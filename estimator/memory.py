@@ -74,11 +74,11 @@ SIXTEEN_BIT_TENSORS = ("embedding", "lm_head", "router", "norms", "biases", "att
 #: ``quantization_config.modules_to_not_convert``: self_attn, router, embed_tokens, lm_head).
 MXFP4_SIXTEEN_BIT_EXTRA = ("attention", "dense_ffn", "shared_experts")
 
-#: Bytes of one activation element: bf16/fp16 compute for every weight format (weight-only int4
-#: and MXFP4 dequantize to bf16; fp8/int8 engines quantize activations per matmul, transiently),
-#: fp32 when the weights are fp32.
-ACTIVATION_BYTES = {"fp32": 4}
-DEFAULT_ACTIVATION_BYTES = 2
+#: The dtype activations run in, by weight format: fp32/bf16/fp16 weights compute in their own
+#: dtype; quantized weights compute in bf16 (weight-only int4 and MXFP4 dequantize to bf16;
+#: fp8/int8 engines quantize activations per matmul, transiently, and keep bf16 between them).
+ACTIVATION_DTYPE = {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "bf16", "int8": "bf16",
+                    "int4": "bf16", "mxfp4": "bf16"}
 #: Logits are upcast to fp32 before sampling (transformers ``generation/utils.py``:
 #: ``outputs.logits[:, -1, :].to(dtype=torch.float32)``; vLLM's sampler does the same).
 LOGITS_BYTES = 4
@@ -163,8 +163,18 @@ def sixteen_bit_tensors(dtype: str) -> list[str]:
 
 
 def activation_bytes(dtype: str) -> int:
-    """Bytes per activation element for weight ``dtype`` (:data:`ACTIVATION_BYTES`)."""
-    return ACTIVATION_BYTES.get(dtype, DEFAULT_ACTIVATION_BYTES)
+    """Bytes per activation element for weight ``dtype`` (:data:`ACTIVATION_DTYPE`)."""
+    return BYTES_PER_ELEMENT[ACTIVATION_DTYPE[dtype]]
+
+
+def resolve_kv_dtype(kv_dtype: str, dtype: str) -> str:
+    """The KV-cache dtype in use: ``kv_dtype`` itself, or for ``"auto"`` the dtype activations
+    run in (:data:`ACTIVATION_DTYPE` of the weight ``dtype``: fp32 → fp32, bf16/fp16 → the same,
+    quantized weights → bf16), as inference engines' ``auto`` does (vLLM
+    ``vllm/config/cache.py::CacheConfig.cache_dtype``: "if 'auto', will use model data type";
+    SGLang ``--kv-cache-dtype auto`` likewise): a quantized checkpoint's model dtype is its
+    16-bit compute dtype, not the format of its matrices."""
+    return ACTIVATION_DTYPE[dtype] if kv_dtype == "auto" else kv_dtype
 
 
 # ----------------------------------------------------------------------------------------------
@@ -331,14 +341,19 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
 
 def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_layers: int,
                        n_moe: int, first: bool, last: bool, tp: int, pp: int,
-                       nbytes=None) -> dict[str, int]:
+                       *, nbytes=None, vision: bool = True) -> dict[str, int]:
     """Weight bytes one GPU of a pipeline stage holds, by component.
 
     Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
-    ``VocabParallelEmbedding``) on the first stage; the final norm and the lm_head (split over
+    ``VocabParallelEmbedding``; learned positions replicated, vLLM's GPT-2 ``nn.Embedding``) on
+    the first stage; the final norm and the lm_head (split over
     ``tp``) on the last. A tied lm_head costs nothing at ``pp=1`` and is a second copy of the
     embedding on the last stage at ``pp>1`` (Megatron and vLLM both keep one per end).
-    ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer.
+    ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer. ``vision``: a
+    multimodal wrapper's vision encoder and projector (``vision`` true: loaded, as engines do),
+    on the first stage, split over ``tp`` (vLLM's default ``mm_encoder_tp_mode="weights"``), in
+    the 16-bit format of the non-matrix tensors when the matrices are quantized (quantization
+    recipes skip the vision tower).
     ``nbytes(n, fmt)``: bytes of ``n`` elements (default :func:`tensor_bytes`; the what-if
     variants pass :func:`estimator.quant.tensor_bytes`, which adds block formats).
     """
@@ -354,7 +369,7 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         elif pp > 1:
             lm = v_l * h
     return {
-        "embedding": tensor_bytes_(v_l * h, oth) if first else 0,
+        "embedding": tensor_bytes_(v_l * h + s.position_embeddings * h, oth) if first else 0,
         "attention": (tensor_bytes_(n_layers * lp.attn_mat, mat)
                       + tensor_bytes_(n_layers * lp.attn_extra, oth)),
         "dense_ffn": (tensor_bytes_(n_dense * lp.dense_mat, mat)
@@ -367,14 +382,15 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "norms": tensor_bytes_(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
         "lm_head": tensor_bytes_(lm, oth),
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
+        "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
     }
 
 
-def weight_bytes(s: ModelSpec, dtype: str) -> dict[str, int]:
+def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int]:
     """Weight bytes of the whole model (one copy, no parallelism) in ``dtype``, by component
     (:func:`stage_weight_bytes` with one stage on one GPU). Routed experts: all ``E`` of them."""
     return stage_weight_bytes(s, layer_params(s), weight_formats(dtype), s.num_hidden_layers,
-                              s.num_moe_layers, True, True, 1, 1)
+                              s.num_moe_layers, True, True, 1, 1, vision=vision)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -652,9 +668,10 @@ class StageModel:
 
 
 def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout: str,
-                 overhead: dict[str, int], chunk: int = 0) -> tuple[StageModel, ...]:
+                 overhead: dict[str, int], chunk: int = 0,
+                 vision: bool = True) -> tuple[StageModel, ...]:
     """One :class:`StageModel` per pipeline stage of ``lay`` (``chunk``: the
-    ``max_num_batched_tokens`` option)."""
+    ``max_num_batched_tokens`` option; ``vision``: the ``include_vision`` option)."""
     fmts = weight_formats(dtype)
     lp = layer_params(s, lay.tp, lay.ep, lay.etp)
     act_b = activation_bytes(dtype)
@@ -663,7 +680,8 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
     for p, (lo, hi) in enumerate(lay.stage_layers):
         n, n_moe, n_slide = layer_kinds(s, lo, hi)
         first, last = p == 0, p == lay.pp - 1
-        w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp)
+        w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp,
+                               vision=vision)
         acts = activation_model(s, lay, act_b, last, has_dense=n_moe < n, has_moe=n_moe > 0)
         out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
                               kv_full=(n - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
@@ -870,14 +888,15 @@ def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
 def compute(model, opts, gpu) -> InferenceMemory:
     """The inference-memory section for ``model`` under ``opts`` on ``gpu``."""
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
-    dtype, kv_dtype = opts.dtype, opts.kv_dtype
+    dtype, kv_dtype = opts.dtype, resolve_kv_dtype(opts.kv_dtype, opts.dtype)
     kv_layout = opts.kv_cache
     lay = layout(s, opts.tp, opts.pp, opts.ep)
     util = opts.gpu_memory_utilization
     mem = gpu.memory_bytes
     overhead = overhead_bytes(lay.gpus, mem, util)
     chunk = opts.max_num_batched_tokens
-    models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk)
+    models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk,
+                          opts.include_vision)
     b, seq = opts.batch, opts.seq_len
     b_group = _cdiv(b, lay.dp_attn)
     stages = tuple(m.at(b_group, seq) for m in models)
@@ -887,7 +906,7 @@ def compute(model, opts, gpu) -> InferenceMemory:
         weights, acts = dict(stages[0].weights), dict(stages[0].activations)
         kv = stages[0].kv_cache
     else:
-        weights = weight_bytes(s, dtype)
+        weights = weight_bytes(s, dtype, opts.include_vision)
         tokens, seqs = (min(b * seq, chunk), min(b, chunk)) if chunk else (b * seq, b)
         acts = activation_model(s, layout(s, 1, 1, 1), activation_bytes(dtype)).terms(tokens,
                                                                                      seqs)
@@ -908,6 +927,9 @@ def compute(model, opts, gpu) -> InferenceMemory:
                      "is bf16")
     if s.mla is None and kv_layout == "transformers":
         notes.append("kv_cache='transformers' changes MLA models only")
+    if s.vision_params and not opts.include_vision:
+        notes.append(f"include_vision=false: the {s.vision_params:,}-parameter vision encoder "
+                     "and projector are not loaded (text-only serving)")
     if s.num_mtp_layers:
         notes.append(f"{s.num_mtp_layers} multi-token-prediction layer(s) not loaded "
                      "(speculative decoding with them would add their weights)")

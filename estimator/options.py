@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import EstimatorError
+from .params import ACTIVE_CONVENTION_OPTIONS
 
 DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
-KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
 # Bounds that keep every figure a finite float (a capacity factor of 1e300 overflowed to inf):
 # far above any real job, and refused with the option's name like any other bad value.
 MAX_GPUS = 10_000_000
@@ -42,6 +43,13 @@ class Options:
                        maximum=100_000_000)
     dtype: str = opt("bf16", "weight dtype (inference); mxfp4 = routed experts in MXFP4 as "
                              "gpt-oss ships them, the rest bf16", "workload", choices=DTYPES)
+    active_convention: str = opt("publisher", "what params.active counts: 'publisher' = the "
+                                              "convention of the family's own model cards "
+                                              "(with_embedding where no card establishes one); "
+                                              "'with_embedding'; 'without_embedding' (input "
+                                              "embedding left out); 'non_embedding' (embedding "
+                                              "and lm_head left out)", "workload",
+                                 choices=ACTIVE_CONVENTION_OPTIONS)
     attention_flops: str = opt("full", "attention FLOPs convention: 'full' = executed square "
                                        "score matrix (what FlopCounterMode measures); 'causal' = "
                                        "halved for the mask (Megatron, DeepSeek)", "workload",
@@ -62,7 +70,15 @@ class Options:
     gpu: str = opt("h100-sxm", "GPU type (configs/hardware.yaml id)", "parallel")
 
     # --- inference --------------------------------------------------------------------------
-    kv_dtype: str = opt("bf16", "KV-cache dtype", "inference", choices=KV_DTYPES)
+    kv_dtype: str = opt("auto", "KV-cache dtype; 'auto' = the dtype activations run in, as "
+                                "inference engines' auto does (fp32 weights: fp32; bf16/fp16: "
+                                "the same; quantized weights: bf16); the report's "
+                                "memory.inference.kv_dtype says what it resolved to",
+                        "inference", choices=KV_DTYPES)
+    include_vision: bool = opt(True, "a multimodal model's vision encoder and projector are "
+                                     "loaded with the language model (params.vision; engines "
+                                     "load them); false = text-only serving",
+                               "inference")
     kv_cache: str = opt("engine", "MLA cache layout: 'engine' = compressed latent as vLLM/SGLang "
                                   "(and transformers >= 5) keep it; 'transformers' = decompressed "
                                   "per-head K/V as transformers 4.x kept it",

@@ -13,6 +13,7 @@ on the embedding; three conventions are reported side by side, see :class:`Param
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import asdict, dataclass
 
@@ -28,6 +29,84 @@ ACTIVE_CONVENTIONS = {
     "non_embedding": "excluding both the input embedding and the lm_head (Kaplan et al. 2020, "
                      "arXiv 2001.08361 §2.1)",
 }
+#: Values of the ``active_convention`` option: ``publisher`` (each family's own, below) or one of
+#: :data:`ACTIVE_CONVENTIONS`.
+ACTIVE_CONVENTION_OPTIONS = ("publisher", *ACTIVE_CONVENTIONS)
+
+
+@dataclass(frozen=True)
+class PublisherConvention:
+    """The active-parameter convention a family's publisher uses, and the card that shows it:
+    ``card`` is the preset (``configs/models/<card>.yaml``) whose published figure matches this
+    convention and no other at the card's precision (tests/test_active_convention.py checks it)."""
+
+    convention: str
+    card: str
+    figure: str
+
+
+_MISTRAL = ("with_embedding", "mixtral-8x7b",
+            "Mistral AI, 'Mixtral of experts' (2023-12-11): 12.9B per token = 12.88B with the "
+            "input embedding (12.75B without)")
+_META = ("with_embedding", "llama-4-scout",
+         "Meta, Llama-4-Scout-17B-16E card: 17B active = 17.17B with the input embedding "
+         "(16.14B without)")
+
+#: Each family's publisher convention, established only from a model card figure that fits it
+#: and no other (the ``card`` preset's ``published`` block). Families absent here have no such
+#: card yet: ``publisher`` falls back to ``with_embedding`` and says so
+#: (:func:`active_convention_of`). A config read through the ``architectures`` fallback (Kimi-K2
+#: as ``deepseek_v3``) takes the convention of the family it was read as.
+PUBLISHER_CONVENTIONS: dict[str, PublisherConvention] = {
+    "mixtral": PublisherConvention(*_MISTRAL),
+    "phimoe": PublisherConvention(
+        "with_embedding", "phi-3.5-moe",
+        "Microsoft, Phi-3.5-MoE-instruct card: 6.6B active = 6.64B with the input embedding "
+        "(6.51B without)"),
+    "olmoe": PublisherConvention(
+        "with_embedding", "olmoe-1b-7b",
+        "AI2, OLMoE (arXiv 2409.02060): 1.3B active = 1.28B with the input embedding "
+        "(1.18B without)"),
+    "qwen2_moe": PublisherConvention(
+        "with_embedding", "qwen1.5-moe-a2.7b",
+        "Qwen, Qwen1.5-MoE-A2.7B card: 2.7B activated = 2.69B with the input embedding "
+        "(2.38B without)"),
+    "qwen3_moe": PublisherConvention(
+        "with_embedding", "qwen3-30b-a3b",
+        "Qwen, Qwen3-30B-A3B card: 3.3B activated = 3.353B with the input embedding, "
+        "truncated (3.04B without)"),
+    "deepseek_v2": PublisherConvention(
+        "without_embedding", "deepseek-v2-lite",
+        "DeepSeek, DeepSeek-V2-Lite card: 2.4B activated = 2.451B without the input embedding, "
+        "truncated (2.66B with)"),
+    "deepseek_v3": PublisherConvention(
+        "without_embedding", "deepseek-v3",
+        "DeepSeek-V3 report (arXiv 2412.19437): 37B activated = 36.63B without the input "
+        "embedding (37.55B with)"),
+    "glm4_moe": PublisherConvention(
+        "non_embedding", "glm-4.5",
+        "Z.ai, GLM-4.5 card: 32B active = 32.08B without the input embedding and lm_head "
+        "(32.86B with the lm_head, 33.63B with both)"),
+    "gpt_oss": PublisherConvention(
+        "without_embedding", "gpt-oss-120b",
+        "OpenAI, gpt-oss model card (arXiv 2508.10925) Table 1: 5.13B active = 5.133B without "
+        "the input embedding (5.71B with)"),
+    "llama4": PublisherConvention(*_META),
+    "llama4_text": PublisherConvention(*_META),
+}
+
+
+def active_convention_of(option: str, model_type: str) -> tuple[str, str]:
+    """``(convention, why)`` for the ``active_convention`` option and a family: an explicit
+    convention is taken as given; ``publisher`` reads :data:`PUBLISHER_CONVENTIONS`, else
+    ``with_embedding``, saying that no card figure establishes the family's convention."""
+    if option != "publisher":
+        return option, "chosen (active_convention option)"
+    pc = PUBLISHER_CONVENTIONS.get(model_type)
+    if pc is None:
+        return "with_embedding", (f"publisher: no model card figure establishes the "
+                                  f"convention of {model_type!r}; with_embedding assumed")
+    return pc.convention, f"publisher: {pc.figure}"
 
 
 @dataclass(frozen=True)
@@ -39,7 +118,9 @@ class ParamCounts:
     experts, plus JetMoE's unused attention experts). ``buffers`` are checkpoint tensors that are
     not parameters (DeepSeek-V3's ``e_score_correction_bias``); ``mtp`` counts multi-token-
     prediction modules, which ship in the checkpoint but are outside the main model (their
-    embedding and output head are shared with it, so are not counted again).
+    embedding and output head are shared with it, so are not counted again). ``vision``: a
+    multimodal wrapper's vision encoder and projector (:mod:`estimator.vision`), outside
+    ``total``, which is the language model.
     """
 
     embedding: int
@@ -55,6 +136,11 @@ class ParamCounts:
     buffers: int = 0
     mtp: int = 0
     embedding_tied: bool = False
+    vision: int = 0
+    position_embedding: int = 0  # learned absolute positions, part of ``embedding`` (GPT-2's wpe)
+    #: which convention :attr:`active` follows, and why (:func:`active_convention_of`)
+    active_convention: str = "with_embedding"
+    active_convention_source: str = "default of count_params"
 
     @property
     def total(self) -> int:
@@ -62,17 +148,34 @@ class ParamCounts:
                 + self.shared_experts + self.dense_ffn + self.norms + self.lm_head + self.other)
 
     @property
-    def active(self) -> int:
-        """Active per token, ``with_embedding`` convention (the project default)."""
+    def active_with_embedding(self) -> int:
+        """Active per token, every parameter a token touches (what FLOPs and the 6·N figures
+        use)."""
         return self.total - self.routed_inactive
 
     @property
     def active_without_embedding(self) -> int:
-        return self.active - (0 if self.embedding_tied else self.embedding)
+        """Without the input embeddings; a tied token table still counts, as the output head
+        (learned position embeddings are input-only, so they never count)."""
+        return self.active_with_embedding - (self.position_embedding if self.embedding_tied
+                                             else self.embedding)
 
     @property
     def active_non_embedding(self) -> int:
-        return self.active - self.embedding - self.lm_head
+        return self.active_with_embedding - self.embedding - self.lm_head
+
+    @property
+    def active_by_convention(self) -> dict[str, int]:
+        return {"with_embedding": self.active_with_embedding,
+                "without_embedding": self.active_without_embedding,
+                "non_embedding": self.active_non_embedding}
+
+    @property
+    def active(self) -> int:
+        """Active per token in :attr:`active_convention` (``with_embedding`` as
+        :func:`count_params` returns it; a report's follows its ``active_convention``
+        option)."""
+        return self.active_by_convention[self.active_convention]
 
     @property
     def non_embedding(self) -> int:
@@ -89,18 +192,17 @@ class ParamCounts:
         return {
             "total": self.total,
             "active": self.active,
-            "active_convention": "with_embedding",
-            "active_by_convention": {
-                "with_embedding": self.active,
-                "without_embedding": self.active_without_embedding,
-                "non_embedding": self.active_non_embedding,
-            },
+            "active_convention": self.active_convention,
+            "active_convention_source": self.active_convention_source,
+            "active_by_convention": self.active_by_convention,
             "conventions": dict(ACTIVE_CONVENTIONS),
             "non_embedding_total": self.non_embedding,
             "breakdown": self.breakdown,
             "routed_inactive_per_token": self.routed_inactive,
             "buffers": self.buffers,
             "mtp": self.mtp,
+            "vision": self.vision,
+            "position_embedding": self.position_embedding,
             "embedding_tied": self.embedding_tied,
         }
 
@@ -256,7 +358,8 @@ def count_params(s: ModelSpec) -> ParamCounts:
 def _count_params(s: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
 
-    ``total = V·h`` (embedding) ``+ V·h`` (lm_head, unless tied) ``[+ V`` lm_head bias``]``
+    ``total = V·h`` (embedding) ``[+ P·h`` learned positions``] + V·h`` (lm_head, unless tied)
+    ``[+ V`` lm_head bias``]``
     ``+ L·attention + L·layer_norms + norm(h) + (L − n_moe)·dense_ffn``
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
     Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
@@ -266,7 +369,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     h, V, L = s.hidden_size, s.vocab_size, s.num_hidden_layers
     n_moe = s.num_moe_layers
     n_dense = L - n_moe
-    embedding = V * h
+    positions = s.position_embeddings * h  # GPT-2's wpe (modeling_gpt2.GPT2Model)
+    embedding = V * h + positions
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = L * attention_params(s)
@@ -285,11 +389,21 @@ def _count_params(s: ModelSpec) -> ParamCounts:
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
         routed_inactive=inactive, buffers=buffers, mtp=mtp_params(s),
-        embedding_tied=s.tie_word_embeddings,
+        embedding_tied=s.tie_word_embeddings, vision=s.vision_params,
+        position_embedding=positions,
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
+    """:func:`count_params` with :attr:`ParamCounts.active` in the convention the
+    ``active_convention`` option names for ``s``'s family (:func:`active_convention_of`)."""
+    conv, why = active_convention_of(active_convention, s.model_type)
+    return dataclasses.replace(count_params(s), active_convention=conv,
+                               active_convention_source=why)
+
+
 #: The public formula functions (the app's Methods page renders their docstrings).
-FORMULAS = [count_params, attention_params, attention_inactive_params, mlp_params, expert_params,
-            router_params, shared_expert_params, dense_ffn_params, norm_params,
-            layer_norm_params, mtp_params]
+FORMULAS = [count_params, active_convention_of, attention_params, attention_inactive_params,
+            mlp_params, expert_params, router_params, shared_expert_params, dense_ffn_params,
+            norm_params, layer_norm_params, mtp_params]

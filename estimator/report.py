@@ -16,7 +16,7 @@ from ._frozen import direct_init
 from .errors import EstimatorError
 from .hardware import GPU, get_gpu
 from .options import OPTION_FIELDS, Options, make_options
-from .params import ParamCounts, count_params
+from .params import ParamCounts, count_params_as
 from .presets import Model, load_model
 from .spec import ModelSpec
 
@@ -61,11 +61,15 @@ class Report:
         """Which convention every number uses (also in each section)."""
         o = self.options
         return {
-            "active_params": "with_embedding (see params.active_by_convention for the others)",
+            "active_params": f"{self.params.active_convention} — "
+                             f"{self.params.active_convention_source} (the option "
+                             f"active_convention={o.active_convention}; "
+                             "params.active_by_convention has all three)",
             "flops_per_mac": "2",
             "attention_flops": o.attention_flops,
             "adam_bytes_per_param": str(o.adam_bytes),
             "kv_cache_layout": o.kv_cache,
+            "kv_dtype": _kv_dtype_convention(o),
             "units": "exact integers: parameters, bytes, FLOPs; GiB = 2^30 bytes when shown",
         }
 
@@ -108,6 +112,14 @@ class Report:
             out["memory"]["inference"]["smallest_fit"] = smallest_fit(self.model, self.options,
                                                                        self.gpu)
         return out
+
+
+def _kv_dtype_convention(o: Options) -> str:
+    """What the KV cache is stored in, and why (``auto`` resolved by the weight dtype)."""
+    kv = memory.resolve_kv_dtype(o.kv_dtype, o.dtype)
+    if o.kv_dtype != "auto":
+        return kv
+    return f"{kv} (auto: the dtype activations run in with {o.dtype} weights)"
 
 
 # ``ModelSpec.to_dict()`` (dataclasses.asdict, ~40 µs) depends on the spec alone: built once per
@@ -185,7 +197,8 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     except EstimatorError as e:
         training_memory = training_compute = NotApplicable(e)
     return Report(
-        model=m, options=opts, gpu=gpu, params=count_params(m.spec), flops=fl,
+        model=m, options=opts, gpu=gpu, params=count_params_as(m.spec, opts.active_convention),
+        flops=fl,
         inference=inference,
         training_memory=training_memory,
         training=training_compute,

@@ -283,7 +283,8 @@ def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel
                 (hi - lo) * s.moa.num_experts * 2 * s.hidden_size * s.head_dim * g_l,
                 fmts["matrices"])
         gathered = 0 if (s.tie_word_embeddings and lay.pp == 1) else w["embedding"]
-        dense += sum(w.values()) - w["routed_experts"] - gathered - a
+        # the vision tower is not read by a text decode step
+        dense += sum(w.values()) - w["routed_experts"] - w["vision"] - gathered - a
         routed += w["routed_experts"]
         attn_exp += a
         if gathered:
@@ -452,8 +453,9 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     else:
         lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
         overhead = memory.overhead_bytes(lay.gpus, mem, opts.gpu_memory_utilization)
-        models = memory.stage_models(s, lay, opts.dtype, opts.kv_dtype, opts.kv_cache,
-                                     overhead, opts.max_num_batched_tokens)
+        kv_dtype = memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype)
+        models = memory.stage_models(s, lay, opts.dtype, kv_dtype, opts.kv_cache, overhead,
+                                     opts.max_num_batched_tokens, opts.include_vision)
         max_b = memory.max_batch(models, lay, seq, mem)
     reads = decode_reads(s, lay, opts.dtype, models, seq)
 

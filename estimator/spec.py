@@ -132,6 +132,8 @@ class ModelSpec:
 
     # --- extras -----------------------------------------------------------------------------
     num_mtp_layers: int = 0  # DeepSeek-V3/GLM-4.5 multi-token prediction, outside the main model
+    vision_params: int = 0  # multimodal wrapper: vision encoder + projector (estimator/vision.py)
+    position_embeddings: int = 0  # learned absolute positions (GPT-2's wpe): rows of width h
     max_position_embeddings: int | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
 
@@ -241,6 +243,8 @@ def _validate(s: ModelSpec) -> None:
     for n in _INT_FIELDS_NONNEG:
         check_int(n, getattr(s, n), 0)
     check_int("norms_per_layer", s.norms_per_layer, 1, 8)
+    check_int("vision_params", s.vision_params, 0, MAX_DIM**2)  # a count, not a size
+    check_int("position_embeddings", s.position_embeddings, 0, MAX_CONTEXT)
     for n in _BOOL_FIELDS:
         if not isinstance(getattr(s, n), bool):
             raise EstimatorError(n, getattr(s, n), "must be true or false")

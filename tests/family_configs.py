@@ -234,6 +234,118 @@ def gen_gpt_neox(rng):
             "use_parallel_residual": _flag(rng)}
 
 
+def gen_helium(rng):
+    d = _dense(rng, explicit_head_dim=False)
+    # Helium's o_proj needs a·d == h; its default head_dim (128) would not run at these sizes
+    d["head_dim"] = d["hidden_size"] // d["num_attention_heads"]
+    return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_smollm3(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng), "pad_token_id": 0}
+    L = d["num_hidden_layers"]
+    if rng.random() < 0.7:
+        d.update(use_sliding_window=True, sliding_window=rng.choice([3, 5, 6]))
+        r = rng.random()
+        if r < 0.3:
+            d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"])
+                                for _ in range(L)]
+        elif r < 0.6:
+            d["no_rope_layers"] = [rng.randint(0, 1) for _ in range(L)]
+        else:
+            d["no_rope_layer_interval"] = rng.randint(1, 3)
+    return d
+
+
+def gen_hunyuan_v1_dense(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
+def gen_cohere2_moe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **attn(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(3, 30), "attention_bias": _flag(rng),
+         "num_shared_experts": rng.randint(0, 2), "pad_token_id": 0,
+         "sliding_window_pattern": rng.randint(1, 3),
+         "prefix_dense_sliding_window_pattern": rng.randint(1, 3), **sliding(rng, L)}
+    if _flag(rng):
+        d["rms_norm_eps"] = 1e-5
+    r = rng.random()
+    if r < 0.35:
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    elif r < 0.7:
+        d["first_k_dense_replace"] = rng.randint(0, L)
+    if "dense" in d.get("mlp_layer_types", []) or d.get("first_k_dense_replace"):
+        d["prefix_dense_intermediate_size"] = rng.randint(5, 60)
+    return d
+
+
+def gen_gpt2(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"n_layer": rng.randint(1, 4), "n_head": a, "n_embd": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "n_positions": rng.randint(32, 80)}
+    if _flag(rng):
+        d["n_inner"] = rng.randint(5, 60)
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
+def gen_falcon(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {**trunk(rng, L=(1, 4)), "num_attention_heads": a,
+         "hidden_size": a * rng.choice([4, 6, 8]), "bias": _flag(rng),
+         "parallel_attn": _flag(rng), "alibi": rng.random() < 0.3}
+    kind = rng.choice(["new", "multi_query", "mha"])
+    # combinations transformers' FalconDecoderLayer.forward runs: the new architecture is
+    # parallel; two parallel norms only with the new architecture
+    if kind == "new":
+        d.update(new_decoder_architecture=True, parallel_attn=True)
+        if _flag(rng):
+            d["num_kv_heads"] = rng.choice([g for g in range(1, a + 1) if a % g == 0])
+        if _flag(rng):
+            d["num_ln_in_parallel_attn"] = rng.choice([1, 2])
+    else:
+        d["multi_query"] = kind == "multi_query"
+        if _flag(rng):
+            d["num_ln_in_parallel_attn"] = 1
+    if _flag(rng):
+        d["ffn_hidden_size"] = rng.randint(5, 60)
+    return d
+
+
+def gen_arcee(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+
+
+def gen_ministral3(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    if _flag(rng):
+        d["sliding_window"] = rng.choice([3, 5, 6])
+    return {**d, "pad_token_id": 0}
+
+
+def gen_vaultgemma(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return _with_sliding(rng, {**d, "attention_bias": _flag(rng)})
+
+
+def gen_granite_swa(rng):
+    return _with_sliding(rng, {**_dense(rng, explicit_head_dim=False),
+                               "attention_bias": _flag(rng), "mlp_bias": _flag(rng)})
+
+
+def gen_glm(rng):
+    d = _dense(rng)
+    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

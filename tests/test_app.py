@@ -65,6 +65,18 @@ def test_opens_on_mixtral_with_the_headline(default_app):
     assert metric(at, "Total parameters") == "46.7B"  # Mistral AI: 46.7B total
     assert metric(at, "Active per token") == "12.9B"  # Mistral AI: 12.9B per token
     assert "Memory like a **46.7B dense** model, compute like a **12.9B dense** one" in texts(at)
+    # the headline says which active-parameter convention the figure uses (Mistral's own)
+    assert next(m for m in at.metric if m.label == "Active per token").delta == "with embedding"
+    assert "used per token (with embedding)" in texts(at)
+
+
+def test_headline_active_follows_the_publisher_convention():
+    """gpt-oss: OpenAI's card counts without the input embedding (5.13B active)."""
+    at = app(model="gpt-oss-120b")
+    clean(at)
+    assert metric(at, "Active per token") == "5.1B"
+    assert next(m for m in at.metric if m.label == "Active per token").delta == \
+        "without embedding"
 
 
 @pytest.mark.parametrize("tab", TABS)

@@ -92,7 +92,9 @@ _HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
             # FlexOlmo's default pad_token_id (100277) must index the (tiny) vocabulary
             "flex_olmo": {"pad_token_id": 0}, "seed_oss": {"pad_token_id": 0},
             "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
-            "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0}}
+            "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0},
+            "smollm3": {"pad_token_id": 0}, "glm": {"pad_token_id": 0},
+            "ministral3": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
@@ -153,17 +155,24 @@ def test_derived_default_matches_transformers(family, key):
         expect = [i for i, t in enumerate(hf_cfg.layer_types) if t == "chunked_attention"]
         assert _sliding(spec) == expect == [0, 1, 2]
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
-                                             "exaone4", "gemma2", "gemma3_text", "cohere2"):
-        for extra in ({"sliding_window": 16, "max_window_layers": 1},
-                      {"sliding_window": 16, "sliding_window_pattern": 3},
-                      {"sliding_window": 16, "sliding_window_pattern": 1}):
+                                             "exaone4", "gemma2", "gemma3_text", "cohere2",
+                                             "cohere2_moe", "vaultgemma", "granite_swa"):
+        extras = [{"sliding_window": 16, "max_window_layers": 1},
+                  {"sliding_window": 16, "sliding_window_pattern": 3},
+                  {"sliding_window": 16, "sliding_window_pattern": 1}]
+        if family == "cohere2_moe":  # dense prefix layers with their own pattern
+            extras.append({"sliding_window": 16, "first_k_dense_replace": 2,
+                           "prefix_dense_sliding_window_pattern": 2, "sliding_window_pattern": 3,
+                           "prefix_dense_intermediate_size": 80})
+        for extra in extras:
             c = {**cfg, **extra, "num_hidden_layers": 5}
             hc = hf_oracle.hf_config(c)
             expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
             assert _sliding(spec_from_hf_config(c)) == expect
     elif key == "mlp_layer_types":  # GLM-4.7-Flash: first layer dense; EXAONE-MoE: first k
         for first in (0, 1, 3):
-            c = {**cfg, "first_k_dense_replace": first, "num_hidden_layers": 5}
+            c = {**cfg, "first_k_dense_replace": first, "num_hidden_layers": 5,
+                 "prefix_dense_intermediate_size": 80}
             hc = hf_oracle.hf_config(c)
             expect = [i for i, t in enumerate(hc.mlp_layer_types) if t == "sparse"]
             assert list(spec_from_hf_config(c).moe_layers) == expect
@@ -174,12 +183,38 @@ def test_derived_default_matches_transformers(family, key):
             hc = hf_oracle.hf_config(c)
             expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
             assert _sliding(spec_from_hf_config(c)) == expect
+    elif family == "smollm3" and key in ("no_rope_layers", "layer_types"):
+        # sliding on the NoPE layers, every no_rope_layer_interval-th one, when enabled
+        for interval in (1, 2, 4):
+            c = {**cfg, "no_rope_layer_interval": interval, "use_sliding_window": True,
+                 "sliding_window": 16, "num_hidden_layers": 5}
+            hc = hf_oracle.hf_config(c)
+            expect = [i for i, t in enumerate(hc.layer_types) if t == "sliding_attention"]
+            assert _sliding(spec_from_hf_config(c)) == expect
     elif key == "no_rope_layers":  # Llama-4: every no_rope_layer_interval-th layer is NoPE
         for interval in (1, 2, 4):
             c = {**cfg, "no_rope_layer_interval": interval}
             hc = hf_oracle.hf_config(c)
             assert _sliding(spec_from_hf_config(c)) == [i for i, f in
                                                         enumerate(hc.no_rope_layers) if f]
+    elif family == "falcon":  # derived in FalconConfig.__post_init__ / FalconDecoderLayer
+        new = {**cfg, "new_decoder_architecture": True}
+        layer = hf_oracle.build(new).transformer.h[0]
+        if key == "num_kv_heads":  # every head has its own K/V
+            assert spec_from_hf_config(new).num_key_value_heads == cfg["num_attention_heads"] \
+                == hf_oracle.hf_config(new).num_kv_heads
+        elif key == "num_ln_in_parallel_attn":  # 2 with the new architecture, else 1
+            assert spec_from_hf_config(new).norms_per_layer == 2 and hasattr(layer, "ln_mlp")
+            assert spec.norms_per_layer == 1
+            assert not hasattr(hf_oracle.build(cfg).transformer.h[0], "ln_mlp")
+        elif key == "ffn_hidden_size":
+            assert spec.intermediate_size == 4 * cfg["hidden_size"] \
+                == layer.mlp.dense_h_to_4h.weight.shape[0]
+        else:
+            raise AssertionError(f"no derivation check for falcon.{key}")
+    elif key == "n_inner":  # GPT-2: the MLP is 4·n_embd wide
+        assert spec.intermediate_size == 4 * cfg["n_embd"]
+        assert hf_oracle.build(cfg).transformer.h[0].mlp.c_fc.nf == 4 * cfg["n_embd"]
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers

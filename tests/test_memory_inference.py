@@ -187,22 +187,44 @@ def test_kv_cache_equals_transformers_cache(name, cfg):
     model = _build_real(cfg)
     spec = spec_from_hf_config(cfg)
     batch = 3
+    # Falcon's new decoder architecture (40B/180B): transformers broadcasts each K/V group to
+    # all its query heads before caching (FalconAttention._split_heads), so its cache holds a/g
+    # times what the model defines and engines keep (g = num_kv_heads).
+    expand = (spec.num_attention_heads // spec.num_key_value_heads
+              if cfg.get("new_decoder_architecture") else 1)
     for seq in SEQ_LENS:
         measured = _cache_bytes(model, spec.vocab_size, batch, seq)
-        assert kv_cache_bytes(spec, batch, seq, "fp32", "engine") == measured, (name, seq)
+        assert expand * kv_cache_bytes(spec, batch, seq, "fp32", "engine") == measured, (name,
+                                                                                        seq)
 
 
-def test_kv_cache_bf16_model():
-    """A bf16 model's cache = the bf16 estimate (half the fp32 one)."""
-    import_cfg = next(c for n, c in KV_CONFIGS if n == "mistral")
-    model = _build_real(import_cfg)
+def test_kv_dtype_auto_is_the_model_dtype():
+    """kv_dtype 'auto' (the default) = the cache transformers keeps for a model loaded in the
+    weight dtype: fp32 → fp32 cache, bf16 → bf16, fp16 → fp16 (vLLM's 'auto' likewise uses the
+    model dtype)."""
     import torch
 
-    model = model.to(torch.bfloat16)
-    spec = spec_from_hf_config(import_cfg)
-    for seq in (4, 11):
-        assert kv_cache_bytes(spec, 2, seq, "bf16") == _cache_bytes(model, spec.vocab_size, 2,
-                                                                    seq)
+    cfg = next(c for n, c in KV_CONFIGS if n == "mistral")
+    model = _build_real(cfg)
+    spec = spec_from_hf_config(cfg)
+    for dtype, torch_dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16),
+                               ("fp16", torch.float16)):
+        model = model.to(torch_dtype)
+        for seq in (4, 11):
+            measured = _cache_bytes(model, spec.vocab_size, 2, seq)
+            mem = compute(spec, make_options(batch=2, seq_len=seq, dtype=dtype), H100)
+            assert mem.kv_cache == measured, (dtype, seq)
+            assert mem.kv_dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", ["fp8", "int8", "int4", "mxfp4"])
+def test_kv_dtype_auto_is_bf16_for_quantized_weights(dtype):
+    """Quantized weights compute in bf16, so 'auto' caches bf16; an explicit kv_dtype wins."""
+    auto = _mem("mixtral-8x7b", batch=2, seq_len=1024, dtype=dtype)
+    assert auto.kv_dtype == "bf16"
+    assert auto.kv_cache == _mem("mixtral-8x7b", batch=2, seq_len=1024, kv_dtype="bf16").kv_cache
+    fp8 = _mem("mixtral-8x7b", batch=2, seq_len=1024, dtype=dtype, kv_dtype="fp8")
+    assert (fp8.kv_dtype, 2 * fp8.kv_cache) == ("fp8", auto.kv_cache)
 
 
 @pytest.mark.parametrize("mt", ["deepseek_v2", "deepseek_v3"])
@@ -275,11 +297,13 @@ def test_llama3_8b_weights_match_vllm_log():
 
 @pytest.mark.parametrize("slug", PRESETS)
 def test_weights_cover_every_parameter(slug):
-    """bf16 weights = 2 bytes × (all parameters + buffers) of the params oracle; fp32 = 4."""
+    """bf16 weights = 2 bytes × (all parameters + buffers + vision tower) of the params oracle;
+    fp32 = 4; without the vision tower, the language model alone."""
     s = load_model(slug).spec
     p = count_params(s)
-    assert sum(weight_bytes(s, "bf16").values()) == 2 * (p.total + p.buffers)
-    assert sum(weight_bytes(s, "fp32").values()) == 4 * (p.total + p.buffers)
+    assert sum(weight_bytes(s, "bf16").values()) == 2 * (p.total + p.buffers + p.vision)
+    assert sum(weight_bytes(s, "fp32").values()) == 4 * (p.total + p.buffers + p.vision)
+    assert sum(weight_bytes(s, "bf16", vision=False).values()) == 2 * (p.total + p.buffers)
 
 
 _NOT_QUANTIZED = re.compile(r"(embed_tokens|\.wte\.|lm_head|\.gate\.weight$|router|"

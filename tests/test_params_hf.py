@@ -291,7 +291,7 @@ def test_every_family_has_a_generator():
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
 _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte|embed_in)\.weight$"),
+    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings)\.weight$"),
     ("lm_head", r"^lm_head\."),
     ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
@@ -299,7 +299,7 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
-              r"|^model\.norm|final_layer_norm)\."),
+              r"|^model\.norm|final_layer_norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
                   r"|c_proj|dense_h_to_4h|dense_4h_to_h)\."),
@@ -361,13 +361,15 @@ def test_counts_equal_transformers(model_type, i, cfg):
         assert ours.active == hf_active(model, hf_cfg), cfg
     else:
         assert ours.active == ours.total
-    # the three active conventions differ exactly by the embedding tables
+    # the three active conventions differ exactly by the embedding tables (learned position
+    # embeddings, GPT-2's wpe, are input embeddings too: Kaplan et al. §2.1 exclude them)
     emb = model.get_input_embeddings().weight
     tied = model.get_output_embeddings().weight is emb
     head = hf_oracle.numel(model, "lm_head")
+    pos = hf_oracle.numel(model, ".wpe.")
     assert ours.embedding_tied == tied
-    assert ours.active_non_embedding == ours.active - emb.numel() - head
-    assert ours.active_without_embedding == ours.active - (0 if tied else emb.numel())
+    assert ours.active_non_embedding == ours.active - emb.numel() - pos - head
+    assert ours.active_without_embedding == ours.active - (0 if tied else emb.numel()) - pos
 
 
 @pytest.mark.parametrize("model_type", ["deepseek_v3", "glm4_moe"])
@@ -414,10 +416,12 @@ def test_mixtral_active_from_one_expert_module():
 # ----------------------------------------------------------------------------------------------
 
 # every layer: config.sliding_window
-_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2"}
-_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss"}  # self_attn.sliding_window
+_WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "ministral3"}
+# self_attn.sliding_window
+_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
-                          "gemma3_text", "cohere2"}
+                          "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
+                          "granite_swa"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -527,18 +531,27 @@ def test_random_configs_cover_the_quirks():
     assert seen(lambda s: s.num_mtp_layers == 2, "deepseek_v3")
     # the families of the family table
     for fam in family_configs.GENERATORS:
-        # MLA has no head_dim; these derive it as hidden / heads in transformers
+        # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
+        # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox"):
+                       "gpt_neox", "helium", "gpt2", "falcon", "granite_swa"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
-    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared"):
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
+                "cohere2_moe"):
         assert seen(lambda s: s.num_shared_experts == 0, fam), fam
         assert seen(lambda s: s.num_shared_experts > 0, fam), fam
-    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite"):
+    for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "cohere2_moe"):
         assert seen(lambda s: 0 < s.num_moe_layers < s.num_hidden_layers, fam), fam
         assert seen(lambda s: s.num_moe_layers == s.num_hidden_layers, fam), fam
-    for fam in ("dots1", "exaone_moe"):
+    for fam in ("dots1", "exaone_moe", "smollm3"):
         assert seen(lambda s: 0 < len(s.sliding_window_layers) < s.num_hidden_layers, fam), fam
+    assert seen(lambda s: s.attention_out_bias and s.ffn_bias, "smollm3")
+    assert seen(lambda s: s.attention_bias and not s.attention_out_bias, "helium")
+    # Falcon: one norm (parallel) or two (sequential, or the new architecture)
+    assert seen(lambda s: s.norms_per_layer == 1, "falcon")
+    assert seen(lambda s: s.norms_per_layer == 2, "falcon")
+    assert seen(lambda s: any("ALiBi" in x for x in s.notes), "falcon")
+    assert seen(lambda s: 1 == s.num_key_value_heads < s.num_attention_heads, "falcon")
     assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
                 "ernie4_5_moe")
 

@@ -55,7 +55,7 @@ ARCH_GROUPS: dict[str, tuple[str, ...]] = {
     "Trunk": (
         "num_hidden_layers", "hidden_size", "vocab_size", "intermediate_size", "gated_ffn",
         "ffn_bias", "tie_word_embeddings", "norm_type", "norm_bias", "lm_head_bias",
-        "max_position_embeddings", "num_mtp_layers"),
+        "max_position_embeddings", "position_embeddings", "num_mtp_layers", "vision_params"),
     "Attention": (
         "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias",
         "attention_out_bias", "fused_qkv", "qk_norm", "attention_sinks", "sliding_window",
@@ -87,6 +87,10 @@ FIELD_HELP = {
     "lm_head_bias": "bias on the LM head (PhiMoE)",
     "max_position_embeddings": "longest context the model was trained for (charts stop here)",
     "num_mtp_layers": "multi-token-prediction modules (DeepSeek-V3), outside the main model",
+    "position_embeddings": "learned absolute position embeddings (GPT-2's wpe rows; 0 = none, "
+                           "e.g. RoPE)",
+    "vision_params": "parameters of a multimodal model's vision encoder and projector, counted "
+                     "apart from the language model (0 = text-only)",
     "num_attention_heads": "a: query heads",
     "num_key_value_heads": "g: key/value heads (GQA; = a for MHA, 1 for MQA)",
     "head_dim": "d: per-head width (0 = hidden_size / num_attention_heads)",

@@ -98,7 +98,7 @@ def figures(report: Report) -> dict[str, Any]:
     p = d["params"]
     figs: dict[str, Any] = {}
     figs["Parameters: stored vs used per token"] = charts.total_vs_active(
-        p["total"], p["active"], p["routed_inactive_per_token"])
+        p["total"], p["active_by_convention"]["with_embedding"], p["routed_inactive_per_token"])
     figs["Parameters by component"] = charts.breakdown_bar(p["breakdown"], "params")
     mi = d["memory"]["inference"]
     parts, scope = inference_parts(mi)

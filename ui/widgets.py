@@ -50,7 +50,7 @@ def moe_headline(d: Mapping[str, Any]) -> None:
     with st.container(border=True):
         st.markdown(
             f"#### {fmt.params(p['total'])} parameters stored · {fmt.params(p['active'])} "
-            "used per token\n"
+            f"used per token ({p['active_convention'].replace('_', ' ')})\n"
             f"Memory like a **{fmt.params(p['total'])} dense** model, compute like a "
             f"**{fmt.params(p['active'])} dense** one.")
         if same_total and same_active:

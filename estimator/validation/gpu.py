@@ -396,7 +396,7 @@ def memory_estimates(rec: dict[str, Any], gpu_id: str = "h200") -> dict[str, Any
     dtype, w = rec["dtype"], rec["workload"]
     b, s = w["batch"], w["seq_len"]
     gpu = get_gpu(gpu_id)
-    weights = sum(memory.weight_bytes(spec, dtype).values())
+    weights = sum(memory.weight_bytes(spec, dtype, vision=False).values())
     lay = memory.layout(spec, 1, 1, 1)
     am = memory.activation_model(spec, lay, memory.activation_bytes(dtype))
     kv = memory.kv_cache_bytes(spec, b, s, dtype, "engine")

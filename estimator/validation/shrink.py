@@ -133,7 +133,7 @@ def shrink_spec(spec: ModelSpec, size: str = "small") -> ModelSpec:
         head_dim=p["head_dim"], intermediate_size=p["ffn"] if len(moe) < len(picks) else 0,
         moe_intermediate_size=p["expert"] if moe else 0, moe_layers=moe,
         shared_expert_intermediate_size=p["shared"], sliding_window=p["window"] if sliding
-        else None, sliding_window_layers=sliding, num_mtp_layers=0,
+        else None, sliding_window_layers=sliding, num_mtp_layers=0, vision_params=0,
         max_position_embeddings=None)
     if not moe:
         kw.update(num_experts=0, num_experts_per_tok=0)

@@ -27,8 +27,10 @@ c = st.columns(4)
 c[0].metric("Total parameters", fmt.params(p["total"]), border=True,
             help=f"{p['total']:,} parameters (exact). All experts are resident in memory.")
 c[1].metric("Active per token", fmt.params(p["active"]), border=True,
-            help=f"{p['active']:,} (exact), {p['active_convention'].replace('_', ' ')}; "
-                 f"without the embedding: {p['active_by_convention']['without_embedding']:,}")
+            delta=p["active_convention"].replace("_", " "), delta_color="off", delta_arrow="off",
+            help=f"{p['active']:,} (exact), {p['active_convention'].replace('_', ' ')} — "
+                 f"{p['active_convention_source']}. All three conventions are in the "
+                 "Parameters tab.")
 c[2].metric("Forward FLOPs / token", fmt.flops(fl.get("forward_per_token")), border=True,
             help=f"at seq_len={o['seq_len']:,}, attention convention "
                  f"'{fl.get('convention', '—')}'; 1 multiply-add = 2 FLOPs")
@@ -37,7 +39,9 @@ c[3].metric("Inference memory / GPU", fmt.gib(inf_total), border=True,
             delta=widgets.fits_text(mi.get("fits"), report.gpu.memory_bytes),
             delta_color="normal" if mi.get("fits") else "inverse", delta_arrow="off",
             help=f"batch={o['batch']}, seq_len={o['seq_len']:,}, weights {o['dtype']}, KV "
-                 f"{o['kv_dtype']}, tp={o['tp']}; GiB = 2^30 bytes")
+                 f"{mi.get('kv_dtype', o['kv_dtype'])}"
+                 f"{' (auto)' if o['kv_dtype'] == 'auto' else ''}, tp={o['tp']}; "
+                 "GiB = 2^30 bytes")
 c = st.columns(4)
 c[0].metric("Training peak / GPU", fmt.gib(fmt.first(mt, "peak", "per_gpu.total")),
             border=True, delta=widgets.fits_text(mt.get("fits"), report.gpu.memory_bytes),
@@ -69,7 +73,8 @@ elif mi.get("smallest_fit"):
 
 # --- parameters -----------------------------------------------------------------------------
 def _parameters() -> None:
-    st.plotly_chart(charts.total_vs_active(p["total"], p["active"],
+    st.plotly_chart(charts.total_vs_active(p["total"],
+                                           p["active_by_convention"]["with_embedding"],
                                            p["routed_inactive_per_token"]),
                     config=widgets.PLOTLY_CONFIG)
     left, right = st.columns([3, 2])
@@ -88,6 +93,10 @@ def _parameters() -> None:
         if p.get("mtp"):
             extra.append(f"multi-token-prediction modules (outside the main model): "
                          f"{fmt.params(p['mtp'], 2)} ({p['mtp']:,})")
+        if p.get("vision"):
+            extra.append(f"vision encoder and projector (outside the total, in served weights "
+                         f"unless include_vision is off): {fmt.params(p['vision'], 2)} "
+                         f"({p['vision']:,})")
         if p.get("embedding_tied"):
             extra.append("input embedding and LM head are tied (counted once)")
         for line in extra:

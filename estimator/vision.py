@@ -1,0 +1,126 @@
+"""Vision towers of multimodal wrappers: exact parameter counts, reported apart from the LLM.
+
+A multimodal checkpoint (Gemma-3, Llama-4) is a language model plus a vision encoder and a
+projector into the language model's width. The estimator models the language model (parameters,
+FLOPs, KV cache, training); the vision encoder and projector are counted here, exactly as
+transformers instantiates them, and reported as ``params.vision``. Serving loads them (inference
+weights include them unless the ``include_vision`` option is false); text-token FLOPs and the KV
+cache do not involve them.
+
+Oracle: transformers' own modules on the meta device (tests/test_vision.py). Pure arithmetic;
+the importer (:mod:`estimator.hf`) reads and validates the ``vision_config`` fields.
+"""
+
+from __future__ import annotations
+
+#: transformers' configuration-class defaults of the vision fields we read (checked by
+#: tests/test_vision.py against the configuration classes of these ``model_type``s).
+VISION_DEFAULTS: dict[str, dict[str, object]] = {
+    "siglip_vision_model": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                num_attention_heads=12, num_channels=3, image_size=224,
+                                patch_size=16, vision_use_head=True),
+    "llama4_vision_model": dict(hidden_size=768, intermediate_size=5632, num_hidden_layers=34,
+                                num_attention_heads=16, num_channels=3, image_size=448,
+                                patch_size=14, vision_output_dim=7680, projector_input_dim=4096,
+                                projector_output_dim=4096),
+    "qwen2_5_vl_vision": dict(depth=32, hidden_size=3584, intermediate_size=3420,
+                              in_channels=3, patch_size=14, temporal_patch_size=2,
+                              spatial_merge_size=2, out_hidden_size=3584),
+    "qwen3_vl_moe_vision": dict(depth=27, hidden_size=1152, intermediate_size=4304,
+                                in_channels=3, patch_size=16, temporal_patch_size=2,
+                                spatial_merge_size=2, out_hidden_size=3584,
+                                num_position_embeddings=2304,
+                                deepstack_visual_indexes=(8, 16, 24)),
+}
+
+
+def _linear(n_in: int, n_out: int, bias: bool) -> int:
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def siglip_vision_params(h: int, f: int, layers: int, channels: int, image: int, patch: int,
+                         use_head: bool) -> int:
+    """SigLIP vision encoder (``modeling_siglip.SiglipVisionModel``), width ``h``, MLP ``f``.
+
+    Embeddings: ``Conv2d(channels → h, kernel = stride = patch)`` with bias, one learned position
+    per patch (``(image // patch)²``). Each of ``layers`` pre-norm blocks: q/k/v/out
+    ``Linear(h, h)`` with bias, two ``LayerNorm(h)`` with bias, MLP ``fc1`` (h → f) and ``fc2``
+    (f → h) with biases. ``post_layernorm``. With ``vision_use_head`` an attention-pooling head:
+    a probe (h), ``nn.MultiheadAttention(h)`` (``4h² + 4h``), a LayerNorm and an MLP.
+    """
+    mlp = _linear(h, f, True) + _linear(f, h, True)
+    embeddings = channels * patch * patch * h + h + (image // patch) ** 2 * h
+    block = 4 * _linear(h, h, True) + 2 * 2 * h + mlp
+    head = (h + 4 * h * h + 4 * h + 2 * h + mlp) if use_head else 0
+    return embeddings + layers * block + 2 * h + head
+
+
+def gemma3_projector_params(vision_h: int, text_h: int) -> int:
+    """``Gemma3MultiModalProjector``: ``mm_input_projection_weight`` (vision_h × text_h) and
+    ``mm_soft_emb_norm`` (RMSNorm(vision_h)); the average pooling has no parameters."""
+    return vision_h * text_h + vision_h
+
+
+def llama4_vision_params(h: int, f: int, layers: int, heads: int, channels: int, image: int,
+                         patch: int, projector_input_dim: int, projector_output_dim: int) -> int:
+    """Llama-4 vision encoder (``modeling_llama4.Llama4VisionModel``), width ``h``, MLP ``f``.
+
+    Patch embedding ``Linear(channels·patch² → h)`` without bias (``Llama4UnfoldConvolution``),
+    a class embedding (h) and ``(image // patch)² + 1`` learned positions; ``layernorm_pre`` and
+    ``layernorm_post`` (LayerNorm with bias). Each block: q/k/v ``Linear(h → a·d)`` and o
+    ``Linear(a·d → h)``, all with bias (``d = h // a``); two LayerNorms; MLP ``fc1``/``fc2`` with
+    biases. The pixel-shuffle adapter (``Llama4VisionMLP2``): ``fc1`` from the encoder's
+    *intermediate_size* ``f`` to ``projector_input_dim`` and ``fc2``
+    ``projector_output_dim → projector_output_dim``, no biases (the pixel shuffle turns ``h``
+    channels into ``h / ratio²``, which the real configs make equal to ``f``).
+    """
+    ad = heads * (h // heads)
+    embeddings = channels * patch * patch * h + h + ((image // patch) ** 2 + 1) * h
+    block = 3 * _linear(h, ad, True) + _linear(ad, h, True) + 2 * 2 * h \
+        + _linear(h, f, True) + _linear(f, h, True)
+    adapter = f * projector_input_dim + projector_output_dim * projector_output_dim
+    return embeddings + 2 * 2 * h + layers * block + adapter
+
+
+def llama4_projector_params(vision_output_dim: int, text_h: int) -> int:
+    """``Llama4MultiModalProjector``: ``linear_1`` (vision_output_dim → text_h), no bias."""
+    return vision_output_dim * text_h
+
+
+def qwen2_5_vl_vision_params(h: int, f: int, depth: int, channels: int, patch: int,
+                             temporal_patch: int, merge: int, out: int) -> int:
+    """Qwen2.5-VL vision tower (``modeling_qwen2_5_vl.Qwen2_5_VisionTransformerPretrainedModel``).
+
+    Patch embedding ``Conv3d(channels → h, kernel (temporal_patch, patch, patch))`` without bias.
+    Each of ``depth`` blocks: two RMSNorm(h), ``qkv`` (h → 3h) and ``proj`` (h → h) with biases,
+    a gated MLP (gate/up h → f, down f → h) with biases. The patch merger: RMSNorm(h), then
+    ``Linear(H, H)`` and ``Linear(H, out)`` with biases, ``H = h·merge²``.
+    """
+    H = h * merge * merge
+    block = 2 * h + _linear(h, 3 * h, True) + _linear(h, h, True) \
+        + 2 * _linear(h, f, True) + _linear(f, h, True)
+    merger = h + _linear(H, H, True) + _linear(H, out, True)
+    return channels * temporal_patch * patch * patch * h + depth * block + merger
+
+
+def qwen3_vl_vision_params(h: int, f: int, depth: int, channels: int, patch: int,
+                           temporal_patch: int, merge: int, out: int, positions: int,
+                           deepstack: int) -> int:
+    """Qwen3-VL / Qwen3-VL-MoE vision tower (``modeling_qwen3_vl_moe.Qwen3VLMoeVisionModel``).
+
+    Patch embedding ``Conv3d`` with bias; ``positions`` learned position embeddings (h each).
+    Each of ``depth`` blocks: two LayerNorm(h) with bias, ``qkv`` and ``proj`` with biases, a
+    plain MLP ``linear_fc1`` (h → f) / ``linear_fc2`` (f → h) with biases. The patch merger:
+    LayerNorm(h), ``Linear(H, H)``, ``Linear(H, out)`` with biases (``H = h·merge²``); each of the
+    ``deepstack`` DeepStack mergers the same with its LayerNorm over ``H`` (post-shuffle).
+    """
+    H = h * merge * merge
+    block = 2 * 2 * h + _linear(h, 3 * h, True) + _linear(h, h, True) \
+        + _linear(h, f, True) + _linear(f, h, True)
+    mlp = _linear(H, H, True) + _linear(H, out, True)
+    return (channels * temporal_patch * patch * patch * h + h + positions * h + depth * block
+            + 2 * h + mlp + deepstack * (2 * H + mlp))
+
+
+FORMULAS = [siglip_vision_params, gemma3_projector_params, llama4_vision_params,
+            llama4_projector_params, qwen2_5_vl_vision_params, qwen3_vl_vision_params]
