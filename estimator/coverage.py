@@ -58,7 +58,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "afmoe", "apertus",  "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
         "codegen", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone",
         "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text",  "gpt-sw3",
-        "gpt_bigcode", "gpt_neo", "gpt_neox_japanese", "gptj",  "granitemoe_swa",
+         "gpt_neo", "gpt_neox_japanese", "gptj",  "granitemoe_swa",
         "hy_v3", "hy_v4", "hyperclovax", "internlm3",
         "iquestcoder", "jais2", "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
          "modernbert-decoder", "mpt", "nanochat", "nemotron", "olmo", "openai-gpt",

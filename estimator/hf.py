@@ -147,6 +147,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "glm": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
                 attention_bias=True),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
+    "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
+                        multi_query=True),
     "falcon": dict(num_kv_heads=None, new_decoder_architecture=False, multi_query=True,
                    parallel_attn=True, num_ln_in_parallel_attn=None, bias=False,
                    ffn_hidden_size=None, tie_word_embeddings=True, alibi=False),
@@ -633,7 +635,8 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
     fused ``c_attn`` (h → 3h) and ``c_proj`` with biases (MHA, ``head_dim = n_embd / n_head``),
     LayerNorms with bias, a plain MLP ``c_fc``/``c_proj`` of width ``n_inner`` (None → 4h) with
     biases, ``ln_f``; the lm_head tied by default. ``add_cross_attention`` (a seq2seq decoder)
-    is refused."""
+    is refused. GPTBigCode (StarCoder-1, SantaCoder; ``modeling_gpt_bigcode.py``) is the same
+    block whose ``c_attn`` is h → h + 2·d with ``multi_query`` (one K/V head, the default)."""
     if r.flag("add_cross_attention"):
         raise EstimatorError("add_cross_attention", True, "cross-attention decoders are out of "
                              "scope (the estimator models decoder-only LLMs)")
@@ -642,9 +645,10 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
     if h % a:  # GPT2Attention refuses it
         raise EstimatorError("n_head", a, f"must divide n_embd={h}")
     f = r.opt_int("n_inner", 1, allow_none=True)
-    return ModelSpec(name=name, model_type="gpt2", num_hidden_layers=L, hidden_size=h,
+    g = 1 if r.model_type == "gpt_bigcode" and r.flag("multi_query") else a
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
                      vocab_size=r.int("vocab_size"), num_attention_heads=a,
-                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     num_key_value_heads=g, tie_word_embeddings=r.flag("tie_word_embeddings"),
                      norm_type="layernorm", norm_bias=True, attention_bias=True,
                      attention_out_bias=True, fused_qkv=True,
                      intermediate_size=4 * h if f is None else f, gated_ffn=False,
@@ -999,7 +1003,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v2": lambda r, n: _deepseek(r, n, v3=False),
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
-    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "falcon": _falcon,
+    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "gpt_bigcode": _gpt2, "falcon": _falcon,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
@@ -1036,7 +1040,8 @@ ARCHITECTURES: dict[str, str] = {
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
-    "GPT2LMHeadModel": "gpt2", "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
+    "GPT2LMHeadModel": "gpt2", "GPTBigCodeForCausalLM": "gpt_bigcode",
+    "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",

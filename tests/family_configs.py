@@ -346,6 +346,13 @@ def gen_glm(rng):
     return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
 
 
+def gen_gpt_bigcode(rng):
+    d = gen_gpt2(rng)
+    if _flag(rng):
+        d["multi_query"] = _flag(rng)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -58,7 +58,8 @@ REQUIRED: dict[str, dict] = {
                    intermediate_size=96, head_dim=2),
     "hunyuan_v1_dense": dict(_BASE, intermediate_size=96, head_dim=8),
     "cohere2_moe": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
-    "gpt2": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
+    **{mt: dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40)
+       for mt in ("gpt2", "gpt_bigcode")},
     "falcon": dict(_BASE),
 }
 

@@ -534,7 +534,7 @@ def test_random_configs_cover_the_quirks():
         # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox", "helium", "gpt2", "falcon", "granite_swa"):
+                       "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
@@ -552,6 +552,8 @@ def test_random_configs_cover_the_quirks():
     assert seen(lambda s: s.norms_per_layer == 2, "falcon")
     assert seen(lambda s: any("ALiBi" in x for x in s.notes), "falcon")
     assert seen(lambda s: 1 == s.num_key_value_heads < s.num_attention_heads, "falcon")
+    assert seen(lambda s: 1 == s.num_key_value_heads < s.num_attention_heads, "gpt_bigcode")
+    assert seen(lambda s: 1 < s.num_key_value_heads == s.num_attention_heads, "gpt_bigcode")
     assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
                 "ernie4_5_moe")
 
