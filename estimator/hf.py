@@ -146,6 +146,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         mlp_bias=False, sliding_window=128, layer_types=None),
     "glm": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
                 attention_bias=True),
+    "granitemoe_swa": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                           attention_bias=False, shared_intermediate_size=0, sliding_window=128,
+                           layer_types=None),
+    "jais2": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                  attention_bias=True, mlp_bias=True),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
                         multi_query=True),
@@ -200,7 +205,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("deepseek_v2", "deepseek_v3", "glm4_moe"), _ROUTED),
     **dict.fromkeys(("olmoe", "qwen2_moe", "qwen3_moe"), _PLAIN),
     "dbrx": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_top_k"},
-    **dict.fromkeys(("minimax_m2", "granitemoeshared"), _LOCAL),
+    **dict.fromkeys(("minimax_m2", "granitemoeshared", "granitemoe_swa"), _LOCAL),
     **dict.fromkeys(("dots1", "glm4_moe_lite"), _ROUTED),
     **dict.fromkeys(("flex_olmo", "exaone_moe"), _PLAIN),
     "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
@@ -979,6 +984,17 @@ TABLE: dict[str, Family] = {
                                 "ffn_bias": "mlp_bias"},
                           sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0),
                           fixed=dict(attention_sinks=True)),
+    # Granite-MoE with sliding-window layers (as granite_swa) and attention sinks, optional
+    # shared MLP (as granitemoeshared).
+    "granitemoe_swa": Family(
+        expert_width="intermediate_size", moe_layers=_every_layer,
+        shared=_shared_of_width("shared_intermediate_size"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0),
+        fixed=dict(attention_sinks=True)),
+    # Jais-2: LayerNorms with bias, a plain up/down MLP (ReLU²); biases on by default.
+    "jais2": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                    fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False)),
     # GLM (GLM-4-9B): q/k/v bias with attention_bias (o_proj never), fused gate_up (same count).
     "glm": Family(bias={"attention_bias": "attention_bias"}),
     # Command-A MoE (Cohere2-MoE): Cohere's parallel block (one input norm, RMSNorm or a
@@ -1044,6 +1060,7 @@ ARCHITECTURES: dict[str, str] = {
     "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
+    "GraniteMoeSWAForCausalLM": "granitemoe_swa", "Jais2ForCausalLM": "jais2",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }

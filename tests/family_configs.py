@@ -353,6 +353,15 @@ def gen_gpt_bigcode(rng):
     return d
 
 
+def gen_granitemoe_swa(rng):
+    return _with_sliding(rng, gen_granitemoeshared(rng))
+
+
+def gen_jais2(rng):
+    return {**_dense(rng, explicit_head_dim=False), "attention_bias": _flag(rng),
+            "mlp_bias": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

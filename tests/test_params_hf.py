@@ -421,7 +421,7 @@ _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "mi
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
-                          "granite_swa"}
+                          "granite_swa", "granitemoe_swa"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -534,7 +534,8 @@ def test_random_configs_cover_the_quirks():
         # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa"):
+                       "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
+                       "jais2"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
