@@ -151,6 +151,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                            layer_types=None),
     "jais2": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
                   attention_bias=True, mlp_bias=True),
+    "phi": dict(num_key_value_heads=None, tie_word_embeddings=False, qk_layernorm=False),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
                         multi_query=True),
@@ -818,14 +819,16 @@ class Family:
     mha: bool = False  # K/V heads = query heads, head_dim = h/a, whatever the config says
     # o_proj is Linear(hidden_size, hidden_size) (Helium): only a·head_dim == hidden_size runs
     o_proj_from_hidden: bool = False
+    # (config flag, qk_norm kind): q/k norms when the flag is true (Cohere, Phi)
+    qk_norm_flag: tuple[str, str] | None = None
 
 
 def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
     for key in fam.required:
         r.req(key)
     c = _common(r, name)
-    if r.model_type == "cohere" and r.flag("use_qk_norm"):  # CohereLayerNorm((heads, d))
-        c["qk_norm"] = "full"
+    if fam.qk_norm_flag is not None and r.flag(fam.qk_norm_flag[0]):
+        c["qk_norm"] = fam.qk_norm_flag[1]
     if fam.mha:
         c.update(num_key_value_heads=c["num_attention_heads"], head_dim=0)
     if fam.o_proj_from_hidden and c["head_dim"] \
@@ -946,7 +949,14 @@ TABLE: dict[str, Family] = {
     # Cohere (Command-R): attention and MLP in parallel after one LayerNorm (no bias); optional
     # q/k LayerNorm of shape (heads, head_dim); Cohere-2 adds sliding layers.
     "cohere": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
-                     fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+                     fixed=dict(norm_type="layernorm", norms_per_layer=1),
+                     qk_norm_flag=("use_qk_norm", "full")),  # CohereLayerNorm((heads, d))
+    # Phi-1/1.5/2: Cohere-like parallel block after one LayerNorm (with bias); biases on q/k/v,
+    # dense, fc1/fc2 and the lm_head; a plain GELU MLP; optional per-head q/k LayerNorms.
+    "phi": Family(fixed=dict(norm_type="layernorm", norm_bias=True, norms_per_layer=1,
+                             gated_ffn=False, attention_bias=True, attention_out_bias=True,
+                             ffn_bias=True, lm_head_bias=True),
+                  qk_norm_flag=("qk_layernorm", "head")),
     "cohere2": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
                       sliding=_sliding_by_layer_types(
                           lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
@@ -1061,6 +1071,7 @@ ARCHITECTURES: dict[str, str] = {
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
     "GraniteMoeSWAForCausalLM": "granitemoe_swa", "Jais2ForCausalLM": "jais2",
+    "PhiForCausalLM": "phi",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }

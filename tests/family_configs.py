@@ -362,6 +362,16 @@ def gen_jais2(rng):
             "mlp_bias": _flag(rng)}
 
 
+def gen_phi(rng):
+    # q/k LayerNorms are sized hidden / heads: no explicit head_dim; partial RoPE (half the
+    # head by default) needs an even rotary width: head_dim a multiple of 4
+    a = rng.choice([1, 2, 4, 8])
+    g = rng.choice(_divisors(a))
+    return {**trunk(rng), "num_attention_heads": a, "num_key_value_heads": g,
+            "hidden_size": a * rng.choice([4, 8, 12]), "intermediate_size": rng.randint(5, 60),
+            "qk_layernorm": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 
