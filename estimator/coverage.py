@@ -61,7 +61,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
          "gpt_neo", "gpt_neox_japanese", "gptj",
         "hy_v3", "hy_v4", "hyperclovax", "internlm3",
         "iquestcoder",  "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
-         "modernbert-decoder", "mpt", "nanochat", "nemotron", "olmo", "openai-gpt",
+         "modernbert-decoder", "mpt", "nanochat", "nemotron",  "openai-gpt",
         "opt", "persimmon",  "sarvam_mla", "sarvam_moe", "solar_open",
         "stablelm",  "xglm", "youtu",
     ),

@@ -152,6 +152,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "jais2": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
                   attention_bias=True, mlp_bias=True),
     "phi": dict(num_key_value_heads=None, tie_word_embeddings=False, qk_layernorm=False),
+    "olmo": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
                         multi_query=True),
@@ -951,6 +952,10 @@ TABLE: dict[str, Family] = {
     "cohere": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
                      fixed=dict(norm_type="layernorm", norms_per_layer=1),
                      qk_norm_flag=("use_qk_norm", "full")),  # CohereLayerNorm((heads, d))
+    # OLMo-1: Llama block with parameter-free LayerNorms (OlmoLayerNorm); clip_qkv has no
+    # parameters.
+    "olmo": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                   fixed=dict(norm_type="layernorm", norm_weight=False)),
     # Phi-1/1.5/2: Cohere-like parallel block after one LayerNorm (with bias); biases on q/k/v,
     # dense, fc1/fc2 and the lm_head; a plain GELU MLP; optional per-head q/k LayerNorms.
     "phi": Family(fixed=dict(norm_type="layernorm", norm_bias=True, norms_per_layer=1,
@@ -1071,7 +1076,7 @@ ARCHITECTURES: dict[str, str] = {
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
     "GraniteMoeSWAForCausalLM": "granitemoe_swa", "Jais2ForCausalLM": "jais2",
-    "PhiForCausalLM": "phi",
+    "PhiForCausalLM": "phi", "OlmoForCausalLM": "olmo",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }

@@ -214,7 +214,10 @@ class ParamCounts:
 # ----------------------------------------------------------------------------------------------
 
 def norm_params(s: ModelSpec, width: int) -> int:
-    """RMSNorm(width): ``width`` weights; LayerNorm with bias: ``2·width``."""
+    """RMSNorm(width): ``width`` weights; LayerNorm with bias: ``2·width``; none without
+    learnable parameters (``norm_weight`` false: OLMo-1's ``OlmoLayerNorm``)."""
+    if not s.norm_weight:
+        return 0
     return 2 * width if (s.norm_type == "layernorm" and s.norm_bias) else width
 
 

@@ -372,6 +372,13 @@ def gen_phi(rng):
             "qk_layernorm": _flag(rng)}
 
 
+def gen_olmo(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng), "pad_token_id": 0}
+    if _flag(rng):
+        d["clip_qkv"] = 8.0
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

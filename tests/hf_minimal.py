@@ -51,7 +51,8 @@ REQUIRED: dict[str, dict] = {
     **{mt: dict(_BASE, intermediate_size=96) for mt in (
         "granite", "seed_oss", "ernie4_5", "olmo2", "olmo3", "exaone4", "gemma2",
         "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox",
-        "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm", "jais2", "phi")},
+        "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm", "jais2", "phi",
+        "olmo")},
     "granitemoe_swa": dict(_BASE, intermediate_size=96, num_local_experts=4,
                            num_experts_per_tok=2),
     # Helium needs num_attention_heads x head_dim == hidden_size and heads divisible by its

@@ -94,7 +94,7 @@ _HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
             "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
             "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0},
             "smollm3": {"pad_token_id": 0}, "glm": {"pad_token_id": 0},
-            "ministral3": {"pad_token_id": 0}}
+            "ministral3": {"pad_token_id": 0}, "olmo": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
