@@ -146,7 +146,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         mlp_bias=False, sliding_window=128, layer_types=None),
     "glm": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
                 attention_bias=True),
+    "granitemoe_swa": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                           attention_bias=False, shared_intermediate_size=0, sliding_window=128,
+                           layer_types=None),
+    "jais2": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                  attention_bias=True, mlp_bias=True),
+    "phi": dict(num_key_value_heads=None, tie_word_embeddings=False, qk_layernorm=False),
+    "olmo": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
+    "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
+                        multi_query=True),
     "falcon": dict(num_kv_heads=None, new_decoder_architecture=False, multi_query=True,
                    parallel_attn=True, num_ln_in_parallel_attn=None, bias=False,
                    ffn_hidden_size=None, tie_word_embeddings=True, alibi=False),
@@ -198,7 +207,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("deepseek_v2", "deepseek_v3", "glm4_moe"), _ROUTED),
     **dict.fromkeys(("olmoe", "qwen2_moe", "qwen3_moe"), _PLAIN),
     "dbrx": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_top_k"},
-    **dict.fromkeys(("minimax_m2", "granitemoeshared"), _LOCAL),
+    **dict.fromkeys(("minimax_m2", "granitemoeshared", "granitemoe_swa"), _LOCAL),
     **dict.fromkeys(("dots1", "glm4_moe_lite"), _ROUTED),
     **dict.fromkeys(("flex_olmo", "exaone_moe"), _PLAIN),
     "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
@@ -633,7 +642,8 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
     fused ``c_attn`` (h → 3h) and ``c_proj`` with biases (MHA, ``head_dim = n_embd / n_head``),
     LayerNorms with bias, a plain MLP ``c_fc``/``c_proj`` of width ``n_inner`` (None → 4h) with
     biases, ``ln_f``; the lm_head tied by default. ``add_cross_attention`` (a seq2seq decoder)
-    is refused."""
+    is refused. GPTBigCode (StarCoder-1, SantaCoder; ``modeling_gpt_bigcode.py``) is the same
+    block whose ``c_attn`` is h → h + 2·d with ``multi_query`` (one K/V head, the default)."""
     if r.flag("add_cross_attention"):
         raise EstimatorError("add_cross_attention", True, "cross-attention decoders are out of "
                              "scope (the estimator models decoder-only LLMs)")
@@ -642,9 +652,10 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
     if h % a:  # GPT2Attention refuses it
         raise EstimatorError("n_head", a, f"must divide n_embd={h}")
     f = r.opt_int("n_inner", 1, allow_none=True)
-    return ModelSpec(name=name, model_type="gpt2", num_hidden_layers=L, hidden_size=h,
+    g = 1 if r.model_type == "gpt_bigcode" and r.flag("multi_query") else a
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
                      vocab_size=r.int("vocab_size"), num_attention_heads=a,
-                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     num_key_value_heads=g, tie_word_embeddings=r.flag("tie_word_embeddings"),
                      norm_type="layernorm", norm_bias=True, attention_bias=True,
                      attention_out_bias=True, fused_qkv=True,
                      intermediate_size=4 * h if f is None else f, gated_ffn=False,
@@ -809,14 +820,16 @@ class Family:
     mha: bool = False  # K/V heads = query heads, head_dim = h/a, whatever the config says
     # o_proj is Linear(hidden_size, hidden_size) (Helium): only a·head_dim == hidden_size runs
     o_proj_from_hidden: bool = False
+    # (config flag, qk_norm kind): q/k norms when the flag is true (Cohere, Phi)
+    qk_norm_flag: tuple[str, str] | None = None
 
 
 def _from_table(r: _Reader, name: str, fam: Family) -> ModelSpec:
     for key in fam.required:
         r.req(key)
     c = _common(r, name)
-    if r.model_type == "cohere" and r.flag("use_qk_norm"):  # CohereLayerNorm((heads, d))
-        c["qk_norm"] = "full"
+    if fam.qk_norm_flag is not None and r.flag(fam.qk_norm_flag[0]):
+        c["qk_norm"] = fam.qk_norm_flag[1]
     if fam.mha:
         c.update(num_key_value_heads=c["num_attention_heads"], head_dim=0)
     if fam.o_proj_from_hidden and c["head_dim"] \
@@ -937,7 +950,18 @@ TABLE: dict[str, Family] = {
     # Cohere (Command-R): attention and MLP in parallel after one LayerNorm (no bias); optional
     # q/k LayerNorm of shape (heads, head_dim); Cohere-2 adds sliding layers.
     "cohere": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
-                     fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+                     fixed=dict(norm_type="layernorm", norms_per_layer=1),
+                     qk_norm_flag=("use_qk_norm", "full")),  # CohereLayerNorm((heads, d))
+    # OLMo-1: Llama block with parameter-free LayerNorms (OlmoLayerNorm); clip_qkv has no
+    # parameters.
+    "olmo": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                   fixed=dict(norm_type="layernorm", norm_weight=False)),
+    # Phi-1/1.5/2: Cohere-like parallel block after one LayerNorm (with bias); biases on q/k/v,
+    # dense, fc1/fc2 and the lm_head; a plain GELU MLP; optional per-head q/k LayerNorms.
+    "phi": Family(fixed=dict(norm_type="layernorm", norm_bias=True, norms_per_layer=1,
+                             gated_ffn=False, attention_bias=True, attention_out_bias=True,
+                             ffn_bias=True, lm_head_bias=True),
+                  qk_norm_flag=("qk_layernorm", "head")),
     "cohere2": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
                       sliding=_sliding_by_layer_types(
                           lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
@@ -975,6 +999,17 @@ TABLE: dict[str, Family] = {
                                 "ffn_bias": "mlp_bias"},
                           sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0),
                           fixed=dict(attention_sinks=True)),
+    # Granite-MoE with sliding-window layers (as granite_swa) and attention sinks, optional
+    # shared MLP (as granitemoeshared).
+    "granitemoe_swa": Family(
+        expert_width="intermediate_size", moe_layers=_every_layer,
+        shared=_shared_of_width("shared_intermediate_size"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0),
+        fixed=dict(attention_sinks=True)),
+    # Jais-2: LayerNorms with bias, a plain up/down MLP (ReLU²); biases on by default.
+    "jais2": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                    fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False)),
     # GLM (GLM-4-9B): q/k/v bias with attention_bias (o_proj never), fused gate_up (same count).
     "glm": Family(bias={"attention_bias": "attention_bias"}),
     # Command-A MoE (Cohere2-MoE): Cohere's parallel block (one input norm, RMSNorm or a
@@ -999,7 +1034,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v2": lambda r, n: _deepseek(r, n, v3=False),
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
-    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "falcon": _falcon,
+    "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "gpt_bigcode": _gpt2, "falcon": _falcon,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
@@ -1036,9 +1071,12 @@ ARCHITECTURES: dict[str, str] = {
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
-    "GPT2LMHeadModel": "gpt2", "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
+    "GPT2LMHeadModel": "gpt2", "GPTBigCodeForCausalLM": "gpt_bigcode",
+    "FalconForCausalLM": "falcon", "ArceeForCausalLM": "arcee",
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
+    "GraniteMoeSWAForCausalLM": "granitemoe_swa", "Jais2ForCausalLM": "jais2",
+    "PhiForCausalLM": "phi", "OlmoForCausalLM": "olmo",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }

@@ -215,7 +215,10 @@ class ParamCounts:
 # ----------------------------------------------------------------------------------------------
 
 def norm_params(s: ModelSpec, width: int) -> int:
-    """RMSNorm(width): ``width`` weights; LayerNorm with bias: ``2·width``."""
+    """RMSNorm(width): ``width`` weights; LayerNorm with bias: ``2·width``; none without
+    learnable parameters (``norm_weight`` false: OLMo-1's ``OlmoLayerNorm``)."""
+    if not s.norm_weight:
+        return 0
     return 2 * width if (s.norm_type == "layernorm" and s.norm_bias) else width
 
 
@@ -232,7 +235,8 @@ def attention_params(s: ModelSpec) -> int:
     """One layer's attention block, all attention experts included (norms inside it too).
 
     Standard (MHA/GQA/MQA, ``modeling_llama.LlamaAttention``): ``h·a·d + 2·h·g·d + a·d·h``,
-    plus ``a·d + 2·g·d`` q/k/v biases, ``h`` output bias, q/k norms, ``a`` sinks (gpt-oss).
+    plus ``a·d + 2·g·d`` q/k/v biases, ``h`` output bias, q/k norms (of the block's
+    :func:`norm_params` type), ``a`` sinks (gpt-oss).
     MLA (``modeling_deepseek_v3.DeepseekV3Attention``): see :class:`~estimator.spec.MLA`.
     MoA (``modeling_jetmoe.JetMoeAttention``): see :class:`~estimator.spec.MoA`.
     """
@@ -264,10 +268,10 @@ def attention_params(s: ModelSpec) -> int:
         p += a * d + 2 * g * d
     if s.attention_out_bias:
         p += h
-    if s.qk_norm == "head":
-        p += 2 * d
+    if s.qk_norm == "head":  # one norm of width d for q, one for k (LayerNorm: + bias, Phi)
+        p += 2 * norm_params(s, d)
     elif s.qk_norm == "full":
-        p += a * d + g * d
+        p += norm_params(s, a * d) + norm_params(s, g * d)
     if s.attention_sinks:
         p += a
     return p

@@ -92,6 +92,7 @@ class ModelSpec:
     tie_word_embeddings: bool = False
     norm_type: NormType = "rmsnorm"
     norm_bias: bool = False  # LayerNorm with a bias vector (PhiMoE)
+    norm_weight: bool = True  # False: norms without learnable parameters (OLMo-1's LayerNorm)
     # norms of width h per layer: 2 (pre-attention, pre-FFN; or OLMo-2's two post-norms),
     # 4 (Gemma-2/3, GLM-4: pre and post around both), 1 (Cohere's parallel block)
     norms_per_layer: int = 2
@@ -196,7 +197,8 @@ _INT_FIELDS_POSITIVE = ("num_hidden_layers", "hidden_size", "vocab_size", "num_a
 _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_experts_per_tok",
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers")
-_BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "lm_head_bias", "attention_bias",
+_BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
+                "attention_bias",
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",
                 "shared_expert_gate",

@@ -346,6 +346,39 @@ def gen_glm(rng):
     return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
 
 
+def gen_gpt_bigcode(rng):
+    d = gen_gpt2(rng)
+    if _flag(rng):
+        d["multi_query"] = _flag(rng)
+    return d
+
+
+def gen_granitemoe_swa(rng):
+    return _with_sliding(rng, gen_granitemoeshared(rng))
+
+
+def gen_jais2(rng):
+    return {**_dense(rng, explicit_head_dim=False), "attention_bias": _flag(rng),
+            "mlp_bias": _flag(rng)}
+
+
+def gen_phi(rng):
+    # q/k LayerNorms are sized hidden / heads: no explicit head_dim; partial RoPE (half the
+    # head by default) needs an even rotary width: head_dim a multiple of 4
+    a = rng.choice([1, 2, 4, 8])
+    g = rng.choice(_divisors(a))
+    return {**trunk(rng), "num_attention_heads": a, "num_key_value_heads": g,
+            "hidden_size": a * rng.choice([4, 8, 12]), "intermediate_size": rng.randint(5, 60),
+            "qk_layernorm": _flag(rng)}
+
+
+def gen_olmo(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng), "pad_token_id": 0}
+    if _flag(rng):
+        d["clip_qkv"] = 8.0
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -51,14 +51,18 @@ REQUIRED: dict[str, dict] = {
     **{mt: dict(_BASE, intermediate_size=96) for mt in (
         "granite", "seed_oss", "ernie4_5", "olmo2", "olmo3", "exaone4", "gemma2",
         "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox",
-        "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm")},
+        "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm", "jais2", "phi",
+        "olmo")},
+    "granitemoe_swa": dict(_BASE, intermediate_size=96, num_local_experts=4,
+                           num_experts_per_tok=2),
     # Helium needs num_attention_heads x head_dim == hidden_size and heads divisible by its
     # default num_key_value_heads (20)
     "helium": dict(num_hidden_layers=4, hidden_size=40, vocab_size=101, num_attention_heads=20,
                    intermediate_size=96, head_dim=2),
     "hunyuan_v1_dense": dict(_BASE, intermediate_size=96, head_dim=8),
     "cohere2_moe": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
-    "gpt2": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
+    **{mt: dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40)
+       for mt in ("gpt2", "gpt_bigcode")},
     "falcon": dict(_BASE),
 }
 

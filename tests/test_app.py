@@ -114,7 +114,7 @@ def test_methods_page_shows_every_formula_docstring():
     labels = {e.label for e in at.expander}
     import importlib
 
-    for mod in ("estimator.params", "estimator.flops", "estimator.memory",
+    for mod in ("estimator.params", "estimator.vision", "estimator.flops", "estimator.memory",
                 "estimator.training", "estimator.serving"):
         for fn in getattr(importlib.import_module(mod), "FORMULAS", []):
             assert f"`{fn.__name__}`" in labels, (mod, fn.__name__)

@@ -94,7 +94,7 @@ _HF_ONLY = {"dbrx": {"attn_config": {"rope_theta": 10000.0}},
             "olmo2": {"pad_token_id": 0}, "olmo3": {"pad_token_id": 0},
             "glm4": {"pad_token_id": 0}, "phi3": {"pad_token_id": 0},
             "smollm3": {"pad_token_id": 0}, "glm": {"pad_token_id": 0},
-            "ministral3": {"pad_token_id": 0}}
+            "ministral3": {"pad_token_id": 0}, "olmo": {"pad_token_id": 0}}
 
 
 def test_required_table_covers_every_family():
@@ -156,7 +156,8 @@ def test_derived_default_matches_transformers(family, key):
         assert _sliding(spec) == expect == [0, 1, 2]
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
                                              "exaone4", "gemma2", "gemma3_text", "cohere2",
-                                             "cohere2_moe", "vaultgemma", "granite_swa"):
+                                             "cohere2_moe", "vaultgemma", "granite_swa",
+                                             "granitemoe_swa"):
         extras = [{"sliding_window": 16, "max_window_layers": 1},
                   {"sliding_window": 16, "sliding_window_pattern": 3},
                   {"sliding_window": 16, "sliding_window_pattern": 1}]
@@ -212,9 +213,10 @@ def test_derived_default_matches_transformers(family, key):
                 == layer.mlp.dense_h_to_4h.weight.shape[0]
         else:
             raise AssertionError(f"no derivation check for falcon.{key}")
-    elif key == "n_inner":  # GPT-2: the MLP is 4·n_embd wide
+    elif key == "n_inner":  # GPT-2, GPTBigCode: the MLP is 4·n_embd wide
         assert spec.intermediate_size == 4 * cfg["n_embd"]
-        assert hf_oracle.build(cfg).transformer.h[0].mlp.c_fc.nf == 4 * cfg["n_embd"]
+        c_fc = hf_oracle.build(cfg).transformer.h[0].mlp.c_fc  # Conv1D (GPT-2) or Linear
+        assert c_fc.weight.numel() == 4 * cfg["n_embd"] ** 2
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers

@@ -299,10 +299,10 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
-              r"|^model\.norm|final_layer_norm|\.ln_([12f]|attn|mlp))\."),
+              r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
-                  r"|c_proj|dense_h_to_4h|dense_4h_to_h)\."),
+                  r"|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2)\."),
 ]
 
 
@@ -421,7 +421,7 @@ _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "mi
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
-                          "granite_swa"}
+                          "granite_swa", "granitemoe_swa"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -534,7 +534,8 @@ def test_random_configs_cover_the_quirks():
         # MLA has no head_dim; these derive it as hidden / heads in transformers (Helium's
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
-                       "gpt_neox", "helium", "gpt2", "falcon", "granite_swa"):
+                       "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
+                       "jais2", "phi"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
@@ -552,6 +553,9 @@ def test_random_configs_cover_the_quirks():
     assert seen(lambda s: s.norms_per_layer == 2, "falcon")
     assert seen(lambda s: any("ALiBi" in x for x in s.notes), "falcon")
     assert seen(lambda s: 1 == s.num_key_value_heads < s.num_attention_heads, "falcon")
+    assert seen(lambda s: 1 == s.num_key_value_heads < s.num_attention_heads, "gpt_bigcode")
+    assert seen(lambda s: s.qk_norm == "head" and s.tie_word_embeddings, "phi")
+    assert seen(lambda s: 1 < s.num_key_value_heads == s.num_attention_heads, "gpt_bigcode")
     assert seen(lambda s: s.ffn_bias and s.lm_head_bias and s.tie_word_embeddings,
                 "ernie4_5_moe")
 

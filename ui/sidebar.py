@@ -54,7 +54,8 @@ ARCH_GROUPS: dict[str, tuple[str, ...]] = {
         "router_bias", "expert_bias", "moe_output_bias", "router_score_correction_bias"),
     "Trunk": (
         "num_hidden_layers", "hidden_size", "vocab_size", "intermediate_size", "gated_ffn",
-        "ffn_bias", "tie_word_embeddings", "norm_type", "norm_bias", "lm_head_bias",
+        "ffn_bias", "tie_word_embeddings", "norm_type", "norm_bias", "norm_weight",
+        "lm_head_bias",
         "max_position_embeddings", "position_embeddings", "num_mtp_layers", "vision_params"),
     "Attention": (
         "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias",
@@ -84,6 +85,7 @@ FIELD_HELP = {
     "tie_word_embeddings": "LM head shares the input-embedding matrix",
     "norm_type": "RMSNorm or LayerNorm",
     "norm_bias": "LayerNorm with a bias vector (PhiMoE)",
+    "norm_weight": "norms have a learnable weight (off: OLMo-1's parameter-free LayerNorm)",
     "lm_head_bias": "bias on the LM head (PhiMoE)",
     "max_position_embeddings": "longest context the model was trained for (charts stop here)",
     "num_mtp_layers": "multi-token-prediction modules (DeepSeek-V3), outside the main model",

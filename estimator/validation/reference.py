@@ -100,8 +100,9 @@ class RMSNorm(nn.Module):
 def make_norm(spec: ModelSpec, width: int, fused: bool = False) -> nn.Module:
     """The spec's norm over ``width`` features (parameter count = ``params.norm_params``).
     LayerNorm uses torch's native kernel (it saves input, mean and rstd: already fused)."""
-    if spec.norm_type == "layernorm":
-        return nn.LayerNorm(width, eps=NORM_EPS, bias=spec.norm_bias)
+    if spec.norm_type == "layernorm" or not spec.norm_weight:  # no weight: OLMo-1
+        return nn.LayerNorm(width, eps=NORM_EPS, elementwise_affine=spec.norm_weight,
+                            bias=spec.norm_bias and spec.norm_weight)
     return RMSNorm(width, fused)
 
 

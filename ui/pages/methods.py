@@ -21,6 +21,7 @@ from ui.state import context
 
 MODULES = (
     ("Parameters", "estimator.params"),
+    ("Vision towers", "estimator.vision"),
     ("FLOPs", "estimator.flops"),
     ("Inference memory", "estimator.memory"),
     ("Training memory, compute, time and cost", "estimator.training"),
