@@ -153,6 +153,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   attention_bias=True, mlp_bias=True),
     "phi": dict(num_key_value_heads=None, tie_word_embeddings=False, qk_layernorm=False),
     "olmo": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "gptj": dict(n_inner=None, tie_word_embeddings=False),
+    "codegen": dict(n_inner=None, tie_word_embeddings=False),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
                         multi_query=True),
@@ -662,6 +664,26 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
                      ffn_bias=True, position_embeddings=P, max_position_embeddings=P)
 
 
+def _gptj(r: _Reader, name: str) -> ModelSpec:
+    """GPT-J (``modeling_gptj.py``) and CodeGen (``modeling_codegen.py``, the same counts with a
+    fused ``qkv_proj``): attention and MLP in parallel after one LayerNorm (``ln_1``, with
+    bias); q/k/v/out projections without bias (MHA, ``head_dim = n_embd / n_head``); a plain
+    MLP ``fc_in``/``fc_out`` of width ``n_inner`` (None → 4h) with biases; ``ln_f``; an
+    untied-by-default lm_head *with* a bias. Partial RoPE (``rotary_dim``) has no
+    parameters."""
+    L, h, a = (r.int(k) for k in ("n_layer", "n_embd", "n_head"))
+    if h % a:
+        raise EstimatorError("n_head", a, f"must divide n_embd={h}")
+    f = r.opt_int("n_inner", 1, allow_none=True)
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, norms_per_layer=1,
+                     fused_qkv=r.model_type == "codegen", lm_head_bias=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False,
+                     ffn_bias=True, max_position_embeddings=r.cfg.get("n_positions"))
+
+
 def _falcon(r: _Reader, name: str) -> ModelSpec:
     """Falcon (``modeling_falcon.py``): one fused ``query_key_value`` and ``dense`` (biases with
     ``bias``), a plain GELU MLP ``ffn_hidden_size`` wide (None → 4h), LayerNorms with bias, the
@@ -1035,6 +1057,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
     "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "gpt_bigcode": _gpt2, "falcon": _falcon,
+    "gptj": _gptj, "codegen": _gptj,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
@@ -1076,7 +1099,8 @@ ARCHITECTURES: dict[str, str] = {
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
     "GraniteMoeSWAForCausalLM": "granitemoe_swa", "Jais2ForCausalLM": "jais2",
-    "PhiForCausalLM": "phi", "OlmoForCausalLM": "olmo",
+    "PhiForCausalLM": "phi", "OlmoForCausalLM": "olmo", "GPTJForCausalLM": "gptj",
+    "CodeGenForCausalLM": "codegen",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }
