@@ -400,6 +400,20 @@ def gen_codegen(rng):  # CodeGenAttention splits q/k/v into 4 model-parallel gro
     return _gptj_like(rng, [4, 8])
 
 
+def gen_gpt_neo(rng):
+    a = rng.choice([1, 2, 4, 8])
+    L = rng.randint(1, 4)
+    d = {"num_layers": L, "num_heads": a, "hidden_size": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "max_position_embeddings": rng.randint(32, 80),
+         "attention_types": [[[rng.choice(["global", "local"])], 1] for _ in range(L)],
+         "window_size": rng.choice([3, 5, 6])}
+    if _flag(rng):
+        d["intermediate_size"] = rng.randint(5, 60)
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 
