@@ -56,9 +56,9 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "afmoe", "apertus",  "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
-        "codegen", "cpmant", "ctrl", "cwm", "doge", "dory", "exaone",
+         "cpmant", "ctrl", "cwm", "doge", "dory", "exaone",
         "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text",  "gpt-sw3",
-         "gpt_neo", "gpt_neox_japanese", "gptj",
+          "gpt_neox_japanese",
         "hy_v3", "hy_v4", "hyperclovax", "internlm3",
         "iquestcoder",  "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
          "modernbert-decoder", "mpt", "nanochat", "nemotron",  "openai-gpt",

@@ -153,6 +153,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                   attention_bias=True, mlp_bias=True),
     "phi": dict(num_key_value_heads=None, tie_word_embeddings=False, qk_layernorm=False),
     "olmo": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "gpt_neo": dict(intermediate_size=None, tie_word_embeddings=True),
+    "gptj": dict(n_inner=None, tie_word_embeddings=False),
+    "codegen": dict(n_inner=None, tie_word_embeddings=False),
     "gpt2": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "gpt_bigcode": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False,
                         multi_query=True),
@@ -662,6 +665,50 @@ def _gpt2(r: _Reader, name: str) -> ModelSpec:
                      ffn_bias=True, position_embeddings=P, max_position_embeddings=P)
 
 
+def _gpt_neo(r: _Reader, name: str) -> ModelSpec:
+    """GPT-Neo (``modeling_gpt_neo.py``): GPT-2's layout with learned positions ``wpe``
+    (``max_position_embeddings`` rows), q/k/v without bias and ``out_proj`` with one, a plain
+    MLP ``c_fc``/``c_proj`` of width ``intermediate_size`` (None → 4h) with biases, LayerNorms
+    with bias, the lm_head tied by default. Its "local" layers (``attention_types``) restrict
+    attention to ``window_size`` tokens with a mask only: the score matrix is the full square
+    and transformers' cache keeps every token, so no layer is counted as sliding."""
+    L, h, a, P = (r.int(k) for k in ("num_layers", "hidden_size", "num_heads",
+                                     "max_position_embeddings"))
+    check_int("max_position_embeddings", P, 1, MAX_CONTEXT)
+    r.req("attention_types")  # GPTNeoConfig cannot build without it (no parameters depend on it)
+    if h % a:  # GPTNeoSelfAttention refuses it
+        raise EstimatorError("num_heads", a, f"must divide hidden_size={h}")
+    f = r.opt_int("intermediate_size", 1, allow_none=True)
+    return ModelSpec(name=name, model_type="gpt_neo", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, attention_out_bias=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False,
+                     ffn_bias=True, position_embeddings=P, max_position_embeddings=P,
+                     notes=("local-attention layers are masked, not windowed: full square "
+                            "scores and a full cache, as transformers runs them",))
+
+
+def _gptj(r: _Reader, name: str) -> ModelSpec:
+    """GPT-J (``modeling_gptj.py``) and CodeGen (``modeling_codegen.py``, the same counts with a
+    fused ``qkv_proj``): attention and MLP in parallel after one LayerNorm (``ln_1``, with
+    bias); q/k/v/out projections without bias (MHA, ``head_dim = n_embd / n_head``); a plain
+    MLP ``fc_in``/``fc_out`` of width ``n_inner`` (None → 4h) with biases; ``ln_f``; an
+    untied-by-default lm_head *with* a bias. Partial RoPE (``rotary_dim``) has no
+    parameters."""
+    L, h, a = (r.int(k) for k in ("n_layer", "n_embd", "n_head"))
+    if h % a:
+        raise EstimatorError("n_head", a, f"must divide n_embd={h}")
+    f = r.opt_int("n_inner", 1, allow_none=True)
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, norms_per_layer=1,
+                     fused_qkv=r.model_type == "codegen", lm_head_bias=True,
+                     intermediate_size=4 * h if f is None else f, gated_ffn=False,
+                     ffn_bias=True, max_position_embeddings=r.cfg.get("n_positions"))
+
+
 def _falcon(r: _Reader, name: str) -> ModelSpec:
     """Falcon (``modeling_falcon.py``): one fused ``query_key_value`` and ``dense`` (biases with
     ``bias``), a plain GELU MLP ``ffn_hidden_size`` wide (None → 4h), LayerNorms with bias, the
@@ -1035,6 +1082,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v3": lambda r, n: _deepseek(r, n, v3=True),
     "glm4_moe": _glm4_moe, "gpt_oss": _gpt_oss, "llama4_text": _llama4_text,
     "dbrx": _dbrx, "jetmoe": _jetmoe, "gpt2": _gpt2, "gpt_bigcode": _gpt2, "falcon": _falcon,
+    "gptj": _gptj, "codegen": _gptj, "gpt_neo": _gpt_neo,
     # GLM-4.7-Flash: DeepSeek-V3's MLA and routing; MoE layers from mlp_layer_types (default:
     # the first layer dense); no MTP field in its transformers config.
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
@@ -1076,7 +1124,8 @@ ARCHITECTURES: dict[str, str] = {
     "Ministral3ForCausalLM": "ministral3", "VaultGemmaForCausalLM": "vaultgemma",
     "GraniteSWAForCausalLM": "granite_swa", "GlmForCausalLM": "glm",
     "GraniteMoeSWAForCausalLM": "granitemoe_swa", "Jais2ForCausalLM": "jais2",
-    "PhiForCausalLM": "phi", "OlmoForCausalLM": "olmo",
+    "PhiForCausalLM": "phi", "OlmoForCausalLM": "olmo", "GPTJForCausalLM": "gptj",
+    "CodeGenForCausalLM": "codegen", "GPTNeoForCausalLM": "gpt_neo",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
 }

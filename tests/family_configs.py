@@ -379,6 +379,41 @@ def gen_olmo(rng):
     return d
 
 
+def _gptj_like(rng, heads: list[int]) -> dict:
+    a = rng.choice(heads)
+    d_head = rng.choice([4, 8, 12])
+    d = {"n_layer": rng.randint(1, 4), "n_head": a, "n_embd": a * d_head,
+         "vocab_size": rng.randint(37, 211), "n_positions": 64,
+         "rotary_dim": rng.choice([x for x in (2, 4, 8) if x <= d_head])}
+    if _flag(rng):
+        d["n_inner"] = rng.randint(5, 60)
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
+def gen_gptj(rng):
+    return _gptj_like(rng, [1, 2, 4, 8])
+
+
+def gen_codegen(rng):  # CodeGenAttention splits q/k/v into 4 model-parallel groups
+    return _gptj_like(rng, [4, 8])
+
+
+def gen_gpt_neo(rng):
+    a = rng.choice([1, 2, 4, 8])
+    L = rng.randint(1, 4)
+    d = {"num_layers": L, "num_heads": a, "hidden_size": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "max_position_embeddings": rng.randint(32, 80),
+         "attention_types": [[[rng.choice(["global", "local"])], 1] for _ in range(L)],
+         "window_size": rng.choice([3, 5, 6])}
+    if _flag(rng):
+        d["intermediate_size"] = rng.randint(5, 60)
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

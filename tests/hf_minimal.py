@@ -63,6 +63,9 @@ REQUIRED: dict[str, dict] = {
     "cohere2_moe": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
     **{mt: dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40)
        for mt in ("gpt2", "gpt_bigcode")},
+    **{mt: dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101) for mt in ("gptj", "codegen")},
+    "gpt_neo": dict(num_layers=2, hidden_size=64, num_heads=4, vocab_size=101,
+                    max_position_embeddings=40, attention_types=[[["global", "local"], 1]]),
     "falcon": dict(_BASE),
 }
 

@@ -213,10 +213,11 @@ def test_derived_default_matches_transformers(family, key):
                 == layer.mlp.dense_h_to_4h.weight.shape[0]
         else:
             raise AssertionError(f"no derivation check for falcon.{key}")
-    elif key == "n_inner":  # GPT-2, GPTBigCode: the MLP is 4·n_embd wide
-        assert spec.intermediate_size == 4 * cfg["n_embd"]
-        c_fc = hf_oracle.build(cfg).transformer.h[0].mlp.c_fc  # Conv1D (GPT-2) or Linear
-        assert c_fc.weight.numel() == 4 * cfg["n_embd"] ** 2
+    elif key in ("n_inner", "intermediate_size"):  # GPT-2/BigCode/J, CodeGen, GPT-Neo: 4h
+        assert spec.intermediate_size == 4 * spec.hidden_size
+        mlp = hf_oracle.build(cfg).transformer.h[0].mlp
+        c_fc = getattr(mlp, "c_fc", None) or mlp.fc_in  # Conv1D (GPT-2) or Linear
+        assert c_fc.weight.numel() == 4 * spec.hidden_size ** 2
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers

@@ -72,4 +72,7 @@ def test_full_estimate_is_microseconds():
         for _ in range(100):
             estimator.estimate(m)
         best = min(best, (time.perf_counter() - t) / 100)
-    assert best < 100e-6, f"{best * 1e6:.1f} µs"
+    # The same code measures 82 µs on a quiet hour of this 2-core shared VM and 104–112 µs on a
+    # slower one (2026-12-04: the session's starting commit, which passed CI at 82 µs, measured
+    # 104–110 µs the same afternoon). The bar catches a regression, not the hour of the day.
+    assert best < 150e-6, f"{best * 1e6:.1f} µs"
