@@ -1110,7 +1110,7 @@ ARCHITECTURES: dict[str, str] = {
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
     "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",
-"GraniteForCausalLM": "granite",
+    "GraniteForCausalLM": "granite",
     "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
