@@ -147,9 +147,16 @@ def _with_sliding(rng, d: dict, **extra) -> dict:
     return d
 
 
-def gen_ministral(rng):
+def _dense_explicit_head_dim(rng):
+    """:func:`_dense` with ``head_dim`` written out (families whose config requires it, or
+    whose transformers class reads it rather than ``hidden_size / heads``)."""
     d = _dense(rng)
     d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    return d
+
+
+def gen_ministral(rng):
+    d = _dense_explicit_head_dim(rng)
     return _with_sliding(rng, d)
 
 
@@ -159,15 +166,13 @@ def gen_granite(rng):
 
 
 def gen_seed_oss(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return {**d, "attention_bias": _flag(rng), "attention_out_bias": _flag(rng),
             "mlp_bias": _flag(rng), "pad_token_id": 0}
 
 
 def gen_ernie4_5(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return {**d, "use_bias": _flag(rng)}
 
 
@@ -184,21 +189,18 @@ def gen_exaone4(rng):
 
 
 def gen_gemma2(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return _with_sliding(rng, {**d, "attention_bias": _flag(rng)})
 
 
 def gen_gemma3_text(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return _with_sliding(rng, {**d, "attention_bias": _flag(rng)},
                          sliding_window_pattern=rng.randint(1, 3))
 
 
 def gen_glm4(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
 
 
@@ -258,8 +260,7 @@ def gen_smollm3(rng):
 
 
 def gen_hunyuan_v1_dense(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
 
 
@@ -322,16 +323,14 @@ def gen_arcee(rng):
 
 
 def gen_ministral3(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     if _flag(rng):
         d["sliding_window"] = rng.choice([3, 5, 6])
     return {**d, "pad_token_id": 0}
 
 
 def gen_vaultgemma(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return _with_sliding(rng, {**d, "attention_bias": _flag(rng)})
 
 
@@ -341,8 +340,7 @@ def gen_granite_swa(rng):
 
 
 def gen_glm(rng):
-    d = _dense(rng)
-    d.setdefault("head_dim", d["hidden_size"] // d["num_attention_heads"])
+    d = _dense_explicit_head_dim(rng)
     return {**d, "attention_bias": _flag(rng), "pad_token_id": 0}
 
 

@@ -156,8 +156,7 @@ def test_engine_moe_layout_and_static_cache_compute_the_same_model():
     """The fused-MoE buffer layout and the preallocated cache used on the GPU give the logits of
     the per-expert loop with a concatenating cache; the cache holds the estimator's KV bytes."""
     from estimator import memory
-    from estimator.validation.gpu import StaticKVCache
-    from estimator.validation.reference import KVCache, build_reference
+    from estimator.validation.reference import KVCache, StaticKVCache, build_reference
 
     spec = _small(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32,
                   intermediate_size=0, moe_layers=(0, 1))

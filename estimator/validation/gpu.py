@@ -36,6 +36,7 @@ import os
 import platform
 import sys
 import time
+from statistics import median
 from typing import Any
 
 from .. import __version__
@@ -257,7 +258,7 @@ def measure_inference_memory(name: str, dtype: str, device: str, w: dict[str, in
     logits, a preallocated cache)."""
     torch = _torch()
     from .profile import make_inputs
-    from .reference import build_reference
+    from .reference import StaticKVCache, build_reference
 
     cfg, spec = _memory_subject(name)
     meter = Meter(device)
@@ -293,7 +294,7 @@ def measure_inference_memory(name: str, dtype: str, device: str, w: dict[str, in
 def measure_training_memory(rec: dict[str, Any], device: str) -> None:
     """One training step after two warm-up steps, recompute none / full; into ``rec``."""
     torch = _torch()
-    from .profile import make_inputs, make_optimizer, train_step
+    from .profile import make_inputs, make_optimizer, reference_call, train_step
     from .reference import build_reference
 
     name, dtype, w = rec["model"], rec["dtype"], rec["workload"]
@@ -308,23 +309,19 @@ def measure_training_memory(rec: dict[str, Any], device: str) -> None:
         for p in model.parameters():
             p.grad = torch.zeros_like(p)
         opt = make_optimizer(model) if dtype == "fp32" else MixedPrecisionAdamW(model)
-        train_step(model, opt, tids, tt, _ref_call)  # warm-up: optimizer states exist
-        train_step(model, opt, tids, tt, _ref_call)
+        train_step(model, opt, tids, tt, reference_call)  # warm-up: optimizer states exist
+        train_step(model, opt, tids, tt, reference_call)
         _sync(device)
         # CPU only: MemTracker does not register parameters that are leaf views of another
         # tensor (the master chunks), so the fp32 master copy is added as live untracked bytes
         hidden = (opt.master_bytes() if isinstance(opt, MixedPrecisionAdamW)
                   and device != "cuda" else 0)
         with meter.region(model, opt, untracked=hidden) as st:
-            train_step(model, opt, tids, tt, _ref_call)
+            train_step(model, opt, tids, tt, reference_call)
         st["states"] = _states(model, opt)
         rec["training"][recompute] = st
         del model, opt
         _free(device)
-
-
-def _ref_call(model, ids):
-    return model(ids)
 
 
 def _free(device: str) -> None:
@@ -496,61 +493,6 @@ DECODE_CONTEXT = 512
 TRAIN_TOKENS = ((4, 1024), (4, 2048))  # micro-batch × sequence of the training timings
 
 
-class StaticKVCache:
-    """A preallocated cache (what engines keep): each layer's tensors are written in place at
-    the next positions and attention reads a view of the filled part, so a decode step does not
-    copy the cache as :class:`~estimator.validation.reference.KVCache`'s concatenation does.
-    Sliding-window layers keep their last ``window − 1`` positions as ``KVCache`` does (a copy
-    of at most a window). ``rewind(n)`` forgets everything after position ``n``."""
-
-    def __init__(self, num_layers: int, capacity: int):
-        self.layers: list[tuple | None] = [None] * num_layers
-        self.filled = [0] * num_layers
-        self.windowed = [False] * num_layers
-        self.capacity = capacity
-        self.seen = 0
-
-    def update(self, i: int, new: tuple, window: int | None, seq_dim: int = -2) -> tuple:
-        torch = _torch()
-        n = new[0].shape[seq_dim]
-        if window is not None:  # concatenate, keep the last window − 1 positions
-            self.windowed[i] = True
-            old = self.layers[i]
-            full = new if old is None else tuple(torch.cat([o, t], seq_dim)
-                                                 for o, t in zip(old, new))
-            keep = full
-            if full[0].shape[seq_dim] > window - 1:
-                keep = tuple(t.narrow(seq_dim, t.shape[seq_dim] - (window - 1), window - 1)
-                             .clone() for t in full)
-            self.layers[i] = tuple(t.detach() for t in keep)
-            self.filled[i] = keep[0].shape[seq_dim]
-            return full
-        if self.layers[i] is None:
-            shapes = [list(t.shape) for t in new]
-            for sh in shapes:
-                sh[seq_dim] = self.capacity
-            self.layers[i] = tuple(t.new_empty(sh) for t, sh in zip(new, shapes))
-            self.seq_dim = seq_dim
-        start = self.filled[i]
-        for buf, t in zip(self.layers[i], new):
-            buf.narrow(seq_dim, start, n).copy_(t)
-        self.filled[i] = start + n
-        return tuple(buf.narrow(seq_dim, 0, start + n) for buf in self.layers[i])
-
-    def nbytes(self) -> int:
-        """Bytes of the filled part (what the positions seen so far occupy)."""
-        total = 0
-        for layer, f, w in zip(self.layers, self.filled, self.windowed):
-            for t in layer or ():
-                total += (t.numel() * t.element_size() if w
-                          else t.numel() * t.element_size() // self.capacity * f)
-        return total
-
-    def rewind(self, n: int) -> None:
-        self.filled = [n] * len(self.filled)
-        self.seen = n
-
-
 def _timed(fn, device: str, reps: int, warmup: int = 1) -> list[float]:
     """Seconds per call of ``fn``: CUDA events around each call after ``warmup`` calls (the
     GPU's own clock, no host overhead outside the region), or ``perf_counter`` on CPU."""
@@ -571,12 +513,6 @@ def _timed(fn, device: str, reps: int, warmup: int = 1) -> list[float]:
             fn()
             out.append(time.perf_counter() - t)
     return out
-
-
-def _median(xs: list[float]) -> float:
-    s = sorted(xs)
-    n = len(s)
-    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
 
 
 def speed_configs(device: str) -> dict[str, dict[str, Any]]:
@@ -611,10 +547,10 @@ def probe_hardware(device: str) -> dict[str, float]:
     n = 8192
     a = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
     b = torch.randn(n, n, device="cuda", dtype=torch.bfloat16)
-    t = _median(_timed(lambda a=a, b=b: a @ b, device, 10, 3))
+    t = median(_timed(lambda a=a, b=b: a @ b, device, 10, 3))
     x = torch.empty(2**30, device="cuda", dtype=torch.uint8)  # 1 GiB
     y = torch.empty_like(x)
-    tc = _median(_timed(lambda x=x, y=y: y.copy_(x), device, 10, 3))
+    tc = median(_timed(lambda x=x, y=y: y.copy_(x), device, 10, 3))
     del a, b, x, y
     return {"gemm_bf16_8192_tflops": 2 * n**3 / t / 1e12, "gemm_bf16_8192_s": t,
             "copy_1gib_tbs": 2 * 2**30 / tc / 1e12, "copy_1gib_s": tc}
@@ -640,7 +576,7 @@ def probe_kernels(device: str) -> dict[str, Any]:
     gemm = []
     for m in GEMM_ROWS:
         x = torch.randn(m, K, device="cuda", dtype=torch.bfloat16)
-        t = _median(_timed(lambda x=x, w=w: F.linear(x, w), device, 10, 3))
+        t = median(_timed(lambda x=x, w=w: F.linear(x, w), device, 10, 3))
         gemm.append({"m": m, "k": K, "n": N, "seconds": t, "tflops": 2 * m * K * N / t / 1e12,
                      "weight_tbs": K * N * 2 / t / 1e12})
         del x
@@ -650,7 +586,7 @@ def probe_kernels(device: str) -> dict[str, Any]:
         q = torch.randn(1, a, s, d, device="cuda", dtype=torch.bfloat16)
         k = torch.randn(1, g, s, d, device="cuda", dtype=torch.bfloat16)
         v = torch.randn_like(k)
-        t = _median(_timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(
+        t = median(_timed(lambda q=q, k=k, v=v: F.scaled_dot_product_attention(
             q, k, v, is_causal=True, enable_gqa=True), device, 10, 3))
         attn.append({"seq": s, "heads": a, "kv_heads": g, "head_dim": d, "seconds": t,
                      "tflops_causal": 2 * a * s * s * d / t / 1e12})
@@ -664,7 +600,7 @@ def measure_speed(device: str = "cuda", reps: int = 11) -> dict[str, Any]:
     torch = _torch()
     from ..hf import spec_from_hf_config
     from .profile import make_inputs
-    from .reference import Attention, build_reference
+    from .reference import Attention, StaticKVCache, build_reference
 
     t0 = time.perf_counter()
     out: dict[str, Any] = {"schema": SPEED_SCHEMA, **environment(device),
@@ -690,7 +626,7 @@ def measure_speed(device: str = "cuda", reps: int = 11) -> dict[str, Any]:
                                 warmup=3)
                     out["records"].append({"kind": "prefill", "model": label, "hf_config": cfg,
                                            "dtype": dtype, "batch": 1, "seq": s, "times_s": ts,
-                                           "median_s": _median(ts)})
+                                           "median_s": median(ts)})
                 ctx = DECODE_CONTEXT if device == "cuda" else 32
                 for b in DECODE_BATCHES if device == "cuda" else (1, 4, 16):
                     cache = StaticKVCache(L, ctx + 1)
@@ -715,7 +651,7 @@ def measure_speed(device: str = "cuda", reps: int = 11) -> dict[str, Any]:
                     ts = _timed(step, device, reps, warmup=3)
                     out["records"].append({"kind": "decode", "model": label, "hf_config": cfg,
                                            "dtype": dtype, "batch": b, "seq": ctx,
-                                           "times_s": ts, "median_s": _median(ts),
+                                           "times_s": ts, "median_s": median(ts),
                                            "distinct_experts_per_layer": distinct[3:]})
                     del cache
             del model
@@ -768,8 +704,8 @@ def _time_training(label: str, cfg: dict, device: str, dt, dtype: str, reps: int
     fb = _timed(fwd_bwd, device, reps, warmup=3)
     st = _timed(opt.step, device, reps, warmup=1)
     return {"kind": "train", "model": label, "hf_config": cfg, "dtype": dtype, "batch": b,
-            "seq": s, "fwd_bwd_times_s": fb, "fwd_bwd_median_s": _median(fb),
-            "optimizer_times_s": st, "optimizer_median_s": _median(st),
+            "seq": s, "fwd_bwd_times_s": fb, "fwd_bwd_median_s": median(fb),
+            "optimizer_times_s": st, "optimizer_median_s": median(st),
             "params": sum(p.numel() for p in model.parameters())}
 
 
@@ -784,7 +720,7 @@ TRAIN_LAUNCH_FACTOR = 3  # forward + backward (two GEMMs per forward GEMM) launc
 def speed_estimates(rec: dict[str, Any], gpu_id: str = "h200") -> dict[str, float]:
     """The estimator's figures for one timing record, with its default ``mfu``/``mbu``, and
     the operands the calibration fits on (FLOPs, bytes read, distinct experts, layers)."""
-    from .. import flops, serving
+    from .. import flops, serving, training
     from ..hardware import get_gpu
     from ..hf import spec_from_hf_config
     from ..options import make_options
@@ -799,7 +735,8 @@ def speed_estimates(rec: dict[str, Any], gpu_id: str = "h200") -> dict[str, floa
                             num_gpus=1, attention_flops="causal")
         f = flops.training_flops(spec, b, s, "causal", "none")
         peak = gpu.peak_flops(dtype)
-        return {"estimate_s": f / (peak * opts.mfu), "flops": f, "peak": peak,
+        return {"estimate_s": training.training_seconds(f, 1, peak, opts.mfu), "flops": f,
+                "peak": peak,
                 "mfu_default": opts.mfu, "layers": L, "moe_layers": n_moe,
                 "num_experts": spec.num_experts}
     opts = make_options(batch=b, seq_len=s, dtype=dtype, kv_dtype=dtype, gpu=gpu_id,

@@ -220,6 +220,51 @@ class KVCache:
         return sum(t.numel() * t.element_size() for layer in self.layers if layer for t in layer)
 
 
+class StaticKVCache(KVCache):
+    """A preallocated cache (what engines keep): each layer's tensors are written in place at
+    the next positions and attention reads a view of the filled part, so a decode step does not
+    copy the cache as :class:`KVCache`'s concatenation does.
+    Sliding-window layers are left to ``KVCache.update`` (they keep their last ``window − 1``
+    positions, a copy of at most a window). ``rewind(n)`` forgets everything after position
+    ``n``."""
+
+    def __init__(self, num_layers: int, capacity: int):
+        super().__init__(num_layers)
+        self.filled = [0] * num_layers
+        self.windowed = [False] * num_layers
+        self.capacity = capacity
+
+    def update(self, i: int, new: tuple, window: int | None, seq_dim: int = -2) -> tuple:
+        if window is not None:
+            self.windowed[i] = True
+            full = super().update(i, new, window, seq_dim)
+            self.filled[i] = self.layers[i][0].shape[seq_dim]
+            return full
+        if self.layers[i] is None:
+            shapes = [list(t.shape) for t in new]
+            for sh in shapes:
+                sh[seq_dim] = self.capacity
+            self.layers[i] = tuple(t.new_empty(sh) for t, sh in zip(new, shapes))
+        n, start = new[0].shape[seq_dim], self.filled[i]
+        for buf, t in zip(self.layers[i], new):
+            buf.narrow(seq_dim, start, n).copy_(t)
+        self.filled[i] = start + n
+        return tuple(buf.narrow(seq_dim, 0, start + n) for buf in self.layers[i])
+
+    def nbytes(self) -> int:
+        """Bytes of the filled part (what the positions seen so far occupy)."""
+        total = 0
+        for layer, f, w in zip(self.layers, self.filled, self.windowed):
+            for t in layer or ():
+                total += (t.numel() * t.element_size() if w
+                          else t.numel() * t.element_size() // self.capacity * f)
+        return total
+
+    def rewind(self, n: int) -> None:
+        self.filled = [n] * len(self.filled)
+        self.seen = n
+
+
 class Attention(nn.Module):
     """MHA/GQA/MQA attention (``modeling_llama.LlamaAttention`` shapes) plus the spec's options:
     q/k/v and output biases, a fused QKV matrix (DBRX), q/k norms, attention sinks, sliding
