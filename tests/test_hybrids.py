@@ -1,0 +1,191 @@
+"""Hybrid sequence mixers (issue #13) against transformers 5.24, the reference implementation.
+
+* parameters: every random config of tests/hybrid_configs.py built on the meta device; the total
+  and the mixer layers' own parameters must equal ours exactly;
+* cache split: a real CPU forward (fp32, batch 2, two lengths) fills transformers' cache; the
+  K/V tensors it holds must equal ``memory.kv_cache_bytes`` (softmax-attention layers only) and
+  the conv/recurrent states ``memory.state_bytes`` with the ``transformers`` layout, the same at
+  both lengths;
+* bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from estimator import memory
+from estimator.errors import EstimatorError
+from estimator.hf import spec_from_hf_config
+from estimator.params import count_params
+
+import hybrid_configs
+
+HYBRIDS = sorted(hybrid_configs.GENERATORS)
+N_PARAM = 10  # random configs per family (meta device: milliseconds each)
+N_CACHE = 3  # random configs per family for the CPU forward
+
+#: The module that holds a layer's mixer in each family's modeling file.
+MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
+                "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
+                "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn"}
+
+
+def test_every_hybrid_family_loads_and_has_a_generator():
+    from estimator.hf import FAMILIES
+    assert set(HYBRIDS) <= set(FAMILIES)
+    assert set(MIXER_MODULE) == set(HYBRIDS)
+
+
+PARAM_CASES = [(mt, i, cfg) for mt in HYBRIDS
+               for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_PARAM, "params"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", PARAM_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in PARAM_CASES])
+def test_params_exact(model_type, i, cfg):
+    pytest.importorskip("transformers")
+    from hf_oracle import build, numel
+
+    model = build(cfg)
+    spec = spec_from_hf_config(cfg)
+    p = count_params(spec)
+    assert p.total == numel(model), cfg
+    mod = MIXER_MODULE[model_type]
+    layers = "|".join(map(str, spec.mixer_layers)) or "x"
+    pat = re.compile(rf"\.layers\.({layers})\.{mod}\.")
+    assert p.sequence_mixers == sum(t.numel() for n, t in model.named_parameters()
+                                    if pat.search(n)), cfg
+    # the schedule: which layers run what, as transformers built them
+    kinds = spec.layer_kinds
+    for li, layer in enumerate(model.model.layers):
+        names = {n.split(".")[0] for n, _ in layer.named_parameters()}
+        if kinds[li][0] == "none":
+            assert mod not in names or model_type == "nemotron_h"
+        elif "+" not in kinds[li][0] and "attention" not in kinds[li][0]:
+            assert mod in names
+
+
+def _cache_bytes(cache) -> tuple[int, int]:
+    """(K/V bytes, state bytes) of transformers' cache after a forward."""
+    import torch
+
+    kv = state = 0
+    for layer in getattr(cache, "layers", []):
+        for name in ("keys", "values"):
+            t = getattr(layer, name, None)
+            if torch.is_tensor(t):
+                kv += t.numel() * t.element_size()
+        for name in ("conv_states", "recurrent_states"):
+            for t in (getattr(layer, name, None) or {}).values():
+                if torch.is_tensor(t):
+                    state += t.numel() * t.element_size()
+    for t in getattr(cache, "linear_cache", []) or []:  # MiniMaxCache
+        if torch.is_tensor(t):
+            state += t.numel() * t.element_size()
+    return kv, state
+
+
+CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
+               for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_CACHE, "cache"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", CACHE_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in CACHE_CASES])
+def test_cache_split_matches_transformers(model_type, i, cfg):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from transformers import AutoModelForCausalLM
+
+    from hf_oracle import hf_config
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    spec = spec_from_hf_config(cfg)
+    if spec.num_attention_layers == 0:
+        pytest.skip("transformers 5.24 cannot run a cache without an attention layer "
+                    "(DynamicCache.get_seq_length raises)")
+    b = 2
+    seen_state = set()
+    for T in (5, 9):
+        ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        with torch.no_grad():
+            out = model(ids, use_cache=True)
+        kv, state = _cache_bytes(out.past_key_values)
+        assert kv == memory.kv_cache_bytes(spec, b, T, "fp32", "transformers"), (T, cfg)
+        assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+        seen_state.add(state)
+    assert len(seen_state) == 1  # constant in length
+
+
+def test_engine_layout_keeps_one_conv_column_less():
+    """vLLM keeps ``conv_kernel - 1`` conv inputs (mamba_utils.MambaStateShapeCalculator)."""
+    cfg = hybrid_configs.random_configs("bamba", 1, "engine")[0]
+    s = spec_from_hf_config(cfg)
+    from estimator.mixers import conv_dim
+    diff = (memory.state_bytes(s, 1, "bf16", "transformers")
+            - memory.state_bytes(s, 1, "bf16", "engine"))
+    assert diff == s.num_mixer_layers * conv_dim(s.mixer, s.hidden_size) * 2
+
+
+# ----------------------------------------------------------------------------------------------
+# bad schedules
+# ----------------------------------------------------------------------------------------------
+
+BAD = [
+    ("qwen3_next", {"layer_types": ["linear_attention", "banana"]}, "layer_types[1]"),
+    ("qwen3_next", {"layer_types": ["linear_attention"]}, "layer_types"),
+    ("minimax", {"layer_types": "full_attention"}, "layer_types"),
+    ("granitemoehybrid", {"layer_types": ["mamba", "attention", "conv"]}, "layer_types[2]"),
+    ("lfm2_moe", {"layer_types": ["conv", "full_attention", "mamba"]}, "layer_types[2]"),
+    ("nemotron_h", {"hybrid_override_pattern": "M*X-"}, "hybrid_override_pattern[2]"),
+    ("nemotron_h", {"layers_block_type": ["mamba", "transformer"]}, "layers_block_type[1]"),
+    ("bamba", {"attn_layer_indices": [0, 99]}, "attn_layer_indices"),
+    ("bamba", {"mamba_d_head": 3}, "mamba_d_head"),
+    ("jamba", {"attn_layer_offset": 9, "attn_layer_period": 4}, "attn_layer_offset"),
+]
+
+
+@pytest.mark.parametrize("model_type,change,field", BAD, ids=[f"{b[0]}-{b[2]}" for b in BAD])
+def test_bad_schedule_names_the_field(model_type, change, field):
+    cfg = {**hybrid_configs.random_configs(model_type, 1, "bad")[0], **change}
+    if model_type == "nemotron_h":  # the schedule under test replaces the generated one
+        cfg.pop("layers_block_type" if "hybrid_override_pattern" in change
+                else "hybrid_override_pattern", None)
+    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe"):
+        cfg["num_hidden_layers"] = 3 if "[2]" in field else 2 if "[1]" in field else 3
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field
+
+
+def test_bad_schedule_cli_exit_2_one_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cfg = {**hybrid_configs.random_configs("qwen3_next", 1, "cli")[0], "num_hidden_layers": 2,
+           "layer_types": ["linear_attention", "mamba3"]}
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps(cfg))
+    r = subprocess.run([sys.executable, "-m", "estimator", "report", str(f)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "layer_types[1]" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_spec_refuses_inconsistent_schedules():
+    base = spec_from_hf_config(hybrid_configs.random_configs("bamba", 1, "spec")[0])
+    L = base.num_hidden_layers
+    with pytest.raises(EstimatorError) as e:
+        base.replace(mixer_layers=(L,))
+    assert e.value.field == "mixer_layers"
+    with pytest.raises(EstimatorError) as e:
+        base.replace(mixer=None)
+    assert e.value.field in ("mixer_layers",)
+    with pytest.raises(EstimatorError) as e:
+        base.replace(mixer=base.mixer.__class__(kind="retnet"))
+    assert e.value.field == "mixer.kind"
