@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import re
 
+import hybrid_configs
 import pytest
 
 from estimator import memory
 from estimator.errors import EstimatorError
 from estimator.hf import spec_from_hf_config
 from estimator.params import count_params
-
-import hybrid_configs
 
 HYBRIDS = sorted(hybrid_configs.GENERATORS)
 N_PARAM = 10  # random configs per family (meta device: milliseconds each)
@@ -96,9 +95,8 @@ CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
 def test_cache_split_matches_transformers(model_type, i, cfg):
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from transformers import AutoModelForCausalLM
-
     from hf_oracle import hf_config
+    from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
