@@ -187,3 +187,63 @@ def test_spec_refuses_inconsistent_schedules():
     with pytest.raises(EstimatorError) as e:
         base.replace(mixer=base.mixer.__class__(kind="retnet"))
     assert e.value.field == "mixer.kind"
+
+
+# ----------------------------------------------------------------------------------------------
+# FLOPs: FlopCounterMode on transformers' eager path
+# ----------------------------------------------------------------------------------------------
+
+FLOP_CASES = [(mt, i, cfg) for mt in HYBRIDS
+              for i, cfg in enumerate(hybrid_configs.random_configs(mt, 2, "flops"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", FLOP_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in FLOP_CASES])
+def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
+    """Everything but the mixers' recurrence is matmuls FlopCounterMode counts exactly: the
+    model's count outside the mixer modules equals our forward total without
+    ``sequence_mixers``, and the mixers' own ``nn.Linear`` projections equal
+    ``2·mixer_matrix_params`` per token and layer. The recurrence itself (chunked delta rule,
+    SSD scan, lightning blocks) runs on the CPU as multiply-then-sum and ``solve_triangular``
+    that FlopCounterMode counts as 0 or pads to the chunk (REFERENCE.md §7): it is the
+    published algorithm's count (estimator.mixers.recurrence_flops_per_token), not measured."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import forward_flops
+    from estimator.mixers import mixer_matrix_params
+    from hf_oracle import hf_config
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    spec = spec_from_hf_config(cfg)
+    b, T = 1, 8
+    ids = torch.randint(1, cfg["vocab_size"], (b, T))
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(ids, use_cache=False)
+    counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
+    mod = MIXER_MODULE[model_type]
+    prefix = f"{type(model).__name__}.model.layers"  # FlopCounterMode's module names
+    mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers)
+    linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
+                    if isinstance(m, torch.nn.Linear)}
+    mixer_linear = sum(c for n, c in counts.items() if n in linear_names and any(
+        n.startswith(f"{prefix}.{li}.{mod}.") for li in spec.mixer_layers))
+    ours = forward_flops(spec, b, T, "full", "all")
+    assert counts["Global"] - mixer_total == ours.total - ours.sequence_mixers, cfg
+    m, h, n = spec.mixer, spec.hidden_size, spec.num_mixer_layers
+    if m is not None:
+        if m.kind == "mamba":
+            # JambaMambaMixer.slow_forward applies dt_proj as ``self.dt_proj.weight @ x``, a
+            # bare matmul outside the nn.Linear call (modeling_jamba.py)
+            mixer_linear += b * T * n * 2 * m.dt_rank * m.inner
+        assert mixer_linear == b * T * n * 2 * mixer_matrix_params(m, h), cfg
+    if m is not None and m.kind == "short_conv":
+        # LFM2's short conv is a Conv1d FlopCounterMode counts, so the whole mixer is measured;
+        # the eager fallback (modeling_lfm2.causal_conv1d_fn) convolves with padding K - 1 and
+        # keeps the first T outputs: K - 1 extra outputs per sequence, 2·h·K FLOPs each
+        K = m.conv_kernel
+        assert mixer_total == ours.sequence_mixers + b * n * 2 * h * K * (K - 1), cfg
