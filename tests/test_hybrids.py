@@ -209,12 +209,12 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
     published algorithm's count (estimator.mixers.recurrence_flops_per_token), not measured."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
+    from hf_oracle import hf_config
     from torch.utils.flop_counter import FlopCounterMode
     from transformers import AutoModelForCausalLM
 
     from estimator.flops import forward_flops
     from estimator.mixers import mixer_matrix_params
-    from hf_oracle import hf_config
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
