@@ -331,6 +331,9 @@ def _validate_mixer(m: Mixer) -> None:
 def _validate_hybrid(s: ModelSpec) -> None:
     """Hybrid schedules: index tuples in range, disjoint where they must be, a mixer when
     mixer layers are named."""
+    if (s.mixer is None and not s.mixer_layers and not s.mixerless_layers
+            and not s.ffnless_layers and s.parallel_mixer is False):
+        return  # not a hybrid: nothing to check (the common case, kept fast for sweeps)
     if s.mixer is not None and not isinstance(s.mixer, Mixer):
         raise EstimatorError("mixer", s.mixer, "must be a Mixer block or None")
     if not isinstance(s.parallel_mixer, bool):
@@ -461,6 +464,8 @@ def _validate(s: ModelSpec) -> None:
                                                       s.sliding_window_layers),
                       ("mixer_layers", s.mixer_layers), ("mixerless_layers", s.mixerless_layers),
                       ("ffnless_layers", s.ffnless_layers)):
+        if idx == ():
+            continue
         if not isinstance(idx, tuple):
             raise EstimatorError(name, idx, "must be a tuple of layer indices")
         for i in idx:
