@@ -247,3 +247,32 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
         # keeps the first T outputs: K - 1 extra outputs per sequence, 2·h·K FLOPs each
         K = m.conv_kernel
         assert mixer_total == ours.sequence_mixers + b * n * 2 * h * K * (K - 1), cfg
+
+
+def test_hybrid_ratio_sweep_follows_transformers_schedule():
+    """A sweep over Qwen3-Next's full_attention_interval: the KV cache follows the number of
+    full-attention layers transformers' own config class derives for each interval."""
+    pytest.importorskip("transformers")
+    import estimator
+    from hf_oracle import hf_config
+
+    base = estimator.load_model("qwen3-next-80b-a3b")
+    rows = estimator.sweep("qwen3-next-80b-a3b", {"full_attention_interval": [1, 2, 3, 4, 8],
+                                                   "seq_len": [4096]})
+    s = base.spec
+    per_layer = 2 * s.num_key_value_heads * s.head_dim * 2 * 4096  # K and V, bf16
+    for r in rows:
+        cfg = {**base.hf_config, "full_attention_interval": r["full_attention_interval"]}
+        cfg.pop("layer_types", None)
+        n_full = hf_config(cfg).layer_types.count("full_attention")
+        assert not r["error"] and r["kv_cache_bytes"] == n_full * per_layer
+
+
+def test_spec_sweep_over_depth_keeps_the_hybrid_period():
+    import estimator
+    from estimator.sweep import _spec_changes
+
+    s = estimator.load_model("jamba-1.5-mini").spec
+    out = _spec_changes(s, {"num_hidden_layers": 64})
+    t = s.replace(**out)
+    assert t.num_attention_layers == 8 and t.num_mixer_layers == 56
