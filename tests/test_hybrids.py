@@ -253,8 +253,9 @@ def test_hybrid_ratio_sweep_follows_transformers_schedule():
     """A sweep over Qwen3-Next's full_attention_interval: the KV cache follows the number of
     full-attention layers transformers' own config class derives for each interval."""
     pytest.importorskip("transformers")
-    import estimator
     from hf_oracle import hf_config
+
+    import estimator
 
     base = estimator.load_model("qwen3-next-80b-a3b")
     rows = estimator.sweep("qwen3-next-80b-a3b", {"full_attention_interval": [1, 2, 3, 4, 8],
