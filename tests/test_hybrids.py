@@ -277,3 +277,51 @@ def test_spec_sweep_over_depth_keeps_the_hybrid_period():
     out = _spec_changes(s, {"num_hidden_layers": 64})
     t = s.replace(**out)
     assert t.num_attention_layers == 8 and t.num_mixer_layers == 56
+
+
+def test_gated_delta_rule_recurrence_flops_on_the_reference():
+    """The recurrence count of Gated DeltaNet (3·Hv·Dk·Dv MACs per token, mixers.
+    recurrence_flops_per_token without the conv): transformers' reference
+    ``torch_recurrent_gated_delta_rule`` computes it as multiply-then-sum, which
+    FlopCounterMode counts as 0, so the test writes the same three contractions per token as
+    batched matmuls (kᵀS, the rank-1 update k·δᵀ, qᵀS), requires their output and final state
+    to equal the reference's, and counts those."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers.models.qwen3_next.modeling_qwen3_next import (
+        torch_recurrent_gated_delta_rule,
+    )
+
+    from estimator.mixers import conv_dim, recurrence_flops_per_token
+    from estimator.spec import Mixer
+
+    torch.manual_seed(0)
+    b, T, Hk, Hv, Dk, Dv = 2, 5, 2, 4, 8, 6
+    q, k = torch.randn(b, T, Hk, Dk), torch.randn(b, T, Hk, Dk)
+    v = torch.randn(b, T, Hv, Dv)
+    g, beta = -torch.rand(b, T, Hv), torch.rand(b, T, Hv)
+    ref, ref_state = torch_recurrent_gated_delta_rule(q, k, v, g, beta, output_final_state=True)
+
+    def recurrent_matmuls():
+        qq = q.repeat_interleave(Hv // Hk, 2).transpose(1, 2) / Dk ** 0.5
+        kk = k.repeat_interleave(Hv // Hk, 2).transpose(1, 2)
+        vv, gg, bb = v.transpose(1, 2), g.transpose(1, 2), beta.transpose(1, 2)
+        S = torch.zeros(b, Hv, Dk, Dv)
+        out = []
+        for t in range(T):
+            S = S * gg[:, :, t].exp()[..., None, None]
+            kv_mem = (kk[:, :, t, None, :] @ S).squeeze(-2)  # kᵀS: Dk·Dv MACs
+            delta = (vv[:, :, t] - kv_mem) * bb[:, :, t, None]
+            S = S + kk[:, :, t, :, None] @ delta[..., None, :]  # k·δᵀ: Dk·Dv MACs
+            out.append((qq[:, :, t, None, :] @ S).squeeze(-2))  # qᵀS: Dk·Dv MACs
+        return torch.stack(out, 2).transpose(1, 2), S
+
+    with FlopCounterMode(display=False) as fc:
+        mine, state = recurrent_matmuls()
+    torch.testing.assert_close(mine, ref)
+    torch.testing.assert_close(state, ref_state)
+    m = Mixer(kind="gated_deltanet", num_heads=Hv, head_dim=Dv, num_k_heads=Hk, head_k_dim=Dk,
+              conv_kernel=4)
+    conv = 2 * conv_dim(m, 16) * m.conv_kernel
+    assert fc.get_total_flops() == b * T * (recurrence_flops_per_token(m, 16) - conv)
