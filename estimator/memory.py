@@ -486,8 +486,9 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
                    ) -> int:
     """KV-cache bytes of ``batch`` sequences of ``seq_len`` tokens on one GPU: per layer
     :func:`kv_elements_per_token` × :func:`cached_tokens` × bytes of ``kv_dtype``, summed over
-    the full and the sliding layers of ``layers`` (``[lo, hi)``, default all). Quantized KV
-    formats' per-tensor scales are ignored."""
+    the full and the sliding layers of ``layers`` (``[lo, hi)``, default all); hybrids: only
+    their softmax-attention layers (the mixers' constant state is :func:`state_bytes`).
+    Quantized KV formats' per-tensor scales are ignored."""
     n, _, n_slide = layer_kinds(s, *(layers or (0, s.num_hidden_layers)))
     if s.is_hybrid:  # only softmax-attention layers cache tokens
         n = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))[0]
@@ -701,6 +702,8 @@ class StageModel:
         return t, batch_group
 
     def kv(self, batch_group: int, seq_len: int) -> int:
+        """KV cache plus (hybrids) the mixers' per-sequence state: what grows with the batch
+        and what a decode step reads besides the weights."""
         slide = self.kv_slide * cached_tokens(seq_len, self.window) if self.kv_slide else 0
         return batch_group * (self.kv_full * seq_len + slide + self.state)
 
