@@ -740,7 +740,7 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
         out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
                               kv_full=(n_kv - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
                               state=state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout,
-                                                lay.tp, (lo, hi)),
+                                                lay.tp, (lo, hi)) if s.mixer else 0,
                               window=s.sliding_window, acts=acts,
                               fixed=sum(w.values()) + sum(overhead.values()), chunk=chunk))
     return tuple(out)
@@ -977,7 +977,7 @@ def compute(model, opts, gpu) -> InferenceMemory:
         kv = kv_cache_bytes(s, b, seq, kv_dtype, kv_layout)
     n_kv = hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
     per_token = n_kv * kv_elements_per_token(s, kv_layout) * BYTES_PER_ELEMENT[kv_dtype]
-    state_seq = state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout)
+    state_seq = state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout) if s.mixer else 0
 
     max_s_mem = max_seq_len(models, b_group, mem)
     cap = s.max_position_embeddings
