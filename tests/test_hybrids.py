@@ -325,3 +325,16 @@ def test_gated_delta_rule_recurrence_flops_on_the_reference():
               conv_kernel=4)
     conv = 2 * conv_dim(m, 16) * m.conv_kernel
     assert fc.get_total_flops() == b * T * (recurrence_flops_per_token(m, 16) - conv)
+
+
+@pytest.mark.parametrize("slug", ["qwen3-next-80b-a3b", "jamba-1.5-mini", "nemotron-h-8b"])
+@pytest.mark.parametrize("pp", [1, 4])
+def test_training_model_states_hold_every_hybrid_parameter_once(slug, pp):
+    """Summed over pipeline stages, training's model states (16 B per parameter, Adam, no
+    ZeRO) hold exactly the transformers-checked total: mixers instead of attention where the
+    schedule says so, no FFN in Nemotron-H's mixer-only blocks."""
+    import estimator
+
+    r = estimator.estimate(slug, num_gpus=pp, pp=pp, adam_bytes=16, zero=0).to_dict()
+    states = sum(st["model_states"] for st in r["memory"]["training"]["stages"])
+    assert states == 16 * count_params(estimator.load_model(slug).spec).total
