@@ -401,7 +401,7 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
-                            + tensor_bytes_(n_mix * lp.mixer_extra, oth)),
+                            + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
     }
 
 

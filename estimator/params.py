@@ -387,7 +387,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = s.num_attention_layers * attention_params(s)
-    mixers = (s.num_mixer_layers * mixer_params(s.mixer, h)) if s.mixer is not None else 0
+    mixers = (len(s.mixer_layers) * mixer_params(s.mixer, h)) if s.mixer is not None else 0
     norms = L * layer_norm_params(s) + norm_params(s, h)
     dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0

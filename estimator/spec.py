@@ -233,7 +233,9 @@ class ModelSpec:
     @property
     def num_dense_layers(self) -> int:
         """Layers with a dense FFN (not MoE, not FFN-less)."""
-        return self.num_hidden_layers - self.num_moe_layers - len(self.ffnless_layers)
+        if self.ffnless_layers:
+            return self.num_hidden_layers - len(self.moe_layers) - len(self.ffnless_layers)
+        return self.num_hidden_layers - len(self.moe_layers)
 
     # --- hybrid layer kinds -----------------------------------------------------------------
     @property
@@ -249,6 +251,8 @@ class ModelSpec:
     @property
     def num_attention_layers(self) -> int:
         """Layers with softmax attention (and a KV cache that grows with tokens)."""
+        if not self.mixer_layers and not self.mixerless_layers:
+            return self.num_hidden_layers
         replaced = 0 if self.parallel_mixer else len(self.mixer_layers)
         return self.num_hidden_layers - replaced - len(self.mixerless_layers)
 
