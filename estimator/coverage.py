@@ -16,9 +16,11 @@ REASONS: dict[str, str] = {
     "encoder": "encoder or encoder-decoder model that merely has a causal-LM head (BERT-style "
                "encoders, seq2seq decoders, speech/music decoders with cross-attention): out of "
                "scope — the estimator models decoder-only LLMs",
-    "hybrid": "linear-attention, state-space or recurrent sequence mixer (Mamba, Gated DeltaNet, "
-              "lightning attention, RWKV, xLSTM, ...), alone or mixed with softmax attention: "
-              "issue #13",
+    "hybrid": "linear-attention, state-space or recurrent sequence mixer not modelled yet "
+              "(Kimi Delta Attention, pure Mamba, RWKV, xLSTM, ...): issue #13 covers Gated "
+              "DeltaNet, Mamba-1/2, short conv and lightning attention hybrids "
+              "(qwen3_next, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
+              "lfm2_moe, minimax)",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
@@ -38,11 +40,11 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "xlnet", "xmod",
     ),
     "hybrid": (
-        "bailing_hybrid", "bamba", "falcon_h1", "falcon_mamba", "granitemoehybrid",
-        "inkling2_loop_text", "inkling2_text", "inkling_text", "jamba", "kimi_linear",
-        "lara_mini", "lfm2", "lfm2_moe", "lfm3", "mamba", "mamba2", "minimax",
-        "minimax_m3_vl_text", "nemotron_h", "olmo_hybrid", "qwen3_5", "qwen3_5_moe",
-        "qwen3_5_moe_text", "qwen3_5_text", "qwen3_next", "qwen4_exp", "qwen4_exp_text",
+        "bailing_hybrid", "falcon_mamba",
+        "inkling2_loop_text", "inkling2_text", "inkling_text", "kimi_linear",
+        "lara_mini", "lfm3", "mamba", "mamba2",
+        "minimax_m3_vl_text", "olmo_hybrid", "qwen3_5", "qwen3_5_moe",
+        "qwen3_5_moe_text", "qwen3_5_text", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
     ),
     "multimodal": (

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import EstimatorError
+from .mixers import mixer_matrix_params, recurrence_flops_per_token
 from .params import count_params
 from .spec import ModelSpec
 
@@ -77,7 +78,7 @@ RECOMPUTE_MODES = {
 
 #: Components of :class:`FlopBreakdown`, in display order.
 COMPONENTS = ("attention_projections", "attention_scores", "attention_values", "router",
-              "routed_experts", "shared_experts", "dense_ffn", "lm_head")
+              "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers")
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +100,16 @@ class FlopBreakdown:
     shared_experts: int = 0
     dense_ffn: int = 0
     lm_head: int = 0
+    #: hybrids: the non-attention mixers — their projections plus the recurrence
+    #: (:func:`sequence_mixer_flops_per_token`)
+    sequence_mixers: int = 0
 
     @property
     def total(self) -> int:
         # the COMPONENTS, spelled out: read many times per report, a generator is 4x slower
         return (self.attention_projections + self.attention_scores + self.attention_values
                 + self.router + self.routed_experts + self.shared_experts + self.dense_ffn
-                + self.lm_head)
+                + self.lm_head + self.sequence_mixers)
 
     @property
     def attention_core(self) -> int:
@@ -156,7 +160,21 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
     if s.moa is not None:
         kv = matmul_flops(1, h, 2 * g * d)
         return kv + s.moa.top_k * (matmul_flops(1, h, g * d) + matmul_flops(1, g * d, h))
-    return matmul_flops(1, h, (a + 2 * g) * d) + matmul_flops(1, a * d, h)
+    gate = matmul_flops(1, h, a * d) if s.attention_output_gate else 0  # Qwen3-Next
+    return matmul_flops(1, h, (a + 2 * g) * d) + matmul_flops(1, a * d, h) + gate
+
+
+def sequence_mixer_flops_per_token(s: ModelSpec) -> int:
+    """One mixer layer (hybrids) on one token, forward: its projection matrices
+    (``FLOPS_PER_MAC · mixer_matrix_params``, what FlopCounterMode counts on their
+    ``nn.Linear``) plus the recurrence of the published algorithm in its recurrent form
+    (:func:`estimator.mixers.recurrence_flops_per_token`, sources there), which grows linearly
+    with the sequence — no ``s²`` term."""
+    if s.mixer is None:
+        return 0
+    h = s.hidden_size
+    return (FLOPS_PER_MAC * mixer_matrix_params(s.mixer, h)
+            + recurrence_flops_per_token(s.mixer, h))
 
 
 def attention_dims(s: ModelSpec) -> tuple[int, int, int]:
@@ -265,17 +283,18 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     """
     L, h = s.num_hidden_layers, s.hidden_size
     n_moe = s.num_moe_layers
-    n_dense = L - n_moe
+    n_dense = s.num_dense_layers
     router = n_moe * router_flops_per_token(s) if n_moe else 0
     if s.moa is not None:
         router += L * matmul_flops(1, h, s.moa.num_experts)
     return FlopBreakdown(
-        attention_projections=L * attention_projection_flops_per_token(s),
+        attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s),
         router=router,
         routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
         shared_experts=n_moe * shared_expert_flops_per_token(s),
         dense_ffn=n_dense * dense_ffn_flops_per_token(s) if n_dense else 0,
         lm_head=lm_head_flops_per_position(s),
+        sequence_mixers=s.num_mixer_layers * sequence_mixer_flops_per_token(s),
     )
 
 
@@ -298,7 +317,7 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     """:func:`forward_flops` from ``p = per_token_flops(s)`` (validated inputs)."""
     T = batch * seq_len
     n_window = len(s.sliding_window_layers)
-    pairs_x2 = (s.num_hidden_layers - n_window) * attended_pairs_x2(seq_len, None, attention)
+    pairs_x2 = (s.num_attention_layers - n_window) * attended_pairs_x2(seq_len, None, attention)
     if n_window:
         pairs_x2 += n_window * attended_pairs_x2(seq_len, s.sliding_window, attention,
                                                  chunked=is_chunked_attention(s))
@@ -313,6 +332,7 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
         shared_experts=T * p.shared_experts,
         dense_ffn=T * p.dense_ffn,
         lm_head=(T if lm_head == "all" else batch) * p.lm_head,
+        sequence_mixers=T * p.sequence_mixers,
     )
 
 
@@ -437,7 +457,7 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     L = s.num_hidden_layers
     n_window = len(s.sliding_window_layers)
     k_full, k_win = decode_keys(s, context_len)
-    key_sum = (L - n_window) * k_full + n_window * k_win
+    key_sum = (s.num_attention_layers - n_window) * k_full + n_window * k_win
     one = _per_token or per_token_flops(s)
     proj = one.attention_projections
     heads, d_qk, d_v = attention_dims(s)
@@ -454,7 +474,7 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
         attention_scores=FLOPS_PER_MAC * heads * d_qk * key_sum,
         attention_values=FLOPS_PER_MAC * heads * d_v * key_sum,
         router=one.router, routed_experts=one.routed_experts, shared_experts=one.shared_experts,
-        dense_ffn=one.dense_ffn, lm_head=one.lm_head,
+        dense_ffn=one.dense_ffn, lm_head=one.lm_head, sequence_mixers=one.sequence_mixers,
     )
 
 
@@ -623,7 +643,8 @@ FORMULAS = [matmul_flops, ffn_flops_per_token, attention_projection_flops_per_to
             recompute_flops, flash_attention_recompute_flops, capacity_padding_flops,
             training_flops,
             six_n_flops_per_token, six_n_with_attention_per_token,
-            mla_absorbed_flops_per_token, decode_keys, decode_flops, decode_flops_per_token]
+            mla_absorbed_flops_per_token, decode_keys, decode_flops, decode_flops_per_token,
+            sequence_mixer_flops_per_token]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "FlopBreakdown", "FlopReport", "compute", "COMPONENTS", "FLOPS_PER_MAC",

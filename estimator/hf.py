@@ -33,7 +33,7 @@ from typing import Any
 
 from . import vision
 from .errors import EstimatorError
-from .spec import MAX_CONTEXT, MLA, MoA, ModelSpec, check_int
+from .spec import MAX_CONTEXT, MLA, Mixer, MoA, ModelSpec, check_int
 
 #: transformers' defaults for the fields we do not require (checked by tests against the
 #: configuration classes of transformers 5.24). ``None`` means "derived", as transformers does.
@@ -162,6 +162,42 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "falcon": dict(num_kv_heads=None, new_decoder_architecture=False, multi_query=True,
                    parallel_attn=True, num_ln_in_parallel_attn=None, bias=False,
                    ffn_hidden_size=None, tie_word_embeddings=True, alibi=False),
+    # hybrids (issue #13)
+    "qwen3_next": dict(num_key_value_heads=2, head_dim=256, tie_word_embeddings=False,
+                       attention_bias=False, decoder_sparse_step=1, mlp_only_layers=None,
+                       linear_conv_kernel_dim=4, linear_key_head_dim=128,
+                       linear_value_head_dim=128, linear_num_key_heads=16,
+                       linear_num_value_heads=32),
+    "jamba": dict(num_key_value_heads=8, tie_word_embeddings=False, attn_layer_period=8,
+                  attn_layer_offset=4, expert_layer_period=2, expert_layer_offset=1,
+                  mamba_d_state=16, mamba_d_conv=4, mamba_expand=2, mamba_dt_rank="auto",
+                  mamba_conv_bias=True, mamba_proj_bias=False),
+    "bamba": dict(num_key_value_heads=8, tie_word_embeddings=False, attention_bias=False,
+                  mlp_bias=False, attn_layer_indices=None, mamba_n_heads=128, mamba_d_head="auto",
+                  mamba_n_groups=1, mamba_d_state=256, mamba_d_conv=4, mamba_expand=2,
+                  mamba_conv_bias=True, mamba_proj_bias=False),
+    "granitemoehybrid": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                             attention_bias=False, num_local_experts=8,
+                             shared_intermediate_size=1024, mamba_n_heads=128,
+                             mamba_d_head="auto",
+                             mamba_n_groups=1, mamba_d_state=256, mamba_d_conv=4,
+                             mamba_expand=2, mamba_conv_bias=True, mamba_proj_bias=False),
+    "nemotron_h": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                       mlp_bias=False, use_bias=False, use_conv_bias=True, conv_kernel=4,
+                       n_groups=8, ssm_state_size=128, mamba_num_heads=128, mamba_head_dim=64,
+                       moe_latent_size=None, num_nextn_predict_layers=0),
+    "falcon_h1": dict(num_key_value_heads=8, tie_word_embeddings=False, attention_bias=False,
+                      mlp_bias=False, mamba_d_ssm=1024, mamba_n_heads=128, mamba_d_head="auto",
+                      mamba_n_groups=1, mamba_d_state=256, mamba_d_conv=4, mamba_expand=2,
+                      mamba_conv_bias=True, mamba_proj_bias=False, projectors_bias=False,
+                      mamba_rms_norm=False),
+    "lfm2": dict(num_key_value_heads=8, tie_word_embeddings=True, conv_bias=False,
+                 conv_L_cache=3, block_auto_adjust_ff_dim=True, block_multiple_of=256,
+                 block_ffn_dim_multiplier=1.0, full_attn_idxs=None),
+    "lfm2_moe": dict(num_key_value_heads=8, tie_word_embeddings=True, conv_bias=False,
+                     conv_L_cache=3, num_dense_layers=2, use_expert_bias=True),
+    "minimax": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
+                    sliding_window=None),
     "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
@@ -216,6 +252,9 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
     "hunyuan_v1_moe": {"num_experts": "num_experts", "num_experts_per_tok": "moe_topk"},
     "cohere2_moe": _PLAIN,
+    **dict.fromkeys(("qwen3_next", "lfm2_moe", "jamba"), _PLAIN),
+    **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
+    "nemotron_h": _ROUTED,
 }
 
 
@@ -1074,6 +1113,317 @@ TABLE: dict[str, Family] = {
 }
 
 
+# ----------------------------------------------------------------------------------------------
+# hybrids: linear attention, state-space and short-conv mixers (issue #13)
+# ----------------------------------------------------------------------------------------------
+
+#: transformers' legacy layer-type names (``configuration_utils._LEGACY_LAYER_TYPE_REMAP``)
+_LEGACY_KIND = {"mamba": "linear_attention", "attention": "full_attention"}
+
+
+def _hybrid_schedule(r: _Reader, key: str, L: int, allowed: tuple[str, ...]) -> list[str]:
+    """A per-layer kind list (``layer_types``, ``layers_block_type`` ...): exactly ``L``
+    entries, each one of ``allowed`` after transformers' legacy renames; else an error naming
+    the field, the bad entry and the kinds the family accepts."""
+    lt = r.cfg.get(key)
+    if not isinstance(lt, (list, tuple)):
+        raise EstimatorError(r.where + key, lt, f"must be a list of {L} layer kinds")
+    if len(lt) != L:
+        raise EstimatorError(r.where + key, f"{len(lt)} entries",
+                             f"must list one kind per layer: num_hidden_layers is {L}")
+    out = []
+    for i, t in enumerate(lt):
+        t = _LEGACY_KIND.get(t, t) if isinstance(t, str) else t
+        if t not in allowed:
+            raise EstimatorError(f"{r.where}{key}[{i}]", t,
+                                 "unknown layer kind; one of " + ", ".join(allowed))
+        out.append(t)
+    return out
+
+
+def _mamba2(r: _Reader, h: int, heads: str, head: str, groups: str, state: str, conv: str,
+            conv_bias: str, proj_bias: str, out_bias: str | None = None, inner: int | None = None,
+            gated_norm: bool = True) -> Mixer:
+    """A Mamba-2 mixer from the family's keys. ``inner`` (``expand·h`` or Falcon-H1's
+    ``mamba_d_ssm``) must equal heads × head_dim: transformers' config classes refuse anything
+    else (``BambaConfig.__post_init__``), and the SSM state is sized by the heads."""
+    H = r.opt_int(heads, 1)
+    P = r.opt(head)
+    if P == "auto" and inner is not None:
+        if inner % H:
+            raise EstimatorError(r.name_of(heads), H, f"must divide the Mamba inner width {inner}")
+        P = inner // H
+    P = check_int(r.name_of(head), P, 1)
+    if inner is not None and H * P != inner:
+        raise EstimatorError(r.name_of(head), P, f"{heads} x {head} = {H * P} must equal the "
+                             f"Mamba inner width {inner} (expand x hidden_size)")
+    return Mixer(kind="mamba2", num_heads=H, head_dim=P, num_k_heads=r.opt_int(groups, 1),
+                 state_size=r.opt_int(state, 1), conv_kernel=r.opt_int(conv, 1),
+                 conv_bias=r.flag(conv_bias), proj_bias=r.flag(proj_bias),
+                 out_bias=r.flag(out_bias or proj_bias), gated_norm=gated_norm)
+
+
+def _indices(lt: list[str], *kinds: str) -> tuple[int, ...]:
+    return tuple(i for i, t in enumerate(lt) if t in kinds)
+
+
+def _qwen3_next(r: _Reader, name: str) -> ModelSpec:
+    """Qwen3-Next (``modeling_qwen3_next.py``): ``layer_types`` (default: every
+    ``full_attention_interval``-th layer full, the rest Gated DeltaNet); gated full attention
+    (``q_proj`` h → 2·a·d: queries and an output gate) with per-head q/k RMSNorm; Qwen2-MoE's
+    sparse block (shared expert + sigmoid gate) on ``decoder_sparse_step`` layers."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    if r.cfg.get("layer_types") is None:
+        every = check_int(r.where + "full_attention_interval",
+                          r.cfg.get("full_attention_interval", 4), 1)
+        lt = ["linear_attention" if (i + 1) % every else "full_attention" for i in range(L)]
+    else:
+        lt = _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+    moe = _qwen_moe_common(r, c)
+    f_sh = r.int("shared_expert_intermediate_size", 0) if moe["moe_layers"] else 0
+    mixer = Mixer(kind="gated_deltanet", num_heads=r.opt_int("linear_num_value_heads", 1),
+                  head_dim=r.opt_int("linear_value_head_dim", 1),
+                  num_k_heads=r.opt_int("linear_num_key_heads", 1),
+                  head_k_dim=r.opt_int("linear_key_head_dim", 1),
+                  conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    ab = r.flag("attention_bias")
+    layers = _indices(lt, "linear_attention")
+    return ModelSpec(**c, **moe, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     attention_output_gate=True, num_shared_experts=1 if f_sh else 0,
+                     shared_expert_intermediate_size=f_sh,
+                     shared_expert_gate=bool(moe["moe_layers"]),
+                     mixer=mixer if layers else None, mixer_layers=layers)
+
+
+def _jamba(r: _Reader, name: str) -> ModelSpec:
+    """Jamba (``modeling_jamba.py``): layer i has attention iff ``i % attn_layer_period ==
+    attn_layer_offset``, else a Mamba-1 mixer (with dt/B/C RMSNorms); its FFN is MoE iff
+    ``i % expert_layer_period == expert_layer_offset`` and ``num_experts > 1``
+    (``JambaConfig.layers_block_type`` / ``layers_num_experts``). Experts are
+    ``intermediate_size`` wide; ``mamba_dt_rank: "auto"`` is ``ceil(h/16)``."""
+    c = _common(r, name)
+    L, h = c["num_hidden_layers"], c["hidden_size"]
+    ap, ao = r.opt_int("attn_layer_period", 1), r.opt_int("attn_layer_offset", 0)
+    ep, eo = r.opt_int("expert_layer_period", 1), r.opt_int("expert_layer_offset", 0)
+    for key, off, per in (("attn_layer_offset", ao, ap), ("expert_layer_offset", eo, ep)):
+        if off >= per:  # JambaConfig refuses it
+            raise EstimatorError(r.name_of(key), off, f"must be smaller than its period {per}")
+    E = r.int("num_experts")
+    moe_layers = tuple(i for i in range(L) if i % ep == eo) if E > 1 else ()
+    rank = r.opt("mamba_dt_rank")
+    rank = -(-h // 16) if rank == "auto" else check_int(r.name_of("mamba_dt_rank"), rank, 1)
+    mixer = Mixer(kind="mamba", num_heads=1, head_dim=r.opt_int("mamba_expand", 1) * h,
+                  state_size=r.opt_int("mamba_d_state", 1),
+                  conv_kernel=r.opt_int("mamba_d_conv", 1), dt_rank=rank,
+                  conv_bias=r.flag("mamba_conv_bias"), proj_bias=r.flag("mamba_proj_bias"),
+                  bc_norms=True)
+    layers = tuple(i for i in range(L) if i % ap != ao)
+    moe = (_moe_fields(r, moe_layers, "intermediate_size") if moe_layers else
+           dict(num_experts=0, num_experts_per_tok=0, moe_intermediate_size=0, moe_layers=()))
+    return ModelSpec(**c, **moe, intermediate_size=r.int("intermediate_size"),
+                     mixer=mixer if layers else None, mixer_layers=layers)
+
+
+def _bamba(r: _Reader, name: str) -> ModelSpec:
+    """Bamba (``modeling_bamba.py``): attention on ``attn_layer_indices``, Mamba-2 elsewhere;
+    a dense SwiGLU MLP in every layer."""
+    c = _common(r, name)
+    L, h = c["num_hidden_layers"], c["hidden_size"]
+    attn = set(_layer_list(r.where + "attn_layer_indices", r.opt("attn_layer_indices"), L))
+    mixer = _mamba2(r, h, "mamba_n_heads", "mamba_d_head", "mamba_n_groups", "mamba_d_state",
+                    "mamba_d_conv", "mamba_conv_bias", "mamba_proj_bias",
+                    inner=r.opt_int("mamba_expand", 1) * h)
+    layers = tuple(i for i in range(L) if i not in attn)
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"), attention_bias=ab,
+                     attention_out_bias=ab, ffn_bias=r.flag("mlp_bias"),
+                     mixer=mixer if layers else None, mixer_layers=layers)
+
+
+def _granitemoehybrid(r: _Reader, name: str) -> ModelSpec:
+    """Granite-4.0-H (``modeling_granitemoehybrid.py``): ``layer_types`` (alias
+    ``layers_block_type``; default all Mamba-2) picks Mamba-2 or attention per layer; every
+    layer has the MoE block (``num_local_experts`` experts of ``intermediate_size``; none when
+    0) and a gated ``shared_mlp`` of ``shared_intermediate_size`` — the dense FFN of the
+    expert-free variants. muP multipliers have no parameters."""
+    c = _common(r, name)
+    L, h = c["num_hidden_layers"], c["hidden_size"]
+    key = "layer_types" if "layer_types" in r.cfg else "layers_block_type"
+    lt = (_hybrid_schedule(r, key, L, ("linear_attention", "full_attention"))
+          if r.cfg.get(key) is not None else ["linear_attention"] * L)
+    mixer = _mamba2(r, h, "mamba_n_heads", "mamba_d_head", "mamba_n_groups", "mamba_d_state",
+                    "mamba_d_conv", "mamba_conv_bias", "mamba_proj_bias",
+                    inner=r.opt_int("mamba_expand", 1) * h)
+    E = r.opt_int("num_local_experts", 0)
+    f_sh = r.opt_int("shared_intermediate_size", 1)
+    if E:
+        kw = dict(**_moe_fields(r, tuple(range(L)), "intermediate_size"), num_shared_experts=1,
+                  shared_expert_intermediate_size=f_sh)
+    else:
+        kw = dict(intermediate_size=f_sh)
+    layers = _indices(lt, "linear_attention")
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, **kw, attention_bias=ab, attention_out_bias=ab,
+                     mixer=mixer if layers else None, mixer_layers=layers,
+                     notes=("muP multipliers (embedding, residual, attention, logits) have no "
+                            "parameters",))
+
+
+def _nemotron_h(r: _Reader, name: str) -> ModelSpec:
+    """Nemotron-H (``modeling_nemotron_h.py``): one sublayer per block — a norm and one of
+    Mamba-2 (``M``), attention (``*``), a plain MLP (``-``, squared ReLU: 2 matrices) or a
+    non-gated MoE (``E``: routed experts, one shared MLP of
+    ``moe_shared_expert_intermediate_size``, DeepSeek-V3's correction-bias buffer).
+    ``layers_block_type`` (or the legacy ``hybrid_override_pattern`` string) sets the layer
+    count; ``num_hidden_layers`` is ignored, as transformers ignores it."""
+    if r.cfg.get("layers_block_type") is not None:
+        key, raw = "layers_block_type", r.cfg["layers_block_type"]
+    elif r.cfg.get("hybrid_override_pattern") is not None:
+        key, raw = "hybrid_override_pattern", r.cfg["hybrid_override_pattern"]
+        pat = {"M": "linear_attention", "E": "moe", "*": "full_attention", "-": "mlp"}
+        if not isinstance(raw, str) or not raw:
+            raise EstimatorError(key, raw, "must be a string of M, E, * and - (one per layer)")
+        bad = next((i for i, ch in enumerate(raw) if ch not in pat), None)
+        if bad is not None:
+            raise EstimatorError(f"{key}[{bad}]", raw[bad], "unknown layer kind; one of "
+                                 "M (Mamba-2), * (attention), - (MLP), E (MoE)")
+        raw = [pat[ch] for ch in raw]
+    else:
+        key, raw = "layers_block_type", ["linear_attention", "moe", "full_attention", "mlp"]
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise EstimatorError(key, raw, "must be a non-empty list of layer kinds")
+    L = check_int(key, len(raw), 1)
+    cfg = {**r.cfg, "num_hidden_layers": L, "layers_block_type": list(raw)}
+    r2 = _Reader(cfg, r.model_type, r.where, r.defaults)
+    lt = _hybrid_schedule(r2, "layers_block_type", L,
+                          ("linear_attention", "full_attention", "mlp", "moe"))
+    c = _common(r2, name)
+    # NemotronHForCausalLM declares no tied weights (``_tied_weights_keys = {}``): transformers
+    # builds a separate lm_head whatever tie_word_embeddings says (published configs: false)
+    c["tie_word_embeddings"] = False
+    h = c["hidden_size"]
+    if r.opt("moe_latent_size") is not None:
+        raise EstimatorError("moe_latent_size", r.opt("moe_latent_size"),
+                             "latent MoE projections are not modelled yet")
+    mixer = _mamba2(r, h, "mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_size",
+                    "conv_kernel", "use_conv_bias", "use_bias")
+    moe_layers = _indices(lt, "moe")
+    mlp_bias = r.flag("mlp_bias")
+    kw: dict[str, Any] = dict(intermediate_size=r.int("intermediate_size")
+                              if "mlp" in lt else 0)
+    if moe_layers:
+        kw.update(_moe_fields(r, moe_layers, "moe_intermediate_size"), num_shared_experts=1,
+                  shared_expert_intermediate_size=r.int("moe_shared_expert_intermediate_size"),
+                  shared_expert_bias=mlp_bias, router_score_correction_bias=True)
+    layers = _indices(lt, "linear_attention")
+    notes = ()
+    if r.opt("num_nextn_predict_layers"):
+        notes = ("multi-token-prediction layers are not counted (outside the main model)",)
+    return ModelSpec(**c, **kw, norms_per_layer=1, gated_ffn=False, ffn_bias=mlp_bias,
+                     mixer=mixer if layers else None, mixer_layers=layers,
+                     mixerless_layers=_indices(lt, "mlp", "moe"),
+                     ffnless_layers=_indices(lt, "linear_attention", "full_attention"),
+                     notes=notes)
+
+
+def _falcon_h1(r: _Reader, name: str) -> ModelSpec:
+    """Falcon-H1 (``modeling_falcon_h1.py``): every layer runs attention and a Mamba-2 mixer in
+    parallel on the same normed input, then a SwiGLU MLP. The mixer's inner width is
+    ``mamba_d_ssm`` (None → ``mamba_expand·h``); its gated RMSNorm exists only with
+    ``mamba_rms_norm``; ``out_proj`` takes ``projectors_bias``. muP multipliers are
+    buffers/scalars, not parameters."""
+    c = _common(r, name)
+    L, h = c["num_hidden_layers"], c["hidden_size"]
+    d_ssm = r.opt_int("mamba_d_ssm", 1, allow_none=True)
+    inner = d_ssm if d_ssm is not None else r.opt_int("mamba_expand", 1) * h
+    mixer = _mamba2(r, h, "mamba_n_heads", "mamba_d_head", "mamba_n_groups", "mamba_d_state",
+                    "mamba_d_conv", "mamba_conv_bias", "mamba_proj_bias",
+                    out_bias="projectors_bias", inner=inner,
+                    gated_norm=r.flag("mamba_rms_norm"))
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"), attention_bias=ab,
+                     attention_out_bias=ab, ffn_bias=r.flag("mlp_bias"), mixer=mixer,
+                     mixer_layers=tuple(range(L)), parallel_mixer=True,
+                     notes=("attention and Mamba-2 run in parallel in every layer",
+                            "muP multipliers are not parameters"))
+
+
+def _lfm2_width(r: _Reader, f: int) -> int:
+    """LFM2's MLP width (``Lfm2MLP.__init__``): with ``block_auto_adjust_ff_dim``,
+    ``int(2f/3)``, times ``block_ffn_dim_multiplier`` when set, rounded up to a multiple of
+    ``block_multiple_of``."""
+    if not r.flag("block_auto_adjust_ff_dim"):
+        return f
+    f = int(2 * f / 3)
+    mult = r.opt("block_ffn_dim_multiplier")
+    if mult is not None:
+        if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not mult > 0:
+            raise EstimatorError(r.name_of("block_ffn_dim_multiplier"), mult,
+                                 "must be a positive number or null")
+        m = r.opt_int("block_multiple_of", 1)
+        f = m * ((int(mult * f) + m - 1) // m)
+    return check_int("intermediate_size", f, 1)
+
+
+def _lfm2(r: _Reader, name: str) -> ModelSpec:
+    """LFM2 / LFM2-MoE (``modeling_lfm2.py``, ``modeling_lfm2_moe.py``): ``layer_types``
+    (``full_attention`` or ``conv``; LFM2's default: attention on ``full_attn_idxs``, all layers
+    when absent) picks attention (per-head q/k norms, no biases) or a gated short convolution
+    (kernel ``conv_L_cache``); pre-norms ``operator_norm``/``ffn_norm``; ``embedding_norm`` is
+    the final norm; the lm_head tied by default. LFM2-MoE: the first ``num_dense_layers`` FFNs
+    are dense, the rest MoE (``moe_intermediate_size``; ``expert_bias`` is a buffer)."""
+    c = _common(r, name)
+    L, h = c["num_hidden_layers"], c["hidden_size"]
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L, ("full_attention", "conv"))
+    elif r.model_type == "lfm2":
+        idx = r.opt("full_attn_idxs")
+        idx = set(range(L)) if idx is None else set(_layer_list(
+            r.where + "full_attn_idxs", idx, L))
+        lt = ["full_attention" if i in idx else "conv" for i in range(L)]
+    else:
+        raise EstimatorError(r.where + "layer_types", None,
+                             "required for model_type 'lfm2_moe' but missing (a list of "
+                             "full_attention/conv per layer)")
+    mixer = Mixer(kind="short_conv", num_heads=1, head_dim=h,
+                  conv_kernel=r.opt_int("conv_L_cache", 1), proj_bias=r.flag("conv_bias"))
+    layers = _indices(lt, "conv")
+    if r.model_type == "lfm2":
+        kw: dict[str, Any] = dict(intermediate_size=_lfm2_width(r, r.int("intermediate_size")))
+    else:
+        first = r.opt_int("num_dense_layers", 0)
+        moe_layers = tuple(range(min(first, L), L))
+        kw = dict(**_moe_fields(r, moe_layers, "moe_intermediate_size"),
+                  router_score_correction_bias=r.flag("use_expert_bias"),
+                  intermediate_size=r.int("intermediate_size") if first else 0)
+    return ModelSpec(**c, **kw, qk_norm="head", mixer=mixer if layers else None,
+                     mixer_layers=layers)
+
+
+def _minimax(r: _Reader, name: str) -> ModelSpec:
+    """MiniMax-Text-01 / M1 (``modeling_minimax.py``): ``layer_types`` (default: even layers
+    full attention, odd layers lightning attention) over a Mixtral block (every layer MoE of
+    ``intermediate_size``). Lightning attention: ``qkv_proj``, ``output_gate``, ``out_proj``,
+    RMSNorm(a·d) over the attention heads; its slope/decay tensors are buffers."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    if r.cfg.get("layer_types") is None:
+        lt = ["full_attention" if (i + 1) % 2 else "linear_attention" for i in range(L)]
+    else:
+        lt = _hybrid_schedule(r, "layer_types", L, ("full_attention", "linear_attention"))
+    a = c["num_attention_heads"]
+    d = c["head_dim"] or c["hidden_size"] // a
+    mixer = Mixer(kind="lightning", num_heads=a, head_dim=d)
+    layers = _indices(lt, "linear_attention")
+    w = _window(r)
+    full = _indices(lt, "full_attention")
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "intermediate_size"),
+                     mixer=mixer if layers else None, mixer_layers=layers,
+                     sliding_window=w if w and full else None,
+                     sliding_window_layers=full if w else ())
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -1088,6 +1438,10 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "glm4_moe_lite": lambda r, n: _deepseek(r, n, v3=True, layers=_sparse_mlp_layer_types(
         lambda r: 1), mtp=False),
     **{mt: functools.partial(_from_table, fam=fam) for mt, fam in TABLE.items()},
+    # hybrids (issue #13)
+    "qwen3_next": _qwen3_next, "jamba": _jamba, "bamba": _bamba,
+    "granitemoehybrid": _granitemoehybrid, "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1,
+    "lfm2": _lfm2, "lfm2_moe": _lfm2, "minimax": _minimax,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe"]))  # + WRAPPERS
@@ -1128,6 +1482,11 @@ ARCHITECTURES: dict[str, str] = {
     "CodeGenForCausalLM": "codegen", "GPTNeoForCausalLM": "gpt_neo",
     "Qwen2_5_VLForConditionalGeneration": "qwen2_5_vl",
     "Qwen3VLMoeForConditionalGeneration": "qwen3_vl_moe",
+    "Qwen3NextForCausalLM": "qwen3_next", "JambaForCausalLM": "jamba",
+    "BambaForCausalLM": "bamba", "GraniteMoeHybridForCausalLM": "granitemoehybrid",
+    "NemotronHForCausalLM": "nemotron_h", "FalconH1ForCausalLM": "falcon_h1",
+    "Lfm2ForCausalLM": "lfm2", "Lfm2MoeForCausalLM": "lfm2_moe",
+    "MiniMaxForCausalLM": "minimax",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

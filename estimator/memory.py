@@ -33,6 +33,7 @@ from typing import Any
 
 from ._frozen import direct_init
 from .errors import EstimatorError
+from .mixers import mixer_matrix_params, mixer_params, state_elements
 from .params import (
     attention_params,
     dense_ffn_params,
@@ -275,6 +276,10 @@ class LayerParams:
     moe_other: int
     buffers: int
     experts_per_gpu: int
+    # hybrids: one mixer layer's matrices / small tensors (estimator/mixers.py), split over tp
+    # (vLLM shards Gated DeltaNet and Mamba heads over tensor parallelism)
+    mixer_mat: int = 0
+    mixer_extra: int = 0
 
 
 def _n_ffn_mats(s: ModelSpec) -> int:
@@ -301,7 +306,8 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
         return q + kv + a_l * m.v_head_dim * h
     if s.moa is not None:
         return 2 * h * d * g_l + s.moa.num_experts * 2 * h * d * g_l
-    return 2 * h * d * a_l + 2 * h * d * g_l
+    gate = h * d * a_l if s.attention_output_gate else 0  # Qwen3-Next's gate, with q
+    return 2 * h * d * a_l + 2 * h * d * g_l + gate
 
 
 # Cached per (spec, split): spec-only counts, read by every stage model of every estimate.
@@ -331,7 +337,13 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
         expert_extra = experts_local * _cdiv(expert_params(s) - n_mats * h * f_e, etp)
         moe_other = h if s.moe_output_bias else 0
         buffers = s.num_experts if s.router_score_correction_bias else 0
+    mixer_mat = mixer_extra = 0
+    if s.mixer is not None:
+        m_mat = mixer_matrix_params(s.mixer, h)
+        mixer_mat = _cdiv(m_mat, tp)
+        mixer_extra = _cdiv(mixer_params(s.mixer, h) - m_mat, tp)
     return LayerParams(
+        mixer_mat=mixer_mat, mixer_extra=mixer_extra,
         attn_mat=attention_matrix_params(s, tp), attn_extra=_cdiv(attn_extra_full, tp),
         layer_norms=layer_norm_params(s), dense_mat=dense_mat, dense_extra=dense_extra,
         shared_mat=shared_mat, shared_extra=shared_extra, router=router, expert_mat=expert_mat,
@@ -341,7 +353,8 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
 
 def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_layers: int,
                        n_moe: int, first: bool, last: bool, tp: int, pp: int,
-                       *, nbytes=None, vision: bool = True) -> dict[str, int]:
+                       *, nbytes=None, vision: bool = True,
+                       layers: tuple[int, int] | None = None) -> dict[str, int]:
     """Weight bytes one GPU of a pipeline stage holds, by component.
 
     Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
@@ -361,6 +374,10 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
     h, V = s.hidden_size, s.vocab_size
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
     n_dense = n_layers - n_moe
+    n_attn, n_mix = n_layers, 0
+    if s.is_hybrid:  # hybrids: the stage's own mix of layer kinds (``layers``: [lo, hi))
+        n_attn, n_mix, n_ffnless = hybrid_counts(s, *(layers or (0, n_layers)))
+        n_dense -= n_ffnless
     v_l = _cdiv(V, tp)
     lm = 0
     if last:
@@ -370,8 +387,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
             lm = v_l * h
     return {
         "embedding": tensor_bytes_(v_l * h + s.position_embeddings * h, oth) if first else 0,
-        "attention": (tensor_bytes_(n_layers * lp.attn_mat, mat)
-                      + tensor_bytes_(n_layers * lp.attn_extra, oth)),
+        "attention": (tensor_bytes_(n_attn * lp.attn_mat, mat)
+                      + tensor_bytes_(n_attn * lp.attn_extra, oth)),
         "dense_ffn": (tensor_bytes_(n_dense * lp.dense_mat, mat)
                       + tensor_bytes_(n_dense * lp.dense_extra, oth)),
         "shared_experts": (tensor_bytes_(n_moe * lp.shared_mat, mat)
@@ -383,6 +400,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "lm_head": tensor_bytes_(lm, oth),
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
+        "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
+                            + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
     }
 
 
@@ -391,6 +410,31 @@ def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int
     (:func:`stage_weight_bytes` with one stage on one GPU). Routed experts: all ``E`` of them."""
     return stage_weight_bytes(s, layer_params(s), weight_formats(dtype), s.num_hidden_layers,
                               s.num_moe_layers, True, True, 1, 1, vision=vision)
+
+@functools.lru_cache(maxsize=1024)  # spec-only
+def hybrid_counts(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
+    """``(softmax-attention layers, mixer layers, FFN-less layers)`` among layers ``[lo, hi)``
+    (:attr:`~estimator.spec.ModelSpec.layer_kinds`; Falcon-H1's parallel layers count in
+    both)."""
+    hi = s.num_hidden_layers if hi is None else hi
+    mix = sum(1 for i in s.mixer_layers if lo <= i < hi)
+    none = sum(1 for i in s.mixerless_layers if lo <= i < hi)
+    attn = (hi - lo) - none - (0 if s.parallel_mixer else mix)
+    return attn, mix, sum(1 for i in s.ffnless_layers if lo <= i < hi)
+
+
+def state_bytes(s: ModelSpec, batch: int, dtype: str = "bf16", kv_layout: str = "engine",
+                tp: int = 1, layers: tuple[int, int] | None = None) -> int:
+    """Per-sequence state of the hybrid mixers on one GPU, constant in context length:
+    conv and recurrent states (:func:`estimator.mixers.state_elements`) × ``batch`` × bytes of
+    ``dtype`` (the model's activation dtype: vLLM's ``mamba_ssm_cache_dtype="auto"``; fp32
+    SSM states double the recurrent part), split over ``tp`` by heads."""
+    if s.mixer is None:
+        return 0
+    _, n_mix, _ = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))
+    el = state_elements(s.mixer, s.hidden_size, "transformers" if kv_layout == "transformers"
+                        else "engine")
+    return batch * n_mix * _cdiv(el["conv"] + el["recurrent"], tp) * BYTES_PER_ELEMENT[dtype]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -442,9 +486,12 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
                    ) -> int:
     """KV-cache bytes of ``batch`` sequences of ``seq_len`` tokens on one GPU: per layer
     :func:`kv_elements_per_token` × :func:`cached_tokens` × bytes of ``kv_dtype``, summed over
-    the full and the sliding layers of ``layers`` (``[lo, hi)``, default all). Quantized KV
-    formats' per-tensor scales are ignored."""
+    the full and the sliding layers of ``layers`` (``[lo, hi)``, default all); hybrids: only
+    their softmax-attention layers (the mixers' constant state is :func:`state_bytes`).
+    Quantized KV formats' per-tensor scales are ignored."""
     n, _, n_slide = layer_kinds(s, *(layers or (0, s.num_hidden_layers)))
+    if s.is_hybrid:  # only softmax-attention layers cache tokens
+        n = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))[0]
     tokens = (n - n_slide) * seq_len + n_slide * cached_tokens(seq_len, s.sliding_window)
     return (batch * tokens * kv_elements_per_token(s, kv_layout, tp)
             * BYTES_PER_ELEMENT[kv_dtype])
@@ -600,6 +647,7 @@ class StageMemory:
     kv_cache: int
     activations: dict[str, int]
     overhead: dict[str, int]
+    state: int = 0  # hybrids: mixer states of the stage's sequences (constant in context)
 
     @property
     def weights_total(self) -> int:
@@ -615,11 +663,12 @@ class StageMemory:
 
     @property
     def total(self) -> int:
-        return self.weights_total + self.kv_cache + self.activation_peak + self.overhead_total
+        return (self.weights_total + self.kv_cache + self.state + self.activation_peak
+                + self.overhead_total)
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "layers": list(self.layers),
-                "weights": self.weights_total, "kv_cache": self.kv_cache,
+                "weights": self.weights_total, "kv_cache": self.kv_cache, "state": self.state,
                 "activations": self.activation_peak, "overhead": self.overhead_total,
                 "total": self.total, "weights_breakdown": dict(self.weights),
                 "activations_breakdown": dict(self.activations),
@@ -642,6 +691,7 @@ class StageModel:
     acts: ActivationModel
     fixed: int
     chunk: int = 0  # max tokens per prefill forward (0: the whole batch at once)
+    state: int = 0  # hybrids: mixer state bytes per sequence (constant in context)
 
     def prefill_tokens(self, batch_group: int, seq_len: int) -> tuple[int, int]:
         """(tokens, sequences) of the largest prefill forward: the whole group batch, or one
@@ -652,8 +702,10 @@ class StageModel:
         return t, batch_group
 
     def kv(self, batch_group: int, seq_len: int) -> int:
+        """KV cache plus (hybrids) the mixers' per-sequence state: what grows with the batch
+        and what a decode step reads besides the weights."""
         slide = self.kv_slide * cached_tokens(seq_len, self.window) if self.kv_slide else 0
-        return batch_group * (self.kv_full * seq_len + slide)
+        return batch_group * (self.kv_full * seq_len + slide + self.state)
 
     def total(self, batch_group: int, seq_len: int) -> int:
         return (self.fixed + self.kv(batch_group, seq_len)
@@ -661,7 +713,8 @@ class StageModel:
 
     def at(self, batch_group: int, seq_len: int) -> StageMemory:
         return StageMemory(stage=self.stage, layers=self.layers, weights=self.weights,
-                           kv_cache=self.kv(batch_group, seq_len),
+                           kv_cache=self.kv(batch_group, seq_len) - batch_group * self.state,
+                           state=batch_group * self.state,
                            activations=self.acts.terms(*self.prefill_tokens(batch_group,
                                                                             seq_len)),
                            overhead=self.overhead)
@@ -679,12 +732,15 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
     out = []
     for p, (lo, hi) in enumerate(lay.stage_layers):
         n, n_moe, n_slide = layer_kinds(s, lo, hi)
+        n_kv = hybrid_counts(s, lo, hi)[0] if s.is_hybrid else n
         first, last = p == 0, p == lay.pp - 1
         w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp,
-                               vision=vision)
+                               vision=vision, layers=(lo, hi))
         acts = activation_model(s, lay, act_b, last, has_dense=n_moe < n, has_moe=n_moe > 0)
         out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
-                              kv_full=(n - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
+                              kv_full=(n_kv - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
+                              state=state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout,
+                                                lay.tp, (lo, hi)) if s.mixer else 0,
                               window=s.sliding_window, acts=acts,
                               fixed=sum(w.values()) + sum(overhead.values()), chunk=chunk))
     return tuple(out)
@@ -777,6 +833,8 @@ class InferenceMemory:
     # The per-stage models behind ``stages`` and ``max_batch``, kept so the serving section
     # reuses them instead of rebuilding them (not part of the report).
     stage_models: tuple[StageModel, ...] = field(default=(), repr=False, compare=False)
+    state: int = 0  # hybrids: mixer states of all ``batch`` sequences (constant in context)
+    state_per_sequence: int = 0
 
     @property
     def weights(self) -> int:
@@ -793,7 +851,7 @@ class InferenceMemory:
     @property
     def total(self) -> int:
         """One copy of everything, as one device large enough would hold it."""
-        return self.weights + self.kv_cache + self.activations + self.overhead
+        return self.weights + self.kv_cache + self.state + self.activations + self.overhead
 
     @property
     def per_gpu(self) -> StageMemory:
@@ -818,6 +876,8 @@ class InferenceMemory:
             "weights_breakdown": dict(self.weights_breakdown),
             "kv_cache": self.kv_cache,
             "kv_cache_per_token": self.kv_cache_per_token,
+            "state": self.state,
+            "state_per_sequence": self.state_per_sequence,
             "activations": self.activations,
             "activations_breakdown": dict(self.activations_breakdown),
             "overhead": self.overhead,
@@ -857,7 +917,11 @@ def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
                     "DynamicSlidingWindowLayer keeps) x kv_dtype bytes. Layout: "
                     + KV_LAYOUTS.get(kv_layout, "2·g·d per layer and token (K and V)"),
         "kv_cache_per_token": "bytes one token of context adds over all layers, before any "
-                              "window cap",
+                              "window cap (hybrids: the softmax-attention layers only)",
+        "state": "hybrids: conv + recurrent state of every linear-attention / Mamba / short-conv "
+                 "layer, per sequence and constant in context (estimator.mixers.state_elements; "
+                 "engine layout keeps conv_kernel - 1 conv inputs as vLLM, transformers "
+                 "conv_kernel), in the activation dtype",
         "activations": "the largest prefill forward (batch x seq_len tokens, or "
                        "max_num_batched_tokens when set: chunked prefill): residual + the largest "
                        "phase (attention, dense FFN, MoE, fp32 last-position logits); flash "
@@ -911,8 +975,9 @@ def compute(model, opts, gpu) -> InferenceMemory:
         acts = activation_model(s, layout(s, 1, 1, 1), activation_bytes(dtype)).terms(tokens,
                                                                                      seqs)
         kv = kv_cache_bytes(s, b, seq, kv_dtype, kv_layout)
-    per_token = (s.num_hidden_layers * kv_elements_per_token(s, kv_layout)
-                 * BYTES_PER_ELEMENT[kv_dtype])
+    n_kv = hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
+    per_token = n_kv * kv_elements_per_token(s, kv_layout) * BYTES_PER_ELEMENT[kv_dtype]
+    state_seq = state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout) if s.mixer else 0
 
     max_s_mem = max_seq_len(models, b_group, mem)
     cap = s.max_position_embeddings
@@ -954,7 +1019,7 @@ def compute(model, opts, gpu) -> InferenceMemory:
         overhead_breakdown=overhead_bytes(1, mem, util),
         stages=stages, max_batch=max_batch(models, lay, seq, mem), max_seq_len=max_s,
         max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes),
-        stage_models=models)
+        stage_models=models, state=b * state_seq, state_per_sequence=state_seq)
 
 
 #: Deployments tried by :func:`smallest_fit`, smallest first: tensor parallelism inside a node of

@@ -18,6 +18,7 @@ import functools
 from dataclasses import asdict, dataclass
 
 from .errors import EstimatorError
+from .mixers import mixer_params
 from .spec import ModelSpec
 
 #: Names of the active-parameter conventions, in the order reports show them.
@@ -141,11 +142,15 @@ class ParamCounts:
     #: which convention :attr:`active` follows, and why (:func:`active_convention_of`)
     active_convention: str = "with_embedding"
     active_convention_source: str = "default of count_params"
+    #: hybrids: the non-attention sequence mixers (Gated DeltaNet, Mamba, short conv, lightning
+    #: attention) of every layer that runs one (:mod:`estimator.mixers`)
+    sequence_mixers: int = 0
 
     @property
     def total(self) -> int:
         return (self.embedding + self.attention + self.router + self.routed_experts
-                + self.shared_experts + self.dense_ffn + self.norms + self.lm_head + self.other)
+                + self.shared_experts + self.dense_ffn + self.norms + self.lm_head + self.other
+                + self.sequence_mixers)
 
     @property
     def active_with_embedding(self) -> int:
@@ -186,7 +191,7 @@ class ParamCounts:
     def breakdown(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("embedding", "attention", "router",
                                               "routed_experts", "shared_experts", "dense_ffn",
-                                              "norms", "lm_head", "other")}
+                                              "norms", "lm_head", "other", "sequence_mixers")}
 
     def to_dict(self) -> dict:
         return {
@@ -266,6 +271,8 @@ def attention_params(s: ModelSpec) -> int:
     p = h * a * d + 2 * h * g * d + a * d * h
     if s.attention_bias:
         p += a * d + 2 * g * d
+    if s.attention_output_gate:  # Qwen3NextAttention: q_proj is h → 2·a·d (queries and gate)
+        p += h * a * d + (a * d if s.attention_bias else 0)
     if s.attention_out_bias:
         p += h
     if s.qk_norm == "head":  # one norm of width d for q, one for k (LayerNorm: + bias, Phi)
@@ -364,7 +371,10 @@ def _count_params(s: ModelSpec) -> ParamCounts:
 
     ``total = V·h`` (embedding) ``[+ P·h`` learned positions``] + V·h`` (lm_head, unless tied)
     ``[+ V`` lm_head bias``]``
-    ``+ L·attention + L·layer_norms + norm(h) + (L − n_moe)·dense_ffn``
+    ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h) + L_dense·dense_ffn``
+    (hybrids: ``L_attn`` layers with softmax attention, ``L_mix`` with the
+    :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
+    layers neither MoE nor FFN-less)
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
     Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
     experts``. Buffers (``e_score_correction_bias``: ``n_moe·E``) and MTP modules are reported
@@ -372,14 +382,14 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     """
     h, V, L = s.hidden_size, s.vocab_size, s.num_hidden_layers
     n_moe = s.num_moe_layers
-    n_dense = L - n_moe
     positions = s.position_embeddings * h  # GPT-2's wpe (modeling_gpt2.GPT2Model)
     embedding = V * h + positions
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
-    attention = L * attention_params(s)
+    attention = s.num_attention_layers * attention_params(s)
+    mixers = (len(s.mixer_layers) * mixer_params(s.mixer, h)) if s.mixer is not None else 0
     norms = L * layer_norm_params(s) + norm_params(s, h)
-    dense_ffn = n_dense * dense_ffn_params(s)
+    dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0
     shared = n_moe * shared_expert_params(s)
@@ -387,14 +397,14 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     inactive = 0
     if n_moe:
         inactive = n_moe * (s.num_experts - s.num_experts_per_tok) * expert_params(s)
-    inactive += L * attention_inactive_params(s)
+    inactive += s.num_attention_layers * attention_inactive_params(s)
     buffers = n_moe * s.num_experts if s.router_score_correction_bias else 0
     return ParamCounts(
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
         routed_inactive=inactive, buffers=buffers, mtp=mtp_params(s),
         embedding_tied=s.tie_word_embeddings, vision=s.vision_params,
-        position_embedding=positions,
+        position_embedding=positions, sequence_mixers=mixers,
     )
 
 

@@ -33,7 +33,7 @@ from .limits import (
     MAX_NUMBER_CHARS,
     MAX_STRING_CHARS,
 )
-from .spec import MLA, MoA, ModelSpec, fields_of
+from .spec import MLA, Mixer, MoA, ModelSpec, fields_of
 
 
 def _config_dir() -> Path:
@@ -436,7 +436,7 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
         raise EstimatorError(k, d[k], "unknown architecture field")
     kw = dict(d)
     kw.setdefault("name", default_name)
-    for key, cls in (("mla", MLA), ("moa", MoA)):
+    for key, cls in (("mla", MLA), ("moa", MoA), ("mixer", Mixer)):
         v = kw.get(key)
         if v is not None and not isinstance(v, (Mapping, cls)):
             raise EstimatorError(key, v, "must be a mapping of its sub-fields, or null")
@@ -448,7 +448,8 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
                 kw[key] = cls(**v)
             except TypeError as e:
                 raise EstimatorError(key, v, str(e)) from None
-    for key in ("moe_layers", "sliding_window_layers", "notes"):
+    for key in ("moe_layers", "sliding_window_layers", "notes", "mixer_layers",
+                "mixerless_layers", "ffnless_layers"):
         if isinstance(kw.get(key), list):
             kw[key] = tuple(kw[key])
         elif key in kw and not isinstance(kw[key], tuple):

@@ -161,6 +161,12 @@ def spec_warnings(s: ModelSpec) -> list[str]:
     if s.sliding_window and not s.sliding_window_layers:
         out.append(f"sliding_window={s.sliding_window} but no layer uses it "
                    "(sliding_window_layers is empty): every layer attends to the full context")
+    if s.mixer is not None:
+        out.append(f"hybrid: {s.num_mixer_layers} {s.mixer.kind} layer(s) keep a constant "
+                   "per-sequence state (memory.inference.state) instead of a growing KV cache; "
+                   "their FLOPs are the projections plus the published recurrence "
+                   "(flops.sequence_mixers); training activations count each mixer layer like "
+                   "an attention layer of the same width (first-order, not measured)")
     return out
 
 

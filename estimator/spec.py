@@ -14,7 +14,12 @@ implementation instantiates are explicit fields, never silent special cases:
 * MLA (DeepSeek-V2/V3 latent attention, :class:`MLA`);
 * mixture-of-attention heads (JetMoE, :class:`MoA`);
 * q/k norms, biases, attention sinks, sliding-window layers, tied embeddings, norm type;
-* multi-token-prediction (MTP) layers, counted separately from the main model.
+* multi-token-prediction (MTP) layers, counted separately from the main model;
+* hybrid layer kinds (:class:`Mixer`): which layers replace softmax attention with a linear-
+  attention, state-space or short-convolution mixer (``mixer_layers``), which run both in
+  parallel (Falcon-H1), and which layers have no mixer or no FFN (Nemotron-H's one-sublayer
+  blocks). The schedule is stored as index tuples, like ``moe_layers``; :attr:`ModelSpec.
+  layer_kinds` spells it out per layer.
 
 Validation happens once, at construction: every impossible value raises
 :class:`~estimator.errors.EstimatorError` naming the field and the value. Everything downstream
@@ -69,6 +74,69 @@ class MoA:
 
     num_experts: int
     top_k: int
+
+
+#: Sequence-mixer kinds other than softmax attention, with the reference each is counted from
+#: (transformers 5.24 ``modeling_*.py``; the paper of the algorithm).
+MIXER_KINDS: dict[str, str] = {
+    "gated_deltanet": "Gated DeltaNet (Yang et al. 2024, arXiv 2412.06464); "
+                      "modeling_qwen3_next.Qwen3NextGatedDeltaNet",
+    "mamba": "Mamba selective SSM (Gu & Dao 2023, arXiv 2312.00752); "
+             "modeling_jamba.JambaMambaMixer",
+    "mamba2": "Mamba-2 SSD (Dao & Gu 2024, arXiv 2405.21060); modeling_bamba.BambaMixer, "
+              "modeling_nemotron_h.NemotronHMamba2Mixer, modeling_granitemoehybrid, "
+              "modeling_falcon_h1",
+    "short_conv": "gated short convolution (LFM2); modeling_lfm2.Lfm2ShortConv",
+    "lightning": "lightning attention, linear attention with decay (MiniMax-01, arXiv "
+                 "2501.08313); modeling_minimax.MiniMaxLightningAttention",
+}
+
+
+@dataclass(frozen=True)
+class Mixer:
+    """A sequence mixer that is not softmax attention; its memory does not grow with context.
+
+    Sizes by ``kind`` (symbols of the modeling files named in :data:`MIXER_KINDS`):
+
+    * ``gated_deltanet``: ``num_heads`` value heads of ``head_dim`` (``linear_num_value_heads``,
+      ``linear_value_head_dim``), ``num_k_heads`` key heads of ``head_k_dim``, a depthwise
+      causal conv of ``conv_kernel`` over q, k and v.
+    * ``mamba`` (Mamba-1): ``head_dim`` = the inner width ``expand·h`` (``num_heads`` = 1),
+      ``state_size`` = ``d_state``, ``dt_rank``, conv of ``conv_kernel``; ``bc_norms``: Jamba's
+      RMSNorms on dt, B and C.
+    * ``mamba2``: ``num_heads`` SSM heads of ``head_dim`` (inner width ``num_heads·head_dim``),
+      ``num_k_heads`` = ``n_groups`` of B/C, ``state_size`` = ``d_state``; ``gated_norm``: the
+      gated RMSNorm before ``out_proj``; ``out_bias``: bias on ``out_proj`` (Falcon-H1's
+      ``projectors_bias``; else ``proj_bias``).
+    * ``short_conv``: LFM2's ``in_proj`` (h → 3h), depthwise conv of ``conv_kernel``
+      (``conv_L_cache``), ``out_proj``; ``proj_bias`` = ``conv_bias`` for all three.
+    * ``lightning``: ``num_heads`` heads of ``head_dim`` (the attention heads).
+    """
+
+    kind: str
+    num_heads: int = 1
+    head_dim: int = 1
+    num_k_heads: int = 0
+    head_k_dim: int = 0
+    state_size: int = 0
+    conv_kernel: int = 0
+    dt_rank: int = 0
+    conv_bias: bool = False
+    proj_bias: bool = False
+    out_bias: bool = False
+    gated_norm: bool = False
+    bc_norms: bool = False
+
+    @property
+    def inner(self) -> int:
+        """Width of the mixer's value path (``num_heads · head_dim``)."""
+        return self.num_heads * self.head_dim
+
+
+#: Per-layer sequence-mixer kinds of :attr:`ModelSpec.layer_kinds` besides :data:`MIXER_KINDS`.
+ATTENTION_KINDS = ("full_attention", "sliding_attention", "none")
+#: Per-layer FFN kinds.
+FFN_KINDS = ("dense", "moe", "none")
 
 
 @dataclass(frozen=True)
@@ -138,6 +206,16 @@ class ModelSpec:
     max_position_embeddings: int | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
 
+    # --- hybrid sequence mixers ---
+    mixer: Mixer | None = None  # the non-attention mixer of a hybrid
+    mixer_layers: tuple[int, ...] = ()  # layers that run ``mixer`` instead of attention
+    parallel_mixer: bool = False  # Falcon-H1: mixer_layers run attention *and* the mixer
+    mixerless_layers: tuple[int, ...] = ()  # Nemotron-H FFN-only blocks (no sequence mixer)
+    ffnless_layers: tuple[int, ...] = ()  # Nemotron-H mixer-only blocks (no FFN)
+    # Qwen3-Next: q_proj also emits a sigmoid output gate (h → 2·a·d; a·d more biases with
+    # attention_bias)
+    attention_output_gate: bool = False
+
     def __post_init__(self) -> None:
         _validate(self)
         if self.head_dim == 0:
@@ -154,7 +232,51 @@ class ModelSpec:
 
     @property
     def num_dense_layers(self) -> int:
-        return self.num_hidden_layers - self.num_moe_layers
+        """Layers with a dense FFN (not MoE, not FFN-less)."""
+        if self.ffnless_layers:
+            return self.num_hidden_layers - len(self.moe_layers) - len(self.ffnless_layers)
+        return self.num_hidden_layers - len(self.moe_layers)
+
+    # --- hybrid layer kinds -----------------------------------------------------------------
+    @property
+    def is_hybrid(self) -> bool:
+        """True when some layer is not a plain attention + FFN block."""
+        return bool(self.mixer_layers or self.mixerless_layers or self.ffnless_layers)
+
+    @property
+    def num_mixer_layers(self) -> int:
+        """Layers that run :attr:`mixer` (with attention too when :attr:`parallel_mixer`)."""
+        return len(self.mixer_layers)
+
+    @property
+    def num_attention_layers(self) -> int:
+        """Layers with softmax attention (and a KV cache that grows with tokens)."""
+        if not self.mixer_layers and not self.mixerless_layers:
+            return self.num_hidden_layers
+        replaced = 0 if self.parallel_mixer else len(self.mixer_layers)
+        return self.num_hidden_layers - replaced - len(self.mixerless_layers)
+
+    @property
+    def layer_kinds(self) -> tuple[tuple[str, str], ...]:
+        """``(sequence-mixer kind, FFN kind)`` of every layer, spelled out from the index tuples:
+        mixer ``full_attention`` / ``sliding_attention`` / a :data:`MIXER_KINDS` key /
+        ``"<kind>+attention"`` (Falcon-H1's parallel block) / ``none``; FFN ``dense`` / ``moe``
+        / ``none``. For display and tests; the formulas use the counts."""
+        mix, moe, slide = set(self.mixer_layers), set(self.moe_layers), \
+            set(self.sliding_window_layers)
+        no_mix, no_ffn = set(self.mixerless_layers), set(self.ffnless_layers)
+        out = []
+        for i in range(self.num_hidden_layers):
+            attn = "sliding_attention" if i in slide else "full_attention"
+            if i in no_mix:
+                m = "none"
+            elif i in mix:
+                m = self.mixer.kind + ("+attention" if self.parallel_mixer else "")
+            else:
+                m = attn
+            f = "none" if i in no_ffn else ("moe" if i in moe else "dense")
+            out.append((m, f))
+        return tuple(out)
 
     def is_moe_layer(self, i: int) -> bool:
         return i in self._moe_set
@@ -181,6 +303,62 @@ class ModelSpec:
         return dataclasses.asdict(self)
 
 
+_MIXER_INTS = ("num_heads", "head_dim", "num_k_heads", "head_k_dim", "state_size",
+               "conv_kernel", "dt_rank")
+_MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms")
+
+
+def _validate_mixer(m: Mixer) -> None:
+    if m.kind not in MIXER_KINDS:
+        raise EstimatorError("mixer.kind", m.kind, "unknown sequence-mixer kind; one of "
+                             + ", ".join(MIXER_KINDS))
+    for n in _MIXER_INTS:
+        check_int("mixer." + n, getattr(m, n), 1 if n in ("num_heads", "head_dim") else 0)
+    for n in _MIXER_BOOLS:
+        if not isinstance(getattr(m, n), bool):
+            raise EstimatorError("mixer." + n, getattr(m, n), "must be true or false")
+    need = {"gated_deltanet": ("num_k_heads", "head_k_dim", "conv_kernel"),
+            "mamba": ("state_size", "conv_kernel", "dt_rank"),
+            "mamba2": ("num_k_heads", "state_size", "conv_kernel"),
+            "short_conv": ("conv_kernel",), "lightning": ()}[m.kind]
+    for n in need:
+        if getattr(m, n) < 1:
+            raise EstimatorError("mixer." + n, getattr(m, n), f"must be >= 1 for a {m.kind} mixer")
+    if m.kind == "mamba2" and m.num_heads % m.num_k_heads:
+        raise EstimatorError("mixer.num_k_heads", m.num_k_heads,
+                             f"(n_groups) must divide mixer.num_heads={m.num_heads}")
+    if m.kind == "gated_deltanet" and m.num_heads % m.num_k_heads:
+        raise EstimatorError("mixer.num_k_heads", m.num_k_heads,
+                             f"must divide mixer.num_heads={m.num_heads}")
+
+
+def _validate_hybrid(s: ModelSpec) -> None:
+    """Hybrid schedules: index tuples in range, disjoint where they must be, a mixer when
+    mixer layers are named."""
+    if (s.mixer is None and not s.mixer_layers and not s.mixerless_layers
+            and not s.ffnless_layers and s.parallel_mixer is False):
+        return  # not a hybrid: nothing to check (the common case, kept fast for sweeps)
+    if s.mixer is not None and not isinstance(s.mixer, Mixer):
+        raise EstimatorError("mixer", s.mixer, "must be a Mixer block or None")
+    if not isinstance(s.parallel_mixer, bool):
+        raise EstimatorError("parallel_mixer", s.parallel_mixer, "must be true or false")
+    if s.mixer is not None:
+        _validate_mixer(s.mixer)
+    if s.mixer_layers and s.mixer is None:
+        raise EstimatorError("mixer_layers", s.mixer_layers,
+                             "are set, so a mixer block is required")
+    if s.mixer is not None and not s.mixer_layers:
+        raise EstimatorError("mixer_layers", (), "a mixer is given but no layer uses it")
+    for a, b in (("mixer_layers", "mixerless_layers"), ("mixerless_layers", "ffnless_layers"),
+                 ("moe_layers", "ffnless_layers"), ("sliding_window_layers", "mixerless_layers")):
+        both = set(getattr(s, a)) & set(getattr(s, b))
+        if both:
+            raise EstimatorError(b, min(both), f"layer is also in {a}")
+    if not s.parallel_mixer and set(s.mixer_layers) & set(s.sliding_window_layers):
+        i = min(set(s.mixer_layers) & set(s.sliding_window_layers))
+        raise EstimatorError("sliding_window_layers", i, "layer runs the mixer, not attention")
+
+
 _HASHED_FIELDS = tuple(f for f in dataclasses.fields(ModelSpec) if f.compare)
 
 
@@ -202,7 +380,7 @@ _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",
                 "shared_expert_gate",
-                "router_score_correction_bias")
+                "router_score_correction_bias", "attention_output_gate")
 
 # Sizes above this are certainly typos (a 10^7-wide layer has 10^14 parameters per matrix).
 MAX_DIM = 10_000_000
@@ -287,7 +465,11 @@ def _validate(s: ModelSpec) -> None:
     if s.sliding_window is not None:
         check_int("sliding_window", s.sliding_window, 1, MAX_CONTEXT)
     for name, idx in (("moe_layers", s.moe_layers), ("sliding_window_layers",
-                                                      s.sliding_window_layers)):
+                                                      s.sliding_window_layers),
+                      ("mixer_layers", s.mixer_layers), ("mixerless_layers", s.mixerless_layers),
+                      ("ffnless_layers", s.ffnless_layers)):
+        if idx == ():
+            continue
         if not isinstance(idx, tuple):
             raise EstimatorError(name, idx, "must be a tuple of layer indices")
         for i in idx:
@@ -313,7 +495,8 @@ def _validate(s: ModelSpec) -> None:
             raise EstimatorError("moe_layers", s.moe_layers, "given but num_experts is 0")
         if k:
             raise EstimatorError("num_experts_per_tok", k, "given but num_experts is 0")
-    if len(s.moe_layers) < L and s.intermediate_size < 1:
+    _validate_hybrid(s)
+    if len(s.moe_layers) + len(s.ffnless_layers) < L and s.intermediate_size < 1:
         raise EstimatorError("intermediate_size", s.intermediate_size,
                              "must be >= 1: the model has dense FFN layers")
     if s.num_shared_experts and s.shared_expert_intermediate_size < 1:

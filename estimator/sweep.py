@@ -161,9 +161,11 @@ def _spec_changes(spec, changes: Mapping[str, Any]) -> dict[str, Any]:
         if "moe_layers" not in out and spec.moe_layers:
             flags = _periodic([i in spec.moe_layers for i in range(old)], L)
             out["moe_layers"] = tuple(i for i in range(L) if flags[i])
-        if "sliding_window_layers" not in out and spec.sliding_window_layers:
-            flags = _periodic([i in spec.sliding_window_layers for i in range(old)], L)
-            out["sliding_window_layers"] = tuple(i for i in range(L) if flags[i])
+        for key in ("sliding_window_layers", "mixer_layers", "mixerless_layers",
+                    "ffnless_layers"):  # hybrids keep their schedule's period
+            if key not in out and getattr(spec, key):
+                flags = _periodic([i in getattr(spec, key) for i in range(old)], L)
+                out[key] = tuple(i for i in range(L) if flags[i])
     E = out.get("num_experts")
     if (isinstance(E, int) and E > 0 and not spec.num_experts and "moe_layers" not in out):
         # a dense model turned MoE: every layer (its expert width must be given too)

@@ -479,6 +479,23 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
                         head=head, final_norm=norm_params(s, h))
 
 
+@functools.lru_cache(maxsize=1024)
+def hybrid_layer_params_delta(s: ModelSpec, tp: int, lo: int, hi: int) -> int:
+    """Hybrids: per-rank parameters of layers ``[lo, hi)`` minus what :func:`_layer_params`'s
+    attention + FFN layers count for them — a mixer layer holds the mixer
+    (:func:`estimator.mixers.mixer_params`, split by TP) instead of attention (Falcon-H1: besides
+    it), an FFN-only block no attention, a mixer-only block no FFN (Nemotron-H)."""
+    from .memory import hybrid_counts
+    from .mixers import mixer_params
+
+    attn_mat = attention_matrix_params(s, tp)
+    attn = attn_mat + _cdiv(attention_params(s) - attention_matrix_params(s), tp)
+    n_attn, n_mix, n_ffnless = hybrid_counts(s, lo, hi)
+    mixer = _cdiv(mixer_params(s.mixer, s.hidden_size), tp) if s.mixer is not None else 0
+    ffn = _cdiv(dense_ffn_params(s), tp) if s.intermediate_size else 0
+    return n_mix * mixer - ((hi - lo) - n_attn) * attn - n_ffnless * ffn
+
+
 # ----------------------------------------------------------------------------------------------
 # activations
 # ----------------------------------------------------------------------------------------------
@@ -1008,6 +1025,8 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     n_dense = end - start - n_moe
     first, last = stage == 0, stage == plan.pp - 1
     ne = n_dense * lp.dense + n_moe * lp.moe_non_expert
+    if spec.is_hybrid:
+        ne += hybrid_layer_params_delta(spec, plan.tp, start, end)
     ex = n_moe * lp.moe_expert
     if first:
         ne += lp.embedding

@@ -255,7 +255,7 @@ def _requantized(s: ModelSpec, mem: memory.InferenceMemory, fmts: dict[str, str]
         n, n_moe, _ = memory.layer_kinds(s, lo, hi)
         w = memory.stage_weight_bytes(s, lp, fmts, n, n_moe, m.stage == 0,
                                       m.stage == lay.pp - 1, lay.tp, lay.pp,
-                                      nbytes=quant.tensor_bytes)
+                                      nbytes=quant.tensor_bytes, layers=(lo, hi))
         if cache is not None and n_moe:
             per_expert = w["routed_experts"] // (n_moe * s.num_experts)
             w["routed_experts"] = per_expert * (n_moe * cache + staging)

@@ -67,6 +67,23 @@ REQUIRED: dict[str, dict] = {
     "gpt_neo": dict(num_layers=2, hidden_size=64, num_heads=4, vocab_size=101,
                     max_position_embeddings=40, attention_types=[[["global", "local"], 1]]),
     "falcon": dict(_BASE),
+    # hybrids (issue #13)
+    "qwen3_next": dict(_BASE, moe_intermediate_size=40, shared_expert_intermediate_size=56,
+                       num_experts=4, num_experts_per_tok=2),
+    "jamba": dict(_BASE, intermediate_size=96, num_experts=4, num_experts_per_tok=2),
+    "bamba": dict(_BASE, intermediate_size=96),
+    "granitemoehybrid": dict(_BASE, intermediate_size=40, num_local_experts=4,
+                             num_experts_per_tok=2),
+    # Nemotron-H's layer count is the length of its (default) layers_block_type
+    "nemotron_h": dict(hidden_size=64, vocab_size=101, num_attention_heads=32,
+                       intermediate_size=96, n_routed_experts=4, num_experts_per_tok=2,
+                       moe_intermediate_size=40, moe_shared_expert_intermediate_size=56),
+    "falcon_h1": dict(_BASE, intermediate_size=96),
+    "lfm2": dict(_BASE, intermediate_size=96),
+    "lfm2_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
+                     num_experts_per_tok=2,
+                     layer_types=["conv", "full_attention", "conv", "conv"]),
+    "minimax": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
 }
 
 

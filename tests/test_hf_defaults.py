@@ -125,17 +125,39 @@ def _sliding(spec) -> list[int]:
     return list(spec.sliding_window_layers)
 
 
+def _hybrid_kinds(mixer: str, names: dict[str, str] | None = None):
+    """The per-layer mixer kinds of :attr:`ModelSpec.layer_kinds` from transformers'
+    ``layer_types`` (legacy names remapped, ``names`` for the family's own)."""
+    legacy = {"mamba": "linear_attention", "attention": "full_attention"}
+    names = {"linear_attention": mixer, "conv": mixer, "full_attention": "full_attention",
+             "mlp": "none", "moe": "none", **(names or {})}
+    return lambda c: [names[legacy.get(t, t)] for t in c.layer_types]
+
+
+_HYBRID_LAYER_TYPES = {
+    "qwen3_next": _hybrid_kinds("gated_deltanet"), "jamba": _hybrid_kinds("mamba"),
+    "bamba": lambda c: ["mamba2" if t == "linear_attention" else "full_attention"
+                        for t in c.layers_block_type],
+    "granitemoehybrid": _hybrid_kinds("mamba2"), "nemotron_h": _hybrid_kinds("mamba2"),
+    "lfm2": _hybrid_kinds("short_conv"), "lfm2_moe": _hybrid_kinds("short_conv"),
+    "minimax": _hybrid_kinds("lightning"),
+    "falcon_h1": lambda c: ["mamba2+attention"] * c.num_hidden_layers,
+}
+
 DERIVED = [(f, k) for f, d in DEFAULTS.items() for k, v in d.items() if v is None]
 
 
 @pytest.mark.parametrize("family,key", DERIVED, ids=[f"{f}.{k}" for f, k in DERIVED])
-def test_derived_default_matches_transformers(family, key):
+def test_derived_default_matches_transformers(family, key):  # noqa: C901
     cfg = minimal(family)
     if family in ("qwen2_moe", "qwen3_moe") and key == "mlp_only_layers":
         cfg["intermediate_size"] = 96
     cfg.pop(key, None)
     hf_cfg = hf_oracle.hf_config(cfg)
     spec = spec_from_hf_config(cfg)
+    if family in _HYBRID_LAYER_TYPES:  # the derived schedule is transformers' layer_types
+        kinds = _HYBRID_LAYER_TYPES[family](hf_cfg)
+        assert [m for m, _ in spec.layer_kinds] == kinds, (family, key)
     if key == "num_key_value_heads":
         assert spec.num_key_value_heads == hf_cfg.num_key_value_heads == cfg["num_attention_heads"]
     elif key == "head_dim":
@@ -145,6 +167,10 @@ def test_derived_default_matches_transformers(family, key):
         for step in (1, 2, 3):
             c = {**cfg, "interleave_moe_layer_step": step, "intermediate_size_mlp": 80}
             assert list(spec_from_hf_config(c).moe_layers) == hf_oracle.hf_config(c).moe_layers
+    elif family == "minimax" and key == "head_dim":
+        assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
+    elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it
+        pass
     elif key == "mlp_only_layers":
         assert hf_cfg.mlp_only_layers == []
         assert spec.num_moe_layers == spec.num_hidden_layers

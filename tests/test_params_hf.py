@@ -29,12 +29,14 @@ pytest.importorskip("transformers")
 
 import family_configs  # noqa: E402
 import hf_oracle  # noqa: E402
+import hybrid_configs  # noqa: E402
 
 from estimator.hf import FAMILIES, spec_from_hf_config  # noqa: E402
 from estimator.params import count_params  # noqa: E402
 
 CONFIGS_PER_FAMILY = 12
-ALL_TYPES = sorted([*FAMILIES, "llama4"])
+# hybrids (linear attention, Mamba, short conv) are checked in tests/test_hybrids.py
+ALL_TYPES = sorted(set([*FAMILIES, "llama4"]) - set(hybrid_configs.GENERATORS))
 
 # ----------------------------------------------------------------------------------------------
 # random configs, one generator per family
@@ -308,6 +310,7 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
 
 def hf_breakdown(model) -> dict[str, int]:
     out = {name: 0 for name, _ in _COMPONENT_PATTERNS}
+    out["sequence_mixers"] = 0  # hybrids only (tests/test_hybrids.py)
     for n, p in model.named_parameters():
         for comp, pat in _COMPONENT_PATTERNS:
             if re.search(pat, n):

@@ -218,6 +218,8 @@ def _kv_and_rows(model, opts, b):
     s = m.spec
     kv_dtype = memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype)
     kv = memory.kv_cache_bytes(s, b, opts.seq_len, kv_dtype, opts.kv_cache)
+    # hybrids: a decode step also reads each sequence's mixer state (activation dtype)
+    kv += memory.state_bytes(s, b, memory.ACTIVATION_DTYPE[opts.dtype], opts.kv_cache)
     # the embedding table is gathered (b rows) unless it doubles as the lm_head
     rows = 0 if s.tie_word_embeddings else min(b, s.vocab_size) * s.hidden_size * 2
     return kv, rows

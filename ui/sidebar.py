@@ -19,7 +19,7 @@ from estimator.errors import EstimatorError
 from estimator.hardware import load_catalog
 from estimator.options import OPTION_FIELDS, make_options
 from estimator.presets import MAX_FILE_BYTES, Model, load_model, model_from_dict, parse_text
-from estimator.spec import MLA, MoA, ModelSpec
+from estimator.spec import MIXER_KINDS, MLA, Mixer, MoA, ModelSpec
 
 from . import fmt
 from .state import LOG, Context
@@ -60,7 +60,8 @@ ARCH_GROUPS: dict[str, tuple[str, ...]] = {
     "Attention": (
         "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias",
         "attention_out_bias", "fused_qkv", "qk_norm", "attention_sinks", "sliding_window",
-        "sliding_window_layers", "mla", "moa"),
+        "sliding_window_layers", "mla", "moa", "attention_output_gate"),
+    "Hybrid": ("mixer", "mixer_layers", "parallel_mixer", "mixerless_layers", "ffnless_layers"),
     "Name": ("name", "model_type"),
 }
 FIELD_HELP = {
@@ -105,6 +106,12 @@ FIELD_HELP = {
     "sliding_window_layers": "which layers use the window: 'all', indices, or empty",
     "mla": "multi-head latent attention (DeepSeek-V2/V3)",
     "moa": "mixture of attention heads (JetMoE)",
+    "attention_output_gate": "q_proj also emits a sigmoid output gate (Qwen3-Next)",
+    "mixer": "a non-attention sequence mixer (kind: " + ", ".join(MIXER_KINDS) + ")",
+    "mixer_layers": "layers that run the mixer instead of attention: indices, 'all' or empty",
+    "parallel_mixer": "mixer layers run attention and the mixer in parallel (Falcon-H1)",
+    "mixerless_layers": "layers with an FFN only, no sequence mixer (Nemotron-H '-'/'E')",
+    "ffnless_layers": "layers with a sequence mixer only, no FFN (Nemotron-H 'M'/'*')",
     "name": "a short name for exports",
     "model_type": "the Hugging Face family it was read as ('custom' when hand-made)",
 }
@@ -113,7 +120,11 @@ _BLOCK_DEFAULTS = {  # shown when a user switches MLA / MoA on for a model that 
     "mla": MLA(q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                v_head_dim=128),  # DeepSeek-V3's config.json
     "moa": MoA(num_experts=8, top_k=2),  # JetMoE-8B's config.json
+    # transformers' BambaConfig defaults (Mamba-2, 128 heads of 64, d_state 256)
+    "mixer": Mixer(kind="mamba2", num_heads=128, head_dim=64, num_k_heads=1, state_size=256,
+                   conv_kernel=4, conv_bias=True, gated_norm=True),
 }
+_BLOCKS = tuple(_BLOCK_DEFAULTS)
 OPTION_GROUPS = (("workload", "Workload", True), ("parallel", "GPUs and parallelism", True),
                  ("inference", "Inference", False), ("training", "Training", False),
                  ("cost", "Cost", False), ("serving", "Serving", False))
@@ -302,7 +313,7 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
     ss = st.session_state
     current = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
     seeded = dict(current)
-    seeded.update({k: v for k, v in seed.items() if k in current and k not in ("mla", "moa")})
+    seeded.update({k: v for k, v in seed.items() if k in current and k not in _BLOCKS})
     L0 = seeded["num_hidden_layers"] if isinstance(seeded["num_hidden_layers"], int) else 1
     for name in current:
         if name == "notes" or SPEC_KINDS[name] == "block":
@@ -310,7 +321,7 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
         key = f"{prefix}{name}"
         if key not in ss:
             ss[key] = _widget_value(name, seeded[name], L0)
-    for blk in ("mla", "moa"):
+    for blk in _BLOCKS:
         cur = current[blk]
         seed_blk = seed.get(blk, "unset")
         on = cur is not None if seed_blk == "unset" else seed_blk is not None
@@ -368,11 +379,11 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
                 raise EstimatorError(name, None, "needs a value")
             else:
                 values[name] = ss[key]
-        for blk in ("mla", "moa"):
+        for blk in _BLOCKS:
             for sub, x in (values[blk] or {}).items():
                 if x is None and BLOCK_KINDS[blk][sub] == "int":
                     raise EstimatorError(f"{blk}.{sub}", None, "needs a value")
-        as_dicts = {k: dataclasses.asdict(v) if isinstance(v, (MLA, MoA)) else v
+        as_dicts = {k: dataclasses.asdict(v) if isinstance(v, (MLA, MoA, Mixer)) else v
                     for k, v in current.items()}
         changes = {k: v for k, v in values.items() if as_dicts.get(k) != v}
         return apply_arch(base, changes)

@@ -29,7 +29,7 @@ from estimator.limits import (
     MAX_NUMBER_CHARS,
 )
 from estimator.options import OPTION_FIELDS, make_options
-from estimator.spec import MLA, MoA, ModelSpec
+from estimator.spec import MLA, Mixer, MoA, ModelSpec
 
 DEFAULT_PRESET = "mixtral-8x7b"
 CUSTOM = "custom"
@@ -68,7 +68,7 @@ def _kind(annotation: str) -> str:
         return "strings"
     if a in ("int|None", "Optional[int]"):
         return "int?"
-    if a in ("MLA|None", "MoA|None"):
+    if a in ("MLA|None", "MoA|None", "Mixer|None"):
         return "block"
     if a == "bool":
         return "bool"
@@ -83,6 +83,7 @@ SPEC_KINDS: dict[str, str] = {f.name: _kind(f.type) for f in dataclasses.fields(
 BLOCK_KINDS: dict[str, dict[str, str]] = {
     "mla": {f.name: _kind(f.type) for f in dataclasses.fields(MLA)},
     "moa": {f.name: _kind(f.type) for f in dataclasses.fields(MoA)},
+    "mixer": {f.name: _kind(f.type) for f in dataclasses.fields(Mixer)},
 }
 OPTION_KINDS: dict[str, str] = {
     name: {bool: "bool", int: "int", float: "float"}.get(f.metadata["kind"], "str")
@@ -307,7 +308,7 @@ def spec_fields(spec: ModelSpec) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(spec):
         v = getattr(spec, f.name)
-        if isinstance(v, (MLA, MoA)):
+        if isinstance(v, (MLA, MoA, Mixer)):
             v = dataclasses.asdict(v)
         out[f.name] = v
     return out
@@ -326,7 +327,7 @@ def custom_fields(spec: ModelSpec) -> dict[str, Any]:
         if f.name == "notes":
             continue
         v = getattr(spec, f.name)
-        if isinstance(v, (MLA, MoA)):
+        if isinstance(v, (MLA, MoA, Mixer)):
             out[f.name] = dataclasses.asdict(v)
         elif f.default is dataclasses.MISSING or v != f.default:
             out[f.name] = v
@@ -342,8 +343,8 @@ def apply_arch(base: ModelSpec | None, arch: Mapping[str, Any]) -> ModelSpec:
 
     changes: dict[str, Any] = {}
     for k, v in arch.items():
-        if k in ("mla", "moa") and isinstance(v, Mapping):
-            cls = MLA if k == "mla" else MoA
+        if k in ("mla", "moa", "mixer") and isinstance(v, Mapping):
+            cls = {"mla": MLA, "moa": MoA, "mixer": Mixer}[k]
             cur = getattr(base, k) if base is not None else None
             merged = dataclasses.asdict(cur) if cur is not None else {}
             merged.update(v)

@@ -15,7 +15,7 @@ from estimator.report import Report, estimate
 from . import charts, fmt
 
 MAX_CONTEXT_POINTS = 2**20
-MEM_COMPONENTS = ("weights", "kv_cache", "activations", "overhead")
+MEM_COMPONENTS = ("weights", "kv_cache", "state", "activations", "overhead")
 
 
 def vary(report: Report, field: str, values: Sequence[Any]) -> list[tuple[Any, Report | None]]:

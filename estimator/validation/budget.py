@@ -111,6 +111,11 @@ def plan(source: Any, quick: bool = True, max_params: int = 20_000_000,
     (the Validate page shows it before the button); raises like :func:`check`."""
     m = load_model(source)
     shrink = count_params(m.spec).total > max_params
+    if m.spec.is_hybrid:  # the reference decoder cannot build hybrid mixers: say so here
+        raise EstimatorError("validation", m.spec.name, "hybrid models (linear attention, "
+                             "Mamba, short conv) are not validated yet: the reference decoder "
+                             "has no such mixers (tests/test_hybrids.py checks them against "
+                             "transformers instead)")
     spec, hf_cfg = planned(m, shrink)
     impls = implementations if hf_cfg is not None else 1
     return {"spec": spec, "shrunk": shrink, **check(spec, QUICK if quick else FULL, impls)}

@@ -122,6 +122,9 @@ def shrink_spec(spec: ModelSpec, size: str = "small") -> ModelSpec:
     if spec.moa is not None:
         raise EstimatorError("moa", spec.moa, "shrinking mixture-of-attention specs is not "
                              "supported")
+    if spec.is_hybrid:  # the reference decoder (validation/reference.py) has no such mixers
+        raise EstimatorError("mixer_layers", spec.num_mixer_layers, "shrinking hybrid specs "
+                             "(linear attention, Mamba, short conv) is not supported yet")
     p = plan(spec, size)
     picks = layer_picks(spec)
     sw = set(spec.sliding_window_layers)

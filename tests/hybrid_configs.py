@@ -1,0 +1,198 @@
+"""Random tiny configs for the hybrid families (linear attention, Mamba, short conv), one
+generator each, shared by tests/test_hybrids.py (parameters on the meta device, cache tensors
+after a real CPU forward, FLOPs). Each draws the family's schedule (which layers are attention,
+mixer, MoE, FFN-less), its mixer sizes and bias flags, small enough for a CPU forward; every
+config is one transformers' own config class accepts and can run. Pure data, no torch.
+"""
+
+from __future__ import annotations
+
+import random
+
+
+def _flag(rng: random.Random) -> bool:
+    return rng.random() < 0.5
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _attn(rng, explicit_head_dim: bool = True) -> dict:
+    a = rng.choice([1, 2, 4])
+    g = rng.choice(_divisors(a))
+    d = {"num_attention_heads": a, "num_key_value_heads": g}
+    if explicit_head_dim and _flag(rng):
+        d["hidden_size"] = rng.choice([16, 24, 32])
+        d["head_dim"] = rng.choice([x for x in (4, 6, 8) if x * a != d["hidden_size"]])
+    else:
+        d["hidden_size"] = a * rng.choice([4, 8, 12])
+    return d
+
+
+def _trunk(rng, L=(2, 6)) -> dict:
+    return {"num_hidden_layers": rng.randint(*L), "vocab_size": rng.randint(37, 131),
+            "max_position_embeddings": 64, "tie_word_embeddings": _flag(rng),
+            "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
+
+
+def _kinds(rng, L: int, a: str, b: str) -> list[str]:
+    return [rng.choice([a, b]) for _ in range(L)]
+
+
+def gen_qwen3_next(rng):
+    t, at = _trunk(rng), _attn(rng)
+    at.setdefault("head_dim", at["hidden_size"] // at["num_attention_heads"])
+    L = t["num_hidden_layers"]
+    hk = rng.choice([1, 2])
+    d = {**t, **at, "linear_num_key_heads": hk, "linear_num_value_heads": hk * rng.choice([1, 2]),
+         "linear_key_head_dim": rng.choice([4, 8]), "linear_value_head_dim": rng.choice([4, 6, 8]),
+         "linear_conv_kernel_dim": rng.choice([2, 3, 4]), "attention_bias": _flag(rng),
+         "num_experts": rng.randint(1, 6), "moe_intermediate_size": rng.randint(4, 24),
+         "shared_expert_intermediate_size": rng.randint(4, 24),
+         "intermediate_size": rng.randint(8, 40)}
+    d["num_experts_per_tok"] = rng.randint(1, min(3, d["num_experts"]))
+    if _flag(rng):
+        d["layer_types"] = _kinds(rng, L, "linear_attention", "full_attention")
+    else:
+        d["full_attention_interval"] = rng.randint(1, 4)
+    if _flag(rng):
+        d["decoder_sparse_step"] = rng.randint(1, 2)
+    if _flag(rng):
+        d["mlp_only_layers"] = sorted(rng.sample(range(L), rng.randint(0, L)))
+    return d
+
+
+def gen_jamba(rng):
+    t, at = _trunk(rng), _attn(rng, explicit_head_dim=False)
+    ap = rng.randint(1, 4)
+    ep = rng.randint(1, 3)
+    E = rng.randint(1, 6)
+    return {**t, **at, "intermediate_size": rng.randint(8, 40), "num_experts": E,
+            "num_experts_per_tok": rng.randint(1, min(2, E)),
+            "attn_layer_period": ap, "attn_layer_offset": rng.randrange(ap),
+            "expert_layer_period": ep, "expert_layer_offset": rng.randrange(ep),
+            "mamba_d_state": rng.choice([2, 4, 8]), "mamba_d_conv": rng.choice([2, 3, 4]),
+            "mamba_expand": rng.choice([1, 2]),
+            "mamba_dt_rank": rng.choice(["auto", 3, 5]),
+            "mamba_conv_bias": _flag(rng), "mamba_proj_bias": _flag(rng),
+            "use_mamba_kernels": False}
+
+
+def _mamba2_sizes(rng, h: int, expand_key: str | None = "mamba_expand") -> dict:
+    expand = rng.choice([1, 2])
+    inner = expand * h
+    heads = rng.choice([x for x in _divisors(inner) if x <= 8])
+    d = {"mamba_n_heads": heads, "mamba_d_head": rng.choice([inner // heads, "auto"]),
+         "mamba_n_groups": rng.choice(_divisors(heads)), "mamba_d_state": rng.choice([2, 4, 8]),
+         "mamba_d_conv": rng.choice([2, 3, 4]), "mamba_conv_bias": _flag(rng),
+         "mamba_proj_bias": _flag(rng), "mamba_chunk_size": 4}
+    if expand_key:
+        d[expand_key] = expand
+    return d
+
+
+def gen_bamba(rng):
+    t, at = _trunk(rng), _attn(rng, explicit_head_dim=False)
+    L = t["num_hidden_layers"]
+    return {**t, **at, **_mamba2_sizes(rng, at["hidden_size"]),
+            "intermediate_size": rng.randint(8, 40), "attention_bias": _flag(rng),
+            "mlp_bias": _flag(rng),
+            "attn_layer_indices": sorted(rng.sample(range(L), rng.randint(0, L)))}
+
+
+def gen_granitemoehybrid(rng):
+    t, at = _trunk(rng), _attn(rng, explicit_head_dim=False)
+    L = t["num_hidden_layers"]
+    E = rng.choice([0, 1, 3, 6])
+    d = {**t, **at, **_mamba2_sizes(rng, at["hidden_size"]),
+         "intermediate_size": rng.randint(4, 24), "shared_intermediate_size": rng.randint(4, 24),
+         "num_local_experts": E, "num_experts_per_tok": rng.randint(1, max(1, min(2, E))),
+         "attention_bias": _flag(rng),
+         "layer_types": _kinds(rng, L, "mamba", "attention") if _flag(rng)
+         else _kinds(rng, L, "linear_attention", "full_attention")}
+    return d
+
+
+def gen_nemotron_h(rng):
+    t, at = _trunk(rng), _attn(rng)
+    at.setdefault("head_dim", at["hidden_size"] // at["num_attention_heads"])
+    L = rng.randint(2, 7)
+    t.pop("num_hidden_layers")
+    kinds = [rng.choice("M*-E") for _ in range(L)]
+    heads = rng.choice([2, 4, 8])
+    d = {**t, **at, "mamba_num_heads": heads, "mamba_head_dim": rng.choice([2, 4, 8]),
+         "n_groups": rng.choice(_divisors(heads)), "ssm_state_size": rng.choice([2, 4, 8]),
+         "conv_kernel": rng.choice([2, 3, 4]), "use_conv_bias": _flag(rng),
+         "use_bias": _flag(rng), "mlp_bias": _flag(rng), "chunk_size": 4,
+         "intermediate_size": rng.randint(4, 40), "n_routed_experts": rng.randint(1, 6),
+         "moe_intermediate_size": rng.randint(4, 24),
+         "moe_shared_expert_intermediate_size": rng.randint(4, 24)}
+    d["num_experts_per_tok"] = rng.randint(1, min(2, d["n_routed_experts"]))
+    if _flag(rng):
+        d["hybrid_override_pattern"] = "".join(kinds)
+    else:
+        names = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+        d["layers_block_type"] = [names[k] for k in kinds]
+    return d
+
+
+def gen_falcon_h1(rng):
+    t, at = _trunk(rng, (1, 4)), _attn(rng)
+    h = at["hidden_size"]
+    sizes = _mamba2_sizes(rng, h)
+    heads = sizes["mamba_n_heads"]
+    inner = sizes["mamba_expand"] * h
+    if _flag(rng):  # an explicit mamba_d_ssm (then expand is unused)
+        d_head = rng.choice([2, 4])
+        sizes.update(mamba_d_head=d_head, mamba_d_ssm=heads * d_head)
+    else:
+        sizes.update(mamba_d_head=inner // heads, mamba_d_ssm=None)
+    return {**t, **at, **sizes, "intermediate_size": rng.randint(8, 40),
+            "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
+            "projectors_bias": _flag(rng), "mamba_rms_norm": _flag(rng)}
+
+
+def gen_lfm2(rng):
+    t, at = _trunk(rng), _attn(rng, explicit_head_dim=False)
+    L = t["num_hidden_layers"]
+    d = {**t, **at, "intermediate_size": rng.randint(8, 60), "conv_bias": _flag(rng),
+         "conv_L_cache": rng.choice([2, 3, 4]), "block_auto_adjust_ff_dim": _flag(rng),
+         "block_multiple_of": rng.choice([1, 4, 16]),
+         "block_ffn_dim_multiplier": rng.choice([1.0, 1.5, 0.75])}
+    if _flag(rng):
+        d["layer_types"] = _kinds(rng, L, "conv", "full_attention")
+    else:
+        d["full_attn_idxs"] = sorted(rng.sample(range(L), rng.randint(0, L)))
+    return d
+
+
+def gen_lfm2_moe(rng):
+    t, at = _trunk(rng), _attn(rng, explicit_head_dim=False)
+    L = t["num_hidden_layers"]
+    E = rng.randint(1, 6)
+    return {**t, **at, "intermediate_size": rng.randint(8, 40),
+            "moe_intermediate_size": rng.randint(4, 24), "num_experts": E,
+            "num_experts_per_tok": rng.randint(1, min(2, E)),
+            "num_dense_layers": rng.randint(0, L), "use_expert_bias": _flag(rng),
+            "conv_bias": _flag(rng), "conv_L_cache": rng.choice([2, 3, 4]),
+            "layer_types": _kinds(rng, L, "conv", "full_attention")}
+
+
+def gen_minimax(rng):
+    t, at = _trunk(rng), _attn(rng)
+    L = t["num_hidden_layers"]
+    E = rng.randint(1, 6)
+    d = {**t, **at, "intermediate_size": rng.randint(8, 40), "num_local_experts": E,
+         "num_experts_per_tok": rng.randint(1, min(2, E)), "block_size": 4}
+    if _flag(rng):
+        d["layer_types"] = _kinds(rng, L, "linear_attention", "full_attention")
+    return d
+
+
+GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
+
+
+def random_configs(model_type: str, n: int, salt: str = "") -> list[dict]:
+    rng = random.Random(f"hybrid-{model_type}-{salt}")
+    return [{"model_type": model_type, **GENERATORS[model_type](rng)} for _ in range(n)]

@@ -1,0 +1,340 @@
+"""Hybrid sequence mixers (issue #13) against transformers 5.24, the reference implementation.
+
+* parameters: every random config of tests/hybrid_configs.py built on the meta device; the total
+  and the mixer layers' own parameters must equal ours exactly;
+* cache split: a real CPU forward (fp32, batch 2, two lengths) fills transformers' cache; the
+  K/V tensors it holds must equal ``memory.kv_cache_bytes`` (softmax-attention layers only) and
+  the conv/recurrent states ``memory.state_bytes`` with the ``transformers`` layout, the same at
+  both lengths;
+* bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+
+import hybrid_configs
+import pytest
+
+from estimator import memory
+from estimator.errors import EstimatorError
+from estimator.hf import spec_from_hf_config
+from estimator.params import count_params
+
+HYBRIDS = sorted(hybrid_configs.GENERATORS)
+N_PARAM = 10  # random configs per family (meta device: milliseconds each)
+N_CACHE = 3  # random configs per family for the CPU forward
+
+#: The module that holds a layer's mixer in each family's modeling file.
+MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
+                "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
+                "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn"}
+
+
+def test_every_hybrid_family_loads_and_has_a_generator():
+    from estimator.hf import FAMILIES
+    assert set(HYBRIDS) <= set(FAMILIES)
+    assert set(MIXER_MODULE) == set(HYBRIDS)
+
+
+PARAM_CASES = [(mt, i, cfg) for mt in HYBRIDS
+               for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_PARAM, "params"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", PARAM_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in PARAM_CASES])
+def test_params_exact(model_type, i, cfg):
+    pytest.importorskip("transformers")
+    from hf_oracle import build, numel
+
+    model = build(cfg)
+    spec = spec_from_hf_config(cfg)
+    p = count_params(spec)
+    assert p.total == numel(model), cfg
+    mod = MIXER_MODULE[model_type]
+    layers = "|".join(map(str, spec.mixer_layers)) or "x"
+    pat = re.compile(rf"\.layers\.({layers})\.{mod}\.")
+    assert p.sequence_mixers == sum(t.numel() for n, t in model.named_parameters()
+                                    if pat.search(n)), cfg
+    # the schedule: which layers run what, as transformers built them
+    kinds = spec.layer_kinds
+    for li, layer in enumerate(model.model.layers):
+        names = {n.split(".")[0] for n, _ in layer.named_parameters()}
+        if kinds[li][0] == "none":
+            assert mod not in names or model_type == "nemotron_h"
+        elif "+" not in kinds[li][0] and "attention" not in kinds[li][0]:
+            assert mod in names
+
+
+def _cache_bytes(cache) -> tuple[int, int]:
+    """(K/V bytes, state bytes) of transformers' cache after a forward."""
+    import torch
+
+    kv = state = 0
+    for layer in getattr(cache, "layers", []):
+        for name in ("keys", "values"):
+            t = getattr(layer, name, None)
+            if torch.is_tensor(t):
+                kv += t.numel() * t.element_size()
+        for name in ("conv_states", "recurrent_states"):
+            for t in (getattr(layer, name, None) or {}).values():
+                if torch.is_tensor(t):
+                    state += t.numel() * t.element_size()
+    for t in getattr(cache, "linear_cache", []) or []:  # MiniMaxCache
+        if torch.is_tensor(t):
+            state += t.numel() * t.element_size()
+    return kv, state
+
+
+CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
+               for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_CACHE, "cache"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", CACHE_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in CACHE_CASES])
+def test_cache_split_matches_transformers(model_type, i, cfg):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    spec = spec_from_hf_config(cfg)
+    if spec.num_attention_layers == 0:
+        pytest.skip("transformers 5.24 cannot run a cache without an attention layer "
+                    "(DynamicCache.get_seq_length raises)")
+    b = 2
+    seen_state = set()
+    for T in (5, 9):
+        ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        with torch.no_grad():
+            out = model(ids, use_cache=True)
+        kv, state = _cache_bytes(out.past_key_values)
+        assert kv == memory.kv_cache_bytes(spec, b, T, "fp32", "transformers"), (T, cfg)
+        assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+        seen_state.add(state)
+    assert len(seen_state) == 1  # constant in length
+
+
+def test_engine_layout_keeps_one_conv_column_less():
+    """vLLM keeps ``conv_kernel - 1`` conv inputs (mamba_utils.MambaStateShapeCalculator)."""
+    cfg = hybrid_configs.random_configs("bamba", 1, "engine")[0]
+    s = spec_from_hf_config(cfg)
+    from estimator.mixers import conv_dim
+    diff = (memory.state_bytes(s, 1, "bf16", "transformers")
+            - memory.state_bytes(s, 1, "bf16", "engine"))
+    assert diff == s.num_mixer_layers * conv_dim(s.mixer, s.hidden_size) * 2
+
+
+# ----------------------------------------------------------------------------------------------
+# bad schedules
+# ----------------------------------------------------------------------------------------------
+
+BAD = [
+    ("qwen3_next", {"layer_types": ["linear_attention", "banana"]}, "layer_types[1]"),
+    ("qwen3_next", {"layer_types": ["linear_attention"]}, "layer_types"),
+    ("minimax", {"layer_types": "full_attention"}, "layer_types"),
+    ("granitemoehybrid", {"layer_types": ["mamba", "attention", "conv"]}, "layer_types[2]"),
+    ("lfm2_moe", {"layer_types": ["conv", "full_attention", "mamba"]}, "layer_types[2]"),
+    ("nemotron_h", {"hybrid_override_pattern": "M*X-"}, "hybrid_override_pattern[2]"),
+    ("nemotron_h", {"layers_block_type": ["mamba", "transformer"]}, "layers_block_type[1]"),
+    ("bamba", {"attn_layer_indices": [0, 99]}, "attn_layer_indices"),
+    ("bamba", {"mamba_d_head": 3}, "mamba_d_head"),
+    ("jamba", {"attn_layer_offset": 9, "attn_layer_period": 4}, "attn_layer_offset"),
+]
+
+
+@pytest.mark.parametrize("model_type,change,field", BAD, ids=[f"{b[0]}-{b[2]}" for b in BAD])
+def test_bad_schedule_names_the_field(model_type, change, field):
+    cfg = {**hybrid_configs.random_configs(model_type, 1, "bad")[0], **change}
+    if model_type == "nemotron_h":  # the schedule under test replaces the generated one
+        cfg.pop("layers_block_type" if "hybrid_override_pattern" in change
+                else "hybrid_override_pattern", None)
+    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe"):
+        cfg["num_hidden_layers"] = 3 if "[2]" in field else 2 if "[1]" in field else 3
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field
+
+
+def test_bad_schedule_cli_exit_2_one_line(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    cfg = {**hybrid_configs.random_configs("qwen3_next", 1, "cli")[0], "num_hidden_layers": 2,
+           "layer_types": ["linear_attention", "mamba3"]}
+    f = tmp_path / "config.json"
+    f.write_text(json.dumps(cfg))
+    r = subprocess.run([sys.executable, "-m", "estimator", "report", str(f)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "layer_types[1]" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_spec_refuses_inconsistent_schedules():
+    base = spec_from_hf_config(hybrid_configs.random_configs("bamba", 1, "spec")[0])
+    L = base.num_hidden_layers
+    with pytest.raises(EstimatorError) as e:
+        base.replace(mixer_layers=(L,))
+    assert e.value.field == "mixer_layers"
+    with pytest.raises(EstimatorError) as e:
+        base.replace(mixer=None)
+    assert e.value.field in ("mixer_layers",)
+    with pytest.raises(EstimatorError) as e:
+        base.replace(mixer=base.mixer.__class__(kind="retnet"))
+    assert e.value.field == "mixer.kind"
+
+
+# ----------------------------------------------------------------------------------------------
+# FLOPs: FlopCounterMode on transformers' eager path
+# ----------------------------------------------------------------------------------------------
+
+FLOP_CASES = [(mt, i, cfg) for mt in HYBRIDS
+              for i, cfg in enumerate(hybrid_configs.random_configs(mt, 2, "flops"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", FLOP_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in FLOP_CASES])
+def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
+    """Everything but the mixers' recurrence is matmuls FlopCounterMode counts exactly: the
+    model's count outside the mixer modules equals our forward total without
+    ``sequence_mixers``, and the mixers' own ``nn.Linear`` projections equal
+    ``2·mixer_matrix_params`` per token and layer. The recurrence itself (chunked delta rule,
+    SSD scan, lightning blocks) runs on the CPU as multiply-then-sum and ``solve_triangular``
+    that FlopCounterMode counts as 0 or pads to the chunk (REFERENCE.md §7): it is the
+    published algorithm's count (estimator.mixers.recurrence_flops_per_token), not measured."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import forward_flops
+    from estimator.mixers import mixer_matrix_params
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    spec = spec_from_hf_config(cfg)
+    b, T = 1, 8
+    ids = torch.randint(1, cfg["vocab_size"], (b, T))
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(ids, use_cache=False)
+    counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
+    mod = MIXER_MODULE[model_type]
+    prefix = f"{type(model).__name__}.model.layers"  # FlopCounterMode's module names
+    mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers)
+    linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
+                    if isinstance(m, torch.nn.Linear)}
+    mixer_linear = sum(c for n, c in counts.items() if n in linear_names and any(
+        n.startswith(f"{prefix}.{li}.{mod}.") for li in spec.mixer_layers))
+    ours = forward_flops(spec, b, T, "full", "all")
+    assert counts["Global"] - mixer_total == ours.total - ours.sequence_mixers, cfg
+    m, h, n = spec.mixer, spec.hidden_size, spec.num_mixer_layers
+    if m is not None:
+        if m.kind == "mamba":
+            # JambaMambaMixer.slow_forward applies dt_proj as ``self.dt_proj.weight @ x``, a
+            # bare matmul outside the nn.Linear call (modeling_jamba.py)
+            mixer_linear += b * T * n * 2 * m.dt_rank * m.inner
+        assert mixer_linear == b * T * n * 2 * mixer_matrix_params(m, h), cfg
+    if m is not None and m.kind == "short_conv":
+        # LFM2's short conv is a Conv1d FlopCounterMode counts, so the whole mixer is measured;
+        # the eager fallback (modeling_lfm2.causal_conv1d_fn) convolves with padding K - 1 and
+        # keeps the first T outputs: K - 1 extra outputs per sequence, 2·h·K FLOPs each
+        K = m.conv_kernel
+        assert mixer_total == ours.sequence_mixers + b * n * 2 * h * K * (K - 1), cfg
+
+
+def test_hybrid_ratio_sweep_follows_transformers_schedule():
+    """A sweep over Qwen3-Next's full_attention_interval: the KV cache follows the number of
+    full-attention layers transformers' own config class derives for each interval."""
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+
+    import estimator
+
+    base = estimator.load_model("qwen3-next-80b-a3b")
+    rows = estimator.sweep("qwen3-next-80b-a3b", {"full_attention_interval": [1, 2, 3, 4, 8],
+                                                   "seq_len": [4096]})
+    s = base.spec
+    per_layer = 2 * s.num_key_value_heads * s.head_dim * 2 * 4096  # K and V, bf16
+    for r in rows:
+        cfg = {**base.hf_config, "full_attention_interval": r["full_attention_interval"]}
+        cfg.pop("layer_types", None)
+        n_full = hf_config(cfg).layer_types.count("full_attention")
+        assert not r["error"] and r["kv_cache_bytes"] == n_full * per_layer
+
+
+def test_spec_sweep_over_depth_keeps_the_hybrid_period():
+    import estimator
+    from estimator.sweep import _spec_changes
+
+    s = estimator.load_model("jamba-1.5-mini").spec
+    out = _spec_changes(s, {"num_hidden_layers": 64})
+    t = s.replace(**out)
+    assert t.num_attention_layers == 8 and t.num_mixer_layers == 56
+
+
+def test_gated_delta_rule_recurrence_flops_on_the_reference():
+    """The recurrence count of Gated DeltaNet (3·Hv·Dk·Dv MACs per token, mixers.
+    recurrence_flops_per_token without the conv): transformers' reference
+    ``torch_recurrent_gated_delta_rule`` computes it as multiply-then-sum, which
+    FlopCounterMode counts as 0, so the test writes the same three contractions per token as
+    batched matmuls (kᵀS, the rank-1 update k·δᵀ, qᵀS), requires their output and final state
+    to equal the reference's, and counts those."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers.models.qwen3_next.modeling_qwen3_next import (
+        torch_recurrent_gated_delta_rule,
+    )
+
+    from estimator.mixers import conv_dim, recurrence_flops_per_token
+    from estimator.spec import Mixer
+
+    torch.manual_seed(0)
+    b, T, Hk, Hv, Dk, Dv = 2, 5, 2, 4, 8, 6
+    q, k = torch.randn(b, T, Hk, Dk), torch.randn(b, T, Hk, Dk)
+    v = torch.randn(b, T, Hv, Dv)
+    g, beta = -torch.rand(b, T, Hv), torch.rand(b, T, Hv)
+    ref, ref_state = torch_recurrent_gated_delta_rule(q, k, v, g, beta, output_final_state=True)
+
+    def recurrent_matmuls():
+        qq = q.repeat_interleave(Hv // Hk, 2).transpose(1, 2) / Dk ** 0.5
+        kk = k.repeat_interleave(Hv // Hk, 2).transpose(1, 2)
+        vv, gg, bb = v.transpose(1, 2), g.transpose(1, 2), beta.transpose(1, 2)
+        S = torch.zeros(b, Hv, Dk, Dv)
+        out = []
+        for t in range(T):
+            S = S * gg[:, :, t].exp()[..., None, None]
+            kv_mem = (kk[:, :, t, None, :] @ S).squeeze(-2)  # kᵀS: Dk·Dv MACs
+            delta = (vv[:, :, t] - kv_mem) * bb[:, :, t, None]
+            S = S + kk[:, :, t, :, None] @ delta[..., None, :]  # k·δᵀ: Dk·Dv MACs
+            out.append((qq[:, :, t, None, :] @ S).squeeze(-2))  # qᵀS: Dk·Dv MACs
+        return torch.stack(out, 2).transpose(1, 2), S
+
+    with FlopCounterMode(display=False) as fc:
+        mine, state = recurrent_matmuls()
+    torch.testing.assert_close(mine, ref)
+    torch.testing.assert_close(state, ref_state)
+    m = Mixer(kind="gated_deltanet", num_heads=Hv, head_dim=Dv, num_k_heads=Hk, head_k_dim=Dk,
+              conv_kernel=4)
+    conv = 2 * conv_dim(m, 16) * m.conv_kernel
+    assert fc.get_total_flops() == b * T * (recurrence_flops_per_token(m, 16) - conv)
+
+
+@pytest.mark.parametrize("slug", ["qwen3-next-80b-a3b", "jamba-1.5-mini", "nemotron-h-8b"])
+@pytest.mark.parametrize("pp", [1, 4])
+def test_training_model_states_hold_every_hybrid_parameter_once(slug, pp):
+    """Summed over pipeline stages, training's model states (16 B per parameter, Adam, no
+    ZeRO) hold exactly the transformers-checked total: mixers instead of attention where the
+    schedule says so, no FFN in Nemotron-H's mixer-only blocks."""
+    import estimator
+
+    r = estimator.estimate(slug, num_gpus=pp, pp=pp, adam_bytes=16, zero=0).to_dict()
+    states = sum(st["model_states"] for st in r["memory"]["training"]["stages"])
+    assert states == 16 * count_params(estimator.load_model(slug).spec).total
