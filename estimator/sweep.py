@@ -26,6 +26,7 @@ from .limits import MAX_NUMBER_CHARS, MAX_SWEEP_POINTS, MAX_SWEEP_VALUES
 from .options import OPTION_FIELDS, Options, make_options
 from .params import count_params
 from .presets import Model, load_model
+from .report import _estimate
 from .spec import fields_of
 
 _NONE = object()
@@ -203,8 +204,6 @@ def _apply_hf(cfg: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, A
 def headline(model: Model, opts: Options) -> dict[str, Any]:
     """The figures a sweep row carries (from the same ``estimate()`` the report uses, less the
     serving section, which no row reads)."""
-    from .report import _estimate
-
     return headline_of(_estimate(model, opts, with_serving=False))
 
 
