@@ -138,14 +138,13 @@ def side_by_side(report) -> dict:
             continue
         m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
         try:
-            sc = sections.compute(m, report.options, report.gpu)
+            row = sections.headline_row(m, report.options, report.gpu)
         except EstimatorError as e:  # e.g. a layout the dense model's widths cannot split
             rows.append({"label": eq.label, "not_available": str(NotAvailable(
                 f"dense equivalent ({eq.label})", f"the dense model cannot be estimated under "
                 f"these options ({e})", e))})
             continue
-        rows.append({**eq.to_dict(), **sections.headline(*sc[:5]),
-                     **sections.speed(sc.serving, report.options.batch)})
+        rows.append({**eq.to_dict(), **row})
     out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
                                    "chosen to match total (same-total) or active (same-active) "
                                    "parameters"}

@@ -88,3 +88,33 @@ def speed(sv, batch: int) -> dict[str, float]:
     point = next(p for p in sv.decode if p.batch == batch)
     return {"prefill_seconds": sv.prefill_s, "decode_tokens_per_s": point.tokens_per_s,
             "decode_tokens_per_s_per_user": 1.0 / point.step_s}
+
+
+def headline_row(m, opts, gpu) -> dict[str, Any]:
+    """``headline(*compute(m, opts, gpu)[:5])`` and ``speed(...)`` at ``opts.batch``, computing
+    only the quantities a row shows: the busiest GPU's bytes without the max-batch and
+    max-context searches (:func:`estimator.memory.busiest_bytes`), the decode step at the
+    workload's batch alone (:func:`estimator.serving.speed_at`). The dense-vs-MoE rows use it;
+    tests/test_sweep_compare.py checks it equals the full sections on random configs.
+    Raises what :func:`compute` raises."""
+    s = m.spec
+    params = count_params_as(s, opts.active_convention)
+    fl = flops.compute(m, opts, gpu)
+    lay, models = memory.stages_for(s, opts, gpu)
+    per_gpu = memory.busiest_bytes(models, lay, opts.batch, opts.seq_len)
+    kv = memory.kv_cache_bytes(s, opts.batch, opts.seq_len,
+                               memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype), opts.kv_cache)
+    try:
+        tm = training.compute_memory(m, opts, gpu)
+        tr = training.compute(m, opts, gpu, flops_report=fl)
+        peak, t_fits, hours, cost = tm.peak, tm.fits, tr.gpu_hours, tr.cost_usd
+    except EstimatorError:
+        peak = t_fits = hours = cost = None
+    return {"total_params": params.total, "active_params": params.active,
+            "forward_flops_per_token": fl.forward_per_token,
+            "training_flops_per_token": fl.training_per_token,
+            "inference_bytes_per_gpu": per_gpu, "kv_cache_bytes": kv,
+            "inference_fits": per_gpu <= gpu.memory_bytes,
+            "training_peak_bytes_per_gpu": peak, "training_fits": t_fits,
+            "training_gpu_hours": hours, "training_cost_usd": cost,
+            **serving.speed_at(s, opts, gpu, lay, models, fl)}
