@@ -26,12 +26,11 @@ GPU: the stage with the largest total.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._frozen import direct_init
+from ._frozen import direct_init, maximum, spec_cache
 from .errors import EstimatorError
 from .params import (
     attention_params,
@@ -235,7 +234,7 @@ def check_tp(s: ModelSpec, tp: int) -> None:
                              "of it (KV heads are split, or replicated whole)")
 
 
-@functools.lru_cache(maxsize=1024)  # geometry only (spec and split sizes), both hashable
+@spec_cache(1024)  # geometry only (spec and split sizes), both hashable
 def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
     dense model; ``tp`` must be one an engine accepts (:func:`check_tp`)."""
@@ -305,7 +304,7 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
 
 
 # Cached per (spec, split): spec-only counts, read by every stage model of every estimate.
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerParams:
     """Per-layer parameters one GPU holds (:class:`LayerParams`); ``tp=ep=etp=1`` gives the
     unsharded layer, whose parts add up to :func:`~estimator.params.count_params`."""
@@ -428,7 +427,7 @@ def cached_tokens(seq_len: int, window: int | None) -> int:
     return min(seq_len, window - 1)
 
 
-@functools.lru_cache(maxsize=1024)  # spec-only; the MoE-layer count scans the index tuple
+@spec_cache(1024)  # spec-only; the MoE-layer count scans the index tuple
 def layer_kinds(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
     """``(layers, MoE layers, sliding/chunked layers)`` among layers ``[lo, hi)``."""
     hi = s.num_hidden_layers if hi is None else hi
@@ -475,9 +474,9 @@ class ActivationModel:
         if self.moe_per_pair:
             pairs = -(-T * self.pairs_per_token[0] // self.pairs_per_token[1])
             moe = T * self.moe_per_token + pairs * self.moe_per_pair
-        layer = max(self.attention * T, self.dense_ffn * T, moe) * self.act_bytes
+        layer = maximum(self.attention * T, self.dense_ffn * T, moe) * self.act_bytes
         return (T * self.hidden * self.act_bytes
-                + max(layer, sequences * self.logits_per_sequence * LOGITS_BYTES))
+                + maximum(layer, sequences * self.logits_per_sequence * LOGITS_BYTES))
 
     def terms(self, tokens: int, sequences: int) -> dict[str, int]:
         T, ab = tokens, self.act_bytes
@@ -491,7 +490,7 @@ class ActivationModel:
 
 
 # Cached: per-token element counts of one GPU depend only on the spec and the split.
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def activation_model(s: ModelSpec, lay: Layout, act_bytes: int, last_stage: bool = True,
                      has_dense: bool = True, has_moe: bool = True) -> ActivationModel:
     """Live tensors of one prefill forward on one GPU, by named phase (elements per token).
@@ -680,7 +679,7 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
 # on the batch or the context (a report and its smallest_fit ladder, or a sweep over batch and
 # seq_len, reuse them). The weight and overhead dicts inside are shared by every report built
 # from one entry: read them, never mutate them (reports copy them into their own to_dict()).
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def _stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout: str,
                   overhead_items: tuple, chunk: int, vision: bool) -> tuple[StageModel, ...]:
     overhead = dict(overhead_items)
@@ -915,7 +914,7 @@ def busiest_bytes(models: tuple[StageModel, ...], lay: Layout, batch: int, seq_l
     at ``⌈batch / dp_attn⌉`` sequences per attention group (``InferenceMemory.per_gpu.total``,
     without building the stages' breakdowns)."""
     b_group = _cdiv(batch, lay.dp_attn)
-    return max(m.total(b_group, seq_len) for m in models)
+    return maximum(*(m.total(b_group, seq_len) for m in models))
 
 
 def compute(model, opts, gpu) -> InferenceMemory:

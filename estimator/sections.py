@@ -90,13 +90,15 @@ def speed(sv, batch: int) -> dict[str, float]:
             "decode_tokens_per_s_per_user": 1.0 / point.step_s}
 
 
-def headline_row(m, opts, gpu) -> dict[str, Any]:
+def headline_row(m, opts, gpu, speed: bool = True) -> dict[str, Any]:
     """``headline(*compute(m, opts, gpu)[:5])`` and ``speed(...)`` at ``opts.batch``, computing
     only the quantities a row shows: the busiest GPU's bytes without the max-batch and
     max-context searches (:func:`estimator.memory.busiest_bytes`), the decode step at the
     workload's batch alone (:func:`estimator.serving.speed_at`). The dense-vs-MoE rows use it;
-    tests/test_sweep_compare.py checks it equals the full sections on random configs.
-    Raises what :func:`compute` raises."""
+    ``speed=False`` leaves the serving figures out (sweep rows). tests/test_fast_paths.py checks
+    it equals the full sections on random configs. Raises what :func:`compute` raises. Its
+    operands may be arrays (:mod:`estimator.vector`): every formula it calls is arithmetic on
+    them."""
     s = m.spec
     params = count_params_as(s, opts.active_convention)
     fl = flops.compute(m, opts, gpu)
@@ -106,15 +108,17 @@ def headline_row(m, opts, gpu) -> dict[str, Any]:
                                memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype), opts.kv_cache)
     try:
         tm = training.compute_memory(m, opts, gpu)
-        tr = training.compute(m, opts, gpu, flops_report=fl)
-        peak, t_fits, hours, cost = tm.peak, tm.fits, tr.gpu_hours, tr.cost_usd
+        peak, t_fits = tm.peak, tm.fits
+        hours, cost = training.hours_and_cost(m, opts, gpu, fl)
     except EstimatorError:
         peak = t_fits = hours = cost = None
-    return {"total_params": params.total, "active_params": params.active,
-            "forward_flops_per_token": fl.forward_per_token,
-            "training_flops_per_token": fl.training_per_token,
-            "inference_bytes_per_gpu": per_gpu, "kv_cache_bytes": kv,
-            "inference_fits": per_gpu <= gpu.memory_bytes,
-            "training_peak_bytes_per_gpu": peak, "training_fits": t_fits,
-            "training_gpu_hours": hours, "training_cost_usd": cost,
-            **serving.speed_at(s, opts, gpu, lay, models, fl)}
+    row = {"total_params": params.total, "active_params": params.active,
+           "forward_flops_per_token": fl.forward_per_token,
+           "training_flops_per_token": fl.training_per_token,
+           "inference_bytes_per_gpu": per_gpu, "kv_cache_bytes": kv,
+           "inference_fits": per_gpu <= gpu.memory_bytes,
+           "training_peak_bytes_per_gpu": peak, "training_fits": t_fits,
+           "training_gpu_hours": hours, "training_cost_usd": cost}
+    if speed:
+        row.update(serving.speed_at(s, opts, gpu, lay, models, fl))
+    return row

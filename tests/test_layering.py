@@ -9,7 +9,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "estimator"
 
 #: Modules that assemble sections; each may import only modules listed before it.
-ORDER = ["sections", "compare", "report", "sweep"]
+ORDER = ["sections", "compare", "report", "vector", "sweep"]
 
 
 def _imports(module: str) -> set[str]:
