@@ -245,7 +245,12 @@ def _check_grid(model: Any, grid: Any, options: Mapping[str, Any], max_points: i
             raise EstimatorError(f, bad, "values must be numbers, strings, true/false or null")
         n *= len(grid[f])
     if n > max_points:
-        raise EstimatorError("grid", f"{n:,} points", f"too many points (limit {max_points:,})")
+        sizes = " × ".join(f"{f[:40]} {len(grid[f]):,}" for f in fields)
+        raise EstimatorError("grid", f"{n:,} points ({sizes})",
+                             f"too many points (limit {max_points:,}"
+                             + ("; sweep.columns streams up to "
+                                f"{MAX_ARRAY_POINTS:,} as numpy arrays)"
+                                if max_points < MAX_ARRAY_POINTS else ")"))
     return m, base_opts, fields, kinds, n
 
 
