@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import memory
-from ._frozen import direct_init
-from .flops import FlopReport, decode_flops_per_token, forward_flops
+from ._frozen import direct_init, maximum, minimum
+from .flops import FlopReport, _forward, decode_flops_per_token, per_token_flops
 from .memory import Layout, StageModel
 from .spec import ModelSpec
 
@@ -247,15 +247,15 @@ class DecodeReads:
         """Bytes read for one step of ``batch`` sequences (module docstring);
         ``routed_fraction``: :func:`touched_fraction` at ``batch`` when the caller has it."""
         b_group = -(-batch // self.dp_attn)
-        out = self.dense + min(b_group, self.vocab_per_gpu) * self.embedding_row
-        out += b_group * self.kv_per_sequence
+        out = self.dense + minimum(b_group, self.vocab_per_gpu) * self.embedding_row
+        out = out + b_group * self.kv_per_sequence
         if self.routed:
             if routed_fraction is None:
                 routed_fraction = touched_fraction(self.num_experts, self.top_k, batch, self.ep)
-            out += self.routed * routed_fraction
+            out = out + self.routed * routed_fraction
         if self.attn_experts:
-            out += self.attn_experts * touched_fraction(self.attn_experts_total,
-                                                        self.attn_top_k, b_group)
+            out = out + self.attn_experts * touched_fraction(self.attn_experts_total,
+                                                              self.attn_top_k, b_group)
         return out
 
 
@@ -304,13 +304,14 @@ def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
     rows, and the KV cache written (its bytes at ``seq_len``). Activations are not counted."""
     tokens = batch * seq_len
     b_group = -(-batch // reads.dp_attn)
-    out = reads.dense + min(b_group * seq_len, reads.vocab_per_gpu) * reads.embedding_row
-    out += b_group * reads.kv_per_sequence
+    out = reads.dense + minimum(b_group * seq_len, reads.vocab_per_gpu) * reads.embedding_row
+    out = out + b_group * reads.kv_per_sequence
     if reads.routed:
-        out += reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens, reads.ep)
+        out = out + reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens,
+                                                    reads.ep)
     if reads.attn_experts:
-        out += reads.attn_experts * touched_fraction(reads.attn_experts_total, reads.attn_top_k,
-                                                     b_group * seq_len)
+        out = out + reads.attn_experts * touched_fraction(reads.attn_experts_total,
+                                                          reads.attn_top_k, b_group * seq_len)
     return out
 
 
@@ -334,7 +335,7 @@ class DecodePoint:
 
     @property
     def step_s(self) -> float:
-        return max(self.memory_time_s, self.compute_time_s)
+        return maximum(self.memory_time_s, self.compute_time_s)
 
     @property
     def bound(self) -> str:
@@ -474,7 +475,9 @@ class Roofline:
     def prefill(self, b: int) -> tuple[int, float]:
         """(FLOPs, bytes) of the prefill of ``b`` sequences in one pass."""
         o = self.opts
-        fwd = forward_flops(self.s, b, o.seq_len, o.attention_flops, lm_head="last").total
+        # forward_flops without re-checking the validated options' batch and seq_len
+        fwd = _forward(self.s, per_token_flops(self.s), b, o.seq_len, o.attention_flops,
+                       "last").total
         return fwd, prefill_bytes(self.reads, b, o.seq_len)
 
 
@@ -491,7 +494,7 @@ def speed_at(s: ModelSpec, opts, gpu, lay: Layout, models: tuple[StageModel, ...
     rf = roofline(s, opts, gpu, lay, models, flops_report)
     fwd, pre_bytes = rf.prefill(opts.batch)
     point = rf.decode_point(opts.batch, 0)
-    return {"prefill_seconds": max(fwd / rf.flops_rate, pre_bytes / rf.bw),
+    return {"prefill_seconds": maximum(fwd / rf.flops_rate, pre_bytes / rf.bw),
             "decode_tokens_per_s": point.tokens_per_s,
             "decode_tokens_per_s_per_user": 1.0 / point.step_s}
 

@@ -281,18 +281,20 @@ def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list
 
 
 def columns(model: Any, grid: Mapping[str, Sequence[Any]], chunk: int = 1 << 16,
-            **options: Any):
+            speed: bool = False, **options: Any):
     """The sweep of ``grid`` as numpy columns, streamed: yields dicts of arrays of at most
     ``chunk`` points — ``index`` (the point's position in grid order, as :func:`sweep` numbers
     its rows), one column per grid field (its values), ``error`` ("" where the point is valid)
     and the headline columns (:data:`estimator.vector.COLUMNS`; ``None`` where not
-    applicable). Up to :data:`~estimator.limits.MAX_ARRAY_SWEEP_POINTS` points; memory stays
-    at a few chunks whatever the grid's size. Imports numpy (``import estimator`` does not)."""
+    applicable); with ``speed=True`` also the serving speed at the workload's batch
+    (:data:`estimator.vector.SPEED_COLUMNS`: prefill seconds, decode tokens/s in all and per
+    user). Up to :data:`~estimator.limits.MAX_ARRAY_SWEEP_POINTS` points; memory stays at a few
+    chunks whatever the grid's size. Imports numpy (``import estimator`` does not)."""
     np = _numpy()
     m, base_opts, fields, kinds, _ = _check_grid(model, grid, options, MAX_ARRAY_POINTS)
     shape = [len(grid[f]) for f in fields]
     values = {f: np.asarray(grid[f], dtype=object) for f in fields}
-    for idx, cols in _evaluate_grid(m, base_opts, grid, fields, kinds, chunk):
+    for idx, cols in _evaluate_grid(m, base_opts, grid, fields, kinds, chunk, speed):
         per_field = np.unravel_index(idx, shape)
         out = {"index": idx}
         for f, vi in zip(fields, per_field):
@@ -325,7 +327,8 @@ def _vector():
     return vector
 
 
-def _evaluate_grid(m: Model, base_opts: Options, grid, fields: list[str], kinds, chunk=1 << 16):
+def _evaluate_grid(m: Model, base_opts: Options, grid, fields: list[str], kinds, chunk=1 << 16,
+                   speed: bool = False):
     """Yields ``(global indices, columns)`` covering every point of the grid once.
 
     Fields that :mod:`estimator.vector` evaluates with arrays (spec fields whose change alters
@@ -343,13 +346,13 @@ def _evaluate_grid(m: Model, base_opts: Options, grid, fields: list[str], kinds,
     vshape = [len(grid[f]) for f in vfields]
     nv = math.prod(vshape)
     variants: dict[tuple, Model | EstimatorError] = {}
+    names = ("error", *vector.COLUMNS, *(vector.SPEED_COLUMNS if speed else ()))
 
     def scalar_rows(point_of, idx) -> dict[str, Any]:
         rows = []
         for j in idx.tolist():
-            rows.append(_scalar_row(m, base_opts, point_of(j), fields, kinds, variants))
-        return {c: np.array([r[c] for r in rows], dtype=object)
-                for c in ("error", *vector.COLUMNS)}
+            rows.append(_scalar_row(m, base_opts, point_of(j), fields, kinds, variants, speed))
+        return {c: np.array([r[c] for r in rows], dtype=object) for c in names}
 
     for s_idx in itertools.product(*(range(len(grid[f])) for f in sfields)):
         s_point = {f: grid[f][i] for f, i in zip(sfields, s_idx)}
@@ -379,7 +382,7 @@ def _evaluate_grid(m: Model, base_opts: Options, grid, fields: list[str], kinds,
                              for sf, tab in per.items()}
                 opt_cols = {f: tab[vi[vfields.index(f)]] for f, tab in opt_tab.items()}
                 cols = vector.evaluate(gm, gopts, gpu, spec_cols, opt_cols, len(js),
-                                       lambda idx, js=js: scalar_rows(point_of, js[idx]))
+                                       lambda idx, js=js: scalar_rows(point_of, js[idx]), speed)
                 if a == 0 and not _agrees(cols, scalar_rows(point_of, js[-1:]), len(js) - 1):
                     cols = scalar_rows(point_of, js)  # not expected (tests/test_vector.py)
             yield global_index(js), cols
@@ -472,21 +475,30 @@ def _group(m, base_opts, s_point, vfields, grid, kinds, variants):
     except EstimatorError:
         return None
     varch = [f for f in vfields if kinds[f] != "option"]
-    for gm in _references(m, arch, varch, grid, kinds, variants):
-        spec_tab, opt_tab = {}, {}
-        for f in vfields:
-            if kinds[f] == "option":
-                opt_tab[f] = np.asarray(grid[f])
-                continue
+    refs = list(_references(m, arch, varch, grid, kinds, variants))
+    if not refs:
+        return None
+    gm = refs[0]
+    names = [x for x in fields_of() if x not in ("name", "notes", *_vector().SPEC_FIELDS)]
+    refs = [r for r in refs if all(getattr(r.spec, x) == getattr(gm.spec, x) for x in names)]
+    spec_tab, opt_tab = {}, {}
+    for f in vfields:
+        if kinds[f] == "option":
+            opt_tab[f] = np.asarray(grid[f])
+            continue
+        # each field's values on a reference they all exist on (top-k beside the most
+        # experts, experts beside the least top-k); the fields act independently (checked
+        # by the caller's spot check and tests/test_vector.py)
+        for ref in refs:
             per_value: dict[Any, dict[str, Any]] = {}
-            changed = _spec_diffs(gm, f, grid[f], kinds, per_value)
-            if changed is None:
+            changed = _spec_diffs(ref, f, grid[f], kinds, per_value)
+            if changed is not None:
                 break
-            spec_tab[f] = {sf: np.asarray([per_value[v].get(sf, getattr(gm.spec, sf))
-                                           for v in grid[f]], dtype=np.int64) for sf in changed}
         else:
-            return gm, gopts, gpu, spec_tab, opt_tab
-    return None
+            return None
+        spec_tab[f] = {sf: np.asarray([per_value[v].get(sf, getattr(ref.spec, sf))
+                                       for v in grid[f]], dtype=np.int64) for sf in changed}
+    return gm, gopts, gpu, spec_tab, opt_tab
 
 
 def _references(m, arch, varied, grid, kinds, variants):
@@ -517,16 +529,25 @@ def _cached_variant(m, arch, kinds, variants):
     return mm
 
 
-def _scalar_row(m, base_opts, point, fields, kinds, variants) -> dict[str, Any]:
-    """One grid point by the scalar path: ``error`` and the headline figures (None on error)."""
+def _scalar_row(m, base_opts, point, fields, kinds, variants, speed=False) -> dict[str, Any]:
+    """One grid point by the scalar path: ``error`` and the headline figures (None on error);
+    ``speed``: also the serving speed at the batch (:func:`estimator.sections.headline_row`,
+    equal to the full sections: tests/test_fast_paths.py)."""
     arch = {f: point[f] for f in fields if kinds[f] != "option"}
     opt = {f: point[f] for f in fields if kinds[f] == "option"}
     try:
         mm = _cached_variant(m, arch, kinds, variants)
         opts = base_opts.replace(**opt) if opt else base_opts
+        if speed:
+            from . import sections
+            from .hardware import get_gpu
+
+            return {**sections.headline_row(mm, opts, get_gpu(opts.gpu)), "error": ""}
         return {**headline(mm, opts), "error": ""}
     except EstimatorError as e:
-        return {"error": str(e), **dict.fromkeys(_vector().COLUMNS)}
+        v = _vector()
+        return {"error": str(e),
+                **dict.fromkeys((*v.COLUMNS, *(v.SPEED_COLUMNS if speed else ())))}
 
 
 def _variant(m: Model, changes: Mapping[str, Any], kinds: Mapping[str, str]) -> Model:

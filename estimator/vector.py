@@ -35,7 +35,6 @@ from typing import Any
 import numpy as np
 
 from . import sections
-from .errors import EstimatorError
 from .options import Options
 from .presets import Model
 from .spec import ModelSpec, check_moe
@@ -57,6 +56,8 @@ COLUMNS = ("total_params", "active_params", "forward_flops_per_token",
            "training_flops_per_token", "inference_bytes_per_gpu", "kv_cache_bytes",
            "inference_fits", "training_peak_bytes_per_gpu", "training_fits",
            "training_gpu_hours", "training_cost_usd")
+#: Serving speed at the workload's batch (``columns(..., speed=True)``; not in sweep rows).
+SPEED_COLUMNS = ("prefill_seconds", "decode_tokens_per_s", "decode_tokens_per_s_per_user")
 INT_COLUMNS = ("total_params", "active_params", "inference_bytes_per_gpu", "kv_cache_bytes",
                "training_peak_bytes_per_gpu")
 #: Each fits flag and the bytes it compares with the GPU's memory.
@@ -100,12 +101,13 @@ def _operands(cols: Mapping[str, np.ndarray], dtype) -> dict[str, VArray]:
             for k, v in cols.items()}
 
 
-def _evaluate(model: Model, opts: Options, gpu, spec_cols, opt_cols, dtype) -> dict[str, Any]:
+def _evaluate(model: Model, opts: Options, gpu, spec_cols, opt_cols, dtype,
+              speed: bool = False) -> dict[str, Any]:
     s: ModelSpec = _array_of(model.spec, _operands(spec_cols, dtype))
     o: Options = _array_of(opts, _operands(opt_cols, dtype))
     check_moe(s)  # the cross-field rules of ModelSpec validation, over the arrays
     m = Model(spec=s, display_name=model.display_name, origin=model.origin)
-    return sections.headline_row(m, o, gpu, speed=False)
+    return sections.headline_row(m, o, gpu, speed=speed)
 
 
 def _column(v: Any, n: int, dtype=None) -> np.ndarray:
@@ -119,7 +121,7 @@ def _combine(ri: dict[str, Any], rf: dict[str, Any], n: int) -> dict[str, np.nda
     """The int64 pass where it is exact, the float64 pass where int64 overflowed (a fits flag
     follows the bytes it compares)."""
     out, bad = {}, {}
-    for c in COLUMNS:
+    for c in ri:
         if c in BOOL_COLUMNS:
             continue
         vi, vf = ri[c], rf[c]
@@ -162,31 +164,33 @@ def _combine(ri: dict[str, Any], rf: dict[str, Any], n: int) -> dict[str, np.nda
 
 def evaluate(model: Model, opts: Options, gpu, spec_cols: Mapping[str, np.ndarray],
              opt_cols: Mapping[str, np.ndarray], n: int,
-             scalar: Callable[[np.ndarray], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+             scalar: Callable[[np.ndarray], dict[str, np.ndarray]],
+             speed: bool = False) -> dict[str, np.ndarray]:
     """Headline columns (:data:`COLUMNS`, ``n`` values each, plus ``error``) of the points whose
     varied values are ``spec_cols`` / ``opt_cols`` (arrays of length ``n``), ``model`` and
     ``opts`` giving every other field. ``scalar(idx)`` evaluates the points ``idx`` one by one
     (the caller's scalar path): used for chunks of :data:`LEAF` points or fewer that a formula
-    cannot take as arrays, and for invalid points (their error message)."""
-    return _evaluate_range(model, opts, gpu, spec_cols, opt_cols, np.arange(n), scalar)
+    cannot take as arrays, and for invalid points (their error message). ``speed``: also
+    :data:`SPEED_COLUMNS`."""
+    return _evaluate_range(model, opts, gpu, spec_cols, opt_cols, np.arange(n), scalar, speed)
 
 
-def _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx, scalar):
+def _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx, scalar, speed):
     n = len(idx)
     sc = {k: v[idx] for k, v in spec_cols.items()}
     oc = {k: v[idx] for k, v in opt_cols.items()}
     try:
         with np.errstate(all="ignore"):
-            ri = _evaluate(model, opts, gpu, sc, oc, np.int64)
-            rf = _evaluate(model, opts, gpu, sc, oc, np.float64)
+            ri = _evaluate(model, opts, gpu, sc, oc, np.int64, speed)
+            rf = _evaluate(model, opts, gpu, sc, oc, np.float64, speed)
             out = _combine(ri, rf, n)
         out["error"] = np.full(n, "", dtype=object)
     except (ValueError, TypeError, ArithmeticError):  # Mixed, EstimatorError, int(array), ...
         if n <= LEAF:
             return scalar(idx)
         half = n // 2
-        a = _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx[:half], scalar)
-        b = _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx[half:], scalar)
+        a = _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx[:half], scalar, speed)
+        b = _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx[half:], scalar, speed)
         return {c: np.concatenate([a[c], b[c]]) for c in a}
     over = out.pop("__overflow__")
     if over.any():  # beyond int64: these points by the scalar path, exact Python integers
@@ -198,4 +202,38 @@ def _evaluate_range(model, opts, gpu, spec_cols, opt_cols, idx, scalar):
     return out
 
 
-__all__ = ["COLUMNS", "OPTION_FIELDS", "SPEC_FIELDS", "EstimatorError", "evaluate"]
+def pareto_front(first: np.ndarray, second: np.ndarray, third: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point dominates: none at most as large in ``first``
+    and ``second`` and at least as large in ``third`` (e.g. memory per GPU, FLOPs per token,
+    tokens/s), and strictly better in one. Equal points share their fate.
+
+    Sorted by ``first`` (ties: ``second``, then ``third`` descending), only an earlier point can
+    dominate a later one; the earlier points that matter form a staircase in (``second``,
+    ``third``) — ``third`` rising with ``second`` — and a point is dominated when the step at
+    or left of its ``second`` reaches its ``third``. O(n log n)."""
+    import bisect
+
+    pts = np.stack([np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64),
+                    -np.asarray(third, dtype=np.float64)], axis=1)
+    n = len(pts)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    uniq, inverse = np.unique(pts, axis=0, return_inverse=True)  # lexicographic order
+    keep_u = np.zeros(len(uniq), dtype=bool)
+    xs: list[float] = []  # staircase: second ascending
+    ys: list[float] = []  # ... and -third ascending the other way: -third descending
+    for i, (_, s, neg_t) in enumerate(uniq.tolist()):
+        j = bisect.bisect_right(xs, s)
+        if j and ys[j - 1] <= neg_t:  # an earlier point with second <= s and third >= t
+            continue
+        keep_u[i] = True
+        # drop the steps this point dominates (second >= s and -third >= -t), then insert
+        k = j
+        while k < len(xs) and ys[k] >= neg_t:
+            k += 1
+        xs[j:k], ys[j:k] = [s], [neg_t]
+    return keep_u[inverse.reshape(-1)]
+
+
+__all__ = ["COLUMNS", "OPTION_FIELDS", "SPEC_FIELDS", "SPEED_COLUMNS", "evaluate",
+           "pareto_front"]

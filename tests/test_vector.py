@@ -165,3 +165,35 @@ def test_grids_above_the_cap_are_refused_before_any_work():
         estimator.sweep("mixtral-8x7b", {"batch": list(range(1, 10_001)),
                                          "seq_len": list(range(1, 12))})
     assert e.value.field == "grid"
+
+
+def test_speed_columns_equal_the_report_serving_figures():
+    """``columns(speed=True)``: prefill seconds and decode tokens/s at the batch equal the
+    report's serving section (``estimate().serving``) on the edited config."""
+    m = estimator.load_model("qwen3-30b-a3b")
+    grid = {"num_experts": [32, 128], "num_experts_per_tok": [2, 8], "batch": [1, 3, 300]}
+    (chunk,) = list(SWEEP.columns(m, grid, speed=True, tp=2))
+    for k in range(len(chunk["index"])):
+        point = {f: chunk[f][k].item() for f in grid}
+        cfg = {**m.hf_config, "num_experts": point["num_experts"],
+               "num_experts_per_tok": point["num_experts_per_tok"]}
+        r = estimator.estimate(estimator.load_model(cfg), batch=point["batch"], tp=2)
+        dec = next(p for p in r.serving.decode if p.batch == point["batch"])
+        for got, want in ((chunk["prefill_seconds"][k], r.serving.prefill_s),
+                          (chunk["decode_tokens_per_s"][k], dec.tokens_per_s)):
+            assert abs(got - want) <= 1e-12 * want, (point, got, want)
+
+
+def test_pareto_front_equals_the_definition():
+    """The staircase search against the definition, pair by pair, on random integer points
+    (many ties and duplicates)."""
+    np = pytest.importorskip("numpy")
+    from estimator.vector import pareto_front
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 50, 400):
+        a, b, c = (rng.integers(0, 12, n) for _ in range(3))
+        p = np.stack([a, b, -c], axis=1)
+        le = (p[None, :, :] <= p[:, None, :]).all(axis=2)
+        lt = (p[None, :, :] < p[:, None, :]).any(axis=2)
+        assert (pareto_front(a, b, c) == ~(le & lt).any(axis=1)).all(), n
