@@ -415,8 +415,9 @@ def _vector_fields(m: Model, base_opts: Options, grid, fields, kinds) -> list[st
             continue
         others = [x for x in fields if x != f and kinds[x] != "option"]
         changed = None
-        for ref in _references(m, {}, others, grid, kinds, {}):  # a model each value fits on
-            changed = _spec_diffs(ref, f, vals, kinds)
+        probes: dict = {}
+        for point, ref in _references(m, {}, others, grid, kinds, probes):  # values fit on it
+            changed = _spec_diffs(m, point, ref, f, vals, kinds, probes)
             if changed is not None:
                 break
         if changed is None or changed & taken:
@@ -436,19 +437,21 @@ def _valid_option(base_opts: Options, f: str, v: Any) -> bool:
     return True
 
 
-def _spec_diffs(m: Model, f: str, vals, kinds, out: dict | None = None) -> set[str] | None:
-    """The spec fields that setting ``f`` to each of ``vals`` changes on ``m`` (None when a
-    value fails, or changes anything outside :data:`~estimator.vector.SPEC_FIELDS`);
-    ``out[v]``: the changes of value ``v``."""
+def _spec_diffs(m: Model, point: dict, ref: Model, f: str, vals, kinds, variants,
+                out: dict | None = None) -> set[str] | None:
+    """The spec fields that setting ``f`` to each of ``vals`` changes on ``ref`` (the variant
+    of ``m`` at ``point``; each value's model is built from ``m`` with ``point`` and ``f``
+    together, as a grid point is). None when a value fails, or changes anything outside
+    :data:`~estimator.vector.SPEC_FIELDS`; ``out[v]``: the changes of value ``v``."""
     vector = _vector()
-    base = m.spec
+    base = ref.spec
     names = [x for x in fields_of() if x not in ("name", "notes")]
     changed: set[str] = set()
     for v in vals:
         if isinstance(v, bool) or not isinstance(v, int):
             return None
         try:
-            mm = _variant(m, {f: v}, kinds)
+            mm = _cached_variant(m, {**point, f: v}, kinds, variants)
         except EstimatorError:
             return None
         diff = {x: getattr(mm.spec, x) for x in names if getattr(mm.spec, x) != getattr(base, x)}
@@ -478,9 +481,10 @@ def _group(m, base_opts, s_point, vfields, grid, kinds, variants):
     refs = list(_references(m, arch, varch, grid, kinds, variants))
     if not refs:
         return None
-    gm = refs[0]
+    gm = refs[0][1]
     names = [x for x in fields_of() if x not in ("name", "notes", *_vector().SPEC_FIELDS)]
-    refs = [r for r in refs if all(getattr(r.spec, x) == getattr(gm.spec, x) for x in names)]
+    refs = [(p, r) for p, r in refs
+            if all(getattr(r.spec, x) == getattr(gm.spec, x) for x in names)]
     spec_tab, opt_tab = {}, {}
     for f in vfields:
         if kinds[f] == "option":
@@ -489,9 +493,9 @@ def _group(m, base_opts, s_point, vfields, grid, kinds, variants):
         # each field's values on a reference they all exist on (top-k beside the most
         # experts, experts beside the least top-k); the fields act independently (checked
         # by the caller's spot check and tests/test_vector.py)
-        for ref in refs:
+        for point, ref in refs:
             per_value: dict[Any, dict[str, Any]] = {}
-            changed = _spec_diffs(ref, f, grid[f], kinds, per_value)
+            changed = _spec_diffs(m, point, ref, f, grid[f], kinds, variants, per_value)
             if changed is not None:
                 break
         else:
@@ -502,15 +506,15 @@ def _group(m, base_opts, s_point, vfields, grid, kinds, variants):
 
 
 def _references(m, arch, varied, grid, kinds, variants):
-    """Models with the fixed values ``arch`` and the varied architecture fields at a reference
-    value — their first, then their last, then the base model's own — that exist (a top-k
-    above the base's expert count exists only beside a larger one)."""
+    """``(point, model)`` with the fixed values ``arch`` and the varied architecture fields at
+    a reference value — their first, then their last, then the base model's own — that exist
+    (a top-k above the base's expert count exists only beside a larger one)."""
     for pick in (0, -1, None):
         point = dict(arch)
         if pick is not None:
             point.update({f: grid[f][pick] for f in varied})
         try:
-            yield _cached_variant(m, point, kinds, variants)
+            yield point, _cached_variant(m, point, kinds, variants)
         except EstimatorError:
             continue
 
