@@ -65,7 +65,8 @@ def best_per_call(fn, args: list, n_cycles: int) -> float:
 def import_time() -> tuple[float, list[str]]:
     code = ("import time, sys; t=time.perf_counter(); import estimator; "
             "print(time.perf_counter()-t); "
-            "print(','.join(m for m in ('torch','streamlit','plotly','numpy') if m in sys.modules))")
+            "print(','.join(m for m in ('torch','streamlit','plotly','numpy') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     return float(out[0]), [m for m in (out[1] if len(out) > 1 else "").split(",") if m]
