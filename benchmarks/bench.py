@@ -2,16 +2,24 @@
 
     python benchmarks/bench.py
 
-Prints: `import estimator` time (fresh interpreter, and whether torch/streamlit/plotly got
-imported); one full `estimate()` of Mixtral-8x7B, timed over a cycle of 50 distinct option sets
-(batch × seq_len × dtype × tp), so that nothing computed for one call can be reused by the next
-(the per-spec caches — parameter counts, per-token FLOPs, per-layer counts — stay warm, as in
-the app); the same call repeated with the default options (the figure tests/test_loader_speed.py
-checks); each section of `estimate()`; `Report.to_dict()` with and without the dense-vs-MoE
-comparison; and a 10,000-point sweep including interpreter start-up (fresh process).
+Prints: `import estimator` time (fresh interpreter, and whether torch/streamlit/plotly/numpy
+got imported); one full `estimate()` of Mixtral-8x7B, timed over a cycle of 50 distinct option
+sets (batch × seq_len × dtype × tp), so that nothing computed for one call can be reused by the
+next (the per-spec caches — parameter counts, per-token FLOPs, per-layer counts, stage models —
+stay warm, as in the app); the same call repeated with the default options (the figure
+tests/test_loader_speed.py checks); each section of `estimate()`; the full report users get,
+`estimate(...).to_dict()` (with the dense-vs-MoE comparison and the GPU plan), and
+`Report.to_dict()` alone with and without the comparison; llm-analysis's inference analysis of
+the same model (`LLMAnalysis(...).inference(...)`, when it is installed:
+`pip install --no-deps llm-analysis fire termcolor` — it pins an old transformers, and needs
+only fire and termcolor at import) and the ratio of the two; a 10,000-point sweep including
+interpreter start-up (fresh process); and a 1,000,000-point sweep (`sweep.columns`: experts ×
+top-k × batch, 100 values each) in a fresh process, its seconds and peak memory (the process's
+peak resident set, VmHWM, interpreter and numpy included).
 
-All timings are the best of several rounds: the machine is shared, and the minimum is the
-figure least disturbed by other work.
+Timings are CPU time of this process (`time.process_time`), the best of several rounds: the
+machine is shared, and CPU time is the figure least disturbed by other work (wall time on a
+loaded machine adds the time other processes hold the core).
 """
 
 from __future__ import annotations
@@ -42,21 +50,23 @@ def option_cycle() -> list[dict]:
 
 
 def best_per_call(fn, args: list, n_cycles: int) -> float:
-    """Best (over ROUNDS) mean seconds per ``fn(arg)`` over ``n_cycles`` passes of ``args``."""
+    """Best (over ROUNDS) mean CPU seconds per ``fn(arg)`` over ``n_cycles`` passes of
+    ``args``."""
     best = float("inf")
     for _ in range(ROUNDS):
-        t = time.perf_counter()
+        t = time.process_time()
         for _ in range(n_cycles):
             for a in args:
                 fn(a)
-        best = min(best, (time.perf_counter() - t) / (n_cycles * len(args)))
+        best = min(best, (time.process_time() - t) / (n_cycles * len(args)))
     return best
 
 
 def import_time() -> tuple[float, list[str]]:
     code = ("import time, sys; t=time.perf_counter(); import estimator; "
             "print(time.perf_counter()-t); "
-            "print(','.join(m for m in ('torch','streamlit','plotly') if m in sys.modules))")
+            "print(','.join(m for m in ('torch','streamlit','plotly','numpy') "
+            "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.splitlines()
     return float(out[0]), [m for m in (out[1] if len(out) > 1 else "").split(",") if m]
@@ -85,10 +95,47 @@ def estimate_times() -> dict[str, float]:
         "serving": best_per_call(
             lambda o: serving.compute(m, o, gpu, inference=by_opts[id(o)].inference,
                                       flops_report=by_opts[id(o)].flops), opts, 40),
+        "full_report": best_per_call(
+            lambda o: estimator.estimate(m, options=o).to_dict(), opts, 4),
         "to_dict": best_per_call(lambda r: r.to_dict(), reports, 4),
         "to_dict_no_compare": best_per_call(lambda r: r.to_dict(compare=False), reports, 10),
     }
     return out
+
+
+def llm_analysis_time() -> float | None:
+    """llm-analysis's inference analysis of Mixtral-8x7B (its own configs: H100-SXM-80GB,
+    16-bit weights and activations; tp=2 — one GPU does not hold the model), seconds per call;
+    None when llm-analysis is not installed."""
+    try:
+        import logging
+
+        from llm_analysis.analysis import LLMAnalysis
+        from llm_analysis.config import (
+            ModelConfig,
+            ParallelismConfig,
+            get_dtype_config_by_name,
+            get_gpu_config_by_name,
+        )
+    except ImportError:
+        return None
+    logging.disable(logging.CRITICAL)  # it logs every analysis
+    # Mixtral-8x7B's config.json; expansion_ratio given because 14336 is not a multiple of 4096
+    mc = ModelConfig(name="mixtral-8x7b", num_layers=32, n_head=32, hidden_dim=4096,
+                     vocab_size=32000, max_seq_len=32768, num_key_value_heads=8,
+                     ffn_embed_dim=14336, expansion_ratio=14336 / 4096, moe_num_experts=8,
+                     moe_top_k=2)
+    gc, dc = get_gpu_config_by_name("h100-sxm-80gb"), get_dtype_config_by_name("w16a16e16")
+    pc = ParallelismConfig(tp_size=2)
+
+    def call(_):
+        LLMAnalysis(mc, gc, dc, pc, flops_efficiency=0.4, hbm_memory_efficiency=0.8).inference(
+            batch_size_per_gpu=1, seq_len=4096, num_tokens_to_generate=1)
+
+    try:
+        return best_per_call(call, [None] * 50, 4)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def sweep_time() -> tuple[float, int]:
@@ -104,6 +151,31 @@ def sweep_time() -> tuple[float, int]:
     return best, n
 
 
+MILLION = ("import resource, sys, time; t0 = time.process_time(); "
+           "from estimator.sweep import columns; "
+           "grid = {'num_local_experts': list(range(100, 200)), "
+           "'num_experts_per_tok': list(range(1, 101)), 'batch': list(range(1, 101))}; "
+           "n = fits = 0\n"
+           "for c in columns('mixtral-8x7b', grid):\n"
+           "    n += len(c['index']); fits += int(c['inference_fits'].sum())\n"
+           "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+           "print(n, fits, time.process_time() - t0, "
+           "hwm[0].split()[1] if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+
+
+def million_time() -> tuple[float, int, float]:
+    """A 1,000,000-point sweep in a fresh process: (CPU seconds from the first import of the
+    sweep module to the last chunk, points, peak resident MB)."""
+    best, n, mb = float("inf"), 0, 0.0
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", MILLION], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+        s = float(out[2])
+        if s < best:
+            best, n, mb = s, int(out[0]), int(out[3]) / 1024  # VmHWM (peak RSS), KiB
+    return best, n, mb
+
+
 def main() -> None:
     t, heavy = import_time()
     print(f"import estimator:               {t * 1e3:8.1f} ms   heavy modules imported: "
@@ -114,13 +186,24 @@ def main() -> None:
     print(f"  same call repeated (defaults): {e['estimate_same_call'] * 1e6:8.1f} µs")
     for name in ("flops", "inference memory", "training memory", "training compute", "serving"):
         print(f"  section {name + ':':23s}{e[name] * 1e6:8.1f} µs")
-    print(f"Report.to_dict():               {e['to_dict'] * 1e6:8.1f} µs   (with dense_vs_moe: "
-          "two more estimates)")
+    peer = llm_analysis_time()
+    print(f"full report, estimate().to_dict(): {e['full_report'] * 1e6:8.1f} µs   (dense-vs-MoE "
+          "rows and the GPU plan included)")
+    if peer is None:
+        print("llm-analysis inference():       (not installed: pip install --no-deps "
+              "llm-analysis fire termcolor)")
+    else:
+        print(f"llm-analysis inference():       {peer * 1e6:8.1f} µs   (full report / "
+              f"llm-analysis = {e['full_report'] / peer:.2f}; estimate() / llm-analysis = "
+              f"{e['estimate'] / peer:.2f})")
+    print(f"Report.to_dict():               {e['to_dict'] * 1e6:8.1f} µs")
     print(f"Report.to_dict(compare=False):  {e['to_dict_no_compare'] * 1e6:8.1f} µs")
     s, n = sweep_time()
-    print(f"sweep {n:,} points:             {s:8.2f} s    (fresh process, start-up included, "
-          "best of 3)")
-
+    print(f"sweep {n:,} points (rows):      {s:8.2f} s    (fresh process, start-up included, "
+          "wall, best of 3)")
+    s, n, mb = million_time()
+    print(f"sweep {n:,} points (columns): {s:8.2f} s    peak memory {mb:.0f} MB (fresh "
+          "process, CPU time from the import of estimator.sweep, best of 3)")
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ points), not to the ones read in the inner loops of searches (``serving.DecodeRe
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 
 def direct_init(cls: type) -> type:
@@ -51,3 +52,54 @@ def direct_init(cls: type) -> type:
     init.__wrapped__ = cls.__init__
     cls.__init__ = init
     return cls
+
+
+def spec_cache(maxsize: int):
+    """``functools.lru_cache(maxsize)`` for a function keyed on a spec (and other hashable
+    arguments), bypassed for operands that cannot be hashed: the array specs of a vectorized
+    sweep (:mod:`estimator.vector`), whose fields hold numpy arrays, run the function itself.
+    So one formula function serves the cached scalar report and the vectorized grid.
+    ``__wrapped__``, ``cache_clear`` and ``cache_info`` are the lru_cache's."""
+
+    def deco(fn):
+        cached = functools.lru_cache(maxsize=maxsize)(fn)
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kw):
+            try:
+                return cached(*args, **kw)
+            except TypeError:  # unhashable (array) operands; a TypeError of fn itself recurs
+                return fn(*args, **kw)
+
+        wrapper.cache_clear = cached.cache_clear
+        wrapper.cache_info = cached.cache_info
+        return wrapper
+
+    return deco
+
+
+def maximum(*xs):
+    """``max(xs)`` of numbers, or the elementwise maximum when an operand is a numpy array
+    (a vectorized sweep's operand: comparing arrays raises ValueError inside ``max``)."""
+    try:
+        return max(xs)
+    except ValueError:
+        import numpy as np  # only the vectorized path gets here
+
+        return functools.reduce(np.maximum, xs)
+
+
+def minimum(*xs):
+    """``min(xs)``, elementwise for numpy operands (see :func:`maximum`)."""
+    try:
+        return min(xs)
+    except ValueError:
+        import numpy as np
+
+        return functools.reduce(np.minimum, xs)
+
+
+def is_value(x, v) -> bool:
+    """``x == v`` for a number ``x``; False for an array (the general branch serves every
+    element). For shortcuts that skip work when a workload value is special (``batch == 1``)."""
+    return isinstance(x, (int, float)) and x == v

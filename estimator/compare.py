@@ -24,9 +24,11 @@ import functools
 import math
 from dataclasses import dataclass
 
+from . import sections
 from .errors import EstimatorError, NotAvailable
 from .flops import SIX_N
 from .params import count_params, dense_ffn_params, mlp_params
+from .presets import Model
 from .spec import ModelSpec
 from .training import CHINCHILLA_TOKENS_PER_PARAM
 
@@ -107,30 +109,18 @@ def chinchilla_dense_for_compute(training_flops: float) -> dict:
                           "backward, without activation recomputation)"}
 
 
-def _speed(report) -> dict:
-    """Serving figures of a report at its own batch: prefill seconds and decode tokens/s."""
-    sv = report.serving
-    if sv is None:
-        return {}
-    point = next(p for p in sv.decode if p.batch == report.options.batch)
-    return {"prefill_seconds": sv.prefill_s, "decode_tokens_per_s": point.tokens_per_s,
-            "decode_tokens_per_s_per_user": 1.0 / point.step_s}
-
-
 def side_by_side(report) -> dict:
     """The model and its dense equivalents under the same options, headline figures side by side.
 
-    Each entry is the :func:`estimator.sweep.headline` row of ``estimate()`` on that model, so
-    every figure comes from the same code as the main report. For an MoE model the section also
-    gives the Chinchilla-optimal dense model its training compute would buy.
+    ``report``: the :class:`~estimator.report.Report` of the model (read, not imported: the
+    comparison is a section below the report). Each dense entry holds the same headline figures
+    (:func:`estimator.sections.headline`, :func:`estimator.sections.speed`) computed by the same
+    section code as the main report. For an MoE model the section also gives the
+    Chinchilla-optimal dense model its training compute would buy.
     """
-    from .presets import Model
-    from .report import _estimate
-    from .sweep import headline_of
-
     s = report.model.spec
     rows = [{"label": "this model", "intermediate_size": s.intermediate_size,
-             **headline_of(report), **_speed(report)}]
+             **report.headline(), **sections.speed(report.serving, report.options.batch)}]
     try:
         equivalents: list[DenseEquivalent | NotAvailable] = dense_equivalents(s)
     except NotAvailable:  # one of the two cannot exist: build each alone, say which and why
@@ -148,13 +138,13 @@ def side_by_side(report) -> dict:
             continue
         m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
         try:
-            r = _estimate(m, report.options)
+            row = sections.headline_row(m, report.options, report.gpu)
         except EstimatorError as e:  # e.g. a layout the dense model's widths cannot split
             rows.append({"label": eq.label, "not_available": str(NotAvailable(
                 f"dense equivalent ({eq.label})", f"the dense model cannot be estimated under "
                 f"these options ({e})", e))})
             continue
-        rows.append({**eq.to_dict(), **headline_of(r), **_speed(r)})
+        rows.append({**eq.to_dict(), **row})
     out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
                                    "chosen to match total (same-total) or active (same-active) "
                                    "parameters"}

@@ -35,10 +35,10 @@ hardware FLOPs, not model FLOPs (PaLM App. B's MFU counts neither).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
+from ._frozen import is_value, minimum, spec_cache
 from .errors import EstimatorError
 from .mixers import mixer_matrix_params, recurrence_flops_per_token
 from .params import count_params
@@ -271,7 +271,7 @@ def _check_workload(batch: int, seq_len: int, attention: str, lm_head: str) -> N
         raise EstimatorError("lm_head", lm_head, "must be 'all' or 'last'")
 
 
-@functools.lru_cache(maxsize=512)
+@spec_cache(512)
 def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     """Position-independent forward FLOPs of one token through the whole model, by component
     (attention core excluded: it depends on the position; lm_head on this token).
@@ -436,7 +436,7 @@ def decode_keys(s: ModelSpec, context_len: int) -> tuple[int, int]:
     if not s.sliding_window_layers:
         return keys, 0
     w = s.sliding_window
-    return keys, (context_len % w) + 1 if is_chunked_attention(s) else min(keys, w)
+    return keys, (context_len % w) + 1 if is_chunked_attention(s) else minimum(keys, w)
 
 
 def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
@@ -450,10 +450,12 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     head and key); ``transformers`` adds ``kv_b_proj`` on every cached latent
     (``2·r_kv·a·(nope + v)`` per cached token and layer) and attends over decompressed K/V.
     """
-    if isinstance(context_len, bool) or not isinstance(context_len, int) or context_len < 0:
-        raise EstimatorError("context_len", context_len, "must be an integer >= 0")
-    if mla_layout not in MLA_DECODE_LAYOUTS:
-        raise EstimatorError("kv_cache", mla_layout, "must be 'engine' or 'transformers'")
+    if _per_token is None:  # a caller's values (compute() passes validated Options' values)
+        if (isinstance(context_len, bool) or not isinstance(context_len, int)
+                or context_len < 0):
+            raise EstimatorError("context_len", context_len, "must be an integer >= 0")
+        if mla_layout not in MLA_DECODE_LAYOUTS:
+            raise EstimatorError("kv_cache", mla_layout, "must be 'engine' or 'transformers'")
     L = s.num_hidden_layers
     n_window = len(s.sliding_window_layers)
     k_full, k_win = decode_keys(s, context_len)
@@ -619,11 +621,11 @@ def compute(model, opts, gpu=None) -> FlopReport:  # noqa: ARG001  (gpu: same si
     spec) under ``opts`` (batch, seq_len, attention_flops, recompute, flash_attention,
     micro_batch, grad_accum, dp; kv_cache picks the MLA decode layout)."""
     s = model.spec if hasattr(model, "spec") else model
-    conv = opts.attention_flops
-    _check_workload(opts.batch, opts.seq_len, conv, "all")
+    conv = opts.attention_flops  # opts: validated Options (batch, seq_len >= 1; conv a choice)
     p = per_token_flops(s)
     fwd = _forward(s, p, opts.batch, opts.seq_len, conv, "all")
-    train_fwd = fwd if opts.batch == 1 else _forward(s, p, 1, opts.seq_len, conv, "all")
+    train_fwd = (fwd if is_value(opts.batch, 1)
+                 else _forward(s, p, 1, opts.seq_len, conv, "all"))
     return FlopReport(
         convention=conv, batch=opts.batch, seq_len=opts.seq_len, lm_head="all", forward=fwd,
         train_forward=train_fwd, recompute=opts.recompute,

@@ -41,6 +41,7 @@ MAX_LINK_PARAMS = 400  # query parameters in one share link
 MAX_LINK_VALUE_CHARS = 2000  # characters of one link value
 MAX_SWEEP_POINTS = 100_000  # grid points of one sweep (measured: 10.3 s, 100 MB on one core)
 MAX_SWEEP_VALUES = 10_000  # values of one swept field
+MAX_ARRAY_SWEEP_POINTS = 4_000_000  # grid points of one streamed column sweep (sweep.columns)
 
 
 def maximum_for(name: str, default: int) -> int:

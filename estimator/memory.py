@@ -26,12 +26,11 @@ GPU: the stage with the largest total.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._frozen import direct_init
+from ._frozen import direct_init, maximum, spec_cache
 from .errors import EstimatorError
 from .mixers import mixer_matrix_params, mixer_params, state_elements
 from .params import (
@@ -236,7 +235,7 @@ def check_tp(s: ModelSpec, tp: int) -> None:
                              "of it (KV heads are split, or replicated whole)")
 
 
-@functools.lru_cache(maxsize=1024)  # geometry only (spec and split sizes), both hashable
+@spec_cache(1024)  # geometry only (spec and split sizes), both hashable
 def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
     dense model; ``tp`` must be one an engine accepts (:func:`check_tp`)."""
@@ -311,7 +310,7 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
 
 
 # Cached per (spec, split): spec-only counts, read by every stage model of every estimate.
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerParams:
     """Per-layer parameters one GPU holds (:class:`LayerParams`); ``tp=ep=etp=1`` gives the
     unsharded layer, whose parts add up to :func:`~estimator.params.count_params`."""
@@ -472,7 +471,7 @@ def cached_tokens(seq_len: int, window: int | None) -> int:
     return min(seq_len, window - 1)
 
 
-@functools.lru_cache(maxsize=1024)  # spec-only; the MoE-layer count scans the index tuple
+@spec_cache(1024)  # spec-only; the MoE-layer count scans the index tuple
 def layer_kinds(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
     """``(layers, MoE layers, sliding/chunked layers)`` among layers ``[lo, hi)``."""
     hi = s.num_hidden_layers if hi is None else hi
@@ -522,9 +521,9 @@ class ActivationModel:
         if self.moe_per_pair:
             pairs = -(-T * self.pairs_per_token[0] // self.pairs_per_token[1])
             moe = T * self.moe_per_token + pairs * self.moe_per_pair
-        layer = max(self.attention * T, self.dense_ffn * T, moe) * self.act_bytes
+        layer = maximum(self.attention * T, self.dense_ffn * T, moe) * self.act_bytes
         return (T * self.hidden * self.act_bytes
-                + max(layer, sequences * self.logits_per_sequence * LOGITS_BYTES))
+                + maximum(layer, sequences * self.logits_per_sequence * LOGITS_BYTES))
 
     def terms(self, tokens: int, sequences: int) -> dict[str, int]:
         T, ab = tokens, self.act_bytes
@@ -538,7 +537,7 @@ class ActivationModel:
 
 
 # Cached: per-token element counts of one GPU depend only on the spec and the split.
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def activation_model(s: ModelSpec, lay: Layout, act_bytes: int, last_stage: bool = True,
                      has_dense: bool = True, has_moe: bool = True) -> ActivationModel:
     """Live tensors of one prefill forward on one GPU, by named phase (elements per token).
@@ -725,6 +724,18 @@ def stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout
                  vision: bool = True) -> tuple[StageModel, ...]:
     """One :class:`StageModel` per pipeline stage of ``lay`` (``chunk``: the
     ``max_num_batched_tokens`` option; ``vision``: the ``include_vision`` option)."""
+    return _stage_models(s, lay, dtype, kv_dtype, kv_layout, tuple(overhead.items()), chunk,
+                         vision)
+
+
+# Cached: the stage models depend on the spec, the split, the dtypes and the GPU's overhead, not
+# on the batch or the context (a report and its smallest_fit ladder, or a sweep over batch and
+# seq_len, reuse them). The weight and overhead dicts inside are shared by every report built
+# from one entry: read them, never mutate them (reports copy them into their own to_dict()).
+@spec_cache(1024)
+def _stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layout: str,
+                  overhead_items: tuple, chunk: int, vision: bool) -> tuple[StageModel, ...]:
+    overhead = dict(overhead_items)
     fmts = weight_formats(dtype)
     lp = layer_params(s, lay.tp, lay.ep, lay.etp)
     act_b = activation_bytes(dtype)
@@ -949,18 +960,36 @@ def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
     }
 
 
+def stages_for(s: ModelSpec, opts, gpu, tp: int | None = None, pp: int | None = None,
+               ep: int | None = None) -> tuple[Layout, tuple[StageModel, ...]]:
+    """The layout of ``s`` under ``opts`` on ``gpu`` and its :func:`stage_models`; ``tp``,
+    ``pp``, ``ep`` override the options' split (:func:`smallest_fit`'s rungs: the options are
+    validated once, not rebuilt per rung)."""
+    lay = layout(s, opts.tp if tp is None else tp, opts.pp if pp is None else pp,
+                 opts.ep if ep is None else ep)
+    overhead = overhead_bytes(lay.gpus, gpu.memory_bytes, opts.gpu_memory_utilization)
+    return lay, stage_models(s, lay, opts.dtype, resolve_kv_dtype(opts.kv_dtype, opts.dtype),
+                             opts.kv_cache, overhead, opts.max_num_batched_tokens,
+                             opts.include_vision)
+
+
+def busiest_bytes(models: tuple[StageModel, ...], lay: Layout, batch: int, seq_len: int) -> int:
+    """Bytes on the busiest GPU for ``batch`` sequences of ``seq_len``: the largest stage total
+    at ``⌈batch / dp_attn⌉`` sequences per attention group (``InferenceMemory.per_gpu.total``,
+    without building the stages' breakdowns)."""
+    b_group = _cdiv(batch, lay.dp_attn)
+    return maximum(*(m.total(b_group, seq_len) for m in models))
+
+
 def compute(model, opts, gpu) -> InferenceMemory:
     """The inference-memory section for ``model`` under ``opts`` on ``gpu``."""
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
     dtype, kv_dtype = opts.dtype, resolve_kv_dtype(opts.kv_dtype, opts.dtype)
     kv_layout = opts.kv_cache
-    lay = layout(s, opts.tp, opts.pp, opts.ep)
     util = opts.gpu_memory_utilization
     mem = gpu.memory_bytes
-    overhead = overhead_bytes(lay.gpus, mem, util)
     chunk = opts.max_num_batched_tokens
-    models = stage_models(s, lay, dtype, kv_dtype, kv_layout, overhead, chunk,
-                          opts.include_vision)
+    lay, models = stages_for(s, opts, gpu)
     b, seq = opts.batch, opts.seq_len
     b_group = _cdiv(b, lay.dp_attn)
     stages = tuple(m.at(b_group, seq) for m in models)
@@ -1054,15 +1083,17 @@ def smallest_fit(model, opts, gpu) -> dict:
     for tp, pp in FIT_LADDER:
         ep = fit_ep(s, tp, opts.ep)
         try:
-            # inference memory reads no num_gpus (the training job's size): only the split
-            r = compute(model, opts.replace(tp=tp, pp=pp, ep=ep), gpu)
+            # inference memory reads no num_gpus (the training job's size): only the split;
+            # the busiest GPU's bytes are compute()'s per_gpu.total, without its searches
+            lay, models = stages_for(s, opts, gpu, tp, pp, ep)
         except EstimatorError as e:
             tried.append({"gpus": tp * pp, "tp": tp, "pp": pp, "ep": ep, "error": str(e)})
             continue
-        row = {"gpus": r.lay.gpus, "tp": tp, "pp": pp, "ep": ep,
-               "per_gpu": r.per_gpu.total, "fits": r.fits}
+        per_gpu = busiest_bytes(models, lay, opts.batch, opts.seq_len)
+        row = {"gpus": lay.gpus, "tp": tp, "pp": pp, "ep": ep,
+               "per_gpu": per_gpu, "fits": per_gpu <= gpu.memory_bytes}
         tried.append(row)
-        if r.fits:
+        if row["fits"]:
             found = row
             break
     if not s.is_moe:
@@ -1087,4 +1118,5 @@ FORMULAS = [smallest_fit, fit_ep, tensor_bytes, weight_formats, sixteen_bit_tens
 
 __all__ = [f.__name__ for f in FORMULAS] + ["ActivationModel", "InferenceMemory", "Layout",
                                             "LayerParams", "StageMemory", "StageModel",
-                                            "compute", "conventions", "stage_models"]
+                                            "busiest_bytes", "compute", "conventions",
+                                            "stage_models", "stages_for"]

@@ -14,9 +14,9 @@ on the embedding; three conventions are reported side by side, see :class:`Param
 from __future__ import annotations
 
 import dataclasses
-import functools
 from dataclasses import asdict, dataclass
 
+from ._frozen import spec_cache
 from .errors import EstimatorError
 from .mixers import mixer_params
 from .spec import ModelSpec
@@ -365,7 +365,7 @@ def count_params(s: ModelSpec) -> ParamCounts:
 
 # Cached per spec (a frozen, hashable dataclass; ParamCounts is frozen too): one estimate()
 # reads the counts from several sections, and a sweep repeats each spec over its options.
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def _count_params(s: ModelSpec) -> ParamCounts:
     """Exact parameter counts of ``s`` by component (oracle: transformers, module docstring).
 
@@ -408,7 +408,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     )
 
 
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
     """:func:`count_params` with :attr:`ParamCounts.active` in the convention the
     ``active_convention`` option names for ``s``'s family (:func:`active_convention_of`)."""

@@ -1,8 +1,10 @@
 """``estimate()``: one call, one report object; the CLI, the app and every export render it.
 
-Data flows one way (STYLE.md): model → spec → ``estimate(model, **options)`` → :class:`Report`
-→ (UI, CLI, exports). The report holds exact integers (parameters, bytes, FLOPs); units are
-applied only when rendering.
+Data flows one way (STYLE.md): model → spec → the sections (:mod:`estimator.sections`; the
+dense-vs-MoE comparison, :mod:`estimator.compare`, is one of them) → ``estimate(model,
+**options)`` → :class:`Report` → (sweeps, UI, CLI, exports). The report imports no sweep; no
+section imports the report. The report holds exact integers (parameters, bytes, FLOPs); units
+are applied only when rendering.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, flops, memory, serving, training
+from . import __version__, memory, sections
 from ._frozen import direct_init
+from .compare import side_by_side
 from .errors import EstimatorError
 from .hardware import GPU, get_gpu
 from .options import OPTION_FIELDS, Options, make_options
-from .params import ParamCounts, count_params_as
+from .params import ParamCounts
 from .presets import Model, load_model
 from .spec import ModelSpec
 
@@ -48,14 +51,8 @@ class Report:
         ``memory.inference.per_gpu.total`` / ``.kv_cache`` / ``.fits``,
         ``memory.training.peak`` / ``.fits``, ``training.gpu_hours`` / ``.cost_usd`` — without
         building those dicts (a 10,000-point sweep reads one row per point)."""
-        inf, tm, tr = self.inference, self.training_memory, self.training
-        return {"total_params": self.params.total, "active_params": self.params.active,
-                "forward_flops_per_token": self.flops.forward_per_token,
-                "training_flops_per_token": self.flops.training_per_token,
-                "inference_bytes_per_gpu": inf.per_gpu.total, "kv_cache_bytes": inf.kv_cache,
-                "inference_fits": inf.fits,
-                "training_peak_bytes_per_gpu": tm.peak, "training_fits": tm.fits,
-                "training_gpu_hours": tr.gpu_hours, "training_cost_usd": tr.cost_usd}
+        return sections.headline(self.params, self.flops, self.inference, self.training_memory,
+                                 self.training)
 
     def conventions(self) -> dict[str, str]:
         """Which convention every number uses (also in each section)."""
@@ -105,12 +102,9 @@ class Report:
             out["checkpoint"] = report_section(self.model.checkpoint, self.inference.weights,
                                                self.options.dtype)
         if compare:
-            from .compare import side_by_side
-            from .memory import smallest_fit
-
             out["dense_vs_moe"] = side_by_side(self)
-            out["memory"]["inference"]["smallest_fit"] = smallest_fit(self.model, self.options,
-                                                                       self.gpu)
+            out["memory"]["inference"]["smallest_fit"] = memory.smallest_fit(
+                self.model, self.options, self.gpu)
         return out
 
 
@@ -138,18 +132,7 @@ def _architecture_dict(s: ModelSpec) -> dict[str, Any]:
     return {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
 
 
-class NotApplicable:
-    """A section the options rule out (e.g. training at a tp Megatron cannot use): its figures
-    are None and ``to_dict()`` names the field, the value and why."""
-
-    peak = fits = gpu_hours = cost_usd = None
-
-    def __init__(self, error: EstimatorError):
-        self.error = error
-
-    def to_dict(self) -> dict[str, Any]:
-        e = self.error
-        return {"not_applicable": str(e), "field": e.field, "value": e.value}
+NotApplicable = sections.NotApplicable  # re-exported: it lived here first
 
 
 def spec_warnings(s: ModelSpec) -> list[str]:
@@ -185,29 +168,11 @@ def estimate(model: Any, **options: Any) -> Report:
 
 
 def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
-    """:func:`estimate` of a loaded model under validated options. Sweeps pass
-    ``with_serving=False``: their rows (:meth:`Report.headline`) read no serving figure, so that
-    section is left out (``serving=None``) rather than computed and dropped."""
+    """:func:`estimate` of a loaded model under validated options (:func:`sections.compute`).
+    Sweeps pass ``with_serving=False``: their rows (:meth:`Report.headline`) read no serving
+    figure, so that section is left out (``serving=None``) rather than computed and dropped."""
     gpu = get_gpu(opts.gpu)
-    # Each section is computed once and handed to the sections built on it (training compute
-    # reads the FLOPs section; serving reuses inference memory's stage models and max_batch, and
-    # the FLOPs section's decode count).
-    fl = flops.compute(m, opts, gpu)
-    inference = memory.compute(m, opts, gpu)
-    # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
-    # Megatron cannot split them): the training sections then say why instead of the whole
-    # report failing.
-    try:
-        training_memory = training.compute_memory(m, opts, gpu)
-        training_compute = training.compute(m, opts, gpu, flops_report=fl)
-    except EstimatorError as e:
-        training_memory = training_compute = NotApplicable(e)
-    return Report(
-        model=m, options=opts, gpu=gpu, params=count_params_as(m.spec, opts.active_convention),
-        flops=fl,
-        inference=inference,
-        training_memory=training_memory,
-        training=training_compute,
-        serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
-        if with_serving else None,
-    )
+    sc = sections.compute(m, opts, gpu, with_serving)
+    return Report(model=m, options=opts, gpu=gpu, params=sc.params, flops=sc.flops,
+                  inference=sc.inference, training_memory=sc.training_memory,
+                  training=sc.training, serving=sc.serving)

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import memory
-from ._frozen import direct_init
-from .flops import FlopReport, decode_flops_per_token, forward_flops
+from ._frozen import direct_init, maximum, minimum
+from .flops import FlopReport, _forward, decode_flops_per_token, per_token_flops
 from .memory import Layout, StageModel
 from .spec import ModelSpec
 
@@ -247,15 +247,15 @@ class DecodeReads:
         """Bytes read for one step of ``batch`` sequences (module docstring);
         ``routed_fraction``: :func:`touched_fraction` at ``batch`` when the caller has it."""
         b_group = -(-batch // self.dp_attn)
-        out = self.dense + min(b_group, self.vocab_per_gpu) * self.embedding_row
-        out += b_group * self.kv_per_sequence
+        out = self.dense + minimum(b_group, self.vocab_per_gpu) * self.embedding_row
+        out = out + b_group * self.kv_per_sequence
         if self.routed:
             if routed_fraction is None:
                 routed_fraction = touched_fraction(self.num_experts, self.top_k, batch, self.ep)
-            out += self.routed * routed_fraction
+            out = out + self.routed * routed_fraction
         if self.attn_experts:
-            out += self.attn_experts * touched_fraction(self.attn_experts_total,
-                                                        self.attn_top_k, b_group)
+            out = out + self.attn_experts * touched_fraction(self.attn_experts_total,
+                                                              self.attn_top_k, b_group)
         return out
 
 
@@ -304,13 +304,14 @@ def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
     rows, and the KV cache written (its bytes at ``seq_len``). Activations are not counted."""
     tokens = batch * seq_len
     b_group = -(-batch // reads.dp_attn)
-    out = reads.dense + min(b_group * seq_len, reads.vocab_per_gpu) * reads.embedding_row
-    out += b_group * reads.kv_per_sequence
+    out = reads.dense + minimum(b_group * seq_len, reads.vocab_per_gpu) * reads.embedding_row
+    out = out + b_group * reads.kv_per_sequence
     if reads.routed:
-        out += reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens, reads.ep)
+        out = out + reads.routed * touched_fraction(reads.num_experts, reads.top_k, tokens,
+                                                    reads.ep)
     if reads.attn_experts:
-        out += reads.attn_experts * touched_fraction(reads.attn_experts_total, reads.attn_top_k,
-                                                     b_group * seq_len)
+        out = out + reads.attn_experts * touched_fraction(reads.attn_experts_total,
+                                                          reads.attn_top_k, b_group * seq_len)
     return out
 
 
@@ -334,7 +335,7 @@ class DecodePoint:
 
     @property
     def step_s(self) -> float:
-        return max(self.memory_time_s, self.compute_time_s)
+        return maximum(self.memory_time_s, self.compute_time_s)
 
     @property
     def bound(self) -> str:
@@ -436,6 +437,68 @@ def assumptions() -> dict[str, str]:
     }
 
 
+class Roofline:
+    """The rates and bytes one layout's serving figures divide (see :func:`compute`)."""
+
+    __slots__ = ("s", "lay", "opts", "reads", "peak", "flops_rate", "bw", "tok_flops")
+
+    def __init__(self, s: ModelSpec, opts, gpu, lay: Layout, models: tuple[StageModel, ...],
+                 flops_report: FlopReport | None):
+        self.s, self.lay, self.opts = s, lay, opts
+        self.reads = decode_reads(s, lay, opts.dtype, models, opts.seq_len)
+        self.peak = gpu.peak_flops(opts.dtype)
+        self.flops_rate = self.peak * opts.mfu * lay.group
+        self.bw = gpu.bandwidth_bytes_s * opts.mbu
+        if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
+            self.tok_flops = flops_report.decode.total  # decode_flops(s, seq, kv_cache) there
+        else:
+            self.tok_flops = decode_flops_per_token(s, opts.seq_len, opts.kv_cache)
+
+    def decode_point(self, b: int, max_b: int) -> DecodePoint:
+        """One decode step of ``b`` sequences (``max_b``: the largest batch that fits)."""
+        s, lay = self.s, self.lay
+        E, k, ep = s.num_experts, s.num_experts_per_tok, lay.ep
+        if s.is_moe:
+            touched = expected_distinct_experts(E, k, b)
+            busiest = touched if ep == 1 else expected_busiest_rank_experts(E, k, ep, b)
+            # = touched_fraction(E, k, b, ep), from the counts just computed
+            bytes_read = self.reads.bytes_at(b, busiest / -(-E // ep))
+        else:
+            touched = busiest = 0.0
+            bytes_read = self.reads.bytes_at(b, None)
+        # positional, in field order (batch, experts touched, experts on the busiest rank,
+        # bytes, memory s, compute s, fits, gpus): ten rows per report, and matching eight
+        # keywords costs as much as the row's math
+        return DecodePoint(b, touched, busiest, bytes_read, bytes_read / self.bw,
+                           b * self.tok_flops / self.flops_rate, b <= max_b, lay.gpus)
+
+    def prefill(self, b: int) -> tuple[int, float]:
+        """(FLOPs, bytes) of the prefill of ``b`` sequences in one pass."""
+        o = self.opts
+        # forward_flops without re-checking the validated options' batch and seq_len
+        fwd = _forward(self.s, per_token_flops(self.s), b, o.seq_len, o.attention_flops,
+                       "last").total
+        return fwd, prefill_bytes(self.reads, b, o.seq_len)
+
+
+def roofline(s: ModelSpec, opts, gpu, lay: Layout, models: tuple[StageModel, ...],
+             flops_report: FlopReport | None = None) -> Roofline:
+    """:class:`Roofline` of ``s`` under ``opts`` on ``gpu`` at the split ``lay``."""
+    return Roofline(s, opts, gpu, lay, models, flops_report)
+
+
+def speed_at(s: ModelSpec, opts, gpu, lay: Layout, models: tuple[StageModel, ...],
+             flops_report: FlopReport | None = None) -> dict[str, float]:
+    """Prefill seconds and decode tokens/s at ``opts.batch`` (:func:`compute`'s figures at that
+    batch alone, without the decode table and the searches)."""
+    rf = roofline(s, opts, gpu, lay, models, flops_report)
+    fwd, pre_bytes = rf.prefill(opts.batch)
+    point = rf.decode_point(opts.batch, 0)
+    return {"prefill_seconds": maximum(fwd / rf.flops_rate, pre_bytes / rf.bw),
+            "decode_tokens_per_s": point.tokens_per_s,
+            "decode_tokens_per_s_per_user": 1.0 / point.step_s}
+
+
 def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
             flops_report: FlopReport | None = None) -> ServingReport:
     """The serving section for ``model`` under ``opts`` on ``gpu``.
@@ -451,21 +514,10 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     if inference is not None and inference.stage_models:
         lay, models, max_b = inference.lay, inference.stage_models, inference.max_batch
     else:
-        lay = memory.layout(s, opts.tp, opts.pp, opts.ep)
-        overhead = memory.overhead_bytes(lay.gpus, mem, opts.gpu_memory_utilization)
-        kv_dtype = memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype)
-        models = memory.stage_models(s, lay, opts.dtype, kv_dtype, opts.kv_cache, overhead,
-                                     opts.max_num_batched_tokens, opts.include_vision)
+        lay, models = memory.stages_for(s, opts, gpu)
         max_b = memory.max_batch(models, lay, seq, mem)
-    reads = decode_reads(s, lay, opts.dtype, models, seq)
-
-    peak = gpu.peak_flops(opts.dtype)
-    flops_rate = peak * opts.mfu * lay.group
-    bw = gpu.bandwidth_bytes_s * opts.mbu
-    if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
-        tok_flops = flops_report.decode.total  # decode_flops(s, seq, opts.kv_cache) there too
-    else:
-        tok_flops = decode_flops_per_token(s, seq, opts.kv_cache)
+    rf = roofline(s, opts, gpu, lay, models, flops_report)
+    reads, flops_rate, bw, tok_flops = rf.reads, rf.flops_rate, rf.bw, rf.tok_flops
 
     def mem_time(b: int) -> float:
         return reads.bytes_at(b) / bw
@@ -473,25 +525,11 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     def comp_time(b: int) -> float:
         return b * tok_flops / flops_rate
 
-    E, k, is_moe, gpus, ep = s.num_experts, s.num_experts_per_tok, s.is_moe, lay.gpus, lay.ep
-    held = -(-E // ep) if is_moe else 1
-    points = []
-    for b in sorted(set(DECODE_BATCHES) | {opts.batch}):
-        touched = expected_distinct_experts(E, k, b) if is_moe else 0.0
-        busiest = (touched if ep == 1 else expected_busiest_rank_experts(E, k, ep, b)) \
-            if is_moe else 0.0
-        # = touched_fraction(E, k, b, ep), from the counts just computed
-        bytes_read = reads.bytes_at(b, busiest / held if is_moe else None)
-        # positional, in field order (batch, experts touched, experts on the busiest rank,
-        # bytes, memory s, compute s, fits, gpus): ten rows per report, and matching eight
-        # keywords costs as much as the row's math
-        points.append(DecodePoint(b, touched, busiest, bytes_read, bytes_read / bw,
-                                  comp_time(b), b <= max_b, gpus))
+    points = [rf.decode_point(b, max_b) for b in sorted(set(DECODE_BATCHES) | {opts.batch})]
 
     # prefill: the whole batch in one pass
     b = opts.batch
-    fwd = forward_flops(s, b, seq, opts.attention_flops, lm_head="last").total
-    pre_bytes = prefill_bytes(reads, b, seq)
+    fwd, pre_bytes = rf.prefill(b)
 
     notes = []
     if s.mla is not None:
@@ -509,7 +547,7 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
         # one attention group: KV reads grow linearly in b, the comparison is monotone
         compute_bound_from_batch=compute_bound_from_batch(mem_time, comp_time,
                                                           monotone=lay.dp_attn == 1),
-        peak_flops=peak, bandwidth=gpu.bandwidth_bytes_s, mfu=opts.mfu, mbu=opts.mbu,
+        peak_flops=rf.peak, bandwidth=gpu.bandwidth_bytes_s, mfu=opts.mfu, mbu=opts.mbu,
         max_batch=max_b, notes=tuple(notes))
 
 

@@ -480,7 +480,13 @@ def _validate(s: ModelSpec) -> None:
     if s.sliding_window_layers and s.sliding_window is None:
         raise EstimatorError("sliding_window", None,
                              "sliding_window_layers are set, so a window size is required")
-    # MoE consistency
+    check_moe(s)
+
+
+def check_moe(s: ModelSpec) -> None:
+    """The rules that tie the MoE and FFN widths together (part of validation; a vectorized
+    sweep runs them over its array operands)."""
+    L = s.num_hidden_layers
     E, k = s.num_experts, s.num_experts_per_tok
     if E:
         if k < 1:

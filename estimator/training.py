@@ -35,13 +35,12 @@ GPUs, GPU-hours and cost, and Chinchilla's tokens-per-parameter guidance (dense 
 from __future__ import annotations
 
 import bisect
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 from . import flops as flops_mod
-from ._frozen import direct_init
+from ._frozen import direct_init, maximum, spec_cache
 from .errors import EstimatorError
 from .memory import (
     CUBLAS_WORKSPACES_TRAINING,
@@ -278,7 +277,7 @@ def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
                           opts.zero)
 
 
-@functools.lru_cache(maxsize=1024)  # geometry only, like memory.layout (errors are not cached)
+@spec_cache(1024)  # geometry only, like memory.layout (errors are not cached)
 def _parallel_plan(spec: ModelSpec, tp: int, pp: int, cp: int, ep: int, etp_opt: int,
                    num_gpus: int, zero: int) -> ParallelPlan:
     if num_gpus % (tp * pp * cp):
@@ -445,7 +444,7 @@ class _LayerParams:
     final_norm: int
 
 
-@functools.lru_cache(maxsize=1024)  # spec-only counts per parallel plan (both frozen)
+@spec_cache(1024)  # spec-only counts per parallel plan (both frozen)
 def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     """Megatron's split (theoretical_memory_usage.py): matrices by TP (vocab-parallel embedding
     and head too), norms and the router replicated, experts by EP (and expert-TP). With tied
@@ -878,7 +877,8 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
         out[kind + "_layer"] = kept
         out[kind + "_layer_total"] = sum(kept.values())
         layers.append((raw, kept))
-    transient = max(sum(raw.values()) for raw, _ in layers) if recompute == "full" else 0
+    transient = (maximum(*(sum(raw.values()) for raw, _ in layers)) if recompute == "full"
+                 else 0)
     core = {}
     if not opts.flash_attention:
         for kind, (raw, kept) in zip(kinds, layers):
@@ -912,7 +912,7 @@ def zero3_buffer_bytes(units: list[tuple[int, int]], weight_bytes: int, plan: Pa
     largest = 0
     for ne, ex in units:
         g = (ne if plan.dp_shard > 1 else 0) + (ex if plan.edp > 1 else 0)
-        largest = max(largest, g)
+        largest = maximum(largest, g)
     return ZERO3_LIVE_UNITS * weight_bytes * largest
 
 
@@ -974,8 +974,8 @@ class StageMemory:
 
     @property
     def peak(self) -> int:
-        return self.model_states + max(self.forward_transient, self.embedding_backward,
-                                       self.recompute_moment)
+        return self.model_states + maximum(self.forward_transient, self.embedding_backward,
+                                           self.recompute_moment)
 
     def parts_at_peak(self) -> dict[str, int]:
         parts = dict(self.states)
@@ -1175,7 +1175,7 @@ class TrainingMemory:
         }
 
 
-@functools.lru_cache(maxsize=1024)  # spec-only
+@spec_cache(1024)  # spec-only
 def _sorted_moe_layers(spec: ModelSpec) -> tuple[int, ...]:
     return tuple(sorted(spec.moe_layers))
 
@@ -1287,7 +1287,7 @@ class TrainingCompute:
 
     @property
     def gpu_hours(self) -> float:
-        return self.seconds * self.num_gpus / SECONDS_PER_HOUR
+        return gpu_hours(self.seconds, self.num_gpus)
 
     @property
     def cost_usd(self) -> float:
@@ -1334,6 +1334,36 @@ class TrainingCompute:
         }
 
 
+def gpu_hours(seconds: float, num_gpus: int) -> float:
+    """GPU-hours of a run of ``seconds`` on ``num_gpus`` GPUs."""
+    return seconds * num_gpus / SECONDS_PER_HOUR
+
+
+def model_flops(fr: flops_mod.FlopReport, train_tokens: int) -> int:
+    """Model FLOPs of training on ``train_tokens`` tokens: ``FORWARD_BACKWARD`` × the forward
+    of one training sequence (``fr.train_forward``) per ``seq_len`` tokens (exact integer)."""
+    return flops_mod.FORWARD_BACKWARD * fr.train_forward.total * train_tokens // fr.seq_len
+
+
+def price(opts, gpu) -> tuple[float, str]:
+    """$ per GPU-hour and where it comes from: the option when set, else the catalog's."""
+    if opts.price_per_gpu_hour > 0:
+        return opts.price_per_gpu_hour, "user (price_per_gpu_hour)"
+    return gpu.price_per_hour_usd, (f"catalog: {gpu.id} on-demand price as of "
+                                    f"{gpu.price_as_of} (configs/hardware.yaml)")
+
+
+def hours_and_cost(model, opts, gpu, fr: flops_mod.FlopReport) -> tuple[float, float]:
+    """``(gpu_hours, cost_usd)`` of :func:`compute`, without its other figures and notes (the
+    rows of comparisons and sweeps); raises what :func:`compute` raises."""
+    spec = model.spec if hasattr(model, "spec") else model
+    parallel_plan(spec, opts)  # the same layout rules (errors name the field)
+    seconds = training_seconds(model_flops(fr, int(round(opts.train_tokens))), opts.num_gpus,
+                               gpu.peak_flops(opts.dtype), opts.mfu)
+    hours = gpu_hours(seconds, opts.num_gpus)
+    return hours, hours * price(opts, gpu)[0]
+
+
 def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
             ) -> TrainingCompute:
     """Training compute, time and cost for ``opts.train_tokens`` tokens on ``opts.num_gpus``
@@ -1344,29 +1374,24 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
     tf = fr.train_forward  # one sequence of seq_len, logits on every position
     D = int(round(opts.train_tokens))
     seq = opts.seq_len
-    fb = flops_mod.FORWARD_BACKWARD
-    model_flops = fb * tf.total * D // seq
+    mf = model_flops(fr, D)
     extra = flops_mod.recompute_flops(tf, opts.recompute) * D // seq
     pc = count_params(spec)
     parallel_plan(spec, opts)  # the same layout rules as the memory section (errors name the field)
     peak = gpu.peak_flops(opts.dtype)
     note = attention_convention_note(spec, seq, tf, opts.attention_flops)
-    if opts.price_per_gpu_hour > 0:
-        price, src = opts.price_per_gpu_hour, "user (price_per_gpu_hour)"
-    else:
-        price = gpu.price_per_hour_usd
-        src = f"catalog: {gpu.id} on-demand price as of {gpu.price_as_of} (configs/hardware.yaml)"
+    usd, src = price(opts, gpu)
     return TrainingCompute(
         tokens=D, seq_len=seq, model_flops_per_token=fr.training_model_flops_per_token,
         training_flops_per_token=fr.training_per_token,
         hardware_flops_per_token=fr.training_hardware_per_token,
-        model_flops=model_flops, training_flops=model_flops + extra,
+        model_flops=mf, training_flops=mf + extra,
         six_n_d=flops_mod.SIX_N * pc.active_with_embedding * D, n_total=pc.total,
         n_active=pc.active_with_embedding,
         is_moe=spec.is_moe, num_gpus=opts.num_gpus, gpu_id=gpu.id, peak_flops=peak,
         peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=opts.mfu,
-        seconds=training_seconds(model_flops, opts.num_gpus, peak, opts.mfu),
-        price_per_gpu_hour=price, price_source=src, attention_flops=opts.attention_flops,
+        seconds=training_seconds(mf, opts.num_gpus, peak, opts.mfu),
+        price_per_gpu_hour=usd, price_source=src, attention_flops=opts.attention_flops,
         recompute=opts.recompute, notes=(note,) if note else ())
 
 
@@ -1374,7 +1399,7 @@ FORMULAS = [check_tensor_parallel_heads, default_etp, bytes_per_param, optimizer
             zero_state_bytes, stage_layer_range, in_flight_microbatches, norm_terms,
             layer_activation_terms, apply_recompute, logits_bytes, attention_core_delta,
             zero3_buffer_bytes, peak_basis, training_seconds, attention_convention_note,
-            chinchilla_tokens]
+            chinchilla_tokens, gpu_hours, model_flops, price, hours_and_cost]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "ParallelPlan", "parallel_plan", "BytesPerParam", "StageMemory", "TrainingMemory",

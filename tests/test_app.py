@@ -346,3 +346,48 @@ def test_servable_but_untrainable_layout_explains_the_missing_training_figures()
     assert not at.exception and not at.error
     assert any("num_key_value_heads" in unescape(i.value) for i in at.info)
     assert any(m.label == "Inference memory / GPU" and m.value != "—" for m in at.metric)
+
+
+# --- Explore: design space ----------------------------------------------------------------------
+
+def _evaluate(at: AppTest) -> AppTest:
+    return next(b for b in at.button if b.label == "Evaluate").click().run()
+
+
+def test_design_space_filters_and_frontier():
+    """The vectorized design space on Mixtral: counts follow the filters; the frontier is a
+    subset of the designs within the filters; filter reruns reuse the cached sweep."""
+    at = app()
+    at.switch_page("ui/pages/explore.py").run()
+    clean(at)
+    at.text_input(key="ds_num_experts").set_value("4:16:4")
+    at.text_input(key="ds_num_experts_per_tok").set_value("1, 2, 8")
+    at.text_input(key="ds_moe_intermediate_size").set_value("7168, 14336")
+    at.text_input(key="ds_batch").set_value("1, 8")
+    _evaluate(at)
+    clean(at)
+    designs = int(metric(at, "Designs").replace(",", ""))
+    assert designs == 4 * 3 * 2 * 2  # the Cartesian product, invalid points included
+    n_fit = int(metric(at, "Fit on 1 × NVIDIA H100 SXM5 80GB").replace(",", ""))
+    within = int(metric(at, "Within the filters").replace(",", ""))
+    front = int(metric(at, "Pareto frontier").replace(",", ""))
+    assert 0 < front <= within == n_fit < designs
+    at.number_input(key="ds_active").set_value(5.0)  # active <= 5B: Mixtral-sized designs drop
+    _evaluate(at)
+    clean(at)
+    assert int(metric(at, "Within the filters").replace(",", "")) < within
+    at.selectbox(key="ds_n").set_value(8)  # more GPUs: more designs fit
+    at.number_input(key="ds_active").set_value(0.0)
+    _evaluate(at)
+    clean(at)
+    assert int(metric(at, "Fit on 8 × NVIDIA H100 SXM5 80GB").replace(",", "")) > n_fit
+
+
+def test_design_space_refuses_a_grid_above_the_cap():
+    at = app()
+    at.switch_page("ui/pages/explore.py").run()
+    at.text_input(key="ds_num_experts").set_value("1:10000:1")
+    at.text_input(key="ds_num_experts_per_tok").set_value("1:200:1")
+    _evaluate(at)
+    assert not at.exception
+    assert at.error and "design space" in unescape(at.error[0].value)

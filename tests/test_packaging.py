@@ -81,8 +81,8 @@ def test_wheel_holds_presets_catalog_examples_and_console_script(wheel):
     assert "moe-estimator = estimator.cli:main" in text
     (meta,) = [n for n in names if n.endswith(".dist-info/METADATA")]
     meta_text = zipfile.ZipFile(wheel).read(meta).decode()
-    # the runtime needs PyYAML only; the app and torch are extras
-    assert "Requires-Dist: pyyaml" in meta_text
+    # the runtime needs PyYAML, and numpy for sweeps; the app and torch are extras
+    assert "Requires-Dist: pyyaml" in meta_text and "Requires-Dist: numpy" in meta_text
     assert "extra == \"app\"" in meta_text and "extra == \"validate\"" in meta_text
     for line in meta_text.splitlines():
         if line.startswith("Requires-Dist:") and "extra ==" not in line:

@@ -174,3 +174,154 @@ else:
 
 with st.expander("Sweep rows (exact values)"):
     st.dataframe(rows, hide_index=True)
+
+# --- design space (vectorized) --------------------------------------------------------------
+st.subheader("Design space", divider="gray")
+st.caption("Up to 1,000,000 designs at once: experts × top-k × expert width × batch, each the "
+           "same headline figures as a full estimate (estimator.sweep.columns evaluates the "
+           "report's own formulas over numpy arrays). Filter by what fits and what you can "
+           "afford; the Pareto frontier keeps the designs no other beats on memory per GPU, "
+           "FLOPs per token and decode tokens/s together.")
+
+MAX_DESIGNS = 1_000_000
+DS_AXES = {  # grid field: (label, default values text)
+    "num_experts": ("routed experts E", f"{max(1, s.num_experts // 2)}:{max(8, 4 * s.num_experts)}"
+                                        f":{max(1, s.num_experts // 2)}"),
+    "num_experts_per_tok": ("experts per token k", f"1:{max(8, s.num_experts_per_tok)}:1"),
+    "moe_intermediate_size": ("expert width f_e", ", ".join(map(str, _around(f_e, (0.5, 1, 2))))),
+    "batch": ("batch", f"1, 8, 64, {opts.batch}"),
+}
+
+
+def _parse_values(field: str, text: str) -> list[int]:
+    """``"a, b, c"`` or ``"start:stop:step"`` (inclusive) → sorted distinct integers."""
+    t = text.replace(" ", "")
+    try:
+        if ":" in t:
+            a, b, *step = (int(x) for x in t.split(":"))
+            vals = range(a, b + 1, step[0] if step else 1)
+            if len(vals) > 10_000:
+                raise EstimatorError(field, text, "at most 10,000 values per field")
+            vals = list(vals)
+        else:
+            vals = [int(v) for v in t.split(",") if v]
+    except ValueError:
+        raise EstimatorError(field, text, "expected integers: a, b, c or start:stop:step") from None
+    vals = sorted(set(vals))
+    if not vals or min(vals) < 0:
+        raise EstimatorError(field, text, "give at least one non-negative integer")
+    return vals
+
+
+@st.cache_resource(max_entries=4, show_spinner="Evaluating the design space…")
+def _design_space(key: str, _model: Model, grid: dict, options: dict) -> dict:  # noqa: ARG001
+    """All columns of the grid (``key`` identifies model, grid and options for the cache)."""
+    import numpy as np
+
+    from estimator.sweep import columns
+
+    chunks = list(columns(_model, grid, speed=True, **options))
+    return {c: np.concatenate([ch[c] for ch in chunks]) for c in chunks[0]}
+
+
+@st.cache_resource(max_entries=8)
+def _front(key: str, _mem, _fl, _tps):  # noqa: ARG001
+    from estimator.vector import pareto_front
+
+    return pareto_front(_mem, _fl, _tps)
+
+
+with st.form("ds_form", border=False):
+    c = st.columns(4)
+    texts_in = {f: c[i].text_input(DS_AXES[f][0], DS_AXES[f][1], key=f"ds_{f}", max_chars=200,
+                                   help="comma-separated integers, or start:stop:step")
+                for i, f in enumerate(DS_AXES)}
+    from estimator.hardware import load_catalog
+
+    catalog = load_catalog()
+    c = st.columns(4)
+    gpu_id = c[0].selectbox("GPU type", list(catalog), key="ds_gpu",
+                            index=list(catalog).index(opts.gpu) if opts.gpu in catalog else 0,
+                            format_func=lambda g: catalog[g].name)
+    n_gpus = c[1].selectbox("fits on N GPUs", [1, 2, 4, 8, 16, 32, 64, 128], index=0,
+                            key="ds_n", help="tp = min(N, 8), pp = N / tp, ep = 1")
+    max_active = c[2].number_input("active ≤ (B params, 0 = any)", min_value=0.0, value=0.0,
+                                   key="ds_active")
+    budget = c[3].number_input("training budget ≤ ($, 0 = any)", min_value=0.0, value=0.0,
+                               key="ds_budget")
+    st.form_submit_button("Evaluate", type="primary")
+
+try:
+    ds_grid = {f: _parse_values(f, texts_in[f]) for f in DS_AXES}
+    n_points = 1
+    for v in ds_grid.values():
+        n_points *= len(v)
+    if n_points > MAX_DESIGNS:
+        raise EstimatorError("design space", f"{n_points:,} designs",
+                             f"at most {MAX_DESIGNS:,} (narrow a range)")
+    tp = min(n_gpus, 8)
+    ds_opts = {**opts.to_dict(), "gpu": gpu_id, "tp": tp, "pp": n_gpus // tp, "ep": 1}
+    key = f"{report.model.origin}|{hash(s)}|{ds_grid}|{sorted(ds_opts.items())}"
+    cols = _design_space(key, report.model, ds_grid, ds_opts)
+except EstimatorError as e:
+    st.error(widgets.md(e), icon=":material/error:")
+    st.stop()
+
+import numpy as np  # noqa: E402  (after the cached sweep imported it)
+
+ok = cols["error"] == ""
+fits = ok & (cols["inference_fits"] == True)  # noqa: E712  (object column: None where invalid)
+keep = fits.copy()
+if max_active > 0:
+    keep &= np.where(ok, cols["active_params"], np.inf).astype(float) <= max_active * 1e9
+if budget > 0:
+    cost = np.array([np.inf if v is None else v for v in cols["training_cost_usd"]], dtype=float)
+    keep &= cost <= budget
+idx = np.flatnonzero(keep)
+mem = cols["inference_bytes_per_gpu"][idx].astype(float)
+fl = cols["forward_flops_per_token"][idx].astype(float)
+tps = cols["decode_tokens_per_s"][idx].astype(float)
+front = idx[_front(f"{key}|{max_active}|{budget}", mem, fl, tps)] if len(idx) else idx
+
+c = st.columns(4)
+c[0].metric("Designs", f"{len(ok):,}", help=f"{int((~ok).sum()):,} not valid models")
+c[1].metric(f"Fit on {n_gpus} × {catalog[gpu_id].name}", f"{int(fits.sum()):,}")
+c[2].metric("Within the filters", f"{len(idx):,}")
+c[3].metric("Pareto frontier", f"{len(front):,}")
+
+if len(idx):
+    rng = np.random.default_rng(0)
+    rest = np.setdiff1d(idx, front)
+    sample = rng.choice(rest, size=min(2000, len(rest)), replace=False) if len(rest) else rest
+    fields = list(DS_AXES)
+
+    def _pt(i: int, group: str) -> dict[str, Any]:
+        desc = ", ".join(f"{f}={cols[f][i]}" for f in fields)
+        return {"x": float(cols["inference_bytes_per_gpu"][i]) / fmt.GIB,
+                "y": float(cols["forward_flops_per_token"][i]) / 1e9, "group": group,
+                "label": f"{desc}<br>{fmt.gib(cols['inference_bytes_per_gpu'][i])} per GPU, "
+                         f"{fmt.flops(cols['forward_flops_per_token'][i])}/token, "
+                         f"{fmt.rate(cols['decode_tokens_per_s'][i])}"}
+
+    pts = [_pt(i, "within the filters") for i in sample.tolist()]
+    pts += [_pt(i, "Pareto frontier") for i in front.tolist()[:2000]]
+    st.plotly_chart(charts.scatter(
+        pts, x="x", y="y", color="group", hover="label",
+        x_title="inference memory per GPU (GiB = 2³⁰ bytes)", y_title="forward GFLOP per token",
+        title=f"Designs that fit on {n_gpus} × {catalog[gpu_id].name} (a sample of at most "
+              "2,000, and the frontier)"), config=widgets.PLOTLY_CONFIG)
+    order = front[np.argsort(-cols["decode_tokens_per_s"][front].astype(float))][:50]
+    st.dataframe([{**{f: int(cols[f][i]) for f in fields},
+                   "memory per GPU": fmt.gib(cols["inference_bytes_per_gpu"][i]),
+                   "FLOPs per token": fmt.flops(cols["forward_flops_per_token"][i]),
+                   "decode tok/s": fmt.rate(cols["decode_tokens_per_s"][i]),
+                   "active": fmt.params(cols["active_params"][i]),
+                   "total": fmt.params(cols["total_params"][i]),
+                   "training cost": fmt.usd(cols["training_cost_usd"][i])} for i in order],
+                 hide_index=True)
+    st.caption("The frontier's 50 fastest designs at this batch (decode tokens/s, roofline). "
+               "Memory and speed are at the layout tp = min(N, 8), pp = N / tp, experts split "
+               "by tp; training cost under the sidebar's training options.")
+else:
+    st.warning("No design fits and passes the filters: widen the ranges, add GPUs or relax "
+               "a filter.", icon=":material/warning:")

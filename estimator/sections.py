@@ -1,0 +1,124 @@
+"""The sections of one estimate, computed in order, below everything that assembles them.
+
+Data flows one way (STYLE.md): the section modules (:mod:`~estimator.params`,
+:mod:`~estimator.flops`, :mod:`~estimator.memory`, :mod:`~estimator.training`,
+:mod:`~estimator.serving`) → :func:`compute` here → the dense-vs-MoE comparison
+(:mod:`estimator.compare`) and the report (:mod:`estimator.report`) → sweeps
+(:mod:`estimator.sweep`), the CLI and the app. Nothing here imports the report, the comparison
+or the sweeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from . import flops, memory, serving, training
+from .errors import EstimatorError
+from .params import ParamCounts, count_params_as
+
+
+class NotApplicable:
+    """A section the options rule out (e.g. training at a tp Megatron cannot use): its figures
+    are None and ``to_dict()`` names the field, the value and why."""
+
+    peak = fits = gpu_hours = cost_usd = None
+
+    def __init__(self, error: EstimatorError):
+        self.error = error
+
+    def to_dict(self) -> dict[str, Any]:
+        e = self.error
+        return {"not_applicable": str(e), "field": e.field, "value": e.value}
+
+
+class Sections(NamedTuple):
+    params: ParamCounts
+    flops: Any
+    inference: Any
+    training_memory: Any
+    training: Any
+    serving: Any
+
+
+def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
+    """Every section of ``m`` (a loaded model) under validated ``opts`` on ``gpu``.
+
+    Each section is computed once and handed to the sections built on it (training compute
+    reads the FLOPs section; serving reuses inference memory's stage models and max_batch, and
+    the FLOPs section's decode count). ``with_serving=False`` leaves serving out (``None``):
+    sweep rows read no serving figure.
+    """
+    fl = flops.compute(m, opts, gpu)
+    inference = memory.compute(m, opts, gpu)
+    # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
+    # Megatron cannot split them): the training sections then say why instead of the whole
+    # report failing.
+    try:
+        training_memory = training.compute_memory(m, opts, gpu)
+        training_compute = training.compute(m, opts, gpu, flops_report=fl)
+    except EstimatorError as e:
+        training_memory = training_compute = NotApplicable(e)
+    return Sections(
+        params=count_params_as(m.spec, opts.active_convention), flops=fl, inference=inference,
+        training_memory=training_memory, training=training_compute,
+        serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
+        if with_serving else None)
+
+
+def headline(params, fl, inference, training_memory, training_compute) -> dict[str, Any]:
+    """The headline figures of a sweep row or a dense-vs-MoE row, read from the sections'
+    attributes — the values of the report's ``to_dict()`` entries ``params.total`` /
+    ``.active``, ``flops.forward_per_token`` / ``.training_per_token``,
+    ``memory.inference.per_gpu.total`` / ``.kv_cache`` / ``.fits``, ``memory.training.peak`` /
+    ``.fits``, ``training.gpu_hours`` / ``.cost_usd`` — without building those dicts."""
+    inf, tm, tr = inference, training_memory, training_compute
+    return {"total_params": params.total, "active_params": params.active,
+            "forward_flops_per_token": fl.forward_per_token,
+            "training_flops_per_token": fl.training_per_token,
+            "inference_bytes_per_gpu": inf.per_gpu.total, "kv_cache_bytes": inf.kv_cache,
+            "inference_fits": inf.fits,
+            "training_peak_bytes_per_gpu": tm.peak, "training_fits": tm.fits,
+            "training_gpu_hours": tr.gpu_hours, "training_cost_usd": tr.cost_usd}
+
+
+def speed(sv, batch: int) -> dict[str, float]:
+    """Serving figures of a serving section at ``batch``: prefill seconds and decode tokens/s."""
+    if sv is None:
+        return {}
+    point = next(p for p in sv.decode if p.batch == batch)
+    return {"prefill_seconds": sv.prefill_s, "decode_tokens_per_s": point.tokens_per_s,
+            "decode_tokens_per_s_per_user": 1.0 / point.step_s}
+
+
+def headline_row(m, opts, gpu, speed: bool = True) -> dict[str, Any]:
+    """``headline(*compute(m, opts, gpu)[:5])`` and ``speed(...)`` at ``opts.batch``, computing
+    only the quantities a row shows: the busiest GPU's bytes without the max-batch and
+    max-context searches (:func:`estimator.memory.busiest_bytes`), the decode step at the
+    workload's batch alone (:func:`estimator.serving.speed_at`). The dense-vs-MoE rows use it;
+    ``speed=False`` leaves the serving figures out (sweep rows). tests/test_fast_paths.py checks
+    it equals the full sections on random configs. Raises what :func:`compute` raises. Its
+    operands may be arrays (:mod:`estimator.vector`): every formula it calls is arithmetic on
+    them."""
+    s = m.spec
+    params = count_params_as(s, opts.active_convention)
+    fl = flops.compute(m, opts, gpu)
+    lay, models = memory.stages_for(s, opts, gpu)
+    per_gpu = memory.busiest_bytes(models, lay, opts.batch, opts.seq_len)
+    kv = memory.kv_cache_bytes(s, opts.batch, opts.seq_len,
+                               memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype), opts.kv_cache)
+    try:
+        tm = training.compute_memory(m, opts, gpu)
+        peak, t_fits = tm.peak, tm.fits
+        hours, cost = training.hours_and_cost(m, opts, gpu, fl)
+    except EstimatorError:
+        peak = t_fits = hours = cost = None
+    row = {"total_params": params.total, "active_params": params.active,
+           "forward_flops_per_token": fl.forward_per_token,
+           "training_flops_per_token": fl.training_per_token,
+           "inference_bytes_per_gpu": per_gpu, "kv_cache_bytes": kv,
+           "inference_fits": per_gpu <= gpu.memory_bytes,
+           "training_peak_bytes_per_gpu": peak, "training_fits": t_fits,
+           "training_gpu_hours": hours, "training_cost_usd": cost}
+    if speed:
+        row.update(serving.speed_at(s, opts, gpu, lay, models, fl))
+    return row

@@ -1,0 +1,105 @@
+"""The report's fast paths give exactly what the full sections give.
+
+The dense-vs-MoE rows (:func:`estimator.sections.headline_row`) and the GPU plan
+(:func:`estimator.memory.smallest_fit`) compute only the figures they show; the reference here
+is the full path they replaced — every section computed (:func:`estimator.sections.compute`,
+itself checked against transformers, FlopCounterMode and measurements elsewhere) and, for the
+plan, :func:`estimator.memory.compute` on options rebuilt per rung. Random configs of every
+family, random options; equality is exact (the same integers and floats), errors included.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+import estimator
+from estimator import memory, sections
+from estimator.compare import dense_equivalents
+from estimator.errors import EstimatorError
+from estimator.hardware import get_gpu
+
+sys.path.insert(0, str(Path(__file__).parent))
+from family_configs import GENERATORS  # noqa: E402
+
+
+def _random_options(rng: random.Random) -> estimator.Options:
+    return estimator.make_options(
+        batch=rng.choice([1, 3, 8, 64]), seq_len=rng.choice([1, 17, 512, 4096, 100_000]),
+        dtype=rng.choice(["bf16", "fp8", "int4", "mxfp4", "fp32"]),
+        kv_dtype=rng.choice(["auto", "fp8"]), tp=rng.choice([1, 1, 2, 4]),
+        pp=rng.choice([1, 1, 2]), ep=rng.choice([1, 1, 2, 4]),
+        gpu=rng.choice(["h100-sxm", "rtx-4090", "a100-40gb"]),
+        zero=rng.choice([0, 3]), recompute=rng.choice(["none", "full"]),
+        micro_batch=rng.choice([1, 2]), num_gpus=rng.choice([8, 16]),
+        attention_flops=rng.choice(["full", "causal"]),
+        max_num_batched_tokens=rng.choice([0, 0, 2048]),
+        active_convention=rng.choice(["publisher", "non_embedding"]),
+        price_per_gpu_hour=rng.choice([0.0, 2.5]))
+
+
+def _slow_row(m, o, gpu) -> dict:
+    sc = sections.compute(m, o, gpu)
+    return {**sections.headline(*sc[:5]), **sections.speed(sc.serving, o.batch)}
+
+
+def _slow_smallest_fit(m, o, gpu) -> dict:
+    """smallest_fit as it was: memory.compute on options rebuilt for every rung."""
+    s = m.spec
+    tried, found = [], None
+    for tp, pp in memory.FIT_LADDER:
+        ep = memory.fit_ep(s, tp, o.ep)
+        try:
+            r = memory.compute(m, o.replace(tp=tp, pp=pp, ep=ep), gpu)
+        except EstimatorError as e:
+            tried.append({"gpus": tp * pp, "tp": tp, "pp": pp, "ep": ep, "error": str(e)})
+            continue
+        row = {"gpus": r.lay.gpus, "tp": tp, "pp": pp, "ep": ep, "per_gpu": r.per_gpu.total,
+               "fits": r.fits}
+        tried.append(row)
+        if r.fits:
+            found = row
+            break
+    return {"smallest": found, "tried": tried}
+
+
+def _outcome(fn, *args):
+    try:
+        return fn(*args)
+    except EstimatorError as e:
+        return ("error", str(e))
+
+
+def _models(rng: random.Random):
+    for model_type, gen in sorted(GENERATORS.items()):
+        cfg = {"model_type": model_type, **gen(rng)}
+        try:
+            m = estimator.load_model(cfg)
+        except EstimatorError:
+            continue
+        yield m
+        for eq in (dense_equivalents(m.spec) if m.spec.is_moe else []):
+            yield estimator.Model(spec=eq.spec, display_name=eq.spec.name, origin="dense")
+    for preset in ("mixtral-8x7b", "deepseek-v3", "gpt-oss-20b", "qwen3-30b-a3b"):
+        yield estimator.load_model(preset)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_fast_dense_rows_and_gpu_plan_equal_the_full_sections(seed):
+    rng = random.Random(seed)
+    n = 0
+    for m in _models(rng):
+        o = _random_options(rng)
+        gpu = get_gpu(o.gpu)
+        assert _outcome(sections.headline_row, m, o, gpu) == _outcome(_slow_row, m, o, gpu), \
+            (m.spec.name, o)
+        fast = _outcome(memory.smallest_fit, m, o, gpu)
+        slow = _outcome(_slow_smallest_fit, m, o, gpu)
+        if isinstance(fast, dict):
+            fast = {"smallest": fast["smallest"], "tried": fast["tried"]}
+        assert fast == slow, (m.spec.name, o)
+        n += 1
+    assert n > 50
