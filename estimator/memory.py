@@ -410,7 +410,7 @@ def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int
     return stage_weight_bytes(s, layer_params(s), weight_formats(dtype), s.num_hidden_layers,
                               s.num_moe_layers, True, True, 1, 1, vision=vision)
 
-@functools.lru_cache(maxsize=1024)  # spec-only
+@spec_cache(1024)  # spec-only
 def hybrid_counts(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
     """``(softmax-attention layers, mixer layers, FFN-less layers)`` among layers ``[lo, hi)``
     (:attr:`~estimator.spec.ModelSpec.layer_kinds`; Falcon-H1's parallel layers count in

@@ -478,7 +478,7 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
                         head=head, final_norm=norm_params(s, h))
 
 
-@functools.lru_cache(maxsize=1024)
+@spec_cache(1024)
 def hybrid_layer_params_delta(s: ModelSpec, tp: int, lo: int, hi: int) -> int:
     """Hybrids: per-rank parameters of layers ``[lo, hi)`` minus what :func:`_layer_params`'s
     attention + FFN layers count for them — a mixer layer holds the mixer
