@@ -84,6 +84,14 @@ BNB_BLOCK = 2048
 GRAD_BYTES_BY_CONVENTION = {16: 2, 18: 4, 20: 2 + 4}
 #: ZeRO-3 / FSDP keep the layer being computed and the next, prefetched one gathered.
 ZERO3_LIVE_UNITS = 2
+#: ZeRO-3 / FSDP2 in a unit's backward (``torch/distributed/fsdp/_fully_shard``): its gathered
+#: weights, its unsharded gradients, and the previous unit's reduce-scatter input — a padded copy
+#: of that unit's gradients, kept until this unit's post-backward reclaims it
+#: (``FSDPParamGroup.post_backward``, ``reduce_scatter_max_input_buffers = 1``).
+ZERO3_BACKWARD_GRAD_UNITS = 2  # this unit's unsharded gradients + the previous unit's RS input
+#: Eager softmax backward (``_softmax_backward_data``): the probabilities' gradient and the
+#: scores' gradient, both ``s_q×s_k`` per head, coexist with the saved probabilities.
+SOFTMAX_BACKWARD_TENSORS = 2
 #: Activation frameworks (option ``activation_framework``): whose saved-tensor set is counted.
 MEGATRON = "megatron"
 PYTORCH_EAGER = "pytorch_eager"
@@ -903,6 +911,32 @@ def zero3_buffer_bytes(units: list[tuple[int, int]], weight_bytes: int, plan: Pa
 # the memory section
 # ----------------------------------------------------------------------------------------------
 
+def zero3_backward_bytes(layer_activations: int, attn_probs: int, unit: int,
+                         root_params: int, root_grad_params: int, bpp: BytesPerParam,
+                         plan: ParallelPlan) -> int:
+    """ZeRO-3 / FSDP2 moment in the backward of a stage's first layer (the last unit whose
+    backward runs, so every earlier-run unit has left a reduce-scatter input behind):
+
+    * that layer's saved activations (``layer_activations``), and, without FlashAttention, the
+      softmax backward's two ``s×s`` gradients (:data:`SOFTMAX_BACKWARD_TENSORS` ×
+      ``attn_probs``);
+    * the layer unit gathered (``unit`` parameters in the weights' bytes) and its unsharded
+      gradients plus the previous unit's reduce-scatter input (:data:`ZERO3_BACKWARD_GRAD_UNITS`
+      × ``unit`` in the gradients' bytes);
+    * the root unit (parameters outside the layers: embedding, final norm, lm_head), which
+      FSDP2 does not reshard between forward and backward (``FSDPState._lazy_init``: "For the
+      root, do not reshard after forward"), and the unsharded gradients it has received so far
+      (``root_grad_params``: the lm_head and final norm; the embedding's comes after this
+      moment).
+
+    Measured with FSDP2 ``fully_shard`` on gloo ranks (docs/validation/distributed-cpu.md)."""
+    if plan.zero < 3 or plan.dp_shard * plan.edp <= 1:
+        return 0
+    return (layer_activations + SOFTMAX_BACKWARD_TENSORS * attn_probs
+            + unit * (bpp.weights + ZERO3_BACKWARD_GRAD_UNITS * bpp.gradients)
+            + bpp.weights * root_params + bpp.gradients * root_grad_params)
+
+
 @direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class StageMemory:
@@ -921,6 +955,7 @@ class StageMemory:
     attention_core: int = 0
     embedding_backward: int = 0  # the first stage's last backward moment (embedding_grad_bytes)
     recompute_moment: int = 0  # full recompute: a layer rebuilt in the backward
+    zero3_backward: int = 0  # ZeRO-3/FSDP2: the first layer's backward (zero3_backward_bytes)
 
     @property
     def model_states(self) -> int:
@@ -947,6 +982,9 @@ class StageMemory:
         the embedding's backward (``embedding_backward``, the first stage, when the dense
         embedding gradient outweighs the forward's transients: large vocabularies, short
         micro-batches). With a fused optimizer the step itself adds nothing."""
+        if self.zero3_backward > max(self.forward_transient, self.recompute_moment,
+                                     self.embedding_backward):
+            return "zero3_backward"
         if self.embedding_backward > max(self.forward_transient, self.recompute_moment):
             return "embedding_backward"
         if self.recompute_moment > self.forward_transient:
@@ -958,14 +996,15 @@ class StageMemory:
     @property
     def peak(self) -> int:
         return self.model_states + max(self.forward_transient, self.embedding_backward,
-                                       self.recompute_moment)
+                                       self.recompute_moment, self.zero3_backward)
 
     def parts_at_peak(self) -> dict[str, int]:
         parts = dict(self.states)
         moment = self.peak_moment
-        if moment in ("embedding_backward", "recompute"):
-            parts[moment] = (self.embedding_backward if moment == "embedding_backward"
-                             else self.recompute_moment)
+        if moment in ("embedding_backward", "recompute", "zero3_backward"):
+            parts[moment] = {"embedding_backward": self.embedding_backward,
+                             "recompute": self.recompute_moment,
+                             "zero3_backward": self.zero3_backward}[moment]
             return parts
         parts["activations"] = self.activations
         if self.core_moment:
@@ -979,7 +1018,8 @@ class StageMemory:
         return {"stage": self.stage, "layers": list(self.layers), "in_flight": self.in_flight,
                 "model_states": self.model_states, "activations": self.activations,
                 "logits": self.logits, "attention_core": self.attention_core,
-                "zero3_buffer": self.zero3_buffer, "peak": self.peak}
+                "zero3_buffer": self.zero3_buffer, "peak": self.peak,
+                "zero3_backward": self.zero3_backward}
 
 
 def embedding_grad_bytes(spec: ModelSpec, opts, plan: ParallelPlan, embedding_params: int
@@ -1049,6 +1089,19 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     if first:  # everything but the other in-flight micro-batches' activations is freed by then
         emb_bwd = ((m - 1) * per_mb + zero3
                    + embedding_grad_bytes(spec, opts, plan, lp.embedding))
+    zero3_bwd = 0
+    if plan.zero >= 3 and end > start:
+        first_moe = bisect.bisect_left(moe_sorted, start) < len(moe_sorted) and \
+            moe_sorted[bisect.bisect_left(moe_sorted, start)] == start
+        kind = "moe" if first_moe else "dense"
+        ne_u, ex_u = (lp.moe_non_expert, lp.moe_expert) if first_moe else (lp.dense, 0)
+        unit = (ne_u if plan.dp_shard > 1 else 0) + (ex_u if plan.edp > 1 else 0)
+        layer_act = act.get(kind + "_layer_total", 0) + (act["embedding"]["input_ids"]
+                                                         if first else 0)
+        root = (lp.embedding if first else 0) + (lp.head + lp.final_norm if last else 0)
+        zero3_bwd = (m - 1) * per_mb + zero3_backward_bytes(
+            layer_act, act.get(kind + "_layer", {}).get("attn_probs", 0), unit, root,
+            lp.head + lp.final_norm if last else 0, bpp, plan)
     local_opt = ((_cdiv(ne, plan.dp_shard) if plan.zero >= 1 else ne)
                  + (_cdiv(ex, plan.edp) if plan.zero >= 1 else ex))
     foreach = BYTES_FP32 * local_opt if opts.optimizer == "adamw" else 0
@@ -1056,7 +1109,8 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
                        params_expert=ex, states=states, activations=activations, logits=logits,
                        attention_core=attention_core, embedding_backward=emb_bwd,
                        recompute_moment=recompute_moment,
-                       zero3_buffer=zero3, optimizer_temp_foreach=foreach)
+                       zero3_buffer=zero3, optimizer_temp_foreach=foreach,
+                       zero3_backward=zero3_bwd)
 
 
 @direct_init  # performance plumbing: see estimator/_frozen.py
@@ -1115,7 +1169,8 @@ class TrainingMemory:
                        recompute_moment=w.recompute_moment,
                        cublas_workspace=self.cublas_workspace,
                        zero3_buffer=w.zero3_buffer,
-                       optimizer_temp_foreach=w.optimizer_temp_foreach)
+                       optimizer_temp_foreach=w.optimizer_temp_foreach,
+                       zero3_backward=w.zero3_backward)
         return {
             "per_gpu": per_gpu,
             "peak": self.peak,
@@ -1354,8 +1409,8 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
 FORMULAS = [check_tensor_parallel_heads, default_etp, bytes_per_param, optimizer_state_bytes,
             zero_state_bytes, stage_layer_range, in_flight_microbatches, norm_terms,
             layer_activation_terms, apply_recompute, logits_bytes, attention_core_delta,
-            zero3_buffer_bytes, peak_basis, training_seconds, attention_convention_note,
-            chinchilla_tokens]
+            zero3_buffer_bytes, zero3_backward_bytes, peak_basis, training_seconds,
+            attention_convention_note, chinchilla_tokens]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "ParallelPlan", "parallel_plan", "BytesPerParam", "StageMemory", "TrainingMemory",

@@ -502,16 +502,18 @@ def ep_moe(moe, x: torch.Tensor, rank: int, ep: int) -> torch.Tensor:
     rc = recv_counts.view(ep, per)
     recv = rc.sum(1).tolist()
     tok = order // k
-    got = AllToAll.apply(x[tok], send, recv)
-    pieces, start = [], 0
-    for src in range(ep):
-        for j in range(per):
-            n = int(rc[src, j])
-            if n:
-                pieces.append(moe.experts[rank * per + j](got[start:start + n]))
-            start += n
-    ys = torch.cat(pieces) if pieces else got[:0]
-    back = AllToAll.apply(ys, recv, send)
+    got = AllToAll.apply(x[tok], send, recv)  # (source rank, local expert)-major
+    # Megatron's dispatcher sorts the received chunks by local expert (sort_chunks_by_idxs) and
+    # SequentialMLP runs each expert on its split (torch.split / torch.cat)
+    starts = torch.cumsum(rc.reshape(-1), 0) - rc.reshape(-1)
+    perm = torch.cat([torch.arange(int(starts[src * per + j]), int(starts[src * per + j])
+                                   + int(rc[src, j])) for j in range(per) for src in range(ep)]
+                     + [torch.zeros(0, dtype=torch.long)])
+    sizes = rc.sum(0).tolist()
+    chunks = torch.split(got.index_select(0, perm), sizes)
+    outs = [moe.experts[rank * per + j](c) for j, c in enumerate(chunks) if c.shape[0]]
+    ys = torch.cat(outs) if outs else got[:0]
+    back = AllToAll.apply(ys.index_select(0, torch.argsort(perm)), recv, send)
     out = torch.zeros_like(x).index_put_(
         (tok,), weights.reshape(-1)[order, None] * back, accumulate=True)
     moe.last_received = int(sum(recv))
@@ -973,6 +975,12 @@ def _rank_main(rank: int, world: int, port: int, names: list[str], cfg: dict[str
         os._exit(1)
 
 
+def _cpu() -> str:
+    from .compare import cpu_model
+
+    return cpu_model() or platform.machine()
+
+
 def free_port() -> int:
     """A TCP port nobody listens on now (bound and released; the rendezvous binds it next)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -1082,6 +1090,6 @@ def run(names: list[str] | None = None, model: str = "mixtral-8x7b",
         "schema": RAW_SCHEMA, "model": model, "config": cfg, "workload": dict(WORKLOAD),
         "layouts": {n: {"layout": asdict(LAYOUTS[n]), "ranks": ranks[n]} for n in names},
         "date": datetime.date.today().isoformat(), "torch": torch.__version__,
-        "backend": "gloo", "estimator": __version__, "cpu": platform.processor() or
-        platform.machine(), "elapsed_s": round(time.perf_counter() - t0, 1),
+        "backend": "gloo", "estimator": __version__, "cpu": _cpu(),
+        "cores": os.cpu_count(), "elapsed_s": round(time.perf_counter() - t0, 1),
     }
