@@ -118,6 +118,22 @@ class Options:
                           maximum=1_000_000)
     capacity_factor: float = opt(0.0, "MoE expert capacity factor (0 = dropless)", "training",
                                  minimum=0.0, maximum=1000.0)
+    pp_schedule: str = opt("1f1b", "pipeline schedule (step time): '1f1b' (PipeDream-Flush, "
+                                   "Narayanan et al. 2021), 'interleaved' (virtual_stages model "
+                                   "chunks per rank, same paper §2.2.2), 'dualpipe' (DeepSeek-V3 "
+                                   "report §3.2.1: bidirectional, EP all-to-all hidden under "
+                                   "compute)", "training",
+                           choices=("1f1b", "interleaved", "dualpipe"))
+    virtual_stages: int = opt(2, "model chunks per pipeline rank with pp_schedule='interleaved' "
+                                 "(Megatron --num-virtual-stages-per-pipeline-rank)", "training",
+                              minimum=1, maximum=1024)
+    moe_dispatch: str = opt("bf16", "MoE token-dispatch format: 'bf16' (Megatron's all-to-all "
+                                    "dispatcher), 'fp8' (DeepEP/DeepSeek-V3: fp8 tokens with one "
+                                    "fp32 scale per 128 channels; combine stays bf16)",
+                            "training", choices=("bf16", "fp8"))
+    moe_imbalance: float = opt(1.0, "tokens on the busiest expert-parallel rank over the mean "
+                                    "(step time: the busiest rank sets the pace; 1 = perfectly "
+                                    "balanced routing)", "training", minimum=1.0, maximum=1000.0)
 
     # --- cost -------------------------------------------------------------------------------
     mfu: float = opt(0.4, "model FLOPs utilization for training and prefill", "cost",
