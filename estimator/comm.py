@@ -316,17 +316,26 @@ def training_step_volumes(model, opts, stage: int = 0,
         L_parts = pp * opts.virtual_stages
     else:
         L_parts = pp
+    # Each chunk the rank holds runs m micro-batches (1F1B, interleaved); under DualPipe each of
+    # its two stages runs the m/2 micro-batches of one direction. Counted as layer × micro-batch
+    # passes: md (dense layers), mm (MoE layers), mf / ml (micro-batches through the embedding /
+    # the head).
+    per_chunk = m // len(stages) if schedule == "dualpipe" else m
     moe = set(spec.moe_layers)
-    n_dense = n_moe = 0
+    n_dense = n_moe = md = mm = mf = ml = 0
     first = last = False
     for st in stages:
         start, end = stage_layer_range(spec.num_hidden_layers, L_parts, st)
         k_moe = sum(1 for i in range(start, end) if i in moe)
         n_moe += k_moe
         n_dense += end - start - k_moe
-        first |= st == 0
-        last |= st == L_parts - 1
-    n_layers = n_dense + n_moe
+        mm += k_moe * per_chunk
+        md += (end - start - k_moe) * per_chunk
+        if st == 0:
+            first, mf = True, per_chunk
+        if st == L_parts - 1:
+            last, ml = True, per_chunk
+    ml_all = md + mm
 
     out: list[Volume] = []
 
@@ -340,42 +349,42 @@ def training_step_volumes(model, opts, stage: int = 0,
         src = ("Megatron tensor_parallel mappings.py/layers.py (Korthikanti 2022 §4.2.2)" if sp
                else "Megatron tensor_parallel mappings.py f/g (Shoeybi 2019 §3)")
         shared = spec.num_shared_experts > 0 or spec.shared_expert_intermediate_size > 0
-        mlp_blocks = n_dense * (1 if spec.intermediate_size else 0) + (n_moe if shared else 0)
+        mlp_blocks = md * (1 if spec.intermediate_size else 0) + (mm if shared else 0)
         if spec.mla is not None and sp:
             # MLA: forward AG(latent) + RS(h); backward RS(latent grads) + AG(h grads)
             mla = spec.mla
             lat = T * ((mla.q_lora_rank or h) + mla.kv_lora_rank + mla.qk_rope_head_dim) * e
             for phase, passes in ((FORWARD, 1), (RECOMPUTE, fwd_passes - 1)):
-                add(kind, ALL_GATHER, tp, lat, passes * m * n_layers, phase, src + "; MLA latent")
-                add(kind, REDUCE_SCATTER, tp, act, passes * m * n_layers, phase, src)
-            add(kind, REDUCE_SCATTER, tp, lat, m * n_layers, BACKWARD, src + "; MLA latent")
-            add(kind, ALL_GATHER, tp, act, m * n_layers, BACKWARD, src)
+                add(kind, ALL_GATHER, tp, lat, passes * ml_all, phase, src + "; MLA latent")
+                add(kind, REDUCE_SCATTER, tp, act, passes * ml_all, phase, src)
+            add(kind, REDUCE_SCATTER, tp, lat, ml_all, BACKWARD, src + "; MLA latent")
+            add(kind, ALL_GATHER, tp, act, ml_all, BACKWARD, src)
             subblocks = mlp_blocks
         else:
-            subblocks = n_layers + mlp_blocks
+            subblocks = ml_all + mlp_blocks
         for (is_sp, phase), ops in TP_CALLS_PER_SUBBLOCK.items():
             if is_sp != sp:
                 continue
             for op, per in ops.items():
                 if phase == FORWARD:
-                    add(kind, op, tp, act, per * subblocks * m, FORWARD, src)
-                    add(kind, op, tp, act, per * subblocks * m * (fwd_passes - 1), RECOMPUTE,
+                    add(kind, op, tp, act, per * subblocks, FORWARD, src)
+                    add(kind, op, tp, act, per * subblocks * (fwd_passes - 1), RECOMPUTE,
                         src)
                 else:
-                    add(kind, op, tp, act, per * subblocks * m, BACKWARD, src)
+                    add(kind, op, tp, act, per * subblocks, BACKWARD, src)
         if first:  # VocabParallelEmbedding: output all-reduced (SP: reduce-scattered)
-            add(kind, REDUCE_SCATTER if sp else ALL_REDUCE, tp, act, m, FORWARD,
+            add(kind, REDUCE_SCATTER if sp else ALL_REDUCE, tp, act, mf, FORWARD,
                 "Megatron VocabParallelEmbedding + reduce_scatter_to_sequence_parallel_region"
                 if sp else "Megatron VocabParallelEmbedding: reduce_from_tensor_model_parallel")
             if sp:
-                add(kind, ALL_GATHER, tp, act, m, BACKWARD, "backward of the reduce-scatter")
+                add(kind, ALL_GATHER, tp, act, mf, BACKWARD, "backward of the reduce-scatter")
         if last:  # column-parallel LM head, then the vocab-parallel cross-entropy
             for op, phase, calls in (((ALL_GATHER, FORWARD, 1), (ALL_GATHER, BACKWARD, 1),
                                       (REDUCE_SCATTER, BACKWARD, 1)) if sp else
                                      ((ALL_REDUCE, BACKWARD, 1),)):
-                add(kind, op, tp, act, calls * m, phase, "Megatron output_layer "
+                add(kind, op, tp, act, calls * ml, phase, "Megatron output_layer "
                     "(ColumnParallelLinear)")
-            add("tp_loss", ALL_REDUCE, tp, T * CE_REDUCE_BYTES, VOCAB_PARALLEL_CE_ALL_REDUCES * m,
+            add("tp_loss", ALL_REDUCE, tp, T * CE_REDUCE_BYTES, VOCAB_PARALLEL_CE_ALL_REDUCES * ml,
                 FORWARD, "Megatron _VocabParallelCrossEntropy.forward: 3 all-reduces")
 
     # --- expert parallel ---------------------------------------------------------------------
@@ -390,7 +399,7 @@ def training_step_volumes(model, opts, stage: int = 0,
         src = ("Megatron MoEAlltoAllTokenDispatcher; DeepEP dispatch/combine"
                + ("; fp8 dispatch (DeepEP README, DeepSeek-V3 §3.3.2)"
                   if opts.moe_dispatch == "fp8" else ""))
-        per = n_moe * m
+        per = mm
         for kind, fwd_payload in (("ep_dispatch", disp), ("ep_combine", comb)):
             add(kind, ALL_TO_ALL, ep, fwd_payload, per, FORWARD, src)
             add(kind, ALL_TO_ALL, ep, fwd_payload, per * (fwd_passes - 1), RECOMPUTE, src)
@@ -407,10 +416,10 @@ def training_step_volumes(model, opts, stage: int = 0,
     if cp > 1:
         kv = b * s_cp * (kv_width(spec) // tp) * e
         src = "Transformer Engine AttnFuncWithCPAndKVP2P (ring attention)"
-        add("cp", SEND_RECV, cp, kv, (cp - 1) * n_layers * m, FORWARD, src + ": K/V")
-        add("cp", SEND_RECV, cp, kv, (cp - 1) * n_layers * m * (fwd_passes - 1), RECOMPUTE,
+        add("cp", SEND_RECV, cp, kv, (cp - 1) * ml_all, FORWARD, src + ": K/V")
+        add("cp", SEND_RECV, cp, kv, (cp - 1) * ml_all * (fwd_passes - 1), RECOMPUTE,
             src + ": K/V")
-        add("cp", SEND_RECV, cp, kv, 2 * (cp - 1) * n_layers * m, BACKWARD,
+        add("cp", SEND_RECV, cp, kv, 2 * (cp - 1) * ml_all, BACKWARD,
             src + ": K/V and dK/dV")
 
     # --- pipeline ----------------------------------------------------------------------------
@@ -446,13 +455,13 @@ def training_step_volumes(model, opts, stage: int = 0,
         else:
             units = []
             if kind == "dp_grad":
-                units = [(lp.dense, n_dense), (lp.moe_non_expert, n_moe),
-                         (lp.embedding, int(first)), (lp.head + lp.final_norm, int(last))]
+                units = [(lp.dense, md), (lp.moe_non_expert, mm), (lp.embedding, mf),
+                         (lp.head + lp.final_norm, ml)]
             else:
-                units = [(lp.moe_expert, n_moe)]
+                units = [(lp.moe_expert, mm)]
             src = "PyTorch FSDP FULL_SHARD (Zhao et al. 2023 §3.2): per unit"
-            for unit, count in units:
-                add(gather, ALL_GATHER, group, unit * wb, count * m, FORWARD, src)
-                add(gather, ALL_GATHER, group, unit * wb, count * m, BACKWARD, src)
-                add(kind, REDUCE_SCATTER, group, unit * gb, count * m, BACKWARD, src)
+            for unit, count in units:  # count: unit × micro-batch passes
+                add(gather, ALL_GATHER, group, unit * wb, count, FORWARD, src)
+                add(gather, ALL_GATHER, group, unit * wb, count, BACKWARD, src)
+                add(kind, REDUCE_SCATTER, group, unit * gb, count, BACKWARD, src)
     return tuple(out)

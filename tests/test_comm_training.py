@@ -158,6 +158,22 @@ def test_deepseek_v3_layout_fp8_dispatch_hand_count():
                   ("send_recv", "backward", 4096 * 7168 * 2): 2}
 
 
+def test_dualpipe_rank_holds_two_stages_each_running_half_the_micro_batches():
+    # DualPipe (DeepSeek-V3 §3.2.1; DualPipe README: 2x parameters per device): rank 0 holds
+    # stage 0 (layers 0..3, one MoE) and stage 15 (layers 58..60, three MoE); with 4
+    # micro-batches, 2 enter from each end, so each stage runs 2 of them: 2·1 + 2·3 = 8 MoE
+    # layer passes, each one dispatch forward. An end rank sends 2 activations and 2 gradients.
+    kw = dict(pp=16, ep=64, num_gpus=2048, zero=1, seq_len=4096, grad_accum=4,
+              pp_schedule="dualpipe")
+    vols = _vols("deepseek-v3", stage=0, **kw)
+    assert sum(v.calls for v in vols if v.kind == "ep_dispatch" and v.phase == "forward") == 8
+    assert _tally(vols, {"pp"}) == {("send_recv", "forward", 4096 * 7168 * 2): 2,
+                                    ("send_recv", "backward", 4096 * 7168 * 2): 2}
+    # an interior rank (stage 1 and stage 14, 4 + 3 MoE layers) sends 4 each way
+    mid = _tally(_vols("deepseek-v3", stage=1, **kw), {"pp"})
+    assert set(mid.values()) == {4}
+
+
 def test_pipeline_sends_1f1b_and_interleaved():
     msg = 8 * 64 * 2  # one 8-token sequence of h=64 in bf16
     one = lambda st, **kw: _tally(_vols(TINY, stage=st, pp=2, num_gpus=2, seq_len=8,  # noqa
