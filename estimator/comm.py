@@ -237,7 +237,7 @@ def training_step_volumes(model, opts, stage: int = 0,
     """The collectives one rank of pipeline stage ``stage`` runs in one optimizer step
     (``grad_accum`` micro-batches of ``micro_batch`` sequences), under the layout of ``opts``
     (tp, pp, ep, etp, cp, dp = num_gpus/(tp·pp·cp), zero, dtype, recompute, pp_schedule,
-    virtual_stages, moe_dispatch, capacity_factor). Groups of one rank are left out.
+    virtual_stages, moe_dispatch_dtype, capacity_factor). Groups of one rank are left out.
 
     ``sequence_parallel``: None = the memory model's rule (on whenever tp > 1,
     :attr:`estimator.training.ParallelPlan.sequence_parallel`); False = Megatron's plain TP.
@@ -394,11 +394,11 @@ def training_step_volumes(model, opts, stage: int = 0,
         rows = T_moe * k
         if opts.capacity_factor > 0:
             rows = E * math.ceil(T_moe * k * opts.capacity_factor / E)
-        disp = rows * dispatch_row_bytes(h, e, opts.moe_dispatch)
+        disp = rows * dispatch_row_bytes(h, e, opts.moe_dispatch_dtype)
         comb = rows * h * e
         src = ("Megatron MoEAlltoAllTokenDispatcher; DeepEP dispatch/combine"
                + ("; fp8 dispatch (DeepEP README, DeepSeek-V3 §3.3.2)"
-                  if opts.moe_dispatch == "fp8" else ""))
+                  if opts.moe_dispatch_dtype == "fp8" else ""))
         per = mm
         for kind, fwd_payload in (("ep_dispatch", disp), ("ep_combine", comb)):
             add(kind, ALL_TO_ALL, ep, fwd_payload, per, FORWARD, src)

@@ -127,10 +127,16 @@ class Options:
     virtual_stages: int = opt(2, "model chunks per pipeline rank with pp_schedule='interleaved' "
                                  "(Megatron --num-virtual-stages-per-pipeline-rank)", "training",
                               minimum=1, maximum=1024)
-    moe_dispatch: str = opt("bf16", "MoE token-dispatch format: 'bf16' (Megatron's all-to-all "
-                                    "dispatcher), 'fp8' (DeepEP/DeepSeek-V3: fp8 tokens with one "
-                                    "fp32 scale per 128 channels; combine stays bf16)",
-                            "training", choices=("bf16", "fp8"))
+    moe_dispatcher: str = opt("alltoall", "MoE token dispatcher: 'alltoall' (Megatron's "
+                                          "all-to-all dispatcher: every routed copy crosses "
+                                          "the EP group), 'deepep' (DeepEP normal kernels: one "
+                                          "copy per destination node over the network, "
+                                          "forwarded over NVLink inside it)", "training",
+                              choices=("alltoall", "deepep"))
+    moe_dispatch_dtype: str = opt("bf16", "MoE dispatch format: 'bf16', or 'fp8' (DeepEP/"
+                                          "DeepSeek-V3: fp8 tokens with one fp32 scale per 128 "
+                                          "channels; combine stays bf16)", "training",
+                                  choices=("bf16", "fp8"))
     moe_imbalance: float = opt(1.0, "tokens on the busiest expert-parallel rank over the mean "
                                     "(step time: the busiest rank sets the pace; 1 = perfectly "
                                     "balanced routing)", "training", minimum=1.0, maximum=1000.0)

@@ -144,7 +144,7 @@ def test_deepseek_v3_layout_fp8_dispatch_hand_count():
     # stages take 4 layers): all MoE. Row bytes: dispatch 7168 + 4·7168/128 = 7392; combine
     # 7168·2 = 14336; 4096 tokens × 8 experts = 32,768 rows.
     kw = dict(pp=16, ep=64, num_gpus=2048, zero=1, seq_len=4096, grad_accum=2,
-              moe_dispatch="fp8")
+              moe_dispatch_dtype="fp8")
     t = _tally(_vols("deepseek-v3", stage=1, **kw), {"ep_dispatch", "ep_combine"})
     assert t == {("all_to_all", "forward", 32_768 * 7392): 4 * 2,
                  ("all_to_all", "forward", 32_768 * 14336): 4 * 2,
