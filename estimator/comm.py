@@ -20,6 +20,8 @@ number of ranks; the bytes on the wire and the time follow from here.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -48,6 +50,7 @@ def _check(op: str, ranks: int) -> None:
         raise EstimatorError("ranks", ranks, "must be a whole number >= 1")
 
 
+@functools.lru_cache(maxsize=1024)  # (op, ranks) pairs; errors are raised, not cached
 def wire_fraction(op: str, ranks: int) -> Fraction:
     """Bytes each rank sends per payload byte, for ``ranks`` ranks (exact).
 
@@ -95,7 +98,7 @@ def collective_time(op: str, payload_bytes: int, ranks: int, link: str, bytes_s:
         raise EstimatorError("bandwidth", bytes_s * efficiency, "must be > 0 for a "
                              f"collective over {link}")
     return (NCCL_BASE_LATENCY_S + ring_steps(op, ranks) * NCCL_STEP_LATENCY_S[link]
-            + float(sent_bytes(op, payload_bytes, ranks)) / (bytes_s * efficiency))
+            + float(wire_fraction(op, ranks)) * payload_bytes / (bytes_s * efficiency))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -321,12 +324,12 @@ def training_step_volumes(model, opts, stage: int = 0,
     # passes: md (dense layers), mm (MoE layers), mf / ml (micro-batches through the embedding /
     # the head).
     per_chunk = m // len(stages) if schedule == "dualpipe" else m
-    moe = set(spec.moe_layers)
+    moe = sorted(spec.moe_layers)
     n_dense = n_moe = md = mm = mf = ml = 0
     first = last = False
     for st in stages:
         start, end = stage_layer_range(spec.num_hidden_layers, L_parts, st)
-        k_moe = sum(1 for i in range(start, end) if i in moe)
+        k_moe = bisect.bisect_left(moe, end) - bisect.bisect_left(moe, start)
         n_moe += k_moe
         n_dense += end - start - k_moe
         mm += k_moe * per_chunk

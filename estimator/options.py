@@ -142,8 +142,10 @@ class Options:
                                     "balanced routing)", "training", minimum=1.0, maximum=1000.0)
 
     # --- cost -------------------------------------------------------------------------------
-    mfu: float = opt(0.4, "model FLOPs utilization for training and prefill", "cost",
-                     minimum=1e-6, maximum=1.0)
+    mfu: float = opt(0.0, "model FLOPs utilization for training and prefill; 0 = predict "
+                          "it (training: the step-time model of estimator/steptime.py; "
+                          "prefill: the measured GEMM efficiency at its token count)", "cost",
+                     minimum=0.0, maximum=1.0)
     price_per_gpu_hour: float = opt(0.0, "$ per GPU-hour (0 = the catalog's dated price)",
                                     "cost", minimum=0.0, maximum=1e6)
 
