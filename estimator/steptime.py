@@ -48,7 +48,7 @@ from . import comm
 from . import flops as flops_mod
 from .errors import EstimatorError
 from .hardware import get_gpu, load_catalog
-from .training import parallel_plan, stage_layer_range
+from .training import activation_breakdown, parallel_plan, stage_layer_range
 
 #: Achieved over datasheet link bandwidth. NVLink 0.8: the H800's NVLink delivers "160 GB/s"
 #: of its 200 GB/s per direction (DeepSeek-V3 report §3.2.2; DeepEP README: "~160 GB/s NVLink
@@ -75,6 +75,12 @@ SM_COUNT = {"h100-sxm": 132, "h800": 132, "h200": 132, "h100-pcie": 114, "a100-4
 #: report §3.2.2: "only 20 SMs are sufficient to fully utilize the bandwidths of IB and
 #: NVLink"; DeepEP's default ``Buffer.num_sms = 20``).
 DEEPEP_COMM_SMS = 20
+
+#: HBM passes over each saved activation by the memory-bound kernels (:func:`elementwise_seconds`):
+#: forward, the producing kernel reads its input and writes the tensor (2); backward, the
+#: kernel reads the tensor and the incoming gradient and writes the outgoing one (3).
+ELEMENTWISE_PASSES_FORWARD = 2
+ELEMENTWISE_PASSES_BACKWARD = 3
 
 SCHEDULES = ("1f1b", "interleaved", "dualpipe")
 LAYER_KINDS = ("tp", "sp", "tp_loss", "etp", "ep_dispatch", "ep_combine", "cp", "pp")
@@ -184,6 +190,7 @@ class StageCompute:
     weight_grad: float  # the share of ``backward`` that is weight gradients (DualPipe's W)
     attention: float  # forward + backward attention core (what ring attention can hide under)
     model_flops: int  # this rank's model FLOPs per micro-batch (3 × forward, no recompute)
+    elementwise: float = 0.0  # memory-bound kernels, forward + backward (+ recompute)
 
 
 def stage_layers(spec, pp_parts: int, chunks: tuple[int, ...]) -> tuple[int, int, bool, bool]:
@@ -275,9 +282,28 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     head_f = (T * p.lm_head / tp / (bf16_peak * eff_T)) if last else 0.0
     rec = {"none": 0.0, "selective": attn_f, "full": fwd - head_f}[opts.recompute]
     fwd, bwd, rec, attn_f = (x / sm_share for x in (fwd, bwd, rec, attn_f))
+    ew = elementwise_seconds(spec, opts, plan, gpu, n_dense, n_moe)
     return StageCompute(forward=fwd, backward=bwd, recompute=rec,
                         weight_grad=(fwd - attn_f), attention=attn_f * (1 + 2),
-                        model_flops=flops_mod.FORWARD_BACKWARD * model)
+                        model_flops=flops_mod.FORWARD_BACKWARD * model, elementwise=ew)
+
+
+def elementwise_seconds(spec, opts, plan, gpu, n_dense: int, n_moe: int) -> float:
+    """Seconds of the memory-bound kernels (norms, activations, RoPE, MoE permute/unpermute,
+    residual adds, fp8 casts) of one micro-batch: every activation the layers save for the
+    backward (:func:`estimator.training.activation_breakdown` before recomputation, Megatron's
+    fused-kernel set) is written by the kernel that makes it, which reads an input of its size
+    (:data:`ELEMENTWISE_PASSES_FORWARD`), and in the backward it is read with the incoming
+    gradient and the outgoing gradient written (:data:`ELEMENTWISE_PASSES_BACKWARD`); full
+    recomputation runs the forward passes again. At the HBM bandwidth × the measured copy
+    efficiency (a roofline floor: Williams et al. 2009). The GEMMs' own operands are in
+    :func:`gemm_efficiency`'s measurement."""
+    act = activation_breakdown(spec, opts.replace(recompute="none") if opts.recompute != "none"
+                               else opts, plan)
+    saved = n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
+    passes = (ELEMENTWISE_PASSES_FORWARD * (2 if opts.recompute == "full" else 1)
+              + ELEMENTWISE_PASSES_BACKWARD)
+    return passes * saved / (gpu.bandwidth_bytes_s * copy_efficiency(gpu))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -455,17 +481,19 @@ def _step_time(spec, opts, gpu) -> StepTime:
                 out[kind] = t
         if schedule == "dualpipe":
             hide = sum(out.pop(k, 0.0) for k in ("ep_dispatch", "ep_combine", "pp"))
-            out["ep_pp_dualpipe"] = max(0.0, hide - (c.forward + c.backward + c.recompute))
+            out["ep_pp_dualpipe"] = max(0.0, hide - (c.forward + c.backward + c.recompute
+                                                     + c.elementwise))
         return out
 
     slots = []
     for st, c, lc in rows:
         ex = exposed_layer(c, lc)
-        slots.append((c.forward + c.backward + c.recompute + sum(ex.values()), st, c, ex))
+        slots.append((c.forward + c.backward + c.recompute + c.elementwise + sum(ex.values()),
+                      st, c, ex))
     slot, slow_st, c_slow, ex_slow = max(slots, key=lambda r: r[0])
     if schedule == "dualpipe":  # a rank runs stage r and p−1−r: average of the two
         slot = (slots[0][0] + slots[-1][0]) / 2 if pp > 1 else slot
-    fb = c_slow.forward + c_slow.backward + c_slow.recompute
+    fb = c_slow.forward + c_slow.backward + c_slow.recompute + c_slow.elementwise
     busy, bubble = pipeline_seconds(schedule, pp, m, v, slot, fb_overlap=fb,
                                     backward=c_slow.backward, weight=c_slow.weight_grad)
 
@@ -508,7 +536,7 @@ def _step_time(spec, opts, gpu) -> StepTime:
 
     total = busy + bubble + dp_exposed + opt_s
     breakdown = {"compute": m * (c_slow.forward + c_slow.backward),
-                 "recompute": m * c_slow.recompute}
+                 "recompute": m * c_slow.recompute, "elementwise": m * c_slow.elementwise}
     for k, t in ex_slow.items():
         breakdown[f"comm_{k}"] = m * t
     if schedule == "dualpipe":  # the slot is the pair's average: keep parts adding up
@@ -554,6 +582,6 @@ def _local_params(spec, opts, plan, stage: int) -> tuple[int, int]:
 
 
 FORMULAS = [gemm_efficiency, attention_efficiency, copy_efficiency, compute_sm_share,
-            stage_compute, group_span,
+            stage_compute, elementwise_seconds, group_span,
             expected_remote_nodes, collective_seconds, optimizer_seconds, pipeline_seconds,
             step_time]
