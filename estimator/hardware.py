@@ -21,6 +21,41 @@ BF16_COMPUTE_FORMATS = ("int4", "mxfp4")
 
 
 @dataclass(frozen=True)
+class Interconnect:
+    """How one GPU talks to the others (configs/hardware.yaml ``interconnect``, with its source).
+
+    Bandwidths are per GPU and per direction, in bytes/s, as the datasheets give them (NVLink
+    "900 GB/s" totals both directions: 450 GB/s each way). The network figure is a cluster
+    property, the vendor's reference design (e.g. DGX H100: one 400 Gb/s NIC per GPU), not the
+    chip's; the catalog says where it is an assumption.
+    """
+
+    nvlink_domain: int  # GPUs that reach each other over NVLink/NVSwitch (1 = none)
+    nvlink_bytes_s: float  # per GPU, each way (0 = no NVLink)
+    node_gpus: int  # GPUs per server: beyond the NVLink domain, inside it, traffic takes PCIe
+    pcie_bytes_s: float  # per GPU, each way
+    network_bytes_s: float  # per GPU, each way (scale-out NIC)
+    source: str
+
+    def link(self, span: int) -> str:
+        """The slowest link a collective over ``span`` consecutive ranks crosses: ``nvlink``
+        while the group fits one NVLink domain, ``pcie`` while it fits one server, else
+        ``network``. Ranks are assumed packed (a group of 8 on 8-GPU servers is one server)."""
+        if span <= 1:
+            return "local"
+        if span <= self.nvlink_domain and self.nvlink_bytes_s > 0:
+            return "nvlink"
+        if span <= self.node_gpus:
+            return "pcie"
+        return "network"
+
+    def bytes_s(self, link: str) -> float:
+        """Per-GPU, per-direction bandwidth of ``link`` (bytes/s); ``local`` is unbounded."""
+        return {"nvlink": self.nvlink_bytes_s, "pcie": self.pcie_bytes_s,
+                "network": self.network_bytes_s, "local": float("inf")}[link]
+
+
+@dataclass(frozen=True)
 class GPU:
     id: str
     name: str
@@ -34,6 +69,7 @@ class GPU:
     #: What one device achieved (configs/hardware.yaml ``measured``, with provenance): the
     #: GPU validation's calibration, shown beside the datasheet figures, never used silently.
     measured: dict | None = None
+    interconnect: Interconnect | None = None
 
     def peak_flops(self, dtype: str) -> float:
         """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at — the one
@@ -64,7 +100,10 @@ class GPU:
                              "must be one of fp32, bf16, fp16, fp8, int8, int4, mxfp4")
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        if self.interconnect is not None:
+            d["interconnect"] = dict(self.interconnect.__dict__)
+        return d
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,8 +119,18 @@ def load_catalog() -> dict[str, GPU]:
             price_per_hour_usd=float(g["price_per_hour_usd"]),
             price_as_of=str(g.get("price_as_of", data.get("as_of", ""))),
             source=str(g.get("source", "")),
-            measured=dict(g["measured"]) if isinstance(g.get("measured"), dict) else None)
+            measured=dict(g["measured"]) if isinstance(g.get("measured"), dict) else None,
+            interconnect=_interconnect(g.get("interconnect")))
     return out
+
+
+def _interconnect(d: dict | None) -> Interconnect | None:
+    if not isinstance(d, dict):
+        return None
+    return Interconnect(
+        nvlink_domain=int(d["nvlink_domain"]), nvlink_bytes_s=float(d["nvlink_gbs"]) * 1e9,
+        node_gpus=int(d["node_gpus"]), pcie_bytes_s=float(d["pcie_gbs"]) * 1e9,
+        network_bytes_s=float(d["network_gbs"]) * 1e9, source=str(d.get("source", "")))
 
 
 def get_gpu(gpu_id: str) -> GPU:

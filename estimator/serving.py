@@ -30,7 +30,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import memory
+from . import memory, steptime
 from ._frozen import direct_init
 from .flops import FlopReport, decode_flops_per_token, forward_flops
 from .memory import Layout, StageModel
@@ -460,7 +460,10 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     reads = decode_reads(s, lay, opts.dtype, models, seq)
 
     peak = gpu.peak_flops(opts.dtype)
-    flops_rate = peak * opts.mfu * lay.group
+    # mfu 0 = predict: the measured GEMM efficiency at one prompt's rows (estimator/steptime.py;
+    # per prompt, so that the decode curve over batch sizes keeps one compute rate)
+    mfu = opts.mfu or steptime.gemm_efficiency(gpu, seq)
+    flops_rate = peak * mfu * lay.group
     bw = gpu.bandwidth_bytes_s * opts.mbu
     if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
         tok_flops = flops_report.decode.total  # decode_flops(s, seq, opts.kv_cache) there too
@@ -509,7 +512,7 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
         # one attention group: KV reads grow linearly in b, the comparison is monotone
         compute_bound_from_batch=compute_bound_from_batch(mem_time, comp_time,
                                                           monotone=lay.dp_attn == 1),
-        peak_flops=peak, bandwidth=gpu.bandwidth_bytes_s, mfu=opts.mfu, mbu=opts.mbu,
+        peak_flops=peak, bandwidth=gpu.bandwidth_bytes_s, mfu=mfu, mbu=opts.mbu,
         max_batch=max_b, notes=tuple(notes))
 
 

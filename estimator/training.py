@@ -27,9 +27,11 @@ the parallel layout in ``Options`` (tp, pp, ep, etp, cp, dp = num_gpus/(tp·pp·
 The peak is evaluated per pipeline stage (1F1B: stage ``i`` holds ``min(pp − i, grad_accum)``
 micro-batches) and the worst stage is reported.
 
-Compute (:func:`compute`): model FLOPs from :mod:`estimator.flops` × training tokens, time at the
-given MFU of the GPU's peak for the training dtype (``gpu.peak_flops(dtype)``) on ``num_gpus``
-GPUs, GPU-hours and cost, and Chinchilla's tokens-per-parameter guidance (dense models).
+Compute (:func:`compute`): model FLOPs from :mod:`estimator.flops` × training tokens, time at an
+MFU of the GPU's peak for the training dtype (``gpu.peak_flops(dtype)``) on ``num_gpus`` GPUs —
+the MFU the step-time model predicts for the layout (:mod:`estimator.steptime`; ``mfu_source``
+"predicted") unless the ``mfu`` option gives one ("given") — GPU-hours and cost, and
+Chinchilla's tokens-per-parameter guidance (dense models).
 """
 
 from __future__ import annotations
@@ -1264,7 +1266,7 @@ def training_seconds(model_flops: float, num_gpus: int, peak_flops: float, mfu: 
 
 
 def attention_convention_note(spec: ModelSpec, seq_len: int, fwd: flops_mod.FlopBreakdown,
-                              convention: str) -> str | None:
+                              convention: str, predicted: bool = False) -> str | None:
     """What the attention convention does to time and cost when attention (``QKᵀ`` + ``A·V``)
     is more than ``ATTENTION_NOTE_FRACTION`` of the model FLOPs (long sequences), else ``None``.
 
@@ -1279,6 +1281,12 @@ def attention_convention_note(spec: ModelSpec, seq_len: int, fwd: flops_mod.Flop
     other = "causal" if convention == "full" else "full"
     alt = flops_mod.forward_flops(spec, 1, seq_len, other, "all").total
     head = f"attention (QKᵀ + A·V) is {share:.0%} of the model FLOPs at seq_len={seq_len:,}"
+    if predicted:  # the step-time model times the work the kernel executes, whatever counts
+        ratio = alt / fwd.total
+        return (f"{head}; the predicted step times the work the attention kernel executes "
+                "(the causal half with flash_attention, the full square without), so the "
+                f"convention changes the reported MFU, not time or cost: with "
+                f"attention_flops='{other}' the MFU would read {ratio:.2f}x this one")
     if convention == "full":
         return (f"{head}; a causal kernel (FlashAttention) skips the masked half: with "
                 f"attention_flops='causal' time and cost are {1 - alt / fwd.total:.0%} lower "
@@ -1320,6 +1328,10 @@ class TrainingCompute:
     attention_flops: str
     recompute: str
     notes: tuple[str, ...] = ()
+    mfu_source: str = "given"  # "predicted" (estimator/steptime.py) when the mfu option is 0
+    step: Any = None  # the predicted step (steptime.StepTime), or None where it cannot be
+    step_error: str = ""  # why there is no prediction (with a given MFU)
+    tokens_per_step: int = 0
 
     @property
     def gpu_hours(self) -> float:
@@ -1367,7 +1379,22 @@ class TrainingCompute:
                             "Dense model: total = active.")),
             },
             "notes": list(self.notes),
+            "mfu_source": self.mfu_source,
+            "step_time_s": self.step_time_s,
+            "step_breakdown": (dict(self.step.breakdown) if self.step is not None else None),
+            "predicted_step": (self.step.to_dict() if self.step is not None
+                               else {"error": self.step_error}),
         }
+
+    @property
+    def step_time_s(self) -> float | None:
+        """Seconds of one optimizer step: the predicted step, or with a given MFU the step's
+        model FLOPs at that MFU (``tokens_per_step`` of the seconds per token)."""
+        if self.mfu_source == "predicted":
+            return self.step.step_time_s
+        if not self.tokens_per_step:
+            return None
+        return self.seconds * self.tokens_per_step / self.tokens
 
 
 def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
@@ -1386,7 +1413,20 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
     pc = count_params(spec)
     parallel_plan(spec, opts)  # the same layout rules as the memory section (errors name the field)
     peak = gpu.peak_flops(opts.dtype)
-    note = attention_convention_note(spec, seq, tf, opts.attention_flops)
+    note = attention_convention_note(spec, seq, tf, opts.attention_flops,
+                                     predicted=not opts.mfu)
+    from . import steptime  # below the report, above this module (it reads the layout rules)
+    step, step_error = None, ""
+    try:
+        step = steptime.step_time(spec, opts, gpu)
+    except EstimatorError as e:
+        if not opts.mfu:  # nothing to predict the time from: the section says why
+            raise
+        step_error = str(e)
+    if opts.mfu:
+        mfu, mfu_source = opts.mfu, "given"
+    else:
+        mfu, mfu_source = step.mfu, "predicted"
     if opts.price_per_gpu_hour > 0:
         price, src = opts.price_per_gpu_hour, "user (price_per_gpu_hour)"
     else:
@@ -1400,10 +1440,12 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
         six_n_d=flops_mod.SIX_N * pc.active_with_embedding * D, n_total=pc.total,
         n_active=pc.active_with_embedding,
         is_moe=spec.is_moe, num_gpus=opts.num_gpus, gpu_id=gpu.id, peak_flops=peak,
-        peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=opts.mfu,
-        seconds=training_seconds(model_flops, opts.num_gpus, peak, opts.mfu),
+        peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=mfu,
+        seconds=training_seconds(model_flops, opts.num_gpus, peak, mfu),
         price_per_gpu_hour=price, price_source=src, attention_flops=opts.attention_flops,
-        recompute=opts.recompute, notes=(note,) if note else ())
+        recompute=opts.recompute, notes=(note,) if note else (), mfu_source=mfu_source,
+        step=step, step_error=step_error,
+        tokens_per_step=opts.micro_batch * opts.grad_accum * opts.dp * seq)
 
 
 FORMULAS = [check_tensor_parallel_heads, default_etp, bytes_per_param, optimizer_state_bytes,
