@@ -193,7 +193,8 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     # report failing.
     try:
         training_memory = training.compute_memory(m, opts, gpu)
-        training_compute = training.compute(m, opts, gpu, flops_report=fl)
+        training_compute = training.compute(m, opts, gpu, flops_report=fl,
+                                            memory=training_memory)
     except EstimatorError as e:
         training_memory = training_compute = NotApplicable(e)
     return Report(

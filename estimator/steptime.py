@@ -219,8 +219,8 @@ def compute_sm_share(gpu, opts, plan, n_moe: int) -> float:
     return 1 - DEEPEP_COMM_SMS / sms
 
 
-def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, last: bool
-                  ) -> StageCompute:
+def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, last: bool,
+                  saved_per_layer: tuple[int, int] | None = None) -> StageCompute:
     """Compute seconds of one micro-batch on one rank holding ``n_dense`` dense and ``n_moe``
     MoE layers (and the embedding / LM head when ``first`` / ``last``).
 
@@ -282,13 +282,14 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     head_f = (T * p.lm_head / tp / (bf16_peak * eff_T)) if last else 0.0
     rec = {"none": 0.0, "selective": attn_f, "full": fwd - head_f}[opts.recompute]
     fwd, bwd, rec, attn_f = (x / sm_share for x in (fwd, bwd, rec, attn_f))
-    ew = elementwise_seconds(spec, opts, plan, gpu, n_dense, n_moe)
+    ew = elementwise_seconds(spec, opts, plan, gpu, n_dense, n_moe, saved_per_layer)
     return StageCompute(forward=fwd, backward=bwd, recompute=rec,
                         weight_grad=(fwd - attn_f), attention=attn_f * (1 + 2),
                         model_flops=flops_mod.FORWARD_BACKWARD * model, elementwise=ew)
 
 
-def elementwise_seconds(spec, opts, plan, gpu, n_dense: int, n_moe: int) -> float:
+def elementwise_seconds(spec, opts, plan, gpu, n_dense: int, n_moe: int,
+                        saved_per_layer: tuple[int, int] | None = None) -> float:
     """Seconds of the memory-bound kernels (norms, activations, RoPE, MoE permute/unpermute,
     residual adds, fp8 casts) of one micro-batch: every activation the layers save for the
     backward (:func:`estimator.training.activation_breakdown` before recomputation, Megatron's
@@ -297,10 +298,13 @@ def elementwise_seconds(spec, opts, plan, gpu, n_dense: int, n_moe: int) -> floa
     gradient and the outgoing gradient written (:data:`ELEMENTWISE_PASSES_BACKWARD`); full
     recomputation runs the forward passes again. At the HBM bandwidth × the measured copy
     efficiency (a roofline floor: Williams et al. 2009). The GEMMs' own operands are in
-    :func:`gemm_efficiency`'s measurement."""
-    act = activation_breakdown(spec, opts.replace(recompute="none") if opts.recompute != "none"
-                               else opts, plan)
-    saved = n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
+    :func:`gemm_efficiency`'s measurement. ``saved_per_layer``: (dense, MoE) layer totals of
+    that breakdown when the caller has them (the memory section, ``recompute='none'``)."""
+    if saved_per_layer is None:
+        act = activation_breakdown(spec, opts.replace(recompute="none")
+                                   if opts.recompute != "none" else opts, plan)
+        saved_per_layer = (act.get("dense_layer_total", 0), act.get("moe_layer_total", 0))
+    saved = n_dense * saved_per_layer[0] + n_moe * saved_per_layer[1]
     passes = (ELEMENTWISE_PASSES_FORWARD * (2 if opts.recompute == "full" else 1)
               + ELEMENTWISE_PASSES_BACKWARD)
     return passes * saved / (gpu.bandwidth_bytes_s * copy_efficiency(gpu))
@@ -422,23 +426,37 @@ def pipeline_seconds(schedule: str, pp: int, m: int, chunks: int, slot: float,
     return busy, (pp - 1) * slot
 
 
-def step_time(model, opts, gpu=None) -> StepTime:
+def step_time(model, opts, gpu=None, *, saved_per_layer: tuple[int, int] | None = None,
+              forward_per_sequence: int | None = None) -> StepTime:
     """Predicted seconds of one optimizer step of ``model`` under ``opts`` on ``gpu`` (module
     docstring for the model). Cached per (spec, options, GPU id): all three are immutable, and
-    ``estimate()`` asks again for every report of the same workload."""
+    ``estimate()`` asks again for every report of the same workload.
+
+    ``saved_per_layer`` and ``forward_per_sequence``: values the caller already has and this
+    would recompute (the memory section's per-layer saved activations without recomputation;
+    the FLOPs section's forward of one sequence in the options' convention). They change the
+    cost of the call, never its result."""
     spec = model.spec if hasattr(model, "spec") else model
     gpu = gpu or get_gpu(opts.gpu)
-    if load_catalog().get(gpu.id) is gpu:
-        return _step_time_cached(spec, opts, gpu.id)
-    return _step_time(spec, opts, gpu)
+    hints = (saved_per_layer, forward_per_sequence)
+    if load_catalog().get(gpu.id) is not gpu:
+        return _step_time(spec, opts, gpu, *hints)
+    key = (spec, opts, gpu.id)
+    hit = _STEP_CACHE.get(key)
+    if hit is None:
+        if len(_STEP_CACHE) >= STEP_CACHE_SIZE:
+            _STEP_CACHE.clear()
+        hit = _STEP_CACHE[key] = _step_time(spec, opts, gpu, *hints)
+    return hit
 
 
-@functools.lru_cache(maxsize=4096)
-def _step_time_cached(spec, opts, gpu_id: str) -> StepTime:
-    return _step_time(spec, opts, get_gpu(gpu_id))
+#: Step times of (spec, options, GPU id), all immutable (cleared when full; a dict rather than
+#: ``lru_cache`` so that the hints stay out of the key).
+_STEP_CACHE: dict[tuple, StepTime] = {}
+STEP_CACHE_SIZE = 4096
 
 
-def _step_time(spec, opts, gpu) -> StepTime:
+def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None) -> StepTime:
     plan = parallel_plan(spec, opts)
     pp, m = plan.pp, opts.grad_accum
     schedule = opts.pp_schedule if pp > 1 else "1f1b"
@@ -459,7 +477,7 @@ def _step_time(spec, opts, gpu) -> StepTime:
     for st in candidates:
         chunks = tuple(st + pp * c for c in range(v))
         nd, nm, first, last = stage_layers(spec, parts, chunks)
-        c = stage_compute(spec, opts, plan, gpu, nd, nm, first, last)
+        c = stage_compute(spec, opts, plan, gpu, nd, nm, first, last, saved_per_layer)
         vols = comm.training_step_volumes(spec, per_stage_opts, stage=st)
         if schedule != "dualpipe":
             step_vols[st] = vols
@@ -491,8 +509,10 @@ def _step_time(spec, opts, gpu) -> StepTime:
         slots.append((c.forward + c.backward + c.recompute + c.elementwise + sum(ex.values()),
                       st, c, ex))
     slot, slow_st, c_slow, ex_slow = max(slots, key=lambda r: r[0])
-    if schedule == "dualpipe":  # a rank runs stage r and p−1−r: average of the two
-        slot = (slots[0][0] + slots[-1][0]) / 2 if pp > 1 else slot
+    if schedule == "dualpipe":  # rank r runs stages r and p−1−r alike: the pair's average,
+        # for the end ranks (stages 0 and p−1) and an interior one (1 and p−2, like 1 twice)
+        by_stage = {r[1]: r[0] for r in slots}
+        slot = max((by_stage[0] + by_stage[pp - 1]) / 2, by_stage[min(1, pp - 1)])
     fb = c_slow.forward + c_slow.backward + c_slow.recompute + c_slow.elementwise
     busy, bubble = pipeline_seconds(schedule, pp, m, v, slot, fb_overlap=fb,
                                     backward=c_slow.backward, weight=c_slow.weight_grad)
@@ -532,6 +552,9 @@ def _step_time(spec, opts, gpu) -> StepTime:
             dp_exposed = e
             dp_kinds = {"dp_exposed": e}
         ne, ex = _local_params(spec, opts, plan, st)
+        if schedule == "dualpipe" and pp - 1 - st != st:  # the rank's second stage (2 copies)
+            ne2, ex2 = _local_params(spec, opts, plan, pp - 1 - st)
+            ne, ex = ne + ne2, ex + ex2
         opt_s = max(opt_s, optimizer_seconds(ne + ex, comm.grad_reduce_bytes(opts), gpu))
 
     total = busy + bubble + dp_exposed + opt_s
@@ -547,7 +570,8 @@ def _step_time(spec, opts, gpu) -> StepTime:
     breakdown["optimizer"] = opt_s
 
     tokens = opts.micro_batch * m * plan.dp * opts.seq_len
-    fwd_seq = flops_mod.forward_flops(spec, 1, opts.seq_len, opts.attention_flops, "all").total
+    fwd_seq = forward_per_sequence or flops_mod.forward_flops(spec, 1, opts.seq_len,
+                                                              opts.attention_flops, "all").total
     model_flops = flops_mod.FORWARD_BACKWARD * fwd_seq * opts.micro_batch * m * plan.dp
     peak = gpu.peak_flops(opts.dtype)
     mfu = model_flops / (total * plan.world * peak)

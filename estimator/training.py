@@ -1397,11 +1397,12 @@ class TrainingCompute:
         return self.seconds * self.tokens_per_step / self.tokens
 
 
-def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
-            ) -> TrainingCompute:
+def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None,
+            memory: TrainingMemory | None = None) -> TrainingCompute:
     """Training compute, time and cost for ``opts.train_tokens`` tokens on ``opts.num_gpus``
     GPUs of type ``gpu`` at ``opts.mfu`` (FLOPs per token from :mod:`estimator.flops`;
-    ``flops_report``: that section for the same model and options, when the caller has it)."""
+    ``flops_report``, ``memory``: those sections for the same model and options, when the
+    caller has them)."""
     spec = model.spec if hasattr(model, "spec") else model
     fr = flops_report or flops_mod.compute(model, opts, gpu)
     tf = fr.train_forward  # one sequence of seq_len, logits on every position
@@ -1418,7 +1419,12 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
     from . import steptime  # below the report, above this module (it reads the layout rules)
     step, step_error = None, ""
     try:
-        step = steptime.step_time(spec, opts, gpu)
+        saved = None
+        if memory is not None and opts.recompute == "none":  # the memory section's own count
+            saved = (memory.breakdown.get("dense_layer_total", 0),
+                     memory.breakdown.get("moe_layer_total", 0))
+        step = steptime.step_time(spec, opts, gpu, saved_per_layer=saved,
+                                  forward_per_sequence=tf.total)
     except EstimatorError as e:
         if not opts.mfu:  # nothing to predict the time from: the section says why
             raise

@@ -278,3 +278,13 @@ def test_cli_plan_bad_input_exits_2_with_one_line(args, word):
     assert r.returncode == 2 and r.stdout == ""
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and word in lines[0] and "Traceback" not in r.stderr
+
+
+def test_hints_from_the_report_change_nothing():
+    # estimate() hands the memory section's per-layer activations and the FLOPs section's
+    # forward to the step-time model; a cold call that computes them itself agrees exactly
+    for slug in ("mixtral-8x7b", "deepseek-v3"):
+        m = estimator.load_model(slug)
+        opts = make_options(num_gpus=64, seq_len=2048, attention_flops="causal")
+        cold = steptime._step_time(m.spec, opts, H100)
+        assert estimator.estimate(m, options=opts).training.step == cold
