@@ -15,6 +15,7 @@ from .compare import dense_equivalents  # noqa: E402
 from .errors import EstimatorError  # noqa: E402
 from .options import Options, make_options  # noqa: E402
 from .params import ParamCounts, count_params  # noqa: E402
+from .planner import plan  # noqa: E402  (training layouts ranked by step time)
 from .presets import Model, list_presets, load_model  # noqa: E402
 from .report import Report, estimate  # noqa: E402
 from .spec import MLA, MoA, ModelSpec  # noqa: E402
@@ -23,4 +24,4 @@ from .whatif import what_if  # noqa: E402
 
 __all__ = ["CheckpointBytes", "EstimatorError", "MLA", "Model", "ModelSpec", "MoA", "Options",
            "ParamCounts", "Report", "checkpoint_bytes", "count_params", "dense_equivalents",
-           "estimate", "list_presets", "load_model", "make_options", "sweep", "what_if"]
+           "estimate", "list_presets", "load_model", "make_options", "plan", "sweep", "what_if"]

@@ -1,4 +1,4 @@
-"""``python -m estimator``: report, list, sweep, whatif, validate.
+"""``python -m estimator``: report, list, sweep, whatif, plan, validate.
 
 Bad input of any kind ends with exit status 2 and one line on stderr (``error: ...``), never a
 traceback. Flags for every workload option are generated from :mod:`estimator.options`.
@@ -143,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--lora-targets", metavar="LIST",
                    help="comma list of attention, mlp, experts (default: attention)")
     _add_option_flags(w)
+    pl = sub.add_parser("plan", help="training layouts for --num-gpus GPUs that fit, ranked "
+                                     "by predicted step time")
+    pl.add_argument("model")
+    pl.add_argument("--format", choices=("json", "md"), default="md",
+                    help="output format (default: md)")
+    pl.add_argument("--global-batch", type=_parse_number(int), default=0, metavar="N",
+                    help="sequences per optimizer step (default: micro_batch × grad_accum × "
+                         "dp of the options)")
+    pl.add_argument("--top", type=_parse_number(int), default=10, metavar="N",
+                    help="layouts listed (default: 10)")
+    _add_option_flags(pl)
     c = sub.add_parser("checkpoint", help="exact bytes per dtype from safetensors headers")
     c.add_argument("source", help="a .safetensors file, a checkpoint folder, or a Hugging Face "
                                   "model id in the local cache (headers only; never downloads)")
@@ -209,6 +220,19 @@ def _run(ns: argparse.Namespace) -> int:
 
         wi = {k: getattr(ns, k) for k in WHATIF_OPTIONS if getattr(ns, k, None) is not None}
         sys.stdout.write(render(what_if(load_model(ns.model), **wi, **_options_from(ns)),
+                                ns.format))
+        return 0
+    if ns.command == "plan":
+        from .planner import plan, render
+
+        opts = _options_from(ns)
+        n = opts.pop("num_gpus", None)
+        if n is None:
+            raise _BadArgs("plan needs --num-gpus N")
+        if ns.top < 1:
+            raise _BadArgs(f"--top {ns.top}: must be >= 1")
+        sys.stdout.write(render(plan(load_model(ns.model), num_gpus=n,
+                                     global_batch=ns.global_batch, top=ns.top, **opts),
                                 ns.format))
         return 0
     if ns.command == "checkpoint":

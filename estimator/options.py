@@ -118,10 +118,34 @@ class Options:
                           maximum=1_000_000)
     capacity_factor: float = opt(0.0, "MoE expert capacity factor (0 = dropless)", "training",
                                  minimum=0.0, maximum=1000.0)
+    pp_schedule: str = opt("1f1b", "pipeline schedule (step time): '1f1b' (PipeDream-Flush, "
+                                   "Narayanan et al. 2021), 'interleaved' (virtual_stages model "
+                                   "chunks per rank, same paper §2.2.2), 'dualpipe' (DeepSeek-V3 "
+                                   "report §3.2.1: bidirectional, EP all-to-all hidden under "
+                                   "compute)", "training",
+                           choices=("1f1b", "interleaved", "dualpipe"))
+    virtual_stages: int = opt(2, "model chunks per pipeline rank with pp_schedule='interleaved' "
+                                 "(Megatron --num-virtual-stages-per-pipeline-rank)", "training",
+                              minimum=1, maximum=1024)
+    moe_dispatcher: str = opt("alltoall", "MoE token dispatcher: 'alltoall' (Megatron's "
+                                          "all-to-all dispatcher: every routed copy crosses "
+                                          "the EP group), 'deepep' (DeepEP normal kernels: one "
+                                          "copy per destination node over the network, "
+                                          "forwarded over NVLink inside it)", "training",
+                              choices=("alltoall", "deepep"))
+    moe_dispatch_dtype: str = opt("bf16", "MoE dispatch format: 'bf16', or 'fp8' (DeepEP/"
+                                          "DeepSeek-V3: fp8 tokens with one fp32 scale per 128 "
+                                          "channels; combine stays bf16)", "training",
+                                  choices=("bf16", "fp8"))
+    moe_imbalance: float = opt(1.0, "tokens on the busiest expert-parallel rank over the mean "
+                                    "(step time: the busiest rank sets the pace; 1 = perfectly "
+                                    "balanced routing)", "training", minimum=1.0, maximum=1000.0)
 
     # --- cost -------------------------------------------------------------------------------
-    mfu: float = opt(0.4, "model FLOPs utilization for training and prefill", "cost",
-                     minimum=1e-6, maximum=1.0)
+    mfu: float = opt(0.0, "model FLOPs utilization for training and prefill; 0 = predict "
+                          "it (training: the step-time model of estimator/steptime.py; "
+                          "prefill: the measured GEMM efficiency at its token count)", "cost",
+                     minimum=0.0, maximum=1.0)
     price_per_gpu_hour: float = opt(0.0, "$ per GPU-hour (0 = the catalog's dated price)",
                                     "cost", minimum=0.0, maximum=1e6)
 

@@ -55,7 +55,8 @@ def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
     # report failing.
     try:
         training_memory = training.compute_memory(m, opts, gpu)
-        training_compute = training.compute(m, opts, gpu, flops_report=fl)
+        training_compute = training.compute(m, opts, gpu, flops_report=fl,
+                                            memory=training_memory)
     except EstimatorError as e:
         training_memory = training_compute = NotApplicable(e)
     return Sections(
@@ -109,7 +110,7 @@ def headline_row(m, opts, gpu, speed: bool = True) -> dict[str, Any]:
     try:
         tm = training.compute_memory(m, opts, gpu)
         peak, t_fits = tm.peak, tm.fits
-        hours, cost = training.hours_and_cost(m, opts, gpu, fl)
+        hours, cost = training.hours_and_cost(m, opts, gpu, fl, tm)
     except EstimatorError:
         peak = t_fits = hours = cost = None
     row = {"total_params": params.total, "active_params": params.active,

@@ -30,7 +30,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import memory
+from . import memory, steptime
 from ._frozen import direct_init, maximum, minimum
 from .flops import FlopReport, _forward, decode_flops_per_token, per_token_flops
 from .memory import Layout, StageModel
@@ -440,14 +440,18 @@ def assumptions() -> dict[str, str]:
 class Roofline:
     """The rates and bytes one layout's serving figures divide (see :func:`compute`)."""
 
-    __slots__ = ("s", "lay", "opts", "reads", "peak", "flops_rate", "bw", "tok_flops")
+    __slots__ = ("s", "lay", "opts", "reads", "peak", "mfu", "flops_rate", "bw", "tok_flops")
 
     def __init__(self, s: ModelSpec, opts, gpu, lay: Layout, models: tuple[StageModel, ...],
                  flops_report: FlopReport | None):
         self.s, self.lay, self.opts = s, lay, opts
         self.reads = decode_reads(s, lay, opts.dtype, models, opts.seq_len)
         self.peak = gpu.peak_flops(opts.dtype)
-        self.flops_rate = self.peak * opts.mfu * lay.group
+        # mfu 0 = predict: the measured GEMM efficiency at one prompt's rows
+        # (estimator/steptime.py; per prompt, so the decode curve over batch sizes keeps one
+        # compute rate)
+        self.mfu = opts.mfu or steptime.gemm_efficiency(gpu, opts.seq_len)
+        self.flops_rate = self.peak * self.mfu * lay.group
         self.bw = gpu.bandwidth_bytes_s * opts.mbu
         if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
             self.tok_flops = flops_report.decode.total  # decode_flops(s, seq, kv_cache) there
@@ -547,7 +551,7 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
         # one attention group: KV reads grow linearly in b, the comparison is monotone
         compute_bound_from_batch=compute_bound_from_batch(mem_time, comp_time,
                                                           monotone=lay.dp_attn == 1),
-        peak_flops=rf.peak, bandwidth=gpu.bandwidth_bytes_s, mfu=opts.mfu, mbu=opts.mbu,
+        peak_flops=rf.peak, bandwidth=gpu.bandwidth_bytes_s, mfu=rf.mfu, mbu=opts.mbu,
         max_batch=max_b, notes=tuple(notes))
 
 

@@ -27,9 +27,11 @@ the parallel layout in ``Options`` (tp, pp, ep, etp, cp, dp = num_gpus/(tp·pp·
 The peak is evaluated per pipeline stage (1F1B: stage ``i`` holds ``min(pp − i, grad_accum)``
 micro-batches) and the worst stage is reported.
 
-Compute (:func:`compute`): model FLOPs from :mod:`estimator.flops` × training tokens, time at the
-given MFU of the GPU's peak for the training dtype (``gpu.peak_flops(dtype)``) on ``num_gpus``
-GPUs, GPU-hours and cost, and Chinchilla's tokens-per-parameter guidance (dense models).
+Compute (:func:`compute`): model FLOPs from :mod:`estimator.flops` × training tokens, time at an
+MFU of the GPU's peak for the training dtype (``gpu.peak_flops(dtype)``) on ``num_gpus`` GPUs —
+the MFU the step-time model predicts for the layout (:mod:`estimator.steptime`; ``mfu_source``
+"predicted") unless the ``mfu`` option gives one ("given") — GPU-hours and cost, and
+Chinchilla's tokens-per-parameter guidance (dense models).
 """
 
 from __future__ import annotations
@@ -83,6 +85,14 @@ BNB_BLOCK = 2048
 GRAD_BYTES_BY_CONVENTION = {16: 2, 18: 4, 20: 2 + 4}
 #: ZeRO-3 / FSDP keep the layer being computed and the next, prefetched one gathered.
 ZERO3_LIVE_UNITS = 2
+#: ZeRO-3 / FSDP2 in a unit's backward (``torch/distributed/fsdp/_fully_shard``): its gathered
+#: weights, its unsharded gradients, and the previous unit's reduce-scatter input — a padded copy
+#: of that unit's gradients, kept until this unit's post-backward reclaims it
+#: (``FSDPParamGroup.post_backward``, ``reduce_scatter_max_input_buffers = 1``).
+ZERO3_BACKWARD_GRAD_UNITS = 2  # this unit's unsharded gradients + the previous unit's RS input
+#: Eager softmax backward (``_softmax_backward_data``): the probabilities' gradient and the
+#: scores' gradient, both ``s_q×s_k`` per head, coexist with the saved probabilities.
+SOFTMAX_BACKWARD_TENSORS = 2
 #: Activation frameworks (option ``activation_framework``): whose saved-tensor set is counted.
 MEGATRON = "megatron"
 PYTORCH_EAGER = "pytorch_eager"
@@ -920,6 +930,32 @@ def zero3_buffer_bytes(units: list[tuple[int, int]], weight_bytes: int, plan: Pa
 # the memory section
 # ----------------------------------------------------------------------------------------------
 
+def zero3_backward_bytes(layer_activations: int, attn_probs: int, unit: int,
+                         root_params: int, root_grad_params: int, bpp: BytesPerParam,
+                         plan: ParallelPlan) -> int:
+    """ZeRO-3 / FSDP2 moment in the backward of a stage's first layer (the last unit whose
+    backward runs, so every earlier-run unit has left a reduce-scatter input behind):
+
+    * that layer's saved activations (``layer_activations``), and, without FlashAttention, the
+      softmax backward's two ``s×s`` gradients (:data:`SOFTMAX_BACKWARD_TENSORS` ×
+      ``attn_probs``);
+    * the layer unit gathered (``unit`` parameters in the weights' bytes) and its unsharded
+      gradients plus the previous unit's reduce-scatter input (:data:`ZERO3_BACKWARD_GRAD_UNITS`
+      × ``unit`` in the gradients' bytes);
+    * the root unit (parameters outside the layers: embedding, final norm, lm_head), which
+      FSDP2 does not reshard between forward and backward (``FSDPState._lazy_init``: "For the
+      root, do not reshard after forward"), and the unsharded gradients it has received so far
+      (``root_grad_params``: the lm_head and final norm; the embedding's comes after this
+      moment).
+
+    Measured with FSDP2 ``fully_shard`` on gloo ranks (docs/validation/distributed-cpu.md)."""
+    if plan.zero < 3 or plan.dp_shard * plan.edp <= 1:
+        return 0
+    return (layer_activations + SOFTMAX_BACKWARD_TENSORS * attn_probs
+            + unit * (bpp.weights + ZERO3_BACKWARD_GRAD_UNITS * bpp.gradients)
+            + bpp.weights * root_params + bpp.gradients * root_grad_params)
+
+
 @direct_init  # performance plumbing: see estimator/_frozen.py
 @dataclass(frozen=True)
 class StageMemory:
@@ -938,6 +974,7 @@ class StageMemory:
     attention_core: int = 0
     embedding_backward: int = 0  # the first stage's last backward moment (embedding_grad_bytes)
     recompute_moment: int = 0  # full recompute: a layer rebuilt in the backward
+    zero3_backward: int = 0  # ZeRO-3/FSDP2: the first layer's backward (zero3_backward_bytes)
 
     @property
     def model_states(self) -> int:
@@ -964,6 +1001,9 @@ class StageMemory:
         the embedding's backward (``embedding_backward``, the first stage, when the dense
         embedding gradient outweighs the forward's transients: large vocabularies, short
         micro-batches). With a fused optimizer the step itself adds nothing."""
+        if self.zero3_backward > max(self.forward_transient, self.recompute_moment,
+                                     self.embedding_backward):
+            return "zero3_backward"
         if self.embedding_backward > max(self.forward_transient, self.recompute_moment):
             return "embedding_backward"
         if self.recompute_moment > self.forward_transient:
@@ -975,14 +1015,15 @@ class StageMemory:
     @property
     def peak(self) -> int:
         return self.model_states + maximum(self.forward_transient, self.embedding_backward,
-                                           self.recompute_moment)
+                                           self.recompute_moment, self.zero3_backward)
 
     def parts_at_peak(self) -> dict[str, int]:
         parts = dict(self.states)
         moment = self.peak_moment
-        if moment in ("embedding_backward", "recompute"):
-            parts[moment] = (self.embedding_backward if moment == "embedding_backward"
-                             else self.recompute_moment)
+        if moment in ("embedding_backward", "recompute", "zero3_backward"):
+            parts[moment] = {"embedding_backward": self.embedding_backward,
+                             "recompute": self.recompute_moment,
+                             "zero3_backward": self.zero3_backward}[moment]
             return parts
         parts["activations"] = self.activations
         if self.core_moment:
@@ -996,7 +1037,8 @@ class StageMemory:
         return {"stage": self.stage, "layers": list(self.layers), "in_flight": self.in_flight,
                 "model_states": self.model_states, "activations": self.activations,
                 "logits": self.logits, "attention_core": self.attention_core,
-                "zero3_buffer": self.zero3_buffer, "peak": self.peak}
+                "zero3_buffer": self.zero3_buffer, "peak": self.peak,
+                "zero3_backward": self.zero3_backward}
 
 
 def embedding_grad_bytes(spec: ModelSpec, opts, plan: ParallelPlan, embedding_params: int
@@ -1068,6 +1110,19 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     if first:  # everything but the other in-flight micro-batches' activations is freed by then
         emb_bwd = ((m - 1) * per_mb + zero3
                    + embedding_grad_bytes(spec, opts, plan, lp.embedding))
+    zero3_bwd = 0
+    if plan.zero >= 3 and end > start:
+        first_moe = bisect.bisect_left(moe_sorted, start) < len(moe_sorted) and \
+            moe_sorted[bisect.bisect_left(moe_sorted, start)] == start
+        kind = "moe" if first_moe else "dense"
+        ne_u, ex_u = (lp.moe_non_expert, lp.moe_expert) if first_moe else (lp.dense, 0)
+        unit = (ne_u if plan.dp_shard > 1 else 0) + (ex_u if plan.edp > 1 else 0)
+        layer_act = act.get(kind + "_layer_total", 0) + (act["embedding"]["input_ids"]
+                                                         if first else 0)
+        root = (lp.embedding if first else 0) + (lp.head + lp.final_norm if last else 0)
+        zero3_bwd = (m - 1) * per_mb + zero3_backward_bytes(
+            layer_act, act.get(kind + "_layer", {}).get("attn_probs", 0), unit, root,
+            lp.head + lp.final_norm if last else 0, bpp, plan)
     local_opt = ((_cdiv(ne, plan.dp_shard) if plan.zero >= 1 else ne)
                  + (_cdiv(ex, plan.edp) if plan.zero >= 1 else ex))
     foreach = BYTES_FP32 * local_opt if opts.optimizer == "adamw" else 0
@@ -1075,7 +1130,8 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
                        params_expert=ex, states=states, activations=activations, logits=logits,
                        attention_core=attention_core, embedding_backward=emb_bwd,
                        recompute_moment=recompute_moment,
-                       zero3_buffer=zero3, optimizer_temp_foreach=foreach)
+                       zero3_buffer=zero3, optimizer_temp_foreach=foreach,
+                       zero3_backward=zero3_bwd)
 
 
 @direct_init  # performance plumbing: see estimator/_frozen.py
@@ -1134,7 +1190,8 @@ class TrainingMemory:
                        recompute_moment=w.recompute_moment,
                        cublas_workspace=self.cublas_workspace,
                        zero3_buffer=w.zero3_buffer,
-                       optimizer_temp_foreach=w.optimizer_temp_foreach)
+                       optimizer_temp_foreach=w.optimizer_temp_foreach,
+                       zero3_backward=w.zero3_backward)
         return {
             "per_gpu": per_gpu,
             "peak": self.peak,
@@ -1228,7 +1285,7 @@ def training_seconds(model_flops: float, num_gpus: int, peak_flops: float, mfu: 
 
 
 def attention_convention_note(spec: ModelSpec, seq_len: int, fwd: flops_mod.FlopBreakdown,
-                              convention: str) -> str | None:
+                              convention: str, predicted: bool = False) -> str | None:
     """What the attention convention does to time and cost when attention (``QKᵀ`` + ``A·V``)
     is more than ``ATTENTION_NOTE_FRACTION`` of the model FLOPs (long sequences), else ``None``.
 
@@ -1243,6 +1300,12 @@ def attention_convention_note(spec: ModelSpec, seq_len: int, fwd: flops_mod.Flop
     other = "causal" if convention == "full" else "full"
     alt = flops_mod.forward_flops(spec, 1, seq_len, other, "all").total
     head = f"attention (QKᵀ + A·V) is {share:.0%} of the model FLOPs at seq_len={seq_len:,}"
+    if predicted:  # the step-time model times the work the kernel executes, whatever counts
+        ratio = alt / fwd.total
+        return (f"{head}; the predicted step times the work the attention kernel executes "
+                "(the causal half with flash_attention, the full square without), so the "
+                f"convention changes the reported MFU, not time or cost: with "
+                f"attention_flops='{other}' the MFU would read {ratio:.2f}x this one")
     if convention == "full":
         return (f"{head}; a causal kernel (FlashAttention) skips the masked half: with "
                 f"attention_flops='causal' time and cost are {1 - alt / fwd.total:.0%} lower "
@@ -1284,6 +1347,10 @@ class TrainingCompute:
     attention_flops: str
     recompute: str
     notes: tuple[str, ...] = ()
+    mfu_source: str = "given"  # "predicted" (estimator/steptime.py) when the mfu option is 0
+    step: Any = None  # the predicted step (steptime.StepTime), or None where it cannot be
+    step_error: str = ""  # why there is no prediction (with a given MFU)
+    tokens_per_step: int = 0
 
     @property
     def gpu_hours(self) -> float:
@@ -1331,8 +1398,22 @@ class TrainingCompute:
                             "Dense model: total = active.")),
             },
             "notes": list(self.notes),
+            "mfu_source": self.mfu_source,
+            "step_time_s": self.step_time_s,
+            "step_breakdown": (dict(self.step.breakdown) if self.step is not None else None),
+            "predicted_step": (self.step.to_dict() if self.step is not None
+                               else {"error": self.step_error}),
         }
 
+    @property
+    def step_time_s(self) -> float | None:
+        """Seconds of one optimizer step: the predicted step, or with a given MFU the step's
+        model FLOPs at that MFU (``tokens_per_step`` of the seconds per token)."""
+        if self.mfu_source == "predicted":
+            return self.step.step_time_s
+        if not self.tokens_per_step:
+            return None
+        return self.seconds * self.tokens_per_step / self.tokens
 
 def gpu_hours(seconds: float, num_gpus: int) -> float:
     """GPU-hours of a run of ``seconds`` on ``num_gpus`` GPUs."""
@@ -1353,22 +1434,40 @@ def price(opts, gpu) -> tuple[float, str]:
                                     f"{gpu.price_as_of} (configs/hardware.yaml)")
 
 
-def hours_and_cost(model, opts, gpu, fr: flops_mod.FlopReport) -> tuple[float, float]:
+def predicted_step(spec: ModelSpec, opts, gpu, fr: flops_mod.FlopReport,
+                   memory: TrainingMemory | None = None):
+    """The step-time model's optimizer step (:func:`estimator.steptime.step_time`) for these
+    options, fed the FLOPs section's training forward and, without recompute, the memory
+    section's saved activations per layer (``memory``, when the caller has it)."""
+    from . import steptime  # below the report, above this module (it reads the layout rules)
+    saved = None
+    if memory is not None and opts.recompute == "none":  # the memory section's own count
+        saved = (memory.breakdown.get("dense_layer_total", 0),
+                 memory.breakdown.get("moe_layer_total", 0))
+    return steptime.step_time(spec, opts, gpu, saved_per_layer=saved,
+                              forward_per_sequence=fr.train_forward.total)
+
+
+def hours_and_cost(model, opts, gpu, fr: flops_mod.FlopReport,
+                   memory: TrainingMemory | None = None) -> tuple[float, float]:
     """``(gpu_hours, cost_usd)`` of :func:`compute`, without its other figures and notes (the
-    rows of comparisons and sweeps); raises what :func:`compute` raises."""
+    rows of comparisons and sweeps); raises what :func:`compute` raises. ``opts.mfu`` 0: at
+    the predicted step's MFU (:func:`predicted_step`), as :func:`compute`."""
     spec = model.spec if hasattr(model, "spec") else model
     parallel_plan(spec, opts)  # the same layout rules (errors name the field)
+    mfu = opts.mfu or predicted_step(spec, opts, gpu, fr, memory).mfu
     seconds = training_seconds(model_flops(fr, int(round(opts.train_tokens))), opts.num_gpus,
-                               gpu.peak_flops(opts.dtype), opts.mfu)
+                               gpu.peak_flops(opts.dtype), mfu)
     hours = gpu_hours(seconds, opts.num_gpus)
     return hours, hours * price(opts, gpu)[0]
 
 
-def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
-            ) -> TrainingCompute:
+def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None,
+            memory: TrainingMemory | None = None) -> TrainingCompute:
     """Training compute, time and cost for ``opts.train_tokens`` tokens on ``opts.num_gpus``
     GPUs of type ``gpu`` at ``opts.mfu`` (FLOPs per token from :mod:`estimator.flops`;
-    ``flops_report``: that section for the same model and options, when the caller has it)."""
+    ``flops_report``, ``memory``: those sections for the same model and options, when the
+    caller has them)."""
     spec = model.spec if hasattr(model, "spec") else model
     fr = flops_report or flops_mod.compute(model, opts, gpu)
     tf = fr.train_forward  # one sequence of seq_len, logits on every position
@@ -1379,7 +1478,19 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
     pc = count_params(spec)
     parallel_plan(spec, opts)  # the same layout rules as the memory section (errors name the field)
     peak = gpu.peak_flops(opts.dtype)
-    note = attention_convention_note(spec, seq, tf, opts.attention_flops)
+    note = attention_convention_note(spec, seq, tf, opts.attention_flops,
+                                     predicted=not opts.mfu)
+    step, step_error = None, ""
+    try:
+        step = predicted_step(spec, opts, gpu, fr, memory)
+    except EstimatorError as e:
+        if not opts.mfu:  # nothing to predict the time from: the section says why
+            raise
+        step_error = str(e)
+    if opts.mfu:
+        mfu, mfu_source = opts.mfu, "given"
+    else:
+        mfu, mfu_source = step.mfu, "predicted"
     usd, src = price(opts, gpu)
     return TrainingCompute(
         tokens=D, seq_len=seq, model_flops_per_token=fr.training_model_flops_per_token,
@@ -1389,17 +1500,20 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
         six_n_d=flops_mod.SIX_N * pc.active_with_embedding * D, n_total=pc.total,
         n_active=pc.active_with_embedding,
         is_moe=spec.is_moe, num_gpus=opts.num_gpus, gpu_id=gpu.id, peak_flops=peak,
-        peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=opts.mfu,
-        seconds=training_seconds(mf, opts.num_gpus, peak, opts.mfu),
+        peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=mfu,
+        seconds=training_seconds(mf, opts.num_gpus, peak, mfu),
         price_per_gpu_hour=usd, price_source=src, attention_flops=opts.attention_flops,
-        recompute=opts.recompute, notes=(note,) if note else ())
+        recompute=opts.recompute, notes=(note,) if note else (), mfu_source=mfu_source,
+        step=step, step_error=step_error,
+        tokens_per_step=opts.micro_batch * opts.grad_accum * opts.dp * seq)
 
 
 FORMULAS = [check_tensor_parallel_heads, default_etp, bytes_per_param, optimizer_state_bytes,
             zero_state_bytes, stage_layer_range, in_flight_microbatches, norm_terms,
             layer_activation_terms, apply_recompute, logits_bytes, attention_core_delta,
-            zero3_buffer_bytes, peak_basis, training_seconds, attention_convention_note,
-            chinchilla_tokens, gpu_hours, model_flops, price, hours_and_cost]
+            zero3_buffer_bytes, zero3_backward_bytes, peak_basis, training_seconds,
+            attention_convention_note, chinchilla_tokens, gpu_hours, model_flops, price,
+            predicted_step, hours_and_cost]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "ParallelPlan", "parallel_plan", "BytesPerParam", "StageMemory", "TrainingMemory",

@@ -495,11 +495,12 @@ def test_compute_optimal_dense_uses_model_flops():
 
 def test_peak_follows_the_catalog_peak_for_the_training_dtype():
     """Time divides by ``gpu.peak_flops(dtype)`` (the catalog's peak-for-dtype rule), and the
-    output names that peak: fp8 training at the FP8 rate, fp32 at the GPU's fp32 (TF32) rate."""
+    output names that peak: fp8 training at the FP8 rate, fp32 at the GPU's fp32 (TF32) rate.
+    At a given MFU (the predicted one depends on the dtype's kernels too)."""
     m = load_model("llama-3-8b")
-    bf16 = training.compute(m, make_options(), H100)
+    bf16 = training.compute(m, make_options(mfu=0.4), H100)
     for dtype in ("fp32", "fp8", "bf16"):
-        tc = training.compute(m, make_options(dtype=dtype), H100)
+        tc = training.compute(m, make_options(dtype=dtype, mfu=0.4), H100)
         assert tc.peak_flops == H100.peak_flops(dtype)
         assert tc.seconds == pytest.approx(bf16.seconds * H100.bf16_flops / tc.peak_flops)
         assert f"peak_flops('{dtype}')" in tc.peak_basis
@@ -513,10 +514,11 @@ def test_long_context_attention_note():
     says so whenever QKᵀ + A·V exceed 20% of the model FLOPs, with the share and the change the
     other convention gives — which must be what a run with that convention reports."""
     m = load_model("llama-3-8b")
-    short = training.compute(m, make_options(seq_len=4096), H100).to_dict()
+    short = training.compute(m, make_options(seq_len=4096, mfu=0.4), H100).to_dict()
     assert short["notes"] == []
-    full = training.compute(m, make_options(seq_len=131072), H100)
-    causal = training.compute(m, make_options(seq_len=131072, attention_flops="causal"), H100)
+    full = training.compute(m, make_options(seq_len=131072, mfu=0.4), H100)
+    causal = training.compute(m, make_options(seq_len=131072, attention_flops="causal", mfu=0.4),
+                              H100)
     (note,) = full.to_dict()["notes"]
     fl = estimator_flops(m, seq_len=131072)
     share = (fl["breakdown"]["attention_scores"] + fl["breakdown"]["attention_values"]) \
@@ -538,13 +540,26 @@ def estimator_flops(m, **kw):
 
 def test_cost_uses_catalog_price_with_its_date_or_the_users():
     m = load_model("llama-3-8b")
-    tc = training.compute(m, make_options(), H100).to_dict()
+    tc = training.compute(m, make_options(mfu=0.4), H100).to_dict()
     assert tc["price_per_gpu_hour"] == H100.price_per_hour_usd
     assert H100.price_as_of in tc["price_source"]
     assert tc["cost_usd"] == pytest.approx(tc["gpu_hours"] * H100.price_per_hour_usd)
     tc2 = training.compute(m, make_options(price_per_gpu_hour=1.0), H100).to_dict()
     assert tc2["cost_usd"] == pytest.approx(tc2["gpu_hours"])
-    # twice the GPUs: half the time, same GPU-hours
-    tc3 = training.compute(m, make_options(num_gpus=16), H100).to_dict()
+    # twice the GPUs at the same MFU: half the time, same GPU-hours
+    tc3 = training.compute(m, make_options(num_gpus=16, mfu=0.4), H100).to_dict()
     assert tc3["seconds"] == pytest.approx(tc["seconds"] / 2)
     assert tc3["gpu_hours"] == pytest.approx(tc["gpu_hours"])
+
+
+def test_predicted_time_follows_the_executed_attention_not_the_convention():
+    """With the predicted MFU, time is the work the kernel executes (FlashAttention: the causal
+    half), so attention_flops changes the reported MFU by the ratio of the two counts and leaves
+    time and cost alone; the note says so."""
+    m = load_model("llama-3-8b")
+    full = training.compute(m, make_options(seq_len=131072), H100)
+    causal = training.compute(m, make_options(seq_len=131072, attention_flops="causal"), H100)
+    assert full.mfu_source == causal.mfu_source == "predicted"
+    assert causal.seconds == pytest.approx(full.seconds)
+    assert causal.mfu / full.mfu == pytest.approx(causal.model_flops / full.model_flops)
+    assert "changes the reported MFU, not time or cost" in full.to_dict()["notes"][0]

@@ -103,6 +103,8 @@ def test_every_option_round_trips_a_non_default_value():
             value = f.default + 1
         elif md["kind"] is float:
             value = min(f.default * 0.5 + 0.25, md["maximum"] or 1e30)
+            if value < (md["minimum"] or 0) or value == f.default:  # e.g. a ratio >= 1
+                value = min(f.default + 0.5, md["maximum"] or 1e30)
         elif name == "gpu":
             continue  # free text: checked against the catalog when estimated, not here
         else:

@@ -96,6 +96,19 @@ def breakdown_bar(parts: Mapping[str, Any], unit: str, *, title: str | None = No
                    x_title=axis, legend=False)
 
 
+def step_bar(parts: Mapping[str, Any], *, title: str | None = None) -> go.Figure:
+    """One optimizer step as a single stacked bar of seconds (compute, exposed communication by
+    kind, bubble, optimizer), in the order the report gives them."""
+    fig = go.Figure()
+    for i, (k, v) in enumerate(_nonzero(parts)):
+        fig.add_trace(go.Bar(x=[v], y=["step"], orientation="h", name=safe(fmt.label(k)),
+                             marker_color=PALETTE[i % len(PALETTE)],
+                             hovertemplate=f"{safe(fmt.label(k))}: %{{x:.4g}} s<extra></extra>"))
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(showticklabels=False)
+    return _layout(fig, title=title, height=200, x_title="seconds per optimizer step")
+
+
 def total_vs_active(total: Any, active: Any, inactive: Any, *,
                     title: str | None = None) -> go.Figure:
     """One stacked bar: parameters a token uses + routed-expert parameters it skips = total."""

@@ -4,6 +4,7 @@
     python -m estimator validate --quick             # 4 models, small workload (seconds)
     python -m estimator validate --models mixtral-8x7b,deepseek-v3 --format json
     python -m estimator validate --device cuda       # also CUDA allocator peaks
+    python -m estimator validate --distributed --world-size 2 --format md   # real ranks
 
 Exit status: 0 when every exact bar holds (``--strict``: every bar), 1 when one fails, 2 for bad
 input (unknown model, no CUDA, no PyTorch, a model above the size cap).
@@ -50,7 +51,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any bar fails, not only the exact ones")
     p.add_argument("--output", default=None, help="write the report to this file too")
+    d = p.add_argument_group("distributed (per-rank memory and collectives on real ranks)")
+    d.add_argument("--distributed", action="store_true",
+                   help="shard the reference MoE over torch.distributed ranks (gloo on CPU) as "
+                        "TP, EP, PP, ZeRO-1/2 and FSDP2 do, and compare each rank's parameters, "
+                        "gradients, optimizer states, peak and KV cache with the estimate")
+    d.add_argument("--world-size", type=int, default=None,
+                   help="only the layouts of this many ranks (default: all: 2 and 4)")
+    d.add_argument("--layouts", default=None,
+                   help="comma-separated layouts (default: all of them): "
+                        + ", ".join(_dist_layouts()))
+    d.add_argument("--model", default="mixtral-8x7b",
+                   help="preset shrunk for the distributed run (default: mixtral-8x7b)")
+    d.add_argument("--timeout", type=float, default=300.0,
+                   help="seconds before every rank is killed (default: 300)")
+    d.add_argument("--port", type=int, default=None,
+                   help="rendezvous port on 127.0.0.1 (default: a free one)")
+    d.add_argument("--raw-output", default=None,
+                   help="also write the raw per-rank measurements (JSON) to this file")
     return p
+
+
+def _dist_layouts() -> list[str]:
+    from .dist_layouts import LAYOUTS
+
+    return list(LAYOUTS)
+
+
+def _distributed(args) -> int:
+    """``validate --distributed``: launch, render, print; exit 1 on an exact-bar failure
+    (``--strict``: any bar), 2 on bad input or ranks that could not run."""
+    from . import dist_render
+    from .dist_layouts import check_names
+
+    try:
+        names = (None if args.layouts is None else
+                 [n.strip() for n in args.layouts.split(",") if n.strip()])
+        names = check_names(names if names is not None else _dist_layouts(), args.world_size)
+        if args.timeout <= 0:
+            raise EstimatorError("--timeout", args.timeout, "must be > 0")
+        if args.port is not None and not 1 <= args.port <= 65535:
+            raise EstimatorError("--port", args.port, "must be 1..65535")
+        if args.raw_output:
+            _check_output(args.raw_output)
+        from . import distributed
+
+        raw = distributed.run(names, model=args.model, timeout_s=args.timeout, port=args.port)
+        report = dist_render.render(raw)
+    except EstimatorError as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    text = (dumps_strict(report, indent=1) if args.fmt == "json"
+            else dist_render.to_markdown(report))
+    print(text)
+    for path, body in ((args.output, text), (args.raw_output,
+                                             dumps_strict(raw, indent=1) if args.raw_output
+                                             else "")):
+        if path:
+            try:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(body + "\n")
+            except OSError as e:
+                print(f"error: {path!r}: cannot write: {e.strerror or e}", file=sys.stderr)
+                return 2
+    s = report["summary"]
+    return 1 if (s["exact_failed"] or (args.strict and s["failed"])) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error: validation needs PyTorch; the CPU build is enough: pip install "
               "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu", file=sys.stderr)
         return 2
+    if args.distributed:
+        return _distributed(args)
     from ..presets import list_presets
     from . import compare
 

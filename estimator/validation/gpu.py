@@ -720,7 +720,7 @@ TRAIN_LAUNCH_FACTOR = 3  # forward + backward (two GEMMs per forward GEMM) launc
 def speed_estimates(rec: dict[str, Any], gpu_id: str = "h200") -> dict[str, float]:
     """The estimator's figures for one timing record, with its default ``mfu``/``mbu``, and
     the operands the calibration fits on (FLOPs, bytes read, distinct experts, layers)."""
-    from .. import flops, serving, training
+    from .. import flops, serving, steptime, training
     from ..hardware import get_gpu
     from ..hf import spec_from_hf_config
     from ..options import make_options
@@ -735,9 +735,10 @@ def speed_estimates(rec: dict[str, Any], gpu_id: str = "h200") -> dict[str, floa
                             num_gpus=1, attention_flops="causal")
         f = flops.training_flops(spec, b, s, "causal", "none")
         peak = gpu.peak_flops(dtype)
-        return {"estimate_s": training.training_seconds(f, 1, peak, opts.mfu), "flops": f,
+        mfu = opts.mfu or steptime.step_time(spec, opts, gpu).mfu  # 0 = the predicted MFU
+        return {"estimate_s": training.training_seconds(f, 1, peak, mfu), "flops": f,
                 "peak": peak,
-                "mfu_default": opts.mfu, "layers": L, "moe_layers": n_moe,
+                "mfu_default": mfu, "layers": L, "moe_layers": n_moe,
                 "num_experts": spec.num_experts}
     opts = make_options(batch=b, seq_len=s, dtype=dtype, kv_dtype=dtype, gpu=gpu_id,
                         attention_flops="causal")

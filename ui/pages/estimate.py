@@ -52,7 +52,8 @@ c[1].metric("Training FLOPs / token", fmt.flops(fl.get("training_per_token")), b
             help=f"6·N_active would say {fmt.flops(fl.get('six_n_active_per_token'))}")
 c[2].metric("Training time", fmt.duration(tr.get("seconds")), border=True,
             help=f"{o['train_tokens']:.3g} tokens on {o['num_gpus']} × {report.gpu.name} at "
-                 f"MFU {o['mfu']} ({fmt.count(tr.get('gpu_hours'))} GPU-hours)")
+                 f"MFU {fmt.num(tr.get('mfu')) or 0:.1%} ({tr.get('mfu_source', 'given')}; "
+                 f"{fmt.count(tr.get('gpu_hours'))} GPU-hours)")
 c[3].metric("Training cost", fmt.usd(tr.get("cost_usd")), border=True,
             help=f"GPU-hours × ${fmt.num(tr.get('price_per_gpu_hour'))}/GPU-hour "
                  f"({tr.get('price_source', 'price')})")
@@ -200,7 +201,8 @@ def _compute_cost() -> None:
     c[1].metric("Model FLOPs", fmt.power10(tr.get("model_flops")),
                 help=tr.get("flops_note") or None)
     c[2].metric("Time", fmt.duration(tr.get("seconds")),
-                help=f"on {tr.get('num_gpus')} GPUs at MFU {tr.get('mfu')} of "
+                help=f"on {tr.get('num_gpus')} GPUs at MFU {tr.get('mfu')} "
+                     f"({tr.get('mfu_source', 'given')}) of "
                      f"{fmt.flops(tr.get('peak_flops_per_gpu'))}/s ({tr.get('peak_basis', '')})")
     c[3].metric("GPU-hours", fmt.count(tr.get("gpu_hours")))
     c[4].metric("Cost", fmt.usd(tr.get("cost_usd")),
@@ -214,7 +216,47 @@ def _compute_cost() -> None:
         st.caption(f"For the same training compute, a Chinchilla-optimal dense model would have "
                    f"{fmt.params(comp.get('params'))} parameters trained on "
                    f"{fmt.params(comp.get('tokens'))} tokens ({comp.get('convention', '')}).")
+    _step_and_plan()
     widgets.key_values(tr, title="All training figures")
+
+
+def _step_and_plan() -> None:
+    """The predicted optimizer step as a stacked bar, and the layout search on demand."""
+    parts = tr.get("step_breakdown")
+    if isinstance(parts, Mapping) and parts:
+        how = ("predicted" if tr.get("mfu_source") == "predicted"
+               else "at the given MFU; the bar shows the predicted step")
+        st.plotly_chart(charts.step_bar(
+            parts, title=f"One optimizer step: {fmt.num(tr.get('step_time_s')) or 0:.3g} s "
+                         f"({how})"),
+            config=widgets.PLOTLY_CONFIG)
+    elif isinstance(tr.get("predicted_step"), Mapping) and tr["predicted_step"].get("error"):
+        st.caption("No step-time prediction: " + widgets.md(tr["predicted_step"]["error"]))
+    if not st.toggle("Best layout for my GPUs", key="plan_toggle",
+                     help=f"Rank the tp/pp/ep/cp/ZeRO/recompute/micro-batch layouts of "
+                          f"{o['num_gpus']} GPUs that fit, by predicted step time"):
+        return
+    from estimator import EstimatorError, plan
+
+    keep = {k: o[k] for k in ("gpu", "seq_len", "dtype", "optimizer", "adam_bytes",
+                              "master_weights", "activation_framework", "flash_attention",
+                              "attention_flops", "capacity_factor", "moe_imbalance",
+                              "train_tokens")}
+    try:
+        pl = plan(report.model, num_gpus=o["num_gpus"],
+                  global_batch=o["micro_batch"] * o["grad_accum"]
+                  * max(1, o["num_gpus"] // (o["tp"] * o["pp"] * o["cp"])), **keep)
+    except EstimatorError as e:
+        st.error(str(e))
+        return
+    if not pl.rows:
+        st.warning(pl.why)
+        return
+    st.dataframe([{**r.layout, "dp": r.dp, "step (s)": round(r.step_time_s, 4),
+                   "MFU": f"{r.mfu:.1%}", "peak / GPU": fmt.gib(r.peak_bytes_per_gpu)}
+                  for r in pl.rows], hide_index=True)
+    st.caption(f"{pl.tried} layouts tried for a global batch of {pl.global_batch} sequences; "
+               f"{pl.not_fitting} do not fit. " + widgets.md(pl.why))
 
 
 # --- serving --------------------------------------------------------------------------------

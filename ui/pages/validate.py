@@ -92,7 +92,11 @@ COMMITTED = (("CPU", "cpu.md", "Shrunk presets on the CPU: parameters, FLOPs, KV
              ("GPU memory", "cuda.md", "On an NVIDIA H200: weights, KV cache, prefill/decode "
               "and training-step peaks against the CUDA caching allocator."),
              ("GPU speed", "cuda-speed.md", "On an NVIDIA H200: prefill, decode and "
-              "training-step times (CUDA events) against the roofline and its calibration."))
+              "training-step times (CUDA events) against the roofline and its calibration."),
+             ("Distributed (CPU)", "distributed-cpu.md", "Real torch.distributed ranks (gloo) "
+              "running the reference MoE sharded as TP+SP, EP, PP, ZeRO-1/2 and FSDP2: each "
+              "rank's parameters, gradients, optimizer states, peak, KV cache and collective "
+              "bytes against the estimate for the same layout."))
 
 st.subheader("Committed results", divider="gray")
 present = [(t, VALIDATION_DIR / f, d) for t, f, d in COMMITTED if (VALIDATION_DIR / f).is_file()]
@@ -106,6 +110,14 @@ for tab, (title, f, what) in zip(st.tabs([t for t, _, _ in present]) if present 
         # our own committed Markdown (no user input): rendered as the table it is
         st.markdown(f.read_text(encoding="utf-8"))
         data = f.with_suffix(".json")
+        if data.is_file() and title == "Distributed (CPU)":
+            rows = json.loads(data.read_text(encoding="utf-8")).get("rows", [])
+            pts = _parity_points([{**r, "model": r.get("layout"),
+                                   "implementation": f"rank {r.get('rank')}"}
+                                  for r in rows if r.get("estimate") is not None])
+            if pts:
+                st.plotly_chart(charts.parity(pts, title="Estimated vs measured, per rank"),
+                                config=widgets.PLOTLY_CONFIG)
         if data.is_file() and title == "GPU memory":
             rows = json.loads(data.read_text(encoding="utf-8")).get("rows", [])
             pts = _parity_points([r for r in rows if r.get("bar_applies")])
