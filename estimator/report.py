@@ -183,11 +183,19 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     ``with_serving=False``: their rows (:meth:`Report.headline`) read no serving figure, so that
     section is left out (``serving=None``) rather than computed and dropped."""
     gpu = get_gpu(opts.gpu)
+    # tp/pp/ep = 0: the serving layout is chosen once here (estimator.autolayout) for inference
+    # memory and serving; training reads an auto layout as 1 (its plan is its own); the report
+    # keeps the options as given (memory.inference.layout says what was chosen)
+    sopts, choice = opts, None
+    if not (opts.tp and opts.pp and opts.ep):
+        from .autolayout import resolve
+
+        sopts, choice = resolve(m, opts, gpu)
     # Each section is computed once and handed to the sections built on it (training compute
     # reads the FLOPs section; serving reuses inference memory's stage models and max_batch, and
     # the FLOPs section's decode count).
     fl = flops.compute(m, opts, gpu)
-    inference = memory.compute(m, opts, gpu)
+    inference = memory.compute(m, sopts, gpu, layout_choice=choice)
     # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
     # Megatron cannot split them): the training sections then say why instead of the whole
     # report failing.
@@ -202,6 +210,6 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
         inference=inference,
         training_memory=training_memory,
         training=training_compute,
-        serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
+        serving=serving.compute(m, sopts, gpu, inference=inference, flops_report=fl)
         if with_serving else None,
     )

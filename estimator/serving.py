@@ -376,6 +376,8 @@ class ServingReport:
     mbu: float
     max_batch: int
     notes: tuple[str, ...] = field(default=())
+    #: TTFT/TPOT/throughput under load with communication (estimator.latency)
+    latency: dict | None = field(default=None, compare=False)
 
     @property
     def prefill_s(self) -> float:
@@ -405,6 +407,9 @@ class ServingReport:
             "mbu": self.mbu,
             "assumptions": assumptions(),
             "notes": list(self.notes),
+            "latency": self.latency,
+            "cost_per_million_tokens_usd": (self.latency or {}).get(
+                "cost_per_million_tokens_usd"),
         }
 
 
@@ -448,6 +453,16 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
     mem = gpu.memory_bytes
     seq = opts.seq_len
+    if not (opts.tp and opts.pp and opts.ep):  # auto layout: the one inference memory picks
+        if inference is not None and inference.stage_models:
+            from .autolayout import with_layout
+
+            lay_ = inference.lay
+            opts = with_layout(opts, lay_.tp, lay_.pp, lay_.ep)
+        else:
+            from .autolayout import resolve
+
+            opts, _ = resolve(model, opts, gpu)
     if inference is not None and inference.stage_models:
         lay, models, max_b = inference.lay, inference.stage_models, inference.max_batch
     else:
@@ -502,7 +517,12 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     if lay.pp > 1:
         notes.append(f"pp={lay.pp}: stages run in sequence for a batch; with {lay.pp} "
                      "micro-batches in flight throughput can be up to pp times higher")
+    from . import latency as _latency
+
+    lat = _latency.compute(s, opts, gpu, lay, reads, tok_flops,
+                           opts.price_per_gpu_hour or gpu.price_per_hour_usd, max_b)
     return ServingReport(
+        latency=lat,
         batch=b, seq_len=seq, gpus=lay.gpus, prefill_flops=fwd, prefill_bytes=pre_bytes,
         prefill_compute_s=fwd / flops_rate, prefill_memory_s=pre_bytes / bw,
         decode=tuple(points),

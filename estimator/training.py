@@ -42,6 +42,7 @@ from typing import Any
 
 from . import flops as flops_mod
 from ._frozen import direct_init
+from .autolayout import training_defaults
 from .errors import EstimatorError
 from .memory import (
     CUBLAS_WORKSPACES_TRAINING,
@@ -1164,6 +1165,7 @@ def _sorted_moe_layers(spec: ModelSpec) -> tuple[int, ...]:
 def compute_memory(model, opts, gpu) -> TrainingMemory:
     """Training memory per GPU of ``model`` under ``opts`` on ``gpu`` (see module docstring)."""
     spec = model.spec if hasattr(model, "spec") else model
+    opts = training_defaults(opts)  # auto (0) tp/pp/ep read as 1 here
     plan = parallel_plan(spec, opts)
     bpp = bytes_per_param(opts)
     lp = _layer_params(spec, plan)
@@ -1321,6 +1323,7 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None
     GPUs of type ``gpu`` at ``opts.mfu`` (FLOPs per token from :mod:`estimator.flops`;
     ``flops_report``: that section for the same model and options, when the caller has it)."""
     spec = model.spec if hasattr(model, "spec") else model
+    opts = training_defaults(opts)  # auto (0) tp/pp/ep read as 1 here
     fr = flops_report or flops_mod.compute(model, opts, gpu)
     tf = fr.train_forward  # one sequence of seq_len, logits on every position
     D = int(round(opts.train_tokens))
