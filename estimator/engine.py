@@ -16,7 +16,8 @@ context and NCCL's init buffers come out of the ``1 − utilization`` headroom, 
 captured after the KV cache is allocated (``compile_or_warm_up_model``) — they are reported here as
 notes, not subtracted. ``torch_peak_increase`` is the peak of the profile run, a forward of
 ``max_num_batched_tokens`` tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of
-``TritonExperts.workspace_shapes`` included) followed by the sampler on ``max_num_seqs`` rows. The KV cache is then cut into blocks
+``TritonExperts.workspace_shapes`` included) followed by the sampler on ``max_num_seqs`` rows. The
+KV cache is then cut into blocks
 (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
