@@ -170,7 +170,8 @@ def comm_time_per_step(s, lay, gpu, tokens: int, act_bytes: int, load_factor: fl
     """Seconds of communication in one forward of ``tokens`` tokens per attention group, over
     all layers and stages: TP all-reduces (NCCL ring over the TP span), EP all-to-alls
     (DeepEP efficiency on the link of the EP span; the busiest rank's ``load_factor``), PP
-    sends at each of the ``pp − 1`` boundaries."""
+    sends at each of the ``pp − 1`` boundaries. The EP messages of a GPU are its ``1/tp`` share
+    of the group's tokens (the group's TP ranks split the dispatch)."""
     ic = gpu.interconnect
     h, L = s.hidden_size, s.num_hidden_layers
     n_moe = s.num_moe_layers if s.is_moe else 0
@@ -180,8 +181,9 @@ def comm_time_per_step(s, lay, gpu, tokens: int, act_bytes: int, load_factor: fl
         per = _coll(comm.ALL_REDUCE, tokens * h * act_bytes, lay.tp, link, bw)
         out["tp_all_reduce"] = 2 * L * per
     if n_moe and lay.ep > 1 and lay.dp_attn > 1:
-        b = comm_bytes_per_layer(h, tokens, act_bytes, lay.tp, lay.ep, lay.dp_attn,
-                                 s.num_experts_per_tok, True)
+        # each TP rank of an attention group dispatches its 1/tp share of the group's tokens
+        b = comm_bytes_per_layer(h, -(-tokens // lay.tp), act_bytes, lay.tp, lay.ep,
+                                 lay.dp_attn, s.num_experts_per_tok, True)
         link, bw = _link(ic, lay.group)
         out["ep_all_to_all"] = n_moe * sum(
             ep_all_to_all_time(int(b[kind] * load_factor), lay.ep, link, bw, kind)

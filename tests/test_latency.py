@@ -41,8 +41,9 @@ def test_comm_bytes_hand_count_deepseek_v3_wide_ep():
     s = estimator.load_model("deepseek-v3").spec
     lay = memory.layout(s, 8, 1, 32)
     assert lay.dp_attn == 4 and lay.gpus == 32
-    t = latency.comm_time_per_step(s, lay, get_gpu("h800"), 128, 2)
-    # 58 MoE layers, dispatch + combine over the network (32 GPUs > one 8-GPU NVLink domain)
+    t = latency.comm_time_per_step(s, lay, get_gpu("h800"), 8 * 128, 2)
+    # 1,024 tokens per attention group, 128 per TP rank; 58 MoE layers, dispatch + combine
+    # over the network (32 GPUs > one 8-GPU NVLink domain)
     want = 58 * (latency.ep_all_to_all_time(14_680_064, 32, "network", 50e9, "ep_dispatch")
                  + latency.ep_all_to_all_time(14_680_064, 32, "network", 50e9, "ep_combine"))
     assert s.num_moe_layers == 58

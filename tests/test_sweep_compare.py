@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 import estimator
 from estimator.compare import dense_equivalents
@@ -144,7 +145,7 @@ def test_moe_serves_like_its_active_size_at_batch_one_and_worse_at_large_batch()
     # REFERENCE §4: decode reads the experts touched — k of E at b=1 (≈ the same-active dense
     # model), nearly all E at large b; prefill is compute-bound on active parameters.
     def rows(batch):
-        d = estimator.estimate("mixtral-8x7b", tp=2, num_gpus=2, batch=batch).to_dict()
+        d = single_gpu.estimate("mixtral-8x7b", tp=2, num_gpus=2, batch=batch).to_dict()
         return {r["label"]: r for r in d["dense_vs_moe"]["rows"]}
 
     one = rows(1)
