@@ -30,7 +30,8 @@ def is_auto(opts) -> bool:
     return not (opts.tp and opts.pp and opts.ep)
 
 
-def candidates(s: ModelSpec, tp: int, pp: int, ep: int) -> list[tuple[int, int, int, int]]:
+@functools.lru_cache(maxsize=1024)  # spec geometry only
+def candidates(s: ModelSpec, tp: int, pp: int, ep: int) -> tuple[tuple[int, int, int, int], ...]:
     """``(gpus, tp, pp, ep)`` layouts to try, cheapest first (module docstring); a fixed
     (non-zero) ``tp``/``pp``/``ep`` is kept as given."""
     out = set()
@@ -45,7 +46,7 @@ def candidates(s: ModelSpec, tp: int, pp: int, ep: int) -> list[tuple[int, int, 
             for e in eps:
                 group = math.lcm(t, e) if s.is_moe else t
                 out.add((p * group, t, p, e))
-    return sorted(out, key=lambda c: (c[0], c[2], c[3] != c[1], -c[1]))
+    return tuple(sorted(out, key=lambda c: (c[0], c[2], c[3] != c[1], -c[1])))
 
 
 #: (spec, options, GPU id, GPU memory) -> resolved layout; bounded (cleared when full)

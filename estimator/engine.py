@@ -284,8 +284,28 @@ class EngineMemory:
         }
 
 
+#: (spec, options, GPU id, GPU memory, layout) -> EngineMemory: a deterministic function of
+#: these (the stage models follow from them), cached so a repeated estimate reuses it.
+_CACHE: dict = {}
+_CACHE_MAX = 1024
+
+
 def compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory:
-    """The engine section for the layout ``lay`` and its per-stage models (weights per GPU)."""
+    """The engine section for the layout ``lay`` and its per-stage models (weights per GPU);
+    cached per (spec, options, GPU, layout)."""
+    key = (s, opts, gpu.id, gpu.memory_bytes, lay)
+    try:
+        hit = _CACHE.get(key)
+    except TypeError:  # an unhashable spec
+        return _compute(s, opts, gpu, lay, stage_models)
+    if hit is None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        hit = _CACHE[key] = _compute(s, opts, gpu, lay, stage_models)
+    return hit
+
+
+def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory:
     engine = opts.engine
     if engine not in ENGINES:
         raise EstimatorError("engine", engine, "must be one of " + ", ".join(ENGINES))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from statistics import NormalDist
 from typing import Any
 
 from . import comm
@@ -117,6 +118,12 @@ def busiest_rank_load_factor(num_experts: int, top_k: int, ep: int, tokens: int,
         mu[i % ep] += tokens * q
         var[i % ep] += tokens * q * (1.0 - q)
     sd = [math.sqrt(v) or 1e-12 for v in var]
+    mean = tokens * min(top_k, num_experts) / ep
+    if max(mu) - min(mu) <= 1e-12 * max(mu) and max(sd) - min(sd) <= 1e-12 * max(sd):
+        # identical ranks (uniform routing, E divisible by ep): the integral is the expected
+        # maximum of ep i.i.d. normals, μ + σ·z with Blom's z = Φ⁻¹((ep − 0.375)/(ep + 0.25))
+        z = NormalDist().inv_cdf((ep - 0.375) / (ep + 0.25))
+        return (mu[0] + sd[0] * z) / mean
     top = max(m + 8.0 * s for m, s in zip(mu, sd))
     dx = top / IMBALANCE_GRID
     area = 0.0
@@ -126,7 +133,6 @@ def busiest_rank_load_factor(num_experts: int, top_k: int, ep: int, tokens: int,
         for m, s in zip(mu, sd):
             cdf *= 0.5 * (1.0 + math.erf((x - m) / (s * math.sqrt(2.0))))
         area += (1.0 - cdf) * dx
-    mean = tokens * min(top_k, num_experts) / ep
     return area / mean
 
 
@@ -235,10 +241,34 @@ def tokens_per_step(draft_tokens: int, acceptance: float) -> float:
 # the section
 # ----------------------------------------------------------------------------------------------
 
+#: (spec, options, GPU id, layout, reads, ...) -> section, cached: a deterministic function of
+#: these, so a repeated estimate reuses it (callers get a copy).
+_CACHE: dict = {}
+_CACHE_MAX = 1024
+
+
 def compute(s, opts, gpu, lay, reads, tok_flops: float, price_per_hour: float,
             max_batch: int) -> dict[str, Any]:
     """The ``serving.latency`` section (module docstring). ``reads``: :class:`~estimator.serving.
     DecodeReads` of the layout; ``tok_flops``: decode FLOPs per token at the context."""
+    key = (s, opts, gpu.id, gpu.memory_bytes, lay, reads, tok_flops, price_per_hour, max_batch)
+    try:
+        hit = _CACHE.get(key)
+    except TypeError:
+        return _compute(s, opts, gpu, lay, reads, tok_flops, price_per_hour, max_batch)
+    if hit is None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        hit = _CACHE[key] = _compute(s, opts, gpu, lay, reads, tok_flops, price_per_hour,
+                                     max_batch)
+    out = dict(hit)
+    out["decode_step"] = dict(hit["decode_step"])
+    out["notes"] = list(hit["notes"])
+    return out
+
+
+def _compute(s, opts, gpu, lay, reads, tok_flops: float, price_per_hour: float,
+             max_batch: int) -> dict[str, Any]:
     from .serving import expected_busiest_rank_experts, expected_distinct_experts
 
     ab = activation_bytes(opts.dtype)

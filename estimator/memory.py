@@ -1014,7 +1014,7 @@ def smallest_fit(model, opts, gpu) -> dict:
         ep = fit_ep(s, tp, opts.ep)
         try:
             # inference memory reads no num_gpus (the training job's size): only the split
-            r = compute(model, opts.replace(tp=tp, pp=pp, ep=ep), gpu)
+            r = compute(model, opts.replace(tp=tp, pp=pp, ep=ep), gpu, engine_section=False)
         except EstimatorError as e:
             tried.append({"gpus": tp * pp, "tp": tp, "pp": pp, "ep": ep, "error": str(e)})
             continue

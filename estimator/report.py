@@ -195,7 +195,8 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     # reads the FLOPs section; serving reuses inference memory's stage models and max_batch, and
     # the FLOPs section's decode count).
     fl = flops.compute(m, opts, gpu)
-    inference = memory.compute(m, sopts, gpu, layout_choice=choice)
+    inference = memory.compute(m, sopts, gpu, layout_choice=choice,
+                               engine_section=with_serving)
     # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
     # Megatron cannot split them): the training sections then say why instead of the whole
     # report failing.

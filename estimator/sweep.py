@@ -216,10 +216,17 @@ def headline_of(report) -> dict[str, Any]:
     return report.headline()
 
 
+#: The layout of every sweep row unless the options set one (the report's default is the
+#: automatic layout, a search per point; a sweep compares points at one layout).
+SWEEP_LAYOUT = {"tp": 1, "pp": 1, "ep": 1}
+
+
 def sweep(model: Any, grid: Mapping[str, Sequence[Any]], **options: Any) -> list[dict[str, Any]]:
     """One row per point of the Cartesian product of ``grid`` (see module docstring)."""
     m = load_model(model)
-    base_opts = make_options(**options)
+    # rows keep one layout for every point: one GPU unless the options set tp/pp/ep (0 = the
+    # automatic serving layout, a search per point, is accepted when asked for explicitly)
+    base_opts = make_options(**{**SWEEP_LAYOUT, **options})
     if not isinstance(grid, Mapping) or not grid:
         raise EstimatorError("grid", grid, "must map field names to lists of values")
     fields = list(grid)

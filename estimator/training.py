@@ -275,8 +275,9 @@ def default_etp(tp: int, ep: int) -> int:
 
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
-    return _parallel_plan(spec, opts.tp, opts.pp, opts.cp, opts.ep, opts.etp, opts.num_gpus,
-                          opts.zero)
+    # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
+    return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
+                          opts.num_gpus, opts.zero)
 
 
 @functools.lru_cache(maxsize=1024)  # geometry only, like memory.layout (errors are not cached)
