@@ -139,3 +139,21 @@ def test_default_layout_is_auto_and_fits():
     assert not one.inference.fits
     explicit = estimator.estimate("mixtral-8x7b", tp=4, pp=1, ep=1)
     assert explicit.inference.lay.tp == 4 and not explicit.inference.layout_choice["auto"]
+
+
+def test_serve_cli_and_frontier(capsys):
+    from estimator.cli import main
+
+    assert main(["serve", "mixtral-8x7b", "--format", "md"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| concurrency | GPUs |") and out.count("\n") == 2 + 5
+    from estimator.frontier import pareto
+
+    res = pareto("mixtral-8x7b", concurrencies=(1, 16), max_gpus=4, tpot_slo_s=1.0)
+    front = res["frontier"]
+    assert front and all(p in res["meets_slo"] for p in front)
+    for p in front:  # nothing searched dominates a frontier point
+        assert not any(q["tokens_per_s_per_gpu"] > p["tokens_per_s_per_gpu"]
+                       and q["tokens_per_s_per_user"] > p["tokens_per_s_per_user"]
+                       for q in res["meets_slo"])
+    assert main(["serve", "mixtral-8x7b", "--tp", "3"]) == 2  # 32 heads: refused, one line
