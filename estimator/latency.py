@@ -111,27 +111,35 @@ def busiest_rank_load_factor(num_experts: int, top_k: int, ep: int, tokens: int,
     """
     if ep <= 1 or num_experts <= 0 or tokens <= 0:
         return 1.0
-    pi = inclusion_probabilities(expert_popularity(num_experts, alpha), top_k)
-    mu = [0.0] * ep
-    var = [0.0] * ep
-    for i, q in enumerate(pi):
-        mu[i % ep] += tokens * q
-        var[i % ep] += tokens * q * (1.0 - q)
-    sd = [math.sqrt(v) or 1e-12 for v in var]
-    mean = tokens * min(top_k, num_experts) / ep
-    if max(mu) - min(mu) <= 1e-12 * max(mu) and max(sd) - min(sd) <= 1e-12 * max(sd):
-        # identical ranks (uniform routing, E divisible by ep): the integral is the expected
-        # maximum of ep i.i.d. normals, μ + σ·z with Blom's z = Φ⁻¹((ep − 0.375)/(ep + 0.25))
-        z = NormalDist().inv_cdf((ep - 0.375) / (ep + 0.25))
-        return (mu[0] + sd[0] * z) / mean
-    top = max(m + 8.0 * s for m, s in zip(mu, sd))
+    k = min(top_k, num_experts)
+    mean = tokens * k / ep
+    if alpha == 0:  # uniform: π = k/E; ranks hold E // ep or one more (vLLM's expert map)
+        q = k / num_experts
+        base, n_big, n_small = divmod(num_experts, ep) + (ep - num_experts % ep,)
+        groups = [(n, tokens * m * q, tokens * m * q * (1.0 - q))
+                  for n, m in ((n_big, base + 1), (n_small, base)) if n and m]
+    else:
+        pi = inclusion_probabilities(expert_popularity(num_experts, alpha), top_k)
+        mu = [0.0] * ep
+        var = [0.0] * ep
+        for i, q in enumerate(pi):
+            mu[i % ep] += tokens * q
+            var[i % ep] += tokens * q * (1.0 - q)
+        groups = [(1, m, v) for m, v in zip(mu, var)]
+    groups = [(n, m, math.sqrt(v) or 1e-12) for n, m, v in groups]
+    if len(groups) == 1:
+        # identical ranks: the expected maximum of n i.i.d. normals, μ + σ·z with Blom's
+        # z = Φ⁻¹((n − 0.375)/(n + 0.25))
+        n, m, s = groups[0]
+        return (m + s * NormalDist().inv_cdf((n - 0.375) / (n + 0.25))) / mean
+    top = max(m + 8.0 * s for _, m, s in groups)
     dx = top / IMBALANCE_GRID
     area = 0.0
     for j in range(IMBALANCE_GRID):
         x = (j + 0.5) * dx
         cdf = 1.0
-        for m, s in zip(mu, sd):
-            cdf *= 0.5 * (1.0 + math.erf((x - m) / (s * math.sqrt(2.0))))
+        for n, m, s in groups:
+            cdf *= (0.5 * (1.0 + math.erf((x - m) / (s * math.sqrt(2.0))))) ** n
         area += (1.0 - cdf) * dx
     return area / mean
 
