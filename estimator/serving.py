@@ -62,6 +62,9 @@ def expected_distinct_experts(num_experts: int, top_k: int, tokens: int) -> floa
 # experts read by the busiest expert-parallel rank
 # ----------------------------------------------------------------------------------------------
 
+#: Largest expert count for which :func:`expected_busiest_rank_experts` is computed exactly
+#: (every preset has at most 512 routed experts).
+BUSIEST_EXACT_MAX_EXPERTS = 2048
 #: Probabilities below this are dropped from the ends of the distinct-expert distribution as it
 #: is stepped token by token (mass lost: under E · tokens · 1e-30, nothing).
 OCCUPANCY_PRUNE = 1e-30
@@ -179,6 +182,10 @@ def expected_busiest_rank_experts(num_experts: int, top_k: int, ep: int, tokens:
         return 0.0
     if ep <= 1:
         return expected_distinct_experts(E, k, tokens)
+    if E > BUSIEST_EXACT_MAX_EXPERTS:
+        # the exact sum costs O(E²) big-integer work: above this size the busiest rank is
+        # taken at the per-rank mean of distinct experts, its share of E (a lower bound)
+        return min(-(-E // ep), expected_distinct_experts(E, k, tokens) * -(-E // ep) / E)
     M = busiest_rank_given_distinct(E, ep)
     if E * (1.0 - k / E) ** tokens > SERIES_FROM_UNTOUCHED:
         lo, p = _occupancy(E, k).at(tokens)  # renormalized: rounding and pruned tails
