@@ -24,6 +24,7 @@ PAGES = [
     st.Page("ui/pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("ui/pages/explore.py", title="Explore", icon=":material/grid_on:"),
     st.Page("ui/pages/reduce.py", title="Reduce cost", icon=":material/savings:"),
+    st.Page("ui/pages/serving.py", title="Serving", icon=":material/speed:"),
     st.Page("ui/pages/validate.py", title="Validate", icon=":material/verified:"),
     st.Page("ui/pages/methods.py", title="Methods", icon=":material/menu_book:"),
 ]

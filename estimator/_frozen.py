@@ -103,3 +103,30 @@ def is_value(x, v) -> bool:
     """``x == v`` for a number ``x``; False for an array (the general branch serves every
     element). For shortcuts that skip work when a workload value is special (``batch == 1``)."""
     return isinstance(x, (int, float)) and x == v
+
+
+def array_of(instance, changes):
+    """A copy of a frozen dataclass instance with ``changes`` set, bypassing validation (the
+    values were validated one by one, and the cross-field rules run separately)."""
+    out = object.__new__(type(instance))
+    d = dict(instance.__dict__)
+    d.pop("_hash", None)  # ModelSpec's memoized hash
+    d.update(changes)
+    out.__dict__.update(d)
+    return out
+
+
+def pointwise(fn, *objs):
+    """``fn`` at each point of array-valued specs/options (:func:`array_of` copies), for the few
+    figures with no array form (the step-time model's predicted MFU: its collectives are lists
+    of whole-number volumes): one scalar call per point, the rest of a vectorized sweep's row
+    stays vectorized. Returns a float64 array."""
+    import numpy as np
+
+    cols = [{k: v for k, v in o.__dict__.items() if isinstance(v, np.ndarray)} for o in objs]
+    n = max(len(v) for c in cols for v in c.values())
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        out[i] = fn(*(array_of(o, {k: v[i].item() for k, v in c.items()})
+                      for o, c in zip(objs, cols)))
+    return out

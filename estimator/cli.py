@@ -1,4 +1,4 @@
-"""``python -m estimator``: report, list, sweep, whatif, plan, validate.
+"""``python -m estimator``: report, list, sweep, whatif, plan, serve, checkpoint, validate.
 
 Bad input of any kind ends with exit status 2 and one line on stderr (``error: ...``), never a
 traceback. Flags for every workload option are generated from :mod:`estimator.options`.
@@ -154,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--top", type=_parse_number(int), default=10, metavar="N",
                     help="layouts listed (default: 10)")
     _add_option_flags(pl)
+    sv = sub.add_parser("serve", help="serving latency/throughput by concurrency (and the "
+                                      "Pareto frontier over layouts with --frontier)")
+    sv.add_argument("model")
+    sv.add_argument("--format", choices=("md", "json"), default="md")
+    sv.add_argument("--frontier", action="store_true",
+                    help="search layouts x concurrencies; keep the non-dominated points")
+    sv.add_argument("--ttft-slo", type=_parse_number(float), default=0.0, metavar="S",
+                    help="frontier: drop points with TTFT above S seconds (0 = none)")
+    sv.add_argument("--tpot-slo", type=_parse_number(float), default=0.0, metavar="S",
+                    help="frontier: drop points with TPOT above S seconds (0 = none)")
+    _add_option_flags(sv)
     c = sub.add_parser("checkpoint", help="exact bytes per dtype from safetensors headers")
     c.add_argument("source", help="a .safetensors file, a checkpoint folder, or a Hugging Face "
                                   "model id in the local cache (headers only; never downloads)")
@@ -234,6 +245,22 @@ def _run(ns: argparse.Namespace) -> int:
         sys.stdout.write(render(plan(load_model(ns.model), num_gpus=n,
                                      global_batch=ns.global_batch, top=ns.top, **opts),
                                 ns.format))
+        return 0
+    if ns.command == "serve":
+        import json
+
+        from .frontier import pareto, render_md, serving_table
+
+        opts = _options_from(ns)
+        if ns.frontier:
+            res = pareto(load_model(ns.model), ttft_slo_s=ns.ttft_slo, tpot_slo_s=ns.tpot_slo,
+                         **opts)
+            rows = res["frontier"]
+        else:
+            opts.pop("concurrency", None)
+            res = rows = serving_table(load_model(ns.model), **opts)
+        sys.stdout.write(json.dumps(res, indent=1) + "\n" if ns.format == "json"
+                         else render_md(rows))
         return 0
     if ns.command == "checkpoint":
         from .checkpoint import checkpoint_bytes

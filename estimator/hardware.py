@@ -70,6 +70,9 @@ class GPU:
     #: GPU validation's calibration, shown beside the datasheet figures, never used silently.
     measured: dict | None = None
     interconnect: Interconnect | None = None
+    #: The device total as torch.cuda.mem_get_info() reports it (configs/hardware.yaml
+    #: ``cuda_total_memory_bytes``, sourced per GPU; the engine model's usable memory), or None.
+    cuda_total_memory_bytes: int | None = None
 
     def peak_flops(self, dtype: str) -> float:
         """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at — the one
@@ -120,8 +123,17 @@ def load_catalog() -> dict[str, GPU]:
             price_as_of=str(g.get("price_as_of", data.get("as_of", ""))),
             source=str(g.get("source", "")),
             measured=dict(g["measured"]) if isinstance(g.get("measured"), dict) else None,
-            interconnect=_interconnect(g.get("interconnect")))
+            interconnect=_interconnect(g.get("interconnect")),
+            cuda_total_memory_bytes=_cuda_total(g))
     return out
+
+
+def _cuda_total(g: dict) -> int | None:
+    """``cuda_total_memory_bytes`` of a catalog entry, or of its ``measured`` block."""
+    v = g.get("cuda_total_memory_bytes")
+    if v is None and isinstance(g.get("measured"), dict):
+        v = g["measured"].get("cuda_total_memory_bytes")
+    return int(v) if v else None
 
 
 def _interconnect(d: dict | None) -> Interconnect | None:

@@ -846,6 +846,10 @@ class InferenceMemory:
     stage_models: tuple[StageModel, ...] = field(default=(), repr=False, compare=False)
     state: int = 0  # hybrids: mixer states of all ``batch`` sequences (constant in context)
     state_per_sequence: int = 0
+    #: how tp/pp/ep were chosen (estimator.autolayout: auto or as given)
+    layout_choice: dict | None = field(default=None, compare=False)
+    #: the engine's start-up figures (estimator.engine): KV capacity, max concurrency
+    engine: Any = field(default=None, compare=False)
 
     @property
     def weights(self) -> int:
@@ -911,6 +915,10 @@ class InferenceMemory:
             "sixteen_bit_tensors": sixteen_bit_tensors(self.weight_dtype),
             "conventions": conventions(self.weight_dtype, self.kv_layout),
             "notes": list(self.notes),
+            "layout": dict(self.layout_choice or {}),
+            "engine": self.engine.to_dict() if self.engine is not None else None,
+            "kv_capacity_tokens": self.engine.kv_capacity_tokens if self.engine else None,
+            "max_concurrency": self.engine.max_concurrency if self.engine else None,
         }
 
 
@@ -981,9 +989,17 @@ def busiest_bytes(models: tuple[StageModel, ...], lay: Layout, batch: int, seq_l
     return maximum(*(m.total(b_group, seq_len) for m in models))
 
 
-def compute(model, opts, gpu) -> InferenceMemory:
-    """The inference-memory section for ``model`` under ``opts`` on ``gpu``."""
+def compute(model, opts, gpu, *, engine_section: bool = True,
+            layout_choice: dict | None = None) -> InferenceMemory:
+    """The inference-memory section for ``model`` under ``opts`` on ``gpu``. ``tp``/``pp``/``ep``
+    = 0 (auto) are resolved first (:func:`estimator.autolayout.resolve`); ``engine_section``:
+    add the engine's start-up figures (:mod:`estimator.engine`; the layout search skips them)."""
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
+    choice = layout_choice  # the caller resolved an auto layout already (report.estimate)
+    from .autolayout import is_auto, resolve
+
+    if is_auto(opts):
+        opts, choice = resolve(model, opts, gpu)
     dtype, kv_dtype = opts.dtype, resolve_kv_dtype(opts.kv_dtype, opts.dtype)
     kv_layout = opts.kv_cache
     util = opts.gpu_memory_utilization
@@ -1048,7 +1064,15 @@ def compute(model, opts, gpu) -> InferenceMemory:
         overhead_breakdown=overhead_bytes(1, mem, util),
         stages=stages, max_batch=max_batch(models, lay, seq, mem), max_seq_len=max_s,
         max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes),
-        stage_models=models, state=b * state_seq, state_per_sequence=state_seq)
+        stage_models=models, state=b * state_seq, state_per_sequence=state_seq,
+        layout_choice=choice or {"auto": False, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep},
+        engine=_engine_section(s, opts, gpu, lay, models) if engine_section else None)
+
+
+def _engine_section(s, opts, gpu, lay, models):
+    from . import engine  # engine builds on this module: imported when first used
+
+    return engine.compute(s, opts, gpu, lay, models)
 
 
 #: Deployments tried by :func:`smallest_fit`, smallest first: tensor parallelism inside a node of

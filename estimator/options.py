@@ -21,6 +21,8 @@ KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
 # Bounds that keep every figure a finite float (a capacity factor of 1e300 overflowed to inf):
 # far above any real job, and refused with the option's name like any other bad value.
 MAX_GPUS = 10_000_000
+_AUTO = (" (0 = auto: the cheapest serving layout that holds the workload, said in "
+         "memory.inference.layout; training reads 0 as 1)")
 
 
 def opt(default: Any, help: str, group: str, *, choices: tuple | None = None,
@@ -56,9 +58,12 @@ class Options:
                                choices=("full", "causal"))
 
     # --- parallelism ------------------------------------------------------------------------
-    tp: int = opt(1, "tensor-parallel size", "parallel", minimum=1, maximum=MAX_GPUS)
-    pp: int = opt(1, "pipeline-parallel size", "parallel", minimum=1, maximum=MAX_GPUS)
-    ep: int = opt(1, "expert-parallel size", "parallel", minimum=1, maximum=MAX_GPUS)
+    tp: int = opt(0, "tensor-parallel size" + _AUTO, "parallel",
+                 minimum=0, maximum=MAX_GPUS)
+    pp: int = opt(0, "pipeline-parallel size" + _AUTO, "parallel",
+                 minimum=0, maximum=MAX_GPUS)
+    ep: int = opt(0, "expert-parallel size" + _AUTO, "parallel",
+                 minimum=0, maximum=MAX_GPUS)
     etp: int = opt(0, "expert tensor-parallel size (training): 0 = 1 when ep > 1 (Megatron-Core "
                       "MoE recipes: --expert-tensor-parallel-size 1 with expert parallelism), "
                       "else tp; 1 = experts not split by TP", "parallel", minimum=0,
@@ -91,6 +96,17 @@ class Options:
                                          "--max-num-batched-tokens, chunked prefill); 0 = the "
                                          "whole batch × seq_len in one pass", "inference",
                                       minimum=0, maximum=10**15)
+    engine: str = opt("vllm", "inference engine whose start-up arithmetic sizes the KV cache "
+                              "(memory.inference.engine): 'vllm' (v1: gpu_memory_utilization, "
+                              "profile run, 16-token blocks) or 'sglang' (mem_fraction_static)",
+                      "inference", choices=("vllm", "sglang"))
+    max_num_seqs: int = opt(0, "most sequences one engine step runs (vLLM --max-num-seqs: the "
+                               "sampler rows of the profile run); 0 = the engine's default "
+                               "(1024 on >= 70 GiB GPUs other than A100, else 256)",
+                            "inference", minimum=0, maximum=10**7)
+    mem_fraction_static: float = opt(0.0, "SGLang --mem-fraction-static; 0 = SGLang's default "
+                                          "by tp (0.88, 0.87, 0.85, 0.81, 0.79)", "inference",
+                                     minimum=0.0, maximum=1.0)
 
     # --- training ---------------------------------------------------------------------------
     train_tokens: float = opt(1e12, "training tokens D", "training", minimum=1.0, maximum=1e18)
@@ -152,6 +168,26 @@ class Options:
     # --- serving ----------------------------------------------------------------------------
     mbu: float = opt(0.8, "memory-bandwidth utilization for decode", "serving",
                      minimum=1e-6, maximum=1.0)
+    concurrency: int = opt(0, "sequences decoding at once for serving.latency (closed loop); "
+                              "0 = batch", "serving", minimum=0, maximum=10**7)
+    request_rate: float = opt(0.0, "requests per second arriving (open loop; 0 = closed loop "
+                                   "at concurrency)", "serving", minimum=0.0, maximum=1e7)
+    input_len: int = opt(0, "prompt tokens per request (0 = seq_len)", "serving", minimum=0,
+                         maximum=100_000_000)
+    output_len: int = opt(256, "generated tokens per request", "serving", minimum=1,
+                          maximum=100_000_000)
+    expert_imbalance: float = opt(0.0, "expert load imbalance: power-law exponent alpha of "
+                                       "expert popularity (p_i ~ i^-alpha; 0 = uniform "
+                                       "routing); the busiest expert-parallel rank sets the "
+                                       "step", "serving", minimum=0.0, maximum=10.0)
+    spec_draft_tokens: int = opt(0, "speculative / MTP draft tokens per step (DeepSeek-V3 "
+                                    "MTP: 1); 0 = none", "serving", minimum=0, maximum=64)
+    spec_acceptance: float = opt(0.85, "probability each draft token is accepted "
+                                       "(DeepSeek-V3 reports 0.85-0.90 for its MTP token)",
+                                 "serving", minimum=0.0, maximum=1.0)
+    disaggregated: bool = opt(False, "prefill/decode disaggregation: prefills on separate "
+                                     "replicas of the same layout, KV sent over the network",
+                              "serving")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -166,7 +202,7 @@ class Options:
     @property
     def dp(self) -> int:
         """Data-parallel size of the training job (``num_gpus / (tp·pp·cp)``)."""
-        return self.num_gpus // (self.tp * self.pp * self.cp)
+        return self.num_gpus // (max(self.tp, 1) * max(self.pp, 1) * self.cp)
 
 
 def _check(f: dataclasses.Field, value: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from . import flops, memory, serving, training
+from . import autolayout, flops, memory, serving, training
 from .errors import EstimatorError
 from .params import ParamCounts, count_params_as
 
@@ -48,8 +48,13 @@ def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
     the FLOPs section's decode count). ``with_serving=False`` leaves serving out (``None``):
     sweep rows read no serving figure.
     """
+    # tp/pp/ep = 0: the serving layout is chosen once here (estimator.autolayout) for inference
+    # memory and serving; training reads an auto layout as 1 (its plan is its own); the report
+    # keeps the options as given (memory.inference.layout says what was chosen)
+    sopts, choice = autolayout.resolve(m, opts, gpu)
     fl = flops.compute(m, opts, gpu)
-    inference = memory.compute(m, opts, gpu)
+    inference = memory.compute(m, sopts, gpu, layout_choice=choice,
+                               engine_section=with_serving)
     # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
     # Megatron cannot split them): the training sections then say why instead of the whole
     # report failing.
@@ -62,7 +67,7 @@ def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
     return Sections(
         params=count_params_as(m.spec, opts.active_convention), flops=fl, inference=inference,
         training_memory=training_memory, training=training_compute,
-        serving=serving.compute(m, opts, gpu, inference=inference, flops_report=fl)
+        serving=serving.compute(m, sopts, gpu, inference=inference, flops_report=fl)
         if with_serving else None)
 
 
@@ -91,6 +96,13 @@ def speed(sv, batch: int) -> dict[str, float]:
             "decode_tokens_per_s_per_user": 1.0 / point.step_s}
 
 
+def _serving_options(m, opts, gpu):
+    """``opts`` with an automatic (0) ``tp``/``pp``/``ep`` resolved as the report resolves it
+    (:func:`estimator.autolayout.resolve`); array operands (a vectorized sweep's varied
+    layout) are never 0, so they pass through."""
+    return autolayout.resolve(m, opts, gpu)[0] if autolayout.is_auto(opts) else opts
+
+
 def headline_row(m, opts, gpu, speed: bool = True) -> dict[str, Any]:
     """``headline(*compute(m, opts, gpu)[:5])`` and ``speed(...)`` at ``opts.batch``, computing
     only the quantities a row shows: the busiest GPU's bytes without the max-batch and
@@ -103,7 +115,8 @@ def headline_row(m, opts, gpu, speed: bool = True) -> dict[str, Any]:
     s = m.spec
     params = count_params_as(s, opts.active_convention)
     fl = flops.compute(m, opts, gpu)
-    lay, models = memory.stages_for(s, opts, gpu)
+    sopts = _serving_options(m, opts, gpu)
+    lay, models = memory.stages_for(s, sopts, gpu)
     per_gpu = memory.busiest_bytes(models, lay, opts.batch, opts.seq_len)
     kv = memory.kv_cache_bytes(s, opts.batch, opts.seq_len,
                                memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype), opts.kv_cache)
@@ -121,5 +134,5 @@ def headline_row(m, opts, gpu, speed: bool = True) -> dict[str, Any]:
            "training_peak_bytes_per_gpu": peak, "training_fits": t_fits,
            "training_gpu_hours": hours, "training_cost_usd": cost}
     if speed:
-        row.update(serving.speed_at(s, opts, gpu, lay, models, fl))
+        row.update(serving.speed_at(s, sopts, gpu, lay, models, fl))
     return row

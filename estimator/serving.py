@@ -62,6 +62,9 @@ def expected_distinct_experts(num_experts: int, top_k: int, tokens: int) -> floa
 # experts read by the busiest expert-parallel rank
 # ----------------------------------------------------------------------------------------------
 
+#: Largest expert count for which :func:`expected_busiest_rank_experts` is computed exactly
+#: (every preset has at most 512 routed experts).
+BUSIEST_EXACT_MAX_EXPERTS = 2048
 #: Probabilities below this are dropped from the ends of the distinct-expert distribution as it
 #: is stepped token by token (mass lost: under E · tokens · 1e-30, nothing).
 OCCUPANCY_PRUNE = 1e-30
@@ -179,6 +182,10 @@ def expected_busiest_rank_experts(num_experts: int, top_k: int, ep: int, tokens:
         return 0.0
     if ep <= 1:
         return expected_distinct_experts(E, k, tokens)
+    if E > BUSIEST_EXACT_MAX_EXPERTS:
+        # the exact sum costs O(E²) big-integer work: above this size the busiest rank is
+        # taken at the per-rank mean of distinct experts, its share of E (a lower bound)
+        return min(-(-E // ep), expected_distinct_experts(E, k, tokens) * -(-E // ep) / E)
     M = busiest_rank_given_distinct(E, ep)
     if E * (1.0 - k / E) ** tokens > SERIES_FROM_UNTOUCHED:
         lo, p = _occupancy(E, k).at(tokens)  # renormalized: rounding and pruned tails
@@ -377,6 +384,8 @@ class ServingReport:
     mbu: float
     max_batch: int
     notes: tuple[str, ...] = field(default=())
+    #: TTFT/TPOT/throughput under load with communication (estimator.latency)
+    latency: dict | None = field(default=None, compare=False)
 
     @property
     def prefill_s(self) -> float:
@@ -406,6 +415,9 @@ class ServingReport:
             "mbu": self.mbu,
             "assumptions": assumptions(),
             "notes": list(self.notes),
+            "latency": self.latency,
+            "cost_per_million_tokens_usd": (self.latency or {}).get(
+                "cost_per_million_tokens_usd"),
         }
 
 
@@ -437,6 +449,14 @@ def assumptions() -> dict[str, str]:
     }
 
 
+def serving_mfu(opts, gpu) -> float:
+    """The compute utilization serving divides by: ``opts.mfu`` when given; ``mfu`` 0 =
+    predict: the measured GEMM efficiency at one prompt's rows
+    (:func:`estimator.steptime.gemm_efficiency`; per prompt, so the decode curve over batch
+    sizes keeps one compute rate)."""
+    return opts.mfu or steptime.gemm_efficiency(gpu, opts.seq_len)
+
+
 class Roofline:
     """The rates and bytes one layout's serving figures divide (see :func:`compute`)."""
 
@@ -447,10 +467,7 @@ class Roofline:
         self.s, self.lay, self.opts = s, lay, opts
         self.reads = decode_reads(s, lay, opts.dtype, models, opts.seq_len)
         self.peak = gpu.peak_flops(opts.dtype)
-        # mfu 0 = predict: the measured GEMM efficiency at one prompt's rows
-        # (estimator/steptime.py; per prompt, so the decode curve over batch sizes keeps one
-        # compute rate)
-        self.mfu = opts.mfu or steptime.gemm_efficiency(gpu, opts.seq_len)
+        self.mfu = serving_mfu(opts, gpu)
         self.flops_rate = self.peak * self.mfu * lay.group
         self.bw = gpu.bandwidth_bytes_s * opts.mbu
         if flops_report is not None and flops_report.mla_layout == opts.kv_cache:
@@ -515,6 +532,16 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     s: ModelSpec = model.spec if hasattr(model, "spec") else model
     mem = gpu.memory_bytes
     seq = opts.seq_len
+    if not (opts.tp and opts.pp and opts.ep):  # auto layout: the one inference memory picks
+        if inference is not None and inference.stage_models:
+            from .autolayout import with_layout
+
+            lay_ = inference.lay
+            opts = with_layout(opts, lay_.tp, lay_.pp, lay_.ep)
+        else:
+            from .autolayout import resolve
+
+            opts, _ = resolve(model, opts, gpu)
     if inference is not None and inference.stage_models:
         lay, models, max_b = inference.lay, inference.stage_models, inference.max_batch
     else:
@@ -544,7 +571,12 @@ def compute(model, opts, gpu, inference: memory.InferenceMemory | None = None,
     if lay.pp > 1:
         notes.append(f"pp={lay.pp}: stages run in sequence for a batch; with {lay.pp} "
                      "micro-batches in flight throughput can be up to pp times higher")
+    from . import latency as _latency
+
+    lat = _latency.compute(s, opts, gpu, lay, reads, tok_flops,
+                           opts.price_per_gpu_hour or gpu.price_per_hour_usd, max_b)
     return ServingReport(
+        latency=lat,
         batch=b, seq_len=seq, gpus=lay.gpus, prefill_flops=fwd, prefill_bytes=pre_bytes,
         prefill_compute_s=fwd / flops_rate, prefill_memory_s=pre_bytes / bw,
         decode=tuple(points),

@@ -46,6 +46,7 @@ from typing import Any
 
 from . import comm
 from . import flops as flops_mod
+from ._frozen import maximum
 from .errors import EstimatorError
 from .hardware import get_gpu, load_catalog
 from .training import activation_breakdown, parallel_plan, stage_layer_range
@@ -103,6 +104,10 @@ def _measured(gpu) -> tuple[dict, str]:
 def _interp_log2(table: dict, x: float) -> float:
     """Piecewise-linear interpolation in ``log2(x)`` over ``{x_i: y_i}``, clamped at the ends."""
     xs, ys = _sorted_table(tuple(table.items()))
+    if not isinstance(x, (int, float)):  # array operands (a vectorized sweep): numpy's own
+        import numpy as np  # piecewise-linear interpolation, clamped at the ends the same way
+
+        return np.interp(np.log2(x), [math.log2(v) for v in xs], ys)
     if x <= xs[0]:
         return ys[0]
     if x >= xs[-1]:
@@ -128,8 +133,8 @@ def gemm_efficiency(gpu, rows: float) -> float:
     the weights; large ones by the tensor cores' sustained clock. The same fraction is applied
     to FP8 GEMMs of the FP8 peak (DeepGEMM reports up to 1550 of the H800's 1979 FP8 TFLOP/s,
     0.78, on large shapes: the same ceiling)."""
-    if load_catalog().get(gpu.id) is gpu:  # catalog GPUs: cached (serving asks per report)
-        return _gemm_efficiency_cached(gpu.id, rows)
+    if load_catalog().get(gpu.id) is gpu and isinstance(rows, (int, float)):  # catalog GPUs:
+        return _gemm_efficiency_cached(gpu.id, rows)  # cached (serving asks per report)
     return _gemm_efficiency(gpu, rows)
 
 
@@ -142,7 +147,7 @@ def _gemm_efficiency(gpu, rows: float) -> float:
     table = _measured(gpu)[0].get("gemm_bf16_fraction_of_peak_by_m")
     if not table:
         raise EstimatorError("gpu", gpu.id, "has no measured GEMM efficiency to predict from")
-    return _interp_log2(table, max(rows, 1.0))
+    return _interp_log2(table, maximum(rows, 1.0))
 
 
 def attention_efficiency(gpu, seq: float) -> float:
@@ -150,7 +155,7 @@ def attention_efficiency(gpu, seq: float) -> float:
     the measured ``sdpa_causal_bf16_tflops_by_seq`` (FlashAttention via
     ``scaled_dot_product_attention`` on an H200: 146, 466, 640 TFLOP/s at 1k, 4k, 16k tokens)
     over the BF16 peak, interpolated in ``log2(seq)``."""
-    if load_catalog().get(gpu.id) is gpu:
+    if load_catalog().get(gpu.id) is gpu and isinstance(seq, (int, float)):
         return _attention_efficiency_cached(gpu.id, seq)
     return _attention_efficiency(gpu, seq)
 
@@ -166,7 +171,7 @@ def _attention_efficiency(gpu, seq: float) -> float:
     ref_peak = get_gpu(REFERENCE_MEASURED_GPU).bf16_flops if meas is not gpu.measured \
         else gpu.bf16_flops
     frac = {k: v * 1e12 / ref_peak for k, v in table.items()}
-    return _interp_log2(frac, max(seq, 1.0))
+    return _interp_log2(frac, maximum(seq, 1.0))
 
 
 def copy_efficiency(gpu) -> float:
@@ -442,7 +447,10 @@ def step_time(model, opts, gpu=None, *, saved_per_layer: tuple[int, int] | None 
     if load_catalog().get(gpu.id) is not gpu:
         return _step_time(spec, opts, gpu, *hints)
     key = (spec, opts, gpu.id)
-    hit = _STEP_CACHE.get(key)
+    try:
+        hit = _STEP_CACHE.get(key)
+    except TypeError:  # array operands (a vectorized sweep): computed, not cached
+        return _step_time(spec, opts, gpu, *hints)
     if hit is None:
         if len(_STEP_CACHE) >= STEP_CACHE_SIZE:
             _STEP_CACHE.clear()

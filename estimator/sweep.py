@@ -224,12 +224,19 @@ def headline_of(report) -> dict[str, Any]:
     return report.headline()
 
 
+#: The layout of every sweep row unless the options set one (the report's default is the
+#: automatic layout, a search per point; a sweep compares points at one layout).
+SWEEP_LAYOUT = {"tp": 1, "pp": 1, "ep": 1}
+
+
 def _check_grid(model: Any, grid: Any, options: Mapping[str, Any], max_points: int
                 ) -> tuple[Model, Options, list[str], dict[str, str], int]:
     """The loaded model, base options, fields, their kinds and the number of points; refuses a
     bad grid, or one above ``max_points``, before the first point (errors name the field)."""
     m = load_model(model)
-    base_opts = make_options(**options)
+    # rows keep one layout for every point: one GPU unless the options set tp/pp/ep (0 = the
+    # automatic serving layout, a search per point, is accepted when asked for explicitly)
+    base_opts = make_options(**{**SWEEP_LAYOUT, **options})
     if not isinstance(grid, Mapping) or not grid:
         raise EstimatorError("grid", grid, "must map field names to lists of values")
     fields = list(grid)

@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import flops as flops_mod
-from ._frozen import direct_init, maximum, spec_cache
+from ._frozen import direct_init, maximum, pointwise, spec_cache
+from .autolayout import training_defaults
 from .errors import EstimatorError
 from .memory import (
     CUBLAS_WORKSPACES_TRAINING,
@@ -283,8 +284,9 @@ def default_etp(tp: int, ep: int) -> int:
 
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
-    return _parallel_plan(spec, opts.tp, opts.pp, opts.cp, opts.ep, opts.etp, opts.num_gpus,
-                          opts.zero)
+    # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
+    return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
+                          opts.num_gpus, opts.zero)
 
 
 @spec_cache(1024)  # geometry only, like memory.layout (errors are not cached)
@@ -1240,6 +1242,7 @@ def _sorted_moe_layers(spec: ModelSpec) -> tuple[int, ...]:
 def compute_memory(model, opts, gpu) -> TrainingMemory:
     """Training memory per GPU of ``model`` under ``opts`` on ``gpu`` (see module docstring)."""
     spec = model.spec if hasattr(model, "spec") else model
+    opts = training_defaults(opts)  # auto (0) tp/pp/ep read as 1 here
     plan = parallel_plan(spec, opts)
     bpp = bytes_per_param(opts)
     lp = _layer_params(spec, plan)
@@ -1448,14 +1451,28 @@ def predicted_step(spec: ModelSpec, opts, gpu, fr: flops_mod.FlopReport,
                               forward_per_sequence=fr.train_forward.total)
 
 
+def _predicted_mfu(spec: ModelSpec, opts, gpu, fr: flops_mod.FlopReport,
+                   memory: TrainingMemory | None) -> float:
+    """:func:`predicted_step`'s MFU; over a vectorized sweep's array operands, point by point
+    (:func:`estimator.vector.pointwise`; the step-time model has no array form)."""
+    try:
+        hash((spec, opts))
+    except TypeError:  # array operands
+        from . import steptime
+
+        return pointwise(lambda s, o: steptime.step_time(s, o, gpu).mfu, spec, opts)
+    return predicted_step(spec, opts, gpu, fr, memory).mfu
+
+
 def hours_and_cost(model, opts, gpu, fr: flops_mod.FlopReport,
                    memory: TrainingMemory | None = None) -> tuple[float, float]:
     """``(gpu_hours, cost_usd)`` of :func:`compute`, without its other figures and notes (the
     rows of comparisons and sweeps); raises what :func:`compute` raises. ``opts.mfu`` 0: at
     the predicted step's MFU (:func:`predicted_step`), as :func:`compute`."""
     spec = model.spec if hasattr(model, "spec") else model
+    opts = training_defaults(opts)  # auto (0) tp/pp/ep read as 1 here
     parallel_plan(spec, opts)  # the same layout rules (errors name the field)
-    mfu = opts.mfu or predicted_step(spec, opts, gpu, fr, memory).mfu
+    mfu = opts.mfu or _predicted_mfu(spec, opts, gpu, fr, memory)
     seconds = training_seconds(model_flops(fr, int(round(opts.train_tokens))), opts.num_gpus,
                                gpu.peak_flops(opts.dtype), mfu)
     hours = gpu_hours(seconds, opts.num_gpus)
@@ -1469,6 +1486,7 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None,
     ``flops_report``, ``memory``: those sections for the same model and options, when the
     caller has them)."""
     spec = model.spec if hasattr(model, "spec") else model
+    opts = training_defaults(opts)  # auto (0) tp/pp/ep read as 1 here
     fr = flops_report or flops_mod.compute(model, opts, gpu)
     tf = fr.train_forward  # one sequence of seq_len, logits on every position
     D = int(round(opts.train_tokens))

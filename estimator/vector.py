@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from . import sections
+from ._frozen import array_of
 from .options import Options
 from .presets import Model
 from .spec import ModelSpec, check_moe
@@ -85,17 +86,6 @@ class VArray(np.ndarray):
     __hash__ = None  # unhashable: spec-keyed caches step aside (estimator._frozen.spec_cache)
 
 
-def _array_of(instance, changes: Mapping[str, Any]):
-    """A copy of a frozen dataclass instance with ``changes`` set, bypassing validation (the
-    values were validated one by one, and the cross-field rules run separately)."""
-    out = object.__new__(type(instance))
-    d = dict(instance.__dict__)
-    d.pop("_hash", None)  # ModelSpec's memoized hash
-    d.update(changes)
-    out.__dict__.update(d)
-    return out
-
-
 def _operands(cols: Mapping[str, np.ndarray], dtype) -> dict[str, VArray]:
     return {k: np.asarray(v, dtype=dtype if v.dtype.kind in "iu" else v.dtype).view(VArray)
             for k, v in cols.items()}
@@ -103,8 +93,8 @@ def _operands(cols: Mapping[str, np.ndarray], dtype) -> dict[str, VArray]:
 
 def _evaluate(model: Model, opts: Options, gpu, spec_cols, opt_cols, dtype,
               speed: bool = False) -> dict[str, Any]:
-    s: ModelSpec = _array_of(model.spec, _operands(spec_cols, dtype))
-    o: Options = _array_of(opts, _operands(opt_cols, dtype))
+    s: ModelSpec = array_of(model.spec, _operands(spec_cols, dtype))
+    o: Options = array_of(opts, _operands(opt_cols, dtype))
     check_moe(s)  # the cross-field rules of ModelSpec validation, over the arrays
     m = Model(spec=s, display_name=model.display_name, origin=model.origin)
     return sections.headline_row(m, o, gpu, speed=speed)

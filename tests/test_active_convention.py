@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 import estimator
 from estimator import formats
@@ -70,7 +71,7 @@ def test_presets_agree_with_the_publisher_table(slug):
 def test_default_report_reproduces_the_card(slug):
     """params.active of a default report rounds to the card's own active figure."""
     m = load_model(slug)
-    d = estimator.estimate(m).to_dict()["params"]
+    d = single_gpu.estimate(m).to_dict()["params"]
     assert _fits(d["active"], m.published["active_params"], "rounded"), (slug, d["active"])
     assert d["active_convention"] == m.published["convention"]
     assert d["active_convention_source"].startswith("publisher: ")
@@ -78,7 +79,7 @@ def test_default_report_reproduces_the_card(slug):
 
 @pytest.mark.parametrize("conv", list(ACTIVE_CONVENTIONS))
 def test_explicit_convention_is_followed(conv):
-    r = estimator.estimate("deepseek-v3", active_convention=conv)
+    r = single_gpu.estimate("deepseek-v3", active_convention=conv)
     d = r.to_dict()
     assert d["params"]["active_convention"] == conv
     assert d["params"]["active"] == d["params"]["active_by_convention"][conv]
@@ -88,8 +89,8 @@ def test_explicit_convention_is_followed(conv):
 
 def test_the_three_conventions_stay_side_by_side():
     """Whatever the option, active_by_convention holds all three, unchanged."""
-    a = estimator.estimate("glm-4.5").to_dict()["params"]["active_by_convention"]
-    b = estimator.estimate("glm-4.5", active_convention="with_embedding").to_dict()
+    a = single_gpu.estimate("glm-4.5").to_dict()["params"]["active_by_convention"]
+    b = single_gpu.estimate("glm-4.5", active_convention="with_embedding").to_dict()
     assert a == b["params"]["active_by_convention"]
     assert set(a) == set(ACTIVE_CONVENTIONS)
 
@@ -98,17 +99,17 @@ def test_family_without_a_card_falls_back_and_says_so():
     conv, why = active_convention_of("publisher", "dbrx")  # DBRX's 36B fits two conventions
     assert conv == "with_embedding"
     assert "no model card figure" in why
-    d = estimator.estimate("dbrx").to_dict()
+    d = single_gpu.estimate("dbrx").to_dict()
     assert d["params"]["active_convention"] == "with_embedding"
     assert "no model card figure" in d["params"]["active_convention_source"]
 
 
 def test_unknown_convention_is_an_error():
     with pytest.raises(estimator.EstimatorError, match="active_convention"):
-        estimator.estimate("mixtral-8x7b", active_convention="all")
+        single_gpu.estimate("mixtral-8x7b", active_convention="all")
 
 
 def test_markdown_names_the_convention():
-    md = formats.render(estimator.estimate("gpt-oss-120b"), "md")
+    md = formats.render(single_gpu.estimate("gpt-oss-120b"), "md")
     assert "active per token (without embedding: params.active)" in md
     assert "given in the `without_embedding` convention: publisher: OpenAI" in md

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 from estimator.checkpoint import checkpoint_bytes, read_header
 from estimator.errors import EstimatorError
@@ -142,7 +143,6 @@ def _tiny_moe_config() -> dict:
 def test_report_of_a_quantized_checkpoint_carries_its_exact_weights(tmp_path):
     """A folder with config.json and FP8 block-scaled safetensors: the report's checkpoint
     weights figure is the header byte count, beside the architecture's estimate."""
-    import estimator
     from estimator import formats
 
     (tmp_path / "config.json").write_text(json.dumps(_tiny_moe_config()))
@@ -150,7 +150,7 @@ def test_report_of_a_quantized_checkpoint_carries_its_exact_weights(tmp_path):
                                         for i in range(3)}}
     st.save_file(tensors, tmp_path / "model.safetensors")
     exact = sum(t.numel() * t.element_size() for t in tensors.values())
-    r = estimator.estimate(str(tmp_path), dtype="fp8")
+    r = single_gpu.estimate(str(tmp_path), dtype="fp8")
     d = r.to_dict()
     assert d["checkpoint"]["weights"] == exact == d["checkpoint"]["total_bytes"]
     assert d["checkpoint"]["estimated_weights"] == d["memory"]["inference"]["weights"]
@@ -161,6 +161,6 @@ def test_report_of_a_quantized_checkpoint_carries_its_exact_weights(tmp_path):
     # a sharded snapshot with a shard missing: the report says so instead of failing
     (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
         {"metadata": {}, "weight_map": {"a": "model.safetensors", "b": "model-2.safetensors"}}))
-    d = estimator.estimate(str(tmp_path)).to_dict()
+    d = single_gpu.estimate(str(tmp_path)).to_dict()
     assert "1 shard(s) missing" in d["checkpoint"]["not_applicable"]
     assert d["params"]["total"] > 0

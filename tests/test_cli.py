@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,10 +158,9 @@ def test_sweep_csv_rows_and_hf_keys(tmp_path):
 
 
 def test_markdown_units_follow_the_quantity():
-    import estimator
     from estimator.formats import to_markdown
 
-    md = to_markdown(estimator.estimate("mixtral-8x7b").to_dict())
+    md = to_markdown(single_gpu.estimate("mixtral-8x7b").to_dict())
     rows: dict[str, str] = {}
     for line in md.splitlines():
         if line.startswith("| ") and line.count("|") >= 4:  # first occurrence of each key

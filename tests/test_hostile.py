@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 import estimator
 from estimator import cli, limits
@@ -149,7 +150,7 @@ def test_a_fifo_never_blocks(tmp_path):
 def test_layers_experts_heads_are_bounded(field, value, limit):
     t0 = time.perf_counter()
     with pytest.raises(EstimatorError, match=f"{field}=.*<= {limit:,}"):
-        estimator.estimate({**SMALL, field: value})
+        single_gpu.estimate({**SMALL, field: value})
     assert time.perf_counter() - t0 < 2.0
 
 
@@ -160,7 +161,7 @@ def test_layers_experts_heads_are_bounded(field, value, limit):
 def test_custom_spec_blocks_of_the_wrong_type(tmp_path, capsys, extra, field):
     path = _write(tmp_path, "spec.yaml", CUSTOM + extra)
     with pytest.raises(EstimatorError, match=field):
-        estimator.estimate(path)
+        single_gpu.estimate(path)
     one_line_error(*run_cli("report", path, capsys=capsys)[::2], field)
 
 
@@ -183,7 +184,7 @@ def test_importer_type_confusion_is_an_estimator_error():
                 {"model_type": "llama4", "text_config": {**SMALL, "model_type": "x",
                                                          "moe_layers": "abc"}}):
         try:
-            estimator.estimate(bad)
+            single_gpu.estimate(bad)
         except EstimatorError:
             pass
 
@@ -205,13 +206,13 @@ def test_python_api_refuses_overflowing_options():
     for kw in (dict(capacity_factor=1e308), dict(price_per_gpu_hour=1e308), dict(tp=10 ** 400),
                dict(batch=10 ** 5000)):
         with pytest.raises(EstimatorError, match=next(iter(kw))):
-            estimator.estimate("mixtral-8x7b", **kw)
+            single_gpu.estimate("mixtral-8x7b", **kw)
 
 
 def test_json_output_is_strict():
     from estimator.formats import dumps_strict
 
-    r = estimator.estimate("mixtral-8x7b", capacity_factor=1000.0, price_per_gpu_hour=1e6,
+    r = single_gpu.estimate("mixtral-8x7b", capacity_factor=1000.0, price_per_gpu_hour=1e6,
                            train_tokens=1e18, seq_len=100_000_000, batch=1_000_000)
     text = estimator.formats.render(r, "json")
     json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))

@@ -75,4 +75,7 @@ def test_full_estimate_is_microseconds():
     # The same code measures 82 µs on a quiet hour of this 2-core shared VM and 104–112 µs on a
     # slower one (2026-12-04: the session's starting commit, which passed CI at 82 µs, measured
     # 104–110 µs the same afternoon). The bar catches a regression, not the hour of the day.
-    assert best < 150e-6, f"{best * 1e6:.1f} µs"
+    # Raised from 150 to 200 µs when the report gained the automatic serving layout, the
+    # engine's start-up figures, the latency model and the predicted training step (measured
+    # 150-160 µs on a quiet machine right after; README "Speed" says so).
+    assert best < 200e-6, f"{best * 1e6:.1f} µs"

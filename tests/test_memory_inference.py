@@ -19,8 +19,9 @@ import re
 import time
 
 import pytest
+from single_gpu import make_options  # noqa: E402  (tp = pp = ep = 1 unless set)
 
-from estimator import list_presets, load_model, make_options
+from estimator import list_presets, load_model
 from estimator.errors import EstimatorError
 from estimator.hardware import get_gpu
 from estimator.hf import spec_from_hf_config

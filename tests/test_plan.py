@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
+
 import estimator
 from estimator.hardware import get_gpu
 from estimator.memory import smallest_fit
@@ -33,7 +35,7 @@ def test_smallest_fit_is_minimal_and_agrees_with_estimate():
         assert best is not None, slug
         for row in plan["tried"][:-1]:
             assert "error" in row or not row["fits"], (slug, row)
-        r = estimator.estimate(m, options=opts.replace(tp=best["tp"], pp=best["pp"],
+        r = single_gpu.estimate(m, options=opts.replace(tp=best["tp"], pp=best["pp"],
                                                        ep=best["ep"],
                                                        num_gpus=best["tp"] * best["pp"]))
         assert r.inference.fits and r.inference.per_gpu.total == best["per_gpu"]
@@ -47,5 +49,5 @@ def test_more_gpu_memory_never_needs_more_gpus():
 
 
 def test_report_carries_the_plan():
-    d = estimator.estimate("mixtral-8x7b").to_dict()
+    d = single_gpu.estimate("mixtral-8x7b").to_dict()
     assert d["memory"]["inference"]["smallest_fit"]["smallest"]["gpus"] == 2

@@ -15,6 +15,7 @@ import re
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -75,7 +76,7 @@ def test_link_decode_never_raises_and_stays_within_budget(params):
     base = None if state.model == "custom" else estimator.load_model(state.model).spec
     try:
         spec = apply_arch(base, state.arch)
-        r = estimator.estimate(spec, **state.options)  # an unknown gpu id is refused here
+        r = single_gpu.estimate(spec, **state.options)  # an unknown gpu id is refused here
     except EstimatorError as e:
         _short_one_line(e)
         return
@@ -92,7 +93,7 @@ def test_uploaded_config_values_raise_only_estimator_errors(changes):
     cfg = {**SMALL, **changes}
     try:
         m = model_from_dict(cfg, origin="upload:config.json", default_name="x")
-        r = estimator.estimate(m)
+        r = single_gpu.estimate(m)
     except EstimatorError as e:
         _short_one_line(e)
         return
@@ -105,7 +106,7 @@ def test_custom_spec_values_raise_only_estimator_errors(changes):
     d = {"model_type": "custom", "num_hidden_layers": 2, "hidden_size": 64, "vocab_size": 100,
          "intermediate_size": 128, **changes}
     try:
-        estimator.estimate(d)
+        single_gpu.estimate(d)
     except EstimatorError as e:
         _short_one_line(e)
 
@@ -114,7 +115,7 @@ def test_custom_spec_values_raise_only_estimator_errors(changes):
 @given(st.dictionaries(st.sampled_from(list(OPTION_FIELDS)), SCALARS, max_size=3))
 def test_option_values_raise_only_estimator_errors_and_json_is_strict(options):
     try:
-        r = estimator.estimate("mixtral-8x7b", **options)
+        r = single_gpu.estimate("mixtral-8x7b", **options)
     except EstimatorError as e:
         _short_one_line(e)
         return

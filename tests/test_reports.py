@@ -10,6 +10,7 @@ import json
 import re
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 import estimator
 from estimator import formats
@@ -22,7 +23,7 @@ MODELS = ("mixtral-8x7b", "deepseek-v3", "llama-3-8b")
 
 @pytest.fixture(scope="module", params=MODELS)
 def report(request):
-    return estimator.estimate(request.param, batch=3, seq_len=1000)
+    return single_gpu.estimate(request.param, batch=3, seq_len=1000)
 
 
 def test_markdown_has_every_section_and_leaf_of_the_json(report):
@@ -70,7 +71,7 @@ def test_counts_are_integers_in_every_format(report):
 
 
 def test_settings_are_not_labelled_as_flops_or_bytes():
-    md = formats.render(estimator.estimate("mixtral-8x7b"), "md")
+    md = formats.render(single_gpu.estimate("mixtral-8x7b"), "md")
     assert "| capacity_factor | 0 |" in md
     assert "FLOP" not in next(line for line in md.splitlines() if "capacity_factor" in line)
     units = {"flops.capacity_factor": "", "options.capacity_factor": "",
@@ -129,6 +130,6 @@ def test_sweep_rows_print_counts_as_integers():
         for k in ("forward_flops_per_token", "training_flops_per_token", "total_params"):
             assert re.fullmatch(r"\d+", r[k]), (k, r[k])
     assert int(parsed[1]["forward_flops_per_token"]) == \
-        estimator.estimate("mixtral-8x7b").to_dict()["flops"]["forward_per_token"]
+        single_gpu.estimate("mixtral-8x7b").to_dict()["flops"]["forward_per_token"]
     assert json.loads(formats.render_rows(rows, "json"))[0]["forward_flops_per_token"] == \
         int(parsed[0]["forward_flops_per_token"])

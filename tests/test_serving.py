@@ -22,8 +22,9 @@ import statistics
 import time
 
 import pytest
+from single_gpu import make_options  # noqa: E402  (tp = pp = ep = 1 unless set)
 
-from estimator import list_presets, load_model, make_options, serving
+from estimator import list_presets, load_model, serving
 from estimator.hardware import get_gpu
 from estimator.params import count_params
 from estimator.serving import (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 from estimator import EstimatorError, ModelSpec, count_params, load_model, make_options, training
 from estimator.hardware import get_gpu
@@ -364,9 +365,8 @@ def test_default_expert_tp_lets_a_tp_ep_report_through():
     --expert-tensor-parallel-size 1 with EP) and to tp otherwise: Mixtral on 8 GPUs with
     tp = ep = 8 is a valid layout (each rank one whole expert), so the whole report, which
     computes the training sections, goes through."""
-    import estimator
 
-    r = estimator.estimate("mixtral-8x7b", tp=8, ep=8, num_gpus=8)
+    r = single_gpu.estimate("mixtral-8x7b", tp=8, ep=8, num_gpus=8)
     d = r.to_dict(compare=False)["memory"]["training"]
     assert d["parallel"]["etp"] == 1 and d["parallel"]["expert_data_parallel"] == 1
     assert "ep > 1" in d["conventions"]["expert_tensor_parallel"]
@@ -480,11 +480,10 @@ def test_compute_optimal_dense_uses_model_flops():
     """Recomputation repeats work without training a bigger model: the Chinchilla-optimal dense
     model a run's compute buys does not change with ``recompute`` (training FLOPs do), and it is
     the model Chinchilla's C = 6·N·D would train on those model FLOPs (N·D·6 = C, D = 20·N)."""
-    import estimator
 
     rows = {}
     for rc in ("none", "full"):
-        d = estimator.estimate("mixtral-8x7b", recompute=rc).to_dict()
+        d = single_gpu.estimate("mixtral-8x7b", recompute=rc).to_dict()
         rows[rc] = (d["dense_vs_moe"]["compute_optimal_dense"], d["training"])
     assert rows["full"][1]["training_flops"] > rows["none"][1]["training_flops"]
     assert rows["full"][0] == rows["none"][0]

@@ -18,6 +18,7 @@ import pytest
 
 import estimator
 from estimator.errors import EstimatorError
+from estimator.sweep import SWEEP_LAYOUT
 
 sys.path.insert(0, str(Path(__file__).parent))
 from family_configs import GENERATORS  # noqa: E402
@@ -65,7 +66,9 @@ def _grid(rng: random.Random, cfg: dict) -> dict:
 
 def _reference(cfg: dict, point: dict, options: dict) -> dict:
     arch = {k: v for k, v in point.items() if k not in ("batch", "seq_len")}
-    opts = {**options, **{k: v for k, v in point.items() if k in ("batch", "seq_len")}}
+    # a sweep keeps one layout for every point (sweep.SWEEP_LAYOUT unless the options set one)
+    opts = {**SWEEP_LAYOUT, **options,
+            **{k: v for k, v in point.items() if k in ("batch", "seq_len")}}
     try:
         r = estimator.estimate(estimator.load_model({**cfg, **arch}), **opts)
     except EstimatorError as e:
@@ -177,7 +180,8 @@ def test_speed_columns_equal_the_report_serving_figures():
         point = {f: chunk[f][k].item() for f in grid}
         cfg = {**m.hf_config, "num_experts": point["num_experts"],
                "num_experts_per_tok": point["num_experts_per_tok"]}
-        r = estimator.estimate(estimator.load_model(cfg), batch=point["batch"], tp=2)
+        r = estimator.estimate(estimator.load_model(cfg), batch=point["batch"], tp=2,
+                               pp=1, ep=1)
         dec = next(p for p in r.serving.decode if p.batch == point["batch"])
         for got, want in ((chunk["prefill_seconds"][k], r.serving.prefill_s),
                           (chunk["decode_tokens_per_s"][k], dec.tokens_per_s)):

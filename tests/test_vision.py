@@ -32,6 +32,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import hf_oracle  # noqa: E402
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 from family_configs import random_configs  # noqa: E402
 from test_params_hf import random_configs as params_random_configs  # noqa: E402
 
@@ -159,15 +160,15 @@ def test_llama4_presets_vision_is_full_minus_text(slug):
     cfg = dict(estimator.load_model(slug).hf_config)
     vision = (hf_oracle.numel(hf_oracle.build(cfg, text_only=False))
               - hf_oracle.numel(hf_oracle.build(cfg)))
-    d = estimator.estimate(slug).to_dict()
+    d = single_gpu.estimate(slug).to_dict()
     assert d["params"]["vision"] == vision
 
 
 def test_include_vision_option():
     """Served weights hold the tower (bf16: 2 bytes per parameter) unless include_vision is
     false; decode reads and text FLOPs do not change."""
-    on = estimator.estimate("llama-4-scout")
-    off = estimator.estimate("llama-4-scout", include_vision=False)
+    on = single_gpu.estimate("llama-4-scout")
+    off = single_gpu.estimate("llama-4-scout", include_vision=False)
     vision = on.params.vision
     assert vision > 0
     assert on.inference.weights - off.inference.weights == 2 * vision
@@ -178,7 +179,7 @@ def test_include_vision_option():
 
 
 def test_text_models_have_no_vision():
-    d = estimator.estimate("mixtral-8x7b").to_dict()
+    d = single_gpu.estimate("mixtral-8x7b").to_dict()
     assert d["params"]["vision"] == 0
     assert d["memory"]["inference"]["weights_breakdown"]["vision"] == 0
 

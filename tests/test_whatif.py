@@ -19,6 +19,7 @@ import sys
 from collections import OrderedDict
 
 import pytest
+import single_gpu  # noqa: E402  (tp = pp = ep = 1 unless a test sets them)
 
 import estimator
 from estimator import quant, whatif
@@ -273,7 +274,7 @@ def test_default_table_has_one_row_of_each_kind_and_consistent_figures():
         if row["fits"]:
             assert row["per_gpu_bytes"] <= r["gpu_memory_bytes"]
     # the baseline row is the estimate itself at its fewest-GPU layout
-    rep = estimator.estimate("mixtral-8x7b", gpu="h100-sxm", tp=2)
+    rep = single_gpu.estimate("mixtral-8x7b", gpu="h100-sxm", tp=2)
     assert base["per_gpu_bytes"] == rep.inference.per_gpu.total
     assert base["weights_bytes"] == rep.inference.weights
 

@@ -239,3 +239,21 @@ def parity(points: Sequence[Mapping[str, Any]], *, title: str | None = None) -> 
     fig.update_xaxes(type="log")
     fig.update_yaxes(type="log")
     return _layout(fig, title=title, x_title="measured", y_title="estimated", height=420)
+
+
+def pareto_frontier(points: Sequence[Mapping[str, Any]], frontier: Sequence[Mapping[str, Any]],
+                    *, title: str | None = None) -> go.Figure:
+    """tokens/s per user (x) against tokens/s per GPU (y): every point searched, and the
+    non-dominated ones joined (estimator.frontier.pareto)."""
+    fig = go.Figure()
+    label = [safe(f"{p['gpus']} GPUs, tp={p['tp']} pp={p['pp']} ep={p['ep']}, "
+                  f"concurrency {p['concurrency']}") for p in points]
+    fig.add_trace(go.Scatter(x=[p["tokens_per_s_per_user"] for p in points],
+                             y=[p["tokens_per_s_per_gpu"] for p in points], mode="markers",
+                             name="searched", text=label, hoverinfo="text+x+y",
+                             marker=dict(color=INACTIVE, size=8)))
+    fig.add_trace(go.Scatter(x=[p["tokens_per_s_per_user"] for p in frontier],
+                             y=[p["tokens_per_s_per_gpu"] for p in frontier],
+                             mode="lines+markers", name="Pareto frontier (meets the SLOs)",
+                             marker=dict(color=ACTIVE, size=10), line=dict(color=ACTIVE)))
+    return _layout(fig, title=title, x_title="tokens/s per user", y_title="tokens/s per GPU")

@@ -40,8 +40,8 @@ c[3].metric("Inference memory / GPU", fmt.gib(inf_total), border=True,
             delta_color="normal" if mi.get("fits") else "inverse", delta_arrow="off",
             help=f"batch={o['batch']}, seq_len={o['seq_len']:,}, weights {o['dtype']}, KV "
                  f"{mi.get('kv_dtype', o['kv_dtype'])}"
-                 f"{' (auto)' if o['kv_dtype'] == 'auto' else ''}, tp={o['tp']}; "
-                 "GiB = 2^30 bytes")
+                 f"{' (auto)' if o['kv_dtype'] == 'auto' else ''}, "
+                 f"tp={mi.get('parallel', {}).get('tp', o['tp'])}; GiB = 2^30 bytes")
 c = st.columns(4)
 c[0].metric("Training peak / GPU", fmt.gib(fmt.first(mt, "peak", "per_gpu.total")),
             border=True, delta=widgets.fits_text(mt.get("fits"), report.gpu.memory_bytes),
@@ -63,6 +63,21 @@ if mt.get("not_applicable"):
             + widgets.md(mt["not_applicable"]),
             icon=":material/info:")
 
+lay_choice = mi.get("layout") or {}
+par = mi.get("parallel") or {}
+eng = mi.get("engine") or {}
+if par:
+    how = ("chosen automatically: the cheapest layout that holds this workload"
+           if lay_choice.get("auto") else "as set")
+    kv_line = ""
+    if eng:
+        kv_line = (f" {eng.get('engine', 'vllm')} would report a KV cache of "
+                   f"**{eng.get('kv_capacity_tokens', 0):,} tokens** per replica, "
+                   f"maximum concurrency **{eng.get('max_concurrency', 0):.2f}×** at "
+                   f"{eng.get('max_model_len', 0):,} tokens per request.")
+    st.caption(f"Serving layout: **{mi.get('gpus')} × {report.gpu.name}**, tp={par.get('tp')}, "
+               f"pp={par.get('pp')}, ep={par.get('ep')} ({how}; set tp/pp/ep to override, "
+               f"0 = auto).{kv_line}")
 plan = (mi.get("smallest_fit") or {}).get("smallest")
 if plan:
     st.caption(f"Inference at batch {o['batch']} × {o['seq_len']:,} tokens fits on "

@@ -1,0 +1,130 @@
+"""Automatic serving layout: ``tp``, ``pp``, ``ep`` = 0 (the defaults) mean "the cheapest layout
+that holds the workload"; explicit values are kept and only the others are searched.
+
+Candidates (one inference replica, :func:`estimator.memory.layout`): tensor parallelism 1, 2, 4,
+8 inside a node; pipeline stages 1…16 across nodes; for MoE models expert parallelism equal to
+``tp`` (vLLM ``--enable-expert-parallel``: experts split over the TP group) or wider, ``tp·d``
+with ``d = 2…16`` attention data-parallel groups (vLLM/SGLang DP attention with wide EP, the
+layout DeepSeek serves V3 with). They are tried cheapest first — fewest GPUs, then fewest
+pipeline stages (a stage adds a hop per token), then EP equal to TP, then wider TP — and the
+first whose busiest GPU fits (:attr:`estimator.memory.InferenceMemory.fits`) wins. Nothing fits
+up to 8 × 16 GPUs: the largest candidate is kept and reported as not fitting.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+from .errors import EstimatorError
+from .spec import ModelSpec
+
+AUTO_TP = (1, 2, 4, 8)
+AUTO_PP = (1, 2, 4, 8, 16)
+#: attention data-parallel groups tried with wide expert parallelism (ep = tp · d)
+AUTO_EP_WIDTH = (1, 2, 4, 8, 16)
+
+
+def is_auto(opts) -> bool:
+    """Any of ``tp``, ``pp``, ``ep`` left at 0 (auto)."""
+    # array operands (a vectorized sweep's varied layout) are never 0: not auto
+    return any(isinstance(v, int) and v == 0 for v in (opts.tp, opts.pp, opts.ep))
+
+
+@functools.lru_cache(maxsize=1024)  # spec geometry only
+def candidates(s: ModelSpec, tp: int, pp: int, ep: int) -> tuple[tuple[int, int, int, int], ...]:
+    """``(gpus, tp, pp, ep)`` layouts to try, cheapest first (module docstring); a fixed
+    (non-zero) ``tp``/``pp``/``ep`` is kept as given."""
+    out = set()
+    for t in ((tp,) if tp else AUTO_TP):
+        for p in ((pp,) if pp else AUTO_PP):
+            if not s.is_moe:
+                eps = (ep or 1,)
+            elif ep:
+                eps = (ep,)
+            else:
+                eps = tuple(t * d for d in AUTO_EP_WIDTH)
+            for e in eps:
+                group = math.lcm(t, e) if s.is_moe else t
+                out.add((p * group, t, p, e))
+    return tuple(sorted(out, key=lambda c: (c[0], c[2], c[3] != c[1], -c[1])))
+
+
+#: (spec, options, GPU id, GPU memory) -> resolved layout; bounded (cleared when full)
+_CACHE: dict = {}
+_CACHE_MAX = 1024
+
+
+def _resolve(model, opts, gpu):
+    from . import memory
+
+    s: ModelSpec = model.spec if hasattr(model, "spec") else model
+    tried = []
+    chosen = None
+    last_ok = None
+    for gpus, t, p, e in candidates(s, opts.tp, opts.pp, opts.ep):
+        try:
+            r = memory.compute(model, with_layout(opts, t, p, e), gpu, engine_section=False)
+        except EstimatorError as err:
+            tried.append({"gpus": gpus, "tp": t, "pp": p, "ep": e, "error": str(err)})
+            continue
+        row = {"gpus": r.lay.gpus, "tp": t, "pp": p, "ep": e, "per_gpu": r.per_gpu.total,
+               "fits": r.fits}
+        tried.append(row)
+        last_ok = row
+        if r.fits:
+            chosen = row
+            break
+    if chosen is None and last_ok is None:
+        raise EstimatorError("tp", opts.tp, "no tensor/pipeline/expert-parallel layout is "
+                             "valid for this model: " + "; ".join(x["error"] for x in tried[:3]))
+    pick = chosen or last_ok
+    info = {"auto": True, "tp": pick["tp"], "pp": pick["pp"], "ep": pick["ep"],
+            "gpus": pick["gpus"], "fits": pick["fits"],
+            "requested": {"tp": opts.tp, "pp": opts.pp, "ep": opts.ep},
+            "tried": len(tried),
+            "method": "cheapest layout that holds the workload: fewest GPUs, then fewest "
+                      "pipeline stages, then ep = tp, then wider tp (tp 1-8 in a node, pp 1-16, "
+                      "MoE: ep = tp or tp x 2..16 with data-parallel attention); 0 = auto, "
+                      "explicit values kept"}
+    if chosen is None:
+        info["note"] = ("nothing up to the largest candidate fits: the largest valid layout "
+                        "is shown")
+    return with_layout(opts, pick["tp"], pick["pp"], pick["ep"]), info
+
+
+def resolve(model, opts, gpu):
+    """``(opts with tp/pp/ep filled in, layout info)``; options without a 0 pass through with
+    ``{"auto": False, ...}``. Cached per (model, options, GPU id): repeated estimates of one
+    workload search once."""
+    if not is_auto(opts):
+        return opts, {"auto": False, "tp": opts.tp, "pp": opts.pp, "ep": opts.ep}
+    s = model.spec if hasattr(model, "spec") else model
+    key = (s, opts, gpu.id, gpu.memory_bytes)
+    try:
+        hit = _CACHE.get(key)
+    except TypeError:  # an unhashable spec: search uncached
+        return _resolve(model, opts, gpu)
+    if hit is None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        hit = _CACHE[key] = _resolve(model, opts, gpu)
+    return hit
+
+
+def training_defaults(opts):
+    """Training reads an auto (0) ``tp``/``pp``/``ep`` as 1: its own layout search is the
+    training plan's job; the serving layout need not divide ``num_gpus``."""
+    if not is_auto(opts):
+        return opts
+    return with_layout(opts, opts.tp or 1, opts.pp or 1, opts.ep or 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def with_layout(opts, tp: int, pp: int, ep: int):
+    """``opts`` with ``tp``/``pp``/``ep`` replaced (validated options are immutable: cached, as
+    ``make_options`` caches, since re-validating every field costs as much as a section)."""
+    return opts.replace(tp=tp, pp=pp, ep=ep)
+
+
+__all__ = ["candidates", "is_auto", "resolve", "training_defaults"]

@@ -1,0 +1,404 @@
+"""Engine memory: what vLLM or SGLang prints at start-up — KV-cache capacity in tokens and the
+maximum concurrency at ``seq_len`` tokens per request — from the engine's own arithmetic.
+
+Each term is the engine's formula, cited by file and function, applied to this estimator's exact
+weight bytes (:mod:`estimator.memory`). Named option ``engine``: ``vllm`` (default) or ``sglang``.
+
+**vLLM v1** (``vllm/v1/worker/gpu_worker.py::Worker.determine_available_memory`` with
+``vllm/utils/mem_utils.py::memory_profiling``)::
+
+    requested = total_memory × gpu_memory_utilization          # init_snapshot.total_memory
+    available_kv = requested − (weights + torch_peak_increase + non_torch_increase)
+
+``total_memory`` is what ``torch.cuda.mem_get_info()`` reports (:func:`driver_memory_bytes`), not
+the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised, so the CUDA
+context and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA graphs
+captured after the KV cache is allocated (``compile_or_warm_up_model``) — they are reported here as
+notes, not subtracted. ``torch_peak_increase`` is the peak of the profile run, a forward of
+``max_num_batched_tokens`` tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of
+``TritonExperts.workspace_shapes`` included) followed by the sampler on ``max_num_seqs`` rows. The
+KV cache is then cut into blocks
+(``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
+``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
+``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
+``_get_kv_cache_groups_uniform_page_size`` groups them; with pipeline stages every worker sizes
+its own cache and the engine keeps the smallest block count.
+
+**SGLang** (``python/sglang/srt/model_executor/model_runner.py``,
+``ModelRunner.profile_max_num_token``)::
+
+    rest = free_after_load − free_at_init × (1 − mem_fraction_static)
+    max_total_num_tokens = rest // cell_size
+
+``mem_fraction_static`` by TP size (``python/sglang/srt/server_args.py::ServerArgs.__post_init__``:
+0.88, 0.87 at tp ≥ 2, 0.85 at ≥ 4, 0.81 at ≥ 8, 0.79 at ≥ 16); activations and CUDA graphs live in
+the ``1 − mem_fraction_static`` share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import memory
+from .errors import EstimatorError
+from .memory import BYTES_PER_ELEMENT, GIB, LOGITS_BYTES, Layout
+from .spec import ModelSpec
+
+ENGINES = ("vllm", "sglang")
+
+#: vLLM's KV block size on CUDA (``vllm/config/cache.py::CacheConfig.block_size``: 16 when unset
+#: by the attention backend; FlashMLA forces 64 for MLA models on Hopper, not modelled).
+VLLM_BLOCK_SIZE = 16
+#: Tokens the fused-MoE kernel processes per chunk (``vllm/envs.py::VLLM_FUSED_MOE_CHUNK_SIZE``,
+#: default 32768 in 2025 releases): the workspaces are sized for at most this many tokens.
+VLLM_FUSED_MOE_CHUNK_SIZE = 32768
+#: vLLM's defaults when ``max_num_batched_tokens`` / ``max_num_seqs`` are not given
+#: (``vllm/engine/arg_utils.py::EngineArgs.get_batch_defaults``, ``vllm serve``): 8192 / 1024 on
+#: GPUs with >= 70 GiB that are not A100s, else 2048 / 256.
+VLLM_SERVE_DEFAULTS_LARGE = (8192, 1024)
+VLLM_SERVE_DEFAULTS_SMALL = (2048, 256)
+VLLM_LARGE_GPU_BYTES = 70 * GIB
+#: Memory outside PyTorch's allocator that the profile run adds after the baseline snapshot:
+#: 0.16 GiB on one H100 (vLLM PR #12126 log, "non_torch_memory takes 0.16GiB"); 0.20 GiB per GPU
+#: with tensor parallelism (vLLM PR #14447 log, 4 x RTX 4090, "non_torch_memory takes 0.20GiB":
+#: NCCL's lazily allocated channel buffers). Measured figures of one setup each, not formulas.
+VLLM_NON_TORCH_ONE_GPU = round(0.16 * GIB)
+VLLM_NON_TORCH_MULTI_GPU = round(0.20 * GIB)
+#: SGLang's default ``mem_fraction_static`` by TP size (server_args.py, see module docstring).
+SGLANG_MEM_FRACTION = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
+#: Memory taken before SGLang's first ``get_available_gpu_memory`` (CUDA context, NCCL init):
+#: 0.5 GiB, an assumption (the CUDA context of a Hopper GPU is ~0.5 GiB; NCCL's init buffers
+#: add a few hundred MB at tp > 1, not counted).
+SGLANG_CONTEXT_BYTES = GIB // 2
+
+
+def driver_memory_bytes(gpu) -> tuple[int, str]:
+    """``(bytes, source)``: the device total as ``torch.cuda.mem_get_info()`` reports it — the
+    catalog's ``cuda_total_memory_bytes`` where sourced — else the catalog's ``memory_bytes``."""
+    v = getattr(gpu, "cuda_total_memory_bytes", None)
+    if v:
+        return int(v), "cuda_total_memory_bytes (what torch.cuda.mem_get_info reports)"
+    return gpu.memory_bytes, "memory_bytes (no driver figure in the catalog for this GPU)"
+
+
+def vllm_serve_defaults(gpu) -> tuple[int, int]:
+    """``(max_num_batched_tokens, max_num_seqs)`` vLLM picks for ``vllm serve`` on ``gpu``
+    (``EngineArgs.get_batch_defaults``: large values on >= 70 GiB GPUs other than A100)."""
+    total, _ = driver_memory_bytes(gpu)
+    big = total >= VLLM_LARGE_GPU_BYTES and "a100" not in gpu.id.lower()
+    return VLLM_SERVE_DEFAULTS_LARGE if big else VLLM_SERVE_DEFAULTS_SMALL
+
+
+# ----------------------------------------------------------------------------------------------
+# KV blocks (vLLM)
+# ----------------------------------------------------------------------------------------------
+
+def vllm_page_size_bytes(s: ModelSpec, kv_layout: str, kv_dtype: str, tp: int,
+                         block_size: int = VLLM_BLOCK_SIZE) -> int:
+    """Bytes of one KV block of one layer on one GPU (``vllm/v1/kv_cache_interface.py``):
+    ``AttentionSpec.page_size_bytes = 2 · block_size · num_kv_heads · head_size · dtype_size``
+    (K and V); ``MLAAttentionSpec``: ``block_size · head_size · dtype_size`` with the latent
+    ``kv_lora_rank + qk_rope_head_dim`` as head size, one KV head. Per GPU the KV heads are
+    ``max(1, g // tp)`` (:func:`estimator.memory.kv_elements_per_token`)."""
+    return (block_size * memory.kv_elements_per_token(s, kv_layout, tp)
+            * BYTES_PER_ELEMENT[kv_dtype])
+
+
+def vllm_max_memory_usage_blocks(max_model_len: int, block_size: int, window: int | None,
+                                 max_num_batched_tokens: int) -> int:
+    """Blocks one request of ``max_model_len`` tokens needs in one layer
+    (``kv_cache_interface.py``): full attention ``cdiv(max_model_len, block_size)``; sliding
+    window ``cdiv(min(window − 1 + max_num_batched_tokens, max_model_len), block_size) + 1``
+    (``SlidingWindowSpec.max_memory_usage_bytes``)."""
+    if window is None:
+        return -(-max_model_len // block_size)
+    tokens = min(window - 1 + max_num_batched_tokens, max_model_len)
+    return -(-tokens // block_size) + 1
+
+
+def vllm_kv_groups(n_full: int, n_slide: int) -> tuple[int, int, int]:
+    """``(group_size, full groups, sliding groups)`` for a worker holding ``n_full`` full and
+    ``n_slide`` sliding-window layers (``kv_cache_utils.py``): one group of every layer when they
+    are all one kind (``_get_kv_cache_groups_uniform_spec``); otherwise
+    ``_get_kv_cache_groups_uniform_page_size``: group size = the smaller count, or the larger when
+    it is below 1.5× the smaller, and ``cdiv(count, group_size)`` groups per kind (padded)."""
+    if n_full == 0 or n_slide == 0:
+        return n_full + n_slide, (1 if n_full else 0), (1 if n_slide else 0)
+    lo, hi = min(n_full, n_slide), max(n_full, n_slide)
+    size = hi if hi < lo * 1.5 else lo
+    return size, -(-n_full // size), -(-n_slide // size)
+
+
+def vllm_num_blocks(available: int, page_size: int, group_size: int) -> int:
+    """``get_num_blocks``: ``available // page_size // num_layers`` (``num_layers`` = the group
+    size: each of that many tensors is shared by one layer of every group), at least 0."""
+    if available <= 0 or group_size <= 0:
+        return 0
+    return available // page_size // group_size
+
+
+def vllm_kv_tokens(num_blocks: int, num_groups: int, block_size: int = VLLM_BLOCK_SIZE) -> int:
+    """"GPU KV cache size: N tokens" (``_report_kv_cache_config``):
+    ``num_blocks // len(kv_cache_groups) · min_block_size``."""
+    return num_blocks // max(num_groups, 1) * block_size
+
+
+def vllm_max_concurrency(num_blocks: int, blocks_per_request: int) -> float:
+    """"Maximum concurrency for N tokens per request" (``get_max_concurrency_for_kv_cache_config``):
+    ``num_blocks / cdiv(group_size · Σ_groups max_memory_usage, page_size · group_size)`` — the
+    blocks one request needs summed over the groups (:func:`vllm_max_memory_usage_blocks`)."""
+    return num_blocks / blocks_per_request if blocks_per_request else 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# profile-run peak (vLLM)
+# ----------------------------------------------------------------------------------------------
+
+def vllm_profile_peak(s: ModelSpec, lay: Layout, act_bytes: int, tokens: int, num_reqs: int,
+                      last_stage: bool = True, has_dense: bool = True,
+                      has_moe: bool = True) -> dict[str, int]:
+    """``torch_peak_increase`` of vLLM's profile run on one GPU, by named phase (bytes):
+    ``residual + max(attention, dense_ffn, moe, sampler)``.
+
+    ``T`` = ``tokens`` (``max_num_batched_tokens``, ``GPUModelRunner.profile_run`` →
+    ``_dummy_run``). ``residual``: the hidden states and vLLM's separate residual stream,
+    ``2·T·h``. ``attention``/``dense_ffn``: as :func:`estimator.memory.activation_model`.
+    ``moe``: router logits ``T·E`` (a ``ReplicatedLinear`` in the model dtype), top-k weights
+    and ids ``T·k·(4 + 4)``, and the fused-MoE kernel's buffers for ``M = min(T,
+    VLLM_FUSED_MOE_CHUNK_SIZE)`` tokens (``vllm/model_executor/layers/fused_moe/fused_moe.py::
+    TritonExperts.workspace_shapes``): ``workspace1 = M·k·max(N/2, K)``, ``workspace2 =
+    M·k·max(N, K)``, ``output = M·K`` with ``N = 2·f_e/etp`` (gate and up), ``K = h``. The
+    shapes are ``M × topk`` whatever share of the experts the rank holds (with expert
+    parallelism non-local pairs are masked by ``expert_map``, not dropped from the buffers), and
+    with data-parallel attention ``M`` is every attention group's tokens (vLLM's default
+    all-gather dispatch: ``T · dp_attn``). Shared experts as a dense FFN.
+    ``sampler``: the last stage's logits for ``num_reqs`` rows (``_dummy_sampler_run`` with
+    ``min(max_num_seqs, max_num_batched_tokens)``), once in the model dtype and once upcast to
+    fp32 (``Sampler``), ``V/tp`` wide.
+    """
+    h = s.hidden_size
+    base = memory.activation_model(s, lay, act_bytes, last_stage, has_dense, has_moe)
+    T = tokens
+    out = {"residual": 2 * T * h * act_bytes,
+           "attention": T * base.attention * act_bytes,
+           "dense_ffn": T * base.dense_ffn * act_bytes,
+           "moe": 0, "sampler": 0}
+    if has_moe and s.is_moe:
+        k = max(s.num_experts_per_tok, 1)
+        f_l = -(-s.moe_intermediate_size // lay.etp)
+        n = (2 if s.gated_ffn else 1) * f_l
+        m = min(T * lay.dp_attn, VLLM_FUSED_MOE_CHUNK_SIZE)
+        work = m * k * (max(n // 2, h) + max(n, h)) + m * h
+        shared = 0
+        if s.num_shared_experts:
+            fsh = -(-s.shared_expert_intermediate_size // lay.tp)
+            shared = T * ((2 if s.gated_ffn else 1) * fsh + fsh)
+        out["moe"] = (T * s.num_experts + work + shared) * act_bytes + T * k * 8
+    if last_stage:
+        v_l = -(-s.vocab_size // lay.tp)
+        out["sampler"] = min(num_reqs, T) * v_l * (act_bytes + LOGITS_BYTES)
+    return out
+
+
+def profile_peak_total(terms: dict[str, int]) -> int:
+    """``residual + max(attention, dense_ffn, moe, sampler)`` of :func:`vllm_profile_peak`."""
+    return terms["residual"] + max(terms["attention"], terms["dense_ffn"], terms["moe"],
+                                   terms["sampler"])
+
+
+def vllm_non_torch_bytes(gpus: int) -> int:
+    """:data:`VLLM_NON_TORCH_ONE_GPU` on one GPU, :data:`VLLM_NON_TORCH_MULTI_GPU` when NCCL
+    runs (the replica spans GPUs)."""
+    return VLLM_NON_TORCH_ONE_GPU if gpus == 1 else VLLM_NON_TORCH_MULTI_GPU
+
+
+def vllm_available_kv_bytes(total: int, utilization: float, weights: int, torch_peak: int,
+                            non_torch: int) -> int:
+    """``Worker.determine_available_memory``: ``int(total · utilization − (weights +
+    torch_peak_increase + non_torch_increase))`` (may be negative: the engine then refuses)."""
+    return int(total * utilization - (weights + torch_peak + non_torch))
+
+
+def sglang_mem_fraction_static(tp: int) -> float:
+    """SGLang's default ``mem_fraction_static`` for ``tp`` (:data:`SGLANG_MEM_FRACTION`)."""
+    for lo, frac in SGLANG_MEM_FRACTION:
+        if tp >= lo:
+            return frac
+    return SGLANG_MEM_FRACTION[-1][1]
+
+
+def sglang_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static: float,
+                            cell_size: int) -> int:
+    """``profile_max_num_token``: ``rest = (free_at_init − weights) − free_at_init · (1 −
+    mem_fraction_static)``; ``int(rest // cell_size)`` tokens (``cell_size``: KV bytes of one
+    token over all layers on this GPU)."""
+    rest = (free_at_init - weights) - free_at_init * (1 - mem_fraction_static)
+    return max(int(rest // cell_size), 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# the section
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EngineMemory:
+    """What the engine prints at start-up, per GPU of the busiest worker (module docstring)."""
+
+    engine: str
+    total_memory: int
+    total_memory_source: str
+    utilization: float
+    requested: int
+    weights: int
+    activation_peak: dict[str, int]
+    non_torch: int
+    available_kv: int
+    page_size: int
+    block_size: int
+    num_blocks: int
+    kv_capacity_tokens: int
+    max_model_len: int
+    max_concurrency: float
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    attention_groups: int
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine, "total_memory": self.total_memory,
+            "total_memory_source": self.total_memory_source,
+            "utilization": self.utilization, "requested": self.requested,
+            "weights": self.weights, "activation_peak": profile_peak_total(self.activation_peak)
+            if self.activation_peak else 0,
+            "activation_breakdown": dict(self.activation_peak), "non_torch": self.non_torch,
+            "available_kv": self.available_kv, "page_size": self.page_size,
+            "block_size": self.block_size, "num_blocks": self.num_blocks,
+            "kv_capacity_tokens": self.kv_capacity_tokens,
+            "kv_capacity_tokens_all_replicas": self.kv_capacity_tokens * self.attention_groups,
+            "max_model_len": self.max_model_len, "max_concurrency": self.max_concurrency,
+            "max_num_batched_tokens": self.max_num_batched_tokens,
+            "max_num_seqs": self.max_num_seqs, "attention_groups": self.attention_groups,
+            "notes": list(self.notes),
+        }
+
+
+#: (spec, options, GPU id, GPU memory, layout) -> EngineMemory: a deterministic function of
+#: these (the stage models follow from them), cached so a repeated estimate reuses it.
+_CACHE: dict = {}
+_CACHE_MAX = 1024
+
+
+def compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory:
+    """The engine section for the layout ``lay`` and its per-stage models (weights per GPU);
+    cached per (spec, options, GPU, layout)."""
+    key = (s, opts, gpu.id, gpu.memory_bytes, lay)
+    try:
+        hit = _CACHE.get(key)
+    except TypeError:  # an unhashable spec
+        return _compute(s, opts, gpu, lay, stage_models)
+    if hit is None:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        hit = _CACHE[key] = _compute(s, opts, gpu, lay, stage_models)
+    return hit
+
+
+def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory:
+    engine = opts.engine
+    if engine not in ENGINES:
+        raise EstimatorError("engine", engine, "must be one of " + ", ".join(ENGINES))
+    total, source = driver_memory_bytes(gpu)
+    kv_dtype = memory.resolve_kv_dtype(opts.kv_dtype, opts.dtype)
+    act_b = memory.activation_bytes(opts.dtype)
+    max_len = opts.seq_len
+    d_tokens, d_seqs = vllm_serve_defaults(gpu)
+    mnbt = opts.max_num_batched_tokens or d_tokens
+    mns = opts.max_num_seqs or d_seqs
+    notes = []
+    if engine == "vllm":
+        util = opts.gpu_memory_utilization
+        requested = int(total * util)
+        page = vllm_page_size_bytes(s, opts.kv_cache, kv_dtype, lay.tp)
+        non_torch = vllm_non_torch_bytes(lay.gpus)
+        best = None
+        for m in stage_models:
+            lo, hi = m.layers
+            n, n_moe, n_slide = memory.layer_kinds(s, lo, hi)
+            w = sum(m.weights.values())
+            peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
+                                     n_moe < n, n_moe > 0)
+            avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
+            size, g_full, g_slide = vllm_kv_groups(n - n_slide, n_slide)
+            blocks = vllm_num_blocks(avail, page, size)
+            row = (blocks, avail, w, peak, g_full + g_slide, g_full, g_slide)
+            if best is None or blocks < best[0]:
+                best = row
+        blocks, avail, w, peak, groups, g_full, g_slide = best
+        per_req = (g_full * vllm_max_memory_usage_blocks(max_len, VLLM_BLOCK_SIZE, None, mnbt)
+                   + g_slide * vllm_max_memory_usage_blocks(max_len, VLLM_BLOCK_SIZE,
+                                                            s.sliding_window, mnbt))
+        tokens = vllm_kv_tokens(blocks, groups)
+        conc = vllm_max_concurrency(blocks, per_req)
+        if avail < 0:
+            notes.append("the weights and the profile run exceed the requested memory: vLLM "
+                         "would refuse to start (negative KV cache memory)")
+        notes.append("CUDA graphs (captured after the KV cache is allocated), the CUDA context "
+                     "and NCCL's init buffers come out of the 1 - gpu_memory_utilization "
+                     "headroom; they are not subtracted from the KV budget")
+        return EngineMemory(
+            engine=engine, total_memory=total, total_memory_source=source, utilization=util,
+            requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
+            available_kv=avail, page_size=page, block_size=VLLM_BLOCK_SIZE, num_blocks=blocks,
+            kv_capacity_tokens=tokens, max_model_len=max_len, max_concurrency=conc,
+            max_num_batched_tokens=mnbt, max_num_seqs=mns, attention_groups=lay.dp_attn,
+            notes=tuple(notes))
+    # sglang: one token pool over all of this GPU's layers (sliding layers kept whole, as
+    # SGLang's default pool does outside its hybrid-SWA configurator)
+    frac = opts.mem_fraction_static or sglang_mem_fraction_static(lay.tp)
+    free0 = total - SGLANG_CONTEXT_BYTES
+    best = None
+    for m in stage_models:
+        lo, hi = m.layers
+        cell = (hi - lo) * memory.kv_elements_per_token(s, opts.kv_cache, lay.tp) \
+            * BYTES_PER_ELEMENT[kv_dtype]
+        w = sum(m.weights.values())
+        tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
+        if best is None or tok < best[0]:
+            best = (tok, w, cell)
+    tok, w, cell = best
+    avail = tok * cell
+    if s.sliding_window_layers:
+        notes.append("sliding-window layers counted at full length (SGLang's default token "
+                     "pool; its hybrid-SWA pool is not modelled)")
+    notes.append(f"mem_fraction_static={frac}: activations and CUDA graphs live in the "
+                 f"remaining {1 - frac:.2f} of the memory free at start-up")
+    return EngineMemory(
+        engine=engine, total_memory=total, total_memory_source=source, utilization=frac,
+        requested=int(free0 * frac), weights=w, activation_peak={}, non_torch=0,
+        available_kv=avail, page_size=cell, block_size=1, num_blocks=tok,
+        kv_capacity_tokens=tok, max_model_len=max_len,
+        max_concurrency=tok / max_len if max_len else 0.0, max_num_batched_tokens=mnbt,
+        max_num_seqs=mns, attention_groups=lay.dp_attn, notes=tuple(notes))
+
+
+def conventions(engine: str) -> str:
+    if engine == "sglang":
+        return ("SGLang profile_max_num_token: (free after load) - (free at init) x (1 - "
+                "mem_fraction_static), divided by the KV bytes of one token; free at init = "
+                "driver total - 0.5 GiB CUDA context (assumed)")
+    return ("vLLM v1 determine_available_memory: driver total x gpu_memory_utilization - "
+            "weights - profile-run peak at max_num_batched_tokens (fused-MoE workspaces, "
+            "sampler) - non-torch increase; blocks of 16 tokens per layer "
+            "(kv_cache_utils.get_num_blocks), smallest worker wins; CUDA graphs and the CUDA "
+            "context use the headroom")
+
+
+__all__ = ["ENGINES", "EngineMemory", "compute", "conventions", "driver_memory_bytes",
+           "profile_peak_total", "sglang_max_total_tokens", "sglang_mem_fraction_static",
+           "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens",
+           "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",
+           "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak",
+           "vllm_serve_defaults"]
+

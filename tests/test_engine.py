@@ -1,0 +1,237 @@
+"""Engine memory (estimator/engine.py): each term against the engine's own formula, transcribed
+here with its source, and the totals against published start-up logs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+import estimator
+from estimator import engine, memory
+from estimator.hardware import get_gpu
+
+GIB = 2**30
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM, transcribed (vllm-project/vllm main, 2025-2026)
+# ---------------------------------------------------------------------------------------------
+
+def _cdiv(a, b):
+    return -(-a // b)
+
+
+def vllm_get_num_blocks(num_layers, available_memory, page_size):
+    # vllm/v1/core/kv_cache_utils.py::get_num_blocks
+    num_blocks = int(available_memory // page_size // num_layers)
+    return max(num_blocks, 0)
+
+
+def vllm_report_num_tokens(num_blocks, num_groups, min_block_size):
+    # vllm/v1/core/kv_cache_utils.py::_report_kv_cache_config
+    return num_blocks // num_groups * min_block_size
+
+
+def vllm_full_max_memory_usage_bytes(max_model_len, block_size, page_size_bytes):
+    # vllm/v1/kv_cache_interface.py::FullAttentionSpec.max_memory_usage_bytes
+    return _cdiv(max_model_len, block_size) * page_size_bytes
+
+
+def vllm_sliding_max_memory_usage_bytes(max_model_len, max_num_batched_tokens, sliding_window,
+                                        block_size, page_size_bytes):
+    # vllm/v1/kv_cache_interface.py::SlidingWindowSpec.max_memory_usage_bytes
+    num_tokens = min(sliding_window - 1 + max_num_batched_tokens, max_model_len)
+    return (_cdiv(num_tokens, block_size) + 1) * page_size_bytes
+
+
+def vllm_max_concurrency(num_blocks, num_layer_per_group, group_usages, page_size_bytes):
+    # vllm/v1/core/kv_cache_utils.py::get_max_concurrency_for_kv_cache_config
+    max_memory_usage_per_request = num_layer_per_group * sum(group_usages)
+    memory_per_block = page_size_bytes * num_layer_per_group
+    num_block_per_request = _cdiv(max_memory_usage_per_request, memory_per_block)
+    return num_blocks / num_block_per_request
+
+
+def vllm_group_size(n_by_type):
+    # vllm/v1/core/kv_cache_utils.py::_get_kv_cache_groups_uniform_page_size
+    min_num_layers = min(n_by_type)
+    group_size = min_num_layers
+    max_num_layers = max(n_by_type)
+    if max_num_layers < min_num_layers * 1.5:
+        group_size = max_num_layers
+    return group_size, [_cdiv(n, group_size) for n in n_by_type]
+
+
+def vllm_triton_experts_workspace_elems(M, N, K, topk):
+    # vllm/model_executor/layers/fused_moe/fused_moe.py::TritonExperts.workspace_shapes
+    workspace1 = (M, topk, max(N // 2, K))
+    workspace2 = (M, topk, max(N, K))
+    output = (M, K)
+    return math.prod(workspace1) + math.prod(workspace2) + math.prod(output)
+
+
+def sglang_profile_max_num_token(available_gpu_memory_gib, total_gpu_memory_gib,
+                                 mem_fraction_static, cell_size):
+    # python/sglang/srt/model_executor/model_runner.py::ModelRunner.profile_max_num_token
+    rest_memory = available_gpu_memory_gib - total_gpu_memory_gib * (1 - mem_fraction_static)
+    return int(rest_memory * (1 << 30) // cell_size)
+
+
+def sglang_default_mem_fraction(tp_size):
+    # python/sglang/srt/server_args.py::ServerArgs.__post_init__ (2025)
+    if tp_size >= 16:
+        return 0.79
+    elif tp_size >= 8:
+        return 0.81
+    elif tp_size >= 4:
+        return 0.85
+    elif tp_size >= 2:
+        return 0.87
+    return 0.88
+
+
+def test_page_size_is_vllm_attention_spec():
+    # AttentionSpec.page_size_bytes = 2 * block_size * num_kv_heads * head_size * dtype_size;
+    # MLAAttentionSpec: block_size * num_kv_heads(1) * head_size(latent) * dtype_size
+    m = estimator.load_model("mixtral-8x7b").spec
+    for tp in (1, 2, 4, 8):
+        assert engine.vllm_page_size_bytes(m, "engine", "bf16", tp) == 2 * 16 * (8 // tp) * 128 * 2
+    d = estimator.load_model("deepseek-v3").spec
+    assert engine.vllm_page_size_bytes(d, "engine", "bf16", 8) == 16 * 1 * 576 * 2
+    q = estimator.load_model("qwen3-235b-a22b").spec  # 4 KV heads at tp=8: replicated, 1 each
+    assert engine.vllm_page_size_bytes(q, "engine", "fp8", 8) == 2 * 16 * max(1, 4 // 8) * 128
+
+
+@pytest.mark.parametrize("avail", [0, 1, 10**9, 53 * GIB + 12345, 137 * GIB])
+@pytest.mark.parametrize("layers,page", [(32, 65536), (61, 18432), (18, 32768)])
+def test_num_blocks_and_tokens_as_vllm(avail, layers, page):
+    assert engine.vllm_num_blocks(avail, page, layers) == vllm_get_num_blocks(layers, avail, page)
+    b = engine.vllm_num_blocks(avail, page, layers)
+    assert engine.vllm_kv_tokens(b, 1) == vllm_report_num_tokens(b, 1, 16)
+    assert engine.vllm_kv_tokens(b, 2) == vllm_report_num_tokens(b, 2, 16)
+
+
+@pytest.mark.parametrize("counts", [(18, 18), (6, 30), (8, 9), (10, 20), (1, 47)])
+def test_hybrid_groups_as_vllm(counts):
+    size, groups = vllm_group_size(list(counts))
+    assert engine.vllm_kv_groups(*counts) == (size, *groups)
+    assert engine.vllm_kv_groups(48, 0) == (48, 1, 0)
+
+
+@pytest.mark.parametrize("max_len", [1, 16, 1000, 4096, 131072])
+@pytest.mark.parametrize("window", [None, 128, 4096])
+def test_max_concurrency_as_vllm(max_len, window):
+    page, mnbt, blocks = 65536, 8192, 12345
+    if window is None:
+        usage = [vllm_full_max_memory_usage_bytes(max_len, 16, page)]
+        ours = engine.vllm_max_memory_usage_blocks(max_len, 16, None, mnbt)
+        n_layer = 32
+    else:  # gpt-oss style: one full and one sliding group of 18 layers
+        usage = [vllm_full_max_memory_usage_bytes(max_len, 16, page),
+                 vllm_sliding_max_memory_usage_bytes(max_len, mnbt, window, 16, page)]
+        ours = (engine.vllm_max_memory_usage_blocks(max_len, 16, None, mnbt)
+                + engine.vllm_max_memory_usage_blocks(max_len, 16, window, mnbt))
+        n_layer = 18
+    assert engine.vllm_max_concurrency(blocks, ours) == vllm_max_concurrency(
+        blocks, n_layer, usage, page)
+
+
+def test_moe_workspace_is_triton_experts():
+    # Mixtral at tp=1: N = 2*14336, K = 4096, top-2; 8192 tokens (one chunk)
+    s = estimator.load_model("mixtral-8x7b").spec
+    lay = memory.layout(s, 1, 1, 1)
+    t = engine.vllm_profile_peak(s, lay, 2, 8192, 256)
+    ws = vllm_triton_experts_workspace_elems(8192, 2 * 14336, 4096, 2)
+    router = 8192 * 8 * 2 + 8192 * 2 * 8
+    assert t["moe"] == ws * 2 + router
+    # chunking: at most VLLM_FUSED_MOE_CHUNK_SIZE tokens in the buffers
+    big = engine.vllm_profile_peak(s, lay, 2, 100_000, 256)
+    ws = vllm_triton_experts_workspace_elems(32768, 2 * 14336, 4096, 2)
+    assert big["moe"] == ws * 2 + 100_000 * 8 * 2 + 100_000 * 2 * 8
+
+
+def test_available_memory_is_determine_available_memory():
+    # gpu_worker.py: requested_memory = total * util; available = requested - non_kv_cache
+    # (memory_profiling: non_kv = weights + torch_peak_increase + non_torch_increase)
+    total, util, w, peak, nt = 85061632000, 0.9, 61066575656, 600 * 2**20, 170 * 2**20
+    assert engine.vllm_available_kv_bytes(total, util, w, peak, nt) == int(
+        total * util - (w + peak + nt))
+
+
+@pytest.mark.parametrize("tp", [1, 2, 3, 4, 8, 16, 32])
+def test_sglang_defaults_and_tokens(tp):
+    assert engine.sglang_mem_fraction_static(tp) == sglang_default_mem_fraction(tp)
+    free0, w, cell = 78 * GIB, 40 * GIB, 98304
+    frac = sglang_default_mem_fraction(tp)
+    ours = engine.sglang_max_total_tokens(free0, w, frac, cell)
+    theirs = sglang_profile_max_num_token((free0 - w) / GIB, free0 / GIB, frac, cell)
+    assert abs(ours - theirs) <= 1  # float GiB round trip
+
+
+# ---------------------------------------------------------------------------------------------
+# published start-up logs
+# ---------------------------------------------------------------------------------------------
+
+def test_log_qwen3_coder_30b_a3b_one_h100():
+    """A vLLM launch script's comment (GitHub file, Barkla cluster job 10274103): Qwen3-Coder-
+    30B-A3B (the qwen3-30b-a3b architecture) on one 80 GB card, --gpu-memory-utilization 0.90,
+    --max-model-len 131072, --max-num-seqs 8: "Model loading took 56.9342 GiB", "GPU KV cache
+    size: 150,272 tokens". The card is taken to be an H100 (79.22 GiB to CUDA)."""
+    r = estimator.estimate("qwen3-30b-a3b", tp=1, pp=1, ep=1, seq_len=131072, max_num_seqs=8,
+                           gpu="h100-sxm")
+    e = r.inference.engine
+    assert abs(e.weights / (56.9342 * GIB) - 1) < 0.015
+    assert abs(e.kv_capacity_tokens / 150272 - 1) < 0.05
+    assert e.max_concurrency == pytest.approx(e.num_blocks / (131072 // 16))
+
+
+def test_log_qwen3_30b_a3b_tp4_weights():
+    """vLLM issue #17469 (v0.8.5, tp=4): "Model loading took 14.2474 GiB" on every rank."""
+    r = estimator.estimate("qwen3-30b-a3b", tp=4, pp=1, ep=1)
+    assert abs(r.inference.per_gpu.weights_total / (14.2474 * GIB) - 1) < 0.015
+
+
+def test_log_deepseek_v2_lite_pp2_block_arithmetic():
+    """vLLM PR #20665 (DeepSeek-V2-Lite, 4 x L4, tp=2 pp=2): "Available KV cache memory:
+    12.13 GiB" (ranks 0-1, 14 layers) and "11.33 GiB" (ranks 2-3, 13 layers) → "GPU KV cache
+    size: 807,792 tokens", "Maximum concurrency for 1,024 tokens per request: 788.86x". The
+    smallest worker sets the blocks; the MLA page is 16 x 576 x 2 bytes."""
+    s = estimator.load_model("deepseek-v2-lite").spec
+    lay = memory.layout(s, 2, 2, 1)
+    assert [hi - lo for lo, hi in lay.stage_layers] == [14, 13]
+    page = engine.vllm_page_size_bytes(s, "engine", "bf16", 2)
+    blocks = min(engine.vllm_num_blocks(round(12.13 * GIB), page, 14),
+                 engine.vllm_num_blocks(round(11.33 * GIB), page, 13))
+    # the logged GiB are rounded to 0.01: 0.005 GiB is 0.04% of 12.13
+    assert abs(engine.vllm_kv_tokens(blocks, 1) / 807792 - 1) < 0.001
+    conc = engine.vllm_max_concurrency(blocks, engine.vllm_max_memory_usage_blocks(1024, 16, None,
+                                                                                  2048))
+    assert abs(conc / 788.86 - 1) < 0.001
+
+
+def test_log_qwen3_235b_fp8_tp4_block_arithmetic():
+    """vLLM issue #21348 (Qwen3-235B-A22B-FP8, 4 x H100, tp=4): "Available KV cache memory:
+    8.11 GiB" → "GPU KV cache size: 178,880 tokens" (one KV head per GPU, 94 layers). The
+    printed memory is one rank's; the smallest rank sets the count (here 1.2% fewer)."""
+    s = estimator.load_model("qwen3-235b-a22b").spec
+    page = engine.vllm_page_size_bytes(s, "engine", "bf16", 4)
+    tokens = engine.vllm_kv_tokens(engine.vllm_num_blocks(round(8.11 * GIB), page, 94), 1)
+    assert 178880 <= tokens and tokens / 178880 - 1 < 0.02
+
+
+def test_engine_section_in_report_and_monotone():
+    r = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, seq_len=32768)
+    d = r.to_dict(compare=False)["memory"]["inference"]
+    assert d["kv_capacity_tokens"] == d["engine"]["kv_capacity_tokens"] > 0
+    assert d["max_concurrency"] == pytest.approx(d["engine"]["num_blocks"] / (32768 // 16))
+    lo = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, gpu_memory_utilization=0.8)
+    hi = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, gpu_memory_utilization=0.95)
+    assert lo.inference.engine.kv_capacity_tokens < hi.inference.engine.kv_capacity_tokens
+    sg = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, engine="sglang")
+    assert sg.inference.engine.engine == "sglang" and sg.inference.engine.utilization == 0.87
+
+
+def test_driver_memory_is_sourced():
+    assert engine.driver_memory_bytes(get_gpu("h200"))[0] == 150109880320
+    assert engine.driver_memory_bytes(get_gpu("h100-sxm"))[0] == round(79.22 * GIB)
