@@ -975,8 +975,9 @@ def _rank_main(rank: int, world: int, port: int, names: list[str], cfg: dict[str
         result["traceback"] = traceback.format_exc()
     with open(os.path.join(outdir, f"rank{rank}.json"), "w", encoding="utf-8") as f:
         json.dump(result, f)
-    if "error" in result:
-        os._exit(1)
+    # Leave without the interpreter's teardown: gloo's threads can abort it ("terminate called
+    # without an active exception", SIGABRT) after the result is safely written.
+    os._exit(1 if "error" in result else 0)
 
 
 def _cpu() -> str:
