@@ -15,7 +15,9 @@ the same model (`LLMAnalysis(...).inference(...)`, when it is installed:
 only fire and termcolor at import) and the ratio of the two; a 10,000-point sweep including
 interpreter start-up (fresh process); and a 1,000,000-point sweep (`sweep.columns`: experts ×
 top-k × batch, 100 values each) in a fresh process, its seconds and peak memory (the process's
-peak resident set, VmHWM, interpreter and numpy included).
+peak resident set, VmHWM, interpreter and numpy included). Both sweeps give an MFU (0.4): with
+the default predicted MFU each point runs the step-time model, which has no array form
+(`training._predicted_mfu`), about 0.25 ms a point.
 
 Timings are CPU time of this process (`time.process_time`), the best of several rounds: the
 machine is shared, and CPU time is the figure least disturbed by other work (wall time on a
@@ -141,7 +143,7 @@ def llm_analysis_time() -> float | None:
 def sweep_time() -> tuple[float, int]:
     code = ("import estimator; rows = estimator.sweep('mixtral-8x7b', {"
             "'num_local_experts': list(range(100, 200)), 'num_experts_per_tok': list(range(1, 101))"
-            "}); print(len(rows)); assert not any(r['error'] for r in rows)")
+            "}, mfu=0.4); print(len(rows)); assert not any(r['error'] for r in rows)")
     best, n = float("inf"), 0
     for _ in range(3):
         t = time.perf_counter()
@@ -156,7 +158,7 @@ MILLION = ("import resource, sys, time; t0 = time.process_time(); "
            "grid = {'num_local_experts': list(range(100, 200)), "
            "'num_experts_per_tok': list(range(1, 101)), 'batch': list(range(1, 101))}; "
            "n = fits = 0\n"
-           "for c in columns('mixtral-8x7b', grid):\n"
+           "for c in columns('mixtral-8x7b', grid, mfu=0.4):\n"
            "    n += len(c['index']); fits += int(c['inference_fits'].sum())\n"
            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
            "print(n, fits, time.process_time() - t0, "
