@@ -23,6 +23,8 @@ from __future__ import annotations
 import bisect
 import functools
 import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -198,6 +200,78 @@ def dispatch_row_bytes(h: int, act_bytes: int, fmt: str) -> int:
     return h * act_bytes
 
 
+#: Megatron ``MoEAlltoAllTokenDispatcher.preprocess``: ``num_local_tokens_per_expert`` (``E``
+#: int64 counts, ``routing_map.sum(dim=0).long()``) is all-gathered over the expert-TP × EP group
+#: (``gather_from_sequence_parallel_region(..., group=self.tp_ep_group)``) to size the
+#: all-to-all; not done with ``moe_pad_expert_input_to_capacity`` (fixed capacity).
+TOKEN_COUNT_BYTES = 8
+
+
+def balanced_split(rows: int, ranks: int) -> tuple[int, ...]:
+    """``rows`` token copies spread as evenly as whole rows allow over ``ranks`` destinations
+    (the first ``rows mod ranks`` get one more): uniform routing."""
+    q, r = divmod(rows, ranks)
+    return tuple(q + (1 if i < r else 0) for i in range(ranks))
+
+
+def ep_all_to_all_payloads(sent: Sequence[int], received: Sequence[int], dispatch_row: int,
+                           row: int, prob_bytes: int) -> dict[tuple[str, str], int]:
+    """Payload bytes of one MoE layer's expert-parallel all-to-alls on one rank, per micro-batch
+    pass, from the token copies it sends to each EP rank (``sent[j]``, its own block included)
+    and receives from each (``received[j]``) — Megatron-Core ``MoEAlltoAllTokenDispatcher``
+    (``megatron/core/transformer/moe/token_dispatcher.py``):
+
+    * ``dispatch_all_to_all``: ``all_to_all(ep_group, permutated_local_input_tokens,
+      output_splits, input_splits)`` sends ``Σ sent`` rows of ``dispatch_row`` bytes, and a second
+      ``all_to_all`` the ``permuted_probs`` (``Σ sent`` values of ``prob_bytes``: the router's
+      probabilities travel with the tokens and are applied by the experts);
+    * ``combine_all_to_all``: the experts' outputs go back, ``Σ received`` rows of ``row`` bytes;
+    * backward (``all_to_all``'s autograd swaps the splits): the combine's gradient returns
+      ``Σ sent`` rows, the dispatch's ``Σ received`` rows and ``Σ received`` probability
+      gradients.
+
+    Keys ``(kind, phase)``: ``ep_dispatch`` / ``ep_probs`` / ``ep_combine`` × forward /
+    backward. Uniform routing is ``sent = received =`` :func:`balanced_split` ``(T·k, ep)``;
+    the distributed validation passes the counts a rank measured.
+    """
+    s, r = sum(sent), sum(received)
+    return {("ep_dispatch", FORWARD): s * dispatch_row, ("ep_probs", FORWARD): s * prob_bytes,
+            ("ep_combine", FORWARD): r * row, ("ep_combine", BACKWARD): s * row,
+            ("ep_dispatch", BACKWARD): r * row, ("ep_probs", BACKWARD): r * prob_bytes}
+
+
+def tp_replicated_grad_params(spec, layers: int, moe_layers: int, last: bool,
+                              sequence_parallel: bool) -> int:
+    """Parameters per rank whose gradients Megatron all-reduces over TP once per step:
+    ``megatron/core/distributed/finalize_model_grads.py::_allreduce_non_tensor_model_parallel_
+    grads`` gathers every parameter marked ``sequence_parallel`` (when
+    ``config.sequence_parallel``) or named ``q_layernorm``/``k_layernorm`` (when
+    ``config.qk_layernorm``), flattens their gradients into ONE buffer
+    (``_flatten_dense_tensors``) and all-reduces it over the TP group (SUM: each rank saw only
+    its sequence shard). Marked ``sequence_parallel`` are the replicated weights that see the
+    sequence-parallel activations: every layer's norms (``TENorm``/``FusedLayerNorm``), the final
+    norm on the last stage, the MoE router (``router.py``: ``setattr(self.weight,
+    'sequence_parallel', config.sequence_parallel)``) and the shared-expert gate; MLA's latent
+    norms run on the sequence shard as well. Per-head q/k norms (``qk_norm='head'``) count with
+    or without sequence parallelism."""
+    from .params import layer_norm_params, norm_params, router_params
+
+    n = 0
+    if sequence_parallel:
+        n += layers * layer_norm_params(spec) + moe_layers * router_params(spec)
+        if spec.shared_expert_gate:
+            n += moe_layers * spec.hidden_size
+        if spec.mla is not None:
+            m = spec.mla
+            n += layers * (norm_params(spec, m.kv_lora_rank)
+                           + (norm_params(spec, m.q_lora_rank) if m.q_lora_rank else 0))
+        if last:
+            n += norm_params(spec, spec.hidden_size)
+    if spec.qk_norm == "head" and spec.mla is None:
+        n += layers * 2 * norm_params(spec, spec.head_dim)
+    return n
+
+
 def kv_width(spec) -> int:
     """Elements of K plus V per token in one attention layer, as the attention kernel receives
     them (what context-parallel ring attention passes between ranks): ``2·g·d`` (GQA/MQA/MHA);
@@ -236,7 +310,9 @@ def pipeline_sends(pp: int, stage: int, m: int, schedule: str, chunks: int) -> t
 
 
 def training_step_volumes(model, opts, stage: int = 0,
-                          sequence_parallel: bool | None = None) -> tuple[Volume, ...]:
+                          sequence_parallel: bool | None = None,
+                          ep_routing: Sequence[tuple[Sequence[int], Sequence[int]]] | None = None
+                          ) -> tuple[Volume, ...]:
     """The collectives one rank of pipeline stage ``stage`` runs in one optimizer step
     (``grad_accum`` micro-batches of ``micro_batch`` sequences), under the layout of ``opts``
     (tp, pp, ep, etp, cp, dp = num_gpus/(tp·pp·cp), zero, dtype, recompute, pp_schedule,
@@ -254,25 +330,42 @@ def training_step_volumes(model, opts, stage: int = 0,
       weights (``zero_param_gather``). ZeRO-2 (DeepSpeed stage 2: gradients are partitioned as
       they are produced, so every micro-batch's backward reduce-scatters them): ``grad_accum``
       reduce-scatters, one all-gather. ZeRO-3 / FSDP (Zhao et al. 2023, arXiv 2304.11277 §3.2,
-      ``FULL_SHARD``): per micro-batch each unit (a layer, the embedding, the head) is
-      all-gathered in the forward and again in the backward, and its gradient reduce-scattered;
-      one Volume per unit shape. Gradient bytes: :func:`grad_reduce_bytes`.
+      ``FULL_SHARD``; PyTorch FSDP2 ``fully_shard`` on each layer and on the model): per
+      micro-batch each layer unit is all-gathered in the forward and again in the backward, and
+      its gradient reduce-scattered. The root unit (what no layer unit holds: embedding, final
+      norm, head) is gathered once per micro-batch: FSDP2 ``FSDPState._lazy_init`` ("For the
+      root, do not reshard after forward since for training, the parameters would be freed and
+      all-gathered immediately"), FSDP1 ``_post_forward_reshard`` (``not state._is_root``);
+      it is resharded after the backward and its gradient reduce-scattered per micro-batch.
+      One Volume per unit shape. Gradient bytes: :func:`grad_reduce_bytes`.
     * **Tensor parallel** (``tp``/``sp``, group tp): :data:`TP_CALLS_PER_SUBBLOCK` on the
       ``b·s/cp·h`` activation (the full sequence: an all-gather's output, a reduce-scatter's
       input), for attention and for each dense or shared-expert MLP; the embedding's output is
       all-reduced (reduce-scattered with SP; backward: identity / all-gather); the LM head is a
-      column-parallel linear; ``tp_loss``: :data:`VOCAB_PARALLEL_CE_ALL_REDUCES`. MLA gathers
+      column-parallel linear; ``tp_loss``: :data:`VOCAB_PARALLEL_CE_ALL_REDUCES`. Once per step
+      the gradients of the replicated weights that saw only the rank's sequence shard (norms,
+      router) are all-reduced over TP in one flat buffer (phase ``step``,
+      :func:`tp_replicated_grad_params`). MLA gathers
       its compressed latent (``q_lora_rank + kv_lora_rank + qk_rope``) instead of ``h``
       (Megatron ``multi_latent_attention.py``: down-projections on the sequence shard, then
       ``gather_from_sequence_parallel_region``), and its backward needs no second gather.
-    * **Expert parallel** (``ep_dispatch``/``ep_combine``, group ep; Megatron
+    * **Expert parallel** (``ep_dispatch``/``ep_probs``/``ep_combine``, group ep; Megatron
       ``MoEAlltoAllTokenDispatcher``, DeepEP ``dispatch``/``combine``): per MoE layer and
       micro-batch the rank's ``T·k`` routed token copies (``T = b·s/(cp·tp)``, its sequence
-      shard) go out in one all-to-all and come back in another; the backward runs both again on
-      the gradients (bf16). Rows of :func:`dispatch_row_bytes`; with a capacity factor the
-      buffer is padded to ``E·⌈T·k·CF/E⌉`` rows (``moe_utils.get_capacity``). With etp > 1 the
-      received tokens are all-gathered over the expert-TP group (``etp``) and reduce-scattered
-      back (the dispatcher's ``gather_from_sequence_parallel_region`` over ``tp_ep`` ranks).
+      shard) go out in one all-to-all with their router probabilities in another (activation
+      dtype: ``topk_softmax_with_capacity`` returns ``probs.type_as(logits)``) and come back in
+      a third; the backward runs them again on the gradients
+      (:func:`ep_all_to_all_payloads`). Rows of :func:`dispatch_row_bytes`; with a capacity
+      factor the buffer is padded to ``E·⌈T·k·CF/E⌉`` rows (``moe_utils.get_capacity``).
+      Before the dispatch the ``E`` int64 token counts are all-gathered over the ``etp·ep``
+      group (:data:`TOKEN_COUNT_BYTES`; not with a capacity factor). With etp > 1 the received
+      tokens and probabilities are all-gathered over the expert-TP group (``etp``) and the
+      outputs reduce-scattered back (``dispatch_postprocess`` / ``combine_preprocess``:
+      ``gather_from_sequence_parallel_region`` / ``reduce_scatter_to_sequence_parallel_region``
+      over ``tp_group``); their backward swaps the two. ``ep_routing``: one ``(sent,
+      received)`` pair of per-EP-rank copy counts per MoE layer pass of this rank (layer order,
+      micro-batch by micro-batch) instead of uniform routing (the distributed validation's
+      measured routing; etp = 1 only).
     * **Pipeline** (``pp``): :func:`pipeline_sends` sends of the ``b·s/(cp·tp)·h`` activation
       (Megatron ``get_tensor_shapes``: the sequence divided by tp with SP and by cp). Tied
       embeddings with pp > 1: one all-reduce of the embedding gradient between the first and the
@@ -389,31 +482,62 @@ def training_step_volumes(model, opts, stage: int = 0,
                     "(ColumnParallelLinear)")
             add("tp_loss", ALL_REDUCE, tp, T * CE_REDUCE_BYTES, VOCAB_PARALLEL_CE_ALL_REDUCES * ml,
                 FORWARD, "Megatron _VocabParallelCrossEntropy.forward: 3 all-reduces")
+        add(kind, ALL_REDUCE, tp,
+            tp_replicated_grad_params(spec, n_dense + n_moe, n_moe, last, sp)
+            * grad_reduce_bytes(opts), 1, STEP,
+            "Megatron finalize_model_grads._allreduce_non_tensor_model_parallel_grads: norms "
+            "and router, one flat all-reduce")
 
     # --- expert parallel ---------------------------------------------------------------------
     if n_moe and (ep > 1 or etp > 1):
         k, E = spec.num_experts_per_tok, spec.num_experts
         T_moe = T // tp if sp else T
         rows = T_moe * k
-        if opts.capacity_factor > 0:
+        padded = opts.capacity_factor > 0
+        if padded:
             rows = E * math.ceil(T_moe * k * opts.capacity_factor / E)
-        disp = rows * dispatch_row_bytes(h, e, opts.moe_dispatch_dtype)
-        comb = rows * h * e
+        disp_row = dispatch_row_bytes(h, e, opts.moe_dispatch_dtype)
         src = ("Megatron MoEAlltoAllTokenDispatcher; DeepEP dispatch/combine"
                + ("; fp8 dispatch (DeepEP README, DeepSeek-V3 §3.3.2)"
                   if opts.moe_dispatch_dtype == "fp8" else ""))
         per = mm
-        for kind, fwd_payload in (("ep_dispatch", disp), ("ep_combine", comb)):
-            add(kind, ALL_TO_ALL, ep, fwd_payload, per, FORWARD, src)
-            add(kind, ALL_TO_ALL, ep, fwd_payload, per * (fwd_passes - 1), RECOMPUTE, src)
-            add(kind, ALL_TO_ALL, ep, comb, per, BACKWARD, src + " (gradients, bf16)")
-        if etp > 1:  # received rows gathered over expert-TP, reduce-scattered back
-            g = etp * rows * h * e
-            src = "Megatron MoEAlltoAllTokenDispatcher: all-gather-v / reduce-scatter-v over ETP"
-            for op in (ALL_GATHER, REDUCE_SCATTER):
-                add("etp", op, etp, g, per, FORWARD, src)
-                add("etp", op, etp, g, per * (fwd_passes - 1), RECOMPUTE, src)
-                add("etp", op, etp, g, per, BACKWARD, src)
+        if not padded:  # preprocess: the E token counts gathered over etp·ep ranks
+            counts = etp * ep * E * TOKEN_COUNT_BYTES
+            csrc = "Megatron MoEAlltoAllTokenDispatcher.preprocess: token counts all-gathered"
+            add("ep_dispatch", ALL_GATHER, etp * ep, counts, per, FORWARD, csrc)
+            add("ep_dispatch", ALL_GATHER, etp * ep, counts, per * (fwd_passes - 1), RECOMPUTE,
+                csrc)
+        if ep_routing is not None:
+            if etp > 1 or len(ep_routing) != per:
+                raise EstimatorError("ep_routing", len(ep_routing), f"needs one (sent, "
+                                     f"received) pair per MoE layer pass ({per}) and etp = 1")
+            passes = [ep_all_to_all_payloads(snt, rcv, disp_row, h * e, e)
+                      for snt, rcv in ep_routing]
+            src += " (measured routing)"
+        else:
+            even = balanced_split(rows, ep)
+            passes = [ep_all_to_all_payloads(even, even, disp_row, h * e, e)] * per
+        if ep > 1:
+            totals: dict[tuple[str, str], list[int]] = {}
+            for p in passes:
+                for key, b_ in p.items():
+                    totals.setdefault(key, []).append(b_)
+            for (kind, phase), payloads in totals.items():
+                for b_, n in sorted(Counter(payloads).items()):
+                    s_ = src + (" (gradients)" if phase == BACKWARD else "")
+                    add(kind, ALL_TO_ALL, ep, b_, n, phase, s_)
+                    if phase == FORWARD:
+                        add(kind, ALL_TO_ALL, ep, b_, n * (fwd_passes - 1), RECOMPUTE, s_)
+        if etp > 1:  # received rows (and probs) gathered over expert-TP, reduce-scattered back
+            g, gp = etp * rows * h * e, etp * rows * e
+            src = ("Megatron MoEAlltoAllTokenDispatcher dispatch_postprocess / combine_"
+                   "preprocess: all-gather-v / reduce-scatter-v over ETP")
+            for op, b_, phase in ((ALL_GATHER, g, FORWARD), (ALL_GATHER, gp, FORWARD),
+                                  (REDUCE_SCATTER, g, FORWARD), (REDUCE_SCATTER, g, BACKWARD),
+                                  (REDUCE_SCATTER, gp, BACKWARD), (ALL_GATHER, g, BACKWARD)):
+                add("etp", op, etp, b_, per, phase, src)
+                if phase == FORWARD:
+                    add("etp", op, etp, b_, per * (fwd_passes - 1), RECOMPUTE, src)
 
     # --- context parallel: ring attention ----------------------------------------------------
     if cp > 1:
@@ -456,15 +580,17 @@ def training_step_volumes(model, opts, stage: int = 0,
             add(gather, ALL_GATHER, group, n * wb, 1, STEP,
                 "ZeRO-1/2: updated 16-bit weights all-gathered after the optimizer step")
         else:
-            units = []
+            units = []  # (params, unit × micro-batch passes, gathered again in backward)
             if kind == "dp_grad":
-                units = [(lp.dense, md), (lp.moe_non_expert, mm), (lp.embedding, mf),
-                         (lp.head + lp.final_norm, ml)]
+                root = (lp.embedding if first else 0) + (lp.head + lp.final_norm if last else 0)
+                units = [(lp.dense, md, True), (lp.moe_non_expert, mm, True),
+                         (root, mf if first else ml, False)]
             else:
-                units = [(lp.moe_expert, mm)]
-            src = "PyTorch FSDP FULL_SHARD (Zhao et al. 2023 §3.2): per unit"
-            for unit, count in units:  # count: unit × micro-batch passes
-                add(gather, ALL_GATHER, group, unit * wb, count, FORWARD, src)
-                add(gather, ALL_GATHER, group, unit * wb, count, BACKWARD, src)
-                add(kind, REDUCE_SCATTER, group, unit * gb, count, BACKWARD, src)
+                units = [(lp.moe_expert, mm, True)]
+            src = "PyTorch FSDP FULL_SHARD (Zhao et al. 2023 §3.2) / FSDP2 fully_shard: per unit"
+            for unit, count, again in units:
+                s_ = src + ("" if again else "; root unit not resharded after forward")
+                add(gather, ALL_GATHER, group, unit * wb, count, FORWARD, s_)
+                add(gather, ALL_GATHER, group, unit * wb, count if again else 0, BACKWARD, s_)
+                add(kind, REDUCE_SCATTER, group, unit * gb, count, BACKWARD, s_)
     return tuple(out)

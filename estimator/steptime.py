@@ -84,7 +84,8 @@ ELEMENTWISE_PASSES_FORWARD = 2
 ELEMENTWISE_PASSES_BACKWARD = 3
 
 SCHEDULES = ("1f1b", "interleaved", "dualpipe")
-LAYER_KINDS = ("tp", "sp", "tp_loss", "etp", "ep_dispatch", "ep_combine", "cp", "pp")
+LAYER_KINDS = ("tp", "sp", "tp_loss", "etp", "ep_dispatch", "ep_probs", "ep_combine", "cp",
+               "pp")
 DP_KINDS = ("dp_grad", "expert_dp_grad", "zero_param_gather", "expert_zero_param_gather",
             "embedding_grad")
 
@@ -330,7 +331,7 @@ def group_span(kind: str, plan) -> int:
         return plan.etp
     if kind == "cp":
         return plan.tp * plan.cp
-    if kind in ("ep_dispatch", "ep_combine"):
+    if kind in ("ep_dispatch", "ep_probs", "ep_combine"):
         return plan.etp * plan.ep
     if kind == "pp":
         return 2 * plan.tp * plan.cp * plan.dp
@@ -501,12 +502,13 @@ def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None)
         for kind, t in lc.items():
             if kind == "cp":  # TE ring attention: K/V exchange hidden under the core
                 out[kind] = max(0.0, t - c.attention)
-            elif schedule == "dualpipe" and kind in ("ep_dispatch", "ep_combine", "pp"):
+            elif schedule == "dualpipe" and kind in ("ep_dispatch", "ep_probs", "ep_combine",
+                                                     "pp"):
                 out[kind] = t  # settled below against the paired chunk's compute
             else:
                 out[kind] = t
         if schedule == "dualpipe":
-            hide = sum(out.pop(k, 0.0) for k in ("ep_dispatch", "ep_combine", "pp"))
+            hide = sum(out.pop(k, 0.0) for k in ("ep_dispatch", "ep_probs", "ep_combine", "pp"))
             out["ep_pp_dualpipe"] = max(0.0, hide - (c.forward + c.backward + c.recompute
                                                      + c.elementwise))
         return out

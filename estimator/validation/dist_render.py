@@ -13,9 +13,14 @@ Rows (one per layout, rank and quantity):
   counters are left out as in the single-process validation) — exact; ``training-step peak``
   (MemTracker's tensor peak against ``StageMemory.peak`` of the rank's pipeline stage) — 2%;
 * decode (tp/ep/pp): ``weights`` and ``KV cache`` of the rank's stage — exact;
-* collectives: measured payload bytes per operation, for the training step and the decode step.
-  Their estimate column is empty until the communication model of issue #12
-  (``estimator.comm.training_step_volumes``) is merged: "pending #12 comm model".
+* collectives: measured payload bytes per operation of the training step against
+  ``estimator.comm.training_step_volumes`` (exact); the decode step's are measured only.
+
+Expert-parallel ranks route tokens as their router decides, not uniformly: their peak and
+all-to-all rows give the estimate the copies each rank measured (``ep_routing``: the comm
+model's :func:`estimator.comm.ep_all_to_all_payloads`; the peak: the estimate's per-copy expert
+activations × the copies received), and a ``reference`` row beside each shows the uniform-routing
+estimate (no bar).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from .dist_layouts import LAYOUTS, DistLayout
 
 SCHEMA = "moe-estimator/distributed/1"
 BARS = {"exact": 0.0, "2%": 0.02}
+#: A row shown for reference (the estimate under uniform routing beside a routed run): no bar.
+REFERENCE = "reference"
 REGENERATE = ("python -m estimator validate --distributed "
               "--raw-output docs/validation/raw/distributed-cpu-raw.json && "
               "python -m estimator.validation.dist_render "
@@ -56,6 +63,10 @@ def row(layout: str, rank: int, quantity: str, estimate_: int | None, measured: 
                 "passed": None, "note": note}
     rel = (estimate_ - measured) / measured if measured else (
         0.0 if estimate_ == measured else float("inf"))
+    if bar == REFERENCE:
+        return {"layout": layout, "rank": rank, "quantity": quantity, "unit": unit,
+                "estimate": estimate_, "measured": measured, "rel_error": rel, "bar": bar,
+                "passed": None, "note": note}
     passed = estimate_ == measured if bar == "exact" else abs(rel) <= BARS[bar]
     return {"layout": layout, "rank": rank, "quantity": quantity, "unit": unit,
             "estimate": estimate_, "measured": measured, "rel_error": rel, "bar": bar,
@@ -84,36 +95,42 @@ def _training_rows(name: str, layout: DistLayout, spec, w: dict, ranks: list[dic
         rows.append(row(name, rank, "optimizer states", st.states["optimizer"],
                         s["optimizer_moments"], "exact",
                         "AdamW exp_avg + exp_avg_sq (scalar step counters not included)"))
-        note = PEAK_NOTES.get(name, "")
-        explained = None
+        note = PEAK_NOTES.get(name, "") or f"measured peak during the {m['peak_phase']}"
         if "expert_copies_received" in m:
             got = m["expert_copies_received"]
             uniform, per_copy = _receiver_bytes_per_copy(tm, spec, w)
-            explained = st.peak + sum(g - uniform for g in got) * per_copy
-            note = (note + "; " if note else "") + (
-                "routing: this rank's experts received " + ", ".join(str(g) for g in got)
-                + f" token copies per MoE layer, the estimate assumes {uniform} (uniform "
-                f"routing); with the received counts ({per_copy:,} B per copy: expert input, "
-                f"gate/up, activation) the estimate is {explained:,} B "
-                f"({100 * (explained - m['peak']) / m['peak']:+.2f}%)")
-        r_ = row(name, rank, "training-step peak", st.peak, m["peak"], "2%",
-                 note or f"measured peak during the {m['peak_phase']}")
-        if explained is not None:
-            r_["explained_estimate"] = explained
-        rows.append(r_)
+            routed = routed_peak(st.peak, got, uniform, per_copy)
+            rows.append(row(name, rank, "training-step peak", routed, m["peak"], "2%",
+                            "measured routing: this rank's experts received "
+                            + ", ".join(str(g) for g in got) + f" token copies per MoE layer "
+                            f"(uniform: {uniform}); the estimate with these counts: "
+                            f"{per_copy:,} B per copy (the estimate's expert activations: "
+                            "input, gate/up, activation, output)"))
+            rows.append(row(name, rank, "training-step peak, uniform routing", st.peak,
+                            m["peak"], REFERENCE, "the estimate's own assumption (uniform "
+                            "routing), for reference"))
+        else:
+            rows.append(row(name, rank, "training-step peak", st.peak, m["peak"], "2%", note))
     return rows
+
+
+def routed_peak(peak: int, received: list[int], uniform: int, per_copy: int) -> int:
+    """The estimate's peak with the token copies a rank's experts received per MoE layer in
+    place of the uniform ``uniform``: ``peak + Σ (received − uniform) · per_copy``."""
+    return peak + sum(g - uniform for g in received) * per_copy
 
 
 def _receiver_bytes_per_copy(tm, spec, w: dict) -> tuple[int, int]:
     """(token copies a rank's experts receive per MoE layer under uniform routing, bytes the
     estimate's MoE layer keeps per received copy): the ``expert_*`` terms of
-    ``activation_breakdown`` except ``expert_output`` (which lives on the sending rank, after
-    the combine)."""
+    ``activation_breakdown`` — ``expert_output`` included, since the experts scale their
+    outputs by the router probabilities on the receiving rank (Megatron sends the
+    probabilities with the tokens)."""
     uniform = w["micro_batch"] * w["seq_len"] * spec.num_experts_per_tok
     if tm is None:
         return uniform, 0
     terms = tm.breakdown["moe_layer"]
-    recv = sum(v for k, v in terms.items() if k.startswith("expert_") and k != "expert_output")
+    recv = sum(v for k, v in terms.items() if k.startswith("expert_"))
     return uniform, recv // uniform
 
 
@@ -138,21 +155,6 @@ def _decode_rows(name: str, layout: DistLayout, spec, w: dict, ranks: list[dict]
 _OP_OF = {"all_reduce": "all_reduce", "all_gather": "all_gather",
           "reduce_scatter": "reduce_scatter", "reduce": "reduce_scatter",
           "all_to_all": "all_to_all", "send": "send_recv"}
-#: Why a layout's measured payloads differ from the comm model, where they do.
-COMM_NOTES = {
-    "tp2": "MoE under TP: these ranks run Megatron's allgather token dispatcher (the T·h tokens "
-           "gathered once, their routing beside them; the default moe_token_dispatcher_type) "
-           "while the comm model counts the alltoall dispatcher's expert-TP gather of the k "
-           "routed copies (T·k·h); and sequence parallelism all-reduces the gradients of the "
-           "replicated norms and router over TP (Megatron finalize_model_grads "
-           "_allreduce_layernorm_grads), which the comm model leaves out",
-    "fsdp": "FSDP2 does not reshard the root unit (embedding, final norm, lm_head) after the "
-            "forward (FSDPState._lazy_init: 'For the root, do not reshard after forward'), so it "
-            "is all-gathered once per micro-batch, not twice; the comm model (issue #12, "
-            "training_step_volumes) gathers it again in the backward",
-}
-
-
 def payload(op: str, c: dict[str, int]) -> int:
     """A measured payload in the comm model's convention (:class:`estimator.comm.Volume`): an
     all-gather counts its full gathered output (the counter records each rank's shard)."""
@@ -165,13 +167,21 @@ def _comm_rows(name: str, layout: DistLayout, spec, w: dict, ranks: list[dict]) 
 
     opts = make_options(**layout.options(w))
     rows = []
+
+    def totals(vols) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for v in vols:
+            out[v.op] = out.get(v.op, 0) + v.total_payload_bytes
+        return out
+
     for rec in ranks:
         rank = rec["rank"]
-        est: dict[str, int] = {}
-        for v in training_step_volumes(spec, opts, stage=stage_of(layout, rank)):
-            est[v.op] = est.get(v.op, 0) + v.total_payload_bytes
+        stage = stage_of(layout, rank)
+        uniform = totals(training_step_volumes(spec, opts, stage=stage))
+        routing = rec["training"].get("ep_routing")
+        est = (totals(training_step_volumes(spec, opts, stage=stage, ep_routing=routing))
+               if routing else uniform)
         coll = rec["training"].get("collectives", {})
-        got = rec["training"].get("expert_copies_received")
         for op, c in sorted(coll.items()):
             if op == "recv":
                 continue  # the other end of a send: counted once, at the sender
@@ -180,28 +190,19 @@ def _comm_rows(name: str, layout: DistLayout, spec, w: dict, ranks: list[dict]) 
             note = f"{c['calls']} calls over {c['group_size']} ranks"
             if op == "reduce":
                 note += "; one dist.reduce per (parameter, owner) piece = one reduce-scatter"
-            r_ = row(name, rank, f"training step: {model_op} payload", est.get(model_op, 0),
-                     measured, "exact", note)
-            if not r_["passed"]:
-                if op == "all_to_all" and got:
-                    # the combine and the dispatch's gradient carry the copies this rank
-                    # received; one E-entry int64 count exchange per MoE layer
-                    uniform, _ = _receiver_bytes_per_copy(None, spec, w)
-                    row_b = spec.hidden_size * 4
-                    explained = (est[model_op] + 2 * sum(g - uniform for g in got) * row_b
-                                 + len(got) * spec.num_experts * 8)
-                    r_["explained_estimate"] = explained
-                    r_["note"] += (f"; routing: the combine and the dispatch's gradient carry "
-                                   f"the {sum(got)} copies this rank received (uniform "
-                                   f"{uniform * len(got)}), plus a {spec.num_experts * 8}-byte "
-                                   f"token-count exchange per MoE layer: {explained:,} B")
-                elif layout.fsdp and model_op == "all_gather":
-                    root = (spec.vocab_size * spec.hidden_size * 2 + spec.hidden_size) * 4
-                    r_["explained_estimate"] = est[model_op] - root
-                    r_["note"] += "; " + COMM_NOTES["fsdp"] + f": {root:,} B less"
-                elif name in COMM_NOTES:
-                    r_["note"] += "; " + COMM_NOTES[name]
-            rows.append(r_)
+            if routing and uniform.get(model_op, 0) != est.get(model_op, 0):
+                sent = [sum(snt) for snt, _ in routing]
+                got = [sum(rcv) for _, rcv in routing]
+                note += ("; measured routing: per MoE layer this rank sent "
+                         + ", ".join(map(str, sent)) + " and received "
+                         + ", ".join(map(str, got)) + " token copies "
+                         "(comm.ep_all_to_all_payloads)")
+            rows.append(row(name, rank, f"training step: {model_op} payload",
+                            est.get(model_op, 0), measured, "exact", note))
+            if routing and uniform.get(model_op, 0) != est.get(model_op, 0):
+                rows.append(row(name, rank, f"training step: {model_op} payload, uniform "
+                                "routing", uniform.get(model_op, 0), measured, REFERENCE,
+                                "the comm model's uniform routing, for reference"))
         for op, c in sorted((rec.get("decode") or {}).get("collectives", {}).items()):
             rows.append(row(name, rank, f"decode step: {op} payload", None, payload(op, c),
                             "measured only", f"{c['calls']} calls over {c['group_size']} "
@@ -237,25 +238,15 @@ def render(raw: dict[str, Any]) -> dict[str, Any]:
                     "exact_failed": sum(1 for r in mem
                                         if r["bar"] == "exact" and not r["passed"]),
                     "failed": _labels(r for r in mem if not r["passed"]),
-                    "explained": _labels(r for r in mem if _explained(r)),
                     "comm_rows": len(comm), "comm_equal": sum(r["passed"] for r in comm),
-                    "comm_explained": _labels(r for r in comm if _explained(r)),
-                    "comm_unexplained": _labels(r for r in comm if not r["passed"]
-                                                and not _explained(r)),
-                    "measured_only": len(rows) - len(checked)},
+                    "comm_failed": _labels(r for r in comm if not r["passed"]),
+                    "reference": sum(r["bar"] == REFERENCE for r in rows),
+                    "measured_only": sum(r["bar"] == "measured only" for r in rows)},
     }
 
 
 def is_comm(r: dict[str, Any]) -> bool:
-    return r["quantity"].endswith(" payload")
-
-
-def _explained(r: dict[str, Any]) -> bool:
-    """Outside its bar, but within it once the named cause (measured routing, FSDP2's root
-    unit) is put into the estimate (``explained_estimate``)."""
-    e = r.get("explained_estimate")
-    return (not r["passed"] and e is not None
-            and abs(e - r["measured"]) <= BARS[r["bar"]] * r["measured"])
+    return " payload" in r["quantity"]
 
 
 def _labels(rows) -> list[str]:
@@ -285,13 +276,12 @@ def to_markdown(rep: dict[str, Any]) -> str:
         "tokens prefilled, then one token. Regenerate: `" + rep["regenerate"] + "`.",
         "",
         f"**Memory: {s['passed']} of {s['rows']} rows within their bar; "
-        f"{s['exact_failed']} exact-bar failures; {len(s['explained'])} outside the bar "
-        "explained by the routing the rank measured (see notes). Collectives (payload bytes "
-        "per step against issue #12's `comm.training_step_volumes`): "
-        f"{s['comm_equal']} of {s['comm_rows']} equal, {len(s['comm_explained'])} explained to "
-        f"the byte (routing, FSDP2's root unit), {len(s['comm_unexplained'])} differ by "
-        f"convention (see notes). {s['measured_only']} rows measured only (decode "
-        "collectives).**",
+        f"{s['exact_failed']} exact-bar failures. Collectives (payload bytes per step against "
+        f"`comm.training_step_volumes`): {s['comm_equal']} of {s['comm_rows']} equal"
+        + (f", {len(s['comm_failed'])} differ" if s["comm_failed"] else "") + ". "
+        f"Expert-parallel rows give the estimate the routing each rank measured; "
+        f"{s['reference']} reference rows show the uniform-routing estimate (no bar). "
+        f"{s['measured_only']} rows measured only (decode collectives).**",
         "",
         "| layout | rank | quantity | estimate | measured | error | bar | ok |",
         "|---|--:|---|--:|--:|--:|:-:|:-:|",

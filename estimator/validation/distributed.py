@@ -14,12 +14,19 @@ from the same spec on every rank with the same seed and then *sharded as the fra
   cross_entropy.py``); between blocks the residual stream is split over the TP ranks by token,
   all-gathered before each column-parallel GEMM (whose autograd Function saves the local shard
   and gathers again in the backward, Megatron's ``LinearWithGradAccumulationAndAsync
-  Communication``) and reduce-scattered after each row-parallel one. The router and the norms
-  are replicated; their gradients are all-reduced over TP.
-* ``ep`` — experts ``[r·E/ep, (r+1)·E/ep)`` on rank ``r``; tokens dispatched to their experts'
-  ranks and back with ``all_to_all_single`` (Megatron's ``MoEAlltoAllTokenDispatcher``); the
-  other parameters are data-parallel (gradients all-reduced); experts are not replicated
-  (``edp = 1``).
+  Communication``) and reduce-scattered after each row-parallel one. MoE layers run Megatron's
+  ``MoEAlltoAllTokenDispatcher`` with expert-TP = TP (:func:`tp_sp_moe`: token counts, copies
+  and probabilities all-gathered over TP, every expert's TP half on all copies, outputs
+  reduce-scattered back). The router and the norms are replicated; their gradients are
+  all-reduced over TP once per step in one flat buffer (Megatron ``finalize_model_grads.
+  _allreduce_non_tensor_model_parallel_grads``).
+* ``ep`` — experts ``[r·E/ep, (r+1)·E/ep)`` on rank ``r``; Megatron's
+  ``MoEAlltoAllTokenDispatcher``: the ``E`` token counts all-gathered, the copies and their
+  router probabilities dispatched to their experts' ranks with ``all_to_all_single``, the
+  experts scale their outputs by the probabilities, and the outputs come back in a third
+  all-to-all; each rank records the copies it sent to and received from every rank per layer
+  (``ep_routing``). The other parameters are data-parallel (gradients all-reduced); experts
+  are not replicated (``edp = 1``).
 * ``pp`` — contiguous stages (``training.stage_layer_range``), 1F1B (PipeDream-Flush) over
   ``grad_accum`` micro-batches with point-to-point ``isend``/``irecv``.
 * ``zero1`` / ``zero2`` — a flat-buffer ZeRO (DeepSpeed ZeRO-1/2, Megatron's distributed
@@ -446,18 +453,54 @@ def tp_block(blk, x, pos, cache, b, s, sp: bool):
     x = x + (ReduceScatter0.apply(o) if sp else AllReduce.apply(o))
     xn = blk.post_attn_norm(x)
     ffn = blk.ffn
-    if hasattr(ffn, "experts"):
-        idx, w = _route(ffn, xn)  # the router sees the local tokens (replicated weights)
-        if sp:
-            full, idx, w = Gather0.apply(xn), gather0(idx), Gather0.apply(w)
-        else:
-            full = xn
-        out = _experts(ffn, full, idx, w, range(len(ffn.experts)))
+    if hasattr(ffn, "experts") and sp:
         if ffn.shared is not None:
-            out = out + _mlp_partial(ffn.shared, full, False)
+            raise EstimatorError("model", "shared experts", "TP+SP of shared experts is not "
+                                 "implemented by the distributed validation")
+        return x + tp_sp_moe(ffn, xn)
+    if hasattr(ffn, "experts"):
+        idx, w = _route(ffn, xn)
+        out = _experts(ffn, xn, idx, w, range(len(ffn.experts)))
+        if ffn.shared is not None:
+            out = out + _mlp_partial(ffn.shared, xn, False)
     else:
         out = _mlp_partial(ffn, xn, sp)
     return x + (ReduceScatter0.apply(out) if sp else AllReduce.apply(out))
+
+
+def tp_sp_moe(moe, x: torch.Tensor) -> torch.Tensor:
+    """An MoE layer under TP + SP as Megatron-Core's ``MoEAlltoAllTokenDispatcher`` runs it
+    with ``ep = 1`` and expert-TP = TP (``token_dispatcher.py``): the router sees the rank's
+    sequence shard ``x`` (``T/tp`` tokens); ``preprocess`` all-gathers the ``E`` int64 token
+    counts over the TP×EP group; ``permute`` sorts the ``T/tp·k`` copies (and their
+    probabilities) by expert; ``dispatch_postprocess`` all-gathers copies and probabilities over
+    expert-TP; ``sort_chunks_by_idxs`` groups them by expert; each expert (its TP half) runs on
+    its chunk and the probabilities scale its output (Megatron scales inside the expert's
+    activation, equal for a bias-free down projection); ``combine_preprocess`` reduce-scatters
+    the outputs back to the copies' ranks, and ``unpermute`` sums each token's copies. Returns
+    the layer output on the local shard."""
+    tp = _world()
+    idx, probs = _route(moe, x)
+    E, k = len(moe.experts), moe.k
+    flat = idx.reshape(-1)
+    order = torch.sort(flat, stable=True).indices
+    counts = torch.bincount(flat, minlength=E)
+    all_counts = gather0(counts.unsqueeze(0))  # (tp, E): copies per expert from each rank
+    tok = order // k
+    rows = Gather0.apply(x[tok])  # (tp·T/tp·k, h), rank-major, each rank's rows by expert
+    p_rows = Gather0.apply(probs.reshape(-1)[order])
+    starts = torch.cumsum(all_counts.reshape(-1), 0) - all_counts.reshape(-1)
+    perm = torch.cat([torch.arange(int(starts[r * E + e]), int(starts[r * E + e])
+                                   + int(all_counts[r, e])) for e in range(E) for r in range(tp)]
+                     + [torch.zeros(0, dtype=torch.long)])
+    sizes = all_counts.sum(0).tolist()
+    chunks = torch.split(rows.index_select(0, perm), sizes)
+    p_chunks = torch.split(p_rows.index_select(0, perm), sizes)
+    outs = [p[:, None] * moe.experts[e](c) for e, (c, p) in enumerate(zip(chunks, p_chunks))
+            if c.shape[0]]
+    ys = torch.cat(outs).index_select(0, torch.argsort(perm))
+    back = ReduceScatter0.apply(ys)  # this rank's T/tp·k copies, partial sums added over TP
+    return torch.zeros_like(x).index_put_((tok,), back, accumulate=True)
 
 
 def tp_forward(model: RefDecoder, ids: torch.Tensor, sp: bool,
@@ -496,13 +539,15 @@ def ep_moe(moe, x: torch.Tensor, rank: int, ep: int) -> torch.Tensor:
     flat = idx.reshape(-1)
     order = torch.sort(flat, stable=True).indices
     counts = torch.bincount(flat, minlength=E)
-    recv_counts = torch.empty_like(counts)
-    dist.all_to_all_single(recv_counts, counts)  # (ep, E/ep): copies from each rank per expert
+    # Megatron preprocess: the E counts all-gathered over the TP×EP group; this rank's column
+    all_counts = gather0(counts.unsqueeze(0))  # (ep, E)
     send = counts.view(ep, per).sum(1).tolist()
-    rc = recv_counts.view(ep, per)
+    rc = all_counts[:, rank * per:(rank + 1) * per]  # (ep, E/ep): copies from each rank
     recv = rc.sum(1).tolist()
     tok = order // k
     got = AllToAll.apply(x[tok], send, recv)  # (source rank, local expert)-major
+    # dispatch_all_to_all sends the permuted probabilities beside the tokens
+    p_got = AllToAll.apply(weights.reshape(-1)[order], send, recv)
     # Megatron's dispatcher sorts the received chunks by local expert (sort_chunks_by_idxs) and
     # SequentialMLP runs each expert on its split (torch.split / torch.cat)
     starts = torch.cumsum(rc.reshape(-1), 0) - rc.reshape(-1)
@@ -511,12 +556,17 @@ def ep_moe(moe, x: torch.Tensor, rank: int, ep: int) -> torch.Tensor:
                      + [torch.zeros(0, dtype=torch.long)])
     sizes = rc.sum(0).tolist()
     chunks = torch.split(got.index_select(0, perm), sizes)
-    outs = [moe.experts[rank * per + j](c) for j, c in enumerate(chunks) if c.shape[0]]
+    p_chunks = torch.split(p_got.index_select(0, perm), sizes)
+    # the experts scale their outputs by the probabilities (Megatron: inside the activation)
+    outs = [p[:, None] * moe.experts[rank * per + j](c)
+            for j, (c, p) in enumerate(zip(chunks, p_chunks)) if c.shape[0]]
     ys = torch.cat(outs) if outs else got[:0]
     back = AllToAll.apply(ys.index_select(0, torch.argsort(perm)), recv, send)
-    out = torch.zeros_like(x).index_put_(
-        (tok,), weights.reshape(-1)[order, None] * back, accumulate=True)
+    # unpermute: sum each token's copies (index_put_ saves only the indices; index_add would
+    # keep ``back`` for its backward)
+    out = torch.zeros_like(x).index_put_((tok,), back, accumulate=True)
     moe.last_received = int(sum(recv))
+    moe.last_routing = ([int(v) for v in send], [int(v) for v in recv])
     return out.view(shape)
 
 
@@ -756,9 +806,15 @@ class _Train:
 
     def _sync_grads(self) -> None:
         L = self.layout
-        if L.tp > 1:
-            for p in self.replicated:
-                dist.all_reduce(p.grad)
+        if L.tp > 1:  # Megatron finalize_model_grads: one flat all-reduce over TP
+            grads = [p.grad for p in self.replicated]
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            dist.all_reduce(flat)
+            o = 0
+            for g in grads:
+                g.copy_(flat[o:o + g.numel()].view_as(g))
+                o += g.numel()
+            del flat
         elif L.ep > 1:  # data-parallel non-expert parameters (DDP's all-reduce, averaged)
             for p in self.dp_params:
                 dist.all_reduce(p.grad)
@@ -881,6 +937,7 @@ def measure_training(spec, layout: DistLayout, rank: int, w: dict[str, int]) -> 
     got = [getattr(moe, "last_received", None) for moe in moes]
     if any(g is not None for g in got):
         out["expert_copies_received"] = got
+        out["ep_routing"] = [list(moe.last_routing) for moe in moes]
     del tr
     gc.collect()
     return out
