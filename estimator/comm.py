@@ -211,7 +211,7 @@ def balanced_split(rows: int, ranks: int) -> tuple[int, ...]:
     """``rows`` token copies spread as evenly as whole rows allow over ``ranks`` destinations
     (the first ``rows mod ranks`` get one more): uniform routing."""
     q, r = divmod(rows, ranks)
-    return tuple(q + (1 if i < r else 0) for i in range(ranks))
+    return (q + 1,) * r + (q,) * (ranks - r)
 
 
 def ep_all_to_all_payloads(sent: Sequence[int], received: Sequence[int], dispatch_row: int,
@@ -511,19 +511,15 @@ def training_step_volumes(model, opts, stage: int = 0,
             if etp > 1 or len(ep_routing) != per:
                 raise EstimatorError("ep_routing", len(ep_routing), f"needs one (sent, "
                                      f"received) pair per MoE layer pass ({per}) and etp = 1")
-            passes = [ep_all_to_all_payloads(snt, rcv, disp_row, h * e, e)
-                      for snt, rcv in ep_routing]
+            passes = Counter(tuple(ep_all_to_all_payloads(snt, rcv, disp_row, h * e, e)
+                                   .items()) for snt, rcv in ep_routing)
             src += " (measured routing)"
-        else:
+        else:  # every pass alike: one formula, ``per`` calls
             even = balanced_split(rows, ep)
-            passes = [ep_all_to_all_payloads(even, even, disp_row, h * e, e)] * per
+            passes = {tuple(ep_all_to_all_payloads(even, even, disp_row, h * e, e).items()): per}
         if ep > 1:
-            totals: dict[tuple[str, str], list[int]] = {}
-            for p in passes:
-                for key, b_ in p.items():
-                    totals.setdefault(key, []).append(b_)
-            for (kind, phase), payloads in totals.items():
-                for b_, n in sorted(Counter(payloads).items()):
+            for p, n in sorted(passes.items()):
+                for (kind, phase), b_ in p:
                     s_ = src + (" (gradients)" if phase == BACKWARD else "")
                     add(kind, ALL_TO_ALL, ep, b_, n, phase, s_)
                     if phase == FORWARD:

@@ -37,7 +37,7 @@ def _load(path: Path) -> dict:
 
 
 #: Peak rows allowed outside their bar, with the reason (dist_render.PEAK_NOTES): FSDP2 on
-#: four ranks sharing two cores, where one rank now and then holds 1.9 MB more.
+#: four ranks sharing two cores, where one rank once held 1.9 MB more (not seen since).
 KNOWN_MISSES = {"fsdp-dp4": 0.08}
 
 

@@ -45,11 +45,12 @@ REGENERATE = ("python -m estimator validate --distributed "
 #: Residuals of the peak rows that the estimator does not model, by layout, and why. A peak row
 #: outside its bar must have its reason here (tests/test_distributed.py).
 PEAK_NOTES: dict[str, str] = {
-    "fsdp-dp4": "four ranks on two cores: in some runs one rank (a different one each time) "
-                "peaks 1,946,624 B higher than the others, whose peaks agree to within 5 kB "
-                "and repeat exactly run after run; what that rank still holds depends on when "
-                "its asynchronous FSDP2 collectives complete (not reproduced with two ranks or "
-                "with this layout alone, not yet traced)",
+    "fsdp-dp4": "four ranks on two cores. An earlier run (2026-12-04) had one rank peak "
+                "1,946,624 B above the others; not seen in 10 runs since the ranks wait for "
+                "gloo's worker thread to drop each finished collective's tensors "
+                "(distributed._await_backend_release), nor in 4 runs without that wait under "
+                "extra CPU load; the size matches no single FSDP2 collective's buffers, so "
+                "its cause is not established",
 }
 
 
@@ -155,6 +156,18 @@ def _decode_rows(name: str, layout: DistLayout, spec, w: dict, ranks: list[dict]
 _OP_OF = {"all_reduce": "all_reduce", "all_gather": "all_gather",
           "reduce_scatter": "reduce_scatter", "reduce": "reduce_scatter",
           "all_to_all": "all_to_all", "send": "send_recv"}
+#: What each layout's collectives are, in the framework's terms (the comm model counts the same).
+COMM_SOURCES = {
+    "tp": "Megatron TP+SP (tensor_parallel mappings.py / layers.py); MoE through "
+          "MoEAlltoAllTokenDispatcher with expert-TP = TP (counts, copies and probabilities "
+          "all-gathered, outputs reduce-scattered); norm and router gradients in one flat "
+          "all-reduce per step (finalize_model_grads)",
+    "fsdp": "FSDP2 fully_shard per layer and on the root: layer units gathered in the forward "
+            "and again in the backward, the root unit (embedding, final norm, lm_head) once "
+            "(not resharded after the forward)",
+}
+
+
 def payload(op: str, c: dict[str, int]) -> int:
     """A measured payload in the comm model's convention (:class:`estimator.comm.Volume`): an
     all-gather counts its full gathered output (the counter records each rank's shard)."""
@@ -190,6 +203,10 @@ def _comm_rows(name: str, layout: DistLayout, spec, w: dict, ranks: list[dict]) 
             note = f"{c['calls']} calls over {c['group_size']} ranks"
             if op == "reduce":
                 note += "; one dist.reduce per (parameter, owner) piece = one reduce-scatter"
+            if layout.tp > 1:
+                note += "; " + COMM_SOURCES["tp"]
+            elif layout.fsdp and op == "all_gather":
+                note += "; " + COMM_SOURCES["fsdp"]
             if routing and uniform.get(model_op, 0) != est.get(model_op, 0):
                 sent = [sum(snt) for snt, _ in routing]
                 got = [sum(rcv) for _, rcv in routing]

@@ -155,8 +155,14 @@ class CollectiveCounter:
                     # What the backend allocates inside the call (gloo's reduce-scatter copies its
                     # whole input) is not a framework tensor: NCCL keeps its buffers outside
                     # PyTorch's allocator, and the estimate leaves communication buffers out.
+                    tensors = [a for a in (*args, *kwargs.values())
+                               if isinstance(a, torch.Tensor)]
+                    held = [t._use_count() for t in tensors]
                     with _disable_current_modes():
-                        return fn(*args, **kwargs)
+                        out = fn(*args, **kwargs)
+                    if not kwargs.get("async_op"):
+                        _await_backend_release(tensors, held)
+                    return out
                 return fn(*args, **kwargs)
             finally:
                 counter._local.depth = depth
@@ -176,6 +182,38 @@ class CollectiveCounter:
 
 
 COUNTER = CollectiveCounter()
+
+#: Longest wait for gloo's worker thread to let go of a finished collective's tensors.
+RELEASE_WAIT_S = 1.0
+
+
+def _await_backend_release(tensors: list[torch.Tensor], held: list[int]) -> None:
+    """Wait until the backend holds none of a finished synchronous collective's tensors.
+
+    gloo runs each collective on a worker thread that marks the work complete (waking the
+    caller) and only then, after re-taking its queue lock, drops the work object and with it
+    the references to the input and output tensors (``ProcessGroupGloo::runLoop``:
+    ``AsyncWork::execute(work); lock.lock(); workInProgress_[workerIndex].reset();``). With more
+    ranks than cores (4 ranks × a main and 2 gloo threads on 2 cores) that thread can be
+    descheduled in between, and a buffer the framework has already dropped (an all-to-all's
+    send and receive buffers, FSDP2's unsharded parameters) then stays alive into the next
+    operators: a rank's measured peak rose by such buffers in some runs (ep2: one dispatch's
+    256 + 199 rows, 232,960 B; fsdp-dp4: 1,946,624 B). The step's tensors should not depend on
+    thread scheduling, so the caller waits (``Tensor._use_count`` back to its value before
+    the call) before going on."""
+    deadline = time.monotonic() + RELEASE_WAIT_S
+    waited = False
+    while any(t._use_count() > n for t, n in zip(tensors, held)):
+        waited = True
+        if time.monotonic() > deadline:
+            RELEASE_WAITS["timeouts"] += 1
+            return
+        time.sleep(0.0001)
+    RELEASE_WAITS["waited"] += waited
+
+
+#: Collectives after which the caller had to wait for gloo's worker (and waits given up).
+RELEASE_WAITS = {"waited": 0, "timeouts": 0}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -918,6 +956,7 @@ def measure_training(spec, layout: DistLayout, rank: int, w: dict[str, int]) -> 
         peaks.append((name, _snap(mt, device, "peak")["total"]))
 
     COUNTER.phase = "train"
+    RELEASE_WAITS.update(waited=0, timeouts=0)
     # no cyclic collection inside the measured step: tensors are freed by reference counting
     # alone, at the same points on every run (a collection at a random moment moved the peak)
     gc.disable()
@@ -932,7 +971,8 @@ def measure_training(spec, layout: DistLayout, rank: int, w: dict[str, int]) -> 
     peak = _snap(mt, device, "peak")
     phase = next((n for n, v in peaks if v == peak["total"]), "step")
     out = {"states": states, "states_after": tr.states(), "peak": peak["total"],
-           "peak_phase": phase, "at": points, "collectives": COUNTER.summary("train")}
+           "peak_phase": phase, "at": points, "collectives": COUNTER.summary("train"),
+           "backend_release_waits": dict(RELEASE_WAITS)}
     moes = tr.model.moe_layers() if tr.model.blocks is not None else []
     got = [getattr(moe, "last_received", None) for moe in moes]
     if any(g is not None for g in got):
