@@ -11,13 +11,20 @@ weight bytes (:mod:`estimator.memory`). Named option ``engine``: ``vllm`` (defau
     available_kv = requested − (weights + torch_peak_increase + non_torch_increase)
 
 ``total_memory`` is what ``torch.cuda.mem_get_info()`` reports (:func:`driver_memory_bytes`), not
-the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised, so the CUDA
-context and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA graphs
-captured after the KV cache is allocated (``compile_or_warm_up_model``) — they are reported here as
-notes, not subtracted. ``torch_peak_increase`` is the peak of the profile run, a forward of
-``max_num_batched_tokens`` tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of
-``TritonExperts.workspace_shapes`` included) followed by the sampler on ``max_num_seqs`` rows. The
-KV cache is then cut into blocks
+the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised (vLLM >= 0.11;
+v0.9-v0.10 took it before ``init_worker_distributed_environment``, so NCCL's buffers counted as
+non-torch memory there: about 2 GiB per GPU at tp=4 on H100, not modelled), so the CUDA context
+and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA graphs
+captured after the KV cache is allocated (``compile_or_warm_up_model`` → ``capture_model``, after
+``initialize_from_config``): graph memory never enters ``available_kv`` in these versions, so it
+does not change the KV capacity; it must fit in the headroom (newer releases can instead estimate
+it beforehand, ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, off by default, not modelled).
+``torch_peak_increase`` is the peak of the profile run, a forward of ``max_num_batched_tokens``
+tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of ``TritonExperts.workspace_shapes``
+included) or, after it, the dummy sampler on ``min(max_num_seqs, max_num_batched_tokens)`` rows of
+the full vocabulary (:func:`vllm_sampler_bytes`: the top-k/top-p sort, 38 bytes per logit), which
+dominates at the large defaults (1024 rows x 152k logits = 5.5 GiB). The KV cache is then cut
+into blocks
 (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
@@ -42,7 +49,7 @@ from typing import Any
 
 from . import memory
 from .errors import EstimatorError
-from .memory import BYTES_PER_ELEMENT, GIB, LOGITS_BYTES, Layout
+from .memory import BYTES_PER_ELEMENT, GIB, Layout
 from .spec import ModelSpec
 
 ENGINES = ("vllm", "sglang")
@@ -59,6 +66,19 @@ VLLM_FUSED_MOE_CHUNK_SIZE = 32768
 VLLM_SERVE_DEFAULTS_LARGE = (8192, 1024)
 VLLM_SERVE_DEFAULTS_SMALL = (2048, 256)
 VLLM_LARGE_GPU_BYTES = 70 * GIB
+#: Bytes per logit the dummy sampler run holds at its peak (``GPUModelRunner._dummy_sampler_run``,
+#: vLLM v0.9-v0.10, 2025-07): the logits are all-gathered to the full vocabulary on every TP rank
+#: (``LogitsProcessor._gather_logits``) and sampled with ``top_p=0.9``, ``top_k=V-1``, so
+#: ``vllm/v1/sample/ops/topk_topp_sampler.py::apply_top_k_top_p`` sorts them. At the sort these
+#: are live, per element of ``num_reqs x V``: the model-dtype logits (``act_bytes``), their fp32
+#: copy (``Sampler.forward``: ``logits.to(torch.float32)``), the sorted values (4) and int64
+#: indices (8) ``logits.sort`` returns, and the sort's own scratch (ATen
+#: ``native/cuda/SortStable.cu::segmented_sort_pairs``: an int64 index sequence, 8, and cub
+#: ``DeviceSegmentedRadixSort::SortPairs``'s alternate key and value buffers, 4 + 8). The later
+#: masks, softmax and scatter (28 bytes with bf16 logits) stay below this.
+SAMPLER_FP32_COPY = 4
+SAMPLER_SORT_OUT = 4 + 8
+SAMPLER_SORT_SCRATCH = 8 + 4 + 8
 #: Memory outside PyTorch's allocator that the profile run adds after the baseline snapshot:
 #: 0.16 GiB on one H100 (vLLM PR #12126 log, "non_torch_memory takes 0.16GiB"); 0.20 GiB per GPU
 #: with tensor parallelism (vLLM PR #14447 log, 4 x RTX 4090, "non_torch_memory takes 0.20GiB":
@@ -173,9 +193,10 @@ def vllm_profile_peak(s: ModelSpec, lay: Layout, act_bytes: int, tokens: int, nu
     parallelism non-local pairs are masked by ``expert_map``, not dropped from the buffers), and
     with data-parallel attention ``M`` is every attention group's tokens (vLLM's default
     all-gather dispatch: ``T · dp_attn``). Shared experts as a dense FFN.
-    ``sampler``: the last stage's logits for ``num_reqs`` rows (``_dummy_sampler_run`` with
-    ``min(max_num_seqs, max_num_batched_tokens)``), once in the model dtype and once upcast to
-    fp32 (``Sampler``), ``V/tp`` wide.
+    ``sampler``: the last stage's dummy sampler run on ``num_reqs = min(max_num_seqs,
+    max_num_batched_tokens)`` rows, the full vocabulary ``V`` wide on every TP rank (the logits
+    are all-gathered), :func:`vllm_sampler_bytes`. It runs after the forward has returned, so
+    the forward's buffers are gone (:func:`profile_peak_total`).
     """
     h = s.hidden_size
     base = memory.activation_model(s, lay, act_bytes, last_stage, has_dense, has_moe)
@@ -196,15 +217,24 @@ def vllm_profile_peak(s: ModelSpec, lay: Layout, act_bytes: int, tokens: int, nu
             shared = T * ((2 if s.gated_ffn else 1) * fsh + fsh)
         out["moe"] = (T * s.num_experts + work + shared) * act_bytes + T * k * 8
     if last_stage:
-        v_l = -(-s.vocab_size // lay.tp)
-        out["sampler"] = min(num_reqs, T) * v_l * (act_bytes + LOGITS_BYTES)
+        out["sampler"] = vllm_sampler_bytes(min(num_reqs, T), s.vocab_size, act_bytes)
     return out
 
 
+def vllm_sampler_bytes(num_reqs: int, vocab: int, act_bytes: int) -> int:
+    """Peak bytes of ``_dummy_sampler_run`` on ``num_reqs`` rows of ``vocab`` logits: at the
+    top-k/top-p sort, ``act_bytes + SAMPLER_FP32_COPY + SAMPLER_SORT_OUT +
+    SAMPLER_SORT_SCRATCH`` bytes per logit (38 with bf16; see the constants)."""
+    return num_reqs * vocab * (act_bytes + SAMPLER_FP32_COPY + SAMPLER_SORT_OUT
+                               + SAMPLER_SORT_SCRATCH)
+
+
 def profile_peak_total(terms: dict[str, int]) -> int:
-    """``residual + max(attention, dense_ffn, moe, sampler)`` of :func:`vllm_profile_peak`."""
-    return terms["residual"] + max(terms["attention"], terms["dense_ffn"], terms["moe"],
-                                   terms["sampler"])
+    """``max(residual + max(attention, dense_ffn, moe), sampler)`` of :func:`vllm_profile_peak`:
+    the forward's buffers and the sampler's are never live together (``profile_run`` samples
+    from the ``num_reqs`` rows ``_dummy_run`` returns, after the forward has freed the rest)."""
+    forward = terms["residual"] + max(terms["attention"], terms["dense_ffn"], terms["moe"])
+    return max(forward, terms["sampler"])
 
 
 def vllm_non_torch_bytes(gpus: int) -> int:
@@ -344,9 +374,10 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         if avail < 0:
             notes.append("the weights and the profile run exceed the requested memory: vLLM "
                          "would refuse to start (negative KV cache memory)")
-        notes.append("CUDA graphs (captured after the KV cache is allocated), the CUDA context "
-                     "and NCCL's init buffers come out of the 1 - gpu_memory_utilization "
-                     "headroom; they are not subtracted from the KV budget")
+        notes.append("CUDA graphs (captured after the KV cache is allocated, so they do not "
+                     "change the KV capacity), the CUDA context and NCCL's init buffers come "
+                     "out of the 1 - gpu_memory_utilization headroom (vLLM >= 0.11; 0.9-0.10 "
+                     "counted NCCL's buffers against the KV cache, ~2 GiB per H100 at tp=4)")
         return EngineMemory(
             engine=engine, total_memory=total, total_memory_source=source, utilization=util,
             requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
@@ -399,6 +430,6 @@ __all__ = ["ENGINES", "EngineMemory", "compute", "conventions", "driver_memory_b
            "profile_peak_total", "sglang_max_total_tokens", "sglang_mem_fraction_static",
            "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens",
            "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",
-           "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak",
+           "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak", "vllm_sampler_bytes",
            "vllm_serve_defaults"]
 

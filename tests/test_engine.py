@@ -71,6 +71,24 @@ def vllm_triton_experts_workspace_elems(M, N, K, topk):
     return math.prod(workspace1) + math.prod(workspace2) + math.prod(output)
 
 
+def vllm_dummy_sampler_peak_bytes(num_reqs, vocab, model_dtype_bytes):
+    # vllm/v1/worker/gpu_model_runner.py::_dummy_sampler_run (v0.9-v0.10): logits of num_reqs
+    # rows, all-gathered to the full vocab (LogitsProcessor._gather_logits), sampled with
+    # top_p=0.9, top_k=vocab-1 -> vllm/v1/sample/ops/topk_topp_sampler.py::apply_top_k_top_p:
+    #   logits = logits.to(torch.float32)                            # sampler.py::forward
+    #   logits_sort, logits_idx = logits.sort(dim=-1, descending=False)
+    # live at the sort: model-dtype logits, fp32 logits, sorted fp32 values, int64 indices, and
+    # the sort's scratch (ATen SortStable.cu::segmented_sort_pairs: int64 iota; cub
+    # DeviceSegmentedRadixSort::SortPairs alternate fp32 keys + int64 values)
+    n = num_reqs * vocab
+    logits, fp32, sort_values, sort_indices = model_dtype_bytes * n, 4 * n, 4 * n, 8 * n
+    iota, cub_keys, cub_values = 8 * n, 4 * n, 8 * n
+    at_sort = logits + fp32 + sort_values + sort_indices + iota + cub_keys + cub_values
+    # later, at logits_sort.scatter: + top_k_mask (bool), probs_sort, top_p_mask (bool), output
+    at_scatter = logits + fp32 + sort_values + sort_indices + n + 4 * n + n + 4 * n
+    return max(at_sort, at_scatter)
+
+
 def sglang_profile_max_num_token(available_gpu_memory_gib, total_gpu_memory_gib,
                                  mem_fraction_static, cell_size):
     # python/sglang/srt/model_executor/model_runner.py::ModelRunner.profile_max_num_token
@@ -151,6 +169,19 @@ def test_moe_workspace_is_triton_experts():
     assert big["moe"] == ws * 2 + 100_000 * 8 * 2 + 100_000 * 2 * 8
 
 
+@pytest.mark.parametrize("rows,vocab", [(256, 102400), (1024, 151936), (8, 151936)])
+def test_sampler_peak_is_dummy_sampler_run(rows, vocab):
+    assert engine.vllm_sampler_bytes(rows, vocab, 2) == vllm_dummy_sampler_peak_bytes(rows, vocab,
+                                                                                      2)
+    # the last stage samples the full vocabulary on every TP rank, after the forward
+    s = estimator.load_model("qwen3-235b-a22b").spec
+    lay = memory.layout(s, 4, 1, 1)
+    t = engine.vllm_profile_peak(s, lay, 2, 8192, 1024)
+    assert t["sampler"] == vllm_dummy_sampler_peak_bytes(1024, 151936, 2)
+    assert engine.profile_peak_total(t) == max(
+        t["residual"] + max(t["attention"], t["dense_ffn"], t["moe"]), t["sampler"])
+
+
 def test_available_memory_is_determine_available_memory():
     # gpu_worker.py: requested_memory = total * util; available = requested - non_kv_cache
     # (memory_profiling: non_kv = weights + torch_peak_increase + non_torch_increase)
@@ -192,11 +223,33 @@ def test_log_qwen3_30b_a3b_tp4_weights():
     assert abs(r.inference.per_gpu.weights_total / (14.2474 * GIB) - 1) < 0.015
 
 
+def test_log_deepseek_v2_lite_pp2_end_to_end():
+    """vLLM PR #20665 (https://github.com/vllm-project/vllm/pull/20665, 2025-07-09, vLLM main
+    0.1.dev7548+gbaba038, between v0.9.2 and v0.10.0): ``vllm serve deepseek-ai/DeepSeek-V2-Lite
+    --max-model-len=1024 --enforce-eager --tensor-parallel-size=2 --pipeline-parallel-size=2``
+    on 4 x L4 ("device_name=NVIDIA_L4" in the fused-MoE config warning):
+    "Available KV cache memory: 12.13 GiB" (ranks 0-1, 14 layers), "11.33 GiB" (ranks 2-3,
+    13 layers, the sampler's stage), "GPU KV cache size: 807,792 tokens", "Maximum concurrency
+    for 1,024 tokens per request: 788.86x". Computed end to end: L4 total 22.05 GiB (catalog,
+    vLLM issue #20214), the L4 defaults 2048 batched tokens / 256 sequences, the smallest
+    worker's blocks. The log has no "Model loading took" line; the first stage's available
+    memory (weights + profile peak + 0.2 GiB non-torch) carries the weights."""
+    r = estimator.estimate("deepseek-v2-lite", tp=2, pp=2, ep=1, gpu="l4", seq_len=1024)
+    e = r.inference.engine
+    assert (e.max_num_batched_tokens, e.max_num_seqs) == (2048, 256)
+    assert abs(e.available_kv / (12.13 * GIB) - 1) < 0.005
+    assert abs(e.kv_capacity_tokens / 807792 - 1) < 0.05
+    assert abs(e.max_concurrency / 788.86 - 1) < 0.05
+    # the sampler stage: the dummy sampler on 256 rows of the 102,400-token vocabulary
+    last = engine.vllm_available_kv_bytes(
+        e.total_memory, 0.9, sum(r.inference.stage_models[1].weights.values()),
+        engine.vllm_sampler_bytes(256, 102400, 2), engine.vllm_non_torch_bytes(4))
+    assert abs(last / (11.33 * GIB) - 1) < 0.02
+
+
 def test_log_deepseek_v2_lite_pp2_block_arithmetic():
-    """vLLM PR #20665 (DeepSeek-V2-Lite, 4 x L4, tp=2 pp=2): "Available KV cache memory:
-    12.13 GiB" (ranks 0-1, 14 layers) and "11.33 GiB" (ranks 2-3, 13 layers) → "GPU KV cache
-    size: 807,792 tokens", "Maximum concurrency for 1,024 tokens per request: 788.86x". The
-    smallest worker sets the blocks; the MLA page is 16 x 576 x 2 bytes."""
+    """The same log, block arithmetic only (from the logged available memory): the smallest
+    worker sets the blocks; the MLA page is 16 x 576 x 2 bytes."""
     s = estimator.load_model("deepseek-v2-lite").spec
     lay = memory.layout(s, 2, 2, 1)
     assert [hi - lo for lo, hi in lay.stage_layers] == [14, 13]
@@ -211,9 +264,24 @@ def test_log_deepseek_v2_lite_pp2_block_arithmetic():
 
 
 def test_log_qwen3_235b_fp8_tp4_block_arithmetic():
-    """vLLM issue #21348 (Qwen3-235B-A22B-FP8, 4 x H100, tp=4): "Available KV cache memory:
-    8.11 GiB" → "GPU KV cache size: 178,880 tokens" (one KV head per GPU, 94 layers). The
-    printed memory is one rank's; the smallest rank sets the count (here 1.2% fewer)."""
+    """vLLM issue #21348 (https://github.com/vllm-project/vllm/issues/21348, 2025-07, vLLM
+    v0.9.2/v0.10.0; Qwen3-235B-A22B-FP8, ``vllm serve --tensor-parallel-size 4`` on 4 x H100,
+    LMCache connector): "Available KV cache memory: 8.11 GiB" → "GPU KV cache size: 178,880
+    tokens" (one KV head per GPU, 94 layers). The printed memory is one rank's; the smallest
+    rank sets the count (here 1.2% fewer).
+
+    End to end the estimate is 10.48 GiB (233,888 tokens, +31%), term by term: requested
+    0.9 x 79.22 = 71.30 GiB; weights 55.11 GiB (fp8 matrices, bf16 embedding/lm_head/norms/
+    router; the 128 x 128 block scales add 1/4096 byte per weight, not counted); torch peak
+    5.51 GiB = the dummy sampler, 1024 rows x 151,936 logits x 38 bytes (the forward's 1.19 GiB
+    is freed before it); non-torch 0.20 GiB. The 2.4 GiB left is memory outside PyTorch at
+    tp=4 on NVLink: vLLM v0.9-v0.10 took ``init_snapshot`` *before*
+    ``init_worker_distributed_environment`` (gpu_worker.py::init_device), so NCCL's
+    communicator buffers count in ``non_torch_increase``; later versions snapshot after NCCL
+    init. SGLang's line in the same issue ("#tokens: 367404", mem_fraction_static 0.93) implies
+    2.25 GiB in use before its first measurement, and vLLM PR #10511 logs +1.79 GiB non-torch
+    from tp=1 to tp=2 on H100: the same order, but no formula for NCCL's buffers at tp=4 is
+    pinned, so this log stays block arithmetic (not end to end)."""
     s = estimator.load_model("qwen3-235b-a22b").spec
     page = engine.vllm_page_size_bytes(s, "engine", "bf16", 4)
     tokens = engine.vllm_kv_tokens(engine.vllm_num_blocks(round(8.11 * GIB), page, 94), 1)
