@@ -79,6 +79,14 @@ VLLM_LARGE_GPU_BYTES = 70 * GIB
 SAMPLER_FP32_COPY = 4
 SAMPLER_SORT_OUT = 4 + 8
 SAMPLER_SORT_SCRATCH = 8 + 4 + 8
+#: vLLM's MXFP4 experts on NVIDIA GPUs without FP4 tensor cores (Hopper, Ampere, Ada) run
+#: weight-only Marlin kernels, which need ``n % 256 == 0`` and ``k % 128 == 0`` in both expert
+#: GEMMs: ``vllm/model_executor/layers/quantization/mxfp4.py::Mxfp4MoEMethod.create_weights``
+#: (``Mxfp4Backend.MARLIN``, v0.10-v0.11) allocates the experts with
+#: ``intermediate_size_per_partition`` rounded up to 128 and ``hidden_size`` to 256 (gpt-oss:
+#: 2880 x 2880 → 2944 x 3072, +9.0% expert bytes).
+VLLM_MARLIN_MXFP4_INTERMEDIATE_ALIGN = 128
+VLLM_MARLIN_MXFP4_HIDDEN_ALIGN = 256
 #: Memory outside PyTorch's allocator that the profile run adds after the baseline snapshot:
 #: 0.16 GiB on one H100 (vLLM PR #12126 log, "non_torch_memory takes 0.16GiB"); 0.20 GiB per GPU
 #: with tensor parallelism (vLLM PR #14447 log, 4 x RTX 4090, "non_torch_memory takes 0.20GiB":
@@ -237,6 +245,24 @@ def profile_peak_total(terms: dict[str, int]) -> int:
     return max(forward, terms["sampler"])
 
 
+def vllm_marlin_mxfp4(gpu, dtype: str) -> bool:
+    """Whether vLLM runs ``dtype`` experts through Marlin on ``gpu``: MXFP4 weights on an NVIDIA
+    GPU whose catalog entry has no FP4 tensor-core peak (``fp4_tflops``)."""
+    return (dtype == "mxfp4" and getattr(gpu, "fp4_flops", None) is None
+            and "NVIDIA" in gpu.name)
+
+
+def vllm_marlin_mxfp4_expert_bytes(routed_bytes: int, hidden: int, intermediate: int) -> int:
+    """Routed-expert bytes as ``Mxfp4MoEMethod.create_weights`` allocates them for Marlin: every
+    expert matrix (``w13``: ``2·I × H``, ``w2``: ``H × I``, values and E8M0 scales alike) padded
+    to ``round_up(I, 128) × round_up(H, 256)``; ``I`` = the per-GPU expert width."""
+    def up(x: int, a: int) -> int:
+        return -(-x // a) * a
+    padded = (up(intermediate, VLLM_MARLIN_MXFP4_INTERMEDIATE_ALIGN)
+              * up(hidden, VLLM_MARLIN_MXFP4_HIDDEN_ALIGN))
+    return routed_bytes * padded // (intermediate * hidden)
+
+
 def vllm_non_torch_bytes(gpus: int) -> int:
     """:data:`VLLM_NON_TORCH_ONE_GPU` on one GPU, :data:`VLLM_NON_TORCH_MULTI_GPU` when NCCL
     runs (the replica spans GPUs)."""
@@ -352,11 +378,16 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         requested = int(total * util)
         page = vllm_page_size_bytes(s, opts.kv_cache, kv_dtype, lay.tp)
         non_torch = vllm_non_torch_bytes(lay.gpus)
+        marlin = s.is_moe and vllm_marlin_mxfp4(gpu, opts.dtype)
+        f_l = -(-s.moe_intermediate_size // lay.etp) if marlin else 0
         best = None
         for m in stage_models:
             lo, hi = m.layers
             n, n_moe, n_slide = memory.layer_kinds(s, lo, hi)
             w = sum(m.weights.values())
+            if marlin and f_l:
+                routed = m.weights.get("routed_experts", 0)
+                w += vllm_marlin_mxfp4_expert_bytes(routed, s.hidden_size, f_l) - routed
             peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
                                      n_moe < n, n_moe > 0)
             avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
@@ -371,6 +402,9 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
                                                             s.sliding_window, mnbt))
         tokens = vllm_kv_tokens(blocks, groups)
         conc = vllm_max_concurrency(blocks, per_req)
+        if marlin:
+            notes.append("MXFP4 experts padded as vLLM's Marlin backend allocates them on GPUs "
+                         "without FP4 tensor cores (intermediate to 128, hidden to 256)")
         if avail < 0:
             notes.append("the weights and the profile run exceed the requested memory: vLLM "
                          "would refuse to start (negative KV cache memory)")
@@ -428,7 +462,8 @@ def conventions(engine: str) -> str:
 
 __all__ = ["ENGINES", "EngineMemory", "compute", "conventions", "driver_memory_bytes",
            "profile_peak_total", "sglang_max_total_tokens", "sglang_mem_fraction_static",
-           "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens",
+           "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens", "vllm_marlin_mxfp4",
+           "vllm_marlin_mxfp4_expert_bytes",
            "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",
            "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak", "vllm_sampler_bytes",
            "vllm_serve_defaults"]

@@ -89,6 +89,21 @@ def vllm_dummy_sampler_peak_bytes(num_reqs, vocab, model_dtype_bytes):
     return max(at_sort, at_scatter)
 
 
+def vllm_marlin_mxfp4_layer_bytes(E, H, I):
+    # vllm/model_executor/layers/quantization/mxfp4.py::Mxfp4MoEMethod.create_weights,
+    # Mxfp4Backend.MARLIN (v0.10): "The moe marlin kernel requires that for each linear
+    # n % 256 == 0 and k % 128 == 0"
+    I = _cdiv(I, 128) * 128  # intermediate_size_per_partition_after_pad = round_up(I, 128)
+    H = _cdiv(H, 256) * 256  # hidden_size = round_up(hidden_size, 256)
+    w13_weight = E * 2 * I * (H // 2)       # uint8, two fp4 per byte
+    w13_weight_scale = E * 2 * I * (H // 32)  # uint8 e8m0, mxfp4_block = 32
+    w13_bias = E * 2 * I * 2                # bf16
+    w2_weight = E * H * (I // 2)
+    w2_weight_scale = E * H * (I // 32)
+    w2_bias = E * H * 2
+    return w13_weight + w13_weight_scale + w13_bias + w2_weight + w2_weight_scale + w2_bias
+
+
 def sglang_profile_max_num_token(available_gpu_memory_gib, total_gpu_memory_gib,
                                  mem_fraction_static, cell_size):
     # python/sglang/srt/model_executor/model_runner.py::ModelRunner.profile_max_num_token
@@ -182,6 +197,18 @@ def test_sampler_peak_is_dummy_sampler_run(rows, vocab):
         t["residual"] + max(t["attention"], t["dense_ffn"], t["moe"]), t["sampler"])
 
 
+def test_marlin_mxfp4_padding_is_create_weights():
+    # gpt-oss-120b on one GPU: 36 layers of 128 experts, hidden 2880, expert width 2880
+    r = estimator.estimate("gpt-oss-120b", dtype="mxfp4", tp=1, pp=1, ep=1, gpu="h100-sxm")
+    routed = r.inference.stage_models[0].weights["routed_experts"]
+    ours = engine.vllm_marlin_mxfp4_expert_bytes(routed, 2880, 2880)
+    # the biases pad by one dimension, not two: 0.01% of the bytes
+    assert abs(ours / (36 * vllm_marlin_mxfp4_layer_bytes(128, 2880, 2880)) - 1) < 1e-3
+    assert engine.vllm_marlin_mxfp4(get_gpu("h100-sxm"), "mxfp4")
+    assert not engine.vllm_marlin_mxfp4(get_gpu("b200"), "mxfp4")  # FP4 tensor cores
+    assert not engine.vllm_marlin_mxfp4(get_gpu("h100-sxm"), "bf16")
+
+
 def test_available_memory_is_determine_available_memory():
     # gpu_worker.py: requested_memory = total * util; available = requested - non_kv_cache
     # (memory_profiling: non_kv = weights + torch_peak_increase + non_torch_increase)
@@ -215,6 +242,24 @@ def test_log_qwen3_coder_30b_a3b_one_h100():
     assert abs(e.weights / (56.9342 * GIB) - 1) < 0.015
     assert abs(e.kv_capacity_tokens / 150272 - 1) < 0.05
     assert e.max_concurrency == pytest.approx(e.num_blocks / (131072 // 16))
+
+
+def test_log_gpt_oss_120b_one_h100_end_to_end():
+    """vLLM issue #23278 (https://github.com/vllm-project/vllm/issues/23278, 2025-08-20, vLLM
+    0.10.1, torch 2.7.1, one "NVIDIA H100 PCIe"): gpt-oss-120b with the defaults: "Your GPU does
+    not have native support for FP4 computation ... leveraging the Marlin kernel", "Model
+    loading took 65.9651 GiB", "Available KV cache memory: -2.14 GiB" (the engine refuses to
+    start). End to end: the MXFP4 experts padded as Marlin allocates them (2944 x 3072 instead
+    of 2880 x 2880), the dummy sampler on 1024 rows of the 201,088-token vocabulary (7.3 GiB:
+    why 120b does not start on one H100 with the defaults while 20b does)."""
+    r = estimator.estimate("gpt-oss-120b", dtype="mxfp4", tp=1, pp=1, ep=1, gpu="h100-pcie",
+                           seq_len=131072)
+    e = r.inference.engine
+    assert (e.max_num_batched_tokens, e.max_num_seqs) == (8192, 1024)
+    assert abs(e.weights / (65.9651 * GIB) - 1) < 0.015
+    assert e.weights > r.inference.per_gpu.weights_total  # the padding is the engine's
+    assert abs(e.available_kv - (-2.14 * GIB)) < 0.15 * GIB
+    assert e.kv_capacity_tokens == 0 and any("refuse" in n for n in e.notes)
 
 
 def test_log_qwen3_30b_a3b_tp4_weights():
