@@ -37,9 +37,16 @@ its own cache and the engine keeps the smallest block count.
     rest = free_after_load − free_at_init × (1 − mem_fraction_static)
     max_total_num_tokens = rest // cell_size
 
-``mem_fraction_static`` by TP size (``python/sglang/srt/server_args.py::ServerArgs.__post_init__``:
-0.88, 0.87 at tp ≥ 2, 0.85 at ≥ 4, 0.81 at ≥ 8, 0.79 at ≥ 16); activations and CUDA graphs live in
-the ``1 − mem_fraction_static`` share.
+The default ``mem_fraction_static`` reserves room for activations and CUDA graphs
+(``python/sglang/srt/server_args.py::ServerArgs._handle_gpu_memory_settings``, SGLang PR #10975,
+2025-10; :func:`sglang_mem_fraction_static`): ``chunked_prefill_size`` and ``cuda_graph_max_bs``
+by the GPU's memory (nvidia-smi MiB) and tp, then ``reserved_mem`` (MiB) = 512 +
+``max(chunked_prefill_size, 2048)·1.5`` + ``cuda_graph_max_bs·2`` (the CUDA graphs) +
+``tp·pp/8·1024`` (+ ``cuda_graph_max_bs·dp·3``, and ·1.5 more above 300, with data-parallel
+attention), at least 10 GiB on GPUs above 60 GiB, and ``mem_fraction_static = round((gpu_mem −
+reserved_mem) / gpu_mem, 3)``. Activations and CUDA graphs live in the ``1 −
+mem_fraction_static`` share, so here graph memory sets the KV capacity through the fraction.
+(SGLang before PR #10975 used 0.88 / 0.87 / 0.85 / 0.81 / 0.79 at tp 1 / 2 / 4 / 8 / 16.)
 """
 
 from __future__ import annotations
@@ -93,8 +100,25 @@ VLLM_MARLIN_MXFP4_HIDDEN_ALIGN = 256
 #: NCCL's lazily allocated channel buffers). Measured figures of one setup each, not formulas.
 VLLM_NON_TORCH_ONE_GPU = round(0.16 * GIB)
 VLLM_NON_TORCH_MULTI_GPU = round(0.20 * GIB)
-#: SGLang's default ``mem_fraction_static`` by TP size (server_args.py, see module docstring).
-SGLANG_MEM_FRACTION = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
+#: SGLang's ``(chunked_prefill_size, cuda_graph_max_bs at tp < 4, at tp >= 4)`` by GPU memory
+#: (``_handle_gpu_memory_settings``: "< 20 GiB: T4, 4080"; "< 35: A10, 4090, 5090"; "< 60: A100
+#: 40GB, L40"; "< 90: H100, A100"; "< 160: H20, H200"; else "B200, MI300"), upper bounds in MiB.
+SGLANG_GPU_MEMORY_DEFAULTS = ((20 * 1024, 2048, 8, 8), (35 * 1024, 2048, 24, 80),
+                              (60 * 1024, 4096, 32, 160), (90 * 1024, 8192, 256, 512),
+                              (160 * 1024, 8192, 256, 512), (None, 16384, 512, 512))
+#: ``reserved_mem`` terms of ``_handle_gpu_memory_settings`` (MiB): constant metadata, MiB per
+#: prefill-chunk token, MiB per CUDA-graph batch row, MiB per GPU of the model (``tp·pp/8·1024``),
+#: MiB per graph row per attention group with DP attention (and the extra above 300 rows), the
+#: floor on GPUs above 60 GiB.
+SGLANG_RESERVED_BASE_MIB = 512
+SGLANG_RESERVED_PER_CHUNK_TOKEN_MIB = 1.5
+SGLANG_RESERVED_PER_GRAPH_BS_MIB = 2
+SGLANG_RESERVED_PER_GPU_MIB = 1024 / 8
+SGLANG_RESERVED_DP_PER_GRAPH_BS_MIB = 3
+SGLANG_RESERVED_DP_LARGE_BS = 300
+SGLANG_RESERVED_DP_LARGE_PER_GRAPH_BS_MIB = 1.5
+SGLANG_RESERVED_FLOOR_MIB = 10 * 1024
+SGLANG_RESERVED_FLOOR_ABOVE_MIB = 60 * 1024
 #: Memory taken before SGLang's first ``get_available_gpu_memory`` (CUDA context, NCCL init):
 #: 0.5 GiB, an assumption (the CUDA context of a Hopper GPU is ~0.5 GiB; NCCL's init buffers
 #: add a few hundred MB at tp > 1, not counted).
@@ -276,12 +300,30 @@ def vllm_available_kv_bytes(total: int, utilization: float, weights: int, torch_
     return int(total * utilization - (weights + torch_peak + non_torch))
 
 
-def sglang_mem_fraction_static(tp: int) -> float:
-    """SGLang's default ``mem_fraction_static`` for ``tp`` (:data:`SGLANG_MEM_FRACTION`)."""
-    for lo, frac in SGLANG_MEM_FRACTION:
-        if tp >= lo:
-            return frac
-    return SGLANG_MEM_FRACTION[-1][1]
+def sglang_gpu_memory_defaults(gpu_mem_mib: float, tp: int) -> tuple[int, int]:
+    """``(chunked_prefill_size, cuda_graph_max_bs)`` SGLang picks for a GPU of ``gpu_mem_mib``
+    (:data:`SGLANG_GPU_MEMORY_DEFAULTS`)."""
+    for upper, chunk, bs_small, bs_large in SGLANG_GPU_MEMORY_DEFAULTS:
+        if upper is None or gpu_mem_mib < upper:
+            return chunk, (bs_small if tp < 4 else bs_large)
+    raise AssertionError("unreachable: the last bucket has no bound")
+
+
+def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, pp: int = 1, dp_attn: int = 1
+                               ) -> float:
+    """SGLang's default ``mem_fraction_static`` (``_handle_gpu_memory_settings``, module
+    docstring) for a GPU of ``gpu_mem_mib`` MiB, ``tp``, ``pp`` and ``dp_attn`` data-parallel
+    attention groups (``enable_dp_attention`` when > 1)."""
+    chunk, max_bs = sglang_gpu_memory_defaults(gpu_mem_mib, tp)
+    reserved = (SGLANG_RESERVED_BASE_MIB + max(chunk, 2048) * SGLANG_RESERVED_PER_CHUNK_TOKEN_MIB
+                + max_bs * SGLANG_RESERVED_PER_GRAPH_BS_MIB + tp * pp * SGLANG_RESERVED_PER_GPU_MIB)
+    if dp_attn > 1:
+        reserved += max_bs * dp_attn * SGLANG_RESERVED_DP_PER_GRAPH_BS_MIB
+        if max_bs > SGLANG_RESERVED_DP_LARGE_BS:
+            reserved += max_bs * dp_attn * SGLANG_RESERVED_DP_LARGE_PER_GRAPH_BS_MIB
+    if gpu_mem_mib > SGLANG_RESERVED_FLOOR_ABOVE_MIB:
+        reserved = max(reserved, SGLANG_RESERVED_FLOOR_MIB)
+    return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
 def sglang_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static: float,
@@ -421,7 +463,10 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
             notes=tuple(notes))
     # sglang: one token pool over all of this GPU's layers (sliding layers kept whole, as
     # SGLang's default pool does outside its hybrid-SWA configurator)
-    frac = opts.mem_fraction_static or sglang_mem_fraction_static(lay.tp)
+    gpu_mib = gpu.memory_bytes / 2**20  # get_device_memory_capacity: nvidia-smi's total, MiB
+    frac = opts.mem_fraction_static or sglang_mem_fraction_static(gpu_mib, lay.tp, lay.pp,
+                                                                  lay.dp_attn)
+    chunk, graph_bs = sglang_gpu_memory_defaults(gpu_mib, lay.tp)
     free0 = total - SGLANG_CONTEXT_BYTES
     best = None
     for m in stage_models:
@@ -437,8 +482,9 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
     if s.sliding_window_layers:
         notes.append("sliding-window layers counted at full length (SGLang's default token "
                      "pool; its hybrid-SWA pool is not modelled)")
-    notes.append(f"mem_fraction_static={frac}: activations and CUDA graphs live in the "
-                 f"remaining {1 - frac:.2f} of the memory free at start-up")
+    notes.append(f"mem_fraction_static={frac}: activations (chunked_prefill_size {chunk}) "
+                 f"and CUDA graphs (cuda_graph_max_bs {graph_bs}) live in the remaining "
+                 f"{1 - frac:.3f} of the memory free at start-up")
     return EngineMemory(
         engine=engine, total_memory=total, total_memory_source=source, utilization=frac,
         requested=int(free0 * frac), weights=w, activation_peak={}, non_torch=0,
@@ -461,7 +507,8 @@ def conventions(engine: str) -> str:
 
 
 __all__ = ["ENGINES", "EngineMemory", "compute", "conventions", "driver_memory_bytes",
-           "profile_peak_total", "sglang_max_total_tokens", "sglang_mem_fraction_static",
+           "profile_peak_total", "sglang_gpu_memory_defaults", "sglang_max_total_tokens",
+           "sglang_mem_fraction_static",
            "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens", "vllm_marlin_mxfp4",
            "vllm_marlin_mxfp4_expert_bytes",
            "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",

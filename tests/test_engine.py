@@ -111,17 +111,43 @@ def sglang_profile_max_num_token(available_gpu_memory_gib, total_gpu_memory_gib,
     return int(rest_memory * (1 << 30) // cell_size)
 
 
-def sglang_default_mem_fraction(tp_size):
-    # python/sglang/srt/server_args.py::ServerArgs.__post_init__ (2025)
-    if tp_size >= 16:
-        return 0.79
-    elif tp_size >= 8:
-        return 0.81
-    elif tp_size >= 4:
-        return 0.85
-    elif tp_size >= 2:
-        return 0.87
-    return 0.88
+class _SGLangServerArgs:
+    # python/sglang/srt/server_args.py::ServerArgs._handle_gpu_memory_settings (SGLang PR #10975,
+    # 2025-10), transcribed for the defaults (no speculative decoding, no piecewise graphs)
+    def __init__(self, tp_size, pp_size=1, dp_size=1, enable_dp_attention=False):
+        self.tp_size, self.pp_size, self.dp_size = tp_size, pp_size, dp_size
+        self.enable_dp_attention = enable_dp_attention
+        self.chunked_prefill_size = self.cuda_graph_max_bs = self.mem_fraction_static = None
+
+    def _handle_gpu_memory_settings(self, gpu_mem):
+        if gpu_mem < 20 * 1024:
+            self.chunked_prefill_size, self.cuda_graph_max_bs = 2048, 8
+        elif gpu_mem < 35 * 1024:
+            self.chunked_prefill_size = 2048
+            self.cuda_graph_max_bs = 24 if self.tp_size < 4 else 80
+        elif gpu_mem < 60 * 1024:
+            self.chunked_prefill_size = 4096
+            self.cuda_graph_max_bs = 32 if self.tp_size < 4 else 160
+        elif gpu_mem < 90 * 1024:
+            self.chunked_prefill_size = 8192
+            self.cuda_graph_max_bs = 256 if self.tp_size < 4 else 512
+        elif gpu_mem < 160 * 1024:
+            self.chunked_prefill_size = 8192
+            self.cuda_graph_max_bs = 256 if self.tp_size < 4 else 512
+        else:
+            self.chunked_prefill_size, self.cuda_graph_max_bs = 16384, 512
+        reserved_mem = 512
+        reserved_mem += max(self.chunked_prefill_size, 2048) * 1.5
+        reserved_mem += self.cuda_graph_max_bs * 2
+        reserved_mem += self.tp_size * self.pp_size / 8 * 1024
+        if self.enable_dp_attention:
+            reserved_mem += self.cuda_graph_max_bs * self.dp_size * 3
+            if self.cuda_graph_max_bs > 300:
+                reserved_mem += self.cuda_graph_max_bs * self.dp_size * 1.5
+        if gpu_mem is not None and gpu_mem > 60 * 1024:
+            reserved_mem = max(reserved_mem, 10 * 1024)
+        self.mem_fraction_static = round((gpu_mem - reserved_mem) / gpu_mem, 3)
+        return self
 
 
 def test_page_size_is_vllm_attention_spec():
@@ -217,11 +243,19 @@ def test_available_memory_is_determine_available_memory():
         total * util - (w + peak + nt))
 
 
-@pytest.mark.parametrize("tp", [1, 2, 3, 4, 8, 16, 32])
-def test_sglang_defaults_and_tokens(tp):
-    assert engine.sglang_mem_fraction_static(tp) == sglang_default_mem_fraction(tp)
+@pytest.mark.parametrize("gpu_mib", [15360, 23034, 24564, 46068, 81559, 143771, 183359])
+@pytest.mark.parametrize("tp,pp,dp", [(1, 1, 1), (2, 1, 1), (4, 1, 1), (8, 1, 1), (8, 2, 1),
+                                      (8, 1, 8), (16, 1, 4)])
+def test_sglang_mem_fraction_is_handle_gpu_memory_settings(gpu_mib, tp, pp, dp):
+    ref = _SGLangServerArgs(tp, pp, dp, dp > 1)._handle_gpu_memory_settings(gpu_mib)
+    assert engine.sglang_gpu_memory_defaults(gpu_mib, tp) == (ref.chunked_prefill_size,
+                                                              ref.cuda_graph_max_bs)
+    assert engine.sglang_mem_fraction_static(gpu_mib, tp, pp, dp) == ref.mem_fraction_static
+
+
+@pytest.mark.parametrize("frac", [0.79, 0.835, 0.88, 0.93])
+def test_sglang_tokens_are_profile_max_num_token(frac):
     free0, w, cell = 78 * GIB, 40 * GIB, 98304
-    frac = sglang_default_mem_fraction(tp)
     ours = engine.sglang_max_total_tokens(free0, w, frac, cell)
     theirs = sglang_profile_max_num_token((free0 - w) / GIB, free0 / GIB, frac, cell)
     assert abs(ours - theirs) <= 1  # float GiB round trip
@@ -342,7 +376,10 @@ def test_engine_section_in_report_and_monotone():
     hi = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, gpu_memory_utilization=0.95)
     assert lo.inference.engine.kv_capacity_tokens < hi.inference.engine.kv_capacity_tokens
     sg = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, engine="sglang")
-    assert sg.inference.engine.engine == "sglang" and sg.inference.engine.utilization == 0.87
+    ref = _SGLangServerArgs(2)._handle_gpu_memory_settings(get_gpu("h100-sxm").memory_bytes
+                                                            / 2**20)
+    assert sg.inference.engine.engine == "sglang"
+    assert sg.inference.engine.utilization == ref.mem_fraction_static
 
 
 def test_driver_memory_is_sourced():
