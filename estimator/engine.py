@@ -11,9 +11,11 @@ weight bytes (:mod:`estimator.memory`). Named option ``engine``: ``vllm`` (defau
     available_kv = requested − (weights + torch_peak_increase + non_torch_increase)
 
 ``total_memory`` is what ``torch.cuda.mem_get_info()`` reports (:func:`driver_memory_bytes`), not
-the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised (vLLM >= 0.11;
-v0.9-v0.10 took it before ``init_worker_distributed_environment``, so NCCL's buffers counted as
-non-torch memory there: about 2 GiB per GPU at tp=4 on H100, not modelled), so the CUDA context
+the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised (vLLM PR
+#25359, 2025-09, in v0.11; v0.9-v0.10 took it before ``init_worker_distributed_environment``, so
+NCCL's buffers counted as non-torch memory there: "~4.5 GiB for tensor parallelism" on H100 in
+that PR, 2.4 GiB in the Qwen3-235B tp=4 log of ``tests/test_engine.py``; not modelled), so the
+CUDA context
 and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA graphs
 captured after the KV cache is allocated (``compile_or_warm_up_model`` → ``capture_model``, after
 ``initialize_from_config``): graph memory never enters ``available_kv`` in these versions, so it

@@ -357,10 +357,12 @@ def test_log_qwen3_235b_fp8_tp4_block_arithmetic():
     tp=4 on NVLink: vLLM v0.9-v0.10 took ``init_snapshot`` *before*
     ``init_worker_distributed_environment`` (gpu_worker.py::init_device), so NCCL's
     communicator buffers count in ``non_torch_increase``; later versions snapshot after NCCL
-    init. SGLang's line in the same issue ("#tokens: 367404", mem_fraction_static 0.93) implies
-    2.25 GiB in use before its first measurement, and vLLM PR #10511 logs +1.79 GiB non-torch
-    from tp=1 to tp=2 on H100: the same order, but no formula for NCCL's buffers at tp=4 is
-    pinned, so this log stays block arithmetic (not end to end)."""
+    init (vLLM PR #25359, 2025-09: "NCCL buffers (~4.5 GiB for tensor parallelism) were
+    allocated after the memory snapshot ... shows up as non-torch memory increase"). SGLang's
+    line in the same issue ("#tokens: 367404", mem_fraction_static 0.93) implies 2.25 GiB in use
+    before its first measurement, and vLLM PR #10511 logs +1.79 GiB non-torch from tp=1 to tp=2
+    on H100: the same order, but no formula for NCCL's buffers (channels, NVLS) is pinned, so
+    this log stays block arithmetic (not end to end)."""
     s = estimator.load_model("qwen3-235b-a22b").spec
     page = engine.vllm_page_size_bytes(s, "engine", "bf16", 4)
     tokens = engine.vllm_kv_tokens(engine.vllm_num_blocks(round(8.11 * GIB), page, 94), 1)
