@@ -15,19 +15,18 @@ the marketing capacity. The baseline snapshot is taken *after* NCCL is initialis
 #25359, 2025-09, in v0.11; v0.9-v0.10 took it before ``init_worker_distributed_environment``, so
 NCCL's buffers counted as non-torch memory there: "~4.5 GiB for tensor parallelism" on H100 in
 that PR, 2.4 GiB in the Qwen3-235B tp=4 log of ``tests/test_engine.py``; not modelled), so the
-CUDA context
-and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA graphs
-captured after the KV cache is allocated (``compile_or_warm_up_model`` → ``capture_model``, after
-``initialize_from_config``): graph memory never enters ``available_kv`` in these versions, so it
-does not change the KV capacity; it must fit in the headroom (newer releases can instead estimate
-it beforehand, ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, off by default, not modelled).
+CUDA context and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA
+graphs captured after the KV cache is allocated (``compile_or_warm_up_model`` →
+``capture_model``, after ``initialize_from_config``): graph memory never enters ``available_kv``
+in these versions, so it does not change the KV capacity; it must fit in the headroom (newer
+releases can instead estimate it beforehand, ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, off by
+default, not modelled).
 ``torch_peak_increase`` is the peak of the profile run, a forward of ``max_num_batched_tokens``
 tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of ``TritonExperts.workspace_shapes``
 included) or, after it, the dummy sampler on ``min(max_num_seqs, max_num_batched_tokens)`` rows of
 the full vocabulary (:func:`vllm_sampler_bytes`: the top-k/top-p sort, 38 bytes per logit), which
 dominates at the large defaults (1024 rows x 152k logits = 5.5 GiB). The KV cache is then cut
-into blocks
-(``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
+into blocks (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
 ``_get_kv_cache_groups_uniform_page_size`` groups them; with pipeline stages every worker sizes
@@ -83,8 +82,10 @@ VLLM_LARGE_GPU_BYTES = 70 * GIB
 #: copy (``Sampler.forward``: ``logits.to(torch.float32)``), the sorted values (4) and int64
 #: indices (8) ``logits.sort`` returns, and the sort's own scratch (ATen
 #: ``native/cuda/SortStable.cu::segmented_sort_pairs``: an int64 index sequence, 8, and cub
-#: ``DeviceSegmentedRadixSort::SortPairs``'s alternate key and value buffers, 4 + 8). The later
-#: masks, softmax and scatter (28 bytes with bf16 logits) stay below this.
+#: ``DeviceSegmentedRadixSort::SortPairs``'s alternate key and value buffers, 4 + 8; the path
+#: ATen takes from 128 rows up; fewer rows are a few MB either way). The later masks, softmax
+#: and scatter (28 bytes with bf16 logits) stay below this. Checked end to end: gpt-oss-120b on
+#: one H100 (1024 x 201,088 logits = 7.3 GiB) lands within 0.1 GiB of vLLM 0.10.1's log.
 SAMPLER_FP32_COPY = 4
 SAMPLER_SORT_OUT = 4 + 8
 SAMPLER_SORT_SCRATCH = 8 + 4 + 8
