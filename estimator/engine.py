@@ -11,14 +11,22 @@ weight bytes (:mod:`estimator.memory`). Named option ``engine``: ``vllm`` (defau
     available_kv = requested − (weights + torch_peak_increase + non_torch_increase)
 
 ``total_memory`` is what ``torch.cuda.mem_get_info()`` reports (:func:`driver_memory_bytes`), not
-the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised, so the CUDA
-context and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA graphs
-captured after the KV cache is allocated (``compile_or_warm_up_model``) — they are reported here as
-notes, not subtracted. ``torch_peak_increase`` is the peak of the profile run, a forward of
-``max_num_batched_tokens`` tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of
-``TritonExperts.workspace_shapes`` included) followed by the sampler on ``max_num_seqs`` rows. The
-KV cache is then cut into blocks
-(``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
+the marketing capacity. The baseline snapshot is taken *after* NCCL is initialised (vLLM PR
+#25359, 2025-09, in v0.11; v0.9-v0.10 took it before ``init_worker_distributed_environment``, so
+NCCL's buffers counted as non-torch memory there: "~4.5 GiB for tensor parallelism" on H100 in
+that PR, 2.4 GiB in the Qwen3-235B tp=4 log of ``tests/test_engine.py``; not modelled), so the
+CUDA context and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA
+graphs captured after the KV cache is allocated (``compile_or_warm_up_model`` →
+``capture_model``, after ``initialize_from_config``): graph memory never enters ``available_kv``
+in these versions, so it does not change the KV capacity; it must fit in the headroom (newer
+releases can instead estimate it beforehand, ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, off by
+default, not modelled).
+``torch_peak_increase`` is the peak of the profile run, a forward of ``max_num_batched_tokens``
+tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of ``TritonExperts.workspace_shapes``
+included) or, after it, the dummy sampler on ``min(max_num_seqs, max_num_batched_tokens)`` rows of
+the full vocabulary (:func:`vllm_sampler_bytes`: the top-k/top-p sort, 38 bytes per logit), which
+dominates at the large defaults (1024 rows x 152k logits = 5.5 GiB). The KV cache is then cut
+into blocks (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
 ``_get_kv_cache_groups_uniform_page_size`` groups them; with pipeline stages every worker sizes
@@ -30,9 +38,16 @@ its own cache and the engine keeps the smallest block count.
     rest = free_after_load − free_at_init × (1 − mem_fraction_static)
     max_total_num_tokens = rest // cell_size
 
-``mem_fraction_static`` by TP size (``python/sglang/srt/server_args.py::ServerArgs.__post_init__``:
-0.88, 0.87 at tp ≥ 2, 0.85 at ≥ 4, 0.81 at ≥ 8, 0.79 at ≥ 16); activations and CUDA graphs live in
-the ``1 − mem_fraction_static`` share.
+The default ``mem_fraction_static`` reserves room for activations and CUDA graphs
+(``python/sglang/srt/server_args.py::ServerArgs._handle_gpu_memory_settings``, SGLang PR #10975,
+2025-10; :func:`sglang_mem_fraction_static`): ``chunked_prefill_size`` and ``cuda_graph_max_bs``
+by the GPU's memory (nvidia-smi MiB) and tp, then ``reserved_mem`` (MiB) = 512 +
+``max(chunked_prefill_size, 2048)·1.5`` + ``cuda_graph_max_bs·2`` (the CUDA graphs) +
+``tp·pp/8·1024`` (+ ``cuda_graph_max_bs·dp·3``, and ·1.5 more above 300, with data-parallel
+attention), at least 10 GiB on GPUs above 60 GiB, and ``mem_fraction_static = round((gpu_mem −
+reserved_mem) / gpu_mem, 3)``. Activations and CUDA graphs live in the ``1 −
+mem_fraction_static`` share, so here graph memory sets the KV capacity through the fraction.
+(SGLang before PR #10975 used 0.88 / 0.87 / 0.85 / 0.81 / 0.79 at tp 1 / 2 / 4 / 8 / 16.)
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ from typing import Any
 
 from . import memory
 from .errors import EstimatorError
-from .memory import BYTES_PER_ELEMENT, GIB, LOGITS_BYTES, Layout
+from .memory import BYTES_PER_ELEMENT, GIB, Layout
 from .spec import ModelSpec
 
 ENGINES = ("vllm", "sglang")
@@ -59,14 +74,54 @@ VLLM_FUSED_MOE_CHUNK_SIZE = 32768
 VLLM_SERVE_DEFAULTS_LARGE = (8192, 1024)
 VLLM_SERVE_DEFAULTS_SMALL = (2048, 256)
 VLLM_LARGE_GPU_BYTES = 70 * GIB
+#: Bytes per logit the dummy sampler run holds at its peak (``GPUModelRunner._dummy_sampler_run``,
+#: vLLM v0.9-v0.10, 2025-07): the logits are all-gathered to the full vocabulary on every TP rank
+#: (``LogitsProcessor._gather_logits``) and sampled with ``top_p=0.9``, ``top_k=V-1``, so
+#: ``vllm/v1/sample/ops/topk_topp_sampler.py::apply_top_k_top_p`` sorts them. At the sort these
+#: are live, per element of ``num_reqs x V``: the model-dtype logits (``act_bytes``), their fp32
+#: copy (``Sampler.forward``: ``logits.to(torch.float32)``), the sorted values (4) and int64
+#: indices (8) ``logits.sort`` returns, and the sort's own scratch (ATen
+#: ``native/cuda/SortStable.cu::segmented_sort_pairs``: an int64 index sequence, 8, and cub
+#: ``DeviceSegmentedRadixSort::SortPairs``'s alternate key and value buffers, 4 + 8; the path
+#: ATen takes from 128 rows up; fewer rows are a few MB either way). The later masks, softmax
+#: and scatter (28 bytes with bf16 logits) stay below this. Checked end to end: gpt-oss-120b on
+#: one H100 (1024 x 201,088 logits = 7.3 GiB) lands within 0.1 GiB of vLLM 0.10.1's log.
+SAMPLER_FP32_COPY = 4
+SAMPLER_SORT_OUT = 4 + 8
+SAMPLER_SORT_SCRATCH = 8 + 4 + 8
+#: vLLM's MXFP4 experts on NVIDIA GPUs without FP4 tensor cores (Hopper, Ampere, Ada) run
+#: weight-only Marlin kernels, which need ``n % 256 == 0`` and ``k % 128 == 0`` in both expert
+#: GEMMs: ``vllm/model_executor/layers/quantization/mxfp4.py::Mxfp4MoEMethod.create_weights``
+#: (``Mxfp4Backend.MARLIN``, v0.10-v0.11) allocates the experts with
+#: ``intermediate_size_per_partition`` rounded up to 128 and ``hidden_size`` to 256 (gpt-oss:
+#: 2880 x 2880 → 2944 x 3072, +9.0% expert bytes).
+VLLM_MARLIN_MXFP4_INTERMEDIATE_ALIGN = 128
+VLLM_MARLIN_MXFP4_HIDDEN_ALIGN = 256
 #: Memory outside PyTorch's allocator that the profile run adds after the baseline snapshot:
 #: 0.16 GiB on one H100 (vLLM PR #12126 log, "non_torch_memory takes 0.16GiB"); 0.20 GiB per GPU
 #: with tensor parallelism (vLLM PR #14447 log, 4 x RTX 4090, "non_torch_memory takes 0.20GiB":
 #: NCCL's lazily allocated channel buffers). Measured figures of one setup each, not formulas.
 VLLM_NON_TORCH_ONE_GPU = round(0.16 * GIB)
 VLLM_NON_TORCH_MULTI_GPU = round(0.20 * GIB)
-#: SGLang's default ``mem_fraction_static`` by TP size (server_args.py, see module docstring).
-SGLANG_MEM_FRACTION = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
+#: SGLang's ``(chunked_prefill_size, cuda_graph_max_bs at tp < 4, at tp >= 4)`` by GPU memory
+#: (``_handle_gpu_memory_settings``: "< 20 GiB: T4, 4080"; "< 35: A10, 4090, 5090"; "< 60: A100
+#: 40GB, L40"; "< 90: H100, A100"; "< 160: H20, H200"; else "B200, MI300"), upper bounds in MiB.
+SGLANG_GPU_MEMORY_DEFAULTS = ((20 * 1024, 2048, 8, 8), (35 * 1024, 2048, 24, 80),
+                              (60 * 1024, 4096, 32, 160), (90 * 1024, 8192, 256, 512),
+                              (160 * 1024, 8192, 256, 512), (None, 16384, 512, 512))
+#: ``reserved_mem`` terms of ``_handle_gpu_memory_settings`` (MiB): constant metadata, MiB per
+#: prefill-chunk token, MiB per CUDA-graph batch row, MiB per GPU of the model (``tp·pp/8·1024``),
+#: MiB per graph row per attention group with DP attention (and the extra above 300 rows), the
+#: floor on GPUs above 60 GiB.
+SGLANG_RESERVED_BASE_MIB = 512
+SGLANG_RESERVED_PER_CHUNK_TOKEN_MIB = 1.5
+SGLANG_RESERVED_PER_GRAPH_BS_MIB = 2
+SGLANG_RESERVED_PER_GPU_MIB = 1024 / 8
+SGLANG_RESERVED_DP_PER_GRAPH_BS_MIB = 3
+SGLANG_RESERVED_DP_LARGE_BS = 300
+SGLANG_RESERVED_DP_LARGE_PER_GRAPH_BS_MIB = 1.5
+SGLANG_RESERVED_FLOOR_MIB = 10 * 1024
+SGLANG_RESERVED_FLOOR_ABOVE_MIB = 60 * 1024
 #: Memory taken before SGLang's first ``get_available_gpu_memory`` (CUDA context, NCCL init):
 #: 0.5 GiB, an assumption (the CUDA context of a Hopper GPU is ~0.5 GiB; NCCL's init buffers
 #: add a few hundred MB at tp > 1, not counted).
@@ -173,9 +228,10 @@ def vllm_profile_peak(s: ModelSpec, lay: Layout, act_bytes: int, tokens: int, nu
     parallelism non-local pairs are masked by ``expert_map``, not dropped from the buffers), and
     with data-parallel attention ``M`` is every attention group's tokens (vLLM's default
     all-gather dispatch: ``T · dp_attn``). Shared experts as a dense FFN.
-    ``sampler``: the last stage's logits for ``num_reqs`` rows (``_dummy_sampler_run`` with
-    ``min(max_num_seqs, max_num_batched_tokens)``), once in the model dtype and once upcast to
-    fp32 (``Sampler``), ``V/tp`` wide.
+    ``sampler``: the last stage's dummy sampler run on ``num_reqs = min(max_num_seqs,
+    max_num_batched_tokens)`` rows, the full vocabulary ``V`` wide on every TP rank (the logits
+    are all-gathered), :func:`vllm_sampler_bytes`. It runs after the forward has returned, so
+    the forward's buffers are gone (:func:`profile_peak_total`).
     """
     h = s.hidden_size
     base = memory.activation_model(s, lay, act_bytes, last_stage, has_dense, has_moe)
@@ -196,15 +252,42 @@ def vllm_profile_peak(s: ModelSpec, lay: Layout, act_bytes: int, tokens: int, nu
             shared = T * ((2 if s.gated_ffn else 1) * fsh + fsh)
         out["moe"] = (T * s.num_experts + work + shared) * act_bytes + T * k * 8
     if last_stage:
-        v_l = -(-s.vocab_size // lay.tp)
-        out["sampler"] = min(num_reqs, T) * v_l * (act_bytes + LOGITS_BYTES)
+        out["sampler"] = vllm_sampler_bytes(min(num_reqs, T), s.vocab_size, act_bytes)
     return out
 
 
+def vllm_sampler_bytes(num_reqs: int, vocab: int, act_bytes: int) -> int:
+    """Peak bytes of ``_dummy_sampler_run`` on ``num_reqs`` rows of ``vocab`` logits: at the
+    top-k/top-p sort, ``act_bytes + SAMPLER_FP32_COPY + SAMPLER_SORT_OUT +
+    SAMPLER_SORT_SCRATCH`` bytes per logit (38 with bf16; see the constants)."""
+    return num_reqs * vocab * (act_bytes + SAMPLER_FP32_COPY + SAMPLER_SORT_OUT
+                               + SAMPLER_SORT_SCRATCH)
+
+
 def profile_peak_total(terms: dict[str, int]) -> int:
-    """``residual + max(attention, dense_ffn, moe, sampler)`` of :func:`vllm_profile_peak`."""
-    return terms["residual"] + max(terms["attention"], terms["dense_ffn"], terms["moe"],
-                                   terms["sampler"])
+    """``max(residual + max(attention, dense_ffn, moe), sampler)`` of :func:`vllm_profile_peak`:
+    the forward's buffers and the sampler's are never live together (``profile_run`` samples
+    from the ``num_reqs`` rows ``_dummy_run`` returns, after the forward has freed the rest)."""
+    forward = terms["residual"] + max(terms["attention"], terms["dense_ffn"], terms["moe"])
+    return max(forward, terms["sampler"])
+
+
+def vllm_marlin_mxfp4(gpu, dtype: str) -> bool:
+    """Whether vLLM runs ``dtype`` experts through Marlin on ``gpu``: MXFP4 weights on an NVIDIA
+    GPU whose catalog entry has no FP4 tensor-core peak (``fp4_tflops``)."""
+    return (dtype == "mxfp4" and getattr(gpu, "fp4_flops", None) is None
+            and "NVIDIA" in gpu.name)
+
+
+def vllm_marlin_mxfp4_expert_bytes(routed_bytes: int, hidden: int, intermediate: int) -> int:
+    """Routed-expert bytes as ``Mxfp4MoEMethod.create_weights`` allocates them for Marlin: every
+    expert matrix (``w13``: ``2·I × H``, ``w2``: ``H × I``, values and E8M0 scales alike) padded
+    to ``round_up(I, 128) × round_up(H, 256)``; ``I`` = the per-GPU expert width."""
+    def up(x: int, a: int) -> int:
+        return -(-x // a) * a
+    padded = (up(intermediate, VLLM_MARLIN_MXFP4_INTERMEDIATE_ALIGN)
+              * up(hidden, VLLM_MARLIN_MXFP4_HIDDEN_ALIGN))
+    return routed_bytes * padded // (intermediate * hidden)
 
 
 def vllm_non_torch_bytes(gpus: int) -> int:
@@ -220,12 +303,30 @@ def vllm_available_kv_bytes(total: int, utilization: float, weights: int, torch_
     return int(total * utilization - (weights + torch_peak + non_torch))
 
 
-def sglang_mem_fraction_static(tp: int) -> float:
-    """SGLang's default ``mem_fraction_static`` for ``tp`` (:data:`SGLANG_MEM_FRACTION`)."""
-    for lo, frac in SGLANG_MEM_FRACTION:
-        if tp >= lo:
-            return frac
-    return SGLANG_MEM_FRACTION[-1][1]
+def sglang_gpu_memory_defaults(gpu_mem_mib: float, tp: int) -> tuple[int, int]:
+    """``(chunked_prefill_size, cuda_graph_max_bs)`` SGLang picks for a GPU of ``gpu_mem_mib``
+    (:data:`SGLANG_GPU_MEMORY_DEFAULTS`)."""
+    for upper, chunk, bs_small, bs_large in SGLANG_GPU_MEMORY_DEFAULTS:
+        if upper is None or gpu_mem_mib < upper:
+            return chunk, (bs_small if tp < 4 else bs_large)
+    raise AssertionError("unreachable: the last bucket has no bound")
+
+
+def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, pp: int = 1, dp_attn: int = 1
+                               ) -> float:
+    """SGLang's default ``mem_fraction_static`` (``_handle_gpu_memory_settings``, module
+    docstring) for a GPU of ``gpu_mem_mib`` MiB, ``tp``, ``pp`` and ``dp_attn`` data-parallel
+    attention groups (``enable_dp_attention`` when > 1)."""
+    chunk, max_bs = sglang_gpu_memory_defaults(gpu_mem_mib, tp)
+    reserved = (SGLANG_RESERVED_BASE_MIB + max(chunk, 2048) * SGLANG_RESERVED_PER_CHUNK_TOKEN_MIB
+                + max_bs * SGLANG_RESERVED_PER_GRAPH_BS_MIB + tp * pp * SGLANG_RESERVED_PER_GPU_MIB)
+    if dp_attn > 1:
+        reserved += max_bs * dp_attn * SGLANG_RESERVED_DP_PER_GRAPH_BS_MIB
+        if max_bs > SGLANG_RESERVED_DP_LARGE_BS:
+            reserved += max_bs * dp_attn * SGLANG_RESERVED_DP_LARGE_PER_GRAPH_BS_MIB
+    if gpu_mem_mib > SGLANG_RESERVED_FLOOR_ABOVE_MIB:
+        reserved = max(reserved, SGLANG_RESERVED_FLOOR_MIB)
+    return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
 def sglang_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static: float,
@@ -322,11 +423,16 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         requested = int(total * util)
         page = vllm_page_size_bytes(s, opts.kv_cache, kv_dtype, lay.tp)
         non_torch = vllm_non_torch_bytes(lay.gpus)
+        marlin = s.is_moe and vllm_marlin_mxfp4(gpu, opts.dtype)
+        f_l = -(-s.moe_intermediate_size // lay.etp) if marlin else 0
         best = None
         for m in stage_models:
             lo, hi = m.layers
             n, n_moe, n_slide = memory.layer_kinds(s, lo, hi)
             w = sum(m.weights.values())
+            if marlin and f_l:
+                routed = m.weights.get("routed_experts", 0)
+                w += vllm_marlin_mxfp4_expert_bytes(routed, s.hidden_size, f_l) - routed
             peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
                                      n_moe < n, n_moe > 0)
             avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
@@ -341,12 +447,16 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
                                                             s.sliding_window, mnbt))
         tokens = vllm_kv_tokens(blocks, groups)
         conc = vllm_max_concurrency(blocks, per_req)
+        if marlin:
+            notes.append("MXFP4 experts padded as vLLM's Marlin backend allocates them on GPUs "
+                         "without FP4 tensor cores (intermediate to 128, hidden to 256)")
         if avail < 0:
             notes.append("the weights and the profile run exceed the requested memory: vLLM "
                          "would refuse to start (negative KV cache memory)")
-        notes.append("CUDA graphs (captured after the KV cache is allocated), the CUDA context "
-                     "and NCCL's init buffers come out of the 1 - gpu_memory_utilization "
-                     "headroom; they are not subtracted from the KV budget")
+        notes.append("CUDA graphs (captured after the KV cache is allocated, so they do not "
+                     "change the KV capacity), the CUDA context and NCCL's init buffers come "
+                     "out of the 1 - gpu_memory_utilization headroom (vLLM >= 0.11; 0.9-0.10 "
+                     "counted NCCL's buffers against the KV cache, ~2 GiB per H100 at tp=4)")
         return EngineMemory(
             engine=engine, total_memory=total, total_memory_source=source, utilization=util,
             requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
@@ -356,7 +466,10 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
             notes=tuple(notes))
     # sglang: one token pool over all of this GPU's layers (sliding layers kept whole, as
     # SGLang's default pool does outside its hybrid-SWA configurator)
-    frac = opts.mem_fraction_static or sglang_mem_fraction_static(lay.tp)
+    gpu_mib = gpu.memory_bytes / 2**20  # get_device_memory_capacity: nvidia-smi's total, MiB
+    frac = opts.mem_fraction_static or sglang_mem_fraction_static(gpu_mib, lay.tp, lay.pp,
+                                                                  lay.dp_attn)
+    chunk, graph_bs = sglang_gpu_memory_defaults(gpu_mib, lay.tp)
     free0 = total - SGLANG_CONTEXT_BYTES
     best = None
     for m in stage_models:
@@ -372,8 +485,9 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
     if s.sliding_window_layers:
         notes.append("sliding-window layers counted at full length (SGLang's default token "
                      "pool; its hybrid-SWA pool is not modelled)")
-    notes.append(f"mem_fraction_static={frac}: activations and CUDA graphs live in the "
-                 f"remaining {1 - frac:.2f} of the memory free at start-up")
+    notes.append(f"mem_fraction_static={frac}: activations (chunked_prefill_size {chunk}) "
+                 f"and CUDA graphs (cuda_graph_max_bs {graph_bs}) live in the remaining "
+                 f"{1 - frac:.3f} of the memory free at start-up")
     return EngineMemory(
         engine=engine, total_memory=total, total_memory_source=source, utilization=frac,
         requested=int(free0 * frac), weights=w, activation_peak={}, non_torch=0,
@@ -396,9 +510,11 @@ def conventions(engine: str) -> str:
 
 
 __all__ = ["ENGINES", "EngineMemory", "compute", "conventions", "driver_memory_bytes",
-           "profile_peak_total", "sglang_max_total_tokens", "sglang_mem_fraction_static",
-           "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens",
+           "profile_peak_total", "sglang_gpu_memory_defaults", "sglang_max_total_tokens",
+           "sglang_mem_fraction_static",
+           "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens", "vllm_marlin_mxfp4",
+           "vllm_marlin_mxfp4_expert_bytes",
            "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",
-           "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak",
+           "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak", "vllm_sampler_bytes",
            "vllm_serve_defaults"]
 

@@ -73,6 +73,9 @@ class GPU:
     #: The device total as torch.cuda.mem_get_info() reports it (configs/hardware.yaml
     #: ``cuda_total_memory_bytes``, sourced per GPU; the engine model's usable memory), or None.
     cuda_total_memory_bytes: int | None = None
+    #: Dense FP4 tensor-core peak (FLOP/s), where the datasheet gives one (Blackwell), else None.
+    #: Information: :meth:`peak_flops` charges ``mxfp4`` at the bf16 peak (weight-only kernels).
+    fp4_flops: float | None = None
 
     def peak_flops(self, dtype: str) -> float:
         """Dense tensor-core peak (FLOP/s) that matmuls on ``dtype`` weights run at — the one
@@ -124,7 +127,8 @@ def load_catalog() -> dict[str, GPU]:
             source=str(g.get("source", "")),
             measured=dict(g["measured"]) if isinstance(g.get("measured"), dict) else None,
             interconnect=_interconnect(g.get("interconnect")),
-            cuda_total_memory_bytes=_cuda_total(g))
+            cuda_total_memory_bytes=_cuda_total(g),
+            fp4_flops=float(g["fp4_tflops"]) * 1e12 if g.get("fp4_tflops") else None)
     return out
 
 

@@ -71,6 +71,39 @@ def vllm_triton_experts_workspace_elems(M, N, K, topk):
     return math.prod(workspace1) + math.prod(workspace2) + math.prod(output)
 
 
+def vllm_dummy_sampler_peak_bytes(num_reqs, vocab, model_dtype_bytes):
+    # vllm/v1/worker/gpu_model_runner.py::_dummy_sampler_run (v0.9-v0.10): logits of num_reqs
+    # rows, all-gathered to the full vocab (LogitsProcessor._gather_logits), sampled with
+    # top_p=0.9, top_k=vocab-1 -> vllm/v1/sample/ops/topk_topp_sampler.py::apply_top_k_top_p:
+    #   logits = logits.to(torch.float32)                            # sampler.py::forward
+    #   logits_sort, logits_idx = logits.sort(dim=-1, descending=False)
+    # live at the sort: model-dtype logits, fp32 logits, sorted fp32 values, int64 indices, and
+    # the sort's scratch (ATen SortStable.cu::segmented_sort_pairs: int64 iota; cub
+    # DeviceSegmentedRadixSort::SortPairs alternate fp32 keys + int64 values)
+    n = num_reqs * vocab
+    logits, fp32, sort_values, sort_indices = model_dtype_bytes * n, 4 * n, 4 * n, 8 * n
+    iota, cub_keys, cub_values = 8 * n, 4 * n, 8 * n
+    at_sort = logits + fp32 + sort_values + sort_indices + iota + cub_keys + cub_values
+    # later, at logits_sort.scatter: + top_k_mask (bool), probs_sort, top_p_mask (bool), output
+    at_scatter = logits + fp32 + sort_values + sort_indices + n + 4 * n + n + 4 * n
+    return max(at_sort, at_scatter)
+
+
+def vllm_marlin_mxfp4_layer_bytes(E, H, I):
+    # vllm/model_executor/layers/quantization/mxfp4.py::Mxfp4MoEMethod.create_weights,
+    # Mxfp4Backend.MARLIN (v0.10): "The moe marlin kernel requires that for each linear
+    # n % 256 == 0 and k % 128 == 0"
+    I = _cdiv(I, 128) * 128  # intermediate_size_per_partition_after_pad = round_up(I, 128)
+    H = _cdiv(H, 256) * 256  # hidden_size = round_up(hidden_size, 256)
+    w13_weight = E * 2 * I * (H // 2)       # uint8, two fp4 per byte
+    w13_weight_scale = E * 2 * I * (H // 32)  # uint8 e8m0, mxfp4_block = 32
+    w13_bias = E * 2 * I * 2                # bf16
+    w2_weight = E * H * (I // 2)
+    w2_weight_scale = E * H * (I // 32)
+    w2_bias = E * H * 2
+    return w13_weight + w13_weight_scale + w13_bias + w2_weight + w2_weight_scale + w2_bias
+
+
 def sglang_profile_max_num_token(available_gpu_memory_gib, total_gpu_memory_gib,
                                  mem_fraction_static, cell_size):
     # python/sglang/srt/model_executor/model_runner.py::ModelRunner.profile_max_num_token
@@ -78,17 +111,43 @@ def sglang_profile_max_num_token(available_gpu_memory_gib, total_gpu_memory_gib,
     return int(rest_memory * (1 << 30) // cell_size)
 
 
-def sglang_default_mem_fraction(tp_size):
-    # python/sglang/srt/server_args.py::ServerArgs.__post_init__ (2025)
-    if tp_size >= 16:
-        return 0.79
-    elif tp_size >= 8:
-        return 0.81
-    elif tp_size >= 4:
-        return 0.85
-    elif tp_size >= 2:
-        return 0.87
-    return 0.88
+class _SGLangServerArgs:
+    # python/sglang/srt/server_args.py::ServerArgs._handle_gpu_memory_settings (SGLang PR #10975,
+    # 2025-10), transcribed for the defaults (no speculative decoding, no piecewise graphs)
+    def __init__(self, tp_size, pp_size=1, dp_size=1, enable_dp_attention=False):
+        self.tp_size, self.pp_size, self.dp_size = tp_size, pp_size, dp_size
+        self.enable_dp_attention = enable_dp_attention
+        self.chunked_prefill_size = self.cuda_graph_max_bs = self.mem_fraction_static = None
+
+    def _handle_gpu_memory_settings(self, gpu_mem):
+        if gpu_mem < 20 * 1024:
+            self.chunked_prefill_size, self.cuda_graph_max_bs = 2048, 8
+        elif gpu_mem < 35 * 1024:
+            self.chunked_prefill_size = 2048
+            self.cuda_graph_max_bs = 24 if self.tp_size < 4 else 80
+        elif gpu_mem < 60 * 1024:
+            self.chunked_prefill_size = 4096
+            self.cuda_graph_max_bs = 32 if self.tp_size < 4 else 160
+        elif gpu_mem < 90 * 1024:
+            self.chunked_prefill_size = 8192
+            self.cuda_graph_max_bs = 256 if self.tp_size < 4 else 512
+        elif gpu_mem < 160 * 1024:
+            self.chunked_prefill_size = 8192
+            self.cuda_graph_max_bs = 256 if self.tp_size < 4 else 512
+        else:
+            self.chunked_prefill_size, self.cuda_graph_max_bs = 16384, 512
+        reserved_mem = 512
+        reserved_mem += max(self.chunked_prefill_size, 2048) * 1.5
+        reserved_mem += self.cuda_graph_max_bs * 2
+        reserved_mem += self.tp_size * self.pp_size / 8 * 1024
+        if self.enable_dp_attention:
+            reserved_mem += self.cuda_graph_max_bs * self.dp_size * 3
+            if self.cuda_graph_max_bs > 300:
+                reserved_mem += self.cuda_graph_max_bs * self.dp_size * 1.5
+        if gpu_mem is not None and gpu_mem > 60 * 1024:
+            reserved_mem = max(reserved_mem, 10 * 1024)
+        self.mem_fraction_static = round((gpu_mem - reserved_mem) / gpu_mem, 3)
+        return self
 
 
 def test_page_size_is_vllm_attention_spec():
@@ -151,6 +210,31 @@ def test_moe_workspace_is_triton_experts():
     assert big["moe"] == ws * 2 + 100_000 * 8 * 2 + 100_000 * 2 * 8
 
 
+@pytest.mark.parametrize("rows,vocab", [(256, 102400), (1024, 151936), (8, 151936)])
+def test_sampler_peak_is_dummy_sampler_run(rows, vocab):
+    assert engine.vllm_sampler_bytes(rows, vocab, 2) == vllm_dummy_sampler_peak_bytes(rows, vocab,
+                                                                                      2)
+    # the last stage samples the full vocabulary on every TP rank, after the forward
+    s = estimator.load_model("qwen3-235b-a22b").spec
+    lay = memory.layout(s, 4, 1, 1)
+    t = engine.vllm_profile_peak(s, lay, 2, 8192, 1024)
+    assert t["sampler"] == vllm_dummy_sampler_peak_bytes(1024, 151936, 2)
+    assert engine.profile_peak_total(t) == max(
+        t["residual"] + max(t["attention"], t["dense_ffn"], t["moe"]), t["sampler"])
+
+
+def test_marlin_mxfp4_padding_is_create_weights():
+    # gpt-oss-120b on one GPU: 36 layers of 128 experts, hidden 2880, expert width 2880
+    r = estimator.estimate("gpt-oss-120b", dtype="mxfp4", tp=1, pp=1, ep=1, gpu="h100-sxm")
+    routed = r.inference.stage_models[0].weights["routed_experts"]
+    ours = engine.vllm_marlin_mxfp4_expert_bytes(routed, 2880, 2880)
+    # the biases pad by one dimension, not two: 0.01% of the bytes
+    assert abs(ours / (36 * vllm_marlin_mxfp4_layer_bytes(128, 2880, 2880)) - 1) < 1e-3
+    assert engine.vllm_marlin_mxfp4(get_gpu("h100-sxm"), "mxfp4")
+    assert not engine.vllm_marlin_mxfp4(get_gpu("b200"), "mxfp4")  # FP4 tensor cores
+    assert not engine.vllm_marlin_mxfp4(get_gpu("h100-sxm"), "bf16")
+
+
 def test_available_memory_is_determine_available_memory():
     # gpu_worker.py: requested_memory = total * util; available = requested - non_kv_cache
     # (memory_profiling: non_kv = weights + torch_peak_increase + non_torch_increase)
@@ -159,11 +243,19 @@ def test_available_memory_is_determine_available_memory():
         total * util - (w + peak + nt))
 
 
-@pytest.mark.parametrize("tp", [1, 2, 3, 4, 8, 16, 32])
-def test_sglang_defaults_and_tokens(tp):
-    assert engine.sglang_mem_fraction_static(tp) == sglang_default_mem_fraction(tp)
+@pytest.mark.parametrize("gpu_mib", [15360, 23034, 24564, 46068, 81559, 143771, 183359])
+@pytest.mark.parametrize("tp,pp,dp", [(1, 1, 1), (2, 1, 1), (4, 1, 1), (8, 1, 1), (8, 2, 1),
+                                      (8, 1, 8), (16, 1, 4)])
+def test_sglang_mem_fraction_is_handle_gpu_memory_settings(gpu_mib, tp, pp, dp):
+    ref = _SGLangServerArgs(tp, pp, dp, dp > 1)._handle_gpu_memory_settings(gpu_mib)
+    assert engine.sglang_gpu_memory_defaults(gpu_mib, tp) == (ref.chunked_prefill_size,
+                                                              ref.cuda_graph_max_bs)
+    assert engine.sglang_mem_fraction_static(gpu_mib, tp, pp, dp) == ref.mem_fraction_static
+
+
+@pytest.mark.parametrize("frac", [0.79, 0.835, 0.88, 0.93])
+def test_sglang_tokens_are_profile_max_num_token(frac):
     free0, w, cell = 78 * GIB, 40 * GIB, 98304
-    frac = sglang_default_mem_fraction(tp)
     ours = engine.sglang_max_total_tokens(free0, w, frac, cell)
     theirs = sglang_profile_max_num_token((free0 - w) / GIB, free0 / GIB, frac, cell)
     assert abs(ours - theirs) <= 1  # float GiB round trip
@@ -186,17 +278,57 @@ def test_log_qwen3_coder_30b_a3b_one_h100():
     assert e.max_concurrency == pytest.approx(e.num_blocks / (131072 // 16))
 
 
+def test_log_gpt_oss_120b_one_h100_end_to_end():
+    """vLLM issue #23278 (https://github.com/vllm-project/vllm/issues/23278, 2025-08-20, vLLM
+    0.10.1, torch 2.7.1, one "NVIDIA H100 PCIe"): gpt-oss-120b with the defaults: "Your GPU does
+    not have native support for FP4 computation ... leveraging the Marlin kernel", "Model
+    loading took 65.9651 GiB", "Available KV cache memory: -2.14 GiB" (the engine refuses to
+    start). End to end: the MXFP4 experts padded as Marlin allocates them (2944 x 3072 instead
+    of 2880 x 2880), the dummy sampler on 1024 rows of the 201,088-token vocabulary (7.3 GiB:
+    why 120b does not start on one H100 with the defaults while 20b does)."""
+    r = estimator.estimate("gpt-oss-120b", dtype="mxfp4", tp=1, pp=1, ep=1, gpu="h100-pcie",
+                           seq_len=131072)
+    e = r.inference.engine
+    assert (e.max_num_batched_tokens, e.max_num_seqs) == (8192, 1024)
+    assert abs(e.weights / (65.9651 * GIB) - 1) < 0.015
+    assert e.weights > r.inference.per_gpu.weights_total  # the padding is the engine's
+    assert abs(e.available_kv - (-2.14 * GIB)) < 0.15 * GIB
+    assert e.kv_capacity_tokens == 0 and any("refuse" in n for n in e.notes)
+
+
 def test_log_qwen3_30b_a3b_tp4_weights():
     """vLLM issue #17469 (v0.8.5, tp=4): "Model loading took 14.2474 GiB" on every rank."""
     r = estimator.estimate("qwen3-30b-a3b", tp=4, pp=1, ep=1)
     assert abs(r.inference.per_gpu.weights_total / (14.2474 * GIB) - 1) < 0.015
 
 
+def test_log_deepseek_v2_lite_pp2_end_to_end():
+    """vLLM PR #20665 (https://github.com/vllm-project/vllm/pull/20665, 2025-07-09, vLLM main
+    0.1.dev7548+gbaba038, between v0.9.2 and v0.10.0): ``vllm serve deepseek-ai/DeepSeek-V2-Lite
+    --max-model-len=1024 --enforce-eager --tensor-parallel-size=2 --pipeline-parallel-size=2``
+    on 4 x L4 ("device_name=NVIDIA_L4" in the fused-MoE config warning):
+    "Available KV cache memory: 12.13 GiB" (ranks 0-1, 14 layers), "11.33 GiB" (ranks 2-3,
+    13 layers, the sampler's stage), "GPU KV cache size: 807,792 tokens", "Maximum concurrency
+    for 1,024 tokens per request: 788.86x". Computed end to end: L4 total 22.05 GiB (catalog,
+    vLLM issue #20214), the L4 defaults 2048 batched tokens / 256 sequences, the smallest
+    worker's blocks. The log has no "Model loading took" line; the first stage's available
+    memory (weights + profile peak + 0.2 GiB non-torch) carries the weights."""
+    r = estimator.estimate("deepseek-v2-lite", tp=2, pp=2, ep=1, gpu="l4", seq_len=1024)
+    e = r.inference.engine
+    assert (e.max_num_batched_tokens, e.max_num_seqs) == (2048, 256)
+    assert abs(e.available_kv / (12.13 * GIB) - 1) < 0.005
+    assert abs(e.kv_capacity_tokens / 807792 - 1) < 0.05
+    assert abs(e.max_concurrency / 788.86 - 1) < 0.05
+    # the sampler stage: the dummy sampler on 256 rows of the 102,400-token vocabulary
+    last = engine.vllm_available_kv_bytes(
+        e.total_memory, 0.9, sum(r.inference.stage_models[1].weights.values()),
+        engine.vllm_sampler_bytes(256, 102400, 2), engine.vllm_non_torch_bytes(4))
+    assert abs(last / (11.33 * GIB) - 1) < 0.02
+
+
 def test_log_deepseek_v2_lite_pp2_block_arithmetic():
-    """vLLM PR #20665 (DeepSeek-V2-Lite, 4 x L4, tp=2 pp=2): "Available KV cache memory:
-    12.13 GiB" (ranks 0-1, 14 layers) and "11.33 GiB" (ranks 2-3, 13 layers) → "GPU KV cache
-    size: 807,792 tokens", "Maximum concurrency for 1,024 tokens per request: 788.86x". The
-    smallest worker sets the blocks; the MLA page is 16 x 576 x 2 bytes."""
+    """The same log, block arithmetic only (from the logged available memory): the smallest
+    worker sets the blocks; the MLA page is 16 x 576 x 2 bytes."""
     s = estimator.load_model("deepseek-v2-lite").spec
     lay = memory.layout(s, 2, 2, 1)
     assert [hi - lo for lo, hi in lay.stage_layers] == [14, 13]
@@ -211,9 +343,26 @@ def test_log_deepseek_v2_lite_pp2_block_arithmetic():
 
 
 def test_log_qwen3_235b_fp8_tp4_block_arithmetic():
-    """vLLM issue #21348 (Qwen3-235B-A22B-FP8, 4 x H100, tp=4): "Available KV cache memory:
-    8.11 GiB" → "GPU KV cache size: 178,880 tokens" (one KV head per GPU, 94 layers). The
-    printed memory is one rank's; the smallest rank sets the count (here 1.2% fewer)."""
+    """vLLM issue #21348 (https://github.com/vllm-project/vllm/issues/21348, 2025-07, vLLM
+    v0.9.2/v0.10.0; Qwen3-235B-A22B-FP8, ``vllm serve --tensor-parallel-size 4`` on 4 x H100,
+    LMCache connector): "Available KV cache memory: 8.11 GiB" → "GPU KV cache size: 178,880
+    tokens" (one KV head per GPU, 94 layers). The printed memory is one rank's; the smallest
+    rank sets the count (here 1.2% fewer).
+
+    End to end the estimate is 10.48 GiB (233,888 tokens, +31%), term by term: requested
+    0.9 x 79.22 = 71.30 GiB; weights 55.11 GiB (fp8 matrices, bf16 embedding/lm_head/norms/
+    router; the 128 x 128 block scales add 1/4096 byte per weight, not counted); torch peak
+    5.51 GiB = the dummy sampler, 1024 rows x 151,936 logits x 38 bytes (the forward's 1.19 GiB
+    is freed before it); non-torch 0.20 GiB. The 2.4 GiB left is memory outside PyTorch at
+    tp=4 on NVLink: vLLM v0.9-v0.10 took ``init_snapshot`` *before*
+    ``init_worker_distributed_environment`` (gpu_worker.py::init_device), so NCCL's
+    communicator buffers count in ``non_torch_increase``; later versions snapshot after NCCL
+    init (vLLM PR #25359, 2025-09: "NCCL buffers (~4.5 GiB for tensor parallelism) were
+    allocated after the memory snapshot ... shows up as non-torch memory increase"). SGLang's
+    line in the same issue ("#tokens: 367404", mem_fraction_static 0.93) implies 2.25 GiB in use
+    before its first measurement, and vLLM PR #10511 logs +1.79 GiB non-torch from tp=1 to tp=2
+    on H100: the same order, but no formula for NCCL's buffers (channels, NVLS) is pinned, so
+    this log stays block arithmetic (not end to end)."""
     s = estimator.load_model("qwen3-235b-a22b").spec
     page = engine.vllm_page_size_bytes(s, "engine", "bf16", 4)
     tokens = engine.vllm_kv_tokens(engine.vllm_num_blocks(round(8.11 * GIB), page, 94), 1)
@@ -229,7 +378,10 @@ def test_engine_section_in_report_and_monotone():
     hi = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, gpu_memory_utilization=0.95)
     assert lo.inference.engine.kv_capacity_tokens < hi.inference.engine.kv_capacity_tokens
     sg = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1, engine="sglang")
-    assert sg.inference.engine.engine == "sglang" and sg.inference.engine.utilization == 0.87
+    ref = _SGLangServerArgs(2)._handle_gpu_memory_settings(get_gpu("h100-sxm").memory_bytes
+                                                            / 2**20)
+    assert sg.inference.engine.engine == "sglang"
+    assert sg.inference.engine.utilization == ref.mem_fraction_static
 
 
 def test_driver_memory_is_sourced():
