@@ -43,8 +43,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "bailing_hybrid", "falcon_mamba",
         "inkling2_loop_text", "inkling2_text", "inkling_text", "kimi_linear",
         "lara_mini", "lfm3", "mamba", "mamba2",
-        "minimax_m3_vl_text", "olmo_hybrid", "qwen3_5", "qwen3_5_moe",
-        "qwen3_5_moe_text", "qwen3_5_text", "qwen4_exp", "qwen4_exp_text",
+        "minimax_m3_vl_text", "olmo_hybrid", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
     ),
     "multimodal": (

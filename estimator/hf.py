@@ -202,6 +202,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
                         mlp_layer_types=None, num_shared_experts=0, first_k_dense_replace=0),
+    # Qwen3.5 (hybrid: Gated DeltaNet + gated attention)
+    "qwen3_5_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=False,
+                         attention_bias=False, linear_conv_kernel_dim=4, linear_key_head_dim=128,
+                         linear_value_head_dim=128, linear_num_key_heads=16,
+                         linear_num_value_heads=32),
+    "qwen3_5_moe_text": dict(num_key_value_heads=2, head_dim=256, tie_word_embeddings=False,
+                             attention_bias=False, linear_conv_kernel_dim=4,
+                             linear_key_head_dim=128, linear_value_head_dim=128,
+                             linear_num_key_heads=16, linear_num_value_heads=32),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -255,6 +264,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("qwen3_next", "lfm2_moe", "jamba"), _PLAIN),
     **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
     "nemotron_h": _ROUTED,
+    "qwen3_5_moe_text": _PLAIN,
 }
 
 
@@ -1424,6 +1434,53 @@ def _minimax(r: _Reader, name: str) -> ModelSpec:
                      sliding_window_layers=full if w else ())
 
 
+# ----------------------------------------------------------------------------------------------
+# Qwen3.5 (Gated DeltaNet + gated attention, dense or MoE)
+# ----------------------------------------------------------------------------------------------
+
+def _gdn_schedule(r: _Reader, L: int) -> list[str]:
+    """Qwen3.5's ``layer_types`` (``Qwen3_5TextConfig.__post_init__``): absent, every
+    ``full_attention_interval``-th layer (default 4) is full attention, the rest Gated
+    DeltaNet — the rule of Qwen3-Next."""
+    if r.cfg.get("layer_types") is None:
+        every = check_int(r.where + "full_attention_interval",
+                          r.cfg.get("full_attention_interval", 4), 1)
+        return ["linear_attention" if (i + 1) % every else "full_attention" for i in range(L)]
+    return _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+
+
+def _qwen3_5(r: _Reader, name: str, moe: bool) -> ModelSpec:
+    """Qwen3.5 text model (``modeling_qwen3_5.py``, ``modeling_qwen3_5_moe.py``): Qwen3-Next's
+    hybrid with the Gated DeltaNet input projection split into ``in_proj_qkv``/``in_proj_z``/
+    ``in_proj_b``/``in_proj_a`` (the same weights as Qwen3-Next's fused ``in_proj_qkvz`` and
+    ``in_proj_ba``); gated full attention (``q_proj`` h → 2·a·d) with per-head q/k RMSNorm.
+    Dense (``Qwen3_5DecoderLayer``): a SwiGLU MLP of ``intermediate_size`` in every layer. MoE
+    (``Qwen3_5MoeDecoderLayer``): every layer is Qwen2-MoE's sparse block (routed experts of
+    ``moe_intermediate_size``, one shared expert of ``shared_expert_intermediate_size`` with a
+    sigmoid gate h → 1); there is no ``decoder_sparse_step``/``mlp_only_layers``. Partial RoPE
+    and M-RoPE sections have no parameters."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    lt = _gdn_schedule(r, L)
+    if moe:
+        f_sh = r.int("shared_expert_intermediate_size")
+        kw: dict[str, Any] = dict(**_moe_fields(r, tuple(range(L)), "moe_intermediate_size"),
+                                  intermediate_size=0, num_shared_experts=1,
+                                  shared_expert_intermediate_size=f_sh, shared_expert_gate=True)
+    else:
+        kw = dict(intermediate_size=r.int("intermediate_size"))
+    mixer = Mixer(kind="gated_deltanet", num_heads=r.opt_int("linear_num_value_heads", 1),
+                  head_dim=r.opt_int("linear_value_head_dim", 1),
+                  num_k_heads=r.opt_int("linear_num_key_heads", 1),
+                  head_k_dim=r.opt_int("linear_key_head_dim", 1),
+                  conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    ab = r.flag("attention_bias")
+    layers = _indices(lt, "linear_attention")
+    return ModelSpec(**c, **kw, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     attention_output_gate=True, mixer=mixer if layers else None,
+                     mixer_layers=layers)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -1442,9 +1499,12 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "qwen3_next": _qwen3_next, "jamba": _jamba, "bamba": _bamba,
     "granitemoehybrid": _granitemoehybrid, "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1,
     "lfm2": _lfm2, "lfm2_moe": _lfm2, "minimax": _minimax,
+    # Qwen3.5 (text models; the multimodal wrappers are in WRAPPERS)
+    "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
+    "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
-                                      "qwen3_vl_moe"]))  # + WRAPPERS
+                                      "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -1487,6 +1547,9 @@ ARCHITECTURES: dict[str, str] = {
     "NemotronHForCausalLM": "nemotron_h", "FalconH1ForCausalLM": "falcon_h1",
     "Lfm2ForCausalLM": "lfm2", "Lfm2MoeForCausalLM": "lfm2_moe",
     "MiniMaxForCausalLM": "minimax",
+    "Qwen3_5ForCausalLM": "qwen3_5_text", "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
+    "Qwen3_5ForConditionalGeneration": "qwen3_5",
+    "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
@@ -1661,9 +1724,31 @@ def _qwen3_vl_moe(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=(_VISION_NOTE,))
 
 
+def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
+    """Qwen3.5 multimodal (``Qwen3_5ForConditionalGeneration``,
+    ``Qwen3_5MoeForConditionalGeneration``): the ``qwen3_5_text`` / ``qwen3_5_moe_text`` model
+    under ``text_config`` and a Qwen3-VL vision tower without DeepStack mergers
+    (``Qwen3_5VisionModel``: one patch merger), counted apart. The lm_head is tied by the
+    wrapper's ``tie_word_embeddings`` (default false); transformers 5.24 ignores the text
+    config's value."""
+    wrapper = "qwen3_5_moe" if moe else "qwen3_5"
+    r = _Reader(_sub_config(cfg, "text_config", wrapper), wrapper + "_text", where="text_config.")
+    spec = _qwen3_5(r, name, moe)
+    vr = _vision_reader(cfg, wrapper, wrapper + "_vision")
+    h, f, depth, c, p, t, m, out = _vision_ints(
+        vr, "hidden_size", "intermediate_size", "depth", "in_channels", "patch_size",
+        "temporal_patch_size", "spatial_merge_size", "out_hidden_size")
+    v = vision.qwen3_vl_vision_params(h, f, depth, c, p, t, m, out,
+                                      vr.opt_int("num_position_embeddings", 1), 0)
+    return spec.replace(model_type=wrapper, tie_word_embeddings=_qwen_vl_tie(cfg, r, False),
+                        vision_params=v, notes=spec.notes + (_VISION_NOTE,))
+
+
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
+    "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
+    "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),
 }
 
 

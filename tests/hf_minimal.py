@@ -84,6 +84,9 @@ REQUIRED: dict[str, dict] = {
                      num_experts_per_tok=2,
                      layer_types=["conv", "full_attention", "conv", "conv"]),
     "minimax": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
+    "qwen3_5_text": dict(_BASE, intermediate_size=96),
+    "qwen3_5_moe_text": dict(_BASE, moe_intermediate_size=40, shared_expert_intermediate_size=56,
+                             num_experts=4, num_experts_per_tok=2),
 }
 
 
