@@ -211,6 +211,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                              attention_bias=False, linear_conv_kernel_dim=4,
                              linear_key_head_dim=128, linear_value_head_dim=128,
                              linear_num_key_heads=16, linear_num_value_heads=32),
+    # families added for current configs
+    "solar_open": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                       attention_bias=False, n_shared_experts=1),
+    "sarvam_moe": dict(num_key_value_heads=4, head_dim=64, tie_word_embeddings=False,
+                       attention_bias=False, first_k_dense_replace=1, n_shared_experts=1,
+                       use_qk_norm=True, num_nextn_predict_layers=0),
+    "afmoe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=False,
+                  attention_bias=False, num_dense_layers=1, num_shared_experts=2,
+                  sliding_window=1024, global_attn_every_n_layers=4, layer_types=None),
+    "exaone": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
+                   attention_bias=False, mlp_bias=False),
+    "internlm3": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
+                      attention_bias=False, mlp_bias=False),
+    "iquestcoder": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                        attention_bias=False, mlp_bias=False),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -265,6 +280,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
     "nemotron_h": _ROUTED,
     "qwen3_5_moe_text": _PLAIN,
+    **dict.fromkeys(("solar_open", "sarvam_moe"), _ROUTED), "afmoe": _PLAIN,
 }
 
 
@@ -585,6 +601,12 @@ def _deepseek(r: _Reader, name: str, v3: bool,
 
 def _glm4_moe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
+    if "head_dim" not in r.cfg and r.defaults.get("head_dim") is None \
+            and c["hidden_size"] >= c["num_attention_heads"]:
+        # Glm4MoeAttention: getattr(config, "head_dim", hidden_size // num_attention_heads) —
+        # absent, the floor of h / a even when a does not divide h (the default config: 4096 /
+        # 96 → 42, q_proj 4096 → 4032); an explicit null fails in transformers
+        c["head_dim"] = c["hidden_size"] // c["num_attention_heads"]
     L = c["num_hidden_layers"]
     first = r.opt_int("first_k_dense_replace", 0)
     layers = tuple(range(first, L))
@@ -1120,6 +1142,31 @@ TABLE: dict[str, Family] = {
         bias={f: "attention_bias" for f in _ALL_BIAS},
         sliding=_sliding_by_layer_types(_cohere2_moe_sliding_default),
         fixed=dict(norms_per_layer=1)),
+    # --- families added for current configs ----------------------------------------------
+    # Solar-Open (``modular_solar_open.py``): Llama's decoder layer and attention (q/k/v bias
+    # with attention_bias, o_proj never: SolarOpenAttention rebuilds it bias-free, no q/k norm)
+    # around GLM-4.5's MoE (Glm4MoeMoE: n_shared_experts fused shared experts, the
+    # e_score_correction_bias buffer) in every layer; no dense layers, no MTP field.
+    "solar_open": Family(
+        moe_layers=_every_layer, shared=_shared_times_expert("n_shared_experts"),
+        bias={"attention_bias": "attention_bias"},
+        fixed=dict(router_score_correction_bias=True)),
+    # AFMoE (Arcee Trinity, ``modular_afmoe.py``): four norms per layer (pre and post around
+    # attention and MLP); per-head q/k RMSNorm; a sigmoid output gate ``gate_proj`` (h → a·d,
+    # no bias: the q_proj-doubling of Qwen3-Next in count and FLOPs); the first
+    # ``num_dense_layers`` layers dense, the rest MoE with num_shared_experts fused shared
+    # experts and an ``expert_bias`` nn.Parameter of E (counted by transformers: router_bias);
+    # sliding layers but each ``global_attn_every_n_layers``-th (AfmoeConfig.__post_init__).
+    # RoPE on the sliding layers only and muP multipliers have no parameters.
+    "afmoe": Family(
+        moe_layers=lambda r, L: tuple(range(min(r.opt_int("num_dense_layers", 0), L), L)),
+        shared=_shared_times_expert("num_shared_experts"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("global_attn_every_n_layers", 1) != 0),
+        fixed=dict(qk_norm="head", norms_per_layer=4, attention_output_gate=True,
+                   router_bias=True),
+        notes=("router expert_bias is a parameter in transformers (router_bias)",)),
 }
 
 
@@ -1435,6 +1482,57 @@ def _minimax(r: _Reader, name: str) -> ModelSpec:
 
 
 # ----------------------------------------------------------------------------------------------
+# families added for current configs: config classes over another family's model, and quirks
+# ----------------------------------------------------------------------------------------------
+
+def _renamed(loader: Callable[[_Reader, str], ModelSpec], names: Mapping[str, str]):
+    """A family whose configuration class renames another family's fields
+    (transformers' ``attribute_map``): each foreign name present, its own absent, is read under
+    the other family's name."""
+    def read(r: _Reader, name: str) -> ModelSpec:
+        cfg = dict(r.cfg)
+        for theirs, ours in names.items():
+            if theirs in cfg and ours not in cfg:
+                cfg[ours] = cfg.pop(theirs)
+        return loader(_Reader(cfg, r.model_type, r.where, r.defaults), name)
+    return read
+
+
+def _afmoe(r: _Reader, name: str) -> ModelSpec:
+    """AFMoE (:data:`TABLE`); ``attention_bias`` would put biases on q/k/v/o but not on the
+    output gate (``gate_proj`` is bias-free), which the spec's gated attention cannot say."""
+    if r.flag("attention_bias"):
+        raise EstimatorError(r.where + "attention_bias", True,
+                             "AFMoE with attention biases is not modelled (its gate_proj has "
+                             "none); no released checkpoint sets it")
+    return _from_table(r, name, TABLE["afmoe"])
+
+
+#: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
+#: maps them to it): ``model_type`` → the family whose class and loader they use.
+SHARED_CLASS: dict[str, str] = {
+    "sarvam_moe": "glm4_moe", "exaone": "llama", "internlm3": "llama", "iquestcoder": "llama",
+}
+
+#: Their loaders: the other family's, reading the config class's own names and defaults.
+_SHARED_CLASS_LOADERS: dict[str, Callable[[_Reader, str], ModelSpec]] = {
+    # Sarvam-M MoE (configuration_sarvam_moe.py; no modeling file: transformers builds
+    # Glm4MoeForCausalLM). Its original config names experts, shared experts and q/k/v bias
+    # num_experts / num_shared_experts / use_qkv_bias (SarvamMoEConfig.attribute_map).
+    "sarvam_moe": _renamed(_glm4_moe, {"num_shared_experts": "n_shared_experts",
+                                       "use_qkv_bias": "attention_bias"}),
+    # EXAONE-3/3.5 (configuration_exaone.py → LlamaForCausalLM); EXAONE's own config.json
+    # says num_layers (ExaoneConfig.attribute_map).
+    "exaone": _renamed(_llama, {"num_layers": "num_hidden_layers"}),
+    # InternLM3 (configuration_internlm3.py → LlamaForCausalLM): qkv_bias / bias are
+    # attention_bias / mlp_bias (InternLM3Config.attribute_map).
+    "internlm3": _renamed(_llama, {"qkv_bias": "attention_bias", "bias": "mlp_bias"}),
+    # IQuest-Coder (configuration_iquestcoder.py → LlamaForCausalLM).
+    "iquestcoder": _llama,
+}
+
+
+# ----------------------------------------------------------------------------------------------
 # Qwen3.5 (Gated DeltaNet + gated attention, dense or MoE)
 # ----------------------------------------------------------------------------------------------
 
@@ -1502,6 +1600,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     # Qwen3.5 (text models; the multimodal wrappers are in WRAPPERS)
     "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
     "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
+    # families added for current configs
+    "afmoe": _afmoe, **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -1550,6 +1650,7 @@ ARCHITECTURES: dict[str, str] = {
     "Qwen3_5ForCausalLM": "qwen3_5_text", "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
     "Qwen3_5ForConditionalGeneration": "qwen3_5",
     "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",
+    "SolarOpenForCausalLM": "solar_open", "AfmoeForCausalLM": "afmoe",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -412,6 +412,73 @@ def gen_gpt_neo(rng):
     return d
 
 
+# --- families added for current configs ------------------------------------------------------
+
+def _attn_with_head_dim(rng) -> dict:
+    """:func:`attn` with ``head_dim`` written out (families whose class default is 64-128)."""
+    a = attn(rng)
+    a.setdefault("head_dim", a["hidden_size"] // a["num_attention_heads"])
+    return a
+
+
+def _glm4_moe_experts(rng, e_key: str) -> dict:
+    """GLM-4.5's router (Glm4MoeTopkRouter) sums the top 2 scores of each group: E >= 2."""
+    E = rng.randint(2, 8)
+    return {e_key: E, "num_experts_per_tok": rng.randint(1, min(E, 3))}
+
+
+def gen_solar_open(rng):
+    return {**trunk(rng), **_attn_with_head_dim(rng), **_glm4_moe_experts(rng, "n_routed_experts"),
+            "moe_intermediate_size": rng.randint(3, 30), "n_shared_experts": rng.randint(0, 2),
+            "attention_bias": _flag(rng), "n_group": 1, "topk_group": 1}
+
+
+def gen_sarvam_moe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    original = _flag(rng)  # sarvamai's own names (SarvamMoEConfig.attribute_map)
+    d = {**t, **_attn_with_head_dim(rng),
+         **_glm4_moe_experts(rng, "num_experts" if original else "n_routed_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts" if original else "n_shared_experts": rng.randint(0, 2),
+         "use_qkv_bias" if original else "attention_bias": _flag(rng),
+         "first_k_dense_replace": rng.randint(0, L), "use_qk_norm": _flag(rng),
+         "n_group": 1, "topk_group": 1}
+    return d
+
+
+def gen_afmoe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts": rng.randint(0, 2), "num_dense_layers": rng.randint(0, L),
+         "global_attn_every_n_layers": rng.randint(1, 3)}
+    # a window always: AfmoeConfig's default layer_types slide, and transformers' sliding cache
+    # fails without one
+    return {**d, **sliding(rng, L)}
+
+
+def gen_exaone(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+    if _flag(rng):  # EXAONE's own config.json name
+        d["num_layers"] = d.pop("num_hidden_layers")
+    return d
+
+
+def gen_internlm3(rng):
+    d = _dense_explicit_head_dim(rng)
+    b = _flag(rng)  # InternLM3Config refuses qkv_bias != bias
+    if _flag(rng):
+        return {**d, "qkv_bias": b, "bias": b}
+    return {**d, "attention_bias": b, "mlp_bias": b}
+
+
+def gen_iquestcoder(rng):
+    d = _dense_explicit_head_dim(rng)
+    return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 
