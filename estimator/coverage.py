@@ -57,14 +57,14 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "apertus",  "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
-         "cpmant", "ctrl", "cwm", "doge", "dory", 
+         "cpmant", "ctrl",  "doge", "dory", 
         "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text",  "gpt-sw3",
           "gpt_neox_japanese",
-        "hy_v3", "hy_v4", "hyperclovax", 
+         "hy_v4", "hyperclovax", 
          "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
-         "modernbert-decoder", "mpt", "nanochat", "nemotron",  "openai-gpt",
-        "opt", "persimmon",  "sarvam_mla", 
-        "stablelm",  "xglm", "youtu",
+         "modernbert-decoder", "mpt",    "openai-gpt",
+        "opt",   "sarvam_mla", 
+          "xglm", "youtu",
     ),
 }
 

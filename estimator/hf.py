@@ -226,6 +226,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                       attention_bias=False, mlp_bias=False),
     "iquestcoder": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
                         attention_bias=False, mlp_bias=False),
+    "hy_v3": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                  attention_bias=False, mlp_bias=False, num_shared_experts=1,
+                  mlp_layer_types=None),
+    "cwm": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False, mlp_bias=False,
+                sliding_window=8192, layer_types=None),
+    "nanochat": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "nemotron": dict(head_dim=None, tie_word_embeddings=False,
+                     attention_bias=False, mlp_bias=False),
+    "persimmon": dict(tie_word_embeddings=False, qk_layernorm=True),
+    "stablelm": dict(num_key_value_heads=32, tie_word_embeddings=False, use_qkv_bias=False,
+                     qk_layernorm=False, use_parallel_residual=False),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -280,7 +291,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
     "nemotron_h": _ROUTED,
     "qwen3_5_moe_text": _PLAIN,
-    **dict.fromkeys(("solar_open", "sarvam_moe"), _ROUTED), "afmoe": _PLAIN,
+    **dict.fromkeys(("solar_open", "sarvam_moe"), _ROUTED), "afmoe": _PLAIN, "hy_v3": _PLAIN,
 }
 
 
@@ -1167,6 +1178,50 @@ TABLE: dict[str, Family] = {
         fixed=dict(qk_norm="head", norms_per_layer=4, attention_output_gate=True,
                    router_bias=True),
         notes=("router expert_bias is a parameter in transformers (router_bias)",)),
+    # Hunyuan-3 (``modular_hy_v3.py``): Llama attention (attention_bias on q/k/v/o) with
+    # per-head q/k RMSNorm (ApertusAttention); dense layers by mlp_layer_types (default: the
+    # first) of intermediate_size; MoE layers: experts of moe_intermediate_size, one shared
+    # LlamaMLP of num_shared_experts·moe_intermediate_size (mlp_bias, like the dense MLP), the
+    # e_score_correction_bias buffer. With num_shared_experts 0 transformers still builds the
+    # shared MLP, intermediate_size wide (HYV3MLP: ``intermediate_size or
+    # config.intermediate_size``); counted as built.
+    "hy_v3": Family(
+        moe_layers=_sparse_mlp_layer_types(lambda r: 1),
+        shared=lambda r, f_e: _shared_times_expert("num_shared_experts")(r, f_e)
+        if r.opt_int("num_shared_experts", 0) else (1, r.int("intermediate_size")),
+        bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias",
+              "shared_expert_bias": "mlp_bias"},
+        fixed=dict(qk_norm="head", router_score_correction_bias=True)),
+    # CWM (``modular_cwm.py``): Llama with bias-free attention (Qwen2Attention, attention_bias
+    # removed from its config) and sliding layers but each fourth (``i % 4 == 0`` full,
+    # CwmConfig.__post_init__).
+    "cwm": Family(bias={"ffn_bias": "mlp_bias"},
+                  sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0)),
+    # nanochat (``modular_nanochat.py``): parameter-free RMSNorms (before the layers too) and
+    # q/k norms (Llama4TextL2Norm-style, no weight); attention_bias on q/k/v/o; a plain
+    # fc1/fc2 MLP (ReLU²) without bias; logit soft-capping (no parameters, no matmul).
+    "nanochat": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                       fixed=dict(norm_weight=False, gated_ffn=False),
+                       notes=("norms and q/k norms have no parameters",)),
+    # Nemotron-3/4 (``modeling_nemotron.py``): LayerNorm1P (weight and bias); attention_bias on
+    # q/k/v/o; a plain up/down MLP (ReLU²) with mlp_bias; partial RoPE (no parameters).
+    # transformers does not derive num_key_value_heads (absent, NemotronAttention fails):
+    # required here.
+    "nemotron": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                       fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False),
+                       required=("num_key_value_heads",)),
+    # Persimmon / Fuyu's LM (``modeling_persimmon.py``): fused query_key_value (h → 3h, MHA,
+    # head_dim = h/a) and dense with biases; a plain MLP with biases; LayerNorms with bias;
+    # optional per-head q/k LayerNorms (qk_layernorm, with bias); partial RoPE.
+    "persimmon": Family(mha=True, qk_norm_flag=("qk_layernorm", "head"),
+                        fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False,
+                                   ffn_bias=True, attention_bias=True, attention_out_bias=True,
+                                   fused_qkv=True)),
+    # StableLM (``modeling_stablelm.py``): LayerNorms with bias; q/k/v bias with use_qkv_bias,
+    # o_proj never; head_dim = h/a whatever the config says; a gated MLP; one norm per layer
+    # with use_parallel_residual (see _stablelm).
+    "stablelm": Family(bias={"attention_bias": "use_qkv_bias"},
+                       fixed=dict(norm_type="layernorm", norm_bias=True)),
 }
 
 
@@ -1508,6 +1563,18 @@ def _afmoe(r: _Reader, name: str) -> ModelSpec:
     return _from_table(r, name, TABLE["afmoe"])
 
 
+def _stablelm(r: _Reader, name: str) -> ModelSpec:
+    """StableLM (:data:`TABLE`). ``use_parallel_residual``: attention and MLP read one
+    ``input_layernorm`` (no ``post_attention_layernorm``). ``qk_layernorm`` builds per-head
+    LayerNorms *without* bias while the block's LayerNorms have one, which the spec's norm type
+    cannot say: refused (StableLM-2-12B; the 1.6B and 3B models do not set it)."""
+    if r.flag("qk_layernorm"):
+        raise EstimatorError(r.where + "qk_layernorm", True,
+                             "StableLM's bias-free per-head q/k LayerNorms are not modelled yet")
+    spec = _from_table(r, name, TABLE["stablelm"])
+    return spec.replace(head_dim=0, norms_per_layer=1 if r.flag("use_parallel_residual") else 2)
+
+
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
@@ -1601,7 +1668,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
     "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
     # families added for current configs
-    "afmoe": _afmoe, **_SHARED_CLASS_LOADERS,
+    "afmoe": _afmoe, "stablelm": _stablelm, **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -1651,6 +1718,9 @@ ARCHITECTURES: dict[str, str] = {
     "Qwen3_5ForConditionalGeneration": "qwen3_5",
     "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",
     "SolarOpenForCausalLM": "solar_open", "AfmoeForCausalLM": "afmoe",
+    "HYV3ForCausalLM": "hy_v3", "CwmForCausalLM": "cwm", "NanoChatForCausalLM": "nanochat",
+    "NemotronForCausalLM": "nemotron", "PersimmonForCausalLM": "persimmon",
+    "StableLmForCausalLM": "stablelm",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -479,6 +479,49 @@ def gen_iquestcoder(rng):
     return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
 
 
+def gen_hy_v3(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts": rng.randint(0, 2), "attention_bias": _flag(rng),
+         "mlp_bias": _flag(rng)}
+    if _flag(rng):
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    return d
+
+
+def gen_cwm(rng):
+    d = {**_dense_explicit_head_dim(rng), "mlp_bias": _flag(rng)}
+    # a window always: CwmConfig's default layer_types slide
+    return {**d, **sliding(rng, d["num_hidden_layers"])}
+
+
+def gen_nanochat(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng)}
+
+
+def gen_nemotron(rng):
+    d = _dense(rng)
+    # partial RoPE (half the head by default) needs an even rotary width: a multiple of 4
+    d["head_dim"] = rng.choice([4, 8, 12])
+    return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+
+
+def gen_persimmon(rng):
+    a = rng.choice([1, 2, 4, 8])  # MHA, head_dim = h/a; partial RoPE: a multiple of 4
+    return {**trunk(rng), "num_attention_heads": a, "hidden_size": a * rng.choice([4, 8, 12]),
+            "intermediate_size": rng.randint(5, 60), "qk_layernorm": _flag(rng)}
+
+
+def gen_stablelm(rng):
+    a = rng.choice([1, 2, 4, 8])  # head_dim = h/a; partial RoPE (a quarter): a multiple of 8
+    return {**trunk(rng), "num_attention_heads": a,
+            "num_key_value_heads": rng.choice(_divisors(a)),
+            "hidden_size": a * rng.choice([8, 16]), "intermediate_size": rng.randint(5, 60),
+            "use_qkv_bias": _flag(rng), "use_parallel_residual": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

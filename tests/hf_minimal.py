@@ -90,7 +90,11 @@ REQUIRED: dict[str, dict] = {
                        n_routed_experts=4, num_experts_per_tok=2),
     "afmoe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
                   num_experts_per_tok=2),
-    **{mt: dict(_BASE, intermediate_size=96) for mt in ("exaone", "internlm3", "iquestcoder")},
+    **{mt: dict(_BASE, intermediate_size=96) for mt in (
+        "exaone", "internlm3", "iquestcoder", "cwm", "nanochat", "persimmon", "stablelm")},
+    "nemotron": dict(_BASE, intermediate_size=96, num_key_value_heads=8),
+    "hy_v3": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
+                  num_experts_per_tok=2),
     "qwen3_5_text": dict(_BASE, intermediate_size=96),
     "qwen3_5_moe_text": dict(_BASE, moe_intermediate_size=40, shared_expert_intermediate_size=56,
                              num_experts=4, num_experts_per_tok=2),

@@ -421,7 +421,8 @@ def test_mixtral_active_from_one_expert_module():
 # every layer: config.sliding_window
 _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "ministral3"}
 # self_attn.sliding_window
-_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3", "afmoe"}
+_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3", "afmoe",
+                "cwm"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
                           "granite_swa", "granitemoe_swa"}
@@ -538,7 +539,8 @@ def test_random_configs_cover_the_quirks():
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
                        "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
-                       "jais2", "phi", "gptj", "codegen", "gpt_neo"):
+                       "jais2", "phi", "gptj", "codegen", "gpt_neo", "persimmon",
+                       "stablelm"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
