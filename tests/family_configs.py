@@ -522,6 +522,18 @@ def gen_stablelm(rng):
             "use_qkv_bias": _flag(rng), "use_parallel_residual": _flag(rng)}
 
 
+def gen_minicpm3(rng):
+    a = rng.choice([1, 2, 4])
+    d = {**trunk(rng), "num_attention_heads": a, "num_key_value_heads": a,
+         "hidden_size": a * rng.choice([4, 8, 12]), "intermediate_size": rng.randint(5, 60),
+         "q_lora_rank": rng.choice([None, rng.randint(3, 20)]), "kv_lora_rank": rng.randint(3, 20),
+         "qk_nope_head_dim": rng.choice([2, 4, 8]), "qk_rope_head_dim": rng.choice([2, 4, 8]),
+         "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+    if _flag(rng):
+        d["v_head_dim"] = rng.randint(1, 12)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -244,6 +244,9 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         mlp = hf_oracle.build(cfg).transformer.h[0].mlp
         c_fc = getattr(mlp, "c_fc", None) or mlp.fc_in  # Conv1D (GPT-2) or Linear
         assert c_fc.weight.numel() == 4 * spec.hidden_size ** 2
+    elif family == "minicpm3" and key == "v_head_dim":  # hidden_size // heads
+        assert spec.mla.v_head_dim == hf_cfg.v_head_dim == cfg["hidden_size"] // cfg[
+            "num_attention_heads"]
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers
