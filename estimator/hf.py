@@ -240,6 +240,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "minicpm3": dict(num_key_value_heads=40, tie_word_embeddings=True, attention_bias=False,
                      mlp_bias=False, q_lora_rank=768, kv_lora_rank=256, qk_nope_head_dim=64,
                      qk_rope_head_dim=32, v_head_dim=None),
+    "youtu": dict(num_key_value_heads=16, tie_word_embeddings=True, attention_bias=False,
+                  q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                  v_head_dim=128),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -1578,13 +1581,16 @@ def _stablelm(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(head_dim=0, norms_per_layer=1 if r.flag("use_parallel_residual") else 2)
 
 
-def _minicpm3(r: _Reader, name: str) -> ModelSpec:
-    """MiniCPM3 (``modular_minicpm3.py``): Llama's decoder layer and dense MLP (mlp_bias) around
-    DeepSeek-V2's MLA (``MiniCPM3Attention(DeepseekV2Attention)``: q_a/kv_a/o biases with
-    attention_bias; the compressed latent is what transformers caches). ``v_head_dim`` null →
-    ``hidden_size // num_attention_heads`` (``MiniCPM3Config.__post_init__``, which also sets
-    ``head_dim`` to the rotary part, whatever the file says). muP scalings (``scale_emb``,
-    ``scale_depth``, ``dim_model_base``) have no parameters."""
+def _dense_mla(r: _Reader, name: str, mlp_bias: bool, notes: tuple[str, ...] = ()) -> ModelSpec:
+    """A Llama decoder layer and dense SwiGLU MLP around DeepSeek's MLA (q_a/kv_a/o biases with
+    attention_bias; transformers caches the compressed latent).
+
+    MiniCPM3 (``modular_minicpm3.py``, ``MiniCPM3Attention(DeepseekV2Attention)``): the MLP
+    honours ``mlp_bias``; ``v_head_dim`` null → ``hidden_size // num_attention_heads``
+    (``MiniCPM3Config.__post_init__``, which also sets ``head_dim`` to the rotary part, whatever
+    the file says); muP scalings (``scale_emb``, ``scale_depth``, ``dim_model_base``) have no
+    parameters. Youtu-LLM (``modular_youtu.py``: ``YoutuAttention(DeepseekV3Attention)``,
+    ``YoutuMLP(Qwen3MLP)``: no MLP bias) has DeepSeek-V3's MLA defaults."""
     c = _common(r, name)
     h, a = c["hidden_size"], c["num_attention_heads"]
     c["num_key_value_heads"] = a  # MLA: every head has its own K and V after decompression
@@ -1596,9 +1602,9 @@ def _minicpm3(r: _Reader, name: str) -> ModelSpec:
               v_head_dim=h // a if v is None else v)
     c["head_dim"] = mla.v_head_dim  # unused by MLA counts, as in _deepseek
     ab = r.flag("attention_bias")
-    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"), ffn_bias=r.flag("mlp_bias"),
-                     mla=mla, attention_bias=ab, attention_out_bias=ab,
-                     notes=("muP scalings (scale_emb, scale_depth) have no parameters",))
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"),
+                     ffn_bias=mlp_bias and r.flag("mlp_bias"), mla=mla, attention_bias=ab,
+                     attention_out_bias=ab, notes=notes)
 
 
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
@@ -1694,7 +1700,10 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
     "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
     # families added for current configs
-    "afmoe": _afmoe, "stablelm": _stablelm, "minicpm3": _minicpm3, **_SHARED_CLASS_LOADERS,
+    "afmoe": _afmoe, "stablelm": _stablelm, "minicpm3": functools.partial(
+        _dense_mla, mlp_bias=True,
+        notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
+    "youtu": functools.partial(_dense_mla, mlp_bias=False), **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -1747,6 +1756,7 @@ ARCHITECTURES: dict[str, str] = {
     "HYV3ForCausalLM": "hy_v3", "CwmForCausalLM": "cwm", "NanoChatForCausalLM": "nanochat",
     "NemotronForCausalLM": "nemotron", "PersimmonForCausalLM": "persimmon",
     "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
+    "YoutuForCausalLM": "youtu",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

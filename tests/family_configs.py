@@ -534,6 +534,13 @@ def gen_minicpm3(rng):
     return d
 
 
+def gen_youtu(rng):
+    d = gen_minicpm3(rng)
+    del d["mlp_bias"]  # YoutuMLP (Qwen3MLP) has none
+    d.setdefault("v_head_dim", rng.randint(1, 12))
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 
