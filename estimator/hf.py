@@ -243,6 +243,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "youtu": dict(num_key_value_heads=16, tie_word_embeddings=True, attention_bias=False,
                   q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                   v_head_dim=128),
+    "hyperclovax": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                        attention_bias=False, mlp_bias=False, use_post_norm=True),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -1607,6 +1609,16 @@ def _dense_mla(r: _Reader, name: str, mlp_bias: bool, notes: tuple[str, ...] = (
                      attention_out_bias=ab, notes=notes)
 
 
+def _hyperclovax(r: _Reader, name: str) -> ModelSpec:
+    """HyperCLOVA X (``modular_hyperclovax.py``): Granite's block (attention_bias on q/k/v/o,
+    mlp_bias; muP multipliers without parameters) plus, with ``use_post_norm`` (default), two
+    post-norms (``post_norm1`` after attention, ``post_norm2`` after the MLP): four norms per
+    layer."""
+    spec = _from_table(r, name, TABLE["granite"])
+    return spec.replace(model_type=r.model_type,
+                        norms_per_layer=4 if r.flag("use_post_norm") else 2)
+
+
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
@@ -1703,7 +1715,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "afmoe": _afmoe, "stablelm": _stablelm, "minicpm3": functools.partial(
         _dense_mla, mlp_bias=True,
         notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
-    "youtu": functools.partial(_dense_mla, mlp_bias=False), **_SHARED_CLASS_LOADERS,
+    "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
+    **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -1756,7 +1769,7 @@ ARCHITECTURES: dict[str, str] = {
     "HYV3ForCausalLM": "hy_v3", "CwmForCausalLM": "cwm", "NanoChatForCausalLM": "nanochat",
     "NemotronForCausalLM": "nemotron", "PersimmonForCausalLM": "persimmon",
     "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
-    "YoutuForCausalLM": "youtu",
+    "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

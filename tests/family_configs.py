@@ -541,6 +541,11 @@ def gen_youtu(rng):
     return d
 
 
+def gen_hyperclovax(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
+            "use_post_norm": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -300,7 +300,7 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     ("router", _FFN + r"(gate\.|router\.|expert_bias$)"),  # AFMoE: mlp.expert_bias
     ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
-              r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]"
+              r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]"
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
