@@ -60,7 +60,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "doge", "dory", "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text",
         "gpt-sw3", "gpt_neox_japanese", "hy_v4", "kolibri1", "laguna",
         "mellum", "mimo_v2_flash", "modernbert-decoder", "mpt", "openai-gpt", "opt",
-        "sarvam_mla", "xglm",
+        "xglm",
     ),
 }
 

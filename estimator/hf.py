@@ -243,6 +243,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "youtu": dict(num_key_value_heads=16, tie_word_embeddings=True, attention_bias=False,
                   q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                   v_head_dim=128),
+    "sarvam_mla": dict(tie_word_embeddings=False, attention_bias=False, first_k_dense_replace=1,
+                       moe_layer_freq=1, n_shared_experts=1, q_lora_rank=None, kv_lora_rank=512,
+                       qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
+                       num_nextn_predict_layers=0),
     "hyperclovax": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
                         attention_bias=False, mlp_bias=False, use_post_norm=True),
 }
@@ -254,6 +258,8 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "layer i is MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0; default 1. "
     "transformers 5.24 ignores the key (every published config has 1).",
     ("deepseek_v3", "moe_layer_freq"): "DeepSeek-V3's modeling_deepseek.py, same rule as V2.",
+    ("sarvam_mla", "moe_layer_freq"): "DeepSeek-V3's rule (transformers builds "
+    "DeepseekV3ForCausalLM for it).",
     ("gemma3_text", "sliding_window_pattern"): "Gemma3TextConfig.__post_init__ reads it from "
     "kwargs (default 6) to derive layer_types; not a declared field.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
@@ -299,7 +305,8 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
     "nemotron_h": _ROUTED,
     "qwen3_5_moe_text": _PLAIN,
-    **dict.fromkeys(("solar_open", "sarvam_moe"), _ROUTED), "afmoe": _PLAIN, "hy_v3": _PLAIN,
+    **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
+    **dict.fromkeys(("afmoe", "hy_v3"), _PLAIN),
 }
 
 
@@ -1623,6 +1630,7 @@ def _hyperclovax(r: _Reader, name: str) -> ModelSpec:
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
     "sarvam_moe": "glm4_moe", "exaone": "llama", "internlm3": "llama", "iquestcoder": "llama",
+    "sarvam_mla": "deepseek_v3",
 }
 
 #: Their loaders: the other family's, reading the config class's own names and defaults.
@@ -1640,6 +1648,11 @@ _SHARED_CLASS_LOADERS: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "internlm3": _renamed(_llama, {"qkv_bias": "attention_bias", "bias": "mlp_bias"}),
     # IQuest-Coder (configuration_iquestcoder.py → LlamaForCausalLM).
     "iquestcoder": _llama,
+    # Sarvam MLA (configuration_sarvam_mla.py → DeepseekV3ForCausalLM): DeepSeek-V3 with
+    # q_lora_rank null by default; num_shared_experts is n_shared_experts
+    # (SarvamMLAConfig.attribute_map); the original file's head_dim / q_head_dim are ignored.
+    "sarvam_mla": _renamed(lambda r, n: _deepseek(r, n, v3=True),
+                           {"num_shared_experts": "n_shared_experts"}),
 }
 
 

@@ -541,6 +541,24 @@ def gen_youtu(rng):
     return d
 
 
+def gen_sarvam_mla(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    a = rng.choice([1, 2, 4])
+    original = _flag(rng)  # sarvamai's own names (SarvamMLAConfig.attribute_map)
+    d = {**t, "num_attention_heads": a, "hidden_size": a * rng.choice([4, 8, 12]),
+         **_glm4_moe_experts(rng, "num_experts" if original else "n_routed_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts" if original else "n_shared_experts": rng.randint(0, 2),
+         "first_k_dense_replace": rng.randint(0, L), "n_group": 1, "topk_group": 1,
+         "kv_lora_rank": rng.randint(3, 20), "qk_nope_head_dim": rng.choice([2, 4, 8]),
+         "qk_rope_head_dim": rng.choice([2, 4, 8]), "v_head_dim": rng.randint(1, 12),
+         "attention_bias": _flag(rng)}
+    if _flag(rng):
+        d["q_lora_rank"] = rng.randint(3, 20)
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

@@ -244,6 +244,9 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         mlp = hf_oracle.build(cfg).transformer.h[0].mlp
         c_fc = getattr(mlp, "c_fc", None) or mlp.fc_in  # Conv1D (GPT-2) or Linear
         assert c_fc.weight.numel() == 4 * spec.hidden_size ** 2
+    elif family == "sarvam_mla" and key == "q_lora_rank":  # no query LoRA: one q_proj
+        attn = hf_oracle.build(cfg).model.layers[0].self_attn
+        assert spec.mla.q_lora_rank is None and hasattr(attn, "q_proj")
     elif family == "minicpm3" and key == "v_head_dim":  # hidden_size // heads
         assert spec.mla.v_head_dim == hf_cfg.v_head_dim == cfg["hidden_size"] // cfg[
             "num_attention_heads"]

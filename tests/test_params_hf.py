@@ -540,7 +540,7 @@ def test_random_configs_cover_the_quirks():
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
                        "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
                        "jais2", "phi", "gptj", "codegen", "gpt_neo", "persimmon", "minicpm3",
-                       "youtu", "stablelm"):
+                       "sarvam_mla", "youtu", "stablelm"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
