@@ -247,6 +247,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        moe_layer_freq=1, n_shared_experts=1, q_lora_rank=None, kv_lora_rank=512,
                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                        num_nextn_predict_layers=0),
+    "mellum": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
+                   attention_bias=False, sliding_window=1024, layer_types=None,
+                   mlp_layer_types=None),
     "hyperclovax": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
                         attention_bias=False, mlp_bias=False, use_post_norm=True),
 }
@@ -306,7 +309,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "nemotron_h": _ROUTED,
     "qwen3_5_moe_text": _PLAIN,
     **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
-    **dict.fromkeys(("afmoe", "hy_v3"), _PLAIN),
+    **dict.fromkeys(("afmoe", "hy_v3", "mellum"), _PLAIN),
 }
 
 
@@ -1207,6 +1210,14 @@ TABLE: dict[str, Family] = {
         bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias",
               "shared_expert_bias": "mlp_bias"},
         fixed=dict(qk_norm="head", router_score_correction_bias=True)),
+    # Mellum MoE (``modular_mellum.py``): Qwen3-MoE's attention (attention_bias on q/k/v/o,
+    # per-head q/k RMSNorm) with sliding layers by layer_types (default: none); MoE or dense
+    # layers by mlp_layer_types (default: all MoE), no shared expert; MTP layers are not part of
+    # the model transformers builds.
+    "mellum": Family(moe_layers=_sparse_mlp_layer_types(lambda r: 0),
+                     bias={f: "attention_bias" for f in _ALL_BIAS},
+                     sliding=_sliding_by_layer_types(lambda r, i, L: False),
+                     fixed=dict(qk_norm="head")),
     # CWM (``modular_cwm.py``): Llama with bias-free attention (Qwen2Attention, attention_bias
     # removed from its config) and sliding layers but each fourth (``i % 4 == 0`` full,
     # CwmConfig.__post_init__).
@@ -1783,6 +1794,7 @@ ARCHITECTURES: dict[str, str] = {
     "NemotronForCausalLM": "nemotron", "PersimmonForCausalLM": "persimmon",
     "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
     "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
+    "MellumForCausalLM": "mellum",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

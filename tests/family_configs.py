@@ -559,6 +559,18 @@ def gen_sarvam_mla(rng):
     return d
 
 
+def gen_mellum(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "moe_intermediate_size": rng.randint(3, 30), "attention_bias": _flag(rng),
+         **sliding(rng, L)}
+    if _flag(rng):
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+        d["intermediate_size"] = rng.randint(5, 60)
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}
