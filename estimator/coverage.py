@@ -19,8 +19,8 @@ REASONS: dict[str, str] = {
     "hybrid": "linear-attention, state-space or recurrent sequence mixer not modelled yet "
               "(Kimi Delta Attention, pure Mamba, RWKV, xLSTM, ...): issue #13 covers Gated "
               "DeltaNet, Mamba-1/2, short conv and lightning attention hybrids "
-              "(qwen3_next, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax)",
+              "(qwen3_next, qwen3_5, qwen3_5_moe, jamba, bamba, granitemoehybrid, nemotron_h, "
+              "falcon_h1, lfm2, lfm2_moe, minimax)",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
