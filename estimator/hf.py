@@ -247,6 +247,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        moe_layer_freq=1, n_shared_experts=1, q_lora_rank=None, kv_lora_rank=512,
                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                        num_nextn_predict_layers=0),
+    "mpt": dict(tie_word_embeddings=True),
     "mellum": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
                    attention_bias=False, sliding_window=1024, layer_types=None,
                    mlp_layer_types=None),
@@ -1637,6 +1638,29 @@ def _hyperclovax(r: _Reader, name: str) -> ModelSpec:
                         norms_per_layer=4 if r.flag("use_post_norm") else 2)
 
 
+def _mpt(r: _Reader, name: str) -> ModelSpec:
+    """MPT (``modeling_mpt.py``): fused ``Wqkv`` (h → 3h, MHA, head_dim = h/a) and
+    ``out_proj`` without bias; LayerNorms whose bias transformers deletes (``norm_1``,
+    ``norm_2``, ``norm_f``: weight only); a plain GELU MLP ``up_proj``/``down_proj`` of 4h
+    without bias; the lm_head tied by default; ALiBi (no parameters). transformers builds the
+    MLP 4h wide and every projection bias-free whatever ``expansion_ratio`` / ``no_bias`` say
+    (MosaicML's own code honours them): we count what transformers builds and say so."""
+    L, h, a = r.int("n_layers"), r.int("d_model"), r.int("n_heads")
+    if h % a:  # MptAttention splits hidden_size into n_heads heads
+        raise EstimatorError(r.name_of("n_heads"), a, f"must divide d_model={h}")
+    notes = ["ALiBi position biases (no parameters)"]
+    ratio = r.cfg.get("expansion_ratio", 4)
+    if ratio != 4 or r.cfg.get("no_bias") is False:
+        notes.append("transformers' MPT ignores expansion_ratio and no_bias (4h MLP, no biases); "
+                     "counted as transformers builds it")
+    return ModelSpec(name=name, model_type="mpt", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=False, fused_qkv=True,
+                     intermediate_size=4 * h, gated_ffn=False,
+                     max_position_embeddings=r.cfg.get("max_seq_len"), notes=tuple(notes))
+
+
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
@@ -1740,6 +1764,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         _dense_mla, mlp_bias=True,
         notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
+    "mpt": _mpt,
     **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
@@ -1794,7 +1819,7 @@ ARCHITECTURES: dict[str, str] = {
     "NemotronForCausalLM": "nemotron", "PersimmonForCausalLM": "persimmon",
     "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
     "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
-    "MellumForCausalLM": "mellum",
+    "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -571,6 +571,17 @@ def gen_mellum(rng):
     return d
 
 
+def gen_mpt(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"n_layers": rng.randint(1, 4), "n_heads": a, "d_model": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "max_seq_len": 64}
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    if _flag(rng):  # transformers ignores both (4h MLP, no biases)
+        d.update(expansion_ratio=rng.choice([2, 4]), no_bias=_flag(rng))
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

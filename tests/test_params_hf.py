@@ -303,7 +303,7 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]"
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
-    ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
+    ("dense_ffn", r"\.(mlp|feed_forward|ffn)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
                   r"|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out)\."),
 ]
 
@@ -540,7 +540,7 @@ def test_random_configs_cover_the_quirks():
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
                        "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
                        "jais2", "phi", "gptj", "codegen", "gpt_neo", "persimmon", "minicpm3",
-                       "sarvam_mla", "youtu", "stablelm"):
+                       "sarvam_mla", "youtu", "stablelm", "mpt"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
