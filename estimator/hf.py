@@ -248,6 +248,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                        num_nextn_predict_layers=0),
     "mpt": dict(tie_word_embeddings=True),
+    "opt": dict(tie_word_embeddings=True, word_embed_proj_dim=None, do_layer_norm_before=True,
+                enable_bias=True, layer_norm_elementwise_affine=True),
     "mellum": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
                    attention_bias=False, sliding_window=1024, layer_types=None,
                    mlp_layer_types=None),
@@ -1661,6 +1663,38 @@ def _mpt(r: _Reader, name: str) -> ModelSpec:
                      max_position_embeddings=r.cfg.get("max_seq_len"), notes=tuple(notes))
 
 
+def _opt(r: _Reader, name: str) -> ModelSpec:
+    """OPT (``modeling_opt.py``): learned positions with OPT's offset of 2
+    (``OPTLearnedPositionalEmbedding``: ``max_position_embeddings + 2`` rows); q/k/v/out and a
+    plain ReLU MLP ``fc1``/``fc2`` of ``ffn_dim`` with ``enable_bias``; LayerNorms with bias
+    (none with ``layer_norm_elementwise_affine`` false); MHA, head_dim = h/a; the lm_head tied
+    by default. OPT-350m's layout (``word_embed_proj_dim`` != ``hidden_size``: project_in/out
+    matrices; ``do_layer_norm_before`` false: post-norms and no final norm) is refused."""
+    L, h, a = (r.int(k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads"))
+    if h % a:  # OPTAttention refuses it
+        raise EstimatorError(r.name_of("num_attention_heads"), a, f"must divide hidden_size={h}")
+    proj = r.opt_int("word_embed_proj_dim", 1, allow_none=True)
+    if proj is not None and proj != h:
+        raise EstimatorError(r.name_of("word_embed_proj_dim"), proj,
+                             f"OPT with project_in/out ({proj} != hidden_size {h}, OPT-350m) is "
+                             "not modelled yet")
+    if not r.flag("do_layer_norm_before") or r.cfg.get("_remove_final_layer_norm"):
+        raise EstimatorError(r.name_of("do_layer_norm_before"), r.opt("do_layer_norm_before"),
+                             "OPT's post-norm layout without a final norm (OPT-350m) is not "
+                             "modelled yet")
+    P = r.int("max_position_embeddings")
+    check_int(r.name_of("max_position_embeddings"), P, 1, MAX_CONTEXT)
+    b = r.flag("enable_bias")
+    return ModelSpec(name=name, model_type="opt", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True,
+                     norm_weight=r.flag("layer_norm_elementwise_affine"),
+                     attention_bias=b, attention_out_bias=b, intermediate_size=r.int("ffn_dim"),
+                     gated_ffn=False, ffn_bias=b, position_embeddings=P + 2,
+                     max_position_embeddings=P)
+
+
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
@@ -1764,7 +1798,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         _dense_mla, mlp_bias=True,
         notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
-    "mpt": _mpt,
+    "mpt": _mpt, "opt": _opt,
     **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
@@ -1820,6 +1854,7 @@ ARCHITECTURES: dict[str, str] = {
     "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
     "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
     "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
+    "OPTForCausalLM": "opt",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -582,6 +582,17 @@ def gen_mpt(rng):
     return d
 
 
+def gen_opt(rng):
+    a = rng.choice([1, 2, 4, 8])
+    h = a * rng.choice([4, 6, 8])
+    d = {**trunk(rng, L=(1, 4)), "num_attention_heads": a, "hidden_size": h,
+         "ffn_dim": rng.randint(5, 60), "enable_bias": _flag(rng),
+         "layer_norm_elementwise_affine": rng.random() < 0.8, "pad_token_id": 1}
+    if _flag(rng):
+        d["word_embed_proj_dim"] = h
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

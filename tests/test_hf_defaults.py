@@ -244,6 +244,9 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         mlp = hf_oracle.build(cfg).transformer.h[0].mlp
         c_fc = getattr(mlp, "c_fc", None) or mlp.fc_in  # Conv1D (GPT-2) or Linear
         assert c_fc.weight.numel() == 4 * spec.hidden_size ** 2
+    elif family == "opt" and key == "word_embed_proj_dim":  # = hidden_size: no projections
+        assert hf_cfg.word_embed_proj_dim == cfg["hidden_size"]
+        assert hf_oracle.build(cfg).model.decoder.project_in is None
     elif family == "sarvam_mla" and key == "q_lora_rank":  # no query LoRA: one q_proj
         attn = hf_oracle.build(cfg).model.layers[0].self_attn
         assert spec.mla.q_lora_rank is None and hasattr(attn, "q_proj")
