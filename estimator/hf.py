@@ -248,6 +248,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                        num_nextn_predict_layers=0),
     "mpt": dict(tie_word_embeddings=True),
+    "flint": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
+                  attention_bias=False, sliding_window=513, layer_types=None,
+                  decoder_sparse_step=1, mlp_only_layers=None,
+                  shared_expert_intermediate_size=1024),
     "opt": dict(tie_word_embeddings=True, word_embed_proj_dim=None, do_layer_norm_before=True,
                 enable_bias=True, layer_norm_elementwise_affine=True),
     "mellum": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
@@ -312,7 +316,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "nemotron_h": _ROUTED,
     "qwen3_5_moe_text": _PLAIN,
     **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
-    **dict.fromkeys(("afmoe", "hy_v3", "mellum"), _PLAIN),
+    **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN),
 }
 
 
@@ -1221,6 +1225,20 @@ TABLE: dict[str, Family] = {
                      bias={f: "attention_bias" for f in _ALL_BIAS},
                      sliding=_sliding_by_layer_types(lambda r, i, L: False),
                      fixed=dict(qk_norm="head")),
+    # Flint (``modular_flint.py``): Qwen3-MoE's block (attention_bias on q/k/v/o, per-head q/k
+    # RMSNorm) with a learned sink per head in every layer; sliding layers by layer_types
+    # (default: full on layers 0, 1, every i % 4 == 1 and the last); MoE layers as Qwen3-MoE
+    # (decoder_sparse_step, mlp_only_layers: default [0, 1]) with an ungated shared expert of
+    # shared_expert_intermediate_size; the router weight is an fp32 nn.Parameter (same count).
+    "flint": Family(
+        moe_layers=lambda r, L: _qwen_moe_layers(
+            _Reader({**r.cfg, "mlp_only_layers": [i for i in (0, 1) if i < L]}
+                    if r.cfg.get("mlp_only_layers") is None else r.cfg,
+                    r.model_type, r.where, r.defaults), L, r.int("num_experts", 0)),
+        shared=_shared_of_width("shared_expert_intermediate_size"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(lambda r, i, L: not (i < 2 or i % 4 == 1 or i == L - 1)),
+        fixed=dict(qk_norm="head", attention_sinks=True)),
     # CWM (``modular_cwm.py``): Llama with bias-free attention (Qwen2Attention, attention_bias
     # removed from its config) and sliding layers but each fourth (``i % 4 == 0`` full,
     # CwmConfig.__post_init__).
@@ -1854,7 +1872,7 @@ ARCHITECTURES: dict[str, str] = {
     "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
     "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
     "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
-    "OPTForCausalLM": "opt",
+    "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

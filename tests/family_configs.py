@@ -593,6 +593,20 @@ def gen_opt(rng):
     return d
 
 
+def gen_flint(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "shared_expert_intermediate_size": rng.choice([0, rng.randint(3, 30)]),
+         "attention_bias": _flag(rng), **sliding(rng, L)}
+    if _flag(rng):
+        d["mlp_only_layers"] = sorted(rng.sample(range(L), rng.randint(0, L)))
+    if _flag(rng):
+        d["decoder_sparse_step"] = rng.randint(1, 2)
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

@@ -171,6 +171,12 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it
         pass
+    elif family == "flint" and key == "mlp_only_layers":  # [0, 1] dense
+        for L in (1, 2, 5):
+            c = {**cfg, "num_hidden_layers": L}
+            hc = hf_oracle.hf_config(c)
+            assert list(spec_from_hf_config(c).moe_layers) == [
+                i for i in range(L) if i not in hc.mlp_only_layers]
     elif key == "mlp_only_layers":
         assert hf_cfg.mlp_only_layers == []
         assert spec.num_moe_layers == spec.num_hidden_layers
@@ -183,7 +189,7 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
                                              "exaone4", "gemma2", "gemma3_text", "cohere2",
                                              "cohere2_moe", "vaultgemma", "granite_swa",
-                                             "granitemoe_swa", "afmoe", "cwm", "mellum"):
+                                             "granitemoe_swa", "afmoe", "cwm", "mellum", "flint"):
         extras = [{"sliding_window": 16, "max_window_layers": 1},
                   {"sliding_window": 16, "sliding_window_pattern": 3},
                   {"sliding_window": 16, "sliding_window_pattern": 1}]

@@ -424,7 +424,7 @@ def test_mixtral_active_from_one_expert_module():
 _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "ministral3"}
 # self_attn.sliding_window
 _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3", "afmoe",
-                "cwm", "mellum"}
+                "cwm", "mellum", "flint"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
                           "granite_swa", "granitemoe_swa"}
