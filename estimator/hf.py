@@ -248,6 +248,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                        num_nextn_predict_layers=0),
     "mpt": dict(tie_word_embeddings=True),
+    "kolibri1": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
+                     sliding_window=513, layer_types=None, shared_expert_intermediate_size=512),
     "flint": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
                   attention_bias=False, sliding_window=513, layer_types=None,
                   decoder_sparse_step=1, mlp_only_layers=None,
@@ -316,7 +318,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "nemotron_h": _ROUTED,
     "qwen3_5_moe_text": _PLAIN,
     **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
-    **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN),
+    **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
 }
 
 
@@ -1239,6 +1241,14 @@ TABLE: dict[str, Family] = {
         bias={f: "attention_bias" for f in _ALL_BIAS},
         sliding=_sliding_by_layer_types(lambda r, i, L: not (i < 2 or i % 4 == 1 or i == L - 1)),
         fixed=dict(qk_norm="head", attention_sinks=True)),
+    # Kolibri-1 (``modular_kolibri1.py``): EXAONE-4's bias-free attention with per-head q/k
+    # RMSNorm, GLM-4's four norms per layer, every layer DeepSeek-V3's MoE (sigmoid router with
+    # the e_score_correction_bias buffer, one shared MLP of shared_expert_intermediate_size);
+    # sliding layers by layer_types (default: full on each fifth layer).
+    "kolibri1": Family(
+        moe_layers=_every_layer, shared=_shared_of_width("shared_expert_intermediate_size"),
+        sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 5 != 0),
+        fixed=dict(qk_norm="head", norms_per_layer=4, router_score_correction_bias=True)),
     # CWM (``modular_cwm.py``): Llama with bias-free attention (Qwen2Attention, attention_bias
     # removed from its config) and sliding layers but each fourth (``i % 4 == 0`` full,
     # CwmConfig.__post_init__).
@@ -1873,6 +1883,7 @@ ARCHITECTURES: dict[str, str] = {
     "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
     "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
+    "Kolibri1ForCausalLM": "kolibri1",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -607,6 +607,14 @@ def gen_flint(rng):
     return d
 
 
+def gen_kolibri1(rng):
+    t = trunk(rng)
+    return {**t, **_attn_with_head_dim(rng), **experts(rng, "num_local_experts"),
+            "moe_intermediate_size": rng.randint(3, 30),
+            "shared_expert_intermediate_size": rng.choice([0, rng.randint(3, 30)]),
+            **sliding(rng, t["num_hidden_layers"])}  # Kolibri1Config needs a window
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

@@ -99,6 +99,8 @@ REQUIRED: dict[str, dict] = {
     "opt": dict(_BASE, ffn_dim=96, max_position_embeddings=40),
     "flint": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
                   num_experts_per_tok=2),
+    "kolibri1": dict(_BASE, moe_intermediate_size=40, num_local_experts=4,
+                     num_experts_per_tok=2),
     "mpt": dict(n_layers=3, d_model=64, n_heads=4, vocab_size=101),
     "mellum": dict(_BASE, moe_intermediate_size=40, num_experts=4, num_experts_per_tok=2),
     "hy_v3": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,

@@ -189,7 +189,8 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
                                              "exaone4", "gemma2", "gemma3_text", "cohere2",
                                              "cohere2_moe", "vaultgemma", "granite_swa",
-                                             "granitemoe_swa", "afmoe", "cwm", "mellum", "flint"):
+                                             "granitemoe_swa", "afmoe", "cwm", "mellum", "flint",
+                                             "kolibri1"):
         extras = [{"sliding_window": 16, "max_window_layers": 1},
                   {"sliding_window": 16, "sliding_window_pattern": 3},
                   {"sliding_window": 16, "sliding_window_pattern": 1}]
