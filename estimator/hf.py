@@ -248,6 +248,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                        num_nextn_predict_layers=0),
     "mpt": dict(tie_word_embeddings=True),
+    "apertus": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
     "kolibri1": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
                      sliding_window=513, layer_types=None, shared_expert_intermediate_size=512),
     "flint": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
@@ -1249,6 +1250,12 @@ TABLE: dict[str, Family] = {
         moe_layers=_every_layer, shared=_shared_of_width("shared_expert_intermediate_size"),
         sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 5 != 0),
         fixed=dict(qk_norm="head", norms_per_layer=4, router_score_correction_bias=True)),
+    # Apertus (``modular_apertus.py``): Llama attention (attention_bias on q/k/v/o) with
+    # per-head q/k RMSNorm; a plain up/down MLP without bias (ApertusMLP) whose xIELU activation
+    # has two learned scalars (see _apertus); the two pre-norms are called attention_layernorm
+    # and feedforward_layernorm.
+    "apertus": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                      fixed=dict(qk_norm="head", gated_ffn=False)),
     # CWM (``modular_cwm.py``): Llama with bias-free attention (Qwen2Attention, attention_bias
     # removed from its config) and sliding layers but each fourth (``i % 4 == 0`` full,
     # CwmConfig.__post_init__).
@@ -1723,6 +1730,15 @@ def _opt(r: _Reader, name: str) -> ModelSpec:
                      max_position_embeddings=P)
 
 
+def _apertus(r: _Reader, name: str) -> ModelSpec:
+    """Apertus (:data:`TABLE`): ``hidden_act`` "xielu" (the default) is
+    ``activations.XIELUActivation``, two learned scalars per MLP (``alpha_p``, ``alpha_n``); no
+    other activation of transformers has parameters."""
+    act = r.cfg.get("hidden_act", "xielu")
+    spec = _from_table(r, name, TABLE["apertus"])
+    return spec.replace(ffn_activation_params=2 if act == "xielu" else 0)
+
+
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
@@ -1826,7 +1842,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         _dense_mla, mlp_bias=True,
         notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
-    "mpt": _mpt, "opt": _opt,
+    "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
@@ -1883,7 +1899,7 @@ ARCHITECTURES: dict[str, str] = {
     "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
     "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
-    "Kolibri1ForCausalLM": "kolibri1",
+    "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

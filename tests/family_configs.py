@@ -615,6 +615,13 @@ def gen_kolibri1(rng):
             **sliding(rng, t["num_hidden_layers"])}  # Kolibri1Config needs a window
 
 
+def gen_apertus(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng)}
+    if rng.random() < 0.3:
+        d["hidden_act"] = "relu2"  # no learned scalars
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

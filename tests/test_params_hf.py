@@ -302,11 +302,13 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]|self_attn_layer_norm"
+              r"|attention_layernorm|feedforward_layernorm"
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     # OPT: fc1/fc2 directly in the layer
     ("dense_ffn", r"\.(mlp\.|feed_forward\.|ffn\.|(?=fc[12]\.))(gate_proj|up_proj|down_proj"
-                  r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out)\."),
+                  r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out"
+                  r"|act_fn)\."),  # Apertus: xIELU's learned scalars
 ]
 
 
