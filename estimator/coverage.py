@@ -19,8 +19,8 @@ REASONS: dict[str, str] = {
     "hybrid": "linear-attention, state-space or recurrent sequence mixer not modelled yet "
               "(Kimi Delta Attention, pure Mamba, RWKV, xLSTM, ...): issue #13 covers Gated "
               "DeltaNet, Mamba-1/2, short conv and lightning attention hybrids "
-              "(qwen3_next, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax)",
+              "(qwen3_next, qwen3_5, qwen3_5_moe, jamba, bamba, granitemoehybrid, nemotron_h, "
+              "falcon_h1, lfm2, lfm2_moe, minimax)",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
@@ -43,8 +43,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "bailing_hybrid", "falcon_mamba",
         "inkling2_loop_text", "inkling2_text", "inkling_text", "kimi_linear",
         "lara_mini", "lfm3", "mamba", "mamba2",
-        "minimax_m3_vl_text", "olmo_hybrid", "qwen3_5", "qwen3_5_moe",
-        "qwen3_5_moe_text", "qwen3_5_text", "qwen4_exp", "qwen4_exp_text",
+        "minimax_m3_vl_text", "olmo_hybrid", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
     ),
     "multimodal": (
@@ -57,15 +56,11 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (
-        "afmoe", "apertus",  "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom",
-         "cpmant", "ctrl", "cwm", "doge", "dory", "exaone",
-        "flint", "gemma3n_text", "gemma4_text", "gemma4_unified_text",  "gpt-sw3",
-          "gpt_neox_japanese",
-        "hy_v3", "hy_v4", "hyperclovax", "internlm3",
-        "iquestcoder",  "kolibri1", "laguna", "mellum", "mimo_v2_flash", "minicpm3",
-         "modernbert-decoder", "mpt", "nanochat", "nemotron",  "openai-gpt",
-        "opt", "persimmon",  "sarvam_mla", "sarvam_moe", "solar_open",
-        "stablelm",  "xglm", "youtu",
+        "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom", "cpmant", "ctrl",
+        "doge", "dory", "gemma3n_text", "gemma4_text", "gemma4_unified_text",
+        "gpt-sw3", "gpt_neox_japanese", "hy_v4", "laguna",
+        "mimo_v2_flash", "modernbert-decoder", "openai-gpt",
+        "xglm",
     ),
 }
 

@@ -202,6 +202,66 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
                         mlp_layer_types=None, num_shared_experts=0, first_k_dense_replace=0),
+    # Qwen3.5 (hybrid: Gated DeltaNet + gated attention)
+    "qwen3_5_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=False,
+                         attention_bias=False, linear_conv_kernel_dim=4, linear_key_head_dim=128,
+                         linear_value_head_dim=128, linear_num_key_heads=16,
+                         linear_num_value_heads=32),
+    "qwen3_5_moe_text": dict(num_key_value_heads=2, head_dim=256, tie_word_embeddings=False,
+                             attention_bias=False, linear_conv_kernel_dim=4,
+                             linear_key_head_dim=128, linear_value_head_dim=128,
+                             linear_num_key_heads=16, linear_num_value_heads=32),
+    # families added for current configs
+    "solar_open": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                       attention_bias=False, n_shared_experts=1),
+    "sarvam_moe": dict(num_key_value_heads=4, head_dim=64, tie_word_embeddings=False,
+                       attention_bias=False, first_k_dense_replace=1, n_shared_experts=1,
+                       use_qk_norm=True, num_nextn_predict_layers=0),
+    "afmoe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=False,
+                  attention_bias=False, num_dense_layers=1, num_shared_experts=2,
+                  sliding_window=1024, global_attn_every_n_layers=4, layer_types=None),
+    "exaone": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
+                   attention_bias=False, mlp_bias=False),
+    "internlm3": dict(num_key_value_heads=2, head_dim=128, tie_word_embeddings=False,
+                      attention_bias=False, mlp_bias=False),
+    "iquestcoder": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                        attention_bias=False, mlp_bias=False),
+    "hy_v3": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                  attention_bias=False, mlp_bias=False, num_shared_experts=1,
+                  mlp_layer_types=None),
+    "cwm": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False, mlp_bias=False,
+                sliding_window=8192, layer_types=None),
+    "nanochat": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "nemotron": dict(head_dim=None, tie_word_embeddings=False,
+                     attention_bias=False, mlp_bias=False),
+    "persimmon": dict(tie_word_embeddings=False, qk_layernorm=True),
+    "stablelm": dict(num_key_value_heads=32, tie_word_embeddings=False, use_qkv_bias=False,
+                     qk_layernorm=False, use_parallel_residual=False),
+    "minicpm3": dict(num_key_value_heads=40, tie_word_embeddings=True, attention_bias=False,
+                     mlp_bias=False, q_lora_rank=768, kv_lora_rank=256, qk_nope_head_dim=64,
+                     qk_rope_head_dim=32, v_head_dim=None),
+    "youtu": dict(num_key_value_heads=16, tie_word_embeddings=True, attention_bias=False,
+                  q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                  v_head_dim=128),
+    "sarvam_mla": dict(tie_word_embeddings=False, attention_bias=False, first_k_dense_replace=1,
+                       moe_layer_freq=1, n_shared_experts=1, q_lora_rank=None, kv_lora_rank=512,
+                       qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
+                       num_nextn_predict_layers=0),
+    "mpt": dict(tie_word_embeddings=True),
+    "apertus": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "kolibri1": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
+                     sliding_window=513, layer_types=None, shared_expert_intermediate_size=512),
+    "flint": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
+                  attention_bias=False, sliding_window=513, layer_types=None,
+                  decoder_sparse_step=1, mlp_only_layers=None,
+                  shared_expert_intermediate_size=1024),
+    "opt": dict(tie_word_embeddings=True, word_embed_proj_dim=None, do_layer_norm_before=True,
+                enable_bias=True, layer_norm_elementwise_affine=True),
+    "mellum": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
+                   attention_bias=False, sliding_window=1024, layer_types=None,
+                   mlp_layer_types=None),
+    "hyperclovax": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                        attention_bias=False, mlp_bias=False, use_post_norm=True),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -211,6 +271,8 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "layer i is MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0; default 1. "
     "transformers 5.24 ignores the key (every published config has 1).",
     ("deepseek_v3", "moe_layer_freq"): "DeepSeek-V3's modeling_deepseek.py, same rule as V2.",
+    ("sarvam_mla", "moe_layer_freq"): "DeepSeek-V3's rule (transformers builds "
+    "DeepseekV3ForCausalLM for it).",
     ("gemma3_text", "sliding_window_pattern"): "Gemma3TextConfig.__post_init__ reads it from "
     "kwargs (default 6) to derive layer_types; not a declared field.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
@@ -255,6 +317,9 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("qwen3_next", "lfm2_moe", "jamba"), _PLAIN),
     **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
     "nemotron_h": _ROUTED,
+    "qwen3_5_moe_text": _PLAIN,
+    **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
+    **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
 }
 
 
@@ -575,6 +640,12 @@ def _deepseek(r: _Reader, name: str, v3: bool,
 
 def _glm4_moe(r: _Reader, name: str) -> ModelSpec:
     c = _common(r, name)
+    if "head_dim" not in r.cfg and r.defaults.get("head_dim") is None \
+            and c["hidden_size"] >= c["num_attention_heads"]:
+        # Glm4MoeAttention: getattr(config, "head_dim", hidden_size // num_attention_heads) —
+        # absent, the floor of h / a even when a does not divide h (the default config: 4096 /
+        # 96 → 42, q_proj 4096 → 4032); an explicit null fails in transformers
+        c["head_dim"] = c["hidden_size"] // c["num_attention_heads"]
     L = c["num_hidden_layers"]
     first = r.opt_int("first_k_dense_replace", 0)
     layers = tuple(range(first, L))
@@ -1110,6 +1181,111 @@ TABLE: dict[str, Family] = {
         bias={f: "attention_bias" for f in _ALL_BIAS},
         sliding=_sliding_by_layer_types(_cohere2_moe_sliding_default),
         fixed=dict(norms_per_layer=1)),
+    # --- families added for current configs ----------------------------------------------
+    # Solar-Open (``modular_solar_open.py``): Llama's decoder layer and attention (q/k/v bias
+    # with attention_bias, o_proj never: SolarOpenAttention rebuilds it bias-free, no q/k norm)
+    # around GLM-4.5's MoE (Glm4MoeMoE: n_shared_experts fused shared experts, the
+    # e_score_correction_bias buffer) in every layer; no dense layers, no MTP field.
+    "solar_open": Family(
+        moe_layers=_every_layer, shared=_shared_times_expert("n_shared_experts"),
+        bias={"attention_bias": "attention_bias"},
+        fixed=dict(router_score_correction_bias=True)),
+    # AFMoE (Arcee Trinity, ``modular_afmoe.py``): four norms per layer (pre and post around
+    # attention and MLP); per-head q/k RMSNorm; a sigmoid output gate ``gate_proj`` (h → a·d,
+    # no bias: the q_proj-doubling of Qwen3-Next in count and FLOPs); the first
+    # ``num_dense_layers`` layers dense, the rest MoE with num_shared_experts fused shared
+    # experts and an ``expert_bias`` nn.Parameter of E (counted by transformers: router_bias);
+    # sliding layers but each ``global_attn_every_n_layers``-th (AfmoeConfig.__post_init__).
+    # RoPE on the sliding layers only and muP multipliers have no parameters.
+    "afmoe": Family(
+        moe_layers=lambda r, L: tuple(range(min(r.opt_int("num_dense_layers", 0), L), L)),
+        shared=_shared_times_expert("num_shared_experts"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(
+            lambda r, i, L: (i + 1) % r.opt_int("global_attn_every_n_layers", 1) != 0),
+        fixed=dict(qk_norm="head", norms_per_layer=4, attention_output_gate=True,
+                   router_bias=True),
+        notes=("router expert_bias is a parameter in transformers (router_bias)",)),
+    # Hunyuan-3 (``modular_hy_v3.py``): Llama attention (attention_bias on q/k/v/o) with
+    # per-head q/k RMSNorm (ApertusAttention); dense layers by mlp_layer_types (default: the
+    # first) of intermediate_size; MoE layers: experts of moe_intermediate_size, one shared
+    # LlamaMLP of num_shared_experts·moe_intermediate_size (mlp_bias, like the dense MLP), the
+    # e_score_correction_bias buffer. With num_shared_experts 0 transformers still builds the
+    # shared MLP, intermediate_size wide (HYV3MLP: ``intermediate_size or
+    # config.intermediate_size``); counted as built.
+    "hy_v3": Family(
+        moe_layers=_sparse_mlp_layer_types(lambda r: 1),
+        shared=lambda r, f_e: _shared_times_expert("num_shared_experts")(r, f_e)
+        if r.opt_int("num_shared_experts", 0) else (1, r.int("intermediate_size")),
+        bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias",
+              "shared_expert_bias": "mlp_bias"},
+        fixed=dict(qk_norm="head", router_score_correction_bias=True)),
+    # Mellum MoE (``modular_mellum.py``): Qwen3-MoE's attention (attention_bias on q/k/v/o,
+    # per-head q/k RMSNorm) with sliding layers by layer_types (default: none); MoE or dense
+    # layers by mlp_layer_types (default: all MoE), no shared expert; MTP layers are not part of
+    # the model transformers builds.
+    "mellum": Family(moe_layers=_sparse_mlp_layer_types(lambda r: 0),
+                     bias={f: "attention_bias" for f in _ALL_BIAS},
+                     sliding=_sliding_by_layer_types(lambda r, i, L: False),
+                     fixed=dict(qk_norm="head")),
+    # Flint (``modular_flint.py``): Qwen3-MoE's block (attention_bias on q/k/v/o, per-head q/k
+    # RMSNorm) with a learned sink per head in every layer; sliding layers by layer_types
+    # (default: full on layers 0, 1, every i % 4 == 1 and the last); MoE layers as Qwen3-MoE
+    # (decoder_sparse_step, mlp_only_layers: default [0, 1]) with an ungated shared expert of
+    # shared_expert_intermediate_size; the router weight is an fp32 nn.Parameter (same count).
+    "flint": Family(
+        moe_layers=lambda r, L: _qwen_moe_layers(
+            _Reader({**r.cfg, "mlp_only_layers": [i for i in (0, 1) if i < L]}
+                    if r.cfg.get("mlp_only_layers") is None else r.cfg,
+                    r.model_type, r.where, r.defaults), L, r.int("num_experts", 0)),
+        shared=_shared_of_width("shared_expert_intermediate_size"),
+        bias={f: "attention_bias" for f in _ALL_BIAS},
+        sliding=_sliding_by_layer_types(lambda r, i, L: not (i < 2 or i % 4 == 1 or i == L - 1)),
+        fixed=dict(qk_norm="head", attention_sinks=True)),
+    # Kolibri-1 (``modular_kolibri1.py``): EXAONE-4's bias-free attention with per-head q/k
+    # RMSNorm, GLM-4's four norms per layer, every layer DeepSeek-V3's MoE (sigmoid router with
+    # the e_score_correction_bias buffer, one shared MLP of shared_expert_intermediate_size);
+    # sliding layers by layer_types (default: full on each fifth layer).
+    "kolibri1": Family(
+        moe_layers=_every_layer, shared=_shared_of_width("shared_expert_intermediate_size"),
+        sliding=_sliding_by_layer_types(lambda r, i, L: (i + 1) % 5 != 0),
+        fixed=dict(qk_norm="head", norms_per_layer=4, router_score_correction_bias=True)),
+    # Apertus (``modular_apertus.py``): Llama attention (attention_bias on q/k/v/o) with
+    # per-head q/k RMSNorm; a plain up/down MLP without bias (ApertusMLP) whose xIELU activation
+    # has two learned scalars (see _apertus); the two pre-norms are called attention_layernorm
+    # and feedforward_layernorm.
+    "apertus": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                      fixed=dict(qk_norm="head", gated_ffn=False)),
+    # CWM (``modular_cwm.py``): Llama with bias-free attention (Qwen2Attention, attention_bias
+    # removed from its config) and sliding layers but each fourth (``i % 4 == 0`` full,
+    # CwmConfig.__post_init__).
+    "cwm": Family(bias={"ffn_bias": "mlp_bias"},
+                  sliding=_sliding_by_layer_types(lambda r, i, L: i % 4 != 0)),
+    # nanochat (``modular_nanochat.py``): parameter-free RMSNorms (before the layers too) and
+    # q/k norms (Llama4TextL2Norm-style, no weight); attention_bias on q/k/v/o; a plain
+    # fc1/fc2 MLP (ReLU²) without bias; logit soft-capping (no parameters, no matmul).
+    "nanochat": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                       fixed=dict(norm_weight=False, gated_ffn=False),
+                       notes=("norms and q/k norms have no parameters",)),
+    # Nemotron-3/4 (``modeling_nemotron.py``): LayerNorm1P (weight and bias); attention_bias on
+    # q/k/v/o; a plain up/down MLP (ReLU²) with mlp_bias; partial RoPE (no parameters).
+    # transformers does not derive num_key_value_heads (absent, NemotronAttention fails):
+    # required here.
+    "nemotron": Family(bias={**{f: "attention_bias" for f in _ALL_BIAS}, "ffn_bias": "mlp_bias"},
+                       fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False),
+                       required=("num_key_value_heads",)),
+    # Persimmon / Fuyu's LM (``modeling_persimmon.py``): fused query_key_value (h → 3h, MHA,
+    # head_dim = h/a) and dense with biases; a plain MLP with biases; LayerNorms with bias;
+    # optional per-head q/k LayerNorms (qk_layernorm, with bias); partial RoPE.
+    "persimmon": Family(mha=True, qk_norm_flag=("qk_layernorm", "head"),
+                        fixed=dict(norm_type="layernorm", norm_bias=True, gated_ffn=False,
+                                   ffn_bias=True, attention_bias=True, attention_out_bias=True,
+                                   fused_qkv=True)),
+    # StableLM (``modeling_stablelm.py``): LayerNorms with bias; q/k/v bias with use_qkv_bias,
+    # o_proj never; head_dim = h/a whatever the config says; a gated MLP; one norm per layer
+    # with use_parallel_residual (see _stablelm).
+    "stablelm": Family(bias={"attention_bias": "use_qkv_bias"},
+                       fixed=dict(norm_type="layernorm", norm_bias=True)),
 }
 
 
@@ -1424,6 +1600,222 @@ def _minimax(r: _Reader, name: str) -> ModelSpec:
                      sliding_window_layers=full if w else ())
 
 
+# ----------------------------------------------------------------------------------------------
+# families added for current configs: config classes over another family's model, and quirks
+# ----------------------------------------------------------------------------------------------
+
+def _renamed(loader: Callable[[_Reader, str], ModelSpec], names: Mapping[str, str]):
+    """A family whose configuration class renames another family's fields
+    (transformers' ``attribute_map``): each foreign name present, its own absent, is read under
+    the other family's name."""
+    def read(r: _Reader, name: str) -> ModelSpec:
+        cfg = dict(r.cfg)
+        for theirs, ours in names.items():
+            if theirs in cfg and ours not in cfg:
+                cfg[ours] = cfg.pop(theirs)
+        return loader(_Reader(cfg, r.model_type, r.where, r.defaults), name)
+    return read
+
+
+def _afmoe(r: _Reader, name: str) -> ModelSpec:
+    """AFMoE (:data:`TABLE`); ``attention_bias`` would put biases on q/k/v/o but not on the
+    output gate (``gate_proj`` is bias-free), which the spec's gated attention cannot say."""
+    if r.flag("attention_bias"):
+        raise EstimatorError(r.where + "attention_bias", True,
+                             "AFMoE with attention biases is not modelled (its gate_proj has "
+                             "none); no released checkpoint sets it")
+    return _from_table(r, name, TABLE["afmoe"])
+
+
+def _stablelm(r: _Reader, name: str) -> ModelSpec:
+    """StableLM (:data:`TABLE`). ``use_parallel_residual``: attention and MLP read one
+    ``input_layernorm`` (no ``post_attention_layernorm``). ``qk_layernorm`` builds per-head
+    LayerNorms *without* bias while the block's LayerNorms have one, which the spec's norm type
+    cannot say: refused (StableLM-2-12B; the 1.6B and 3B models do not set it)."""
+    if r.flag("qk_layernorm"):
+        raise EstimatorError(r.where + "qk_layernorm", True,
+                             "StableLM's bias-free per-head q/k LayerNorms are not modelled yet")
+    spec = _from_table(r, name, TABLE["stablelm"])
+    return spec.replace(head_dim=0, norms_per_layer=1 if r.flag("use_parallel_residual") else 2)
+
+
+def _dense_mla(r: _Reader, name: str, mlp_bias: bool, notes: tuple[str, ...] = ()) -> ModelSpec:
+    """A Llama decoder layer and dense SwiGLU MLP around DeepSeek's MLA (q_a/kv_a/o biases with
+    attention_bias; transformers caches the compressed latent).
+
+    MiniCPM3 (``modular_minicpm3.py``, ``MiniCPM3Attention(DeepseekV2Attention)``): the MLP
+    honours ``mlp_bias``; ``v_head_dim`` null → ``hidden_size // num_attention_heads``
+    (``MiniCPM3Config.__post_init__``, which also sets ``head_dim`` to the rotary part, whatever
+    the file says); muP scalings (``scale_emb``, ``scale_depth``, ``dim_model_base``) have no
+    parameters. Youtu-LLM (``modular_youtu.py``: ``YoutuAttention(DeepseekV3Attention)``,
+    ``YoutuMLP(Qwen3MLP)``: no MLP bias) has DeepSeek-V3's MLA defaults."""
+    c = _common(r, name)
+    h, a = c["hidden_size"], c["num_attention_heads"]
+    c["num_key_value_heads"] = a  # MLA: every head has its own K and V after decompression
+    v = r.opt_int("v_head_dim", 1, allow_none=True)
+    mla = MLA(q_lora_rank=r.opt_int("q_lora_rank", 1, allow_none=True),
+              kv_lora_rank=r.opt_int("kv_lora_rank", 1),
+              qk_nope_head_dim=r.opt_int("qk_nope_head_dim", 0),
+              qk_rope_head_dim=r.opt_int("qk_rope_head_dim", 1),
+              v_head_dim=h // a if v is None else v)
+    c["head_dim"] = mla.v_head_dim  # unused by MLA counts, as in _deepseek
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"),
+                     ffn_bias=mlp_bias and r.flag("mlp_bias"), mla=mla, attention_bias=ab,
+                     attention_out_bias=ab, notes=notes)
+
+
+def _hyperclovax(r: _Reader, name: str) -> ModelSpec:
+    """HyperCLOVA X (``modular_hyperclovax.py``): Granite's block (attention_bias on q/k/v/o,
+    mlp_bias; muP multipliers without parameters) plus, with ``use_post_norm`` (default), two
+    post-norms (``post_norm1`` after attention, ``post_norm2`` after the MLP): four norms per
+    layer."""
+    spec = _from_table(r, name, TABLE["granite"])
+    return spec.replace(model_type=r.model_type,
+                        norms_per_layer=4 if r.flag("use_post_norm") else 2)
+
+
+def _mpt(r: _Reader, name: str) -> ModelSpec:
+    """MPT (``modeling_mpt.py``): fused ``Wqkv`` (h → 3h, MHA, head_dim = h/a) and
+    ``out_proj`` without bias; LayerNorms whose bias transformers deletes (``norm_1``,
+    ``norm_2``, ``norm_f``: weight only); a plain GELU MLP ``up_proj``/``down_proj`` of 4h
+    without bias; the lm_head tied by default; ALiBi (no parameters). transformers builds the
+    MLP 4h wide and every projection bias-free whatever ``expansion_ratio`` / ``no_bias`` say
+    (MosaicML's own code honours them): we count what transformers builds and say so."""
+    L, h, a = r.int("n_layers"), r.int("d_model"), r.int("n_heads")
+    if h % a:  # MptAttention splits hidden_size into n_heads heads
+        raise EstimatorError(r.name_of("n_heads"), a, f"must divide d_model={h}")
+    notes = ["ALiBi position biases (no parameters)"]
+    ratio = r.cfg.get("expansion_ratio", 4)
+    if ratio != 4 or r.cfg.get("no_bias") is False:
+        notes.append("transformers' MPT ignores expansion_ratio and no_bias (4h MLP, no biases); "
+                     "counted as transformers builds it")
+    return ModelSpec(name=name, model_type="mpt", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=False, fused_qkv=True,
+                     intermediate_size=4 * h, gated_ffn=False,
+                     max_position_embeddings=r.cfg.get("max_seq_len"), notes=tuple(notes))
+
+
+def _opt(r: _Reader, name: str) -> ModelSpec:
+    """OPT (``modeling_opt.py``): learned positions with OPT's offset of 2
+    (``OPTLearnedPositionalEmbedding``: ``max_position_embeddings + 2`` rows); q/k/v/out and a
+    plain ReLU MLP ``fc1``/``fc2`` of ``ffn_dim`` with ``enable_bias``; LayerNorms with bias
+    (none with ``layer_norm_elementwise_affine`` false); MHA, head_dim = h/a; the lm_head tied
+    by default. OPT-350m's layout (``word_embed_proj_dim`` != ``hidden_size``: project_in/out
+    matrices; ``do_layer_norm_before`` false: post-norms and no final norm) is refused."""
+    L, h, a = (r.int(k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads"))
+    if h % a:  # OPTAttention refuses it
+        raise EstimatorError(r.name_of("num_attention_heads"), a, f"must divide hidden_size={h}")
+    proj = r.opt_int("word_embed_proj_dim", 1, allow_none=True)
+    if proj is not None and proj != h:
+        raise EstimatorError(r.name_of("word_embed_proj_dim"), proj,
+                             f"OPT with project_in/out ({proj} != hidden_size {h}, OPT-350m) is "
+                             "not modelled yet")
+    if not r.flag("do_layer_norm_before") or r.cfg.get("_remove_final_layer_norm"):
+        raise EstimatorError(r.name_of("do_layer_norm_before"), r.opt("do_layer_norm_before"),
+                             "OPT's post-norm layout without a final norm (OPT-350m) is not "
+                             "modelled yet")
+    P = r.int("max_position_embeddings")
+    check_int(r.name_of("max_position_embeddings"), P, 1, MAX_CONTEXT)
+    b = r.flag("enable_bias")
+    return ModelSpec(name=name, model_type="opt", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True,
+                     norm_weight=r.flag("layer_norm_elementwise_affine"),
+                     attention_bias=b, attention_out_bias=b, intermediate_size=r.int("ffn_dim"),
+                     gated_ffn=False, ffn_bias=b, position_embeddings=P + 2,
+                     max_position_embeddings=P)
+
+
+def _apertus(r: _Reader, name: str) -> ModelSpec:
+    """Apertus (:data:`TABLE`): ``hidden_act`` "xielu" (the default) is
+    ``activations.XIELUActivation``, two learned scalars per MLP (``alpha_p``, ``alpha_n``); no
+    other activation of transformers has parameters."""
+    act = r.cfg.get("hidden_act", "xielu")
+    spec = _from_table(r, name, TABLE["apertus"])
+    return spec.replace(ffn_activation_params=2 if act == "xielu" else 0)
+
+
+#: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
+#: maps them to it): ``model_type`` → the family whose class and loader they use.
+SHARED_CLASS: dict[str, str] = {
+    "sarvam_moe": "glm4_moe", "exaone": "llama", "internlm3": "llama", "iquestcoder": "llama",
+    "sarvam_mla": "deepseek_v3",
+}
+
+#: Their loaders: the other family's, reading the config class's own names and defaults.
+_SHARED_CLASS_LOADERS: dict[str, Callable[[_Reader, str], ModelSpec]] = {
+    # Sarvam-M MoE (configuration_sarvam_moe.py; no modeling file: transformers builds
+    # Glm4MoeForCausalLM). Its original config names experts, shared experts and q/k/v bias
+    # num_experts / num_shared_experts / use_qkv_bias (SarvamMoEConfig.attribute_map).
+    "sarvam_moe": _renamed(_glm4_moe, {"num_shared_experts": "n_shared_experts",
+                                       "use_qkv_bias": "attention_bias"}),
+    # EXAONE-3/3.5 (configuration_exaone.py → LlamaForCausalLM); EXAONE's own config.json
+    # says num_layers (ExaoneConfig.attribute_map).
+    "exaone": _renamed(_llama, {"num_layers": "num_hidden_layers"}),
+    # InternLM3 (configuration_internlm3.py → LlamaForCausalLM): qkv_bias / bias are
+    # attention_bias / mlp_bias (InternLM3Config.attribute_map).
+    "internlm3": _renamed(_llama, {"qkv_bias": "attention_bias", "bias": "mlp_bias"}),
+    # IQuest-Coder (configuration_iquestcoder.py → LlamaForCausalLM).
+    "iquestcoder": _llama,
+    # Sarvam MLA (configuration_sarvam_mla.py → DeepseekV3ForCausalLM): DeepSeek-V3 with
+    # q_lora_rank null by default; num_shared_experts is n_shared_experts
+    # (SarvamMLAConfig.attribute_map); the original file's head_dim / q_head_dim are ignored.
+    "sarvam_mla": _renamed(lambda r, n: _deepseek(r, n, v3=True),
+                           {"num_shared_experts": "n_shared_experts"}),
+}
+
+
+# ----------------------------------------------------------------------------------------------
+# Qwen3.5 (Gated DeltaNet + gated attention, dense or MoE)
+# ----------------------------------------------------------------------------------------------
+
+def _gdn_schedule(r: _Reader, L: int) -> list[str]:
+    """Qwen3.5's ``layer_types`` (``Qwen3_5TextConfig.__post_init__``): absent, every
+    ``full_attention_interval``-th layer (default 4) is full attention, the rest Gated
+    DeltaNet — the rule of Qwen3-Next."""
+    if r.cfg.get("layer_types") is None:
+        every = check_int(r.where + "full_attention_interval",
+                          r.cfg.get("full_attention_interval", 4), 1)
+        return ["linear_attention" if (i + 1) % every else "full_attention" for i in range(L)]
+    return _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+
+
+def _qwen3_5(r: _Reader, name: str, moe: bool) -> ModelSpec:
+    """Qwen3.5 text model (``modeling_qwen3_5.py``, ``modeling_qwen3_5_moe.py``): Qwen3-Next's
+    hybrid with the Gated DeltaNet input projection split into ``in_proj_qkv``/``in_proj_z``/
+    ``in_proj_b``/``in_proj_a`` (the same weights as Qwen3-Next's fused ``in_proj_qkvz`` and
+    ``in_proj_ba``); gated full attention (``q_proj`` h → 2·a·d) with per-head q/k RMSNorm.
+    Dense (``Qwen3_5DecoderLayer``): a SwiGLU MLP of ``intermediate_size`` in every layer. MoE
+    (``Qwen3_5MoeDecoderLayer``): every layer is Qwen2-MoE's sparse block (routed experts of
+    ``moe_intermediate_size``, one shared expert of ``shared_expert_intermediate_size`` with a
+    sigmoid gate h → 1); there is no ``decoder_sparse_step``/``mlp_only_layers``. Partial RoPE
+    and M-RoPE sections have no parameters."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    lt = _gdn_schedule(r, L)
+    if moe:
+        f_sh = r.int("shared_expert_intermediate_size")
+        kw: dict[str, Any] = dict(**_moe_fields(r, tuple(range(L)), "moe_intermediate_size"),
+                                  intermediate_size=0, num_shared_experts=1,
+                                  shared_expert_intermediate_size=f_sh, shared_expert_gate=True)
+    else:
+        kw = dict(intermediate_size=r.int("intermediate_size"))
+    mixer = Mixer(kind="gated_deltanet", num_heads=r.opt_int("linear_num_value_heads", 1),
+                  head_dim=r.opt_int("linear_value_head_dim", 1),
+                  num_k_heads=r.opt_int("linear_num_key_heads", 1),
+                  head_k_dim=r.opt_int("linear_key_head_dim", 1),
+                  conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    ab = r.flag("attention_bias")
+    layers = _indices(lt, "linear_attention")
+    return ModelSpec(**c, **kw, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     attention_output_gate=True, mixer=mixer if layers else None,
+                     mixer_layers=layers)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -1442,9 +1834,19 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "qwen3_next": _qwen3_next, "jamba": _jamba, "bamba": _bamba,
     "granitemoehybrid": _granitemoehybrid, "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1,
     "lfm2": _lfm2, "lfm2_moe": _lfm2, "minimax": _minimax,
+    # Qwen3.5 (text models; the multimodal wrappers are in WRAPPERS)
+    "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
+    "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
+    # families added for current configs
+    "afmoe": _afmoe, "stablelm": _stablelm, "minicpm3": functools.partial(
+        _dense_mla, mlp_bias=True,
+        notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
+    "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
+    "mpt": _mpt, "opt": _opt, "apertus": _apertus,
+    **_SHARED_CLASS_LOADERS,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
-                                      "qwen3_vl_moe"]))  # + WRAPPERS
+                                      "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -1487,6 +1889,17 @@ ARCHITECTURES: dict[str, str] = {
     "NemotronHForCausalLM": "nemotron_h", "FalconH1ForCausalLM": "falcon_h1",
     "Lfm2ForCausalLM": "lfm2", "Lfm2MoeForCausalLM": "lfm2_moe",
     "MiniMaxForCausalLM": "minimax",
+    "Qwen3_5ForCausalLM": "qwen3_5_text", "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
+    "Qwen3_5ForConditionalGeneration": "qwen3_5",
+    "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",
+    "SolarOpenForCausalLM": "solar_open", "AfmoeForCausalLM": "afmoe",
+    "HYV3ForCausalLM": "hy_v3", "CwmForCausalLM": "cwm", "NanoChatForCausalLM": "nanochat",
+    "NemotronForCausalLM": "nemotron", "PersimmonForCausalLM": "persimmon",
+    "StableLmForCausalLM": "stablelm", "MiniCPM3ForCausalLM": "minicpm3",
+    "YoutuForCausalLM": "youtu", "HyperCLOVAXForCausalLM": "hyperclovax",
+    "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
+    "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
+    "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "
@@ -1661,9 +2074,31 @@ def _qwen3_vl_moe(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=(_VISION_NOTE,))
 
 
+def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
+    """Qwen3.5 multimodal (``Qwen3_5ForConditionalGeneration``,
+    ``Qwen3_5MoeForConditionalGeneration``): the ``qwen3_5_text`` / ``qwen3_5_moe_text`` model
+    under ``text_config`` and a Qwen3-VL vision tower without DeepStack mergers
+    (``Qwen3_5VisionModel``: one patch merger), counted apart. The lm_head is tied by the
+    wrapper's ``tie_word_embeddings`` (default false); transformers 5.24 ignores the text
+    config's value."""
+    wrapper = "qwen3_5_moe" if moe else "qwen3_5"
+    r = _Reader(_sub_config(cfg, "text_config", wrapper), wrapper + "_text", where="text_config.")
+    spec = _qwen3_5(r, name, moe)
+    vr = _vision_reader(cfg, wrapper, wrapper + "_vision")
+    h, f, depth, c, p, t, m, out = _vision_ints(
+        vr, "hidden_size", "intermediate_size", "depth", "in_channels", "patch_size",
+        "temporal_patch_size", "spatial_merge_size", "out_hidden_size")
+    v = vision.qwen3_vl_vision_params(h, f, depth, c, p, t, m, out,
+                                      vr.opt_int("num_position_embeddings", 1), 0)
+    return spec.replace(model_type=wrapper, tie_word_embeddings=_qwen_vl_tie(cfg, r, False),
+                        vision_params=v, notes=spec.notes + (_VISION_NOTE,))
+
+
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
+    "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
+    "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),
 }
 
 

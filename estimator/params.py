@@ -330,8 +330,11 @@ def shared_expert_params(s: ModelSpec) -> int:
 
 def dense_ffn_params(s: ModelSpec) -> int:
     """One dense layer's FFN: an MLP of width ``f`` = ``intermediate_size`` (``modeling_llama``
-    ``LlamaMLP``; biases where ``ffn_bias``, e.g. Llama's ``mlp_bias``)."""
-    return mlp_params(s.hidden_size, s.intermediate_size, s.gated_ffn, s.ffn_bias)
+    ``LlamaMLP``; biases where ``ffn_bias``, e.g. Llama's ``mlp_bias``), plus the learned
+    scalars of its activation, ``ffn_activation_params`` (``activations.XIELUActivation``:
+    ``alpha_p``, ``alpha_n``; Apertus)."""
+    return (mlp_params(s.hidden_size, s.intermediate_size, s.gated_ffn, s.ffn_bias)
+            + s.ffn_activation_params)
 
 
 def mtp_params(s: ModelSpec) -> int:

@@ -184,6 +184,8 @@ class ModelSpec:
     intermediate_size: int = 0  # dense-layer FFN width (0 allowed only if every layer is MoE)
     gated_ffn: bool = True  # SwiGLU/GeGLU: 3 matrices; plain: 2
     ffn_bias: bool = False  # bias in the dense-layer MLP
+    # learned scalars of each dense MLP's activation (Apertus' xIELU: alpha_p and alpha_n)
+    ffn_activation_params: int = 0
 
     # --- mixture of experts -----------------------------------------------------------------
     num_experts: int = 0  # routed experts E (0 → dense model)
@@ -423,6 +425,7 @@ def _validate(s: ModelSpec) -> None:
     for n in _INT_FIELDS_NONNEG:
         check_int(n, getattr(s, n), 0)
     check_int("norms_per_layer", s.norms_per_layer, 1, 8)
+    check_int("ffn_activation_params", s.ffn_activation_params, 0, 8)
     check_int("vision_params", s.vision_params, 0, MAX_DIM**2)  # a count, not a size
     check_int("position_embeddings", s.position_embeddings, 0, MAX_CONTEXT)
     for n in _BOOL_FIELDS:

@@ -31,6 +31,10 @@ VISION_DEFAULTS: dict[str, dict[str, object]] = {
                                 spatial_merge_size=2, out_hidden_size=3584,
                                 num_position_embeddings=2304,
                                 deepstack_visual_indexes=(8, 16, 24)),
+    **{vt: dict(depth=27, hidden_size=1152, intermediate_size=4304, in_channels=3,
+                patch_size=16, temporal_patch_size=2, spatial_merge_size=2,
+                out_hidden_size=3584, num_position_embeddings=2304)
+       for vt in ("qwen3_5_vision", "qwen3_5_moe_vision")},
 }
 
 
@@ -113,6 +117,8 @@ def qwen3_vl_vision_params(h: int, f: int, depth: int, channels: int, patch: int
     plain MLP ``linear_fc1`` (h → f) / ``linear_fc2`` (f → h) with biases. The patch merger:
     LayerNorm(h), ``Linear(H, H)``, ``Linear(H, out)`` with biases (``H = h·merge²``); each of the
     ``deepstack`` DeepStack mergers the same with its LayerNorm over ``H`` (post-shuffle).
+    Qwen3.5's tower (``modeling_qwen3_5.Qwen3_5VisionModel``) is this one with no DeepStack
+    merger (``deepstack = 0``).
     """
     H = h * merge * merge
     block = 2 * 2 * h + _linear(h, 3 * h, True) + _linear(h, h, True) \

@@ -412,6 +412,221 @@ def gen_gpt_neo(rng):
     return d
 
 
+# --- families added for current configs ------------------------------------------------------
+
+def _attn_with_head_dim(rng) -> dict:
+    """:func:`attn` with ``head_dim`` written out (families whose class default is 64-128)."""
+    a = attn(rng)
+    a.setdefault("head_dim", a["hidden_size"] // a["num_attention_heads"])
+    return a
+
+
+def _glm4_moe_experts(rng, e_key: str) -> dict:
+    """GLM-4.5's router (Glm4MoeTopkRouter) sums the top 2 scores of each group: E >= 2."""
+    E = rng.randint(2, 8)
+    return {e_key: E, "num_experts_per_tok": rng.randint(1, min(E, 3))}
+
+
+def gen_solar_open(rng):
+    return {**trunk(rng), **_attn_with_head_dim(rng), **_glm4_moe_experts(rng, "n_routed_experts"),
+            "moe_intermediate_size": rng.randint(3, 30), "n_shared_experts": rng.randint(0, 2),
+            "attention_bias": _flag(rng), "n_group": 1, "topk_group": 1}
+
+
+def gen_sarvam_moe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    original = _flag(rng)  # sarvamai's own names (SarvamMoEConfig.attribute_map)
+    d = {**t, **_attn_with_head_dim(rng),
+         **_glm4_moe_experts(rng, "num_experts" if original else "n_routed_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts" if original else "n_shared_experts": rng.randint(0, 2),
+         "use_qkv_bias" if original else "attention_bias": _flag(rng),
+         "first_k_dense_replace": rng.randint(0, L), "use_qk_norm": _flag(rng),
+         "n_group": 1, "topk_group": 1}
+    return d
+
+
+def gen_afmoe(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts": rng.randint(0, 2), "num_dense_layers": rng.randint(0, L),
+         "global_attn_every_n_layers": rng.randint(1, 3)}
+    # a window always: AfmoeConfig's default layer_types slide, and transformers' sliding cache
+    # fails without one
+    return {**d, **sliding(rng, L)}
+
+
+def gen_exaone(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+    if _flag(rng):  # EXAONE's own config.json name
+        d["num_layers"] = d.pop("num_hidden_layers")
+    return d
+
+
+def gen_internlm3(rng):
+    d = _dense_explicit_head_dim(rng)
+    b = _flag(rng)  # InternLM3Config refuses qkv_bias != bias
+    if _flag(rng):
+        return {**d, "qkv_bias": b, "bias": b}
+    return {**d, "attention_bias": b, "mlp_bias": b}
+
+
+def gen_iquestcoder(rng):
+    d = _dense_explicit_head_dim(rng)
+    return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+
+
+def gen_hy_v3(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts": rng.randint(0, 2), "attention_bias": _flag(rng),
+         "mlp_bias": _flag(rng)}
+    if _flag(rng):
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    return d
+
+
+def gen_cwm(rng):
+    d = {**_dense_explicit_head_dim(rng), "mlp_bias": _flag(rng)}
+    # a window always: CwmConfig's default layer_types slide
+    return {**d, **sliding(rng, d["num_hidden_layers"])}
+
+
+def gen_nanochat(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng)}
+
+
+def gen_nemotron(rng):
+    d = _dense(rng)
+    # partial RoPE (half the head by default) needs an even rotary width: a multiple of 4
+    d["head_dim"] = rng.choice([4, 8, 12])
+    return {**d, "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+
+
+def gen_persimmon(rng):
+    a = rng.choice([1, 2, 4, 8])  # MHA, head_dim = h/a; partial RoPE: a multiple of 4
+    return {**trunk(rng), "num_attention_heads": a, "hidden_size": a * rng.choice([4, 8, 12]),
+            "intermediate_size": rng.randint(5, 60), "qk_layernorm": _flag(rng)}
+
+
+def gen_stablelm(rng):
+    a = rng.choice([1, 2, 4, 8])  # head_dim = h/a; partial RoPE (a quarter): a multiple of 8
+    return {**trunk(rng), "num_attention_heads": a,
+            "num_key_value_heads": rng.choice(_divisors(a)),
+            "hidden_size": a * rng.choice([8, 16]), "intermediate_size": rng.randint(5, 60),
+            "use_qkv_bias": _flag(rng), "use_parallel_residual": _flag(rng)}
+
+
+def gen_minicpm3(rng):
+    a = rng.choice([1, 2, 4])
+    d = {**trunk(rng), "num_attention_heads": a, "num_key_value_heads": a,
+         "hidden_size": a * rng.choice([4, 8, 12]), "intermediate_size": rng.randint(5, 60),
+         "q_lora_rank": rng.choice([None, rng.randint(3, 20)]), "kv_lora_rank": rng.randint(3, 20),
+         "qk_nope_head_dim": rng.choice([2, 4, 8]), "qk_rope_head_dim": rng.choice([2, 4, 8]),
+         "attention_bias": _flag(rng), "mlp_bias": _flag(rng)}
+    if _flag(rng):
+        d["v_head_dim"] = rng.randint(1, 12)
+    return d
+
+
+def gen_youtu(rng):
+    d = gen_minicpm3(rng)
+    del d["mlp_bias"]  # YoutuMLP (Qwen3MLP) has none
+    d.setdefault("v_head_dim", rng.randint(1, 12))
+    return d
+
+
+def gen_sarvam_mla(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    a = rng.choice([1, 2, 4])
+    original = _flag(rng)  # sarvamai's own names (SarvamMLAConfig.attribute_map)
+    d = {**t, "num_attention_heads": a, "hidden_size": a * rng.choice([4, 8, 12]),
+         **_glm4_moe_experts(rng, "num_experts" if original else "n_routed_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "num_shared_experts" if original else "n_shared_experts": rng.randint(0, 2),
+         "first_k_dense_replace": rng.randint(0, L), "n_group": 1, "topk_group": 1,
+         "kv_lora_rank": rng.randint(3, 20), "qk_nope_head_dim": rng.choice([2, 4, 8]),
+         "qk_rope_head_dim": rng.choice([2, 4, 8]), "v_head_dim": rng.randint(1, 12),
+         "attention_bias": _flag(rng)}
+    if _flag(rng):
+        d["q_lora_rank"] = rng.randint(3, 20)
+    return d
+
+
+def gen_mellum(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "moe_intermediate_size": rng.randint(3, 30), "attention_bias": _flag(rng),
+         **sliding(rng, L)}
+    if _flag(rng):
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+        d["intermediate_size"] = rng.randint(5, 60)
+    return d
+
+
+def gen_mpt(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"n_layers": rng.randint(1, 4), "n_heads": a, "d_model": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "max_seq_len": 64}
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    if _flag(rng):  # transformers ignores both (4h MLP, no biases)
+        d.update(expansion_ratio=rng.choice([2, 4]), no_bias=_flag(rng))
+    return d
+
+
+def gen_opt(rng):
+    a = rng.choice([1, 2, 4, 8])
+    h = a * rng.choice([4, 6, 8])
+    d = {**trunk(rng, L=(1, 4)), "num_attention_heads": a, "hidden_size": h,
+         "ffn_dim": rng.randint(5, 60), "enable_bias": _flag(rng),
+         "layer_norm_elementwise_affine": rng.random() < 0.8, "pad_token_id": 1}
+    if _flag(rng):
+        d["word_embed_proj_dim"] = h
+    return d
+
+
+def gen_flint(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_attn_with_head_dim(rng), **experts(rng, "num_experts"),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "shared_expert_intermediate_size": rng.choice([0, rng.randint(3, 30)]),
+         "attention_bias": _flag(rng), **sliding(rng, L)}
+    if _flag(rng):
+        d["mlp_only_layers"] = sorted(rng.sample(range(L), rng.randint(0, L)))
+    if _flag(rng):
+        d["decoder_sparse_step"] = rng.randint(1, 2)
+    return d
+
+
+def gen_kolibri1(rng):
+    t = trunk(rng)
+    return {**t, **_attn_with_head_dim(rng), **experts(rng, "num_local_experts"),
+            "moe_intermediate_size": rng.randint(3, 30),
+            "shared_expert_intermediate_size": rng.choice([0, rng.randint(3, 30)]),
+            **sliding(rng, t["num_hidden_layers"])}  # Kolibri1Config needs a window
+
+
+def gen_apertus(rng):
+    d = {**_dense(rng), "attention_bias": _flag(rng)}
+    if rng.random() < 0.3:
+        d["hidden_act"] = "relu2"  # no learned scalars
+    return d
+
+
+def gen_hyperclovax(rng):
+    return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
+            "use_post_norm": _flag(rng)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

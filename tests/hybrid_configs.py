@@ -63,6 +63,36 @@ def gen_qwen3_next(rng):
     return d
 
 
+def _gen_qwen3_5(rng, moe: bool) -> dict:
+    t, at = _trunk(rng), _attn(rng)
+    at.setdefault("head_dim", at["hidden_size"] // at["num_attention_heads"])
+    L = t["num_hidden_layers"]
+    hk = rng.choice([1, 2])
+    d = {**t, **at, "linear_num_key_heads": hk, "linear_num_value_heads": hk * rng.choice([1, 2]),
+         "linear_key_head_dim": rng.choice([4, 8]), "linear_value_head_dim": rng.choice([4, 6, 8]),
+         "linear_conv_kernel_dim": rng.choice([2, 3, 4]), "attention_bias": _flag(rng)}
+    if moe:
+        E = rng.randint(1, 6)
+        d.update(num_experts=E, num_experts_per_tok=rng.randint(1, min(3, E)),
+                 moe_intermediate_size=rng.randint(4, 24),
+                 shared_expert_intermediate_size=rng.randint(4, 24))
+    else:
+        d["intermediate_size"] = rng.randint(8, 40)
+    if _flag(rng):
+        d["layer_types"] = _kinds(rng, L, "linear_attention", "full_attention")
+    else:
+        d["full_attention_interval"] = rng.randint(1, 4)
+    return d
+
+
+def gen_qwen3_5_text(rng):
+    return _gen_qwen3_5(rng, moe=False)
+
+
+def gen_qwen3_5_moe_text(rng):
+    return _gen_qwen3_5(rng, moe=True)
+
+
 def gen_jamba(rng):
     t, at = _trunk(rng), _attn(rng, explicit_head_dim=False)
     ap = rng.randint(1, 4)

@@ -171,6 +171,12 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it
         pass
+    elif family == "flint" and key == "mlp_only_layers":  # [0, 1] dense
+        for L in (1, 2, 5):
+            c = {**cfg, "num_hidden_layers": L}
+            hc = hf_oracle.hf_config(c)
+            assert list(spec_from_hf_config(c).moe_layers) == [
+                i for i in range(L) if i not in hc.mlp_only_layers]
     elif key == "mlp_only_layers":
         assert hf_cfg.mlp_only_layers == []
         assert spec.num_moe_layers == spec.num_hidden_layers
@@ -183,7 +189,8 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
     elif key == "layer_types" and family in ("dots1", "exaone_moe", "ministral", "olmo3",
                                              "exaone4", "gemma2", "gemma3_text", "cohere2",
                                              "cohere2_moe", "vaultgemma", "granite_swa",
-                                             "granitemoe_swa"):
+                                             "granitemoe_swa", "afmoe", "cwm", "mellum", "flint",
+                                             "kolibri1"):
         extras = [{"sliding_window": 16, "max_window_layers": 1},
                   {"sliding_window": 16, "sliding_window_pattern": 3},
                   {"sliding_window": 16, "sliding_window_pattern": 1}]
@@ -244,6 +251,15 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         mlp = hf_oracle.build(cfg).transformer.h[0].mlp
         c_fc = getattr(mlp, "c_fc", None) or mlp.fc_in  # Conv1D (GPT-2) or Linear
         assert c_fc.weight.numel() == 4 * spec.hidden_size ** 2
+    elif family == "opt" and key == "word_embed_proj_dim":  # = hidden_size: no projections
+        assert hf_cfg.word_embed_proj_dim == cfg["hidden_size"]
+        assert hf_oracle.build(cfg).model.decoder.project_in is None
+    elif family == "sarvam_mla" and key == "q_lora_rank":  # no query LoRA: one q_proj
+        attn = hf_oracle.build(cfg).model.layers[0].self_attn
+        assert spec.mla.q_lora_rank is None and hasattr(attn, "q_proj")
+    elif family == "minicpm3" and key == "v_head_dim":  # hidden_size // heads
+        assert spec.mla.v_head_dim == hf_cfg.v_head_dim == cfg["hidden_size"] // cfg[
+            "num_attention_heads"]
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers

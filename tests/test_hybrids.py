@@ -28,7 +28,8 @@ N_CACHE = 3  # random configs per family for the CPU forward
 #: The module that holds a layer's mixer in each family's modeling file.
 MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
-                "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn"}
+                "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn",
+                "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn"}
 
 
 def test_every_hybrid_family_loads_and_has_a_generator():
@@ -338,3 +339,56 @@ def test_training_model_states_hold_every_hybrid_parameter_once(slug, pp):
     r = estimator.estimate(slug, num_gpus=pp, pp=pp, adam_bytes=16, zero=0).to_dict()
     states = sum(st["model_states"] for st in r["memory"]["training"]["stages"])
     assert states == 16 * count_params(estimator.load_model(slug).spec).total
+
+
+# ----------------------------------------------------------------------------------------------
+# Qwen3.5 multimodal wrappers: the text model of hybrid_configs under text_config, a vision tower
+# ----------------------------------------------------------------------------------------------
+
+def _qwen3_5_wrapper_configs(wrapper: str, n: int) -> list[dict]:
+    import random
+
+    rng = random.Random(f"{wrapper}-wrapper")
+    out = []
+    for text in hybrid_configs.random_configs(wrapper + "_text", n, "wrapper"):
+        text = {k: v for k, v in text.items() if k != "model_type"}
+        tie = text.pop("tie_word_embeddings")
+        cfg = {"model_type": wrapper, "text_config": text}
+        where = rng.choice(["top", "text", "none"])
+        if where == "top":
+            cfg["tie_word_embeddings"] = tie
+        elif where == "text":
+            text["tie_word_embeddings"] = tie
+        if rng.random() < 0.8:  # else transformers' default tower
+            cfg["vision_config"] = dict(
+                depth=rng.randint(1, 2), hidden_size=rng.choice([8, 16]),
+                intermediate_size=rng.randint(5, 30), num_heads=2,
+                patch_size=rng.choice([2, 4]), temporal_patch_size=rng.choice([1, 2]),
+                spatial_merge_size=rng.choice([1, 2]), out_hidden_size=text["hidden_size"],
+                num_position_embeddings=rng.choice([4, 16]))
+        out.append(cfg)
+    return out
+
+
+WRAPPER_CASES = _qwen3_5_wrapper_configs("qwen3_5", 4) + _qwen3_5_wrapper_configs("qwen3_5_moe", 4)
+
+
+@pytest.mark.parametrize("cfg", WRAPPER_CASES, ids=lambda c: c["model_type"])
+def test_qwen3_5_wrapper_params_equal_transformers(cfg):
+    """Qwen3_5(Moe)ForConditionalGeneration on the meta device: the vision tower equals
+    ``params.vision`` and the rest (language model, lm_head tied by the top-level flag) our
+    total."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import transformers
+    from hf_oracle import hf_config, numel
+
+    cls = getattr(transformers, {"qwen3_5": "Qwen3_5ForConditionalGeneration",
+                                 "qwen3_5_moe": "Qwen3_5MoeForConditionalGeneration"}[
+        cfg["model_type"]])
+    with torch.device("meta"):
+        model = cls(hf_config(cfg))
+    vision = numel(model.model.visual)
+    c = count_params(spec_from_hf_config(cfg))
+    assert c.vision == vision, cfg
+    assert c.total == numel(model) - vision, cfg

@@ -293,18 +293,22 @@ def test_every_family_has_a_generator():
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
 _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings)\.weight$"),
+    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings|embed_positions)"
+                  r"\.weight$"),
     ("lm_head", r"^lm_head\."),
     ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
-    ("router", _FFN + r"(gate|router)\."),
+    ("router", _FFN + r"(gate\.|router\.|expert_bias$)"),  # AFMoE: mlp.expert_bias
     ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
-              r"|pre_feedforward_layernorm|post_self_attn_layernorm|post_mlp_layernorm|norm_[12f]"
+              r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]|self_attn_layer_norm"
+              r"|attention_layernorm|feedforward_layernorm"
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
-    ("dense_ffn", r"\.(mlp|feed_forward)\.(gate_proj|up_proj|down_proj|gate_up_proj|c_fc"
-                  r"|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out)\."),
+    # OPT: fc1/fc2 directly in the layer
+    ("dense_ffn", r"\.(mlp\.|feed_forward\.|ffn\.|(?=fc[12]\.))(gate_proj|up_proj|down_proj"
+                  r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out"
+                  r"|act_fn)\."),  # Apertus: xIELU's learned scalars
 ]
 
 
@@ -369,7 +373,7 @@ def test_counts_equal_transformers(model_type, i, cfg):
     emb = model.get_input_embeddings().weight
     tied = model.get_output_embeddings().weight is emb
     head = hf_oracle.numel(model, "lm_head")
-    pos = hf_oracle.numel(model, ".wpe.")
+    pos = hf_oracle.numel(model, ".wpe.") + hf_oracle.numel(model, ".embed_positions.")
     assert ours.embedding_tied == tied
     assert ours.active_non_embedding == ours.active - emb.numel() - pos - head
     assert ours.active_without_embedding == ours.active - (0 if tied else emb.numel()) - pos
@@ -421,10 +425,11 @@ def test_mixtral_active_from_one_expert_module():
 # every layer: config.sliding_window
 _WINDOW_FROM_CONFIG = {"mistral", "mixtral", "phimoe", "phi3", "starcoder2", "ministral3"}
 # self_attn.sliding_window
-_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"}
+_WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3", "afmoe",
+                "cwm", "mellum", "flint"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
-                          "granite_swa", "granitemoe_swa"}
+                          "granite_swa", "granitemoe_swa", "kolibri1"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
@@ -538,7 +543,8 @@ def test_random_configs_cover_the_quirks():
         # o_proj needs it)
         if fam not in ("glm4_moe_lite", "granite", "phi3", "starcoder2", "cohere", "cohere2",
                        "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
-                       "jais2", "phi", "gptj", "codegen", "gpt_neo"):
+                       "jais2", "phi", "gptj", "codegen", "gpt_neo", "persimmon", "minicpm3",
+                       "sarvam_mla", "youtu", "stablelm", "mpt", "opt"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
