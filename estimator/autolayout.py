@@ -124,7 +124,7 @@ def training_defaults(opts):
     return with_layout(opts, opts.tp or 1, opts.pp or 1, opts.ep or 1)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: True == 1 must not share an entry
 def with_layout(opts, tp: int, pp: int, ep: int):
     """``opts`` with ``tp``/``pp``/``ep`` replaced. Validated options are immutable, so the copy
     checks the three new values alone (``opts.replace`` re-validates all ~45 fields, ~20 µs,
