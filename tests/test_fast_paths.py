@@ -111,7 +111,7 @@ def _slow_resolve(m, o, gpu):
     from estimator import autolayout
 
     tried, chosen, last_ok = [], None, None
-    for gpus, t, p, e in autolayout.candidates(m.spec, o.tp, o.pp, o.ep):
+    for _gpus, t, p, e in autolayout.candidates(m.spec, o.tp, o.pp, o.ep):
         try:
             r = memory.compute(m, o.replace(tp=t, pp=p, ep=e), gpu, engine_section=False)
         except EstimatorError as err:
@@ -187,7 +187,7 @@ def test_deferred_sections_equal_the_eager_sections(seed):
         o = _auto(rng, _random_options(rng))
         gpu = get_gpu(o.gpu)
         eager = _outcome(sections.compute, m, o, gpu)
-        r = _outcome(lambda: estimator.estimate(m, options=o))
+        r = _outcome(lambda m=m, o=o: estimator.estimate(m, options=o))
         if isinstance(eager, tuple) and eager and eager[0] == "error":
             assert r == eager, (m.spec.name, o)
             continue
