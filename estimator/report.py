@@ -90,6 +90,7 @@ class Report:
 
     def to_dict(self, compare: bool = True) -> dict[str, Any]:
         s = self.model.spec
+        od = vars(self.options)
         out = {
             "schema": "moe-estimator/report/1",
             "version": __version__,
@@ -101,8 +102,9 @@ class Report:
             },
             "architecture": _architecture_dict(s),
             # Options holds validated scalars only, so this equals Options.to_dict()
-            # (dataclasses.asdict), at a tenth of the cost
-            "options": {name: getattr(self.options, name) for name in OPTION_FIELDS},
+            # (dataclasses.asdict), at a tenth of the cost (read from the instance dict, where
+            # the frozen dataclass stores them: half the cost of getattr)
+            "options": {name: od[name] for name in OPTION_FIELDS},
             "gpu": self.gpu.to_dict(),
             "params": self.params.to_dict(),
             "flops": self.flops.to_dict(),
