@@ -4,11 +4,15 @@
 
 Prints: `import estimator` time (fresh interpreter, and whether torch/streamlit/plotly/numpy
 got imported); one full `estimate()` of Mixtral-8x7B, timed over a cycle of 50 distinct option
-sets (batch × seq_len × dtype × tp), so that nothing computed for one call can be reused by the
-next (the per-spec caches — parameter counts, per-token FLOPs, per-layer counts, stage models —
-stay warm, as in the app); the same call repeated with the default options (the figure
-tests/test_loader_speed.py checks); each section of `estimate()`; the full report users get,
-`estimate(...).to_dict()` (with the dense-vs-MoE comparison and the GPU plan), and
+sets (batch × seq_len × dtype × tp), cycled (the per-spec caches — parameter counts, per-token
+FLOPs, per-layer counts, stage models — stay warm, as in the app, and so do the per-workload
+ones: layout search, engine, latency, step time, keyed on the whole options); the same call
+repeated with the default options (the figure tests/test_loader_speed.py checks); with a new
+seq_len on every call, so that no per-workload cache can answer (options validated each time);
+each section as `estimate()` computes it (training and serving are computed on their first
+read, so `estimate()` alone leaves them out and the full report includes them); the full
+report users get, `estimate(...).to_dict()` (with the dense-vs-MoE comparison and the GPU plan;
+also with a new seq_len every call), and
 `Report.to_dict()` alone with and without the comparison; llm-analysis's inference analysis of
 the same model (`LLMAnalysis(...).inference(...)`, when it is installed:
 `pip install --no-deps llm-analysis fire termcolor` — it pins an old transformers, and needs
@@ -85,6 +89,7 @@ def estimate_times() -> dict[str, float]:
     reports = [estimator.estimate(m, options=o) for o in opts]  # warm the per-spec caches
     gpu = get_gpu(opts[0].gpu)
     by_opts = {id(r.options): r for r in reports}
+    fresh = itertools.count(100_000)  # seq_len values no option set above uses
     out = {
         "estimate": best_per_call(lambda o: estimator.estimate(m, options=o), opts, 40),
         "estimate_same_call": best_per_call(lambda _: estimator.estimate(m), [None] * 50, 40),
@@ -99,6 +104,12 @@ def estimate_times() -> dict[str, float]:
                                       flops_report=by_opts[id(o)].flops), opts, 40),
         "full_report": best_per_call(
             lambda o: estimator.estimate(m, options=o).to_dict(), opts, 4),
+        # a workload never seen before on every call (a new seq_len: the app's context slider),
+        # so no per-workload cache (layout search, engine, latency, step time) can answer
+        "estimate_fresh": best_per_call(
+            lambda _: estimator.estimate(m, seq_len=next(fresh)), [None] * 200, 2),
+        "full_report_fresh": best_per_call(
+            lambda _: estimator.estimate(m, seq_len=next(fresh)).to_dict(), [None] * 100, 2),
         "to_dict": best_per_call(lambda r: r.to_dict(), reports, 4),
         "to_dict_no_compare": best_per_call(lambda r: r.to_dict(compare=False), reports, 10),
     }
@@ -186,11 +197,14 @@ def main() -> None:
     print(f"estimate('{MODEL}'):       {e['estimate'] * 1e6:8.1f} µs   (50 distinct option sets, "
           f"best of {ROUNDS})")
     print(f"  same call repeated (defaults): {e['estimate_same_call'] * 1e6:8.1f} µs")
+    print(f"  a new seq_len every call:      {e['estimate_fresh'] * 1e6:8.1f} µs   (no "
+          "per-workload cache answers; option validation included)")
     for name in ("flops", "inference memory", "training memory", "training compute", "serving"):
         print(f"  section {name + ':':23s}{e[name] * 1e6:8.1f} µs")
     peer = llm_analysis_time()
     print(f"full report, estimate().to_dict(): {e['full_report'] * 1e6:8.1f} µs   (dense-vs-MoE "
           "rows and the GPU plan included)")
+    print(f"  a new seq_len every call:      {e['full_report_fresh'] * 1e6:8.1f} µs")
     if peer is None:
         print("llm-analysis inference():       (not installed: pip install --no-deps "
               "llm-analysis fire termcolor)")

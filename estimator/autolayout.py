@@ -63,16 +63,20 @@ def _resolve(model, opts, gpu):
     chosen = None
     last_ok = None
     for gpus, t, p, e in candidates(s, opts.tp, opts.pp, opts.ep):
+        # fit is decided by the busiest GPU alone (memory.compute's per_gpu.total, from the
+        # same stage models, without its max-batch/max-context searches or rebuilding the
+        # options per candidate)
         try:
-            r = memory.compute(model, with_layout(opts, t, p, e), gpu, engine_section=False)
+            lay, models = memory.stages_for(s, opts, gpu, t, p, e)
         except EstimatorError as err:
             tried.append({"gpus": gpus, "tp": t, "pp": p, "ep": e, "error": str(err)})
             continue
-        row = {"gpus": r.lay.gpus, "tp": t, "pp": p, "ep": e, "per_gpu": r.per_gpu.total,
-               "fits": r.fits}
+        per_gpu = memory.busiest_bytes(models, lay, opts.batch, opts.seq_len)
+        row = {"gpus": lay.gpus, "tp": t, "pp": p, "ep": e, "per_gpu": per_gpu,
+               "fits": per_gpu <= gpu.memory_bytes}
         tried.append(row)
         last_ok = row
-        if r.fits:
+        if row["fits"]:
             chosen = row
             break
     if chosen is None and last_ok is None:
@@ -120,11 +124,20 @@ def training_defaults(opts):
     return with_layout(opts, opts.tp or 1, opts.pp or 1, opts.ep or 1)
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=4096, typed=True)  # typed: True == 1 must not share an entry
 def with_layout(opts, tp: int, pp: int, ep: int):
-    """``opts`` with ``tp``/``pp``/``ep`` replaced (validated options are immutable: cached, as
-    ``make_options`` caches, since re-validating every field costs as much as a section)."""
-    return opts.replace(tp=tp, pp=pp, ep=ep)
+    """``opts`` with ``tp``/``pp``/``ep`` replaced. Validated options are immutable, so the copy
+    checks the three new values alone (``opts.replace`` re-validates all ~45 fields, ~20 µs,
+    as much as a section) and is cached, as ``make_options`` caches."""
+    from .options import OPTION_FIELDS, _check
+
+    changes = {"tp": tp, "pp": pp, "ep": ep}
+    for name, value in changes.items():
+        _check(OPTION_FIELDS[name], value)
+    out = object.__new__(type(opts))
+    out.__dict__.update(opts.__dict__)
+    out.__dict__.update(changes)
+    return out
 
 
 __all__ = ["candidates", "is_auto", "resolve", "training_defaults"]

@@ -810,6 +810,30 @@ def max_batch(models: tuple[StageModel, ...], lay: Layout, seq_len: int, gpu_mem
 def max_seq_len(models: tuple[StageModel, ...], batch_group: int, gpu_memory: int) -> int:
     """Largest context whose busiest GPU fits at ``batch_group`` sequences per attention group:
     integer search over ``[1, MAX_SEQ_SEARCH]`` (memory is nondecreasing in ``seq_len``)."""
+    # Independent of the workload's own seq_len, so reports that differ only in it (the app's
+    # context slider, a sweep over seq_len) share one search. Keyed on the identity of
+    # ``models`` (the stage models hold dicts: not hashable), which the entry keeps alive so
+    # the id cannot be reused; the stage models come from _stage_models' cache, so one layout
+    # gives one tuple.
+    key = (id(models), batch_group, gpu_memory)
+    try:
+        hit = _MAX_SEQ_CACHE.get(key)
+    except TypeError:  # array operands (a vectorized sweep): searched, not cached
+        return _max_seq_len(models, batch_group, gpu_memory)
+    if hit is not None and hit[0] is models:
+        return hit[1]
+    out = _max_seq_len(models, batch_group, gpu_memory)
+    if len(_MAX_SEQ_CACHE) >= 1024:
+        _MAX_SEQ_CACHE.clear()
+    _MAX_SEQ_CACHE[key] = (models, out)
+    return out
+
+
+#: (id of the stage models, batch per group, GPU bytes) -> (the stage models, max_seq_len)
+_MAX_SEQ_CACHE: dict = {}
+
+
+def _max_seq_len(models: tuple[StageModel, ...], batch_group: int, gpu_memory: int) -> int:
     def excess(sl: int) -> int:
         return max(m.total(batch_group, sl) for m in models) - gpu_memory
 

@@ -191,8 +191,11 @@ class Options:
                               "serving")
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            _check(f, getattr(self, f.name))
+        # the fields as a module tuple and the values from the instance dict: a third of the
+        # cost of dataclasses.fields() + getattr (every new option set is validated here)
+        d = self.__dict__
+        for f in _FIELDS:
+            _check(f, d[f.name])
 
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
@@ -234,6 +237,7 @@ def _check(f: dataclasses.Field, value: Any) -> None:
 
 
 OPTION_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
+_FIELDS = tuple(OPTION_FIELDS.values())
 
 
 def make_options(**kw: Any) -> Options:

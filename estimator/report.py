@@ -37,6 +37,24 @@ class Report:
     training: Any
     serving: Any
 
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for an attribute the instance does not hold: with estimate(), a section
+        # computed on its first read (training memory and compute together, serving alone;
+        # sections.training_sections / serving_section) from the sections estimate() computed.
+        d = self.__dict__
+        pending = d.get("_deferred")
+        if pending is None or name not in _DEFERRED:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        m, gpu, sopts, fl, inference = pending
+        if name == "serving":
+            d["serving"] = sections.serving_section(m, sopts, gpu, inference, fl)
+        else:
+            d["training_memory"], d["training"] = sections.training_sections(
+                m, d["options"], gpu, fl)
+        if all(k in d for k in _DEFERRED):
+            del d["_deferred"]
+        return d[name]
+
     def sections(self) -> dict[str, Any]:
         """The numeric sections only (sweeps read :meth:`headline`, which builds no dicts)."""
         return {"params": self.params.to_dict(), "flops": self.flops.to_dict(),
@@ -72,6 +90,7 @@ class Report:
 
     def to_dict(self, compare: bool = True) -> dict[str, Any]:
         s = self.model.spec
+        od = vars(self.options)
         out = {
             "schema": "moe-estimator/report/1",
             "version": __version__,
@@ -83,8 +102,9 @@ class Report:
             },
             "architecture": _architecture_dict(s),
             # Options holds validated scalars only, so this equals Options.to_dict()
-            # (dataclasses.asdict), at a tenth of the cost
-            "options": {name: getattr(self.options, name) for name in OPTION_FIELDS},
+            # (dataclasses.asdict), at a tenth of the cost (read from the instance dict, where
+            # the frozen dataclass stores them: half the cost of getattr)
+            "options": {name: od[name] for name in OPTION_FIELDS},
             "gpu": self.gpu.to_dict(),
             "params": self.params.to_dict(),
             "flops": self.flops.to_dict(),
@@ -168,11 +188,26 @@ def estimate(model: Any, **options: Any) -> Report:
 
 
 def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
-    """:func:`estimate` of a loaded model under validated options (:func:`sections.compute`).
-    Sweeps pass ``with_serving=False``: their rows (:meth:`Report.headline`) read no serving
-    figure, so that section is left out (``serving=None``) rather than computed and dropped."""
+    """:func:`estimate` of a loaded model under validated options (the sections of
+    :func:`sections.compute`). Sweeps pass ``with_serving=False``: their rows
+    (:meth:`Report.headline`) read no serving figure, so that section is left out
+    (``serving=None``) rather than computed and dropped.
+
+    Params, FLOPs and inference memory (with the layout search, which raises what the options
+    cannot be estimated under) are computed here; training memory and compute, and serving, on
+    their first read (:meth:`Report.__getattr__`): the same functions on the same inputs, so
+    the figures are those of an eager computation, and a report read only for its parameters
+    or memory costs only those. ``to_dict()`` reads every section."""
     gpu = get_gpu(opts.gpu)
-    sc = sections.compute(m, opts, gpu, with_serving)
-    return Report(model=m, options=opts, gpu=gpu, params=sc.params, flops=sc.flops,
-                  inference=sc.inference, training_memory=sc.training_memory,
-                  training=sc.training, serving=sc.serving)
+    params, fl, inference, sopts = sections.first(m, opts, gpu, with_serving)
+    r = object.__new__(Report)
+    d = r.__dict__  # Report's direct_init __init__ writes the same dict
+    d.update(model=m, options=opts, gpu=gpu, params=params, flops=fl, inference=inference)
+    if not with_serving:
+        d["serving"] = None
+    d["_deferred"] = (m, gpu, sopts, fl, inference)
+    return r
+
+
+#: Report fields :func:`_estimate` leaves to their first read (:meth:`Report.__getattr__`)
+_DEFERRED = ("training_memory", "training", "serving")

@@ -46,8 +46,24 @@ def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
     Each section is computed once and handed to the sections built on it (training compute
     reads the FLOPs section; serving reuses inference memory's stage models and max_batch, and
     the FLOPs section's decode count). ``with_serving=False`` leaves serving out (``None``):
-    sweep rows read no serving figure.
+    sweep rows read no serving figure. :func:`first` computes the sections every figure starts
+    from (and raises what the options cannot be estimated under); :func:`training_sections`
+    and :func:`serving_section` the rest (``estimator.estimate`` defers those two to the
+    first read: the report's figures are the same either way).
     """
+    params, fl, inference, sopts = first(m, opts, gpu, with_serving)
+    training_memory, training_compute = training_sections(m, opts, gpu, fl)
+    return Sections(
+        params=params, flops=fl, inference=inference,
+        training_memory=training_memory, training=training_compute,
+        serving=serving_section(m, sopts, gpu, inference, fl) if with_serving else None)
+
+
+def first(m, opts, gpu, with_serving: bool = True):
+    """``(params, FLOPs, inference memory, serving options)``: the sections the others build
+    on, and the serving layout (tp/pp/ep = 0 resolved). Raises an
+    :class:`~estimator.errors.EstimatorError` when no layout can hold the model under
+    ``opts`` — the one check on the options no later section repeats."""
     # tp/pp/ep = 0: the serving layout is chosen once here (estimator.autolayout) for inference
     # memory and serving; training reads an auto layout as 1 (its plan is its own); the report
     # keeps the options as given (memory.inference.layout says what was chosen)
@@ -55,20 +71,27 @@ def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
     fl = flops.compute(m, opts, gpu)
     inference = memory.compute(m, sopts, gpu, layout_choice=choice,
                                engine_section=with_serving)
+    return count_params_as(m.spec, opts.active_convention), fl, inference, sopts
+
+
+def training_sections(m, opts, gpu, fl) -> tuple[Any, Any]:
+    """``(training memory, training compute)``, or :class:`NotApplicable` for both when the
+    options rule training out."""
     # A layout can be servable but not trainable (vLLM replicates KV heads when tp > g;
     # Megatron cannot split them): the training sections then say why instead of the whole
     # report failing.
     try:
         training_memory = training.compute_memory(m, opts, gpu)
-        training_compute = training.compute(m, opts, gpu, flops_report=fl,
-                                            memory=training_memory)
+        return training_memory, training.compute(m, opts, gpu, flops_report=fl,
+                                                 memory=training_memory)
     except EstimatorError as e:
-        training_memory = training_compute = NotApplicable(e)
-    return Sections(
-        params=count_params_as(m.spec, opts.active_convention), flops=fl, inference=inference,
-        training_memory=training_memory, training=training_compute,
-        serving=serving.compute(m, sopts, gpu, inference=inference, flops_report=fl)
-        if with_serving else None)
+        na = NotApplicable(e)
+        return na, na
+
+
+def serving_section(m, sopts, gpu, inference, fl):
+    """The serving section under the serving options :func:`first` returned."""
+    return serving.compute(m, sopts, gpu, inference=inference, flops_report=fl)
 
 
 def headline(params, fl, inference, training_memory, training_compute) -> dict[str, Any]:

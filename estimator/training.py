@@ -1185,29 +1185,33 @@ class TrainingMemory:
 
     def to_dict(self) -> dict[str, Any]:
         w = self.worst
+        # the properties' values, each computed once: peak, peak_parts(), peak_set_by
+        cublas, tensor_peak, peak = self.cublas_workspace, self.tensor_peak, self.peak
+        at_peak = w.parts_at_peak()
+        peak_set_by = max(at_peak, key=at_peak.__getitem__)  # self.peak_set_by
         per_gpu = dict(w.states)
         per_gpu.update(model_states=w.model_states, activations=w.activations, logits=w.logits,
                        attention_core=w.attention_core,
                        embedding_backward=w.embedding_backward,
                        recompute_moment=w.recompute_moment,
-                       cublas_workspace=self.cublas_workspace,
+                       cublas_workspace=cublas,
                        zero3_buffer=w.zero3_buffer,
                        optimizer_temp_foreach=w.optimizer_temp_foreach,
                        zero3_backward=w.zero3_backward)
         return {
             "per_gpu": per_gpu,
-            "peak": self.peak,
-            "peak_set_by": self.peak_set_by,
+            "peak": peak,
+            "peak_set_by": peak_set_by,
             "peak_moment": w.peak_moment,
-            "peak_parts": self.peak_parts(),
-            "tensor_peak": self.tensor_peak,
+            "peak_parts": {**at_peak, "cublas_workspace": cublas},  # self.peak_parts()
+            "tensor_peak": tensor_peak,
             "peak_stage": w.stage,
             "stage_layers": list(w.layers),
             "in_flight_microbatches": w.in_flight,
             "params_on_gpu": {"non_expert": w.params_non_expert, "expert": w.params_expert},
-            "fits": self.fits,
+            "fits": peak <= self.gpu_memory,  # self.fits
             "gpu_memory": self.gpu_memory,
-            "headroom": self.gpu_memory - self.peak,
+            "headroom": self.gpu_memory - peak,
             "bytes_per_param": self.bpp.to_dict(),
             "activation_breakdown": self.breakdown,
             "stages": [st.summary() for st in self.stages],

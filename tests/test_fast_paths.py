@@ -103,3 +103,98 @@ def test_fast_dense_rows_and_gpu_plan_equal_the_full_sections(seed):
         assert fast == slow, (m.spec.name, o)
         n += 1
     assert n > 50
+
+
+def _slow_resolve(m, o, gpu):
+    """autolayout's search as it was: a whole memory.compute per candidate, on options rebuilt
+    (and re-validated) per candidate."""
+    from estimator import autolayout
+
+    tried, chosen, last_ok = [], None, None
+    for _gpus, t, p, e in autolayout.candidates(m.spec, o.tp, o.pp, o.ep):
+        try:
+            r = memory.compute(m, o.replace(tp=t, pp=p, ep=e), gpu, engine_section=False)
+        except EstimatorError as err:
+            tried.append(str(err))
+            continue
+        row = {"gpus": r.lay.gpus, "tp": t, "pp": p, "ep": e, "fits": r.fits}
+        tried.append(row)
+        last_ok = row
+        if r.fits:
+            chosen = row
+            break
+    if chosen is None and last_ok is None:
+        return ("error", "no layout")
+    pick = chosen or last_ok
+    return (o.replace(tp=pick["tp"], pp=pick["pp"], ep=pick["ep"]),
+            {k: pick[k] for k in ("tp", "pp", "ep", "gpus", "fits")}, len(tried))
+
+
+def _auto(rng: random.Random, o: estimator.Options) -> estimator.Options:
+    """``o`` with some of tp/pp/ep left to the automatic layout (0)."""
+    return o.replace(**{k: 0 for k in ("tp", "pp", "ep") if rng.random() < 0.6})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_auto_layout_search_equals_the_full_memory_search(seed):
+    from estimator import autolayout
+
+    rng = random.Random(seed)
+    for m in _models(rng):
+        o = _auto(rng, _random_options(rng))
+        gpu = get_gpu(o.gpu)
+        slow = _slow_resolve(m, o, gpu)
+        try:
+            opts, info = autolayout._resolve(m, o, gpu)
+        except EstimatorError:
+            assert slow[0] == "error", (m.spec.name, o)
+            continue
+        assert opts == slow[0] and type(opts) is estimator.Options, (m.spec.name, o)
+        assert {k: info[k] for k in slow[1]} == slow[1] and info["tried"] == slow[2]
+
+
+def test_with_layout_equals_replace_and_checks_the_new_values():
+    from estimator.autolayout import with_layout
+
+    o = estimator.make_options(seq_len=777, dtype="fp8", tp=0, pp=0, ep=0)
+    for t, p, e in ((1, 1, 1), (2, 4, 16), (8, 16, 128)):
+        fast = with_layout(o, t, p, e)
+        assert fast == o.replace(tp=t, pp=p, ep=e) and hash(fast) == hash(o.replace(tp=t, pp=p,
+                                                                                   ep=e))
+        assert fast.__dict__ == o.replace(tp=t, pp=p, ep=e).__dict__
+    for bad in ((-1, 1, 1), (1, 1.5, 1), (1, 1, True)):
+        with pytest.raises(EstimatorError):
+            with_layout(o, *bad)
+
+
+def _section_dicts(r, order) -> dict:
+    out = {}
+    for name in order:
+        v = getattr(r, name)
+        out[name] = v.to_dict() if v is not None else None
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_deferred_sections_equal_the_eager_sections(seed):
+    """estimate() computes training and serving on their first read: the same figures as
+    every section computed at once (sections.compute), whichever section is read first; and
+    the options it cannot be estimated under still raise at estimate() time."""
+    rng = random.Random(seed)
+    names = ["params", "flops", "inference", "training_memory", "training", "serving"]
+    n = 0
+    for m in _models(rng):
+        o = _auto(rng, _random_options(rng))
+        gpu = get_gpu(o.gpu)
+        eager = _outcome(sections.compute, m, o, gpu)
+        r = _outcome(lambda m=m, o=o: estimator.estimate(m, options=o))
+        if isinstance(eager, tuple) and eager and eager[0] == "error":
+            assert r == eager, (m.spec.name, o)
+            continue
+        rng.shuffle(names)
+        assert _section_dicts(r, names) == {k: (v.to_dict() if v is not None else None)
+                                            for k, v in eager._asdict().items()
+                                            if k in names}, (m.spec.name, o)
+        assert "_deferred" not in r.__dict__  # every section read: nothing left pending
+        n += 1
+    assert n > 30

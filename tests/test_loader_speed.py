@@ -62,20 +62,36 @@ def test_import_is_light_and_fast():
     assert float(out[0]) < 0.5
 
 
+def _best_seconds(fn, rounds: int = 20, calls: int = 100) -> float:
+    """Best (over ``rounds``) mean wall seconds per ``fn()``: a busy machine slows some rounds,
+    never speeds one up."""
+    fn()
+    best = float("inf")
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t) / calls)
+    return best
+
+
 def test_full_estimate_is_microseconds():
     m = estimator.load_model("mixtral-8x7b")
-    estimator.estimate(m)
-    # best of many short rounds: a busy machine slows some rounds, never speeds one up
-    best = float("inf")
-    for _ in range(20):
-        t = time.perf_counter()
-        for _ in range(100):
-            estimator.estimate(m)
-        best = min(best, (time.perf_counter() - t) / 100)
-    # The same code measures 82 µs on a quiet hour of this 2-core shared VM and 104–112 µs on a
-    # slower one (2026-12-04: the session's starting commit, which passed CI at 82 µs, measured
-    # 104–110 µs the same afternoon). The bar catches a regression, not the hour of the day.
-    # Raised from 150 to 200 µs when the report gained the automatic serving layout, the
-    # engine's start-up figures, the latency model and the predicted training step (measured
-    # 150-160 µs on a quiet machine right after; README "Speed" says so).
-    assert best < 200e-6, f"{best * 1e6:.1f} µs"
+    best = _best_seconds(lambda: estimator.estimate(m))
+    # History: 82 µs on a quiet hour of this 2-core shared VM (104–112 µs on a slower one),
+    # then 150–160 µs once the report gained the automatic serving layout, the engine's
+    # start-up figures, the latency model and the predicted training step (bar 200 µs). Now
+    # ~40 µs (2026-12-05, machine shared with other jobs): the layout search reads the busiest
+    # GPU alone, and training and serving are computed on their first read (the full report's
+    # bar below covers them). Bar at ~2.5x the measured figure: it catches a regression, not
+    # the hour of the day.
+    assert best < 100e-6, f"{best * 1e6:.1f} µs"
+
+
+def test_full_report_is_under_a_millisecond_and_a_bit():
+    """estimate().to_dict(): every section, the dense-vs-MoE rows and the GPU plan (estimate()
+    alone defers training and serving, so this is the bar that covers them)."""
+    m = estimator.load_model("mixtral-8x7b")
+    best = _best_seconds(lambda: estimator.estimate(m).to_dict(), rounds=10, calls=30)
+    # ~450 µs measured (2026-12-05, machine shared with other jobs); bar at ~2.5x
+    assert best < 1.2e-3, f"{best * 1e6:.1f} µs"
