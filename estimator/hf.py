@@ -1293,6 +1293,15 @@ TABLE: dict[str, Family] = {
 # hybrids: linear attention, state-space and short-conv mixers (issue #13)
 # ----------------------------------------------------------------------------------------------
 
+def _gated_deltanet(r: _Reader) -> Mixer:
+    """The Gated DeltaNet mixer of Qwen3-Next and Qwen3.5 (``linear_*`` config keys)."""
+    return Mixer(kind="gated_deltanet", num_heads=r.opt_int("linear_num_value_heads", 1),
+                 head_dim=r.opt_int("linear_value_head_dim", 1),
+                 num_k_heads=r.opt_int("linear_num_key_heads", 1),
+                 head_k_dim=r.opt_int("linear_key_head_dim", 1),
+                 conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+
+
 #: transformers' legacy layer-type names (``configuration_utils._LEGACY_LAYER_TYPE_REMAP``)
 _LEGACY_KIND = {"mamba": "linear_attention", "attention": "full_attention"}
 
@@ -1358,11 +1367,7 @@ def _qwen3_next(r: _Reader, name: str) -> ModelSpec:
         lt = _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
     moe = _qwen_moe_common(r, c)
     f_sh = r.int("shared_expert_intermediate_size", 0) if moe["moe_layers"] else 0
-    mixer = Mixer(kind="gated_deltanet", num_heads=r.opt_int("linear_num_value_heads", 1),
-                  head_dim=r.opt_int("linear_value_head_dim", 1),
-                  num_k_heads=r.opt_int("linear_num_key_heads", 1),
-                  head_k_dim=r.opt_int("linear_key_head_dim", 1),
-                  conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    mixer = _gated_deltanet(r)
     ab = r.flag("attention_bias")
     layers = _indices(lt, "linear_attention")
     return ModelSpec(**c, **moe, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
@@ -1804,11 +1809,7 @@ def _qwen3_5(r: _Reader, name: str, moe: bool) -> ModelSpec:
                                   shared_expert_intermediate_size=f_sh, shared_expert_gate=True)
     else:
         kw = dict(intermediate_size=r.int("intermediate_size"))
-    mixer = Mixer(kind="gated_deltanet", num_heads=r.opt_int("linear_num_value_heads", 1),
-                  head_dim=r.opt_int("linear_value_head_dim", 1),
-                  num_k_heads=r.opt_int("linear_num_key_heads", 1),
-                  head_k_dim=r.opt_int("linear_key_head_dim", 1),
-                  conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    mixer = _gated_deltanet(r)
     ab = r.flag("attention_bias")
     layers = _indices(lt, "linear_attention")
     return ModelSpec(**c, **kw, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
