@@ -28,7 +28,8 @@ N_CACHE = 3  # random configs per family for the CPU forward
 #: The module that holds a layer's mixer in each family's modeling file.
 MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
-                "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn"}
+                "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn",
+                "kimi_linear": "self_attn", "deepseek_v32": "self_attn"}
 
 
 def test_every_hybrid_family_loads_and_has_a_generator():
@@ -72,7 +73,7 @@ def _cache_bytes(cache) -> tuple[int, int]:
 
     kv = state = 0
     for layer in getattr(cache, "layers", []):
-        for name in ("keys", "values"):
+        for name in ("keys", "values", "indexer_keys"):  # + DSA's indexer key cache
             t = getattr(layer, name, None)
             if torch.is_tensor(t):
                 kv += t.numel() * t.element_size()
@@ -84,6 +85,18 @@ def _cache_bytes(cache) -> tuple[int, int]:
         if torch.is_tensor(t):
             state += t.numel() * t.element_size()
     return kv, state
+
+
+def _transformers_kv(spec, b: int, T: int) -> int:
+    """What transformers 5.24 caches per token, in our terms: softmax attention's K/V
+    (``transformers`` layout); MLA's latent (``cache.update(kv_nope, k_rot)``: our ``engine``
+    layout) and DSA's indexer keys in the model dtype (``DynamicIndexedLayer.indexer_keys``:
+    the ``transformers`` indexer layout, not the engines' fp8 + scales)."""
+    if spec.mla is None:
+        return memory.kv_cache_bytes(spec, b, T, "fp32", "transformers")
+    return (memory.kv_cache_bytes(spec, b, T, "fp32", "engine")
+            - memory.indexer_cache_bytes(spec, b, T, "fp32", "engine")
+            + memory.indexer_cache_bytes(spec, b, T, "fp32", "transformers"))
 
 
 CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
@@ -112,7 +125,7 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
         with torch.no_grad():
             out = model(ids, use_cache=True)
         kv, state = _cache_bytes(out.past_key_values)
-        assert kv == memory.kv_cache_bytes(spec, b, T, "fp32", "transformers"), (T, cfg)
+        assert kv == _transformers_kv(spec, b, T), (T, cfg)
         assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
         seen_state.add(state)
     assert len(seen_state) == 1  # constant in length
