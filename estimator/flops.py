@@ -40,8 +40,12 @@ from typing import Any
 
 from ._frozen import is_value, minimum, spec_cache
 from .errors import EstimatorError
-from .mixers import (indexer_matrix_params, indexer_score_flops_per_pair, mixer_matrix_params,
-                     recurrence_flops_per_token)
+from .mixers import (
+    indexer_matrix_params,
+    indexer_score_flops_per_pair,
+    mixer_matrix_params,
+    recurrence_flops_per_token,
+)
 from .params import count_params
 from .spec import ModelSpec
 

@@ -32,8 +32,13 @@ from typing import Any
 
 from ._frozen import direct_init, maximum, spec_cache
 from .errors import EstimatorError
-from .mixers import (indexer_key_bytes_per_token, indexer_matrix_params, mixer_matrix_params,
-                     mixer_params, state_elements)
+from .mixers import (
+    indexer_key_bytes_per_token,
+    indexer_matrix_params,
+    mixer_matrix_params,
+    mixer_params,
+    state_elements,
+)
 from .params import (
     attention_params,
     dense_ffn_params,

@@ -116,9 +116,9 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
     ``recurrent`` (see the module docstring for the two conv layouts).
 
     Recurrent state: Gated DeltaNet and Kimi Delta Attention ``Hv·Dk·Dv`` (one Dk×Dv matrix
-    per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads × head_dim × d_state);
-    lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value state per head);
-    short conv none.
+    per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads ×
+    head_dim × d_state); lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value
+    state per head); short conv none.
     """
     width = m.conv_kernel - 1 if layout == "engine" else m.conv_kernel
     conv = conv_dim(m, h) * width
@@ -200,9 +200,9 @@ def indexer_params(m: MLA, h: int) -> int:
 
 def indexer_score_flops_per_pair(m: MLA) -> int:
     """FLOPs of the indexer on one (query, key) pair: ``I_t,s = Σ_j w_t,j · ReLU(q_t,j · k_s)``
-    (DeepSeek-V3.2-Exp report eq. 1): the dot products ``Hi·Di`` MACs and the weighted head sum ``Hi``
-    MACs. transformers computes both as matmuls over every cached key (``torch.matmul(q, kᵀ)``
-    then ``weights @ scores``), so FlopCounterMode counts them."""
+    (DeepSeek-V3.2-Exp report eq. 1): the dot products ``Hi·Di`` MACs and the weighted head
+    sum ``Hi`` MACs. transformers computes both as matmuls over every cached key
+    (``torch.matmul(q, kᵀ)`` then ``weights @ scores``), so FlopCounterMode counts them."""
     return 2 * (m.index_n_heads * m.index_head_dim + m.index_n_heads)
 
 
