@@ -156,6 +156,14 @@ BAD = [
     ("bamba", {"attn_layer_indices": [0, 99]}, "attn_layer_indices"),
     ("bamba", {"mamba_d_head": 3}, "mamba_d_head"),
     ("jamba", {"attn_layer_offset": 9, "attn_layer_period": 4}, "attn_layer_offset"),
+    ("kimi_linear", {"layer_types": ["linear_attention", "full_attention", "kda"]},
+     "layer_types[2]"),
+    ("kimi_linear", {"linear_attn_config": {"full_attn_layers": [3], "kda_layers": [0, 2]}},
+     "linear_attn_config.kda_layers[0]"),
+    ("kimi_linear", {"linear_attn_config": {"full_attn_layers": [3], "kda_layers": [1]}},
+     "linear_attn_config.kda_layers"),
+    ("deepseek_v32", {"mlp_layer_types": ["dense", "sparse"]}, "mlp_layer_types"),
+    ("deepseek_v32", {"q_lora_rank": None}, "q_lora_rank"),
 ]
 
 
@@ -165,19 +173,25 @@ def test_bad_schedule_names_the_field(model_type, change, field):
     if model_type == "nemotron_h":  # the schedule under test replaces the generated one
         cfg.pop("layers_block_type" if "hybrid_override_pattern" in change
                 else "hybrid_override_pattern", None)
-    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe"):
+    if model_type == "kimi_linear":
+        cfg.pop("layer_types", None)
+        cfg.pop("linear_attn_config", None)
+        cfg.update(change)
+    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe", "kimi_linear",
+                      "deepseek_v32"):
         cfg["num_hidden_layers"] = 3 if "[2]" in field else 2 if "[1]" in field else 3
     with pytest.raises(EstimatorError) as e:
         spec_from_hf_config(cfg)
     assert e.value.field == field
 
 
-def test_bad_schedule_cli_exit_2_one_line(tmp_path):
+@pytest.mark.parametrize("model_type", ["qwen3_next", "kimi_linear"])
+def test_bad_schedule_cli_exit_2_one_line(tmp_path, model_type):
     import json
     import subprocess
     import sys
 
-    cfg = {**hybrid_configs.random_configs("qwen3_next", 1, "cli")[0], "num_hidden_layers": 2,
+    cfg = {**hybrid_configs.random_configs(model_type, 1, "cli")[0], "num_hidden_layers": 2,
            "layer_types": ["linear_attention", "mamba3"]}
     f = tmp_path / "config.json"
     f.write_text(json.dumps(cfg))
@@ -351,3 +365,44 @@ def test_training_model_states_hold_every_hybrid_parameter_once(slug, pp):
     r = estimator.estimate(slug, num_gpus=pp, pp=pp, adam_bytes=16, zero=0).to_dict()
     states = sum(st["model_states"] for st in r["memory"]["training"]["stages"])
     assert states == 16 * count_params(estimator.load_model(slug).spec).total
+
+
+# ----------------------------------------------------------------------------------------------
+# DeepSeek Sparse Attention: the top-k selection the FLOP count assumes
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("topk,T", [(3, 8), (5, 5), (64, 7)])
+def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, monkeypatch):
+    """The sparse MLA core's causal count (``flops._forward``: ``attended_pairs_x2`` with the
+    window ``index_topk``) against transformers' own selection: the keys its indexer leaves
+    unmasked in the mask handed to eager attention are ``Σ_x min(x, topk)`` per head and
+    sequence — our continuous form plus the diagonal (``min(topk, T)``, the 1/s term the causal
+    convention drops, flops module docstring). Eager attention still multiplies the whole
+    square (the ``full`` count FlopCounterMode confirms in the test above)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from transformers import AutoModelForCausalLM
+    from transformers.models.deepseek_v32 import modeling_deepseek_v32 as mod
+
+    from estimator.flops import attended_pairs_x2
+
+    cfg = {**hybrid_configs.random_configs("deepseek_v32", 1, "dsa")[0], "index_topk": topk}
+    kept = []
+    orig = mod.eager_attention_forward
+
+    def counting(module, q, k, v, attention_mask, *a, **kw):
+        kept.append(int((attention_mask == 0).sum()))
+        return orig(module, q, k, v, attention_mask, *a, **kw)
+
+    monkeypatch.setattr(mod, "eager_attention_forward", counting)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    b = 2
+    with torch.no_grad():
+        model(torch.randint(1, cfg["vocab_size"], (b, T)), use_cache=False)
+    spec = spec_from_hf_config(cfg)
+    assert len(kept) == spec.num_hidden_layers
+    for n in kept:
+        assert 2 * n == b * (attended_pairs_x2(T, topk, "causal") + min(topk, T))
