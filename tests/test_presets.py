@@ -61,6 +61,10 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "non_embedding",
         "Moonshot's 48B excludes both embedding tables: 48.37B; transformers' model, with "
         "them, has 49.12B."),
+    ("lfm2-8b-a1b", "active"): (
+        "truncated",
+        "1.5B is truncated, not rounded: the exact active count with the (tied) embedding is "
+        "1.558B (1.6B rounded); without it 1.42B."),
     ("deepseek-v2-lite", "active"): (
         "truncated",
         "2.4B is truncated, not rounded: the exact active count without the input embedding is "
