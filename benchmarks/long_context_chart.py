@@ -27,7 +27,7 @@ from estimator import memory  # noqa: E402
 MODELS = ("llama-3-70b", "mixtral-8x22b", "qwen3-next-80b-a3b", "jamba-1.5-mini",
           "kimi-linear-48b-a3b", "deepseek-v3.2-exp")
 #: Hybrid presets listed in the table but not drawn (their curves sit on the others').
-TABLE_ONLY = ("nemotron-h-8b", "granite-4.0-h-small", "lfm2-8b-a1b")
+TABLE_ONLY = ("nemotron-h-8b", "granite-4.0-h-small", "lfm2-8b-a1b", "minimax-m1")
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 CONTEXTS = [2**k for k in range(13, 21)]  # 8K … 1M
 GIB = 2**30

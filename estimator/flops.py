@@ -22,7 +22,10 @@ Attention conventions (``attention="full" | "causal"``, the ``attention_flops`` 
   continuous form of the triangle (exactly ``s(s+1)/2`` with the diagonal: 1/s relative, ignored
   as Megatron ignores it). On a sliding-window layer of window ``w`` it is counted with
   ``min(w, x)`` keys: ``s·w − w²/2`` pairs when ``s > w``, the same as a full layer otherwise; on
-  Llama-4's chunked layers (chunk ``C``) with the keys of its own chunk only.
+  Llama-4's chunked layers (chunk ``C``) with the keys of its own chunk only. DeepSeek Sparse
+  Attention (DeepSeek-V3.2): the MLA core is counted with ``min(index_topk, x)`` keys (the
+  sliding-window count with ``w = index_topk``), its indexer with the ``x`` previous keys; under
+  ``full`` both are the square eager runs.
 
 Training (:func:`training_flops`, :class:`FlopReport`): backward =
 ``BACKWARD_PER_FORWARD = 2`` × forward for every matmul (one product for the input gradient,
@@ -468,6 +471,9 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     (:func:`mla_absorbed_flops_per_token`; scores over ``r_kv + rope``, values over ``r_kv`` per
     head and key); ``transformers`` adds ``kv_b_proj`` on every cached latent
     (``2·r_kv·a·(nope + v)`` per cached token and layer) and attends over decompressed K/V.
+    DeepSeek Sparse Attention: the indexer scores all ``context_len + 1`` keys
+    (:func:`~estimator.mixers.indexer_score_flops_per_pair`), the MLA core at most
+    ``index_topk`` of them. Hybrids with MLA (Kimi-Linear): only the attention layers.
     """
     if _per_token is None:  # a caller's values (compute() passes validated Options' values)
         if (isinstance(context_len, bool) or not isinstance(context_len, int)
