@@ -406,3 +406,78 @@ def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, monkeypatch):
     assert len(kept) == spec.num_hidden_layers
     for n in kept:
         assert 2 * n == b * (attended_pairs_x2(T, topk, "causal") + min(topk, T))
+
+
+@pytest.mark.parametrize("topk", [64, 3])
+def test_dsa_decode_flops_against_flopcountermode(topk):
+    """One decoded token after ``ctx`` cached ones, transformers 5.24 eager (latent cache,
+    ``kv_b_proj`` re-run on every cached position: ``mla_layout="transformers"``): the counter
+    sees the indexer over all ``ctx + 1`` keys and dense MLA attention over all of them (the
+    top-k is a mask). So FlopCounterMode equals ``decode_flops`` exactly when ``index_topk``
+    covers the context, and exceeds it by the masked keys' ``QKᵀ`` and ``A·V`` otherwise."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import FLOPS_PER_MAC, attention_dims, decode_flops_per_token
+
+    cfg = {**hybrid_configs.random_configs("deepseek_v32", 1, "decode")[0], "index_topk": topk}
+    spec = spec_from_hf_config(cfg)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    heads, dqk, dv = attention_dims(spec)
+    for ctx in (2, 5, 9):
+        ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
+        with torch.no_grad():
+            cache = model(ids[:, :ctx], use_cache=True).past_key_values
+            with FlopCounterMode(display=False) as fc:
+                model(ids[:, ctx:], past_key_values=cache, use_cache=True)
+        masked = max(0, ctx + 1 - topk)
+        extra = spec.num_hidden_layers * masked * FLOPS_PER_MAC * heads * (dqk + dv)
+        assert fc.get_total_flops() == decode_flops_per_token(spec, ctx, "transformers") + extra
+
+
+def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
+    """Kimi-Linear decode (one token after ``ctx``): everything outside the KDA modules —
+    the MLA layers (latent cache, ``kv_b_proj`` re-run on the cached positions), MoE, lm_head —
+    equals ``decode_flops`` without ``sequence_mixers``, counted on the attention layers only;
+    the KDA modules' own ``nn.Linear`` projections equal ``2·mixer_matrix_params`` per layer."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import decode_flops
+    from estimator.mixers import mixer_matrix_params
+
+    checked = 0
+    for i, cfg in enumerate(hybrid_configs.random_configs("kimi_linear", 3, "decode")):
+        spec = spec_from_hf_config(cfg)
+        if not spec.num_mixer_layers or not spec.num_attention_layers:
+            continue
+        checked += 1
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                                 attn_implementation="eager").eval()
+        prefix = f"{type(model).__name__}.model.layers"
+        linear = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
+                  if isinstance(m, torch.nn.Linear)}
+        for ctx in (3, 6):
+            ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
+            with torch.no_grad():
+                cache = model(ids[:, :ctx], use_cache=True).past_key_values
+                with FlopCounterMode(display=False) as fc:
+                    model(ids[:, ctx:], past_key_values=cache, use_cache=True)
+            counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
+            mix = sum(counts.get(f"{prefix}.{li}.self_attn", 0) for li in spec.mixer_layers)
+            mix_linear = sum(c for n, c in counts.items() if n in linear and any(
+                n.startswith(f"{prefix}.{li}.self_attn.") for li in spec.mixer_layers))
+            ours = decode_flops(spec, ctx, "transformers")
+            assert counts["Global"] - mix == ours.total - ours.sequence_mixers, (i, ctx, cfg)
+            assert mix_linear == spec.num_mixer_layers * 2 * mixer_matrix_params(
+                spec.mixer, spec.hidden_size), (i, cfg)
+    assert checked
