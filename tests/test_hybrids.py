@@ -6,7 +6,10 @@
   K/V tensors it holds must equal ``memory.kv_cache_bytes`` (softmax-attention layers only) and
   the conv/recurrent states ``memory.state_bytes`` with the ``transformers`` layout, the same at
   both lengths;
-* bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field.
+* bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field;
+* DeepSeek-V3.2 (DSA) and Kimi-Linear (KDA + MLA): the same checks (MLA caches its latent in
+  transformers 5.x, our ``engine`` layout; DSA's indexer keys in the model dtype), plus the
+  indexer's top-k selection against transformers' own mask and decode FLOPs.
 """
 
 from __future__ import annotations
