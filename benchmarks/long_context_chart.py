@@ -1,10 +1,14 @@
 """The README's long-context chart: cache bytes of one sequence vs context length, 8K…1M tokens.
 
-Dense attention (Llama-3-70B), MoE attention (Mixtral-8x22B: every layer caches K/V) and two
+Dense attention (Llama-3-70B), MoE attention (Mixtral-8x22B: every layer caches K/V), four
 hybrids (Qwen3-Next-80B-A3B: 12 of 48 layers attend, the rest keep a Gated DeltaNet state;
-Jamba-1.5-Mini: 4 of 32 layers attend, the rest keep a Mamba state). Every number is
-``estimate()``'s ``memory.inference`` ``kv_cache + state`` (bf16, batch 1, the engine layout);
-the script writes a static SVG (no plotting library) and prints the table the README shows.
+Jamba-1.5-Mini: 4 of 32 layers attend, the rest keep a Mamba state; Kimi-Linear-48B-A3B: 7 MLA
+layers cache a latent, 20 keep a Kimi Delta Attention state) and DeepSeek-V3.2-Exp (every layer
+caches the MLA latent plus its sparse-attention indexer key). Every number is ``estimate()``'s
+``memory.inference`` ``kv_cache + state`` (bf16, batch 1, the engine layout: the indexer's keys
+in fp8 with fp32 block scales, as DeepSeek's reference and vLLM store them); the script writes a
+static SVG (no plotting library) and prints the per-token / per-sequence table the README shows
+for every hybrid preset.
 
     python benchmarks/long_context_chart.py            # writes docs/long_context_cache.svg
 """
@@ -20,8 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import estimator  # noqa: E402
 from estimator import memory  # noqa: E402
 
-MODELS = ("llama-3-70b", "mixtral-8x22b", "qwen3-next-80b-a3b", "jamba-1.5-mini")
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+MODELS = ("llama-3-70b", "mixtral-8x22b", "qwen3-next-80b-a3b", "jamba-1.5-mini",
+          "kimi-linear-48b-a3b", "deepseek-v3.2-exp")
+#: Hybrid presets listed in the table but not drawn (their curves sit on the others').
+TABLE_ONLY = ("nemotron-h-8b", "granite-4.0-h-small", "lfm2-8b-a1b", "minimax-m1")
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 CONTEXTS = [2**k for k in range(13, 21)]  # 8K … 1M
 GIB = 2**30
 
@@ -86,12 +93,18 @@ def main() -> None:
     dest = Path(__file__).resolve().parents[1] / "docs" / "long_context_cache.svg"
     dest.write_text(svg(series))
     print(f"wrote {dest}")
-    print("| model | KV per token | state per sequence | at 8K | at 128K | at 1M |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for slug in MODELS:
+    print("| model | attention / mixer layers | KV per token | state per sequence | at 8K | "
+          "at 128K | at 1M |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for slug in MODELS + TABLE_ONLY:
+        s = estimator.load_model(slug).spec
         tok, st = split(slug)
-        v = dict(zip(CONTEXTS, series[slug]))
-        print(f"| {slug} | {tok / 1024:.0f} KiB | {st / 2**20:.1f} MiB | "
+        v = {c: cache_bytes(slug, c) for c in (8192, 131072, 2**20)}
+        kind = s.mixer.kind if s.mixer else ("MLA + DSA indexer" if s.mla else "")
+        layers = (f"{s.num_attention_layers} / {s.num_mixer_layers} {kind}" if s.mixer
+                  else f"{s.num_attention_layers} {kind}".strip())
+        name = slug + ("" if slug in MODELS else " (not drawn)")
+        print(f"| {name} | {layers} | {tok / 1024:.1f} KiB | {st / 2**20:.1f} MiB | "
               f"{v[8192] / GIB:.2f} GiB | {v[131072] / GIB:.2f} GiB | {v[2**20] / GIB:.2f} GiB |")
 
 

@@ -17,10 +17,11 @@ REASONS: dict[str, str] = {
                "encoders, seq2seq decoders, speech/music decoders with cross-attention): out of "
                "scope — the estimator models decoder-only LLMs",
     "hybrid": "linear-attention, state-space or recurrent sequence mixer not modelled yet "
-              "(Kimi Delta Attention, pure Mamba, RWKV, xLSTM, ...): issue #13 covers Gated "
+              "(pure Mamba, RWKV, xLSTM, ...): issue #13 covers Gated "
               "DeltaNet, Mamba-1/2, short conv and lightning attention hybrids "
               "(qwen3_next, qwen3_5, qwen3_5_moe, jamba, bamba, granitemoehybrid, nemotron_h, "
-              "falcon_h1, lfm2, lfm2_moe, minimax)",
+              "falcon_h1, lfm2, lfm2_moe, minimax), Kimi Delta Attention (kimi_linear) and "
+              "DeepSeek Sparse Attention (deepseek_v32)",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
@@ -41,7 +42,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "hybrid": (
         "bailing_hybrid", "falcon_mamba",
-        "inkling2_loop_text", "inkling2_text", "inkling_text", "kimi_linear",
+        "inkling2_loop_text", "inkling2_text", "inkling_text",
         "lara_mini", "lfm3", "mamba", "mamba2",
         "minimax_m3_vl_text", "olmo_hybrid", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
@@ -52,7 +53,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
-        "blt", "deepseek_v32", "deepseek_v4", "diffllama", "dots3_note_text", "glm_moe_dsa",
+        "blt", "deepseek_v4", "diffllama", "dots3_note_text", "glm_moe_dsa",
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (

@@ -22,7 +22,10 @@ Attention conventions (``attention="full" | "causal"``, the ``attention_flops`` 
   continuous form of the triangle (exactly ``s(s+1)/2`` with the diagonal: 1/s relative, ignored
   as Megatron ignores it). On a sliding-window layer of window ``w`` it is counted with
   ``min(w, x)`` keys: ``s·w − w²/2`` pairs when ``s > w``, the same as a full layer otherwise; on
-  Llama-4's chunked layers (chunk ``C``) with the keys of its own chunk only.
+  Llama-4's chunked layers (chunk ``C``) with the keys of its own chunk only. DeepSeek Sparse
+  Attention (DeepSeek-V3.2): the MLA core is counted with ``min(index_topk, x)`` keys (the
+  sliding-window count with ``w = index_topk``), its indexer with the ``x`` previous keys; under
+  ``full`` both are the square eager runs.
 
 Training (:func:`training_flops`, :class:`FlopReport`): backward =
 ``BACKWARD_PER_FORWARD = 2`` × forward for every matmul (one product for the input gradient,
@@ -40,7 +43,12 @@ from typing import Any
 
 from ._frozen import is_value, minimum, spec_cache
 from .errors import EstimatorError
-from .mixers import mixer_matrix_params, recurrence_flops_per_token
+from .mixers import (
+    indexer_matrix_params,
+    indexer_score_flops_per_pair,
+    mixer_matrix_params,
+    recurrence_flops_per_token,
+)
 from .params import count_params
 from .spec import ModelSpec
 
@@ -141,7 +149,9 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
     Standard MHA/GQA/MQA (``modeling_llama.LlamaAttention``): ``2·h·(a·d + 2·g·d) + 2·a·d·h``.
     MLA (DeepSeek-V2 arXiv 2405.04434 §2.1; ``modeling_deepseek_v3``): ``q_proj`` or
     ``q_a_proj``+``q_b_proj``, ``kv_a_proj_with_mqa`` (h → r_kv + rope), ``kv_b_proj``
-    (r_kv → a·(nope + v)) on every position, ``o_proj`` (a·v → h) — Megatron's MLA count.
+    (r_kv → a·(nope + v)) on every position, ``o_proj`` (a·v → h) — Megatron's MLA count;
+    DeepSeek Sparse Attention adds its indexer's matrices
+    (:func:`~estimator.mixers.indexer_matrix_params`).
     MoA (JetMoE arXiv 2404.07413 §2; ``modeling_jetmoe``): the shared ``kv_proj`` (h → 2·g·d)
     plus ``top_k`` query/output expert pairs (h → g·d → h); the router is in
     :func:`router_flops_per_token`.
@@ -156,7 +166,9 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
                                                                  a * m.qk_head_dim)
         kv = (matmul_flops(1, h, m.kv_lora_rank + m.qk_rope_head_dim)
               + matmul_flops(1, m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim)))
-        return q + kv + matmul_flops(1, a * m.v_head_dim, h)
+        # DeepSeek Sparse Attention: the indexer's wq_b, wk and weights_proj on every token
+        return q + kv + matmul_flops(1, a * m.v_head_dim, h) + FLOPS_PER_MAC * \
+            indexer_matrix_params(m, h)
     if s.moa is not None:
         kv = matmul_flops(1, h, 2 * g * d)
         return kv + s.moa.top_k * (matmul_flops(1, h, g * d) + matmul_flops(1, g * d, h))
@@ -317,7 +329,17 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     """:func:`forward_flops` from ``p = per_token_flops(s)`` (validated inputs)."""
     T = batch * seq_len
     n_window = len(s.sliding_window_layers)
-    pairs_x2 = (s.num_attention_layers - n_window) * attended_pairs_x2(seq_len, None, attention)
+    n_full = s.num_attention_layers - n_window
+    indexer = 0
+    if s.mla is not None and s.mla.index_n_heads:
+        # DeepSeek Sparse Attention: the MLA core over the index_topk selected keys (a query at
+        # position x attends min(x, topk): the sliding-window count with w = topk, causal; eager
+        # runs the full square and masks), the indexer over every previous key
+        pairs_x2 = n_full * attended_pairs_x2(seq_len, s.mla.index_topk, attention)
+        indexer = (batch * n_full * attended_pairs_x2(seq_len, None, attention)
+                   * indexer_score_flops_per_pair(s.mla) // 2)
+    else:
+        pairs_x2 = n_full * attended_pairs_x2(seq_len, None, attention)
     if n_window:
         pairs_x2 += n_window * attended_pairs_x2(seq_len, s.sliding_window, attention,
                                                  chunked=is_chunked_attention(s))
@@ -325,7 +347,7 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     core = batch * FLOPS_PER_MAC * heads * pairs_x2  # FLOPS_PER_MAC is even: // 2 is exact
     return FlopBreakdown(
         attention_projections=T * p.attention_projections,
-        attention_scores=core * d_qk // 2,
+        attention_scores=core * d_qk // 2 + indexer,
         attention_values=core * d_v // 2,
         router=T * p.router,
         routed_experts=T * p.routed_experts,
@@ -449,6 +471,9 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     (:func:`mla_absorbed_flops_per_token`; scores over ``r_kv + rope``, values over ``r_kv`` per
     head and key); ``transformers`` adds ``kv_b_proj`` on every cached latent
     (``2·r_kv·a·(nope + v)`` per cached token and layer) and attends over decompressed K/V.
+    DeepSeek Sparse Attention: the indexer scores all ``context_len + 1`` keys
+    (:func:`~estimator.mixers.indexer_score_flops_per_pair`), the MLA core at most
+    ``index_topk`` of them. Hybrids with MLA (Kimi-Linear): only the attention layers.
     """
     if _per_token is None:  # a caller's values (compute() passes validated Options' values)
         if (isinstance(context_len, bool) or not isinstance(context_len, int)
@@ -456,10 +481,14 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
             raise EstimatorError("context_len", context_len, "must be an integer >= 0")
         if mla_layout not in MLA_DECODE_LAYOUTS:
             raise EstimatorError("kv_cache", mla_layout, "must be 'engine' or 'transformers'")
-    L = s.num_hidden_layers
+    L = s.num_attention_layers  # MLA layers (all but a hybrid's mixer layers)
     n_window = len(s.sliding_window_layers)
     k_full, k_win = decode_keys(s, context_len)
-    key_sum = (s.num_attention_layers - n_window) * k_full + n_window * k_win
+    indexer = 0
+    if s.mla is not None and s.mla.index_n_heads:  # DSA: the indexer scores every cached key,
+        indexer = (L - n_window) * k_full * indexer_score_flops_per_pair(s.mla)
+        k_full = minimum(k_full, s.mla.index_topk)  # the MLA core only the top-k
+    key_sum = (L - n_window) * k_full + n_window * k_win
     one = _per_token or per_token_flops(s)
     proj = one.attention_projections
     heads, d_qk, d_v = attention_dims(s)
@@ -473,7 +502,7 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
                                                    heads * (m.qk_nope_head_dim + m.v_head_dim))
     return FlopBreakdown(
         attention_projections=proj,
-        attention_scores=FLOPS_PER_MAC * heads * d_qk * key_sum,
+        attention_scores=FLOPS_PER_MAC * heads * d_qk * key_sum + indexer,
         attention_values=FLOPS_PER_MAC * heads * d_v * key_sum,
         router=one.router, routed_experts=one.routed_experts, shared_experts=one.shared_experts,
         dense_ffn=one.dense_ffn, lm_head=one.lm_head, sequence_mixers=one.sequence_mixers,

@@ -26,6 +26,7 @@ random configs on the meta device and requires our counts to equal its parameter
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -198,6 +199,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                      conv_L_cache=3, num_dense_layers=2, use_expert_bias=True),
     "minimax": dict(num_key_value_heads=8, head_dim=None, tie_word_embeddings=False,
                     sliding_window=None),
+    # DeepSeek-V3.2-Exp: DeepSeek-V3 + the DSA lightning indexer
+    "deepseek_v32": dict(tie_word_embeddings=False, attention_bias=False, first_k_dense_replace=3,
+                         n_shared_experts=1, q_lora_rank=1536, kv_lora_rank=512,
+                         qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
+                         index_n_heads=64, index_head_dim=128, index_topk=2048,
+                         mlp_layer_types=None, num_nextn_predict_layers=0),
+    # Kimi-Linear: Kimi Delta Attention + MLA (NoPE) over DeepSeek-V3's MoE
+    "kimi_linear": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
+                        q_lora_rank=None, kv_lora_rank=512, qk_nope_head_dim=128,
+                        qk_rope_head_dim=64, v_head_dim=128, linear_head_dim=128,
+                        linear_num_heads=32, linear_conv_kernel_dim=4, layer_types=None,
+                        mlp_layer_types=None, first_k_dense_replace=1),
     "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
@@ -279,6 +292,11 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "(default 4) to derive layer_types; not a declared field.",
     ("cohere2_moe", "first_k_dense_replace"): "Cohere2MoeConfig.__post_init__ pops it from "
     "kwargs (default 0) to derive mlp_layer_types and layer_types; not a declared field.",
+    ("deepseek_v32", "num_nextn_predict_layers"): "DeepSeek-V3.2-Exp's config.json has 1 (the "
+    "MTP layer 61 in the checkpoint); DeepseekV32Config has no field and transformers skips the "
+    "layer's weights (_keys_to_ignore_on_load_unexpected). Absent: no MTP layer.",
+    ("kimi_linear", "first_k_dense_replace"): "KimiLinearConfig.__post_init__ reads it from "
+    "kwargs (default 1) to derive mlp_layer_types; the declared field is removed.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -286,7 +304,7 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
 ALIASES: dict[str, tuple[str, ...]] = {
     "num_experts": ("num_local_experts", "n_routed_experts", "moe_num_experts", "num_experts"),
     "num_experts_per_tok": ("num_experts_per_tok", "experts_per_token", "moe_top_k", "moe_k",
-                            "moe_topk"),
+                            "moe_topk", "num_experts_per_token"),
     "num_nextn_predict_layers": ("num_nextn_predict_layers", "num_mtp_layers"),
     # DbrxConfig.attribute_map
     "d_model": ("d_model", "hidden_size"),
@@ -320,6 +338,8 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "qwen3_5_moe_text": _PLAIN,
     **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
     **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
+    "deepseek_v32": _ROUTED,
+    "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
 }
 
 
@@ -1817,6 +1837,85 @@ def _qwen3_5(r: _Reader, name: str, moe: bool) -> ModelSpec:
                      mixer_layers=layers)
 
 
+# ----------------------------------------------------------------------------------------------
+# DeepSeek-V3.2 (sparse attention) and Kimi-Linear (Kimi Delta Attention)
+# ----------------------------------------------------------------------------------------------
+
+def _deepseek_v32(r: _Reader, name: str) -> ModelSpec:
+    """DeepSeek-V3.2-Exp (``modeling_deepseek_v32.py``): DeepSeek-V3 (MoE layers from
+    ``mlp_layer_types``, default the first ``first_k_dense_replace`` dense; MTP layers from
+    ``num_nextn_predict_layers``, outside the main model) whose every MLA layer carries DeepSeek
+    Sparse Attention's lightning indexer (``index_n_heads`` heads of ``index_head_dim``, top
+    ``index_topk`` tokens; :class:`~estimator.spec.MLA`). Its attention always uses the
+    Q-LoRA path (``AXK1Attention``): ``q_lora_rank`` must be set."""
+    spec = _deepseek(r, name, v3=True, layers=_sparse_mlp_layer_types(
+        lambda r: r.opt_int("first_k_dense_replace", 0)))
+    if r.opt("q_lora_rank") is None:
+        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type "
+                             "'deepseek_v32' (its attention and indexer read the q_a_proj latent)")
+    mla = dataclasses.replace(spec.mla, index_n_heads=r.opt_int("index_n_heads", 1),
+                              index_head_dim=r.opt_int("index_head_dim", 1),
+                              index_topk=r.opt_int("index_topk", 1, ))
+    return spec.replace(mla=mla, notes=spec.notes + (
+        "DeepSeek Sparse Attention: MLA attends to the index_topk tokens its lightning "
+        "indexer selects",))
+
+
+def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
+    """Kimi-Linear (``modeling_kimi_linear.py``): Kimi Delta Attention layers and MLA layers
+    (NoPE; ``q_lora_rank`` null → one ``q_proj``) over DeepSeek-V3's MoE (shared experts of
+    ``num_shared_experts·moe_intermediate_size``, correction-bias buffer). The schedule is
+    ``layer_types`` or the checkpoint's ``linear_attn_config`` (``full_attn_layers`` /
+    ``kda_layers``, 1-based); without either, layer i > 0 with ``i % 4 == 0`` is MLA
+    (``KimiLinearConfig.__post_init__``). The KDA sizes come from ``linear_attn_config``
+    (``head_dim``, ``num_heads``, ``short_conv_kernel_size``) or the flat ``linear_*`` keys.
+    MoE layers: ``mlp_layer_types``, default all but the first ``first_k_dense_replace``.
+    ``KimiLinearForCausalLM`` ties nothing (``_tied_weights_keys = {}``)."""
+    lac = r.cfg.get("linear_attn_config") or {}
+    if not isinstance(lac, Mapping):
+        raise EstimatorError("linear_attn_config", lac, "must be a mapping")
+    L = r.int("num_hidden_layers")
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+    elif "full_attn_layers" in lac and "kda_layers" in lac:
+        lt = [None] * L
+        for key, kind in (("full_attn_layers", "full_attention"), ("kda_layers",
+                                                                     "linear_attention")):
+            one_based = lac[key]
+            if not isinstance(one_based, (list, tuple)):
+                raise EstimatorError(f"linear_attn_config.{key}", one_based,
+                                     "must be a list of 1-based layer numbers")
+            for j, i in enumerate(one_based):
+                if isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= L:
+                    raise EstimatorError(f"linear_attn_config.{key}[{j}]", i,
+                                         f"must be a layer number in [1, {L}] (1-based)")
+                lt[i - 1] = kind
+        if None in lt:
+            raise EstimatorError("linear_attn_config.kda_layers", lt.index(None) + 1,
+                                 "layer is in neither kda_layers nor full_attn_layers")
+    else:
+        lt = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(L)]
+    cfg = {**r.cfg, "tie_word_embeddings": False}
+    if "n_shared_experts" not in cfg and "num_shared_experts" in cfg:
+        cfg["n_shared_experts"] = cfg["num_shared_experts"]
+    if "max_position_embeddings" not in cfg and "model_max_length" in cfg:
+        cfg["max_position_embeddings"] = cfg["model_max_length"]
+    r2 = _Reader(cfg, r.model_type, r.where, r.defaults)
+    spec = _deepseek(r2, name, v3=True, mtp=False, layers=_sparse_mlp_layer_types(
+        lambda r: r.opt_int("first_k_dense_replace", 0)))
+
+    def size(key: str, flat: str) -> int:
+        if key in lac:
+            return check_int(f"linear_attn_config.{key}", lac[key], 1)
+        return r.opt_int(flat, 1)
+
+    H, D = size("num_heads", "linear_num_heads"), size("head_dim", "linear_head_dim")
+    mixer = Mixer(kind="kimi_delta", num_heads=H, head_dim=D, num_k_heads=H, head_k_dim=D,
+                  conv_kernel=size("short_conv_kernel_size", "linear_conv_kernel_dim"))
+    layers = _indices(lt, "linear_attention")
+    return spec.replace(mixer=mixer if layers else None, mixer_layers=layers)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -1845,6 +1944,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
     "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
+    "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -1901,6 +2001,7 @@ ARCHITECTURES: dict[str, str] = {
     "MellumForCausalLM": "mellum", "MptForCausalLM": "mpt",
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
+    "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -32,7 +32,13 @@ from typing import Any
 
 from ._frozen import direct_init, maximum, spec_cache
 from .errors import EstimatorError
-from .mixers import mixer_matrix_params, mixer_params, state_elements
+from .mixers import (
+    indexer_key_bytes_per_token,
+    indexer_matrix_params,
+    mixer_matrix_params,
+    mixer_params,
+    state_elements,
+)
 from .params import (
     attention_params,
     dense_ffn_params,
@@ -302,7 +308,9 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
              else h * m.q_lora_rank + m.q_lora_rank * a_l * m.qk_head_dim)
         kv = h * (m.kv_lora_rank + m.qk_rope_head_dim)
         kv += m.kv_lora_rank * a_l * (m.qk_nope_head_dim + m.v_head_dim)
-        return q + kv + a_l * m.v_head_dim * h
+        # DSA's indexer (one key head, Hi small heads): replicated on every TP rank, as the
+        # latent projections are
+        return q + kv + a_l * m.v_head_dim * h + indexer_matrix_params(m, h)
     if s.moa is not None:
         return 2 * h * d * g_l + s.moa.num_experts * 2 * h * d * g_l
     gate = h * d * a_l if s.attention_output_gate else 0  # Qwen3-Next's gate, with q
@@ -460,6 +468,30 @@ def kv_elements_per_token(s: ModelSpec, kv_layout: str = "engine", tp: int = 1) 
     return 2 * _cdiv(s.num_key_value_heads, tp) * s.head_dim
 
 
+def kv_bytes_per_token(s: ModelSpec, kv_dtype: str, kv_layout: str = "engine", tp: int = 1) -> int:
+    """Bytes one attention layer caches per token on one GPU: :func:`kv_elements_per_token` ×
+    bytes of ``kv_dtype``, plus (DeepSeek Sparse Attention) the indexer's key, one head
+    replicated on every TP rank (:func:`estimator.mixers.indexer_key_bytes_per_token`: fp8 +
+    fp32 block scales with ``engine``, the model dtype with ``transformers``)."""
+    b = BYTES_PER_ELEMENT[kv_dtype]
+    kv = kv_elements_per_token(s, kv_layout, tp) * b
+    if s.mla is not None and s.mla.index_n_heads:
+        kv += indexer_key_bytes_per_token(s.mla, kv_layout, b)
+    return kv
+
+
+def indexer_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16",
+                        kv_layout: str = "engine", layers: tuple[int, int] | None = None) -> int:
+    """The part of :func:`kv_cache_bytes` that is DSA's indexer key cache (every cached token
+    of every attention layer; 0 without an indexer)."""
+    if s.mla is None or not s.mla.index_n_heads:
+        return 0
+    lo, hi = layers or (0, s.num_hidden_layers)
+    n = hybrid_counts(s, lo, hi)[0] if s.is_hybrid else hi - lo
+    return (batch * n * seq_len
+            * indexer_key_bytes_per_token(s.mla, kv_layout, BYTES_PER_ELEMENT[kv_dtype]))
+
+
 def cached_tokens(seq_len: int, window: int | None) -> int:
     """Tokens one layer keeps for a sequence of ``seq_len``: all of them on a full-attention
     layer; ``min(seq_len, window − 1)`` on a sliding-window or chunked layer, exactly what
@@ -492,8 +524,7 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
     if s.is_hybrid:  # only softmax-attention layers cache tokens
         n = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))[0]
     tokens = (n - n_slide) * seq_len + n_slide * cached_tokens(seq_len, s.sliding_window)
-    return (batch * tokens * kv_elements_per_token(s, kv_layout, tp)
-            * BYTES_PER_ELEMENT[kv_dtype])
+    return batch * tokens * kv_bytes_per_token(s, kv_dtype, kv_layout, tp)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -739,7 +770,7 @@ def _stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layou
     fmts = weight_formats(dtype)
     lp = layer_params(s, lay.tp, lay.ep, lay.etp)
     act_b = activation_bytes(dtype)
-    kv_tok = kv_elements_per_token(s, kv_layout, lay.tp) * BYTES_PER_ELEMENT[kv_dtype]
+    kv_tok = kv_bytes_per_token(s, kv_dtype, kv_layout, lay.tp)
     out = []
     for p, (lo, hi) in enumerate(lay.stage_layers):
         n, n_moe, n_slide = layer_kinds(s, lo, hi)
@@ -1045,7 +1076,7 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
                                                                                      seqs)
         kv = kv_cache_bytes(s, b, seq, kv_dtype, kv_layout)
     n_kv = hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
-    per_token = n_kv * kv_elements_per_token(s, kv_layout) * BYTES_PER_ELEMENT[kv_dtype]
+    per_token = n_kv * kv_bytes_per_token(s, kv_dtype, kv_layout)
     state_seq = state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout) if s.mixer else 0
 
     max_s_mem = max_seq_len(models, b_group, mem)

@@ -20,7 +20,7 @@ Conv-state layout (the ``kv_cache`` option, as for MLA): ``engine`` keeps the la
 
 from __future__ import annotations
 
-from .spec import Mixer
+from .spec import MLA, Mixer
 
 
 def conv_dim(m: Mixer, h: int) -> int:
@@ -28,10 +28,11 @@ def conv_dim(m: Mixer, h: int) -> int:
 
     Gated DeltaNet: ``2·Hk·Dk + Hv·Dv`` (q, k, v; ``Qwen3NextGatedDeltaNet.conv_dim``);
     Mamba-1: the inner width ``I`` (``JambaMambaMixer.conv1d``); Mamba-2: ``I + 2·G·N``
-    (x, B, C; ``BambaMixer.conv_dim``); short conv: ``h`` (``Lfm2ShortConv.conv``);
+    (x, B, C; ``BambaMixer.conv_dim``); Kimi Delta Attention: ``3·H·D`` (q, k, v;
+    ``KimiLinearDeltaAttention.conv_dim``); short conv: ``h`` (``Lfm2ShortConv.conv``);
     lightning attention has none.
     """
-    if m.kind == "gated_deltanet":
+    if m.kind in ("gated_deltanet", "kimi_delta"):
         return 2 * m.num_k_heads * m.head_k_dim + m.inner
     if m.kind == "mamba":
         return m.inner
@@ -49,12 +50,18 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     ``out_proj`` Hv·Dv → h. Mamba-1: ``in_proj`` h → 2I, ``x_proj`` I → R + 2N, ``dt_proj``
     R → I, ``out_proj`` I → h. Mamba-2: ``in_proj`` h → 2I + 2GN + H, ``out_proj`` I → h.
     Short conv: ``in_proj`` h → 3h, ``out_proj`` h → h. Lightning: ``qkv_proj`` h → 3·a·d,
-    ``output_gate`` h → a·d, ``out_proj`` a·d → h.
+    ``output_gate`` h → a·d, ``out_proj`` a·d → h. Kimi Delta Attention
+    (``modeling_kimi_linear.KimiLinearDeltaAttention``, H heads of D): ``q/k/v_proj`` h → H·D
+    each, ``b_proj`` h → H, the low-rank forget gate ``f_a_proj`` h → D, ``f_b_proj`` D → H·D,
+    the low-rank output gate ``g_a_proj`` h → D, ``g_b_proj`` D → H·D, ``o_proj`` H·D → h.
     """
     i = m.inner
     if m.kind == "gated_deltanet":
         key = m.num_k_heads * m.head_k_dim
         return h * (2 * key + 2 * i) + h * 2 * m.num_heads + i * h
+    if m.kind == "kimi_delta":
+        d = m.head_dim
+        return 3 * h * i + h * m.num_heads + 2 * (h * d + d * i) + i * h
     if m.kind == "mamba":
         return h * 2 * i + i * (m.dt_rank + 2 * m.state_size) + m.dt_rank * i + i * h
     if m.kind == "mamba2":
@@ -75,12 +82,16 @@ def mixer_params(m: Mixer, h: int) -> int:
     ``A_log``, ``D`` (H each), the gated RMSNorm I (absent in Falcon-H1 without
     ``mamba_rms_norm``), ``in_proj`` bias with ``proj_bias``, ``out_proj`` bias with
     ``out_bias``. Short conv: conv ``h·K``, biases on all three with ``proj_bias``
-    (``conv_bias``). Lightning: RMSNorm(a·d).
+    (``conv_bias``). Lightning: RMSNorm(a·d). Kimi Delta Attention: conv ``3·H·D·K`` (no
+    bias), the forget gate's ``dt_bias`` (H·D, per channel) and ``A_log`` (H), the gated
+    RMSNorm ``o_norm`` over one head (D).
     """
     i, k = m.inner, m.conv_kernel
     p = mixer_matrix_params(m, h)
     if m.kind == "gated_deltanet":
         return p + conv_dim(m, h) * k + 2 * m.num_heads + m.head_dim
+    if m.kind == "kimi_delta":
+        return p + conv_dim(m, h) * k + i + m.num_heads + m.head_dim
     if m.kind == "mamba":
         p += i * k + (i if m.conv_bias else 0) + i + i * m.state_size + i
         if m.proj_bias:
@@ -104,14 +115,14 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
     """Elements one mixer layer keeps per sequence, whatever its length: ``conv`` and
     ``recurrent`` (see the module docstring for the two conv layouts).
 
-    Recurrent state: Gated DeltaNet ``Hv·Dk·Dv`` (one Dk×Dv matrix per value head,
-    ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads × head_dim × d_state);
-    lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value state per head);
-    short conv none.
+    Recurrent state: Gated DeltaNet and Kimi Delta Attention ``Hv·Dk·Dv`` (one Dk×Dv matrix
+    per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads ×
+    head_dim × d_state); lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value
+    state per head); short conv none.
     """
     width = m.conv_kernel - 1 if layout == "engine" else m.conv_kernel
     conv = conv_dim(m, h) * width
-    if m.kind == "gated_deltanet":
+    if m.kind in ("gated_deltanet", "kimi_delta"):
         rec = m.num_heads * m.head_k_dim * m.head_dim
     elif m.kind in ("mamba", "mamba2"):
         rec = m.inner * m.state_size
@@ -129,6 +140,9 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
     * Gated DeltaNet (arXiv 2412.06464 eq. 10): ``S ← αS(I − βkkᵀ) + βvkᵀ``, ``o = Sq`` per
       value head: ``k·S`` (Dk·Dv MACs), the rank-1 update (Dk·Dv), ``S·q`` (Dk·Dv) —
       ``3·Hv·Dk·Dv`` MACs, plus the conv ``conv_dim·K``.
+    * Kimi Delta Attention (Kimi Linear, arXiv 2510.26692 §3.1): the same delta rule with a
+      per-channel decay ``S ← (I − βkkᵀ)·Diag(α)·S + βkvᵀ``: the decay is element-wise, so the
+      same ``3·H·D·D`` MACs, plus the conv.
     * Mamba-1/2 (arXiv 2312.00752 Alg. 2; 2405.21060 §3): state update ``h ← Ā·h + B̄x`` and
       read-out ``y = C·h`` over I·N state elements: ``2·I·N`` MACs, plus the conv.
     * Lightning attention (arXiv 2501.08313 §2.2, recurrent form ``kv ← λ·kv + kᵀv``,
@@ -140,7 +154,7 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
     the algorithm's count, named as such in reports.
     """
     conv = conv_dim(m, h) * m.conv_kernel
-    if m.kind == "gated_deltanet":
+    if m.kind in ("gated_deltanet", "kimi_delta"):
         macs = 3 * m.num_heads * m.head_k_dim * m.head_dim + conv
     elif m.kind in ("mamba", "mamba2"):
         macs = 2 * m.inner * m.state_size + conv
@@ -151,5 +165,60 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
     return 2 * macs
 
 
+# ----------------------------------------------------------------------------------------------
+# DeepSeek Sparse Attention: the lightning indexer of an MLA layer (DeepSeek-V3.2)
+# ----------------------------------------------------------------------------------------------
+
+#: The indexer key cache of the DeepSeek reference and of the engines: fp8 keys plus one fp32
+#: scale per block of 128 channels (DeepSeek-V3.2-Exp ``inference/model.py::Indexer``:
+#: ``k_cache`` float8_e4m3fn ``[B, S, index_head_dim]``, ``k_scale_cache`` float32
+#: ``[B, S, index_head_dim // block_size]``, ``block_size = 128``; vLLM
+#: ``DeepseekV32IndexerBackend`` and SGLang ``NSATokenToKVPool`` pack the same
+#: ``index_head_dim + index_head_dim // 128 · 4`` bytes per token as uint8).
+INDEXER_QUANT_BLOCK = 128
+INDEXER_SCALE_BYTES = 4
+
+
+def indexer_matrix_params(m: MLA, h: int) -> int:
+    """The lightning indexer's matrices (``DeepseekV32Indexer``; DeepSeek-V3.2-Exp technical report,
+    ``DeepSeek_V3_2.pdf`` §1):
+    ``wq_b`` q_lora_rank → Hi·Di (it reads MLA's normed ``q_a_proj`` latent), ``wk`` h → Di
+    (one key head shared by all indexer heads), ``weights_proj`` h → Hi (the per-head weights
+    ``w``). No biases. 0 without an indexer."""
+    if not m.index_n_heads:
+        return 0
+    return (m.q_lora_rank * m.index_n_heads * m.index_head_dim + h * m.index_head_dim
+            + h * m.index_n_heads)
+
+
+def indexer_params(m: MLA, h: int) -> int:
+    """:func:`indexer_matrix_params` plus ``k_norm``, a LayerNorm(Di) with weight and bias."""
+    if not m.index_n_heads:
+        return 0
+    return indexer_matrix_params(m, h) + 2 * m.index_head_dim
+
+
+def indexer_score_flops_per_pair(m: MLA) -> int:
+    """FLOPs of the indexer on one (query, key) pair: ``I_t,s = Σ_j w_t,j · ReLU(q_t,j · k_s)``
+    (DeepSeek-V3.2-Exp report eq. 1): the dot products ``Hi·Di`` MACs and the weighted head
+    sum ``Hi`` MACs. transformers computes both as matmuls over every cached key
+    (``torch.matmul(q, kᵀ)`` then ``weights @ scores``), so FlopCounterMode counts them."""
+    return 2 * (m.index_n_heads * m.index_head_dim + m.index_n_heads)
+
+
+def indexer_key_bytes_per_token(m: MLA, kv_layout: str, kv_bytes: int) -> int:
+    """Bytes one DSA layer's indexer caches per token: ``engine`` (DeepSeek reference, vLLM,
+    SGLang) fp8 keys + fp32 block scales, ``Di + 4·⌈Di/128⌉`` (132 for Di = 128) whatever the
+    KV dtype; ``transformers`` (``cache_utils.DynamicIndexedLayer.indexer_keys``) ``Di``
+    elements in the model's dtype (``kv_bytes`` each)."""
+    if not m.index_n_heads:
+        return 0
+    if kv_layout == "transformers":
+        return m.index_head_dim * kv_bytes
+    return (m.index_head_dim
+            + -(-m.index_head_dim // INDEXER_QUANT_BLOCK) * INDEXER_SCALE_BYTES)
+
+
 FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements,
-            recurrence_flops_per_token]
+            recurrence_flops_per_token, indexer_matrix_params, indexer_params,
+            indexer_score_flops_per_pair, indexer_key_bytes_per_token]

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 
 from ._frozen import spec_cache
 from .errors import EstimatorError
-from .mixers import mixer_params
+from .mixers import indexer_params, mixer_params
 from .spec import ModelSpec
 
 #: Names of the active-parameter conventions, in the order reports show them.
@@ -242,7 +242,8 @@ def attention_params(s: ModelSpec) -> int:
     Standard (MHA/GQA/MQA, ``modeling_llama.LlamaAttention``): ``h·a·d + 2·h·g·d + a·d·h``,
     plus ``a·d + 2·g·d`` q/k/v biases, ``h`` output bias, q/k norms (of the block's
     :func:`norm_params` type), ``a`` sinks (gpt-oss).
-    MLA (``modeling_deepseek_v3.DeepseekV3Attention``): see :class:`~estimator.spec.MLA`.
+    MLA (``modeling_deepseek_v3.DeepseekV3Attention``): see :class:`~estimator.spec.MLA`;
+    with DeepSeek Sparse Attention its indexer (:func:`~estimator.mixers.indexer_params`).
     MoA (``modeling_jetmoe.JetMoeAttention``): see :class:`~estimator.spec.MoA`.
     """
     h, a, g, d = s.hidden_size, s.num_attention_heads, s.num_key_value_heads, s.head_dim
@@ -261,7 +262,7 @@ def attention_params(s: ModelSpec) -> int:
             bias += m.kv_lora_rank + m.qk_rope_head_dim
         if s.attention_out_bias:
             bias += h
-        return q + kv + o + bias
+        return q + kv + o + bias + indexer_params(m, h)  # DSA's lightning indexer (V3.2)
     if s.moa is not None:
         E = s.moa.num_experts
         kv = h * 2 * g * d

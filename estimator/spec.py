@@ -49,6 +49,11 @@ class MLA:
     (q_lora_rank → a·(nope+rope)).
     Keys/values: ``kv_a_proj_with_mqa`` (h → kv_lora_rank + rope), RMSNorm(kv_lora_rank),
     ``kv_b_proj`` (kv_lora_rank → a·(nope + v)). Output: ``o_proj`` (a·v → h).
+
+    DeepSeek Sparse Attention (DeepSeek-V3.2, ``modeling_deepseek_v32.DeepseekV32Indexer``;
+    ``index_n_heads > 0``): a lightning indexer of ``index_n_heads`` heads of
+    ``index_head_dim`` scores every previous token and the MLA core attends only to the
+    ``index_topk`` best (:mod:`estimator.mixers`, ``indexer_*``). 0 → plain MLA.
     """
 
     q_lora_rank: int | None
@@ -56,6 +61,9 @@ class MLA:
     qk_nope_head_dim: int
     qk_rope_head_dim: int
     v_head_dim: int
+    index_n_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: int = 0
 
     @property
     def qk_head_dim(self) -> int:
@@ -89,6 +97,8 @@ MIXER_KINDS: dict[str, str] = {
     "short_conv": "gated short convolution (LFM2); modeling_lfm2.Lfm2ShortConv",
     "lightning": "lightning attention, linear attention with decay (MiniMax-01, arXiv "
                  "2501.08313); modeling_minimax.MiniMaxLightningAttention",
+    "kimi_delta": "Kimi Delta Attention, a gated delta rule with per-channel decay (Kimi "
+                  "Linear, arXiv 2510.26692); modeling_kimi_linear.KimiLinearDeltaAttention",
 }
 
 
@@ -111,6 +121,9 @@ class Mixer:
     * ``short_conv``: LFM2's ``in_proj`` (h → 3h), depthwise conv of ``conv_kernel``
       (``conv_L_cache``), ``out_proj``; ``proj_bias`` = ``conv_bias`` for all three.
     * ``lightning``: ``num_heads`` heads of ``head_dim`` (the attention heads).
+    * ``kimi_delta``: ``num_heads`` heads of ``head_dim`` (``linear_num_heads``,
+      ``linear_head_dim``), keys the same (``num_k_heads``, ``head_k_dim``), a depthwise
+      causal conv of ``conv_kernel`` over q, k and v.
     """
 
     kind: str
@@ -322,14 +335,15 @@ def _validate_mixer(m: Mixer) -> None:
     need = {"gated_deltanet": ("num_k_heads", "head_k_dim", "conv_kernel"),
             "mamba": ("state_size", "conv_kernel", "dt_rank"),
             "mamba2": ("num_k_heads", "state_size", "conv_kernel"),
-            "short_conv": ("conv_kernel",), "lightning": ()}[m.kind]
+            "short_conv": ("conv_kernel",), "lightning": (),
+            "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel")}[m.kind]
     for n in need:
         if getattr(m, n) < 1:
             raise EstimatorError("mixer." + n, getattr(m, n), f"must be >= 1 for a {m.kind} mixer")
     if m.kind == "mamba2" and m.num_heads % m.num_k_heads:
         raise EstimatorError("mixer.num_k_heads", m.num_k_heads,
                              f"(n_groups) must divide mixer.num_heads={m.num_heads}")
-    if m.kind == "gated_deltanet" and m.num_heads % m.num_k_heads:
+    if m.kind in ("gated_deltanet", "kimi_delta") and m.num_heads % m.num_k_heads:
         raise EstimatorError("mixer.num_k_heads", m.num_k_heads,
                              f"must divide mixer.num_heads={m.num_heads}")
 
@@ -459,6 +473,15 @@ def _validate(s: ModelSpec) -> None:
         if m.qk_head_dim < 1:
             raise EstimatorError("qk_nope_head_dim", m.qk_nope_head_dim,
                                  "qk_nope_head_dim + qk_rope_head_dim must be >= 1")
+        for n in ("index_n_heads", "index_head_dim", "index_topk"):
+            check_int(n, getattr(m, n), 0 if not m.index_n_heads else 1)
+        if m.index_n_heads:
+            if m.q_lora_rank is None:  # the indexer's wq_b reads the q_a_proj latent
+                raise EstimatorError("q_lora_rank", None, "DeepSeek Sparse Attention's "
+                                     "indexer needs a q_lora_rank")
+            if m.index_head_dim < m.qk_rope_head_dim:
+                raise EstimatorError("index_head_dim", m.index_head_dim,
+                                     f"must be >= qk_rope_head_dim={m.qk_rope_head_dim}")
     if s.moa is not None:
         check_int("moa.num_experts", s.moa.num_experts, 1)
         check_int("moa.top_k", s.moa.top_k, 1)

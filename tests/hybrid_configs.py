@@ -220,6 +220,62 @@ def gen_minimax(rng):
     return d
 
 
+def _mla(rng) -> dict:
+    a = rng.choice([1, 2, 4])
+    # published MLA configs set num_key_value_heads = heads (eager attention repeats K/V by
+    # a // num_key_value_heads; our count ignores the field)
+    return {"kv_lora_rank": rng.choice([4, 8, 12]), "qk_nope_head_dim": rng.choice([4, 8]),
+            "qk_rope_head_dim": rng.choice([2, 4]), "v_head_dim": rng.choice([4, 6, 8]),
+            "num_attention_heads": a, "num_key_value_heads": a,
+            "hidden_size": rng.choice([16, 24, 32]), "attention_bias": _flag(rng)}
+
+
+def _deepseek_moe(rng, L: int, E_key: str, k_key: str) -> dict:
+    E = rng.randint(2, 6)  # the grouped router takes the top 2 of each group
+    d = {E_key: E, k_key: rng.randint(1, min(3, E)), "moe_intermediate_size": rng.randint(4, 24),
+         "intermediate_size": rng.randint(8, 40), "n_group": 1, "topk_group": 1}
+    if _flag(rng):
+        d["mlp_layer_types"] = _kinds(rng, L, "dense", "sparse")
+    else:
+        d["first_k_dense_replace"] = rng.randint(0, L)
+    return d
+
+
+def gen_deepseek_v32(rng):
+    """DeepSeek-V3.2: MLA + the DSA indexer; ``index_topk`` below and above the test lengths."""
+    t = _trunk(rng)
+    L = t["num_hidden_layers"]
+    d = {**t, **_mla(rng), **_deepseek_moe(rng, L, "n_routed_experts", "num_experts_per_tok"),
+         "q_lora_rank": rng.choice([4, 8, 12]), "n_shared_experts": rng.randint(0, 2),
+         "index_n_heads": rng.choice([1, 2, 4]), "index_topk": rng.choice([2, 3, 5, 64])}
+    d["index_head_dim"] = d["qk_rope_head_dim"] + rng.choice([0, 2, 4])
+    if _flag(rng):
+        d["num_nextn_predict_layers"] = 1
+    return d
+
+
+def gen_kimi_linear(rng):
+    """Kimi-Linear: KDA + MLA (NoPE), the schedule from ``layer_types``, the checkpoint's
+    1-based ``linear_attn_config`` lists, or the default (every 4th layer from the 5th MLA)."""
+    t = _trunk(rng, (2, 7))
+    L = t["num_hidden_layers"]
+    d = {**t, **_mla(rng), **_deepseek_moe(rng, L, "num_experts", "num_experts_per_token"),
+         "q_lora_rank": rng.choice([None, 8]), "num_shared_experts": rng.randint(0, 2)}
+    H, D, K = rng.choice([1, 2, 4]), rng.choice([4, 6, 8]), rng.choice([2, 3, 4])
+    lt = _kinds(rng, L, "linear_attention", "full_attention")
+    how = rng.choice(["nested", "flat", "default"])
+    if how == "nested":
+        d["linear_attn_config"] = {
+            "num_heads": H, "head_dim": D, "short_conv_kernel_size": K,
+            "full_attn_layers": [i + 1 for i, x in enumerate(lt) if x == "full_attention"],
+            "kda_layers": [i + 1 for i, x in enumerate(lt) if x == "linear_attention"]}
+    else:
+        d.update(linear_num_heads=H, linear_head_dim=D, linear_conv_kernel_dim=K)
+        if how == "flat":
+            d["layer_types"] = lt
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -140,7 +140,7 @@ _HYBRID_LAYER_TYPES = {
                         for t in c.layers_block_type],
     "granitemoehybrid": _hybrid_kinds("mamba2"), "nemotron_h": _hybrid_kinds("mamba2"),
     "lfm2": _hybrid_kinds("short_conv"), "lfm2_moe": _hybrid_kinds("short_conv"),
-    "minimax": _hybrid_kinds("lightning"),
+    "minimax": _hybrid_kinds("lightning"), "kimi_linear": _hybrid_kinds("kimi_delta"),
     "falcon_h1": lambda c: ["mamba2+attention"] * c.num_hidden_layers,
 }
 

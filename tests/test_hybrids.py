@@ -6,7 +6,10 @@
   K/V tensors it holds must equal ``memory.kv_cache_bytes`` (softmax-attention layers only) and
   the conv/recurrent states ``memory.state_bytes`` with the ``transformers`` layout, the same at
   both lengths;
-* bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field.
+* bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field;
+* DeepSeek-V3.2 (DSA) and Kimi-Linear (KDA + MLA): the same checks (MLA caches its latent in
+  transformers 5.x, our ``engine`` layout; DSA's indexer keys in the model dtype), plus the
+  indexer's top-k selection against transformers' own mask and decode FLOPs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ N_CACHE = 3  # random configs per family for the CPU forward
 MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
                 "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn",
-                "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn"}
+                "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn",
+                "kimi_linear": "self_attn", "deepseek_v32": "self_attn"}
 
 
 def test_every_hybrid_family_loads_and_has_a_generator():
@@ -73,7 +77,7 @@ def _cache_bytes(cache) -> tuple[int, int]:
 
     kv = state = 0
     for layer in getattr(cache, "layers", []):
-        for name in ("keys", "values"):
+        for name in ("keys", "values", "indexer_keys"):  # + DSA's indexer key cache
             t = getattr(layer, name, None)
             if torch.is_tensor(t):
                 kv += t.numel() * t.element_size()
@@ -85,6 +89,18 @@ def _cache_bytes(cache) -> tuple[int, int]:
         if torch.is_tensor(t):
             state += t.numel() * t.element_size()
     return kv, state
+
+
+def _transformers_kv(spec, b: int, T: int) -> int:
+    """What transformers 5.24 caches per token, in our terms: softmax attention's K/V
+    (``transformers`` layout); MLA's latent (``cache.update(kv_nope, k_rot)``: our ``engine``
+    layout) and DSA's indexer keys in the model dtype (``DynamicIndexedLayer.indexer_keys``:
+    the ``transformers`` indexer layout, not the engines' fp8 + scales)."""
+    if spec.mla is None:
+        return memory.kv_cache_bytes(spec, b, T, "fp32", "transformers")
+    return (memory.kv_cache_bytes(spec, b, T, "fp32", "engine")
+            - memory.indexer_cache_bytes(spec, b, T, "fp32", "engine")
+            + memory.indexer_cache_bytes(spec, b, T, "fp32", "transformers"))
 
 
 CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
@@ -113,7 +129,7 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
         with torch.no_grad():
             out = model(ids, use_cache=True)
         kv, state = _cache_bytes(out.past_key_values)
-        assert kv == memory.kv_cache_bytes(spec, b, T, "fp32", "transformers"), (T, cfg)
+        assert kv == _transformers_kv(spec, b, T), (T, cfg)
         assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
         seen_state.add(state)
     assert len(seen_state) == 1  # constant in length
@@ -144,6 +160,14 @@ BAD = [
     ("bamba", {"attn_layer_indices": [0, 99]}, "attn_layer_indices"),
     ("bamba", {"mamba_d_head": 3}, "mamba_d_head"),
     ("jamba", {"attn_layer_offset": 9, "attn_layer_period": 4}, "attn_layer_offset"),
+    ("kimi_linear", {"layer_types": ["linear_attention", "full_attention", "kda"]},
+     "layer_types[2]"),
+    ("kimi_linear", {"linear_attn_config": {"full_attn_layers": [3], "kda_layers": [0, 2]}},
+     "linear_attn_config.kda_layers[0]"),
+    ("kimi_linear", {"linear_attn_config": {"full_attn_layers": [3], "kda_layers": [1]}},
+     "linear_attn_config.kda_layers"),
+    ("deepseek_v32", {"mlp_layer_types": ["dense", "sparse"]}, "mlp_layer_types"),
+    ("deepseek_v32", {"q_lora_rank": None}, "q_lora_rank"),
 ]
 
 
@@ -153,19 +177,25 @@ def test_bad_schedule_names_the_field(model_type, change, field):
     if model_type == "nemotron_h":  # the schedule under test replaces the generated one
         cfg.pop("layers_block_type" if "hybrid_override_pattern" in change
                 else "hybrid_override_pattern", None)
-    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe"):
+    if model_type == "kimi_linear":
+        cfg.pop("layer_types", None)
+        cfg.pop("linear_attn_config", None)
+        cfg.update(change)
+    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe", "kimi_linear",
+                      "deepseek_v32"):
         cfg["num_hidden_layers"] = 3 if "[2]" in field else 2 if "[1]" in field else 3
     with pytest.raises(EstimatorError) as e:
         spec_from_hf_config(cfg)
     assert e.value.field == field
 
 
-def test_bad_schedule_cli_exit_2_one_line(tmp_path):
+@pytest.mark.parametrize("model_type", ["qwen3_next", "kimi_linear"])
+def test_bad_schedule_cli_exit_2_one_line(tmp_path, model_type):
     import json
     import subprocess
     import sys
 
-    cfg = {**hybrid_configs.random_configs("qwen3_next", 1, "cli")[0], "num_hidden_layers": 2,
+    cfg = {**hybrid_configs.random_configs(model_type, 1, "cli")[0], "num_hidden_layers": 2,
            "layer_types": ["linear_attention", "mamba3"]}
     f = tmp_path / "config.json"
     f.write_text(json.dumps(cfg))
@@ -392,3 +422,119 @@ def test_qwen3_5_wrapper_params_equal_transformers(cfg):
     c = count_params(spec_from_hf_config(cfg))
     assert c.vision == vision, cfg
     assert c.total == numel(model) - vision, cfg
+
+
+# ----------------------------------------------------------------------------------------------
+# DeepSeek Sparse Attention: the top-k selection the FLOP count assumes
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("topk,T", [(3, 8), (5, 5), (64, 7)])
+def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, monkeypatch):
+    """The sparse MLA core's causal count (``flops._forward``: ``attended_pairs_x2`` with the
+    window ``index_topk``) against transformers' own selection: the keys its indexer leaves
+    unmasked in the mask handed to eager attention are ``Σ_x min(x, topk)`` per head and
+    sequence — our continuous form plus the diagonal (``min(topk, T)``, the 1/s term the causal
+    convention drops, flops module docstring). Eager attention still multiplies the whole
+    square (the ``full`` count FlopCounterMode confirms in the test above)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from transformers import AutoModelForCausalLM
+    from transformers.models.deepseek_v32 import modeling_deepseek_v32 as mod
+
+    from estimator.flops import attended_pairs_x2
+
+    cfg = {**hybrid_configs.random_configs("deepseek_v32", 1, "dsa")[0], "index_topk": topk}
+    kept = []
+    orig = mod.eager_attention_forward
+
+    def counting(module, q, k, v, attention_mask, *a, **kw):
+        kept.append(int((attention_mask == 0).sum()))
+        return orig(module, q, k, v, attention_mask, *a, **kw)
+
+    monkeypatch.setattr(mod, "eager_attention_forward", counting)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    b = 2
+    with torch.no_grad():
+        model(torch.randint(1, cfg["vocab_size"], (b, T)), use_cache=False)
+    spec = spec_from_hf_config(cfg)
+    assert len(kept) == spec.num_hidden_layers
+    for n in kept:
+        assert 2 * n == b * (attended_pairs_x2(T, topk, "causal") + min(topk, T))
+
+
+@pytest.mark.parametrize("topk", [64, 3])
+def test_dsa_decode_flops_against_flopcountermode(topk):
+    """One decoded token after ``ctx`` cached ones, transformers 5.24 eager (latent cache,
+    ``kv_b_proj`` re-run on every cached position: ``mla_layout="transformers"``): the counter
+    sees the indexer over all ``ctx + 1`` keys and dense MLA attention over all of them (the
+    top-k is a mask). So FlopCounterMode equals ``decode_flops`` exactly when ``index_topk``
+    covers the context, and exceeds it by the masked keys' ``QKᵀ`` and ``A·V`` otherwise."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import FLOPS_PER_MAC, attention_dims, decode_flops_per_token
+
+    cfg = {**hybrid_configs.random_configs("deepseek_v32", 1, "decode")[0], "index_topk": topk}
+    spec = spec_from_hf_config(cfg)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    heads, dqk, dv = attention_dims(spec)
+    for ctx in (2, 5, 9):
+        ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
+        with torch.no_grad():
+            cache = model(ids[:, :ctx], use_cache=True).past_key_values
+            with FlopCounterMode(display=False) as fc:
+                model(ids[:, ctx:], past_key_values=cache, use_cache=True)
+        masked = max(0, ctx + 1 - topk)
+        extra = spec.num_hidden_layers * masked * FLOPS_PER_MAC * heads * (dqk + dv)
+        assert fc.get_total_flops() == decode_flops_per_token(spec, ctx, "transformers") + extra
+
+
+def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
+    """Kimi-Linear decode (one token after ``ctx``): everything outside the KDA modules —
+    the MLA layers (latent cache, ``kv_b_proj`` re-run on the cached positions), MoE, lm_head —
+    equals ``decode_flops`` without ``sequence_mixers``, counted on the attention layers only;
+    the KDA modules' own ``nn.Linear`` projections equal ``2·mixer_matrix_params`` per layer."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import decode_flops
+    from estimator.mixers import mixer_matrix_params
+
+    checked = 0
+    for i, cfg in enumerate(hybrid_configs.random_configs("kimi_linear", 3, "decode")):
+        spec = spec_from_hf_config(cfg)
+        if not spec.num_mixer_layers or not spec.num_attention_layers:
+            continue
+        checked += 1
+        torch.manual_seed(0)
+        model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                                 attn_implementation="eager").eval()
+        prefix = f"{type(model).__name__}.model.layers"
+        linear = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
+                  if isinstance(m, torch.nn.Linear)}
+        for ctx in (3, 6):
+            ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
+            with torch.no_grad():
+                cache = model(ids[:, :ctx], use_cache=True).past_key_values
+                with FlopCounterMode(display=False) as fc:
+                    model(ids[:, ctx:], past_key_values=cache, use_cache=True)
+            counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
+            mix = sum(counts.get(f"{prefix}.{li}.self_attn", 0) for li in spec.mixer_layers)
+            mix_linear = sum(c for n, c in counts.items() if n in linear and any(
+                n.startswith(f"{prefix}.{li}.self_attn.") for li in spec.mixer_layers))
+            ours = decode_flops(spec, ctx, "transformers")
+            assert counts["Global"] - mix == ours.total - ours.sequence_mixers, (i, ctx, cfg)
+            assert mix_linear == spec.num_mixer_layers * 2 * mixer_matrix_params(
+                spec.mixer, spec.hidden_size), (i, cfg)
+    assert checked

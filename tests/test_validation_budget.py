@@ -20,10 +20,12 @@ TINY = estimator.ModelSpec(name="tiny", model_type="custom", num_hidden_layers=2
 
 @pytest.mark.parametrize("slug", estimator.list_presets())
 def test_every_preset_is_within_the_budget(slug):
-    if estimator.load_model(slug).spec.is_hybrid:  # refused, saying why
-        with pytest.raises(estimator.EstimatorError, match="hybrid"):
-            budget.plan(estimator.load_model(slug).spec)
-        with pytest.raises(estimator.EstimatorError, match="hybrid"):
+    spec = estimator.load_model(slug).spec
+    if spec.is_hybrid or (spec.mla is not None and spec.mla.index_n_heads):  # refused, saying why
+        why = "hybrid" if spec.is_hybrid else "Sparse Attention"
+        with pytest.raises(estimator.EstimatorError, match=why):
+            budget.plan(spec)
+        with pytest.raises(estimator.EstimatorError, match=why):
             budget.planned(estimator.load_model(slug), shrink=True)
         return
     p = budget.plan(estimator.load_model(slug).spec)  # the page: quick, as a spec

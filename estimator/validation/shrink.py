@@ -125,6 +125,9 @@ def shrink_spec(spec: ModelSpec, size: str = "small") -> ModelSpec:
     if spec.is_hybrid:  # the reference decoder (validation/reference.py) has no such mixers
         raise EstimatorError("mixer_layers", spec.num_mixer_layers, "shrinking hybrid specs "
                              "(linear attention, Mamba, short conv) is not supported yet")
+    if spec.mla is not None and spec.mla.index_n_heads:  # no indexer in the reference decoder
+        raise EstimatorError("index_n_heads", spec.mla.index_n_heads, "shrinking DeepSeek "
+                             "Sparse Attention specs is not supported yet")
     p = plan(spec, size)
     picks = layer_picks(spec)
     sw = set(spec.sliding_window_layers)
