@@ -57,12 +57,11 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk1", "axk2", "beam", "biogpt", "bitnet", "bloom", "cpmant", "ctrl",
+        "axk1", "axk2", "beam", "cpmant", "ctrl",
         "doge", "dory", "gemma3n_text", "gemma4_text", "gemma4_unified_text",
-        "gpt-sw3", "gpt_neox_japanese", "hy_v4", "laguna",
+        "gpt_neox_japanese", "hy_v4", "laguna",
         "mimo_v2_flash", "modernbert-decoder", "openai-gpt",
-        "xglm",
-    ),
+            ),
 }
 
 #: ``model_type`` → reason key (see :data:`REASONS`).

@@ -275,6 +275,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                    mlp_layer_types=None),
     "hyperclovax": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
                         attention_bias=False, mlp_bias=False, use_post_norm=True),
+    "bloom": dict(tie_word_embeddings=True),
+    "xglm": dict(tie_word_embeddings=True, add_cross_attention=False),
+    "biogpt": dict(tie_word_embeddings=True),
+    "bitnet": dict(num_key_value_heads=5, tie_word_embeddings=False, attention_bias=False),
+    "gpt-sw3": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -1769,6 +1774,7 @@ def _apertus(r: _Reader, name: str) -> ModelSpec:
 SHARED_CLASS: dict[str, str] = {
     "sarvam_moe": "glm4_moe", "exaone": "llama", "internlm3": "llama", "iquestcoder": "llama",
     "sarvam_mla": "deepseek_v3",
+    "gpt-sw3": "gpt2",  # GPT-SW3 (AI Sweden): GPT2Config and GPT2LMHeadModel
 }
 
 #: Their loaders: the other family's, reading the config class's own names and defaults.
@@ -1916,6 +1922,99 @@ def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(mixer=mixer if layers else None, mixer_layers=layers)
 
 
+# ----------------------------------------------------------------------------------------------
+# softmax-attention decoders moved out of coverage.py's "not_yet": BLOOM, XGLM, BioGPT, BitNet,
+# GPT-SW3 (config classes and modeling files of transformers 5.24)
+# ----------------------------------------------------------------------------------------------
+
+def _mha_heads(r: _Reader, a_key: str, a: int, h: int, h_key: str) -> None:
+    """These attentions split ``h`` into ``a`` heads and refuse a remainder."""
+    if h % a:
+        raise EstimatorError(r.name_of(a_key), a, f"must divide {h_key}={h}")
+
+
+def _bloom(r: _Reader, name: str) -> ModelSpec:
+    """BLOOM (``modeling_bloom.py``): a LayerNorm on the word embeddings
+    (``word_embeddings_layernorm``) before the first block; fused ``query_key_value`` (h → 3h,
+    MHA, head_dim = h/a) and ``dense`` with biases; a plain GELU MLP ``dense_h_to_4h`` /
+    ``dense_4h_to_h`` of 4h with biases; LayerNorms with bias; ``ln_f``; the lm_head tied by
+    default; ALiBi (no parameters; its bias enters the score matmul as ``baddbmm``). Keys:
+    ``n_layer`` / ``n_head`` (``BloomConfig.attribute_map``: num_hidden_layers /
+    num_attention_heads); the legacy ``n_embed`` overrides ``hidden_size``
+    (``BloomConfig.__post_init__``)."""
+    L, a = r.int("n_layer"), r.int("n_head")
+    if r.cfg.get("n_embed") is not None:
+        h, h_key = check_int("n_embed", r.cfg["n_embed"], 1), "n_embed"
+    else:
+        h, h_key = r.int("hidden_size"), "hidden_size"
+    _mha_heads(r, "n_head", a, h, h_key)
+    return ModelSpec(name=name, model_type="bloom", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, embedding_norm=True,
+                     attention_bias=True, attention_out_bias=True, fused_qkv=True,
+                     intermediate_size=4 * h, gated_ffn=False, ffn_bias=True,
+                     notes=("ALiBi position biases (no parameters)",))
+
+
+def _xglm(r: _Reader, name: str) -> ModelSpec:
+    """XGLM (``modeling_xglm.py``): sinusoidal positions (a buffer, no parameters); q/k/v/out
+    with biases (MHA, head_dim = h/a); a plain MLP ``fc1``/``fc2`` of ``ffn_dim`` with biases;
+    LayerNorms with bias (``self_attn_layer_norm``, ``final_layer_norm``, ``layer_norm``); the
+    lm_head tied by default; the embedding scale sqrt(h) is no parameter. Keys: ``num_layers``,
+    ``d_model``, ``attention_heads`` (``XGLMConfig.attribute_map``). ``add_cross_attention``
+    (a seq2seq decoder) is refused."""
+    if r.flag("add_cross_attention"):
+        raise EstimatorError("add_cross_attention", True, "cross-attention decoders are out of "
+                             "scope (the estimator models decoder-only LLMs)")
+    L, h, a = r.int("num_layers"), r.int("d_model"), r.int("attention_heads")
+    _mha_heads(r, "attention_heads", a, h, "d_model")
+    return ModelSpec(name=name, model_type="xglm", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, attention_bias=True,
+                     attention_out_bias=True, intermediate_size=r.int("ffn_dim"),
+                     gated_ffn=False, ffn_bias=True,
+                     max_position_embeddings=r.cfg.get("max_position_embeddings"),
+                     notes=("sinusoidal positions (no parameters)",))
+
+
+def _biogpt(r: _Reader, name: str) -> ModelSpec:
+    """BioGPT (``modeling_biogpt.py``): learned positions with an offset of 2
+    (``BioGptLearnedPositionalEmbedding``: ``max_position_embeddings + 2`` rows, as OPT);
+    q/k/v/out with biases (MHA, head_dim = h/a); a plain GELU MLP ``fc1``/``fc2`` of
+    ``intermediate_size`` with biases; LayerNorms with bias; the output head
+    (``output_projection``) tied by default; the embedding scale is no parameter."""
+    L, h, a = (r.int(k) for k in ("num_hidden_layers", "hidden_size", "num_attention_heads"))
+    _mha_heads(r, "num_attention_heads", a, h, "hidden_size")
+    P = check_int(r.name_of("max_position_embeddings"), r.int("max_position_embeddings"), 1,
+                  MAX_CONTEXT)
+    return ModelSpec(name=name, model_type="biogpt", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, attention_bias=True,
+                     attention_out_bias=True, intermediate_size=r.int("intermediate_size"),
+                     gated_ffn=False, ffn_bias=True, position_embeddings=P + 2,
+                     max_position_embeddings=P)
+
+
+def _bitnet(r: _Reader, name: str) -> ModelSpec:
+    """BitNet b1.58 (``modular_bitnet.py``): Llama's block (``attention_bias`` on q/k/v/o) with
+    two sub-norms per layer, ``attn_sub_norm`` (RMSNorm(h) before ``o_proj``) and
+    ``ffn_sub_norm`` (RMSNorm(f) before ``down_proj`` of the gated bias-free ReLU² MLP):
+    ``sub_norms``. ``BitNetConfig`` has no ``head_dim``: h/a. transformers builds 16-bit
+    matrices; the released checkpoint packs them ternary (its quantization_config): the count
+    is of the parameters, whatever their format."""
+    c = _common(r, name)
+    _mha_heads(r, "num_attention_heads", c["num_attention_heads"], c["hidden_size"],
+               "hidden_size")  # attn_sub_norm (width h) normalizes the a·d-wide heads
+    ab = r.flag("attention_bias")
+    return ModelSpec(**{**c, "head_dim": 0}, intermediate_size=r.int("intermediate_size"),
+                     attention_bias=ab, attention_out_bias=ab, sub_norms=True,
+                     notes=("ternary (1.58-bit) weights in the released checkpoint; counted as "
+                            "the parameters transformers builds",))
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -1945,6 +2044,10 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear,
+    "bloom": _renamed(_bloom, {"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}),
+    "xglm": _renamed(_xglm, {"num_hidden_layers": "num_layers", "hidden_size": "d_model",
+                             "num_attention_heads": "attention_heads"}),
+    "biogpt": _biogpt, "bitnet": _bitnet, "gpt-sw3": _gpt2,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2002,6 +2105,8 @@ ARCHITECTURES: dict[str, str] = {
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
+    "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
+    "BitNetForCausalLM": "bitnet",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

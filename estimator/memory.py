@@ -366,7 +366,7 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
 
     Layers as in :class:`LayerParams`; the embedding (vocabulary split over ``tp``, vLLM
     ``VocabParallelEmbedding``; learned positions replicated, vLLM's GPT-2 ``nn.Embedding``) on
-    the first stage; the final norm and the lm_head (split over
+    the first stage (BLOOM's embedding norm with it); the final norm and the lm_head (split over
     ``tp``) on the last. A tied lm_head costs nothing at ``pp=1`` and is a second copy of the
     embedding on the last stage at ``pp>1`` (Megatron and vLLM both keep one per end).
     ``other`` = JetMoE's post-mix bias and DeepSeek-V3's correction-bias buffer. ``vision``: a
@@ -403,7 +403,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "routed_experts": (tensor_bytes_(n_moe * lp.expert_mat, exp)
                            + tensor_bytes_(n_moe * lp.expert_extra, oth)),
         "router": tensor_bytes_(n_moe * lp.router, oth),
-        "norms": tensor_bytes_(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
+        "norms": tensor_bytes_(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0)
+                               + (norm_params(s, h) if first and s.embedding_norm else 0), oth),
         "lm_head": tensor_bytes_(lm, oth),
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,

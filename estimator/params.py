@@ -241,7 +241,8 @@ def attention_params(s: ModelSpec) -> int:
 
     Standard (MHA/GQA/MQA, ``modeling_llama.LlamaAttention``): ``h·a·d + 2·h·g·d + a·d·h``,
     plus ``a·d + 2·g·d`` q/k/v biases, ``h`` output bias, q/k norms (of the block's
-    :func:`norm_params` type), ``a`` sinks (gpt-oss).
+    :func:`norm_params` type), ``a`` sinks (gpt-oss), BitNet's ``attn_sub_norm`` (width ``h``,
+    before ``o_proj``; ``sub_norms``).
     MLA (``modeling_deepseek_v3.DeepseekV3Attention``): see :class:`~estimator.spec.MLA`;
     with DeepSeek Sparse Attention its indexer (:func:`~estimator.mixers.indexer_params`).
     MoA (``modeling_jetmoe.JetMoeAttention``): see :class:`~estimator.spec.MoA`.
@@ -282,6 +283,8 @@ def attention_params(s: ModelSpec) -> int:
         p += norm_params(s, a * d) + norm_params(s, g * d)
     if s.attention_sinks:
         p += a
+    if s.sub_norms:  # BitNetAttention.attn_sub_norm: RMSNorm(hidden_size) before o_proj
+        p += norm_params(s, h)
     return p
 
 
@@ -333,9 +336,11 @@ def dense_ffn_params(s: ModelSpec) -> int:
     """One dense layer's FFN: an MLP of width ``f`` = ``intermediate_size`` (``modeling_llama``
     ``LlamaMLP``; biases where ``ffn_bias``, e.g. Llama's ``mlp_bias``), plus the learned
     scalars of its activation, ``ffn_activation_params`` (``activations.XIELUActivation``:
-    ``alpha_p``, ``alpha_n``; Apertus)."""
+    ``alpha_p``, ``alpha_n``; Apertus), plus BitNet's ``ffn_sub_norm`` (a norm of width ``f``
+    before ``down_proj``, ``modeling_bitnet.BitNetMLP``) where ``sub_norms``."""
     return (mlp_params(s.hidden_size, s.intermediate_size, s.gated_ffn, s.ffn_bias)
-            + s.ffn_activation_params)
+            + s.ffn_activation_params
+            + (norm_params(s, s.intermediate_size) if s.sub_norms else 0))
 
 
 def mtp_params(s: ModelSpec) -> int:
@@ -375,7 +380,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
 
     ``total = V·h`` (embedding) ``[+ P·h`` learned positions``] + V·h`` (lm_head, unless tied)
     ``[+ V`` lm_head bias``]``
-    ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h) + L_dense·dense_ffn``
+    ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h) [+ norm(h)`` BLOOM's embedding
+    norm``] + L_dense·dense_ffn``
     (hybrids: ``L_attn`` layers with softmax attention, ``L_mix`` with the
     :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
     layers neither MoE nor FFN-less)
@@ -392,7 +398,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = s.num_attention_layers * attention_params(s)
     mixers = (len(s.mixer_layers) * mixer_params(s.mixer, h)) if s.mixer is not None else 0
-    norms = L * layer_norm_params(s) + norm_params(s, h)
+    # the final norm, and BLOOM's LayerNorm on the embeddings (modeling_bloom.BloomModel)
+    norms = L * layer_norm_params(s) + (2 if s.embedding_norm else 1) * norm_params(s, h)
     dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0

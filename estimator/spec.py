@@ -178,6 +178,9 @@ class ModelSpec:
     # 4 (Gemma-2/3, GLM-4: pre and post around both), 1 (Cohere's parallel block)
     norms_per_layer: int = 2
     lm_head_bias: bool = False  # PhiMoE's ``lm_head_bias``
+    # a norm of width h on the token embeddings before the first layer (BLOOM's
+    # word_embeddings_layernorm), besides the final norm
+    embedding_norm: bool = False
 
     # --- attention --------------------------------------------------------------------------
     num_attention_heads: int = 1
@@ -199,6 +202,9 @@ class ModelSpec:
     ffn_bias: bool = False  # bias in the dense-layer MLP
     # learned scalars of each dense MLP's activation (Apertus' xIELU: alpha_p and alpha_n)
     ffn_activation_params: int = 0
+    # BitNet's sub-norms: a norm of width h before o_proj (attn_sub_norm) and one of width f
+    # before down_proj (ffn_sub_norm) in every dense layer
+    sub_norms: bool = False
 
     # --- mixture of experts -----------------------------------------------------------------
     num_experts: int = 0  # routed experts E (0 → dense model)
@@ -392,6 +398,7 @@ _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_exper
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
+                "embedding_norm", "sub_norms",
                 "attention_bias",
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",

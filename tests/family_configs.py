@@ -627,7 +627,50 @@ def gen_hyperclovax(rng):
             "use_post_norm": _flag(rng)}
 
 
+def gen_bloom(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"n_layer": rng.randint(1, 4), "n_head": a, "vocab_size": rng.randint(37, 211)}
+    d["n_embed" if _flag(rng) else "hidden_size"] = a * rng.choice([4, 6, 8])  # legacy key
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
+def gen_xglm(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"num_layers": rng.randint(1, 4), "attention_heads": a, "d_model": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "ffn_dim": rng.randint(5, 60),
+         "max_position_embeddings": 64, "pad_token_id": 1}
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
+def gen_biogpt(rng):
+    a = rng.choice([1, 2, 4, 8])
+    return {**trunk(rng, L=(1, 4)), "num_attention_heads": a,
+            "hidden_size": a * rng.choice([4, 6, 8]), "intermediate_size": rng.randint(5, 60),
+            "pad_token_id": 1}
+
+
+def gen_bitnet(rng):
+    return {**trunk(rng), **attn(rng, explicit_head_dim=False),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng)}
+
+
+def gen_gpt_sw3(rng):
+    a = rng.choice([1, 2, 4])
+    d = {"n_layer": rng.randint(1, 4), "n_head": a, "n_embd": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "n_positions": 64}
+    if _flag(rng):
+        d["n_inner"] = rng.randint(5, 60)
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
+GENERATORS["gpt-sw3"] = GENERATORS.pop("gpt_sw3")  # a model_type with a hyphen
 
 
 def random_configs(model_type: str, n: int, salt: str = "") -> list[dict]:

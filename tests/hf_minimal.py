@@ -114,6 +114,13 @@ REQUIRED: dict[str, dict] = {
     # Kimi-Linear's default pad_token_id (163839) must be a row of the embedding
     "kimi_linear": dict(_BASE, vocab_size=163840, intermediate_size=96, moe_intermediate_size=40,
                         num_experts=4, num_experts_per_token=2),
+    "bloom": dict(n_layer=3, hidden_size=64, n_head=4, vocab_size=101),
+    "xglm": dict(num_layers=3, d_model=64, attention_heads=4, vocab_size=101, ffn_dim=96),
+    "biogpt": dict(_BASE, intermediate_size=96, max_position_embeddings=40),
+    # BitNet's default num_key_value_heads (5) must divide the heads
+    "bitnet": dict(num_hidden_layers=3, hidden_size=40, num_attention_heads=10, vocab_size=101,
+                   intermediate_size=96),
+    "gpt-sw3": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
 }
 
 
