@@ -280,6 +280,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "biogpt": dict(tie_word_embeddings=True),
     "bitnet": dict(num_key_value_heads=5, tie_word_embeddings=False, attention_bias=False),
     "gpt-sw3": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
+    "openai-gpt": dict(tie_word_embeddings=True),
+    "ctrl": dict(tie_word_embeddings=True),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -1924,7 +1926,7 @@ def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
 
 # ----------------------------------------------------------------------------------------------
 # softmax-attention decoders moved out of coverage.py's "not_yet": BLOOM, XGLM, BioGPT, BitNet,
-# GPT-SW3 (config classes and modeling files of transformers 5.24)
+# GPT-SW3, GPT-1, CTRL (config classes and modeling files of transformers 5.24)
 # ----------------------------------------------------------------------------------------------
 
 def _mha_heads(r: _Reader, a_key: str, a: int, h: int, h_key: str) -> None:
@@ -2015,6 +2017,48 @@ def _bitnet(r: _Reader, name: str) -> ModelSpec:
                             "the parameters transformers builds",))
 
 
+def _openai_gpt(r: _Reader, name: str) -> ModelSpec:
+    """GPT-1 (``modeling_openai.py``): learned positions ``positions_embed`` (``n_positions``
+    rows); post-norm blocks (``ln_1`` after attention, ``ln_2`` after the MLP) and no final
+    norm (``final_norm`` false); fused ``c_attn`` (h → 3h, MHA, head_dim = h/a) and ``c_proj``
+    with biases; a plain MLP ``c_fc``/``c_proj`` of 4h with biases; the lm_head tied by
+    default. transformers' GPT-1 keeps no KV cache (it recomputes every position); the
+    serving estimates assume an engine that caches K and V, as for every other family."""
+    L, h, a, P = (r.int(k) for k in ("n_layer", "n_embd", "n_head", "n_positions"))
+    check_int(r.name_of("n_positions"), P, 1, MAX_CONTEXT)
+    _mha_heads(r, "n_head", a, h, "n_embd")
+    return ModelSpec(name=name, model_type="openai-gpt", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, final_norm=False,
+                     attention_bias=True, attention_out_bias=True, fused_qkv=True,
+                     intermediate_size=4 * h, gated_ffn=False, ffn_bias=True,
+                     position_embeddings=P, max_position_embeddings=P,
+                     notes=("transformers' GPT-1 keeps no KV cache; engines' K/V cache assumed",))
+
+
+def _ctrl(r: _Reader, name: str) -> ModelSpec:
+    """CTRL (``modeling_ctrl.py``): sinusoidal positions (a buffer of ``n_positions`` rows, no
+    parameters); ``Wq``/``Wk``/``Wv``/``dense`` with biases (MHA, head_dim = h/a); a plain ReLU
+    MLP (``ffn``: Linear(h, dff), Linear(dff, h)) with biases; LayerNorms with bias
+    (``layernorm1``, ``layernorm2``, the final ``layernorm``); the lm_head tied by default
+    *with* a bias of V."""
+    L, h, a, P = (r.int(k) for k in ("n_layer", "n_embd", "n_head", "n_positions"))
+    check_int(r.name_of("n_positions"), P, 1, MAX_CONTEXT)
+    _mha_heads(r, "n_head", a, h, "n_embd")
+    return ModelSpec(name=name, model_type="ctrl", num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=a,
+                     num_key_value_heads=a, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     lm_head_bias=True, norm_type="layernorm", norm_bias=True,
+                     attention_bias=True, attention_out_bias=True, intermediate_size=r.int("dff"),
+                     gated_ffn=False, ffn_bias=True, max_position_embeddings=P,
+                     notes=("sinusoidal positions (no parameters)",))
+
+
+_GPT_NAMES = {"max_position_embeddings": "n_positions", "hidden_size": "n_embd",
+              "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2048,6 +2092,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "xglm": _renamed(_xglm, {"num_hidden_layers": "num_layers", "hidden_size": "d_model",
                              "num_attention_heads": "attention_heads"}),
     "biogpt": _biogpt, "bitnet": _bitnet, "gpt-sw3": _gpt2,
+    "openai-gpt": _renamed(_openai_gpt, _GPT_NAMES), "ctrl": _renamed(_ctrl, _GPT_NAMES),
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2106,7 +2151,8 @@ ARCHITECTURES: dict[str, str] = {
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
-    "BitNetForCausalLM": "bitnet",
+    "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
+    "CTRLLMHeadModel": "ctrl",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -403,7 +403,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "routed_experts": (tensor_bytes_(n_moe * lp.expert_mat, exp)
                            + tensor_bytes_(n_moe * lp.expert_extra, oth)),
         "router": tensor_bytes_(n_moe * lp.router, oth),
-        "norms": tensor_bytes_(n_layers * lp.layer_norms + (norm_params(s, h) if last else 0)
+        "norms": tensor_bytes_(n_layers * lp.layer_norms
+                               + (norm_params(s, h) if last and s.final_norm else 0)
                                + (norm_params(s, h) if first and s.embedding_norm else 0), oth),
         "lm_head": tensor_bytes_(lm, oth),
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),

@@ -380,8 +380,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
 
     ``total = V·h`` (embedding) ``[+ P·h`` learned positions``] + V·h`` (lm_head, unless tied)
     ``[+ V`` lm_head bias``]``
-    ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h) [+ norm(h)`` BLOOM's embedding
-    norm``] + L_dense·dense_ffn``
+    ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h)`` (final; none in GPT-1)
+    ``[+ norm(h)`` BLOOM's embedding norm``] + L_dense·dense_ffn``
     (hybrids: ``L_attn`` layers with softmax attention, ``L_mix`` with the
     :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
     layers neither MoE nor FFN-less)
@@ -398,8 +398,9 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = s.num_attention_layers * attention_params(s)
     mixers = (len(s.mixer_layers) * mixer_params(s.mixer, h)) if s.mixer is not None else 0
-    # the final norm, and BLOOM's LayerNorm on the embeddings (modeling_bloom.BloomModel)
-    norms = L * layer_norm_params(s) + (2 if s.embedding_norm else 1) * norm_params(s, h)
+    # the final norm (none in GPT-1) and BLOOM's LayerNorm on the embeddings
+    # (modeling_bloom.BloomModel.word_embeddings_layernorm)
+    norms = L * layer_norm_params(s) + (s.final_norm + s.embedding_norm) * norm_params(s, h)
     dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0

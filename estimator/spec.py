@@ -181,6 +181,7 @@ class ModelSpec:
     # a norm of width h on the token embeddings before the first layer (BLOOM's
     # word_embeddings_layernorm), besides the final norm
     embedding_norm: bool = False
+    final_norm: bool = True  # False: no norm after the last layer (GPT-1's post-norm blocks)
 
     # --- attention --------------------------------------------------------------------------
     num_attention_heads: int = 1
@@ -398,7 +399,7 @@ _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_exper
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
-                "embedding_norm", "sub_norms",
+                "embedding_norm", "final_norm", "sub_norms",
                 "attention_bias",
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",

@@ -669,8 +669,29 @@ def gen_gpt_sw3(rng):
     return d
 
 
+def _gpt1_trunk(rng):
+    a = rng.choice([1, 2, 4, 8])
+    d = {"n_layer": rng.randint(1, 4), "n_head": a, "n_embd": a * rng.choice([4, 6, 8]),
+         "vocab_size": rng.randint(37, 211), "n_positions": 64}
+    if _flag(rng):
+        d["tie_word_embeddings"] = _flag(rng)
+    return d
+
+
+def gen_openai_gpt(rng):
+    return _gpt1_trunk(rng)
+
+
+def gen_ctrl(rng):
+    return {**_gpt1_trunk(rng), "dff": rng.randint(5, 60)}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
-GENERATORS["gpt-sw3"] = GENERATORS.pop("gpt_sw3")  # a model_type with a hyphen
+for _mt in ("gpt-sw3", "openai-gpt"):  # model_types with a hyphen
+    GENERATORS[_mt] = GENERATORS.pop(_mt.replace("-", "_"))
+#: Families whose transformers model keeps no KV cache (GPT-1 recomputes every position): no
+#: cache tensors to compare with (tests/test_memory_inference.py skips them).
+NO_TRANSFORMERS_CACHE = ("openai-gpt",)
 
 
 def random_configs(model_type: str, n: int, salt: str = "") -> list[dict]:

@@ -121,6 +121,8 @@ REQUIRED: dict[str, dict] = {
     "bitnet": dict(num_hidden_layers=3, hidden_size=40, num_attention_heads=10, vocab_size=101,
                    intermediate_size=96),
     "gpt-sw3": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
+    "openai-gpt": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
+    "ctrl": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40, dff=96),
 }
 
 

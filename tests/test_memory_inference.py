@@ -143,6 +143,7 @@ def _table_kv_configs() -> list[tuple[str, dict]]:
     import family_configs
 
     return [(mt, cfg) for mt in family_configs.GENERATORS
+            if mt not in family_configs.NO_TRANSFORMERS_CACHE
             for cfg in family_configs.random_configs(mt, 3, salt="kv")]
 
 

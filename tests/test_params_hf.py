@@ -293,23 +293,24 @@ def test_every_family_has_a_generator():
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
 _EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings|embed_positions)"
-                  r"\.weight$"),
+    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings|embed_positions"
+                  r"|tokens_embed|positions_embed|^transformer\.w)\.weight$"),  # GPT-1, CTRL
     ("lm_head", r"^(lm_head|output_projection)\."),  # BioGPT: output_projection
     ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
     ("router", _FFN + r"(gate\.|router\.|expert_bias$)"),  # AFMoE: mlp.expert_bias
-    ("attention", r"\.(self_attn|self_attention|attn|attention)\."),
+    ("attention", r"\.(self_attn|self_attention|attn|attention|multi_head_attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]|self_attn_layer_norm"
               r"|attention_layernorm|feedforward_layernorm"
               r"|word_embeddings_layernorm|^(biogpt|model)\.layer_norm"  # BLOOM; BioGPT, XGLM
+              r"|\.layernorm[12]?"  # CTRL
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     # OPT: fc1/fc2 directly in the layer
     ("dense_ffn", r"\.(mlp\.|feed_forward\.|ffn\.|(?=fc[12]\.))(gate_proj|up_proj|down_proj"
                   r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out"
-                  r"|act_fn|ffn_sub_norm)\."),  # Apertus: xIELU's learned scalars; BitNet
+                  r"|act_fn|ffn_sub_norm|[02])\."),  # CTRL: ffn = Sequential(Linear, ReLU, Linear)  # Apertus: xIELU's learned scalars; BitNet
 ]
 
 
@@ -374,7 +375,8 @@ def test_counts_equal_transformers(model_type, i, cfg):
     emb = model.get_input_embeddings().weight
     tied = model.get_output_embeddings().weight is emb
     head = hf_oracle.numel(model, "lm_head") + hf_oracle.numel(model, "output_projection")
-    pos = hf_oracle.numel(model, ".wpe.") + hf_oracle.numel(model, ".embed_positions.")
+    pos = sum(hf_oracle.numel(model, f".{n}.") for n in ("wpe", "embed_positions",
+                                                          "positions_embed"))
     assert ours.embedding_tied == tied
     assert ours.active_non_embedding == ours.active - emb.numel() - pos - head
     assert ours.active_without_embedding == ours.active - (0 if tied else emb.numel()) - pos
@@ -546,7 +548,7 @@ def test_random_configs_cover_the_quirks():
                        "gpt_neox", "helium", "gpt2", "gpt_bigcode", "falcon", "granite_swa",
                        "jais2", "phi", "gptj", "codegen", "gpt_neo", "persimmon", "minicpm3",
                        "sarvam_mla", "youtu", "stablelm", "mpt", "opt", "bloom", "xglm",
-                       "biogpt", "bitnet", "gpt-sw3"):
+                       "biogpt", "bitnet", "gpt-sw3", "openai-gpt", "ctrl"):
             assert seen(lambda s: s.head_dim * s.num_attention_heads != s.hidden_size, fam), fam
     for fam in ("ernie4_5_moe", "dots1", "exaone_moe", "glm4_moe_lite", "granitemoeshared",
                 "cohere2_moe"):
