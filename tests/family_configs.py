@@ -638,7 +638,8 @@ def gen_bloom(rng):
 
 def gen_xglm(rng):
     a = rng.choice([1, 2, 4, 8])
-    d = {"num_layers": rng.randint(1, 4), "attention_heads": a, "d_model": a * rng.choice([4, 6, 8]),
+    d = {"num_layers": rng.randint(1, 4), "attention_heads": a,
+         "d_model": a * rng.choice([4, 6, 8]),
          "vocab_size": rng.randint(37, 211), "ffn_dim": rng.randint(5, 60),
          "max_position_embeddings": 64, "pad_token_id": 1}
     if _flag(rng):

@@ -310,7 +310,8 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     # OPT: fc1/fc2 directly in the layer
     ("dense_ffn", r"\.(mlp\.|feed_forward\.|ffn\.|(?=fc[12]\.))(gate_proj|up_proj|down_proj"
                   r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out"
-                  r"|act_fn|ffn_sub_norm|[02])\."),  # CTRL: ffn = Sequential(Linear, ReLU, Linear)  # Apertus: xIELU's learned scalars; BitNet
+                  r"|act_fn|ffn_sub_norm|[02])\."),  # Apertus: xIELU's scalars; BitNet; CTRL's
+    # ffn = Sequential(Linear, ReLU, Linear)
 ]
 
 
