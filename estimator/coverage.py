@@ -57,7 +57,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk1", "axk2", "beam", "cpmant",
+        "axk2", "beam", "cpmant",
         "doge", "dory", "gemma3n_text", "gemma4_text", "gemma4_unified_text",
         "gpt_neox_japanese", "hy_v4", "laguna",
         "mimo_v2_flash", "modernbert-decoder",

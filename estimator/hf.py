@@ -282,6 +282,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "gpt-sw3": dict(n_inner=None, tie_word_embeddings=True, add_cross_attention=False),
     "openai-gpt": dict(tie_word_embeddings=True),
     "ctrl": dict(tie_word_embeddings=True),
+    "axk1": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
+                 q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                 v_head_dim=128, mlp_layer_types=None, first_k_dense_replace=1,
+                 moe_layer_freq=1),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -304,6 +308,10 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "layer's weights (_keys_to_ignore_on_load_unexpected). Absent: no MTP layer.",
     ("kimi_linear", "first_k_dense_replace"): "KimiLinearConfig.__post_init__ reads it from "
     "kwargs (default 1) to derive mlp_layer_types; the declared field is removed.",
+    ("axk1", "first_k_dense_replace"): "AXK1Config.__post_init__ pops it from kwargs (default "
+    "1) to derive mlp_layer_types; the declared field is removed.",
+    ("axk1", "moe_layer_freq"): "AXK1Config.__post_init__ pops it from kwargs (default 1) to "
+    "derive mlp_layer_types.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -347,6 +355,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
     "deepseek_v32": _ROUTED,
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
+    "axk1": _ROUTED,
 }
 
 
@@ -1926,7 +1935,7 @@ def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
 
 # ----------------------------------------------------------------------------------------------
 # softmax-attention decoders moved out of coverage.py's "not_yet": BLOOM, XGLM, BioGPT, BitNet,
-# GPT-SW3, GPT-1, CTRL (config classes and modeling files of transformers 5.24)
+# GPT-SW3, GPT-1, CTRL, A.X-K1 (config classes and modeling files of transformers 5.24)
 # ----------------------------------------------------------------------------------------------
 
 def _mha_heads(r: _Reader, a_key: str, a: int, h: int, h_key: str) -> None:
@@ -2055,6 +2064,29 @@ def _ctrl(r: _Reader, name: str) -> ModelSpec:
                      notes=("sinusoidal positions (no parameters)",))
 
 
+def _axk1_moe_layers(r: _Reader, L: int) -> tuple[int, ...]:
+    """A.X-K1 (``AXK1Config.__post_init__``): ``mlp_layer_types``; absent, layer i is sparse iff
+    ``i >= first_k_dense_replace`` (default 1) and ``i % moe_layer_freq == 0`` (default 1), both
+    read from the legacy kwargs."""
+    if r.cfg.get("mlp_layer_types") is not None:
+        return _sparse_mlp_layer_types(lambda r: 0)(r, L)
+    first, freq = r.opt_int("first_k_dense_replace", 0), r.opt_int("moe_layer_freq", 1)
+    return tuple(i for i in range(L) if i >= first and i % freq == 0)
+
+
+def _axk1(r: _Reader, name: str) -> ModelSpec:
+    """A.X-K1 (``modular_axk1.py``): DeepSeek-V3's MLA (always the Q-LoRA path: ``q_lora_rank``
+    must be set) and MoE (sigmoid router, correction-bias buffer, ``n_shared_experts`` fused
+    shared experts) in GLM-4.7-Flash's decoder layer, plus one RMSNorm of width h on every MoE
+    block's output (``AXK1MoE.post_mlp_layernorm``: ``moe_output_norm``); dense layers are
+    DeepSeek's MLP. No MTP field in its config class."""
+    if r.opt("q_lora_rank") is None:
+        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type 'axk1' "
+                             "(AXK1Attention always uses the q_a_proj / q_b_proj path)")
+    spec = _deepseek(r, name, v3=True, layers=_axk1_moe_layers, mtp=False)
+    return spec.replace(moe_output_norm=bool(spec.moe_layers))
+
+
 _GPT_NAMES = {"max_position_embeddings": "n_positions", "hidden_size": "n_embd",
               "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
 
@@ -2093,6 +2125,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
                              "num_attention_heads": "attention_heads"}),
     "biogpt": _biogpt, "bitnet": _bitnet, "gpt-sw3": _gpt2,
     "openai-gpt": _renamed(_openai_gpt, _GPT_NAMES), "ctrl": _renamed(_ctrl, _GPT_NAMES),
+    "axk1": _axk1,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2152,7 +2185,7 @@ ARCHITECTURES: dict[str, str] = {
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
     "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
-    "CTRLLMHeadModel": "ctrl",
+    "CTRLLMHeadModel": "ctrl", "AXK1ForCausalLM": "axk1",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

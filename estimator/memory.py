@@ -405,7 +405,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "router": tensor_bytes_(n_moe * lp.router, oth),
         "norms": tensor_bytes_(n_layers * lp.layer_norms
                                + (norm_params(s, h) if last and s.final_norm else 0)
-                               + (norm_params(s, h) if first and s.embedding_norm else 0), oth),
+                               + (norm_params(s, h) if first and s.embedding_norm else 0)
+                               + (n_moe * norm_params(s, h) if s.moe_output_norm else 0), oth),
         "lm_head": tensor_bytes_(lm, oth),
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,

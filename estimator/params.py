@@ -381,7 +381,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     ``total = V·h`` (embedding) ``[+ P·h`` learned positions``] + V·h`` (lm_head, unless tied)
     ``[+ V`` lm_head bias``]``
     ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h)`` (final; none in GPT-1)
-    ``[+ norm(h)`` BLOOM's embedding norm``] + L_dense·dense_ffn``
+    ``[+ norm(h)`` BLOOM's embedding norm``] [+ n_moe·norm(h)`` A.X-K1's MoE output norms``]
+    + L_dense·dense_ffn``
     (hybrids: ``L_attn`` layers with softmax attention, ``L_mix`` with the
     :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
     layers neither MoE nor FFN-less)
@@ -401,6 +402,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     # the final norm (none in GPT-1) and BLOOM's LayerNorm on the embeddings
     # (modeling_bloom.BloomModel.word_embeddings_layernorm)
     norms = L * layer_norm_params(s) + (s.final_norm + s.embedding_norm) * norm_params(s, h)
+    if s.moe_output_norm:  # A.X-K1: modeling_axk1.AXK1MoE.post_mlp_layernorm
+        norms += n_moe * norm_params(s, h)
     dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0

@@ -220,6 +220,7 @@ class ModelSpec:
     shared_expert_bias: bool = False  # biases in the shared-expert MLP (DeepSeek-V2 mlp_bias)
     shared_expert_gate: bool = False  # qwen2_moe: sigmoid gate Linear(h, 1)
     router_score_correction_bias: bool = False  # DeepSeek-V3 buffer, in checkpoints
+    moe_output_norm: bool = False  # A.X-K1: a norm of width h on each MoE block's output
 
     # --- extras -----------------------------------------------------------------------------
     num_mtp_layers: int = 0  # DeepSeek-V3/GLM-4.5 multi-token prediction, outside the main model
@@ -399,7 +400,7 @@ _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_exper
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
-                "embedding_norm", "final_norm", "sub_norms",
+                "embedding_norm", "final_norm", "sub_norms", "moe_output_norm",
                 "attention_bias",
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",

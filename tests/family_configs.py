@@ -687,6 +687,27 @@ def gen_ctrl(rng):
     return {**_gpt1_trunk(rng), "dff": rng.randint(5, 60)}
 
 
+def gen_axk1(rng):
+    t = trunk(rng)
+    L = t["num_hidden_layers"]
+    a = rng.choice([1, 2, 4])
+    # AXK1Config's num_key_value_heads default (64) only runs with 64 heads
+    d = {**t, "num_attention_heads": a, "num_key_value_heads": a,
+         "hidden_size": a * rng.choice([4, 8, 12]),
+         **_glm4_moe_experts(rng, "n_routed_experts"), "n_group": 1, "topk_group": 1,
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "n_shared_experts": rng.randint(0, 2), "q_lora_rank": rng.randint(3, 20),
+         "kv_lora_rank": rng.randint(3, 20), "qk_nope_head_dim": rng.choice([2, 4, 8]),
+         "qk_rope_head_dim": rng.choice([2, 4, 8]), "v_head_dim": rng.randint(1, 12),
+         "attention_bias": _flag(rng)}
+    r = rng.random()
+    if r < 0.4:
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    elif r < 0.8:
+        d.update(first_k_dense_replace=rng.randint(0, L), moe_layer_freq=rng.randint(1, 2))
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 for _mt in ("gpt-sw3", "openai-gpt"):  # model_types with a hyphen
     GENERATORS[_mt] = GENERATORS.pop(_mt.replace("-", "_"))

@@ -123,6 +123,8 @@ REQUIRED: dict[str, dict] = {
     "gpt-sw3": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
     "openai-gpt": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40),
     "ctrl": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40, dff=96),
+    "axk1": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, n_routed_experts=8,
+                 num_experts_per_tok=2),
 }
 
 

@@ -304,7 +304,7 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]|self_attn_layer_norm"
               r"|attention_layernorm|feedforward_layernorm"
               r"|word_embeddings_layernorm|^(biogpt|model)\.layer_norm"  # BLOOM; BioGPT, XGLM
-              r"|\.layernorm[12]?"  # CTRL
+              r"|\.layernorm[12]?|\.post_mlp_layernorm"  # CTRL; A.X-K1
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
     # OPT: fc1/fc2 directly in the layer
