@@ -388,10 +388,9 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
     v_l = _cdiv(V, tp)
     lm = 0
     if last:
-        if not s.tie_word_embeddings:
-            lm = v_l * h + (v_l if s.lm_head_bias else 0)
-        elif pp > 1:
+        if not s.tie_word_embeddings or pp > 1:
             lm = v_l * h
+        lm += v_l if s.lm_head_bias else 0  # its own tensor even when the weight is tied (CTRL)
     return {
         "embedding": tensor_bytes_(v_l * h + s.position_embeddings * h, oth) if first else 0,
         "attention": (tensor_bytes_(n_attn * lp.attn_mat, mat)
