@@ -27,9 +27,46 @@ REASONS: dict[str, str] = {
     "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
                  "attention blocks per layer and zero-computation experts, sparse-attention "
                  "indexers, differential attention, byte-level patching, recurrent stacks ...)",
-    "not_yet": "softmax-attention decoder not yet in the family table: load it as a `custom` "
-               "spec meanwhile (README, Models)",
+    "not_yet": "softmax-attention decoder not in the family table yet: its block needs what "
+               "the spec cannot say yet (named below); load it as a `custom` spec meanwhile "
+               "(README, Models)",
 }
+
+#: What each ``not_yet`` family has that the spec cannot say yet, read from its transformers
+#: 5.24 ``modeling_*.py`` (appended to the reason by :func:`why_not`).
+DETAILS: dict[str, str] = {
+    "axk2": "A.X-K2: DeepSeek-V3.2's indexer plus a gated input RMSNorm (an h → gated_norm_rank "
+            "→ h MLP gating each layer's norm) and a query output gate (q_gate_proj)",
+    "beam": "a per-head gate bias (gate_bias, one per query head) on its attention output gate, "
+            "which the spec's gate (attention_output_gate) cannot say",
+    "cpmant": "CPM-Ant: segment embeddings, a learned relative-position bias table and its own "
+              "bias-free gated FFN and attention blocks",
+    "doge": "dynamic-mask attention (dt_proj and a per-K/V-head A), learned residual scales and "
+            "a cross-domain MoE of product-key embedding experts",
+    "dory": "learned scale vectors in every block (sqk and s_gate on attention, suv_gate and "
+            "suv_up on the MLP, lambda_1/lambda_2 on the residuals) and a per-token logit scale "
+            "on the lm_head",
+    "gemma3n_text": "per-layer input embeddings and projections, AltUp and LAuReL blocks, K/V "
+                    "shared across the last layers",
+    "gemma4_text": "per-layer input embeddings (embed_tokens_per_layer) with per-layer gates and "
+                   "projections, K/V shared across the last num_kv_shared_layers layers, "
+                   "per-layer attention shapes (attention_k_eq_v, double-wide MLPs), an optional "
+                   "MoE block beside the MLP",
+    "gemma4_unified_text": "Gemma-4's text model (per-layer inputs, K/V sharing, per-layer "
+                           "attention shapes)",
+    "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
+                         "the MLP width is int(hidden_size x intermediate_multiple_size)",
+    "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
+             "hyper-connections (hc_mult residual streams), attention sinks and an output gate",
+    "laguna": "per-layer query head counts (num_attention_heads_per_layer) and a per-head or "
+              "per-channel output gate (g_proj)",
+    "mimo_v2_flash": "MiMo-V2-Flash: sliding layers have twice the K/V heads and attention "
+                     "sinks, full layers neither; v_head_dim differs from head_dim (per-layer "
+                     "K/V shapes in the cache)",
+    "modernbert-decoder": "the first layer has no attention norm, and a prediction head (an h x h "
+                          "dense and a LayerNorm) runs before the lm_head",
+}
+
 
 _BY_REASON: dict[str, tuple[str, ...]] = {
     "encoder": (
@@ -57,10 +94,9 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk2", "beam", "cpmant",
-        "doge", "dory", "gemma3n_text", "gemma4_text", "gemma4_unified_text",
-        "gpt_neox_japanese", "hy_v4", "laguna",
-        "mimo_v2_flash", "modernbert-decoder",
+        "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text", "gemma4_text",
+        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "laguna", "mimo_v2_flash",
+        "modernbert-decoder",
     ),
 }
 
@@ -71,4 +107,7 @@ NOT_SUPPORTED_YET: dict[str, str] = {mt: why for why, mts in _BY_REASON.items() 
 def why_not(model_type: str) -> str | None:
     """The reason ``model_type`` does not load, or None when it is not listed."""
     key = NOT_SUPPORTED_YET.get(model_type)
-    return None if key is None else REASONS[key]
+    if key is None:
+        return None
+    detail = DETAILS.get(model_type)
+    return REASONS[key] + (f" ({model_type}: {detail})" if detail else "")
