@@ -479,15 +479,18 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     moe_ne = moe_e = 0
     if s.is_moe:
         moe_ne = (attn + norms + router_params(s) + _cdiv(shared_expert_params(s), tp)
-                  + (h if s.moe_output_bias else 0))
+                  + (h if s.moe_output_bias else 0)
+                  + (norm_params(s, h) if s.moe_output_norm else 0))  # A.X-K1
         moe_e = (s.num_experts // plan.ep) * _cdiv(expert_params(s), plan.etp)
-    emb = _cdiv(s.vocab_size * h, tp)
-    if s.tie_word_embeddings:
-        head = emb if plan.pp > 1 else 0
-    else:
-        head = _cdiv(s.vocab_size * h + (s.vocab_size if s.lm_head_bias else 0), tp)
+    table = _cdiv(s.vocab_size * h, tp)
+    # learned positions (GPT-2's wpe) and BLOOM's embedding norm are replicated, as in
+    # memory.stage_weight_bytes
+    emb = (table + s.position_embeddings * h
+           + (norm_params(s, h) if s.embedding_norm else 0))
+    head = table if (not s.tie_word_embeddings or plan.pp > 1) else 0
+    head += _cdiv(s.vocab_size, tp) if s.lm_head_bias else 0  # its own tensor even when tied
     return _LayerParams(dense=dense, moe_non_expert=moe_ne, moe_expert=moe_e, embedding=emb,
-                        head=head, final_norm=norm_params(s, h))
+                        head=head, final_norm=norm_params(s, h) if s.final_norm else 0)
 
 
 @spec_cache(1024)
