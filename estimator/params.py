@@ -382,7 +382,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     ``[+ V`` lm_head bias``]``
     ``+ L_attn·attention + L_mix·mixer + L·layer_norms + norm(h)`` (final; none in GPT-1)
     ``[+ norm(h)`` BLOOM's embedding norm``] [+ n_moe·norm(h)`` A.X-K1's MoE output norms``]
-    + L_dense·dense_ffn``
+    ``+ L_dense·dense_ffn``
     (hybrids: ``L_attn`` layers with softmax attention, ``L_mix`` with the
     :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
     layers neither MoE nor FFN-less)
