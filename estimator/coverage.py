@@ -41,9 +41,9 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "xlnet", "xmod",
     ),
     "hybrid": (
-        "bailing_hybrid", "falcon_mamba",
+        "bailing_hybrid",
         "inkling2_loop_text", "inkling2_text", "inkling_text",
-        "lara_mini", "lfm3", "mamba", "mamba2",
+        "lara_mini", "lfm3",
         "minimax_m3_vl_text", "olmo_hybrid", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
     ),

@@ -275,6 +275,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                    mlp_layer_types=None),
     "hyperclovax": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
                         attention_bias=False, mlp_bias=False, use_post_norm=True),
+    # pure state-space models (issue #13): every layer a Mamba mixer, no attention, no FFN
+    "mamba": dict(tie_word_embeddings=True, expand=2, state_size=16, conv_kernel=4,
+                  time_step_rank="auto", use_bias=False, use_conv_bias=True),
+    "falcon_mamba": dict(tie_word_embeddings=True, expand=2, state_size=16, conv_kernel=4,
+                         time_step_rank="auto", use_bias=False, use_conv_bias=True),
+    "mamba2": dict(tie_word_embeddings=False, expand=2, num_heads=128, head_dim=64, n_groups=8,
+                   state_size=128, conv_kernel=4, use_bias=False, use_conv_bias=True),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -1916,6 +1923,59 @@ def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(mixer=mixer if layers else None, mixer_layers=layers)
 
 
+# ----------------------------------------------------------------------------------------------
+# pure state-space models: every layer one Mamba mixer, no attention, no FFN (issue #13)
+# ----------------------------------------------------------------------------------------------
+
+def _ssm_trunk(r: _Reader, name: str) -> dict[str, Any]:
+    """The trunk of a model whose every block is ``norm → mixer → residual``
+    (``MambaBlock``, ``Mamba2Block``, ``FalconMambaBlock``): embeddings, one RMSNorm per
+    layer, ``norm_f``, the lm_head (tied per ``tie_word_embeddings``). No layer has attention
+    or an FFN, so the spec lists every layer in ``mixer_layers`` and ``ffnless_layers``;
+    ``num_attention_heads`` is a placeholder that no layer uses (``num_attention_layers`` is
+    0: no KV cache, only the per-sequence state). These configs have no
+    ``max_position_embeddings``: nothing in the model bounds the context."""
+    L = r.int("num_hidden_layers")
+    return dict(name=name, model_type=r.model_type, num_hidden_layers=L,
+                hidden_size=r.int("hidden_size"), vocab_size=r.int("vocab_size"),
+                num_attention_heads=1, num_key_value_heads=1,
+                tie_word_embeddings=r.flag("tie_word_embeddings"), norms_per_layer=1,
+                intermediate_size=0, mixer_layers=tuple(range(L)),
+                ffnless_layers=tuple(range(L)),
+                notes=("state-space model: no attention layer, so no KV cache; each sequence "
+                       "keeps a constant conv + SSM state whatever its length",))
+
+
+def _mamba_pure(r: _Reader, name: str) -> ModelSpec:
+    """Mamba-1 (``modeling_mamba.MambaMixer``) and Falcon-Mamba
+    (``modeling_falcon_mamba.FalconMambaMixer``: the same mixer plus weightless RMSNorms on dt,
+    B and C — buffers, not parameters): ``in_proj`` h → 2I (bias with ``use_bias``), a
+    depthwise conv of ``conv_kernel`` (bias with ``use_conv_bias``), ``x_proj`` I → R + 2N,
+    ``dt_proj`` R → I with bias, ``A_log`` I·N, ``D`` I, ``out_proj`` I → h (bias with
+    ``use_bias``); I = ``expand·h`` (``MambaConfig.__post_init__`` overwrites any
+    ``intermediate_size``), R = ``time_step_rank`` (``"auto"``: ``ceil(h/16)``)."""
+    c = _ssm_trunk(r, name)
+    h = c["hidden_size"]
+    rank = r.opt("time_step_rank")
+    rank = -(-h // 16) if rank == "auto" else check_int(r.name_of("time_step_rank"), rank, 1)
+    mixer = Mixer(kind="mamba", num_heads=1, head_dim=r.opt_int("expand", 1) * h,
+                  state_size=r.opt_int("state_size", 1), conv_kernel=r.opt_int("conv_kernel", 1),
+                  dt_rank=rank, conv_bias=r.flag("use_conv_bias"), proj_bias=r.flag("use_bias"))
+    return ModelSpec(**c, mixer=mixer)
+
+
+def _mamba2_pure(r: _Reader, name: str) -> ModelSpec:
+    """Mamba-2 (``modeling_mamba2.Mamba2Mixer``): ``num_heads`` SSM heads of ``head_dim``
+    (their product must be ``expand·h``: ``Mamba2Config.validate_architecture``), ``n_groups``
+    groups of B/C of ``state_size``; ``in_proj`` h → 2I + 2GN + H and ``out_proj`` I → h,
+    both biased with ``use_bias``; conv bias with ``use_conv_bias``; the gated RMSNorm(I)."""
+    c = _ssm_trunk(r, name)
+    h = c["hidden_size"]
+    mixer = _mamba2(r, h, "num_heads", "head_dim", "n_groups", "state_size", "conv_kernel",
+                    "use_conv_bias", "use_bias", inner=r.opt_int("expand", 1) * h)
+    return ModelSpec(**c, mixer=mixer)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -1945,6 +2005,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear,
+    # pure state-space models (issue #13)
+    "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2002,6 +2064,8 @@ ARCHITECTURES: dict[str, str] = {
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
+    "MambaForCausalLM": "mamba", "FalconMambaForCausalLM": "falcon_mamba",
+    "Mamba2ForCausalLM": "mamba2",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

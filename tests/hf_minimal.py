@@ -114,6 +114,11 @@ REQUIRED: dict[str, dict] = {
     # Kimi-Linear's default pad_token_id (163839) must be a row of the embedding
     "kimi_linear": dict(_BASE, vocab_size=163840, intermediate_size=96, moe_intermediate_size=40,
                         num_experts=4, num_experts_per_token=2),
+    # pure state-space models: no attention heads. Mamba-2's default heads (128 x 64) fix
+    # expand x hidden_size = 8192 (Mamba2Config.validate_architecture); meta device, so no cost
+    "mamba": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
+    "falcon_mamba": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
+    "mamba2": dict(num_hidden_layers=2, hidden_size=4096, vocab_size=101),
 }
 
 

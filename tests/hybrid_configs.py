@@ -276,6 +276,42 @@ def gen_kimi_linear(rng):
     return d
 
 
+
+# pure state-space models: no attention heads, no FFN
+
+def _ssm_trunk(rng) -> dict:
+    t = _trunk(rng, (1, 4))
+    t.pop("max_position_embeddings")  # the Mamba config classes have none
+    return {**t, "hidden_size": rng.choice([8, 12, 16, 24])}
+
+
+def _gen_mamba1(rng) -> dict:
+    d = {**_ssm_trunk(rng), "state_size": rng.choice([2, 4, 8]),
+         "conv_kernel": rng.choice([2, 3, 4]), "expand": rng.choice([1, 2, 3]),
+         "time_step_rank": rng.choice(["auto", 1, 3, 5]), "use_bias": _flag(rng),
+         "use_conv_bias": _flag(rng)}
+    return d
+
+
+def gen_mamba(rng):
+    return _gen_mamba1(rng)
+
+
+def gen_falcon_mamba(rng):
+    return _gen_mamba1(rng)
+
+
+def gen_mamba2(rng):
+    t = _ssm_trunk(rng)
+    expand = rng.choice([1, 2])
+    inner = expand * t["hidden_size"]
+    heads = rng.choice([x for x in _divisors(inner) if x <= 8])
+    return {**t, "expand": expand, "num_heads": heads, "head_dim": inner // heads,
+            "n_groups": rng.choice(_divisors(heads)), "state_size": rng.choice([2, 4, 8]),
+            "conv_kernel": rng.choice([2, 3, 4]), "use_bias": _flag(rng),
+            "use_conv_bias": _flag(rng), "chunk_size": rng.choice([2, 4, 16])}
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -33,7 +33,17 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
                 "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn",
                 "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn",
-                "kimi_linear": "self_attn", "deepseek_v32": "self_attn"}
+                "kimi_linear": "self_attn", "deepseek_v32": "self_attn",
+                "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer"}
+
+#: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
+#: names their trunk ``backbone`` and returns the cache as ``out.cache``.
+PURE_SSM = ("mamba", "falcon_mamba", "mamba2")
+
+
+def _trunk_name(model) -> str:
+    """``model`` or ``backbone``: the attribute of the causal LM that holds ``layers``."""
+    return model.base_model_prefix
 
 
 def test_every_hybrid_family_loads_and_has_a_generator():
@@ -63,7 +73,7 @@ def test_params_exact(model_type, i, cfg):
                                     if pat.search(n)), cfg
     # the schedule: which layers run what, as transformers built them
     kinds = spec.layer_kinds
-    for li, layer in enumerate(model.model.layers):
+    for li, layer in enumerate(getattr(model, _trunk_name(model)).layers):
         names = {n.split(".")[0] for n, _ in layer.named_parameters()}
         if kinds[li][0] == "none":
             assert mod not in names or model_type == "nemotron_h"
@@ -119,8 +129,8 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
     model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
                                              attn_implementation="eager").eval()
     spec = spec_from_hf_config(cfg)
-    if spec.num_attention_layers == 0:
-        pytest.skip("transformers 5.24 cannot run a cache without an attention layer "
+    if spec.num_attention_layers == 0 and model_type not in PURE_SSM:
+        pytest.skip("transformers 5.24 cannot run a hybrid's cache without an attention layer "
                     "(DynamicCache.get_seq_length raises)")
     b = 2
     seen_state = set()
@@ -128,7 +138,8 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
         ids = torch.randint(1, cfg["vocab_size"], (b, T))
         with torch.no_grad():
             out = model(ids, use_cache=True)
-        kv, state = _cache_bytes(out.past_key_values)
+        cache = out.cache if model_type in PURE_SSM else out.past_key_values
+        kv, state = _cache_bytes(cache)
         assert kv == _transformers_kv(spec, b, T), (T, cfg)
         assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
         seen_state.add(state)
@@ -257,7 +268,8 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
         model(ids, use_cache=False)
     counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
     mod = MIXER_MODULE[model_type]
-    prefix = f"{type(model).__name__}.model.layers"  # FlopCounterMode's module names
+    # FlopCounterMode's module names
+    prefix = f"{type(model).__name__}.{_trunk_name(model)}.layers"
     mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers)
     linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
                     if isinstance(m, torch.nn.Linear)}
@@ -268,8 +280,9 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
     m, h, n = spec.mixer, spec.hidden_size, spec.num_mixer_layers
     if m is not None:
         if m.kind == "mamba":
-            # JambaMambaMixer.slow_forward applies dt_proj as ``self.dt_proj.weight @ x``, a
-            # bare matmul outside the nn.Linear call (modeling_jamba.py)
+            # JambaMambaMixer.slow_forward (and MambaMixer / FalconMambaMixer.forward) apply
+            # dt_proj as ``self.dt_proj.weight @ x``, a bare matmul outside the nn.Linear call
+            # (modeling_jamba.py, modeling_mamba.py, modeling_falcon_mamba.py)
             mixer_linear += b * T * n * 2 * m.dt_rank * m.inner
         assert mixer_linear == b * T * n * 2 * mixer_matrix_params(m, h), cfg
     if m is not None and m.kind == "short_conv":
