@@ -1952,13 +1952,19 @@ def _mamba_pure(r: _Reader, name: str) -> ModelSpec:
     B and C — buffers, not parameters): ``in_proj`` h → 2I (bias with ``use_bias``), a
     depthwise conv of ``conv_kernel`` (bias with ``use_conv_bias``), ``x_proj`` I → R + 2N,
     ``dt_proj`` R → I with bias, ``A_log`` I·N, ``D`` I, ``out_proj`` I → h (bias with
-    ``use_bias``); I = ``expand·h`` (``MambaConfig.__post_init__`` overwrites any
-    ``intermediate_size``), R = ``time_step_rank`` (``"auto"``: ``ceil(h/16)``)."""
+    ``use_bias``); R = ``time_step_rank`` (``"auto"``: ``ceil(h/16)``). I is the config's
+    ``intermediate_size`` when it has one, else ``expand·h``: ``MambaConfig.__post_init__``
+    sets ``expand·h`` and then its parent stores the config's own keys over it, so
+    Falcon-Mamba-7B's ``intermediate_size: 8192`` wins over its ``expand: 16`` (8192, not
+    65,536: transformers builds 7,272,665,088 parameters, the card's 7.27B)."""
     c = _ssm_trunk(r, name)
     h = c["hidden_size"]
     rank = r.opt("time_step_rank")
     rank = -(-h // 16) if rank == "auto" else check_int(r.name_of("time_step_rank"), rank, 1)
-    mixer = Mixer(kind="mamba", num_heads=1, head_dim=r.opt_int("expand", 1) * h,
+    inner = r.cfg.get("intermediate_size")  # not a declared field: no DEFAULTS entry
+    inner = (r.opt_int("expand", 1) * h if inner is None
+             else check_int(r.where + "intermediate_size", inner, 1))
+    mixer = Mixer(kind="mamba", num_heads=1, head_dim=inner,
                   state_size=r.opt_int("state_size", 1), conv_kernel=r.opt_int("conv_kernel", 1),
                   dt_rank=rank, conv_bias=r.flag("use_conv_bias"), proj_bias=r.flag("use_bias"))
     return ModelSpec(**c, mixer=mixer)

@@ -290,6 +290,8 @@ def _gen_mamba1(rng) -> dict:
          "conv_kernel": rng.choice([2, 3, 4]), "expand": rng.choice([1, 2, 3]),
          "time_step_rank": rng.choice(["auto", 1, 3, 5]), "use_bias": _flag(rng),
          "use_conv_bias": _flag(rng)}
+    if _flag(rng):  # published configs carry it; transformers' config then ignores expand
+        d["intermediate_size"] = rng.choice([8, 20, 36])
     return d
 
 
