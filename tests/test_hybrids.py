@@ -551,3 +551,54 @@ def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
             assert mix_linear == spec.num_mixer_layers * 2 * mixer_matrix_params(
                 spec.mixer, spec.hidden_size), (i, cfg)
     assert checked
+
+
+# ----------------------------------------------------------------------------------------------
+# attention-free models (Mamba, Mamba-2): everything downstream of a spec with no KV cache
+# ----------------------------------------------------------------------------------------------
+
+def test_attention_free_model_memory_engine_and_tp():
+    """Falcon-Mamba-7B: no KV cache at all; the per-sequence state and vLLM's page are the
+    shapes of ``vllm/model_executor/layers/mamba/mamba_utils.py``
+    (``MambaStateShapeCalculator.mamba1_state_shape``: conv ``(I/tp, K − 1)``, temporal
+    ``(I/tp, N)``, in the model dtype); vLLM gives one page per layer and request
+    (``MambaSpec.max_memory_usage_bytes``, ``mamba_cache_mode="none"``), so the concurrency is
+    the block count ``available // page // layers``; TP must divide the inner width
+    (``mamba_mixer.py``); with chunked prefill nothing grows with the context."""
+    import estimator
+
+    I, K, N, L = 8192, 4, 16, 64  # tiiuae/falcon-mamba-7b config.json
+    page = (I * (K - 1) + I * N) * 2
+    m = estimator.estimate("falcon-mamba-7b").to_dict()["memory"]["inference"]
+    assert m["kv_cache"] == m["kv_cache_per_token"] == 0
+    assert m["state_per_sequence"] == L * page
+    e = m["engine"]
+    assert e["page_size"] == page
+    assert e["max_concurrency"] == e["num_blocks"] == e["available_kv"] // page // L
+    assert m["max_seq_len_limited_by"] == "memory"  # the prefill activations, nothing else
+    assert any(n.startswith("no softmax-attention layer") for n in m["notes"])
+    m2 = estimator.estimate("falcon-mamba-7b", tp=2).to_dict()["memory"]["inference"]
+    assert m2["engine"]["page_size"] == page // 2
+    with pytest.raises(EstimatorError) as err:
+        estimator.estimate("falcon-mamba-7b", tp=3)
+    assert err.value.field == "tp"
+    chunked = estimator.estimate("falcon-mamba-7b", max_num_batched_tokens=8192).to_dict()
+    assert chunked["memory"]["inference"]["max_seq_len_limited_by"] == "search_bound"
+    s = estimator.estimate("falcon-mamba-7b", engine="sglang").to_dict()["memory"]["inference"]
+    assert s["engine"]["kv_capacity_tokens"] == 0  # no KV token pool (its Mamba pool: a note)
+
+
+def test_mamba2_tp_follows_vllm_heads_and_groups():
+    """``mamba_mixer2.py``: ``num_heads % tp == 0`` and ``n_groups % tp == 0 or n_groups == 1``."""
+    from estimator.memory import check_tp
+
+    base = {"model_type": "mamba2", "num_hidden_layers": 2, "hidden_size": 64,
+            "vocab_size": 101, "expand": 2, "num_heads": 8, "head_dim": 16}
+    for groups, ok in ((1, (1, 2, 4, 8)), (2, (1, 2)), (4, (1, 2, 4)), (8, (1, 2, 4, 8))):
+        s = spec_from_hf_config({**base, "n_groups": groups})
+        for tp in (1, 2, 4, 8):
+            if tp in ok:
+                check_tp(s, tp)
+            else:
+                with pytest.raises(EstimatorError):
+                    check_tp(s, tp)
