@@ -282,6 +282,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                          time_step_rank="auto", use_bias=False, use_conv_bias=True),
     "mamba2": dict(tie_word_embeddings=False, expand=2, num_heads=128, head_dim=64, n_groups=8,
                    state_size=128, conv_kernel=4, use_bias=False, use_conv_bias=True),
+    # OLMo-Hybrid: Gated DeltaNet + attention (its linear_* sizes derive: read in _olmo_hybrid)
+    "olmo_hybrid": dict(tie_word_embeddings=False, attention_bias=False,
+                        linear_conv_kernel_dim=4),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -1982,6 +1985,42 @@ def _mamba2_pure(r: _Reader, name: str) -> ModelSpec:
     return ModelSpec(**c, mixer=mixer)
 
 
+def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
+    """OLMo-Hybrid (``modeling_olmo_hybrid.py``): ``layer_types`` picks Gated DeltaNet
+    (``OlmoHybridGatedDeltaNet``: separate ``q/k/v/a/b/g/o_proj`` — the same matrices as
+    Qwen3-Next's fused ``in_proj_qkvz``/``in_proj_ba``, one depthwise conv over q, k, v, the
+    gated RMSNorm over one value head; pre-norm block) or OLMo-2 attention (full-width q/k
+    RMSNorms, biases with ``attention_bias``; post-norm block); a gated MLP in every layer.
+    Defaults (``OlmoHybridConfig.__post_init__``): every 4th layer (i % 4 == 3) attention, the
+    last one when that leaves none; ``linear_num_key_heads`` / ``linear_num_value_heads`` =
+    ``num_attention_heads``, ``linear_key_head_dim`` = ``int(0.75·h / Hk)``,
+    ``linear_value_head_dim`` = ``2·Dk``."""
+    c = _common(r, name)
+    L, h, a = c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"]
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+    else:
+        lt = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(L)]
+        if "full_attention" not in lt:
+            lt[-1] = "full_attention"
+
+    def derived(key: str, default: int) -> int:  # null or absent: derived, as transformers does
+        v = r.cfg.get(key)
+        return default if v is None else check_int(r.where + key, v, 1)
+
+    hk = derived("linear_num_key_heads", a)
+    dk = derived("linear_key_head_dim", check_int(r.where + "linear_key_head_dim",
+                                                   int(0.75 * h / hk), 1))
+    mixer = Mixer(kind="gated_deltanet", num_heads=derived("linear_num_value_heads", a),
+                  head_dim=derived("linear_value_head_dim", 2 * dk), num_k_heads=hk,
+                  head_k_dim=dk, conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    layers = _indices(lt, "linear_attention")
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"), attention_bias=ab,
+                     attention_out_bias=ab, qk_norm="full", mixer=mixer if layers else None,
+                     mixer_layers=layers)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2013,6 +2052,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear,
     # pure state-space models (issue #13)
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
+    "olmo_hybrid": _olmo_hybrid,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2072,6 +2112,7 @@ ARCHITECTURES: dict[str, str] = {
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
     "MambaForCausalLM": "mamba", "FalconMambaForCausalLM": "falcon_mamba",
     "Mamba2ForCausalLM": "mamba2",
+    "OlmoHybridForCausalLM": "olmo_hybrid",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

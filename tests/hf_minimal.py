@@ -119,6 +119,8 @@ REQUIRED: dict[str, dict] = {
     "mamba": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
     "falcon_mamba": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
     "mamba2": dict(num_hidden_layers=2, hidden_size=4096, vocab_size=101),
+    # OLMo-Hybrid's default pad_token_id (100277) must be a row of the embedding
+    "olmo_hybrid": dict(_BASE, vocab_size=100352, intermediate_size=96),
 }
 
 

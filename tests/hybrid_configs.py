@@ -314,6 +314,26 @@ def gen_mamba2(rng):
             "use_conv_bias": _flag(rng), "chunk_size": rng.choice([2, 4, 16])}
 
 
+def gen_olmo_hybrid(rng):
+    """OLMo-Hybrid: explicit or derived (``OlmoHybridConfig.__post_init__``) linear sizes and
+    schedule; at least one layer of each kind when ``layer_types`` is given (its config
+    refuses all-linear or all-attention schedules)."""
+    t, at = _trunk(rng, (2, 6)), _attn(rng, explicit_head_dim=False)
+    L = t["num_hidden_layers"]
+    d = {**t, **at, "intermediate_size": rng.randint(8, 40), "attention_bias": _flag(rng),
+         "linear_conv_kernel_dim": rng.choice([2, 3, 4])}
+    if _flag(rng):
+        hk = rng.choice([1, 2])
+        d.update(linear_num_key_heads=hk, linear_num_value_heads=hk * rng.choice([1, 2]),
+                 linear_key_head_dim=rng.choice([4, 8]),
+                 linear_value_head_dim=rng.choice([4, 6, 8]))
+    if _flag(rng):
+        lt = _kinds(rng, L, "linear_attention", "full_attention")
+        lt[0], lt[-1] = "linear_attention", "full_attention"
+        d["layer_types"] = lt
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 
