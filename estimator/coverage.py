@@ -43,7 +43,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     "hybrid": (
         "bailing_hybrid",
         "inkling2_loop_text", "inkling2_text", "inkling_text",
-        "lara_mini", "lfm3",
+        "lfm3",
         "minimax_m3_vl_text", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
     ),

@@ -285,6 +285,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # OLMo-Hybrid: Gated DeltaNet + attention (its linear_* sizes derive: read in _olmo_hybrid)
     "olmo_hybrid": dict(tie_word_embeddings=False, attention_bias=False,
                         linear_conv_kernel_dim=4),
+    # Lara-Mini: Qwen3.5's Gated DeltaNet + sliding/full attention, MoE in every layer
+    "lara_mini": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=True,
+                      attention_bias=False, sliding_window=512, layer_types=None,
+                      linear_conv_kernel_dim=4, linear_key_head_dim=128,
+                      linear_value_head_dim=128, linear_num_key_heads=8,
+                      linear_num_value_heads=16),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -350,6 +356,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
     "deepseek_v32": _ROUTED,
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
+    "lara_mini": _PLAIN,
 }
 
 
@@ -2021,6 +2028,35 @@ def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
                      mixer_layers=layers)
 
 
+def _lara_mini(r: _Reader, name: str) -> ModelSpec:
+    """Lara-Mini (``modeling_lara_mini.py``): ``layer_types`` (default the released period-5
+    pattern linear, sliding, linear, full, sliding: ``LaraMiniConfig.__post_init__``) picks
+    Qwen3.5's Gated DeltaNet or Qwen3 attention (per-head q/k RMSNorms; ``sliding_window`` on
+    the ``sliding_attention`` layers); every layer's FFN is MoE (``num_experts`` of
+    ``moe_intermediate_size``, router without bias) plus a shared expert of
+    ``shared_expert_intermediate_size`` added without a gate."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L,
+                              ("linear_attention", "sliding_attention", "full_attention"))
+    else:
+        period = ("linear_attention", "sliding_attention", "linear_attention", "full_attention",
+                  "sliding_attention")
+        lt = [period[i % 5] for i in range(L)]
+    layers = _indices(lt, "linear_attention")
+    slide = _indices(lt, "sliding_attention")
+    w = _window(r)
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "moe_intermediate_size"),
+                     num_shared_experts=1,
+                     shared_expert_intermediate_size=r.int("shared_expert_intermediate_size"),
+                     attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     sliding_window=w if w and slide else None,
+                     sliding_window_layers=slide if w else (),
+                     mixer=_gated_deltanet(r) if layers else None, mixer_layers=layers)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2053,6 +2089,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     # pure state-space models (issue #13)
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
+    "lara_mini": _lara_mini,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2113,6 +2150,7 @@ ARCHITECTURES: dict[str, str] = {
     "MambaForCausalLM": "mamba", "FalconMambaForCausalLM": "falcon_mamba",
     "Mamba2ForCausalLM": "mamba2",
     "OlmoHybridForCausalLM": "olmo_hybrid",
+    "LaraMiniForCausalLM": "lara_mini",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -121,6 +121,8 @@ REQUIRED: dict[str, dict] = {
     "mamba2": dict(num_hidden_layers=2, hidden_size=4096, vocab_size=101),
     # OLMo-Hybrid's default pad_token_id (100277) must be a row of the embedding
     "olmo_hybrid": dict(_BASE, vocab_size=100352, intermediate_size=96),
+    "lara_mini": dict(_BASE, moe_intermediate_size=40, shared_expert_intermediate_size=56,
+                      num_experts=4, num_experts_per_tok=2),
 }
 
 

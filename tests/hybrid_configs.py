@@ -334,6 +334,27 @@ def gen_olmo_hybrid(rng):
     return d
 
 
+def gen_lara_mini(rng):
+    """Lara-Mini: GDN, sliding and full attention (explicit or the default period-5
+    schedule), a window below and above the test lengths, MoE + ungated shared expert."""
+    t, at = _trunk(rng, (2, 7)), _attn(rng)
+    at.setdefault("head_dim", at["hidden_size"] // at["num_attention_heads"])
+    L = t["num_hidden_layers"]
+    hk = rng.choice([1, 2])
+    E = rng.randint(1, 6)
+    d = {**t, **at, "linear_num_key_heads": hk, "linear_num_value_heads": hk * rng.choice([1, 2]),
+         "linear_key_head_dim": rng.choice([4, 8]), "linear_value_head_dim": rng.choice([4, 6, 8]),
+         "linear_conv_kernel_dim": rng.choice([2, 3, 4]), "attention_bias": _flag(rng),
+         "num_experts": E, "num_experts_per_tok": rng.randint(1, min(3, E)),
+         "moe_intermediate_size": rng.randint(4, 24),
+         "shared_expert_intermediate_size": rng.randint(4, 24),
+         "sliding_window": rng.choice([3, 4, 16])}
+    if _flag(rng):
+        d["layer_types"] = [rng.choice(["linear_attention", "sliding_attention",
+                                        "full_attention"]) for _ in range(L)]
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

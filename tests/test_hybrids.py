@@ -35,7 +35,7 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn",
                 "kimi_linear": "self_attn", "deepseek_v32": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
-                "olmo_hybrid": "linear_attn"}
+                "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
