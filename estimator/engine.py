@@ -425,6 +425,9 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         non_torch = vllm_non_torch_bytes(lay.gpus)
         marlin = s.is_moe and vllm_marlin_mxfp4(gpu, opts.dtype)
         f_l = -(-s.moe_intermediate_size // lay.etp) if marlin else 0
+        if s.mixer is not None and memory.hybrid_counts(s)[0] == 0:
+            return _vllm_attention_free(s, opts, gpu, lay, stage_models, total, source, util,
+                                        requested, non_torch, act_b, max_len, mnbt, mns)
         best = None
         for m in stage_models:
             lo, hi = m.layers
@@ -471,11 +474,15 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
                                                                   lay.dp_attn)
     chunk, graph_bs = sglang_gpu_memory_defaults(gpu_mib, lay.tp)
     free0 = total - SGLANG_CONTEXT_BYTES
+    n_attn = memory.hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
+    if n_attn == 0:
+        notes.append("no attention layer: no KV token pool; SGLang's separate Mamba state pool "
+                     "is not modelled")
     best = None
     for m in stage_models:
         lo, hi = m.layers
         cell = (hi - lo) * memory.kv_elements_per_token(s, opts.kv_cache, lay.tp) \
-            * BYTES_PER_ELEMENT[kv_dtype]
+            * BYTES_PER_ELEMENT[kv_dtype] if n_attn else 0
         w = sum(m.weights.values())
         tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
         if best is None or tok < best[0]:
@@ -495,6 +502,47 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         kv_capacity_tokens=tok, max_model_len=max_len,
         max_concurrency=tok / max_len if max_len else 0.0, max_num_batched_tokens=mnbt,
         max_num_seqs=mns, attention_groups=lay.dp_attn, notes=tuple(notes))
+
+
+def _vllm_attention_free(s: ModelSpec, opts, gpu, lay: Layout, stage_models, total: int,
+                         source: str, util: float, requested: int, non_torch: int, act_b: int,
+                         max_len: int, mnbt: int, mns: int) -> EngineMemory:
+    """vLLM for a model with no attention layer (Mamba, Mamba-2): every layer's cache is a
+    ``MambaSpec`` (``vllm/v1/kv_cache_interface.py``) whose page is one sequence's conv + SSM
+    state of that layer (``page_size_bytes``: the state shapes × dtype; here the stage's
+    :attr:`~estimator.memory.StageModel.state` over its layers), one uniform group of all the
+    worker's layers (``get_num_blocks``: ``available // page // layers``), and one page per
+    request (``max_memory_usage_bytes`` with ``mamba_cache_mode="none"``, prefix caching off:
+    ``page_size_bytes · (1 + num_speculative_blocks)``). So the maximum concurrency is the
+    block count, whatever ``max_model_len``; vLLM's "KV cache size" in tokens is that count ×
+    the Mamba block size, which it sets to ``max_model_len``."""
+    best = None
+    for m in stage_models:
+        lo, hi = m.layers
+        n = max(hi - lo, 1)
+        page = m.state // n
+        w = sum(m.weights.values())
+        peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
+                                 False, s.is_moe)
+        avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
+        blocks = vllm_num_blocks(avail, page, n) if page else 0
+        if best is None or blocks < best[0]:
+            best = (blocks, avail, w, peak, page)
+    blocks, avail, w, peak, page = best
+    notes = ["no attention layer: vLLM's cache holds one Mamba state page per layer and "
+             "request (MambaSpec, mamba_cache_mode 'none'); max_concurrency is the page count "
+             "and does not depend on max_model_len; kv_capacity_tokens = pages x max_model_len "
+             "(vLLM's Mamba block size)"]
+    if avail < 0:
+        notes.append("the weights and the profile run exceed the requested memory: vLLM "
+                     "would refuse to start (negative KV cache memory)")
+    return EngineMemory(
+        engine="vllm", total_memory=total, total_memory_source=source, utilization=util,
+        requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
+        available_kv=avail, page_size=page, block_size=max_len, num_blocks=blocks,
+        kv_capacity_tokens=blocks * max_len, max_model_len=max_len,
+        max_concurrency=float(blocks), max_num_batched_tokens=mnbt, max_num_seqs=mns,
+        attention_groups=lay.dp_attn, notes=tuple(notes))
 
 
 def conventions(engine: str) -> str:

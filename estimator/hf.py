@@ -286,6 +286,22 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                  v_head_dim=128, mlp_layer_types=None, first_k_dense_replace=1,
                  moe_layer_freq=1),
+    # pure state-space models (issue #13): every layer a Mamba mixer, no attention, no FFN
+    "mamba": dict(tie_word_embeddings=True, expand=2, state_size=16, conv_kernel=4,
+                  time_step_rank="auto", use_bias=False, use_conv_bias=True),
+    "falcon_mamba": dict(tie_word_embeddings=True, expand=2, state_size=16, conv_kernel=4,
+                         time_step_rank="auto", use_bias=False, use_conv_bias=True),
+    "mamba2": dict(tie_word_embeddings=False, expand=2, num_heads=128, head_dim=64, n_groups=8,
+                   state_size=128, conv_kernel=4, use_bias=False, use_conv_bias=True),
+    # OLMo-Hybrid: Gated DeltaNet + attention (its linear_* sizes derive: read in _olmo_hybrid)
+    "olmo_hybrid": dict(tie_word_embeddings=False, attention_bias=False,
+                        linear_conv_kernel_dim=4),
+    # Lara-Mini: Qwen3.5's Gated DeltaNet + sliding/full attention, MoE in every layer
+    "lara_mini": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=True,
+                      attention_bias=False, sliding_window=512, layer_types=None,
+                      linear_conv_kernel_dim=4, linear_key_head_dim=128,
+                      linear_value_head_dim=128, linear_num_key_heads=8,
+                      linear_num_value_heads=16),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -356,6 +372,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "deepseek_v32": _ROUTED,
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED,
+    "lara_mini": _PLAIN,
 }
 
 
@@ -2091,6 +2108,130 @@ _GPT_NAMES = {"max_position_embeddings": "n_positions", "hidden_size": "n_embd",
               "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
 
 
+# ----------------------------------------------------------------------------------------------
+# pure state-space models: every layer one Mamba mixer, no attention, no FFN (issue #13)
+# ----------------------------------------------------------------------------------------------
+
+def _ssm_trunk(r: _Reader, name: str) -> dict[str, Any]:
+    """The trunk of a model whose every block is ``norm → mixer → residual``
+    (``MambaBlock``, ``Mamba2Block``, ``FalconMambaBlock``): embeddings, one RMSNorm per
+    layer, ``norm_f``, the lm_head (tied per ``tie_word_embeddings``). No layer has attention
+    or an FFN, so the spec lists every layer in ``mixer_layers`` and ``ffnless_layers``;
+    ``num_attention_heads`` is a placeholder that no layer uses (``num_attention_layers`` is
+    0: no KV cache, only the per-sequence state). These configs have no
+    ``max_position_embeddings``: nothing in the model bounds the context."""
+    L = r.int("num_hidden_layers")
+    return dict(name=name, model_type=r.model_type, num_hidden_layers=L,
+                hidden_size=r.int("hidden_size"), vocab_size=r.int("vocab_size"),
+                num_attention_heads=1, num_key_value_heads=1,
+                tie_word_embeddings=r.flag("tie_word_embeddings"), norms_per_layer=1,
+                intermediate_size=0, mixer_layers=tuple(range(L)),
+                ffnless_layers=tuple(range(L)),
+                notes=("state-space model: no attention layer, so no KV cache; each sequence "
+                       "keeps a constant conv + SSM state whatever its length",))
+
+
+def _mamba_pure(r: _Reader, name: str) -> ModelSpec:
+    """Mamba-1 (``modeling_mamba.MambaMixer``) and Falcon-Mamba
+    (``modeling_falcon_mamba.FalconMambaMixer``: the same mixer plus weightless RMSNorms on dt,
+    B and C — buffers, not parameters): ``in_proj`` h → 2I (bias with ``use_bias``), a
+    depthwise conv of ``conv_kernel`` (bias with ``use_conv_bias``), ``x_proj`` I → R + 2N,
+    ``dt_proj`` R → I with bias, ``A_log`` I·N, ``D`` I, ``out_proj`` I → h (bias with
+    ``use_bias``); R = ``time_step_rank`` (``"auto"``: ``ceil(h/16)``). I is the config's
+    ``intermediate_size`` when it has one, else ``expand·h``: ``MambaConfig.__post_init__``
+    sets ``expand·h`` and then its parent stores the config's own keys over it, so
+    Falcon-Mamba-7B's ``intermediate_size: 8192`` wins over its ``expand: 16`` (8192, not
+    65,536: transformers builds 7,272,665,088 parameters, the card's 7.27B)."""
+    c = _ssm_trunk(r, name)
+    h = c["hidden_size"]
+    rank = r.opt("time_step_rank")
+    rank = -(-h // 16) if rank == "auto" else check_int(r.name_of("time_step_rank"), rank, 1)
+    inner = r.cfg.get("intermediate_size")  # not a declared field: no DEFAULTS entry
+    inner = (r.opt_int("expand", 1) * h if inner is None
+             else check_int(r.where + "intermediate_size", inner, 1))
+    mixer = Mixer(kind="mamba", num_heads=1, head_dim=inner,
+                  state_size=r.opt_int("state_size", 1), conv_kernel=r.opt_int("conv_kernel", 1),
+                  dt_rank=rank, conv_bias=r.flag("use_conv_bias"), proj_bias=r.flag("use_bias"))
+    return ModelSpec(**c, mixer=mixer)
+
+
+def _mamba2_pure(r: _Reader, name: str) -> ModelSpec:
+    """Mamba-2 (``modeling_mamba2.Mamba2Mixer``): ``num_heads`` SSM heads of ``head_dim``
+    (their product must be ``expand·h``: ``Mamba2Config.validate_architecture``), ``n_groups``
+    groups of B/C of ``state_size``; ``in_proj`` h → 2I + 2GN + H and ``out_proj`` I → h,
+    both biased with ``use_bias``; conv bias with ``use_conv_bias``; the gated RMSNorm(I)."""
+    c = _ssm_trunk(r, name)
+    h = c["hidden_size"]
+    mixer = _mamba2(r, h, "num_heads", "head_dim", "n_groups", "state_size", "conv_kernel",
+                    "use_conv_bias", "use_bias", inner=r.opt_int("expand", 1) * h)
+    return ModelSpec(**c, mixer=mixer)
+
+
+def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
+    """OLMo-Hybrid (``modeling_olmo_hybrid.py``): ``layer_types`` picks Gated DeltaNet
+    (``OlmoHybridGatedDeltaNet``: separate ``q/k/v/a/b/g/o_proj`` — the same matrices as
+    Qwen3-Next's fused ``in_proj_qkvz``/``in_proj_ba``, one depthwise conv over q, k, v, the
+    gated RMSNorm over one value head; pre-norm block) or OLMo-2 attention (full-width q/k
+    RMSNorms, biases with ``attention_bias``; post-norm block); a gated MLP in every layer.
+    Defaults (``OlmoHybridConfig.__post_init__``): every 4th layer (i % 4 == 3) attention, the
+    last one when that leaves none; ``linear_num_key_heads`` / ``linear_num_value_heads`` =
+    ``num_attention_heads``, ``linear_key_head_dim`` = ``int(0.75·h / Hk)``,
+    ``linear_value_head_dim`` = ``2·Dk``."""
+    c = _common(r, name)
+    L, h, a = c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"]
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+    else:
+        lt = ["full_attention" if i % 4 == 3 else "linear_attention" for i in range(L)]
+        if "full_attention" not in lt:
+            lt[-1] = "full_attention"
+
+    def derived(key: str, default: int) -> int:  # null or absent: derived, as transformers does
+        v = r.cfg.get(key)
+        return default if v is None else check_int(r.where + key, v, 1)
+
+    hk = derived("linear_num_key_heads", a)
+    dk = derived("linear_key_head_dim", check_int(r.where + "linear_key_head_dim",
+                                                   int(0.75 * h / hk), 1))
+    mixer = Mixer(kind="gated_deltanet", num_heads=derived("linear_num_value_heads", a),
+                  head_dim=derived("linear_value_head_dim", 2 * dk), num_k_heads=hk,
+                  head_k_dim=dk, conv_kernel=r.opt_int("linear_conv_kernel_dim", 1))
+    layers = _indices(lt, "linear_attention")
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"), attention_bias=ab,
+                     attention_out_bias=ab, qk_norm="full", mixer=mixer if layers else None,
+                     mixer_layers=layers)
+
+
+def _lara_mini(r: _Reader, name: str) -> ModelSpec:
+    """Lara-Mini (``modeling_lara_mini.py``): ``layer_types`` (default the released period-5
+    pattern linear, sliding, linear, full, sliding: ``LaraMiniConfig.__post_init__``) picks
+    Qwen3.5's Gated DeltaNet or Qwen3 attention (per-head q/k RMSNorms; ``sliding_window`` on
+    the ``sliding_attention`` layers); every layer's FFN is MoE (``num_experts`` of
+    ``moe_intermediate_size``, router without bias) plus a shared expert of
+    ``shared_expert_intermediate_size`` added without a gate."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L,
+                              ("linear_attention", "sliding_attention", "full_attention"))
+    else:
+        period = ("linear_attention", "sliding_attention", "linear_attention", "full_attention",
+                  "sliding_attention")
+        lt = [period[i % 5] for i in range(L)]
+    layers = _indices(lt, "linear_attention")
+    slide = _indices(lt, "sliding_attention")
+    w = _window(r)
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, **_moe_fields(r, tuple(range(L)), "moe_intermediate_size"),
+                     num_shared_experts=1,
+                     shared_expert_intermediate_size=r.int("shared_expert_intermediate_size"),
+                     attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     sliding_window=w if w and slide else None,
+                     sliding_window_layers=slide if w else (),
+                     mixer=_gated_deltanet(r) if layers else None, mixer_layers=layers)
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2126,6 +2267,10 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "biogpt": _biogpt, "bitnet": _bitnet, "gpt-sw3": _gpt2,
     "openai-gpt": _renamed(_openai_gpt, _GPT_NAMES), "ctrl": _renamed(_ctrl, _GPT_NAMES),
     "axk1": _axk1,
+    # pure state-space models (issue #13)
+    "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
+    "olmo_hybrid": _olmo_hybrid,
+    "lara_mini": _lara_mini,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2186,6 +2331,10 @@ ARCHITECTURES: dict[str, str] = {
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
     "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
     "CTRLLMHeadModel": "ctrl", "AXK1ForCausalLM": "axk1",
+    "MambaForCausalLM": "mamba", "FalconMambaForCausalLM": "falcon_mamba",
+    "Mamba2ForCausalLM": "mamba2",
+    "OlmoHybridForCausalLM": "olmo_hybrid",
+    "LaraMiniForCausalLM": "lara_mini",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

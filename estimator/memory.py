@@ -232,7 +232,19 @@ def check_tp(s: ModelSpec, tp: int) -> None:
     ``tp`` divides ``num_attention_heads`` (MLA and JetMoE MoA: the same rule on
     ``num_attention_heads``); KV heads split when ``g ≥ tp`` (``tp`` divides ``g``) and are
     replicated when ``g < tp`` (``g`` divides ``tp``). Raises :class:`EstimatorError` naming
-    ``tp``."""
+    ``tp``. A model with no attention layer (Mamba) is split by its mixer instead: Mamba-1's
+    inner width (``vllm/model_executor/layers/mamba/mamba_mixer.py``: ``in_proj`` a column-
+    parallel ``intermediate_size``), Mamba-2's heads and groups (``mamba_mixer2.py``:
+    ``num_heads % tp == 0`` and ``n_groups % tp == 0 or n_groups == 1``)."""
+    m = s.mixer
+    if m is not None and hybrid_counts(s)[0] == 0 and m.kind in ("mamba", "mamba2"):
+        if m.kind == "mamba" and m.inner % tp:
+            raise EstimatorError("tp", tp, f"must divide the Mamba inner width {m.inner}")
+        if m.kind == "mamba2" and (m.num_heads % tp or (m.num_k_heads % tp
+                                                        and m.num_k_heads != 1)):
+            raise EstimatorError("tp", tp, f"must divide the Mamba-2 heads ({m.num_heads}) and "
+                                 f"groups ({m.num_k_heads}; or groups = 1)")
+        return
     a, g = s.num_attention_heads, s.num_key_value_heads
     if a % tp:
         raise EstimatorError("tp", tp, f"must divide num_attention_heads={a}")
@@ -1085,10 +1097,18 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     cap = s.max_position_embeddings
     if cap and max_s_mem > cap:
         max_s, limited = cap, "max_position_embeddings"
+    elif max_s_mem >= MAX_SEQ_SEARCH:  # nothing grows with the context (no KV, chunked prefill)
+        max_s, limited = max_s_mem, "search_bound"
     else:
         max_s, limited = max_s_mem, "memory"
 
     notes = []
+    if n_kv == 0:
+        notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
+                     "constant mixer state, so the context grows memory only through the "
+                     "prefill activations" + (" (bounded by max_num_batched_tokens: the "
+                     f"search stops at {MAX_SEQ_SEARCH:,} tokens)" if limited == "search_bound"
+                     else ""))
     if dtype == "mxfp4" and not s.is_moe:
         notes.append("mxfp4 quantizes routed experts only; this model has none, so every tensor "
                      "is bf16")

@@ -164,7 +164,14 @@ def spec_warnings(s: ModelSpec) -> list[str]:
     if s.sliding_window and not s.sliding_window_layers:
         out.append(f"sliding_window={s.sliding_window} but no layer uses it "
                    "(sliding_window_layers is empty): every layer attends to the full context")
-    if s.mixer is not None:
+    if s.mixer is not None and s.num_dense_layers == 0 and not s.is_moe:
+        out.append(f"attention-free: all {s.num_mixer_layers} layers are {s.mixer.kind} mixers "
+                   "with no FFN: no KV cache, only a constant per-sequence state "
+                   "(memory.inference.state); FLOPs are the projections plus the published "
+                   "recurrence (flops.sequence_mixers); training activations count only the "
+                   "embedding, final norm and logits — the mixers' saved tensors are not "
+                   "modelled yet (an under-count)")
+    elif s.mixer is not None:
         out.append(f"hybrid: {s.num_mixer_layers} {s.mixer.kind} layer(s) keep a constant "
                    "per-sequence state (memory.inference.state) instead of a growing KV cache; "
                    "their FLOPs are the projections plus the published recurrence "

@@ -276,6 +276,85 @@ def gen_kimi_linear(rng):
     return d
 
 
+
+# pure state-space models: no attention heads, no FFN
+
+def _ssm_trunk(rng) -> dict:
+    t = _trunk(rng, (1, 4))
+    t.pop("max_position_embeddings")  # the Mamba config classes have none
+    return {**t, "hidden_size": rng.choice([8, 12, 16, 24])}
+
+
+def _gen_mamba1(rng) -> dict:
+    d = {**_ssm_trunk(rng), "state_size": rng.choice([2, 4, 8]),
+         "conv_kernel": rng.choice([2, 3, 4]), "expand": rng.choice([1, 2, 3]),
+         "time_step_rank": rng.choice(["auto", 1, 3, 5]), "use_bias": _flag(rng),
+         "use_conv_bias": _flag(rng)}
+    if _flag(rng):  # published configs carry it; transformers' config then ignores expand
+        d["intermediate_size"] = rng.choice([8, 20, 36])
+    return d
+
+
+def gen_mamba(rng):
+    return _gen_mamba1(rng)
+
+
+def gen_falcon_mamba(rng):
+    return _gen_mamba1(rng)
+
+
+def gen_mamba2(rng):
+    t = _ssm_trunk(rng)
+    expand = rng.choice([1, 2])
+    inner = expand * t["hidden_size"]
+    heads = rng.choice([x for x in _divisors(inner) if x <= 8])
+    return {**t, "expand": expand, "num_heads": heads, "head_dim": inner // heads,
+            "n_groups": rng.choice(_divisors(heads)), "state_size": rng.choice([2, 4, 8]),
+            "conv_kernel": rng.choice([2, 3, 4]), "use_bias": _flag(rng),
+            "use_conv_bias": _flag(rng), "chunk_size": rng.choice([2, 4, 16])}
+
+
+def gen_olmo_hybrid(rng):
+    """OLMo-Hybrid: explicit or derived (``OlmoHybridConfig.__post_init__``) linear sizes and
+    schedule; at least one layer of each kind when ``layer_types`` is given (its config
+    refuses all-linear or all-attention schedules)."""
+    t, at = _trunk(rng, (2, 6)), _attn(rng, explicit_head_dim=False)
+    L = t["num_hidden_layers"]
+    d = {**t, **at, "intermediate_size": rng.randint(8, 40), "attention_bias": _flag(rng),
+         "linear_conv_kernel_dim": rng.choice([2, 3, 4])}
+    if _flag(rng):
+        hk = rng.choice([1, 2])
+        d.update(linear_num_key_heads=hk, linear_num_value_heads=hk * rng.choice([1, 2]),
+                 linear_key_head_dim=rng.choice([4, 8]),
+                 linear_value_head_dim=rng.choice([4, 6, 8]))
+    if _flag(rng):
+        lt = _kinds(rng, L, "linear_attention", "full_attention")
+        lt[0], lt[-1] = "linear_attention", "full_attention"
+        d["layer_types"] = lt
+    return d
+
+
+def gen_lara_mini(rng):
+    """Lara-Mini: GDN, sliding and full attention (explicit or the default period-5
+    schedule), a window below and above the test lengths, MoE + ungated shared expert."""
+    t, at = _trunk(rng, (2, 7)), _attn(rng)
+    at.setdefault("head_dim", at["hidden_size"] // at["num_attention_heads"])
+    L = t["num_hidden_layers"]
+    hk = rng.choice([1, 2])
+    E = rng.randint(1, 6)
+    d = {**t, **at, "linear_num_key_heads": hk, "linear_num_value_heads": hk * rng.choice([1, 2]),
+         "linear_key_head_dim": rng.choice([4, 8]), "linear_value_head_dim": rng.choice([4, 6, 8]),
+         "linear_conv_kernel_dim": rng.choice([2, 3, 4]), "attention_bias": _flag(rng),
+         "num_experts": E, "num_experts_per_tok": rng.randint(1, min(3, E)),
+         "moe_intermediate_size": rng.randint(4, 24),
+         "shared_expert_intermediate_size": rng.randint(4, 24),
+         "sliding_window": rng.choice([3, 4, 16])}
+    if _flag(rng):
+        d["layer_types"] = [rng.choice(["linear_attention", "sliding_attention",
+                                        "full_attention"]) for _ in range(L)]
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -33,7 +33,18 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
                 "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn",
                 "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn",
-                "kimi_linear": "self_attn", "deepseek_v32": "self_attn"}
+                "kimi_linear": "self_attn", "deepseek_v32": "self_attn",
+                "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
+                "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn"}
+
+#: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
+#: names their trunk ``backbone`` and returns the cache as ``out.cache``.
+PURE_SSM = ("mamba", "falcon_mamba", "mamba2")
+
+
+def _trunk_name(model) -> str:
+    """``model`` or ``backbone``: the attribute of the causal LM that holds ``layers``."""
+    return model.base_model_prefix
 
 
 def test_every_hybrid_family_loads_and_has_a_generator():
@@ -63,7 +74,7 @@ def test_params_exact(model_type, i, cfg):
                                     if pat.search(n)), cfg
     # the schedule: which layers run what, as transformers built them
     kinds = spec.layer_kinds
-    for li, layer in enumerate(model.model.layers):
+    for li, layer in enumerate(getattr(model, _trunk_name(model)).layers):
         names = {n.split(".")[0] for n, _ in layer.named_parameters()}
         if kinds[li][0] == "none":
             assert mod not in names or model_type == "nemotron_h"
@@ -119,8 +130,8 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
     model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
                                              attn_implementation="eager").eval()
     spec = spec_from_hf_config(cfg)
-    if spec.num_attention_layers == 0:
-        pytest.skip("transformers 5.24 cannot run a cache without an attention layer "
+    if spec.num_attention_layers == 0 and model_type not in PURE_SSM:
+        pytest.skip("transformers 5.24 cannot run a hybrid's cache without an attention layer "
                     "(DynamicCache.get_seq_length raises)")
     b = 2
     seen_state = set()
@@ -128,7 +139,8 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
         ids = torch.randint(1, cfg["vocab_size"], (b, T))
         with torch.no_grad():
             out = model(ids, use_cache=True)
-        kv, state = _cache_bytes(out.past_key_values)
+        cache = out.cache if model_type in PURE_SSM else out.past_key_values
+        kv, state = _cache_bytes(cache)
         assert kv == _transformers_kv(spec, b, T), (T, cfg)
         assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
         seen_state.add(state)
@@ -257,7 +269,8 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
         model(ids, use_cache=False)
     counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
     mod = MIXER_MODULE[model_type]
-    prefix = f"{type(model).__name__}.model.layers"  # FlopCounterMode's module names
+    # FlopCounterMode's module names
+    prefix = f"{type(model).__name__}.{_trunk_name(model)}.layers"
     mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers)
     linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
                     if isinstance(m, torch.nn.Linear)}
@@ -268,8 +281,9 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
     m, h, n = spec.mixer, spec.hidden_size, spec.num_mixer_layers
     if m is not None:
         if m.kind == "mamba":
-            # JambaMambaMixer.slow_forward applies dt_proj as ``self.dt_proj.weight @ x``, a
-            # bare matmul outside the nn.Linear call (modeling_jamba.py)
+            # JambaMambaMixer.slow_forward (and MambaMixer / FalconMambaMixer.forward) apply
+            # dt_proj as ``self.dt_proj.weight @ x``, a bare matmul outside the nn.Linear call
+            # (modeling_jamba.py, modeling_mamba.py, modeling_falcon_mamba.py)
             mixer_linear += b * T * n * 2 * m.dt_rank * m.inner
         assert mixer_linear == b * T * n * 2 * mixer_matrix_params(m, h), cfg
     if m is not None and m.kind == "short_conv":
@@ -538,3 +552,54 @@ def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
             assert mix_linear == spec.num_mixer_layers * 2 * mixer_matrix_params(
                 spec.mixer, spec.hidden_size), (i, cfg)
     assert checked
+
+
+# ----------------------------------------------------------------------------------------------
+# attention-free models (Mamba, Mamba-2): everything downstream of a spec with no KV cache
+# ----------------------------------------------------------------------------------------------
+
+def test_attention_free_model_memory_engine_and_tp():
+    """Falcon-Mamba-7B: no KV cache at all; the per-sequence state and vLLM's page are the
+    shapes of ``vllm/model_executor/layers/mamba/mamba_utils.py``
+    (``MambaStateShapeCalculator.mamba1_state_shape``: conv ``(I/tp, K − 1)``, temporal
+    ``(I/tp, N)``, in the model dtype); vLLM gives one page per layer and request
+    (``MambaSpec.max_memory_usage_bytes``, ``mamba_cache_mode="none"``), so the concurrency is
+    the block count ``available // page // layers``; TP must divide the inner width
+    (``mamba_mixer.py``); with chunked prefill nothing grows with the context."""
+    import estimator
+
+    I, K, N, L = 8192, 4, 16, 64  # tiiuae/falcon-mamba-7b config.json
+    page = (I * (K - 1) + I * N) * 2
+    m = estimator.estimate("falcon-mamba-7b").to_dict()["memory"]["inference"]
+    assert m["kv_cache"] == m["kv_cache_per_token"] == 0
+    assert m["state_per_sequence"] == L * page
+    e = m["engine"]
+    assert e["page_size"] == page
+    assert e["max_concurrency"] == e["num_blocks"] == e["available_kv"] // page // L
+    assert m["max_seq_len_limited_by"] == "memory"  # the prefill activations, nothing else
+    assert any(n.startswith("no softmax-attention layer") for n in m["notes"])
+    m2 = estimator.estimate("falcon-mamba-7b", tp=2).to_dict()["memory"]["inference"]
+    assert m2["engine"]["page_size"] == page // 2
+    with pytest.raises(EstimatorError) as err:
+        estimator.estimate("falcon-mamba-7b", tp=3)
+    assert err.value.field == "tp"
+    chunked = estimator.estimate("falcon-mamba-7b", max_num_batched_tokens=8192).to_dict()
+    assert chunked["memory"]["inference"]["max_seq_len_limited_by"] == "search_bound"
+    s = estimator.estimate("falcon-mamba-7b", engine="sglang").to_dict()["memory"]["inference"]
+    assert s["engine"]["kv_capacity_tokens"] == 0  # no KV token pool (its Mamba pool: a note)
+
+
+def test_mamba2_tp_follows_vllm_heads_and_groups():
+    """``mamba_mixer2.py``: ``num_heads % tp == 0`` and ``n_groups % tp == 0 or n_groups == 1``."""
+    from estimator.memory import check_tp
+
+    base = {"model_type": "mamba2", "num_hidden_layers": 2, "hidden_size": 64,
+            "vocab_size": 101, "expand": 2, "num_heads": 8, "head_dim": 16}
+    for groups, ok in ((1, (1, 2, 4, 8)), (2, (1, 2)), (4, (1, 2, 4)), (8, (1, 2, 4, 8))):
+        s = spec_from_hf_config({**base, "n_groups": groups})
+        for tp in (1, 2, 4, 8):
+            if tp in ok:
+                check_tp(s, tp)
+            else:
+                with pytest.raises(EstimatorError):
+                    check_tp(s, tp)
