@@ -359,3 +359,20 @@ def test_hybrid_section_state_slots_limit_concurrency():
     assert e.max_concurrency == pytest.approx(e.num_blocks / 4)
     sg = estimator.estimate("qwen3-next-80b-a3b", tp=4, pp=1, ep=4, engine="sglang")
     assert sg.inference.engine.page_size == 12 * 2 * 1 * 256 * 2  # 12 attention layers only
+
+
+def test_fp8_kv_on_hybrids_is_pinned_by_the_state_page():
+    """vLLM issue #55196 (https://github.com/vllm-project/vllm/issues/55196, 2026-09, from
+    vLLM's own ``get_kv_cache_configs``): on Mamba/GDN hybrids ``--kv-cache-dtype fp8`` "gives
+    1.84x at 32k context and 1.00x (no gain) at short context": "the Mamba state is not quantized
+    by --kv-cache-dtype and all groups share one uniform page, so the bf16 Mamba page pins
+    bytes-per-block". Here: the same blocks, the attention block twice as long, and the same
+    concurrency for requests that fit one block."""
+    def run(kv, seq):
+        return estimator.estimate("qwen3-next-80b-a3b", tp=4, pp=1, ep=4, seq_len=seq,
+                                  kv_dtype=kv).inference.engine
+    bf, f8 = run("bf16", 256), run("fp8", 256)
+    assert f8.num_blocks == bf.num_blocks and f8.block_size == 2 * bf.block_size
+    assert f8.max_concurrency / bf.max_concurrency == pytest.approx(1.0)
+    ratio = run("fp8", 32768).max_concurrency / run("bf16", 32768).max_concurrency
+    assert 1.8 < ratio < 2.0  # 3 state blocks per request are not halved
