@@ -223,8 +223,10 @@ def vllm_num_blocks(available: int, page_size: int, group_size: int) -> int:
 
 
 def vllm_kv_tokens(num_blocks: int, num_groups: int, block_size: int = VLLM_BLOCK_SIZE) -> int:
-    """"GPU KV cache size: N tokens" (``_report_kv_cache_config``):
-    ``num_blocks // len(kv_cache_groups) · min_block_size``."""
+    """"GPU KV cache size: N tokens" (``_report_kv_cache_config``, 2025 releases):
+    ``num_blocks // len(kv_cache_groups) · min_block_size``. (Later releases print
+    ``int(max_concurrency · max_model_len)`` instead, as quoted in vLLM issue #51041; the two
+    agree for one group of full attention and differ for hybrids.)"""
     return num_blocks // max(num_groups, 1) * block_size
 
 
@@ -711,8 +713,9 @@ def conventions(engine: str) -> str:
     return ("vLLM v1 determine_available_memory: driver total x gpu_memory_utilization - "
             "weights - profile-run peak at max_num_batched_tokens (fused-MoE workspaces, "
             "sampler) - non-torch increase; blocks of 16 tokens per layer "
-            "(kv_cache_utils.get_num_blocks), smallest worker wins; CUDA graphs and the CUDA "
-            "context use the headroom")
+            "(kv_cache_utils.get_num_blocks; 64 with DeepSeek-V3.2's indexer cache; hybrids: "
+            "attention blocks raised to one Mamba-state page), smallest worker wins; CUDA graphs "
+            "and the CUDA context use the headroom")
 
 
 __all__ = ["ENGINES", "EngineMemory", "VllmKVPlan", "compute", "conventions",
