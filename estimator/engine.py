@@ -30,13 +30,16 @@ into blocks (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_k
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
 ``_get_kv_cache_groups_uniform_page_size`` groups them; with pipeline stages every worker sizes
-its own cache and the engine keeps the smallest block count.
+its own cache and the engine keeps the smallest block count. DeepSeek Sparse Attention
+(DeepSeek-V3.2) adds the indexer's key cache as a second spec per layer, and hybrids
+(Mamba, Gated DeltaNet, lightning attention, KDA, short conv) a Mamba-state spec per mixer
+layer whose page sets the attention block size: :func:`vllm_kv_plan`.
 
 **SGLang** (``python/sglang/srt/model_executor/model_runner.py``,
 ``ModelRunner.profile_max_num_token``)::
 
     rest = free_after_load − free_at_init × (1 − mem_fraction_static)
-    max_total_num_tokens = rest // cell_size
+    max_total_num_tokens = rest // cell_size     # cell_size: sglang_cell_size
 
 The default ``mem_fraction_static`` reserves room for activations and CUDA graphs
 (``python/sglang/srt/server_args.py::ServerArgs._handle_gpu_memory_settings``, SGLang PR #10975,
@@ -57,14 +60,31 @@ from typing import Any
 
 from . import memory
 from .errors import EstimatorError
-from .memory import BYTES_PER_ELEMENT, GIB, Layout
-from .spec import ModelSpec
+from .memory import ACTIVATION_DTYPE, BYTES_PER_ELEMENT, GIB, Layout
+from .spec import Mixer, ModelSpec
 
 ENGINES = ("vllm", "sglang")
 
 #: vLLM's KV block size on CUDA (``vllm/config/cache.py::CacheConfig.block_size``: 16 when unset
 #: by the attention backend; FlashMLA forces 64 for MLA models on Hopper, not modelled).
 VLLM_BLOCK_SIZE = 16
+#: Block size of DeepSeek Sparse Attention models (``vllm/platforms/cuda.py::CudaPlatform.
+#: check_and_update_config``: "Forcing kv cache block size to 64 for FlashMLASparse backend").
+VLLM_SPARSE_MLA_BLOCK_SIZE = 64
+#: ``--kv-cache-dtype fp8`` on DeepSeek-V3.2 becomes ``fp8_ds_mla``
+#: (``vllm/model_executor/models/config.py::DeepseekV32ForCausalLM.verify_and_update_config``),
+#: whose page is ``block_size · 656`` bytes (``vllm/v1/kv_cache_interface.py::MLAAttentionSpec.
+#: real_page_size_bytes``, the layout of ``v1/attention/backends/mla/flashmla_sparse.py``): per
+#: token the ``kv_lora_rank`` latent in fp8 (512), one fp32 scale per 128 of it (4 × 4) and the
+#: RoPE key in bf16 (64 × 2).
+VLLM_FP8_DS_MLA_TILE = 128
+VLLM_FP8_DS_MLA_SCALE_BYTES = 4
+VLLM_FP8_DS_MLA_ROPE_BYTES = 2
+#: Attention block-size alignment when vLLM raises the block size of a hybrid model
+#: (``HybridAttentionMambaModelConfig.verify_and_update_config``: multiples of 16 for
+#: FlashAttention/FlashInfer; 64 for MLA backends other than CUTLASS).
+VLLM_HYBRID_BLOCK_ALIGN = 16
+VLLM_HYBRID_MLA_BLOCK_ALIGN = 64
 #: Tokens the fused-MoE kernel processes per chunk (``vllm/envs.py::VLLM_FUSED_MOE_CHUNK_SIZE``,
 #: default 32768 in 2025 releases): the workspaces are sized for at most this many tokens.
 VLLM_FUSED_MOE_CHUNK_SIZE = 32768
@@ -174,15 +194,24 @@ def vllm_max_memory_usage_blocks(max_model_len: int, block_size: int, window: in
 
 def vllm_kv_groups(n_full: int, n_slide: int) -> tuple[int, int, int]:
     """``(group_size, full groups, sliding groups)`` for a worker holding ``n_full`` full and
-    ``n_slide`` sliding-window layers (``kv_cache_utils.py``): one group of every layer when they
-    are all one kind (``_get_kv_cache_groups_uniform_spec``); otherwise
-    ``_get_kv_cache_groups_uniform_page_size``: group size = the smaller count, or the larger when
-    it is below 1.5× the smaller, and ``cdiv(count, group_size)`` groups per kind (padded)."""
-    if n_full == 0 or n_slide == 0:
-        return n_full + n_slide, (1 if n_full else 0), (1 if n_slide else 0)
-    lo, hi = min(n_full, n_slide), max(n_full, n_slide)
+    ``n_slide`` sliding-window layers (:func:`vllm_group_layout` of the two counts)."""
+    size, groups = vllm_group_layout((n_full, n_slide))
+    return size, groups[0], groups[1]
+
+
+def vllm_group_layout(counts: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
+    """``(group_size, groups per kind)`` for a worker holding ``counts[i]`` layers of each KV
+    kind (full attention, sliding window, Mamba state; ``vllm/v1/core/kv_cache_utils.py``):
+    one group of every layer when there is one kind (``_get_kv_cache_groups_uniform_spec``);
+    otherwise ``_get_kv_cache_groups_uniform_page_size``: group size = the smallest count, or
+    the largest when it is below 1.5× the smallest, and ``cdiv(count, group_size)`` groups per
+    kind (the last one padded)."""
+    present = [c for c in counts if c]
+    if len(present) <= 1:
+        return sum(present), tuple(1 if c else 0 for c in counts)
+    lo, hi = min(present), max(present)
     size = hi if hi < lo * 1.5 else lo
-    return size, -(-n_full // size), -(-n_slide // size)
+    return size, tuple(-(-c // size) for c in counts)
 
 
 def vllm_num_blocks(available: int, page_size: int, group_size: int) -> int:
@@ -194,8 +223,10 @@ def vllm_num_blocks(available: int, page_size: int, group_size: int) -> int:
 
 
 def vllm_kv_tokens(num_blocks: int, num_groups: int, block_size: int = VLLM_BLOCK_SIZE) -> int:
-    """"GPU KV cache size: N tokens" (``_report_kv_cache_config``):
-    ``num_blocks // len(kv_cache_groups) · min_block_size``."""
+    """"GPU KV cache size: N tokens" (``_report_kv_cache_config``, 2025 releases):
+    ``num_blocks // len(kv_cache_groups) · min_block_size``. (Later releases print
+    ``int(max_concurrency · max_model_len)`` instead, as quoted in vLLM issue #51041; the two
+    agree for one group of full attention and differ for hybrids.)"""
     return num_blocks // max(num_groups, 1) * block_size
 
 
@@ -204,6 +235,156 @@ def vllm_max_concurrency(num_blocks: int, blocks_per_request: int) -> float:
     ``num_blocks / cdiv(group_size · Σ_groups max_memory_usage, page_size · group_size)`` — the
     blocks one request needs summed over the groups (:func:`vllm_max_memory_usage_blocks`)."""
     return num_blocks / blocks_per_request if blocks_per_request else 0.0
+
+
+# ----------------------------------------------------------------------------------------------
+# KV pages of DeepSeek Sparse Attention and of hybrid (Mamba / linear-attention) models (vLLM)
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VllmKVPlan:
+    """How vLLM cuts one worker's KV memory: every KV tensor has ``page`` bytes per block of
+    ``block_size`` tokens; ``group_size`` tensors share the memory (``get_num_blocks``:
+    ``available // page // group_size`` blocks); ``groups`` KV-cache groups share the block
+    pool; one request of ``max_model_len`` tokens needs ``blocks_per_request`` blocks."""
+
+    page: int
+    block_size: int
+    group_size: int
+    groups: int
+    blocks_per_request: int
+    min_block_size: int  # "GPU KV cache size" counts blocks of the smallest group block size
+    mamba_page: int = 0  # hybrids: the unpadded Mamba page (bytes per sequence and layer)
+
+
+def vllm_dsa_page_bytes(s: ModelSpec, kv_dtype: str,
+                        block_size: int = VLLM_SPARSE_MLA_BLOCK_SIZE) -> tuple[int, int]:
+    """``(MLA page, indexer page)`` in bytes of one DeepSeek-V3.2 layer (DSA) for one block.
+
+    MLA (``MLAAttentionSpec.real_page_size_bytes``): ``block_size · 656`` with an fp8 KV cache
+    (``fp8_ds_mla``: ``kv_lora_rank`` fp8 + ``kv_lora_rank/128`` fp32 scales + RoPE key in
+    bf16), else ``block_size · (kv_lora_rank + qk_rope_head_dim) · dtype_size``. Indexer
+    (``vllm/model_executor/models/deepseek_v2.py::DeepseekV32IndexerCache.get_kv_cache_spec``:
+    an ``MLAAttentionSpec`` of one head of ``head_dim + head_dim // 128 · 4`` uint8, set by
+    ``Indexer.__init__``): ``block_size · (Di + Di/128 · 4)`` (132 bytes per token for
+    Di = 128), whatever the KV dtype. Both replicated on every TP rank."""
+    m = s.mla
+    if BYTES_PER_ELEMENT[kv_dtype] == 1:  # fp8 -> fp8_ds_mla
+        per_token = (m.kv_lora_rank
+                     + m.kv_lora_rank // VLLM_FP8_DS_MLA_TILE * VLLM_FP8_DS_MLA_SCALE_BYTES
+                     + m.qk_rope_head_dim * VLLM_FP8_DS_MLA_ROPE_BYTES)
+    else:
+        per_token = (m.kv_lora_rank + m.qk_rope_head_dim) * BYTES_PER_ELEMENT[kv_dtype]
+    indexer = memory.indexer_key_bytes_per_token(m, "engine", 1)
+    return block_size * per_token, block_size * indexer
+
+
+def vllm_mamba_state_elements(m: Mixer, h: int, tp: int) -> tuple[tuple[int, str], ...]:
+    """``(elements, dtype role)`` of each state tensor of one mixer layer on one GPU, as
+    ``vllm/model_executor/layers/mamba/mamba_utils.py::MambaStateShapeCalculator`` shapes them
+    (roles: ``conv`` and ``ssm`` follow ``MambaStateDtypeCalculator``, ``fp32`` is fixed):
+
+    * Mamba-1 ``mamba1_state_shape``: conv ``(K−1, I/tp)``, ssm ``(I/tp, N)``;
+    * Mamba-2 ``mamba2_state_shape``: ``G' = G + extra_groups_for_head_shards(G, tp)``
+      (``tp − G`` when ``tp`` does not divide ``G``), conv ``(K−1, (I + 2·G'·N)/tp)``, ssm
+      ``(H/tp, P, N)``;
+    * Gated DeltaNet ``gated_delta_net_state_shape``: conv ``(K−1, (2·Hk·Dk + Hv·Dv)/tp)``,
+      ssm ``(Hv/tp, Dk, Dv)``;
+    * Kimi Delta Attention ``kda_state_shape``: three convs ``(K−1, H·D/tp)`` (q, k, v) and
+      the recurrent state ``(H/tp, D, D)`` in fp32 (``kda_state_dtype``);
+    * lightning attention ``linear_attention_state_shape``: ``(a // tp, d, d)``;
+    * short conv ``short_conv_state_shape``: ``(K−1, h/tp)``.
+    """
+    k1 = m.conv_kernel - 1
+    if m.kind == "mamba":
+        i = m.inner // tp
+        return (k1 * i, "conv"), (i * m.state_size, "ssm")
+    if m.kind == "mamba2":
+        g = m.num_k_heads + (0 if m.num_k_heads % tp == 0 else tp - m.num_k_heads)
+        conv = (m.inner + 2 * g * m.state_size) // tp
+        return (k1 * conv, "conv"), (m.num_heads // tp * m.head_dim * m.state_size, "ssm")
+    if m.kind == "gated_deltanet":
+        conv = (2 * m.num_k_heads * m.head_k_dim + m.inner) // tp
+        return ((k1 * conv, "conv"),
+                (m.num_heads // tp * m.head_k_dim * m.head_dim, "ssm"))
+    if m.kind == "kimi_delta":
+        q = m.inner // tp
+        kk = m.num_k_heads * m.head_k_dim // tp
+        return ((k1 * q, "conv"), (k1 * kk, "conv"), (k1 * kk, "conv"),
+                (m.num_heads // tp * m.head_dim * m.head_dim, "fp32"))
+    if m.kind == "lightning":
+        return ((m.num_heads // tp * m.head_dim * m.head_dim, "ssm"),)
+    if m.kind == "short_conv":
+        return ((k1 * (h // tp), "conv"),)
+    raise EstimatorError("mixer", m.kind, "has no vLLM state shape here")
+
+
+def vllm_mamba_page_bytes(m: Mixer, h: int, tp: int, state_dtype: str) -> int:
+    """``MambaSpec.page_size_bytes`` (``kv_cache_interface.py``): ``Σ prod(shape) ·
+    dtype_size`` over the state tensors (:func:`vllm_mamba_state_elements`), one sequence of one
+    layer. ``state_dtype``: the model dtype (``mamba_cache_dtype`` / ``mamba_ssm_cache_dtype``
+    ``auto``); the ``fp32`` tensors stay 4 bytes."""
+    b = BYTES_PER_ELEMENT[state_dtype]
+    return sum(n * (4 if role == "fp32" else b)
+               for n, role in vllm_mamba_state_elements(m, h, tp))
+
+
+def vllm_hybrid_block_size(mamba_page: int, attn_page_1_token: int, align: int,
+                           default: int = VLLM_BLOCK_SIZE) -> int:
+    """The attention block size vLLM sets for a hybrid model without prefix caching
+    (``HybridAttentionMambaModelConfig.verify_and_update_config``): ``align · cdiv(mamba_page,
+    align · attn_page_1_token)``, kept when larger than the configured block size. The Mamba
+    page is then padded to ``block_size · attn_page_1_token`` (``mamba_page_size_padded``) so
+    that every KV tensor has one page size."""
+    return max(default, align * -(-mamba_page // (align * attn_page_1_token)))
+
+
+def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, tp: int,
+                 lo: int, hi: int, max_model_len: int, max_num_batched_tokens: int
+                 ) -> VllmKVPlan:
+    """The KV plan of the worker holding layers ``[lo, hi)`` (:class:`VllmKVPlan`).
+
+    * DeepSeek Sparse Attention: every layer has an MLA spec and an indexer spec of different
+      page sizes but the same kind, so ``UniformTypeKVCacheSpecs`` puts all of them in one
+      group (``kv_cache_utils.py::get_kv_cache_groups`` → ``_get_kv_cache_groups_uniform_type``;
+      ``get_kv_cache_config_from_groups``: ``available // Σ page_size_bytes`` blocks), blocks of
+      :data:`VLLM_SPARSE_MLA_BLOCK_SIZE` (:func:`vllm_dsa_page_bytes`).
+    * Hybrids: attention layers (full, sliding, or MLA) and Mamba-state layers share one page
+      size (:func:`vllm_hybrid_block_size`), grouped by :func:`vllm_group_layout`; a request
+      needs ``cdiv(max_model_len, block)`` blocks per full-attention group and one per Mamba
+      group (``MambaSpec.max_memory_usage_bytes`` = one page, no prefix caching).
+    * Otherwise full and sliding-window layers as before (:func:`vllm_page_size_bytes`).
+    """
+    n, _, n_slide = memory.layer_kinds(s, lo, hi)
+    if s.mla is not None and s.mla.index_n_heads:
+        mla, idx = vllm_dsa_page_bytes(s, kv_dtype)
+        block = VLLM_SPARSE_MLA_BLOCK_SIZE
+        return VllmKVPlan(page=mla + idx, block_size=block, group_size=n, groups=1,
+                          blocks_per_request=vllm_max_memory_usage_blocks(
+                              max_model_len, block, None, max_num_batched_tokens),
+                          min_block_size=block)
+    n_mix = 0
+    block, align, mamba_page = VLLM_BLOCK_SIZE, VLLM_BLOCK_SIZE, 0
+    attn_1 = vllm_page_size_bytes(s, kv_layout, kv_dtype, tp, 1)
+    if s.mixer is not None:
+        n_attn, n_mix, _ = memory.hybrid_counts(s, lo, hi)
+        n_slide = min(n_slide, n_attn)
+        n = n_attn
+        align = VLLM_HYBRID_MLA_BLOCK_ALIGN if s.mla is not None else VLLM_HYBRID_BLOCK_ALIGN
+        mamba_page = vllm_mamba_page_bytes(s.mixer, s.hidden_size, tp, state_dtype)
+        block = vllm_hybrid_block_size(mamba_page, attn_1, align,
+                                       max(VLLM_BLOCK_SIZE, align))
+    size, (g_full, g_slide, g_mix) = vllm_group_layout((n - n_slide, n_slide, n_mix))
+    per_req = (g_full * vllm_max_memory_usage_blocks(max_model_len, block, None,
+                                                      max_num_batched_tokens)
+               + g_slide * vllm_max_memory_usage_blocks(max_model_len, block, s.sliding_window,
+                                                        max_num_batched_tokens)
+               + g_mix)
+    # Mamba groups' block size is max_model_len (MambaBase.get_kv_cache_spec, no prefix caching)
+    return VllmKVPlan(page=block * attn_1, block_size=block, group_size=size,
+                      groups=g_full + g_slide + g_mix, blocks_per_request=per_req,
+                      min_block_size=min(block, max_model_len) if g_mix else block,
+                      mamba_page=mamba_page)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,6 +510,21 @@ def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, pp: int = 1, dp_attn
     return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
+def sglang_cell_size(s: ModelSpec, kv_layout: str, kv_dtype: str, tp: int, lo: int, hi: int
+                     ) -> int:
+    """KV bytes of one token over this GPU's layers ``[lo, hi)``
+    (``python/sglang/srt/model_executor/model_runner_kv_cache_mixin.py``, the ``cell_size`` of
+    ``profile_max_num_token``): MLA ``(kv_lora_rank + qk_rope_head_dim) · layers ·
+    kv_size``, plus for DeepSeek-V3.2 (``is_deepseek_nsa``) the indexer key ``(Di + Di // 128 ·
+    4) · layers`` uint8 bytes (``NSATokenToKVPool.quant_block_size`` = 128,
+    ``index_k_with_scale_buffer_dtype`` = uint8); MHA/GQA ``kv_heads(tp) · (head_dim +
+    v_head_dim) · layers · kv_size``. Both are :func:`estimator.memory.kv_bytes_per_token`.
+    Hybrids count their softmax-attention layers only (``HybridLinearKVPool`` keeps KV for
+    ``full_attention_layer_ids``)."""
+    n = memory.hybrid_counts(s, lo, hi)[0] if s.mixer is not None else hi - lo
+    return n * memory.kv_bytes_per_token(s, kv_dtype, kv_layout, tp)
+
+
 def sglang_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static: float,
                             cell_size: int) -> int:
     """``profile_max_num_token``: ``rest = (free_at_init − weights) − free_at_init · (1 −
@@ -421,7 +617,7 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
     if engine == "vllm":
         util = opts.gpu_memory_utilization
         requested = int(total * util)
-        page = vllm_page_size_bytes(s, opts.kv_cache, kv_dtype, lay.tp)
+        state_dtype = ACTIVATION_DTYPE[opts.dtype]
         non_torch = vllm_non_torch_bytes(lay.gpus)
         marlin = s.is_moe and vllm_marlin_mxfp4(gpu, opts.dtype)
         f_l = -(-s.moe_intermediate_size // lay.etp) if marlin else 0
@@ -431,7 +627,7 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         best = None
         for m in stage_models:
             lo, hi = m.layers
-            n, n_moe, n_slide = memory.layer_kinds(s, lo, hi)
+            n, n_moe, _ = memory.layer_kinds(s, lo, hi)
             w = sum(m.weights.values())
             if marlin and f_l:
                 routed = m.weights.get("routed_experts", 0)
@@ -439,17 +635,25 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
             peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
                                      n_moe < n, n_moe > 0)
             avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
-            size, g_full, g_slide = vllm_kv_groups(n - n_slide, n_slide)
-            blocks = vllm_num_blocks(avail, page, size)
-            row = (blocks, avail, w, peak, g_full + g_slide, g_full, g_slide)
+            plan = vllm_kv_plan(s, opts.kv_cache, kv_dtype, state_dtype, lay.tp, lo, hi,
+                                max_len, mnbt)
+            blocks = vllm_num_blocks(avail, plan.page, plan.group_size)
             if best is None or blocks < best[0]:
-                best = row
-        blocks, avail, w, peak, groups, g_full, g_slide = best
-        per_req = (g_full * vllm_max_memory_usage_blocks(max_len, VLLM_BLOCK_SIZE, None, mnbt)
-                   + g_slide * vllm_max_memory_usage_blocks(max_len, VLLM_BLOCK_SIZE,
-                                                            s.sliding_window, mnbt))
-        tokens = vllm_kv_tokens(blocks, groups)
-        conc = vllm_max_concurrency(blocks, per_req)
+                best = (blocks, avail, w, peak, plan)
+        blocks, avail, w, peak, plan = best
+        page = plan.page
+        tokens = vllm_kv_tokens(blocks, plan.groups, plan.min_block_size)
+        conc = vllm_max_concurrency(blocks, plan.blocks_per_request)
+        if s.mla is not None and s.mla.index_n_heads:
+            notes.append("DeepSeek Sparse Attention: MLA and indexer-key pages in one group of "
+                         f"{VLLM_SPARSE_MLA_BLOCK_SIZE}-token blocks (fp8 KV = fp8_ds_mla, 656 "
+                         "bytes per token; indexer 132 bytes per token)")
+        if plan.mamba_page:
+            notes.append(f"hybrid: attention blocks of {plan.block_size} tokens, so that one "
+                         f"page ({page:,} bytes) holds one sequence's state of a mixer layer "
+                         f"({plan.mamba_page:,} bytes, padded); every request takes one block "
+                         "per Mamba group whatever its length (no prefix caching); the 'GPU KV "
+                         "cache size' divides the blocks by all groups, state groups included")
         if marlin:
             notes.append("MXFP4 experts padded as vLLM's Marlin backend allocates them on GPUs "
                          "without FP4 tensor cores (intermediate to 128, hidden to 256)")
@@ -463,7 +667,7 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         return EngineMemory(
             engine=engine, total_memory=total, total_memory_source=source, utilization=util,
             requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
-            available_kv=avail, page_size=page, block_size=VLLM_BLOCK_SIZE, num_blocks=blocks,
+            available_kv=avail, page_size=page, block_size=plan.block_size, num_blocks=blocks,
             kv_capacity_tokens=tokens, max_model_len=max_len, max_concurrency=conc,
             max_num_batched_tokens=mnbt, max_num_seqs=mns, attention_groups=lay.dp_attn,
             notes=tuple(notes))
@@ -481,14 +685,18 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
     best = None
     for m in stage_models:
         lo, hi = m.layers
-        cell = (hi - lo) * memory.kv_elements_per_token(s, opts.kv_cache, lay.tp) \
-            * BYTES_PER_ELEMENT[kv_dtype] if n_attn else 0
+        cell = sglang_cell_size(s, opts.kv_cache, kv_dtype, lay.tp, lo, hi)
         w = sum(m.weights.values())
         tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
         if best is None or tok < best[0]:
             best = (tok, w, cell)
     tok, w, cell = best
     avail = tok * cell
+    if s.mixer is not None and n_attn:
+        notes.append("hybrid: only the softmax-attention layers hold tokens (SGLang's "
+                     "HybridLinearKVPool); the MambaPool of per-request states, sized from "
+                     "max_mamba_cache_size / mamba_full_memory_ratio before the token pool, is "
+                     "not modelled, so the token count is an upper bound")
     if s.sliding_window_layers:
         notes.append("sliding-window layers counted at full length (SGLang's default token "
                      "pool; its hybrid-SWA pool is not modelled)")
@@ -553,16 +761,20 @@ def conventions(engine: str) -> str:
     return ("vLLM v1 determine_available_memory: driver total x gpu_memory_utilization - "
             "weights - profile-run peak at max_num_batched_tokens (fused-MoE workspaces, "
             "sampler) - non-torch increase; blocks of 16 tokens per layer "
-            "(kv_cache_utils.get_num_blocks), smallest worker wins; CUDA graphs and the CUDA "
-            "context use the headroom")
+            "(kv_cache_utils.get_num_blocks; 64 with DeepSeek-V3.2's indexer cache; hybrids: "
+            "attention blocks raised to one Mamba-state page), smallest worker wins; CUDA graphs "
+            "and the CUDA context use the headroom")
 
 
-__all__ = ["ENGINES", "EngineMemory", "compute", "conventions", "driver_memory_bytes",
-           "profile_peak_total", "sglang_gpu_memory_defaults", "sglang_max_total_tokens",
+__all__ = ["ENGINES", "EngineMemory", "VllmKVPlan", "compute", "conventions",
+           "driver_memory_bytes", "profile_peak_total", "sglang_cell_size",
+           "sglang_gpu_memory_defaults", "sglang_max_total_tokens",
            "sglang_mem_fraction_static",
            "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens", "vllm_marlin_mxfp4",
            "vllm_marlin_mxfp4_expert_bytes",
            "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",
            "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak", "vllm_sampler_bytes",
-           "vllm_serve_defaults"]
+           "vllm_serve_defaults", "vllm_dsa_page_bytes", "vllm_group_layout",
+           "vllm_hybrid_block_size", "vllm_kv_plan", "vllm_mamba_page_bytes",
+           "vllm_mamba_state_elements"]
 
