@@ -88,3 +88,24 @@ def test_eager_mixer_saved_bytes_match_memtracker(family, i, s):
                                      chunk).values())
     # exact up to the 8-byte fp64 scalar MemTracker does not see (GDN's ``query * scaling``)
     assert abs(est - measured) <= 8, (family, i, est, measured)
+
+
+def test_stage_activations_count_mixer_layers_with_their_own_tensors():
+    """pytorch_eager: a hybrid's stage activations = the attention-layer account with each mixer
+    layer's attention terms replaced by its mixer terms (same norms and FFN)."""
+    from estimator import training
+    from estimator.options import Options
+
+    cfg = hybrid_configs.random_configs("nemotron_h", 1, "train")[0]
+    spec = spec_from_hf_config(cfg)
+    assert spec.mixer_layers
+    opts = Options(seq_len=512, micro_batch=1, activation_framework="pytorch_eager")
+    act = training.activation_breakdown(spec, opts)
+    attn = training._attention_terms(spec, 512, 512, 2, training.parallel_plan(spec, opts),
+                                     True, False, "pytorch_eager", True)
+    mixer = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, 1, 512, 2,
+                                       "pytorch_eager").values())
+    attn_only = sum(v for k, v in attn.items() if not k.startswith(("attn_norm", "mlp_norm")))
+    assert act["mixer_layer_delta"] == mixer - attn_only
+    megatron = training.activation_breakdown(spec, Options(seq_len=512, micro_batch=1))
+    assert megatron["mixer_layer_delta"] == 0  # fused-kernel sets: not modelled yet
