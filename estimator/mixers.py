@@ -222,3 +222,166 @@ def indexer_key_bytes_per_token(m: MLA, kv_layout: str, kv_bytes: int) -> int:
 FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements,
             recurrence_flops_per_token, indexer_matrix_params, indexer_params,
             indexer_score_flops_per_pair, indexer_key_bytes_per_token]
+
+
+# ----------------------------------------------------------------------------------------------
+# training: the tensors one mixer layer saves for the backward
+# ----------------------------------------------------------------------------------------------
+
+#: Chunk length of the delta-rule kernels (transformers ``torch_chunk_gated_delta_rule`` /
+#: ``torch_chunk_kda`` default ``chunk_size=64``; FLA ``chunk_local_cumsum(g, chunk_size=64)``):
+#: the eager path pads the sequence to a multiple of it, FLA's ``A`` has 64 columns per token.
+DELTA_CHUNK = 64
+#: Mamba-2's SSD chunk in the published configs (``chunk_size`` 256 in Bamba, Granite-4.0-H,
+#: Nemotron-H, Falcon-H1; transformers' default): the spec does not carry it, training uses it.
+MAMBA2_CHUNK = 256
+#: Bytes of the fp32 intermediates the eager references compute in (``.float()`` upcasts).
+F32 = 4
+
+MIXER_ACTIVATION_CONVENTIONS = {
+    "megatron": ("fused kernels: what their autograd Functions save — FLA "
+                 "``ChunkGatedDeltaRuleFunction`` (q, k and their l2-norm rstd, v, g, beta, A), "
+                 "mamba_ssm ``MambaChunkScanCombinedFn`` / ``MambaInnerFn`` and causal-conv1d "
+                 "(their inputs, per-chunk statistics only), fused gated RMSNorm (x, z, rstd); "
+                 "the chunk intermediates are recomputed in the backward"),
+    "pytorch_eager": ("transformers 5.24's torch paths under plain autograd, measured with "
+                      "MemTracker (tests/test_hybrid_training.py): the chunked delta rule and "
+                      "SSD scan in fp32 with every chunk intermediate saved, Mamba-1's "
+                      "token-by-token scan (one fp32 state per token), the conv's K − 1 padding "
+                      "columns; 16-bit model weights"),
+}
+
+
+def _chunked(seq: int, chunk: int) -> int:
+    """``seq`` padded to a multiple of ``chunk`` (the torch paths' ``pad_size``)."""
+    return -(-seq // chunk) * chunk
+
+
+def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
+                           framework: str, ssd_chunk: int = MAMBA2_CHUNK) -> dict[str, int]:
+    """Bytes one mixer layer saves for its backward, one micro-batch of ``batch`` sequences of
+    ``seq`` tokens, ``e`` bytes per activation, one GPU without tensor parallelism; the mixer's
+    input (the pre-norm's output) is counted by the caller. ``framework`` names the convention
+    (:data:`MIXER_ACTIVATION_CONVENTIONS`). Keys say which tensor each term is.
+
+    The ``pytorch_eager`` sets are transcribed from transformers 5.24's torch paths (checked
+    tensor by tensor with ``torch.distributed._tools.mem_tracker.MemTracker`` and autograd's
+    saved tensors in tests/test_hybrid_training.py); the ``megatron`` sets from the fused
+    kernels' ``save_for_backward`` (see each kind's helper). ``ssd_chunk``: Mamba-2's chunk
+    length (the config's ``chunk_size``/``mamba_chunk_size``, which the spec does not carry).
+    """
+    fn = _EAGER if framework == "pytorch_eager" else _FUSED
+    if m.kind == "mamba2":
+        return fn[m.kind](m, h, batch, seq, e, ssd_chunk)
+    return fn[m.kind](m, h, batch, seq, e)
+
+
+def _gdn_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """Gated DeltaNet, ``Qwen3NextGatedDeltaNet.forward`` + ``torch_chunk_gated_delta_rule``
+    (modeling_qwen3_next.py; the same in qwen3_5). ``T = b·s``; the delta rule runs on ``Tp``
+    tokens padded to 64 (``nc`` chunks of ``C = 64``), in fp32, keys repeated to ``Hv`` heads:
+
+    * conv: ``causal_conv1d_fn``'s torch fallback (``Conv1d`` with ``K − 1`` padding, then
+      ``silu``) saves its input ``cat(q, k, v)`` and the padded output (``s + K − 1`` columns);
+    * gates: ``b.sigmoid()`` (16-bit), ``softplus(a.float() + dt_bias)`` input and output;
+    * delta rule, fp32 ``Tp × Hv``-row tensors: eight of width ``Dk`` (l2norm inputs of q and
+      k, padded q and k, ``k_beta``, ``k_cumdecay``, the decayed q and k of the chunk loop),
+      three of width ``Dv`` (padded v, ``new_values``, ``v_new``), eight scalars per row (beta,
+      two l2norm ``inv_norm``, three ``cum_decay.exp()``, ... ); five ``C × C`` matrices per
+      chunk and head (``pairwise_decay``, ``k_beta @ kᵀ``, ``ut_system``, ``q @ kᵀ``,
+      ``intra_chunk_attn``), the recurrent state entering each chunk (``Dk × Dv``), the
+      ``C × C`` boolean mask;
+    * ``Qwen3NextRMSNormGated``: fp32 input, ``gate.float()``, ``silu(gate)``, ``rsqrt``, the
+      16-bit cast and ``weight ·`` product it multiplies, and ``out_proj``'s input.
+    """
+    hv, dk, dv, c = m.num_heads, m.head_k_dim, m.head_dim, DELTA_CHUNK
+    T, tp_ = b * s, b * _chunked(s, c)
+    nc = tp_ // (b * c)
+    cd = conv_dim(m, h)
+    return {
+        "mixer_conv_input": e * T * cd,
+        "mixer_conv_output": e * b * cd * (s + m.conv_kernel - 1),
+        "mixer_gates": e * T * hv + 2 * F32 * T * hv,
+        "mixer_delta_rows": F32 * tp_ * hv * (8 * dk + 3 * dv + 6),
+        "mixer_delta_chunk_matrices": F32 * b * hv * nc * (5 * c * c + dk * dv + 1) + c * c,
+        "mixer_gated_norm": 3 * F32 * T * hv * dv + 2 * e * T * hv * dv + F32 * T * hv,
+        "mixer_out_proj_input": e * T * hv * dv,
+        # ``-A_log.float().exp()`` and its product saved as views (Hv each), the fp64 scalar
+        # ``query * scaling`` keeps
+        "mixer_params_views": 2 * F32 * hv + 8,
+    }
+
+
+def _short_conv_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """LFM2 gated short conv, ``Lfm2ShortConv.forward`` (modeling_lfm2.py): ``B·x`` saves the
+    ``in_proj`` output (one ``3h`` storage: B and x are views of it), the conv (torch fallback of
+    ``causal_conv1d_fn``: ``Conv1d`` padded by ``K − 1``) its input ``B·x``, ``C · conv`` the
+    padded conv output, ``out_proj`` its input."""
+    T = b * s
+    return {"mixer_in_proj_output": e * T * 3 * h, "mixer_conv_input": e * T * h,
+            "mixer_conv_output": e * b * h * (s + m.conv_kernel - 1),
+            "mixer_out_proj_input": e * T * h}
+
+
+def _mamba2_eager(m: Mixer, h: int, b: int, s: int, e: int, c: int = MAMBA2_CHUNK
+                  ) -> dict[str, int]:
+    """Mamba-2 ``torch_forward`` (modeling_nemotron_h / bamba / granitemoehybrid; the SSD of Dao
+    & Gu 2024 in chunks of ``C`` = :data:`MAMBA2_CHUNK`, fp32, on ``Tp`` padded tokens):
+
+    * the ``in_proj`` output (``2I + 2GN + H``; the conv input is a view of it), the padded conv
+      output, ``dt + dt_bias`` and its softplus (16-bit), their fp32 products;
+    * SSD, fp32: five ``Tp × I`` (padded x, ``x·dt``, ...), four ``Tp × H``, five ``Tp × H·N``
+      (B and C repeated to the heads), three ``Tp × H·C`` (``C·Bᵀ``, the segment-sum decay, their
+      product); per chunk and head the ``P × N`` states twice (with the initial state), the
+      ``(nc + 1)²`` inter-chunk decay, four boolean ``tril`` masks;
+    * the gated RMSNorm (fp32, per group of ``I/G``): five ``T × I`` tensors and ``G`` ``rsqrt``
+      per token, then ``out_proj``'s 16-bit input.
+    """
+    H, P, G, N = m.num_heads, m.head_dim, m.num_k_heads, m.state_size
+    i = m.inner
+    T, tp_ = b * s, b * _chunked(s, c)
+    nc = tp_ // (b * c)
+    cd = conv_dim(m, h)
+    norm = (5 * F32 * T * i + F32 * T * G) if m.gated_norm else 0
+    return {
+        "mixer_in_proj_output": e * T * (2 * i + 2 * G * N + H),
+        "mixer_conv_output": e * b * cd * (s + m.conv_kernel - 1),
+        "mixer_dt": 2 * e * T * H,
+        "mixer_ssd_rows": F32 * tp_ * (5 * i + 4 * H + 5 * H * N + 3 * H * c),
+        "mixer_ssd_states": F32 * b * H * (P * N * (2 * nc + 1) + (nc + 1) ** 2)
+        + 2 * (nc + 1) ** 2 + 2 * c * c,
+        "mixer_gated_norm": norm,
+        "mixer_out_proj_input": e * T * i,
+        "mixer_params_views": 2 * F32 * H,
+    }
+
+
+def _mamba_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """Mamba-1, ``JambaMambaMixer`` + ``mamba_selective_scan``'s recurrent loop
+    (modeling_jamba.py): one state per token.
+
+    * 16-bit: the ``in_proj`` output (``2I``; ``silu(z)`` reads a view), the padded conv output,
+      the conv's ``silu`` output and its contiguous copy (``x_proj`` input), ``silu(z)``, ``dt``
+      before and after softplus, ``out_proj``'s input, each step's state cast to 16 bits for
+      ``state @ C`` (``I·N`` per token), the dt/B/C RMSNorms' casts and outputs
+      (``2R + 3N``), the zero initial state;
+    * fp32: the scan output and ``x.float()`` (``I`` each), ``discrete_A`` and ``discrete_B``
+      (``I·N`` each), ``B.float()``, the norms' fp32 inputs (``R + 2N``) and ``rsqrt`` (3),
+      each step's fp32 state (``I·N``, all steps but the first), ``A`` and ``D`` views.
+    """
+    i, N, R = m.inner, m.state_size, m.dt_rank
+    T = b * s
+    norms = (2 * R + 3 * N, R + 2 * N + 3) if m.bc_norms else (0, 0)
+    return {
+        "mixer_in_proj_output": e * T * 2 * i,
+        "mixer_conv_output": e * b * i * (s + m.conv_kernel - 1),
+        "mixer_rows_16bit": e * T * (6 * i + norms[0]),
+        "mixer_rows_fp32": F32 * T * (2 * i + 2 * i * N + N + norms[1]),
+        "mixer_scan_states": e * T * i * N + F32 * b * i * N * (s - 1) + e * b * i * N,
+        "mixer_params_views": F32 * (i + 2 * i * N),
+    }
+
+
+_EAGER = {"gated_deltanet": _gdn_eager, "short_conv": _short_conv_eager,
+          "mamba2": _mamba2_eager, "mamba": _mamba_eager}
+_FUSED: dict = {}

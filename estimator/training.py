@@ -898,6 +898,7 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     if not opts.flash_attention:
         for kind, (raw, kept) in zip(kinds, layers):
             core[kind] = attention_core_delta(raw, kept, recompute, framework, transient)
+    out["mixer_layer_delta"] = _mixer_layer_delta(spec, opts, plan, attention, e)
     out["embedding"] = {"input_ids": BYTES_INT64 * T}
     head: dict[str, int] = {}
     _put_norm(head, "final_norm", T, h, e, spec.norm_type, framework, sp)
@@ -913,6 +914,28 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     out["tokens_per_gpu"] = T
     out["bytes_per_element"] = e
     return out
+
+
+def _mixer_layer_delta(spec: ModelSpec, opts, plan: ParallelPlan, attention: dict[str, int],
+                       e: int) -> int:
+    """Hybrids, ``pytorch_eager`` without recompute: bytes a mixer layer saves minus what the
+    attention layer it replaces would (its attention terms; the norms and the FFN are the same),
+    from :func:`estimator.mixers.mixer_activation_terms` (transformers' torch paths, measured with
+    MemTracker), head-sharded terms divided by ``tp``. 0 otherwise: the fused-kernel
+    (``megatron``) sets and lightning / Kimi Delta Attention are not modelled yet, and their
+    mixer layers count as attention layers."""
+    from .mixers import _EAGER, mixer_activation_terms
+
+    m = spec.mixer
+    if (m is None or spec.parallel_mixer or opts.activation_framework != PYTORCH_EAGER
+            or opts.recompute != "none" or m.kind not in _EAGER):
+        return 0
+    seq = -(-opts.seq_len // plan.cp)
+    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e,
+                                   PYTORCH_EAGER)
+    attn_only = sum(v for k, v in attention.items()
+                    if not k.startswith(("attn_norm", "mlp_norm")))
+    return _cdiv(sum(mixer.values()), plan.tp) - attn_only
 
 
 def zero3_buffer_bytes(units: list[tuple[int, int]], weight_bytes: int, plan: ParallelPlan
@@ -1087,6 +1110,9 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     m = in_flight_microbatches(plan.pp, stage, opts.grad_accum)
     per_mb = (n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
               + (act["embedding"]["input_ids"] if first else 0))
+    if act.get("mixer_layer_delta"):  # hybrids: mixer layers save their own tensors
+        from .memory import hybrid_counts
+        per_mb += hybrid_counts(spec, start, end)[1] * act["mixer_layer_delta"]
     # Full recompute: the layer rebuilt in the backward (``recompute_transient``, with its
     # attention core without FlashAttention) is a moment of its own, after the loss's logits
     # are freed; the forward keeps only layer inputs (measured on an H200:
