@@ -123,9 +123,25 @@ class Report:
                                                self.options.dtype)
         if compare:
             out["dense_vs_moe"] = side_by_side(self)
-            out["memory"]["inference"]["smallest_fit"] = memory.smallest_fit(
-                self.model, self.options, self.gpu)
+            out["memory"]["inference"]["smallest_fit"] = _smallest_fit(
+                self.model.spec, self.options, self.gpu)
         return out
+
+
+def _smallest_fit(s: ModelSpec, opts: Options, gpu: GPU) -> dict[str, Any]:
+    """:func:`memory.smallest_fit`, remembered per workload (:func:`sections.workload_memo`);
+    a fresh copy of its dict (the rows of ``tried`` and ``smallest`` are flat)."""
+    fit = sections.workload_memo(_SMALLEST_FIT, memory.smallest_fit, s, opts, gpu)
+    tried = [dict(r) for r in fit["tried"]]
+    out = dict(fit)
+    out["tried"] = tried
+    if fit["smallest"] is not None:  # the last row tried, as smallest_fit returns it
+        out["smallest"] = tried[-1]
+    return out
+
+
+#: (spec, options, GPU id) -> :func:`memory.smallest_fit`
+_SMALLEST_FIT: dict = {}
 
 
 def _kv_dtype_convention(o: Options) -> str:
