@@ -140,6 +140,7 @@ def test_report_to_dict_copies_what_it_shares():
     a = r.to_dict(compare=False)
     assert a["architecture"] == dataclasses.asdict(r.model.spec)
     assert a["options"] == dataclasses.asdict(r.options)
+    assert list(a["options"]) == [f.name for f in dataclasses.fields(r.options)]
     a["architecture"]["mla"]["kv_lora_rank"] = -1
     a["architecture"]["hidden_size"] = -1
     b = r.to_dict(compare=False)
