@@ -80,8 +80,11 @@ def _resolve(model, opts, gpu):
             chosen = row
             break
     if chosen is None and last_ok is None:
+        # candidates often fail for one reason (pp above the layer count for every tp): each
+        # distinct reason once, the first three
+        reasons = list(dict.fromkeys(x["error"] for x in tried))[:3]
         raise EstimatorError("tp", opts.tp, "no tensor/pipeline/expert-parallel layout is "
-                             "valid for this model: " + "; ".join(x["error"] for x in tried[:3]))
+                             "valid for this model: " + "; ".join(reasons))
     pick = chosen or last_ok
     info = {"auto": True, "tp": pick["tp"], "pp": pick["pp"], "ep": pick["ep"],
             "gpus": pick["gpus"], "fits": pick["fits"],

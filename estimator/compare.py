@@ -121,6 +121,23 @@ def side_by_side(report) -> dict:
     s = report.model.spec
     rows = [{"label": "this model", "intermediate_size": s.intermediate_size,
              **report.headline(), **sections.speed(report.serving, report.options.batch)}]
+    rows += [dict(r) for r in sections.workload_memo(_DENSE_ROWS, dense_rows, s, report.options,
+                                                     report.gpu)]
+    out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
+                                   "chosen to match total (same-total) or active (same-active) "
+                                   "parameters"}
+    model_flops = getattr(report.training, "model_flops", None)  # None: training ruled out
+    if s.is_moe and model_flops:  # model FLOPs: recomputation buys no model
+        out["compute_optimal_dense"] = chinchilla_dense_for_compute(model_flops)
+    return out
+
+
+def dense_rows(s: ModelSpec, opts, gpu) -> tuple[dict, ...]:
+    """The dense-equivalent rows of :func:`side_by_side`: for each of :func:`dense_equivalents`
+    of ``s``, its widths and the headline figures (:func:`estimator.sections.headline_row`)
+    under ``opts`` on ``gpu``, or why it is not available. Depends on (spec, options, GPU)
+    alone, so :func:`side_by_side` remembers it per workload (:data:`_DENSE_ROWS`)."""
+    rows = []
     try:
         equivalents: list[DenseEquivalent | NotAvailable] = dense_equivalents(s)
     except NotAvailable:  # one of the two cannot exist: build each alone, say which and why
@@ -138,20 +155,18 @@ def side_by_side(report) -> dict:
             continue
         m = Model(spec=eq.spec, display_name=eq.spec.name, origin=f"dense equivalent ({eq.label})")
         try:
-            row = sections.headline_row(m, report.options, report.gpu)
+            row = sections.headline_row(m, opts, gpu)
         except EstimatorError as e:  # e.g. a layout the dense model's widths cannot split
             rows.append({"label": eq.label, "not_available": str(NotAvailable(
                 f"dense equivalent ({eq.label})", f"the dense model cannot be estimated under "
                 f"these options ({e})", e))})
             continue
         rows.append({**eq.to_dict(), **row})
-    out = {"rows": rows, "method": "dense gated FFN in every layer, trunk unchanged, width "
-                                   "chosen to match total (same-total) or active (same-active) "
-                                   "parameters"}
-    model_flops = getattr(report.training, "model_flops", None)  # None: training ruled out
-    if s.is_moe and model_flops:  # model FLOPs: recomputation buys no model
-        out["compute_optimal_dense"] = chinchilla_dense_for_compute(model_flops)
-    return out
+    return tuple(rows)
+
+
+#: (spec, options, GPU id) -> :func:`dense_rows` (sections.workload_memo)
+_DENSE_ROWS: dict = {}
 
 
 FORMULAS = [dense_with_params, dense_equivalents, chinchilla_dense_for_compute]

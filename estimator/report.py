@@ -102,9 +102,11 @@ class Report:
             },
             "architecture": _architecture_dict(s),
             # Options holds validated scalars only, so this equals Options.to_dict()
-            # (dataclasses.asdict), at a tenth of the cost (read from the instance dict, where
-            # the frozen dataclass stores them: half the cost of getattr)
-            "options": {name: od[name] for name in OPTION_FIELDS},
+            # (dataclasses.asdict) at a fiftieth of the cost: the instance dict, where the
+            # frozen dataclass stores its fields in field order (make_options, with_layout
+            # and array_of all fill it that way), copied whole when it holds them alone
+            "options": dict(od) if len(od) == len(OPTION_FIELDS) else
+                       {name: od[name] for name in OPTION_FIELDS},
             "gpu": self.gpu.to_dict(),
             "params": self.params.to_dict(),
             "flops": self.flops.to_dict(),
@@ -123,9 +125,25 @@ class Report:
                                                self.options.dtype)
         if compare:
             out["dense_vs_moe"] = side_by_side(self)
-            out["memory"]["inference"]["smallest_fit"] = memory.smallest_fit(
-                self.model, self.options, self.gpu)
+            out["memory"]["inference"]["smallest_fit"] = _smallest_fit(
+                self.model.spec, self.options, self.gpu)
         return out
+
+
+def _smallest_fit(s: ModelSpec, opts: Options, gpu: GPU) -> dict[str, Any]:
+    """:func:`memory.smallest_fit`, remembered per workload (:func:`sections.workload_memo`);
+    a fresh copy of its dict (the rows of ``tried`` and ``smallest`` are flat)."""
+    fit = sections.workload_memo(_SMALLEST_FIT, memory.smallest_fit, s, opts, gpu)
+    tried = [dict(r) for r in fit["tried"]]
+    out = dict(fit)
+    out["tried"] = tried
+    if fit["smallest"] is not None:  # the last row tried, as smallest_fit returns it
+        out["smallest"] = tried[-1]
+    return out
+
+
+#: (spec, options, GPU id) -> :func:`memory.smallest_fit`
+_SMALLEST_FIT: dict = {}
 
 
 def _kv_dtype_convention(o: Options) -> str:

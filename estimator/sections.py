@@ -14,7 +14,30 @@ from typing import Any, NamedTuple
 
 from . import autolayout, flops, memory, serving, training
 from .errors import EstimatorError
+from .hardware import load_catalog
 from .params import ParamCounts, count_params_as
+
+
+def workload_memo(store: dict, fn, s, opts, gpu, limit: int = 1024):
+    """``fn(s, opts, gpu)``, remembered in ``store`` per (spec, options, GPU id): all three are
+    immutable (a catalog GPU: a GPU built by hand is computed, not remembered), so the value
+    is the one ``fn`` would return again. The per-workload caches of the report's extras
+    (dense-vs-MoE rows, GPU plan) work as the layout search's and the step time's do
+    (:func:`estimator.autolayout.resolve`, :func:`estimator.steptime.step_time`): the app
+    re-renders one workload many times. Bounded: cleared when ``limit`` entries are held.
+    Callers hand out copies of what they get: the stored value is shared."""
+    if load_catalog().get(gpu.id) is not gpu:
+        return fn(s, opts, gpu)
+    key = (s, opts, gpu.id)
+    try:
+        hit = store.get(key)
+    except TypeError:  # unhashable operands (a list of notes, array fields): not remembered
+        return fn(s, opts, gpu)
+    if hit is None:
+        if len(store) >= limit:
+            store.clear()
+        hit = store[key] = fn(s, opts, gpu)
+    return hit
 
 
 class NotApplicable:

@@ -198,3 +198,17 @@ def test_deferred_sections_equal_the_eager_sections(seed):
         assert "_deferred" not in r.__dict__  # every section read: nothing left pending
         n += 1
     assert n > 30
+
+
+@pytest.mark.parametrize("kw", [{"pp": 1000}, {"tp": 3}])
+def test_no_valid_layout_names_each_reason_once(kw):
+    """Every candidate fails for the same reason (pp above Mixtral's 32 layers whatever tp;
+    tp=3 dividing none of its 32 heads): the error says it once, not once per candidate."""
+    with pytest.raises(EstimatorError) as err:
+        estimator.estimate("mixtral-8x7b", **kw)
+    msg = str(err.value)
+    assert "no tensor/pipeline/expert-parallel layout is valid" in msg
+    reasons = msg.split("valid for this model: ", 1)[1].split("; ")
+    assert len(reasons) == len(set(reasons)) == 1, msg
+    field = next(iter(kw))
+    assert reasons[0].startswith(f"{field}={kw[field]}:"), msg

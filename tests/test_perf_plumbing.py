@@ -143,6 +143,7 @@ def test_report_to_dict_copies_what_it_shares():
     a = r.to_dict(compare=False)
     assert a["architecture"] == dataclasses.asdict(r.model.spec)
     assert a["options"] == dataclasses.asdict(r.options)
+    assert list(a["options"]) == [f.name for f in dataclasses.fields(r.options)]
     a["architecture"]["mla"]["kv_lora_rank"] = -1
     a["architecture"]["hidden_size"] = -1
     b = r.to_dict(compare=False)
@@ -197,3 +198,39 @@ def test_flops_breakdown_total_is_the_sum_of_its_components():
     fb = flops.FlopBreakdown(*range(1, len(flops.COMPONENTS) + 1))
     assert [f.name for f in dataclasses.fields(fb)] == list(flops.COMPONENTS)
     assert fb.total == sum(fb.to_dict().values())
+
+
+@pytest.mark.parametrize("slug,kw", [
+    ("mixtral-8x7b", {}), ("deepseek-v3", {"seq_len": 32768, "dtype": "fp8"}),
+    ("qwen3-30b-a3b", {"tp": 2, "pp": 2, "ep": 2, "num_gpus": 16}), ("llama-3-8b", {}),
+])
+def test_remembered_dense_rows_and_gpu_plan_equal_a_fresh_computation(slug, kw):
+    """The full report reads the dense-vs-MoE rows and the GPU plan from per-workload stores
+    (compare._DENSE_ROWS, report._SMALLEST_FIT): the same dicts as with the stores empty, and
+    what a caller does to the dict it got changes nothing a later report reads."""
+    from estimator import compare
+
+    def fresh():
+        compare._DENSE_ROWS.clear()
+        report._SMALLEST_FIT.clear()
+        return estimator.estimate(slug, **kw).to_dict()
+
+    want = fresh()
+    got = estimator.estimate(slug, **kw).to_dict()  # from the stores
+    assert got == want
+    # scribble over every shared level of what came back
+    for row in got["dense_vs_moe"]["rows"]:
+        row["total_params"] = -1
+    got["dense_vs_moe"]["rows"].clear()
+    fit = got["memory"]["inference"]["smallest_fit"]
+    for row in fit["tried"]:
+        row["per_gpu"] = -1
+    if fit["smallest"] is not None:
+        fit["smallest"]["gpus"] = -1
+    fit["tried"].clear()
+    again = estimator.estimate(slug, **kw).to_dict()
+    assert again == want
+    assert again == fresh()
+    plan = again["memory"]["inference"]["smallest_fit"]
+    if plan["smallest"] is not None:  # the layout chosen is the last one tried, as computed
+        assert plan["smallest"] is plan["tried"][-1]
