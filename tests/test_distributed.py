@@ -185,6 +185,11 @@ def test_quick_layouts_on_two_ranks():
     dist_mod = _live()
     names = list(LAYOUTS) if os.environ.get("MOE_DIST_FULL") else list(QUICK)
     raw = dist_mod.run(names, timeout_s=240)
+    # a rank that gave up waiting for gloo to release a collective's tensors measured a
+    # perturbed step (its peak can hold a buffer the framework had dropped): say so, not a miss
+    waits = {(n, r["rank"]): r["training"]["backend_release_waits"]
+             for n, lay in raw["layouts"].items() for r in lay["ranks"]}
+    assert not any(w["timeouts"] for w in waits.values()), waits
     rep = dist_render.render(raw)
     _check_bars(rep)
     comm = [r for r in rep["rows"] if dist_render.is_comm(r)]

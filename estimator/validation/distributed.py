@@ -183,8 +183,12 @@ class CollectiveCounter:
 
 COUNTER = CollectiveCounter()
 
-#: Longest wait for gloo's worker thread to let go of a finished collective's tensors.
-RELEASE_WAIT_S = 1.0
+#: Longest wait for gloo's worker thread to let go of a finished collective's tensors. Long:
+#: under CI load (other test processes, other users, 4 ranks on 2 cores) a descheduled worker
+#: thread must not let the step go on with a buffer still held (a 1 s limit could, silently
+#: moving the peak); normally the wait is microseconds, and a run still stuck ends at the
+#: launcher's deadline. Give-ups are counted (``backend_release_waits``) and fail the tests.
+RELEASE_WAIT_S = 30.0
 
 
 def _await_backend_release(tensors: list[torch.Tensor], held: list[int]) -> None:
