@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from test_engine import vllm_group_size as vllm_uniform_page_size_groups  # one transcription
 
 import estimator
 from estimator import engine
@@ -140,16 +141,6 @@ def vllm_hybrid_block_and_padding(attn_page_size_1_token, mamba_page_size,
     assert attn_page_size >= mamba_page_size
     mamba_page_size_padded = attn_page_size
     return block_size, mamba_page_size_padded
-
-
-def vllm_uniform_page_size_groups(n_by_type):
-    # vllm/v1/core/kv_cache_utils.py::_get_kv_cache_groups_uniform_page_size
-    min_num_layers = min(n_by_type)
-    group_size = min_num_layers
-    max_num_layers = max(n_by_type)
-    if max_num_layers < min_num_layers * 1.5:
-        group_size = max_num_layers
-    return group_size, [_cdiv(n, group_size) for n in n_by_type]
 
 
 def vllm_general_max_concurrency(num_blocks, group_size, group_usage_bytes, page_size):
