@@ -30,7 +30,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import memory, steptime
+from . import memory, mixers, steptime
 from ._frozen import direct_init, maximum, minimum
 from .flops import FlopReport, _forward, decode_flops_per_token, per_token_flops
 from .memory import Layout, StageModel
@@ -241,7 +241,8 @@ class DecodeReads:
     routed: int  # all routed experts held (read in the share touched)
     attn_experts: int  # JetMoE attention experts held (likewise)
     embedding_row: int  # one row of a gathered embedding table
-    kv_per_sequence: int  # KV cache of one sequence at the context
+    kv_per_sequence: int  # KV cache of one sequence at the context (what a prefill writes)
+    kv_read_per_sequence: int  # what a decode step reads of it (DSA: top-k latents only)
     num_experts: int
     top_k: int
     attn_experts_total: int
@@ -255,7 +256,7 @@ class DecodeReads:
         ``routed_fraction``: :func:`touched_fraction` at ``batch`` when the caller has it."""
         b_group = -(-batch // self.dp_attn)
         out = self.dense + minimum(b_group, self.vocab_per_gpu) * self.embedding_row
-        out = out + b_group * self.kv_per_sequence
+        out = out + b_group * self.kv_read_per_sequence
         if self.routed:
             if routed_fraction is None:
                 routed_fraction = touched_fraction(self.num_experts, self.top_k, batch, self.ep)
@@ -267,7 +268,7 @@ class DecodeReads:
 
 
 def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel, ...],
-                 seq_len: int) -> DecodeReads:
+                 seq_len: int, kv_layout: str = "engine") -> DecodeReads:
     """Bytes one GPU reads per decode step at ``seq_len`` of context, per pipeline stage summed.
 
     ``dense`` weights once; routed experts × :func:`touched_fraction` of the *whole* batch (all
@@ -277,9 +278,17 @@ def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel
     embedding (a gather; a tied table is read whole as the lm_head at ``pp=1``); the KV cache of
     the attention group's sequences (:meth:`~estimator.memory.StageModel.kv`). Activations (a
     few MB) are not counted.
+
+    DeepSeek Sparse Attention (``MLA.index_topk``), ``kv_layout="engine"``: the lightning
+    indexer scores every cached token (its fp8 keys are read whole) and the sparse MLA kernel
+    gathers only the ``index_topk`` selected latents (DeepSeek-V3.2-Exp ``inference/model.py``
+    ``MLA.forward``: ``index_mask`` over ``topk_indices``; vLLM's FlashMLA-sparse backend reads
+    the latents at ``topk_indices``), so a decode step reads ``Di_bytes · ctx + latent_bytes ·
+    min(ctx, index_topk)`` per layer. transformers applies the top-k as a mask over the whole
+    cache (``kv_layout="transformers"``): everything is read.
     """
     fmts = memory.weight_formats(dtype)
-    dense = routed = attn_exp = row = kv = 0
+    dense = routed = attn_exp = row = kv = kv_read = 0
     g_l = -(-s.num_key_value_heads // lay.tp)
     for m in models:
         w = m.weights
@@ -297,12 +306,26 @@ def decode_reads(s: ModelSpec, lay: Layout, dtype: str, models: tuple[StageModel
         if gathered:
             row += memory.tensor_bytes(s.hidden_size, fmts["other"])
         kv += m.kv(1, seq_len)
+        kv_read += m.kv(1, seq_len) - _unselected_latent_bytes(s, m, seq_len, kv_layout)
     return DecodeReads(
         dense=dense, routed=routed, attn_experts=attn_exp, embedding_row=row,
-        kv_per_sequence=kv, num_experts=s.num_experts if s.is_moe else 0,
+        kv_per_sequence=kv, kv_read_per_sequence=kv_read,
+        num_experts=s.num_experts if s.is_moe else 0,
         top_k=s.num_experts_per_tok, attn_experts_total=s.moa.num_experts if s.moa else 0,
         attn_top_k=s.moa.top_k if s.moa else 0, dp_attn=lay.dp_attn,
         vocab_per_gpu=-(-s.vocab_size // lay.tp), ep=lay.ep)
+
+
+def _unselected_latent_bytes(s: ModelSpec, m: StageModel, seq_len: int, kv_layout: str) -> int:
+    """DSA with an engine's sparse kernel: the latent bytes of the cached tokens the indexer did
+    not select (``max(0, ctx − index_topk)`` per layer; :func:`decode_reads`). 0 otherwise."""
+    mla = s.mla
+    if mla is None or not mla.index_n_heads or kv_layout != "engine" or not m.kv_full:
+        return 0
+    lo, hi = m.layers
+    n = memory.hybrid_counts(s, lo, hi)[0] if s.is_hybrid else hi - lo
+    latent = m.kv_full - n * mixers.indexer_key_bytes_per_token(mla, kv_layout, 0)
+    return latent * max(0, seq_len - mla.index_topk)
 
 
 def prefill_bytes(reads: DecodeReads, batch: int, seq_len: int) -> float:
@@ -467,7 +490,7 @@ class Roofline:
     def __init__(self, s: ModelSpec, opts, gpu, lay: Layout, models: tuple[StageModel, ...],
                  flops_report: FlopReport | None):
         self.s, self.lay, self.opts = s, lay, opts
-        self.reads = decode_reads(s, lay, opts.dtype, models, opts.seq_len)
+        self.reads = decode_reads(s, lay, opts.dtype, models, opts.seq_len, opts.kv_cache)
         self.peak = gpu.peak_flops(opts.dtype)
         self.mfu = serving_mfu(opts, gpu)
         self.flops_rate = self.peak * self.mfu * lay.group

@@ -360,3 +360,24 @@ def test_compute_is_fast(slug):
     for _ in range(n):
         compute(m, o, H100)
     assert (time.perf_counter() - t) / n < 3e-3  # typically ~0.1 ms
+
+
+@pytest.mark.parametrize("ctx", [1000, 2048, 131072])
+def test_dsa_decode_reads_top_k_latents_and_every_indexer_key(ctx):
+    """DeepSeek-V3.2-Exp (config.json: 61 layers, kv_lora_rank 512, qk_rope_head_dim 64,
+    index_head_dim 128, index_topk 2048), bf16 KV, engine layout, tp=8: a decode step reads
+    every cached token's fp8 indexer key + fp32 scale (128 + 4 B) and only the 2048 selected
+    latents ((512 + 64) x 2 B), DeepSeek's inference/model.py and vLLM's FlashMLA-sparse path;
+    the prefill writes the whole cache. Hand count per sequence, per GPU (MLA: the latent is on
+    every TP rank)."""
+    from estimator import estimate, memory
+
+    r = estimate("deepseek-v3.2-exp", seq_len=ctx, tp=8, kv_dtype="bf16")
+    lay = r.inference.lay
+    spec = load_model("deepseek-v3.2-exp").spec
+    models = memory.stage_models(spec, lay, "bf16", "bf16", "engine", {})
+    reads = serving.decode_reads(spec, lay, "bf16", models, ctx)
+    assert reads.kv_per_sequence == 61 * ctx * (1152 + 132)
+    assert reads.kv_read_per_sequence == 61 * (ctx * 132 + min(ctx, 2048) * 1152)
+    whole = serving.decode_reads(spec, lay, "bf16", models, ctx, "transformers")
+    assert whole.kv_read_per_sequence == whole.kv_per_sequence  # transformers: a mask, all read
