@@ -130,3 +130,20 @@ def pointwise(fn, *objs):
         out[i] = fn(*(array_of(o, {k: v[i].item() for k, v in c.items()})
                       for o, c in zip(objs, cols)))
     return out
+
+
+def remembered(store: dict, key, limit: int, compute):
+    """``compute()``, remembered in ``store`` under ``key`` (performance plumbing for the
+    per-workload caches: layout search, step time, engine and latency sections, the report's
+    extras). ``key`` must identify everything ``compute`` reads. An unhashable key (array
+    operands of a vectorized sweep, a spec with list fields) is computed, not remembered.
+    Bounded: the store is cleared when it holds ``limit`` entries."""
+    try:
+        hit = store.get(key)
+    except TypeError:
+        return compute()
+    if hit is None:
+        if len(store) >= limit:
+            store.clear()
+        hit = store[key] = compute()
+    return hit

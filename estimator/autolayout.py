@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 
+from ._frozen import remembered
 from .errors import EstimatorError
 from .spec import ModelSpec
 
@@ -107,16 +108,8 @@ def resolve(model, opts, gpu):
     if not is_auto(opts):
         return opts, {"auto": False, "tp": opts.tp, "pp": opts.pp, "ep": opts.ep}
     s = model.spec if hasattr(model, "spec") else model
-    key = (s, opts, gpu.id, gpu.memory_bytes)
-    try:
-        hit = _CACHE.get(key)
-    except TypeError:  # an unhashable spec: search uncached
-        return _resolve(model, opts, gpu)
-    if hit is None:
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        hit = _CACHE[key] = _resolve(model, opts, gpu)
-    return hit
+    return remembered(_CACHE, (s, opts, gpu.id, gpu.memory_bytes), _CACHE_MAX,
+                      lambda: _resolve(model, opts, gpu))
 
 
 def training_defaults(opts):

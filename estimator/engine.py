@@ -59,6 +59,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import memory
+from ._frozen import remembered
 from .errors import EstimatorError
 from .memory import ACTIVATION_DTYPE, BYTES_PER_ELEMENT, GIB, Layout
 from .spec import Mixer, ModelSpec
@@ -590,16 +591,8 @@ _CACHE_MAX = 1024
 def compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory:
     """The engine section for the layout ``lay`` and its per-stage models (weights per GPU);
     cached per (spec, options, GPU, layout)."""
-    key = (s, opts, gpu.id, gpu.memory_bytes, lay)
-    try:
-        hit = _CACHE.get(key)
-    except TypeError:  # an unhashable spec
-        return _compute(s, opts, gpu, lay, stage_models)
-    if hit is None:
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        hit = _CACHE[key] = _compute(s, opts, gpu, lay, stage_models)
-    return hit
+    return remembered(_CACHE, (s, opts, gpu.id, gpu.memory_bytes, lay), _CACHE_MAX,
+                      lambda: _compute(s, opts, gpu, lay, stage_models))
 
 
 def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory:

@@ -34,6 +34,7 @@ from statistics import NormalDist
 from typing import Any
 
 from . import comm
+from ._frozen import remembered
 from .flops import forward_flops
 from .memory import activation_bytes
 
@@ -260,15 +261,8 @@ def compute(s, opts, gpu, lay, reads, tok_flops: float, price_per_hour: float,
     """The ``serving.latency`` section (module docstring). ``reads``: :class:`~estimator.serving.
     DecodeReads` of the layout; ``tok_flops``: decode FLOPs per token at the context."""
     key = (s, opts, gpu.id, gpu.memory_bytes, lay, reads, tok_flops, price_per_hour, max_batch)
-    try:
-        hit = _CACHE.get(key)
-    except TypeError:
-        return _compute(s, opts, gpu, lay, reads, tok_flops, price_per_hour, max_batch)
-    if hit is None:
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.clear()
-        hit = _CACHE[key] = _compute(s, opts, gpu, lay, reads, tok_flops, price_per_hour,
-                                     max_batch)
+    hit = remembered(_CACHE, key, _CACHE_MAX, lambda: _compute(
+        s, opts, gpu, lay, reads, tok_flops, price_per_hour, max_batch))
     out = dict(hit)
     out["decode_step"] = dict(hit["decode_step"])
     out["notes"] = list(hit["notes"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from . import autolayout, flops, memory, serving, training
+from ._frozen import remembered
 from .errors import EstimatorError
 from .hardware import load_catalog
 from .params import ParamCounts, count_params_as
@@ -28,16 +29,7 @@ def workload_memo(store: dict, fn, s, opts, gpu, limit: int = 1024):
     Callers hand out copies of what they get: the stored value is shared."""
     if load_catalog().get(gpu.id) is not gpu:
         return fn(s, opts, gpu)
-    key = (s, opts, gpu.id)
-    try:
-        hit = store.get(key)
-    except TypeError:  # unhashable operands (a list of notes, array fields): not remembered
-        return fn(s, opts, gpu)
-    if hit is None:
-        if len(store) >= limit:
-            store.clear()
-        hit = store[key] = fn(s, opts, gpu)
-    return hit
+    return remembered(store, (s, opts, gpu.id), limit, lambda: fn(s, opts, gpu))
 
 
 class NotApplicable:

@@ -46,7 +46,7 @@ from typing import Any
 
 from . import comm
 from . import flops as flops_mod
-from ._frozen import maximum
+from ._frozen import maximum, remembered
 from .errors import EstimatorError
 from .hardware import get_gpu, load_catalog
 from .training import activation_breakdown, parallel_plan, stage_layer_range
@@ -447,16 +447,8 @@ def step_time(model, opts, gpu=None, *, saved_per_layer: tuple[int, int] | None 
     hints = (saved_per_layer, forward_per_sequence)
     if load_catalog().get(gpu.id) is not gpu:
         return _step_time(spec, opts, gpu, *hints)
-    key = (spec, opts, gpu.id)
-    try:
-        hit = _STEP_CACHE.get(key)
-    except TypeError:  # array operands (a vectorized sweep): computed, not cached
-        return _step_time(spec, opts, gpu, *hints)
-    if hit is None:
-        if len(_STEP_CACHE) >= STEP_CACHE_SIZE:
-            _STEP_CACHE.clear()
-        hit = _STEP_CACHE[key] = _step_time(spec, opts, gpu, *hints)
-    return hit
+    return remembered(_STEP_CACHE, (spec, opts, gpu.id), STEP_CACHE_SIZE,
+                      lambda: _step_time(spec, opts, gpu, *hints))
 
 
 #: Step times of (spec, options, GPU id), all immutable (cleared when full; a dict rather than
