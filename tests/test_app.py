@@ -309,12 +309,13 @@ def test_yaml_export_reloads_to_the_same_model(tmp_path, slug, edited):
 # --- speed and imports -----------------------------------------------------------------------
 
 def test_widget_change_reruns_fast():
-    """Median script time of a widget rerun on the default model (the app measures itself)."""
+    """Median script time (CPU time of the script thread, which the app measures itself: wall
+    time on a shared machine adds the time other processes hold the core) of a widget rerun."""
     at = app()
     times = []
     for b in range(2, 9):
         at.sidebar.number_input(key="opt:batch").set_value(b).run()
-        times.append(at.session_state["_run_ms"])
+        times.append(at.session_state["_run_cpu_ms"])
     median = statistics.median(times)
     print(f"widget rerun: median {median:.0f} ms over {len(times)} reruns")
     assert median < 250, times
