@@ -147,3 +147,15 @@ def remembered(store: dict, key, limit: int, compute):
             store.clear()
         hit = store[key] = compute()
     return hit
+
+
+def fresh(x):
+    """A copy of nested dicts and lists whose leaves are immutable (numbers, strings, tuples,
+    None): what a ``to_dict()`` hands out from a section that a per-workload memo shares
+    between reports, so that a caller changing its dict cannot change another report's.
+    (``copy.deepcopy`` does the same at several times the cost: it tracks shared objects.)"""
+    if isinstance(x, dict):
+        return {k: fresh(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [fresh(v) for v in x]
+    return x

@@ -46,11 +46,18 @@ class Report:
         if pending is None or name not in _DEFERRED:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         m, gpu, sopts, fl, inference = pending
+        # remembered per workload (spec, options as given, GPU id: everything both read;
+        # sections.workload_memo), as the step time, engine and latency inside them are: the
+        # app re-renders one workload many times. The sections are frozen and their to_dict()
+        # builds fresh containers, so the reports that share them cannot change each other.
         if name == "serving":
-            d["serving"] = sections.serving_section(m, sopts, gpu, inference, fl)
+            d["serving"] = sections.workload_memo(
+                _SERVING, lambda *_: sections.serving_section(m, sopts, gpu, inference, fl),
+                m.spec, d["options"], gpu)
         else:
-            d["training_memory"], d["training"] = sections.training_sections(
-                m, d["options"], gpu, fl)
+            d["training_memory"], d["training"] = sections.workload_memo(
+                _TRAINING, lambda *_: sections.training_sections(m, d["options"], gpu, fl),
+                m.spec, d["options"], gpu)
         if all(k in d for k in _DEFERRED):
             del d["_deferred"]
         return d[name]
@@ -144,6 +151,9 @@ def _smallest_fit(s: ModelSpec, opts: Options, gpu: GPU) -> dict[str, Any]:
 
 #: (spec, options, GPU id) -> :func:`memory.smallest_fit`
 _SMALLEST_FIT: dict = {}
+#: (spec, options, GPU id) -> :func:`sections.training_sections` / :func:`sections.serving_section`
+_TRAINING: dict = {}
+_SERVING: dict = {}
 
 
 def _kv_dtype_convention(o: Options) -> str:

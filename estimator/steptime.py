@@ -46,7 +46,7 @@ from typing import Any
 
 from . import comm
 from . import flops as flops_mod
-from ._frozen import maximum, remembered
+from ._frozen import fresh, maximum, remembered
 from .errors import EstimatorError
 from .hardware import get_gpu, load_catalog
 from .training import activation_breakdown, parallel_plan, stage_layer_range
@@ -400,7 +400,7 @@ class StepTime:
         return {"step_time_s": self.step_time_s, "breakdown_s": dict(self.breakdown),
                 "model_flops_per_step": self.model_flops, "tokens_per_step": self.tokens_per_step,
                 "mfu": self.mfu, "slowest_stage": self.slowest_stage,
-                "pp_schedule": self.schedule, "efficiency": dict(self.efficiency),
+                "pp_schedule": self.schedule, "efficiency": fresh(self.efficiency),
                 "notes": list(self.notes)}
 
 
