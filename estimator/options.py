@@ -263,4 +263,18 @@ def _make_options(**kw: Any) -> Options:
             raise EstimatorError(k, kw[k], "unknown option; known: " + ", ".join(OPTION_FIELDS))
     # num_gpus must be a multiple of tp·pp·cp for *training* only; training.py checks it, so an
     # inference layout larger than the training job (tp=16 with num_gpus=8) still reports.
-    return Options(**kw)
+    # The same instance as Options(**kw), validating only the given fields (in field order, so
+    # the first bad one is named as __post_init__ names it): the defaults are valid
+    # (_DEFAULTS_VALID below), and a new option set (the app's context slider) skips ~50 checks.
+    for f in _FIELDS:
+        if f.name in kw:
+            _check(f, kw[f.name])
+    o = object.__new__(Options)
+    d = o.__dict__  # where the frozen dataclass's __init__ stores its fields, in field order
+    d.update(_DEFAULTS)
+    d.update(kw)
+    return o
+
+
+_DEFAULTS = {f.name: f.default for f in _FIELDS}
+_DEFAULTS_VALID = Options()  # __post_init__ checks every default once, at import
