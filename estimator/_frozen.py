@@ -110,7 +110,7 @@ def array_of(instance, changes):
     values were validated one by one, and the cross-field rules run separately)."""
     out = object.__new__(type(instance))
     d = dict(instance.__dict__)
-    d.pop("_hash", None)  # ModelSpec's memoized hash
+    d.pop("_hash", None)  # ModelSpec's and Options' memoized hash
     d.update(changes)
     out.__dict__.update(d)
     return out

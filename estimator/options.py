@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +198,18 @@ class Options:
         for f in _FIELDS:
             _check(f, d[f.name])
 
+    def __hash__(self) -> int:
+        # Options key the per-workload memos (layout search, step time, engine, latency, the
+        # report's sections and extras: ~18 lookups per full report). The generated __hash__
+        # hashes a ~50-field tuple on every lookup (~2 µs); this hashes the same tuple (the
+        # fields __eq__ compares, in field order) once per instance and keeps it, as ModelSpec
+        # does. Copies that change a field drop it (autolayout.with_layout, _frozen.array_of).
+        d = self.__dict__
+        h = d.get("_hash")
+        if h is None:
+            h = d["_hash"] = hash(_FIELD_VALUES(d))
+        return h
+
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
@@ -238,6 +251,7 @@ def _check(f: dataclasses.Field, value: Any) -> None:
 
 OPTION_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
 _FIELDS = tuple(OPTION_FIELDS.values())
+_FIELD_VALUES = operator.itemgetter(*OPTION_FIELDS)  # instance dict -> the fields' tuple
 
 
 def make_options(**kw: Any) -> Options:

@@ -111,9 +111,8 @@ class Report:
             # Options holds validated scalars only, so this equals Options.to_dict()
             # (dataclasses.asdict) at a fiftieth of the cost: the instance dict, where the
             # frozen dataclass stores its fields in field order (make_options, with_layout
-            # and array_of all fill it that way), copied whole when it holds them alone
-            "options": dict(od) if len(od) == len(OPTION_FIELDS) else
-                       {name: od[name] for name in OPTION_FIELDS},
+            # and array_of all fill it that way), copied whole, less the memoized hash
+            "options": _options_dict(od),
             "gpu": self.gpu.to_dict(),
             "params": self.params.to_dict(),
             "flops": self.flops.to_dict(),
@@ -135,6 +134,17 @@ class Report:
             out["memory"]["inference"]["smallest_fit"] = _smallest_fit(
                 self.model.spec, self.options, self.gpu)
         return out
+
+
+def _options_dict(od: dict) -> dict[str, Any]:
+    """The fields of an Options instance dict ``od``, in field order."""
+    if len(od) == len(OPTION_FIELDS):
+        return dict(od)
+    if len(od) == len(OPTION_FIELDS) + 1 and "_hash" in od:  # Options.__hash__ was asked
+        out = dict(od)
+        del out["_hash"]
+        return out
+    return {name: od[name] for name in OPTION_FIELDS}
 
 
 def _smallest_fit(s: ModelSpec, opts: Options, gpu: GPU) -> dict[str, Any]:
