@@ -6,12 +6,12 @@ Prints: `import estimator` time (fresh interpreter, and whether torch/streamlit/
 got imported); one full `estimate()` of Mixtral-8x7B, timed over a cycle of 50 distinct option
 sets (batch × seq_len × dtype × tp), cycled (the per-spec caches — parameter counts, per-token
 FLOPs, per-layer counts, stage models — stay warm, as in the app, and so do the per-workload
-ones: layout search, engine, latency, step time, and the full report's dense-vs-MoE rows and
-GPU plan, keyed on the whole options); the same call repeated with the default options (the
-figure tests/test_loader_speed.py checks); with a new seq_len on every call, so that no
-per-workload cache can answer (options validated each time); each section as `estimate()`
-computes it (training and serving are computed on their first
-read, so `estimate()` alone leaves them out and the full report includes them); the full
+ones: layout search, engine, latency, step time, the training and serving sections, and the
+full report's dense-vs-MoE rows and GPU plan, keyed on the whole options); the same call
+repeated with the default options (the figure tests/test_loader_speed.py checks); with a
+new seq_len on every call, so that no per-workload cache can answer (options validated each
+time); each section as `estimate()` computes it (training and serving are computed on their
+first read, so `estimate()` alone leaves them out and the full report includes them); the full
 report users get, `estimate(...).to_dict()` (with the dense-vs-MoE comparison and the GPU plan;
 also with a new seq_len every call), and
 `Report.to_dict()` alone with and without the comparison; llm-analysis's inference analysis of
@@ -106,8 +106,8 @@ def estimate_times() -> dict[str, float]:
         "full_report": best_per_call(
             lambda o: estimator.estimate(m, options=o).to_dict(), opts, 4),
         # a workload never seen before on every call (a new seq_len: the app's context slider),
-        # so no per-workload cache (layout search, engine, latency, step time, dense-vs-MoE
-        # rows, GPU plan) can answer
+        # so no per-workload cache (layout search, engine, latency, step time, training and
+        # serving sections, dense-vs-MoE rows, GPU plan) can answer
         "estimate_fresh": best_per_call(
             lambda _: estimator.estimate(m, seq_len=next(fresh)), [None] * 200, 2),
         "full_report_fresh": best_per_call(

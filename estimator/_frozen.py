@@ -110,7 +110,7 @@ def array_of(instance, changes):
     values were validated one by one, and the cross-field rules run separately)."""
     out = object.__new__(type(instance))
     d = dict(instance.__dict__)
-    d.pop("_hash", None)  # ModelSpec's memoized hash
+    d.pop("_hash", None)  # ModelSpec's and Options' memoized hash
     d.update(changes)
     out.__dict__.update(d)
     return out
@@ -147,3 +147,19 @@ def remembered(store: dict, key, limit: int, compute):
             store.clear()
         hit = store[key] = compute()
     return hit
+
+
+def fresh(x):
+    """A copy of nested dicts and lists whose leaves are immutable (numbers, strings, tuples,
+    None): what a ``to_dict()`` hands out from a section that a per-workload memo shares
+    between reports, so that a caller changing its dict cannot change another report's.
+    (``copy.deepcopy`` does the same at several times the cost: it tracks shared objects.)"""
+    if type(x) is dict:
+        out = x.copy()  # the leaves (most values are numbers) at C speed; containers below
+        for k, v in x.items():
+            if type(v) is dict or type(v) is list:
+                out[k] = fresh(v)
+        return out
+    if type(x) is list:
+        return [fresh(v) for v in x]
+    return x

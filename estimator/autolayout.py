@@ -132,6 +132,7 @@ def with_layout(opts, tp: int, pp: int, ep: int):
         _check(OPTION_FIELDS[name], value)
     out = object.__new__(type(opts))
     out.__dict__.update(opts.__dict__)
+    out.__dict__.pop("_hash", None)  # Options' memoized hash: of the old values
     out.__dict__.update(changes)
     return out
 

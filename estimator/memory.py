@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._frozen import direct_init, maximum, spec_cache
+from ._frozen import direct_init, fresh, maximum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
     indexer_key_bytes_per_token,
@@ -984,7 +984,7 @@ class InferenceMemory:
             "sixteen_bit_tensors": sixteen_bit_tensors(self.weight_dtype),
             "conventions": conventions(self.weight_dtype, self.kv_layout),
             "notes": list(self.notes),
-            "layout": dict(self.layout_choice or {}),
+            "layout": fresh(self.layout_choice or {}),
             "engine": self.engine.to_dict() if self.engine is not None else None,
             "kv_capacity_tokens": self.engine.kv_capacity_tokens if self.engine else None,
             "max_concurrency": self.engine.max_concurrency if self.engine else None,

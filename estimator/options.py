@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,6 +198,18 @@ class Options:
         for f in _FIELDS:
             _check(f, d[f.name])
 
+    def __hash__(self) -> int:
+        # Options key the per-workload memos (layout search, step time, engine, latency, the
+        # report's sections and extras: ~18 lookups per full report). The generated __hash__
+        # hashes a ~50-field tuple on every lookup (~2 µs); this hashes the same tuple (the
+        # fields __eq__ compares, in field order) once per instance and keeps it, as ModelSpec
+        # does. Copies that change a field drop it (autolayout.with_layout, _frozen.array_of).
+        d = self.__dict__
+        h = d.get("_hash")
+        if h is None:
+            h = d["_hash"] = hash(_FIELD_VALUES(d))
+        return h
+
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)
 
@@ -238,6 +251,7 @@ def _check(f: dataclasses.Field, value: Any) -> None:
 
 OPTION_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
 _FIELDS = tuple(OPTION_FIELDS.values())
+_FIELD_VALUES = operator.itemgetter(*OPTION_FIELDS)  # instance dict -> the fields' tuple
 
 
 def make_options(**kw: Any) -> Options:
@@ -263,4 +277,18 @@ def _make_options(**kw: Any) -> Options:
             raise EstimatorError(k, kw[k], "unknown option; known: " + ", ".join(OPTION_FIELDS))
     # num_gpus must be a multiple of tp·pp·cp for *training* only; training.py checks it, so an
     # inference layout larger than the training job (tp=16 with num_gpus=8) still reports.
-    return Options(**kw)
+    # The same instance as Options(**kw), validating only the given fields (in field order, so
+    # the first bad one is named as __post_init__ names it): the defaults are valid
+    # (_DEFAULTS_VALID below), and a new option set (the app's context slider) skips ~50 checks.
+    for f in _FIELDS:
+        if f.name in kw:
+            _check(f, kw[f.name])
+    o = object.__new__(Options)
+    d = o.__dict__  # where the frozen dataclass's __init__ stores its fields, in field order
+    d.update(_DEFAULTS)
+    d.update(kw)
+    return o
+
+
+_DEFAULTS = {f.name: f.default for f in _FIELDS}
+_DEFAULTS_VALID = Options()  # __post_init__ checks every default once, at import

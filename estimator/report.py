@@ -46,11 +46,18 @@ class Report:
         if pending is None or name not in _DEFERRED:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         m, gpu, sopts, fl, inference = pending
+        # remembered per workload (spec, options as given, GPU id: everything both read;
+        # sections.workload_memo), as the step time, engine and latency inside them are: the
+        # app re-renders one workload many times. The sections are frozen and their to_dict()
+        # builds fresh containers, so the reports that share them cannot change each other.
         if name == "serving":
-            d["serving"] = sections.serving_section(m, sopts, gpu, inference, fl)
+            d["serving"] = sections.workload_memo(
+                _SERVING, lambda *_: sections.serving_section(m, sopts, gpu, inference, fl),
+                m.spec, d["options"], gpu)
         else:
-            d["training_memory"], d["training"] = sections.training_sections(
-                m, d["options"], gpu, fl)
+            d["training_memory"], d["training"] = sections.workload_memo(
+                _TRAINING, lambda *_: sections.training_sections(m, d["options"], gpu, fl),
+                m.spec, d["options"], gpu)
         if all(k in d for k in _DEFERRED):
             del d["_deferred"]
         return d[name]
@@ -104,9 +111,8 @@ class Report:
             # Options holds validated scalars only, so this equals Options.to_dict()
             # (dataclasses.asdict) at a fiftieth of the cost: the instance dict, where the
             # frozen dataclass stores its fields in field order (make_options, with_layout
-            # and array_of all fill it that way), copied whole when it holds them alone
-            "options": dict(od) if len(od) == len(OPTION_FIELDS) else
-                       {name: od[name] for name in OPTION_FIELDS},
+            # and array_of all fill it that way), copied whole, less the memoized hash
+            "options": _options_dict(od),
             "gpu": self.gpu.to_dict(),
             "params": self.params.to_dict(),
             "flops": self.flops.to_dict(),
@@ -130,6 +136,17 @@ class Report:
         return out
 
 
+def _options_dict(od: dict) -> dict[str, Any]:
+    """The fields of an Options instance dict ``od``, in field order."""
+    if len(od) == len(OPTION_FIELDS):
+        return dict(od)
+    if len(od) == len(OPTION_FIELDS) + 1 and "_hash" in od:  # Options.__hash__ was asked
+        out = dict(od)
+        del out["_hash"]
+        return out
+    return {name: od[name] for name in OPTION_FIELDS}
+
+
 def _smallest_fit(s: ModelSpec, opts: Options, gpu: GPU) -> dict[str, Any]:
     """:func:`memory.smallest_fit`, remembered per workload (:func:`sections.workload_memo`);
     a fresh copy of its dict (the rows of ``tried`` and ``smallest`` are flat)."""
@@ -144,6 +161,9 @@ def _smallest_fit(s: ModelSpec, opts: Options, gpu: GPU) -> dict[str, Any]:
 
 #: (spec, options, GPU id) -> :func:`memory.smallest_fit`
 _SMALLEST_FIT: dict = {}
+#: (spec, options, GPU id) -> :func:`sections.training_sections` / :func:`sections.serving_section`
+_TRAINING: dict = {}
+_SERVING: dict = {}
 
 
 def _kv_dtype_convention(o: Options) -> str:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import memory, mixers, steptime
-from ._frozen import direct_init, maximum, minimum
+from ._frozen import direct_init, fresh, maximum, minimum
 from .flops import FlopReport, _forward, decode_flops_per_token, per_token_flops
 from .memory import Layout, StageModel
 from .spec import ModelSpec
@@ -440,9 +440,10 @@ class ServingReport:
             "mbu": self.mbu,
             "assumptions": assumptions(),
             "notes": list(self.notes),
-            "latency": self.latency,
-            "cost_per_million_tokens_usd": (self.latency or {}).get(
-                "cost_per_million_tokens_usd"),
+            # the section is remembered per workload (report.py): fresh containers
+            "latency": fresh(self.latency),
+            "cost_per_million_tokens_usd": fresh((self.latency or {}).get(
+                "cost_per_million_tokens_usd")),
         }
 
 

@@ -46,10 +46,10 @@ from typing import Any
 
 from . import comm
 from . import flops as flops_mod
-from ._frozen import maximum, remembered
+from ._frozen import fresh, maximum, remembered
 from .errors import EstimatorError
 from .hardware import get_gpu, load_catalog
-from .training import activation_breakdown, parallel_plan, stage_layer_range
+from .training import _layer_params, activation_breakdown, parallel_plan, stage_layer_range
 
 #: Achieved over datasheet link bandwidth. NVLink 0.8: the H800's NVLink delivers "160 GB/s"
 #: of its 200 GB/s per direction (DeepSeek-V3 report §3.2.2; DeepEP README: "~160 GB/s NVLink
@@ -109,6 +109,11 @@ def _interp_log2(table: dict, x: float) -> float:
         import numpy as np  # piecewise-linear interpolation, clamped at the ends the same way
 
         return np.interp(np.log2(x), [math.log2(v) for v in xs], ys)
+    return _interp_sorted(xs, ys, x)
+
+
+def _interp_sorted(xs: list[float], ys: list[float], x: float) -> float:
+    """:func:`_interp_log2` of a number over the table's sorted ``xs`` and their ``ys``."""
     if x <= xs[0]:
         return ys[0]
     if x >= xs[-1]:
@@ -141,7 +146,24 @@ def gemm_efficiency(gpu, rows: float) -> float:
 
 @functools.lru_cache(maxsize=4096)
 def _gemm_efficiency_cached(gpu_id: str, rows: float) -> float:
-    return _gemm_efficiency(get_gpu(gpu_id), rows)
+    table = _gemm_table(gpu_id)
+    if table is None:  # raises, naming the GPU
+        return _gemm_efficiency(get_gpu(gpu_id), rows)
+    return _interp_sorted(*table, max(rows, 1.0))  # = _gemm_efficiency(get_gpu(gpu_id), rows)
+
+
+# The sorted (xs, ys) of a catalog GPU's tables, as _gemm_efficiency / _attention_efficiency
+# read them: the cached lookups interpolate a new row count or context (every new workload)
+# without rebuilding them.
+@functools.lru_cache(maxsize=64)
+def _gemm_table(gpu_id: str) -> tuple | None:
+    table = _measured(get_gpu(gpu_id))[0].get("gemm_bf16_fraction_of_peak_by_m")
+    return _sorted_table(tuple(table.items())) if table else None
+
+
+@functools.lru_cache(maxsize=64)
+def _attention_table(gpu_id: str) -> tuple:
+    return _sorted_table(tuple(_attention_fractions(get_gpu(gpu_id)).items()))
 
 
 def _gemm_efficiency(gpu, rows: float) -> float:
@@ -163,16 +185,21 @@ def attention_efficiency(gpu, seq: float) -> float:
 
 @functools.lru_cache(maxsize=4096)
 def _attention_efficiency_cached(gpu_id: str, seq: float) -> float:
-    return _attention_efficiency(get_gpu(gpu_id), seq)
+    # = _attention_efficiency(get_gpu(gpu_id), seq)
+    return _interp_sorted(*_attention_table(gpu_id), max(seq, 1.0))
 
 
-def _attention_efficiency(gpu, seq: float) -> float:
+def _attention_fractions(gpu) -> dict:
+    """``{seq: fraction of the BF16 peak}`` of the measured attention table."""
     meas = _measured(gpu)[0]
     table = meas.get("sdpa_causal_bf16_tflops_by_seq")
     ref_peak = get_gpu(REFERENCE_MEASURED_GPU).bf16_flops if meas is not gpu.measured \
         else gpu.bf16_flops
-    frac = {k: v * 1e12 / ref_peak for k, v in table.items()}
-    return _interp_log2(frac, maximum(seq, 1.0))
+    return {k: v * 1e12 / ref_peak for k, v in table.items()}
+
+
+def _attention_efficiency(gpu, seq: float) -> float:
+    return _interp_log2(_attention_fractions(gpu), maximum(seq, 1.0))
 
 
 def copy_efficiency(gpu) -> float:
@@ -270,8 +297,13 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     # attention core: the work the kernel executes (FlashAttention skips the masked half; an
     # eager kernel runs the square), per layer the model's average
     executed = "causal" if opts.flash_attention else "full"
-    core_causal = flops_mod.forward_flops(spec, b, s, executed).attention_core / L
-    core_model = flops_mod.forward_flops(spec, b, s, opts.attention_flops).attention_core / L
+    # forward_flops without re-checking the validated options' micro_batch and seq_len, once
+    # when the executed work is the model's convention
+    f_exec = flops_mod._forward(spec, p, b, s, executed, "all")
+    f_model = (f_exec if opts.attention_flops == executed else
+               flops_mod._forward(spec, p, b, s, opts.attention_flops, "all"))
+    core_causal = f_exec.attention_core / L
+    core_model = f_model.attention_core / L
     n_layers = n_dense + n_moe
     attn_f = n_layers * core_causal / (tp * cp) / (bf16_peak * attention_efficiency(gpu, s / cp))
     fwd += attn_f
@@ -400,7 +432,7 @@ class StepTime:
         return {"step_time_s": self.step_time_s, "breakdown_s": dict(self.breakdown),
                 "model_flops_per_step": self.model_flops, "tokens_per_step": self.tokens_per_step,
                 "mfu": self.mfu, "slowest_stage": self.slowest_stage,
-                "pp_schedule": self.schedule, "efficiency": dict(self.efficiency),
+                "pp_schedule": self.schedule, "efficiency": fresh(self.efficiency),
                 "notes": list(self.notes)}
 
 
@@ -596,7 +628,6 @@ def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None)
 
 def _local_params(spec, opts, plan, stage: int) -> tuple[int, int]:
     """(non-expert, expert) parameters whose optimizer states this rank updates."""
-    from .training import _layer_params
     lp = _layer_params(spec, plan)
     nd, nm, first, last = stage_layers(spec, plan.pp, (stage,))
     ne = nd * lp.dense + nm * lp.moe_non_expert + (lp.embedding if first else 0)

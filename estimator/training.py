@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import flops as flops_mod
-from ._frozen import direct_init, maximum, pointwise, spec_cache
+from ._frozen import direct_init, fresh, maximum, pointwise, spec_cache
 from .autolayout import training_defaults
 from .errors import EstimatorError
 from .memory import (
@@ -1242,7 +1242,7 @@ class TrainingMemory:
             "gpu_memory": self.gpu_memory,
             "headroom": self.gpu_memory - peak,
             "bytes_per_param": self.bpp.to_dict(),
-            "activation_breakdown": self.breakdown,
+            "activation_breakdown": fresh(self.breakdown),  # memo-shared: a copy
             "stages": [st.summary() for st in self.stages],
             "parallel": self.plan.to_dict(),
             "conventions": {

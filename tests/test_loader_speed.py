@@ -88,10 +88,25 @@ def test_full_estimate_is_microseconds():
     assert best < 100e-6, f"{best * 1e6:.1f} µs"
 
 
-def test_full_report_is_under_a_millisecond_and_a_bit():
-    """estimate().to_dict(): every section, the dense-vs-MoE rows and the GPU plan (estimate()
-    alone defers training and serving, so this is the bar that covers them)."""
+def test_full_report_is_under_half_a_millisecond():
+    """estimate().to_dict() of a workload seen before (the app re-rendering): every section,
+    the dense-vs-MoE rows and the GPU plan, the per-workload memos answering."""
     m = estimator.load_model("mixtral-8x7b")
     best = _best_seconds(lambda: estimator.estimate(m).to_dict(), rounds=10, calls=30)
-    # ~450 µs measured (2026-12-05, machine shared with other jobs); bar at ~2.5x
-    assert best < 1.2e-3, f"{best * 1e6:.1f} µs"
+    # ~450 µs measured (2026-12-05 morning; bar 1.2 ms), ~150 µs since the training and
+    # serving sections are remembered per workload (2026-12-05 12:30, machine shared with
+    # other jobs); bar at ~3x
+    assert best < 0.45e-3, f"{best * 1e6:.1f} µs"
+
+
+def test_full_report_of_a_new_workload_is_under_a_few_milliseconds():
+    """estimate().to_dict() with a context never seen before on every call (the app's context
+    slider): no per-workload memo answers, so this is the bar that covers computing training
+    (the step-time model), serving and the dense rows (estimate() alone defers the first two;
+    the test above reads them remembered)."""
+    m = estimator.load_model("mixtral-8x7b")
+    seq = iter(range(100_000, 200_000))
+    best = _best_seconds(lambda: estimator.estimate(m, seq_len=next(seq)).to_dict(), rounds=10,
+                         calls=30)
+    # ~800 µs measured (2026-12-05 12:30, machine shared with other jobs); bar at ~3x
+    assert best < 2.5e-3, f"{best * 1e6:.1f} µs"
