@@ -58,6 +58,12 @@ by the GPU's memory (nvidia-smi MiB) and tp, then ``reserved_mem`` (MiB) = 512 +
 attention), at least 10 GiB on GPUs above 60 GiB, and ``mem_fraction_static = round((gpu_mem −
 reserved_mem) / gpu_mem, 3)``. Activations and CUDA graphs live in the ``1 −
 mem_fraction_static`` share, so here graph memory sets the KV capacity through the fraction.
+
+Hybrids (:func:`sglang_hybrid_max_total_tokens`, ``handle_max_mamba_cache``): the memory
+left after the weights is split between the MambaPool (``mamba_full_memory_ratio`` 0.9 → 0.9/1.9
+of it, in request slots of :func:`sglang_mamba_cache_per_req`, recurrent states fp32) and the
+token pool of the softmax-attention layers; running requests ≤ slots // 3.
+
 (SGLang before PR #10975 used 0.88 / 0.87 / 0.85 / 0.81 / 0.79 at tp 1 / 2 / 4 / 8 / 16.)
 """
 
@@ -178,6 +184,17 @@ SGLANG_RESERVED_FLOOR_ABOVE_MIB = 60 * 1024
 #: 0.5 GiB, an assumption (the CUDA context of a Hopper GPU is ~0.5 GiB; NCCL's init buffers
 #: add a few hundred MB at tp > 1, not counted).
 SGLANG_CONTEXT_BYTES = GIB // 2
+#: SGLang's hybrid (Mamba / linear-attention) state pool: ``ServerArgs.mamba_full_memory_ratio``
+#: (0.9: the MambaPool gets 0.9 / 1.9 of the memory left after the weights, the token pool the
+#: rest), ``MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO`` (3 state slots per running request with
+#: the radix cache on, ``model_runner_kv_cache_mixin.py``), and the state dtypes
+#: (``configs/mamba_utils.py::Mamba2StateDType``: conv states ``SGLANG_MAMBA_CONV_DTYPE``
+#: bfloat16, recurrent states ``SGLANG_MAMBA_SSM_DTYPE`` float32 by default; KDA's recurrent
+#: state fp32 as in vLLM).
+SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
+SGLANG_MAMBA_SLOTS_PER_REQUEST = 3
+SGLANG_MAMBA_CONV_BYTES = 2
+SGLANG_MAMBA_SSM_BYTES = 4
 
 
 def driver_memory_bytes(gpu) -> tuple[int, str]:
@@ -633,6 +650,37 @@ def sglang_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static
     return max(int(rest // cell_size), 0)
 
 
+def sglang_mamba_cache_per_req(m: Mixer, h: int, tp: int, layers: int) -> int:
+    """``Mamba2CacheParams.mamba_cache_per_req`` (``python/sglang/srt/configs/mamba_utils.py``):
+    ``(prod(conv) · conv dtype + prod(temporal) · ssm dtype) · len(layers)``: one request's
+    states over the ``layers`` mixer layers on this GPU, the shapes those of
+    :func:`vllm_mamba_state_elements` (SGLang's ``Mamba2StateShape`` /
+    ``hybrid_gdn_params`` / ``KimiLinearStateShape`` are the same), conv states in bf16 and
+    recurrent states in fp32 (:data:`SGLANG_MAMBA_SSM_BYTES`)."""
+    per_layer = sum(n * (SGLANG_MAMBA_CONV_BYTES if role == "conv" else SGLANG_MAMBA_SSM_BYTES)
+                    for n, role in vllm_mamba_state_elements(m, h, tp))
+    return per_layer * layers
+
+
+def sglang_hybrid_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static: float,
+                                   cell_size: int, mamba_per_req: int,
+                                   ratio: float = SGLANG_MAMBA_FULL_MEMORY_RATIO
+                                   ) -> tuple[int, int]:
+    """``(max_total_num_tokens, max_mamba_cache_size)`` of a hybrid model
+    (``ModelRunnerKVCacheMixin.profile_max_num_token`` → ``handle_max_mamba_cache``, no
+    speculative decoding, radix cache on, ``max_mamba_cache_size`` unset): the memory left
+    after the weights, ``rest`` as in :func:`sglang_max_total_tokens`, is split so that Mamba
+    states : KV cache = ``mamba_full_memory_ratio``; the MambaPool gets ``int(rest · ratio / (1
+    + ratio) // mamba_cache_per_req)`` request slots, and the token pool what those slots
+    leave, ``(rest − slots · mamba_cache_per_req) // cell_size`` tokens."""
+    rest = (free_at_init - weights) - free_at_init * (1 - mem_fraction_static)
+    if rest <= 0 or mamba_per_req <= 0:
+        return 0, 0
+    slots = int(rest * ratio / (1 + ratio) // mamba_per_req)
+    rest -= slots * mamba_per_req
+    return max(int(rest) // cell_size, 0), slots
+
+
 # ----------------------------------------------------------------------------------------------
 # the section
 # ----------------------------------------------------------------------------------------------
@@ -794,21 +842,32 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
     if n_attn == 0:
         notes.append("no attention layer: no KV token pool; SGLang's separate Mamba state pool "
                      "is not modelled")
+    hybrid = s.mixer is not None and n_attn > 0
     best = None
     for m in stage_models:
         lo, hi = m.layers
         cell = sglang_cell_size(s, opts.kv_cache, kv_dtype, lay.tp, lo, hi)
         w = sum(m.weights.values())
-        tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
+        slots = 0
+        if hybrid and cell:
+            per_req = sglang_mamba_cache_per_req(s.mixer, s.hidden_size, lay.tp,
+                                                 memory.hybrid_counts(s, lo, hi)[1])
+            tok, slots = sglang_hybrid_max_total_tokens(free0, w, frac, cell, per_req)
+        else:
+            tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
         if best is None or tok < best[0]:
-            best = (tok, w, cell)
-    tok, w, cell = best
+            best = (tok, w, cell, slots)
+    tok, w, cell, slots = best
     avail = tok * cell
-    if s.mixer is not None and n_attn:
-        notes.append("hybrid: only the softmax-attention layers hold tokens (SGLang's "
-                     "HybridLinearKVPool); the MambaPool of per-request states, sized from "
-                     "max_mamba_cache_size / mamba_full_memory_ratio before the token pool, is "
-                     "not modelled, so the token count is an upper bound")
+    conc = tok / max_len if max_len else 0.0
+    if hybrid:
+        conc = min(conc, slots // SGLANG_MAMBA_SLOTS_PER_REQUEST)
+        notes.append(f"hybrid: the MambaPool holds {slots:,} request states "
+                     f"(mamba_full_memory_ratio {SGLANG_MAMBA_FULL_MEMORY_RATIO}: states get "
+                     f"{SGLANG_MAMBA_FULL_MEMORY_RATIO}/{1 + SGLANG_MAMBA_FULL_MEMORY_RATIO:.1f} "
+                     "of the memory after the weights; conv bf16, recurrent fp32); the tokens "
+                     "are those of the softmax-attention layers (HybridLinearKVPool) in the "
+                     f"rest; max_running_requests <= slots // {SGLANG_MAMBA_SLOTS_PER_REQUEST}")
     if s.sliding_window_layers:
         notes.append("sliding-window layers counted at full length (SGLang's default token "
                      "pool; its hybrid-SWA pool is not modelled)")
@@ -820,7 +879,7 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         requested=int(free0 * frac), weights=w, activation_peak={}, non_torch=0,
         available_kv=avail, page_size=cell, block_size=1, num_blocks=tok,
         kv_capacity_tokens=tok, max_model_len=max_len,
-        max_concurrency=tok / max_len if max_len else 0.0, max_num_batched_tokens=mnbt,
+        max_concurrency=conc, max_num_batched_tokens=mnbt,
         max_num_seqs=mns, attention_groups=lay.dp_attn, notes=tuple(notes))
 
 
@@ -840,7 +899,8 @@ def conventions(engine: str) -> str:
 
 __all__ = ["ENGINES", "EngineMemory", "VllmKVPlan", "compute", "conventions",
            "driver_memory_bytes", "profile_peak_total", "sglang_cell_size",
-           "sglang_gpu_memory_defaults", "sglang_max_total_tokens",
+           "sglang_gpu_memory_defaults", "sglang_hybrid_max_total_tokens",
+           "sglang_mamba_cache_per_req", "sglang_max_total_tokens",
            "sglang_mem_fraction_static",
            "vllm_available_kv_bytes", "vllm_cudagraph_capture_sizes", "vllm_cudagraph_descs",
            "vllm_cudagraph_estimate_bytes", "vllm_cudagraph_memory", "vllm_kv_groups",

@@ -367,3 +367,87 @@ def test_fp8_kv_on_hybrids_is_pinned_by_the_state_page():
     assert f8.max_concurrency / bf.max_concurrency == pytest.approx(1.0)
     ratio = run("fp8", 32768).max_concurrency / run("bf16", 32768).max_concurrency
     assert 1.8 < ratio < 2.0  # 3 state blocks per request are not halved
+
+
+# ---------------------------------------------------------------------------------------------
+# SGLang's MambaPool for hybrids
+# ---------------------------------------------------------------------------------------------
+
+def sglang_gdn_mamba_cache_per_req(tp, linear_key_head_dim, linear_num_key_heads,
+                                   linear_value_head_dim, linear_num_value_heads,
+                                   linear_conv_kernel_dim, mamba_layers):
+    # python/sglang/srt/configs/qwen3_next.py::Qwen3NextConfig.hybrid_gdn_params and
+    # .mamba_cache_per_req: conv_dtype = torch.bfloat16, ssm_dtype = torch.float32
+    conv_dim = (linear_key_head_dim * linear_num_key_heads * 2
+                + linear_value_head_dim * linear_num_value_heads)
+    conv_state_shape = (conv_dim // tp, linear_conv_kernel_dim - 1)
+    temporal_state_shape = (linear_num_value_heads // tp, linear_key_head_dim,
+                            linear_value_head_dim)
+    return (math.prod(conv_state_shape) * BF16
+            + math.prod(temporal_state_shape) * FP32) * mamba_layers
+
+
+def sglang_mamba2_cache_per_req(tp, intermediate_size, n_groups, num_heads, head_dim,
+                                state_size, conv_kernel, mamba_layers):
+    # python/sglang/srt/configs/mamba_utils.py::Mamba2StateShape.create and
+    # Mamba2CacheParams.mamba_cache_per_req (Mamba2StateDType: conv bfloat16,
+    # temporal SGLANG_MAMBA_SSM_DTYPE "float32")
+    n_groups = n_groups + (0 if n_groups % tp == 0 else tp - n_groups)
+    conv_dim = intermediate_size + 2 * n_groups * state_size
+    conv = (conv_dim // tp, conv_kernel - 1)
+    temporal = (num_heads // tp, head_dim, state_size)
+    return (math.prod(conv) * BF16 + math.prod(temporal) * FP32) * mamba_layers
+
+
+def sglang_profile_max_num_token_hybrid(available_gpu_memory, total_gpu_memory,
+                                        mem_fraction_static, cell_size, mamba_cache_per_req,
+                                        mamba_full_memory_ratio=0.9):
+    # python/sglang/srt/model_executor/model_runner_kv_cache_mixin.py::profile_max_num_token
+    # and handle_max_mamba_cache (no speculative decoding, radix cache on, GiB floats)
+    rest_memory = available_gpu_memory - total_gpu_memory * (1 - mem_fraction_static)
+    mamba_state_memory_raw = (rest_memory * mamba_full_memory_ratio
+                              / (1 + mamba_full_memory_ratio))
+    max_mamba_cache_size = int((mamba_state_memory_raw * (1 << 30)) // mamba_cache_per_req)
+    mamba_state_memory = max_mamba_cache_size * mamba_cache_per_req / (1 << 30)
+    rest_memory = rest_memory - mamba_state_memory
+    return int(rest_memory * (1 << 30)) // cell_size, max_mamba_cache_size
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4, 8])
+def test_sglang_mamba_cache_per_req_is_sglang(tp):
+    q = estimator.load_model("qwen3-next-80b-a3b").spec
+    assert engine.sglang_mamba_cache_per_req(q.mixer, q.hidden_size, tp, 36) == \
+        sglang_gdn_mamba_cache_per_req(tp, 128, 16, 128, 32, 4, 36)
+    n = estimator.load_model("nemotron-h-8b").spec  # 24 Mamba-2 layers, n_groups 8
+    if tp <= 8:
+        assert engine.sglang_mamba_cache_per_req(n.mixer, n.hidden_size, tp, 24) == \
+            sglang_mamba2_cache_per_req(tp, 8192, 8, 128, 64, 128, 4, 24)
+
+
+@pytest.mark.parametrize("frac", [0.8, 0.88, 0.93])
+@pytest.mark.parametrize("per_req", [123_456, 3_456_789, 25 << 20])
+def test_sglang_hybrid_tokens_are_handle_max_mamba_cache(frac, per_req):
+    free0, w, cell = 78 * GIB, 40 * GIB, 24576
+    tok, slots = engine.sglang_hybrid_max_total_tokens(free0, w, frac, cell, per_req)
+    ref_tok, ref_slots = sglang_profile_max_num_token_hybrid((free0 - w) / GIB, free0 / GIB,
+                                                             frac, cell, per_req)
+    assert slots == ref_slots and abs(tok - ref_tok) <= 1  # float GiB round trip
+
+
+def test_sglang_qwen3_next_section_has_the_mamba_pool():
+    """Qwen3-Next at tp 4 under SGLang (``--tp 4``, SGLang's Qwen3-Next doc, PR #15337:
+    ``--mamba-full-memory-ratio`` "default is 0.9", ``--mamba-ssm-dtype`` "default setting is
+    float32"): the state slots take 0.9/1.9 of the memory after the weights, the 12 attention
+    layers' tokens the rest, and the running requests are capped at a third of the slots."""
+    r = estimator.estimate("qwen3-next-80b-a3b", tp=4, pp=1, ep=4, engine="sglang",
+                           seq_len=4096)
+    e = r.inference.engine
+    per_req = sglang_gdn_mamba_cache_per_req(4, 128, 16, 128, 32, 4, 36)
+    tok, slots = sglang_profile_max_num_token_hybrid(
+        (e.total_memory - engine.SGLANG_CONTEXT_BYTES - e.weights) / GIB,
+        (e.total_memory - engine.SGLANG_CONTEXT_BYTES) / GIB, e.utilization, e.page_size,
+        per_req)
+    assert e.page_size == 12 * 2 * 1 * 256 * 2
+    assert abs(e.kv_capacity_tokens - tok) <= 1
+    assert e.max_concurrency == min(e.kv_capacity_tokens / 4096, slots // 3)
+    assert any(f"{slots:,} request states" in n for n in e.notes)
