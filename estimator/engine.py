@@ -15,12 +15,20 @@ the marketing capacity. The baseline snapshot is taken *after* NCCL is initialis
 #25359, 2025-09, in v0.11; v0.9-v0.10 took it before ``init_worker_distributed_environment``, so
 NCCL's buffers counted as non-torch memory there: "~4.5 GiB for tensor parallelism" on H100 in
 that PR, 2.4 GiB in the Qwen3-235B tp=4 log of ``tests/test_engine.py``; not modelled), so the
-CUDA context and NCCL's init buffers come out of the ``1 − utilization`` headroom, as do the CUDA
-graphs captured after the KV cache is allocated (``compile_or_warm_up_model`` →
-``capture_model``, after ``initialize_from_config``): graph memory never enters ``available_kv``
-in these versions, so it does not change the KV capacity; it must fit in the headroom (newer
-releases can instead estimate it beforehand, ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS``, off by
-default, not modelled).
+CUDA context and NCCL's init buffers come out of the ``1 − utilization`` headroom.
+
+CUDA graphs (option ``vllm_cudagraph_memory``, :data:`VLLM_CUDAGRAPH_MODES`): vLLM captures them
+after the KV cache is allocated (``compile_or_warm_up_model`` → ``capture_model``, "Graph
+capturing finished in N secs, took X GiB"). In 0.11-0.20 (``headroom``) they come out of the
+``1 − utilization`` headroom and do not change the KV capacity. From 0.21.0 (``profiled``, the
+default here, as in vLLM) ``determine_available_memory`` first runs
+``GPUModelRunner.profile_cudagraph_memory`` — a throwaway capture of the two largest graphs of
+each mode on a minimal KV cache, extrapolated linearly — and subtracts it::
+
+    available_kv = requested − non_kv_cache_memory − cudagraph_memory_estimate_applied
+
+(:func:`vllm_cudagraph_memory`: the graph counts of ``cudagraph_capture_sizes``, the first
+capture = one forward at the largest size, each further graph a measured per-layer figure).
 ``torch_peak_increase`` is the peak of the profile run, a forward of ``max_num_batched_tokens``
 tokens (:func:`vllm_profile_peak`, the fused-MoE workspaces of ``TritonExperts.workspace_shapes``
 included) or, after it, the dummy sampler on ``min(max_num_seqs, max_num_batched_tokens)`` rows of
@@ -50,6 +58,12 @@ by the GPU's memory (nvidia-smi MiB) and tp, then ``reserved_mem`` (MiB) = 512 +
 attention), at least 10 GiB on GPUs above 60 GiB, and ``mem_fraction_static = round((gpu_mem −
 reserved_mem) / gpu_mem, 3)``. Activations and CUDA graphs live in the ``1 −
 mem_fraction_static`` share, so here graph memory sets the KV capacity through the fraction.
+
+Hybrids (:func:`sglang_hybrid_max_total_tokens`, ``handle_max_mamba_cache``): the memory
+left after the weights is split between the MambaPool (``mamba_full_memory_ratio`` 0.9 → 0.9/1.9
+of it, in request slots of :func:`sglang_mamba_cache_per_req`, recurrent states fp32) and the
+token pool of the softmax-attention layers; running requests ≤ slots // 3.
+
 (SGLang before PR #10975 used 0.88 / 0.87 / 0.85 / 0.81 / 0.79 at tp 1 / 2 / 4 / 8 / 16.)
 """
 
@@ -124,6 +138,29 @@ VLLM_MARLIN_MXFP4_HIDDEN_ALIGN = 256
 #: NCCL's lazily allocated channel buffers). Measured figures of one setup each, not formulas.
 VLLM_NON_TORCH_ONE_GPU = round(0.16 * GIB)
 VLLM_NON_TORCH_MULTI_GPU = round(0.20 * GIB)
+#: Where vLLM's CUDA graphs come from (option ``vllm_cudagraph_memory``):
+#: ``profiled`` — vLLM >= 0.21.0 (``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1``, its default
+#: "since v0.21.0" as the start-up line says; the estimate exists since vLLM PR #30515,
+#: 2025-12, opt-in before 0.21): ``determine_available_memory`` subtracts
+#: ``GPUModelRunner.profile_cudagraph_memory()`` before the KV cache is sized;
+#: ``headroom`` — vLLM 0.11-0.20 (or ``VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0``, or
+#: ``--enforce-eager``): the graphs are captured after the KV cache is allocated
+#: (``compile_or_warm_up_model`` → ``capture_model``), out of the ``1 − utilization`` headroom.
+VLLM_CUDAGRAPH_MODES = ("profiled", "headroom")
+#: ``CompilationConfig`` default capture sizes (``VllmConfig._set_cudagraph_sizes``, v0.11+):
+#: ``max_cudagraph_capture_size = min(max_num_seqs · 2, 512, max_num_batched_tokens)``; sizes
+#: 1, 2, 4, then every 8 below 256, then every 16 up to the maximum.
+VLLM_CUDAGRAPH_MAX_CAPTURE_SIZE = 512
+#: ``profile_cudagraph_memory``: "Use at least 1 MiB per graph for driver overhead".
+VLLM_CUDAGRAPH_MIN_PER_GRAPH_BYTES = 1 << 20
+#: Marginal bytes of one more captured graph, per decoder layer on the GPU (graph exec memory
+#: grows with the kernel nodes, i.e. with the layers): 164 KiB, from the one v0.21.0 start-up
+#: log with every input known (LMCache issue #3430, Qwen3-8B, 36 layers, one 24 GB card,
+#: ``PIECEWISE=51 (largest=512), FULL=35 (largest=256)``, "Estimated CUDA graph memory: 0.52
+#: GiB total": (0.52 GiB − 48 MiB first capture) / (50 + 34) graphs / 36 layers). A measured
+#: figure of one setup (vLLM issue #50780 measures ~24 MiB per FULL graph of a 64-layer hybrid,
+#: 384 KiB per layer), not a formula.
+VLLM_CUDAGRAPH_BYTES_PER_LAYER_GRAPH = 164 * 1024
 #: SGLang's ``(chunked_prefill_size, cuda_graph_max_bs at tp < 4, at tp >= 4)`` by GPU memory
 #: (``_handle_gpu_memory_settings``: "< 20 GiB: T4, 4080"; "< 35: A10, 4090, 5090"; "< 60: A100
 #: 40GB, L40"; "< 90: H100, A100"; "< 160: H20, H200"; else "B200, MI300"), upper bounds in MiB.
@@ -147,6 +184,17 @@ SGLANG_RESERVED_FLOOR_ABOVE_MIB = 60 * 1024
 #: 0.5 GiB, an assumption (the CUDA context of a Hopper GPU is ~0.5 GiB; NCCL's init buffers
 #: add a few hundred MB at tp > 1, not counted).
 SGLANG_CONTEXT_BYTES = GIB // 2
+#: SGLang's hybrid (Mamba / linear-attention) state pool: ``ServerArgs.mamba_full_memory_ratio``
+#: (0.9: the MambaPool gets 0.9 / 1.9 of the memory left after the weights, the token pool the
+#: rest), ``MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO`` (3 state slots per running request with
+#: the radix cache on, ``model_runner_kv_cache_mixin.py``), and the state dtypes
+#: (``configs/mamba_utils.py::Mamba2StateDType``: conv states ``SGLANG_MAMBA_CONV_DTYPE``
+#: bfloat16, recurrent states ``SGLANG_MAMBA_SSM_DTYPE`` float32 by default; KDA's recurrent
+#: state fp32 as in vLLM).
+SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9
+SGLANG_MAMBA_SLOTS_PER_REQUEST = 3
+SGLANG_MAMBA_CONV_BYTES = 2
+SGLANG_MAMBA_SSM_BYTES = 4
 
 
 def driver_memory_bytes(gpu) -> tuple[int, str]:
@@ -354,6 +402,9 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
       size (:func:`vllm_hybrid_block_size`), grouped by :func:`vllm_group_layout`; a request
       needs ``cdiv(max_model_len, block)`` blocks per full-attention group and one per Mamba
       group (``MambaSpec.max_memory_usage_bytes`` = one page, no prefix caching).
+    * Attention-free models (Mamba, Mamba-2): the same Mamba page, unpadded, one group of all
+      the worker's layers (``get_num_blocks``: ``available // page // layers``), block size
+      ``max_model_len`` (``MambaBase.get_kv_cache_spec``), one page per request.
     * Otherwise full and sliding-window layers as before (:func:`vllm_page_size_bytes`).
     """
     n, _, n_slide = memory.layer_kinds(s, lo, hi)
@@ -366,13 +417,20 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
                           min_block_size=block)
     n_mix = 0
     block, align, mamba_page = VLLM_BLOCK_SIZE, VLLM_BLOCK_SIZE, 0
-    attn_1 = vllm_page_size_bytes(s, kv_layout, kv_dtype, tp, 1)
     if s.mixer is not None:
         n_attn, n_mix, _ = memory.hybrid_counts(s, lo, hi)
+        mamba_page = vllm_mamba_page_bytes(s.mixer, s.hidden_size, tp, state_dtype)
+        if n_attn == 0 and memory.hybrid_counts(s)[0] == 0:
+            # attention-free (Mamba, Mamba-2): one MambaSpec group of every layer, the Mamba
+            # block size is max_model_len, one page per request, nothing to pad to
+            return VllmKVPlan(page=mamba_page, block_size=max_model_len, group_size=n_mix,
+                              groups=1, blocks_per_request=1, min_block_size=max_model_len,
+                              mamba_page=mamba_page)
+    attn_1 = vllm_page_size_bytes(s, kv_layout, kv_dtype, tp, 1)
+    if s.mixer is not None:
         n_slide = min(n_slide, n_attn)
         n = n_attn
         align = VLLM_HYBRID_MLA_BLOCK_ALIGN if s.mla is not None else VLLM_HYBRID_BLOCK_ALIGN
-        mamba_page = vllm_mamba_page_bytes(s.mixer, s.hidden_size, tp, state_dtype)
         block = vllm_hybrid_block_size(mamba_page, attn_1, align,
                                        max(VLLM_BLOCK_SIZE, align))
     size, (g_full, g_slide, g_mix) = vllm_group_layout((n - n_slide, n_slide, n_mix))
@@ -479,10 +537,82 @@ def vllm_non_torch_bytes(gpus: int) -> int:
 
 
 def vllm_available_kv_bytes(total: int, utilization: float, weights: int, torch_peak: int,
-                            non_torch: int) -> int:
+                            non_torch: int, cudagraph: int = 0) -> int:
     """``Worker.determine_available_memory``: ``int(total · utilization − (weights +
-    torch_peak_increase + non_torch_increase))`` (may be negative: the engine then refuses)."""
-    return int(total * utilization - (weights + torch_peak + non_torch))
+    torch_peak_increase + non_torch_increase) − cudagraph_memory_estimate_applied)`` (may be
+    negative: the engine then refuses). ``cudagraph``: :func:`vllm_cudagraph_memory` in vLLM
+    >= 0.21, 0 before (:data:`VLLM_CUDAGRAPH_MODES`)."""
+    return int(total * utilization - (weights + torch_peak + non_torch) - cudagraph)
+
+
+def vllm_cudagraph_capture_sizes(max_num_seqs: int, max_num_batched_tokens: int
+                                 ) -> tuple[int, ...]:
+    """``compilation_config.cudagraph_capture_sizes`` by default (``_set_cudagraph_sizes``,
+    :data:`VLLM_CUDAGRAPH_MAX_CAPTURE_SIZE`), ascending: 1, 2, 4, multiples of 8 below 256,
+    multiples of 16 from 256, up to ``min(2 · max_num_seqs, 512, max_num_batched_tokens)``."""
+    top = min(max_num_seqs * 2, VLLM_CUDAGRAPH_MAX_CAPTURE_SIZE, max_num_batched_tokens)
+    sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, top + 1, 16))
+    return tuple(x for x in sizes if x <= top)
+
+
+def vllm_cudagraph_descs(max_num_seqs: int, max_num_batched_tokens: int
+                         ) -> dict[str, tuple[int, ...]]:
+    """Graphs per runtime mode under the default ``cudagraph_mode=FULL_AND_PIECEWISE``
+    (``CudagraphDispatcher.initialize_cudagraph_keys``, what "Profiling CUDA graph memory:
+    PIECEWISE=n (largest=m), FULL=…" lists): a PIECEWISE graph per capture size, a FULL graph
+    per uniform-decode size, i.e. capture sizes up to ``max_num_seqs`` (one token per request,
+    no speculative decoding)."""
+    sizes = vllm_cudagraph_capture_sizes(max_num_seqs, max_num_batched_tokens)
+    return {"PIECEWISE": sizes, "FULL": tuple(x for x in sizes if x <= max_num_seqs)}
+
+
+def vllm_cudagraph_estimate_bytes(first_capture: dict[str, int], per_graph: dict[str, int],
+                                  graphs: dict[str, int]) -> int:
+    """The total of ``GPUModelRunner.profile_cudagraph_memory`` (vLLM >= 0.21) from its
+    samples: per mode, the first (largest) capture's memory and the second's, extrapolated to
+    the mode's other graphs (at least 1 MiB each); FULL and PIECEWISE share one pool, so
+    ``max_mode(first_capture) + Σ_mode max(per_graph, 1 MiB) · (graphs − 1)``."""
+    modes = [m for m, n in graphs.items() if n]
+    if not modes:
+        return 0
+    return (max(first_capture[m] for m in modes)
+            + sum(max(per_graph[m], VLLM_CUDAGRAPH_MIN_PER_GRAPH_BYTES) * (graphs[m] - 1)
+                  for m in modes))
+
+
+def vllm_cudagraph_memory(s: ModelSpec, lay: Layout, act_bytes: int, max_num_seqs: int,
+                          max_num_batched_tokens: int, layers: int, has_dense: bool = True,
+                          has_moe: bool = True) -> int:
+    """What vLLM >= 0.21 subtracts for CUDA graphs on one GPU holding ``layers`` decoder
+    layers (:func:`vllm_cudagraph_estimate_bytes`), with its two measured samples modelled:
+    the first capture of a mode holds the graph pool, one forward's activations at the mode's
+    largest size (the forward terms of :func:`vllm_profile_peak` at that many tokens, no
+    sampler); each further graph adds its exec memory,
+    ``layers · VLLM_CUDAGRAPH_BYTES_PER_LAYER_GRAPH``. Remembered per argument set: it does not
+    depend on ``seq_len``, which an estimate sweep varies most (saves ~15 µs of a ~100 µs
+    estimate)."""
+    return remembered(_GRAPH_CACHE, (s, lay, act_bytes, max_num_seqs, max_num_batched_tokens,
+                                     layers, has_dense, has_moe), _CACHE_MAX,
+                      lambda: _vllm_cudagraph_memory(s, lay, act_bytes, max_num_seqs,
+                                                     max_num_batched_tokens, layers, has_dense,
+                                                     has_moe))
+
+
+_GRAPH_CACHE: dict = {}
+
+
+def _vllm_cudagraph_memory(s: ModelSpec, lay: Layout, act_bytes: int, max_num_seqs: int,
+                           max_num_batched_tokens: int, layers: int, has_dense: bool,
+                           has_moe: bool) -> int:
+    descs = vllm_cudagraph_descs(max_num_seqs, max_num_batched_tokens)
+    first, per = {}, {}
+    for mode, sizes in descs.items():
+        if sizes:
+            t = vllm_profile_peak(s, lay, act_bytes, sizes[-1], max_num_seqs, False, has_dense,
+                                  has_moe)
+            first[mode] = t["residual"] + max(t["attention"], t["dense_ffn"], t["moe"])
+        per[mode] = layers * VLLM_CUDAGRAPH_BYTES_PER_LAYER_GRAPH
+    return vllm_cudagraph_estimate_bytes(first, per, {m: len(v) for m, v in descs.items()})
 
 
 def sglang_gpu_memory_defaults(gpu_mem_mib: float, tp: int) -> tuple[int, int]:
@@ -535,6 +665,37 @@ def sglang_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static
     return max(int(rest // cell_size), 0)
 
 
+def sglang_mamba_cache_per_req(m: Mixer, h: int, tp: int, layers: int) -> int:
+    """``Mamba2CacheParams.mamba_cache_per_req`` (``python/sglang/srt/configs/mamba_utils.py``):
+    ``(prod(conv) · conv dtype + prod(temporal) · ssm dtype) · len(layers)``: one request's
+    states over the ``layers`` mixer layers on this GPU, the shapes those of
+    :func:`vllm_mamba_state_elements` (SGLang's ``Mamba2StateShape`` /
+    ``hybrid_gdn_params`` / ``KimiLinearStateShape`` are the same), conv states in bf16 and
+    recurrent states in fp32 (:data:`SGLANG_MAMBA_SSM_BYTES`)."""
+    per_layer = sum(n * (SGLANG_MAMBA_CONV_BYTES if role == "conv" else SGLANG_MAMBA_SSM_BYTES)
+                    for n, role in vllm_mamba_state_elements(m, h, tp))
+    return per_layer * layers
+
+
+def sglang_hybrid_max_total_tokens(free_at_init: int, weights: int, mem_fraction_static: float,
+                                   cell_size: int, mamba_per_req: int,
+                                   ratio: float = SGLANG_MAMBA_FULL_MEMORY_RATIO
+                                   ) -> tuple[int, int]:
+    """``(max_total_num_tokens, max_mamba_cache_size)`` of a hybrid model
+    (``ModelRunnerKVCacheMixin.profile_max_num_token`` → ``handle_max_mamba_cache``, no
+    speculative decoding, radix cache on, ``max_mamba_cache_size`` unset): the memory left
+    after the weights, ``rest`` as in :func:`sglang_max_total_tokens`, is split so that Mamba
+    states : KV cache = ``mamba_full_memory_ratio``; the MambaPool gets ``int(rest · ratio / (1
+    + ratio) // mamba_cache_per_req)`` request slots, and the token pool what those slots
+    leave, ``(rest − slots · mamba_cache_per_req) // cell_size`` tokens."""
+    rest = (free_at_init - weights) - free_at_init * (1 - mem_fraction_static)
+    if rest <= 0 or mamba_per_req <= 0:
+        return 0, 0
+    slots = int(rest * ratio / (1 + ratio) // mamba_per_req)
+    rest -= slots * mamba_per_req
+    return max(int(rest) // cell_size, 0), slots
+
+
 # ----------------------------------------------------------------------------------------------
 # the section
 # ----------------------------------------------------------------------------------------------
@@ -562,6 +723,7 @@ class EngineMemory:
     max_num_seqs: int
     attention_groups: int
     notes: tuple[str, ...] = ()
+    cudagraph: int = 0  # vLLM >= 0.21: the CUDA-graph estimate subtracted before the KV cache
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -571,6 +733,7 @@ class EngineMemory:
             "weights": self.weights, "activation_peak": profile_peak_total(self.activation_peak)
             if self.activation_peak else 0,
             "activation_breakdown": dict(self.activation_peak), "non_torch": self.non_torch,
+            "cudagraph": self.cudagraph,
             "available_kv": self.available_kv, "page_size": self.page_size,
             "block_size": self.block_size, "num_blocks": self.num_blocks,
             "kv_capacity_tokens": self.kv_capacity_tokens,
@@ -614,34 +777,46 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         non_torch = vllm_non_torch_bytes(lay.gpus)
         marlin = s.is_moe and vllm_marlin_mxfp4(gpu, opts.dtype)
         f_l = -(-s.moe_intermediate_size // lay.etp) if marlin else 0
-        if s.mixer is not None and memory.hybrid_counts(s)[0] == 0:
-            return _vllm_attention_free(s, opts, gpu, lay, stage_models, total, source, util,
-                                        requested, non_torch, act_b, max_len, mnbt, mns)
+        graphs = opts.vllm_cudagraph_memory
+        if graphs not in VLLM_CUDAGRAPH_MODES:
+            raise EstimatorError("vllm_cudagraph_memory", graphs,
+                                 "must be one of " + ", ".join(VLLM_CUDAGRAPH_MODES))
+        attention_free = s.mixer is not None and memory.hybrid_counts(s)[0] == 0
         best = None
         for m in stage_models:
             lo, hi = m.layers
             n, n_moe, _ = memory.layer_kinds(s, lo, hi)
+            ffnless = memory.hybrid_counts(s, lo, hi)[2] if s.mixer is not None else 0
+            has_dense, has_moe = n_moe < n - ffnless, n_moe > 0
             w = sum(m.weights.values())
             if marlin and f_l:
                 routed = m.weights.get("routed_experts", 0)
                 w += vllm_marlin_mxfp4_expert_bytes(routed, s.hidden_size, f_l) - routed
             peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
-                                     n_moe < n, n_moe > 0)
-            avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
+                                     has_dense, has_moe)
+            graph = (vllm_cudagraph_memory(s, lay, act_b, mns, mnbt, hi - lo, has_dense,
+                                           has_moe) if graphs == "profiled" else 0)
+            avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch,
+                                            graph)
             plan = vllm_kv_plan(s, opts.kv_cache, kv_dtype, state_dtype, lay.tp, lo, hi,
                                 max_len, mnbt)
             blocks = vllm_num_blocks(avail, plan.page, plan.group_size)
             if best is None or blocks < best[0]:
-                best = (blocks, avail, w, peak, plan)
-        blocks, avail, w, peak, plan = best
+                best = (blocks, avail, w, peak, plan, graph)
+        blocks, avail, w, peak, plan, graph = best
         page = plan.page
         tokens = vllm_kv_tokens(blocks, plan.groups, plan.min_block_size)
         conc = vllm_max_concurrency(blocks, plan.blocks_per_request)
+        if attention_free:
+            notes.append("no attention layer: vLLM's cache holds one Mamba state page per layer "
+                         "and request (MambaSpec, mamba_cache_mode 'none'); max_concurrency is "
+                         "the page count and does not depend on max_model_len; "
+                         "kv_capacity_tokens = pages x max_model_len (vLLM's Mamba block size)")
         if s.mla is not None and s.mla.index_n_heads:
             notes.append("DeepSeek Sparse Attention: MLA and indexer-key pages in one group of "
                          f"{VLLM_SPARSE_MLA_BLOCK_SIZE}-token blocks (fp8 KV = fp8_ds_mla, 656 "
                          "bytes per token; indexer 132 bytes per token)")
-        if plan.mamba_page:
+        if plan.mamba_page and not attention_free:
             notes.append(f"hybrid: attention blocks of {plan.block_size} tokens, so that one "
                          f"page ({page:,} bytes) holds one sequence's state of a mixer layer "
                          f"({plan.mamba_page:,} bytes, padded); every request takes one block "
@@ -653,17 +828,24 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         if avail < 0:
             notes.append("the weights and the profile run exceed the requested memory: vLLM "
                          "would refuse to start (negative KV cache memory)")
-        notes.append("CUDA graphs (captured after the KV cache is allocated, so they do not "
-                     "change the KV capacity), the CUDA context and NCCL's init buffers come "
-                     "out of the 1 - gpu_memory_utilization headroom (vLLM >= 0.11; 0.9-0.10 "
-                     "counted NCCL's buffers against the KV cache, ~2 GiB per H100 at tp=4)")
+        if graphs == "profiled":
+            notes.append(f"CUDA graphs: {graph / GIB:.2f} GiB estimated during profiling and "
+                         "subtracted before the KV cache is sized (vLLM >= 0.21, "
+                         "VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=1; 'headroom' for 0.11-0.20)")
+        else:
+            notes.append("CUDA graphs captured after the KV cache is allocated (vLLM 0.11-0.20 "
+                         "or VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0): they come out of the "
+                         "1 - gpu_memory_utilization headroom and do not change the KV capacity")
+        notes.append("the CUDA context and NCCL's init buffers come out of the 1 - "
+                     "gpu_memory_utilization headroom (vLLM >= 0.11; 0.9-0.10 counted NCCL's "
+                     "buffers against the KV cache, ~2 GiB per H100 at tp=4)")
         return EngineMemory(
             engine=engine, total_memory=total, total_memory_source=source, utilization=util,
             requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
             available_kv=avail, page_size=page, block_size=plan.block_size, num_blocks=blocks,
             kv_capacity_tokens=tokens, max_model_len=max_len, max_concurrency=conc,
             max_num_batched_tokens=mnbt, max_num_seqs=mns, attention_groups=lay.dp_attn,
-            notes=tuple(notes))
+            notes=tuple(notes), cudagraph=graph)
     # sglang: one token pool over all of this GPU's layers (sliding layers kept whole, as
     # SGLang's default pool does outside its hybrid-SWA configurator)
     gpu_mib = gpu.memory_bytes / 2**20  # get_device_memory_capacity: nvidia-smi's total, MiB
@@ -675,21 +857,32 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
     if n_attn == 0:
         notes.append("no attention layer: no KV token pool; SGLang's separate Mamba state pool "
                      "is not modelled")
+    hybrid = s.mixer is not None and n_attn > 0
     best = None
     for m in stage_models:
         lo, hi = m.layers
         cell = sglang_cell_size(s, opts.kv_cache, kv_dtype, lay.tp, lo, hi)
         w = sum(m.weights.values())
-        tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
+        slots = 0
+        if hybrid and cell:
+            per_req = sglang_mamba_cache_per_req(s.mixer, s.hidden_size, lay.tp,
+                                                 memory.hybrid_counts(s, lo, hi)[1])
+            tok, slots = sglang_hybrid_max_total_tokens(free0, w, frac, cell, per_req)
+        else:
+            tok = sglang_max_total_tokens(free0, w, frac, cell) if cell else 0
         if best is None or tok < best[0]:
-            best = (tok, w, cell)
-    tok, w, cell = best
+            best = (tok, w, cell, slots)
+    tok, w, cell, slots = best
     avail = tok * cell
-    if s.mixer is not None and n_attn:
-        notes.append("hybrid: only the softmax-attention layers hold tokens (SGLang's "
-                     "HybridLinearKVPool); the MambaPool of per-request states, sized from "
-                     "max_mamba_cache_size / mamba_full_memory_ratio before the token pool, is "
-                     "not modelled, so the token count is an upper bound")
+    conc = tok / max_len if max_len else 0.0
+    if hybrid:
+        conc = min(conc, slots // SGLANG_MAMBA_SLOTS_PER_REQUEST)
+        notes.append(f"hybrid: the MambaPool holds {slots:,} request states "
+                     f"(mamba_full_memory_ratio {SGLANG_MAMBA_FULL_MEMORY_RATIO}: states get "
+                     f"{SGLANG_MAMBA_FULL_MEMORY_RATIO}/{1 + SGLANG_MAMBA_FULL_MEMORY_RATIO:.1f} "
+                     "of the memory after the weights; conv bf16, recurrent fp32); the tokens "
+                     "are those of the softmax-attention layers (HybridLinearKVPool) in the "
+                     f"rest; max_running_requests <= slots // {SGLANG_MAMBA_SLOTS_PER_REQUEST}")
     if s.sliding_window_layers:
         notes.append("sliding-window layers counted at full length (SGLang's default token "
                      "pool; its hybrid-SWA pool is not modelled)")
@@ -701,49 +894,8 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         requested=int(free0 * frac), weights=w, activation_peak={}, non_torch=0,
         available_kv=avail, page_size=cell, block_size=1, num_blocks=tok,
         kv_capacity_tokens=tok, max_model_len=max_len,
-        max_concurrency=tok / max_len if max_len else 0.0, max_num_batched_tokens=mnbt,
+        max_concurrency=conc, max_num_batched_tokens=mnbt,
         max_num_seqs=mns, attention_groups=lay.dp_attn, notes=tuple(notes))
-
-
-def _vllm_attention_free(s: ModelSpec, opts, gpu, lay: Layout, stage_models, total: int,
-                         source: str, util: float, requested: int, non_torch: int, act_b: int,
-                         max_len: int, mnbt: int, mns: int) -> EngineMemory:
-    """vLLM for a model with no attention layer (Mamba, Mamba-2): every layer's cache is a
-    ``MambaSpec`` (``vllm/v1/kv_cache_interface.py``) whose page is one sequence's conv + SSM
-    state of that layer (``page_size_bytes``: the state shapes × dtype; here the stage's
-    :attr:`~estimator.memory.StageModel.state` over its layers), one uniform group of all the
-    worker's layers (``get_num_blocks``: ``available // page // layers``), and one page per
-    request (``max_memory_usage_bytes`` with ``mamba_cache_mode="none"``, prefix caching off:
-    ``page_size_bytes · (1 + num_speculative_blocks)``). So the maximum concurrency is the
-    block count, whatever ``max_model_len``; vLLM's "KV cache size" in tokens is that count ×
-    the Mamba block size, which it sets to ``max_model_len``."""
-    best = None
-    for m in stage_models:
-        lo, hi = m.layers
-        n = max(hi - lo, 1)
-        page = m.state // n
-        w = sum(m.weights.values())
-        peak = vllm_profile_peak(s, lay, act_b, mnbt, mns, m.stage == lay.pp - 1,
-                                 False, s.is_moe)
-        avail = vllm_available_kv_bytes(total, util, w, profile_peak_total(peak), non_torch)
-        blocks = vllm_num_blocks(avail, page, n) if page else 0
-        if best is None or blocks < best[0]:
-            best = (blocks, avail, w, peak, page)
-    blocks, avail, w, peak, page = best
-    notes = ["no attention layer: vLLM's cache holds one Mamba state page per layer and "
-             "request (MambaSpec, mamba_cache_mode 'none'); max_concurrency is the page count "
-             "and does not depend on max_model_len; kv_capacity_tokens = pages x max_model_len "
-             "(vLLM's Mamba block size)"]
-    if avail < 0:
-        notes.append("the weights and the profile run exceed the requested memory: vLLM "
-                     "would refuse to start (negative KV cache memory)")
-    return EngineMemory(
-        engine="vllm", total_memory=total, total_memory_source=source, utilization=util,
-        requested=requested, weights=w, activation_peak=peak, non_torch=non_torch,
-        available_kv=avail, page_size=page, block_size=max_len, num_blocks=blocks,
-        kv_capacity_tokens=blocks * max_len, max_model_len=max_len,
-        max_concurrency=float(blocks), max_num_batched_tokens=mnbt, max_num_seqs=mns,
-        attention_groups=lay.dp_attn, notes=tuple(notes))
 
 
 def conventions(engine: str) -> str:
@@ -753,17 +905,21 @@ def conventions(engine: str) -> str:
                 "driver total - 0.5 GiB CUDA context (assumed)")
     return ("vLLM v1 determine_available_memory: driver total x gpu_memory_utilization - "
             "weights - profile-run peak at max_num_batched_tokens (fused-MoE workspaces, "
-            "sampler) - non-torch increase; blocks of 16 tokens per layer "
+            "sampler) - non-torch increase - CUDA-graph estimate (vLLM >= 0.21; option "
+            "vllm_cudagraph_memory); blocks of 16 tokens per layer "
             "(kv_cache_utils.get_num_blocks; 64 with DeepSeek-V3.2's indexer cache; hybrids: "
-            "attention blocks raised to one Mamba-state page), smallest worker wins; CUDA graphs "
-            "and the CUDA context use the headroom")
+            "attention blocks raised to one Mamba-state page), smallest worker wins; the CUDA "
+            "context uses the headroom")
 
 
 __all__ = ["ENGINES", "EngineMemory", "VllmKVPlan", "compute", "conventions",
            "driver_memory_bytes", "profile_peak_total", "sglang_cell_size",
-           "sglang_gpu_memory_defaults", "sglang_max_total_tokens",
+           "sglang_gpu_memory_defaults", "sglang_hybrid_max_total_tokens",
+           "sglang_mamba_cache_per_req", "sglang_max_total_tokens",
            "sglang_mem_fraction_static",
-           "vllm_available_kv_bytes", "vllm_kv_groups", "vllm_kv_tokens", "vllm_marlin_mxfp4",
+           "vllm_available_kv_bytes", "vllm_cudagraph_capture_sizes", "vllm_cudagraph_descs",
+           "vllm_cudagraph_estimate_bytes", "vllm_cudagraph_memory", "vllm_kv_groups",
+           "vllm_kv_tokens", "vllm_marlin_mxfp4",
            "vllm_marlin_mxfp4_expert_bytes",
            "vllm_max_concurrency", "vllm_max_memory_usage_blocks", "vllm_non_torch_bytes",
            "vllm_num_blocks", "vllm_page_size_bytes", "vllm_profile_peak", "vllm_sampler_bytes",

@@ -105,6 +105,15 @@ class Options:
                                "sampler rows of the profile run); 0 = the engine's default "
                                "(1024 on >= 70 GiB GPUs other than A100, else 256)",
                             "inference", minimum=0, maximum=10**7)
+    vllm_cudagraph_memory: str = opt("profiled", "where vLLM's CUDA graphs are paid for: "
+                                                 "'profiled' = estimated during profiling and "
+                                                 "subtracted before the KV cache is sized (vLLM "
+                                                 ">= 0.21, VLLM_MEMORY_PROFILER_ESTIMATE_"
+                                                 "CUDAGRAPHS=1); 'headroom' = captured after "
+                                                 "the KV cache, out of 1 - "
+                                                 "gpu_memory_utilization (vLLM 0.11-0.20, or "
+                                                 "the variable set to 0, or --enforce-eager)",
+                                     "inference", choices=("profiled", "headroom"))
     mem_fraction_static: float = opt(0.0, "SGLang --mem-fraction-static; 0 = SGLang's default "
                                           "(GPU memory less a reserve for activations and CUDA "
                                           "graphs; 0.83-0.84 on an H100)", "inference",

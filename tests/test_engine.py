@@ -269,9 +269,10 @@ def test_log_qwen3_coder_30b_a3b_one_h100():
     """A vLLM launch script's comment (GitHub file, Barkla cluster job 10274103): Qwen3-Coder-
     30B-A3B (the qwen3-30b-a3b architecture) on one 80 GB card, --gpu-memory-utilization 0.90,
     --max-model-len 131072, --max-num-seqs 8: "Model loading took 56.9342 GiB", "GPU KV cache
-    size: 150,272 tokens". The card is taken to be an H100 (79.22 GiB to CUDA)."""
+    size: 150,272 tokens". The card is taken to be an H100 (79.22 GiB to CUDA); "took 56.9342
+    GiB" has the four decimals of vLLM before 0.21, so no CUDA-graph estimate ('headroom')."""
     r = estimator.estimate("qwen3-30b-a3b", tp=1, pp=1, ep=1, seq_len=131072, max_num_seqs=8,
-                           gpu="h100-sxm")
+                           gpu="h100-sxm", vllm_cudagraph_memory="headroom")
     e = r.inference.engine
     assert abs(e.weights / (56.9342 * GIB) - 1) < 0.015
     assert abs(e.kv_capacity_tokens / 150272 - 1) < 0.05
@@ -287,7 +288,7 @@ def test_log_gpt_oss_120b_one_h100_end_to_end():
     of 2880 x 2880), the dummy sampler on 1024 rows of the 201,088-token vocabulary (7.3 GiB:
     why 120b does not start on one H100 with the defaults while 20b does)."""
     r = estimator.estimate("gpt-oss-120b", dtype="mxfp4", tp=1, pp=1, ep=1, gpu="h100-pcie",
-                           seq_len=131072)
+                           seq_len=131072, vllm_cudagraph_memory="headroom")
     e = r.inference.engine
     assert (e.max_num_batched_tokens, e.max_num_seqs) == (8192, 1024)
     assert abs(e.weights / (65.9651 * GIB) - 1) < 0.015
@@ -313,7 +314,8 @@ def test_log_deepseek_v2_lite_pp2_end_to_end():
     vLLM issue #20214), the L4 defaults 2048 batched tokens / 256 sequences, the smallest
     worker's blocks. The log has no "Model loading took" line; the first stage's available
     memory (weights + profile peak + 0.2 GiB non-torch) carries the weights."""
-    r = estimator.estimate("deepseek-v2-lite", tp=2, pp=2, ep=1, gpu="l4", seq_len=1024)
+    r = estimator.estimate("deepseek-v2-lite", tp=2, pp=2, ep=1, gpu="l4", seq_len=1024,
+                           vllm_cudagraph_memory="headroom")  # --enforce-eager
     e = r.inference.engine
     assert (e.max_num_batched_tokens, e.max_num_seqs) == (2048, 256)
     assert abs(e.available_kv / (12.13 * GIB) - 1) < 0.005
@@ -387,3 +389,92 @@ def test_engine_section_in_report_and_monotone():
 def test_driver_memory_is_sourced():
     assert engine.driver_memory_bytes(get_gpu("h200"))[0] == 150109880320
     assert engine.driver_memory_bytes(get_gpu("h100-sxm"))[0] == round(79.22 * GIB)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA graphs (vLLM >= 0.21 subtracts an estimate before sizing the KV cache)
+# ---------------------------------------------------------------------------------------------
+
+def vllm_default_capture_sizes(max_num_seqs, max_num_batched_tokens):
+    # vllm/config/vllm.py::VllmConfig._set_cudagraph_sizes (v0.11+), no speculative decoding:
+    #   max_cudagraph_capture_size = min(max_num_seqs * 2, 512)
+    #   max_cudagraph_capture_size = min(max_num_batched_tokens, max_cudagraph_capture_size)
+    #   cudagraph_capture_sizes = [i for i in [1, 2, 4] if i <= max_cudagraph_capture_size]
+    #   if max_cudagraph_capture_size >= 8:
+    #       cudagraph_capture_sizes += list(range(8, min(max_cudagraph_capture_size + 1, 256), 8))
+    #   if max_cudagraph_capture_size >= 256:
+    #       cudagraph_capture_sizes += list(range(256, max_cudagraph_capture_size + 1, 16))
+    m = min(min(max_num_seqs * 2, 512), max_num_batched_tokens)
+    sizes = [i for i in [1, 2, 4] if i <= m]
+    if m >= 8:
+        sizes += list(range(8, min(m + 1, 256), 8))
+    if m >= 256:
+        sizes += list(range(256, m + 1, 16))
+    return sizes
+
+
+def vllm_profile_cudagraph_total(capture_descs, samples):
+    # vllm/v1/worker/gpu_model_runner.py::GPUModelRunner.profile_cudagraph_memory (v0.21+):
+    #   first_capture = mem_samples[0]
+    #   # Use at least 1 MiB per graph for driver overhead
+    #   per_graph = max(mem_samples[1] if len(mem_samples) > 1 else 0, 1 << 20)
+    #   shared_memory_estimate[mode] = first_capture
+    #   per_graph_estimate[mode] = per_graph * (len(descs) - 1)
+    #   total_estimate = max(shared_memory_estimate.values()) + sum(per_graph_estimate.values())
+    shared, per = {}, {}
+    for mode, descs in capture_descs:
+        mem_samples = samples[mode]
+        shared[mode] = mem_samples[0]
+        per[mode] = max(mem_samples[1] if len(mem_samples) > 1 else 0, 1 << 20) * (len(descs) - 1)
+    return max(shared.values()) + sum(per.values())
+
+
+@pytest.mark.parametrize("mns", [1, 3, 8, 64, 128, 200, 256, 1024])
+@pytest.mark.parametrize("mnbt", [16, 300, 2048, 8192])
+def test_cudagraph_sizes_are_set_cudagraph_sizes(mns, mnbt):
+    assert list(engine.vllm_cudagraph_capture_sizes(mns, mnbt)) == vllm_default_capture_sizes(
+        mns, mnbt)
+
+
+def test_cudagraph_graph_counts_match_a_v0_21_log():
+    """LMCache issue #3430 (https://github.com/LMCache/LMCache/issues/3430, 2026-05-28, vLLM
+    0.21.0, Qwen3-8B on one 24 GB RTX A5000, so vLLM's small defaults 2048 batched tokens / 256
+    sequences): "Profiling CUDA graph memory: PIECEWISE=51 (largest=512), FULL=35
+    (largest=256)"."""
+    d = engine.vllm_cudagraph_descs(256, 2048)
+    assert (len(d["PIECEWISE"]), d["PIECEWISE"][-1]) == (51, 512)
+    assert (len(d["FULL"]), d["FULL"][-1]) == (35, 256)
+
+
+@pytest.mark.parametrize("samples", [
+    {"PIECEWISE": [300 << 20, 7 << 20], "FULL": [40 << 20, 5 << 20]},
+    {"PIECEWISE": [2 << 30, 0], "FULL": [3 << 30, 12345]},  # the 1 MiB floor
+])
+def test_cudagraph_estimate_is_profile_cudagraph_memory(samples):
+    descs = engine.vllm_cudagraph_descs(256, 8192)
+    ours = engine.vllm_cudagraph_estimate_bytes(
+        {m: v[0] for m, v in samples.items()}, {m: v[1] for m, v in samples.items()},
+        {m: len(v) for m, v in descs.items()})
+    assert ours == vllm_profile_cudagraph_total(list(descs.items()), samples)
+
+
+def test_cudagraph_estimate_is_subtracted_only_from_v0_21():
+    """``determine_available_memory`` (v0.21+): ``available = requested − non_kv_cache_memory −
+    cudagraph_memory_estimate_applied``; with 'headroom' (v0.11-v0.20, or the variable at 0)
+    nothing is subtracted. The first capture of Mixtral at tp 2 is one forward of the largest
+    capture size (512 tokens) through the fused-MoE buffers, each further graph 164 KiB per
+    layer."""
+    new = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1).inference.engine
+    old = estimator.estimate("mixtral-8x7b", tp=2, pp=1, ep=1,
+                             vllm_cudagraph_memory="headroom").inference.engine
+    assert old.cudagraph == 0 and new.cudagraph > 0
+    assert old.available_kv - new.available_kv == new.cudagraph
+    s = estimator.load_model("mixtral-8x7b").spec
+    lay = memory.layout(s, 2, 1, 1)
+    t = engine.vllm_profile_peak(s, lay, 2, 512, 1024, False)
+    first = t["residual"] + t["moe"]
+    ws = vllm_triton_experts_workspace_elems(512, 2 * 14336 // 2, 4096, 2)
+    assert t["moe"] == (ws + 512 * 8) * 2 + 512 * 2 * 8
+    assert new.cudagraph == vllm_profile_cudagraph_total(
+        list(engine.vllm_cudagraph_descs(1024, 8192).items()),
+        {"PIECEWISE": [first, 32 * 164 * 1024], "FULL": [first, 32 * 164 * 1024]})

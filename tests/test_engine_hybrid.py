@@ -367,3 +367,141 @@ def test_fp8_kv_on_hybrids_is_pinned_by_the_state_page():
     assert f8.max_concurrency / bf.max_concurrency == pytest.approx(1.0)
     ratio = run("fp8", 32768).max_concurrency / run("bf16", 32768).max_concurrency
     assert 1.8 < ratio < 2.0  # 3 state blocks per request are not halved
+
+
+# ---------------------------------------------------------------------------------------------
+# SGLang's MambaPool for hybrids
+# ---------------------------------------------------------------------------------------------
+
+def sglang_gdn_mamba_cache_per_req(tp, linear_key_head_dim, linear_num_key_heads,
+                                   linear_value_head_dim, linear_num_value_heads,
+                                   linear_conv_kernel_dim, mamba_layers):
+    # python/sglang/srt/configs/qwen3_next.py::Qwen3NextConfig.hybrid_gdn_params and
+    # .mamba_cache_per_req: conv_dtype = torch.bfloat16, ssm_dtype = torch.float32
+    conv_dim = (linear_key_head_dim * linear_num_key_heads * 2
+                + linear_value_head_dim * linear_num_value_heads)
+    conv_state_shape = (conv_dim // tp, linear_conv_kernel_dim - 1)
+    temporal_state_shape = (linear_num_value_heads // tp, linear_key_head_dim,
+                            linear_value_head_dim)
+    return (math.prod(conv_state_shape) * BF16
+            + math.prod(temporal_state_shape) * FP32) * mamba_layers
+
+
+def sglang_mamba2_cache_per_req(tp, intermediate_size, n_groups, num_heads, head_dim,
+                                state_size, conv_kernel, mamba_layers):
+    # python/sglang/srt/configs/mamba_utils.py::Mamba2StateShape.create and
+    # Mamba2CacheParams.mamba_cache_per_req (Mamba2StateDType: conv bfloat16,
+    # temporal SGLANG_MAMBA_SSM_DTYPE "float32")
+    n_groups = n_groups + (0 if n_groups % tp == 0 else tp - n_groups)
+    conv_dim = intermediate_size + 2 * n_groups * state_size
+    conv = (conv_dim // tp, conv_kernel - 1)
+    temporal = (num_heads // tp, head_dim, state_size)
+    return (math.prod(conv) * BF16 + math.prod(temporal) * FP32) * mamba_layers
+
+
+def sglang_profile_max_num_token_hybrid(available_gpu_memory, total_gpu_memory,
+                                        mem_fraction_static, cell_size, mamba_cache_per_req,
+                                        mamba_full_memory_ratio=0.9):
+    # python/sglang/srt/model_executor/model_runner_kv_cache_mixin.py::profile_max_num_token
+    # and handle_max_mamba_cache (no speculative decoding, radix cache on, GiB floats)
+    rest_memory = available_gpu_memory - total_gpu_memory * (1 - mem_fraction_static)
+    mamba_state_memory_raw = (rest_memory * mamba_full_memory_ratio
+                              / (1 + mamba_full_memory_ratio))
+    max_mamba_cache_size = int((mamba_state_memory_raw * (1 << 30)) // mamba_cache_per_req)
+    mamba_state_memory = max_mamba_cache_size * mamba_cache_per_req / (1 << 30)
+    rest_memory = rest_memory - mamba_state_memory
+    return int(rest_memory * (1 << 30)) // cell_size, max_mamba_cache_size
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4, 8])
+def test_sglang_mamba_cache_per_req_is_sglang(tp):
+    q = estimator.load_model("qwen3-next-80b-a3b").spec
+    assert engine.sglang_mamba_cache_per_req(q.mixer, q.hidden_size, tp, 36) == \
+        sglang_gdn_mamba_cache_per_req(tp, 128, 16, 128, 32, 4, 36)
+    n = estimator.load_model("nemotron-h-8b").spec  # 24 Mamba-2 layers, n_groups 8
+    if tp <= 8:
+        assert engine.sglang_mamba_cache_per_req(n.mixer, n.hidden_size, tp, 24) == \
+            sglang_mamba2_cache_per_req(tp, 8192, 8, 128, 64, 128, 4, 24)
+
+
+@pytest.mark.parametrize("frac", [0.8, 0.88, 0.93])
+@pytest.mark.parametrize("per_req", [123_456, 3_456_789, 25 << 20])
+def test_sglang_hybrid_tokens_are_handle_max_mamba_cache(frac, per_req):
+    free0, w, cell = 78 * GIB, 40 * GIB, 24576
+    tok, slots = engine.sglang_hybrid_max_total_tokens(free0, w, frac, cell, per_req)
+    ref_tok, ref_slots = sglang_profile_max_num_token_hybrid((free0 - w) / GIB, free0 / GIB,
+                                                             frac, cell, per_req)
+    assert slots == ref_slots and abs(tok - ref_tok) <= 1  # float GiB round trip
+
+
+def test_sglang_qwen3_next_section_has_the_mamba_pool():
+    """Qwen3-Next at tp 4 under SGLang (``--tp 4``, SGLang's Qwen3-Next doc, PR #15337:
+    ``--mamba-full-memory-ratio`` "default is 0.9", ``--mamba-ssm-dtype`` "default setting is
+    float32"): the state slots take 0.9/1.9 of the memory after the weights, the 12 attention
+    layers' tokens the rest, and the running requests are capped at a third of the slots."""
+    r = estimator.estimate("qwen3-next-80b-a3b", tp=4, pp=1, ep=4, engine="sglang",
+                           seq_len=4096)
+    e = r.inference.engine
+    per_req = sglang_gdn_mamba_cache_per_req(4, 128, 16, 128, 32, 4, 36)
+    tok, slots = sglang_profile_max_num_token_hybrid(
+        (e.total_memory - engine.SGLANG_CONTEXT_BYTES - e.weights) / GIB,
+        (e.total_memory - engine.SGLANG_CONTEXT_BYTES) / GIB, e.utilization, e.page_size,
+        per_req)
+    assert e.page_size == 12 * 2 * 1 * 256 * 2
+    assert abs(e.kv_capacity_tokens - tok) <= 1
+    assert e.max_concurrency == min(e.kv_capacity_tokens / 4096, slots // 3)
+    assert any(f"{slots:,} request states" in n for n in e.notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# a published hybrid start-up log
+# ---------------------------------------------------------------------------------------------
+
+QWEN3_NEXT_TP2_H200 = dict(  # vLLM 0.10.2, 2 x H200, the published log's own figures
+    total=139.81, requested=125.83, weights=74.2812, peak=5.58, non_torch=1.38, graphs=2.37,
+    available=44.59, blocks=7162, block=544, tokens=973_760, concurrency=14.77)
+
+
+def test_log_qwen3_next_tp2_h200_end_to_end():
+    """A vLLM 0.10.2 start-up log kept in a public repository (code corpus file of the
+    LegalAI-DataPipeline run, 2025-10-23): ``python -m vllm.entrypoints.openai.api_server --model
+    Qwen3-Next-80B-A3B-Instruct --tensor-parallel-size 2`` on two H200s ("device_name=
+    NVIDIA_H200"; defaults: utilization 0.9, 8192 batched tokens, max model len 262,144, prefix
+    caching off): "Setting attention block size to 544 tokens", "Model loading took 74.2812
+    GiB", "Available KV cache memory: 44.59 GiB", "GPU KV cache size: 973,760 tokens", "Maximum
+    concurrency for 262,144 tokens per request: 14.77x", "num_gpu_blocks is: 7162", and the
+    breakdown "Free memory on device (139.21/139.81 GiB) ... Actual usage is 74.28 GiB for
+    weight, 5.58 GiB for peak activation, 1.38 GiB for non-torch memory, and 2.37 GiB for
+    CUDAGraph memory". End to end (0.10.2 captures the graphs after the KV cache:
+    'headroom'): weights −0.04%, block size exact, KV tokens +2.9%. The 1.27 GiB gap is
+    the non-torch term: 0.10.2 snapshots before NCCL init (see test_engine.py's Qwen3-235B
+    log), so NCCL's buffers at tp 2 are charged (1.38 GiB logged, 0.20 modelled for >= 0.11)."""
+    g = QWEN3_NEXT_TP2_H200
+    r = estimator.estimate("qwen3-next-80b-a3b", tp=2, pp=1, ep=2, gpu="h200", seq_len=262144,
+                           vllm_cudagraph_memory="headroom")
+    e = r.inference.engine
+    assert abs(e.total_memory / GIB - g["total"]) < 0.01
+    assert abs(e.weights / (g["weights"] * GIB) - 1) < 0.015
+    assert e.block_size == g["block"]
+    assert abs(engine.profile_peak_total(e.activation_peak) / GIB - g["peak"]) < 0.1
+    assert abs(e.kv_capacity_tokens / g["tokens"] - 1) < 0.05
+    assert abs(e.max_concurrency / g["concurrency"] - 1) < 0.05
+    # with the logged non-torch memory in place of ours, the engine's own arithmetic
+    avail = engine.vllm_available_kv_bytes(e.total_memory, 0.9, e.weights,
+                                           engine.profile_peak_total(e.activation_peak),
+                                           round(g["non_torch"] * GIB))
+    assert abs(avail / (g["available"] * GIB) - 1) < 0.005
+
+
+def test_log_qwen3_next_tp2_h200_block_arithmetic():
+    """The same log from its own available memory: 12 attention + 36 Gated DeltaNet layers
+    in groups of 12 (one attention group, three state groups) of 544-token pages; the blocks,
+    the "GPU KV cache size" and the concurrency exactly as printed."""
+    g = QWEN3_NEXT_TP2_H200
+    s = estimator.load_model("qwen3-next-80b-a3b").spec
+    plan = engine.vllm_kv_plan(s, "engine", "bf16", "bf16", 2, 0, 48, 262144, 8192)
+    blocks = engine.vllm_num_blocks(round(g["available"] * GIB), plan.page, plan.group_size)
+    assert blocks == g["blocks"]
+    assert engine.vllm_kv_tokens(blocks, plan.groups, plan.min_block_size) == g["tokens"]
+    assert round(engine.vllm_max_concurrency(blocks, plan.blocks_per_request), 2) == \
+        g["concurrency"]
