@@ -915,6 +915,9 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     # the attention half is the same in both kinds: built once (layer_activation_terms)
     attention = _attention_terms(spec, T, opts.seq_len, e, plan, opts.flash_attention, False,
                                  framework, True)
+    # a one-kind model's layer dict below IS ``attention`` (FFN terms written into it): the
+    # mixer delta needs the attention half alone
+    attention_half = dict(attention) if spec.mixer is not None else attention
     layers = []
     for kind in kinds:
         raw = dict(attention) if len(kinds) > 1 else attention
@@ -929,7 +932,7 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     if not opts.flash_attention:
         for kind, (raw, kept) in zip(kinds, layers):
             core[kind] = attention_core_delta(raw, kept, recompute, framework, transient)
-    out["mixer_layer_delta"] = _mixer_layer_delta(spec, opts, plan, attention, e)
+    out["mixer_layer_delta"] = _mixer_layer_delta(spec, opts, plan, attention_half, e)
     out["embedding"] = {"input_ids": BYTES_INT64 * T}
     head: dict[str, int] = {}
     _put_norm(head, "final_norm", T, h, e, spec.norm_type, framework, sp)
@@ -985,21 +988,22 @@ def _mtp_activation_terms(spec: ModelSpec, opts, plan: ParallelPlan, act: dict[s
 
 def _mixer_layer_delta(spec: ModelSpec, opts, plan: ParallelPlan, attention: dict[str, int],
                        e: int) -> int:
-    """Hybrids, ``pytorch_eager`` without recompute: bytes a mixer layer saves minus what the
-    attention layer it replaces would (its attention terms; the norms and the FFN are the same),
-    from :func:`estimator.mixers.mixer_activation_terms` (transformers' torch paths, measured with
-    MemTracker), head-sharded terms divided by ``tp``. 0 otherwise: the fused-kernel
-    (``megatron``) sets and lightning / Kimi Delta Attention are not modelled yet, and their
-    mixer layers count as attention layers."""
-    from .mixers import _EAGER, mixer_activation_terms
+    """Hybrids without recompute: bytes a mixer layer saves minus what the attention layer it
+    replaces would (its attention terms; the norms and the FFN are the same), from
+    :func:`estimator.mixers.mixer_activation_terms` — ``pytorch_eager``: transformers' torch
+    paths, measured with MemTracker; ``megatron``: the fused kernels' ``save_for_backward``
+    lists (Gated DeltaNet so far) — head-sharded terms divided by ``tp``. 0 otherwise: the
+    fused sets of the other mixers and lightning / Kimi Delta Attention are not modelled yet,
+    and their mixer layers count as attention layers."""
+    from .mixers import _EAGER, _FUSED, mixer_activation_terms
 
     m = spec.mixer
-    if (m is None or spec.parallel_mixer or opts.activation_framework != PYTORCH_EAGER
-            or opts.recompute != "none" or m.kind not in _EAGER):
+    framework = opts.activation_framework
+    table = _EAGER if framework == PYTORCH_EAGER else _FUSED
+    if (m is None or spec.parallel_mixer or opts.recompute != "none" or m.kind not in table):
         return 0
     seq = -(-opts.seq_len // plan.cp)
-    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e,
-                                   PYTORCH_EAGER)
+    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e, framework)
     attn_only = sum(v for k, v in attention.items()
                     if not k.startswith(("attn_norm", "mlp_norm")))
     return _cdiv(sum(mixer.values()), plan.tp) - attn_only
