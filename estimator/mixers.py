@@ -241,10 +241,11 @@ F32 = 4
 MIXER_ACTIVATION_CONVENTIONS = {
     "megatron": ("fused kernels: what their autograd Functions save — FLA "
                  "``ChunkGatedDeltaRuleFunction`` (q, k and their l2-norm rstd, v, g, beta, A), "
-                 "causal-conv1d (its input), FLA's gated RMSNorm (x, z, rstd); the chunk "
-                 "intermediates are recomputed in the backward. Gated DeltaNet only so far: "
-                 "Mamba (mamba_ssm's fused scans), short conv, lightning and Kimi Delta "
-                 "Attention layers count as attention layers under this framework"),
+                 "causal-conv1d (its input), FLA's gated RMSNorm (x, z, rstd); mamba_ssm "
+                 "``MambaSplitConv1dScanCombinedFn`` (its in_proj output, the scan output, "
+                 "the norm's rstd); the chunk intermediates are recomputed in the backward. "
+                 "Mamba-1, short conv, lightning and Kimi Delta Attention layers count as "
+                 "attention layers under this framework"),
     "pytorch_eager": ("transformers 5.24's torch paths under plain autograd, measured with "
                       "MemTracker (tests/test_hybrid_training.py): the chunked delta rule and "
                       "SSD scan in fp32 with every chunk intermediate saved, Mamba-1's "
@@ -401,7 +402,8 @@ def _gdn_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
       ``beta`` (16-bit, ``b.sigmoid()``'s output, which the sigmoid keeps too), ``A`` after
       ``solve_tril(output_dtype=k.dtype)`` (``[B, T, Hv, 64]``); ``initial_state`` None;
     * the decay in eager torch, ``-A_log.float().exp() * softplus(a.float() + dt_bias)``:
-      softplus keeps its fp32 input, the product the fp32 softplus output (``Hv`` each);
+      softplus keeps its fp32 input, the product the fp32 softplus output (``Hv`` per token
+      each) and ``-exp(A_log)``, ``exp`` its result (``Hv`` fp32 each, once per layer);
     * ``LayerNormGatedFunction.forward`` (FLA ``fla/modules/fused_norm_gate.py``):
       ``ctx.save_for_backward(residual_out, g, weight, bias, mean, rstd)`` — the core output
       and the gate ``z`` (``Hv·Dv`` each, 16-bit), ``rstd`` fp32 per row of ``Dv`` (``mean`` is
@@ -419,6 +421,34 @@ def _gdn_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
         "mixer_gates": 2 * F32 * T * hv,
         "mixer_gated_norm": 2 * e * T * hv * dv + F32 * T * hv,
         "mixer_out_proj_input": e * T * hv * dv,
+        "mixer_params_views": 2 * F32 * hv,
+    }
+
+
+def _mamba2_fused(m: Mixer, h: int, b: int, s: int, e: int, c: int = MAMBA2_CHUNK
+                  ) -> dict[str, int]:
+    """Mamba-2 on mamba_ssm's fused path, which ``BambaMixer.forward`` (and Granite-4.0-H's,
+    Nemotron-H's) takes in training: ``mamba_split_conv1d_scan_combined`` with the gated
+    RMSNorm and ``out_proj`` inside (``T = b·s``; the chunk length ``c`` changes nothing kept):
+
+    * ``MambaSplitConv1dScanCombinedFn.forward`` (state-spaces/mamba
+      ``mamba_ssm/ops/triton/ssd_combined.py``): ``ctx.save_for_backward(zxbcdt,
+      conv1d_weight, conv1d_bias, out_x, A, D, dt_bias, initial_states, seq_idx,
+      rmsnorm_weight, rstd, outproj_weight, outproj_bias)`` — the ``in_proj`` output
+      ``zxbcdt`` (``2I + 2GN + H`` per token), the scan output before the norm ``out_x``
+      (``I``, the input dtype), ``rstd`` (fp32, one per group of ``I/G``: ``_layer_norm_fwd``
+      with ``group_size = dim // ngroups``; None without the norm); the conv output, x/B/C and
+      the norm's output are recomputed in the backward;
+    * ``A = -exp(A_log.float())`` outside it: ``exp`` keeps its result and the Function ``A``
+      (``H`` fp32 each, once per layer).
+    """
+    H, G, N, i = m.num_heads, m.num_k_heads, m.state_size, m.inner
+    T = b * s
+    return {
+        "mixer_in_proj_output": e * T * (2 * i + 2 * G * N + H),
+        "mixer_scan_output": e * T * i,
+        "mixer_gated_norm": F32 * T * G if m.gated_norm else 0,
+        "mixer_params_views": 2 * F32 * H,
     }
 
 
@@ -426,4 +456,4 @@ _EAGER = {"gated_deltanet": _gdn_eager, "short_conv": _short_conv_eager,
           "mamba2": _mamba2_eager, "mamba": _mamba_eager}
 #: the fused-kernel (``megatron``) sets transcribed so far; other mixers count as attention
 #: layers under that framework (training._mixer_layer_delta)
-_FUSED = {"gated_deltanet": _gdn_fused}
+_FUSED = {"gated_deltanet": _gdn_fused, "mamba2": _mamba2_fused}

@@ -992,9 +992,9 @@ def _mixer_layer_delta(spec: ModelSpec, opts, plan: ParallelPlan, attention: dic
     replaces would (its attention terms; the norms and the FFN are the same), from
     :func:`estimator.mixers.mixer_activation_terms` — ``pytorch_eager``: transformers' torch
     paths, measured with MemTracker; ``megatron``: the fused kernels' ``save_for_backward``
-    lists (Gated DeltaNet so far) — head-sharded terms divided by ``tp``. 0 otherwise: the
-    fused sets of the other mixers and lightning / Kimi Delta Attention are not modelled yet,
-    and their mixer layers count as attention layers."""
+    lists (Gated DeltaNet, Mamba-2) — head-sharded terms divided by ``tp``. 0 otherwise: the
+    fused sets of Mamba-1 and short conv, and lightning / Kimi Delta Attention, are not
+    modelled yet, and their mixer layers count as attention layers."""
     from .mixers import _EAGER, _FUSED, mixer_activation_terms
 
     m = spec.mixer

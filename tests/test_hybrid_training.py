@@ -108,7 +108,13 @@ def test_stage_activations_count_mixer_layers_with_their_own_tensors():
     attn_only = sum(v for k, v in attn.items() if not k.startswith(("attn_norm", "mlp_norm")))
     assert act["mixer_layer_delta"] == mixer - attn_only
     megatron = training.activation_breakdown(spec, Options(seq_len=512, micro_batch=1))
-    assert megatron["mixer_layer_delta"] == 0  # Mamba-2's fused-kernel set: not modelled yet
+    fused = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, 1, 512, 2,
+                                       "megatron").values())
+    attn_m = training._attention_terms(spec, 512, 512, 2, training.parallel_plan(spec, opts),
+                                       True, False, "megatron", True)
+    attn_m_only = sum(v for k, v in attn_m.items()
+                      if not k.startswith(("attn_norm", "mlp_norm")))
+    assert megatron["mixer_layer_delta"] == fused - attn_m_only
 
 
 # ----------------------------------------------------------------------------------------------
@@ -140,8 +146,9 @@ def _fused_gdn_saved_bytes(cfg: dict, b: int, s: int) -> int:
         ((b, s, hk, dk), bf16), ((b, s, hk), fp32), ((b, s, hk, dk), bf16), ((b, s, hk), fp32),
         ((b, s, hv, dv), bf16), ((b, s, hv), fp32), ((b, s, hv), bf16), ((b, s, hv, 64), bf16),
         # modeling_qwen3_next.py: g = -A_log.float().exp() * F.softplus(a.float() + dt_bias):
-        # SoftplusBackward keeps its fp32 input, MulBackward the fp32 softplus output
-        ((b, s, hv), fp32), ((b, s, hv), fp32),
+        # SoftplusBackward keeps its fp32 input, MulBackward the fp32 softplus output and
+        # -exp(A_log), ExpBackward its result
+        ((b, s, hv), fp32), ((b, s, hv), fp32), ((hv,), fp32), ((hv,), fp32),
         # fla/modules/fused_norm_gate.py, LayerNormGatedFunction.forward (rms_norm_gated):
         # save_for_backward(residual_out, g, weight, bias, mean, rstd) on rows of head_v_dim;
         # residual_out is x without a residual, mean None for RMSNorm
@@ -182,3 +189,43 @@ def test_one_kind_moe_hybrid_delta_replaces_only_the_attention_half(framework):
     mixer = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, 1, 2048, 2,
                                        framework).values())
     assert act["mixer_layer_delta"] == mixer - attn_only
+
+
+
+def _fused_mamba2_saved_bytes(cfg: dict, b: int, s: int) -> int:
+    """One Mamba-2 layer on mamba_ssm's fused training path (``BambaMixer`` /
+    ``GraniteMoeHybridMambaLayer`` / ``NemotronHMamba2Mixer`` ``.forward`` with
+    ``self.training and cache is None`` call ``mamba_split_conv1d_scan_combined`` with the
+    gated RMSNorm and ``out_proj``), transcribed from state-spaces/mamba
+    ``mamba_ssm/ops/triton/ssd_combined.py``, ``MambaSplitConv1dScanCombinedFn.forward``:
+    ``ctx.save_for_backward(zxbcdt, conv1d_weight, conv1d_bias, out_x, A, D, dt_bias,
+    initial_states, seq_idx, rmsnorm_weight, rstd, outproj_weight, outproj_bias)``."""
+    import math
+
+    H = cfg.get("mamba_n_heads") or cfg["mamba_num_heads"]
+    P = cfg.get("mamba_d_head") or cfg["mamba_head_dim"]
+    G = cfg.get("mamba_n_groups") or cfg["n_groups"]
+    N = cfg.get("mamba_d_state") or cfg["ssm_state_size"]
+    dim = H * P
+    bf16, fp32 = 2, 4
+    saved = [
+        ((b, s, 2 * dim + 2 * G * N + H), bf16),  # zxbcdt: the in_proj output it was given
+        ((b, s, H, P), bf16),  # out_x: _mamba_chunk_scan_combined_fwd's output (x's dtype)
+        ((G * b * s,), fp32),  # rstd: _layer_norm_fwd(..., group_size=dim // ngroups)
+        # A = -torch.exp(self.A_log.float()) before the call: ExpBackward keeps its result,
+        # the Function keeps A
+        ((H,), fp32), ((H,), fp32),
+    ]
+    return sum(math.prod(shape) * nbytes for shape, nbytes in saved)
+
+
+@pytest.mark.parametrize("slug", ["granite-4.0-h-small", "nemotron-h-8b"])
+@pytest.mark.parametrize("b,s", [(1, 4096), (2, 1000)])
+def test_fused_mamba2_saved_bytes_match_the_kernel_save_list(slug, b, s):
+    from estimator import load_model
+
+    model = load_model(slug)
+    assert model.spec.mixer.kind == "mamba2" and model.spec.mixer.gated_norm
+    est = sum(mixer_activation_terms(model.spec.mixer, model.spec.hidden_size, b, s, 2,
+                                     "megatron").values())
+    assert est == _fused_mamba2_saved_bytes(dict(model.hf_config), b, s)
