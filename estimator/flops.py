@@ -646,11 +646,12 @@ class FlopReport:
         """Whether the training figures include the spec's multi-token-prediction modules."""
         n = self.spec.num_mtp_layers
         if not n:
-            return "none: the model has no multi-token-prediction (MTP) modules"
+            return "MTP training: none (the model has no multi-token-prediction modules)"
         if not self.train_forward.mtp:
-            return (f"off (mtp_training=False): the model's {n} MTP module(s) are not trained "
-                    "and not counted")
-        return (f"on (mtp_training=True, DeepSeek-V3's pretraining): {n} MTP module(s) trained "
+            return (f"MTP training: off (mtp_training=False): the model's {n} "
+                    "multi-token-prediction module(s) are not trained and not counted")
+        return (f"MTP training: on (mtp_training=True, as DeepSeek-V3's pretraining): {n} "
+                f"multi-token-prediction module(s) trained "
                 f"with the model, {self.train_forward.mtp / self.seq_len:,.0f} forward FLOPs per "
                 "token in their projections and blocks plus one more pass of the shared output "
                 "head each (in lm_head); the inference forward and decode exclude them")

@@ -599,6 +599,9 @@ def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None)
     if schedule == "dualpipe":
         notes.append("DualPipe keeps two copies of each stage's parameters (DualPipe README: "
                      "2x parameter memory); the memory section does not count the second copy")
+    if mtp_trained(spec, opts):
+        notes.append(f"mtp_training: the last stage also runs the {spec.num_mtp_layers} "
+                     "multi-token-prediction module(s) (a block, eh_proj and a head pass each)")
     if opts.moe_imbalance > 1 and spec.is_moe:
         notes.append(f"busiest expert-parallel rank at {opts.moe_imbalance}x the mean tokens")
     return StepTime(step_time_s=total, breakdown=breakdown, model_flops=model_flops,

@@ -1635,7 +1635,9 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None,
         peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=mfu,
         seconds=training_seconds(mf, opts.num_gpus, peak, mfu),
         price_per_gpu_hour=usd, price_source=src, attention_flops=opts.attention_flops,
-        recompute=opts.recompute, notes=(note,) if note else (), mfu_source=mfu_source,
+        recompute=opts.recompute,
+        notes=tuple(n for n in (note, fr.mtp_note if spec.num_mtp_layers else "") if n),
+        mfu_source=mfu_source,
         step=step, step_error=step_error,
         tokens_per_step=opts.micro_batch * opts.grad_accum * opts.dp * seq)
 
