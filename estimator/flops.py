@@ -38,6 +38,7 @@ hardware FLOPs, not model FLOPs (PaLM App. B's MFU counts neither).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +87,8 @@ RECOMPUTE_MODES = {
 
 #: Components of :class:`FlopBreakdown`, in display order.
 COMPONENTS = ("attention_projections", "attention_scores", "attention_values", "router",
-              "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers")
+              "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers",
+              "mtp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +113,17 @@ class FlopBreakdown:
     #: hybrids: the non-attention mixers — their projections plus the recurrence
     #: (:func:`sequence_mixer_flops_per_token`)
     sequence_mixers: int = 0
+    #: training with multi-token prediction: the MTP modules' own matmuls (``eh_proj`` and their
+    #: transformer blocks, attention core included; :func:`mtp_forward_flops`); their pass
+    #: through the shared output head is in ``lm_head``. 0 in every inference forward.
+    mtp: int = 0
 
     @property
     def total(self) -> int:
         # the COMPONENTS, spelled out: read many times per report, a generator is 4x slower
         return (self.attention_projections + self.attention_scores + self.attention_values
                 + self.router + self.routed_experts + self.shared_experts + self.dense_ffn
-                + self.lm_head + self.sequence_mixers)
+                + self.lm_head + self.sequence_mixers + self.mtp)
 
     @property
     def attention_core(self) -> int:
@@ -358,6 +364,57 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     )
 
 
+def mtp_block_flops_per_token(s: ModelSpec) -> int:
+    """Position-independent forward FLOPs of one multi-token-prediction module on one token
+    (DeepSeek-V3, arXiv 2412.19437 §2.2): the projection ``M_k`` of the concatenated
+    ``[RMSNorm(h); RMSNorm(Emb)]`` (``2h → h``, transformers' ``MtpLayer.eh_proj``) and its
+    transformer block, of the kind :func:`estimator.params.mtp_params` counts (an MoE block when
+    the model has experts: router + ``k`` routed + shared experts; else the dense FFN).
+    Megatron-LM's ``num_floating_point_operations`` counts the same (``2·h·h`` MACs per module
+    for ``eh_proj``, the block as the last layer's kind); its ``3·h`` for the norms is not
+    matmul work and is left out here, as everywhere."""
+    h = s.hidden_size
+    block = attention_projection_flops_per_token(s)
+    if s.num_experts:
+        block += (router_flops_per_token(s) + routed_expert_flops_per_token(s)
+                  + shared_expert_flops_per_token(s))
+    else:
+        block += dense_ffn_flops_per_token(s)
+    return matmul_flops(1, 2 * h, h) + block
+
+
+def mtp_forward_flops(s: ModelSpec, batch: int, seq_len: int, attention: str = "full"
+                      ) -> tuple[int, int]:
+    """``(modules, head)``: forward FLOPs of the ``num_mtp_layers`` MTP modules on ``batch``
+    sequences of ``seq_len`` tokens in training, and of their passes through the shared output
+    head (:func:`lm_head_flops_per_position` on every position, once per module).
+
+    Each module runs its block on every position (:func:`mtp_block_flops_per_token`) plus one
+    full-attention layer's core (:func:`attended_pairs_x2` in the ``attention`` convention) —
+    as Megatron-LM counts it (``num_floating_point_operations``: the MTP layers are added to
+    the layer count over the whole ``seq_len``, logits ``× (mtp_num_layers + 1)``); DeepSeek's
+    depth-``k`` module predicts ``seq_len − k`` positions, ``k/seq_len`` less."""
+    n = s.num_mtp_layers
+    if not n:
+        return 0, 0
+    T = batch * seq_len
+    heads, d_qk, d_v = attention_dims(s)
+    core = batch * FLOPS_PER_MAC * heads * attended_pairs_x2(seq_len, None, attention)
+    block = T * mtp_block_flops_per_token(s) + core * (d_qk + d_v) // 2
+    return n * block, n * T * lm_head_flops_per_position(s)
+
+
+def training_forward(s: ModelSpec, fwd: FlopBreakdown, batch: int, seq_len: int,
+                     attention: str, mtp: bool) -> FlopBreakdown:
+    """The forward a training step runs: ``fwd`` (:func:`forward_flops` of the same workload)
+    plus, when ``mtp`` (the ``mtp_training`` option) and the spec has MTP modules, their work
+    (:func:`mtp_forward_flops`: ``mtp`` component, head passes added to ``lm_head``)."""
+    if not (mtp and s.num_mtp_layers):
+        return fwd
+    modules, head = mtp_forward_flops(s, batch, seq_len, attention)
+    return dataclasses.replace(fwd, mtp=modules, lm_head=fwd.lm_head + head)
+
+
 def backward_flops(fwd: FlopBreakdown) -> int:
     """Backward = ``BACKWARD_PER_FORWARD`` × forward for every matmul, attention core included
     (dgrad + wgrad; for ``QKᵀ``/``A·V`` the two operand gradients)."""
@@ -367,8 +424,9 @@ def backward_flops(fwd: FlopBreakdown) -> int:
 def recompute_flops(fwd: FlopBreakdown, recompute: str) -> int:
     """Extra forward work of activation recomputation (see :data:`RECOMPUTE_MODES`).
 
-    ``full``: every layer again (all components but ``lm_head``). ``selective``: the attention
-    core again (``QKᵀ`` + ``A·V``; Korthikanti et al. 2022 §4.2). ``none``: 0.
+    ``full``: every layer again (all components but ``lm_head``; the MTP modules' blocks
+    included). ``selective``: the attention core again (``QKᵀ`` + ``A·V``; Korthikanti et al.
+    2022 §4.2; the MTP block's core is inside ``mtp`` and not counted). ``none``: 0.
     """
     if recompute == "full":
         return fwd.total - fwd.lm_head
@@ -583,6 +641,21 @@ class FlopReport:
         return (self.training_per_token + self.flash_recompute_per_token
                 + self.capacity_padding_per_token)
 
+    @property
+    def mtp_note(self) -> str:
+        """Whether the training figures include the spec's multi-token-prediction modules."""
+        n = self.spec.num_mtp_layers
+        if not n:
+            return "MTP training: none (the model has no multi-token-prediction modules)"
+        if not self.train_forward.mtp:
+            return (f"MTP training: off (mtp_training=False): the model's {n} "
+                    "multi-token-prediction module(s) are not trained and not counted")
+        return (f"MTP training: on (mtp_training=True, as DeepSeek-V3's pretraining): {n} "
+                f"multi-token-prediction module(s) trained "
+                f"with the model, {self.train_forward.mtp / self.seq_len:,.0f} forward FLOPs per "
+                "token in their projections and blocks plus one more pass of the shared output "
+                "head each (in lm_head); the inference forward and decode exclude them")
+
     def to_dict(self) -> dict[str, Any]:
         tf = self.train_forward
         n_active = self.n_active
@@ -617,6 +690,7 @@ class FlopReport:
                 "sequence with logits on every position. training_model_flops_per_token omits "
                 "recomputation (the MFU convention); training_hardware_per_token adds "
                 "FlashAttention's in-backward QKᵀ recompute when flash_attention is on."),
+            "mtp_training": self.mtp_note,
             "recompute": self.recompute,
             "recompute_per_token": recompute,
             "flash_attention": self.flash_attention,
@@ -653,8 +727,9 @@ def compute(model, opts, gpu=None) -> FlopReport:  # noqa: ARG001  (gpu: same si
     conv = opts.attention_flops  # opts: validated Options (batch, seq_len >= 1; conv a choice)
     p = per_token_flops(s)
     fwd = _forward(s, p, opts.batch, opts.seq_len, conv, "all")
-    train_fwd = (fwd if is_value(opts.batch, 1)
-                 else _forward(s, p, 1, opts.seq_len, conv, "all"))
+    train_fwd = training_forward(
+        s, fwd if is_value(opts.batch, 1) else _forward(s, p, 1, opts.seq_len, conv, "all"),
+        1, opts.seq_len, conv, opts.mtp_training)
     return FlopReport(
         convention=conv, batch=opts.batch, seq_len=opts.seq_len, lm_head="all", forward=fwd,
         train_forward=train_fwd, recompute=opts.recompute,
@@ -675,7 +750,8 @@ FORMULAS = [matmul_flops, ffn_flops_per_token, attention_projection_flops_per_to
             training_flops,
             six_n_flops_per_token, six_n_with_attention_per_token,
             mla_absorbed_flops_per_token, decode_keys, decode_flops, decode_flops_per_token,
-            sequence_mixer_flops_per_token]
+            sequence_mixer_flops_per_token, mtp_block_flops_per_token, mtp_forward_flops,
+            training_forward]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "FlopBreakdown", "FlopReport", "compute", "COMPONENTS", "FLOPS_PER_MAC",

@@ -241,9 +241,11 @@ F32 = 4
 MIXER_ACTIVATION_CONVENTIONS = {
     "megatron": ("fused kernels: what their autograd Functions save — FLA "
                  "``ChunkGatedDeltaRuleFunction`` (q, k and their l2-norm rstd, v, g, beta, A), "
-                 "mamba_ssm ``MambaChunkScanCombinedFn`` / ``MambaInnerFn`` and causal-conv1d "
-                 "(their inputs, per-chunk statistics only), fused gated RMSNorm (x, z, rstd); "
-                 "the chunk intermediates are recomputed in the backward"),
+                 "causal-conv1d (its input), FLA's gated RMSNorm (x, z, rstd); mamba_ssm "
+                 "``MambaSplitConv1dScanCombinedFn`` (its in_proj output, the scan output, "
+                 "the norm's rstd); the chunk intermediates are recomputed in the backward. "
+                 "Mamba-1, short conv, lightning and Kimi Delta Attention layers count as "
+                 "attention layers under this framework"),
     "pytorch_eager": ("transformers 5.24's torch paths under plain autograd, measured with "
                       "MemTracker (tests/test_hybrid_training.py): the chunked delta rule and "
                       "SSD scan in fp32 with every chunk intermediate saved, Mamba-1's "
@@ -382,6 +384,76 @@ def _mamba_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
     }
 
 
+def _gdn_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """Gated DeltaNet on the fused kernels ``Qwen3NextGatedDeltaNet.forward``
+    (modeling_qwen3_next.py) dispatches to when they are installed — Dao-AILab's
+    ``causal_conv1d_fn`` and FLA's ``chunk_gated_delta_rule`` and gated RMSNorm — what each
+    autograd Function keeps (``T = b·s`` tokens, no padding: the kernels mask the last chunk):
+
+    * ``CausalConv1dFn.forward`` (causal-conv1d ``causal_conv1d/causal_conv1d_interface.py``):
+      ``ctx.save_for_backward(x, weight, bias, seq_idx, initial_states)`` — ``x`` is
+      ``cat(q, k, v)`` (channel-last: no copy), ``conv_dim`` per token; the ``silu`` output is
+      recomputed in the backward;
+    * ``ChunkGatedDeltaRuleFunction.forward`` (FLA ``fla/ops/gated_delta_rule/chunk.py``, with
+      ``use_qk_l2norm_in_kernel=True``): ``ctx.save_for_backward(q, q_rstd, k, k_rstd, v, g,
+      beta, A, initial_state, cu_seqlens)`` — the l2-normalised q and k (``Hk·Dk`` each, 16-bit;
+      transformers passes them at the key heads), their fp32 ``rstd`` (``Hk`` each), v
+      (``Hv·Dv``), ``g`` after ``chunk_local_cumsum`` (fp32: ``output_dtype=torch.float``),
+      ``beta`` (16-bit, ``b.sigmoid()``'s output, which the sigmoid keeps too), ``A`` after
+      ``solve_tril(output_dtype=k.dtype)`` (``[B, T, Hv, 64]``); ``initial_state`` None;
+    * the decay in eager torch, ``-A_log.float().exp() * softplus(a.float() + dt_bias)``:
+      softplus keeps its fp32 input, the product the fp32 softplus output (``Hv`` per token
+      each) and ``-exp(A_log)``, ``exp`` its result (``Hv`` fp32 each, once per layer);
+    * ``LayerNormGatedFunction.forward`` (FLA ``fla/modules/fused_norm_gate.py``):
+      ``ctx.save_for_backward(residual_out, g, weight, bias, mean, rstd)`` — the core output
+      and the gate ``z`` (``Hv·Dv`` each, 16-bit), ``rstd`` fp32 per row of ``Dv`` (``mean`` is
+      None for RMSNorm);
+    * ``out_proj``'s input (``Hv·Dv``).
+    """
+    hv, hk, dk, dv = m.num_heads, m.num_k_heads, m.head_k_dim, m.head_dim
+    T = b * s
+    return {
+        "mixer_conv_input": e * T * conv_dim(m, h),
+        "mixer_delta_qk": 2 * (e * T * hk * dk + F32 * T * hk),
+        "mixer_delta_v": e * T * hv * dv,
+        "mixer_delta_g_beta": F32 * T * hv + e * T * hv,
+        "mixer_delta_A": e * T * hv * DELTA_CHUNK,
+        "mixer_gates": 2 * F32 * T * hv,
+        "mixer_gated_norm": 2 * e * T * hv * dv + F32 * T * hv,
+        "mixer_out_proj_input": e * T * hv * dv,
+        "mixer_params_views": 2 * F32 * hv,
+    }
+
+
+def _mamba2_fused(m: Mixer, h: int, b: int, s: int, e: int, c: int = MAMBA2_CHUNK
+                  ) -> dict[str, int]:
+    """Mamba-2 on mamba_ssm's fused path, which ``BambaMixer.forward`` (and Granite-4.0-H's,
+    Nemotron-H's) takes in training: ``mamba_split_conv1d_scan_combined`` with the gated
+    RMSNorm and ``out_proj`` inside (``T = b·s``; the chunk length ``c`` changes nothing kept):
+
+    * ``MambaSplitConv1dScanCombinedFn.forward`` (state-spaces/mamba
+      ``mamba_ssm/ops/triton/ssd_combined.py``): ``ctx.save_for_backward(zxbcdt,
+      conv1d_weight, conv1d_bias, out_x, A, D, dt_bias, initial_states, seq_idx,
+      rmsnorm_weight, rstd, outproj_weight, outproj_bias)`` — the ``in_proj`` output
+      ``zxbcdt`` (``2I + 2GN + H`` per token), the scan output before the norm ``out_x``
+      (``I``, the input dtype), ``rstd`` (fp32, one per group of ``I/G``: ``_layer_norm_fwd``
+      with ``group_size = dim // ngroups``; None without the norm); the conv output, x/B/C and
+      the norm's output are recomputed in the backward;
+    * ``A = -exp(A_log.float())`` outside it: ``exp`` keeps its result and the Function ``A``
+      (``H`` fp32 each, once per layer).
+    """
+    H, G, N, i = m.num_heads, m.num_k_heads, m.state_size, m.inner
+    T = b * s
+    return {
+        "mixer_in_proj_output": e * T * (2 * i + 2 * G * N + H),
+        "mixer_scan_output": e * T * i,
+        "mixer_gated_norm": F32 * T * G if m.gated_norm else 0,
+        "mixer_params_views": 2 * F32 * H,
+    }
+
+
 _EAGER = {"gated_deltanet": _gdn_eager, "short_conv": _short_conv_eager,
           "mamba2": _mamba2_eager, "mamba": _mamba_eager}
-_FUSED: dict = {}
+#: the fused-kernel (``megatron``) sets transcribed so far; other mixers count as attention
+#: layers under that framework (training._mixer_layer_delta)
+_FUSED = {"gated_deltanet": _gdn_fused, "mamba2": _mamba2_fused}

@@ -139,6 +139,12 @@ class Options:
                                                 "(nn.Linear, F.silu, RMSNorm as x·rsqrt(...), "
                                                 "F.cross_entropy)", "training",
                                     choices=("megatron", "pytorch_eager"))
+    mtp_training: bool = opt(True, "train the model's multi-token-prediction (MTP) modules "
+                                   "with it when its config declares them "
+                                   "(num_nextn_predict_layers; DeepSeek-V3 pretraining did, "
+                                   "arXiv 2412.19437 §2.2/§4.2: depth 1): their FLOPs, "
+                                   "weights, optimizer states and activations on the last "
+                                   "pipeline stage; no effect without MTP layers", "training")
     micro_batch: int = opt(1, "micro-batch size (sequences) per GPU", "training", minimum=1,
                            maximum=1_000_000)
     grad_accum: int = opt(1, "gradient-accumulation steps", "training", minimum=1,

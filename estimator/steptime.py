@@ -49,7 +49,14 @@ from . import flops as flops_mod
 from ._frozen import fresh, maximum, remembered
 from .errors import EstimatorError
 from .hardware import get_gpu, load_catalog
-from .training import _layer_params, activation_breakdown, parallel_plan, stage_layer_range
+from .training import (
+    _layer_params,
+    activation_breakdown,
+    mtp_stage_params,
+    mtp_trained,
+    parallel_plan,
+    stage_layer_range,
+)
 
 #: Achieved over datasheet link bandwidth. NVLink 0.8: the H800's NVLink delivers "160 GB/s"
 #: of its 200 GB/s per direction (DeepSeek-V3 report §3.2.2; DeepEP README: "~160 GB/s NVLink
@@ -262,7 +269,17 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     parallel shard), ``k`` copies each, spread over ``E/ep`` local experts, so each expert GEMM
     has ``T/tp·k·ep·etp/E`` rows; the busiest rank does ``moe_imbalance`` × the mean; a capacity
     factor pads every expert to ``CF`` × its share (hardware FLOPs). The attention core is the
-    causal work a FlashAttention kernel executes, ``1/(tp·cp)`` of it per rank."""
+    causal work a FlashAttention kernel executes, ``1/(tp·cp)`` of it per rank.
+
+    The last stage also runs the multi-token-prediction modules when they are trained
+    (``mtp_training``; :func:`estimator.flops.mtp_forward_flops`): each adds one layer of its
+    block's kind, its ``eh_proj`` (``2h → h``) and one more pass of the output head."""
+    n_mtp = spec.num_mtp_layers if last and mtp_trained(spec, opts) else 0
+    if n_mtp:
+        if spec.num_experts:
+            n_moe += n_mtp
+        else:
+            n_dense += n_mtp
     tp, cp, ep, etp = plan.tp, plan.cp, plan.ep, plan.etp
     b, s = opts.micro_batch, opts.seq_len
     T = b * -(-s // cp)
@@ -278,6 +295,8 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     model = 0
     # dense layers and the non-expert part of MoE layers: T rows, 1/tp of the columns
     lin = n_dense * (attn_proj + dense_ffn)
+    if n_mtp:
+        lin += n_mtp * flops_mod.matmul_flops(1, 2 * spec.hidden_size, spec.hidden_size)
     if n_moe:
         lin += n_moe * (attn_proj + flops_mod.shared_expert_flops_per_token(spec))
     fwd += T * lin / tp / (lin_peak * eff_T)
@@ -309,7 +328,7 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     fwd += attn_f
     model += int(n_layers * core_model / (tp * cp))
     if last:
-        head = T * p.lm_head / tp
+        head = (1 + n_mtp) * T * p.lm_head / tp
         fwd += head / (bf16_peak * eff_T)
         model += int(head)
     bwd = flops_mod.BACKWARD_PER_FORWARD * fwd
@@ -317,7 +336,7 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     if opts.flash_attention:
         heads, d_qk, d_v = flops_mod.attention_dims(spec)
         bwd += attn_f * d_qk / (d_qk + d_v)
-    head_f = (T * p.lm_head / tp / (bf16_peak * eff_T)) if last else 0.0
+    head_f = ((1 + n_mtp) * T * p.lm_head / tp / (bf16_peak * eff_T)) if last else 0.0
     rec = {"none": 0.0, "selective": attn_f, "full": fwd - head_f}[opts.recompute]
     fwd, bwd, rec, attn_f = (x / sm_share for x in (fwd, bwd, rec, attn_f))
     ew = elementwise_seconds(spec, opts, plan, gpu, n_dense, n_moe, saved_per_layer)
@@ -604,8 +623,9 @@ def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None)
     breakdown["optimizer"] = opt_s
 
     tokens = opts.micro_batch * m * plan.dp * opts.seq_len
-    fwd_seq = forward_per_sequence or flops_mod.forward_flops(spec, 1, opts.seq_len,
-                                                              opts.attention_flops, "all").total
+    fwd_seq = forward_per_sequence or flops_mod.training_forward(
+        spec, flops_mod.forward_flops(spec, 1, opts.seq_len, opts.attention_flops, "all"), 1,
+        opts.seq_len, opts.attention_flops, opts.mtp_training).total
     model_flops = flops_mod.FORWARD_BACKWARD * fwd_seq * opts.micro_batch * m * plan.dp
     peak = gpu.peak_flops(opts.dtype)
     mfu = model_flops / (total * plan.world * peak)
@@ -618,6 +638,9 @@ def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None)
     if schedule == "dualpipe":
         notes.append("DualPipe keeps two copies of each stage's parameters (DualPipe README: "
                      "2x parameter memory); the memory section does not count the second copy")
+    if mtp_trained(spec, opts):
+        notes.append(f"mtp_training: the last stage also runs the {spec.num_mtp_layers} "
+                     "multi-token-prediction module(s) (a block, eh_proj and a head pass each)")
     if opts.moe_imbalance > 1 and spec.is_moe:
         notes.append(f"busiest expert-parallel rank at {opts.moe_imbalance}x the mean tokens")
     return StepTime(step_time_s=total, breakdown=breakdown, model_flops=model_flops,
@@ -633,6 +656,9 @@ def _local_params(spec, opts, plan, stage: int) -> tuple[int, int]:
     ne = nd * lp.dense + nm * lp.moe_non_expert + (lp.embedding if first else 0)
     ne += (lp.head + lp.final_norm) if last else 0
     ex = nm * lp.moe_expert
+    if last and mtp_trained(spec, opts):
+        mtp_ne, mtp_ex = mtp_stage_params(spec, plan, lp, opts.pp_schedule)
+        ne, ex = ne + mtp_ne, ex + mtp_ex
     if plan.zero >= 1:
         ne, ex = -(-ne // plan.dp_shard), -(-ex // plan.edp)
     return ne, ex

@@ -193,7 +193,7 @@ NOT_INCLUDED = ("CUDA context (hundreds of MB to ~2 GB, outside allocator stats)
                 "fragmentation (reserved > allocated); NCCL and all-to-all communication "
                 "buffers; DDP gradient buckets (Megatron/FSDP use the gradient buffer itself); "
                 "routing imbalance (the busiest expert rank holds more tokens than the "
-                "balanced average used here); multi-token-prediction (MTP) modules; Megatron's "
+                "balanced average used here); Megatron's "
                 "RoPE frequency table (one s×d fp32 table shared by all layers); backward "
                 "transients other than the loss's and, without FlashAttention, the attention "
                 "core's (later layers' gradient buffers are smaller than the freed loss tensors "
@@ -491,6 +491,37 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     head += _cdiv(s.vocab_size, tp) if s.lm_head_bias else 0  # its own tensor even when tied
     return _LayerParams(dense=dense, moe_non_expert=moe_ne, moe_expert=moe_e, embedding=emb,
                         head=head, final_norm=norm_params(s, h) if s.final_norm else 0)
+
+
+def mtp_stage_params(s: ModelSpec, plan: ParallelPlan, lp: _LayerParams, schedule: str
+                     ) -> tuple[int, int]:
+    """``(non-expert, expert)`` parameters the multi-token-prediction modules add to one rank
+    of the last pipeline stage, where Megatron-Core runs them (``mtp_process`` on the last
+    stage; DeepSeek-V3 report §2.2, §3.2.1). Per module (:func:`estimator.params.mtp_params`):
+    ``eh_proj`` (``2h·h``, split by TP), three replicated norms (enorm, hnorm, the final norm)
+    and one block of the kind the last main layer has (an MoE block's experts split by EP/ETP
+    like the main layers'). With ``pp > 1`` the stage also holds an embedding table
+    (Megatron-Core ``gpt_model.py``: ``if self.pre_process or self.mtp_process: self.embedding =
+    LanguageModelEmbedding(...)``), except under DualPipe, whose last stage shares the first
+    stage's rank and table (the dualpipev schedules' ``skip_embedding_allocation``)."""
+    n = s.num_mtp_layers
+    h = s.hidden_size
+    ne = _cdiv(2 * h * h, plan.tp) + 3 * norm_params(s, h)
+    ex = 0
+    if s.num_experts:
+        ne += lp.moe_non_expert
+        ex = lp.moe_expert
+    else:
+        ne += lp.dense
+    ne *= n
+    if plan.pp > 1 and schedule != "dualpipe":
+        ne += lp.embedding
+    return ne, n * ex
+
+
+def mtp_trained(s: ModelSpec, opts) -> bool:
+    """Whether the step trains MTP modules: the spec has them and ``opts.mtp_training``."""
+    return bool(s.num_mtp_layers) and bool(opts.mtp_training)
 
 
 @spec_cache(1024)
@@ -884,6 +915,9 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     # the attention half is the same in both kinds: built once (layer_activation_terms)
     attention = _attention_terms(spec, T, opts.seq_len, e, plan, opts.flash_attention, False,
                                  framework, True)
+    # a one-kind model's layer dict below IS ``attention`` (FFN terms written into it): the
+    # mixer delta needs the attention half alone
+    attention_half = dict(attention) if spec.mixer is not None else attention
     layers = []
     for kind in kinds:
         raw = dict(attention) if len(kinds) > 1 else attention
@@ -898,7 +932,7 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     if not opts.flash_attention:
         for kind, (raw, kept) in zip(kinds, layers):
             core[kind] = attention_core_delta(raw, kept, recompute, framework, transient)
-    out["mixer_layer_delta"] = _mixer_layer_delta(spec, opts, plan, attention, e)
+    out["mixer_layer_delta"] = _mixer_layer_delta(spec, opts, plan, attention_half, e)
     out["embedding"] = {"input_ids": BYTES_INT64 * T}
     head: dict[str, int] = {}
     _put_norm(head, "final_norm", T, h, e, spec.norm_type, framework, sp)
@@ -910,29 +944,66 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     out["logits_total"] = sum(logits.values())
     out["logits_saved"] = LOGITS_SAVED_BYTES * T * -(-spec.vocab_size // plan.tp)
     out["recompute_transient"] = transient
+    if mtp_trained(spec, opts):
+        mtp = _mtp_activation_terms(spec, opts, plan, out, T, e, sp)
+        out["mtp"] = mtp
+        out["mtp_total"] = spec.num_mtp_layers * sum(mtp.values())
     out["attention_core_delta"] = core
     out["tokens_per_gpu"] = T
     out["bytes_per_element"] = e
     return out
 
 
+def _mtp_activation_terms(spec: ModelSpec, opts, plan: ParallelPlan, act: dict[str, Any],
+                          T: int, e: int, sp: int) -> dict[str, int]:
+    """Bytes one multi-token-prediction module saves for backward, one micro-batch on one GPU
+    of the last stage (DeepSeek-V3 report §2.2: ``h' = M·[RMSNorm(h); RMSNorm(Emb(t))]``, a
+    transformer block, the shared head, a cross-entropy loss):
+
+    * ``mtp_enorm_*`` / ``mtp_hnorm_*``: the two RMSNorms' inputs and statistics
+      (:func:`norm_terms`; the embedding output and the main model's hidden state);
+    * ``mtp_eh_proj_input``: their concatenation, ``2h`` per token (sequence-parallel shard);
+    * ``mtp_block``: one layer of the kind the block is (``moe_layer_total`` or
+      ``dense_layer_total`` of this breakdown, after recomputation);
+    * ``mtp_head``: like the main ``head`` (final-norm input, statistics and output, the loss
+      targets);
+    * ``mtp_logits_saved``: the module's loss keeps its fp32 softmax / log-softmax
+      (``logits_saved``) until the backward, while the other loss runs.
+
+    Not measured here: an estimate by analogy with the main model's terms, for the framework
+    in ``activation_framework``."""
+    h = spec.hidden_size
+    terms: dict[str, int] = {}
+    _put_norm(terms, "mtp_enorm", T, h, e, spec.norm_type, opts.activation_framework, sp)
+    _put_norm(terms, "mtp_hnorm", T, h, e, spec.norm_type, opts.activation_framework, sp)
+    terms["mtp_eh_proj_input"] = -(-e * T * 2 * h // sp)
+    kind = "moe" if spec.num_experts else "dense"
+    terms["mtp_block"] = act.get(kind + "_layer_total") or sum(
+        apply_recompute(layer_activation_terms(spec, opts, kind, plan), opts.recompute,
+                        -(-e * T * h // sp)).values())
+    terms["mtp_head"] = act["head_total"]
+    terms["mtp_logits_saved"] = act["logits_saved"]
+    return terms
+
+
 def _mixer_layer_delta(spec: ModelSpec, opts, plan: ParallelPlan, attention: dict[str, int],
                        e: int) -> int:
-    """Hybrids, ``pytorch_eager`` without recompute: bytes a mixer layer saves minus what the
-    attention layer it replaces would (its attention terms; the norms and the FFN are the same),
-    from :func:`estimator.mixers.mixer_activation_terms` (transformers' torch paths, measured with
-    MemTracker), head-sharded terms divided by ``tp``. 0 otherwise: the fused-kernel
-    (``megatron``) sets and lightning / Kimi Delta Attention are not modelled yet, and their
-    mixer layers count as attention layers."""
-    from .mixers import _EAGER, mixer_activation_terms
+    """Hybrids without recompute: bytes a mixer layer saves minus what the attention layer it
+    replaces would (its attention terms; the norms and the FFN are the same), from
+    :func:`estimator.mixers.mixer_activation_terms` — ``pytorch_eager``: transformers' torch
+    paths, measured with MemTracker; ``megatron``: the fused kernels' ``save_for_backward``
+    lists (Gated DeltaNet, Mamba-2) — head-sharded terms divided by ``tp``. 0 otherwise: the
+    fused sets of Mamba-1 and short conv, and lightning / Kimi Delta Attention, are not
+    modelled yet, and their mixer layers count as attention layers."""
+    from .mixers import _EAGER, _FUSED, mixer_activation_terms
 
     m = spec.mixer
-    if (m is None or spec.parallel_mixer or opts.activation_framework != PYTORCH_EAGER
-            or opts.recompute != "none" or m.kind not in _EAGER):
+    framework = opts.activation_framework
+    table = _EAGER if framework == PYTORCH_EAGER else _FUSED
+    if (m is None or spec.parallel_mixer or opts.recompute != "none" or m.kind not in table):
         return 0
     seq = -(-opts.seq_len // plan.cp)
-    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e,
-                                   PYTORCH_EAGER)
+    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e, framework)
     attn_only = sum(v for k, v in attention.items()
                     if not k.startswith(("attn_norm", "mlp_norm")))
     return _cdiv(sum(mixer.values()), plan.tp) - attn_only
@@ -1102,6 +1173,10 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
         ne += lp.embedding
     if last:
         ne += lp.head + lp.final_norm
+        if mtp_trained(spec, opts):
+            mtp_ne, mtp_ex = mtp_stage_params(spec, plan, lp, opts.pp_schedule)
+            ne += mtp_ne
+            ex += mtp_ex
     states = zero_state_bytes(ne, bpp, opts.optimizer, plan.zero, plan.dp_shard)
     if ex:
         s_ex = zero_state_bytes(ex, bpp, opts.optimizer, plan.zero, plan.edp)
@@ -1109,7 +1184,8 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
 
     m = in_flight_microbatches(plan.pp, stage, opts.grad_accum)
     per_mb = (n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
-              + (act["embedding"]["input_ids"] if first else 0))
+              + (act["embedding"]["input_ids"] if first else 0)
+              + (act.get("mtp_total", 0) if last else 0))
     if act.get("mixer_layer_delta"):  # hybrids: mixer layers save their own tensors
         from .memory import hybrid_counts
         per_mb += hybrid_counts(spec, start, end)[1] * act["mixer_layer_delta"]
@@ -1261,6 +1337,11 @@ class TrainingMemory:
                 "expert_tensor_parallel": (f"etp = {self.plan.etp} ("
                                            + (ETP_DEFAULT_RULE if self.plan.etp_default
                                               else "the etp option") + ")"),
+                "mtp_training": (
+                    "on: the multi-token-prediction module(s) on the last stage (weights, "
+                    "gradients, optimizer states, activations incl. their loss's saved "
+                    "softmax: activation_breakdown.mtp)" if "mtp" in self.breakdown else
+                    "off or none: no multi-token-prediction module trained"),
                 "bytes_unit": "bytes (GiB = 2^30 bytes when shown)",
                 "not_included": NOT_INCLUDED,
             },
@@ -1554,7 +1635,9 @@ def compute(model, opts, gpu, flops_report: flops_mod.FlopReport | None = None,
         peak_basis=peak_basis(gpu, opts.dtype, peak), mfu=mfu,
         seconds=training_seconds(mf, opts.num_gpus, peak, mfu),
         price_per_gpu_hour=usd, price_source=src, attention_flops=opts.attention_flops,
-        recompute=opts.recompute, notes=(note,) if note else (), mfu_source=mfu_source,
+        recompute=opts.recompute,
+        notes=tuple(n for n in (note, fr.mtp_note if spec.num_mtp_layers else "") if n),
+        mfu_source=mfu_source,
         step=step, step_error=step_error,
         tokens_per_step=opts.micro_batch * opts.grad_accum * opts.dp * seq)
 
@@ -1564,7 +1647,7 @@ FORMULAS = [check_tensor_parallel_heads, default_etp, bytes_per_param, optimizer
             layer_activation_terms, apply_recompute, logits_bytes, attention_core_delta,
             zero3_buffer_bytes, zero3_backward_bytes, peak_basis, training_seconds,
             attention_convention_note, chinchilla_tokens, gpu_hours, model_flops, price,
-            predicted_step, hours_and_cost]
+            predicted_step, hours_and_cost, mtp_stage_params, mtp_trained]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "ParallelPlan", "parallel_plan", "BytesPerParam", "StageMemory", "TrainingMemory",

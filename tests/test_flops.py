@@ -511,8 +511,8 @@ def test_decode_absorbed_mla_matches_a_reference_implementation(torch_):
 # published figures
 # ----------------------------------------------------------------------------------------------
 
-def _training_gflops(source, seq_len: int, conv: str) -> float:
-    r = estimator.estimate(source, seq_len=seq_len, attention_flops=conv).flops
+def _training_gflops(source, seq_len: int, conv: str, **kw) -> float:
+    r = estimator.estimate(source, seq_len=seq_len, attention_flops=conv, **kw).flops
     return r.training_model_flops_per_token / 1e9
 
 
@@ -520,9 +520,13 @@ def _training_gflops(source, seq_len: int, conv: str) -> float:
 def test_deepseek_training_gflops_per_token(slug, published):
     """arXiv 2505.09343 Table 2: training GFLOPs per token at 4K context, causal convention
     (Megatron's halving). Published to the nearest GFLOP; Megatron omits the router, which we
-    count (0.64 GFLOP for V3, 0.29 for V2) -> tolerance ±1 GFLOP. MTP layers are not included
-    (with V3's MTP module Megatron's count would be ~9 GFLOP higher, far from 250)."""
-    assert _training_gflops(slug, 4096, "causal") == pytest.approx(published, abs=1.0)
+    count (0.64 GFLOP for V3, 0.29 for V2) -> tolerance ±1 GFLOP. The table compares
+    architectures: V3's MTP module is not included (``mtp_training=False``; with it, on by
+    default for training, the count is ~10 GFLOP higher, far from 250)."""
+    assert _training_gflops(slug, 4096, "causal", mtp_training=False) == pytest.approx(
+        published, abs=1.0)
+    if slug == "deepseek-v3":
+        assert _training_gflops(slug, 4096, "causal") > published + 9
 
 
 def test_mixtral_training_gflops_per_token():
@@ -685,3 +689,56 @@ def test_capacity_padding_matches_a_padded_expert_run():
     fwd = forward_flops(spec, 1, T)
     dropless_train = 3 * fwd.routed_experts
     assert dropless_train + capacity_padding_flops(fwd, cf) == counter.get_total_flops()
+
+
+# ----------------------------------------------------------------------------------------------
+# multi-token prediction (training)
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backward", [False, True])
+def test_mtp_module_matches_flop_counter(torch_, backward):
+    """DeepSeek-V3's MTP module in training (arXiv 2412.19437 §2.2), against FlopCounterMode on
+    transformers' own ``MtpModel`` (``transformers.modeling_layers``): one module step on every
+    position — ``forward_layer`` (enorm/hnorm, ``eh_proj``, the MoE block, post-norm) and the
+    shared head on every position (``_project_to_logits``), as ``MtpModel.forward`` does with
+    labels (which itself fails in transformers 5.24: ``loss += ...`` on ``None``). Eager
+    attention: the full square (``attention_flops='full'``). Backward = 2× forward."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers.modeling_layers import MtpModel
+
+    cfg = dict(DECODE_CONFIGS["deepseek_v3"], num_nextn_predict_layers=1)
+    main = _build(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mtp = MtpModel(main, 1).float()
+    spec = spec_from_hf_config(cfg)
+    assert spec.num_mtp_layers == 1
+    B, S, h = 2, 7, cfg["hidden_size"]
+    g = torch_.Generator().manual_seed(0)
+    ids = torch_.randint(0, cfg["vocab_size"], (B, S), generator=g)
+    hidden = torch_.randn(B, S, h, generator=g, requires_grad=backward)
+    pos = torch_.arange(S)[None].expand(B, S)
+    mtp.requires_grad_(backward)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        logits = mtp._project_to_logits(mtp.forward_layer(0, hidden, pos, None, input_ids=ids))
+        if backward:
+            logits.sum().backward()
+    modules, head = flops.mtp_forward_flops(spec, B, S, "full")
+    assert modules > 0 and head == B * S * 2 * h * cfg["vocab_size"]
+    assert counter.get_total_flops() == (FORWARD_BACKWARD if backward else 1) * (modules + head)
+
+
+def test_mtp_training_option_moves_only_training_flops():
+    """The inference forward and decode never include the MTP modules; training does unless
+    ``mtp_training=False``; a model without MTP modules is unchanged by the option."""
+    on = estimator.estimate("deepseek-v3", seq_len=4096).flops
+    off = estimator.estimate("deepseek-v3", seq_len=4096, mtp_training=False).flops
+    assert on.forward == off.forward and on.decode == off.decode
+    assert on.train_forward.mtp > 0 and off.train_forward.mtp == 0
+    assert on.train_forward.lm_head == 2 * off.train_forward.lm_head  # one module: head twice
+    assert "on (mtp_training=True" in on.to_dict()["mtp_training"]
+    assert "off" in off.to_dict()["mtp_training"]
+    a = estimator.estimate("mixtral-8x7b", seq_len=4096).flops
+    b = estimator.estimate("mixtral-8x7b", seq_len=4096, mtp_training=False).flops
+    assert a.train_forward == b.train_forward and "none" in a.to_dict()["mtp_training"]

@@ -108,4 +108,124 @@ def test_stage_activations_count_mixer_layers_with_their_own_tensors():
     attn_only = sum(v for k, v in attn.items() if not k.startswith(("attn_norm", "mlp_norm")))
     assert act["mixer_layer_delta"] == mixer - attn_only
     megatron = training.activation_breakdown(spec, Options(seq_len=512, micro_batch=1))
-    assert megatron["mixer_layer_delta"] == 0  # fused-kernel sets: not modelled yet
+    fused = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, 1, 512, 2,
+                                       "megatron").values())
+    attn_m = training._attention_terms(spec, 512, 512, 2, training.parallel_plan(spec, opts),
+                                       True, False, "megatron", True)
+    attn_m_only = sum(v for k, v in attn_m.items()
+                      if not k.startswith(("attn_norm", "mlp_norm")))
+    assert megatron["mixer_layer_delta"] == fused - attn_m_only
+
+
+# ----------------------------------------------------------------------------------------------
+# fused kernels (activation_framework="megatron"): Gated DeltaNet
+# ----------------------------------------------------------------------------------------------
+
+def _fused_gdn_saved_bytes(cfg: dict, b: int, s: int) -> int:
+    """The tensors one Gated DeltaNet layer keeps for its backward on the fused kernels
+    ``Qwen3NextGatedDeltaNet.forward`` (transformers 5.24 modeling_qwen3_next.py) dispatches to,
+    transcribed from each autograd Function's ``ctx.save_for_backward``, shapes from ``cfg``
+    (16-bit activations; parameters, ``None`` entries and the layer's input, which the
+    pre-norm's output is, left out)."""
+    import math
+
+    hk, hv = cfg["linear_num_key_heads"], cfg["linear_num_value_heads"]
+    dk, dv = cfg["linear_key_head_dim"], cfg["linear_value_head_dim"]
+    conv_dim = 2 * hk * dk + hv * dv
+    bf16, fp32 = 2, 4
+    saved = [
+        # Dao-AILab/causal-conv1d causal_conv1d/causal_conv1d_interface.py,
+        # CausalConv1dFn.forward: save_for_backward(x, weight, bias, seq_idx, initial_states);
+        # x = cat(q, k, v).transpose(1, 2) (channel-last, kept as is), weight a parameter
+        ((b, conv_dim, s), bf16),
+        # fla-org/flash-linear-attention fla/ops/gated_delta_rule/chunk.py,
+        # ChunkGatedDeltaRuleFunction.forward: save_for_backward(q, q_rstd, k, k_rstd, v, g,
+        # beta, A, initial_state, cu_seqlens): l2norm_fwd's y (input dtype) and fp32 rstd per
+        # row; g from chunk_local_cumsum (output_dtype=torch.float); A from
+        # solve_tril(output_dtype=k.dtype), [B, T, H, BT=64]; initial_state, cu_seqlens None
+        ((b, s, hk, dk), bf16), ((b, s, hk), fp32), ((b, s, hk, dk), bf16), ((b, s, hk), fp32),
+        ((b, s, hv, dv), bf16), ((b, s, hv), fp32), ((b, s, hv), bf16), ((b, s, hv, 64), bf16),
+        # modeling_qwen3_next.py: g = -A_log.float().exp() * F.softplus(a.float() + dt_bias):
+        # SoftplusBackward keeps its fp32 input, MulBackward the fp32 softplus output and
+        # -exp(A_log), ExpBackward its result
+        ((b, s, hv), fp32), ((b, s, hv), fp32), ((hv,), fp32), ((hv,), fp32),
+        # fla/modules/fused_norm_gate.py, LayerNormGatedFunction.forward (rms_norm_gated):
+        # save_for_backward(residual_out, g, weight, bias, mean, rstd) on rows of head_v_dim;
+        # residual_out is x without a residual, mean None for RMSNorm
+        ((b * s * hv, dv), bf16), ((b * s * hv, dv), bf16), ((b * s * hv,), fp32),
+        # out_proj (nn.Linear) keeps its input
+        ((b, s, hv * dv), bf16),
+    ]
+    return sum(math.prod(shape) * nbytes for shape, nbytes in saved)
+
+
+@pytest.mark.parametrize("b,s", [(1, 4096), (2, 1000)])
+def test_fused_gdn_saved_bytes_match_the_kernels_save_lists(b, s):
+    """Qwen3-Next-80B-A3B's Gated DeltaNet (16 key heads, 32 value heads of 128) under
+    ``activation_framework='megatron'``, against the transcribed save lists."""
+    from estimator import load_model
+
+    model = load_model("qwen3-next-80b-a3b")
+    est = sum(mixer_activation_terms(model.spec.mixer, model.spec.hidden_size, b, s, 2,
+                                     "megatron").values())
+    assert est == _fused_gdn_saved_bytes(dict(model.hf_config), b, s)
+
+
+@pytest.mark.parametrize("framework", ["megatron", "pytorch_eager"])
+def test_one_kind_moe_hybrid_delta_replaces_only_the_attention_half(framework):
+    """Qwen3-Next (every layer MoE): a mixer layer's delta = its mixer set minus the attention
+    layer's own terms (the ``_attention_terms`` account without the norms), not minus its MoE
+    FFN terms too (a bug fixed with the fused sets: the one-kind layer dict was the attention
+    dict itself)."""
+    from estimator import load_model, training
+    from estimator.options import Options
+
+    spec = load_model("qwen3-next-80b-a3b").spec
+    opts = Options(seq_len=2048, micro_batch=1, activation_framework=framework)
+    act = training.activation_breakdown(spec, opts)
+    attn = training._attention_terms(spec, 2048, 2048, 2, training.parallel_plan(spec, opts),
+                                     True, False, framework, True)
+    attn_only = sum(v for k, v in attn.items() if not k.startswith(("attn_norm", "mlp_norm")))
+    mixer = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, 1, 2048, 2,
+                                       framework).values())
+    assert act["mixer_layer_delta"] == mixer - attn_only
+
+
+
+def _fused_mamba2_saved_bytes(cfg: dict, b: int, s: int) -> int:
+    """One Mamba-2 layer on mamba_ssm's fused training path (``BambaMixer`` /
+    ``GraniteMoeHybridMambaLayer`` / ``NemotronHMamba2Mixer`` ``.forward`` with
+    ``self.training and cache is None`` call ``mamba_split_conv1d_scan_combined`` with the
+    gated RMSNorm and ``out_proj``), transcribed from state-spaces/mamba
+    ``mamba_ssm/ops/triton/ssd_combined.py``, ``MambaSplitConv1dScanCombinedFn.forward``:
+    ``ctx.save_for_backward(zxbcdt, conv1d_weight, conv1d_bias, out_x, A, D, dt_bias,
+    initial_states, seq_idx, rmsnorm_weight, rstd, outproj_weight, outproj_bias)``."""
+    import math
+
+    H = cfg.get("mamba_n_heads") or cfg["mamba_num_heads"]
+    P = cfg.get("mamba_d_head") or cfg["mamba_head_dim"]
+    G = cfg.get("mamba_n_groups") or cfg["n_groups"]
+    N = cfg.get("mamba_d_state") or cfg["ssm_state_size"]
+    dim = H * P
+    bf16, fp32 = 2, 4
+    saved = [
+        ((b, s, 2 * dim + 2 * G * N + H), bf16),  # zxbcdt: the in_proj output it was given
+        ((b, s, H, P), bf16),  # out_x: _mamba_chunk_scan_combined_fwd's output (x's dtype)
+        ((G * b * s,), fp32),  # rstd: _layer_norm_fwd(..., group_size=dim // ngroups)
+        # A = -torch.exp(self.A_log.float()) before the call: ExpBackward keeps its result,
+        # the Function keeps A
+        ((H,), fp32), ((H,), fp32),
+    ]
+    return sum(math.prod(shape) * nbytes for shape, nbytes in saved)
+
+
+@pytest.mark.parametrize("slug", ["granite-4.0-h-small", "nemotron-h-8b"])
+@pytest.mark.parametrize("b,s", [(1, 4096), (2, 1000)])
+def test_fused_mamba2_saved_bytes_match_the_kernel_save_list(slug, b, s):
+    from estimator import load_model
+
+    model = load_model(slug)
+    assert model.spec.mixer.kind == "mamba2" and model.spec.mixer.gated_norm
+    est = sum(mixer_activation_terms(model.spec.mixer, model.spec.hidden_size, b, s, 2,
+                                     "megatron").values())
+    assert est == _fused_mamba2_saved_bytes(dict(model.hf_config), b, s)

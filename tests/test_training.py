@@ -83,18 +83,25 @@ def test_bytes_per_param_conventions():
                                     "olmoe-1b-7b", "qwen1.5-moe-a2.7b"])
 def test_unsharded_parameters_equal_params_module(preset):
     """With no model parallelism the GPU holds exactly the model (params.py, which equals
-    transformers on the meta device); with PP the stages partition it (plus Megatron's copy of
-    a tied embedding on the last stage)."""
+    transformers on the meta device) and, when trained, its MTP modules (``params.mtp``, which
+    equals transformers' ``MtpModel``); with PP the stages partition it (plus Megatron's copy
+    of a tied embedding on the last stage, and of the embedding the MTP stage holds)."""
     m = load_model(preset)
     pc = count_params(m.spec)
     tm = memory(m, num_gpus=1)
     w = tm.worst
+    assert w.params_non_expert + w.params_expert == pc.total + pc.mtp
+    w = memory(m, num_gpus=1, mtp_training=False).worst
     assert w.params_non_expert + w.params_expert == pc.total
     assert w.params_expert == pc.routed_experts
-    tm4 = memory(m, num_gpus=4, pp=4)
+    tm4 = memory(m, num_gpus=4, pp=4, mtp_training=False)
     held = sum(st.params_non_expert + st.params_expert for st in tm4.stages)
     tied_copy = pc.embedding if m.spec.tie_word_embeddings else 0
     assert held == pc.total + tied_copy
+    if pc.mtp:
+        tm4 = memory(m, num_gpus=4, pp=4)
+        held_mtp = sum(st.params_non_expert + st.params_expert for st in tm4.stages)
+        assert held_mtp == held + pc.mtp + pc.embedding
 
 
 # ----------------------------------------------------------------------------------------------
@@ -562,3 +569,101 @@ def test_predicted_time_follows_the_executed_attention_not_the_convention():
     assert causal.seconds == pytest.approx(full.seconds)
     assert causal.mfu / full.mfu == pytest.approx(causal.model_flops / full.model_flops)
     assert "changes the reported MFU, not time or cost" in full.to_dict()["notes"][0]
+
+
+# ----------------------------------------------------------------------------------------------
+# multi-token prediction (DeepSeek-V3 report §2.2)
+# ----------------------------------------------------------------------------------------------
+
+MTP_CONFIG = dict(model_type="deepseek_v3", hidden_size=64, intermediate_size=96,
+                  moe_intermediate_size=32, num_hidden_layers=3, num_attention_heads=4,
+                  num_key_value_heads=4, vocab_size=100, n_routed_experts=8,
+                  num_experts_per_tok=2, n_group=2, topk_group=1, q_lora_rank=24,
+                  kv_lora_rank=16, qk_nope_head_dim=8, qk_rope_head_dim=4, v_head_dim=12,
+                  first_k_dense_replace=1, n_shared_experts=1, num_nextn_predict_layers=1)
+
+
+@pytest.mark.parametrize("pp", [1, 2])
+def test_mtp_parameters_on_the_last_stage_equal_transformers_mtp_model(pp):
+    """With ``mtp_training`` the last stage holds the MTP module: what transformers' ``MtpModel``
+    builds besides the embedding and head it shares with the main model (pp = 1: the same
+    rank holds those), and with pp > 1 Megatron-Core's embedding copy on the MTP stage
+    (``gpt_model.py``: ``if self.pre_process or self.mtp_process``) — transformers' shared
+    ``embed_tokens``. Weights, gradients and optimizer states follow them (one ZeRO rule)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import warnings
+
+    import hf_oracle
+    from transformers.modeling_layers import MtpModel
+
+    from estimator.hf import spec_from_hf_config
+
+    main = hf_oracle.build(MTP_CONFIG)
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        mtp = MtpModel(main, 1)
+    expected = hf_oracle.numel(mtp) - hf_oracle.numel(mtp, "shared_head")
+    if pp == 1:
+        expected -= hf_oracle.numel(mtp, "embed_tokens")
+    spec = spec_from_hf_config(MTP_CONFIG)
+    got = {}
+    for on in (True, False):
+        mem = training.compute_memory(spec, make_options(num_gpus=pp, pp=pp, mtp_training=on),
+                                      H100)
+        last = mem.stages[-1]
+        got[on] = (last.params_non_expert + last.params_expert, last.model_states)
+    assert got[True][0] - got[False][0] == expected
+    bpp = training.bytes_per_param(make_options())
+    assert got[True][1] - got[False][1] == expected * bpp.total
+
+
+def test_mtp_activations_add_a_block_and_a_saved_loss_on_the_last_stage():
+    """The trained MTP module's saved tensors sit on the last stage only: at least one more
+    MoE layer and its loss's fp32 softmax (4·T·V bytes, Megatron ``cross_entropy.py``)."""
+    on = memory("deepseek-v3", num_gpus=64, pp=4, ep=16, seq_len=4096)
+    off = memory("deepseek-v3", num_gpus=64, pp=4, ep=16, seq_len=4096, mtp_training=False)
+    assert [s.activations for s in on.stages[:-1]] == [s.activations for s in off.stages[:-1]]
+    extra = on.stages[-1].activations - off.stages[-1].activations
+    T, V = 4096, load_model("deepseek-v3").spec.vocab_size
+    assert extra > on.breakdown["moe_layer_total"] + 4 * T * V
+    assert "on:" in on.to_dict()["conventions"]["mtp_training"]
+
+
+def test_deepseek_v3_card_671b_main_plus_14b_mtp_is_the_hubs_685b():
+    """DeepSeek-V3 model card: "685B ... includes 671B of the Main Model weights and 14B of the
+    Multi-Token Prediction (MTP) Module weights". The MTP module the training counts
+    (``params.mtp``, equal to transformers' ``MtpModel``) is 11.61B; the checkpoint's layer 61
+    also stores its own copies of the embedding and head (``embed_tokens``,
+    ``shared_head.head``: 2·V·h) and, like every layer, FP8 128×128 block scales
+    (``weight_scale_inv``, one fp32 per block of each quantized matrix: MLA projections, FFNs,
+    experts, ``eh_proj``; report §3.3) and ``e_score_correction_bias``. Counted here from the
+    config's shapes, the Hub total rounds to 685B; without the scales it would round to 684B.
+    The card's "14B" is 685 − 671, rounded figures."""
+    import math
+
+    s = load_model("deepseek-v3").spec
+    pc = count_params(s)
+    m, h, a = s.mla, s.hidden_size, s.num_attention_heads
+
+    def blocks(rows, cols):
+        return math.ceil(rows / 128) * math.ceil(cols / 128)
+
+    def ffn(f):
+        return 2 * blocks(f, h) + blocks(h, f)
+
+    attn = (blocks(m.q_lora_rank, h)
+            + blocks(a * (m.qk_nope_head_dim + m.qk_rope_head_dim), m.q_lora_rank)
+            + blocks(m.kv_lora_rank + m.qk_rope_head_dim, h)
+            + blocks(a * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank)
+            + blocks(h, a * m.v_head_dim))
+    n_moe = s.num_moe_layers + s.num_mtp_layers  # the MTP block is an MoE block
+    scales = ((s.num_hidden_layers + s.num_mtp_layers) * attn
+              + s.num_dense_layers * ffn(s.intermediate_size)
+              + n_moe * (s.num_experts * ffn(s.moe_intermediate_size)
+                         + ffn(s.shared_expert_intermediate_size))
+              + s.num_mtp_layers * blocks(h, 2 * h))
+    copies = s.num_mtp_layers * 2 * s.vocab_size * h
+    hub = pc.total + pc.mtp + copies + scales + n_moe * s.num_experts
+    assert round(pc.total / 1e9) == 671
+    assert round(hub / 1e9) == 685 and round((hub - scales) / 1e9) == 684
