@@ -28,8 +28,8 @@ REASONS: dict[str, str] = {
               "minimax_m3_vl_text (sparse indexer attention with its own cache), rwkv "
               "(time/channel mix), xlstm (mLSTM). Loaded today (issue #13): qwen3_next, "
               "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax, kimi_linear, deepseek_v32, mamba, mamba2, falcon_mamba, "
-              "olmo_hybrid, lara_mini",
+              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, mamba, mamba2, "
+              "falcon_mamba, olmo_hybrid, lara_mini",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
@@ -98,7 +98,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
-        "blt", "deepseek_v4", "diffllama", "dots3_note_text", "glm_moe_dsa",
+        "blt", "deepseek_v4", "diffllama", "dots3_note_text",
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (

@@ -88,6 +88,10 @@ PUBLISHER_CONVENTIONS: dict[str, PublisherConvention] = {
         "non_embedding", "glm-4.5",
         "Z.ai, GLM-4.5 card: 32B active = 32.08B without the input embedding and lm_head "
         "(32.86B with the lm_head, 33.63B with both)"),
+    "glm_moe_dsa": PublisherConvention(
+        "non_embedding", "glm-5",
+        "Z.ai, GLM-5 card: 40B active = 39.88B without the input embedding and lm_head "
+        "(40.83B with the lm_head, 41.78B with both)"),
     "gpt_oss": PublisherConvention(
         "without_embedding", "gpt-oss-120b",
         "OpenAI, gpt-oss model card (arXiv 2508.10925) Table 1: 5.13B active = 5.133B without "
