@@ -32,9 +32,11 @@ REASONS: dict[str, str] = {
               "falcon_mamba, olmo_hybrid, lara_mini",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
-    "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
-                 "attention blocks per layer and zero-computation experts, sparse-attention "
-                 "indexers, differential attention, byte-level patching, recurrent stacks ...)",
+    "structure": "softmax-attention decoder whose block the spec cannot express yet "
+                 "(DeepSeek-V4's hyper-connections and compressed sparse attention, "
+                 "differential attention, byte-level patching, recurrent stacks ...). Loaded "
+                 "now: longcat_flash (two attention sublayers per layer, zero-computation "
+                 "experts), glm_moe_dsa (DSA indexer on every layer)",
     "not_yet": "softmax-attention decoder not in the family table yet: its block needs what "
                "the spec cannot say yet (named below); load it as a `custom` spec meanwhile "
                "(README, Models)",
@@ -99,7 +101,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "structure": (
         "blt", "deepseek_v4", "diffllama", "dots3_note_text",
-        "hrm_text", "longcat_flash", "reformer", "zaya",
+        "hrm_text", "reformer", "zaya",
     ),
     "not_yet": (
         "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text", "gemma4_text",
