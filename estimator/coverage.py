@@ -28,13 +28,15 @@ REASONS: dict[str, str] = {
               "minimax_m3_vl_text (sparse indexer attention with its own cache), rwkv "
               "(time/channel mix), xlstm (mLSTM). Loaded today (issue #13): qwen3_next, "
               "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax, kimi_linear, deepseek_v32, mamba, mamba2, falcon_mamba, "
-              "olmo_hybrid, lara_mini",
+              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, mamba, mamba2, "
+              "falcon_mamba, olmo_hybrid, lara_mini",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
-    "structure": "softmax-attention decoder whose block the spec cannot express yet (two "
-                 "attention blocks per layer and zero-computation experts, sparse-attention "
-                 "indexers, differential attention, byte-level patching, recurrent stacks ...)",
+    "structure": "softmax-attention decoder whose block the spec cannot express yet "
+                 "(DeepSeek-V4's hyper-connections and compressed sparse attention, "
+                 "differential attention, byte-level patching, recurrent stacks ...). Loaded "
+                 "now: longcat_flash (two attention sublayers per layer, zero-computation "
+                 "experts), glm_moe_dsa (DSA indexer on every layer)",
     "not_yet": "softmax-attention decoder not in the family table yet: its block needs what "
                "the spec cannot say yet (named below); load it as a `custom` spec meanwhile "
                "(README, Models)",
@@ -43,8 +45,12 @@ REASONS: dict[str, str] = {
 #: What each ``not_yet`` family has that the spec cannot say yet, read from its transformers
 #: 5.24 ``modeling_*.py`` (appended to the reason by :func:`why_not`).
 DETAILS: dict[str, str] = {
-    "axk2": "A.X-K2: DeepSeek-V3.2's indexer plus a gated input RMSNorm (an h → gated_norm_rank "
-            "→ h MLP gating each layer's norm) and a query output gate (q_gate_proj)",
+    "axk2": "A.X-K2: DeepSeek-V3.2's MLA + DSA indexer, but q_gate_proj (2·q_lora_rank → "
+            "heads·(qk_head_dim + v_head_dim), reading the normed and the raw query latent) "
+            "replaces q_b_proj and its v_head_dim half gates the attention output; a gated "
+            "RMSNorm (an h → gated_norm_rank → h SiLU MLP whose sigmoid scales the normed "
+            "input) before every attention and every MoE block; ungrouped routing when "
+            "n_group is null",
     "beam": "a per-head gate bias (gate_bias, one per query head) on its attention output gate, "
             "which the spec's gate (attention_output_gate) cannot say",
     "cpmant": "CPM-Ant: segment embeddings, a learned relative-position bias table and its own "
@@ -62,6 +68,12 @@ DETAILS: dict[str, str] = {
                    "MoE block beside the MLP",
     "gemma4_unified_text": "Gemma-4's text model (per-layer inputs, K/V sharing, per-layer "
                            "attention shapes)",
+    "deepseek_v4": "DeepSeek-V4: hyper-connections (hc_mult residual streams mixed by "
+                   "per-layer fn/base/scale weights and Sinkhorn iterations, a hyper head "
+                   "before the lm_head), compressed attention layers (HCA/CSA compressors "
+                   "with their own sliding and compressed caches, a sparse indexer on CSA "
+                   "layers), grouped low-rank output projections (o_groups, o_lora_rank), "
+                   "per-head attention sinks and hash-routed MoE layers",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
@@ -98,8 +110,8 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
-        "blt", "deepseek_v4", "diffllama", "dots3_note_text", "glm_moe_dsa",
-        "hrm_text", "longcat_flash", "reformer", "zaya",
+        "blt", "deepseek_v4", "diffllama", "dots3_note_text",
+        "hrm_text", "reformer", "zaya",
     ),
     "not_yet": (
         "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text", "gemma4_text",

@@ -241,11 +241,12 @@ def attention_core_flops_per_sequence(s: ModelSpec, seq_len: int, window: int | 
 
 
 def router_flops_per_token(s: ModelSpec) -> int:
-    """One MoE layer's router on one token: ``2·h·E`` (REFERENCE.md §2; Megatron ignores it).
+    """One MoE layer's router on one token: ``2·h·E`` (REFERENCE.md §2; Megatron ignores it);
+    ``E + Z`` outputs with LongCat-Flash's zero-computation experts (``spec.router_width``).
 
     JetMoE's attention router (``2·h·E_attn`` on every layer) is added in :func:`forward_flops`.
     """
-    return matmul_flops(1, s.hidden_size, s.num_experts)
+    return matmul_flops(1, s.hidden_size, s.router_width)
 
 
 def routed_expert_flops_per_token(s: ModelSpec) -> int:

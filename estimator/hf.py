@@ -205,6 +205,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                          qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                          index_n_heads=64, index_head_dim=128, index_topk=2048,
                          mlp_layer_types=None, num_nextn_predict_layers=0),
+    # GLM-5 (GlmMoeDsaConfig; its defaults are GLM-5's): DeepSeek-V3.2's MLA + DSA, and
+    # GLM-5.2's IndexShare (indexer_types: "shared" layers reuse the previous indexer's top-k)
+    "glm_moe_dsa": dict(tie_word_embeddings=False, attention_bias=False, first_k_dense_replace=3,
+                        n_shared_experts=1, q_lora_rank=2048, kv_lora_rank=512,
+                        qk_nope_head_dim=192, qk_rope_head_dim=64, v_head_dim=256,
+                        index_n_heads=32, index_head_dim=128, index_topk=2048,
+                        mlp_layer_types=None, indexer_types=None, num_nextn_predict_layers=0,
+                        index_topk_pattern=None, index_topk_freq=1, index_skip_topk_offset=2),
+    # LongCat-Flash: two MLA + MLP sublayers per layer, a shortcut MoE with zero experts
+    "longcat_flash": dict(tie_word_embeddings=False, attention_bias=False,
+                          num_key_value_heads=None, q_lora_rank=1536, kv_lora_rank=512,
+                          qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
+                          zero_expert_num=256, router_bias=False),
     # Kimi-Linear: Kimi Delta Attention + MLA (NoPE) over DeepSeek-V3's MoE
     "kimi_linear": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
                         q_lora_rank=None, kv_lora_rank=512, qk_nope_head_dim=128,
@@ -322,6 +335,17 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     ("deepseek_v32", "num_nextn_predict_layers"): "DeepSeek-V3.2-Exp's config.json has 1 (the "
     "MTP layer 61 in the checkpoint); DeepseekV32Config has no field and transformers skips the "
     "layer's weights (_keys_to_ignore_on_load_unexpected). Absent: no MTP layer.",
+    ("glm_moe_dsa", "num_nextn_predict_layers"): "GLM-5's config.json has 1 (its technical "
+    "report, arXiv 2602.15763, Table: 1 MTP layer); GlmMoeDsaConfig has no field and "
+    "transformers skips layer 78's weights (_keys_to_ignore_on_load_unexpected). Absent: none.",
+    ("glm_moe_dsa", "index_topk_pattern"): "GlmMoeDsaConfig.__post_init__ reads it from kwargs "
+    "(a string of F/S or a list) to derive indexer_types; not a declared field.",
+    ("glm_moe_dsa", "index_topk_freq"): "GlmMoeDsaConfig.__post_init__ reads it from kwargs "
+    "(default 1, floored at 1) to derive indexer_types; not a declared field.",
+    ("glm_moe_dsa", "index_skip_topk_offset"): "GlmMoeDsaConfig.__post_init__ reads it from "
+    "kwargs (default 2) to derive indexer_types; not a declared field.",
+    ("longcat_flash", "router_bias"): "LongcatFlashTopkRouter reads getattr(config, "
+    "'router_bias', False); LongcatFlashConfig declares no such field.",
     ("kimi_linear", "first_k_dense_replace"): "KimiLinearConfig.__post_init__ reads it from "
     "kwargs (default 1) to derive mlp_layer_types; the declared field is removed.",
     ("axk1", "first_k_dense_replace"): "AXK1Config.__post_init__ pops it from kwargs (default "
@@ -369,7 +393,8 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "qwen3_5_moe_text": _PLAIN,
     **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
     **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
-    "deepseek_v32": _ROUTED,
+    "deepseek_v32": _ROUTED, "glm_moe_dsa": _ROUTED,
+    "longcat_flash": {"num_experts": "n_routed_experts", "num_experts_per_tok": "moe_topk"},
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED,
     "lara_mini": _PLAIN,
@@ -1885,14 +1910,143 @@ def _deepseek_v32(r: _Reader, name: str) -> ModelSpec:
     spec = _deepseek(r, name, v3=True, layers=_sparse_mlp_layer_types(
         lambda r: r.opt_int("first_k_dense_replace", 0)))
     if r.opt("q_lora_rank") is None:
-        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type "
-                             "'deepseek_v32' (its attention and indexer read the q_a_proj latent)")
+        raise EstimatorError(r.name_of("q_lora_rank"), None, f"required for model_type "
+                             f"'{r.model_type}' (its attention and indexer read the q_a_proj "
+                             "latent)")
     mla = dataclasses.replace(spec.mla, index_n_heads=r.opt_int("index_n_heads", 1),
                               index_head_dim=r.opt_int("index_head_dim", 1),
                               index_topk=r.opt_int("index_topk", 1, ))
     return spec.replace(mla=mla, notes=spec.notes + (
         "DeepSeek Sparse Attention: MLA attends to the index_topk tokens its lightning "
         "indexer selects",))
+
+
+def _glm_indexer_types(r: _Reader, L: int) -> list[str]:
+    """GLM-MoE-DSA's per-layer indexer kinds, as ``GlmMoeDsaConfig.__post_init__`` derives them:
+    ``indexer_types`` ("full" / "shared"); else ``index_topk_pattern`` (a string of ``F``/``S``
+    or a list); else layer i is "full" iff ``max(i − offset + 1, 0) % freq == 0`` with
+    ``freq = max(index_topk_freq, 1)``, ``offset = index_skip_topk_offset``."""
+    key, kinds = "indexer_types", r.opt("indexer_types")
+    if kinds is None and r.opt("index_topk_pattern") is not None:
+        key, pat = "index_topk_pattern", r.opt("index_topk_pattern")
+        if isinstance(pat, str):
+            bad = next((i for i, c in enumerate(pat) if c not in "FS"), None)
+            if bad is not None:
+                raise EstimatorError(r.where + f"{key}[{bad}]", pat[bad], "must be 'F' or 'S'")
+            kinds = [{"F": "full", "S": "shared"}[c] for c in pat]
+        else:
+            kinds = pat
+    if kinds is None:
+        freq = r.opt("index_topk_freq")
+        freq = max(check_int(r.name_of("index_topk_freq"), freq, -MAX_CONTEXT), 1)
+        off = check_int(r.name_of("index_skip_topk_offset"), r.opt("index_skip_topk_offset"),
+                        -MAX_CONTEXT)
+        return ["full" if max(i - off + 1, 0) % freq == 0 else "shared" for i in range(L)]
+    if not isinstance(kinds, (list, tuple)) or len(kinds) != L:
+        raise EstimatorError(r.where + key, kinds, f"must list {L} indexer kinds (one per layer)")
+    for i, k in enumerate(kinds):
+        if k not in ("full", "shared"):
+            raise EstimatorError(r.where + f"{key}[{i}]", k, "must be 'full' or 'shared'")
+    if kinds and kinds[0] == "shared":  # GlmMoeDsaAttention.forward raises on it
+        raise EstimatorError(r.where + f"{key}[0]", "shared", "the first layer must run its "
+                             "own indexer ('full'): a shared layer reuses an earlier one's top-k")
+    return list(kinds)
+
+
+def _glm_moe_dsa(r: _Reader, name: str) -> ModelSpec:
+    """GLM-5 / GLM-5.1 (``modeling_glm_moe_dsa.py``): DeepSeek-V3.2 (MLA with DSA's lightning
+    indexer on every layer, DeepSeek-V3's MoE, MoE layers from ``mlp_layer_types``, default
+    after the first ``first_k_dense_replace``) whose indexer applies interleaved RoPE (no count
+    changes). GLM-5.2's IndexShare (arXiv 2603.12201: ``indexer_types`` "shared" layers build
+    no indexer and reuse an earlier layer's top-k) changes the indexer's weights, keys and
+    scoring per layer, which the spec (one indexer per MLA layer) cannot say yet: refused,
+    naming the field."""
+    spec = _deepseek_v32(r, name)
+    kinds = _glm_indexer_types(r, spec.num_hidden_layers)
+    if "shared" in kinds:
+        key = "indexer_types" if r.opt("indexer_types") is not None else (
+            "index_topk_pattern" if r.opt("index_topk_pattern") is not None
+            else "index_topk_freq")
+        raise EstimatorError(r.where + key, r.opt(key),
+                             f"IndexShare ({kinds.count('shared')} of {len(kinds)} layers "
+                             "reuse an earlier indexer's top-k, GLM-5.2) is not modelled yet: "
+                             "only configs whose every layer runs its own indexer load")
+    return spec
+
+
+# ----------------------------------------------------------------------------------------------
+# LongCat-Flash (zero-computation experts, shortcut-connected MoE)
+# ----------------------------------------------------------------------------------------------
+
+def _longcat_layers(r: _Reader) -> int:
+    """LongCat-Flash's ``num_layers`` (each holds two attention sublayers); a config with only
+    ``num_hidden_layers`` gives ``num_hidden_layers // 2``, as LongcatFlashConfig's setter
+    does. Both present: transformers keeps the halved ``num_hidden_layers``; we refuse a pair
+    that disagrees instead of guessing which one the file meant."""
+    if "num_layers" not in r.cfg and r.cfg.get("num_hidden_layers") is not None:
+        return check_int(r.where + "num_hidden_layers", r.cfg["num_hidden_layers"], 2) // 2
+    n = r.int("num_layers")
+    L = r.cfg.get("num_hidden_layers")
+    if L is not None and L != 2 * n:
+        raise EstimatorError(r.where + "num_hidden_layers", L,
+                             f"must be 2 x num_layers={2 * n} (two attention sublayers each)")
+    return n
+
+
+def _longcat_flash(r: _Reader, name: str) -> ModelSpec:
+    """LongCat-Flash (``modeling_longcat_flash.py``; arXiv 2509.01322 §2), as sublayers.
+
+    Each of ``num_layers`` layers holds two sublayers of (RMSNorm, MLA, RMSNorm, dense MLP of
+    width ``ffn_hidden_size``) and one MoE fed by the first sublayer's post-attention norm, its
+    output added after the second (the "shortcut-connected MoE"). The spec has the
+    ``2·num_layers`` sublayers (transformers' ``num_hidden_layers`` and cache layers); the MoE
+    sits on the even ones, whose dense MLP (``mlps[0]``: same input, same shape, output summed
+    with the experts') is counted as that MoE layer's shared expert; the odd ones have the
+    dense MLP. The router scores ``n_routed_experts + zero_expert_num`` (identity "zero
+    experts") and picks ``moe_topk``; ``num_experts_per_tok`` is the real experts per token
+    under the ``uniform`` convention (:data:`~estimator.params.ZERO_EXPERT_CONVENTIONS`).
+    Routed experts have no biases; MLA is DeepSeek's with the Q-LoRA path always (its LoRA
+    scalings have no parameters); ``e_score_correction_bias`` is a buffer of ``E + Z``."""
+    from .params import real_experts_per_token  # params imports nothing from here
+
+    n = _longcat_layers(r)
+    cfg = {**r.cfg, "num_hidden_layers": 2 * n}
+    r = _Reader(cfg, r.model_type, r.where, r.defaults)
+    c = _common(r, name)
+    c["num_key_value_heads"] = c["num_attention_heads"]  # MLA: per-head K/V
+    E = r.int("num_experts")
+    K = r.int("num_experts_per_tok")
+    Z = r.opt_int("zero_expert_num", 0)
+    if K > E + Z:
+        raise EstimatorError(r.name_of("num_experts_per_tok"), K, f"must not exceed "
+                             f"{r.name_of('num_experts')} + zero_expert_num={E + Z}")
+    if r.opt("q_lora_rank") is None:
+        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type "
+                             "'longcat_flash' (LongcatFlashMLA always builds q_a_proj)")
+    mla = MLA(q_lora_rank=r.opt_int("q_lora_rank", 1), kv_lora_rank=r.opt("kv_lora_rank"),
+              qk_nope_head_dim=r.opt("qk_nope_head_dim"),
+              qk_rope_head_dim=r.opt("qk_rope_head_dim"), v_head_dim=r.opt("v_head_dim"))
+    f = r.int("ffn_hidden_size")
+    ab = r.flag("attention_bias")
+    k = real_experts_per_token(E, Z, K) if Z else K
+    c["head_dim"] = mla.v_head_dim  # unused by MLA counts; keeps validation meaningful
+    notes = ("two attention sublayers per layer: num_hidden_layers counts the "
+             f"{2 * n} sublayers of {n} layers; the MoE on every even sublayer, beside its "
+             "dense MLP (counted as that layer's shared expert; the shortcut adds the MoE "
+             "output one sublayer later)",)
+    if Z:
+        notes += (f"zero-computation experts: the router picks {K} of {E} routed + {Z} "
+                  f"identity experts; {k} real experts per token assumed (uniform: "
+                  f"{K}·{E}/{E + Z}, the card's average); sweep num_experts_per_tok over "
+                  f"{max(1, K - Z)}..{min(K, E)} for the range",)
+    return ModelSpec(**c, num_experts=E, num_experts_per_tok=k, moe_intermediate_size=r.int(
+        "expert_ffn_hidden_size"), moe_layers=tuple(range(0, 2 * n, 2)),
+        num_zero_experts=Z, router_top_k=K if Z else 0,
+        intermediate_size=f, num_shared_experts=1, shared_expert_intermediate_size=f,
+        mla=mla, attention_bias=ab, attention_out_bias=ab,
+        router_bias=r.flag("router_bias"), router_score_correction_bias=True,
+        notes=notes + ("the multi-token-prediction module (model.mtp.*) ships in the "
+                       "checkpoint; transformers skips it and it is not counted",))
 
 
 def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
@@ -2260,7 +2414,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
     "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
-    "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear,
+    "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear, "glm_moe_dsa": _glm_moe_dsa,
+    "longcat_flash": _longcat_flash,
     "bloom": _renamed(_bloom, {"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}),
     "xglm": _renamed(_xglm, {"num_hidden_layers": "num_layers", "hidden_size": "d_model",
                              "num_attention_heads": "attention_heads"}),
@@ -2328,6 +2483,7 @@ ARCHITECTURES: dict[str, str] = {
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
+    "GlmMoeDsaForCausalLM": "glm_moe_dsa", "LongcatFlashForCausalLM": "longcat_flash",
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
     "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
     "CTRLLMHeadModel": "ctrl", "AXK1ForCausalLM": "axk1",

@@ -355,7 +355,7 @@ def layer_params(s: ModelSpec, tp: int = 1, ep: int = 1, etp: int = 1) -> LayerP
         expert_mat = experts_local * n_mats * h * _cdiv(f_e, etp)
         expert_extra = experts_local * _cdiv(expert_params(s) - n_mats * h * f_e, etp)
         moe_other = h if s.moe_output_bias else 0
-        buffers = s.num_experts if s.router_score_correction_bias else 0
+        buffers = s.router_width if s.router_score_correction_bias else 0
     mixer_mat = mixer_extra = 0
     if s.mixer is not None:
         m_mat = mixer_matrix_params(s.mixer, h)
@@ -627,7 +627,7 @@ def activation_model(s: ModelSpec, lay: Layout, act_bytes: int, last_stage: bool
     moe_tok = moe_pair = 0
     if has_moe and s.is_moe:
         fe_l = _cdiv(s.moe_intermediate_size, lay.etp)
-        moe_tok = h + s.num_experts
+        moe_tok = h + s.router_width  # router logits: E (+ LongCat's Z zero experts)
         moe_pair = 2 * h + n_in * fe_l + fe_l
         if s.num_shared_experts:
             fsh_l = _cdiv(s.shared_expert_intermediate_size, lay.tp)

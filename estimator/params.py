@@ -88,6 +88,15 @@ PUBLISHER_CONVENTIONS: dict[str, PublisherConvention] = {
         "non_embedding", "glm-4.5",
         "Z.ai, GLM-4.5 card: 32B active = 32.08B without the input embedding and lm_head "
         "(32.86B with the lm_head, 33.63B with both)"),
+    "glm_moe_dsa": PublisherConvention(
+        "non_embedding", "glm-5",
+        "Z.ai, GLM-5 card: 40B active = 39.88B without the input embedding and lm_head "
+        "(40.83B with the lm_head, 41.78B with both)"),
+    "longcat_flash": PublisherConvention(
+        "without_embedding", "longcat-flash-chat",
+        "Meituan, LongCat-Flash-Chat card: ~27B activated on average = 27.15B without the "
+        "input embedding at 8 real experts per token (27.95B with it); its 18.6B-31.3B range "
+        "is 0 and 12 real experts without the embedding, truncated"),
     "gpt_oss": PublisherConvention(
         "without_embedding", "gpt-oss-120b",
         "OpenAI, gpt-oss model card (arXiv 2508.10925) Table 1: 5.13B active = 5.133B without "
@@ -108,6 +117,42 @@ def active_convention_of(option: str, model_type: str) -> tuple[str, str]:
         return "with_embedding", (f"publisher: no model card figure establishes the "
                                   f"convention of {model_type!r}; with_embedding assumed")
     return pc.convention, f"publisher: {pc.figure}"
+
+
+#: How many *real* experts a token of a model with zero-computation experts (LongCat-Flash,
+#: arXiv 2509.01322 §2.1) is assumed to use: the router picks its top ``K`` of ``E`` routed
+#: plus ``Z`` identity experts, and how many picks are real depends on the token. The importer
+#: writes the ``uniform`` count into ``num_experts_per_tok``; every FLOP, active-parameter and
+#: serving figure follows it, and a sweep over ``num_experts_per_tok`` (``K − Z`` … ``K``) gives
+#: the rest of the range (:func:`zero_expert_active_range`).
+ZERO_EXPERT_CONVENTIONS = {
+    "uniform": "K·E/(E + Z) real experts per token, rounded to the nearest integer: the "
+               "expectation when the router's K picks fall uniformly on the E + Z experts "
+               "(LongCat-Flash: 12·512/768 = 8, its card's 27B average)",
+    "all_real": "K: every pick a real expert (LongCat-Flash's card maximum, 31.3B)",
+}
+
+
+def real_experts_per_token(E: int, Z: int, K: int, convention: str = "uniform") -> int:
+    """Real experts per token under a :data:`ZERO_EXPERT_CONVENTIONS` entry (``uniform``:
+    ``round(K·E/(E+Z))``, at least ``max(1, K − Z)``; ``all_real``: ``K``)."""
+    if convention == "all_real":
+        return K
+    n, d = K * E, E + Z
+    return max(1, K - Z, (2 * n + d) // (2 * d))  # round half up, exact integers
+
+
+def zero_expert_active_range(s: ModelSpec) -> tuple[int, int]:
+    """``(fewest, most)`` active parameters per token (``with_embedding``) of a model with
+    zero-computation experts: ``max(0, K − Z)`` real experts per token up to ``min(K, E)``
+    (``K = router_top_k``). The spec's own ``num_experts_per_tok`` lies between."""
+    c = count_params(s)
+    K, Z, E = s.router_top_k, s.num_zero_experts, s.num_experts
+    lo, hi = max(0, K - Z), min(K, E)
+    each = s.num_moe_layers * expert_params(s)
+    at_k = c.active_with_embedding
+    k = s.num_experts_per_tok
+    return at_k - (k - lo) * each, at_k + (hi - k) * each
 
 
 @dataclass(frozen=True)
@@ -312,11 +357,13 @@ def expert_params(s: ModelSpec) -> int:
 
 
 def router_params(s: ModelSpec) -> int:
-    """One MoE layer's router: ``h·E``, plus an ``E`` bias where ``router_bias`` (gpt-oss).
+    """One MoE layer's router: ``h·E``, plus an ``E`` bias where ``router_bias`` (gpt-oss);
+    ``E + Z`` outputs with LongCat-Flash's zero-computation experts (``spec.router_width``;
+    ``modeling_longcat_flash.LongcatFlashTopkRouter.classifier``).
 
     (Qwen2-MoE's shared-expert gate is counted with the shared experts.)
     """
-    return s.hidden_size * s.num_experts + (s.num_experts if s.router_bias else 0)
+    return s.hidden_size * s.router_width + (s.router_width if s.router_bias else 0)
 
 
 def shared_expert_params(s: ModelSpec) -> int:
@@ -413,7 +460,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     if n_moe:
         inactive = n_moe * (s.num_experts - s.num_experts_per_tok) * expert_params(s)
     inactive += s.num_attention_layers * attention_inactive_params(s)
-    buffers = n_moe * s.num_experts if s.router_score_correction_bias else 0
+    buffers = n_moe * s.router_width if s.router_score_correction_bias else 0
     return ParamCounts(
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
@@ -435,4 +482,5 @@ def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
 #: The public formula functions (the app's Methods page renders their docstrings).
 FORMULAS = [count_params, active_convention_of, attention_params, attention_inactive_params,
             mlp_params, expert_params, router_params, shared_expert_params, dense_ffn_params,
-            norm_params, layer_norm_params, mtp_params]
+            norm_params, layer_norm_params, mtp_params, real_experts_per_token,
+            zero_expert_active_range]

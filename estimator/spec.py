@@ -221,6 +221,13 @@ class ModelSpec:
     shared_expert_gate: bool = False  # qwen2_moe: sigmoid gate Linear(h, 1)
     router_score_correction_bias: bool = False  # DeepSeek-V3 buffer, in checkpoints
     moe_output_norm: bool = False  # A.X-K1: a norm of width h on each MoE block's output
+    # LongCat-Flash's zero-computation experts (arXiv 2509.01322 §2.1): Z identity experts in
+    # the router's pool besides the E routed ones. The router scores E + Z and picks its top
+    # ``router_top_k`` of them; a zero expert returns its input (no parameters, no FLOPs), so
+    # ``num_experts_per_tok`` is the number of *real* experts per token the estimate assumes
+    # (a convention: estimator.params.ZERO_EXPERT_CONVENTIONS). 0 / 0: no zero experts.
+    num_zero_experts: int = 0
+    router_top_k: int = 0
 
     # --- extras -----------------------------------------------------------------------------
     num_mtp_layers: int = 0  # DeepSeek-V3/GLM-4.5 multi-token prediction, outside the main model
@@ -248,6 +255,12 @@ class ModelSpec:
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0 and bool(self.moe_layers)
+
+    @property
+    def router_width(self) -> int:
+        """Outputs of each MoE layer's router: the ``E`` routed experts plus LongCat-Flash's
+        ``Z`` zero-computation experts (:attr:`num_zero_experts`)."""
+        return self.num_experts + self.num_zero_experts
 
     @property
     def num_moe_layers(self) -> int:
@@ -398,7 +411,8 @@ _INT_FIELDS_POSITIVE = ("num_hidden_layers", "hidden_size", "vocab_size", "num_a
                         "num_key_value_heads")
 _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_experts_per_tok",
                       "moe_intermediate_size", "num_shared_experts",
-                      "shared_expert_intermediate_size", "num_mtp_layers")
+                      "shared_expert_intermediate_size", "num_mtp_layers", "num_zero_experts",
+                      "router_top_k")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
                 "embedding_norm", "final_norm", "sub_norms", "moe_output_norm",
                 "attention_bias",
@@ -536,6 +550,8 @@ def check_moe(s: ModelSpec) -> None:
             raise EstimatorError("moe_layers", s.moe_layers, "given but num_experts is 0")
         if k:
             raise EstimatorError("num_experts_per_tok", k, "given but num_experts is 0")
+    if s.num_zero_experts or s.router_top_k:
+        _check_zero_experts(s)
     _validate_hybrid(s)
     if len(s.moe_layers) + len(s.ffnless_layers) < L and s.intermediate_size < 1:
         raise EstimatorError("intermediate_size", s.intermediate_size,
@@ -547,3 +563,23 @@ def check_moe(s: ModelSpec) -> None:
     if s.shared_expert_intermediate_size and not s.num_shared_experts:
         raise EstimatorError("num_shared_experts", s.num_shared_experts,
                              "must be >= 1 when shared_expert_intermediate_size is set")
+
+
+def _check_zero_experts(s: ModelSpec) -> None:
+    """LongCat-Flash's zero-computation experts: the router's top-``router_top_k`` over
+    ``E + Z`` holds the ``k`` real experts assumed per token and ``router_top_k − k`` zero
+    experts."""
+    Z, K, k = s.num_zero_experts, s.router_top_k, s.num_experts_per_tok
+    if not s.num_experts:
+        raise EstimatorError("num_zero_experts", Z, "need routed experts (num_experts > 0)")
+    if Z < 1:
+        raise EstimatorError("num_zero_experts", Z, "must be >= 1 when router_top_k is set")
+    if K < k:
+        raise EstimatorError("router_top_k", K, f"must be >= num_experts_per_tok={k} (the real "
+                             "experts among the router's picks)")
+    if K > s.router_width:
+        raise EstimatorError("router_top_k", K, f"must not exceed num_experts + "
+                             f"num_zero_experts={s.router_width}")
+    if K - k > Z:
+        raise EstimatorError("num_experts_per_tok", k, f"router_top_k={K} picks would need "
+                             f"{K - k} zero experts; there are {Z}")

@@ -703,8 +703,9 @@ def _put_ffn_block(terms: dict[str, int], s: ModelSpec, kind: str, T: int, e: in
         T_loc = -(-T // sp)  # tokens this rank routes
         k = s.num_experts_per_tok
         router_b, weight_b = _router_bytes(framework, e)
-        terms["router_probs"] = router_b * T_loc * s.num_experts
-        terms["router_topk"] = (weight_b + TOPK_INDEX_BYTES) * T_loc * k
+        terms["router_probs"] = router_b * T_loc * s.router_width  # + LongCat's zero experts
+        # the router's top-k (LongCat-Flash: router_top_k picks, zero experts included)
+        terms["router_topk"] = (weight_b + TOPK_INDEX_BYTES) * T_loc * (s.router_top_k or k)
         copies = T_loc * k * plan.etp  # an expert-TP group computes its members' tokens
         if capacity_factor > 0:  # padded/dropped to capacity (Megatron get_capacity)
             copies = math.ceil(copies * capacity_factor)

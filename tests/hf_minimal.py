@@ -111,6 +111,11 @@ REQUIRED: dict[str, dict] = {
                              num_experts=4, num_experts_per_tok=2),
     "deepseek_v32": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
                          n_routed_experts=4, num_experts_per_tok=2),
+    "longcat_flash": dict(num_layers=2, hidden_size=64, vocab_size=101, num_attention_heads=32,
+                          ffn_hidden_size=96, expert_ffn_hidden_size=40, n_routed_experts=4,
+                          moe_topk=2),
+    "glm_moe_dsa": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
+                        n_routed_experts=4, num_experts_per_tok=2),
     # Kimi-Linear's default pad_token_id (163839) must be a row of the embedding
     "kimi_linear": dict(_BASE, vocab_size=163840, intermediate_size=96, moe_intermediate_size=40,
                         num_experts=4, num_experts_per_token=2),

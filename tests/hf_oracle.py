@@ -51,11 +51,31 @@ def build(d: Mapping[str, Any], text_only: bool = True) -> torch.nn.Module:
 
 
 def numel(model: torch.nn.Module, contains: str | None = None) -> int:
-    """Parameters of ``model`` (only those whose name contains ``contains``, if given).
+    """Parameters of ``model`` (only those whose name contains ``contains``, if given), as the
+    checkpoint holds them.
 
     ``model.parameters()`` yields a tied embedding/lm_head tensor once, as a checkpoint stores it.
+    LongCat-Flash: transformers 5.24 sizes each layer's ``gate_up_proj`` for all ``E + Z``
+    experts, zero-computation ones included (``modeling_longcat_flash.LongcatFlashExperts``:
+    ``torch.empty(self.total_experts, 2 * intermediate, hidden)``), while ``down_proj`` has the
+    ``E`` real experts, the forward reads ``gate_up_proj[i]`` only for ``i < E`` and the
+    checkpoint holds ``E``; the ``Z`` unused rows (:func:`unused_zero_expert_params`) are left
+    out (tests/test_longcat.py checks they are never read).
     """
-    return sum(p.numel() for n, p in model.named_parameters() if contains is None or contains in n)
+    n = sum(p.numel() for n, p in model.named_parameters() if contains is None or contains in n)
+    return n - unused_zero_expert_params(model, contains)
+
+
+def unused_zero_expert_params(model: torch.nn.Module, contains: str | None = None) -> int:
+    """LongCat-Flash's ``gate_up_proj`` rows of zero-computation experts (see :func:`numel`)."""
+    out = 0
+    for name, mod in model.named_modules():
+        if type(mod).__name__ != "LongcatFlashExperts" or mod.gate_up_proj is None:
+            continue
+        if contains is None or contains in f"{name}.gate_up_proj":
+            gu, dn = mod.gate_up_proj, mod.down_proj
+            out += (gu.shape[0] - dn.shape[0]) * gu.shape[1] * gu.shape[2]
+    return out
 
 
 def buffer_numel(model: torch.nn.Module, contains: str) -> int:

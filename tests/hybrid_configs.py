@@ -254,6 +254,20 @@ def gen_deepseek_v32(rng):
     return d
 
 
+def gen_glm_moe_dsa(rng):
+    """GLM-5 (glm_moe_dsa): DeepSeek-V3.2's generator; every layer runs its own indexer, said
+    by an explicit all-"full" ``indexer_types``, an all-``F`` ``index_topk_pattern`` or the
+    default (``index_topk_freq`` 1)."""
+    d = gen_deepseek_v32(rng)
+    L = d["num_hidden_layers"]
+    how = rng.choice(["types", "pattern", "default"])
+    if how == "types":
+        d["indexer_types"] = ["full"] * L
+    elif how == "pattern":
+        d["index_topk_pattern"] = "F" * L
+    return d
+
+
 def gen_kimi_linear(rng):
     """Kimi-Linear: KDA + MLA (NoPE), the schedule from ``layer_types``, the checkpoint's
     1-based ``linear_attn_config`` lists, or the default (every 4th layer from the 5th MLA)."""

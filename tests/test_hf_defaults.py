@@ -24,6 +24,7 @@ import hf_oracle  # noqa: E402
 from hf_minimal import REQUIRED, minimal  # noqa: E402
 from transformers.models.auto.configuration_auto import CONFIG_MAPPING  # noqa: E402
 
+from estimator.errors import EstimatorError  # noqa: E402
 from estimator.hf import (  # noqa: E402
     DEFAULTS,
     DEFAULTS_NOT_IN_TRANSFORMERS,
@@ -260,6 +261,23 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
     elif family == "minicpm3" and key == "v_head_dim":  # hidden_size // heads
         assert spec.mla.v_head_dim == hf_cfg.v_head_dim == cfg["hidden_size"] // cfg[
             "num_attention_heads"]
+    elif family == "glm_moe_dsa" and key in ("indexer_types", "index_topk_pattern"):
+        # GlmMoeDsaConfig.__post_init__ derives indexer_types (pattern, else freq/offset): every
+        # layer "full" by default; ours loads exactly the configs whose derived list is all
+        # "full" and refuses the IndexShare ones ("shared" layers), naming the field
+        assert hf_cfg.indexer_types == ["full"] * cfg["num_hidden_layers"]
+        assert spec.mla.index_n_heads and spec.num_attention_layers == cfg["num_hidden_layers"]
+        for extra in ({"index_topk_freq": 2}, {"index_topk_freq": 4, "index_skip_topk_offset": 0},
+                      {"index_topk_freq": 3, "index_skip_topk_offset": 9},
+                      {"index_topk_pattern": "FFFF"}, {"index_topk_pattern": "FSFS"},
+                      {"index_topk_pattern": ["full", "full", "shared", "full"]}):
+            c = {**cfg, **extra}
+            shared = "shared" in hf_oracle.hf_config(c).indexer_types
+            try:
+                spec_from_hf_config(c)
+                assert not shared, extra
+            except EstimatorError as e:
+                assert shared and e.field in extra, (extra, e.field)
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers

@@ -7,9 +7,9 @@
   the conv/recurrent states ``memory.state_bytes`` with the ``transformers`` layout, the same at
   both lengths;
 * bad schedules: unknown layer kinds and lists of the wrong length are errors naming the field;
-* DeepSeek-V3.2 (DSA) and Kimi-Linear (KDA + MLA): the same checks (MLA caches its latent in
-  transformers 5.x, our ``engine`` layout; DSA's indexer keys in the model dtype), plus the
-  indexer's top-k selection against transformers' own mask and decode FLOPs.
+* DeepSeek-V3.2 and GLM-5 (DSA) and Kimi-Linear (KDA + MLA): the same checks (MLA caches its
+  latent in transformers 5.x, our ``engine`` layout; DSA's indexer keys in the model dtype),
+  plus the indexer's top-k selection against transformers' own mask and decode FLOPs.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "falcon_h1": "mamba", "nemotron_h": "mixer",
                 "lfm2": "conv", "lfm2_moe": "conv", "minimax": "self_attn",
                 "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn",
-                "kimi_linear": "self_attn", "deepseek_v32": "self_attn",
+                "kimi_linear": "self_attn", "deepseek_v32": "self_attn", "glm_moe_dsa": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn"}
 
@@ -180,6 +180,13 @@ BAD = [
      "linear_attn_config.kda_layers"),
     ("deepseek_v32", {"mlp_layer_types": ["dense", "sparse"]}, "mlp_layer_types"),
     ("deepseek_v32", {"q_lora_rank": None}, "q_lora_rank"),
+    ("glm_moe_dsa", {"q_lora_rank": None}, "q_lora_rank"),
+    ("glm_moe_dsa", {"indexer_types": ["full", "full", "shared"]}, "indexer_types"),
+    ("glm_moe_dsa", {"indexer_types": ["full", "sparse", "full"]}, "indexer_types[1]"),
+    ("glm_moe_dsa", {"indexer_types": ["shared", "full", "full"]}, "indexer_types[0]"),
+    ("glm_moe_dsa", {"index_topk_pattern": "FFS"}, "index_topk_pattern"),
+    ("glm_moe_dsa", {"index_topk_pattern": "FxF"}, "index_topk_pattern[1]"),
+    ("glm_moe_dsa", {"index_topk_freq": 2}, "index_topk_freq"),
 ]
 
 
@@ -193,8 +200,12 @@ def test_bad_schedule_names_the_field(model_type, change, field):
         cfg.pop("layer_types", None)
         cfg.pop("linear_attn_config", None)
         cfg.update(change)
-    if model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe", "kimi_linear",
-                      "deepseek_v32"):
+    if model_type == "glm_moe_dsa":  # the indexer schedule under test replaces the generated one
+        for key in ("indexer_types", "index_topk_pattern", "index_topk_freq", "mlp_layer_types"):
+            cfg.pop(key, None)
+        cfg.update(change, num_hidden_layers=3)
+    elif model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe", "kimi_linear",
+                        "deepseek_v32"):
         cfg["num_hidden_layers"] = 3 if "[2]" in field else 2 if "[1]" in field else 3
     with pytest.raises(EstimatorError) as e:
         spec_from_hf_config(cfg)
@@ -442,8 +453,9 @@ def test_qwen3_5_wrapper_params_equal_transformers(cfg):
 # DeepSeek Sparse Attention: the top-k selection the FLOP count assumes
 # ----------------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("model_type", ["deepseek_v32", "glm_moe_dsa"])
 @pytest.mark.parametrize("topk,T", [(3, 8), (5, 5), (64, 7)])
-def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, monkeypatch):
+def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, model_type, monkeypatch):
     """The sparse MLA core's causal count (``flops._forward``: ``attended_pairs_x2`` with the
     window ``index_topk``) against transformers' own selection: the keys its indexer leaves
     unmasked in the mask handed to eager attention are ``Σ_x min(x, topk)`` per head and
@@ -452,13 +464,15 @@ def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, monkeypatch):
     square (the ``full`` count FlopCounterMode confirms in the test above)."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
+    import importlib
+
     from hf_oracle import hf_config
     from transformers import AutoModelForCausalLM
-    from transformers.models.deepseek_v32 import modeling_deepseek_v32 as mod
 
     from estimator.flops import attended_pairs_x2
 
-    cfg = {**hybrid_configs.random_configs("deepseek_v32", 1, "dsa")[0], "index_topk": topk}
+    mod = importlib.import_module(f"transformers.models.{model_type}.modeling_{model_type}")
+    cfg = {**hybrid_configs.random_configs(model_type, 1, "dsa")[0], "index_topk": topk}
     kept = []
     orig = mod.eager_attention_forward
 
@@ -479,8 +493,9 @@ def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, monkeypatch):
         assert 2 * n == b * (attended_pairs_x2(T, topk, "causal") + min(topk, T))
 
 
+@pytest.mark.parametrize("model_type", ["deepseek_v32", "glm_moe_dsa"])
 @pytest.mark.parametrize("topk", [64, 3])
-def test_dsa_decode_flops_against_flopcountermode(topk):
+def test_dsa_decode_flops_against_flopcountermode(topk, model_type):
     """One decoded token after ``ctx`` cached ones, transformers 5.24 eager (latent cache,
     ``kv_b_proj`` re-run on every cached position: ``mla_layout="transformers"``): the counter
     sees the indexer over all ``ctx + 1`` keys and dense MLA attention over all of them (the
@@ -494,7 +509,7 @@ def test_dsa_decode_flops_against_flopcountermode(topk):
 
     from estimator.flops import FLOPS_PER_MAC, attention_dims, decode_flops_per_token
 
-    cfg = {**hybrid_configs.random_configs("deepseek_v32", 1, "decode")[0], "index_topk": topk}
+    cfg = {**hybrid_configs.random_configs(model_type, 1, "decode")[0], "index_topk": topk}
     spec = spec_from_hf_config(cfg)
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",

@@ -57,6 +57,10 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "nominal",
         "'671B' is the DeepSeek-V3 family's size, which V3.2-Exp restates; its lightning "
         "indexers add 0.85B: 671.88B in transformers' model (rounds to 672B); within 0.2%."),
+    ("longcat-flash-chat", "total"): (
+        "nominal",
+        "'560B' is a size class: the checkpoint's experts give 560.66B (rounds to 561B); "
+        "within 0.2%."),
     ("kimi-linear-48b-a3b", "total"): (
         "non_embedding",
         "Moonshot's 48B excludes both embedding tables: 48.37B; transformers' model, with "

@@ -334,6 +334,8 @@ def _with_k(spec: ModelSpec, k: int) -> ModelSpec:
     if spec.moa is not None:  # JetMoE routes its attention experts with the same k
         return spec.replace(num_experts_per_tok=k, moa=MoA(spec.moa.num_experts, k),
                             num_attention_heads=k * spec.num_key_value_heads)
+    if spec.num_zero_experts:  # LongCat-Flash: k real experts among the router's picks
+        return spec.replace(num_experts_per_tok=k, router_top_k=max(spec.router_top_k, k))
     return spec.replace(num_experts_per_tok=k)
 
 

@@ -59,7 +59,11 @@ def _random_edit(spec, rng):
     changes = {"hidden_size": spec.hidden_size + 128 * rng.randint(1, 4),
                "tie_word_embeddings": not spec.tie_word_embeddings}
     if spec.is_moe:
-        changes["num_experts_per_tok"] = rng.randint(1, spec.num_experts)
+        lo, hi = 1, spec.num_experts
+        if spec.num_zero_experts:  # LongCat-Flash: real experts among the router's top-k
+            lo = max(1, spec.router_top_k - spec.num_zero_experts)
+            hi = min(spec.router_top_k, spec.num_experts)
+        changes["num_experts_per_tok"] = rng.randint(lo, hi)
         L = spec.num_hidden_layers
         changes["moe_layers"] = tuple(sorted(rng.sample(range(L), rng.randint(1, L))))
         if not spec.intermediate_size:
