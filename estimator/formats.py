@@ -196,7 +196,12 @@ _PLAIN_KEYS = frozenset((
     "micro_batch", "grad_accum", "sequences", "tokens_per_param_total",
     "tokens_per_param_active", "tokens_per_param_guidance", "days", "gpu_hours",
     "capacity_factor", "intermediate_size", "adam_bytes", "adam_bytes_per_param",
-    "training_gpu_hours", "decode_tokens_per_s", "decode_tokens_per_s_per_user"))
+    "training_gpu_hours", "decode_tokens_per_s", "decode_tokens_per_s_per_user",
+    # the serving engine's counts and settings (memory.inference.engine, .layout)
+    "utilization", "block_size", "num_blocks", "max_model_len", "max_num_batched_tokens",
+    "max_num_seqs", "max_concurrency", "attention_groups", "tried"))
+#: Key endings that name counts whatever section they sit in (token capacities, request slots).
+_PLAIN_SUFFIXES = ("_tokens", "_tokens_all_replicas", "_slots", "_requests", "_blocks")
 
 
 @functools.lru_cache(maxsize=4096)  # a report has a few hundred distinct paths; a sweep, 14
@@ -204,7 +209,7 @@ def unit_of(path: str) -> str:
     """The unit of the report value at ``path`` (e.g. ``memory.training.per_gpu.weights``)."""
     parts = path.split(".")
     key = parts[-1]
-    if key in _PLAIN_KEYS or key.isdigit():
+    if key in _PLAIN_KEYS or key.isdigit() or key.endswith(_PLAIN_SUFFIXES):
         return ""
     if parts[0] == "checkpoint":  # bytes per dtype, weights; tensors and elements are counts
         return "bytes" if "bytes" in path or "weights" in key or key.endswith("checkpoint") \

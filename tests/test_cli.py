@@ -173,3 +173,12 @@ def test_markdown_units_follow_the_quantity():
     assert rows["n_active"] == "12.88 B"
     assert rows["peak_flops_per_gpu"].endswith("TFLOP/s")
     assert rows["bandwidth_per_gpu"] == "3.35 TB/s"         # H100 SXM datasheet
+    # the engine's counts and settings sit in the memory section but are not bytes
+    e = single_gpu.estimate("mixtral-8x7b").inference.engine
+    assert rows["engine.block_size"] == "16"
+    assert rows["engine.utilization"] == "0.9"
+    assert rows["engine.max_model_len"] == f"{e.max_model_len:,}"
+    assert rows["engine.num_blocks"] == f"{e.num_blocks:,}"
+    assert rows["engine.kv_capacity_tokens"] == f"{e.kv_capacity_tokens:,}"
+    assert rows["engine.max_num_seqs"] == f"{e.max_num_seqs:,}"
+    assert rows["engine.page_size"].endswith("KiB")         # a page is bytes
