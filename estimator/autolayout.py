@@ -7,7 +7,8 @@ Candidates (one inference replica, :func:`estimator.memory.layout`): tensor para
 with ``d = 2…16`` attention data-parallel groups (vLLM/SGLang DP attention with wide EP, the
 layout DeepSeek serves V3 with). They are tried cheapest first — fewest GPUs, then fewest
 pipeline stages (a stage adds a hop per token), then EP equal to TP, then wider TP — and the
-first whose busiest GPU fits (:attr:`estimator.memory.InferenceMemory.fits`) wins. Nothing fits
+first whose busiest GPU fits (:attr:`estimator.memory.InferenceMemory.fits`) and on which the
+serving engine starts and runs the batch at once (:func:`engine_refuses`) wins. Nothing fits
 up to 8 × 16 GPUs: the largest candidate is kept and reported as not fitting.
 """
 
@@ -75,6 +76,10 @@ def _resolve(model, opts, gpu):
         per_gpu = memory.busiest_bytes(models, lay, opts.batch, opts.seq_len)
         row = {"gpus": lay.gpus, "tp": t, "pp": p, "ep": e, "per_gpu": per_gpu,
                "fits": per_gpu <= gpu.memory_bytes}
+        if row["fits"]:
+            why = engine_refuses(s, with_layout(opts, t, p, e), gpu, lay, models)
+            if why:
+                row["fits"], row["engine"] = False, why
         tried.append(row)
         last_ok = row
         if row["fits"]:
@@ -91,14 +96,43 @@ def _resolve(model, opts, gpu):
             "gpus": pick["gpus"], "fits": pick["fits"],
             "requested": {"tp": opts.tp, "pp": opts.pp, "ep": opts.ep},
             "tried": len(tried),
-            "method": "cheapest layout that holds the workload: fewest GPUs, then fewest "
-                      "pipeline stages, then ep = tp, then wider tp (tp 1-8 in a node, pp 1-16, "
-                      "MoE: ep = tp or tp x 2..16 with data-parallel attention); 0 = auto, "
-                      "explicit values kept"}
+            "method": "cheapest layout that holds the workload (the busiest GPU's bytes fit, "
+                      "and the serving engine starts and runs the batch at once): fewest GPUs, "
+                      "then fewest pipeline stages, then ep = tp, then wider tp (tp 1-8 in a "
+                      "node, pp 1-16, MoE: ep = tp or tp x 2..16 with data-parallel "
+                      "attention); 0 = auto, explicit values kept"}
+    refused = [x for x in tried if "engine" in x]
+    if refused:
+        first = refused[0]
+        info["engine_refused"] = (f"{len(refused)} smaller layout(s) fit in bytes but not in "
+                                  f"the engine, e.g. tp={first['tp']} pp={first['pp']} "
+                                  f"ep={first['ep']}: {first['engine']}")
     if chosen is None:
         info["note"] = ("nothing up to the largest candidate fits: the largest valid layout "
                         "is shown")
     return with_layout(opts, pick["tp"], pick["pp"], pick["ep"]), info
+
+
+def engine_refuses(s: ModelSpec, opts, gpu, lay, models) -> str | None:
+    """Why the serving engine (``opts.engine``, :mod:`estimator.engine`) cannot hold the workload
+    on this layout although the busiest GPU's bytes fit, or None: vLLM refuses to start when the
+    KV cache gets no memory ("No available memory for the cache blocks", gpu_worker.py), and
+    ``batch`` requests of ``seq_len`` tokens run at once only if the engine's maximum
+    concurrency (per attention data-parallel group) reaches them. An engine whose token pool is
+    not modelled (SGLang on an attention-free model) is not asked."""
+    from . import engine
+
+    e = engine.compute(s, opts, gpu, lay, models)
+    if e.engine == "sglang" and e.kv_capacity_tokens == 0 and e.page_size == 0:
+        return None
+    if e.available_kv <= 0:
+        return (f"{e.engine} gets no memory for the KV cache "
+                f"({e.available_kv / 2**30:.2f} GiB available)")
+    need = -(-opts.batch // lay.dp_attn)
+    if e.max_concurrency < need:
+        return (f"{e.engine} holds {e.max_concurrency:.2f} requests of {opts.seq_len:,} tokens "
+                f"at once, fewer than the batch's {need}")
+    return None
 
 
 def resolve(model, opts, gpu):

@@ -478,3 +478,21 @@ def test_cudagraph_estimate_is_subtracted_only_from_v0_21():
     assert new.cudagraph == vllm_profile_cudagraph_total(
         list(engine.vllm_cudagraph_descs(1024, 8192).items()),
         {"PIECEWISE": [first, 32 * 164 * 1024], "FULL": [first, 32 * 164 * 1024]})
+
+
+def test_auto_layout_is_one_the_engine_starts_on():
+    """Llama-3-70B in bf16 on H100s: two GPUs hold the weights (65.7 GiB each) within the
+    card's bytes, but vLLM at gpu_memory_utilization 0.9 has no memory left for the KV cache
+    once its profile run (the dummy sampler on 1024 rows of the 128,256-token vocabulary) has
+    run, and refuses to start. The automatic layout moves on to the first layout the engine
+    starts on and runs the batch at once, and says why it skipped the smaller one."""
+    two = estimator.estimate("llama-3-70b", tp=2, pp=1, ep=1)
+    assert two.inference.fits and two.inference.engine.available_kv <= 0
+    auto = estimator.estimate("llama-3-70b")
+    lay = auto.to_dict(compare=False)["memory"]["inference"]["layout"]
+    assert lay["auto"] and lay["gpus"] == 4 and lay["fits"]
+    assert "tp=2 pp=1 ep=1" in lay["engine_refused"]
+    e = auto.inference.engine
+    assert e.available_kv > 0 and e.max_concurrency >= auto.options.batch
+    # an explicit layout is kept as given, refused or not
+    assert two.to_dict(compare=False)["memory"]["inference"]["layout"]["auto"] is False

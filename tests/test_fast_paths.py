@@ -113,14 +113,18 @@ def _slow_resolve(m, o, gpu):
     tried, chosen, last_ok = [], None, None
     for _gpus, t, p, e in autolayout.candidates(m.spec, o.tp, o.pp, o.ep):
         try:
-            r = memory.compute(m, o.replace(tp=t, pp=p, ep=e), gpu, engine_section=False)
+            r = memory.compute(m, o.replace(tp=t, pp=p, ep=e), gpu)
         except EstimatorError as err:
             tried.append(str(err))
             continue
-        row = {"gpus": r.lay.gpus, "tp": t, "pp": p, "ep": e, "fits": r.fits}
+        eng = r.engine  # the engine must start and run the batch at once
+        no_pool = eng.engine == "sglang" and eng.page_size == 0
+        holds = no_pool or (eng.available_kv > 0
+                            and eng.max_concurrency >= -(-o.batch // r.lay.dp_attn))
+        row = {"gpus": r.lay.gpus, "tp": t, "pp": p, "ep": e, "fits": r.fits and holds}
         tried.append(row)
         last_ok = row
-        if r.fits:
+        if row["fits"]:
             chosen = row
             break
     if chosen is None and last_ok is None:
