@@ -56,12 +56,9 @@ DETAILS: dict[str, str] = {
             "on the lm_head",
     "gemma3n_text": "per-layer input embeddings and projections, AltUp and LAuReL blocks, K/V "
                     "shared across the last layers",
-    "gemma4_text": "per-layer input embeddings (embed_tokens_per_layer) with per-layer gates and "
-                   "projections, K/V shared across the last num_kv_shared_layers layers, "
-                   "per-layer attention shapes (attention_k_eq_v, double-wide MLPs), an optional "
-                   "MoE block beside the MLP",
-    "gemma4_unified_text": "Gemma-4's text model (per-layer inputs, K/V sharing, per-layer "
-                           "attention shapes)",
+    "gemma4_unified_text": "Gemma-4's text model in its own class (Gemma4UnifiedForCausalLM); "
+                           "gemma4_text loads, this variant is not checked against its "
+                           "modeling file yet",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
@@ -102,7 +99,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "longcat_flash", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text", "gemma4_text",
+        "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text",
         "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "laguna", "mimo_v2_flash",
         "modernbert-decoder",
     ),

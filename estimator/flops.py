@@ -86,7 +86,8 @@ RECOMPUTE_MODES = {
 
 #: Components of :class:`FlopBreakdown`, in display order.
 COMPONENTS = ("attention_projections", "attention_scores", "attention_values", "router",
-              "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers")
+              "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers",
+              "per_layer_inputs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,13 +112,15 @@ class FlopBreakdown:
     #: hybrids: the non-attention mixers — their projections plus the recurrence
     #: (:func:`sequence_mixer_flops_per_token`)
     sequence_mixers: int = 0
+    #: Gemma-4's per-layer-input matrices (:func:`per_layer_input_flops_per_token`)
+    per_layer_inputs: int = 0
 
     @property
     def total(self) -> int:
         # the COMPONENTS, spelled out: read many times per report, a generator is 4x slower
         return (self.attention_projections + self.attention_scores + self.attention_values
                 + self.router + self.routed_experts + self.shared_experts + self.dense_ffn
-                + self.lm_head + self.sequence_mixers)
+                + self.lm_head + self.sequence_mixers + self.per_layer_inputs)
 
     @property
     def attention_core(self) -> int:
@@ -234,6 +237,30 @@ def attention_core_flops_per_sequence(s: ModelSpec, seq_len: int, window: int | 
     return (FLOPS_PER_MAC * p2 * heads * d_qk // 2, FLOPS_PER_MAC * p2 * heads * d_v // 2)
 
 
+def layer_attention_projection_flops_per_token(s: ModelSpec, i: int) -> int:
+    """Attention layer ``i``'s projections on one token for specs with per-layer shapes
+    (``modeling_gemma4.Gemma4TextAttention``): ``q_proj`` and ``o_proj`` ``2·2·h·a·d_i``; a
+    layer that owns its K/V adds ``k_proj`` and (unless values reuse keys) ``v_proj``,
+    ``2·h·g_i·d_i`` each; a K/V-sharing layer computes neither."""
+    h, a = s.hidden_size, s.num_attention_heads
+    g, d, k_eq_v, owns_kv = s.layer_attention_shape(i)
+    n_kv = (1 if k_eq_v else 2) if owns_kv else 0
+    return 2 * matmul_flops(1, h, a * d) + n_kv * matmul_flops(1, h, g * d)
+
+
+def per_layer_input_flops_per_token(s: ModelSpec) -> int:
+    """Gemma-4's per-layer inputs on one token (:func:`~estimator.params.
+    per_layer_input_params`): ``per_layer_model_projection`` ``2·h·L·p`` and per layer the gate
+    ``h → p`` and projection ``p → h``; the table lookup is a gather (0 FLOPs)."""
+    p, L, h = s.per_layer_input_size, s.num_hidden_layers, s.hidden_size
+    return matmul_flops(1, h, L * p) + L * 2 * matmul_flops(1, h, p) if p else 0
+
+
+def full_attention_head_dim(s: ModelSpec) -> int:
+    """Head dim of the full-attention layers (Gemma-4's ``global_head_dim``; else ``d``)."""
+    return s.full_attention_head_dim or s.head_dim
+
+
 def router_flops_per_token(s: ModelSpec) -> int:
     """One MoE layer's router on one token: ``2·h·E`` (REFERENCE.md §2; Megatron ignores it).
 
@@ -299,6 +326,18 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     router = n_moe * router_flops_per_token(s) if n_moe else 0
     if s.moa is not None:
         router += L * matmul_flops(1, h, s.moa.num_experts)
+    if s.has_layer_shapes:  # Gemma-4: attention and FFN widths by layer
+        f, wide = s.intermediate_size, len(s.wide_ffn_layers)
+        return FlopBreakdown(
+            attention_projections=sum(layer_attention_projection_flops_per_token(s, i)
+                                      for i in range(L)),
+            router=router,
+            routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
+            dense_ffn=n_dense * dense_ffn_flops_per_token(s)
+            + wide * (ffn_flops_per_token(h, 2 * f, s.gated_ffn)
+                      - ffn_flops_per_token(h, f, s.gated_ffn)),
+            lm_head=lm_head_flops_per_position(s),
+            per_layer_inputs=per_layer_input_flops_per_token(s))
     return FlopBreakdown(
         attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s),
         router=router,
@@ -345,16 +384,23 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
                                                  chunked=is_chunked_attention(s))
     heads, d_qk, d_v = attention_dims(s)
     core = batch * FLOPS_PER_MAC * heads * pairs_x2  # FLOPS_PER_MAC is even: // 2 is exact
+    scores, values = core * d_qk // 2 + indexer, core * d_v // 2
+    if s.has_layer_shapes and full_attention_head_dim(s) != s.head_dim:
+        # Gemma-4: the full layers' pairs run at their own head dim
+        full = batch * FLOPS_PER_MAC * heads * n_full * attended_pairs_x2(seq_len, None,
+                                                                          attention) // 2
+        scores = values = scores + full * (full_attention_head_dim(s) - s.head_dim)
     return FlopBreakdown(
         attention_projections=T * p.attention_projections,
-        attention_scores=core * d_qk // 2 + indexer,
-        attention_values=core * d_v // 2,
+        attention_scores=scores,
+        attention_values=values,
         router=T * p.router,
         routed_experts=T * p.routed_experts,
         shared_experts=T * p.shared_experts,
         dense_ffn=T * p.dense_ffn,
         lm_head=(T if lm_head == "all" else batch) * p.lm_head,
         sequence_mixers=T * p.sequence_mixers,
+        per_layer_inputs=T * p.per_layer_inputs,
     )
 
 
@@ -500,12 +546,16 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
         else:
             proj += L * context_len * matmul_flops(1, m.kv_lora_rank,
                                                    heads * (m.qk_nope_head_dim + m.v_head_dim))
+    dkeys = d_qk * key_sum
+    if s.has_layer_shapes:  # Gemma-4: the full layers' keys at their own head dim
+        dkeys += (L - n_window) * k_full * (full_attention_head_dim(s) - s.head_dim)
     return FlopBreakdown(
         attention_projections=proj,
-        attention_scores=FLOPS_PER_MAC * heads * d_qk * key_sum + indexer,
-        attention_values=FLOPS_PER_MAC * heads * d_v * key_sum,
+        attention_scores=FLOPS_PER_MAC * heads * dkeys + indexer,
+        attention_values=FLOPS_PER_MAC * heads * (dkeys if s.has_layer_shapes else d_v * key_sum),
         router=one.router, routed_experts=one.routed_experts, shared_experts=one.shared_experts,
         dense_ffn=one.dense_ffn, lm_head=one.lm_head, sequence_mixers=one.sequence_mixers,
+        per_layer_inputs=one.per_layer_inputs,
     )
 
 

@@ -117,6 +117,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     sliding_window_pattern=4, layer_types=None),
     "gemma2": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
                    attention_bias=False, sliding_window=4096, layer_types=None),
+    "gemma4_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                        attention_bias=False, sliding_window=512, layer_types=None,
+                        vocab_size_per_layer_input=262_144, hidden_size_per_layer_input=256,
+                        attention_k_eq_v=False, num_kv_shared_layers=0, enable_moe_block=False,
+                        use_double_wide_mlp=False, global_head_dim=512),
     "gemma3_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=6),
@@ -315,6 +320,8 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "DeepseekV3ForCausalLM for it).",
     ("gemma3_text", "sliding_window_pattern"): "Gemma3TextConfig.__post_init__ reads it from "
     "kwargs (default 6) to derive layer_types; not a declared field.",
+    ("gemma4_text", "global_head_dim"): "Gemma4TextConfig.__post_init__ pops it from kwargs "
+    "(default 512): the head dim of the full-attention layers; not a declared field.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
     "(default 4) to derive layer_types; not a declared field.",
     ("cohere2_moe", "first_k_dense_replace"): "Cohere2MoeConfig.__post_init__ pops it from "
@@ -2232,6 +2239,88 @@ def _lara_mini(r: _Reader, name: str) -> ModelSpec:
                      mixer=_gated_deltanet(r) if layers else None, mixer_layers=layers)
 
 
+def _gemma4_layer_types(r: _Reader, L: int) -> list[str]:
+    """``Gemma4TextConfig.__post_init__``: by default every sixth layer is full attention, the
+    rest slide; the last layer is forced to full attention."""
+    lt = _layer_types(r, L)
+    if lt is None:
+        lt = ["sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(L)]
+    for i, t in enumerate(lt):
+        if t not in ("sliding_attention", "full_attention"):
+            raise EstimatorError(f"{r.where}layer_types[{i}]", t,
+                                 "must be 'sliding_attention' or 'full_attention'")
+    return lt[:-1] + ["full_attention"]
+
+
+def _gemma4_text(r: _Reader, name: str) -> ModelSpec:
+    """Gemma-4's text model (``modeling_gemma4.Gemma4TextModel``, transformers 5.24).
+
+    Full-attention layers have their own head dim (``global_head_dim``) and, with
+    ``attention_k_eq_v``, their own K/V heads (``num_global_key_value_heads``) and no
+    ``v_proj``; the last ``num_kv_shared_layers`` layers reuse the K/V of the last earlier layer
+    of their kind (``Gemma4TextConfig.kv_sharing_modes``) and, with ``use_double_wide_mlp``,
+    have MLPs twice ``intermediate_size`` wide; per-layer embeddings when
+    ``hidden_size_per_layer_input`` is set; ``enable_moe_block`` adds an MoE block beside the
+    MLP of every layer."""
+    if r.cfg.get("per_layer_config") is not None:
+        raise EstimatorError(r.where + "per_layer_config", "(set)", "explicit per-layer "
+                             "overrides are not read; give global_head_dim and "
+                             "num_global_key_value_heads instead")
+    if r.cfg.get("use_bidirectional_attention") == "all":  # default None: causal
+        raise EstimatorError(r.where + "use_bidirectional_attention", "all",
+                             "bidirectional (non-causal) Gemma-4 is not a decoder; only "
+                             "null or 'vision' load")
+    c = _common(r, name)
+    L, a = c["num_hidden_layers"], c["num_attention_heads"]
+    lt = _gemma4_layer_types(r, L)
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    n_shared = r.opt_int("num_kv_shared_layers", 0)
+    if n_shared > L:
+        raise EstimatorError(r.where + "num_kv_shared_layers", n_shared,
+                             f"must not exceed num_hidden_layers={L}")
+    first = L - n_shared
+    if 0 < n_shared < L and set(lt[:first]) != set(lt):
+        raise EstimatorError(r.where + "num_kv_shared_layers", n_shared, "some layer kind "
+                             "among the shared layers has no earlier layer to share K/V with")
+    k_eq_v = r.flag("attention_k_eq_v")
+    # num_global_key_value_heads: popped from kwargs by Gemma4TextConfig.__post_init__
+    # (default None: the layer keeps num_key_value_heads), read only with attention_k_eq_v
+    g_full = r.cfg.get("num_global_key_value_heads") if k_eq_v else None
+    if g_full is not None:
+        g_full = check_int(r.where + "num_global_key_value_heads", g_full, 1)
+    kw: dict[str, Any] = dict(
+        full_attention_head_dim=r.opt_int("global_head_dim", 1),
+        full_attention_kv_heads=g_full or 0, full_attention_k_eq_v=k_eq_v,
+        kv_shared_layers=tuple(range(first, L)))
+    if kw["full_attention_kv_heads"] and a % kw["full_attention_kv_heads"]:
+        raise EstimatorError(r.where + "num_global_key_value_heads", g_full,
+                             f"must divide num_attention_heads={a}")
+    if r.flag("use_double_wide_mlp"):
+        kw["wide_ffn_layers"] = kw["kv_shared_layers"]
+    p = r.opt("hidden_size_per_layer_input")
+    if p:  # 0 or null: no per-layer embeddings
+        kw.update(per_layer_input_size=check_int(r.where + "hidden_size_per_layer_input", p, 1),
+                  per_layer_input_vocab=r.opt_int("vocab_size_per_layer_input", 1))
+    if r.flag("enable_moe_block"):
+        E = r.int("num_experts")
+        k = r.int("top_k_experts")
+        if k > E:
+            raise EstimatorError(r.where + "top_k_experts", k, f"must not exceed num_experts={E}")
+        kw.update(num_experts=E, num_experts_per_tok=k, moe_layers=tuple(range(L)),
+                  moe_intermediate_size=r.int("moe_intermediate_size"), moe_beside_dense=True)
+    # the full-attention overrides follow layer_types, so a window is required (int, 512)
+    w = r.opt_int("sliding_window", 1)
+    return ModelSpec(**c, **kw, intermediate_size=r.int("intermediate_size"),
+                     attention_bias=r.flag("attention_bias"),
+                     attention_out_bias=r.flag("attention_bias"), norms_per_layer=4,
+                     qk_norm="head", sliding_window=w if sliding else None,
+                     sliding_window_layers=sliding,
+                     notes=("per-layer attention shapes (Gemma-4): parameters, FLOPs and the "
+                            "KV cache are counted layer by layer; engine page sizes, serving "
+                            "decode reads and training activations use the sliding layers' "
+                            "shape for every layer (approximate)",))
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2271,6 +2360,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
+    "gemma4_text": _gemma4_text,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2297,6 +2387,7 @@ ARCHITECTURES: dict[str, str] = {
     "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
+    "Gemma4ForCausalLM": "gemma4_text",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",

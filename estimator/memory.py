@@ -526,6 +526,25 @@ def layer_kinds(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, 
     return hi - lo, moe, slide
 
 
+def layer_shaped_kv_bytes_per_token_sum(s: ModelSpec, seq_len: int, kv_dtype: str,
+                                        tp: int = 1, layers: tuple[int, int] | None = None
+                                        ) -> int:
+    """One sequence's KV cache over layers ``[lo, hi)`` of a spec with per-layer attention
+    shapes (Gemma-4, ``modeling_gemma4.Gemma4TextAttention``): each layer that owns its K/V
+    caches ``2·⌈g_i/tp⌉·d_i`` elements per cached token (:func:`cached_tokens` of its window;
+    K and V both, also where values reuse the key projection, as ``cache.update`` stores both);
+    a K/V-sharing layer caches nothing."""
+    lo, hi = layers or (0, s.num_hidden_layers)
+    slide = set(s.sliding_window_layers)
+    total = 0
+    for i in range(lo, hi):
+        g, d, _, owns_kv = s.layer_attention_shape(i)
+        if owns_kv:
+            w = s.sliding_window if i in slide else None
+            total += 2 * _cdiv(g, tp) * d * cached_tokens(seq_len, w)
+    return total * BYTES_PER_ELEMENT[kv_dtype]
+
+
 def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16",
                    kv_layout: str = "engine", tp: int = 1, layers: tuple[int, int] | None = None
                    ) -> int:
@@ -534,6 +553,8 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
     the full and the sliding layers of ``layers`` (``[lo, hi)``, default all); hybrids: only
     their softmax-attention layers (the mixers' constant state is :func:`state_bytes`).
     Quantized KV formats' per-tensor scales are ignored."""
+    if s.has_layer_shapes:
+        return batch * layer_shaped_kv_bytes_per_token_sum(s, seq_len, kv_dtype, tp, layers)
     n, _, n_slide = layer_kinds(s, *(layers or (0, s.num_hidden_layers)))
     if s.is_hybrid:  # only softmax-attention layers cache tokens
         n = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))[0]

@@ -53,6 +53,8 @@ REQUIRED: dict[str, dict] = {
         "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox",
         "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm", "jais2", "phi",
         "olmo")},
+    # Gemma-4's default per-layer embedding table is 262,144 rows (counted; meta device)
+    "gemma4_text": dict(_BASE, intermediate_size=96),
     "granitemoe_swa": dict(_BASE, intermediate_size=96, num_local_experts=4,
                            num_experts_per_tok=2),
     # Helium needs num_attention_heads x head_dim == hidden_size and heads divisible by its
