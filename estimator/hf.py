@@ -2315,10 +2315,12 @@ def _gemma4_text(r: _Reader, name: str) -> ModelSpec:
                      attention_out_bias=r.flag("attention_bias"), norms_per_layer=4,
                      qk_norm="head", sliding_window=w if sliding else None,
                      sliding_window_layers=sliding,
-                     notes=("per-layer attention shapes (Gemma-4): parameters, FLOPs and the "
-                            "KV cache are counted layer by layer; engine page sizes, serving "
-                            "decode reads and training activations use the sliding layers' "
-                            "shape for every layer (approximate)",))
+                     notes=("per-layer attention shapes (Gemma-4): parameters, weights, "
+                            "FLOPs, the KV cache (and the serving decode reads built on it) and "
+                            "training parameter states are counted layer by layer; the engine "
+                            "sections (vLLM pages, SGLang cells), training activations and the "
+                            "communication volumes use the sliding layers' attention shape and "
+                            "the uniform MLP for every layer (approximate)",))
 
 
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {

@@ -73,3 +73,32 @@ def test_random_configs_cover_the_quirks():
     assert any(not s.per_layer_input_size for s in specs)
     assert any(s.moe_beside_dense for s in specs)
     assert any(0 < len(s.sliding_window_layers) < s.num_hidden_layers for s in specs)
+
+
+@pytest.mark.parametrize("model_type", sorted(layer_shape_configs.GENERATORS))
+def test_weights_and_training_params_equal_the_count(model_type):
+    """Inference weight bytes (bf16) and the parameters one training GPU holds without model
+    parallelism both add up to the count checked against transformers (per-layer embedding
+    table, double-wide MLPs, K/V-sharing layers and the MoE block's extra norms included); at
+    pp = 2 the stages' weights add up to the same (plus the tied head's second copy)."""
+    from estimator import load_model, make_options, training
+    from estimator.hardware import get_gpu
+    from estimator.memory import stage_weight_bytes, weight_bytes, weight_formats
+    from estimator.params import count_params
+
+    for cfg in layer_shape_configs.random_configs(model_type, 6, salt="sums"):
+        m = load_model(cfg)
+        pc = count_params(m.spec)
+        assert sum(weight_bytes(m.spec, "bf16").values()) == 2 * pc.total, cfg
+        w = training.compute_memory(m, make_options(), get_gpu("h100-sxm")).worst
+        assert w.params_non_expert + w.params_expert == pc.total, cfg
+        L = m.spec.num_hidden_layers
+        if L < 2:
+            continue
+        fmts = weight_formats("bf16")
+        halves = [stage_weight_bytes(m.spec, None, fmts, hi - lo, 0, lo == 0, hi == L, 1, 2,
+                                     layers=(lo, hi)) for lo, hi in ((0, L // 2), (L // 2, L))]
+        expert = weight_bytes(m.spec, "bf16")["routed_experts"]  # uniform across layers
+        tied = 2 * m.spec.vocab_size * m.spec.hidden_size if m.spec.tie_word_embeddings else 0
+        got = sum(v for h in halves for k, v in h.items() if k != "routed_experts")
+        assert got + expert == 2 * pc.total + tied, cfg
