@@ -65,9 +65,6 @@ DETAILS: dict[str, str] = {
              "hyper-connections (hc_mult residual streams), attention sinks and an output gate",
     "laguna": "per-layer query head counts (num_attention_heads_per_layer) and a per-head or "
               "per-channel output gate (g_proj)",
-    "mimo_v2_flash": "MiMo-V2-Flash: sliding layers have twice the K/V heads and attention "
-                     "sinks, full layers neither; v_head_dim differs from head_dim (per-layer "
-                     "K/V shapes in the cache)",
     "modernbert-decoder": "the first layer has no attention norm, and a prediction head (an h x h "
                           "dense and a LayerNorm) runs before the lm_head",
 }
@@ -100,7 +97,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text",
-        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "laguna", "mimo_v2_flash",
+        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "laguna",
         "modernbert-decoder",
     ),
 }

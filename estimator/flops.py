@@ -239,13 +239,14 @@ def attention_core_flops_per_sequence(s: ModelSpec, seq_len: int, window: int | 
 
 def layer_attention_projection_flops_per_token(s: ModelSpec, i: int) -> int:
     """Attention layer ``i``'s projections on one token for specs with per-layer shapes
-    (``modeling_gemma4.Gemma4TextAttention``): ``q_proj`` and ``o_proj`` ``2·2·h·a·d_i``; a
-    layer that owns its K/V adds ``k_proj`` and (unless values reuse keys) ``v_proj``,
-    ``2·h·g_i·d_i`` each; a K/V-sharing layer computes neither."""
+    (:func:`~estimator.params.layer_attention_params`): ``q_proj`` ``2·h·a·d_i``, ``o_proj``
+    ``2·a·dv_i·h``; a layer that owns its K/V adds ``k_proj`` ``2·h·g_i·d_i`` and (unless values
+    reuse keys) ``v_proj`` ``2·h·g_i·dv_i``; a K/V-sharing layer computes neither."""
     h, a = s.hidden_size, s.num_attention_heads
-    g, d, k_eq_v, owns_kv = s.layer_attention_shape(i)
-    n_kv = (1 if k_eq_v else 2) if owns_kv else 0
-    return 2 * matmul_flops(1, h, a * d) + n_kv * matmul_flops(1, h, g * d)
+    g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
+    k = g * d if owns_kv else 0
+    v = g * dv if owns_kv and not k_eq_v else 0
+    return matmul_flops(1, h, a * d + k + v) + matmul_flops(1, a * dv, h)
 
 
 def per_layer_input_flops_per_token(s: ModelSpec) -> int:
@@ -256,9 +257,14 @@ def per_layer_input_flops_per_token(s: ModelSpec) -> int:
     return matmul_flops(1, h, L * p) + L * 2 * matmul_flops(1, h, p) if p else 0
 
 
-def full_attention_head_dim(s: ModelSpec) -> int:
-    """Head dim of the full-attention layers (Gemma-4's ``global_head_dim``; else ``d``)."""
-    return s.full_attention_head_dim or s.head_dim
+def kind_attention_dims(s: ModelSpec) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((d, dv) of the full layers, (d, dv) of the sliding layers)``: q/k and value head dims
+    of the attention core by layer kind (:meth:`~estimator.spec.ModelSpec.attention_kind_dims`;
+    both :func:`attention_dims`' unless the spec has per-layer shapes)."""
+    if not s.has_layer_shapes:
+        _, d_qk, d_v = attention_dims(s)
+        return (d_qk, d_v), (d_qk, d_v)
+    return s.attention_kind_dims(False)[1:], s.attention_kind_dims(True)[1:]
 
 
 def router_flops_per_token(s: ModelSpec) -> int:
@@ -385,11 +391,13 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     heads, d_qk, d_v = attention_dims(s)
     core = batch * FLOPS_PER_MAC * heads * pairs_x2  # FLOPS_PER_MAC is even: // 2 is exact
     scores, values = core * d_qk // 2 + indexer, core * d_v // 2
-    if s.has_layer_shapes and full_attention_head_dim(s) != s.head_dim:
-        # Gemma-4: the full layers' pairs run at their own head dim
-        full = batch * FLOPS_PER_MAC * heads * n_full * attended_pairs_x2(seq_len, None,
-                                                                          attention) // 2
-        scores = values = scores + full * (full_attention_head_dim(s) - s.head_dim)
+    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash: head dims by layer kind
+        (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
+        full_x2 = n_full * attended_pairs_x2(seq_len, None, attention)
+        win_x2 = pairs_x2 - full_x2
+        unit = batch * FLOPS_PER_MAC * heads
+        scores = unit * (full_x2 * d_f + win_x2 * d_w) // 2
+        values = unit * (full_x2 * dv_f + win_x2 * dv_w) // 2
     return FlopBreakdown(
         attention_projections=T * p.attention_projections,
         attention_scores=scores,
@@ -546,13 +554,16 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
         else:
             proj += L * context_len * matmul_flops(1, m.kv_lora_rank,
                                                    heads * (m.qk_nope_head_dim + m.v_head_dim))
-    dkeys = d_qk * key_sum
-    if s.has_layer_shapes:  # Gemma-4: the full layers' keys at their own head dim
-        dkeys += (L - n_window) * k_full * (full_attention_head_dim(s) - s.head_dim)
+    dkeys, dvals = d_qk * key_sum, d_v * key_sum
+    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash: head dims by layer kind
+        (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
+        n_f = L - n_window
+        dkeys = n_f * k_full * d_f + n_window * k_win * d_w
+        dvals = n_f * k_full * dv_f + n_window * k_win * dv_w
     return FlopBreakdown(
         attention_projections=proj,
         attention_scores=FLOPS_PER_MAC * heads * dkeys + indexer,
-        attention_values=FLOPS_PER_MAC * heads * (dkeys if s.has_layer_shapes else d_v * key_sum),
+        attention_values=FLOPS_PER_MAC * heads * dvals,
         router=one.router, routed_experts=one.routed_experts, shared_experts=one.shared_experts,
         dense_ffn=one.dense_ffn, lm_head=one.lm_head, sequence_mixers=one.sequence_mixers,
         per_layer_inputs=one.per_layer_inputs,

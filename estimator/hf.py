@@ -122,6 +122,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         vocab_size_per_layer_input=262_144, hidden_size_per_layer_input=256,
                         attention_k_eq_v=False, num_kv_shared_layers=0, enable_moe_block=False,
                         use_double_wide_mlp=False, global_head_dim=512),
+    "mimo_v2_flash": dict(num_key_value_heads=4, head_dim=192, v_head_dim=128,
+                          tie_word_embeddings=False, attention_bias=False, sliding_window=129,
+                          layer_types=None, mlp_layer_types=None),
     "gemma3_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=6),
@@ -380,6 +383,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED,
     "lara_mini": _PLAIN,
+    "mimo_v2_flash": _ROUTED,
 }
 
 
@@ -2323,6 +2327,46 @@ def _gemma4_text(r: _Reader, name: str) -> ModelSpec:
                             "the uniform MLP for every layer (approximate)",))
 
 
+def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:
+    """MiMo-V2-Flash (``modeling_mimo_v2_flash``, transformers 5.24): sliding layers have
+    twice ``num_key_value_heads`` and one sink logit per query head, full layers (by default the
+    first and every sixth) neither; values and ``o_proj`` use ``v_head_dim``; DeepSeek-V3
+    routing (sigmoid scores, ``e_score_correction_bias`` buffer) without shared experts, MoE
+    where ``mlp_layer_types`` says ``sparse`` (by default all but the first layer)."""
+    c = _common(r, name)
+    L, a, g = c["num_hidden_layers"], c["num_attention_heads"], c["num_key_value_heads"]
+    lt = _layer_types(r, L)
+    if lt is None:
+        lt = ["full_attention" if i == 0 or not (i + 1) % 6 else "sliding_attention"
+              for i in range(L)]
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    if sliding and a % (2 * g):
+        raise EstimatorError(r.where + "num_key_value_heads", g, "sliding layers have twice "
+                             f"as many K/V heads, which must divide num_attention_heads={a}")
+    # MiMoV2FlashConfig.__post_init__: the reference's sliding_window_size counts the previous
+    # tokens; transformers' window adds the query
+    wss = r.cfg.get("sliding_window_size")
+    w = (check_int(r.where + "sliding_window_size", wss, 0) + 1 if wss is not None
+         else r.opt_int("sliding_window", 1))
+    layers = _sparse_mlp_layer_types(lambda r: 1)(r, L)
+    ab = r.flag("attention_bias")
+    kw: dict[str, Any] = dict(
+        num_key_value_heads=2 * g if sliding else g, full_attention_kv_heads=g,
+        attention_v_head_dim=r.opt_int("v_head_dim", 1), sliding_layer_sinks=bool(sliding),
+        sliding_window=w if sliding else None, sliding_window_layers=sliding)
+    if layers:
+        kw.update(_moe_fields(r, layers, "moe_intermediate_size"),
+                  router_score_correction_bias=True)
+    return ModelSpec(**{**c, **kw}, attention_bias=ab,
+                     intermediate_size=r.int("intermediate_size") if len(layers) < L else 0,
+                     notes=("per-layer attention shapes (MiMo-V2-Flash): parameters, weights, "
+                            "FLOPs, the KV cache (and the serving decode reads built on it) and "
+                            "training parameter states are counted layer by layer; the engine "
+                            "sections (vLLM pages, SGLang cells), training activations and the "
+                            "communication volumes use the sliding layers' attention shape for "
+                            "every layer (approximate)",))
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2362,7 +2406,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
-    "gemma4_text": _gemma4_text,
+    "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2389,7 +2433,7 @@ ARCHITECTURES: dict[str, str] = {
     "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
-    "Gemma4ForCausalLM": "gemma4_text",
+    "Gemma4ForCausalLM": "gemma4_text", "MiMoV2FlashForCausalLM": "mimo_v2_flash",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",

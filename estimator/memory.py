@@ -447,10 +447,10 @@ def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tupl
     n_mats = _n_ffn_mats(s)
     attn_mat = attn_extra = dense = 0
     for i in range(lo, hi):
-        g, d, k_eq_v, owns_kv = s.layer_attention_shape(i)
-        n_kv = (1 if k_eq_v else 2) if owns_kv else 0
-        full_mat = 2 * h * a * d + n_kv * h * g * d
-        attn_mat += 2 * h * _cdiv(a, tp) * d + n_kv * h * _cdiv(g, tp) * d
+        g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
+        kv = (d + (0 if k_eq_v else dv)) if owns_kv else 0
+        full_mat = h * a * (d + dv) + h * g * kv
+        attn_mat += h * _cdiv(a, tp) * (d + dv) + h * _cdiv(g, tp) * kv
         attn_extra += _cdiv(layer_attention_params(s, i) - full_mat, tp)
         if s.moe_beside_dense or i not in s.moe_layers:
             dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
@@ -473,7 +473,8 @@ def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tupl
         "router": nbytes(router, oth),
         "norms": nbytes(norms, oth),
         "lm_head": nbytes(lm, oth),
-        "other": nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0), mat),
+        "other": (nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0), mat)
+                  + nbytes(n_moe * lp.buffers, oth)),  # MiMo's e_score_correction_bias
         "vision": nbytes(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": 0,
     }
@@ -583,19 +584,19 @@ def layer_shaped_kv_bytes_per_token(s: ModelSpec, kv_dtype: str, tp: int = 1,
                                     layers: tuple[int, int] | None = None) -> tuple[int, int]:
     """``(full, sliding)``: KV bytes per cached token summed over the full-attention and over
     the sliding layers among ``[lo, hi)`` of a spec with per-layer attention shapes (Gemma-4,
-    ``modeling_gemma4.Gemma4TextAttention``). A layer that owns its K/V caches ``2·⌈g_i/tp⌉·d_i``
-    elements per token (K and V both, also where values reuse the key projection:
-    ``cache.update`` stores both); a K/V-sharing layer caches nothing."""
+    ``modeling_gemma4.Gemma4TextAttention``; MiMo-V2-Flash). A layer that owns its K/V caches
+    ``⌈g_i/tp⌉·(d_i + dv_i)`` elements per token (K and V both, also where values reuse the key
+    projection: ``cache.update`` stores both); a K/V-sharing layer caches nothing."""
     lo, hi = layers or (0, s.num_hidden_layers)
     slide = set(s.sliding_window_layers)
     full = sliding = 0
     for i in range(lo, hi):
-        g, d, _, owns_kv = s.layer_attention_shape(i)
+        g, d, dv, _, owns_kv = s.layer_attention_shape(i)
         if owns_kv:
             if i in slide:
-                sliding += 2 * _cdiv(g, tp) * d
+                sliding += _cdiv(g, tp) * (d + dv)
             else:
-                full += 2 * _cdiv(g, tp) * d
+                full += _cdiv(g, tp) * (d + dv)
     b = BYTES_PER_ELEMENT[kv_dtype]
     return full * b, sliding * b
 

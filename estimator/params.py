@@ -374,18 +374,25 @@ def mtp_params(s: ModelSpec) -> int:
 
 def layer_attention_params(s: ModelSpec, i: int) -> int:
     """Attention layer ``i`` of a spec with per-layer shapes (``modeling_gemma4.
-    Gemma4TextAttention``): ``q_proj`` ``h·a·d_i``, ``o_proj`` ``a·d_i·h``, ``q_norm`` (``d_i``);
-    a layer that owns its K/V adds ``k_proj`` ``h·g_i·d_i``, ``v_proj`` (the same, absent when
-    values reuse keys) and ``k_norm``; ``v_norm`` has no weight. Biases where
-    ``attention_bias`` (``a·d_i`` + ``g_i·d_i`` per K/V projection + ``h``)."""
+    Gemma4TextAttention``, ``modeling_mimo_v2_flash.MiMoV2FlashAttention``): ``q_proj``
+    ``h·a·d_i``, ``o_proj`` ``a·dv_i·h``; a layer that owns its K/V adds ``k_proj``
+    ``h·g_i·d_i`` and ``v_proj`` ``h·g_i·dv_i`` (absent when values reuse keys). Biases where
+    ``attention_bias`` (``a·d_i``, ``g_i·d_i``, ``g_i·dv_i``) and ``attention_out_bias`` (``h``);
+    ``q_norm`` and ``k_norm`` (``d_i``) with ``qk_norm="head"`` (Gemma-4's ``v_norm`` has no
+    weight); ``a`` sinks on sliding layers with ``sliding_layer_sinks``."""
     h, a = s.hidden_size, s.num_attention_heads
-    g, d, k_eq_v, owns_kv = s.layer_attention_shape(i)
-    n_kv = (1 if k_eq_v else 2) if owns_kv else 0
-    p = 2 * h * a * d + n_kv * h * g * d
+    g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
+    k = g * d if owns_kv else 0
+    v = g * dv if owns_kv and not k_eq_v else 0
+    p = h * a * d + a * dv * h + h * (k + v)
     if s.attention_bias:
-        p += a * d + n_kv * g * d + h
+        p += a * d + k + v
+    if s.attention_out_bias:
+        p += h
     if s.qk_norm == "head":
         p += (2 if owns_kv else 1) * norm_params(s, d)
+    if s.sliding_layer_sinks and i in s.sliding_window_layers:
+        p += a
     return p
 
 

@@ -255,6 +255,12 @@ class ModelSpec:
     # projection p → h (``hidden_size_per_layer_input``, ``vocab_size_per_layer_input``)
     per_layer_input_size: int = 0
     per_layer_input_vocab: int = 0
+    # value head dim of every layer when it differs from the q/k head dim (MiMo-V2-Flash's
+    # ``v_head_dim``; v_proj and o_proj use it); 0 → the layer's head dim
+    attention_v_head_dim: int = 0
+    # sliding layers have one learned sink logit per query head, full layers none
+    # (MiMo-V2-Flash; gpt-oss's sinks on every layer are ``attention_sinks``)
+    sliding_layer_sinks: bool = False
     # layers whose dense MLP is 2·intermediate_size wide (``use_double_wide_mlp``)
     wide_ffn_layers: tuple[int, ...] = ()
     # each MoE layer also runs the dense MLP beside its experts, with three more norms of width
@@ -292,18 +298,26 @@ class ModelSpec:
         return bool(self.full_attention_kv_heads or self.full_attention_head_dim
                     or self.full_attention_k_eq_v or self.kv_shared_layers
                     or self.per_layer_input_size or self.wide_ffn_layers
-                    or self.moe_beside_dense)
+                    or self.moe_beside_dense or self.attention_v_head_dim
+                    or self.sliding_layer_sinks)
 
-    def layer_attention_shape(self, i: int) -> tuple[int, int, bool, bool]:
-        """``(K/V heads, head dim, values reuse keys, owns K/V)`` of attention layer ``i``:
-        the full-attention overrides apply to layers not in ``sliding_window_layers``; a layer
-        in ``kv_shared_layers`` owns no K/V (no projections, no cache)."""
-        sliding = i in self.sliding_window_layers
+    def attention_kind_dims(self, sliding: bool) -> tuple[int, int, int]:
+        """``(K/V heads, q/k head dim, value head dim)`` of the sliding or the full-attention
+        layers: the full-attention overrides apply to layers not in ``sliding_window_layers``."""
         g = self.num_key_value_heads if sliding or not self.full_attention_kv_heads \
             else self.full_attention_kv_heads
         d = self.head_dim if sliding or not self.full_attention_head_dim \
             else self.full_attention_head_dim
-        return g, d, self.full_attention_k_eq_v and not sliding, i not in self.kv_shared_layers
+        return g, d, self.attention_v_head_dim or d
+
+    def layer_attention_shape(self, i: int) -> tuple[int, int, int, bool, bool]:
+        """``(K/V heads, q/k head dim, value head dim, values reuse keys, owns K/V)`` of
+        attention layer ``i`` (:meth:`attention_kind_dims`); a layer in ``kv_shared_layers``
+        owns no K/V (no projections, no cache)."""
+        sliding = i in self.sliding_window_layers
+        g, d, dv = self.attention_kind_dims(sliding)
+        return (g, d, dv, self.full_attention_k_eq_v and not sliding,
+                i not in self.kv_shared_layers)
 
     # --- hybrid layer kinds -----------------------------------------------------------------
     @property
@@ -569,9 +583,9 @@ def _validate(s: ModelSpec) -> None:
 def _validate_layer_shapes(s: ModelSpec) -> None:
     """Gemma-4's per-layer fields: sizes in range, layer lists valid, no hybrid mixers."""
     for n in ("full_attention_kv_heads", "full_attention_head_dim", "per_layer_input_size",
-              "per_layer_input_vocab"):
+              "per_layer_input_vocab", "attention_v_head_dim"):
         check_int(n, getattr(s, n), 0)
-    for n in ("full_attention_k_eq_v", "moe_beside_dense"):
+    for n in ("full_attention_k_eq_v", "moe_beside_dense", "sliding_layer_sinks"):
         if not isinstance(getattr(s, n), bool):
             raise EstimatorError(n, getattr(s, n), "must be true or false")
     g = s.full_attention_kv_heads
@@ -594,6 +608,9 @@ def _validate_layer_shapes(s: ModelSpec) -> None:
     if s.mla is not None or s.moa is not None or s.is_hybrid:
         raise EstimatorError("kv_shared_layers", s.kv_shared_layers, "per-layer attention "
                              "shapes apply to standard attention without hybrid mixers only")
+    if s.full_attention_k_eq_v and s.attention_v_head_dim:
+        raise EstimatorError("attention_v_head_dim", s.attention_v_head_dim,
+                             "values that reuse the keys have the key head dim")
     if s.moe_beside_dense and s.intermediate_size < 1:
         raise EstimatorError("intermediate_size", s.intermediate_size,
                              "must be >= 1: moe_beside_dense runs the dense MLP in MoE layers")

@@ -526,7 +526,10 @@ def layer_shaped_non_expert_params(s: ModelSpec, tp: int, lo: int, hi: int, firs
                            hi - lo, 0, first, False, tp, 1, nbytes=count, vision=False,
                            layers=(lo, hi))
     table = -(-s.vocab_size // tp) * s.hidden_size if first else 0
-    return sum(v for k, v in w.items() if k != "routed_experts") - table
+    # the router's correction-bias buffer is no trained parameter (as in _layer_params)
+    buffers = sum(1 for i in s.moe_layers if lo <= i < hi) * s.num_experts \
+        if s.router_score_correction_bias else 0
+    return sum(v for k, v in w.items() if k != "routed_experts") - table - buffers
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Random tiny configs of the families whose attention shapes, K/V ownership or inputs differ
-by layer (Gemma-4), shared by the exactness tests: parameters against transformers on the meta
+by layer (Gemma-4, MiMo-V2-Flash), shared by the exactness tests: parameters against transformers on the meta
 device (tests/test_params_hf.py), forward FLOPs against FlopCounterMode and KV-cache bytes
 against transformers' cache tensors (tests/test_layer_shapes.py). Pure data, no torch.
 """
@@ -53,6 +53,32 @@ def gen_gemma4_text(rng: random.Random) -> dict:
         E = rng.randint(1, 6)
         d.update(enable_moe_block=True, num_experts=E, top_k_experts=rng.randint(1, min(E, 3)),
                  moe_intermediate_size=rng.randint(3, 30))
+    return d
+
+
+def gen_mimo_v2_flash(rng: random.Random) -> dict:
+    """MiMo-V2-Flash: sliding layers with twice the K/V heads and sinks, value head dim apart
+    from the q/k head dim, dense and MoE layers (mlp_layer_types), biased q/k/v."""
+    g = rng.choice([1, 2])
+    a = 2 * g * rng.choice([1, 2])
+    L = rng.randint(2, 7)
+    E = rng.randint(2, 6)  # the group top-2 of the router needs two experts
+    d = {"num_hidden_layers": L, "vocab_size": rng.randint(37, 211),
+         "max_position_embeddings": 64, "tie_word_embeddings": _flag(rng),
+         "num_attention_heads": a, "num_key_value_heads": g,
+         "hidden_size": rng.choice([16, 24, 32]), "head_dim": rng.choice([4, 6, 8, 12]),
+         "v_head_dim": rng.choice([2, 4, 6, 10]), "intermediate_size": rng.randint(5, 60),
+         "moe_intermediate_size": rng.randint(3, 30), "n_routed_experts": E,
+         "num_experts_per_tok": rng.randint(1, min(E, 3)), "attention_bias": _flag(rng)}
+    if _flag(rng):
+        d["sliding_window_size"] = rng.choice([2, 4, 5, 39])
+    else:
+        d["sliding_window"] = rng.choice([3, 5, 6, 40])
+    if rng.random() < 0.5:
+        d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"])
+                            for _ in range(L)]
+    if rng.random() < 0.5:
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
     return d
 
 

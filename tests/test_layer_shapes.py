@@ -1,5 +1,5 @@
 """Exactness for families whose attention shapes, K/V ownership and inputs differ by layer
-(Gemma-4: tests/layer_shape_configs.py). Parameters are checked with every other family in
+(Gemma-4, MiMo-V2-Flash: tests/layer_shape_configs.py). Parameters are checked with every other family in
 tests/test_params_hf.py; here, on the same random configs:
 
 * forward FLOPs == ``FlopCounterMode`` on transformers' eager implementation (full attention
@@ -73,6 +73,13 @@ def test_random_configs_cover_the_quirks():
     assert any(not s.per_layer_input_size for s in specs)
     assert any(s.moe_beside_dense for s in specs)
     assert any(0 < len(s.sliding_window_layers) < s.num_hidden_layers for s in specs)
+    mimo = [spec_from_hf_config(c) for c in layer_shape_configs.random_configs(
+        "mimo_v2_flash", 6, salt="exact")]
+    assert any(s.sliding_layer_sinks and s.full_attention_kv_heads * 2
+               == s.num_key_value_heads for s in mimo)
+    assert any(0 < s.num_moe_layers < s.num_hidden_layers for s in mimo)
+    assert any(s.attention_v_head_dim != s.head_dim for s in mimo)
+    assert any(s.attention_bias for s in mimo)
 
 
 @pytest.mark.parametrize("model_type", sorted(layer_shape_configs.GENERATORS))
@@ -89,7 +96,7 @@ def test_weights_and_training_params_equal_the_count(model_type):
     for cfg in layer_shape_configs.random_configs(model_type, 6, salt="sums"):
         m = load_model(cfg)
         pc = count_params(m.spec)
-        assert sum(weight_bytes(m.spec, "bf16").values()) == 2 * pc.total, cfg
+        assert sum(weight_bytes(m.spec, "bf16").values()) == 2 * (pc.total + pc.buffers), cfg
         w = training.compute_memory(m, make_options(), get_gpu("h100-sxm")).worst
         assert w.params_non_expert + w.params_expert == pc.total, cfg
         L = m.spec.num_hidden_layers
@@ -101,4 +108,4 @@ def test_weights_and_training_params_equal_the_count(model_type):
         expert = weight_bytes(m.spec, "bf16")["routed_experts"]  # uniform across layers
         tied = 2 * m.spec.vocab_size * m.spec.hidden_size if m.spec.tie_word_embeddings else 0
         got = sum(v for h in halves for k, v in h.items() if k != "routed_experts")
-        assert got + expert == 2 * pc.total + tied, cfg
+        assert got + expert == 2 * (pc.total + pc.buffers) + tied, cfg
