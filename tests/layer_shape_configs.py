@@ -1,7 +1,8 @@
 """Random tiny configs of the families whose attention shapes, K/V ownership or inputs differ
-by layer (Gemma-4, MiMo-V2-Flash), shared by the exactness tests: parameters against transformers on the meta
-device (tests/test_params_hf.py), forward FLOPs against FlopCounterMode and KV-cache bytes
-against transformers' cache tensors (tests/test_layer_shapes.py). Pure data, no torch.
+by layer (Gemma-4, MiMo-V2-Flash), shared by the exactness tests: parameters against
+transformers on the meta device (tests/test_params_hf.py), forward FLOPs against
+FlopCounterMode and KV-cache bytes against transformers' cache tensors
+(tests/test_layer_shapes.py). Pure data, no torch.
 """
 
 from __future__ import annotations
