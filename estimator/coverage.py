@@ -63,8 +63,6 @@ DETAILS: dict[str, str] = {
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
              "hyper-connections (hc_mult residual streams), attention sinks and an output gate",
-    "laguna": "per-layer query head counts (num_attention_heads_per_layer) and a per-head or "
-              "per-channel output gate (g_proj)",
     "modernbert-decoder": "the first layer has no attention norm, and a prediction head (an h x h "
                           "dense and a LayerNorm) runs before the lm_head",
 }
@@ -97,8 +95,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text",
-        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "laguna",
-        "modernbert-decoder",
+        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
     ),
 }
 

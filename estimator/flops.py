@@ -49,7 +49,7 @@ from .mixers import (
     mixer_matrix_params,
     recurrence_flops_per_token,
 )
-from .params import count_params
+from .params import count_params, gate_width
 from .spec import ModelSpec
 
 #: One multiply-add = 2 floating-point operations (REFERENCE.md §2).
@@ -241,12 +241,14 @@ def layer_attention_projection_flops_per_token(s: ModelSpec, i: int) -> int:
     """Attention layer ``i``'s projections on one token for specs with per-layer shapes
     (:func:`~estimator.params.layer_attention_params`): ``q_proj`` ``2·h·a·d_i``, ``o_proj``
     ``2·a·dv_i·h``; a layer that owns its K/V adds ``k_proj`` ``2·h·g_i·d_i`` and (unless values
-    reuse keys) ``v_proj`` ``2·h·g_i·dv_i``; a K/V-sharing layer computes neither."""
-    h, a = s.hidden_size, s.num_attention_heads
+    reuse keys) ``v_proj`` ``2·h·g_i·dv_i``; a K/V-sharing layer computes neither; Laguna's
+    ``a_i`` query heads and ``g_proj`` (:func:`~estimator.params.gate_width`)."""
+    h, a = s.hidden_size, s.query_heads(i)
     g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
     k = g * d if owns_kv else 0
     v = g * dv if owns_kv and not k_eq_v else 0
-    return matmul_flops(1, h, a * d + k + v) + matmul_flops(1, a * dv, h)
+    # Laguna's g_proj (gate_width outputs) reads the layer input like q/k/v
+    return matmul_flops(1, h, a * d + k + v + gate_width(s, i)) + matmul_flops(1, a * dv, h)
 
 
 def per_layer_input_flops_per_token(s: ModelSpec) -> int:
@@ -339,6 +341,7 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
                                       for i in range(L)),
             router=router,
             routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
+            shared_experts=n_moe * shared_expert_flops_per_token(s),
             dense_ffn=n_dense * dense_ffn_flops_per_token(s)
             + wide * (ffn_flops_per_token(h, 2 * f, s.gated_ffn)
                       - ffn_flops_per_token(h, f, s.gated_ffn)),
@@ -391,13 +394,14 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     heads, d_qk, d_v = attention_dims(s)
     core = batch * FLOPS_PER_MAC * heads * pairs_x2  # FLOPS_PER_MAC is even: // 2 is exact
     scores, values = core * d_qk // 2 + indexer, core * d_v // 2
-    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash: head dims by layer kind
+    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash, Laguna: heads and dims by layer kind
         (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
-        full_x2 = n_full * attended_pairs_x2(seq_len, None, attention)
-        win_x2 = pairs_x2 - full_x2
-        unit = batch * FLOPS_PER_MAC * heads
-        scores = unit * (full_x2 * d_f + win_x2 * d_w) // 2
-        values = unit * (full_x2 * dv_f + win_x2 * dv_w) // 2
+        a_f, a_w = s.kind_query_heads()
+        full_x2 = attended_pairs_x2(seq_len, None, attention)
+        win_x2 = attended_pairs_x2(seq_len, s.sliding_window, attention) if n_window else 0
+        unit = batch * FLOPS_PER_MAC
+        scores = unit * (a_f * full_x2 * d_f + a_w * win_x2 * d_w) // 2
+        values = unit * (a_f * full_x2 * dv_f + a_w * win_x2 * dv_w) // 2
     return FlopBreakdown(
         attention_projections=T * p.attention_projections,
         attention_scores=scores,
@@ -555,11 +559,12 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
             proj += L * context_len * matmul_flops(1, m.kv_lora_rank,
                                                    heads * (m.qk_nope_head_dim + m.v_head_dim))
     dkeys, dvals = d_qk * key_sum, d_v * key_sum
-    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash: head dims by layer kind
+    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash, Laguna: heads and dims by layer kind
         (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
-        n_f = L - n_window
-        dkeys = n_f * k_full * d_f + n_window * k_win * d_w
-        dvals = n_f * k_full * dv_f + n_window * k_win * dv_w
+        a_f, a_w = s.kind_query_heads()
+        heads = 1  # the sums below carry the heads
+        dkeys = a_f * k_full * d_f + a_w * k_win * d_w
+        dvals = a_f * k_full * dv_f + a_w * k_win * dv_w
     return FlopBreakdown(
         attention_projections=proj,
         attention_scores=FLOPS_PER_MAC * heads * dkeys + indexer,

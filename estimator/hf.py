@@ -125,6 +125,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mimo_v2_flash": dict(num_key_value_heads=4, head_dim=192, v_head_dim=128,
                           tie_word_embeddings=False, attention_bias=False, sliding_window=129,
                           layer_types=None, mlp_layer_types=None),
+    "laguna": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                   attention_bias=False, sliding_window=512, layer_types=None, gating=True,
+                   mlp_layer_types=None),
     "gemma3_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=6),
@@ -383,7 +386,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED,
     "lara_mini": _PLAIN,
-    "mimo_v2_flash": _ROUTED,
+    "mimo_v2_flash": _ROUTED, "laguna": _PLAIN,
 }
 
 
@@ -2367,6 +2370,52 @@ def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:
                             "every layer (approximate)",))
 
 
+def _laguna(r: _Reader, name: str) -> ModelSpec:
+    """Laguna (``modeling_laguna``, transformers 5.24): query heads by layer
+    (``num_attention_heads_per_layer``; K/V heads fixed), per-head q/k RMSNorm, a softplus
+    output gate ``g_proj`` (``gating``: true or "per-head" → one gate per head, anything else →
+    one per channel), biases on q/k/v/o with ``attention_bias``; MoE where ``mlp_layer_types``
+    says ``sparse`` (by default all but the first layer) with one shared expert of
+    ``shared_expert_intermediate_size`` and a router whose ``e_score_correction_bias`` is a
+    parameter (``requires_grad=False``), sliding layers by ``layer_types`` (default none)."""
+    c = _common(r, name)
+    L, g = c["num_hidden_layers"], c["num_key_value_heads"]
+    heads = r.cfg.get("num_attention_heads_per_layer")  # default: num_attention_heads
+    if heads is not None:
+        if not isinstance(heads, (list, tuple)) or len(heads) != L:
+            raise EstimatorError(r.where + "num_attention_heads_per_layer", heads,
+                                 f"must be a list of {L} head counts")
+        heads = tuple(check_int(f"{r.where}num_attention_heads_per_layer[{i}]", a, 1)
+                      for i, a in enumerate(heads))
+        for i, a in enumerate(heads):
+            if a % g:
+                raise EstimatorError(f"{r.where}num_attention_heads_per_layer[{i}]", a,
+                                     f"must be a multiple of num_key_value_heads={g}")
+    gating = r.opt("gating")
+    lt = _layer_types(r, L) or ["full_attention"] * L
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    w = r.opt_int("sliding_window", 1) if sliding else None
+    layers = _sparse_mlp_layer_types(lambda r: 1)(r, L)
+    ab = r.flag("attention_bias")
+    kw: dict[str, Any] = dict(
+        layer_query_heads=heads or (),
+        attention_gate_proj="head" if gating is True or gating == "per-head" else "channel",
+        sliding_window=w, sliding_window_layers=sliding)
+    if layers:
+        kw.update(_moe_fields(r, layers, "moe_intermediate_size"), router_bias=True,
+                  num_shared_experts=1,
+                  shared_expert_intermediate_size=r.int("shared_expert_intermediate_size"))
+    return ModelSpec(**c, **kw, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     intermediate_size=r.int("intermediate_size") if len(layers) < L else 0,
+                     notes=("router e_score_correction_bias is a parameter in transformers "
+                            "(router_bias)",
+                            "per-layer query heads and output gate (Laguna): parameters, "
+                            "weights, FLOPs, the KV cache and training parameter states are "
+                            "counted layer by layer; the engine sections, training activations "
+                            "and communication volumes use num_attention_heads for every layer "
+                            "(approximate)"))
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2406,7 +2455,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
-    "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash,
+    "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2434,6 +2483,7 @@ ARCHITECTURES: dict[str, str] = {
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
     "Gemma4ForCausalLM": "gemma4_text", "MiMoV2FlashForCausalLM": "mimo_v2_flash",
+    "LagunaForCausalLM": "laguna",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",

@@ -43,6 +43,7 @@ from .params import (
     attention_params,
     dense_ffn_params,
     expert_params,
+    gate_width,
     layer_attention_params,
     layer_norm_params,
     norm_params,
@@ -439,18 +440,20 @@ def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tupl
     table and the input projection on the first stage, split over ``tp`` like the embedding.
     At ``tp = 1`` the parts add up to :func:`~estimator.params.count_params`."""
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
-    h, a, f, p = s.hidden_size, s.num_attention_heads, s.intermediate_size, \
-        s.per_layer_input_size
+    h, f, p = s.hidden_size, s.intermediate_size, s.per_layer_input_size
     lo, hi = layers
     n_moe = sum(1 for i in s.moe_layers if lo <= i < hi)
     wide = set(s.wide_ffn_layers)
     n_mats = _n_ffn_mats(s)
     attn_mat = attn_extra = dense = 0
     for i in range(lo, hi):
+        a = s.query_heads(i)
         g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
         kv = (d + (0 if k_eq_v else dv)) if owns_kv else 0
-        full_mat = h * a * (d + dv) + h * g * kv
-        attn_mat += h * _cdiv(a, tp) * (d + dv) + h * _cdiv(g, tp) * kv
+        gate = gate_width(s, i)  # Laguna's g_proj: split by heads like q
+        full_mat = h * a * (d + dv) + h * g * kv + h * gate
+        attn_mat += (h * _cdiv(a, tp) * (d + dv) + h * _cdiv(g, tp) * kv
+                     + h * _cdiv(gate, tp))
         attn_extra += _cdiv(layer_attention_params(s, i) - full_mat, tp)
         if s.moe_beside_dense or i not in s.moe_layers:
             dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
@@ -468,7 +471,8 @@ def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tupl
                             oth) if first else 0,
         "attention": nbytes(attn_mat, mat) + nbytes(attn_extra, oth),
         "dense_ffn": nbytes(dense, mat),
-        "shared_experts": 0,
+        "shared_experts": (nbytes(n_moe * lp.shared_mat, mat)
+                           + nbytes(n_moe * lp.shared_extra, oth)),  # Laguna's
         "routed_experts": nbytes(n_moe * lp.expert_mat, exp) + nbytes(n_moe * lp.expert_extra, oth),
         "router": nbytes(router, oth),
         "norms": nbytes(norms, oth),

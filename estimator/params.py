@@ -379,8 +379,10 @@ def layer_attention_params(s: ModelSpec, i: int) -> int:
     ``h·g_i·d_i`` and ``v_proj`` ``h·g_i·dv_i`` (absent when values reuse keys). Biases where
     ``attention_bias`` (``a·d_i``, ``g_i·d_i``, ``g_i·dv_i``) and ``attention_out_bias`` (``h``);
     ``q_norm`` and ``k_norm`` (``d_i``) with ``qk_norm="head"`` (Gemma-4's ``v_norm`` has no
-    weight); ``a`` sinks on sliding layers with ``sliding_layer_sinks``."""
-    h, a = s.hidden_size, s.num_attention_heads
+    weight); ``a`` sinks on sliding layers with ``sliding_layer_sinks``. Laguna
+    (``modeling_laguna.LagunaAttention``): ``a = a_i`` query heads by layer, and a bias-free
+    ``g_proj`` of ``h·a_i`` (one gate per head) or ``h·a_i·d_i`` (per channel)."""
+    h, a = s.hidden_size, s.query_heads(i)
     g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
     k = g * d if owns_kv else 0
     v = g * dv if owns_kv and not k_eq_v else 0
@@ -393,7 +395,16 @@ def layer_attention_params(s: ModelSpec, i: int) -> int:
         p += (2 if owns_kv else 1) * norm_params(s, d)
     if s.sliding_layer_sinks and i in s.sliding_window_layers:
         p += a
-    return p
+    return p + h * gate_width(s, i)
+
+
+def gate_width(s: ModelSpec, i: int) -> int:
+    """Outputs of layer ``i``'s ``g_proj`` (Laguna): ``a_i`` per head, ``a_i·d_i`` per
+    channel, 0 without the gate."""
+    if s.attention_gate_proj == "none":
+        return 0
+    a = s.query_heads(i)
+    return a if s.attention_gate_proj == "head" else a * s.layer_attention_shape(i)[1]
 
 
 def per_layer_input_params(s: ModelSpec) -> tuple[int, int, int]:

@@ -261,6 +261,12 @@ class ModelSpec:
     # sliding layers have one learned sink logit per query head, full layers none
     # (MiMo-V2-Flash; gpt-oss's sinks on every layer are ``attention_sinks``)
     sliding_layer_sinks: bool = False
+    # query heads of every layer when they differ by layer (Laguna's
+    # ``num_attention_heads_per_layer``; K/V heads stay ``num_key_value_heads``); () → a
+    layer_query_heads: tuple[int, ...] = ()
+    # a softplus output gate ``g_proj`` from the layer input, no bias (Laguna's ``gating``):
+    # "head" h → a_i (one gate per head), "channel" h → a_i·d; "none" → no gate
+    attention_gate_proj: str = "none"
     # layers whose dense MLP is 2·intermediate_size wide (``use_double_wide_mlp``)
     wide_ffn_layers: tuple[int, ...] = ()
     # each MoE layer also runs the dense MLP beside its experts, with three more norms of width
@@ -299,7 +305,23 @@ class ModelSpec:
                     or self.full_attention_k_eq_v or self.kv_shared_layers
                     or self.per_layer_input_size or self.wide_ffn_layers
                     or self.moe_beside_dense or self.attention_v_head_dim
-                    or self.sliding_layer_sinks)
+                    or self.sliding_layer_sinks or self.layer_query_heads
+                    or self.attention_gate_proj != "none")
+
+    def query_heads(self, i: int) -> int:
+        """Query heads of layer ``i`` (``layer_query_heads``, else ``num_attention_heads``)."""
+        return self.layer_query_heads[i] if self.layer_query_heads else self.num_attention_heads
+
+    def kind_query_heads(self) -> tuple[int, int]:
+        """``(Σ query heads over the full-attention layers, Σ over the sliding layers)``."""
+        slide = set(self.sliding_window_layers)
+        full = win = 0
+        for i in range(self.num_hidden_layers):
+            if i in slide:
+                win += self.query_heads(i)
+            else:
+                full += self.query_heads(i)
+        return full, win
 
     def attention_kind_dims(self, sliding: bool) -> tuple[int, int, int]:
         """``(K/V heads, q/k head dim, value head dim)`` of the sliding or the full-attention
@@ -581,7 +603,8 @@ def _validate(s: ModelSpec) -> None:
 
 
 def _validate_layer_shapes(s: ModelSpec) -> None:
-    """Gemma-4's per-layer fields: sizes in range, layer lists valid, no hybrid mixers."""
+    """Per-layer fields (Gemma-4, MiMo-V2-Flash, Laguna): sizes in range, layer lists valid,
+    no hybrid mixers."""
     for n in ("full_attention_kv_heads", "full_attention_head_dim", "per_layer_input_size",
               "per_layer_input_vocab", "attention_v_head_dim"):
         check_int(n, getattr(s, n), 0)
@@ -608,6 +631,19 @@ def _validate_layer_shapes(s: ModelSpec) -> None:
     if s.mla is not None or s.moa is not None or s.is_hybrid:
         raise EstimatorError("kv_shared_layers", s.kv_shared_layers, "per-layer attention "
                              "shapes apply to standard attention without hybrid mixers only")
+    if s.attention_gate_proj not in ("none", "head", "channel"):
+        raise EstimatorError("attention_gate_proj", s.attention_gate_proj,
+                             "must be 'none', 'head' or 'channel'")
+    if s.layer_query_heads:
+        q = s.layer_query_heads
+        if not isinstance(q, tuple) or len(q) != L:
+            raise EstimatorError("layer_query_heads", q, f"must be a list of {L} head counts")
+        for i, a in enumerate(q):
+            check_int(f"layer_query_heads[{i}]", a, 1)
+            for g in {s.num_key_value_heads, s.full_attention_kv_heads or s.num_key_value_heads}:
+                if a % g:
+                    raise EstimatorError(f"layer_query_heads[{i}]", a,
+                                         f"must be a multiple of the K/V heads ({g})")
     if s.full_attention_k_eq_v and s.attention_v_head_dim:
         raise EstimatorError("attention_v_head_dim", s.attention_v_head_dim,
                              "values that reuse the keys have the key head dim")

@@ -57,6 +57,8 @@ REQUIRED: dict[str, dict] = {
     "gemma4_text": dict(_BASE, intermediate_size=96),
     "mimo_v2_flash": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
                           n_routed_experts=4, num_experts_per_tok=2),
+    "laguna": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
+                   num_experts_per_tok=2, shared_expert_intermediate_size=24),
     "granitemoe_swa": dict(_BASE, intermediate_size=96, num_local_experts=4,
                            num_experts_per_tok=2),
     # Helium needs num_attention_heads x head_dim == hidden_size and heads divisible by its

@@ -1,5 +1,5 @@
 """Random tiny configs of the families whose attention shapes, K/V ownership or inputs differ
-by layer (Gemma-4, MiMo-V2-Flash), shared by the exactness tests: parameters against
+by layer (Gemma-4, MiMo-V2-Flash, Laguna), shared by the exactness tests: parameters against
 transformers on the meta device (tests/test_params_hf.py), forward FLOPs against
 FlopCounterMode and KV-cache bytes against transformers' cache tensors
 (tests/test_layer_shapes.py). Pure data, no torch.
@@ -76,6 +76,31 @@ def gen_mimo_v2_flash(rng: random.Random) -> dict:
     else:
         d["sliding_window"] = rng.choice([3, 5, 6, 40])
     if rng.random() < 0.5:
+        d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"])
+                            for _ in range(L)]
+    if rng.random() < 0.5:
+        d["mlp_layer_types"] = [rng.choice(["dense", "sparse"]) for _ in range(L)]
+    return d
+
+
+def gen_laguna(rng: random.Random) -> dict:
+    """Laguna: query heads by layer (multiples of the K/V heads), per-head or per-channel
+    output gate, q/k/v/o biases, dense and MoE layers with a shared expert, sliding layers."""
+    g = rng.choice([1, 2])
+    L = rng.randint(1, 6)
+    E = rng.randint(1, 6)
+    d = {"num_hidden_layers": L, "vocab_size": rng.randint(37, 211),
+         "max_position_embeddings": 64, "tie_word_embeddings": _flag(rng),
+         "num_attention_heads": 2 * g, "num_key_value_heads": g,
+         "hidden_size": rng.choice([16, 24, 32]), "head_dim": rng.choice([4, 6, 8]),
+         "intermediate_size": rng.randint(5, 60), "moe_intermediate_size": rng.randint(3, 30),
+         "shared_expert_intermediate_size": rng.randint(3, 30), "num_experts": E,
+         "num_experts_per_tok": rng.randint(1, min(E, 3)), "attention_bias": _flag(rng),
+         "gating": rng.choice([True, "per-head", "per-element"]),
+         "sliding_window": rng.choice([3, 5, 6, 40])}
+    if rng.random() < 0.7:
+        d["num_attention_heads_per_layer"] = [g * rng.randint(1, 4) for _ in range(L)]
+    if rng.random() < 0.6:
         d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"])
                             for _ in range(L)]
     if rng.random() < 0.5:

@@ -1,5 +1,5 @@
 """Exactness for families whose attention shapes, K/V ownership and inputs differ by layer
-(Gemma-4, MiMo-V2-Flash: tests/layer_shape_configs.py). Parameters are checked with every
+(Gemma-4, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are checked with every
 other family in tests/test_params_hf.py; here, on the same random configs:
 
 * forward FLOPs == ``FlopCounterMode`` on transformers' eager implementation (full attention
@@ -80,6 +80,12 @@ def test_random_configs_cover_the_quirks():
     assert any(0 < s.num_moe_layers < s.num_hidden_layers for s in mimo)
     assert any(s.attention_v_head_dim != s.head_dim for s in mimo)
     assert any(s.attention_bias for s in mimo)
+    laguna = [spec_from_hf_config(c) for c in layer_shape_configs.random_configs(
+        "laguna", 6, salt="exact")]
+    assert any(len(set(s.layer_query_heads)) > 1 for s in laguna)
+    assert {s.attention_gate_proj for s in laguna} == {"head", "channel"}
+    assert any(0 < s.num_moe_layers < s.num_hidden_layers for s in laguna)
+    assert any(s.sliding_window_layers for s in laguna)
 
 
 @pytest.mark.parametrize("model_type", sorted(layer_shape_configs.GENERATORS))
