@@ -56,9 +56,6 @@ DETAILS: dict[str, str] = {
             "on the lm_head",
     "gemma3n_text": "per-layer input embeddings and projections, AltUp and LAuReL blocks, K/V "
                     "shared across the last layers",
-    "gemma4_unified_text": "Gemma-4's text model in its own class (Gemma4UnifiedForCausalLM); "
-                           "gemma4_text loads, this variant is not checked against its "
-                           "modeling file yet",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
@@ -95,7 +92,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text",
-        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
+        "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
     ),
 }
 

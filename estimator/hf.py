@@ -122,6 +122,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         vocab_size_per_layer_input=262_144, hidden_size_per_layer_input=256,
                         attention_k_eq_v=False, num_kv_shared_layers=0, enable_moe_block=False,
                         use_double_wide_mlp=False, global_head_dim=512),
+    "gemma4_unified_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                                attention_bias=False, sliding_window=1024, layer_types=None,
+                                attention_k_eq_v=False, num_kv_shared_layers=0,
+                                use_double_wide_mlp=False, global_head_dim=512),
     "mimo_v2_flash": dict(num_key_value_heads=4, head_dim=192, v_head_dim=128,
                           tie_word_embeddings=False, attention_bias=False, sliding_window=129,
                           layer_types=None, mlp_layer_types=None),
@@ -328,6 +332,8 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "kwargs (default 6) to derive layer_types; not a declared field.",
     ("gemma4_text", "global_head_dim"): "Gemma4TextConfig.__post_init__ pops it from kwargs "
     "(default 512): the head dim of the full-attention layers; not a declared field.",
+    ("gemma4_unified_text", "global_head_dim"): "Gemma4UnifiedTextConfig.__post_init__ pops it "
+    "from kwargs (default 512), as Gemma-4's.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
     "(default 4) to derive layer_types; not a declared field.",
     ("cohere2_moe", "first_k_dense_replace"): "Cohere2MoeConfig.__post_init__ pops it from "
@@ -2259,7 +2265,7 @@ def _gemma4_layer_types(r: _Reader, L: int) -> list[str]:
     return lt[:-1] + ["full_attention"]
 
 
-def _gemma4_text(r: _Reader, name: str) -> ModelSpec:
+def _gemma4_text(r: _Reader, name: str, unified: bool = False) -> ModelSpec:
     """Gemma-4's text model (``modeling_gemma4.Gemma4TextModel``, transformers 5.24).
 
     Full-attention layers have their own head dim (``global_head_dim``) and, with
@@ -2268,7 +2274,8 @@ def _gemma4_text(r: _Reader, name: str) -> ModelSpec:
     of their kind (``Gemma4TextConfig.kv_sharing_modes``) and, with ``use_double_wide_mlp``,
     have MLPs twice ``intermediate_size`` wide; per-layer embeddings when
     ``hidden_size_per_layer_input`` is set; ``enable_moe_block`` adds an MoE block beside the
-    MLP of every layer."""
+    MLP of every layer. ``unified``: ``modeling_gemma4_unified``'s text model, the same block
+    without per-layer embeddings and MoE."""
     if r.cfg.get("per_layer_config") is not None:
         raise EstimatorError(r.where + "per_layer_config", "(set)", "explicit per-layer "
                              "overrides are not read; give global_head_dim and "
@@ -2304,11 +2311,11 @@ def _gemma4_text(r: _Reader, name: str) -> ModelSpec:
                              f"must divide num_attention_heads={a}")
     if r.flag("use_double_wide_mlp"):
         kw["wide_ffn_layers"] = kw["kv_shared_layers"]
-    p = r.opt("hidden_size_per_layer_input")
+    p = None if unified else r.opt("hidden_size_per_layer_input")
     if p:  # 0 or null: no per-layer embeddings
         kw.update(per_layer_input_size=check_int(r.where + "hidden_size_per_layer_input", p, 1),
                   per_layer_input_vocab=r.opt_int("vocab_size_per_layer_input", 1))
-    if r.flag("enable_moe_block"):
+    if not unified and r.flag("enable_moe_block"):
         E = r.int("num_experts")
         k = r.int("top_k_experts")
         if k > E:
@@ -2456,6 +2463,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
+    "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
@@ -2483,7 +2491,7 @@ ARCHITECTURES: dict[str, str] = {
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
     "Gemma4ForCausalLM": "gemma4_text", "MiMoV2FlashForCausalLM": "mimo_v2_flash",
-    "LagunaForCausalLM": "laguna",
+    "LagunaForCausalLM": "laguna", "Gemma4UnifiedForCausalLM": "gemma4_unified_text",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",

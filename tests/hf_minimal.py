@@ -55,6 +55,7 @@ REQUIRED: dict[str, dict] = {
         "olmo")},
     # Gemma-4's default per-layer embedding table is 262,144 rows (counted; meta device)
     "gemma4_text": dict(_BASE, intermediate_size=96),
+    "gemma4_unified_text": dict(_BASE, intermediate_size=96),
     "mimo_v2_flash": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
                           n_routed_experts=4, num_experts_per_tok=2),
     "laguna": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,

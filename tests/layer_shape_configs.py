@@ -108,6 +108,21 @@ def gen_laguna(rng: random.Random) -> dict:
     return d
 
 
+def gen_gemma4_unified_text(rng: random.Random) -> dict:
+    """Gemma-4 unified's text model: Gemma-4's block without per-layer embeddings and MoE."""
+    d = gen_gemma4_text(rng)
+    for k in ("hidden_size_per_layer_input", "vocab_size_per_layer_input", "enable_moe_block",
+              "num_experts", "top_k_experts", "moe_intermediate_size"):
+        d.pop(k, None)
+    L = d["num_hidden_layers"]
+    types = d.get("layer_types") or ["sliding_attention" if (i + 1) % 6 else "full_attention"
+                                     for i in range(L)]
+    types = types[:-1] + ["full_attention"]
+    d["num_kv_shared_layers"] = rng.choice([n for n in range(L)
+                                            if set(types[:L - n]) == set(types)])
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -80,6 +80,9 @@ def test_random_configs_cover_the_quirks():
     assert any(0 < s.num_moe_layers < s.num_hidden_layers for s in mimo)
     assert any(s.attention_v_head_dim != s.head_dim for s in mimo)
     assert any(s.attention_bias for s in mimo)
+    unified = [spec_from_hf_config(c) for c in layer_shape_configs.random_configs(
+        "gemma4_unified_text", 6, salt="exact")]
+    assert any(s.kv_shared_layers and s.wide_ffn_layers for s in unified)
     laguna = [spec_from_hf_config(c) for c in layer_shape_configs.random_configs(
         "laguna", 6, salt="exact")]
     assert any(len(set(s.layer_query_heads)) > 1 for s in laguna)
