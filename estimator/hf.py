@@ -2465,7 +2465,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
     "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
 }
-SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
+SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "gemma4", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
@@ -2495,6 +2495,7 @@ ARCHITECTURES: dict[str, str] = {
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
+    "Gemma4ForConditionalGeneration": "gemma4",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
     "GPT2LMHeadModel": "gpt2", "GPTBigCodeForCausalLM": "gpt_bigcode",
@@ -2601,6 +2602,46 @@ def _llama4_vision(r: _Reader, text_h: int) -> int:
 
 _VISION_NOTE = ("vision encoder and projector counted apart (params.vision), in served weights "
                 "unless include_vision is false")
+
+
+def _gemma4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Gemma-4 multimodal (``Gemma4ForConditionalGeneration``): the ``gemma4_text`` model under
+    ``text_config``, and — when ``vision_config`` / ``audio_config`` are present (both optional,
+    ``Gemma4Config.sub_configs_defaults``) — the vision and audio encoders with their embedders,
+    counted apart (:func:`~estimator.vision.gemma4_vision_params`,
+    :func:`~estimator.vision.gemma4_audio_params`). The wrapper's ``tie_word_embeddings``
+    (default true) ties the output head, as for Gemma-3."""
+    tc = _sub_config(cfg, "text_config", "gemma4")
+    spec = _gemma4_text(_Reader(tc, "gemma4_text", where="text_config."), name)
+    tie = cfg.get("tie_word_embeddings", True)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    th, v = spec.hidden_size, 0
+    if cfg.get("vision_config") is not None:
+        r = _vision_reader(cfg, "gemma4", "gemma4_vision")
+        h, f, L, a, g, d, p, P = _vision_ints(r, "hidden_size", "intermediate_size",
+                                              "num_hidden_layers", "num_attention_heads",
+                                              "num_key_value_heads", "head_dim", "patch_size",
+                                              "position_embedding_size")
+        v += vision.gemma4_vision_params(h, f, L, a, g, d, p, P, th)
+    if cfg.get("audio_config") is not None:
+        ac = _sub_config(cfg, "audio_config", "gemma4")
+        r = _Reader(ac, "gemma4_audio", where="audio_config.",
+                    defaults=vision.VISION_DEFAULTS["gemma4_audio"])
+        h, L, a, k, out = _vision_ints(r, "hidden_size", "num_hidden_layers",
+                                       "num_attention_heads", "conv_kernel_size",
+                                       "output_proj_dims")
+        ch = r.opt("subsampling_conv_channels")
+        if not isinstance(ch, (list, tuple)) or len(ch) != 2:
+            raise EstimatorError("audio_config.subsampling_conv_channels", ch,
+                                 "must be a list of two channel counts")
+        c0, c1 = (check_int(f"audio_config.subsampling_conv_channels[{i}]", c, 1)
+                  for i, c in enumerate(ch))
+        v += vision.gemma4_audio_params(h, L, a, c0, c1, k, out, th)
+    note = ("vision and audio encoders and their embedders counted apart (params.vision), in "
+            "served weights unless include_vision is false")
+    return spec.replace(model_type="gemma4", tie_word_embeddings=tie, vision_params=v,
+                        notes=spec.notes + ((note,) if v else ()))
 
 
 def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
@@ -2727,6 +2768,7 @@ def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
+    "gemma4": _gemma4,
     "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
     "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),
 }

@@ -23,6 +23,7 @@ import layer_shape_configs  # noqa: E402
 from estimator.flops import forward_flops  # noqa: E402
 from estimator.hf import spec_from_hf_config  # noqa: E402
 from estimator.memory import kv_cache_bytes  # noqa: E402
+from estimator.params import count_params  # noqa: E402
 
 CASES = [(mt, cfg) for mt in sorted(layer_shape_configs.GENERATORS)
          for cfg in layer_shape_configs.random_configs(mt, 6, salt="exact")]
@@ -118,3 +119,51 @@ def test_weights_and_training_params_equal_the_count(model_type):
         tied = 2 * m.spec.vocab_size * m.spec.hidden_size if m.spec.tie_word_embeddings else 0
         got = sum(v for h in halves for k, v in h.items() if k != "routed_experts")
         assert got + expert == 2 * (pc.total + pc.buffers) + tied, cfg
+
+
+def _gemma4_wrapper_configs(n: int) -> list[dict]:
+    """Gemma-4 multimodal configs: the text model with or without vision and audio encoders
+    (odd audio widths included: its heads take ``h // a``)."""
+    import random
+
+    rng = random.Random("gemma4-wrapper")
+    out = []
+    for text in layer_shape_configs.random_configs("gemma4_text", n, salt="wrapper"):
+        cfg = {"model_type": "gemma4", "text_config": text}
+        if rng.random() < 0.8:
+            a = rng.choice([1, 2, 4])
+            cfg["vision_config"] = {
+                "hidden_size": rng.choice([8, 16, 24]), "intermediate_size": rng.randint(5, 40),
+                "num_hidden_layers": rng.randint(1, 3), "num_attention_heads": a,
+                "num_key_value_heads": rng.choice([x for x in (1, 2, 4) if a % x == 0]),
+                "head_dim": rng.choice([2, 4, 6]), "patch_size": rng.choice([2, 4]),
+                "position_embedding_size": rng.randint(5, 50)}
+        if rng.random() < 0.7:
+            a = rng.choice([1, 2, 4])
+            cfg["audio_config"] = {
+                "hidden_size": a * rng.choice([4, 6, 8]) + rng.choice([0, 1]),
+                "num_hidden_layers": rng.randint(1, 3), "num_attention_heads": a,
+                "subsampling_conv_channels": [rng.choice([4, 8, 10]), rng.choice([3, 5])],
+                "conv_kernel_size": rng.choice([3, 5]), "output_proj_dims": rng.randint(3, 20)}
+        if rng.random() < 0.5:
+            cfg["tie_word_embeddings"] = rng.random() < 0.5
+        out.append(cfg)
+    return out
+
+
+@pytest.mark.parametrize("cfg", _gemma4_wrapper_configs(8), ids=lambda c: "gemma4")
+def test_gemma4_wrapper_equals_transformers(cfg):
+    """``Gemma4ForConditionalGeneration`` on the meta device: the vision and audio encoders with
+    their embedders equal ``params.vision``; the rest (language model and head) ``total``."""
+    import hf_oracle
+    import transformers
+
+    hc = hf_oracle.hf_config(cfg)
+    with warnings.catch_warnings(), torch.device("meta"):
+        warnings.simplefilter("ignore")
+        model = transformers.Gemma4ForConditionalGeneration(hc)
+    mm = model.model
+    towers = sum(hf_oracle.numel(x) for x in (mm.vision_tower, mm.audio_tower, mm.embed_vision,
+                                                mm.embed_audio) if x is not None)
+    c = count_params(spec_from_hf_config(cfg))
+    assert (c.vision, c.total) == (towers, hf_oracle.numel(model) - towers), cfg
