@@ -167,3 +167,19 @@ def test_gemma4_wrapper_equals_transformers(cfg):
                                                 mm.embed_audio) if x is not None)
     c = count_params(spec_from_hf_config(cfg))
     assert (c.vision, c.total) == (towers, hf_oracle.numel(model) - towers), cfg
+
+
+@pytest.mark.parametrize("model_type", sorted(layer_shape_configs.GENERATORS))
+def test_layer_shaped_custom_spec_round_trips(model_type, tmp_path):
+    """A spec with per-layer fields written as a ``custom`` YAML loads back equal (the tuple
+    fields come back from YAML lists)."""
+    import yaml
+
+    import estimator
+
+    for i, cfg in enumerate(layer_shape_configs.random_configs(model_type, 3, salt="yaml")):
+        spec = spec_from_hf_config(cfg)
+        d = {**spec.to_dict(), "model_type": "custom"}
+        p = tmp_path / f"{i}.yaml"
+        p.write_text(yaml.safe_dump(d))
+        assert estimator.load_model(str(p)).spec.replace(model_type=model_type) == spec
