@@ -62,12 +62,6 @@ DETAILS: dict[str, str] = {
             "on the lm_head",
     "gemma3n_text": "per-layer input embeddings and projections, AltUp and LAuReL blocks, K/V "
                     "shared across the last layers",
-    "gemma4_text": "per-layer input embeddings (embed_tokens_per_layer) with per-layer gates and "
-                   "projections, K/V shared across the last num_kv_shared_layers layers, "
-                   "per-layer attention shapes (attention_k_eq_v, double-wide MLPs), an optional "
-                   "MoE block beside the MLP",
-    "gemma4_unified_text": "Gemma-4's text model (per-layer inputs, K/V sharing, per-layer "
-                           "attention shapes)",
     "deepseek_v4": "DeepSeek-V4: hyper-connections (hc_mult residual streams mixed by "
                    "per-layer fn/base/scale weights and Sinkhorn iterations, a hyper head "
                    "before the lm_head), compressed attention layers (HCA/CSA compressors "
@@ -78,11 +72,6 @@ DETAILS: dict[str, str] = {
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
              "hyper-connections (hc_mult residual streams), attention sinks and an output gate",
-    "laguna": "per-layer query head counts (num_attention_heads_per_layer) and a per-head or "
-              "per-channel output gate (g_proj)",
-    "mimo_v2_flash": "MiMo-V2-Flash: sliding layers have twice the K/V heads and attention "
-                     "sinks, full layers neither; v_head_dim differs from head_dim (per-layer "
-                     "K/V shapes in the cache)",
     "modernbert-decoder": "the first layer has no attention norm, and a prediction head (an h x h "
                           "dense and a LayerNorm) runs before the lm_head",
 }
@@ -106,7 +95,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "multimodal": (
         "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",
-        "gemma3n", "gemma4", "gemma4_assistant", "gemma4_unified",
+        "gemma3n", "gemma4_assistant", "gemma4_unified",
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
@@ -114,9 +103,8 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text", "gemma4_text",
-        "gemma4_unified_text", "gpt_neox_japanese", "hy_v4", "laguna", "mimo_v2_flash",
-        "modernbert-decoder",
+        "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text",
+        "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
     ),
 }
 

@@ -50,7 +50,7 @@ from .mixers import (
     mixer_matrix_params,
     recurrence_flops_per_token,
 )
-from .params import count_params
+from .params import count_params, gate_width
 from .spec import ModelSpec
 
 #: One multiply-add = 2 floating-point operations (REFERENCE.md §2).
@@ -88,7 +88,7 @@ RECOMPUTE_MODES = {
 #: Components of :class:`FlopBreakdown`, in display order.
 COMPONENTS = ("attention_projections", "attention_scores", "attention_values", "router",
               "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers",
-              "mtp")
+              "mtp", "per_layer_inputs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +117,15 @@ class FlopBreakdown:
     #: transformer blocks, attention core included; :func:`mtp_forward_flops`); their pass
     #: through the shared output head is in ``lm_head``. 0 in every inference forward.
     mtp: int = 0
+    #: Gemma-4's per-layer-input matrices (:func:`per_layer_input_flops_per_token`)
+    per_layer_inputs: int = 0
 
     @property
     def total(self) -> int:
         # the COMPONENTS, spelled out: read many times per report, a generator is 4x slower
         return (self.attention_projections + self.attention_scores + self.attention_values
                 + self.router + self.routed_experts + self.shared_experts + self.dense_ffn
-                + self.lm_head + self.sequence_mixers + self.mtp)
+                + self.lm_head + self.sequence_mixers + self.mtp + self.per_layer_inputs)
 
     @property
     def attention_core(self) -> int:
@@ -240,6 +242,38 @@ def attention_core_flops_per_sequence(s: ModelSpec, seq_len: int, window: int | 
     return (FLOPS_PER_MAC * p2 * heads * d_qk // 2, FLOPS_PER_MAC * p2 * heads * d_v // 2)
 
 
+def layer_attention_projection_flops_per_token(s: ModelSpec, i: int) -> int:
+    """Attention layer ``i``'s projections on one token for specs with per-layer shapes
+    (:func:`~estimator.params.layer_attention_params`): ``q_proj`` ``2·h·a·d_i``, ``o_proj``
+    ``2·a·dv_i·h``; a layer that owns its K/V adds ``k_proj`` ``2·h·g_i·d_i`` and (unless values
+    reuse keys) ``v_proj`` ``2·h·g_i·dv_i``; a K/V-sharing layer computes neither; Laguna's
+    ``a_i`` query heads and ``g_proj`` (:func:`~estimator.params.gate_width`)."""
+    h, a = s.hidden_size, s.query_heads(i)
+    g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
+    k = g * d if owns_kv else 0
+    v = g * dv if owns_kv and not k_eq_v else 0
+    # Laguna's g_proj (gate_width outputs) reads the layer input like q/k/v
+    return matmul_flops(1, h, a * d + k + v + gate_width(s, i)) + matmul_flops(1, a * dv, h)
+
+
+def per_layer_input_flops_per_token(s: ModelSpec) -> int:
+    """Gemma-4's per-layer inputs on one token (:func:`~estimator.params.
+    per_layer_input_params`): ``per_layer_model_projection`` ``2·h·L·p`` and per layer the gate
+    ``h → p`` and projection ``p → h``; the table lookup is a gather (0 FLOPs)."""
+    p, L, h = s.per_layer_input_size, s.num_hidden_layers, s.hidden_size
+    return matmul_flops(1, h, L * p) + L * 2 * matmul_flops(1, h, p) if p else 0
+
+
+def kind_attention_dims(s: ModelSpec) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((d, dv) of the full layers, (d, dv) of the sliding layers)``: q/k and value head dims
+    of the attention core by layer kind (:meth:`~estimator.spec.ModelSpec.attention_kind_dims`;
+    both :func:`attention_dims`' unless the spec has per-layer shapes)."""
+    if not s.has_layer_shapes:
+        _, d_qk, d_v = attention_dims(s)
+        return (d_qk, d_v), (d_qk, d_v)
+    return s.attention_kind_dims(False)[1:], s.attention_kind_dims(True)[1:]
+
+
 def router_flops_per_token(s: ModelSpec) -> int:
     """One MoE layer's router on one token: ``2·h·E`` (REFERENCE.md §2; Megatron ignores it);
     ``E + Z`` outputs with LongCat-Flash's zero-computation experts (``spec.router_width``).
@@ -306,6 +340,19 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     router = n_moe * router_flops_per_token(s) if n_moe else 0
     if s.moa is not None:
         router += L * matmul_flops(1, h, s.moa.num_experts)
+    if s.has_layer_shapes:  # Gemma-4: attention and FFN widths by layer
+        f, wide = s.intermediate_size, len(s.wide_ffn_layers)
+        return FlopBreakdown(
+            attention_projections=sum(layer_attention_projection_flops_per_token(s, i)
+                                      for i in range(L)),
+            router=router,
+            routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
+            shared_experts=n_moe * shared_expert_flops_per_token(s),
+            dense_ffn=n_dense * dense_ffn_flops_per_token(s)
+            + wide * (ffn_flops_per_token(h, 2 * f, s.gated_ffn)
+                      - ffn_flops_per_token(h, f, s.gated_ffn)),
+            lm_head=lm_head_flops_per_position(s),
+            per_layer_inputs=per_layer_input_flops_per_token(s))
     return FlopBreakdown(
         attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s),
         router=router,
@@ -352,16 +399,26 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
                                                  chunked=is_chunked_attention(s))
     heads, d_qk, d_v = attention_dims(s)
     core = batch * FLOPS_PER_MAC * heads * pairs_x2  # FLOPS_PER_MAC is even: // 2 is exact
+    scores, values = core * d_qk // 2 + indexer, core * d_v // 2
+    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash, Laguna: heads and dims by layer kind
+        (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
+        a_f, a_w = s.kind_query_heads()
+        full_x2 = attended_pairs_x2(seq_len, None, attention)
+        win_x2 = attended_pairs_x2(seq_len, s.sliding_window, attention) if n_window else 0
+        unit = batch * FLOPS_PER_MAC
+        scores = unit * (a_f * full_x2 * d_f + a_w * win_x2 * d_w) // 2
+        values = unit * (a_f * full_x2 * dv_f + a_w * win_x2 * dv_w) // 2
     return FlopBreakdown(
         attention_projections=T * p.attention_projections,
-        attention_scores=core * d_qk // 2 + indexer,
-        attention_values=core * d_v // 2,
+        attention_scores=scores,
+        attention_values=values,
         router=T * p.router,
         routed_experts=T * p.routed_experts,
         shared_experts=T * p.shared_experts,
         dense_ffn=T * p.dense_ffn,
         lm_head=(T if lm_head == "all" else batch) * p.lm_head,
         sequence_mixers=T * p.sequence_mixers,
+        per_layer_inputs=T * p.per_layer_inputs,
     )
 
 
@@ -559,12 +616,20 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
         else:
             proj += L * context_len * matmul_flops(1, m.kv_lora_rank,
                                                    heads * (m.qk_nope_head_dim + m.v_head_dim))
+    dkeys, dvals = d_qk * key_sum, d_v * key_sum
+    if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash, Laguna: heads and dims by layer kind
+        (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
+        a_f, a_w = s.kind_query_heads()
+        heads = 1  # the sums below carry the heads
+        dkeys = a_f * k_full * d_f + a_w * k_win * d_w
+        dvals = a_f * k_full * dv_f + a_w * k_win * dv_w
     return FlopBreakdown(
         attention_projections=proj,
-        attention_scores=FLOPS_PER_MAC * heads * d_qk * key_sum + indexer,
-        attention_values=FLOPS_PER_MAC * heads * d_v * key_sum,
+        attention_scores=FLOPS_PER_MAC * heads * dkeys + indexer,
+        attention_values=FLOPS_PER_MAC * heads * dvals,
         router=one.router, routed_experts=one.routed_experts, shared_experts=one.shared_experts,
         dense_ffn=one.dense_ffn, lm_head=one.lm_head, sequence_mixers=one.sequence_mixers,
+        per_layer_inputs=one.per_layer_inputs,
     )
 
 

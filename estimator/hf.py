@@ -117,6 +117,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     sliding_window_pattern=4, layer_types=None),
     "gemma2": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
                    attention_bias=False, sliding_window=4096, layer_types=None),
+    "gemma4_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                        attention_bias=False, sliding_window=512, layer_types=None,
+                        vocab_size_per_layer_input=262_144, hidden_size_per_layer_input=256,
+                        attention_k_eq_v=False, num_kv_shared_layers=0, enable_moe_block=False,
+                        use_double_wide_mlp=False, global_head_dim=512),
+    "gemma4_unified_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
+                                attention_bias=False, sliding_window=1024, layer_types=None,
+                                attention_k_eq_v=False, num_kv_shared_layers=0,
+                                use_double_wide_mlp=False, global_head_dim=512),
+    "mimo_v2_flash": dict(num_key_value_heads=4, head_dim=192, v_head_dim=128,
+                          tie_word_embeddings=False, attention_bias=False, sliding_window=129,
+                          layer_types=None, mlp_layer_types=None),
+    "laguna": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False,
+                   attention_bias=False, sliding_window=512, layer_types=None, gating=True,
+                   mlp_layer_types=None),
     "gemma3_text": dict(num_key_value_heads=4, head_dim=256, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=6),
@@ -328,6 +343,10 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "DeepseekV3ForCausalLM for it).",
     ("gemma3_text", "sliding_window_pattern"): "Gemma3TextConfig.__post_init__ reads it from "
     "kwargs (default 6) to derive layer_types; not a declared field.",
+    ("gemma4_text", "global_head_dim"): "Gemma4TextConfig.__post_init__ pops it from kwargs "
+    "(default 512): the head dim of the full-attention layers; not a declared field.",
+    ("gemma4_unified_text", "global_head_dim"): "Gemma4UnifiedTextConfig.__post_init__ pops it "
+    "from kwargs (default 512), as Gemma-4's.",
     ("cohere2", "sliding_window_pattern"): "Cohere2Config.__post_init__ pops it from kwargs "
     "(default 4) to derive layer_types; not a declared field.",
     ("cohere2_moe", "first_k_dense_replace"): "Cohere2MoeConfig.__post_init__ pops it from "
@@ -398,6 +417,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED,
     "lara_mini": _PLAIN,
+    "mimo_v2_flash": _ROUTED, "laguna": _PLAIN,
 }
 
 
@@ -2386,6 +2406,177 @@ def _lara_mini(r: _Reader, name: str) -> ModelSpec:
                      mixer=_gated_deltanet(r) if layers else None, mixer_layers=layers)
 
 
+def _gemma4_layer_types(r: _Reader, L: int) -> list[str]:
+    """``Gemma4TextConfig.__post_init__``: by default every sixth layer is full attention, the
+    rest slide; the last layer is forced to full attention."""
+    lt = _layer_types(r, L)
+    if lt is None:
+        lt = ["sliding_attention" if (i + 1) % 6 else "full_attention" for i in range(L)]
+    for i, t in enumerate(lt):
+        if t not in ("sliding_attention", "full_attention"):
+            raise EstimatorError(f"{r.where}layer_types[{i}]", t,
+                                 "must be 'sliding_attention' or 'full_attention'")
+    return lt[:-1] + ["full_attention"]
+
+
+def _gemma4_text(r: _Reader, name: str, unified: bool = False) -> ModelSpec:
+    """Gemma-4's text model (``modeling_gemma4.Gemma4TextModel``, transformers 5.24).
+
+    Full-attention layers have their own head dim (``global_head_dim``) and, with
+    ``attention_k_eq_v``, their own K/V heads (``num_global_key_value_heads``) and no
+    ``v_proj``; the last ``num_kv_shared_layers`` layers reuse the K/V of the last earlier layer
+    of their kind (``Gemma4TextConfig.kv_sharing_modes``) and, with ``use_double_wide_mlp``,
+    have MLPs twice ``intermediate_size`` wide; per-layer embeddings when
+    ``hidden_size_per_layer_input`` is set; ``enable_moe_block`` adds an MoE block beside the
+    MLP of every layer. ``unified``: ``modeling_gemma4_unified``'s text model, the same block
+    without per-layer embeddings and MoE."""
+    if r.cfg.get("per_layer_config") is not None:
+        raise EstimatorError(r.where + "per_layer_config", "(set)", "explicit per-layer "
+                             "overrides are not read; give global_head_dim and "
+                             "num_global_key_value_heads instead")
+    if r.cfg.get("use_bidirectional_attention") == "all":  # default None: causal
+        raise EstimatorError(r.where + "use_bidirectional_attention", "all",
+                             "bidirectional (non-causal) Gemma-4 is not a decoder; only "
+                             "null or 'vision' load")
+    c = _common(r, name)
+    L, a = c["num_hidden_layers"], c["num_attention_heads"]
+    lt = _gemma4_layer_types(r, L)
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    n_shared = r.opt_int("num_kv_shared_layers", 0)
+    if n_shared > L:
+        raise EstimatorError(r.where + "num_kv_shared_layers", n_shared,
+                             f"must not exceed num_hidden_layers={L}")
+    first = L - n_shared
+    if 0 < n_shared < L and set(lt[:first]) != set(lt):
+        raise EstimatorError(r.where + "num_kv_shared_layers", n_shared, "some layer kind "
+                             "among the shared layers has no earlier layer to share K/V with")
+    k_eq_v = r.flag("attention_k_eq_v")
+    # num_global_key_value_heads: popped from kwargs by Gemma4TextConfig.__post_init__
+    # (default None: the layer keeps num_key_value_heads), read only with attention_k_eq_v
+    g_full = r.cfg.get("num_global_key_value_heads") if k_eq_v else None
+    if g_full is not None:
+        g_full = check_int(r.where + "num_global_key_value_heads", g_full, 1)
+    kw: dict[str, Any] = dict(
+        full_attention_head_dim=r.opt_int("global_head_dim", 1),
+        full_attention_kv_heads=g_full or 0, full_attention_k_eq_v=k_eq_v,
+        kv_shared_layers=tuple(range(first, L)))
+    if kw["full_attention_kv_heads"] and a % kw["full_attention_kv_heads"]:
+        raise EstimatorError(r.where + "num_global_key_value_heads", g_full,
+                             f"must divide num_attention_heads={a}")
+    if r.flag("use_double_wide_mlp"):
+        kw["wide_ffn_layers"] = kw["kv_shared_layers"]
+    p = None if unified else r.opt("hidden_size_per_layer_input")
+    if p:  # 0 or null: no per-layer embeddings
+        kw.update(per_layer_input_size=check_int(r.where + "hidden_size_per_layer_input", p, 1),
+                  per_layer_input_vocab=r.opt_int("vocab_size_per_layer_input", 1))
+    if not unified and r.flag("enable_moe_block"):
+        E = r.int("num_experts")
+        k = r.int("top_k_experts")
+        if k > E:
+            raise EstimatorError(r.where + "top_k_experts", k, f"must not exceed num_experts={E}")
+        kw.update(num_experts=E, num_experts_per_tok=k, moe_layers=tuple(range(L)),
+                  moe_intermediate_size=r.int("moe_intermediate_size"), moe_beside_dense=True)
+    # the full-attention overrides follow layer_types, so a window is required (int, 512)
+    w = r.opt_int("sliding_window", 1)
+    return ModelSpec(**c, **kw, intermediate_size=r.int("intermediate_size"),
+                     attention_bias=r.flag("attention_bias"),
+                     attention_out_bias=r.flag("attention_bias"), norms_per_layer=4,
+                     qk_norm="head", sliding_window=w if sliding else None,
+                     sliding_window_layers=sliding,
+                     notes=("per-layer attention shapes (Gemma-4): parameters, weights, "
+                            "FLOPs, the KV cache (and the serving decode reads built on it) and "
+                            "training parameter states are counted layer by layer; the engine "
+                            "sections (vLLM pages, SGLang cells), training activations and the "
+                            "communication volumes use the sliding layers' attention shape and "
+                            "the uniform MLP for every layer (approximate)",))
+
+
+def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:
+    """MiMo-V2-Flash (``modeling_mimo_v2_flash``, transformers 5.24): sliding layers have
+    twice ``num_key_value_heads`` and one sink logit per query head, full layers (by default the
+    first and every sixth) neither; values and ``o_proj`` use ``v_head_dim``; DeepSeek-V3
+    routing (sigmoid scores, ``e_score_correction_bias`` buffer) without shared experts, MoE
+    where ``mlp_layer_types`` says ``sparse`` (by default all but the first layer)."""
+    c = _common(r, name)
+    L, a, g = c["num_hidden_layers"], c["num_attention_heads"], c["num_key_value_heads"]
+    lt = _layer_types(r, L)
+    if lt is None:
+        lt = ["full_attention" if i == 0 or not (i + 1) % 6 else "sliding_attention"
+              for i in range(L)]
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    if sliding and a % (2 * g):
+        raise EstimatorError(r.where + "num_key_value_heads", g, "sliding layers have twice "
+                             f"as many K/V heads, which must divide num_attention_heads={a}")
+    # MiMoV2FlashConfig.__post_init__: the reference's sliding_window_size counts the previous
+    # tokens; transformers' window adds the query
+    wss = r.cfg.get("sliding_window_size")
+    w = (check_int(r.where + "sliding_window_size", wss, 0) + 1 if wss is not None
+         else r.opt_int("sliding_window", 1))
+    layers = _sparse_mlp_layer_types(lambda r: 1)(r, L)
+    ab = r.flag("attention_bias")
+    kw: dict[str, Any] = dict(
+        num_key_value_heads=2 * g if sliding else g, full_attention_kv_heads=g,
+        attention_v_head_dim=r.opt_int("v_head_dim", 1), sliding_layer_sinks=bool(sliding),
+        sliding_window=w if sliding else None, sliding_window_layers=sliding)
+    if layers:
+        kw.update(_moe_fields(r, layers, "moe_intermediate_size"),
+                  router_score_correction_bias=True)
+    return ModelSpec(**{**c, **kw}, attention_bias=ab,
+                     intermediate_size=r.int("intermediate_size") if len(layers) < L else 0,
+                     notes=("per-layer attention shapes (MiMo-V2-Flash): parameters, weights, "
+                            "FLOPs, the KV cache (and the serving decode reads built on it) and "
+                            "training parameter states are counted layer by layer; the engine "
+                            "sections (vLLM pages, SGLang cells), training activations and the "
+                            "communication volumes use the sliding layers' attention shape for "
+                            "every layer (approximate)",))
+
+
+def _laguna(r: _Reader, name: str) -> ModelSpec:
+    """Laguna (``modeling_laguna``, transformers 5.24): query heads by layer
+    (``num_attention_heads_per_layer``; K/V heads fixed), per-head q/k RMSNorm, a softplus
+    output gate ``g_proj`` (``gating``: true or "per-head" → one gate per head, anything else →
+    one per channel), biases on q/k/v/o with ``attention_bias``; MoE where ``mlp_layer_types``
+    says ``sparse`` (by default all but the first layer) with one shared expert of
+    ``shared_expert_intermediate_size`` and a router whose ``e_score_correction_bias`` is a
+    parameter (``requires_grad=False``), sliding layers by ``layer_types`` (default none)."""
+    c = _common(r, name)
+    L, g = c["num_hidden_layers"], c["num_key_value_heads"]
+    heads = r.cfg.get("num_attention_heads_per_layer")  # default: num_attention_heads
+    if heads is not None:
+        if not isinstance(heads, (list, tuple)) or len(heads) != L:
+            raise EstimatorError(r.where + "num_attention_heads_per_layer", heads,
+                                 f"must be a list of {L} head counts")
+        heads = tuple(check_int(f"{r.where}num_attention_heads_per_layer[{i}]", a, 1)
+                      for i, a in enumerate(heads))
+        for i, a in enumerate(heads):
+            if a % g:
+                raise EstimatorError(f"{r.where}num_attention_heads_per_layer[{i}]", a,
+                                     f"must be a multiple of num_key_value_heads={g}")
+    gating = r.opt("gating")
+    lt = _layer_types(r, L) or ["full_attention"] * L
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    w = r.opt_int("sliding_window", 1) if sliding else None
+    layers = _sparse_mlp_layer_types(lambda r: 1)(r, L)
+    ab = r.flag("attention_bias")
+    kw: dict[str, Any] = dict(
+        layer_query_heads=heads or (),
+        attention_gate_proj="head" if gating is True or gating == "per-head" else "channel",
+        sliding_window=w, sliding_window_layers=sliding)
+    if layers:
+        kw.update(_moe_fields(r, layers, "moe_intermediate_size"), router_bias=True,
+                  num_shared_experts=1,
+                  shared_expert_intermediate_size=r.int("shared_expert_intermediate_size"))
+    return ModelSpec(**c, **kw, attention_bias=ab, attention_out_bias=ab, qk_norm="head",
+                     intermediate_size=r.int("intermediate_size") if len(layers) < L else 0,
+                     notes=("router e_score_correction_bias is a parameter in transformers "
+                            "(router_bias)",
+                            "per-layer query heads and output gate (Laguna): parameters, "
+                            "weights, FLOPs, the KV cache and training parameter states are "
+                            "counted layer by layer; the engine sections, training activations "
+                            "and communication volumes use num_attention_heads for every layer "
+                            "(approximate)"))
+
+
 FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "mixtral": _mixtral, "phimoe": _phimoe, "granitemoe": _granitemoe, "olmoe": _olmoe,
@@ -2426,8 +2617,10 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
+    "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
+    "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
 }
-SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "qwen2_5_vl",
+SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "gemma4", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
@@ -2452,9 +2645,12 @@ ARCHITECTURES: dict[str, str] = {
     "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
+    "Gemma4ForCausalLM": "gemma4_text", "MiMoV2FlashForCausalLM": "mimo_v2_flash",
+    "LagunaForCausalLM": "laguna", "Gemma4UnifiedForCausalLM": "gemma4_unified_text",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
+    "Gemma4ForConditionalGeneration": "gemma4",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
     "GPT2LMHeadModel": "gpt2", "GPTBigCodeForCausalLM": "gpt_bigcode",
@@ -2562,6 +2758,46 @@ def _llama4_vision(r: _Reader, text_h: int) -> int:
 
 _VISION_NOTE = ("vision encoder and projector counted apart (params.vision), in served weights "
                 "unless include_vision is false")
+
+
+def _gemma4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Gemma-4 multimodal (``Gemma4ForConditionalGeneration``): the ``gemma4_text`` model under
+    ``text_config``, and — when ``vision_config`` / ``audio_config`` are present (both optional,
+    ``Gemma4Config.sub_configs_defaults``) — the vision and audio encoders with their embedders,
+    counted apart (:func:`~estimator.vision.gemma4_vision_params`,
+    :func:`~estimator.vision.gemma4_audio_params`). The wrapper's ``tie_word_embeddings``
+    (default true) ties the output head, as for Gemma-3."""
+    tc = _sub_config(cfg, "text_config", "gemma4")
+    spec = _gemma4_text(_Reader(tc, "gemma4_text", where="text_config."), name)
+    tie = cfg.get("tie_word_embeddings", True)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    th, v = spec.hidden_size, 0
+    if cfg.get("vision_config") is not None:
+        r = _vision_reader(cfg, "gemma4", "gemma4_vision")
+        h, f, L, a, g, d, p, P = _vision_ints(r, "hidden_size", "intermediate_size",
+                                              "num_hidden_layers", "num_attention_heads",
+                                              "num_key_value_heads", "head_dim", "patch_size",
+                                              "position_embedding_size")
+        v += vision.gemma4_vision_params(h, f, L, a, g, d, p, P, th)
+    if cfg.get("audio_config") is not None:
+        ac = _sub_config(cfg, "audio_config", "gemma4")
+        r = _Reader(ac, "gemma4_audio", where="audio_config.",
+                    defaults=vision.VISION_DEFAULTS["gemma4_audio"])
+        h, L, a, k, out = _vision_ints(r, "hidden_size", "num_hidden_layers",
+                                       "num_attention_heads", "conv_kernel_size",
+                                       "output_proj_dims")
+        ch = r.opt("subsampling_conv_channels")
+        if not isinstance(ch, (list, tuple)) or len(ch) != 2:
+            raise EstimatorError("audio_config.subsampling_conv_channels", ch,
+                                 "must be a list of two channel counts")
+        c0, c1 = (check_int(f"audio_config.subsampling_conv_channels[{i}]", c, 1)
+                  for i, c in enumerate(ch))
+        v += vision.gemma4_audio_params(h, L, a, c0, c1, k, out, th)
+    note = ("vision and audio encoders and their embedders counted apart (params.vision), in "
+            "served weights unless include_vision is false")
+    return spec.replace(model_type="gemma4", tie_word_embeddings=tie, vision_params=v,
+                        notes=spec.notes + ((note,) if v else ()))
 
 
 def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
@@ -2688,6 +2924,7 @@ def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
+    "gemma4": _gemma4,
     "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
     "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),
 }

@@ -43,6 +43,8 @@ from .params import (
     attention_params,
     dense_ffn_params,
     expert_params,
+    gate_width,
+    layer_attention_params,
     layer_norm_params,
     norm_params,
     router_params,
@@ -423,6 +425,62 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
                             + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
+    } if not s.has_layer_shapes else _layer_shaped_stage_weights(
+        s, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_, vision)
+
+
+def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tuple[int, int],
+                                first: bool, last: bool, tp: int, lm: int, nbytes,
+                                vision: bool) -> dict[str, int]:
+    """:func:`stage_weight_bytes` of a spec with per-layer shapes (Gemma-4), layer by layer over
+    ``[lo, hi)``: each layer's attention at its own shape (:func:`~estimator.params.
+    layer_attention_params`; matrices over ``⌈a/tp⌉`` query and ``⌈g_i/tp⌉`` K/V heads), its
+    dense MLP at its own width (double-wide layers) split over ``tp``, the per-layer-input gate
+    and projection (split over ``tp``), routers and norms replicated; the per-layer embedding
+    table and the input projection on the first stage, split over ``tp`` like the embedding.
+    At ``tp = 1`` the parts add up to :func:`~estimator.params.count_params`."""
+    mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
+    h, f, p = s.hidden_size, s.intermediate_size, s.per_layer_input_size
+    lo, hi = layers
+    n_moe = sum(1 for i in s.moe_layers if lo <= i < hi)
+    wide = set(s.wide_ffn_layers)
+    n_mats = _n_ffn_mats(s)
+    attn_mat = attn_extra = dense = 0
+    for i in range(lo, hi):
+        a = s.query_heads(i)
+        g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
+        kv = (d + (0 if k_eq_v else dv)) if owns_kv else 0
+        gate = gate_width(s, i)  # Laguna's g_proj: split by heads like q
+        full_mat = h * a * (d + dv) + h * g * kv + h * gate
+        attn_mat += (h * _cdiv(a, tp) * (d + dv) + h * _cdiv(g, tp) * kv
+                     + h * _cdiv(gate, tp))
+        attn_extra += _cdiv(layer_attention_params(s, i) - full_mat, tp)
+        if s.moe_beside_dense or i not in s.moe_layers:
+            dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
+    L = s.num_hidden_layers
+    ple_layer_mats = 2 * h * _cdiv(p, tp) * (hi - lo) if p else 0
+    lp = layer_params(s, tp)  # experts and routers are uniform across layers
+    router = n_moe * (lp.router + ((h + s.num_experts) if s.moe_beside_dense else 0))
+    norms = ((hi - lo) * (layer_norm_params(s) + (norm_params(s, h) if p else 0))
+             + (norm_params(s, h) if last and s.final_norm else 0)
+             + (norm_params(s, p) if first and p else 0)
+             + (3 * n_moe * norm_params(s, h) if s.moe_beside_dense else 0))
+    v_l = _cdiv(s.vocab_size, tp)
+    return {
+        "embedding": nbytes(v_l * h + (_cdiv(s.per_layer_input_vocab, tp) * L * p if p else 0),
+                            oth) if first else 0,
+        "attention": nbytes(attn_mat, mat) + nbytes(attn_extra, oth),
+        "dense_ffn": nbytes(dense, mat),
+        "shared_experts": (nbytes(n_moe * lp.shared_mat, mat)
+                           + nbytes(n_moe * lp.shared_extra, oth)),  # Laguna's
+        "routed_experts": nbytes(n_moe * lp.expert_mat, exp) + nbytes(n_moe * lp.expert_extra, oth),
+        "router": nbytes(router, oth),
+        "norms": nbytes(norms, oth),
+        "lm_head": nbytes(lm, oth),
+        "other": (nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0), mat)
+                  + nbytes(n_moe * lp.buffers, oth)),  # MiMo's e_score_correction_bias
+        "vision": nbytes(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
+        "sequence_mixers": 0,
     }
 
 
@@ -526,6 +584,27 @@ def layer_kinds(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, 
     return hi - lo, moe, slide
 
 
+def layer_shaped_kv_bytes_per_token(s: ModelSpec, kv_dtype: str, tp: int = 1,
+                                    layers: tuple[int, int] | None = None) -> tuple[int, int]:
+    """``(full, sliding)``: KV bytes per cached token summed over the full-attention and over
+    the sliding layers among ``[lo, hi)`` of a spec with per-layer attention shapes (Gemma-4,
+    ``modeling_gemma4.Gemma4TextAttention``; MiMo-V2-Flash). A layer that owns its K/V caches
+    ``⌈g_i/tp⌉·(d_i + dv_i)`` elements per token (K and V both, also where values reuse the key
+    projection: ``cache.update`` stores both); a K/V-sharing layer caches nothing."""
+    lo, hi = layers or (0, s.num_hidden_layers)
+    slide = set(s.sliding_window_layers)
+    full = sliding = 0
+    for i in range(lo, hi):
+        g, d, dv, _, owns_kv = s.layer_attention_shape(i)
+        if owns_kv:
+            if i in slide:
+                sliding += _cdiv(g, tp) * (d + dv)
+            else:
+                full += _cdiv(g, tp) * (d + dv)
+    b = BYTES_PER_ELEMENT[kv_dtype]
+    return full * b, sliding * b
+
+
 def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16",
                    kv_layout: str = "engine", tp: int = 1, layers: tuple[int, int] | None = None
                    ) -> int:
@@ -534,6 +613,9 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
     the full and the sliding layers of ``layers`` (``[lo, hi)``, default all); hybrids: only
     their softmax-attention layers (the mixers' constant state is :func:`state_bytes`).
     Quantized KV formats' per-tensor scales are ignored."""
+    if s.has_layer_shapes:  # Gemma-4: shapes and K/V ownership by layer
+        full, slide = layer_shaped_kv_bytes_per_token(s, kv_dtype, tp, layers)
+        return batch * (full * seq_len + slide * cached_tokens(seq_len, s.sliding_window))
     n, _, n_slide = layer_kinds(s, *(layers or (0, s.num_hidden_layers)))
     if s.is_hybrid:  # only softmax-attention layers cache tokens
         n = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))[0]
@@ -793,8 +875,11 @@ def _stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layou
         w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp,
                                vision=vision, layers=(lo, hi))
         acts = activation_model(s, lay, act_b, last, has_dense=n_moe < n, has_moe=n_moe > 0)
+        kv_full, kv_slide = ((n_kv - n_slide) * kv_tok, n_slide * kv_tok)
+        if s.has_layer_shapes:  # Gemma-4: shapes and K/V ownership by layer
+            kv_full, kv_slide = layer_shaped_kv_bytes_per_token(s, kv_dtype, lay.tp, (lo, hi))
         out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
-                              kv_full=(n_kv - n_slide) * kv_tok, kv_slide=n_slide * kv_tok,
+                              kv_full=kv_full, kv_slide=kv_slide,
                               state=state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout,
                                                 lay.tp, (lo, hi)) if s.mixer else 0,
                               window=s.sliding_window, acts=acts,
@@ -1090,7 +1175,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
                                                                                      seqs)
         kv = kv_cache_bytes(s, b, seq, kv_dtype, kv_layout)
     n_kv = hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
-    per_token = n_kv * kv_bytes_per_token(s, kv_dtype, kv_layout)
+    per_token = (sum(layer_shaped_kv_bytes_per_token(s, kv_dtype)) if s.has_layer_shapes
+                 else n_kv * kv_bytes_per_token(s, kv_dtype, kv_layout))
     state_seq = state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout) if s.mixer else 0
 
     max_s_mem = max_seq_len(models, b_group, mem)
@@ -1214,6 +1300,7 @@ FORMULAS = [smallest_fit, fit_ep, tensor_bytes, weight_formats, sixteen_bit_tens
             activation_bytes, check_tp, pp_layer_ranges,
             layout, attention_matrix_params, layer_params, stage_weight_bytes, weight_bytes,
             kv_elements_per_token, cached_tokens, kv_cache_bytes, activation_model,
+            layer_shaped_kv_bytes_per_token,
             activation_peak, non_torch_bytes, cublas_workspace_bytes, overhead_bytes,
             reserve_bytes, max_batch, max_seq_len]
 

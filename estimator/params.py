@@ -190,6 +190,9 @@ class ParamCounts:
     #: hybrids: the non-attention sequence mixers (Gated DeltaNet, Mamba, short conv, lightning
     #: attention) of every layer that runs one (:mod:`estimator.mixers`)
     sequence_mixers: int = 0
+    #: Gemma-4's per-layer embedding table (``embed_tokens_per_layer``), part of ``embedding``:
+    #: an input-only lookup, so excluded from ``without_embedding`` like learned positions
+    per_layer_embedding: int = 0
 
     @property
     def total(self) -> int:
@@ -207,7 +210,8 @@ class ParamCounts:
     def active_without_embedding(self) -> int:
         """Without the input embeddings; a tied token table still counts, as the output head
         (learned position embeddings are input-only, so they never count)."""
-        return self.active_with_embedding - (self.position_embedding if self.embedding_tied
+        input_only = self.position_embedding + self.per_layer_embedding
+        return self.active_with_embedding - (input_only if self.embedding_tied
                                              else self.embedding)
 
     @property
@@ -253,6 +257,7 @@ class ParamCounts:
             "mtp": self.mtp,
             "vision": self.vision,
             "position_embedding": self.position_embedding,
+            "per_layer_embedding": self.per_layer_embedding,
             "embedding_tied": self.embedding_tied,
         }
 
@@ -410,6 +415,78 @@ def mtp_params(s: ModelSpec) -> int:
     return s.num_mtp_layers * (3 * norm_params(s, h) + 2 * h * h + block)
 
 
+# ----------------------------------------------------------------------------------------------
+# per-layer attention shapes and per-layer inputs (Gemma-4)
+# ----------------------------------------------------------------------------------------------
+
+def layer_attention_params(s: ModelSpec, i: int) -> int:
+    """Attention layer ``i`` of a spec with per-layer shapes (``modeling_gemma4.
+    Gemma4TextAttention``, ``modeling_mimo_v2_flash.MiMoV2FlashAttention``): ``q_proj``
+    ``h·a·d_i``, ``o_proj`` ``a·dv_i·h``; a layer that owns its K/V adds ``k_proj``
+    ``h·g_i·d_i`` and ``v_proj`` ``h·g_i·dv_i`` (absent when values reuse keys). Biases where
+    ``attention_bias`` (``a·d_i``, ``g_i·d_i``, ``g_i·dv_i``) and ``attention_out_bias`` (``h``);
+    ``q_norm`` and ``k_norm`` (``d_i``) with ``qk_norm="head"`` (Gemma-4's ``v_norm`` has no
+    weight); ``a`` sinks on sliding layers with ``sliding_layer_sinks``. Laguna
+    (``modeling_laguna.LagunaAttention``): ``a = a_i`` query heads by layer, and a bias-free
+    ``g_proj`` of ``h·a_i`` (one gate per head) or ``h·a_i·d_i`` (per channel)."""
+    h, a = s.hidden_size, s.query_heads(i)
+    g, d, dv, k_eq_v, owns_kv = s.layer_attention_shape(i)
+    k = g * d if owns_kv else 0
+    v = g * dv if owns_kv and not k_eq_v else 0
+    p = h * a * d + a * dv * h + h * (k + v)
+    if s.attention_bias:
+        p += a * d + k + v
+    if s.attention_out_bias:
+        p += h
+    if s.qk_norm == "head":
+        p += (2 if owns_kv else 1) * norm_params(s, d)
+    if s.sliding_layer_sinks and i in s.sliding_window_layers:
+        p += a
+    return p + h * gate_width(s, i)
+
+
+def gate_width(s: ModelSpec, i: int) -> int:
+    """Outputs of layer ``i``'s ``g_proj`` (Laguna): ``a_i`` per head, ``a_i·d_i`` per
+    channel, 0 without the gate."""
+    if s.attention_gate_proj == "none":
+        return 0
+    a = s.query_heads(i)
+    return a if s.attention_gate_proj == "head" else a * s.layer_attention_shape(i)[1]
+
+
+def per_layer_input_params(s: ModelSpec) -> tuple[int, int, int]:
+    """Gemma-4's per-layer embeddings (PLE, ``modeling_gemma4.Gemma4TextModel`` and
+    ``Gemma4TextDecoderLayer``): ``(table, matrices, norms)`` — ``embed_tokens_per_layer``
+    ``V_p·L·p``; ``per_layer_model_projection`` ``h·L·p`` plus per layer
+    ``per_layer_input_gate`` ``h·p`` and ``per_layer_projection`` ``p·h``; norms
+    ``per_layer_projection_norm`` (``p``) and per layer ``post_per_layer_input_norm`` (``h``)."""
+    p, L, h = s.per_layer_input_size, s.num_hidden_layers, s.hidden_size
+    if not p:
+        return 0, 0, 0
+    return (s.per_layer_input_vocab * L * p, h * L * p + L * 2 * h * p,
+            norm_params(s, p) + L * norm_params(s, h))
+
+
+def _layer_shaped_parts(s: ModelSpec) -> dict[str, int]:
+    """The components :func:`_count_params` sums layer by layer for specs with per-layer
+    shapes: attention (:func:`layer_attention_params`), dense FFNs (``wide_ffn_layers`` twice
+    ``f``), PLE (:func:`per_layer_input_params`) and ``moe_beside_dense``'s extra norms and router
+    scales (``Gemma4TextRouter``: ``scale`` h, ``per_expert_scale`` E; its own norm has no
+    weight)."""
+    table, mats, ple_norms = per_layer_input_params(s)
+    h, f, n_moe = s.hidden_size, s.intermediate_size, s.num_moe_layers
+    wide = len(s.wide_ffn_layers)
+    beside = s.moe_beside_dense
+    return dict(
+        attention=sum(layer_attention_params(s, i) for i in range(s.num_hidden_layers)),
+        dense_ffn=(s.num_dense_layers * dense_ffn_params(s)
+                   + wide * (mlp_params(h, 2 * f, s.gated_ffn, s.ffn_bias)
+                             - mlp_params(h, f, s.gated_ffn, s.ffn_bias))) if f else 0,
+        per_layer_table=table, per_layer_matrices=mats,
+        norms=ple_norms + (3 * n_moe * norm_params(s, h) if beside else 0),
+        router=n_moe * (h + s.num_experts) if beside else 0)
+
+
 def count_params(s: ModelSpec) -> ParamCounts:
     """:func:`_count_params` of a :class:`ModelSpec`; anything else is an
     :class:`~estimator.errors.EstimatorError` naming what it got (the API's input boundary)."""
@@ -461,12 +538,22 @@ def _count_params(s: ModelSpec) -> ParamCounts:
         inactive = n_moe * (s.num_experts - s.num_experts_per_tok) * expert_params(s)
     inactive += s.num_attention_layers * attention_inactive_params(s)
     buffers = n_moe * s.router_width if s.router_score_correction_bias else 0
+    per_layer_table = 0
+    if s.has_layer_shapes:  # Gemma-4: sum layer by layer (_layer_shaped_parts)
+        parts = _layer_shaped_parts(s)
+        attention, dense_ffn = parts["attention"], parts["dense_ffn"]
+        per_layer_table = parts["per_layer_table"]
+        embedding += per_layer_table
+        other += parts["per_layer_matrices"]
+        norms += parts["norms"]
+        router += parts["router"]
     return ParamCounts(
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,
         routed_inactive=inactive, buffers=buffers, mtp=mtp_params(s),
         embedding_tied=s.tie_word_embeddings, vision=s.vision_params,
         position_embedding=positions, sequence_mixers=mixers,
+        per_layer_embedding=per_layer_table,
     )
 
 
@@ -483,4 +570,4 @@ def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
 FORMULAS = [count_params, active_convention_of, attention_params, attention_inactive_params,
             mlp_params, expert_params, router_params, shared_expert_params, dense_ffn_params,
             norm_params, layer_norm_params, mtp_params, real_experts_per_token,
-            zero_expert_active_range]
+            zero_expert_active_range, layer_attention_params, per_layer_input_params]

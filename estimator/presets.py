@@ -449,7 +449,8 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
             except TypeError as e:
                 raise EstimatorError(key, v, str(e)) from None
     for key in ("moe_layers", "sliding_window_layers", "notes", "mixer_layers",
-                "mixerless_layers", "ffnless_layers"):
+                "mixerless_layers", "ffnless_layers", "kv_shared_layers", "wide_ffn_layers",
+                "layer_query_heads"):
         if isinstance(kw.get(key), list):
             kw[key] = tuple(kw[key])
         elif key in kw and not isinstance(kw[key], tuple):

@@ -246,6 +246,40 @@ class ModelSpec:
     # attention_bias)
     attention_output_gate: bool = False
 
+    # --- per-layer attention shapes and per-layer inputs (Gemma-4, ``modeling_gemma4``) ---
+    # The full-attention layers (attention layers not in ``sliding_window_layers``) may have
+    # their own K/V heads and head dim (``num_global_key_value_heads``, ``global_head_dim``);
+    # 0 → the model's ``num_key_value_heads`` / ``head_dim``.
+    full_attention_kv_heads: int = 0
+    full_attention_head_dim: int = 0
+    # full-attention layers have no v_proj: values are the k_proj output (``attention_k_eq_v``)
+    full_attention_k_eq_v: bool = False
+    # layers that reuse the K/V of the last earlier layer of their kind (``num_kv_shared_layers``):
+    # no k_proj/v_proj/k_norm, no cache of their own
+    kv_shared_layers: tuple[int, ...] = ()
+    # Per-layer embeddings (PLE): a table of ``per_layer_input_vocab`` rows of
+    # ``L·per_layer_input_size``, a projection h → L·p and, per layer, a gate h → p and a
+    # projection p → h (``hidden_size_per_layer_input``, ``vocab_size_per_layer_input``)
+    per_layer_input_size: int = 0
+    per_layer_input_vocab: int = 0
+    # value head dim of every layer when it differs from the q/k head dim (MiMo-V2-Flash's
+    # ``v_head_dim``; v_proj and o_proj use it); 0 → the layer's head dim
+    attention_v_head_dim: int = 0
+    # sliding layers have one learned sink logit per query head, full layers none
+    # (MiMo-V2-Flash; gpt-oss's sinks on every layer are ``attention_sinks``)
+    sliding_layer_sinks: bool = False
+    # query heads of every layer when they differ by layer (Laguna's
+    # ``num_attention_heads_per_layer``; K/V heads stay ``num_key_value_heads``); () → a
+    layer_query_heads: tuple[int, ...] = ()
+    # a softplus output gate ``g_proj`` from the layer input, no bias (Laguna's ``gating``):
+    # "head" h → a_i (one gate per head), "channel" h → a_i·d; "none" → no gate
+    attention_gate_proj: str = "none"
+    # layers whose dense MLP is 2·intermediate_size wide (``use_double_wide_mlp``)
+    wide_ffn_layers: tuple[int, ...] = ()
+    # each MoE layer also runs the dense MLP beside its experts, with three more norms of width
+    # h and a router with an input scale (h) and per-expert scales (E) (``enable_moe_block``)
+    moe_beside_dense: bool = False
+
     def __post_init__(self) -> None:
         _validate(self)
         if self.head_dim == 0:
@@ -268,10 +302,57 @@ class ModelSpec:
 
     @property
     def num_dense_layers(self) -> int:
-        """Layers with a dense FFN (not MoE, not FFN-less)."""
+        """Layers with a dense FFN (not MoE, not FFN-less; every layer with Gemma-4's
+        ``moe_beside_dense``)."""
+        if self.moe_beside_dense:
+            return self.num_hidden_layers
         if self.ffnless_layers:
             return self.num_hidden_layers - len(self.moe_layers) - len(self.ffnless_layers)
         return self.num_hidden_layers - len(self.moe_layers)
+
+    # --- per-layer attention shapes (Gemma-4) -----------------------------------------------
+    @property
+    def has_layer_shapes(self) -> bool:
+        """True when attention shapes, K/V ownership or inputs differ by layer (Gemma-4)."""
+        return bool(self.full_attention_kv_heads or self.full_attention_head_dim
+                    or self.full_attention_k_eq_v or self.kv_shared_layers
+                    or self.per_layer_input_size or self.wide_ffn_layers
+                    or self.moe_beside_dense or self.attention_v_head_dim
+                    or self.sliding_layer_sinks or self.layer_query_heads
+                    or self.attention_gate_proj != "none")
+
+    def query_heads(self, i: int) -> int:
+        """Query heads of layer ``i`` (``layer_query_heads``, else ``num_attention_heads``)."""
+        return self.layer_query_heads[i] if self.layer_query_heads else self.num_attention_heads
+
+    def kind_query_heads(self) -> tuple[int, int]:
+        """``(Σ query heads over the full-attention layers, Σ over the sliding layers)``."""
+        slide = set(self.sliding_window_layers)
+        full = win = 0
+        for i in range(self.num_hidden_layers):
+            if i in slide:
+                win += self.query_heads(i)
+            else:
+                full += self.query_heads(i)
+        return full, win
+
+    def attention_kind_dims(self, sliding: bool) -> tuple[int, int, int]:
+        """``(K/V heads, q/k head dim, value head dim)`` of the sliding or the full-attention
+        layers: the full-attention overrides apply to layers not in ``sliding_window_layers``."""
+        g = self.num_key_value_heads if sliding or not self.full_attention_kv_heads \
+            else self.full_attention_kv_heads
+        d = self.head_dim if sliding or not self.full_attention_head_dim \
+            else self.full_attention_head_dim
+        return g, d, self.attention_v_head_dim or d
+
+    def layer_attention_shape(self, i: int) -> tuple[int, int, int, bool, bool]:
+        """``(K/V heads, q/k head dim, value head dim, values reuse keys, owns K/V)`` of
+        attention layer ``i`` (:meth:`attention_kind_dims`); a layer in ``kv_shared_layers``
+        owns no K/V (no projections, no cache)."""
+        sliding = i in self.sliding_window_layers
+        g, d, dv = self.attention_kind_dims(sliding)
+        return (g, d, dv, self.full_attention_k_eq_v and not sliding,
+                i not in self.kv_shared_layers)
 
     # --- hybrid layer kinds -----------------------------------------------------------------
     @property
@@ -420,6 +501,7 @@ _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",
                 "shared_expert_gate",
                 "router_score_correction_bias", "attention_output_gate")
+# (Gemma-4's per-layer fields are validated by _validate_layer_shapes)
 
 # Sizes above this are certainly typos (a 10^7-wide layer has 10^14 parameters per matrix).
 MAX_DIM = 10_000_000
@@ -529,7 +611,59 @@ def _validate(s: ModelSpec) -> None:
     if s.sliding_window_layers and s.sliding_window is None:
         raise EstimatorError("sliding_window", None,
                              "sliding_window_layers are set, so a window size is required")
+    if s.has_layer_shapes:
+        _validate_layer_shapes(s)
     check_moe(s)
+
+
+def _validate_layer_shapes(s: ModelSpec) -> None:
+    """Per-layer fields (Gemma-4, MiMo-V2-Flash, Laguna): sizes in range, layer lists valid,
+    no hybrid mixers."""
+    for n in ("full_attention_kv_heads", "full_attention_head_dim", "per_layer_input_size",
+              "per_layer_input_vocab", "attention_v_head_dim"):
+        check_int(n, getattr(s, n), 0)
+    for n in ("full_attention_k_eq_v", "moe_beside_dense", "sliding_layer_sinks"):
+        if not isinstance(getattr(s, n), bool):
+            raise EstimatorError(n, getattr(s, n), "must be true or false")
+    g = s.full_attention_kv_heads
+    if g and (g > s.num_attention_heads or s.num_attention_heads % g):
+        raise EstimatorError("full_attention_kv_heads", g,
+                             f"must divide num_attention_heads={s.num_attention_heads}")
+    if bool(s.per_layer_input_size) != bool(s.per_layer_input_vocab):
+        raise EstimatorError("per_layer_input_vocab", s.per_layer_input_vocab,
+                             "per_layer_input_size and per_layer_input_vocab go together")
+    L = s.num_hidden_layers
+    for name in ("kv_shared_layers", "wide_ffn_layers"):
+        idx = getattr(s, name)
+        if not isinstance(idx, tuple):
+            raise EstimatorError(name, idx, "must be a tuple of layer indices")
+        for i in idx:
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L:
+                raise EstimatorError(name, i, f"layer index must be in [0, {L})")
+        if len(set(idx)) != len(idx):
+            raise EstimatorError(name, idx, "has repeated layer indices")
+    if s.mla is not None or s.moa is not None or s.is_hybrid:
+        raise EstimatorError("kv_shared_layers", s.kv_shared_layers, "per-layer attention "
+                             "shapes apply to standard attention without hybrid mixers only")
+    if s.attention_gate_proj not in ("none", "head", "channel"):
+        raise EstimatorError("attention_gate_proj", s.attention_gate_proj,
+                             "must be 'none', 'head' or 'channel'")
+    if s.layer_query_heads:
+        q = s.layer_query_heads
+        if not isinstance(q, tuple) or len(q) != L:
+            raise EstimatorError("layer_query_heads", q, f"must be a list of {L} head counts")
+        for i, a in enumerate(q):
+            check_int(f"layer_query_heads[{i}]", a, 1)
+            for g in {s.num_key_value_heads, s.full_attention_kv_heads or s.num_key_value_heads}:
+                if a % g:
+                    raise EstimatorError(f"layer_query_heads[{i}]", a,
+                                         f"must be a multiple of the K/V heads ({g})")
+    if s.full_attention_k_eq_v and s.attention_v_head_dim:
+        raise EstimatorError("attention_v_head_dim", s.attention_v_head_dim,
+                             "values that reuse the keys have the key head dim")
+    if s.moe_beside_dense and s.intermediate_size < 1:
+        raise EstimatorError("intermediate_size", s.intermediate_size,
+                             "must be >= 1: moe_beside_dense runs the dense MLP in MoE layers")
 
 
 def check_moe(s: ModelSpec) -> None:

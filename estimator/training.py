@@ -541,6 +541,28 @@ def hybrid_layer_params_delta(s: ModelSpec, tp: int, lo: int, hi: int) -> int:
     return n_mix * mixer - ((hi - lo) - n_attn) * attn - n_ffnless * ffn
 
 
+@spec_cache(1024)
+def layer_shaped_non_expert_params(s: ModelSpec, tp: int, lo: int, hi: int, first: bool) -> int:
+    """Specs with per-layer shapes (Gemma-4): per-rank non-expert parameters of layers
+    ``[lo, hi)``, counted layer by layer as inference memory counts them
+    (:func:`estimator.memory.stage_weight_bytes` in elements), plus on the first stage the
+    per-layer embedding table, its input projection and norm (the token table is
+    :func:`_layer_params`'s ``embedding``)."""
+    from .memory import stage_weight_bytes
+
+    def count(n, _fmt):
+        return n
+
+    w = stage_weight_bytes(s, None, dict.fromkeys(("matrices", "routed_experts", "other")),
+                           hi - lo, 0, first, False, tp, 1, nbytes=count, vision=False,
+                           layers=(lo, hi))
+    table = -(-s.vocab_size // tp) * s.hidden_size if first else 0
+    # the router's correction-bias buffer is no trained parameter (as in _layer_params)
+    buffers = sum(1 for i in s.moe_layers if lo <= i < hi) * s.num_experts \
+        if s.router_score_correction_bias else 0
+    return sum(v for k, v in w.items() if k != "routed_experts") - table - buffers
+
+
 # ----------------------------------------------------------------------------------------------
 # activations
 # ----------------------------------------------------------------------------------------------
@@ -1169,6 +1191,8 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     ne = n_dense * lp.dense + n_moe * lp.moe_non_expert
     if spec.is_hybrid:
         ne += hybrid_layer_params_delta(spec, plan.tp, start, end)
+    if spec.has_layer_shapes:  # Gemma-4: attention and FFN shapes by layer
+        ne = layer_shaped_non_expert_params(spec, plan.tp, start, end, first)
     ex = n_moe * lp.moe_expert
     if first:
         ne += lp.embedding

@@ -35,6 +35,12 @@ VISION_DEFAULTS: dict[str, dict[str, object]] = {
                 patch_size=16, temporal_patch_size=2, spatial_merge_size=2,
                 out_hidden_size=3584, num_position_embeddings=2304)
        for vt in ("qwen3_5_vision", "qwen3_5_moe_vision")},
+    "gemma4_vision": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=16,
+                          num_attention_heads=12, num_key_value_heads=12, head_dim=64,
+                          patch_size=16, position_embedding_size=10240),
+    "gemma4_audio": dict(hidden_size=1024, num_hidden_layers=12, num_attention_heads=8,
+                         subsampling_conv_channels=(128, 32), conv_kernel_size=5,
+                         output_proj_dims=1536),
 }
 
 
@@ -130,3 +136,38 @@ def qwen3_vl_vision_params(h: int, f: int, depth: int, channels: int, patch: int
 
 FORMULAS = [siglip_vision_params, gemma3_projector_params, llama4_vision_params,
             llama4_projector_params, qwen2_5_vl_vision_params, qwen3_vl_vision_params]
+
+
+def gemma4_vision_params(h: int, f: int, layers: int, a: int, g: int, d: int, patch: int,
+                         positions: int, text_h: int) -> int:
+    """Gemma-4's vision encoder and its embedder into the language model
+    (``modeling_gemma4.Gemma4VisionModel``, ``Gemma4MultimodalEmbedder``).
+
+    Patch embedder: ``input_proj`` (3·patch² → h, no bias) and a 2-D position table
+    (``2·positions·h``). Each of ``layers`` blocks: q (h → a·d), k and v (h → g·d), o
+    (a·d → h), no biases; q/k RMSNorm (d; ``v_norm`` has no weight); a gated MLP (3·h·f); four
+    RMSNorms (h). The pooler has no parameters. Embedder: ``embedding_projection`` (h → text
+    h, no bias) after a weightless norm. (Clipped-linear bounds and ``standardize``'s bias and
+    scale are buffers, not parameters.)"""
+    block = 2 * h * a * d + 2 * h * g * d + 2 * d + 3 * h * f + 4 * h
+    return 3 * patch * patch * h + 2 * positions * h + layers * block + h * text_h
+
+
+def gemma4_audio_params(h: int, layers: int, a: int, c0: int, c1: int, kernel: int, out: int,
+                        text_h: int) -> int:
+    """Gemma-4's audio encoder and its embedder (``modeling_gemma4.Gemma4AudioModel``,
+    ``Gemma4MultimodalEmbedder``).
+
+    Subsampling: two 3×3 ``Conv2d`` without bias (1 → c0, c0 → c1), each with a bias-free
+    LayerNorm of its channels, then ``input_proj_linear`` ((c0 // 4)·c1 → h). Each of
+    ``layers`` conformer blocks: two feed-forwards (h → 4h → h with a pre and a post RMSNorm),
+    attention with q/k/v (h → a·(h // a)), ``post`` (h → h), ``relative_k_proj`` (h → a·(h // a))
+    and ``per_dim_scale`` (h // a); a light conv (``linear_start`` h → 2h, a depthwise conv of
+    ``kernel`` without bias, ``linear_end`` h → h, two RMSNorms); three RMSNorms. ``output_proj``
+    (h → out, with bias); embedder ``out → text h``."""
+    d = h // a
+    sub = 9 * c0 + c0 + 9 * c0 * c1 + c1 + (c0 // 4) * c1 * h
+    ff = 8 * h * h + 2 * h
+    attn = 4 * h * a * d + h * h + d
+    conv = 3 * h * h + h * kernel + 2 * h
+    return sub + layers * (2 * ff + attn + conv + 3 * h) + h * out + out + out * text_h

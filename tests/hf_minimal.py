@@ -53,6 +53,13 @@ REQUIRED: dict[str, dict] = {
         "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox",
         "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm", "jais2", "phi",
         "olmo")},
+    # Gemma-4's default per-layer embedding table is 262,144 rows (counted; meta device)
+    "gemma4_text": dict(_BASE, intermediate_size=96),
+    "gemma4_unified_text": dict(_BASE, intermediate_size=96),
+    "mimo_v2_flash": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
+                          n_routed_experts=4, num_experts_per_tok=2),
+    "laguna": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
+                   num_experts_per_tok=2, shared_expert_intermediate_size=24),
     "granitemoe_swa": dict(_BASE, intermediate_size=96, num_local_experts=4,
                            num_experts_per_tok=2),
     # Helium needs num_attention_heads x head_dim == hidden_size and heads divisible by its

@@ -30,6 +30,7 @@ pytest.importorskip("transformers")
 import family_configs  # noqa: E402
 import hf_oracle  # noqa: E402
 import hybrid_configs  # noqa: E402
+import layer_shape_configs  # noqa: E402
 
 from estimator.hf import FAMILIES, spec_from_hf_config  # noqa: E402
 from estimator.params import count_params  # noqa: E402
@@ -277,6 +278,7 @@ def gen_jetmoe(rng):
 
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 GENERATORS.update(family_configs.GENERATORS)  # the families added with the family table
+GENERATORS.update(layer_shape_configs.GENERATORS)  # per-layer attention shapes (Gemma-4)
 
 
 def random_configs(model_type: str, n: int = CONFIGS_PER_FAMILY) -> list[dict]:
@@ -293,14 +295,18 @@ def test_every_family_has_a_generator():
 # ----------------------------------------------------------------------------------------------
 
 _FFN = r"\.(mlp|feed_forward|ffn|block_sparse_moe)\."  # the FFN/MoE block of a layer
-_EXPERTS = _FFN + r"(experts\.|input_linear|output_linear)"  # JetMoE: mlp.{input,output}_linear
+# JetMoE: mlp.{input,output}_linear; Gemma-4: layers.N.experts beside layers.N.mlp
+_EXPERTS = (_FFN + r"(experts\.|input_linear|output_linear)"
+            + r"|\.layers\.\d+\.experts\.")
 _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module names
-    ("embedding", r"(embed_tokens|\.wte|\.wpe|embed_in|word_embeddings|embed_positions"
+    ("embedding", r"(embed_tokens|embed_tokens_per_layer|\.wte|\.wpe|embed_in|word_embeddings"
+                  r"|embed_positions"
                   r"|tokens_embed|positions_embed|^transformer\.w)\.weight$"),  # GPT-1, CTRL
     ("lm_head", r"^(lm_head|output_projection)\."),  # BioGPT: output_projection
     ("shared_experts", r"\.(shared_experts?(_gate)?|shared_mlp)\."),
     ("routed_experts", _EXPERTS),
-    ("router", _FFN + r"(gate\.|router\.|expert_bias$)"),  # AFMoE: mlp.expert_bias
+    ("router", _FFN + r"(gate\.|router\.|expert_bias$)"  # AFMoE: mlp.expert_bias
+               r"|\.layers\.\d+\.router\."),  # Gemma-4: proj, scale, per_expert_scale
     ("attention", r"\.(self_attn|self_attention|attn|attention|multi_head_attention)\."),
     ("norms", r"(input_layernorm|post_attention_layernorm|post_feedforward_layernorm"
               r"|pre_feedforward_layernorm|post_self_attn_layernorm|[a-z]+_mlp_layernorm|norm_[12f]|post_norm[12]|self_attn_layer_norm"
@@ -309,6 +315,9 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
               r"|\.layernorm[12]?|\.post_mlp_layernorm"  # CTRL; A.X-K1
               r"|^model\.norm|final_layer_?norm|\.ln_([12f]|attn|mlp))\."),
     ("other", r"\.mlp\.bias$"),  # JetMoE's bias after the expert mix
+    # Gemma-4's per-layer inputs: their norms, then the projections
+    ("norms", r"(per_layer_projection_norm|post_per_layer_input_norm)\."),
+    ("other", r"(per_layer_model_projection|per_layer_input_gate|per_layer_projection)\."),
     # OPT: fc1/fc2 directly in the layer
     ("dense_ffn", r"\.(mlp\.|feed_forward\.|ffn\.|(?=fc[12]\.))(gate_proj|up_proj|down_proj"
                   r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out"
@@ -335,7 +344,8 @@ def _experts_and_topk(cfg) -> tuple[int, int]:
         return cfg.ffn_config.moe_num_experts, cfg.ffn_config.moe_top_k
     for key in ("num_local_experts", "n_routed_experts", "num_experts"):
         if getattr(cfg, key, None) is not None:
-            return getattr(cfg, key), cfg.num_experts_per_tok
+            k = getattr(cfg, "top_k_experts", None)  # Gemma-4
+            return getattr(cfg, key), k if k is not None else cfg.num_experts_per_tok
     raise AssertionError("no expert count")
 
 
@@ -379,7 +389,8 @@ def test_counts_equal_transformers(model_type, i, cfg):
     tied = model.get_output_embeddings().weight is emb
     head = hf_oracle.numel(model, "lm_head") + hf_oracle.numel(model, "output_projection")
     pos = sum(hf_oracle.numel(model, f".{n}.") for n in ("wpe", "embed_positions",
-                                                          "positions_embed"))
+                                                          "positions_embed",
+                                                          "embed_tokens_per_layer"))
     assert ours.embedding_tied == tied
     assert ours.active_non_embedding == ours.active - emb.numel() - pos - head
     assert ours.active_without_embedding == ours.active - (0 if tied else emb.numel()) - pos
@@ -435,7 +446,8 @@ _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"
                 "cwm", "mellum", "flint"}
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
-                          "granite_swa", "granitemoe_swa", "kolibri1"}
+                          "granite_swa", "granitemoe_swa", "kolibri1", "gemma4_text",
+                          "mimo_v2_flash", "laguna", "gemma4_unified_text"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
