@@ -223,7 +223,9 @@ def _check(f: dataclasses.Field, value: Any) -> None:
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EstimatorError(name, value, "must be a number")
-        if math.isnan(value) or math.isinf(value):
+        # only a float can be NaN or infinite; math.isnan(10**400) raises OverflowError, and a
+        # huge int is refused by the maximum below (int/float comparison is exact in Python)
+        if isinstance(value, float) and not math.isfinite(value):
             raise EstimatorError(name, value, "must be a finite number")
     elif kind is str and not isinstance(value, str):
         raise EstimatorError(name, value, "must be a string")

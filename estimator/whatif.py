@@ -477,6 +477,20 @@ WHATIF_OPTIONS = ("quant", "prune_experts", "offload_cache_experts", "offload_qu
                   "kv_variants")
 
 
+_MAX_NAMES = 64  # rows one list keyword may ask for (there are ~20 weight formats)
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    """A list keyword (``quant``, ``lora_targets``, ``kv_variants``) as a tuple of names."""
+    if not isinstance(value, (list, tuple)) or len(value) > _MAX_NAMES:
+        raise EstimatorError(key, value, f"must be a name or a list of at most {_MAX_NAMES} "
+                                         "names")
+    for v in value:
+        if not isinstance(v, str):
+            raise EstimatorError(key, v, "must be a name (a string)")
+    return tuple(value)
+
+
 def what_if(model: Any, **options: Any) -> dict[str, Any]:
     """Cheaper ways to run ``model``: ``{"rows": [...], "gpu": ..., "options": ...}``.
 
@@ -506,8 +520,9 @@ def what_if(model: Any, **options: Any) -> dict[str, Any]:
     kvv = wi.pop("kv_variants", ("fp8",))
     if isinstance(kvv, str):
         kvv = (kvv,)
-    vs = variants(m.spec, opts, quants=None if q is None else tuple(q),
-                  lora_targets=tuple(lt), kv_variants=tuple(kvv), **wi)
+    vs = variants(m.spec, opts, quants=None if q is None else _names("quant", q),
+                  lora_targets=_names("lora_targets", lt),
+                  kv_variants=_names("kv_variants", kvv), **wi)
     rows = []
     full_training = None
     for v in vs:
@@ -558,11 +573,13 @@ def render(result: dict[str, Any], fmt: str) -> str:
     rows = result["rows"]
     if fmt == "csv":
         buf = io.StringIO()
+        from .formats import csv_cell
+
         w = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), extrasaction="ignore",
                            lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in ROW_FIELDS})
+            w.writerow({k: csv_cell(r.get(k)) for k in ROW_FIELDS})
         return buf.getvalue()
     if fmt != "md":
         raise EstimatorError("format", fmt, "must be one of json, md, csv")
