@@ -327,6 +327,9 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
     if isinstance(source, ModelSpec):
         return Model(spec=source, display_name=source.name, origin="spec")
     if isinstance(source, Mapping):
+        # a dict from the API gets the budgets a parsed file gets (a 10^7-entry list or a
+        # recursive dict would otherwise be carried along and walked by every export)
+        check_document(source, "dict")
         return model_from_dict(source, origin="dict", default_name="custom")
     if isinstance(source, (str, os.PathLike)):
         s = str(source)

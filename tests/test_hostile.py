@@ -438,3 +438,25 @@ def test_csv_cell_leaves_numbers_alone():
 
     assert [csv_cell(v) for v in (-1, -2.5, 0, None, "a", "-x", "=1")] == \
         [-1, -2.5, 0, "", "a", "'-x", "'=1"]
+
+
+@pytest.mark.parametrize("junk, needle", [
+    (list(range(limits.MAX_LIST_LEN + 1)), "list too long"),
+    ("x" * (limits.MAX_STRING_CHARS + 1), "string too long"),
+    ("nested", "nested too deeply"),
+    ("recursive", "nested too deeply"),
+])
+def test_api_dict_gets_the_budgets_of_a_parsed_file(junk, needle):
+    # the dict is kept as the model's hf_config and walked by exports (the app's Model YAML
+    # took 97 s and 92 MB for a 10^7-entry list passed through the API)
+    if junk == "nested":
+        junk = 1
+        for _ in range(10_000):
+            junk = [junk]
+    elif junk == "recursive":
+        junk = {}
+        junk["x"] = junk
+    t0 = time.perf_counter()
+    with pytest.raises(EstimatorError, match=needle):
+        estimator.load_model({**SMALL, "junk": junk})
+    assert time.perf_counter() - t0 < 1.0
