@@ -460,3 +460,35 @@ def test_api_dict_gets_the_budgets_of_a_parsed_file(junk, needle):
     with pytest.raises(EstimatorError, match=needle):
         estimator.load_model({**SMALL, "junk": junk})
     assert time.perf_counter() - t0 < 1.0
+
+
+# --- safetensors headers and shard indexes ------------------------------------------------------
+
+def _safetensors(path: Path, header: bytes, data: bytes = b"") -> str:
+    import struct
+
+    path.write_bytes(struct.pack("<Q", len(header)) + header + data)
+    return str(path)
+
+
+@pytest.mark.parametrize("header, needle", [
+    (b'{"a": {"dtype": ["BF16"], "shape": [2], "data_offsets": [0, 4]}}', "a.dtype"),
+    (b'{"a": {"dtype": {"x": 1}, "shape": [2], "data_offsets": [0, 4]}}', "a.dtype"),
+    (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+])
+def test_hostile_safetensors_header_is_one_line(tmp_path, capsys, header, needle):
+    path = _safetensors(tmp_path / "m.safetensors", header, b"\0" * 4)
+    with pytest.raises(EstimatorError, match=needle):
+        estimator.checkpoint_bytes(path)
+    one_line_error(*run_cli("checkpoint", path, capsys=capsys)[::2], needle)
+
+
+@pytest.mark.parametrize("shard", ["../../etc/passwd", "/etc/passwd", "sub/m.safetensors", 5,
+                                   ""])
+def test_shard_index_never_points_out_of_the_folder(tmp_path, shard):
+    _safetensors(tmp_path / "m.safetensors",
+                 b'{"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}}', b"\0" * 4)
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "m.safetensors", "b": shard}}))
+    with pytest.raises(EstimatorError, match="not a file name in the folder"):
+        estimator.checkpoint_bytes(str(tmp_path))
