@@ -21,6 +21,7 @@ KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
 # Bounds that keep every figure a finite float (a capacity factor of 1e300 overflowed to inf):
 # far above any real job, and refused with the option's name like any other bad value.
 MAX_GPUS = 10_000_000
+MIN_MFU = 1e-6  # the smallest given MFU (mbu's minimum too): times stay finite floats
 _AUTO = (" (0 = auto: the cheapest serving layout that holds the workload, said in "
          "memory.inference.layout; training reads 0 as 1)")
 
@@ -196,6 +197,8 @@ class Options:
         d = self.__dict__
         for f in _FIELDS:
             _check(f, d[f.name])
+        if 0 < d["mfu"] < MIN_MFU:  # 0 = predict; a 1e-305 utilization overflowed every time
+            raise EstimatorError("mfu", d["mfu"], f"must be 0 (predicted) or >= {MIN_MFU}")
 
     def replace(self, **changes: Any) -> Options:
         return dataclasses.replace(self, **changes)

@@ -492,3 +492,25 @@ def test_shard_index_never_points_out_of_the_folder(tmp_path, shard):
         json.dumps({"weight_map": {"a": "m.safetensors", "b": shard}}))
     with pytest.raises(EstimatorError, match="not a file name in the folder"):
         estimator.checkpoint_bytes(str(tmp_path))
+
+
+# --- options that made the work or the numbers blow up ------------------------------------------
+
+def test_huge_expert_parallel_size_with_skewed_routing_is_fast():
+    # the busiest-rank integral looped over every EP rank: ep = 2,397,929 took minutes
+    from estimator import formats
+
+    t0 = time.perf_counter()
+    for ep in (2_397_929, 532_135, 10_000_000):
+        r = estimator.estimate("minimax-m2", ep=ep, expert_imbalance=0.377)
+        formats.render(r, "json")
+    assert time.perf_counter() - t0 < 3.0
+
+
+def test_tiny_given_mfu_is_refused_not_overflowed():
+    with pytest.raises(EstimatorError, match="mfu=1e-305: must be 0"):
+        estimator.make_options(mfu=1e-305)
+    estimator.make_options(mfu=0.0)  # 0 = predicted
+    r = single_gpu.estimate("qwen2-57b-a14b", mfu=1e-6, request_rate=5e6, batch=1_000_000,
+                            dtype="mxfp4")
+    json.loads(estimator.formats.render(r, "json"))
