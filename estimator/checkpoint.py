@@ -87,6 +87,8 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
         header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise EstimatorError("file", where, "safetensors header is not valid JSON") from None
+    except RecursionError:  # "[[[[..." thousands deep: a real header nests three levels
+        raise EstimatorError("file", where, "safetensors header is nested too deeply") from None
     if not isinstance(header, dict):
         raise EstimatorError("file", where, "safetensors header is not a JSON object")
     data_bytes = size - 8 - n
@@ -101,7 +103,7 @@ def _check_entry(where: str, name: str, t: Any, data_bytes: int) -> None:
     if not isinstance(t, dict):
         raise EstimatorError(f"{where}: {name}", t, "not a tensor entry")
     dtype, shape, off = t.get("dtype"), t.get("shape"), t.get("data_offsets")
-    if dtype not in DTYPE_BITS:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BITS:  # a list is unhashable
         raise EstimatorError(f"{where}: {name}.dtype", dtype, "unknown safetensors dtype")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise EstimatorError(f"{where}: {name}.shape", shape, "must be a list of sizes")
@@ -137,10 +139,16 @@ def safetensors_files(source: str | os.PathLike) -> list[Path]:
     index = p / "model.safetensors.index.json"
     if index.is_file():  # sharded: every shard the index names must be here
         try:
+            if index.stat().st_size > MAX_HEADER_BYTES:
+                raise ValueError("too large")
             shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             raise EstimatorError("checkpoint", str(index), "unreadable shard index") from None
-        missing += sorted(str(n) for n in shards if not (p / str(n)).is_file())
+        for n in shards:  # a shard is a file in this folder: never a path out of it
+            if not isinstance(n, str) or not n or Path(n).name != n or n in (".", ".."):
+                raise EstimatorError("checkpoint", str(index),
+                                     f"shard {n!r} is not a file name in the folder")
+        missing += sorted(n for n in shards if not (p / n).is_file())
     if missing:
         raise EstimatorError("checkpoint", s, f"incomplete: {len(missing)} shard(s) missing, "
                                               f"e.g. {missing[0]}")

@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--offload-cache-experts", type=_parse_number(int), metavar="C",
                    help="experts cached on the GPU per layer when offloading (default: half)")
     w.add_argument("--offload-quant", metavar="FORMAT", help="expert format when offloaded "
-                   "(default: int4-g128)")
+                   "(default: int4-g128, else the first of int4-g64, int4-g32, int8 whose "
+                   "group divides the model)")
     w.add_argument("--offload-hit-rate", type=_parse_number(float), metavar="X",
                    help="measured expert-cache hit rate (default: C/E, uniform routing)")
     w.add_argument("--offload-link", metavar="LINK",

@@ -106,6 +106,21 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]
             yield key, v
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text: a *string* that starts like a formula (a
+    model name ``=HYPERLINK(...)`` from an uploaded config) gets a leading apostrophe, as OWASP
+    recommends; numbers, including negative ones, are written unchanged; None is empty."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(d: Mapping[str, Any]) -> str:
     """Long format: one ``key,value`` row per leaf of the report."""
     d = exact_numbers(d)
@@ -113,7 +128,7 @@ def to_csv(d: Mapping[str, Any]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["key", "value"])
     for k, v in flatten(d):
-        w.writerow([k, "" if v is None else v])
+        w.writerow([csv_cell(k), csv_cell(v)])
     return buf.getvalue()
 
 
@@ -127,9 +142,10 @@ def render_rows(rows: list[dict[str, Any]], fmt: str) -> str:
         return dumps_strict(rows, indent=1) + "\n"
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+        w = csv.writer(buf, lineterminator="\n")
+        fields = list(rows[0])
+        w.writerow([csv_cell(k) for k in fields])
+        w.writerows([csv_cell(r.get(k)) for k in fields] for r in rows)
     return buf.getvalue()
 
 

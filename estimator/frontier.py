@@ -9,6 +9,7 @@ from typing import Any
 
 from .autolayout import candidates
 from .errors import EstimatorError
+from .options import make_options
 from .presets import load_model
 
 #: Concurrencies of the serving table and the frontier search.
@@ -31,10 +32,36 @@ def _row(r, conc: int) -> dict[str, Any]:
             "cost_per_million_tokens_usd": lat["cost_per_million_tokens_usd"]}
 
 
+#: Concurrencies one table or frontier may ask for (each is an estimate per layout).
+MAX_CONCURRENCIES = 32
+
+
+def _concurrencies(values: Any) -> tuple[int, ...]:
+    """``concurrencies`` checked before any estimate runs: a non-empty list of at most
+    :data:`MAX_CONCURRENCIES` whole numbers (each then checked as the ``concurrency`` option)."""
+    if (not isinstance(values, (list, tuple)) or not values
+            or len(values) > MAX_CONCURRENCIES):
+        raise EstimatorError("concurrencies", values, "must be a list of 1 to "
+                             f"{MAX_CONCURRENCIES} whole numbers")
+    for c in values:
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+            raise EstimatorError("concurrencies", c, "each must be a whole number >= 1")
+        make_options(concurrency=c)  # the option's own bound
+    return tuple(values)
+
+
+def _slo(name: str, value: Any) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not 0 <= value < float("inf")):
+        raise EstimatorError(name, value, "must be a finite number of seconds >= 0 (0 = none)")
+    return float(value)
+
+
 def serving_table(model, concurrencies=CONCURRENCIES, **options) -> list[dict[str, Any]]:
     """One row per concurrency at the layout the options give (auto by default)."""
     from .report import estimate
 
+    concurrencies = _concurrencies(concurrencies)
     m = load_model(model)
     return [_row(estimate(m, **{**options, "concurrency": c}), c) for c in concurrencies]
 
@@ -46,6 +73,10 @@ def pareto(model, concurrencies=CONCURRENCIES, ttft_slo_s: float = 0.0, tpot_slo
     ``max_gpus`` GPUs that hold the workload (at most :data:`FRONTIER_MAX_LAYOUTS`)."""
     from .report import estimate
 
+    concurrencies = _concurrencies(concurrencies)
+    ttft_slo_s, tpot_slo_s = _slo("ttft_slo", ttft_slo_s), _slo("tpot_slo", tpot_slo_s)
+    if isinstance(max_gpus, bool) or not isinstance(max_gpus, int) or max_gpus < 1:
+        raise EstimatorError("max_gpus", max_gpus, "must be a whole number >= 1")
     m = load_model(model)
     points, layouts = [], 0
     for gpus, tp, pp, ep in candidates(m.spec, 0, 0, 0):

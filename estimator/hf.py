@@ -1637,9 +1637,9 @@ def _lfm2_width(r: _Reader, f: int) -> int:
     f = int(2 * f / 3)
     mult = r.opt("block_ffn_dim_multiplier")
     if mult is not None:
-        if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not mult > 0:
+        if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not 0 < mult < 1e6:
             raise EstimatorError(r.name_of("block_ffn_dim_multiplier"), mult,
-                                 "must be a positive number or null")
+                                 "must be a positive number below 1e6 or null")
         m = r.opt_int("block_multiple_of", 1)
         f = m * ((int(mult * f) + m - 1) // m)
     return check_int("intermediate_size", f, 1)

@@ -22,6 +22,7 @@ KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
 # Bounds that keep every figure a finite float (a capacity factor of 1e300 overflowed to inf):
 # far above any real job, and refused with the option's name like any other bad value.
 MAX_GPUS = 10_000_000
+MIN_MFU = 1e-6  # the smallest given MFU (mbu's minimum too): times stay finite floats
 _AUTO = (" (0 = auto: the cheapest serving layout that holds the workload, said in "
          "memory.inference.layout; training reads 0 as 1)")
 
@@ -212,6 +213,8 @@ class Options:
         d = self.__dict__
         for f in _FIELDS:
             _check(f, d[f.name])
+        if 0 < d["mfu"] < MIN_MFU:  # 0 = predict; a 1e-305 utilization overflowed every time
+            raise EstimatorError("mfu", d["mfu"], f"must be 0 (predicted) or >= {MIN_MFU}")
 
     def __hash__(self) -> int:
         # Options key the per-workload memos (layout search, step time, engine, latency, the
@@ -251,7 +254,9 @@ def _check(f: dataclasses.Field, value: Any) -> None:
     elif kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EstimatorError(name, value, "must be a number")
-        if math.isnan(value) or math.isinf(value):
+        # only a float can be NaN or infinite; math.isnan(10**400) raises OverflowError, and a
+        # huge int is refused by the maximum below (int/float comparison is exact in Python)
+        if isinstance(value, float) and not math.isfinite(value):
             raise EstimatorError(name, value, "must be a finite number")
     elif kind is str and not isinstance(value, str):
         raise EstimatorError(name, value, "must be a string")

@@ -115,6 +115,8 @@ def plan(model, num_gpus: int, global_batch: int = 0, top: int = 10, **options) 
     spec = m.spec
     if isinstance(num_gpus, bool) or not isinstance(num_gpus, int) or num_gpus < 1:
         raise EstimatorError("num_gpus", num_gpus, "must be a whole number >= 1")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise EstimatorError("top", top, "must be a whole number >= 1")
     base = make_options(**{**options, "num_gpus": num_gpus})
     gpu = get_gpu(base.gpu)
     if global_batch == 0:

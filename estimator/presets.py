@@ -11,6 +11,7 @@ object construction), unknown preset keys rejected naming the file.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import functools
 import json
@@ -86,6 +87,7 @@ def parse_text(text: str, where: str, fmt: str | None = None) -> Any:
     if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "ignore")) > MAX_FILE_BYTES:
         raise EstimatorError(where, f"{len(text):,} characters",
                              f"too large (limit {MAX_FILE_BYTES // 1024} KiB)")
+    text = text.removeprefix("\ufeff")  # a byte-order mark pasted with the text (JSON refuses it)
     try:
         if fmt == "json" or (fmt is None and text.lstrip().startswith("{")):
             try:
@@ -284,12 +286,32 @@ def read_file(path: str | os.PathLike) -> Any:
             os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         raise EstimatorError("file", where, f"too large (limit {MAX_FILE_BYTES // 1024} KiB)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise EstimatorError("file", where, "not UTF-8 text") from None
+    text = decode_text(raw, where)
     fmt = "json" if where.lower().endswith(".json") else None
     return parse_text(text, where, fmt)
+
+
+#: Byte-order marks a config file may start with, longest first (UTF-32 LE begins like UTF-16
+#: LE). Windows editors write UTF-8 with a BOM, and PowerShell 5's ``>`` / ``Out-File`` write
+#: UTF-16 LE with one, so a config saved there is read as what it is, not as garbage.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_text(raw: bytes, where: str) -> str:
+    """The text of a config file's bytes: UTF-8, or UTF-8/16/32 with a byte-order mark (which is
+    dropped). Anything else is refused naming ``where``."""
+    encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError:
+        what = "UTF-8 text" if encoding == "utf-8" else f"valid {encoding.upper()} text"
+        raise EstimatorError("file", where, f"not {what}") from None
+    if "\x00" in text:  # valid UTF-8, but no config holds a NUL: UTF-16 without its BOM, binary
+        raise EstimatorError("file", where, "not a text config (it holds NUL bytes; UTF-16 "
+                                            "without a byte-order mark?)")
+    return text
 
 
 @functools.cache
@@ -305,6 +327,9 @@ def load_model(source: str | os.PathLike | Mapping[str, Any] | Model | ModelSpec
     if isinstance(source, ModelSpec):
         return Model(spec=source, display_name=source.name, origin="spec")
     if isinstance(source, Mapping):
+        # a dict from the API gets the budgets a parsed file gets (a 10^7-entry list or a
+        # recursive dict would otherwise be carried along and walked by every export)
+        check_document(source, "dict")
         return model_from_dict(source, origin="dict", default_name="custom")
     if isinstance(source, (str, os.PathLike)):
         s = str(source)
@@ -412,6 +437,10 @@ def _model_from_dict(d: Any, origin: str, default_name: str) -> Model:
         if not isinstance(pub, Mapping) or set(pub) - PUBLISHED_KEYS:
             raise EstimatorError(origin + ": published", pub,
                                  "allowed keys: " + ", ".join(sorted(PUBLISHED_KEYS)))
+        _check_published(pub, origin)
+        for key in ("name", "display_name", "source"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise EstimatorError(f"{origin}: {key}", d[key], "must be a string")
         name = str(d.get("name") or default_name)
         spec = spec_from_hf_config(d["config"], name=name)
         return Model(spec=spec, display_name=str(d.get("display_name") or name), origin=origin,
@@ -425,6 +454,27 @@ def _model_from_dict(d: Any, origin: str, default_name: str) -> Model:
         return Model(spec=spec, display_name=str(d.get("name") or default_name), origin=origin)
     spec = spec_from_hf_config(d, name=default_name)
     return Model(spec=spec, display_name=default_name, origin=origin, hf_config=d)
+
+
+def _check_published(pub: Mapping[str, Any], origin: str) -> None:
+    """A preset file's ``published`` figures, as the report and the app compare them: counts are
+    positive integers (or null), ``convention`` one of the active-parameter conventions or
+    ``unknown``, ``citation`` and ``notes`` text."""
+    from .params import ACTIVE_CONVENTIONS
+
+    for key in ("total_params", "active_params"):
+        v = pub.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not 1 <= v < 1e18):  # 1e18: a million times the largest model
+            raise EstimatorError(f"{origin}: published.{key}", v,
+                                 "must be a parameter count (a positive number) or null")
+    conv = pub.get("convention")
+    if conv is not None and conv not in (*ACTIVE_CONVENTIONS, "unknown"):
+        raise EstimatorError(f"{origin}: published.convention", conv,
+                             "must be one of " + ", ".join((*ACTIVE_CONVENTIONS, "unknown")))
+    for key in ("citation", "notes"):
+        if pub.get(key) is not None and not isinstance(pub[key], str):
+            raise EstimatorError(f"{origin}: published.{key}", pub[key], "must be a string")
 
 
 def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> ModelSpec:

@@ -384,7 +384,7 @@ def _quant_variant(s: ModelSpec, fmt: str, base_kv: str, experts_only: bool = Fa
 
 def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = None,
              prune_experts: int | None = None, offload_cache_experts: int | None = None,
-             offload_quant: str = "int4-g128", offload_hit_rate: float | None = None,
+             offload_quant: str | None = None, offload_hit_rate: float | None = None,
              offload_link: str | None = None, lora_rank: int = DEFAULT_LORA_RANK,
              lora_targets: tuple[str, ...] = ("attention",),
              kv_variants: tuple[str, ...] = ("fp8",)) -> list[Variant]:
@@ -396,10 +396,13 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
                    conventions="the model as given: " + _fmt_desc(base),
                    quality_note="the model as published", source="")]
     defaults = DEFAULT_QUANTS if s.is_moe else tuple(f for f in DEFAULT_QUANTS if f != "mxfp4")
-    for fmt in (defaults if quants is None else quants):
-        out.append(_quant_variant(s, fmt, opts.kv_dtype))
-    if s.is_moe and quants is None:
-        out.append(_quant_variant(s, "int4-g128", opts.kv_dtype, experts_only=True))
+    if quants is None:  # a default row whose group size does not divide the model is left out
+        out += _applicable(lambda f: _quant_variant(s, f, opts.kv_dtype), defaults)
+        if s.is_moe:
+            out += _applicable(lambda f: _quant_variant(s, f, opts.kv_dtype, experts_only=True),
+                               ("int4-g128",))
+    else:  # a format the user asked for is refused naming it
+        out += [_quant_variant(s, fmt, opts.kv_dtype) for fmt in quants]
     for kv in kv_variants:
         if kv not in memory.BYTES_PER_ELEMENT:
             raise EstimatorError("kv_variants", kv, "must be one of "
@@ -440,6 +443,11 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
         link = offload_link or DEFAULT_HOST_LINK.get(opts.gpu, "pcie4-x16")
         if link not in HOST_LINKS:
             raise EstimatorError("offload_link", link, "must be one of " + ", ".join(HOST_LINKS))
+        if offload_quant is None:  # int4 with the largest group that divides the widths
+            offload_quant = next(
+                (f for f in OFFLOAD_QUANTS
+                 if _applicable(lambda f: _quant_variant(s, f, opts.kv_dtype, True), (f,))),
+                OFFLOAD_QUANTS[-1])
         qv = _quant_variant(s, offload_quant, opts.kv_dtype, experts_only=True)
         hr = (f"hit rate {offload_hit_rate:g} (given)" if offload_hit_rate is not None
               else f"hit rate C/E = {c}/{s.num_experts} (uniform routing)")
@@ -477,6 +485,36 @@ WHATIF_OPTIONS = ("quant", "prune_experts", "offload_cache_experts", "offload_qu
                   "kv_variants")
 
 
+#: The default expert format when offloading: the first that applies to the model.
+OFFLOAD_QUANTS = ("int4-g128", "int4-g64", "int4-g32", "int8")
+
+
+def _applicable(make, fmts: tuple[str, ...]) -> list[Variant]:
+    """The variants ``make(fmt)`` builds for the default formats that apply to the model (a
+    group size that does not divide a width, e.g. int4-g128 on gpt-oss's 2880, is skipped)."""
+    out = []
+    for f in fmts:
+        try:
+            out.append(make(f))
+        except EstimatorError:
+            continue
+    return out
+
+
+_MAX_NAMES = 64  # rows one list keyword may ask for (there are ~20 weight formats)
+
+
+def _names(key: str, value: Any) -> tuple[str, ...]:
+    """A list keyword (``quant``, ``lora_targets``, ``kv_variants``) as a tuple of names."""
+    if not isinstance(value, (list, tuple)) or len(value) > _MAX_NAMES:
+        raise EstimatorError(key, value, f"must be a name or a list of at most {_MAX_NAMES} "
+                                         "names")
+    for v in value:
+        if not isinstance(v, str):
+            raise EstimatorError(key, v, "must be a name (a string)")
+    return tuple(value)
+
+
 def what_if(model: Any, **options: Any) -> dict[str, Any]:
     """Cheaper ways to run ``model``: ``{"rows": [...], "gpu": ..., "options": ...}``.
 
@@ -484,8 +522,9 @@ def what_if(model: Any, **options: Any) -> dict[str, Any]:
     ``quant`` (formats of the quantize rows, default :data:`DEFAULT_QUANTS`; see
     :data:`estimator.quant.NAMES`), ``prune_experts`` (E' kept, default E/2),
     ``offload_cache_experts`` (C per layer, default E/2), ``offload_quant`` (expert format
-    when offloaded, default int4-g128), ``offload_hit_rate`` (measured LRU hit rate, default
-    C/E), ``offload_link`` (:data:`HOST_LINKS`, default the GPU's host interface),
+    when offloaded, default the first of :data:`OFFLOAD_QUANTS` that applies),
+    ``offload_hit_rate`` (measured LRU hit rate, default C/E), ``offload_link``
+    (:data:`HOST_LINKS`, default the GPU's host interface),
     ``lora_rank`` (default 16), ``lora_targets`` (attention, mlp, experts; default attention),
     ``kv_variants`` (KV dtypes to add, default fp8). Each row: :data:`ROW_FIELDS`.
     """
@@ -506,8 +545,9 @@ def what_if(model: Any, **options: Any) -> dict[str, Any]:
     kvv = wi.pop("kv_variants", ("fp8",))
     if isinstance(kvv, str):
         kvv = (kvv,)
-    vs = variants(m.spec, opts, quants=None if q is None else tuple(q),
-                  lora_targets=tuple(lt), kv_variants=tuple(kvv), **wi)
+    vs = variants(m.spec, opts, quants=None if q is None else _names("quant", q),
+                  lora_targets=_names("lora_targets", lt),
+                  kv_variants=_names("kv_variants", kvv), **wi)
     rows = []
     full_training = None
     for v in vs:
@@ -558,11 +598,13 @@ def render(result: dict[str, Any], fmt: str) -> str:
     rows = result["rows"]
     if fmt == "csv":
         buf = io.StringIO()
+        from .formats import csv_cell
+
         w = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), extrasaction="ignore",
                            lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in ROW_FIELDS})
+            w.writerow({k: csv_cell(r.get(k)) for k in ROW_FIELDS})
         return buf.getvalue()
     if fmt != "md":
         raise EstimatorError("format", fmt, "must be one of json, md, csv")

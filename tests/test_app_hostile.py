@@ -209,3 +209,39 @@ def test_unknown_gpu_in_a_link_is_named_not_silently_replaced():
     assert not at.exception
     warned = [unescape(w.value) for w in at.warning]
     assert any("h300-nvl" in w and "not in the GPU catalog" in w for w in warned), warned
+
+
+# --- uploads: encodings and preset files with bad figures --------------------------------------
+
+def _upload(data: bytes, name: str = "config.json") -> AppTest:
+    at = app()
+    at.sidebar.segmented_control(key="src").set_value("Your config.json").run()
+    at.sidebar.file_uploader(key="cfg_upload").set_value(
+        (name, data, "application/json")).run()
+    return at
+
+
+@pytest.mark.parametrize("data", [
+    b"\xef\xbb\xbf" + json.dumps(SMALL).encode(),             # UTF-8 with a BOM (Notepad)
+    b"\xff\xfe" + json.dumps(SMALL).encode("utf-16-le"),      # PowerShell 5 `>`
+])
+def test_upload_with_a_byte_order_mark_is_estimated(data):
+    at = _upload(data)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.metric
+
+
+@pytest.mark.parametrize("data, needle", [
+    (json.dumps({"name": "x", "config": SMALL, "published": {"total_params": "abc"}}).encode(),
+     "published.total_params"),
+    (json.dumps({"name": "x", "config": SMALL, "published": {"convention": ["x"]}}).encode(),
+     "published.convention"),
+    (json.dumps(SMALL).encode("utf-16-le"), "NUL bytes"),
+    (b'{"model_type": "mixtral", "hidden_size": NaN}', "NaN"),
+])
+def test_bad_upload_is_an_error_box_naming_the_field(data, needle):
+    at = _upload(data)
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(unescape(e.value) for e in at.error)
+    assert needle in said and "Something went wrong" not in said, said
+    assert not at.metric

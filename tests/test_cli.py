@@ -89,7 +89,7 @@ def bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
         "unknown preset": (["report", "mixtral-9x9b"], "mixtral-9x9b"),
         "missing file": (["report", str(tmp_path / "nope.json")], "not found"),
         "directory": (["report", str(tmp_path) + "/"], "directory"),
-        "not utf-8": (["report", _write(tmp_path, "bin.json", b"\xff\xfe\x00bad")], "UTF-8"),
+        "not utf-8": (["report", _write(tmp_path, "bin.json", b"\xc3\x28\x00bad")], "UTF-8"),
         "malformed json": (["report", _write(tmp_path, "bad.json", '{"model_type": ')], "JSON"),
         "malformed yaml": (["report", _write(tmp_path, "bad.yaml", "a: [1, 2\nb: }")], "bad.yaml"),
         "python tag yaml": (["report", _write(

@@ -301,3 +301,16 @@ def test_cli_whatif_formats_and_bad_input():
     bad = subprocess.run([sys.executable, "-m", "estimator", "whatif", "mixtral-8x7b",
                           "--prune-experts", "9"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "prune_experts" in bad.stderr
+
+
+def test_default_rows_skip_group_sizes_that_do_not_divide_the_model():
+    # gpt-oss: hidden 2880 = 22.5 x 128 = 45 x 64; the default table must still run
+    import estimator
+    from estimator.errors import EstimatorError
+
+    names = [r["name"] for r in estimator.what_if("gpt-oss-20b")["rows"]]
+    assert 2880 % 128 and not 2880 % 64
+    assert "int4-g128" not in names and "experts int4-g128" not in names
+    assert any(n.startswith("offload experts (int4-g64)") for n in names), names
+    with pytest.raises(EstimatorError, match="group size 128 does not divide hidden_size=2880"):
+        estimator.what_if("gpt-oss-20b", quant=["int4-g128"])

@@ -18,7 +18,14 @@ import estimator
 from estimator.errors import EstimatorError
 from estimator.hardware import load_catalog
 from estimator.options import OPTION_FIELDS, make_options
-from estimator.presets import MAX_FILE_BYTES, Model, load_model, model_from_dict, parse_text
+from estimator.presets import (
+    MAX_FILE_BYTES,
+    Model,
+    decode_text,
+    load_model,
+    model_from_dict,
+    parse_text,
+)
 from estimator.spec import MIXER_KINDS, MLA, Mixer, MoA, ModelSpec
 
 from . import fmt
@@ -226,10 +233,10 @@ def _config_source(errors: list[str]) -> tuple[Model | None, str]:
                 ss.pop("_custom", None)
                 ss.pop("_custom_id", None)
                 return None, ""
-            try:
-                text = f.getvalue().decode("utf-8")
-            except UnicodeDecodeError:
-                errors.append(f"{name}: not UTF-8 text")
+            try:  # UTF-8, or UTF-8/16/32 with a byte-order mark (estimator.presets)
+                text = decode_text(f.getvalue(), name)
+            except EstimatorError as e:
+                errors.append(str(e))
                 return None, ""
     else:
         text = st.text_area("Paste a config.json", key="cfg_paste", height=140,
