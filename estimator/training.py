@@ -949,7 +949,7 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
         out[kind + "_layer"] = kept
         out[kind + "_layer_total"] = sum(kept.values())
         layers.append((raw, kept))
-    transient = (maximum(*(sum(raw.values()) for raw, _ in layers)) if recompute == "full"
+    transient = (maximum(0, *(sum(raw.values()) for raw, _ in layers)) if recompute == "full"
                  else 0)
     core = {}
     if not opts.flash_attention:
