@@ -213,8 +213,6 @@ class Options:
         d = self.__dict__
         for f in _FIELDS:
             _check(f, d[f.name])
-        if 0 < d["mfu"] < MIN_MFU:  # 0 = predict; a 1e-305 utilization overflowed every time
-            raise EstimatorError("mfu", d["mfu"], f"must be 0 (predicted) or >= {MIN_MFU}")
 
     def __hash__(self) -> int:
         # Options key the per-workload memos (layout search, step time, engine, latency, the
@@ -260,6 +258,8 @@ def _check(f: dataclasses.Field, value: Any) -> None:
             raise EstimatorError(name, value, "must be a finite number")
     elif kind is str and not isinstance(value, str):
         raise EstimatorError(name, value, "must be a string")
+    if name == "mfu" and 0 < value < MIN_MFU:  # 0 = predict; 1e-305 overflowed every time
+        raise EstimatorError(name, value, f"must be 0 (predicted) or >= {MIN_MFU}")
     if md["choices"] is not None and value not in md["choices"]:
         raise EstimatorError(name, value, "must be one of "
                              + ", ".join(str(c) for c in md["choices"]))
