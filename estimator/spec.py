@@ -599,21 +599,26 @@ def _validate(s: ModelSpec) -> None:
                                                       s.sliding_window_layers),
                       ("mixer_layers", s.mixer_layers), ("mixerless_layers", s.mixerless_layers),
                       ("ffnless_layers", s.ffnless_layers)):
-        if idx == ():
-            continue
-        if not isinstance(idx, tuple):
-            raise EstimatorError(name, idx, "must be a tuple of layer indices")
-        for i in idx:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L:
-                raise EstimatorError(name, i, f"layer index must be in [0, {L})")
-        if len(set(idx)) != len(idx):
-            raise EstimatorError(name, idx, "has repeated layer indices")
+        if idx != ():
+            check_layer_indices(name, idx, L)
     if s.sliding_window_layers and s.sliding_window is None:
         raise EstimatorError("sliding_window", None,
                              "sliding_window_layers are set, so a window size is required")
     if s.has_layer_shapes:
         _validate_layer_shapes(s)
     check_moe(s)
+
+
+def check_layer_indices(name: str, idx, L: int) -> None:
+    """A spec field listing layers (``moe_layers``, ``kv_shared_layers`` ...): a tuple of
+    distinct indices in ``[0, L)``."""
+    if not isinstance(idx, tuple):
+        raise EstimatorError(name, idx, "must be a tuple of layer indices")
+    for i in idx:
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L:
+            raise EstimatorError(name, i, f"layer index must be in [0, {L})")
+    if len(set(idx)) != len(idx):
+        raise EstimatorError(name, idx, "has repeated layer indices")
 
 
 def _validate_layer_shapes(s: ModelSpec) -> None:
@@ -634,14 +639,7 @@ def _validate_layer_shapes(s: ModelSpec) -> None:
                              "per_layer_input_size and per_layer_input_vocab go together")
     L = s.num_hidden_layers
     for name in ("kv_shared_layers", "wide_ffn_layers"):
-        idx = getattr(s, name)
-        if not isinstance(idx, tuple):
-            raise EstimatorError(name, idx, "must be a tuple of layer indices")
-        for i in idx:
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L:
-                raise EstimatorError(name, i, f"layer index must be in [0, {L})")
-        if len(set(idx)) != len(idx):
-            raise EstimatorError(name, idx, "has repeated layer indices")
+        check_layer_indices(name, getattr(s, name), L)
     if s.mla is not None or s.moa is not None or s.is_hybrid:
         raise EstimatorError("kv_shared_layers", s.kv_shared_layers, "per-layer attention "
                              "shapes apply to standard attention without hybrid mixers only")
