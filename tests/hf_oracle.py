@@ -31,6 +31,14 @@ def hf_config(d: Mapping[str, Any]):
         return AutoConfig.for_model(mt, **d)
 
 
+def eager_model(d: Mapping[str, Any], seed: int = 0) -> torch.nn.Module:
+    """The causal-LM for ``d`` on the CPU with real (seeded random) weights and the eager
+    attention and expert paths, in eval mode: what the cache, FLOP and activation tests run."""
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(hf_config(d), experts_implementation="eager",
+                                            attn_implementation="eager").eval()
+
+
 def build(d: Mapping[str, Any], text_only: bool = True) -> torch.nn.Module:
     """The causal-LM transformers builds for ``d`` on the meta device.
 

@@ -123,12 +123,9 @@ CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
 def test_cache_split_matches_transformers(model_type, i, cfg):
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
-    from transformers import AutoModelForCausalLM
+    from hf_oracle import eager_model
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
     if spec.num_attention_layers == 0 and model_type not in PURE_SSM:
         pytest.skip("transformers 5.24 cannot run a hybrid's cache without an attention layer "
@@ -263,16 +260,13 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
     published algorithm's count (estimator.mixers.recurrence_flops_per_token), not measured."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
+    from hf_oracle import eager_model
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForCausalLM
 
     from estimator.flops import forward_flops
     from estimator.mixers import mixer_matrix_params
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
     b, T = 1, 8
     ids = torch.randint(1, cfg["vocab_size"], (b, T))
@@ -309,6 +303,7 @@ def test_hybrid_ratio_sweep_follows_transformers_schedule():
     """A sweep over Qwen3-Next's full_attention_interval: the KV cache follows the number of
     full-attention layers transformers' own config class derives for each interval."""
     pytest.importorskip("transformers")
+
     from hf_oracle import hf_config
 
     import estimator
@@ -466,8 +461,7 @@ def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, model_type, monk
     pytest.importorskip("transformers")
     import importlib
 
-    from hf_oracle import hf_config
-    from transformers import AutoModelForCausalLM
+    from hf_oracle import eager_model
 
     from estimator.flops import attended_pairs_x2
 
@@ -481,9 +475,7 @@ def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, model_type, monk
         return orig(module, q, k, v, attention_mask, *a, **kw)
 
     monkeypatch.setattr(mod, "eager_attention_forward", counting)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     b = 2
     with torch.no_grad():
         model(torch.randint(1, cfg["vocab_size"], (b, T)), use_cache=False)
@@ -503,17 +495,14 @@ def test_dsa_decode_flops_against_flopcountermode(topk, model_type):
     covers the context, and exceeds it by the masked keys' ``QKᵀ`` and ``A·V`` otherwise."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
+    from hf_oracle import eager_model
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForCausalLM
 
     from estimator.flops import FLOPS_PER_MAC, attention_dims, decode_flops_per_token
 
     cfg = {**hybrid_configs.random_configs(model_type, 1, "decode")[0], "index_topk": topk}
     spec = spec_from_hf_config(cfg)
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     heads, dqk, dv = attention_dims(spec)
     for ctx in (2, 5, 9):
         ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
@@ -533,9 +522,8 @@ def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
     the KDA modules' own ``nn.Linear`` projections equal ``2·mixer_matrix_params`` per layer."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
+    from hf_oracle import eager_model
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForCausalLM
 
     from estimator.flops import decode_flops
     from estimator.mixers import mixer_matrix_params
@@ -546,9 +534,7 @@ def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
         if not spec.num_mixer_layers or not spec.num_attention_layers:
             continue
         checked += 1
-        torch.manual_seed(0)
-        model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                                 attn_implementation="eager").eval()
+        model = eager_model(cfg)
         prefix = f"{type(model).__name__}.model.layers"
         linear = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
                   if isinstance(m, torch.nn.Linear)}

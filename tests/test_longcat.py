@@ -88,13 +88,10 @@ def test_zero_expert_rows_are_never_read():
     """The rows :func:`hf_oracle.numel` leaves out: NaN in them changes nothing."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
-    from transformers import AutoModelForCausalLM
+    from hf_oracle import eager_model
 
     cfg = {**configs(1, "nan")[0], "n_routed_experts": 3, "zero_expert_num": 3, "moe_topk": 5}
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     ids = torch.randint(1, cfg["vocab_size"], (2, 7))
     with torch.no_grad():
         ref = model(ids).logits
@@ -111,12 +108,9 @@ CACHE_CASES = configs(3, "cache")
 def test_cache_matches_transformers(cfg):
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
-    from transformers import AutoModelForCausalLM
+    from hf_oracle import eager_model
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
     b = 2
     for T in (5, 9):
@@ -140,15 +134,12 @@ def test_flops_match_flopcountermode(cfg):
     zero-computation picks — what ``num_experts_per_tok`` (real experts per token) counts."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from hf_oracle import hf_config
+    from hf_oracle import eager_model
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import AutoModelForCausalLM
 
     from estimator.flops import FLOPS_PER_MAC, forward_flops
 
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
-                                             attn_implementation="eager").eval()
+    model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
     E = cfg["n_routed_experts"]
     real = []
@@ -194,6 +185,7 @@ def test_bad_config_names_the_field(change, field):
 
 def test_num_hidden_layers_alone_is_halved_as_transformers_does():
     pytest.importorskip("transformers")
+
     from hf_oracle import hf_config
 
     cfg = configs(1, "halved")[0]
