@@ -304,6 +304,7 @@ class VllmKVPlan:
     blocks_per_request: int
     min_block_size: int  # "GPU KV cache size" counts blocks of the smallest group block size
     mamba_page: int = 0  # hybrids: the unpadded Mamba page (bytes per sequence and layer)
+    refused: str = ""  # why vLLM refuses to build this cache (then no blocks), else ""
 
 
 def vllm_dsa_page_bytes(s: ModelSpec, kv_dtype: str,
@@ -405,8 +406,13 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
     * Attention-free models (Mamba, Mamba-2): the same Mamba page, unpadded, one group of all
       the worker's layers (``get_num_blocks``: ``available // page // layers``), block size
       ``max_model_len`` (``MambaBase.get_kv_cache_spec``), one page per request.
+    * Per-layer attention shapes (Gemma-4, MiMo-V2-Flash, Laguna):
+      :func:`vllm_layer_shaped_plan`.
     * Otherwise full and sliding-window layers as before (:func:`vllm_page_size_bytes`).
     """
+    if s.has_layer_shapes and s.mixer is None and s.mla is None:
+        return vllm_layer_shaped_plan(s, kv_dtype, tp, lo, hi, max_model_len,
+                                      max_num_batched_tokens)
     n, _, n_slide = memory.layer_kinds(s, lo, hi)
     if s.mla is not None and s.mla.index_n_heads:
         mla, idx = vllm_dsa_page_bytes(s, kv_dtype)
@@ -444,6 +450,108 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
                       groups=g_full + g_slide + g_mix, blocks_per_request=per_req,
                       min_block_size=min(block, max_model_len) if g_mix else block,
                       mamba_page=mamba_page)
+
+
+# ----------------------------------------------------------------------------------------------
+# per-layer attention shapes (vLLM): Gemma-4, MiMo-V2-Flash, Laguna
+# ----------------------------------------------------------------------------------------------
+
+def vllm_attention_page_bytes(kv_heads: int, head_size: int, head_size_v: int, kv_dtype: str,
+                              tp: int, block_size: int = VLLM_BLOCK_SIZE) -> int:
+    """``AttentionSpec.real_page_size_bytes`` (``vllm/v1/kv_cache_interface.py``, with
+    ``head_size_v``, the value head size, as ``FullAttentionSpec`` and, in 2026 releases,
+    ``SlidingWindowSpec`` carry it): ``block_size · num_kv_heads · (head_size + head_size_v) ·
+    dtype_size``, ``num_kv_heads = max(1, kv_heads // tp)`` per GPU (``Attention``: "
+    ``self.num_kv_heads = max(1, self.total_num_kv_heads // tp_size)``")."""
+    return (block_size * max(1, kv_heads // tp) * (head_size + head_size_v)
+            * BYTES_PER_ELEMENT[kv_dtype])
+
+
+def vllm_layer_kv_specs(s: ModelSpec, kv_dtype: str, tp: int
+                        ) -> tuple[tuple[int, tuple[bool, int, int, int], int], ...]:
+    """``(layer, spec, page bytes at VLLM_BLOCK_SIZE)`` of every layer that gets a KV-cache
+    spec, in layer order; ``spec = (sliding, KV heads per GPU, head_size, head_size_v)`` tells
+    the specs apart as vLLM's dataclass equality does. ``GPUModelRunner.get_kv_cache_spec``:
+    a layer with ``kv_sharing_target_layer_name`` (Gemma-3n/Gemma-4's last
+    ``num_kv_shared_layers``,
+    :attr:`ModelSpec.kv_shared_layers`) is skipped — "We skip creating a KVCacheSpec for it, so
+    that KV cache management logic will act as this layer does not exist"; every other layer
+    pages its own K/V heads and head sizes (:meth:`ModelSpec.layer_attention_shape`;
+    ``vllm/model_executor/models/gemma4.py``: ``global_head_dim`` on full layers, and
+    ``num_global_key_value_heads`` there with ``attention_k_eq_v``, whose values still fill
+    the V half of the cache; ``mimo_v2_flash.py``: ``head_size_v=v_head_dim``)."""
+    slide = set(s.sliding_window_layers)
+    out = []
+    for i in range(s.num_hidden_layers):
+        g, d, dv, _, owns = s.layer_attention_shape(i)
+        if owns:
+            out.append((i, (i in slide, max(1, g // tp), d, dv),
+                        vllm_attention_page_bytes(g, d, dv, kv_dtype, tp)))
+    return tuple(out)
+
+
+def vllm_layer_shaped_plan(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: int,
+                           max_model_len: int, max_num_batched_tokens: int) -> VllmKVPlan:
+    """The KV plan of the worker holding layers ``[lo, hi)`` of a model whose layers differ in
+    K/V heads or head sizes (``vllm/v1/core/kv_cache_utils.py::get_kv_cache_groups`` over the
+    specs of :func:`vllm_layer_kv_specs`, grouped for the whole model and projected onto the
+    worker as ``get_kv_cache_configs`` does):
+
+    * one spec for every layer (``is_kv_cache_spec_uniform``): one group,
+      ``available // page // layers`` blocks;
+    * one kind, different shapes (``UniformTypeKVCacheSpecs``: all full attention, or all
+      sliding with one window): one group whose page is the sum of the worker's layer pages,
+      ``available // Σ page`` blocks (``get_kv_cache_config_from_groups``), one request needing
+      the most blocks any layer needs;
+    * otherwise ``unify_kv_cache_spec_page_size``: every page raised to the largest by
+      multiplying its block size by ``max_page // page`` (vLLM raises ``NotImplementedError``
+      when that does not divide: :attr:`VllmKVPlan.refused`), then
+      ``_get_kv_cache_groups_uniform_page_size``: layers grouped by spec (group size by
+      :func:`vllm_group_layout`, layer ``j`` of a spec's ``k`` groups in group ``j mod k``),
+      ``available // max_page // group_size`` blocks with ``group_size`` the worker's largest
+      group, and a request needing ``Σ_groups`` the blocks of its spec
+      (``get_max_concurrency_for_kv_cache_config``); the "GPU KV cache size" counts blocks of
+      the smallest group block size.
+    """
+    specs = vllm_layer_kv_specs(s, kv_dtype, tp)
+    on = [x for x in specs if lo <= x[0] < hi]
+    win = s.sliding_window
+
+    def usage(sliding: bool, block: int) -> int:
+        return vllm_max_memory_usage_blocks(max_model_len, block, win if sliding else None,
+                                            max_num_batched_tokens)
+
+    kinds = {(spec, page) for _, spec, page in specs}
+    if len({spec[0] for spec, _ in kinds}) <= 1:
+        # one spec (or one kind of spec: UniformTypeKVCacheSpecs): a single group
+        uniform = len(kinds) <= 1
+        sliding = bool(specs) and specs[0][1][0]
+        page = specs[0][2] if uniform and specs else sum(p for _, _, p in on)
+        return VllmKVPlan(page=page, block_size=VLLM_BLOCK_SIZE,
+                          group_size=len(on) if uniform else 1, groups=1,
+                          blocks_per_request=usage(sliding, VLLM_BLOCK_SIZE),
+                          min_block_size=VLLM_BLOCK_SIZE)
+    top = max(p for _, p in kinds)
+    if any(top % p for _, p in kinds):
+        return VllmKVPlan(page=top, block_size=VLLM_BLOCK_SIZE, group_size=0, groups=0,
+                          blocks_per_request=0, min_block_size=VLLM_BLOCK_SIZE,
+                          refused=("page sizes " + ", ".join(f"{p:,}" for p in sorted(
+                              {p for _, p in kinds})) + " bytes do not divide the largest: "
+                              "vLLM's unify_kv_cache_spec_page_size raises "
+                              "NotImplementedError"))
+    by_spec: dict[tuple, list[int]] = {}
+    for i, spec, p in specs:  # same_type_layers: insertion (layer) order
+        by_spec.setdefault((spec, VLLM_BLOCK_SIZE * top // p), []).append(i)
+    _, n_groups = vllm_group_layout(tuple(len(v) for v in by_spec.values()))
+    worker_sizes, per_req, blocks = [], 0, []
+    for ((spec, block), layers), k in zip(by_spec.items(), n_groups):
+        for j in range(k):
+            worker_sizes.append(sum(1 for i in layers[j::k] if lo <= i < hi))
+            per_req += usage(spec[0], block)
+            blocks.append(block)
+    return VllmKVPlan(page=top, block_size=min(blocks), group_size=max(worker_sizes),
+                      groups=len(worker_sizes), blocks_per_request=per_req,
+                      min_block_size=min(blocks))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -822,6 +930,12 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
                          f"({plan.mamba_page:,} bytes, padded); every request takes one block "
                          "per Mamba group whatever its length (no prefix caching); the 'GPU KV "
                          "cache size' divides the blocks by all groups, state groups included")
+        if plan.refused:
+            notes.append("vLLM would refuse to start: " + plan.refused)
+        elif s.has_layer_shapes and s.mixer is None and s.mla is None and (
+                s.kv_shared_layers or plan.block_size != plan.min_block_size
+                or plan.groups > 1 or plan.group_size == 1):
+            notes.append(_layer_shaped_note(s, plan))
         if marlin:
             notes.append("MXFP4 experts padded as vLLM's Marlin backend allocates them on GPUs "
                          "without FP4 tensor cores (intermediate to 128, hidden to 256)")
@@ -896,6 +1010,17 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         kv_capacity_tokens=tok, max_model_len=max_len,
         max_concurrency=conc, max_num_batched_tokens=mnbt,
         max_num_seqs=mns, attention_groups=lay.dp_attn, notes=tuple(notes))
+
+
+def _layer_shaped_note(s: ModelSpec, plan: VllmKVPlan) -> str:
+    shared = (f"{len(s.kv_shared_layers)} K/V-sharing layers get no cache "
+              "(kv_sharing_target_layer_name); " if s.kv_shared_layers else "")
+    if plan.groups == 1 and plan.group_size == 1:
+        return (shared + "layers of one attention kind with different shapes: one group "
+                "(UniformTypeKVCacheSpecs) whose page is the sum of the layers' pages")
+    return (shared + f"pages unified at {plan.page:,} bytes (unify_kv_cache_spec_page_size: "
+            "smaller pages get proportionally larger blocks); "
+            f"{plan.groups} groups of up to {plan.group_size} layers")
 
 
 def conventions(engine: str) -> str:
