@@ -759,7 +759,21 @@ def sglang_cell_size(s: ModelSpec, kv_layout: str, kv_dtype: str, tp: int, lo: i
     ``index_k_with_scale_buffer_dtype`` = uint8); MHA/GQA ``kv_heads(tp) · (head_dim +
     v_head_dim) · layers · kv_size``. Both are :func:`estimator.memory.kv_bytes_per_token`.
     Hybrids count their softmax-attention layers only (``HybridLinearKVPool`` keeps KV for
-    ``full_attention_layer_ids``)."""
+    ``full_attention_layer_ids``).
+
+    Layers of different shapes (:attr:`ModelSpec.has_layer_shapes`): the ``is_hybrid_swa``
+    branch of ``get_cell_size_per_token``, ``(full_per_token · full_layers_num + swa_per_token
+    · swa_layers_num) · kv_size`` with ``full_per_token = get_num_kv_heads(tp) · (head_dim +
+    v_head_dim)`` and ``swa_per_token = get_swa_num_kv_heads(tp) · (swa_head_dim +
+    swa_v_head_dim)`` (MiMo-V2-Flash's ``swa_*`` config fields), i.e. every layer at its own
+    shape, ``max(1, g // tp)`` heads (``ModelConfig.get_num_kv_heads``); K/V-sharing layers
+    are left out as vLLM leaves them out (not checked against SGLang's Gemma-4), and the
+    layers are this GPU's (SGLang counts the model's ``full_attention_layer_ids`` /
+    ``swa_attention_layer_ids``; the same at ``pp = 1``)."""
+    if s.has_layer_shapes and s.mixer is None and s.mla is None:
+        shapes = (s.layer_attention_shape(i) for i in range(lo, hi))
+        return sum(vllm_attention_page_bytes(g, d, dv, kv_dtype, tp, 1)
+                   for g, d, dv, _, owns in shapes if owns)
     n = memory.hybrid_counts(s, lo, hi)[0] if s.mixer is not None else hi - lo
     return n * memory.kv_bytes_per_token(s, kv_dtype, kv_layout, tp)
 

@@ -319,17 +319,21 @@ def test_gemma4_31b_plan_is_vllm(tp):
                                        + _cdiv(32768, full_block))
 
 
-def test_mimo_v2_flash_plan_is_vllm():
-    # transformers' MiMoV2FlashConfig defaults (transformers 5.24): 48 layers, layer 0 and
-    # every sixth full, num_key_value_heads 4 (8 on sliding layers), head_dim 192,
-    # v_head_dim 128, sliding_window 129
-    config = transformers.MiMoV2FlashConfig()
-    spec = spec_from_hf_config({"model_type": "mimo_v2_flash", **{
+def _mimo_spec(config):
+    return spec_from_hf_config({"model_type": "mimo_v2_flash", **{
         k: getattr(config, k) for k in (
             "hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
             "head_dim", "v_head_dim", "sliding_window", "layer_types", "intermediate_size",
             "moe_intermediate_size", "n_routed_experts", "num_experts_per_tok", "vocab_size",
             "max_position_embeddings")}})
+
+
+def test_mimo_v2_flash_plan_is_vllm():
+    # transformers' MiMoV2FlashConfig defaults (transformers 5.24): 48 layers, layer 0 and
+    # every sixth full, num_key_value_heads 4 (8 on sliding layers), head_dim 192,
+    # v_head_dim 128, sliding_window 129
+    config = transformers.MiMoV2FlashConfig()
+    spec = _mimo_spec(config)
     for tp in (1, 2, 4):
         assert _check(spec, config, "mimo_v2_flash", "bf16", BF16, tp, 0, 48, 65536,
                       (30 * 2**30,)) == "groups"
@@ -370,3 +374,31 @@ def test_engine_section_and_decode_reads_use_layer_shapes():
     models = memory.stage_models(spec, lay, "bf16", "bf16", "engine", {})
     reads = serving.decode_reads(spec, lay, "bf16", models, 32768, "engine")
     assert reads.kv_per_sequence == (50 * 1023 * 8 * 512 * 2 + 10 * 32768 * 2 * 1024 * 2)
+
+
+# ---------------------------------------------------------------------------------------------
+# SGLang
+# ---------------------------------------------------------------------------------------------
+
+def sglang_hybrid_swa_cell_size(full_layers_num, swa_layers_num, num_kv_heads, head_dim,
+                                v_head_dim, swa_num_kv_heads, swa_head_dim, swa_v_head_dim,
+                                tp, kv_size):
+    # python/sglang/srt/model_executor/model_runner_kv_cache_mixin.py::get_cell_size_per_token,
+    # model_config.is_hybrid_swa; get_num_kv_heads(tp) = max(1, total_num_kv_heads // tp)
+    full_per_token = max(1, num_kv_heads // tp) * (head_dim + v_head_dim)
+    swa_per_token = max(1, swa_num_kv_heads // tp) * (swa_head_dim + swa_v_head_dim)
+    return (full_per_token * full_layers_num + swa_per_token * swa_layers_num) * kv_size
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4, 8])
+@pytest.mark.parametrize("kv_dtype,kv_size", [("bf16", BF16), ("fp8", FP8)])
+def test_sglang_cell_size_is_hybrid_swa_branch(tp, kv_dtype, kv_size):
+    # MiMo-V2-Flash's released config: num_key_value_heads 4, swa_num_key_value_heads 8,
+    # head_dim = swa_head_dim = 192, v_head_dim = swa_v_head_dim = 128; 9 full and 39 sliding
+    # layers (transformers' MiMoV2FlashConfig defaults carry the same shapes)
+    config = transformers.MiMoV2FlashConfig()
+    spec = _mimo_spec(config)
+    n_full = config.layer_types.count("full_attention")
+    assert (n_full, 48 - n_full) == (9, 39)
+    assert engine.sglang_cell_size(spec, "engine", kv_dtype, tp, 0, 48) == \
+        sglang_hybrid_swa_cell_size(9, 39, 4, 192, 128, 8, 192, 128, tp, kv_size)
