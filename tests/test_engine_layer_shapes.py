@@ -402,3 +402,28 @@ def test_sglang_cell_size_is_hybrid_swa_branch(tp, kv_dtype, kv_size):
     assert (n_full, 48 - n_full) == (9, 39)
     assert engine.sglang_cell_size(spec, "engine", kv_dtype, tp, 0, 48) == \
         sglang_hybrid_swa_cell_size(9, 39, 4, 192, 128, 8, 192, 128, tp, kv_size)
+
+
+def test_layer_shaped_experts_split_over_expert_parallel_ranks():
+    """vLLM's FusedMoE holds ``E / ep`` experts per rank (``n_local_physical_experts =
+    n_physical_experts // ep_size``, mimo_v2_flash.py): the routed-expert bytes one GPU holds
+    at ``tp = ep`` are the single-GPU bytes (checked against transformers' parameter count in
+    tests/test_layer_shapes.py) over ``ep``. The engine's KV memory starts from these bytes."""
+    seen = 0
+    for mt, cfg in CASES:
+        spec = spec_from_hf_config(cfg)
+        if not spec.is_moe:
+            continue
+        one = memory.stage_models(spec, layout(spec, 1, 1, 1), "bf16", "bf16", "engine",
+                                  {})[0].weights["routed_experts"]
+        for ep in (2, 3, 4):
+            if spec.num_experts % ep or spec.num_attention_heads % ep:
+                continue
+            try:
+                lay = layout(spec, ep, 1, ep)
+            except Exception:  # a tp the engines refuse for this model's heads
+                continue
+            w = memory.stage_models(spec, lay, "bf16", "bf16", "engine", {})[0].weights
+            assert w["routed_experts"] * ep == one, (mt, cfg, ep)
+            seen += 1
+    assert seen
