@@ -37,8 +37,10 @@ dominates at the large defaults (1024 rows x 152k logits = 5.5 GiB). The KV cach
 into blocks (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
-``_get_kv_cache_groups_uniform_page_size`` groups them; with pipeline stages every worker sizes
-its own cache and the engine keeps the smallest block count. DeepSeek Sparse Attention
+``_get_kv_cache_groups_uniform_page_size`` groups them, layers of different K/V shapes on pages
+unified by block size and K/V-sharing layers without a cache (:func:`vllm_layer_shaped_plan`);
+with pipeline stages every worker sizes its own cache and the engine keeps the smallest block
+count. DeepSeek Sparse Attention
 (DeepSeek-V3.2) adds the indexer's key cache as a second spec per layer, and hybrids
 (Mamba, Gated DeltaNet, lightning attention, KDA, short conv) a Mamba-state spec per mixer
 layer whose page sets the attention block size: :func:`vllm_kv_plan`.
@@ -73,7 +75,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import memory
-from ._frozen import remembered
+from ._frozen import remembered, spec_cache
 from .errors import EstimatorError
 from .memory import ACTIVATION_DTYPE, BYTES_PER_ELEMENT, GIB, Layout
 from .spec import Mixer, ModelSpec
@@ -406,11 +408,14 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
     * Attention-free models (Mamba, Mamba-2): the same Mamba page, unpadded, one group of all
       the worker's layers (``get_num_blocks``: ``available // page // layers``), block size
       ``max_model_len`` (``MambaBase.get_kv_cache_spec``), one page per request.
-    * Per-layer attention shapes (Gemma-4, MiMo-V2-Flash, Laguna):
-      :func:`vllm_layer_shaped_plan`.
-    * Otherwise full and sliding-window layers as before (:func:`vllm_page_size_bytes`).
+    * Softmax attention without MLA (JetMoE's MoA aside), full and sliding layers, the same
+      shape on every layer or per-layer shapes (Gemma-4, MiMo-V2-Flash, Laguna):
+      :func:`vllm_layer_shaped_plan` (grouped for the whole model, as vLLM groups them, then
+      projected onto the worker).
+    * Otherwise (MLA, MoA) full and sliding-window layers counted on this worker
+      (:func:`vllm_page_size_bytes`, :func:`vllm_group_layout`).
     """
-    if s.has_layer_shapes and s.mixer is None and s.mla is None:
+    if s.mixer is None and s.mla is None and s.moa is None:
         return vllm_layer_shaped_plan(s, kv_dtype, tp, lo, hi, max_model_len,
                                       max_num_batched_tokens)
     n, _, n_slide = memory.layer_kinds(s, lo, hi)
@@ -492,8 +497,9 @@ def vllm_layer_kv_specs(s: ModelSpec, kv_dtype: str, tp: int
 
 def vllm_layer_shaped_plan(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: int,
                            max_model_len: int, max_num_batched_tokens: int) -> VllmKVPlan:
-    """The KV plan of the worker holding layers ``[lo, hi)`` of a model whose layers differ in
-    K/V heads or head sizes (``vllm/v1/core/kv_cache_utils.py::get_kv_cache_groups`` over the
+    """The KV plan of the worker holding layers ``[lo, hi)`` of a softmax-attention model,
+    its layers alike or differing in K/V heads, head sizes or K/V ownership
+    (``vllm/v1/core/kv_cache_utils.py::get_kv_cache_groups`` over the
     specs of :func:`vllm_layer_kv_specs`, grouped for the whole model and projected onto the
     worker as ``get_kv_cache_configs`` does):
 
@@ -512,46 +518,60 @@ def vllm_layer_shaped_plan(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: in
       group, and a request needing ``Σ_groups`` the blocks of its spec
       (``get_max_concurrency_for_kv_cache_config``); the "GPU KV cache size" counts blocks of
       the smallest group block size.
+
+    The sliding window is the spec's (transformers') window. vLLM's MiMo-V2-Flash reads the
+    reference config's ``sliding_window_size``, one less (``MiMoV2FlashConfig`` adds the query),
+    so there a request's sliding blocks can come out one more per sliding group than vLLM's
+    (MiMo-V2-Flash at 8,192 batched tokens: 522 instead of 521 per group, −0.14% concurrency
+    at 32,768 tokens); not modelled.
     """
-    specs = vllm_layer_kv_specs(s, kv_dtype, tp)
-    on = [x for x in specs if lo <= x[0] < hi]
+    page, group_size, groups, refused = vllm_layer_kv_groups(s, kv_dtype, tp, lo, hi)
+    if refused:
+        return VllmKVPlan(page=page, block_size=VLLM_BLOCK_SIZE, group_size=0, groups=0,
+                          blocks_per_request=0, min_block_size=VLLM_BLOCK_SIZE,
+                          refused=refused)
     win = s.sliding_window
+    per_req = sum(vllm_max_memory_usage_blocks(max_model_len, block, win if sliding else None,
+                                               max_num_batched_tokens)
+                  for sliding, block in groups)
+    smallest = min(block for _, block in groups)
+    return VllmKVPlan(page=page, block_size=smallest, group_size=group_size,
+                      groups=len(groups), blocks_per_request=per_req, min_block_size=smallest)
 
-    def usage(sliding: bool, block: int) -> int:
-        return vllm_max_memory_usage_blocks(max_model_len, block, win if sliding else None,
-                                            max_num_batched_tokens)
 
+# Cached: the grouping depends on the spec and the split only, not on the context length an
+# estimate sweep varies (a 60-layer model: ~70 µs a call uncached).
+@spec_cache(1024)
+def vllm_layer_kv_groups(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: int
+                         ) -> tuple[int, int, tuple[tuple[bool, int], ...], str]:
+    """``(page, group_size, groups, refused)`` of :func:`vllm_layer_shaped_plan`: the page of
+    every KV tensor, the worker's ``get_num_blocks`` layer count, ``(sliding, block_size)`` of
+    every KV-cache group of the model (empty groups on this worker included, as
+    ``_project_kv_cache_groups_to_worker`` keeps them), and why vLLM refuses, or ``""``."""
+    specs = vllm_layer_kv_specs(s, kv_dtype, tp)
     kinds = {(spec, page) for _, spec, page in specs}
     if len({spec[0] for spec, _ in kinds}) <= 1:
         # one spec (or one kind of spec: UniformTypeKVCacheSpecs): a single group
-        uniform = len(kinds) <= 1
+        on = [p for i, _, p in specs if lo <= i < hi]
         sliding = bool(specs) and specs[0][1][0]
-        page = specs[0][2] if uniform and specs else sum(p for _, _, p in on)
-        return VllmKVPlan(page=page, block_size=VLLM_BLOCK_SIZE,
-                          group_size=len(on) if uniform else 1, groups=1,
-                          blocks_per_request=usage(sliding, VLLM_BLOCK_SIZE),
-                          min_block_size=VLLM_BLOCK_SIZE)
+        if len(kinds) <= 1:
+            return (specs[0][2] if specs else 0), len(on), ((sliding, VLLM_BLOCK_SIZE),), ""
+        return sum(on), 1, ((sliding, VLLM_BLOCK_SIZE),), ""
     top = max(p for _, p in kinds)
     if any(top % p for _, p in kinds):
-        return VllmKVPlan(page=top, block_size=VLLM_BLOCK_SIZE, group_size=0, groups=0,
-                          blocks_per_request=0, min_block_size=VLLM_BLOCK_SIZE,
-                          refused=("page sizes " + ", ".join(f"{p:,}" for p in sorted(
-                              {p for _, p in kinds})) + " bytes do not divide the largest: "
-                              "vLLM's unify_kv_cache_spec_page_size raises "
-                              "NotImplementedError"))
+        return top, 0, (), ("page sizes " + ", ".join(f"{p:,}" for p in sorted(
+            {p for _, p in kinds})) + " bytes do not divide the largest: vLLM's "
+            "unify_kv_cache_spec_page_size raises NotImplementedError")
     by_spec: dict[tuple, list[int]] = {}
     for i, spec, p in specs:  # same_type_layers: insertion (layer) order
         by_spec.setdefault((spec, VLLM_BLOCK_SIZE * top // p), []).append(i)
     _, n_groups = vllm_group_layout(tuple(len(v) for v in by_spec.values()))
-    worker_sizes, per_req, blocks = [], 0, []
+    sizes, groups = [], []
     for ((spec, block), layers), k in zip(by_spec.items(), n_groups):
         for j in range(k):
-            worker_sizes.append(sum(1 for i in layers[j::k] if lo <= i < hi))
-            per_req += usage(spec[0], block)
-            blocks.append(block)
-    return VllmKVPlan(page=top, block_size=min(blocks), group_size=max(worker_sizes),
-                      groups=len(worker_sizes), blocks_per_request=per_req,
-                      min_block_size=min(blocks))
+            sizes.append(sum(1 for i in layers[j::k] if lo <= i < hi))
+            groups.append((spec[0], block))
+    return top, max(sizes), tuple(groups), ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -749,6 +769,7 @@ def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, pp: int = 1, dp_attn
     return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
+@spec_cache(1024)  # per-layer shapes: a loop over the layers, independent of the context
 def sglang_cell_size(s: ModelSpec, kv_layout: str, kv_dtype: str, tp: int, lo: int, hi: int
                      ) -> int:
     """KV bytes of one token over this GPU's layers ``[lo, hi)``

@@ -105,9 +105,10 @@ def mimo_v2_flash_kv_cache_spec(config, tp, dtype_size, block_size=16):
     return specs
 
 
-def laguna_kv_cache_spec(config, tp, dtype_size, block_size=16):
-    # query heads differ by layer (num_attention_heads_per_layer); K/V heads and head_dim do
-    # not, so every layer pages as Attention(num_kv_heads, head_dim)
+def uniform_kv_cache_spec(config, tp, dtype_size, block_size=16):
+    # one K/V shape on every layer: vllm/model_executor/models/gemma3.py::Gemma3Attention
+    # ("sliding_window = config.sliding_window if self.is_sliding else None"); Laguna's query
+    # heads differ by layer (num_attention_heads_per_layer), its K/V heads and head_dim do not
     specs = {}
     for i, t in enumerate(config.layer_types):
         specs[i] = AttentionSpec(block_size, max(1, config.num_key_value_heads // tp),
@@ -117,7 +118,8 @@ def laguna_kv_cache_spec(config, tp, dtype_size, block_size=16):
 
 
 KV_SPECS = {"gemma4_text": gemma4_kv_cache_spec, "gemma4_unified_text": gemma4_kv_cache_spec,
-            "mimo_v2_flash": mimo_v2_flash_kv_cache_spec, "laguna": laguna_kv_cache_spec}
+            "mimo_v2_flash": mimo_v2_flash_kv_cache_spec, "laguna": uniform_kv_cache_spec,
+            "gemma3_text": uniform_kv_cache_spec}
 
 
 def is_uniform_type(specs):
@@ -319,6 +321,30 @@ def test_gemma4_31b_plan_is_vllm(tp):
                                        + _cdiv(32768, full_block))
 
 
+#: Gemma-3 27B text config (google/gemma-3-27b-it config.json: hidden 5376, 62 layers, 32
+#: heads, 16 K/V heads, head_dim 128, sliding_window 1024, five sliding layers to one full).
+GEMMA3_27B = {"model_type": "gemma3_text", "hidden_size": 5376, "num_hidden_layers": 62,
+              "num_attention_heads": 32, "num_key_value_heads": 16, "head_dim": 128,
+              "intermediate_size": 21504, "sliding_window": 1024, "vocab_size": 262208}
+
+
+@pytest.mark.parametrize("pp", [1, 2, 3, 4])
+def test_gemma3_groups_for_the_whole_model_under_pipeline_parallelism(pp):
+    """Gemma-3 (one K/V shape, 52 sliding + 10 full layers): vLLM groups the layers of the
+    whole model (group size 10: 6 sliding groups + 1 full) and projects the groups onto each
+    pipeline stage (get_kv_cache_configs), not per stage; at pp 3 a stage of ~21 layers holds
+    3-4 full layers and up to 4 layers of one sliding group."""
+    spec, config = spec_from_hf_config(GEMMA3_27B), _config(GEMMA3_27B)
+    bounds = [round(62 * k / pp) for k in range(pp + 1)]
+    for lo, hi in zip(bounds, bounds[1:]):
+        for tp in (1, 2, 4):
+            assert _check(spec, config, "gemma3_text", "bf16", BF16, tp, lo, hi, 32768,
+                          (20 * 2**30, 7 * 2**30 + 1)) == "groups"
+            plan = engine.vllm_kv_plan(spec, "engine", "bf16", "bf16", tp, lo, hi, 32768,
+                                       MNBT)
+            assert plan.groups == 7
+
+
 def _mimo_spec(config):
     return spec_from_hf_config({"model_type": "mimo_v2_flash", **{
         k: getattr(config, k) for k in (
@@ -427,3 +453,27 @@ def test_layer_shaped_experts_split_over_expert_parallel_ranks():
             assert w["routed_experts"] * ep == one, (mt, cfg, ep)
             seen += 1
     assert seen
+
+
+# ---------------------------------------------------------------------------------------------
+# a published start-up log
+# ---------------------------------------------------------------------------------------------
+
+def test_gemma4_31b_kv_cache_size_matches_vllm_issue_43308():
+    """vLLM issue #43308 (gemma-4-31B-it AWQ, one A100 80GB, gpu_memory_utilization 0.9,
+    "Total available KV cache memory remained constant (~50 GB)"): "GPU KV cache size" ~55k
+    tokens in v0.20.0 and ~525k in v0.21.0. v0.20 printed ``num_blocks // groups ·
+    min_block_size``; later releases print ``int(max_concurrency · max_model_len)``
+    (``_report_kv_cache_config``, quoted in vLLM issue #51041), which counts the sliding
+    layers at their window only. Assumed (not in the issue): max_model_len = the model's
+    262,144, the A100 defaults of ``vllm serve`` (2,048 batched tokens), 50 GiB. Bars: 15%,
+    for "~50 GB" and "~525k"; the estimate before per-layer shapes (every layer at 16 K/V heads
+    of 256) gave 309k for v0.21, 41% low."""
+    spec = spec_from_hf_config(GEMMA4_31B)
+    max_len, avail = 262144, 50 * 2**30
+    plan = engine.vllm_kv_plan(spec, "engine", "bf16", "bf16", 1, 0, 60, max_len, 2048)
+    blocks = engine.vllm_num_blocks(avail, plan.page, plan.group_size)
+    v020 = engine.vllm_kv_tokens(blocks, plan.groups, plan.min_block_size)
+    v021 = int(engine.vllm_max_concurrency(blocks, plan.blocks_per_request) * max_len)
+    assert v020 == pytest.approx(55_000, rel=0.15)  # 54,608
+    assert v021 == pytest.approx(525_000, rel=0.15)  # 586,295
