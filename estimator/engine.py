@@ -521,9 +521,9 @@ def vllm_layer_shaped_plan(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: in
 
     The sliding window is the spec's (transformers') window. vLLM's MiMo-V2-Flash reads the
     reference config's ``sliding_window_size``, one less (``MiMoV2FlashConfig`` adds the query),
-    so there a request's sliding blocks can come out one more per sliding group than vLLM's
-    (MiMo-V2-Flash at 8,192 batched tokens: 522 instead of 521 per group, −0.14% concurrency
-    at 32,768 tokens); not modelled.
+    so a request's blocks per sliding group come out one more than vLLM's when ``window − 2 +
+    max_num_batched_tokens`` is a multiple of the block size (not at the defaults: 128 − 1 +
+    8,192 tokens are 520 blocks either way); not modelled.
     """
     page, group_size, groups, refused = vllm_layer_kv_groups(s, kv_dtype, tp, lo, hi)
     if refused:
