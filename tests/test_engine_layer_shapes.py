@@ -290,10 +290,11 @@ def test_random_configs_reach_every_vllm_path():
 # real configs
 # ---------------------------------------------------------------------------------------------
 
-#: Gemma-4 31B text config as quoted in a third-party parser test (github.com/ (see
-#: test id) ``TestParseTextConfig31B``: hidden 5376, 60 layers, 32 heads, 16 K/V heads, 4
-#: global K/V heads, head_dim 256, global_head_dim 512, sliding_window 1024, attention_k_eq_v,
-#: five sliding layers to one full) and in vLLM issue #43308's model (gemma-4-31B-it).
+#: Gemma-4 31B text config as quoted in a third-party parser test (ollama/ollama
+#: x/models/gemma4/gemma4_test.go::TestParseTextConfig31B: hidden 5376, 60 layers, 32 heads, 16
+#: K/V heads, 4 global K/V heads, head_dim 256, global_head_dim 512, sliding_window 1024,
+#: attention_k_eq_v, five sliding layers to one full); max_position_embeddings 262,144, the
+#: model's published 256K context (that fixture has 131,072).
 GEMMA4_31B = {"model_type": "gemma4_text", "hidden_size": 5376, "num_hidden_layers": 60,
               "intermediate_size": 21504, "num_attention_heads": 32, "num_key_value_heads": 16,
               "num_global_key_value_heads": 4, "head_dim": 256, "global_head_dim": 512,
@@ -465,15 +466,16 @@ def test_gemma4_31b_kv_cache_size_matches_vllm_issue_43308():
     tokens in v0.20.0 and ~525k in v0.21.0. v0.20 printed ``num_blocks // groups ·
     min_block_size``; later releases print ``int(max_concurrency · max_model_len)``
     (``_report_kv_cache_config``, quoted in vLLM issue #51041), which counts the sliding
-    layers at their window only. Assumed (not in the issue): max_model_len = the model's
-    262,144, the A100 defaults of ``vllm serve`` (2,048 batched tokens), 50 GiB. Bars: 15%,
-    for "~50 GB" and "~525k"; the estimate before per-layer shapes (every layer at 16 K/V heads
-    of 256) gave 309k for v0.21, 41% low."""
+    layers at their window only. Assumed (not in the issue): max_model_len 262,144 (the
+    model's context; 586k, +12%) or 131,072 (530k, +1.0%), the A100 defaults of ``vllm serve``
+    (2,048 batched tokens), 50 GiB. Bars: 15%, for "~50 GB" and "~525k"; the estimate before
+    per-layer shapes (every layer at 16 K/V heads of 256) gave 309k at 262,144, 41% low."""
     spec = spec_from_hf_config(GEMMA4_31B)
-    max_len, avail = 262144, 50 * 2**30
-    plan = engine.vllm_kv_plan(spec, "engine", "bf16", "bf16", 1, 0, 60, max_len, 2048)
-    blocks = engine.vllm_num_blocks(avail, plan.page, plan.group_size)
-    v020 = engine.vllm_kv_tokens(blocks, plan.groups, plan.min_block_size)
-    v021 = int(engine.vllm_max_concurrency(blocks, plan.blocks_per_request) * max_len)
-    assert v020 == pytest.approx(55_000, rel=0.15)  # 54,608
-    assert v021 == pytest.approx(525_000, rel=0.15)  # 586,295
+    avail = 50 * 2**30
+    for max_len in (262144, 131072):  # 586,295 and 530,410 tokens (v0.21)
+        plan = engine.vllm_kv_plan(spec, "engine", "bf16", "bf16", 1, 0, 60, max_len, 2048)
+        blocks = engine.vllm_num_blocks(avail, plan.page, plan.group_size)
+        v020 = engine.vllm_kv_tokens(blocks, plan.groups, plan.min_block_size)
+        v021 = int(engine.vllm_max_concurrency(blocks, plan.blocks_per_request) * max_len)
+        assert v020 == pytest.approx(55_000, rel=0.15)  # 54,608
+        assert v021 == pytest.approx(525_000, rel=0.15)
