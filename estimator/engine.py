@@ -478,9 +478,9 @@ def vllm_layer_kv_specs(s: ModelSpec, kv_dtype: str, tp: int
     spec, in layer order; ``spec = (sliding, KV heads per GPU, head_size, head_size_v)`` tells
     the specs apart as vLLM's dataclass equality does. ``GPUModelRunner.get_kv_cache_spec``:
     a layer with ``kv_sharing_target_layer_name`` (Gemma-3n/Gemma-4's last
-    ``num_kv_shared_layers``,
-    :attr:`ModelSpec.kv_shared_layers`) is skipped — "We skip creating a KVCacheSpec for it, so
-    that KV cache management logic will act as this layer does not exist"; every other layer
+    ``num_kv_shared_layers``, :attr:`ModelSpec.kv_shared_layers`) is skipped — "We skip
+    creating a KVCacheSpec for it, so that KV cache management logic will act as this layer
+    does not exist"; every other layer
     pages its own K/V heads and head sizes (:meth:`ModelSpec.layer_attention_shape`;
     ``vllm/model_executor/models/gemma4.py``: ``global_head_dim`` on full layers, and
     ``num_global_key_value_heads`` there with ``attention_k_eq_v``, whose values still fill
