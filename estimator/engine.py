@@ -37,8 +37,10 @@ dominates at the large defaults (1024 rows x 152k logits = 5.5 GiB). The KV cach
 into blocks (``vllm/v1/core/kv_cache_utils.py``: ``get_num_blocks``, ``_report_kv_cache_config``,
 ``get_max_concurrency_for_kv_cache_config``; per-layer page sizes from
 ``vllm/v1/kv_cache_interface.py``), sliding-window layers grouped as
-``_get_kv_cache_groups_uniform_page_size`` groups them; with pipeline stages every worker sizes
-its own cache and the engine keeps the smallest block count. DeepSeek Sparse Attention
+``_get_kv_cache_groups_uniform_page_size`` groups them, layers of different K/V shapes on pages
+unified by block size and K/V-sharing layers without a cache (:func:`vllm_layer_shaped_plan`);
+with pipeline stages every worker sizes its own cache and the engine keeps the smallest block
+count. DeepSeek Sparse Attention
 (DeepSeek-V3.2) adds the indexer's key cache as a second spec per layer, and hybrids
 (Mamba, Gated DeltaNet, lightning attention, KDA, short conv) a Mamba-state spec per mixer
 layer whose page sets the attention block size: :func:`vllm_kv_plan`.
@@ -73,7 +75,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import memory
-from ._frozen import remembered
+from ._frozen import remembered, spec_cache
 from .errors import EstimatorError
 from .memory import ACTIVATION_DTYPE, BYTES_PER_ELEMENT, GIB, Layout
 from .spec import Mixer, ModelSpec
@@ -304,6 +306,7 @@ class VllmKVPlan:
     blocks_per_request: int
     min_block_size: int  # "GPU KV cache size" counts blocks of the smallest group block size
     mamba_page: int = 0  # hybrids: the unpadded Mamba page (bytes per sequence and layer)
+    refused: str = ""  # why vLLM refuses to build this cache (then no blocks), else ""
 
 
 def vllm_dsa_page_bytes(s: ModelSpec, kv_dtype: str,
@@ -405,8 +408,16 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
     * Attention-free models (Mamba, Mamba-2): the same Mamba page, unpadded, one group of all
       the worker's layers (``get_num_blocks``: ``available // page // layers``), block size
       ``max_model_len`` (``MambaBase.get_kv_cache_spec``), one page per request.
-    * Otherwise full and sliding-window layers as before (:func:`vllm_page_size_bytes`).
+    * Softmax attention without MLA (JetMoE's MoA aside), full and sliding layers, the same
+      shape on every layer or per-layer shapes (Gemma-4, MiMo-V2-Flash, Laguna):
+      :func:`vllm_layer_shaped_plan` (grouped for the whole model, as vLLM groups them, then
+      projected onto the worker).
+    * Otherwise (MLA, MoA) full and sliding-window layers counted on this worker
+      (:func:`vllm_page_size_bytes`, :func:`vllm_group_layout`).
     """
+    if s.mixer is None and s.mla is None and s.moa is None:
+        return vllm_layer_shaped_plan(s, kv_dtype, tp, lo, hi, max_model_len,
+                                      max_num_batched_tokens)
     n, _, n_slide = memory.layer_kinds(s, lo, hi)
     if s.mla is not None and s.mla.index_n_heads:
         mla, idx = vllm_dsa_page_bytes(s, kv_dtype)
@@ -444,6 +455,123 @@ def vllm_kv_plan(s: ModelSpec, kv_layout: str, kv_dtype: str, state_dtype: str, 
                       groups=g_full + g_slide + g_mix, blocks_per_request=per_req,
                       min_block_size=min(block, max_model_len) if g_mix else block,
                       mamba_page=mamba_page)
+
+
+# ----------------------------------------------------------------------------------------------
+# per-layer attention shapes (vLLM): Gemma-4, MiMo-V2-Flash, Laguna
+# ----------------------------------------------------------------------------------------------
+
+def vllm_attention_page_bytes(kv_heads: int, head_size: int, head_size_v: int, kv_dtype: str,
+                              tp: int, block_size: int = VLLM_BLOCK_SIZE) -> int:
+    """``AttentionSpec.real_page_size_bytes`` (``vllm/v1/kv_cache_interface.py``, with
+    ``head_size_v``, the value head size, as ``FullAttentionSpec`` and, in 2026 releases,
+    ``SlidingWindowSpec`` carry it): ``block_size · num_kv_heads · (head_size + head_size_v) ·
+    dtype_size``, ``num_kv_heads = max(1, kv_heads // tp)`` per GPU (``Attention``: "
+    ``self.num_kv_heads = max(1, self.total_num_kv_heads // tp_size)``")."""
+    return (block_size * max(1, kv_heads // tp) * (head_size + head_size_v)
+            * BYTES_PER_ELEMENT[kv_dtype])
+
+
+def vllm_layer_kv_specs(s: ModelSpec, kv_dtype: str, tp: int
+                        ) -> tuple[tuple[int, tuple[bool, int, int, int], int], ...]:
+    """``(layer, spec, page bytes at VLLM_BLOCK_SIZE)`` of every layer that gets a KV-cache
+    spec, in layer order; ``spec = (sliding, KV heads per GPU, head_size, head_size_v)`` tells
+    the specs apart as vLLM's dataclass equality does. ``GPUModelRunner.get_kv_cache_spec``:
+    a layer with ``kv_sharing_target_layer_name`` (Gemma-3n/Gemma-4's last
+    ``num_kv_shared_layers``, :attr:`ModelSpec.kv_shared_layers`) is skipped — "We skip
+    creating a KVCacheSpec for it, so that KV cache management logic will act as this layer
+    does not exist"; every other layer
+    pages its own K/V heads and head sizes (:meth:`ModelSpec.layer_attention_shape`;
+    ``vllm/model_executor/models/gemma4.py``: ``global_head_dim`` on full layers, and
+    ``num_global_key_value_heads`` there with ``attention_k_eq_v``, whose values still fill
+    the V half of the cache; ``mimo_v2_flash.py``: ``head_size_v=v_head_dim``)."""
+    slide = set(s.sliding_window_layers)
+    out = []
+    for i in range(s.num_hidden_layers):
+        g, d, dv, _, owns = s.layer_attention_shape(i)
+        if owns:
+            out.append((i, (i in slide, max(1, g // tp), d, dv),
+                        vllm_attention_page_bytes(g, d, dv, kv_dtype, tp)))
+    return tuple(out)
+
+
+def vllm_layer_shaped_plan(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: int,
+                           max_model_len: int, max_num_batched_tokens: int) -> VllmKVPlan:
+    """The KV plan of the worker holding layers ``[lo, hi)`` of a softmax-attention model,
+    its layers alike or differing in K/V heads, head sizes or K/V ownership
+    (``vllm/v1/core/kv_cache_utils.py::get_kv_cache_groups`` over the
+    specs of :func:`vllm_layer_kv_specs`, grouped for the whole model and projected onto the
+    worker as ``get_kv_cache_configs`` does):
+
+    * one spec for every layer (``is_kv_cache_spec_uniform``): one group,
+      ``available // page // layers`` blocks;
+    * one kind, different shapes (``UniformTypeKVCacheSpecs``: all full attention, or all
+      sliding with one window): one group whose page is the sum of the worker's layer pages,
+      ``available // Σ page`` blocks (``get_kv_cache_config_from_groups``), one request needing
+      the most blocks any layer needs;
+    * otherwise ``unify_kv_cache_spec_page_size``: every page raised to the largest by
+      multiplying its block size by ``max_page // page`` (vLLM raises ``NotImplementedError``
+      when that does not divide: :attr:`VllmKVPlan.refused`), then
+      ``_get_kv_cache_groups_uniform_page_size``: layers grouped by spec (group size by
+      :func:`vllm_group_layout`, layer ``j`` of a spec's ``k`` groups in group ``j mod k``),
+      ``available // max_page // group_size`` blocks with ``group_size`` the worker's largest
+      group, and a request needing ``Σ_groups`` the blocks of its spec
+      (``get_max_concurrency_for_kv_cache_config``); the "GPU KV cache size" counts blocks of
+      the smallest group block size.
+
+    The sliding window is the spec's (transformers') window. vLLM's MiMo-V2-Flash reads the
+    reference config's ``sliding_window_size``, one less (``MiMoV2FlashConfig`` adds the query),
+    so a request's blocks per sliding group come out one more than vLLM's when ``window − 2 +
+    max_num_batched_tokens`` is a multiple of the block size (not at the defaults: 128 − 1 +
+    8,192 tokens are 520 blocks either way); not modelled.
+    """
+    page, group_size, groups, refused = vllm_layer_kv_groups(s, kv_dtype, tp, lo, hi)
+    if refused:
+        return VllmKVPlan(page=page, block_size=VLLM_BLOCK_SIZE, group_size=0, groups=0,
+                          blocks_per_request=0, min_block_size=VLLM_BLOCK_SIZE,
+                          refused=refused)
+    win = s.sliding_window
+    per_req = sum(vllm_max_memory_usage_blocks(max_model_len, block, win if sliding else None,
+                                               max_num_batched_tokens)
+                  for sliding, block in groups)
+    smallest = min(block for _, block in groups)
+    return VllmKVPlan(page=page, block_size=smallest, group_size=group_size,
+                      groups=len(groups), blocks_per_request=per_req, min_block_size=smallest)
+
+
+# Cached: the grouping depends on the spec and the split only, not on the context length an
+# estimate sweep varies (a 60-layer model: ~70 µs a call uncached).
+@spec_cache(1024)
+def vllm_layer_kv_groups(s: ModelSpec, kv_dtype: str, tp: int, lo: int, hi: int
+                         ) -> tuple[int, int, tuple[tuple[bool, int], ...], str]:
+    """``(page, group_size, groups, refused)`` of :func:`vllm_layer_shaped_plan`: the page of
+    every KV tensor, the worker's ``get_num_blocks`` layer count, ``(sliding, block_size)`` of
+    every KV-cache group of the model (empty groups on this worker included, as
+    ``_project_kv_cache_groups_to_worker`` keeps them), and why vLLM refuses, or ``""``."""
+    specs = vllm_layer_kv_specs(s, kv_dtype, tp)
+    kinds = {(spec, page) for _, spec, page in specs}
+    if len({spec[0] for spec, _ in kinds}) <= 1:
+        # one spec (or one kind of spec: UniformTypeKVCacheSpecs): a single group
+        on = [p for i, _, p in specs if lo <= i < hi]
+        sliding = bool(specs) and specs[0][1][0]
+        if len(kinds) <= 1:
+            return (specs[0][2] if specs else 0), len(on), ((sliding, VLLM_BLOCK_SIZE),), ""
+        return sum(on), 1, ((sliding, VLLM_BLOCK_SIZE),), ""
+    top = max(p for _, p in kinds)
+    if any(top % p for _, p in kinds):
+        return top, 0, (), ("page sizes " + ", ".join(f"{p:,}" for p in sorted(
+            {p for _, p in kinds})) + " bytes do not divide the largest: vLLM's "
+            "unify_kv_cache_spec_page_size raises NotImplementedError")
+    by_spec: dict[tuple, list[int]] = {}
+    for i, spec, p in specs:  # same_type_layers: insertion (layer) order
+        by_spec.setdefault((spec, VLLM_BLOCK_SIZE * top // p), []).append(i)
+    _, n_groups = vllm_group_layout(tuple(len(v) for v in by_spec.values()))
+    sizes, groups = [], []
+    for ((spec, block), layers), k in zip(by_spec.items(), n_groups):
+        for j in range(k):
+            sizes.append(sum(1 for i in layers[j::k] if lo <= i < hi))
+            groups.append((spec[0], block))
+    return top, max(sizes), tuple(groups), ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -641,6 +769,7 @@ def sglang_mem_fraction_static(gpu_mem_mib: float, tp: int, pp: int = 1, dp_attn
     return round((gpu_mem_mib - reserved) / gpu_mem_mib, 3)
 
 
+@spec_cache(1024)  # per-layer shapes: a loop over the layers, independent of the context
 def sglang_cell_size(s: ModelSpec, kv_layout: str, kv_dtype: str, tp: int, lo: int, hi: int
                      ) -> int:
     """KV bytes of one token over this GPU's layers ``[lo, hi)``
@@ -651,7 +780,21 @@ def sglang_cell_size(s: ModelSpec, kv_layout: str, kv_dtype: str, tp: int, lo: i
     ``index_k_with_scale_buffer_dtype`` = uint8); MHA/GQA ``kv_heads(tp) · (head_dim +
     v_head_dim) · layers · kv_size``. Both are :func:`estimator.memory.kv_bytes_per_token`.
     Hybrids count their softmax-attention layers only (``HybridLinearKVPool`` keeps KV for
-    ``full_attention_layer_ids``)."""
+    ``full_attention_layer_ids``).
+
+    Layers of different shapes (:attr:`ModelSpec.has_layer_shapes`): the ``is_hybrid_swa``
+    branch of ``get_cell_size_per_token``, ``(full_per_token · full_layers_num + swa_per_token
+    · swa_layers_num) · kv_size`` with ``full_per_token = get_num_kv_heads(tp) · (head_dim +
+    v_head_dim)`` and ``swa_per_token = get_swa_num_kv_heads(tp) · (swa_head_dim +
+    swa_v_head_dim)`` (MiMo-V2-Flash's ``swa_*`` config fields), i.e. every layer at its own
+    shape, ``max(1, g // tp)`` heads (``ModelConfig.get_num_kv_heads``); K/V-sharing layers
+    are left out as vLLM leaves them out (not checked against SGLang's Gemma-4), and the
+    layers are this GPU's (SGLang counts the model's ``full_attention_layer_ids`` /
+    ``swa_attention_layer_ids``; the same at ``pp = 1``)."""
+    if s.has_layer_shapes and s.mixer is None and s.mla is None:
+        shapes = (s.layer_attention_shape(i) for i in range(lo, hi))
+        return sum(vllm_attention_page_bytes(g, d, dv, kv_dtype, tp, 1)
+                   for g, d, dv, _, owns in shapes if owns)
     n = memory.hybrid_counts(s, lo, hi)[0] if s.mixer is not None else hi - lo
     return n * memory.kv_bytes_per_token(s, kv_dtype, kv_layout, tp)
 
@@ -822,6 +965,12 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
                          f"({plan.mamba_page:,} bytes, padded); every request takes one block "
                          "per Mamba group whatever its length (no prefix caching); the 'GPU KV "
                          "cache size' divides the blocks by all groups, state groups included")
+        if plan.refused:
+            notes.append("vLLM would refuse to start: " + plan.refused)
+        elif s.has_layer_shapes and s.mixer is None and s.mla is None and (
+                s.kv_shared_layers or plan.block_size != plan.min_block_size
+                or plan.groups > 1 or plan.group_size == 1):
+            notes.append(_layer_shaped_note(s, plan))
         if marlin:
             notes.append("MXFP4 experts padded as vLLM's Marlin backend allocates them on GPUs "
                          "without FP4 tensor cores (intermediate to 128, hidden to 256)")
@@ -896,6 +1045,17 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
         kv_capacity_tokens=tok, max_model_len=max_len,
         max_concurrency=conc, max_num_batched_tokens=mnbt,
         max_num_seqs=mns, attention_groups=lay.dp_attn, notes=tuple(notes))
+
+
+def _layer_shaped_note(s: ModelSpec, plan: VllmKVPlan) -> str:
+    shared = (f"{len(s.kv_shared_layers)} K/V-sharing layers get no cache "
+              "(kv_sharing_target_layer_name); " if s.kv_shared_layers else "")
+    if plan.groups == 1 and plan.group_size == 1:
+        return (shared + "layers of one attention kind with different shapes: one group "
+                "(UniformTypeKVCacheSpecs) whose page is the sum of the layers' pages")
+    return (shared + f"pages unified at {plan.page:,} bytes (unify_kv_cache_spec_page_size: "
+            "smaller pages get proportionally larger blocks); "
+            f"{plan.groups} groups of up to {plan.group_size} layers")
 
 
 def conventions(engine: str) -> str:

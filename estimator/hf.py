@@ -2485,10 +2485,11 @@ def _gemma4_text(r: _Reader, name: str, unified: bool = False) -> ModelSpec:
                      sliding_window_layers=sliding,
                      notes=("per-layer attention shapes (Gemma-4): parameters, weights, "
                             "FLOPs, the KV cache (and the serving decode reads built on it) and "
-                            "training parameter states are counted layer by layer; the engine "
-                            "sections (vLLM pages, SGLang cells), training activations and the "
-                            "communication volumes use the sliding layers' attention shape and "
-                            "the uniform MLP for every layer (approximate)",))
+                            "training parameter states are counted layer by layer, and so are "
+                            "the engines' KV pages (vLLM) and cells (SGLang); the activations of "
+                            "training and of the engine's profile run, and the communication "
+                            "volumes use the sliding layers' attention shape and the uniform MLP "
+                            "for every layer (approximate)",))
 
 
 def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:
@@ -2525,10 +2526,11 @@ def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:
                      intermediate_size=r.int("intermediate_size") if len(layers) < L else 0,
                      notes=("per-layer attention shapes (MiMo-V2-Flash): parameters, weights, "
                             "FLOPs, the KV cache (and the serving decode reads built on it) and "
-                            "training parameter states are counted layer by layer; the engine "
-                            "sections (vLLM pages, SGLang cells), training activations and the "
-                            "communication volumes use the sliding layers' attention shape for "
-                            "every layer (approximate)",))
+                            "training parameter states are counted layer by layer, and so are "
+                            "the engines' KV pages (vLLM) and cells (SGLang); the activations of "
+                            "training and of the engine's profile run, and the communication "
+                            "volumes use the sliding layers' attention shape for every layer "
+                            "(approximate)",))
 
 
 def _laguna(r: _Reader, name: str) -> ModelSpec:

@@ -426,12 +426,12 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
                             + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
     } if not s.has_layer_shapes else _layer_shaped_stage_weights(
-        s, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_, vision)
+        s, lp, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_, vision)
 
 
-def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tuple[int, int],
-                                first: bool, last: bool, tp: int, lm: int, nbytes,
-                                vision: bool) -> dict[str, int]:
+def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict[str, str],
+                                layers: tuple[int, int], first: bool, last: bool, tp: int,
+                                lm: int, nbytes, vision: bool) -> dict[str, int]:
     """:func:`stage_weight_bytes` of a spec with per-layer shapes (Gemma-4), layer by layer over
     ``[lo, hi)``: each layer's attention at its own shape (:func:`~estimator.params.
     layer_attention_params`; matrices over ``⌈a/tp⌉`` query and ``⌈g_i/tp⌉`` K/V heads), its
@@ -459,7 +459,10 @@ def _layer_shaped_stage_weights(s: ModelSpec, fmts: dict[str, str], layers: tupl
             dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
     L = s.num_hidden_layers
     ple_layer_mats = 2 * h * _cdiv(p, tp) * (hi - lo) if p else 0
-    lp = layer_params(s, tp)  # experts and routers are uniform across layers
+    # experts and routers are uniform across layers: the caller's LayerParams, split over
+    # ep/etp as the layout splits them (recomputing them at tp alone kept every expert on
+    # every GPU); none given: at tp alone
+    lp = lp or layer_params(s, tp)
     router = n_moe * (lp.router + ((h + s.num_experts) if s.moe_beside_dense else 0))
     norms = ((hi - lo) * (layer_norm_params(s) + (norm_params(s, h) if p else 0))
              + (norm_params(s, h) if last and s.final_norm else 0)
