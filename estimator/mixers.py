@@ -262,7 +262,8 @@ def _chunked(seq: int, chunk: int) -> int:
 
 
 def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
-                           framework: str, ssd_chunk: int = MAMBA2_CHUNK) -> dict[str, int]:
+                           framework: str, ssd_chunk: int = MAMBA2_CHUNK,
+                           scaled_input: bool = False) -> dict[str, int]:
     """Bytes one mixer layer saves for its backward, one micro-batch of ``batch`` sequences of
     ``seq`` tokens, ``e`` bytes per activation, one GPU without tensor parallelism; the mixer's
     input (the pre-norm's output) is counted by the caller. ``framework`` names the convention
@@ -273,11 +274,18 @@ def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
     saved tensors in tests/test_hybrid_training.py); the ``megatron`` sets from the fused
     kernels' ``save_for_backward`` (see each kind's helper). ``ssd_chunk``: Mamba-2's chunk
     length (the config's ``chunk_size``/``mamba_chunk_size``, which the spec does not carry).
+    ``scaled_input``: the mixer scales its input before ``in_proj`` (Falcon-H1's
+    ``hidden_states * self.ssm_in_multiplier`` in ``FalconH1Mixer.forward``, both paths), so
+    ``in_proj`` keeps that ``h``-wide copy besides the norm output the caller counts.
     """
     fn = _EAGER if framework == "pytorch_eager" else _FUSED
     if m.kind == "mamba2":
-        return fn[m.kind](m, h, batch, seq, e, ssd_chunk)
-    return fn[m.kind](m, h, batch, seq, e)
+        terms = fn[m.kind](m, h, batch, seq, e, ssd_chunk)
+    else:
+        terms = fn[m.kind](m, h, batch, seq, e)
+    if scaled_input:
+        terms["mixer_scaled_input"] = e * batch * seq * h
+    return terms
 
 
 def _gdn_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
@@ -339,14 +347,17 @@ def _mamba2_eager(m: Mixer, h: int, b: int, s: int, e: int, c: int = MAMBA2_CHUN
       product); per chunk and head the ``P × N`` states twice (with the initial state), the
       ``(nc + 1)²`` inter-chunk decay, four boolean ``tril`` masks;
     * the gated RMSNorm (fp32, per group of ``I/G``): five ``T × I`` tensors and ``G`` ``rsqrt``
-      per token, then ``out_proj``'s 16-bit input.
+      per token (without it, Falcon-H1's ``scan_output * silu(gate)``: the fp32 scan output
+      and ``silu(gate)``), then ``out_proj``'s 16-bit input.
     """
     H, P, G, N = m.num_heads, m.head_dim, m.num_k_heads, m.state_size
     i = m.inner
     T, tp_ = b * s, b * _chunked(s, c)
     nc = tp_ // (b * c)
     cd = conv_dim(m, h)
-    norm = (5 * F32 * T * i + F32 * T * G) if m.gated_norm else 0
+    # without the gated norm (Falcon-H1, ``mamba_rms_norm: false``): ``scan_output *
+    # silu(gate)`` keeps the fp32 scan output and the 16-bit ``silu(gate)``
+    norm = (5 * F32 * T * i + F32 * T * G) if m.gated_norm else F32 * T * i + e * T * i
     return {
         "mixer_in_proj_output": e * T * (2 * i + 2 * G * N + H),
         "mixer_conv_output": e * b * cd * (s + m.conv_kernel - 1),

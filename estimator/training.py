@@ -1033,7 +1033,9 @@ def _mixer_terms(spec: ModelSpec, opts, plan: ParallelPlan, e: int) -> int | Non
     if m.kind not in _EAGER:
         return None
     seq = -(-opts.seq_len // plan.cp)
-    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e, framework)
+    # Falcon-H1, the one family with parallel layers, scales the mixer's input (ssm_in_multiplier)
+    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e, framework,
+                                   scaled_input=spec.parallel_mixer)
     return _cdiv(sum(mixer.values()), plan.tp)
 
 
