@@ -235,6 +235,9 @@ DELTA_CHUNK = 64
 #: Mamba-2's SSD chunk in the published configs (``chunk_size`` 256 in Bamba, Granite-4.0-H,
 #: Nemotron-H, Falcon-H1; transformers' default): the spec does not carry it, training uses it.
 MAMBA2_CHUNK = 256
+#: MiniMax's lightning-attention block (``MiniMaxConfig.block_size`` default and the published
+#: MiniMax-Text-01 / M1 configs): the spec does not carry it, training uses it.
+LIGHTNING_BLOCK = 256
 #: Bytes of the fp32 intermediates the eager references compute in (``.float()`` upcasts).
 F32 = 4
 
@@ -246,13 +249,14 @@ MIXER_ACTIVATION_CONVENTIONS = {
                  "the norm's rstd), ``MambaInnerFn`` (Mamba-1: in_proj and x_proj outputs, "
                  "B, C, the scan output and its fp32 per-2048-token states) or Jamba's "
                  "``SelectiveScanFn`` path; the chunk intermediates are recomputed in the "
-                 "backward. Lightning and Kimi Delta Attention layers have no fused set: "
-                 "their eager one is counted"),
+                 "backward. Lightning and Kimi Delta Attention layers have no fused set here "
+                 "and count as attention layers"),
     "pytorch_eager": ("transformers 5.24's torch paths under plain autograd, measured with "
                       "MemTracker (tests/test_hybrid_training.py): the chunked delta rule and "
                       "SSD scan in fp32 with every chunk intermediate saved, Mamba-1's "
                       "token-by-token scan (one fp32 state per token), the conv's K − 1 padding "
-                      "columns; 16-bit model weights"),
+                      "columns, lightning attention's per-block scores and states; 16-bit "
+                      "model weights"),
 }
 
 
@@ -263,7 +267,7 @@ def _chunked(seq: int, chunk: int) -> int:
 
 def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
                            framework: str, ssd_chunk: int = MAMBA2_CHUNK,
-                           scaled_input: bool = False) -> dict[str, int]:
+                           scaled_input: bool = False, block: int = 0) -> dict[str, int]:
     """Bytes one mixer layer saves for its backward, one micro-batch of ``batch`` sequences of
     ``seq`` tokens, ``e`` bytes per activation, one GPU without tensor parallelism; the mixer's
     input (the pre-norm's output) is counted by the caller. ``framework`` names the convention
@@ -277,10 +281,14 @@ def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
     ``scaled_input``: the mixer scales its input before ``in_proj`` (Falcon-H1's
     ``hidden_states * self.ssm_in_multiplier`` in ``FalconH1Mixer.forward``, both paths), so
     ``in_proj`` keeps that ``h``-wide copy besides the norm output the caller counts.
+    ``block``: lightning attention's block (the config's ``block_size``; default
+    :data:`LIGHTNING_BLOCK`).
     """
     fn = _EAGER if framework == "pytorch_eager" else _FUSED
     if m.kind == "mamba2":
         terms = fn[m.kind](m, h, batch, seq, e, ssd_chunk)
+    elif m.kind == "lightning":
+        terms = fn[m.kind](m, h, batch, seq, e, block or LIGHTNING_BLOCK)
     else:
         terms = fn[m.kind](m, h, batch, seq, e)
     if scaled_input:
@@ -398,6 +406,39 @@ def _mamba_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
         "mixer_scan_states": e * T * i * N + F32 * b * i * N * (s - 1) + e * b * i * N,
         "mixer_params_views": F32 * (i + 2 * i * N),
     }
+
+
+def _lightning_eager(m: Mixer, h: int, b: int, s: int, e: int, blk: int = LIGHTNING_BLOCK
+                     ) -> dict[str, int]:
+    """MiniMax lightning attention, ``MiniMaxLightningAttention.forward`` (modeling_minimax.py)
+    in training (no cache: the block loop), ``a > 1`` heads of ``d`` (``i = a·d``), blocks of
+    ``blk`` tokens (``nb = ceil(s/blk)``, the last ``c_last = s − (nb−1)·blk`` long):
+
+    * ``silu(qkv_proj(x))`` keeps the projection (``3i``); q, k, v are head-strided views of
+      its output, which each 4-D ``torch.matmul`` copies to fold batch and heads (the copies
+      are what it saves; one head would keep views instead);
+    * per block of ``c`` and head: the q, kᵀ and v copies of the intra part (``c·d`` each),
+      ``(q kᵀ) * diagonal_decay`` (``c²``), the state entering it (``d²``, zeros for the
+      first); ``q * query_decay`` (``c·d``) except in the first block (its state is the
+      constant zeros); ``(k * key_decay)ᵀ`` and v copies of the state update (``c·d`` each)
+      except in the last block, whose final state no output reads; the ``block_decay``
+      (``a``) of blocks 2 … nb − 1;
+    * ``MiniMaxRMSNorm`` over ``i`` (fp32 input and ``rsqrt``, the 16-bit cast), its output
+      and ``sigmoid(output_gate(x))`` (kept by their product), ``out_proj``'s input (``i``).
+    """
+    a, d = m.num_heads, m.head_dim
+    i = a * d
+    T = b * s
+    nb = -(-s // blk)
+    lengths = [blk] * (nb - 1) + [s - (nb - 1) * blk]
+    per_head = (sum(c * c + 3 * c * d + d * d for c in lengths)
+                + d * sum(lengths[1:]) + 2 * d * sum(lengths[:-1]))
+    return {"mixer_qkv_proj_output": e * T * 3 * i,
+            "mixer_blocks": e * b * a * per_head,
+            "mixer_block_decays": e * a * max(0, nb - 2),
+            "mixer_norm": F32 * T * (i + 1) + e * T * i,
+            "mixer_gate": 2 * e * T * i,
+            "mixer_out_proj_input": e * T * i}
 
 
 def _mamba_eager_norm_rows(m: Mixer) -> tuple[int, int]:
@@ -565,8 +606,8 @@ def _short_conv_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int
 
 
 _EAGER = {"gated_deltanet": _gdn_eager, "short_conv": _short_conv_eager,
-          "mamba2": _mamba2_eager, "mamba": _mamba_eager}
-#: the fused-kernel (``megatron``) sets transcribed so far; a mixer without one counts its eager
-#: set under that framework (training._mixer_terms)
+          "mamba2": _mamba2_eager, "mamba": _mamba_eager, "lightning": _lightning_eager}
+#: the fused-kernel (``megatron``) sets transcribed so far; a mixer without one counts as an
+#: attention layer under that framework (training._mixer_terms)
 _FUSED = {"gated_deltanet": _gdn_fused, "mamba2": _mamba2_fused, "mamba": _mamba_fused,
           "short_conv": _short_conv_fused}

@@ -1022,15 +1022,15 @@ def _mixer_terms(spec: ModelSpec, opts, plan: ParallelPlan, e: int) -> int | Non
     output), from :func:`estimator.mixers.mixer_activation_terms` in the framework's
     convention — ``pytorch_eager``: transformers' torch paths, measured with MemTracker;
     ``megatron``: the fused kernels' ``save_for_backward`` lists — head-sharded terms divided
-    by ``tp``. A mixer without a fused set (lightning, Kimi Delta Attention) counts its eager
-    set under ``megatron`` too (an upper bound: no fused list is transcribed for it)."""
+    by ``tp``. ``None`` for a mixer with no set in the framework (lightning under
+    ``megatron``, whose eager set keeps ``c²`` scores per block; Kimi Delta Attention): its
+    layers count as attention layers, FlashAttention's q, k, v, output and log-sum-exp being
+    the nearest fused set."""
     from .mixers import _EAGER, _FUSED, mixer_activation_terms
 
     m = spec.mixer
     framework = opts.activation_framework
-    if framework != PYTORCH_EAGER and m.kind not in _FUSED:
-        framework = PYTORCH_EAGER
-    if m.kind not in _EAGER:
+    if m.kind not in (_EAGER if framework == PYTORCH_EAGER else _FUSED):
         return None
     seq = -(-opts.seq_len // plan.cp)
     # Falcon-H1, the one family with parallel layers, scales the mixer's input (ssm_in_multiplier)

@@ -21,7 +21,8 @@ from estimator.mixers import mixer_activation_terms
 MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "nemotron_h": "mixer", "lfm2": "conv",
                 "lfm2_moe": "conv", "qwen3_5_text": "linear_attn", "mamba": "mixer",
-                "falcon_mamba": "mixer", "mamba2": "mixer", "falcon_h1": "mamba"}
+                "falcon_mamba": "mixer", "mamba2": "mixer", "falcon_h1": "mamba",
+                "minimax": "self_attn"}
 # (family, config index, sequence length): GDN at 128 (two 64-token chunks); bamba config 1
 # is left out: its measured set is 8,192 bytes (2.9%) below the count, not yet explained.
 CASES = [("qwen3_next", 0, 128), ("qwen3_next", 1, 192), ("qwen3_5_text", 0, 128),
@@ -33,7 +34,10 @@ CASES = [("qwen3_next", 0, 128), ("qwen3_next", 1, 192), ("qwen3_5_text", 0, 128
          ("mamba", 0, 64), ("mamba", 1, 64), ("mamba", 2, 64), ("falcon_mamba", 0, 64),
          ("falcon_mamba", 1, 64), ("falcon_mamba", 2, 64), ("mamba2", 0, 64), ("mamba2", 2, 64),
          # Falcon-H1's parallel Mamba-2: with (0, 2) and without (1, 3) its gated RMSNorm
-         ("falcon_h1", 0, 64), ("falcon_h1", 1, 64), ("falcon_h1", 2, 64), ("falcon_h1", 3, 64)]
+         ("falcon_h1", 0, 64), ("falcon_h1", 1, 64), ("falcon_h1", 2, 64), ("falcon_h1", 3, 64),
+         # MiniMax lightning attention (blocks of 4; 66 ends in a partial block), configs with
+         # more than one head (one head keeps views where several keep copies)
+         ("minimax", 4, 64), ("minimax", 5, 66), ("minimax", 6, 64), ("minimax", 13, 66)]
 
 
 def _measure(cfg: dict, module: str, b: int, s: int) -> int:
@@ -94,7 +98,8 @@ def test_eager_mixer_saved_bytes_match_memtracker(family, i, s):
     measured = _measure(cfg, MIXER_MODULE[family], b, s)
     chunk = cfg.get("mamba_chunk_size", cfg.get("chunk_size", 256))
     est = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, b, s, 2, "pytorch_eager",
-                                     chunk, scaled_input=spec.parallel_mixer).values())
+                                     chunk, scaled_input=spec.parallel_mixer,
+                                     block=cfg.get("block_size", 0)).values())
     # exact up to the 8-byte fp64 scalar MemTracker does not see (GDN's ``query * scaling``)
     assert abs(est - measured) <= 8, (family, i, est, measured)
 
