@@ -2325,7 +2325,8 @@ def _mamba_pure(r: _Reader, name: str) -> ModelSpec:
              else check_int(r.where + "intermediate_size", inner, 1))
     mixer = Mixer(kind="mamba", num_heads=1, head_dim=inner,
                   state_size=r.opt_int("state_size", 1), conv_kernel=r.opt_int("conv_kernel", 1),
-                  dt_rank=rank, conv_bias=r.flag("use_conv_bias"), proj_bias=r.flag("use_bias"))
+                  dt_rank=rank, conv_bias=r.flag("use_conv_bias"), proj_bias=r.flag("use_bias"),
+                  weightless_bc_norms=r.model_type == "falcon_mamba")
     return ModelSpec(**c, mixer=mixer)
 
 

@@ -235,6 +235,9 @@ DELTA_CHUNK = 64
 #: Mamba-2's SSD chunk in the published configs (``chunk_size`` 256 in Bamba, Granite-4.0-H,
 #: Nemotron-H, Falcon-H1; transformers' default): the spec does not carry it, training uses it.
 MAMBA2_CHUNK = 256
+#: MiniMax's lightning-attention block (``MiniMaxConfig.block_size`` default and the published
+#: MiniMax-Text-01 / M1 configs): the spec does not carry it, training uses it.
+LIGHTNING_BLOCK = 256
 #: Bytes of the fp32 intermediates the eager references compute in (``.float()`` upcasts).
 F32 = 4
 
@@ -243,14 +246,17 @@ MIXER_ACTIVATION_CONVENTIONS = {
                  "``ChunkGatedDeltaRuleFunction`` (q, k and their l2-norm rstd, v, g, beta, A), "
                  "causal-conv1d (its input), FLA's gated RMSNorm (x, z, rstd); mamba_ssm "
                  "``MambaSplitConv1dScanCombinedFn`` (its in_proj output, the scan output, "
-                 "the norm's rstd); the chunk intermediates are recomputed in the backward. "
-                 "Mamba-1, short conv, lightning and Kimi Delta Attention layers count as "
-                 "attention layers under this framework"),
+                 "the norm's rstd), ``MambaInnerFn`` (Mamba-1: in_proj and x_proj outputs, "
+                 "B, C, the scan output and its fp32 per-2048-token states) or Jamba's "
+                 "``SelectiveScanFn`` path; the chunk intermediates are recomputed in the "
+                 "backward. Lightning and Kimi Delta Attention layers have no fused set here "
+                 "and count as attention layers"),
     "pytorch_eager": ("transformers 5.24's torch paths under plain autograd, measured with "
                       "MemTracker (tests/test_hybrid_training.py): the chunked delta rule and "
                       "SSD scan in fp32 with every chunk intermediate saved, Mamba-1's "
                       "token-by-token scan (one fp32 state per token), the conv's K − 1 padding "
-                      "columns; 16-bit model weights"),
+                      "columns, lightning attention's per-block scores and states; 16-bit "
+                      "model weights"),
 }
 
 
@@ -260,7 +266,8 @@ def _chunked(seq: int, chunk: int) -> int:
 
 
 def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
-                           framework: str, ssd_chunk: int = MAMBA2_CHUNK) -> dict[str, int]:
+                           framework: str, ssd_chunk: int = MAMBA2_CHUNK,
+                           scaled_input: bool = False, block: int = 0) -> dict[str, int]:
     """Bytes one mixer layer saves for its backward, one micro-batch of ``batch`` sequences of
     ``seq`` tokens, ``e`` bytes per activation, one GPU without tensor parallelism; the mixer's
     input (the pre-norm's output) is counted by the caller. ``framework`` names the convention
@@ -271,11 +278,22 @@ def mixer_activation_terms(m: Mixer, h: int, batch: int, seq: int, e: int,
     saved tensors in tests/test_hybrid_training.py); the ``megatron`` sets from the fused
     kernels' ``save_for_backward`` (see each kind's helper). ``ssd_chunk``: Mamba-2's chunk
     length (the config's ``chunk_size``/``mamba_chunk_size``, which the spec does not carry).
+    ``scaled_input``: the mixer scales its input before ``in_proj`` (Falcon-H1's
+    ``hidden_states * self.ssm_in_multiplier`` in ``FalconH1Mixer.forward``, both paths), so
+    ``in_proj`` keeps that ``h``-wide copy besides the norm output the caller counts.
+    ``block``: lightning attention's block (the config's ``block_size``; default
+    :data:`LIGHTNING_BLOCK`).
     """
     fn = _EAGER if framework == "pytorch_eager" else _FUSED
     if m.kind == "mamba2":
-        return fn[m.kind](m, h, batch, seq, e, ssd_chunk)
-    return fn[m.kind](m, h, batch, seq, e)
+        terms = fn[m.kind](m, h, batch, seq, e, ssd_chunk)
+    elif m.kind == "lightning":
+        terms = fn[m.kind](m, h, batch, seq, e, block or LIGHTNING_BLOCK)
+    else:
+        terms = fn[m.kind](m, h, batch, seq, e)
+    if scaled_input:
+        terms["mixer_scaled_input"] = e * batch * seq * h
+    return terms
 
 
 def _gdn_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
@@ -337,14 +355,17 @@ def _mamba2_eager(m: Mixer, h: int, b: int, s: int, e: int, c: int = MAMBA2_CHUN
       product); per chunk and head the ``P × N`` states twice (with the initial state), the
       ``(nc + 1)²`` inter-chunk decay, four boolean ``tril`` masks;
     * the gated RMSNorm (fp32, per group of ``I/G``): five ``T × I`` tensors and ``G`` ``rsqrt``
-      per token, then ``out_proj``'s 16-bit input.
+      per token (without it, Falcon-H1's ``scan_output * silu(gate)``: the fp32 scan output
+      and ``silu(gate)``), then ``out_proj``'s 16-bit input.
     """
     H, P, G, N = m.num_heads, m.head_dim, m.num_k_heads, m.state_size
     i = m.inner
     T, tp_ = b * s, b * _chunked(s, c)
     nc = tp_ // (b * c)
     cd = conv_dim(m, h)
-    norm = (5 * F32 * T * i + F32 * T * G) if m.gated_norm else 0
+    # without the gated norm (Falcon-H1, ``mamba_rms_norm: false``): ``scan_output *
+    # silu(gate)`` keeps the fp32 scan output and the 16-bit ``silu(gate)``
+    norm = (5 * F32 * T * i + F32 * T * G) if m.gated_norm else F32 * T * i + e * T * i
     return {
         "mixer_in_proj_output": e * T * (2 * i + 2 * G * N + H),
         "mixer_conv_output": e * b * cd * (s + m.conv_kernel - 1),
@@ -370,10 +391,13 @@ def _mamba_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
     * fp32: the scan output and ``x.float()`` (``I`` each), ``discrete_A`` and ``discrete_B``
       (``I·N`` each), ``B.float()``, the norms' fp32 inputs (``R + 2N``) and ``rsqrt`` (3),
       each step's fp32 state (``I·N``, all steps but the first), ``A`` and ``D`` views.
+
+    The dt/B/C rows differ by model (:func:`_mamba_eager_norm_rows`); the rest is the same
+    scan in ``MambaMixer`` (modeling_mamba.py) and ``FalconMambaMixer``'s torch path.
     """
-    i, N, R = m.inner, m.state_size, m.dt_rank
+    i, N = m.inner, m.state_size
     T = b * s
-    norms = (2 * R + 3 * N, R + 2 * N + 3) if m.bc_norms else (0, 0)
+    norms = _mamba_eager_norm_rows(m)
     return {
         "mixer_in_proj_output": e * T * 2 * i,
         "mixer_conv_output": e * b * i * (s + m.conv_kernel - 1),
@@ -382,6 +406,60 @@ def _mamba_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
         "mixer_scan_states": e * T * i * N + F32 * b * i * N * (s - 1) + e * b * i * N,
         "mixer_params_views": F32 * (i + 2 * i * N),
     }
+
+
+def _lightning_eager(m: Mixer, h: int, b: int, s: int, e: int, blk: int = LIGHTNING_BLOCK
+                     ) -> dict[str, int]:
+    """MiniMax lightning attention, ``MiniMaxLightningAttention.forward`` (modeling_minimax.py)
+    in training (no cache: the block loop), ``a > 1`` heads of ``d`` (``i = a·d``), blocks of
+    ``blk`` tokens (``nb = ceil(s/blk)``, the last ``c_last = s − (nb−1)·blk`` long):
+
+    * ``silu(qkv_proj(x))`` keeps the projection (``3i``); q, k, v are head-strided views of
+      its output, which each 4-D ``torch.matmul`` copies to fold batch and heads (the copies
+      are what it saves; one head would keep views instead);
+    * per block of ``c`` and head: the q, kᵀ and v copies of the intra part (``c·d`` each),
+      ``(q kᵀ) * diagonal_decay`` (``c²``), the state entering it (``d²``, zeros for the
+      first); ``q * query_decay`` (``c·d``) except in the first block (its state is the
+      constant zeros); ``(k * key_decay)ᵀ`` and v copies of the state update (``c·d`` each)
+      except in the last block, whose final state no output reads; the ``block_decay``
+      (``a``) of blocks 2 … nb − 1;
+    * ``MiniMaxRMSNorm`` over ``i`` (fp32 input and ``rsqrt``, the 16-bit cast), its output
+      and ``sigmoid(output_gate(x))`` (kept by their product), ``out_proj``'s input (``i``).
+    """
+    a, d = m.num_heads, m.head_dim
+    i = a * d
+    T = b * s
+    nb = -(-s // blk)
+    lengths = [blk] * (nb - 1) + [s - (nb - 1) * blk]
+    per_head = (sum(c * c + 3 * c * d + d * d for c in lengths)
+                + d * sum(lengths[1:]) + 2 * d * sum(lengths[:-1]))
+    return {"mixer_qkv_proj_output": e * T * 3 * i,
+            "mixer_blocks": e * b * a * per_head,
+            "mixer_block_decays": e * a * max(0, nb - 2),
+            "mixer_norm": F32 * T * (i + 1) + e * T * i,
+            "mixer_gate": 2 * e * T * i,
+            "mixer_out_proj_input": e * T * i}
+
+
+def _mamba_eager_norm_rows(m: Mixer) -> tuple[int, int]:
+    """(16-bit, fp32) elements per token the eager Mamba-1 keeps around ``x_proj``'s output
+    (``R + 2N``: dt, B, C):
+
+    * Jamba's weighted RMSNorms (``bc_norms``, ``JambaRMSNorm``): each keeps its fp32 input and
+      ``rsqrt`` (one per row) and the 16-bit cast the weight multiplies; their outputs dt
+      (``dt_proj.weight @ dt`` keeps it) and C (each step's ``state @ C``) — ``2R + 3N`` and
+      ``R + 2N + 3``;
+    * Falcon-Mamba's weightless ones (``weightless_bc_norms``,
+      ``FalconMambaWeightlessRMSNorm``: ``x.float() * rsqrt(...)`` cast back, no weight): the
+      same without the casts — ``R + N`` and ``R + 2N + 3``;
+    * Mamba (no norms): dt and C are views of ``x_proj``'s output, which stays — ``R + 2N``, 0.
+    """
+    R, N = m.dt_rank, m.state_size
+    if m.bc_norms:
+        return 2 * R + 3 * N, R + 2 * N + 3
+    if m.weightless_bc_norms:
+        return R + N, R + 2 * N + 3
+    return R + 2 * N, 0
 
 
 def _gdn_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
@@ -452,8 +530,84 @@ def _mamba2_fused(m: Mixer, h: int, b: int, s: int, e: int, c: int = MAMBA2_CHUN
     }
 
 
+#: Sequence positions per chunk of mamba_ssm's selective-scan forward kernel: it keeps one
+#: fp32 ``(A, B·x)`` pair per state element and chunk for the backward (state-spaces/mamba
+#: ``csrc/selective_scan/selective_scan.cpp``, ``selective_scan_fwd``:
+#: ``n_chunks = (seqlen + 2048 - 1) / 2048``; ``x = torch::empty({batch_size, dim, n_chunks,
+#: dstate * 2}, ... weight_type)``).
+SCAN_CHUNK = 2048
+
+
+def _mamba_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """Mamba-1 on the CUDA kernels transformers calls when they are installed
+    (``T = b·s`` tokens, ``nch = ceil(s/2048)`` scan chunks, :data:`SCAN_CHUNK`).
+
+    Mamba and Falcon-Mamba in training (``MambaMixer`` / ``FalconMambaMixer.forward``,
+    ``self.training and cache is None``) call ``mamba_inner_fn``: state-spaces/mamba
+    ``mamba_ssm/ops/selective_scan_interface.py``, ``MambaInnerFn.forward`` with the default
+    ``checkpoint_lvl=1`` (``conv1d_out, delta = None, None``: recomputed in the backward):
+    ``ctx.save_for_backward(xz, conv1d_weight, conv1d_bias, x_dbl, x_proj_weight,
+    delta_proj_weight, out_proj_weight, conv1d_out, delta, A, B, C, D, delta_bias,
+    scan_intermediates, b_rms_weight, c_rms_weight, dt_rms_weight, out)`` —
+
+    * ``xz``: the ``in_proj`` output, which transformers passes transposed, so
+      ``xz.contiguous()`` copies it (``2I`` per token); ``x_dbl``: ``x_proj``'s output
+      (``R + 2N``); ``B`` and ``C``: contiguous ``(b, 1, N, L)`` copies (after Falcon-Mamba's
+      RMSNorms: the same size); ``out``: the scan output before the gate (``I``, the input
+      dtype: ``torch::empty_like(delta)``); ``scan_intermediates``: fp32
+      ``(b, I, nch, 2N)``;
+    * ``A = -torch.exp(self.A_log.float())`` before the call (``exp`` keeps its result, the
+      Function ``A``: ``I·N`` fp32 each), ``self.D.float()`` and ``dt_proj.bias.float()``
+      (fp32 copies of 16-bit weights, ``I`` each), once per layer.
+
+    Jamba (``bc_norms``; ``JambaMambaMixer.forward`` has no fused shortcut) runs the pieces:
+    ``causal_conv1d_fn`` (causal-conv1d ``CausalConv1dFn.forward``:
+    ``ctx.save_for_backward(x, weight, bias, seq_idx, initial_states)``; ``x`` is a
+    channel-last view of the ``in_proj`` output, ``2I``), ``x_proj`` keeps the conv output
+    (``I``), the three eager ``JambaRMSNorm`` (fp32 inputs ``R + 2N``, fp32 ``rsqrt`` 3, the
+    16-bit casts ``R + 2N``), ``dt_proj.weight @ dt`` keeps the normed dt (``R``), then
+    ``selective_scan_fn`` (``SelectiveScanFn.forward`` with ``z``:
+    ``ctx.save_for_backward(u, delta, A, B, C, D, z, delta_bias, x, out, cu_seqlens)``):
+    ``u`` a contiguous copy of the conv output (``I``), ``delta`` (``I``), contiguous B and C
+    (``N`` each), ``z`` a contiguous copy of the gate (``I``), ``x`` the fp32 scan
+    intermediates, ``out`` (``I``); ``out_proj`` keeps the gated output it returns (``I``).
+    """
+    i, N, R = m.inner, m.state_size, m.dt_rank
+    T = b * s
+    nch = -(-s // SCAN_CHUNK)
+    params = F32 * (2 * i * N + 2 * i)
+    scan = F32 * b * i * nch * 2 * N
+    if not m.bc_norms:
+        return {"mixer_in_proj_output": e * T * 2 * i, "mixer_x_proj_output": e * T * (R + 2 * N),
+                "mixer_scan_BC": e * T * 2 * N, "mixer_scan_output": e * T * i,
+                "mixer_scan_intermediates": scan, "mixer_params_views": params}
+    return {"mixer_in_proj_output": e * T * 2 * i,
+            "mixer_conv_output": e * T * i,
+            "mixer_bc_norms": F32 * T * (R + 2 * N + 3) + e * T * (R + 2 * N),
+            "mixer_dt": e * T * R,
+            "mixer_scan_inputs": e * T * (3 * i + 2 * N),  # u, delta, z copies; B, C
+            "mixer_scan_output": e * T * i,
+            "mixer_scan_intermediates": scan,
+            "mixer_out_proj_input": e * T * i,
+            "mixer_params_views": params}
+
+
+def _short_conv_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """LFM2's gated short conv, ``Lfm2ShortConv.forward`` (modeling_lfm2.py) with causal-conv1d
+    installed: as :func:`_short_conv_eager` but the conv is ``CausalConv1dFn``
+    (causal-conv1d ``causal_conv1d/causal_conv1d_interface.py``:
+    ``ctx.save_for_backward(x, weight, bias, seq_idx, initial_states)``), which keeps its input
+    ``B·x`` and returns ``s`` columns, no padding: the ``in_proj`` output (``3h``; ``B·x`` and
+    ``C · conv`` keep views of it), ``B·x`` (``h``), the conv output (``h``, kept by
+    ``C · conv``) and ``out_proj``'s input (``h``)."""
+    T = b * s
+    return {"mixer_in_proj_output": e * T * 3 * h, "mixer_conv_input": e * T * h,
+            "mixer_conv_output": e * T * h, "mixer_out_proj_input": e * T * h}
+
+
 _EAGER = {"gated_deltanet": _gdn_eager, "short_conv": _short_conv_eager,
-          "mamba2": _mamba2_eager, "mamba": _mamba_eager}
-#: the fused-kernel (``megatron``) sets transcribed so far; other mixers count as attention
-#: layers under that framework (training._mixer_layer_delta)
-_FUSED = {"gated_deltanet": _gdn_fused, "mamba2": _mamba2_fused}
+          "mamba2": _mamba2_eager, "mamba": _mamba_eager, "lightning": _lightning_eager}
+#: the fused-kernel (``megatron``) sets transcribed so far; a mixer without one counts as an
+#: attention layer under that framework (training._mixer_terms)
+_FUSED = {"gated_deltanet": _gdn_fused, "mamba2": _mamba2_fused, "mamba": _mamba_fused,
+          "short_conv": _short_conv_fused}

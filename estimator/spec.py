@@ -113,7 +113,8 @@ class Mixer:
       causal conv of ``conv_kernel`` over q, k and v.
     * ``mamba`` (Mamba-1): ``head_dim`` = the inner width ``expand·h`` (``num_heads`` = 1),
       ``state_size`` = ``d_state``, ``dt_rank``, conv of ``conv_kernel``; ``bc_norms``: Jamba's
-      RMSNorms on dt, B and C.
+      RMSNorms on dt, B and C; ``weightless_bc_norms``: Falcon-Mamba's, without weights (no
+      parameters; they change the tensors training keeps).
     * ``mamba2``: ``num_heads`` SSM heads of ``head_dim`` (inner width ``num_heads·head_dim``),
       ``num_k_heads`` = ``n_groups`` of B/C, ``state_size`` = ``d_state``; ``gated_norm``: the
       gated RMSNorm before ``out_proj``; ``out_bias``: bias on ``out_proj`` (Falcon-H1's
@@ -139,6 +140,7 @@ class Mixer:
     out_bias: bool = False
     gated_norm: bool = False
     bc_norms: bool = False
+    weightless_bc_norms: bool = False
 
     @property
     def inner(self) -> int:
@@ -422,7 +424,8 @@ class ModelSpec:
 
 _MIXER_INTS = ("num_heads", "head_dim", "num_k_heads", "head_k_dim", "state_size",
                "conv_kernel", "dt_rank")
-_MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms")
+_MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms",
+                "weightless_bc_norms")
 
 
 def _validate_mixer(m: Mixer) -> None:

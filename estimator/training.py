@@ -951,10 +951,18 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
         layers.append((raw, kept))
     transient = (maximum(0, *(sum(raw.values()) for raw, _ in layers)) if recompute == "full"
                  else 0)
+    if spec.is_hybrid:  # layers of other shapes: each kind's own total (and transient)
+        kept_totals, raw_totals = _hybrid_layer_totals(spec, opts, plan, attention_half, e, T,
+                                                       layer_input)
+        out["layer_kind_totals"] = kept_totals
+        if recompute == "full":
+            transient = maximum(0, *raw_totals.values())
+    attention_kinds = _attention_ffn_kinds(spec) if spec.is_hybrid else set(kinds)
     core = {}
     if not opts.flash_attention:
         for kind, (raw, kept) in zip(kinds, layers):
-            core[kind] = attention_core_delta(raw, kept, recompute, framework, transient)
+            if kind in attention_kinds:  # only layers with softmax attention have a core
+                core[kind] = attention_core_delta(raw, kept, recompute, framework, transient)
     out["mixer_layer_delta"] = _mixer_layer_delta(spec, opts, plan, attention_half, e)
     out["embedding"] = {"input_ids": BYTES_INT64 * T}
     head: dict[str, int] = {}
@@ -1009,27 +1017,109 @@ def _mtp_activation_terms(spec: ModelSpec, opts, plan: ParallelPlan, act: dict[s
     return terms
 
 
-def _mixer_layer_delta(spec: ModelSpec, opts, plan: ParallelPlan, attention: dict[str, int],
-                       e: int) -> int:
-    """Hybrids without recompute: bytes a mixer layer saves minus what the attention layer it
-    replaces would (its attention terms; the norms and the FFN are the same), from
-    :func:`estimator.mixers.mixer_activation_terms` — ``pytorch_eager``: transformers' torch
-    paths, measured with MemTracker; ``megatron``: the fused kernels' ``save_for_backward``
-    lists (Gated DeltaNet, Mamba-2) — head-sharded terms divided by ``tp``. 0 otherwise: the
-    fused sets of Mamba-1 and short conv, and lightning / Kimi Delta Attention, are not
-    modelled yet, and their mixer layers count as attention layers."""
+def _mixer_terms(spec: ModelSpec, opts, plan: ParallelPlan, e: int) -> int | None:
+    """Bytes one mixer layer's mixer saves on one GPU (without its input, the pre-norm's
+    output), from :func:`estimator.mixers.mixer_activation_terms` in the framework's
+    convention — ``pytorch_eager``: transformers' torch paths, measured with MemTracker;
+    ``megatron``: the fused kernels' ``save_for_backward`` lists — head-sharded terms divided
+    by ``tp``. ``None`` for a mixer with no set in the framework (lightning under
+    ``megatron``, whose eager set keeps ``c²`` scores per block; Kimi Delta Attention): its
+    layers count as attention layers, FlashAttention's q, k, v, output and log-sum-exp being
+    the nearest fused set."""
     from .mixers import _EAGER, _FUSED, mixer_activation_terms
 
     m = spec.mixer
     framework = opts.activation_framework
-    table = _EAGER if framework == PYTORCH_EAGER else _FUSED
-    if (m is None or spec.parallel_mixer or opts.recompute != "none" or m.kind not in table):
-        return 0
+    if m.kind not in (_EAGER if framework == PYTORCH_EAGER else _FUSED):
+        return None
     seq = -(-opts.seq_len // plan.cp)
-    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e, framework)
+    # Falcon-H1, the one family with parallel layers, scales the mixer's input (ssm_in_multiplier)
+    mixer = mixer_activation_terms(m, spec.hidden_size, opts.micro_batch, seq, e, framework,
+                                   scaled_input=spec.parallel_mixer)
+    return _cdiv(sum(mixer.values()), plan.tp)
+
+
+def _mixer_layer_delta(spec: ModelSpec, opts, plan: ParallelPlan, attention: dict[str, int],
+                       e: int) -> int:
+    """Without recompute, bytes a mixer layer's mixer saves (:func:`_mixer_terms`) minus what
+    the attention it replaces would (its attention terms; the norms are the same). Reported
+    for reading; the stage sums :func:`_hybrid_layer_totals`. 0 for models without a mixer,
+    Falcon-H1's parallel layers (attention stays), under recompute, or a mixer with no set."""
+    m = spec.mixer
+    if m is None or spec.parallel_mixer or opts.recompute != "none":
+        return 0
+    mixer = _mixer_terms(spec, opts, plan, e)
+    if mixer is None:
+        return 0
     attn_only = sum(v for k, v in attention.items()
                     if not k.startswith(("attn_norm", "mlp_norm")))
-    return _cdiv(sum(mixer.values()), plan.tp) - attn_only
+    return mixer - attn_only
+
+
+def _seq_label(mixer_kind: str) -> str:
+    """The sequence-mixer half of a :attr:`~estimator.spec.ModelSpec.layer_kinds` entry, with
+    both softmax kinds as ``attention`` (their saved sets are the same here)."""
+    return "attention" if mixer_kind in ("full_attention", "sliding_attention") else mixer_kind
+
+
+def _attention_ffn_kinds(spec: ModelSpec) -> set[str]:
+    """FFN kinds (``dense``/``moe``) of the layers that run softmax attention."""
+    return {f for m, f in spec.layer_kinds if "attention" in _seq_label(m)}
+
+
+def hybrid_kind_counts(spec: ModelSpec, lo: int, hi: int) -> dict[str, int]:
+    """Layers ``[lo, hi)`` by ``"<sequence mixer>/<ffn>"`` key of :func:`_hybrid_layer_totals`."""
+    counts: dict[str, int] = {}
+    for m, f in spec.layer_kinds[lo:hi]:
+        key = _seq_label(m) + "/" + f
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _hybrid_layer_totals(spec: ModelSpec, opts, plan: ParallelPlan, attention: dict[str, int],
+                         e: int, T: int, layer_input: int
+                         ) -> tuple[dict[str, int], dict[str, int]]:
+    """Saved bytes of one layer of each kind a hybrid has (``"<sequence mixer>/<ffn>"``, from
+    :attr:`~estimator.spec.ModelSpec.layer_kinds`), one micro-batch on one GPU: (after
+    recompute, before it). A layer is two halves, each with its pre-norm:
+
+    * sequence mixer — ``attention``: the attention terms of :func:`layer_activation_terms`
+      with ``attn_norm``; a mixer kind: ``attn_norm`` (whose output is the mixer's input) and
+      :func:`_mixer_terms`; ``<kind>+attention`` (Falcon-H1: both read the same norm output):
+      the attention terms and the mixer's; ``none`` (Nemotron-H's FFN-only blocks): nothing;
+    * FFN — ``dense``/``moe``: ``mlp_norm`` and the FFN/MoE terms; ``none`` (mixer- or
+      attention-only blocks, pure state-space models): nothing.
+
+    ``selective`` recompute drops the attention core only (Megatron's default
+    ``--recompute-modules core_attn``; no mixer is recomputed); ``full`` keeps each layer's
+    input, and the layer rebuilt in its backward is the largest unrecomputed total."""
+    recompute = opts.recompute
+    norm_a = {k: v for k, v in attention.items() if k.startswith("attn_norm")}
+    attn = {k: v for k, v in attention.items() if not k.startswith("mlp_norm")}
+    mlp_norm = {k: v for k, v in attention.items() if k.startswith("mlp_norm")}
+    counts = hybrid_kind_counts(spec, 0, spec.num_hidden_layers)
+    mixer = _mixer_terms(spec, opts, plan, e) if spec.mixer is not None else None
+    kept_totals: dict[str, int] = {}
+    raw_totals: dict[str, int] = {}
+    for key in counts:
+        m, f = key.split("/")
+        if m == "none":
+            seq: dict[str, int] = {}
+        elif m == "attention" or mixer is None:  # a mixer with no saved set: as attention
+            seq = dict(attn)
+        elif m.endswith("+attention"):
+            seq = {**attn, "mixer": mixer}
+        else:
+            seq = {**norm_a, "mixer": mixer}
+        ffn: dict[str, int] = {}
+        if f != "none":
+            ffn = dict(mlp_norm)
+            _put_ffn_block(ffn, spec, f, T, e, plan, opts.capacity_factor,
+                           opts.activation_framework, False)
+        raw = {**seq, **ffn}
+        raw_totals[key] = sum(raw.values())
+        kept_totals[key] = sum(apply_recompute(raw, recompute, layer_input).values())
+    return kept_totals, raw_totals
 
 
 def zero3_buffer_bytes(units: list[tuple[int, int]], weight_bytes: int, plan: ParallelPlan
@@ -1208,12 +1298,17 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
         states = {k: v + s_ex[k] for k, v in states.items()}
 
     m = in_flight_microbatches(plan.pp, stage, opts.grad_accum)
-    per_mb = (n_dense * act.get("dense_layer_total", 0) + n_moe * act.get("moe_layer_total", 0)
-              + (act["embedding"]["input_ids"] if first else 0)
+    if "layer_kind_totals" in act:  # hybrids: each layer kind saves its own tensors
+        kind_counts = hybrid_kind_counts(spec, start, end)
+        layers_act = sum(n * act["layer_kind_totals"][k] for k, n in kind_counts.items())
+        with_attention = {k.split("/")[1] for k in kind_counts  # "attention", "<kind>+attention"
+                          if "attention" in k.split("/")[0]}
+    else:
+        layers_act = n_dense * act.get("dense_layer_total", 0) + n_moe * act.get(
+            "moe_layer_total", 0)
+        with_attention = {k for k, n in (("dense", n_dense), ("moe", n_moe)) if n}
+    per_mb = (layers_act + (act["embedding"]["input_ids"] if first else 0)
               + (act.get("mtp_total", 0) if last else 0))
-    if act.get("mixer_layer_delta"):  # hybrids: mixer layers save their own tensors
-        from .memory import hybrid_counts
-        per_mb += hybrid_counts(spec, start, end)[1] * act["mixer_layer_delta"]
     # Full recompute: the layer rebuilt in the backward (``recompute_transient``, with its
     # attention core without FlashAttention) is a moment of its own, after the loss's logits
     # are freed; the forward keeps only layer inputs (measured on an H200:
@@ -1225,7 +1320,7 @@ def _stage_memory(spec: ModelSpec, opts, plan: ParallelPlan, lp: _LayerParams,
     logits = act["logits_total"] if last else 0
     attention_core = 0
     core = act["attention_core_delta"]  # empty with FlashAttention
-    deltas = [core[k] for k, n in (("dense", n_dense), ("moe", n_moe)) if n] if core else []
+    deltas = [core[k] for k in ("dense", "moe") if k in with_attention and k in core]
     if deltas and not rebuilt:  # conservative: the kind with the larger core moment
         attention_core = max(0, max(deltas) - head)
     zero3 = 0
