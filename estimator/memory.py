@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import compressed
 from ._frozen import direct_init, fresh, maximum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
@@ -612,7 +613,12 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
     :func:`kv_elements_per_token` × :func:`cached_tokens` × bytes of ``kv_dtype``, summed over
     the full and the sliding layers of ``layers`` (``[lo, hi)``, default all); hybrids: only
     their softmax-attention layers (the mixers' constant state is :func:`state_bytes`).
-    Quantized KV formats' per-tensor scales are ignored."""
+    Quantized KV formats' per-tensor scales are ignored. DeepSeek-V4: every layer's window of
+    raw K=V rows plus its compressed entries (:func:`estimator.compressed.kv_cache_bytes`,
+    whole model, one GPU)."""
+    if s.compressed_attention is not None:
+        return compressed.kv_cache_bytes(s, batch, seq_len, BYTES_PER_ELEMENT[kv_dtype],
+                                         kv_layout)
     if s.has_layer_shapes:  # Gemma-4: shapes and K/V ownership by layer
         full, slide = layer_shaped_kv_bytes_per_token(s, kv_dtype, tp, layers)
         return batch * (full * seq_len + slide * cached_tokens(seq_len, s.sliding_window))

@@ -19,7 +19,7 @@ import re
 import hybrid_configs
 import pytest
 
-from estimator import memory
+from estimator import compressed, memory
 from estimator.errors import EstimatorError
 from estimator.hf import spec_from_hf_config
 from estimator.params import count_params
@@ -35,7 +35,8 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "qwen3_5_text": "linear_attn", "qwen3_5_moe_text": "linear_attn",
                 "kimi_linear": "self_attn", "deepseek_v32": "self_attn", "glm_moe_dsa": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
-                "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn"}
+                "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
+                "deepseek_v4": "self_attn"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
@@ -83,15 +84,27 @@ def test_params_exact(model_type, i, cfg):
 
 
 def _cache_bytes(cache) -> tuple[int, int]:
-    """(K/V bytes, state bytes) of transformers' cache after a forward."""
+    """(K/V bytes, state bytes) of transformers' cache after a forward. A tensor held twice
+    (DeepSeek-V4's K=V layers: ``values`` is ``keys``) is counted once; DeepSeek-V4's
+    compressed entries are K/V, its compressors' pending windows (``buffer_*``, ``overlap_*``)
+    state."""
     import torch
 
     kv = state = 0
     for layer in getattr(cache, "layers", []):
+        seen = set()
         for name in ("keys", "values", "indexer_keys"):  # + DSA's indexer key cache
             t = getattr(layer, name, None)
+            if torch.is_tensor(t) and t.numel() and t.data_ptr() not in seen:
+                seen.add(t.data_ptr())
+                kv += t.numel() * t.element_size()
+        for t in (getattr(layer, "compressed_kv", None) or {}).values():
             if torch.is_tensor(t):
                 kv += t.numel() * t.element_size()
+        for name in ("buffer_kv", "buffer_gate", "overlap_kv", "overlap_gate"):
+            for t in (getattr(layer, name, None) or {}).values():
+                if torch.is_tensor(t):
+                    state += t.numel() * t.element_size()
         for name in ("conv_states", "recurrent_states"):
             for t in (getattr(layer, name, None) or {}).values():
                 if torch.is_tensor(t):
@@ -142,9 +155,12 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
         cache = out.cache if model_type in PURE_SSM else out.past_key_values
         kv, state = _cache_bytes(cache)
         assert kv == _transformers_kv(spec, b, T), (T, cfg)
+        if spec.compressed_attention is not None:  # DeepSeek-V4: the compressors' open window
+            assert state == compressed.compressor_state_bytes(spec, b, T, 4), (T, cfg)
+            continue
         assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
         seen_state.add(state)
-    assert len(seen_state) == 1  # constant in length
+    assert len(seen_state) <= 1  # constant in length
 
 
 def test_engine_layout_keeps_one_conv_column_less():
@@ -618,3 +634,59 @@ def test_mamba2_tp_follows_vllm_heads_and_groups():
             else:
                 with pytest.raises(EstimatorError):
                     check_tp(s, tp)
+
+
+# ----------------------------------------------------------------------------------------------
+# DeepSeek-V4: components, active parameters with hash-routed layers, decode FLOPs
+# ----------------------------------------------------------------------------------------------
+
+V4_CASES = hybrid_configs.random_configs("deepseek_v4", 6, "v4-active")
+
+
+@pytest.mark.parametrize("cfg", V4_CASES, ids=[f"deepseek_v4-{i}" for i in range(len(V4_CASES))])
+def test_deepseek_v4_components_and_active_parameters(cfg):
+    """Every component against transformers' named parameters and buffers, and the active
+    count against the experts one token actually reaches: a CPU forward of one token whose hash
+    tables (``tid2eid``, zeros at init) are filled with distinct experts, as a checkpoint's are,
+    records each MoE layer's ``top_k_index``; active = total − the experts it never touched."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import build, hf_config, numel
+    from transformers import AutoModelForCausalLM
+
+    spec = spec_from_hf_config(cfg)
+    p = count_params(spec)
+    meta = build(cfg)
+    named = dict(meta.named_parameters())
+
+    def part(*keys):
+        return sum(t.numel() for n, t in named.items() if any(k in n for k in keys))
+
+    assert p.total == numel(meta)
+    assert p.attention == part(".self_attn.")
+    assert p.other == part("_hc.", "hc_head.")  # hyper-connections
+    assert p.routed_experts == part(".mlp.experts.")
+    assert p.router == part(".mlp.gate.")
+    assert p.shared_experts == part(".mlp.shared_experts.")
+    assert p.norms == part("layernorm", "model.norm.")
+    assert p.buffers == sum(t.numel() for n, t in meta.named_buffers()
+                            if "tid2eid" in n or "e_score_correction_bias" in n)
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    E, k = spec.num_experts, spec.num_experts_per_tok
+    hit = []
+    for layer in model.model.layers:
+        gate = layer.mlp.gate
+        if hasattr(gate, "tid2eid"):
+            rows = [torch.randperm(E)[:k] for _ in range(len(gate.tid2eid))]
+            gate.tid2eid.copy_(torch.stack(rows))
+        layer.mlp.experts.register_forward_hook(
+            lambda mod, args, out: hit.append(len(set(args[1].flatten().tolist()))))
+    with torch.no_grad():
+        model(torch.tensor([[3]]), use_cache=False)
+    assert len(hit) == spec.num_moe_layers and all(n == k for n in hit)
+    per_expert = model.model.layers[0].mlp.experts.gate_up_proj[0].numel() + \
+        model.model.layers[0].mlp.experts.down_proj[0].numel()
+    assert p.active_with_embedding == p.total - sum(E - n for n in hit) * per_expert
