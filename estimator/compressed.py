@@ -20,6 +20,7 @@ Pure integer arithmetic; tests/test_hybrids.py checks every count against transf
 
 from __future__ import annotations
 
+from ._frozen import minimum
 from .spec import ModelSpec
 
 FLOPS_PER_MAC = 2  # as estimator.flops (imported there from here would be circular)
@@ -66,6 +67,59 @@ def attention_params(s: ModelSpec) -> int:
     c, L = s.compressed_attention, s.num_hidden_layers
     return (L * attention_core_params(s) + len(c.csa_layers) * compressor_params(s, "csa")
             + len(c.hca_layers) * compressor_params(s, "hca"))
+
+
+def layer_attention_params(s: ModelSpec, i: int) -> tuple[int, int]:
+    """``(matrices, vectors)`` of layer ``i``'s attention and compressor (what a quantized format
+    quantizes, and its norms, sinks and position biases: the inference-memory split)."""
+    c, h, a, d = s.compressed_attention, s.hidden_size, s.num_attention_heads, s.head_dim
+    r, o, G = c.q_lora_rank, c.o_lora_rank, c.o_groups
+    kind = layer_kind(s, i)
+    mat = h * r + r * a * d + h * d + a * d * o + G * o * h
+    if kind == "csa":
+        ci, ni = c.index_head_dim, c.index_n_heads
+        mat += 2 * h * 2 * d + 2 * h * 2 * ci + r * ni * ci + h * ni
+    elif kind == "hca":
+        mat += 2 * h * d
+    total = attention_core_params(s) + compressor_params(s, kind)
+    return mat, total - mat
+
+
+def stage_parts(s: ModelSpec, lo: int, hi: int, last: bool) -> dict[str, int]:
+    """Parameters of layers ``[lo, hi)`` that :mod:`estimator.memory` cannot read from its
+    uniform per-layer account: attention matrices and vectors layer by layer
+    (:func:`layer_attention_params`), hyper-connection matrices (``fn``) and vectors (``base``,
+    ``scale``), the hyper head on the last stage, and the buffers (:func:`buffers`) of the
+    stage's MoE layers. At ``[0, L)`` they add up to :func:`attention_params`,
+    :func:`hyper_connection_params` and :func:`buffers`."""
+    c, h, n = s.compressed_attention, s.hidden_size, s.compressed_attention.hc_mult
+    w = (2 + n) * n
+    mat = vec = 0
+    for i in range(lo, hi):
+        m, v = layer_attention_params(s, i)
+        mat, vec = mat + m, vec + v
+    hash_n = sum(1 for i in c.hash_moe_layers if lo <= i < hi)
+    moe_n = sum(1 for i in s.moe_layers if lo <= i < hi)
+    return {"attention_mat": mat, "attention_vec": vec,
+            "hc_mat": (hi - lo) * 2 * w * n * h + (n * n * h if last else 0),
+            "hc_vec": (hi - lo) * 2 * (w + 3) + (n + 1 if last else 0),
+            "buffers": (moe_n - hash_n) * s.num_experts
+            + hash_n * s.vocab_size * s.num_experts_per_tok}
+
+
+def stage_kv_coefficients(s: ModelSpec, lo: int, hi: int, bytes_per_element: int,
+                          kv_layout: str) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """``(window bytes per cached raw token, ((bytes per entry, rate), ...))`` of layers
+    ``[lo, hi)``: :func:`kv_cache_bytes` of one sequence is ``window·min(s, w − 1) +
+    Σ bytes·(s // rate)`` (the inference-memory stage model's form)."""
+    c, d = s.compressed_attention, s.head_dim
+    n_csa = sum(1 for i in c.csa_layers if lo <= i < hi)
+    n_hca = sum(1 for i in c.hca_layers if lo <= i < hi)
+    n_sliding = (hi - lo) - n_csa - n_hca
+    window = (hi - lo + (n_sliding if kv_layout == "transformers" else 0)) * d
+    entries = tuple((n * width * bytes_per_element, rate) for n, width, rate in (
+        (n_csa, d + c.index_head_dim, c.csa_rate), (n_hca, d, c.hca_rate)) if n)
+    return window * bytes_per_element, entries
 
 
 def hyper_connection_params(s: ModelSpec) -> int:
@@ -139,6 +193,24 @@ def core_flops(s: ModelSpec, batch: int, seq_len: int, attention: str) -> tuple[
     return (unit * pairs2 * a * d // 2, unit * pairs2 * a * d // 2, unit * idx2 * ni * ci // 2)
 
 
+def decode_core_flops(s: ModelSpec, context_len: int) -> tuple[int, int]:
+    """``(QKᵀ, indexer scores)`` FLOPs of one new token after ``context_len`` cached ones, over
+    all layers (``A·V`` equals ``QKᵀ``: K = V, both ``d`` wide). Keys per layer: the window's
+    ``min(context_len + 1, w)`` raw rows (the cache's ``w − 1`` plus the new one), plus on HCA
+    layers all ``(context_len + 1) // rate`` compressed entries and on CSA layers the
+    ``index_topk`` the indexer keeps, at most all of them (what a sparse kernel reads; eager
+    attention multiplies every entry and masks the rest); CSA's indexer scores every entry,
+    ``2·n_I·c`` each."""
+    c, a, d = s.compressed_attention, s.num_attention_heads, s.head_dim
+    n = context_len + 1
+    raw = minimum(n, s.sliding_window)
+    csa = n // c.csa_rate
+    keys = (s.num_hidden_layers * raw + len(c.hca_layers) * (n // c.hca_rate)
+            + len(c.csa_layers) * minimum(csa, c.index_topk))
+    idx = len(c.csa_layers) * csa * FLOPS_PER_MAC * c.index_n_heads * c.index_head_dim
+    return FLOPS_PER_MAC * a * d * keys, idx
+
+
 def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, bytes_per_element: int,
                    kv_layout: str = "engine") -> int:
     """Cached keys of ``batch`` sequences of ``seq_len`` tokens: per layer the sliding window's
@@ -148,7 +220,7 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, bytes_per_element: in
     (``s // rate`` of ``d``; CSA also ``s // rate`` indexer keys of ``index_head_dim``). The
     compressors' partial windows are :func:`compressor_state_bytes`."""
     c, d, L = s.compressed_attention, s.head_dim, s.num_hidden_layers
-    raw = min(seq_len, s.sliding_window - 1)
+    raw = minimum(seq_len, s.sliding_window - 1)
     n_sliding = L - len(c.csa_layers) - len(c.hca_layers)
     rows = (L + (n_sliding if kv_layout == "transformers" else 0)) * raw * d
     rows += len(c.hca_layers) * compressed_entries(seq_len, c.hca_rate) * d

@@ -603,6 +603,7 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     DeepSeek Sparse Attention: the indexer scores all ``context_len + 1`` keys
     (:func:`~estimator.mixers.indexer_score_flops_per_pair`), the MLA core at most
     ``index_topk`` of them. Hybrids with MLA (Kimi-Linear): only the attention layers.
+    DeepSeek-V4: :func:`estimator.compressed.decode_core_flops`.
     """
     if _per_token is None:  # a caller's values (compute() passes validated Options' values)
         if (isinstance(context_len, bool) or not isinstance(context_len, int)
@@ -610,6 +611,10 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
             raise EstimatorError("context_len", context_len, "must be an integer >= 0")
         if mla_layout not in MLA_DECODE_LAYOUTS:
             raise EstimatorError("kv_cache", mla_layout, "must be 'engine' or 'transformers'")
+    if s.compressed_attention is not None:  # DeepSeek-V4: window + compressed entries
+        one = _per_token or per_token_flops(s)
+        qk, idx = compressed.decode_core_flops(s, context_len)
+        return dataclasses.replace(one, attention_scores=qk + idx, attention_values=qk)
     L = s.num_attention_layers  # MLA layers (all but a hybrid's mixer layers)
     n_window = len(s.sliding_window_layers)
     k_full, k_win = decode_keys(s, context_len)

@@ -690,3 +690,103 @@ def test_deepseek_v4_components_and_active_parameters(cfg):
     per_expert = model.model.layers[0].mlp.experts.gate_up_proj[0].numel() + \
         model.model.layers[0].mlp.experts.down_proj[0].numel()
     assert p.active_with_embedding == p.total - sum(E - n for n in hit) * per_expert
+
+
+@pytest.mark.parametrize("i,topk", [(0, 64), (1, 1), (2, 2), (3, 64)])
+def test_deepseek_v4_decode_flops_against_flopcountermode(i, topk):
+    """One token decoded after ``ctx`` cached ones, transformers 5.24 eager (the V4 caches):
+    the counter sees the window's raw keys, every compressed entry and the indexer over all of
+    them (the top-k is a mask), so it equals ``decode_flops`` plus the CSA entries beyond
+    ``index_topk`` (``QKᵀ`` and ``A·V``, ``2·a·d`` each per entry)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import hf_config
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import AutoModelForCausalLM
+
+    from estimator.flops import FLOPS_PER_MAC, decode_flops_per_token
+
+    cfg = {**hybrid_configs.random_configs("deepseek_v4", 4, "decode")[i], "index_topk": topk}
+    spec = spec_from_hf_config(cfg)
+    c = spec.compressed_attention
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(hf_config(cfg), experts_implementation="eager",
+                                             attn_implementation="eager").eval()
+    for ctx in (2, 5, 9, 17):
+        ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
+        with torch.no_grad():
+            cache = model(ids[:, :ctx], use_cache=True).past_key_values
+            with FlopCounterMode(display=False) as fc:
+                model(ids[:, ctx:], past_key_values=cache, use_cache=True)
+        masked = max(0, (ctx + 1) // c.csa_rate - topk)
+        extra = len(c.csa_layers) * masked * 2 * FLOPS_PER_MAC * spec.num_attention_heads \
+            * spec.head_dim
+        assert fc.get_total_flops() == decode_flops_per_token(spec, ctx) + extra, ctx
+
+
+#: DeepSeek-V4-Flash's config.json as third-party code quotes it ("Snapshot from
+#: https://huggingface.co/deepseek-ai/DeepSeek-V4-Flash/blob/main/config.json"; the same sizes
+#: in several independent repositories): the publisher's file itself was not found in the
+#: search tools, so it is not a preset (configs/models) — only this cross-check with the card.
+V4_FLASH_QUOTED = {
+    "model_type": "deepseek_v4", "hidden_size": 4096, "num_hidden_layers": 43,
+    "num_attention_heads": 64, "num_key_value_heads": 1, "head_dim": 512, "q_lora_rank": 1024,
+    "o_lora_rank": 1024, "o_groups": 8, "qk_rope_head_dim": 64, "vocab_size": 129280,
+    "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 6,
+    "moe_intermediate_size": 2048, "index_n_heads": 64, "index_head_dim": 128,
+    "index_topk": 512, "sliding_window": 128, "hc_mult": 4, "hc_sinkhorn_iters": 20,
+    "num_hash_layers": 3, "num_nextn_predict_layers": 1, "tie_word_embeddings": False,
+    "compress_ratios": [0, 0] + [4, 128] * 20 + [4, 0], "max_position_embeddings": 1048576}
+
+
+def test_deepseek_v4_flash_quoted_config_matches_card_and_transformers():
+    """The card (https://huggingface.co/deepseek-ai/DeepSeek-V4-Flash, as quoted by
+    https://github.com/antirez/ds4/blob/main/MODEL_CARD.md): 284B total, 13B active. Ours:
+    284.33B, 13.27B without the input embedding (DeepSeek's convention for V3: PUBLISHER_
+    CONVENTIONS), equal to transformers' meta-device model; the MTP layer is outside both."""
+    from test_presets import rounds_to
+
+    spec = spec_from_hf_config(V4_FLASH_QUOTED)
+    p = count_params(spec)
+    assert rounds_to(p.total, 284 * 10**9) and rounds_to(p.active_without_embedding, 13 * 10**9)
+    assert (len(spec.compressed_attention.csa_layers), len(spec.compressed_attention.hca_layers),
+            spec.compressed_attention.hash_moe_layers) == (21, 20, (0, 1, 2))
+    pytest.importorskip("transformers")
+    from hf_oracle import build, numel
+
+    assert p.total == numel(build(V4_FLASH_QUOTED))
+
+
+@pytest.mark.parametrize("cfg", V4_CASES[:3], ids=[f"deepseek_v4-{i}" for i in range(3)])
+def test_deepseek_v4_report_memory_and_refusals(cfg, tmp_path):
+    """Downstream of the counts: the whole report runs; its weights are transformers'
+    parameters and buffers in bf16 (one GPU), its KV cache :func:`memory.kv_cache_bytes` (the
+    window + compressed entries checked against transformers' caches above) and the pipeline
+    stages share both exactly; the serving engine's start-up figures and training say they are
+    not modelled (a section that names why, a CLI exit 2 with one line for ``plan``)."""
+    import json
+
+    import estimator
+    from estimator import cli
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    spec = spec_from_hf_config(cfg)
+    L = spec.num_hidden_layers
+    for pp in (1, 2) if L >= 2 else (1,):
+        r = estimator.estimate(str(path), tp=1, pp=pp, ep=1, num_gpus=pp, seq_len=37, batch=3)
+        d = r.to_dict()
+        inf = d["memory"]["inference"]
+        assert inf["kv_cache"] == memory.kv_cache_bytes(spec, 3, 37, "bf16", "engine")
+        assert sum(st.kv_cache for st in r.inference.stages) == inf["kv_cache"]
+        assert inf["engine"] is None and any(n.startswith("DeepSeek-V4") for n in inf["notes"])
+        assert d["training"]["field"] == d["memory"]["training"]["field"] == "model_type"
+    p = count_params(spec)
+    pytest.importorskip("transformers")
+    from hf_oracle import build
+
+    meta = build(cfg)
+    n = sum(t.numel() for t in meta.parameters()) + sum(
+        t.numel() for name, t in meta.named_buffers() if "tid2eid" in name or "e_score" in name)
+    assert sum(memory.weight_bytes(spec, "bf16").values()) == 2 * n == 2 * (p.total + p.buffers)
+    assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
