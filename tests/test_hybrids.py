@@ -782,6 +782,8 @@ def test_deepseek_v4_report_memory_and_refusals(cfg, tmp_path):
         assert inf["engine"] is None and any(n.startswith("DeepSeek-V4") for n in inf["notes"])
         assert d["training"]["field"] == d["memory"]["training"]["field"] == "model_type"
     p = count_params(spec)
+    from estimator.presets import spec_from_fields  # a custom spec file round-trips the block
+    assert spec_from_fields(json.loads(json.dumps(spec.to_dict()))) == spec
     pytest.importorskip("transformers")
     from hf_oracle import build
 
