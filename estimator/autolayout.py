@@ -120,6 +120,8 @@ def engine_refuses(s: ModelSpec, opts, gpu, lay, models) -> str | None:
     ``batch`` requests of ``seq_len`` tokens run at once only if the engine's maximum
     concurrency (per attention data-parallel group) reaches them. An engine whose token pool is
     not modelled (SGLang on an attention-free model) is not asked."""
+    if s.compressed_attention is not None:  # DeepSeek-V4: no engine model (memory.V4_NOTE)
+        return None
     from . import engine
 
     e = engine.compute(s, opts, gpu, lay, models)

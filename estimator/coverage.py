@@ -33,10 +33,10 @@ REASONS: dict[str, str] = {
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
-                 "(DeepSeek-V4's hyper-connections and compressed sparse attention, "
-                 "differential attention, byte-level patching, recurrent stacks ...). Loaded "
+                 "(differential attention, byte-level patching, recurrent stacks ...). Loaded "
                  "now: longcat_flash (two attention sublayers per layer, zero-computation "
-                 "experts), glm_moe_dsa (DSA indexer on every layer)",
+                 "experts), glm_moe_dsa (DSA indexer on every layer), deepseek_v4 (compressed "
+                 "attention, hyper-connections, hash-routed MoE)",
     "not_yet": "softmax-attention decoder not in the family table yet: its block needs what "
                "the spec cannot say yet (named below); load it as a `custom` spec meanwhile "
                "(README, Models)",
@@ -62,12 +62,6 @@ DETAILS: dict[str, str] = {
             "on the lm_head",
     "gemma3n_text": "per-layer input embeddings and projections, AltUp and LAuReL blocks, K/V "
                     "shared across the last layers",
-    "deepseek_v4": "DeepSeek-V4: hyper-connections (hc_mult residual streams mixed by "
-                   "per-layer fn/base/scale weights and Sinkhorn iterations, a hyper head "
-                   "before the lm_head), compressed attention layers (HCA/CSA compressors "
-                   "with their own sliding and compressed caches, a sparse indexer on CSA "
-                   "layers), grouped low-rank output projections (o_groups, o_lora_rank), "
-                   "per-head attention sinks and hash-routed MoE layers",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
@@ -99,7 +93,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
-        "blt", "deepseek_v4", "diffllama", "dots3_note_text",
+        "blt", "diffllama", "dots3_note_text",
         "hrm_text", "reformer", "zaya",
     ),
     "not_yet": (

@@ -42,6 +42,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from . import compressed
 from ._frozen import is_value, minimum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
@@ -332,6 +333,9 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     Sum over layer *types* — dense/MoE FFN and full/sliding attention are independent, so layer
     counts suffice: ``L`` attention projections, per MoE layer router + ``k`` routed experts +
     shared experts, per dense layer the dense FFN, JetMoE's attention router on every layer.
+    DeepSeek-V4: ``attention_projections`` holds its attention, compressor and indexer
+    projections and the hyper-connections' mixing matmuls
+    (:func:`estimator.compressed.matmul_params_per_token`).
     Cached per spec (a frozen, hashable dataclass).
     """
     L, h = s.num_hidden_layers, s.hidden_size
@@ -340,6 +344,12 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     router = n_moe * router_flops_per_token(s) if n_moe else 0
     if s.moa is not None:
         router += L * matmul_flops(1, h, s.moa.num_experts)
+    if s.compressed_attention is not None:  # DeepSeek-V4: compressors, indexer, mHC
+        return FlopBreakdown(
+            attention_projections=FLOPS_PER_MAC * compressed.matmul_params_per_token(s),
+            router=router, routed_experts=n_moe * routed_expert_flops_per_token(s),
+            shared_experts=n_moe * shared_expert_flops_per_token(s),
+            lm_head=lm_head_flops_per_position(s))
     if s.has_layer_shapes:  # Gemma-4: attention and FFN widths by layer
         f, wide = s.intermediate_size, len(s.wide_ffn_layers)
         return FlopBreakdown(
@@ -400,6 +410,9 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
     heads, d_qk, d_v = attention_dims(s)
     core = batch * FLOPS_PER_MAC * heads * pairs_x2  # FLOPS_PER_MAC is even: // 2 is exact
     scores, values = core * d_qk // 2 + indexer, core * d_v // 2
+    if s.compressed_attention is not None:  # DeepSeek-V4: raw window + compressed entries
+        scores, values, indexer = compressed.core_flops(s, batch, seq_len, attention)
+        scores += indexer
     if s.has_layer_shapes:  # Gemma-4, MiMo-V2-Flash, Laguna: heads and dims by layer kind
         (d_f, dv_f), (d_w, dv_w) = kind_attention_dims(s)
         a_f, a_w = s.kind_query_heads()
@@ -590,6 +603,7 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     DeepSeek Sparse Attention: the indexer scores all ``context_len + 1`` keys
     (:func:`~estimator.mixers.indexer_score_flops_per_pair`), the MLA core at most
     ``index_topk`` of them. Hybrids with MLA (Kimi-Linear): only the attention layers.
+    DeepSeek-V4: :func:`estimator.compressed.decode_core_flops`.
     """
     if _per_token is None:  # a caller's values (compute() passes validated Options' values)
         if (isinstance(context_len, bool) or not isinstance(context_len, int)
@@ -597,6 +611,10 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
             raise EstimatorError("context_len", context_len, "must be an integer >= 0")
         if mla_layout not in MLA_DECODE_LAYOUTS:
             raise EstimatorError("kv_cache", mla_layout, "must be 'engine' or 'transformers'")
+    if s.compressed_attention is not None:  # DeepSeek-V4: window + compressed entries
+        one = _per_token or per_token_flops(s)
+        qk, idx = compressed.decode_core_flops(s, context_len)
+        return dataclasses.replace(one, attention_scores=qk + idx, attention_values=qk)
     L = s.num_attention_layers  # MLA layers (all but a hybrid's mixer layers)
     n_window = len(s.sliding_window_layers)
     k_full, k_win = decode_keys(s, context_len)

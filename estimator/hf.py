@@ -34,7 +34,7 @@ from typing import Any
 
 from . import vision
 from .errors import EstimatorError
-from .spec import MAX_CONTEXT, MLA, Mixer, MoA, ModelSpec, check_int
+from .spec import MAX_CONTEXT, MLA, CompressedAttention, Mixer, MoA, ModelSpec, check_int
 
 #: transformers' defaults for the fields we do not require (checked by tests against the
 #: configuration classes of transformers 5.24). ``None`` means "derived", as transformers does.
@@ -233,6 +233,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                           num_key_value_heads=None, q_lora_rank=1536, kv_lora_rank=512,
                           qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128,
                           zero_expert_num=256, router_bias=False),
+    # DeepSeek-V4 (DeepseekV4Config; its defaults are DeepSeek-V4-Flash's): compressed
+    # attention, hyper-connections, hash-routed MoE layers (_deepseek_v4)
+    "deepseek_v4": dict(tie_word_embeddings=False, num_key_value_heads=1, head_dim=512,
+                        q_lora_rank=1024, sliding_window=128, o_groups=8, o_lora_rank=1024,
+                        index_n_heads=64, index_head_dim=128, index_topk=512, hc_mult=4,
+                        n_shared_experts=1, num_nextn_predict_layers=1, layer_types=None,
+                        mlp_layer_types=None, compress_rates=None),
     # Kimi-Linear: Kimi Delta Attention + MLA (NoPE) over DeepSeek-V3's MoE
     "kimi_linear": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
                         q_lora_rank=None, kv_lora_rank=512, qk_nope_head_dim=128,
@@ -412,7 +419,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "qwen3_5_moe_text": _PLAIN,
     **dict.fromkeys(("solar_open", "sarvam_moe", "sarvam_mla"), _ROUTED),
     **dict.fromkeys(("afmoe", "hy_v3", "mellum", "flint"), _PLAIN), "kolibri1": _LOCAL,
-    "deepseek_v32": _ROUTED, "glm_moe_dsa": _ROUTED,
+    "deepseek_v32": _ROUTED, "glm_moe_dsa": _ROUTED, "deepseek_v4": _ROUTED,
     "longcat_flash": {"num_experts": "n_routed_experts", "num_experts_per_tok": "moe_topk"},
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED,
@@ -1995,6 +2002,110 @@ def _glm_moe_dsa(r: _Reader, name: str) -> ModelSpec:
 
 
 # ----------------------------------------------------------------------------------------------
+# DeepSeek-V4 (compressed attention, hyper-connections, hash-routed MoE)
+# ----------------------------------------------------------------------------------------------
+
+#: DeepSeek-V4's ``layer_types`` and the legacy per-layer ``compress_ratios`` they replace
+#: (``configuration_deepseek_v4._COMPRESS_RATIO_TO_LAYER_TYPE``).
+_V4_RATIO_TO_TYPE = {0: "sliding_attention", 4: "compressed_sparse_attention",
+                     128: "heavily_compressed_attention"}
+
+
+def _v4_list(r: _Reader, key: str, allowed: tuple, L: int) -> list | None:
+    """``key`` (a list of per-layer kinds from ``allowed``) cut to ``L`` entries, as
+    ``DeepseekV4Config.__post_init__`` does (published configs list the MTP layer too)."""
+    v = r.cfg.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, (list, tuple)) or len(v) < L:
+        raise EstimatorError(r.where + key, v, f"must be a list of at least {L} entries")
+    for i, x in enumerate(v[:L]):
+        if x not in allowed:
+            raise EstimatorError(r.where + f"{key}[{i}]", x,
+                                 "must be one of " + ", ".join(map(str, allowed)))
+    return list(v[:L])
+
+
+def _v4_rates(r: _Reader) -> tuple[int, int]:
+    """``(CSA rate, HCA rate)``: ``compress_rates`` (default 4 and 128), overridden by the
+    legacy ``compress_rate_csa`` / ``compress_rate_hca`` (``DeepseekV4Config.__post_init__``)."""
+    rates = r.cfg.get("compress_rates") or {}
+    if not isinstance(rates, dict):
+        raise EstimatorError(r.where + "compress_rates", rates, "must be a mapping")
+    out = []
+    for kind, legacy, default in (("compressed_sparse_attention", "compress_rate_csa", 4),
+                                  ("heavily_compressed_attention", "compress_rate_hca", 128)):
+        v = r.cfg.get(legacy)
+        name = legacy
+        if v is None:
+            v, name = rates.get(kind, default), f"compress_rates.{kind}"
+        out.append(check_int(r.where + name, v, 1, MAX_CONTEXT))
+    return out[0], out[1]
+
+
+def _deepseek_v4(r: _Reader, name: str) -> ModelSpec:
+    """DeepSeek-V4 (``modeling_deepseek_v4.py``; :class:`~estimator.spec.CompressedAttention`,
+    :mod:`estimator.compressed`). Schedules as ``DeepseekV4Config.__post_init__`` derives them:
+    ``layer_types`` (else the legacy per-layer ``compress_ratios`` 0/4/128, else two HCA layers
+    then CSA and HCA alternating) and ``mlp_layer_types`` (else the first ``num_hash_layers``,
+    default 3, hash-routed). Every layer is MoE with one shared expert of width
+    ``moe_intermediate_size`` (``DeepseekV4MLP`` reads it through ``intermediate_size``;
+    ``n_shared_experts`` is not read) and attends over ``sliding_window`` raw keys with one
+    K=V head (``num_key_value_heads`` is not read). The MTP layers
+    (``num_nextn_predict_layers``) are in the checkpoint, not in transformers' model, and have
+    V4's own block: not counted."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    lt = _v4_list(r, "layer_types", tuple(_V4_RATIO_TO_TYPE.values()), L)
+    if lt is None:
+        ratios = _v4_list(r, "compress_ratios", tuple(_V4_RATIO_TO_TYPE), L)
+        if ratios is not None:
+            lt = [_V4_RATIO_TO_TYPE[x] for x in ratios]
+        else:
+            lt = (["heavily_compressed_attention"] * min(L, 2)
+                  + ["compressed_sparse_attention" if i % 2 else "heavily_compressed_attention"
+                     for i in range(max(L - 2, 0))])
+    mt = _v4_list(r, "mlp_layer_types", ("hash_moe", "moe"), L)
+    if mt is None:
+        n_hash = r.cfg.get("num_hash_layers")
+        n_hash = 3 if n_hash is None else check_int(r.where + "num_hash_layers", n_hash, 0)
+        mt = ["hash_moe"] * min(L, n_hash) + ["moe"] * max(0, L - n_hash)
+    csa_rate, hca_rate = _v4_rates(r)
+    f_e = r.int("moe_intermediate_size")
+    moe = _moe_fields(r, tuple(range(L)), "moe_intermediate_size")
+    c.update(num_key_value_heads=1, head_dim=r.opt_int("head_dim", 1))
+    block = CompressedAttention(
+        q_lora_rank=r.opt_int("q_lora_rank", 1), o_groups=r.opt_int("o_groups", 1),
+        o_lora_rank=r.opt_int("o_lora_rank", 1), hc_mult=r.opt_int("hc_mult", 1),
+        csa_layers=tuple(i for i, t in enumerate(lt) if t == "compressed_sparse_attention"),
+        hca_layers=tuple(i for i, t in enumerate(lt) if t == "heavily_compressed_attention"),
+        csa_rate=csa_rate, hca_rate=hca_rate,
+        index_n_heads=r.opt_int("index_n_heads", 1), index_head_dim=r.opt_int("index_head_dim", 1),
+        index_topk=r.opt_int("index_topk", 1),
+        hash_moe_layers=tuple(i for i, t in enumerate(mt) if t == "hash_moe"))
+    if (c["num_attention_heads"] * c["head_dim"]) % block.o_groups:
+        raise EstimatorError(r.name_of("o_groups"), block.o_groups,
+                             f"must divide num_attention_heads x head_dim="
+                             f"{c['num_attention_heads'] * c['head_dim']}")
+    w = _window(r)
+    if w is None:
+        raise EstimatorError(r.name_of("sliding_window"), r.opt("sliding_window"),
+                             "DeepSeek-V4 attends over a sliding window on every layer")
+    n_mtp = r.opt_int("num_nextn_predict_layers", 0)
+    notes = ("DeepSeek-V4: every layer attends over its last sliding_window raw keys; "
+             f"{len(block.csa_layers)} CSA layers add 1 compressed entry per {csa_rate} tokens "
+             f"(top {block.index_topk} by the lightning indexer), {len(block.hca_layers)} HCA "
+             f"layers 1 per {hca_rate}; {block.hc_mult} hyper-connection streams",)
+    if n_mtp:
+        notes += (f"{n_mtp} MTP layer(s) in the checkpoint, outside transformers' model: not "
+                  "counted",)
+    return ModelSpec(**c, **moe, intermediate_size=0, num_shared_experts=1,
+                     shared_expert_intermediate_size=f_e, sliding_window=w,
+                     sliding_window_layers=tuple(range(L)), compressed_attention=block,
+                     notes=notes)
+
+
+# ----------------------------------------------------------------------------------------------
 # LongCat-Flash (zero-computation experts, shortcut-connected MoE)
 # ----------------------------------------------------------------------------------------------
 
@@ -2609,7 +2720,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear, "glm_moe_dsa": _glm_moe_dsa,
-    "longcat_flash": _longcat_flash,
+    "longcat_flash": _longcat_flash, "deepseek_v4": _deepseek_v4,
     "bloom": _renamed(_bloom, {"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}),
     "xglm": _renamed(_xglm, {"num_hidden_layers": "num_layers", "hidden_size": "d_model",
                              "num_attention_heads": "attention_heads"}),
@@ -2683,6 +2794,7 @@ ARCHITECTURES: dict[str, str] = {
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
     "GlmMoeDsaForCausalLM": "glm_moe_dsa", "LongcatFlashForCausalLM": "longcat_flash",
+    "DeepseekV4ForCausalLM": "deepseek_v4",
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
     "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
     "CTRLLMHeadModel": "ctrl", "AXK1ForCausalLM": "axk1",

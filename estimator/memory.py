@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import compressed
 from ._frozen import direct_init, fresh, maximum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
@@ -425,8 +426,41 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
                             + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
-    } if not s.has_layer_shapes else _layer_shaped_stage_weights(
-        s, lp, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_, vision)
+    } if not s.has_layer_shapes and s.compressed_attention is None else (
+        _layer_shaped_stage_weights(s, lp, fmts, layers or (0, n_layers), first, last, tp, lm,
+                                    tensor_bytes_, vision)
+        if s.has_layer_shapes else _compressed_stage_weights(
+            s, lp, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_))
+
+
+def _compressed_stage_weights(s: ModelSpec, lp: LayerParams, fmts: dict[str, str],
+                              layers: tuple[int, int], first: bool, last: bool, tp: int,
+                              lm: int, nbytes) -> dict[str, int]:
+    """:func:`stage_weight_bytes` of DeepSeek-V4 (:func:`estimator.compressed.stage_parts`):
+    attention, compressors and hyper-connections layer by layer and replicated on every TP
+    rank (transformers' ``DeepseekV4Config.base_model_tp_plan`` shards only the routed
+    experts: one shared K=V head and the grouped output do not split by heads); experts,
+    router and shared expert as every MoE layer's (:class:`LayerParams`); the hyper head on the
+    last stage; the hash tables and score biases of the stage's MoE layers."""
+    mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
+    lo, hi = layers
+    part = compressed.stage_parts(s, lo, hi, last)
+    n_moe = sum(1 for i in s.moe_layers if lo <= i < hi)
+    h = s.hidden_size
+    return {
+        "embedding": nbytes(_cdiv(s.vocab_size, tp) * h, oth) if first else 0,
+        "attention": nbytes(part["attention_mat"], mat) + nbytes(part["attention_vec"], oth),
+        "dense_ffn": 0,
+        "shared_experts": (nbytes(n_moe * lp.shared_mat, mat)
+                           + nbytes(n_moe * lp.shared_extra, oth)),
+        "routed_experts": nbytes(n_moe * lp.expert_mat, exp) + nbytes(n_moe * lp.expert_extra, oth),
+        "router": nbytes(n_moe * lp.router, oth),
+        "norms": nbytes((hi - lo) * lp.layer_norms + (norm_params(s, h) if last else 0), oth),
+        "lm_head": nbytes(lm, oth),
+        "other": nbytes(part["hc_mat"], mat) + nbytes(part["hc_vec"] + part["buffers"], oth),
+        "vision": 0,
+        "sequence_mixers": 0,
+    }
 
 
 def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict[str, str],
@@ -615,7 +649,12 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
     :func:`kv_elements_per_token` × :func:`cached_tokens` × bytes of ``kv_dtype``, summed over
     the full and the sliding layers of ``layers`` (``[lo, hi)``, default all); hybrids: only
     their softmax-attention layers (the mixers' constant state is :func:`state_bytes`).
-    Quantized KV formats' per-tensor scales are ignored."""
+    Quantized KV formats' per-tensor scales are ignored. DeepSeek-V4: every layer's window of
+    raw K=V rows plus its compressed entries (:func:`estimator.compressed.kv_cache_bytes`,
+    whole model, one GPU)."""
+    if s.compressed_attention is not None:
+        return compressed.kv_cache_bytes(s, batch, seq_len, BYTES_PER_ELEMENT[kv_dtype],
+                                         kv_layout)
     if s.has_layer_shapes:  # Gemma-4: shapes and K/V ownership by layer
         full, slide = layer_shaped_kv_bytes_per_token(s, kv_dtype, tp, layers)
         return batch * (full * seq_len + slide * cached_tokens(seq_len, s.sliding_window))
@@ -821,6 +860,9 @@ class StageModel:
     fixed: int
     chunk: int = 0  # max tokens per prefill forward (0: the whole batch at once)
     state: int = 0  # hybrids: mixer state bytes per sequence (constant in context)
+    # DeepSeek-V4: ((bytes per compressed entry over the stage's layers, rate), ...): a
+    # sequence of s tokens adds bytes·(s // rate) (estimator.compressed.stage_kv_coefficients)
+    kv_entries: tuple = ()
 
     def prefill_tokens(self, batch_group: int, seq_len: int) -> tuple[int, int]:
         """(tokens, sequences) of the largest prefill forward: the whole group batch, or one
@@ -834,6 +876,8 @@ class StageModel:
         """KV cache plus (hybrids) the mixers' per-sequence state: what grows with the batch
         and what a decode step reads besides the weights."""
         slide = self.kv_slide * cached_tokens(seq_len, self.window) if self.kv_slide else 0
+        for nbytes, rate in self.kv_entries:  # DeepSeek-V4's compressed entries
+            slide = slide + nbytes * (seq_len // rate)
         return batch_group * (self.kv_full * seq_len + slide + self.state)
 
     def total(self, batch_group: int, seq_len: int) -> int:
@@ -881,7 +925,13 @@ def _stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layou
         kv_full, kv_slide = ((n_kv - n_slide) * kv_tok, n_slide * kv_tok)
         if s.has_layer_shapes:  # Gemma-4: shapes and K/V ownership by layer
             kv_full, kv_slide = layer_shaped_kv_bytes_per_token(s, kv_dtype, lay.tp, (lo, hi))
+        entries = ()
+        if s.compressed_attention is not None:  # DeepSeek-V4: window + compressed entries
+            kv_slide, entries = compressed.stage_kv_coefficients(
+                s, lo, hi, BYTES_PER_ELEMENT[kv_dtype], kv_layout)
+            kv_full = 0
         out.append(StageModel(stage=p, layers=(lo, hi), weights=w, overhead=overhead,
+                              kv_entries=entries,
                               kv_full=kv_full, kv_slide=kv_slide,
                               state=state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout,
                                                 lay.tp, (lo, hi)) if s.mixer else 0,
@@ -1180,6 +1230,9 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     n_kv = hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
     per_token = (sum(layer_shaped_kv_bytes_per_token(s, kv_dtype)) if s.has_layer_shapes
                  else n_kv * kv_bytes_per_token(s, kv_dtype, kv_layout))
+    if s.compressed_attention is not None:  # DeepSeek-V4: what a long context adds per token
+        per_token = sum(nb // rate for nb, rate in compressed.stage_kv_coefficients(
+            s, 0, s.num_hidden_layers, BYTES_PER_ELEMENT[kv_dtype], kv_layout)[1])
     state_seq = state_bytes(s, 1, ACTIVATION_DTYPE[dtype], kv_layout) if s.mixer else 0
 
     max_s_mem = max_seq_len(models, b_group, mem)
@@ -1192,6 +1245,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         max_s, limited = max_s_mem, "memory"
 
     notes = []
+    if s.compressed_attention is not None:
+        notes.append(V4_NOTE)
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1235,7 +1290,20 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         engine=_engine_section(s, opts, gpu, lay, models) if engine_section else None)
 
 
+#: What inference memory says of DeepSeek-V4 (a :class:`~estimator.spec.CompressedAttention`).
+V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the compressed "
+           "entries (1 per csa/hca rate tokens; CSA also its indexer keys), as transformers' "
+           "V4 caches hold them (the compressors' open windows, < rate tokens, left out); "
+           "attention, compressors and hyper-connections replicated on every TP rank "
+           "(transformers' tp plan); prefill activations use the generic attention account "
+           "(approximate: the compressors' and hyper-connections' tensors are not counted); "
+           "the serving engine's start-up figures (KV pool, max concurrency) are not modelled "
+           "for V4's compressed caches")
+
+
 def _engine_section(s, opts, gpu, lay, models):
+    if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+        return None
     from . import engine  # engine builds on this module: imported when first used
 
     return engine.compute(s, opts, gpu, lay, models)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 
+from . import compressed
 from ._frozen import spec_cache
 from .errors import EstimatorError
 from .mixers import indexer_params, mixer_params
@@ -511,6 +512,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
     layers neither MoE nor FFN-less)
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
+    DeepSeek-V4 (:mod:`estimator.compressed`): its attention and compressors in ``attention``,
+    its hyper-connections in ``other``, hash tables and score biases in ``buffers``.
     Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
     experts``. Buffers (``e_score_correction_bias``: ``n_moe·E``) and MTP modules are reported
     beside the total, not in it — transformers' causal-LM model has neither as parameters.
@@ -547,6 +550,10 @@ def _count_params(s: ModelSpec) -> ParamCounts:
         other += parts["per_layer_matrices"]
         norms += parts["norms"]
         router += parts["router"]
+    if s.compressed_attention is not None:  # DeepSeek-V4 (estimator.compressed)
+        attention = compressed.attention_params(s)
+        other += compressed.hyper_connection_params(s)
+        buffers = compressed.buffers(s)
     return ParamCounts(
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,

@@ -84,6 +84,40 @@ class MoA:
     top_k: int
 
 
+@dataclass(frozen=True)
+class CompressedAttention:
+    """DeepSeek-V4's block (``modeling_deepseek_v4.py``, transformers 5.24; DeepSeek-V4 report
+    §2.2-2.3), everything the spec's other fields cannot say.
+
+    Attention on every layer (``DeepseekV4Attention``): ``q_a_proj`` (h → ``q_lora_rank``),
+    RMSNorm(``q_lora_rank``), ``q_b_proj`` (→ a·d), one shared K=V head ``kv_proj`` (h → d) with
+    RMSNorm(d), a grouped low-rank output (``o_a_proj``: ``o_groups`` blocks of a·d/G →
+    ``o_lora_rank``; ``o_b_proj``: G·``o_lora_rank`` → h) and ``a`` attention sinks. Every layer
+    attends over a sliding window of its own raw keys (``spec.sliding_window``). Compressed
+    layers add a compressor that pools every ``rate`` tokens into one cached entry:
+    ``csa_layers`` (CSA, rate ``csa_rate``: two overlapping series, width 2d, plus the lightning
+    indexer of ``index_n_heads`` × ``index_head_dim`` with its own compressor, keeping
+    ``index_topk`` entries) and ``hca_layers`` (HCA, rate ``hca_rate``, width d).
+    Residual: ``hc_mult`` hyper-connection streams (mHC, ``DeepseekV4HyperConnection``: before
+    attention and before the MoE, ``fn`` (2+n)·n × n·h, ``base`` (2+n)·n, ``scale`` 3; a hyper
+    head n × n·h + n + 1 before the final norm). ``hash_moe_layers`` route by a frozen
+    token → expert table (``tid2eid``, a V × k buffer) instead of a learned top-k.
+    """
+
+    q_lora_rank: int
+    o_groups: int
+    o_lora_rank: int
+    hc_mult: int
+    csa_layers: tuple[int, ...] = ()
+    hca_layers: tuple[int, ...] = ()
+    csa_rate: int = 4
+    hca_rate: int = 128
+    index_n_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: int = 0
+    hash_moe_layers: tuple[int, ...] = ()
+
+
 #: Sequence-mixer kinds other than softmax attention, with the reference each is counted from
 #: (transformers 5.24 ``modeling_*.py``; the paper of the algorithm).
 MIXER_KINDS: dict[str, str] = {
@@ -198,6 +232,7 @@ class ModelSpec:
     sliding_window_layers: tuple[int, ...] = ()  # layer indices that use the window
     mla: MLA | None = None
     moa: MoA | None = None
+    compressed_attention: CompressedAttention | None = None  # DeepSeek-V4
 
     # --- feed-forward -----------------------------------------------------------------------
     intermediate_size: int = 0  # dense-layer FFN width (0 allowed only if every layer is MoE)
@@ -609,6 +644,8 @@ def _validate(s: ModelSpec) -> None:
                              "sliding_window_layers are set, so a window size is required")
     if s.has_layer_shapes:
         _validate_layer_shapes(s)
+    if s.compressed_attention is not None:
+        _validate_compressed(s)
     check_moe(s)
 
 
@@ -665,6 +702,43 @@ def _validate_layer_shapes(s: ModelSpec) -> None:
     if s.moe_beside_dense and s.intermediate_size < 1:
         raise EstimatorError("intermediate_size", s.intermediate_size,
                              "must be >= 1: moe_beside_dense runs the dense MLP in MoE layers")
+
+
+def _validate_compressed(s: ModelSpec) -> None:
+    """DeepSeek-V4's block: sizes in range, layer lists valid and disjoint, a window."""
+    c = s.compressed_attention
+    if not isinstance(c, CompressedAttention):
+        raise EstimatorError("compressed_attention", c, "must be a CompressedAttention block")
+    for n in ("q_lora_rank", "o_groups", "o_lora_rank", "hc_mult", "csa_rate", "hca_rate"):
+        check_int("compressed_attention." + n, getattr(c, n), 1)
+    for n in ("index_n_heads", "index_head_dim", "index_topk"):
+        check_int("compressed_attention." + n, getattr(c, n), 1 if c.csa_layers else 0)
+    if (s.num_attention_heads * s.head_dim) % c.o_groups:
+        raise EstimatorError("compressed_attention.o_groups", c.o_groups,
+                             f"must divide num_attention_heads x head_dim="
+                             f"{s.num_attention_heads * s.head_dim}")
+    L = s.num_hidden_layers
+    for name in ("csa_layers", "hca_layers", "hash_moe_layers"):
+        idx = getattr(c, name)
+        if not isinstance(idx, tuple) or any(
+                isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < L for i in idx):
+            raise EstimatorError("compressed_attention." + name, idx,
+                                 f"must be a tuple of layer indices in [0, {L})")
+        if len(set(idx)) != len(idx):
+            raise EstimatorError("compressed_attention." + name, idx, "has repeated layers")
+    both = set(c.csa_layers) & set(c.hca_layers)
+    if both:
+        raise EstimatorError("compressed_attention.hca_layers", min(both),
+                             "layer is also in csa_layers")
+    if not set(c.hash_moe_layers) <= set(s.moe_layers):
+        raise EstimatorError("compressed_attention.hash_moe_layers", c.hash_moe_layers,
+                             "hash-routed layers must be MoE layers")
+    if s.sliding_window is None or s.num_key_value_heads != 1:
+        raise EstimatorError("sliding_window", s.sliding_window, "DeepSeek-V4's attention "
+                             "needs a sliding window and one shared K=V head")
+    if s.mla is not None or s.moa is not None or s.is_hybrid or s.has_layer_shapes:
+        raise EstimatorError("compressed_attention", c, "does not combine with mla, moa, "
+                             "hybrid mixers or per-layer attention shapes")
 
 
 def check_moe(s: ModelSpec) -> None:

@@ -284,6 +284,11 @@ def default_etp(tp: int, ep: int) -> int:
 
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
+    if spec.compressed_attention is not None:  # every training figure starts from the plan
+        raise EstimatorError("model_type", spec.model_type, "training of DeepSeek-V4 is not "
+                             "modelled yet (its hyper-connection streams, compressors and "
+                             "indexer keep activations the training account does not have); "
+                             "parameters, FLOPs and inference memory are")
     # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
     return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
                           opts.num_gpus, opts.zero)

@@ -422,8 +422,8 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
                         f"(uniform), top-k {ps.num_experts_per_tok}; expert merging gives the "
                         "same shape; weights as baseline",
             quality_note=PRUNE_QUALITY, source="arXiv 2402.14800"))
-        try:
-            students = dense_equivalents(s)
+        try:  # DeepSeek-V4: no dense student of its block (compare.dense_equivalents)
+            students = dense_equivalents(s) if s.compressed_attention is None else []
         except NotAvailable:
             students = []
         for eq in students:
@@ -461,6 +461,8 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
             quality_note=OFFLOAD_QUALITY, source="arXiv 2312.17238",
             offload_cache=c, hit_rate=offload_hit_rate, link=link))
     targets = tuple(lora_targets)
+    if s.compressed_attention is not None:  # DeepSeek-V4: fine-tuning needs the training model
+        return out
     adapters = lora_adapter_params(s, lora_rank, targets)
     for kind, fmt, quality, src in (
             ("lora", memory.SIXTEEN_BIT_FORMAT, LORA_QUALITY, "arXiv 2106.09685"),

@@ -123,6 +123,8 @@ REQUIRED: dict[str, dict] = {
                           moe_topk=2),
     "glm_moe_dsa": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
                         n_routed_experts=4, num_experts_per_tok=2),
+    "deepseek_v4": dict(_BASE, moe_intermediate_size=40, n_routed_experts=4,
+                        num_experts_per_tok=2),
     # Kimi-Linear's default pad_token_id (163839) must be a row of the embedding
     "kimi_linear": dict(_BASE, vocab_size=163840, intermediate_size=96, moe_intermediate_size=40,
                         num_experts=4, num_experts_per_token=2),

@@ -291,6 +291,43 @@ def gen_kimi_linear(rng):
 
 
 
+def gen_deepseek_v4(rng):
+    """DeepSeek-V4: compressed attention (sliding, CSA, HCA layers from ``layer_types``, the
+    legacy ``compress_ratios`` or the default schedule), small compress rates and windows
+    below and above the test lengths so the caches hold full and partial windows, hash-routed
+    MoE layers from ``mlp_layer_types`` or ``num_hash_layers``, hyper-connections."""
+    t = _trunk(rng, (2, 6))
+    t["tie_word_embeddings"] = False  # DeepseekV4ForCausalLM always has its own lm_head
+    L = t["num_hidden_layers"]
+    a = rng.choice([1, 2, 4])
+    d = rng.choice([8, 16])
+    E = rng.randint(1, 6)
+    rope = rng.choice([2, 4])
+    g = rng.choice([x for x in (1, 2, 4) if (a * d) % x == 0])
+    cfg = {**t, "hidden_size": rng.choice([16, 24, 32]), "num_attention_heads": a,
+           "head_dim": d, "qk_rope_head_dim": rope, "q_lora_rank": rng.choice([4, 8, 12]),
+           "o_groups": g, "o_lora_rank": rng.choice([4, 6, 8]),
+           "n_routed_experts": E, "num_experts_per_tok": rng.randint(1, min(3, E)),
+           "moe_intermediate_size": rng.randint(4, 24), "hc_mult": rng.choice([1, 2, 3, 4]),
+           "hc_sinkhorn_iters": rng.choice([1, 3]), "sliding_window": rng.choice([3, 4, 16]),
+           "index_n_heads": rng.choice([1, 2, 4]), "index_head_dim": rope + rng.choice([0, 4]),
+           "index_topk": rng.choice([1, 2, 64])}
+    how = rng.choice(["types", "ratios", "default"])
+    kinds = ["sliding_attention", "compressed_sparse_attention", "heavily_compressed_attention"]
+    if how == "types":
+        cfg["layer_types"] = [rng.choice(kinds) for _ in range(L)]
+    elif how == "ratios":  # published configs list the MTP layer too
+        cfg["compress_ratios"] = [rng.choice([0, 4, 128]) for _ in range(L + 1)]
+    if how != "ratios" or _flag(rng):
+        cfg["compress_rates"] = {"compressed_sparse_attention": rng.choice([2, 3, 4]),
+                                 "heavily_compressed_attention": rng.choice([3, 5, 8])}
+    if _flag(rng):
+        cfg["mlp_layer_types"] = [rng.choice(["hash_moe", "moe"]) for _ in range(L)]
+    else:
+        cfg["num_hash_layers"] = rng.randint(0, L)
+    return cfg
+
+
 # pure state-space models: no attention heads, no FFN
 
 def _ssm_trunk(rng) -> dict:

@@ -168,6 +168,16 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         for step in (1, 2, 3):
             c = {**cfg, "interleave_moe_layer_step": step, "intermediate_size_mlp": 80}
             assert list(spec_from_hf_config(c).moe_layers) == hf_oracle.hf_config(c).moe_layers
+    elif family == "deepseek_v4" and key in ("layer_types", "mlp_layer_types", "compress_rates"):
+        # DeepseekV4Config.__post_init__ derives the attention and MoE schedules and the rates
+        c = spec.compressed_attention
+        kinds = {"compressed_sparse_attention": c.csa_layers,
+                 "heavily_compressed_attention": c.hca_layers}
+        for kind, layers in kinds.items():
+            assert list(layers) == [i for i, t in enumerate(hf_cfg.layer_types) if t == kind]
+        assert (c.csa_rate, c.hca_rate) == tuple(hf_cfg.compress_rates[k] for k in kinds)
+        assert list(c.hash_moe_layers) == [i for i, t in enumerate(hf_cfg.mlp_layer_types)
+                                           if t == "hash_moe"]
     elif family == "minimax" and key == "head_dim":
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it
