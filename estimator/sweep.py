@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import ckpt_quant
 from .errors import EstimatorError
 from .hf import ALIASES, spec_from_hf_config
 from .limits import (
@@ -236,7 +237,7 @@ def _check_grid(model: Any, grid: Any, options: Mapping[str, Any], max_points: i
     m = load_model(model)
     # rows keep one layout for every point: one GPU unless the options set tp/pp/ep (0 = the
     # automatic serving layout, a search per point, is accepted when asked for explicitly)
-    base_opts = make_options(**{**SWEEP_LAYOUT, **options})
+    base_opts = make_options(**ckpt_quant.resolve_kwargs(m, {**SWEEP_LAYOUT, **options}))
     if not isinstance(grid, Mapping) or not grid:
         raise EstimatorError("grid", grid, "must map field names to lists of values")
     fields = list(grid)
