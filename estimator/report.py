@@ -91,7 +91,8 @@ class Report:
             "attention_flops": o.attention_flops,
             "adam_bytes_per_param": str(o.adam_bytes),
             "kv_cache_layout": o.kv_cache,
-            "weight_format": self.__dict__.get("weights_source") or f"{o.dtype} (the dtype option)",
+            "weight_format": (self.__dict__.get("weights_source")
+                              or ckpt_quant.resolve(self.model, o.dtype)[1]),
             "kv_dtype": _kv_dtype_convention(o),
             "units": "exact integers: parameters, bytes, FLOPs; GiB = 2^30 bytes when shown",
         }
@@ -254,12 +255,7 @@ def estimate(model: Any, **options: Any) -> Report:
                              "pass either options=Options(...) or keywords, not both")
     elif not isinstance(opts, Options):
         raise EstimatorError("options", type(opts).__name__, "must be an estimator.Options")
-    dtype, weights = ckpt_quant.resolve(m, opts.dtype)
-    if dtype != opts.dtype:  # dtype="auto": the checkpoint's own format (estimator.ckpt_quant)
-        opts = make_options(**{**_options_dict(vars(opts)), "dtype": dtype})
-    r = _estimate(m, opts)
-    r.__dict__["weights_source"] = weights
-    return r
+    return _estimate(m, opts)
 
 
 def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
@@ -273,6 +269,10 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     their first read (:meth:`Report.__getattr__`): the same functions on the same inputs, so
     the figures are those of an eager computation, and a report read only for its parameters
     or memory costs only those. ``to_dict()`` reads every section."""
+    auto = None
+    if opts.dtype == "auto":  # the checkpoint's own format (estimator.ckpt_quant)
+        dtype, auto = ckpt_quant.resolve(m, "auto")
+        opts = opts.replace(dtype=dtype)
     gpu = get_gpu(opts.gpu)
     params, fl, inference, sopts = sections.first(m, opts, gpu, with_serving)
     r = object.__new__(Report)
@@ -281,6 +281,8 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     if not with_serving:
         d["serving"] = None
     d["_deferred"] = (m, gpu, sopts, fl, inference)
+    if auto is not None:
+        d["weights_source"] = auto
     return r
 
 

@@ -347,6 +347,9 @@ def _evaluate_grid(m: Model, base_opts: Options, grid, fields: list[str], kinds,
     the other fields is a group, built once with the scalar path (:func:`_variant`). A group
     whose values cannot be mapped onto the base, and every point a formula cannot take as an
     array, takes the scalar path (:func:`headline`), point by point."""
+    if "auto" in grid.get("dtype", ()):  # dtype=auto: the checkpoint's own (ckpt_quant.resolve)
+        auto = ckpt_quant.resolve(m, "auto")[0]
+        grid = {**grid, "dtype": [auto if v == "auto" else v for v in grid["dtype"]]}
     np = _numpy()
     vector = _vector()
     shape = [len(grid[f]) for f in fields]

@@ -125,12 +125,17 @@ def test_hostile_config_with_explicit_dtype_still_estimates():
 
 
 def test_auto_reaches_whatif_and_sweep():
-    from estimator.sweep import sweep
+    from estimator.sweep import columns, sweep
     from estimator.whatif import what_if
     rows = what_if("gpt-oss-120b", dtype="auto")
     assert "mxfp4" in str(rows)
     auto = sweep("gpt-oss-120b", {"batch": [1]}, dtype="auto")
     assert auto == sweep("gpt-oss-120b", {"batch": [1]}, dtype="mxfp4")
+    a, b = sweep("deepseek-v3", {"dtype": ["auto", "fp8"], "batch": [2]})
+    assert a["dtype"] == "auto" and {**a, "dtype": "fp8"} == b
+    errs = [e for c in columns("deepseek-v3", {"dtype": ["auto", "fp8"], "batch": [1, 2]})
+            for e in c["error"]]
+    assert errs == [""] * 4
 
 
 def test_cli_auto_hostile_is_one_line(tmp_path, capsys):
