@@ -230,6 +230,8 @@ def unit_of(path: str) -> str:
     if parts[0] == "checkpoint":  # bytes per dtype, weights; tensors and elements are counts
         return "bytes" if "bytes" in path or "weights" in key or key.endswith("checkpoint") \
             else ""
+    if parts[0] == "checkpoint_quantization":  # weight bytes; bits, group and block sizes
+        return "bytes" if "bytes" in path else ""
     if "bytes_per_param" in parts:
         return ""  # bytes per parameter: a small plain number
     if key in ("cost_usd", "price_per_gpu_hour") or key.endswith("_usd"):
@@ -342,6 +344,7 @@ MARKDOWN_SECTIONS = (("FLOPs", "flops"), ("Inference memory", "memory.inference"
                      ("Training compute, time and cost", "training"), ("Serving", "serving"),
                      ("Dense vs MoE", "dense_vs_moe"), ("Conventions", "conventions"),
                      ("Checkpoint (safetensors headers)", "checkpoint"),
+                     ("Checkpoint quantization (config.json)", "checkpoint_quantization"),
                      ("GPU", "gpu"), ("Architecture (as estimated)", "architecture"))
 
 

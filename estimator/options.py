@@ -17,7 +17,7 @@ from typing import Any
 from .errors import EstimatorError
 from .params import ACTIVE_CONVENTION_OPTIONS
 
-DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
+DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4", "mxfp4", "auto")
 KV_DTYPES = ("auto", "fp32", "bf16", "fp16", "fp8", "int8")
 # Bounds that keep every figure a finite float (a capacity factor of 1e300 overflowed to inf):
 # far above any real job, and refused with the option's name like any other bad value.
@@ -46,7 +46,10 @@ class Options:
     seq_len: int = opt(4096, "tokens per sequence (context length)", "workload", minimum=1,
                        maximum=100_000_000)
     dtype: str = opt("bf16", "weight dtype (inference); mxfp4 = routed experts in MXFP4 as "
-                             "gpt-oss ships them, the rest bf16", "workload", choices=DTYPES)
+                             "gpt-oss ships them, the rest bf16; auto = the checkpoint's "
+                             "own format from its config.json (quantization_config, else "
+                             "dtype/torch_dtype; estimator.ckpt_quant), bf16 without one",
+                     "workload", choices=DTYPES)
     active_convention: str = opt("publisher", "what params.active counts: 'publisher' = the "
                                               "convention of the family's own model cards "
                                               "(with_embedding where no card establishes one); "

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import steptime, training
+from . import ckpt_quant, steptime, training
 from .errors import EstimatorError
 from .hardware import get_gpu
 from .options import make_options
@@ -117,7 +117,7 @@ def plan(model, num_gpus: int, global_batch: int = 0, top: int = 10, **options) 
         raise EstimatorError("num_gpus", num_gpus, "must be a whole number >= 1")
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise EstimatorError("top", top, "must be a whole number >= 1")
-    base = make_options(**{**options, "num_gpus": num_gpus})
+    base = make_options(**ckpt_quant.resolve_kwargs(m, {**options, "num_gpus": num_gpus}))
     gpu = get_gpu(base.gpu)
     if spec.compressed_attention is not None:  # DeepSeek-V4: no training model to rank with
         training.parallel_plan(spec, base)  # raises, naming why

@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, memory, sections
+from . import __version__, ckpt_quant, memory, sections
 from ._frozen import direct_init
 from .compare import side_by_side
 from .errors import EstimatorError
@@ -91,6 +91,8 @@ class Report:
             "attention_flops": o.attention_flops,
             "adam_bytes_per_param": str(o.adam_bytes),
             "kv_cache_layout": o.kv_cache,
+            "weight_format": (self.__dict__.get("weights_source")
+                              or ckpt_quant.resolve(self.model, o.dtype)[1]),
             "kv_dtype": _kv_dtype_convention(o),
             "units": "exact integers: parameters, bytes, FLOPs; GiB = 2^30 bytes when shown",
         }
@@ -129,11 +131,35 @@ class Report:
 
             out["checkpoint"] = report_section(self.model.checkpoint, self.inference.weights,
                                                self.options.dtype)
+        try:
+            cq = ckpt_quant.of_model(self.model)
+        except EstimatorError as e:  # an explicit dtype ran; say why the section is missing
+            cq, out["checkpoint_quantization"] = None, {"error": str(e)}
+        if cq is not None:  # the pasted config.json declares a quantized checkpoint
+            out["checkpoint_quantization"] = _checkpoint_quantization(self, cq)
         if compare:
             out["dense_vs_moe"] = side_by_side(self)
             out["memory"]["inference"]["smallest_fit"] = _smallest_fit(
                 self.model.spec, self.options, self.gpu)
         return out
+
+
+def _checkpoint_quantization(r: Report, cq: ckpt_quant.CheckpointQuant) -> dict[str, Any]:
+    """The checkpoint's own format and the bytes its weights take in it, whole model, scales
+    and zero points included (:func:`ckpt_quant.checkpoint_weight_bytes`), beside the bytes of
+    the same model in the ``dtype`` the memory model used (``memory.weight_bytes``: plain
+    fp8/int4 there count no block scales or zero points)."""
+    out = cq.to_dict()
+    if cq.dtype is None:
+        return out
+    vision = r.options.include_vision
+    ck = ckpt_quant.checkpoint_weight_bytes(r.model.spec, cq, vision)
+    used = memory.weight_bytes(r.model.spec, r.options.dtype, vision)
+    out["weight_bytes"] = ck
+    out["weight_bytes_total"] = sum(ck.values())
+    out["dtype_used"] = r.options.dtype
+    out["dtype_used_weight_bytes_total"] = sum(used.values())
+    return out
 
 
 def _options_dict(od: dict) -> dict[str, Any]:
@@ -243,6 +269,10 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     their first read (:meth:`Report.__getattr__`): the same functions on the same inputs, so
     the figures are those of an eager computation, and a report read only for its parameters
     or memory costs only those. ``to_dict()`` reads every section."""
+    auto = None
+    if opts.dtype == "auto":  # the checkpoint's own format (estimator.ckpt_quant)
+        dtype, auto = ckpt_quant.resolve(m, "auto")
+        opts = opts.replace(dtype=dtype)
     gpu = get_gpu(opts.gpu)
     params, fl, inference, sopts = sections.first(m, opts, gpu, with_serving)
     r = object.__new__(Report)
@@ -251,6 +281,8 @@ def _estimate(m: Model, opts: Options, with_serving: bool = True) -> Report:
     if not with_serving:
         d["serving"] = None
     d["_deferred"] = (m, gpu, sopts, fl, inference)
+    if auto is not None:
+        d["weights_source"] = auto
     return r
 
 

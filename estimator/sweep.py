@@ -21,6 +21,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import ckpt_quant
 from .errors import EstimatorError
 from .hf import ALIASES, spec_from_hf_config
 from .limits import (
@@ -236,7 +237,7 @@ def _check_grid(model: Any, grid: Any, options: Mapping[str, Any], max_points: i
     m = load_model(model)
     # rows keep one layout for every point: one GPU unless the options set tp/pp/ep (0 = the
     # automatic serving layout, a search per point, is accepted when asked for explicitly)
-    base_opts = make_options(**{**SWEEP_LAYOUT, **options})
+    base_opts = make_options(**ckpt_quant.resolve_kwargs(m, {**SWEEP_LAYOUT, **options}))
     if not isinstance(grid, Mapping) or not grid:
         raise EstimatorError("grid", grid, "must map field names to lists of values")
     fields = list(grid)
@@ -346,6 +347,9 @@ def _evaluate_grid(m: Model, base_opts: Options, grid, fields: list[str], kinds,
     the other fields is a group, built once with the scalar path (:func:`_variant`). A group
     whose values cannot be mapped onto the base, and every point a formula cannot take as an
     array, takes the scalar path (:func:`headline`), point by point."""
+    if "auto" in grid.get("dtype", ()):  # dtype=auto: the checkpoint's own (ckpt_quant.resolve)
+        auto = ckpt_quant.resolve(m, "auto")[0]
+        grid = {**grid, "dtype": [auto if v == "auto" else v for v in grid["dtype"]]}
     np = _numpy()
     vector = _vector()
     shape = [len(grid[f]) for f in fields]

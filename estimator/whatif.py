@@ -29,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import memory, quant, serving, training
+from . import ckpt_quant, memory, quant, serving, training
 from .compare import dense_equivalents
 from .errors import EstimatorError, NotAvailable
 from .hardware import GPU, get_gpu
@@ -536,7 +536,7 @@ def what_if(model: Any, **options: Any) -> dict[str, Any]:
         if k not in OPTION_FIELDS:
             raise EstimatorError(k, options[k], "unknown option; known: "
                                  + ", ".join((*OPTION_FIELDS, *WHATIF_OPTIONS)))
-    opts = make_options(**options)
+    opts = make_options(**ckpt_quant.resolve_kwargs(m, options))  # dtype=auto: the checkpoint's
     gpu = get_gpu(opts.gpu)
     q = wi.pop("quant", None)
     if isinstance(q, str):

@@ -27,6 +27,7 @@ SECTIONS = (("Model and published figures", "model"), ("Parameters", "params"),
             ("Inference memory", "memory.inference"), ("Training memory", "memory.training"),
             ("Training compute, time and cost", "training"), ("Serving", "serving"),
             ("Dense vs MoE", "dense_vs_moe"), ("Checkpoint", "checkpoint"),
+            ("Checkpoint quantization", "checkpoint_quantization"),
             ("Conventions", "conventions"),
             ("Options (inputs)", "options"), ("GPU", "gpu"), ("Architecture", "architecture"))
 
