@@ -210,10 +210,12 @@ def _run(ns: argparse.Namespace) -> int:
     if ns.command == "list":
         from .params import count_params_as
 
-        for slug in list_presets():
+        slugs = list_presets()
+        width = max(map(len, slugs), default=0)  # columns stay aligned for any slug
+        for slug in slugs:
             m = load_model(slug)
             c = count_params_as(m.spec, "publisher")  # as the default report gives it
-            print(f"{slug:20s} {m.display_name:40s} total {c.total / 1e9:8.2f}B  "
+            print(f"{slug:{width}s} {m.display_name:40s} total {c.total / 1e9:8.2f}B  "
                   f"active {c.active / 1e9:7.2f}B ({c.active_convention})")
         return 0
     if ns.command == "report":

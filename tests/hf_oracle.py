@@ -45,6 +45,7 @@ def build(d: Mapping[str, Any], text_only: bool = True) -> torch.nn.Module:
     ``llama4`` (the multimodal wrapper) gives its text model (``Llama4ForCausalLM`` of
     ``text_config``) unless ``text_only`` is False, in which case the full
     ``Llama4ForConditionalGeneration`` (vision encoder and projector included) is built.
+    ``gemma3`` likewise: ``Gemma3ForCausalLM`` of ``text_config`` unless ``text_only`` is False.
     """
     cfg = hf_config(d)
     with warnings.catch_warnings(), torch.device("meta"):
@@ -55,6 +56,8 @@ def build(d: Mapping[str, Any], text_only: bool = True) -> torch.nn.Module:
             from transformers import Llama4ForConditionalGeneration
 
             return Llama4ForConditionalGeneration(cfg)
+        if d["model_type"] == "gemma3" and text_only:  # Gemma3ForCausalLM on text_config
+            return AutoModelForCausalLM.from_config(cfg.text_config)
         return AutoModelForCausalLM.from_config(cfg)
 
 
