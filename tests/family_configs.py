@@ -719,3 +719,18 @@ NO_TRANSFORMERS_CACHE = ("openai-gpt",)
 def random_configs(model_type: str, n: int, salt: str = "") -> list[dict]:
     rng = random.Random(f"family-{model_type}-{salt}")
     return [{"model_type": model_type, **GENERATORS[model_type](rng)} for _ in range(n)]
+
+
+def assert_weights_and_training_params_add_up(m) -> None:
+    """Inference weight bytes (bf16) and the parameters one training GPU holds without model
+    parallelism both equal the model's parameter count (which the callers check against
+    transformers): a component one path forgets and the other counts fails here."""
+    from estimator import make_options, training
+    from estimator.hardware import get_gpu
+    from estimator.memory import weight_bytes
+    from estimator.params import count_params
+
+    pc = count_params(m.spec)
+    assert sum(weight_bytes(m.spec, "bf16").values()) == 2 * (pc.total + pc.buffers), m.spec.name
+    w = training.compute_memory(m, make_options(), get_gpu("h100-sxm")).worst
+    assert w.params_non_expert + w.params_expert == pc.total, m.spec.name
