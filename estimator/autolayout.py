@@ -119,12 +119,12 @@ def engine_refuses(s: ModelSpec, opts, gpu, lay, models) -> str | None:
     KV cache gets no memory ("No available memory for the cache blocks", gpu_worker.py), and
     ``batch`` requests of ``seq_len`` tokens run at once only if the engine's maximum
     concurrency (per attention data-parallel group) reaches them. An engine whose token pool is
-    not modelled (SGLang on an attention-free model) is not asked."""
-    if s.compressed_attention is not None:  # DeepSeek-V4: no engine model (memory.V4_NOTE)
-        return None
-    from . import engine
+    not modelled (SGLang on an attention-free model, any engine on DeepSeek-V4) is not asked."""
+    from . import memory
 
-    e = engine.compute(s, opts, gpu, lay, models)
+    e = memory.engine_figures(s, opts, gpu, lay, models)
+    if e is None:
+        return None
     if e.engine == "sglang" and e.kv_capacity_tokens == 0 and e.page_size == 0:
         return None
     if e.available_kv <= 0:

@@ -1287,7 +1287,7 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         max_seq_len_memory=max_s_mem, max_seq_len_limited_by=limited, notes=tuple(notes),
         stage_models=models, state=b * state_seq, state_per_sequence=state_seq,
         layout_choice=choice or {"auto": False, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep},
-        engine=_engine_section(s, opts, gpu, lay, models) if engine_section else None)
+        engine=engine_figures(s, opts, gpu, lay, models) if engine_section else None)
 
 
 #: What inference memory says of DeepSeek-V4 (a :class:`~estimator.spec.CompressedAttention`).
@@ -1301,7 +1301,9 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
-def _engine_section(s, opts, gpu, lay, models):
+def engine_figures(s, opts, gpu, lay, models):
+    """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
+    None where no engine model applies (DeepSeek-V4's compressed caches)."""
     if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
         return None
     from . import engine  # engine builds on this module: imported when first used
