@@ -26,6 +26,7 @@ GPU: the stage with the largest total.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -521,6 +522,7 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
     }
 
 
+@spec_cache(1024)  # spec-only; shared by the reports of a spec: read it, never mutate it
 def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int]:
     """Weight bytes of the whole model (one copy, no parallelism) in ``dtype``, by component
     (:func:`stage_weight_bytes` with one stage on one GPU). Routed experts: all ``E`` of them."""
@@ -834,11 +836,14 @@ class StageMemory:
         return (self.weights_total + self.kv_cache + self.state + self.activation_peak
                 + self.overhead_total)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, total: int | None = None) -> dict[str, Any]:
+        """``total``: :attr:`total` when the caller has it already."""
+        w, a, o = self.weights_total, self.activation_peak, self.overhead_total
         return {"stage": self.stage, "layers": list(self.layers),
-                "weights": self.weights_total, "kv_cache": self.kv_cache, "state": self.state,
-                "activations": self.activation_peak, "overhead": self.overhead_total,
-                "total": self.total, "weights_breakdown": dict(self.weights),
+                "weights": w, "kv_cache": self.kv_cache, "state": self.state,
+                "activations": a, "overhead": o,
+                "total": w + self.kv_cache + self.state + a + o if total is None else total,
+                "weights_breakdown": dict(self.weights),
                 "activations_breakdown": dict(self.activations),
                 "overhead_breakdown": dict(self.overhead)}
 
@@ -977,7 +982,15 @@ def _largest_fitting(excess, lo: int, hi: int, e_lo: int | None = None) -> int:
 
 def max_batch(models: tuple[StageModel, ...], lay: Layout, seq_len: int, gpu_memory: int) -> int:
     """Largest batch whose busiest GPU fits at ``seq_len``: integer search per stage (memory
-    is nondecreasing in the batch), bracketed by the KV cache alone, which grows linearly."""
+    is nondecreasing in the batch), bracketed by the KV cache alone, which grows linearly.
+    Independent of the workload's own batch, so reports that differ only in it (the app's
+    batch slider, a sweep over batch) share one search (:func:`_per_stage_models`)."""
+    return _per_stage_models(_MAX_BATCH_CACHE, models, (lay.dp_attn, seq_len, gpu_memory),
+                             lambda: _max_batch(models, lay.dp_attn, seq_len, gpu_memory))
+
+
+def _max_batch(models: tuple[StageModel, ...], dp_attn: int, seq_len: int,
+               gpu_memory: int) -> int:
     best = None
     for m in models:
         e1 = m.total(1, seq_len) - gpu_memory
@@ -987,33 +1000,43 @@ def max_batch(models: tuple[StageModel, ...], lay: Layout, seq_len: int, gpu_mem
         hi = (gpu_memory - m.fixed) // per_seq_kv + 1
         bg = _largest_fitting(lambda x, m=m: m.total(x, seq_len) - gpu_memory, 1, hi, e1)
         best = bg if best is None else min(best, bg)
-    return best * lay.dp_attn
+    return best * dp_attn
+
+
+def _per_stage_models(store: dict, models: tuple[StageModel, ...], args: tuple, compute):
+    """``compute()``, remembered in ``store`` per (stage models, ``args``) (performance
+    plumbing for the what-fits searches). Keyed on the identity of ``models`` (the stage
+    models hold dicts: not hashable), which the entry keeps alive so the id cannot be reused;
+    the stage models come from :func:`_stage_models`' cache, so one layout gives one tuple.
+    Array operands (a vectorized sweep) are searched, not remembered. Bounded: the store is
+    cleared at 1024 entries."""
+    key = (id(models), *args)
+    try:
+        hit = store.get(key)
+    except TypeError:  # array operands: searched, not cached
+        return compute()
+    if hit is not None and hit[0] is models:
+        return hit[1]
+    out = compute()
+    if len(store) >= 1024:
+        store.clear()
+    store[key] = (models, out)
+    return out
 
 
 def max_seq_len(models: tuple[StageModel, ...], batch_group: int, gpu_memory: int) -> int:
     """Largest context whose busiest GPU fits at ``batch_group`` sequences per attention group:
-    integer search over ``[1, MAX_SEQ_SEARCH]`` (memory is nondecreasing in ``seq_len``)."""
-    # Independent of the workload's own seq_len, so reports that differ only in it (the app's
-    # context slider, a sweep over seq_len) share one search. Keyed on the identity of
-    # ``models`` (the stage models hold dicts: not hashable), which the entry keeps alive so
-    # the id cannot be reused; the stage models come from _stage_models' cache, so one layout
-    # gives one tuple.
-    key = (id(models), batch_group, gpu_memory)
-    try:
-        hit = _MAX_SEQ_CACHE.get(key)
-    except TypeError:  # array operands (a vectorized sweep): searched, not cached
-        return _max_seq_len(models, batch_group, gpu_memory)
-    if hit is not None and hit[0] is models:
-        return hit[1]
-    out = _max_seq_len(models, batch_group, gpu_memory)
-    if len(_MAX_SEQ_CACHE) >= 1024:
-        _MAX_SEQ_CACHE.clear()
-    _MAX_SEQ_CACHE[key] = (models, out)
-    return out
+    integer search over ``[1, MAX_SEQ_SEARCH]`` (memory is nondecreasing in ``seq_len``).
+    Independent of the workload's own seq_len, so reports that differ only in it (the app's
+    context slider, a sweep over seq_len) share one search (:func:`_per_stage_models`)."""
+    return _per_stage_models(_MAX_SEQ_CACHE, models, (batch_group, gpu_memory),
+                             lambda: _max_seq_len(models, batch_group, gpu_memory))
 
 
 #: (id of the stage models, batch per group, GPU bytes) -> (the stage models, max_seq_len)
 _MAX_SEQ_CACHE: dict = {}
+#: (id of the stage models, attention groups, seq_len, GPU bytes) -> (the models, max_batch)
+_MAX_BATCH_CACHE: dict = {}
 
 
 def _max_seq_len(models: tuple[StageModel, ...], batch_group: int, gpu_memory: int) -> int:
@@ -1089,7 +1112,10 @@ class InferenceMemory:
         return self.gpu_memory - self.per_gpu.total
 
     def to_dict(self) -> dict[str, Any]:
-        busiest = self.per_gpu  # read once: per_gpu, fits and headroom all use it
+        # each stage's total computed once: per_gpu, per_gpu_by_stage, fits and headroom use it
+        by_stage = [st.total for st in self.stages]
+        top = max(by_stage)
+        busiest = self.stages[by_stage.index(top)]  # self.per_gpu (max keeps the first)
         return {
             "weight_dtype": self.weight_dtype,
             "kv_dtype": self.kv_dtype,
@@ -1105,16 +1131,16 @@ class InferenceMemory:
             "overhead": self.overhead,
             "overhead_breakdown": dict(self.overhead_breakdown),
             "total": self.total,
-            "per_gpu": busiest.to_dict(),
-            "per_gpu_by_stage": [st.total for st in self.stages],
+            "per_gpu": busiest.to_dict(top),
+            "per_gpu_by_stage": by_stage,
             "gpus": self.lay.gpus,
             "parallel": {"tp": self.lay.tp, "pp": self.lay.pp, "ep": self.lay.ep,
                          "gpus_per_stage": self.lay.group, "expert_tp": self.lay.etp,
                          "attention_dp": self.lay.dp_attn},
             "gpu_memory": self.gpu_memory,
             "gpu_memory_utilization": self.gpu_memory_utilization,
-            "fits": busiest.total <= self.gpu_memory,  # self.fits
-            "headroom": self.gpu_memory - busiest.total,  # self.headroom
+            "fits": top <= self.gpu_memory,  # self.fits
+            "headroom": self.gpu_memory - top,  # self.headroom
             "max_batch": self.max_batch,
             "max_seq_len": self.max_seq_len,
             "max_seq_len_memory": self.max_seq_len_memory,
@@ -1130,7 +1156,12 @@ class InferenceMemory:
 
 
 def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
-    """The conventions behind every number of the inference-memory section."""
+    """The conventions behind every number of the inference-memory section (a fresh dict)."""
+    return dict(_conventions(dtype, kv_layout))
+
+
+@functools.lru_cache(maxsize=64)  # text that depends on the two strings alone
+def _conventions(dtype: str, kv_layout: str) -> dict[str, str]:
     fmt = weight_formats(dtype)
     return {
         "weights": f"all parameters, every routed expert included: matrices {fmt['matrices']}, "

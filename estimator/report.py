@@ -203,17 +203,23 @@ def _kv_dtype_convention(o: Options) -> str:
 # ``ModelSpec.to_dict()`` (dataclasses.asdict, ~40 µs) depends on the spec alone: built once per
 # spec and copied per report. ``notes`` is keyed explicitly: it is not part of spec equality.
 @functools.lru_cache(maxsize=256)
-def _spec_dict(s: ModelSpec, notes: tuple[str, ...]) -> dict[str, Any]:  # noqa: ARG001
-    return s.to_dict()
+def _spec_dict(s: ModelSpec, notes: tuple[str, ...]  # noqa: ARG001
+               ) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``s.to_dict()`` and the keys whose values are dicts (the only mutable values)."""
+    d = s.to_dict()
+    return d, tuple(k for k, v in d.items() if isinstance(v, dict))
 
 
 def _architecture_dict(s: ModelSpec) -> dict[str, Any]:
     """``s.to_dict()``: a fresh copy (the values are scalars, tuples, or flat dicts: MLA, MoA)."""
     try:
-        d = _spec_dict(s, s.notes)
+        d, nested = _spec_dict(s, s.notes)
     except TypeError:  # unhashable notes (a list): nothing to share
         return s.to_dict()
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    out = d.copy()
+    for k in nested:
+        out[k] = dict(d[k])
+    return out
 
 
 NotApplicable = sections.NotApplicable  # re-exported: it lived here first

@@ -448,31 +448,34 @@ class ServingReport:
 
 
 def assumptions() -> dict[str, str]:
-    """What the serving figures assume (shown with every report)."""
-    return {
-        "model": "roofline per step: time = max(FLOPs / (peak x mfu x GPUs per stage), "
-                 "bytes / (bandwidth x mbu)); pipeline stages run in sequence (no micro-batch "
-                 "overlap); communication, launch gaps and scheduling not modelled: ceilings",
-        "prefill": "batch x seq_len tokens in one pass; FLOPs from flops.forward_flops with the "
-                   "attention_flops convention (use 'causal' for block-skipping flash kernels) "
-                   "and logits on the last position; bytes = every weight once (experts: the "
-                   "share touched) + the KV cache written",
-        "decode": "one new token per sequence, every sequence at seq_len tokens of context (the "
-                  "end of its window: an upper bound on KV reads); bytes = dense weights + "
-                  "per MoE layer the experts the busiest GPU reads (uniform independent "
-                  "routing: E·(1-(1-k/E)^b) distinct experts at ep=1; at ep>1 the expected "
-                  "maximum over the ep ranks of the distinct local experts touched, since every "
-                  "MoE layer waits for its busiest expert-parallel rank: the busiest rank sets "
-                  "the step) + the KV cache of the batch; FLOPs from "
-                  "flops.decode_flops_per_token",
-        "peak": "GPU.peak_flops(dtype): bf16/fp16: bf16 peak; fp8/int8: fp8 peak (bf16 where "
-                "the GPU has none); int4/mxfp4: bf16 (weight-only kernels dequantize); fp32: "
-                "TF32 = half the bf16 peak (datasheets)",
-        "per_gpu": "tokens_per_s_per_gpu divides by every GPU of the replica",
-        "compute_bound_from_batch": "smallest batch whose compute time reaches its memory time "
-                                    "at this context (null: never below 2^20 — KV reads grow as "
-                                    "fast as compute)",
-    }
+    """What the serving figures assume (shown with every report; a fresh dict)."""
+    return dict(_ASSUMPTIONS)
+
+
+_ASSUMPTIONS: dict[str, str] = {
+    "model": "roofline per step: time = max(FLOPs / (peak x mfu x GPUs per stage), "
+             "bytes / (bandwidth x mbu)); pipeline stages run in sequence (no micro-batch "
+             "overlap); communication, launch gaps and scheduling not modelled: ceilings",
+    "prefill": "batch x seq_len tokens in one pass; FLOPs from flops.forward_flops with the "
+               "attention_flops convention (use 'causal' for block-skipping flash kernels) "
+               "and logits on the last position; bytes = every weight once (experts: the "
+               "share touched) + the KV cache written",
+    "decode": "one new token per sequence, every sequence at seq_len tokens of context (the "
+              "end of its window: an upper bound on KV reads); bytes = dense weights + "
+              "per MoE layer the experts the busiest GPU reads (uniform independent "
+              "routing: E·(1-(1-k/E)^b) distinct experts at ep=1; at ep>1 the expected "
+              "maximum over the ep ranks of the distinct local experts touched, since every "
+              "MoE layer waits for its busiest expert-parallel rank: the busiest rank sets "
+              "the step) + the KV cache of the batch; FLOPs from "
+              "flops.decode_flops_per_token",
+    "peak": "GPU.peak_flops(dtype): bf16/fp16: bf16 peak; fp8/int8: fp8 peak (bf16 where "
+            "the GPU has none); int4/mxfp4: bf16 (weight-only kernels dequantize); fp32: "
+            "TF32 = half the bf16 peak (datasheets)",
+    "per_gpu": "tokens_per_s_per_gpu divides by every GPU of the replica",
+    "compute_bound_from_batch": "smallest batch whose compute time reaches its memory time "
+                                "at this context (null: never below 2^20 — KV reads grow as "
+                                "fast as compute)",
+}
 
 
 def serving_mfu(opts, gpu) -> float:

@@ -517,6 +517,21 @@ def test_max_batch_is_on_the_boundary(slug, kw):
     assert not _mem(slug, **{**kw, "batch": mb + group}).fits
 
 
+def test_max_batch_and_max_seq_len_stay_on_the_boundary_as_the_workload_moves():
+    """Both searches are remembered per stage models and the workload figures they depend on
+    (max_batch: seq_len; max_seq_len: the batch), not per report: moving the batch slider then
+    the context slider must not hand one workload another's answer."""
+    for seq_len in (1000, 4096, 1000):
+        for batch in (1, 7, 30):
+            kw = {"tp": 2, "seq_len": seq_len, "batch": batch}
+            r = _mem("mixtral-8x7b", **kw)
+            assert _mem("mixtral-8x7b", **{**kw, "batch": r.max_batch}).fits
+            assert not _mem("mixtral-8x7b", **{**kw, "batch": r.max_batch + 1}).fits
+            assert _mem("mixtral-8x7b", **{**kw, "seq_len": r.max_seq_len_memory}).fits
+            assert not _mem("mixtral-8x7b",
+                            **{**kw, "seq_len": r.max_seq_len_memory + 1}).fits
+
+
 @pytest.mark.parametrize("slug,kw", [("llama-2-7b", {"batch": 64}),
                                      ("mixtral-8x7b", {"tp": 2, "batch": 8}),
                                      ("gpt-oss-120b", {"dtype": "mxfp4", "batch": 4})])
