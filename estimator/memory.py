@@ -831,19 +831,16 @@ class StageMemory:
     def overhead_total(self) -> int:
         return sum(self.overhead.values())
 
-    @property
-    def total(self) -> int:
+    @functools.cached_property  # computed once (the instance is frozen): the report reads it
+    def total(self) -> int:     # for per_gpu, per_gpu_by_stage, fits, headroom and its rows
         return (self.weights_total + self.kv_cache + self.state + self.activation_peak
                 + self.overhead_total)
 
-    def to_dict(self, total: int | None = None) -> dict[str, Any]:
-        """``total``: :attr:`total` when the caller has it already."""
-        w, a, o = self.weights_total, self.activation_peak, self.overhead_total
+    def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "layers": list(self.layers),
-                "weights": w, "kv_cache": self.kv_cache, "state": self.state,
-                "activations": a, "overhead": o,
-                "total": w + self.kv_cache + self.state + a + o if total is None else total,
-                "weights_breakdown": dict(self.weights),
+                "weights": self.weights_total, "kv_cache": self.kv_cache, "state": self.state,
+                "activations": self.activation_peak, "overhead": self.overhead_total,
+                "total": self.total, "weights_breakdown": dict(self.weights),
                 "activations_breakdown": dict(self.activations),
                 "overhead_breakdown": dict(self.overhead)}
 
@@ -1098,7 +1095,7 @@ class InferenceMemory:
         """One copy of everything, as one device large enough would hold it."""
         return self.weights + self.kv_cache + self.state + self.activations + self.overhead
 
-    @property
+    @functools.cached_property  # computed once (the instance is frozen)
     def per_gpu(self) -> StageMemory:
         """The busiest GPU: the pipeline stage with the largest total."""
         return max(self.stages, key=lambda st: st.total)
@@ -1112,10 +1109,8 @@ class InferenceMemory:
         return self.gpu_memory - self.per_gpu.total
 
     def to_dict(self) -> dict[str, Any]:
-        # each stage's total computed once: per_gpu, per_gpu_by_stage, fits and headroom use it
-        by_stage = [st.total for st in self.stages]
-        top = max(by_stage)
-        busiest = self.stages[by_stage.index(top)]  # self.per_gpu (max keeps the first)
+        busiest = self.per_gpu
+        top = busiest.total
         return {
             "weight_dtype": self.weight_dtype,
             "kv_dtype": self.kv_dtype,
@@ -1131,8 +1126,8 @@ class InferenceMemory:
             "overhead": self.overhead,
             "overhead_breakdown": dict(self.overhead_breakdown),
             "total": self.total,
-            "per_gpu": busiest.to_dict(top),
-            "per_gpu_by_stage": by_stage,
+            "per_gpu": busiest.to_dict(),
+            "per_gpu_by_stage": [st.total for st in self.stages],
             "gpus": self.lay.gpus,
             "parallel": {"tp": self.lay.tp, "pp": self.lay.pp, "ep": self.lay.ep,
                          "gpus_per_stage": self.lay.group, "expert_tp": self.lay.etp,

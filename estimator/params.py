@@ -230,7 +230,10 @@ class ParamCounts:
         """Active per token in :attr:`active_convention` (``with_embedding`` as
         :func:`count_params` returns it; a report's follows its ``active_convention``
         option)."""
-        return self.active_by_convention[self.active_convention]
+        c = self.active_convention
+        if c == "with_embedding":  # the default: skip building active_by_convention
+            return self.active_with_embedding
+        return self.active_by_convention[c]
 
     @property
     def non_embedding(self) -> int:

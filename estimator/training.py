@@ -37,6 +37,7 @@ Chinchilla's tokens-per-parameter guidance (dense models).
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -1229,7 +1230,7 @@ class StageMemory:
             return "attention_core"
         return "loss" if self.logits else "end_of_forward"
 
-    @property
+    @functools.cached_property  # computed once (the instance is frozen)
     def peak(self) -> int:
         return self.model_states + maximum(self.forward_transient, self.embedding_backward,
                                            self.recompute_moment, self.zero3_backward)
