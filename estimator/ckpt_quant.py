@@ -115,13 +115,18 @@ def unquantized_dtype(cfg: Mapping[str, Any]) -> str:
     return memory.SIXTEEN_BIT_FORMAT
 
 
-def _int4(method: str, bits: Any, g: Any, zp: bool, where: str, **kw: Any) -> CheckpointQuant:
+def _int4(method: str, bits: Any, g: Any, zp: bool, bits_field: str, group_field: str,
+          **kw: Any) -> CheckpointQuant:
+    """An integer format of ``bits`` with groups of ``g`` inputs (-1 or None: per channel);
+    ``bits_field`` and ``group_field`` name the config fields the values came from."""
+    if g is not None and g != -1 and g < 1:
+        raise EstimatorError(group_field, g, "must be -1 (per channel) or a positive integer")
     if bits == 8:
         return CheckpointQuant(method, "int8", "int8", bits=8, group_size=g, **kw,
                                notes=(f"{method} 8-bit: per-group scales not counted",))
     if bits != 4:
         return CheckpointQuant(method, None, None, bits=bits, **kw,
-                               notes=(f"{where}.bits={bits}: only 4 and 8 bits are modelled; "
+                               notes=(f"{bits_field}={bits}: only 4 and 8 bits are modelled; "
                                       "weights counted in the 16-bit dtype",))
     if g in (None, -1):
         return CheckpointQuant(method, "int4", "int4", bits=4, group_size=g, zero_point=zp, **kw,
@@ -161,7 +166,7 @@ def _compressed_tensors(q: Mapping, where: str, kw: dict) -> CheckpointQuant:
     if typ == "int":
         zp = w.get("symmetric", True) is False
         cq = _int4("compressed-tensors", bits, _int(w, "group_size", f"{gw}.weights"), zp,
-                   f"{gw}.weights.num_bits", **kw)
+                   f"{gw}.weights.num_bits", f"{gw}.weights.group_size", **kw)
         return CheckpointQuant(**{**cq.__dict__, "notes": notes + cq.notes})
     raise EstimatorError(f"{gw}.weights.type", typ, "must be 'int' or 'float' (with num_bits "
                          "8 or 4)")
@@ -209,12 +214,15 @@ def read(cfg: Mapping[str, Any]) -> CheckpointQuant | None:
                                experts_only=True, **kw, notes=notes)
     if method == "awq":
         bits = _int(q, "bits", where, _int(q, "w_bit", where, 4), minimum=1)
+        g_key = "group_size" if "group_size" in q else "q_group_size"
+        bits_key = "bits" if "bits" in q else "w_bit"
         g = _int(q, "group_size", where, _int(q, "q_group_size", where, 128))
-        return _int4("awq", bits, g, q.get("zero_point", True) is not False, f"{where}.bits",
-                     **kw)
+        return _int4("awq", bits, g, q.get("zero_point", True) is not False,
+                     f"{where}.{bits_key}", f"{where}.{g_key}", **kw)
     if method == "gptq":
         bits = _int(q, "bits", where, 4, minimum=1)
-        return _int4("gptq", bits, _int(q, "group_size", where, 128), True, f"{where}.bits", **kw)
+        return _int4("gptq", bits, _int(q, "group_size", where, 128), True, f"{where}.bits",
+                     f"{where}.group_size", **kw)
     if method == "compressed-tensors":
         return _compressed_tensors(q, where, kw)
     if method == "bitsandbytes":
@@ -261,7 +269,16 @@ def resolve(m: Any, dtype: str) -> tuple[str, str]:
     cfg = getattr(m, "hf_config", None)
     plain = unquantized_dtype(cfg) if isinstance(cfg, Mapping) else memory.SIXTEEN_BIT_FORMAT
     why = ("; " + cq.notes[0]) if cq is not None and cq.notes else ""
-    src = "config.json dtype/torch_dtype" if isinstance(cfg, Mapping) else "no config.json"
+    if not isinstance(cfg, Mapping):
+        src = "no config.json"
+    elif any(isinstance(cfg.get(k), str) and cfg[k].removeprefix("torch.") in TORCH_DTYPES
+             for k in ("dtype", "torch_dtype")):
+        src = "config.json dtype/torch_dtype"
+    else:  # absent, or a value that names no 16/32-bit float type
+        given = {k: cfg[k] for k in ("dtype", "torch_dtype") if k in cfg}
+        src = ("config.json names no known dtype/torch_dtype"
+               + (f" ({', '.join(f'{k}={v!r}' for k, v in given.items())})"[:200] if given
+                  else "") + f": {memory.SIXTEEN_BIT_FORMAT} assumed")
     return plain, f"{plain} (auto: {src}{why})"
 
 

@@ -107,11 +107,35 @@ def test_unknown_method_falls_back_with_a_note():
      "quantization_config.config_groups"),
     ({"quant_method": "mxfp4", "modules_to_not_convert": "lm_head"},
      "quantization_config.modules_to_not_convert"),
+    ({"quant_method": "awq", "bits": 4, "group_size": 0}, "quantization_config.group_size=0"),
+    ({"quant_method": "awq", "w_bit": 4, "q_group_size": -7},
+     "quantization_config.q_group_size=-7"),
+    ({"quant_method": "gptq", "bits": 4, "group_size": 0}, "quantization_config.group_size=0"),
+    ({"quant_method": "compressed-tensors", "config_groups": {"g": {"weights": {
+        "num_bits": 4, "type": "int", "strategy": "group", "group_size": 0}}}},
+     "quantization_config.config_groups.g.weights.group_size=0"),
 ])
 def test_hostile_configs_name_the_field(q, field):
     with pytest.raises(EstimatorError) as e:
         ckpt_quant.read({"quantization_config": q})
     assert e.value.args and field in str(e.value)
+
+
+def test_unmodelled_bit_width_names_its_field_once():
+    cq = ckpt_quant.read({"quantization_config": {"quant_method": "awq", "w_bit": 3}})
+    assert cq.dtype is None and cq.notes[0].startswith("quantization_config.w_bit=3:")
+    cq = ckpt_quant.read({"quantization_config": {"quant_method": "compressed-tensors",
+                                                  "config_groups": {"g": {"weights": {
+                                                      "num_bits": 2, "type": "int"}}}}})
+    assert "quantization_config.config_groups.g.weights.num_bits=2:" in " ".join(cq.notes)
+
+
+def test_auto_says_when_the_config_names_no_dtype():
+    cfg = dict(estimator.load_model("mixtral-8x7b").hf_config, torch_dtype=[1])
+    conv = estimator.estimate(cfg, dtype="auto").conventions()["weight_format"]
+    assert "names no known dtype/torch_dtype (torch_dtype=[1]): bf16 assumed" in conv
+    cfg["torch_dtype"] = "float16"
+    assert estimator.estimate(cfg, dtype="auto").options.dtype == "fp16"
 
 
 def test_hostile_config_with_explicit_dtype_still_estimates():
