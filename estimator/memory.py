@@ -48,6 +48,7 @@ from .params import (
     layer_attention_params,
     layer_norm_params,
     norm_params,
+    residual_stream_params,
     router_params,
     shared_expert_params,
 )
@@ -471,7 +472,9 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
     layer_attention_params`; matrices over ``⌈a/tp⌉`` query and ``⌈g_i/tp⌉`` K/V heads), its
     dense MLP at its own width (double-wide layers) split over ``tp``, the per-layer-input gate
     and projection (split over ``tp``), routers and norms replicated; the per-layer embedding
-    table and the input projection on the first stage, split over ``tp`` like the embedding.
+    table and the input projection on the first stage, split over ``tp`` like the embedding;
+    Gemma-3n's AltUp and LAuReL replicated (:func:`~estimator.params.residual_stream_params`;
+    the projections into the streams on the first stage, out of them on the last).
     At ``tp = 1`` the parts add up to :func:`~estimator.params.count_params`."""
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
     h, f, p = s.hidden_size, s.intermediate_size, s.per_layer_input_size
@@ -493,12 +496,17 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
             dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
     L = s.num_hidden_layers
     ple_layer_mats = 2 * h * _cdiv(p, tp) * (hi - lo) if p else 0
+    # Gemma-3n's AltUp and LAuReL: replicated on every TP rank (Gemma3nTextConfig's
+    # base_model_tp_plan shards attention and MLP only); the stream projections into AltUp on
+    # the first stage, out of it on the last
+    rs_mats, rs_vecs, rs_norms, rs_model = residual_stream_params(s)
+    rs_mats = (hi - lo) * rs_mats + (rs_model // 2) * (first + last)
     # experts and routers are uniform across layers: the caller's LayerParams, split over
     # ep/etp as the layout splits them (recomputing them at tp alone kept every expert on
     # every GPU); none given: at tp alone
     lp = lp or layer_params(s, tp)
     router = n_moe * (lp.router + ((h + s.num_experts) if s.moe_beside_dense else 0))
-    norms = ((hi - lo) * (layer_norm_params(s) + (norm_params(s, h) if p else 0))
+    norms = ((hi - lo) * (layer_norm_params(s) + (norm_params(s, h) if p else 0) + rs_norms)
              + (norm_params(s, h) if last and s.final_norm else 0)
              + (norm_params(s, p) if first and p else 0)
              + (3 * n_moe * norm_params(s, h) if s.moe_beside_dense else 0))
@@ -514,8 +522,10 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
         "router": nbytes(router, oth),
         "norms": nbytes(norms, oth),
         "lm_head": nbytes(lm, oth),
-        "other": (nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0), mat)
-                  + nbytes(n_moe * lp.buffers, oth)),  # MiMo's e_score_correction_bias
+        "other": (nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0)
+                         + rs_mats, mat)
+                  # MiMo's e_score_correction_bias, AltUp's output scales
+                  + nbytes(n_moe * lp.buffers + (hi - lo) * rs_vecs, oth)),
         "vision": nbytes(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": 0,
     }

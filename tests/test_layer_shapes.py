@@ -1,5 +1,5 @@
 """Exactness for families whose attention shapes, K/V ownership and inputs differ by layer
-(Gemma-4, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are checked with every
+(Gemma-4, Gemma-3n, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are checked with every
 other family in tests/test_params_hf.py; here, on the same random configs:
 
 * forward FLOPs == ``FlopCounterMode`` on transformers' eager implementation (full attention
@@ -91,6 +91,32 @@ def test_random_configs_cover_the_quirks():
     assert {s.attention_gate_proj for s in laguna} == {"head", "channel"}
     assert any(0 < s.num_moe_layers < s.num_hidden_layers for s in laguna)
     assert any(s.sliding_window_layers for s in laguna)
+    g3n = layer_shape_configs.random_configs("gemma3n_text", 6, salt="exact")
+    specs = [spec_from_hf_config(c) for c in g3n]
+    assert any(s.kv_shared_layers for s in specs) and any(not s.kv_shared_layers for s in specs)
+    assert {s.altup_num_inputs for s in specs} > {1}  # one stream and several
+    assert any(max(c["activation_sparsity_pattern"]) > 0 for c in g3n)  # the top-k runs
+    assert any(isinstance(c["intermediate_size"], list) for c in g3n)
+    assert any(0 < len(s.sliding_window_layers) < s.num_hidden_layers for s in specs)
+
+
+def test_gemma3n_refuses_what_it_cannot_express():
+    """One clear line naming the field: MLP widths that differ by layer (MatFormer slices),
+    K/V-sharing layers without an earlier producer of their kind (transformers'
+    ``kv_sharing_modes`` raises too), an active AltUp stream out of range."""
+    from estimator.errors import EstimatorError
+
+    base = {"model_type": "gemma3n_text", "num_hidden_layers": 5, "hidden_size": 16,
+            "num_attention_heads": 2, "vocab_size": 50, "intermediate_size": 32,
+            "num_kv_shared_layers": 0}
+    spec_from_hf_config(base)
+    for bad, field in (({"intermediate_size": [32, 32, 64, 32, 32]}, "intermediate_size"),
+                       ({"num_kv_shared_layers": 1}, "num_kv_shared_layers"),
+                       ({"altup_num_inputs": 2, "altup_active_idx": 2}, "altup_active_idx"),
+                       ({"activation_sparsity_pattern": [0.95]}, "activation_sparsity_pattern")):
+        with pytest.raises(EstimatorError) as e:
+            spec_from_hf_config({**base, **bad})
+        assert e.value.field == field
 
 
 @pytest.mark.parametrize("model_type", sorted(layer_shape_configs.GENERATORS))
