@@ -2670,11 +2670,12 @@ def _gemma3n_text(r: _Reader, name: str) -> ModelSpec:
                      attention_out_bias=r.flag("attention_bias"), norms_per_layer=4,
                      qk_norm="head", sliding_window=w if sliding else None,
                      sliding_window_layers=sliding,
-                     notes=("per-layer shapes (Gemma-3n): parameters, weights, FLOPs, the KV "
-                            "cache (K/V-sharing layers cache nothing) and training parameter "
-                            "states are counted layer by layer with AltUp's streams and LAuReL; "
-                            "the engine's profile-run activations use a plain block "
-                            "(approximate)",))
+                     notes=("per-layer shapes (Gemma-3n): parameters, weights (vLLM's tensor-"
+                            "parallel layout), FLOPs and the KV cache (K/V-sharing layers cache "
+                            "nothing) are counted layer by layer with AltUp's streams and "
+                            "LAuReL; prefill activations and vLLM's profile run use a plain "
+                            "block (approximate: AltUp's streams not counted); training is not "
+                            "modelled",))
 
 
 def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:

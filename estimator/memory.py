@@ -473,8 +473,10 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
     dense MLP at its own width (double-wide layers) split over ``tp``, the per-layer-input gate
     and projection (split over ``tp``), routers and norms replicated; the per-layer embedding
     table and the input projection on the first stage, split over ``tp`` like the embedding;
-    Gemma-3n's AltUp and LAuReL replicated (:func:`~estimator.params.residual_stream_params`;
-    the projections into the streams on the first stage, out of them on the last).
+    Gemma-3n's AltUp and LAuReL (:func:`~estimator.params.residual_stream_params`) as vLLM's
+    ``gemma3n.py`` splits them (comment below; the projections into the streams on the first
+    stage, out of them on the last; vLLM keeps AltUp's ``correct_output_scale`` in fp32, ``4·h``
+    bytes a layer, counted in the 16-bit format here).
     At ``tp = 1`` the parts add up to :func:`~estimator.params.count_params`."""
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
     h, f, p = s.hidden_size, s.intermediate_size, s.per_layer_input_size
@@ -495,12 +497,15 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
         if s.moe_beside_dense or i not in s.moe_layers:
             dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
     L = s.num_hidden_layers
-    ple_layer_mats = 2 * h * _cdiv(p, tp) * (hi - lo) if p else 0
-    # Gemma-3n's AltUp and LAuReL: replicated on every TP rank (Gemma3nTextConfig's
-    # base_model_tp_plan shards attention and MLP only); the stream projections into AltUp on
-    # the first stage, out of it on the last
-    rs_mats, rs_vecs, rs_norms, rs_model = residual_stream_params(s)
-    rs_mats = (hi - lo) * rs_mats + (rs_model // 2) * (first + last)
+    n, r = s.altup_num_inputs, s.laurel_rank
+    # Gemma-3n as vLLM lays it out (vllm/model_executor/models/gemma3n.py): the per-layer
+    # gate and projection replicated (ReplicatedLinear), AltUp's router and coefficients
+    # replicated, LAuReL split by its rank (Column/RowParallelLinear), the stream projections
+    # into AltUp (first stage) and out of it (last stage) split by output (ColumnParallel)
+    ple_layer_mats = 2 * h * (p if n else _cdiv(p, tp)) * (hi - lo) if p else 0
+    rs_mats, rs_vecs, rs_norms, _ = residual_stream_params(s)
+    rs_mats = ((hi - lo) * (rs_mats - 2 * h * r + 2 * h * _cdiv(r, tp))
+               + ((n - 1) * h * _cdiv(h, tp) * (first + last) if n else 0))
     # experts and routers are uniform across layers: the caller's LayerParams, split over
     # ep/etp as the layout splits them (recomputing them at tp alone kept every expert on
     # every GPU); none given: at tp alone
@@ -1257,6 +1262,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     notes = []
     if s.compressed_attention is not None:
         notes.append(V4_NOTE)
+    if s.altup_num_inputs and engine_section and opts.engine == "sglang":
+        notes.append(GEMMA3N_SGLANG_NOTE)
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1300,6 +1307,12 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         engine=engine_figures(s, opts, gpu, lay, models) if engine_section else None)
 
 
+#: Why the engine section has no SGLang figures for Gemma-3n.
+GEMMA3N_SGLANG_NOTE = ("Gemma-3n under SGLang: the engine's start-up figures (KV pool, max "
+                       "concurrency) are not modelled (its Gemma-3n model file and K/V-sharing "
+                       "pool were not checked); engine='vllm' sizes them")
+
+
 #: What inference memory says of DeepSeek-V4 (a :class:`~estimator.spec.CompressedAttention`).
 V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the compressed "
            "entries (1 per csa/hca rate tokens; CSA also its indexer keys), as transformers' "
@@ -1313,8 +1326,11 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
 
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
-    None where no engine model applies (DeepSeek-V4's compressed caches)."""
+    None where no engine model applies (DeepSeek-V4's compressed caches; Gemma-3n under
+    SGLang, :data:`GEMMA3N_SGLANG_NOTE`)."""
     if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+        return None
+    if s.altup_num_inputs and opts.engine == "sglang":
         return None
     from . import engine  # engine builds on this module: imported when first used
 

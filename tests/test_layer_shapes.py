@@ -1,6 +1,6 @@
 """Exactness for families whose attention shapes, K/V ownership and inputs differ by layer
-(Gemma-4, Gemma-3n, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are checked with every
-other family in tests/test_params_hf.py; here, on the same random configs:
+(Gemma-4, Gemma-3n, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are
+checked with every other family in tests/test_params_hf.py; here, on the same random configs:
 
 * forward FLOPs == ``FlopCounterMode`` on transformers' eager implementation (full attention
   convention, lm_head on every position), below and above the sliding window;
