@@ -87,7 +87,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "multimodal": (
         "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",
-        "gemma3n", "gemma4_assistant", "gemma4_unified",
+        "gemma4_assistant", "gemma4_unified",
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (

@@ -2810,7 +2810,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "gemma3n_text": _gemma3n_text,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "gemma4", "qwen2_5_vl",
-                                      "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
+                                      "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe",
+                                      "gemma3n"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -2840,7 +2841,7 @@ ARCHITECTURES: dict[str, str] = {
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
-    "Gemma4ForConditionalGeneration": "gemma4",
+    "Gemma4ForConditionalGeneration": "gemma4", "Gemma3nForConditionalGeneration": "gemma3n",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
     "GPT2LMHeadModel": "gpt2", "GPTBigCodeForCausalLM": "gpt_bigcode",
@@ -2991,6 +2992,28 @@ def _gemma4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=spec.notes + ((note,) if v else ()))
 
 
+#: What the ``gemma3n`` wrapper leaves out.
+GEMMA3N_TOWERS_NOTE = (
+    "Gemma-3n multimodal: the language model only; the vision tower (timm's MobileNet-V5, "
+    "vision_config.architecture), the audio encoder (a USM conformer) and their embedders "
+    "(embed_vision, embed_audio) are not counted (params.vision = 0): the vision tower is "
+    "defined in timm, which this project does not model, and a partial tower count would "
+    "mislead; serving weights and memory exclude them (vLLM's text-only Gemma-3n skips them too)")
+
+
+def _gemma3n(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Gemma-3n multimodal (``Gemma3nForConditionalGeneration``): the ``gemma3n_text`` model
+    under ``text_config``; the output head tied by the wrapper's ``tie_word_embeddings``
+    (default true), as for Gemma-3. The towers are left out (:data:`GEMMA3N_TOWERS_NOTE`)."""
+    tc = _sub_config(cfg, "text_config", "gemma3n")
+    spec = _gemma3n_text(_Reader(tc, "gemma3n_text", where="text_config."), name)
+    tie = cfg.get("tie_word_embeddings", True)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    return spec.replace(model_type="gemma3n", tie_word_embeddings=tie,
+                        notes=spec.notes + (GEMMA3N_TOWERS_NOTE,))
+
+
 def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     """Multimodal wrapper: the language model lives under ``text_config``; the vision encoder
     and projector (``vision_config``) are counted apart."""
@@ -3115,7 +3138,7 @@ def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
-    "gemma4": _gemma4,
+    "gemma4": _gemma4, "gemma3n": _gemma3n,
     "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
     "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),
 }

@@ -207,3 +207,40 @@ def test_layer_shaped_custom_spec_round_trips(model_type, tmp_path):
         p = tmp_path / f"{i}.yaml"
         p.write_text(yaml.safe_dump(d))
         assert estimator.load_model(str(p)).spec.replace(model_type=model_type) == spec
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_gemma3n_wrapper_language_model_equals_transformers(i):
+    """``Gemma3nForConditionalGeneration`` on the meta device, its timm vision tower (timm is
+    not installed here) stood in by a one-parameter module: everything but the towers and
+    their embedders (``vision_tower``, ``audio_tower``, ``embed_vision``, ``embed_audio``)
+    equals ``total`` — the language model and the head the wrapper's ``tie_word_embeddings``
+    decides. The towers are left out and said so (params.vision = 0)."""
+    from unittest import mock
+
+    import hf_oracle
+    import transformers
+    import transformers.models.gemma3n.modeling_gemma3n as mg
+
+    real = mg.AutoModel.from_config
+
+    def from_config(config, **kw):
+        if config.model_type == "gemma3n_vision":  # TimmWrapperModel needs timm
+            return torch.nn.Linear(1, 1, bias=False)
+        return real(config, **kw)
+
+    text = layer_shape_configs.random_configs("gemma3n_text", 4, salt="wrapper")[i]
+    text = {k: v for k, v in text.items() if k not in ("model_type", "tie_word_embeddings")}
+    cfg = {"model_type": "gemma3n", "text_config": text, "tie_word_embeddings": i % 2 == 0}
+    hc = hf_oracle.hf_config(cfg)
+    with (warnings.catch_warnings(), torch.device("meta"),
+          mock.patch.object(mg.AutoModel, "from_config", from_config)):
+        warnings.simplefilter("ignore")
+        model = transformers.Gemma3nForConditionalGeneration(hc)
+    towers = sum(p.numel() for n, p in model.named_parameters() if n.split(".")[1] in
+                 ("vision_tower", "audio_tower", "embed_vision", "embed_audio"))
+    spec = spec_from_hf_config(cfg)
+    c = count_params(spec)
+    assert c.total == hf_oracle.numel(model) - towers, cfg
+    assert c.vision == 0 and any("not counted" in n for n in spec.notes)
+    assert spec.model_type == "gemma3n" and spec.tie_word_embeddings is (i % 2 == 0)
