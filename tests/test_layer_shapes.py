@@ -244,3 +244,19 @@ def test_gemma3n_wrapper_language_model_equals_transformers(i):
     assert c.total == hf_oracle.numel(model) - towers, cfg
     assert c.vision == 0 and any("not counted" in n for n in spec.notes)
     assert spec.model_type == "gemma3n" and spec.tie_word_embeddings is (i % 2 == 0)
+
+
+def test_gemma3n_default_config_equals_transformers():
+    """transformers' own default ``Gemma3nTextConfig`` (the E4B shape: 35 layers, 15 of them
+    sharing K/V, per-layer embeddings of 262,144 x 35 x 256, AltUp over 4 streams, LAuReL of
+    rank 64), as its ``to_dict`` writes it, counts like ``Gemma3nForCausalLM`` on the meta
+    device; the table of per-layer embeddings is the gap between with and without
+    embedding."""
+    import hf_oracle
+    from transformers import Gemma3nTextConfig
+
+    cfg = Gemma3nTextConfig().to_dict()
+    model = hf_oracle.build(cfg)
+    c = count_params(spec_from_hf_config(cfg))
+    assert c.total == hf_oracle.numel(model)
+    assert c.active_with_embedding - c.active_without_embedding == 262_144 * 35 * 256
