@@ -60,8 +60,6 @@ DETAILS: dict[str, str] = {
     "dory": "learned scale vectors in every block (sqk and s_gate on attention, suv_gate and "
             "suv_up on the MLP, lambda_1/lambda_2 on the residuals) and a per-token logit scale "
             "on the lm_head",
-    "gemma3n_text": "per-layer input embeddings and projections, AltUp and LAuReL blocks, K/V "
-                    "shared across the last layers",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
     "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
@@ -89,7 +87,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "multimodal": (
         "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",
-        "gemma3n", "gemma4_assistant", "gemma4_unified",
+        "gemma4_assistant", "gemma4_unified",
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),
     "structure": (
@@ -97,7 +95,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk2", "beam", "cpmant", "doge", "dory", "gemma3n_text",
+        "axk2", "beam", "cpmant", "doge", "dory",
         "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
     ),
 }

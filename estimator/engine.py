@@ -658,6 +658,25 @@ def vllm_marlin_mxfp4_expert_bytes(routed_bytes: int, hidden: int, intermediate:
     return routed_bytes * padded // (intermediate * hidden)
 
 
+def vllm_kv_shared_projection_bytes(s: ModelSpec, tp: int, lo: int, hi: int,
+                                    fmts: dict[str, str]) -> int:
+    """Gemma-3n's K/V projections that vLLM holds on the K/V-sharing layers ``[lo, hi)`` and
+    the model's parameters do not have: ``vllm/model_executor/models/gemma3n.py::
+    Gemma3nAttention`` builds ``qkv_proj`` (``QKVParallelLinear``: ``max(1, g // tp)`` K/V
+    heads a rank) and ``k_norm`` on every layer and only points the shared layers' cache at an
+    earlier layer (``kv_sharing_target_layer_name``); transformers builds no ``k_proj``/
+    ``v_proj``/``k_norm`` there (``Gemma3nTextAttention.is_kv_shared_layer``). Per layer
+    ``2·h·g_r·d`` matrix elements (``+ 2·g_r·d`` biases with ``attention_bias``) and ``d``
+    (``k_norm``); 0 for other families."""
+    if not s.altup_num_inputs:
+        return 0
+    n = sum(1 for i in s.kv_shared_layers if lo <= i < hi)
+    g_r, d = max(1, s.num_key_value_heads // tp), s.head_dim
+    vec = (2 * g_r * d if s.attention_bias else 0) + d
+    return (memory.tensor_bytes(n * 2 * s.hidden_size * g_r * d, fmts["matrices"])
+            + memory.tensor_bytes(n * vec, fmts["other"]))
+
+
 def vllm_non_torch_bytes(gpus: int) -> int:
     """:data:`VLLM_NON_TORCH_ONE_GPU` on one GPU, :data:`VLLM_NON_TORCH_MULTI_GPU` when NCCL
     runs (the replica spans GPUs)."""
@@ -931,7 +950,8 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
             n, n_moe, _ = memory.layer_kinds(s, lo, hi)
             ffnless = memory.hybrid_counts(s, lo, hi)[2] if s.mixer is not None else 0
             has_dense, has_moe = n_moe < n - ffnless, n_moe > 0
-            w = sum(m.weights.values())
+            w = sum(m.weights.values()) + vllm_kv_shared_projection_bytes(
+                s, lay.tp, lo, hi, memory.weight_formats(opts.dtype))
             if marlin and f_l:
                 routed = m.weights.get("routed_experts", 0)
                 w += vllm_marlin_mxfp4_expert_bytes(routed, s.hidden_size, f_l) - routed
@@ -1050,6 +1070,9 @@ def _compute(s: ModelSpec, opts, gpu, lay: Layout, stage_models) -> EngineMemory
 def _layer_shaped_note(s: ModelSpec, plan: VllmKVPlan) -> str:
     shared = (f"{len(s.kv_shared_layers)} K/V-sharing layers get no cache "
               "(kv_sharing_target_layer_name); " if s.kv_shared_layers else "")
+    if s.altup_num_inputs and s.kv_shared_layers:  # vllm_kv_shared_projection_bytes
+        shared += ("vLLM's Gemma-3n still holds their K/V projections (counted in the "
+                   "weights); ")
     if plan.groups == 1 and plan.group_size == 1:
         return (shared + "layers of one attention kind with different shapes: one group "
                 "(UniformTypeKVCacheSpecs) whose page is the sum of the layers' pages")

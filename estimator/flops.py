@@ -89,7 +89,7 @@ RECOMPUTE_MODES = {
 #: Components of :class:`FlopBreakdown`, in display order.
 COMPONENTS = ("attention_projections", "attention_scores", "attention_values", "router",
               "routed_experts", "shared_experts", "dense_ffn", "lm_head", "sequence_mixers",
-              "mtp", "per_layer_inputs")
+              "mtp", "per_layer_inputs", "residual_streams")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +120,16 @@ class FlopBreakdown:
     mtp: int = 0
     #: Gemma-4's per-layer-input matrices (:func:`per_layer_input_flops_per_token`)
     per_layer_inputs: int = 0
+    #: Gemma-3n's AltUp and LAuReL matmuls (:func:`residual_stream_flops_per_token`)
+    residual_streams: int = 0
 
     @property
     def total(self) -> int:
         # the COMPONENTS, spelled out: read many times per report, a generator is 4x slower
         return (self.attention_projections + self.attention_scores + self.attention_values
                 + self.router + self.routed_experts + self.shared_experts + self.dense_ffn
-                + self.lm_head + self.sequence_mixers + self.mtp + self.per_layer_inputs)
+                + self.lm_head + self.sequence_mixers + self.mtp + self.per_layer_inputs
+                + self.residual_streams)
 
     @property
     def attention_core(self) -> int:
@@ -265,6 +268,22 @@ def per_layer_input_flops_per_token(s: ModelSpec) -> int:
     return matmul_flops(1, h, L * p) + L * 2 * matmul_flops(1, h, p) if p else 0
 
 
+def residual_stream_flops_per_token(s: ModelSpec) -> int:
+    """Gemma-3n's AltUp and LAuReL on one token (:func:`~estimator.params.
+    residual_stream_params`; ``modeling_gemma3n``), forward, ``n = altup_num_inputs``,
+    ``r = laurel_rank``. Per layer: ``Gemma3nTextAltUp.predict`` runs the router ``2·h·n``, the
+    prediction coefficients ``2·n·n²`` and mixes the ``n`` streams of every channel
+    (``matmul`` of ``[h, n]`` by ``[n, n]``: ``2·h·n²``); ``correct`` runs the router again
+    ``2·h·n`` and the correction coefficients ``2·n·n``; LAuReL ``2·h·r + 2·r·h``. Per model:
+    ``altup_projections`` and ``altup_unembed_projections``, ``2·(n − 1)`` matmuls ``h → h``.
+    Norms, scales and the element-wise correction are no matmuls (0, as FlopCounterMode)."""
+    n, r, h, L = s.altup_num_inputs, s.laurel_rank, s.hidden_size, s.num_hidden_layers
+    altup = (2 * matmul_flops(1, h, n) + matmul_flops(1, n, n * n) + matmul_flops(h, n, n)
+             + matmul_flops(1, n, n)) if n else 0
+    model = 2 * (n - 1) * matmul_flops(1, h, h) if n else 0
+    return L * (altup + 2 * matmul_flops(1, h, r)) + model
+
+
 def kind_attention_dims(s: ModelSpec) -> tuple[tuple[int, int], tuple[int, int]]:
     """``((d, dv) of the full layers, (d, dv) of the sliding layers)``: q/k and value head dims
     of the attention core by layer kind (:meth:`~estimator.spec.ModelSpec.attention_kind_dims`;
@@ -362,7 +381,8 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
             + wide * (ffn_flops_per_token(h, 2 * f, s.gated_ffn)
                       - ffn_flops_per_token(h, f, s.gated_ffn)),
             lm_head=lm_head_flops_per_position(s),
-            per_layer_inputs=per_layer_input_flops_per_token(s))
+            per_layer_inputs=per_layer_input_flops_per_token(s),
+            residual_streams=residual_stream_flops_per_token(s))
     return FlopBreakdown(
         attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s),
         router=router,
@@ -432,6 +452,7 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
         lm_head=(T if lm_head == "all" else batch) * p.lm_head,
         sequence_mixers=T * p.sequence_mixers,
         per_layer_inputs=T * p.per_layer_inputs,
+        residual_streams=T * p.residual_streams,
     )
 
 
@@ -647,7 +668,7 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
         attention_values=FLOPS_PER_MAC * heads * dvals,
         router=one.router, routed_experts=one.routed_experts, shared_experts=one.shared_experts,
         dense_ffn=one.dense_ffn, lm_head=one.lm_head, sequence_mixers=one.sequence_mixers,
-        per_layer_inputs=one.per_layer_inputs,
+        per_layer_inputs=one.per_layer_inputs, residual_streams=one.residual_streams,
     )
 
 
@@ -835,7 +856,7 @@ FORMULAS = [matmul_flops, ffn_flops_per_token, attention_projection_flops_per_to
             six_n_flops_per_token, six_n_with_attention_per_token,
             mla_absorbed_flops_per_token, decode_keys, decode_flops, decode_flops_per_token,
             sequence_mixer_flops_per_token, mtp_block_flops_per_token, mtp_forward_flops,
-            training_forward]
+            training_forward, residual_stream_flops_per_token]
 
 __all__ = [f.__name__ for f in FORMULAS] + [
     "FlopBreakdown", "FlopReport", "compute", "COMPONENTS", "FLOPS_PER_MAC",

@@ -126,6 +126,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                                 attention_bias=False, sliding_window=1024, layer_types=None,
                                 attention_k_eq_v=False, num_kv_shared_layers=0,
                                 use_double_wide_mlp=False, global_head_dim=512),
+    "gemma3n_text": dict(num_key_value_heads=2, head_dim=256, tie_word_embeddings=True,
+                         attention_bias=False, sliding_window=512, layer_types=None,
+                         vocab_size_per_layer_input=262_144, hidden_size_per_layer_input=256,
+                         num_kv_shared_layers=15, altup_num_inputs=4, altup_active_idx=0,
+                         laurel_rank=64),
     "mimo_v2_flash": dict(num_key_value_heads=4, head_dim=192, v_head_dim=128,
                           tie_word_embeddings=False, attention_bias=False, sliding_window=129,
                           layer_types=None, mlp_layer_types=None),
@@ -2604,6 +2609,75 @@ def _gemma4_text(r: _Reader, name: str, unified: bool = False) -> ModelSpec:
                             "for every layer (approximate)",))
 
 
+def _gemma3n_text(r: _Reader, name: str) -> ModelSpec:
+    """Gemma-3n's text model (``modeling_gemma3n.Gemma3nTextModel``, transformers 5.24).
+
+    Gemma-4's attention block without its full-layer overrides (``q_norm``/``k_norm`` and a
+    weightless ``v_norm``; the last ``num_kv_shared_layers`` layers reuse the K/V of the last
+    earlier layer of their kind, ``Gemma3nTextConfig.kv_sharing_modes``, and cache nothing),
+    by default every fifth layer full attention and the rest sliding; per-layer embeddings
+    (``hidden_size_per_layer_input``, ``vocab_size_per_layer_input``) as Gemma-4's; AltUp
+    over ``altup_num_inputs`` residual streams and a LAuReL block of ``laurel_rank`` in every
+    layer (:func:`~estimator.params.residual_stream_params`). ``intermediate_size`` is one
+    width or a list of one per layer (equal widths only: the spec has one MLP width).
+    ``activation_sparsity_pattern``'s Gaussian top-k (mean, std, subtract, ReLU on the gate)
+    has no matmul, so no FLOPs in this project's count (nor in ``FlopCounterMode``);
+    ``final_logit_softcapping`` neither."""
+    c = _common(r, name)
+    L = c["num_hidden_layers"]
+    lt = _layer_types(r, L)
+    if lt is None:  # Gemma3nTextConfig.__post_init__
+        lt = ["full_attention" if (i + 1) % 5 == 0 else "sliding_attention" for i in range(L)]
+    for i, t in enumerate(lt):
+        if t not in ("sliding_attention", "full_attention"):
+            raise EstimatorError(f"{r.where}layer_types[{i}]", t,
+                                 "must be 'sliding_attention' or 'full_attention'")
+    sliding = tuple(i for i, t in enumerate(lt) if t == "sliding_attention")
+    n_shared = r.opt_int("num_kv_shared_layers", 0)
+    first = L - n_shared
+    if n_shared and (n_shared > L or set(lt[:first]) != set(lt)):
+        # Gemma3nTextConfig.kv_sharing_modes raises the same
+        raise EstimatorError(r.where + "num_kv_shared_layers", n_shared, "some layer kind "
+                             "among the last num_kv_shared_layers layers has no earlier layer "
+                             f"to share K/V with (num_hidden_layers={L})")
+    f = r.req("intermediate_size")
+    if isinstance(f, (list, tuple)):
+        if len(f) != L:
+            raise EstimatorError(r.where + "intermediate_size", f,
+                                 f"must be one width or a list of {L} widths")
+        widths = {check_int(f"{r.where}intermediate_size[{i}]", x, 1) for i, x in enumerate(f)}
+        if len(widths) > 1:
+            raise EstimatorError(r.where + "intermediate_size", f, "layers of different MLP "
+                                 "widths (MatFormer slices) are not supported yet; the spec "
+                                 "has one width")
+        f = widths.pop()
+    f = check_int(r.where + "intermediate_size", f, 1)
+    asp = r.cfg.get("activation_sparsity_pattern")  # no matmul: read only to validate
+    if isinstance(asp, (list, tuple)) and len(asp) != L:  # Gemma3nTextConfig raises the same
+        raise EstimatorError(r.where + "activation_sparsity_pattern", asp,
+                             f"must give one sparsity per layer ({L})")
+    n = r.opt_int("altup_num_inputs", 1)
+    active = r.opt_int("altup_active_idx", 0)
+    if active >= n:
+        raise EstimatorError(r.where + "altup_active_idx", active,
+                             f"must be below altup_num_inputs={n}")
+    w = r.opt_int("sliding_window", 1)
+    return ModelSpec(**c, intermediate_size=f, kv_shared_layers=tuple(range(first, L)),
+                     per_layer_input_size=r.opt_int("hidden_size_per_layer_input", 1),
+                     per_layer_input_vocab=r.opt_int("vocab_size_per_layer_input", 1),
+                     altup_num_inputs=n, laurel_rank=r.opt_int("laurel_rank", 1),
+                     attention_bias=r.flag("attention_bias"),
+                     attention_out_bias=r.flag("attention_bias"), norms_per_layer=4,
+                     qk_norm="head", sliding_window=w if sliding else None,
+                     sliding_window_layers=sliding,
+                     notes=("per-layer shapes (Gemma-3n): parameters, weights (vLLM's tensor-"
+                            "parallel layout), FLOPs and the KV cache (K/V-sharing layers cache "
+                            "nothing) are counted layer by layer with AltUp's streams and "
+                            "LAuReL; prefill activations and vLLM's profile run use a plain "
+                            "block (approximate: AltUp's streams not counted); training is not "
+                            "modelled",))
+
+
 def _mimo_v2_flash(r: _Reader, name: str) -> ModelSpec:
     """MiMo-V2-Flash (``modeling_mimo_v2_flash``, transformers 5.24): sliding layers have
     twice ``num_key_value_heads`` and one sink logit per query head, full layers (by default the
@@ -2733,9 +2807,11 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "lara_mini": _lara_mini,
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
     "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
+    "gemma3n_text": _gemma3n_text,
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "gemma4", "qwen2_5_vl",
-                                      "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe"]))  # + WRAPPERS
+                                      "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe",
+                                      "gemma3n"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -2759,12 +2835,13 @@ ARCHITECTURES: dict[str, str] = {
     "SeedOssForCausalLM": "seed_oss", "Ernie4_5ForCausalLM": "ernie4_5",
     "Olmo2ForCausalLM": "olmo2", "Olmo3ForCausalLM": "olmo3", "Exaone4ForCausalLM": "exaone4",
     "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text", "Glm4ForCausalLM": "glm4",
-    "Gemma4ForCausalLM": "gemma4_text", "MiMoV2FlashForCausalLM": "mimo_v2_flash",
+    "Gemma4ForCausalLM": "gemma4_text", "Gemma3nForCausalLM": "gemma3n_text",
+    "MiMoV2FlashForCausalLM": "mimo_v2_flash",
     "LagunaForCausalLM": "laguna", "Gemma4UnifiedForCausalLM": "gemma4_unified_text",
     "Phi3ForCausalLM": "phi3", "Starcoder2ForCausalLM": "starcoder2",
     "CohereForCausalLM": "cohere", "Cohere2ForCausalLM": "cohere2",
     "GPTNeoXForCausalLM": "gpt_neox", "Gemma3ForConditionalGeneration": "gemma3",
-    "Gemma4ForConditionalGeneration": "gemma4",
+    "Gemma4ForConditionalGeneration": "gemma4", "Gemma3nForConditionalGeneration": "gemma3n",
     "HeliumForCausalLM": "helium", "SmolLM3ForCausalLM": "smollm3",
     "HunYuanDenseV1ForCausalLM": "hunyuan_v1_dense", "Cohere2MoeForCausalLM": "cohere2_moe",
     "GPT2LMHeadModel": "gpt2", "GPTBigCodeForCausalLM": "gpt_bigcode",
@@ -2915,6 +2992,28 @@ def _gemma4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=spec.notes + ((note,) if v else ()))
 
 
+#: What the ``gemma3n`` wrapper leaves out.
+GEMMA3N_TOWERS_NOTE = (
+    "Gemma-3n multimodal: the language model only; the vision tower (timm's MobileNet-V5, "
+    "vision_config.architecture), the audio encoder (a USM conformer) and their embedders "
+    "(embed_vision, embed_audio) are not counted (params.vision = 0): the vision tower is "
+    "defined in timm, which this project does not model, and a partial tower count would "
+    "mislead; serving weights and memory exclude them (vLLM's text-only Gemma-3n skips them too)")
+
+
+def _gemma3n(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Gemma-3n multimodal (``Gemma3nForConditionalGeneration``): the ``gemma3n_text`` model
+    under ``text_config``; the output head tied by the wrapper's ``tie_word_embeddings``
+    (default true), as for Gemma-3. The towers are left out (:data:`GEMMA3N_TOWERS_NOTE`)."""
+    tc = _sub_config(cfg, "text_config", "gemma3n")
+    spec = _gemma3n_text(_Reader(tc, "gemma3n_text", where="text_config."), name)
+    tie = cfg.get("tie_word_embeddings", True)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    return spec.replace(model_type="gemma3n", tie_word_embeddings=tie,
+                        notes=spec.notes + (GEMMA3N_TOWERS_NOTE,))
+
+
 def _llama4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     """Multimodal wrapper: the language model lives under ``text_config``; the vision encoder
     and projector (``vision_config``) are counted apart."""
@@ -3039,7 +3138,7 @@ def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
-    "gemma4": _gemma4,
+    "gemma4": _gemma4, "gemma3n": _gemma3n,
     "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
     "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),
 }

@@ -49,6 +49,7 @@ from .params import (
     layer_attention_params,
     layer_norm_params,
     norm_params,
+    residual_stream_params,
     router_params,
     shared_expert_params,
 )
@@ -472,7 +473,11 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
     layer_attention_params`; matrices over ``⌈a/tp⌉`` query and ``⌈g_i/tp⌉`` K/V heads), its
     dense MLP at its own width (double-wide layers) split over ``tp``, the per-layer-input gate
     and projection (split over ``tp``), routers and norms replicated; the per-layer embedding
-    table and the input projection on the first stage, split over ``tp`` like the embedding.
+    table and the input projection on the first stage, split over ``tp`` like the embedding;
+    Gemma-3n's AltUp and LAuReL (:func:`~estimator.params.residual_stream_params`) as vLLM's
+    ``gemma3n.py`` splits them (comment below; the projections into the streams on the first
+    stage, out of them on the last; vLLM keeps AltUp's ``correct_output_scale`` in fp32, ``4·h``
+    bytes a layer, counted in the 16-bit format here).
     At ``tp = 1`` the parts add up to :func:`~estimator.params.count_params`."""
     mat, exp, oth = fmts["matrices"], fmts["routed_experts"], fmts["other"]
     h, f, p = s.hidden_size, s.intermediate_size, s.per_layer_input_size
@@ -493,13 +498,21 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
         if s.moe_beside_dense or i not in s.moe_layers:
             dense += n_mats * h * _cdiv(f * (2 if i in wide else 1), tp)
     L = s.num_hidden_layers
-    ple_layer_mats = 2 * h * _cdiv(p, tp) * (hi - lo) if p else 0
+    n, r = s.altup_num_inputs, s.laurel_rank
+    # Gemma-3n as vLLM lays it out (vllm/model_executor/models/gemma3n.py): the per-layer
+    # gate and projection replicated (ReplicatedLinear), AltUp's router and coefficients
+    # replicated, LAuReL split by its rank (Column/RowParallelLinear), the stream projections
+    # into AltUp (first stage) and out of it (last stage) split by output (ColumnParallel)
+    ple_layer_mats = 2 * h * (p if n else _cdiv(p, tp)) * (hi - lo) if p else 0
+    rs_mats, rs_vecs, rs_norms, _ = residual_stream_params(s)
+    rs_mats = ((hi - lo) * (rs_mats - 2 * h * r + 2 * h * _cdiv(r, tp))
+               + ((n - 1) * h * _cdiv(h, tp) * (first + last) if n else 0))
     # experts and routers are uniform across layers: the caller's LayerParams, split over
     # ep/etp as the layout splits them (recomputing them at tp alone kept every expert on
     # every GPU); none given: at tp alone
     lp = lp or layer_params(s, tp)
     router = n_moe * (lp.router + ((h + s.num_experts) if s.moe_beside_dense else 0))
-    norms = ((hi - lo) * (layer_norm_params(s) + (norm_params(s, h) if p else 0))
+    norms = ((hi - lo) * (layer_norm_params(s) + (norm_params(s, h) if p else 0) + rs_norms)
              + (norm_params(s, h) if last and s.final_norm else 0)
              + (norm_params(s, p) if first and p else 0)
              + (3 * n_moe * norm_params(s, h) if s.moe_beside_dense else 0))
@@ -515,8 +528,10 @@ def _layer_shaped_stage_weights(s: ModelSpec, lp: LayerParams | None, fmts: dict
         "router": nbytes(router, oth),
         "norms": nbytes(norms, oth),
         "lm_head": nbytes(lm, oth),
-        "other": (nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0), mat)
-                  + nbytes(n_moe * lp.buffers, oth)),  # MiMo's e_score_correction_bias
+        "other": (nbytes(ple_layer_mats + (_cdiv(h * L * p, tp) if first and p else 0)
+                         + rs_mats, mat)
+                  # MiMo's e_score_correction_bias, AltUp's output scales
+                  + nbytes(n_moe * lp.buffers + (hi - lo) * rs_vecs, oth)),
         "vision": nbytes(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": 0,
     }
@@ -1273,6 +1288,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     notes = []
     if s.compressed_attention is not None:
         notes.append(V4_NOTE)
+    if s.altup_num_inputs and engine_section and opts.engine == "sglang":
+        notes.append(GEMMA3N_SGLANG_NOTE)
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1316,6 +1333,12 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         engine=engine_figures(s, opts, gpu, lay, models) if engine_section else None)
 
 
+#: Why the engine section has no SGLang figures for Gemma-3n.
+GEMMA3N_SGLANG_NOTE = ("Gemma-3n under SGLang: the engine's start-up figures (KV pool, max "
+                       "concurrency) are not modelled (its Gemma-3n model file and K/V-sharing "
+                       "pool were not checked); engine='vllm' sizes them")
+
+
 #: What inference memory says of DeepSeek-V4 (a :class:`~estimator.spec.CompressedAttention`).
 V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the compressed "
            "entries (1 per csa/hca rate tokens; CSA also its indexer keys), as transformers' "
@@ -1329,8 +1352,11 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
 
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
-    None where no engine model applies (DeepSeek-V4's compressed caches)."""
+    None where no engine model applies (DeepSeek-V4's compressed caches; Gemma-3n under
+    SGLang, :data:`GEMMA3N_SGLANG_NOTE`)."""
     if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+        return None
+    if s.altup_num_inputs and opts.engine == "sglang":
         return None
     from . import engine  # engine builds on this module: imported when first used
 

@@ -471,14 +471,32 @@ def per_layer_input_params(s: ModelSpec) -> tuple[int, int, int]:
             norm_params(s, p) + L * norm_params(s, h))
 
 
+def residual_stream_params(s: ModelSpec) -> tuple[int, int, int, int]:
+    """Gemma-3n's AltUp and LAuReL (``modeling_gemma3n``, transformers 5.24):
+    ``(layer matrices, layer vectors, layer norms, model matrices)``, the first three per layer.
+
+    ``Gemma3nTextAltUp`` (``n = altup_num_inputs``): ``modality_router`` ``h·n``,
+    ``prediction_coefs`` ``n·n²``, ``correction_coefs`` ``n·n`` (matrices),
+    ``correct_output_scale`` ``h`` (a vector), ``router_norm`` ``h``;
+    ``Gemma3nTextLaurelBlock`` (``r = laurel_rank``): ``linear_left`` ``h·r``, ``linear_right``
+    ``r·h``, ``post_laurel_norm`` ``h``. ``Gemma3nTextModel``: ``altup_projections`` and
+    ``altup_unembed_projections``, ``n − 1`` matrices ``h·h`` each."""
+    n, r, h = s.altup_num_inputs, s.laurel_rank, s.hidden_size
+    mats = (h * n + n * n * n + n * n if n else 0) + 2 * h * r
+    norms = (norm_params(s, h) if n else 0) + (norm_params(s, h) if r else 0)
+    return mats, h if n else 0, norms, 2 * (n - 1) * h * h if n else 0
+
+
 def _layer_shaped_parts(s: ModelSpec) -> dict[str, int]:
     """The components :func:`_count_params` sums layer by layer for specs with per-layer
     shapes: attention (:func:`layer_attention_params`), dense FFNs (``wide_ffn_layers`` twice
     ``f``), PLE (:func:`per_layer_input_params`) and ``moe_beside_dense``'s extra norms and router
     scales (``Gemma4TextRouter``: ``scale`` h, ``per_expert_scale`` E; its own norm has no
-    weight)."""
+    weight), Gemma-3n's AltUp and LAuReL (:func:`residual_stream_params`, in ``other`` and
+    ``norms``)."""
     table, mats, ple_norms = per_layer_input_params(s)
-    h, f, n_moe = s.hidden_size, s.intermediate_size, s.num_moe_layers
+    h, f, n_moe, L = s.hidden_size, s.intermediate_size, s.num_moe_layers, s.num_hidden_layers
+    rs_mats, rs_vecs, rs_norms, rs_model = residual_stream_params(s)
     wide = len(s.wide_ffn_layers)
     beside = s.moe_beside_dense
     return dict(
@@ -487,7 +505,8 @@ def _layer_shaped_parts(s: ModelSpec) -> dict[str, int]:
                    + wide * (mlp_params(h, 2 * f, s.gated_ffn, s.ffn_bias)
                              - mlp_params(h, f, s.gated_ffn, s.ffn_bias))) if f else 0,
         per_layer_table=table, per_layer_matrices=mats,
-        norms=ple_norms + (3 * n_moe * norm_params(s, h) if beside else 0),
+        residual_streams=L * (rs_mats + rs_vecs) + rs_model,
+        norms=ple_norms + (3 * n_moe * norm_params(s, h) if beside else 0) + L * rs_norms,
         router=n_moe * (h + s.num_experts) if beside else 0)
 
 
@@ -550,7 +569,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
         attention, dense_ffn = parts["attention"], parts["dense_ffn"]
         per_layer_table = parts["per_layer_table"]
         embedding += per_layer_table
-        other += parts["per_layer_matrices"]
+        other += parts["per_layer_matrices"] + parts["residual_streams"]
         norms += parts["norms"]
         router += parts["router"]
     if s.compressed_attention is not None:  # DeepSeek-V4 (estimator.compressed)
@@ -580,4 +599,5 @@ def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
 FORMULAS = [count_params, active_convention_of, attention_params, attention_inactive_params,
             mlp_params, expert_params, router_params, shared_expert_params, dense_ffn_params,
             norm_params, layer_norm_params, mtp_params, real_experts_per_token,
-            zero_expert_active_range, layer_attention_params, per_layer_input_params]
+            zero_expert_active_range, layer_attention_params, per_layer_input_params,
+            residual_stream_params]

@@ -316,6 +316,15 @@ class ModelSpec:
     # each MoE layer also runs the dense MLP beside its experts, with three more norms of width
     # h and a router with an input scale (h) and per-expert scales (E) (``enable_moe_block``)
     moe_beside_dense: bool = False
+    # --- Gemma-3n's residual streams (``modeling_gemma3n``) ---------------------------------
+    # AltUp (``altup_num_inputs`` = n streams of width h, Baykal et al. 2023): per layer a
+    # router h → n with its norm, prediction (n → n²) and correction (n → n) coefficients and an
+    # output scale (h); before the first layer n − 1 projections h → h widen the embedding into
+    # the streams and after the last n − 1 more fold them back. 0 → no AltUp.
+    altup_num_inputs: int = 0
+    # LAuReL (``laurel_rank`` = r): per layer a low-rank residual h → r → h with a norm (h).
+    # 0 → none.
+    laurel_rank: int = 0
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -350,13 +359,16 @@ class ModelSpec:
     # --- per-layer attention shapes (Gemma-4) -----------------------------------------------
     @property
     def has_layer_shapes(self) -> bool:
-        """True when attention shapes, K/V ownership or inputs differ by layer (Gemma-4)."""
+        """True when attention shapes, K/V ownership or inputs differ by layer (Gemma-4), or
+        the block carries Gemma-3n's AltUp/LAuReL residual streams (counted layer by layer
+        with them)."""
         return bool(self.full_attention_kv_heads or self.full_attention_head_dim
                     or self.full_attention_k_eq_v or self.kv_shared_layers
                     or self.per_layer_input_size or self.wide_ffn_layers
                     or self.moe_beside_dense or self.attention_v_head_dim
                     or self.sliding_layer_sinks or self.layer_query_heads
-                    or self.attention_gate_proj != "none")
+                    or self.attention_gate_proj != "none" or self.altup_num_inputs
+                    or self.laurel_rank)
 
     def query_heads(self, i: int) -> int:
         """Query heads of layer ``i`` (``layer_query_heads``, else ``num_attention_heads``)."""
@@ -665,8 +677,9 @@ def _validate_layer_shapes(s: ModelSpec) -> None:
     """Per-layer fields (Gemma-4, MiMo-V2-Flash, Laguna): sizes in range, layer lists valid,
     no hybrid mixers."""
     for n in ("full_attention_kv_heads", "full_attention_head_dim", "per_layer_input_size",
-              "per_layer_input_vocab", "attention_v_head_dim"):
+              "per_layer_input_vocab", "attention_v_head_dim", "laurel_rank"):
         check_int(n, getattr(s, n), 0)
+    check_int("altup_num_inputs", s.altup_num_inputs, 0, 64)
     for n in ("full_attention_k_eq_v", "moe_beside_dense", "sliding_layer_sinks"):
         if not isinstance(getattr(s, n), bool):
             raise EstimatorError(n, getattr(s, n), "must be true or false")

@@ -283,13 +283,26 @@ def default_etp(tp: int, ep: int) -> int:
     return 1 if ep > 1 else tp
 
 
+def training_refusal(spec: ModelSpec) -> str | None:
+    """Why training of ``spec`` is not modelled, or None: the blocks whose saved activations
+    the training account does not have (DeepSeek-V4's compressed attention, Gemma-3n's AltUp
+    streams). Every training figure starts from :func:`parallel_plan`, which raises it."""
+    if spec.compressed_attention is not None:
+        return ("training of DeepSeek-V4 is not modelled yet (its hyper-connection streams, "
+                "compressors and indexer keep activations the training account does not have); "
+                "parameters, FLOPs and inference memory are")
+    if spec.altup_num_inputs:
+        return ("training of Gemma-3n is not modelled yet (AltUp's residual streams, LAuReL, "
+                "per-layer inputs and the activation-sparsity top-k keep activations the "
+                "training account does not have); parameters, FLOPs and inference memory are")
+    return None
+
+
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
-    if spec.compressed_attention is not None:  # every training figure starts from the plan
-        raise EstimatorError("model_type", spec.model_type, "training of DeepSeek-V4 is not "
-                             "modelled yet (its hyper-connection streams, compressors and "
-                             "indexer keep activations the training account does not have); "
-                             "parameters, FLOPs and inference memory are")
+    why = training_refusal(spec)
+    if why is not None:  # every training figure starts from the plan
+        raise EstimatorError("model_type", spec.model_type, why)
     # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
     return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
                           opts.num_gpus, opts.zero)

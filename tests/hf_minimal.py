@@ -56,6 +56,9 @@ REQUIRED: dict[str, dict] = {
     # Gemma-4's default per-layer embedding table is 262,144 rows (counted; meta device)
     "gemma4_text": dict(_BASE, intermediate_size=96),
     "gemma4_unified_text": dict(_BASE, intermediate_size=96),
+    # Gemma-3n: 20 layers, so that its default 15 K/V-sharing layers have a full-attention
+    # layer before them (every fifth layer by default)
+    "gemma3n_text": dict(_BASE, num_hidden_layers=20, intermediate_size=96),
     "mimo_v2_flash": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
                           n_routed_experts=4, num_experts_per_tok=2),
     "laguna": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,

@@ -1,6 +1,6 @@
 """Random tiny configs of the families whose attention shapes, K/V ownership or inputs differ
-by layer (Gemma-4, MiMo-V2-Flash, Laguna), shared by the exactness tests: parameters against
-transformers on the meta device (tests/test_params_hf.py), forward FLOPs against
+by layer (Gemma-4, Gemma-3n, MiMo-V2-Flash, Laguna), shared by the exactness tests: parameters
+against transformers on the meta device (tests/test_params_hf.py), forward FLOPs against
 FlopCounterMode and KV-cache bytes against transformers' cache tensors
 (tests/test_layer_shapes.py). Pure data, no torch.
 """
@@ -120,6 +120,38 @@ def gen_gemma4_unified_text(rng: random.Random) -> dict:
     types = types[:-1] + ["full_attention"]
     d["num_kv_shared_layers"] = rng.choice([n for n in range(L)
                                             if set(types[:L - n]) == set(types)])
+    return d
+
+
+def gen_gemma3n_text(rng: random.Random) -> dict:
+    """Gemma-3n text: sliding and full layers (default every fifth full, or random), K/V shared
+    across the last layers, per-layer embeddings, AltUp over 1-4 streams (active stream
+    anywhere), LAuReL, one MLP width given as an int or a per-layer list, activation sparsity
+    on some layers (its Gaussian top-k runs only when a value is > 0), q/k/v/o biases."""
+    a = rng.choice([2, 4, 8])
+    g = rng.choice([x for x in (1, 2, 4) if a % x == 0])
+    L = rng.randint(2, 8)
+    f = rng.randint(5, 60)
+    n = rng.randint(1, 4)
+    d = {"num_hidden_layers": L, "vocab_size": rng.randint(37, 211),
+         "max_position_embeddings": 64, "tie_word_embeddings": _flag(rng),
+         "num_attention_heads": a, "num_key_value_heads": g,
+         "hidden_size": rng.choice([16, 24, 32, 40]), "head_dim": rng.choice([4, 6, 8]),
+         "intermediate_size": [f] * L if _flag(rng) else f, "attention_bias": _flag(rng),
+         "sliding_window": rng.choice([3, 5, 6, 40]),
+         "hidden_size_per_layer_input": rng.choice([2, 4, 6]),
+         "altup_num_inputs": n, "altup_active_idx": rng.randrange(n),
+         "altup_correct_scale": _flag(rng), "laurel_rank": rng.randint(1, 9),
+         "activation_sparsity_pattern": [rng.choice([0.0, 0.0, 0.5, 0.95]) for _ in range(L)]}
+    d["vocab_size_per_layer_input"] = rng.randint(5, d["vocab_size"])
+    if rng.random() < 0.6:
+        d["layer_types"] = [rng.choice(["sliding_attention", "full_attention"])
+                            for _ in range(L)]
+    types = d.get("layer_types") or ["full_attention" if (i + 1) % 5 == 0
+                                     else "sliding_attention" for i in range(L)]
+    # share K/V over the last n layers where every layer kind has an earlier producer
+    d["num_kv_shared_layers"] = rng.choice([k for k in range(L)
+                                            if set(types[:L - k]) == set(types)])
     return d
 
 

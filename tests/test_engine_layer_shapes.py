@@ -1,6 +1,6 @@
 """vLLM's KV cache for models whose layers differ in K/V heads and head sizes, or share K/V
-(Gemma-4, MiMo-V2-Flash, Laguna; estimator/engine.py::vllm_layer_shaped_plan): the engine's
-spec building, page unification, grouping, block count, "GPU KV cache size" and maximum
+(Gemma-4, Gemma-3n, MiMo-V2-Flash, Laguna; estimator/engine.py::vllm_layer_shaped_plan): the
+engine's spec building, page unification, grouping, block count, "GPU KV cache size" and maximum
 concurrency, transcribed here from vLLM with their sources and fed with the layer shapes vLLM's
 model files read from the config (not with the estimator's spec)."""
 
@@ -88,6 +88,24 @@ def gemma4_kv_cache_spec(config, tp, dtype_size, block_size=16):
     return specs
 
 
+def gemma3n_kv_cache_spec(config, tp, dtype_size, block_size=16):
+    # vllm/model_executor/models/gemma3n.py::Gemma3nAttention.__init__: one K/V shape on every
+    # layer (num_key_value_heads, head_dim), per_layer_sliding_window on sliding layers; a
+    # layer at or after first_kv_shared_layer_idx = num_hidden_layers - num_kv_shared_layers
+    # gets kv_sharing_target_layer_name (layer first - 2 if sliding else first - 1), so
+    # gpu_model_runner.py::get_kv_cache_spec gives it no spec
+    specs = {}
+    first_kv_shared_layer_idx = config.num_hidden_layers - config.num_kv_shared_layers
+    for layer_idx, t in enumerate(config.layer_types):
+        if layer_idx >= first_kv_shared_layer_idx:
+            continue
+        specs[layer_idx] = AttentionSpec(block_size, max(1, config.num_key_value_heads // tp),
+                                         config.head_dim, config.head_dim, dtype_size,
+                                         config.sliding_window if t == "sliding_attention"
+                                         else None)
+    return specs
+
+
 def mimo_v2_flash_kv_cache_spec(config, tp, dtype_size, block_size=16):
     # vllm/model_executor/models/mimo_v2_flash.py::MiMoV2FlashDecoderLayer: sliding layers
     # take swa_num_key_value_heads / swa_head_dim / swa_v_head_dim, the others
@@ -119,7 +137,7 @@ def uniform_kv_cache_spec(config, tp, dtype_size, block_size=16):
 
 KV_SPECS = {"gemma4_text": gemma4_kv_cache_spec, "gemma4_unified_text": gemma4_kv_cache_spec,
             "mimo_v2_flash": mimo_v2_flash_kv_cache_spec, "laguna": uniform_kv_cache_spec,
-            "gemma3_text": uniform_kv_cache_spec}
+            "gemma3_text": uniform_kv_cache_spec, "gemma3n_text": gemma3n_kv_cache_spec}
 
 
 def is_uniform_type(specs):
@@ -479,3 +497,69 @@ def test_gemma4_31b_kv_cache_size_matches_vllm_issue_43308():
         v021 = int(engine.vllm_max_concurrency(blocks, plan.blocks_per_request) * max_len)
         assert v020 == pytest.approx(55_000, rel=0.15)  # 54,608
         assert v021 == pytest.approx(525_000, rel=0.15)
+
+
+def _vllm_gemma3n_rank_elements(config, tp):
+    """``(other, shared K/V)``: elements one tensor-parallel rank holds, as
+    vllm/model_executor/models/gemma3n.py builds them, of (a) the per-layer inputs, AltUp and
+    LAuReL — ``Gemma3nTextModel``: ``per_layer_model_projection`` ColumnParallelLinear
+    (h → L·p), ``altup_projections`` / ``altup_unembed_projections`` ColumnParallelLinear
+    (h → h, n − 1 each); ``Gemma3nDecoderLayer``: ``per_layer_input_gate`` /
+    ``per_layer_projection`` ReplicatedLinear; ``Gemma3nAltUp``: ``correction_coefs``,
+    ``prediction_coefs``, ``modality_router`` ReplicatedLinear, ``correct_output_scale`` (h);
+    ``Gemma3nLaurelBlock``: ``linear_left`` ColumnParallelLinear (h → r), ``linear_right``
+    RowParallelLinear (r → h) — and (b) the K/V part of ``qkv_proj`` (QKVParallelLinear:
+    ``max(1, g // tp)`` heads a rank) and ``k_norm`` of the K/V-sharing layers."""
+    h, L, p = config.hidden_size, config.num_hidden_layers, config.hidden_size_per_layer_input
+    n, r, d = config.altup_num_inputs, config.laurel_rank, config.head_dim
+    assert (L * p) % tp == 0 and h % tp == 0 and r % tp == 0  # vllm divide() asserts
+    model = h * (L * p // tp) + 2 * (n - 1) * h * (h // tp)
+    layer = (2 * h * p + (n * n + n * n * n + h * n + h)
+             + h * (r // tp) + (r // tp) * h)
+    g_r = max(1, config.num_key_value_heads // tp)
+    kv = 2 * h * g_r * d + (2 * g_r * d if config.attention_bias else 0) + d
+    return model + L * layer, config.num_kv_shared_layers * kv
+
+
+@pytest.mark.parametrize("tp", [1, 2])
+def test_gemma3n_weights_follow_vllm_tensor_parallel_layout(tp):
+    """Per-rank weights of Gemma-3n's per-layer inputs, AltUp and LAuReL (the ``other``
+    component) and the K/V projections vLLM keeps on K/V-sharing layers equal vLLM's layout
+    (transcribed above), on random configs whose widths vLLM can split."""
+    from estimator.memory import stage_weight_bytes, weight_formats
+
+    fmts = weight_formats("bf16")
+    checked = 0
+    for cfg in layer_shape_configs.random_configs("gemma3n_text", 40, salt="vllm-weights"):
+        config = _config(cfg)
+        L, p = config.num_hidden_layers, config.hidden_size_per_layer_input
+        if tp > 1 and ((L * p) % tp or config.laurel_rank % tp
+                       or config.num_attention_heads % tp):
+            continue
+        spec = spec_from_hf_config(cfg)
+        w = stage_weight_bytes(spec, None, fmts, L, 0, True, True, tp, 1, layers=(0, L))
+        other, kv = _vllm_gemma3n_rank_elements(config, tp)
+        assert w["other"] == BF16 * other, cfg
+        assert engine.vllm_kv_shared_projection_bytes(spec, tp, 0, L, fmts) == BF16 * kv, cfg
+        checked += 1
+    assert checked >= 5
+
+
+def test_gemma3n_engine_section_holds_the_shared_layers_projections_and_refuses_sglang():
+    """vLLM's weights = the stage's weights + the shared layers' K/V projections; SGLang's
+    figures are not modelled for Gemma-3n (the section says so instead of a number)."""
+    import estimator
+
+    cfg = {"model_type": "gemma3n_text", "num_hidden_layers": 10, "hidden_size": 64,
+           "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+           "vocab_size": 300, "intermediate_size": 128, "num_kv_shared_layers": 5,
+           "hidden_size_per_layer_input": 8, "vocab_size_per_layer_input": 300}
+    spec = spec_from_hf_config(cfg)
+    r = estimator.estimate(spec, tp=1, pp=1, ep=1, gpu="h100-sxm", seq_len=4096)
+    extra = BF16 * 5 * (2 * 64 * 2 * 16 + 16)  # 5 layers: k_proj, v_proj (h x g x d), k_norm
+    assert r.inference.engine.weights == sum(r.inference.weights_breakdown.values()) + extra
+    assert any("still holds their K/V projections" in n for n in r.inference.engine.notes)
+    s = estimator.estimate(spec, tp=1, pp=1, ep=1, gpu="h100-sxm", seq_len=4096,
+                           engine="sglang")
+    assert s.inference.engine is None
+    assert any("Gemma-3n under SGLang" in n for n in s.inference.notes)

@@ -1,6 +1,6 @@
 """Exactness for families whose attention shapes, K/V ownership and inputs differ by layer
-(Gemma-4, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are checked with every
-other family in tests/test_params_hf.py; here, on the same random configs:
+(Gemma-4, Gemma-3n, MiMo-V2-Flash, Laguna: tests/layer_shape_configs.py). Parameters are
+checked with every other family in tests/test_params_hf.py; here, on the same random configs:
 
 * forward FLOPs == ``FlopCounterMode`` on transformers' eager implementation (full attention
   convention, lm_head on every position), below and above the sliding window;
@@ -91,6 +91,32 @@ def test_random_configs_cover_the_quirks():
     assert {s.attention_gate_proj for s in laguna} == {"head", "channel"}
     assert any(0 < s.num_moe_layers < s.num_hidden_layers for s in laguna)
     assert any(s.sliding_window_layers for s in laguna)
+    g3n = layer_shape_configs.random_configs("gemma3n_text", 6, salt="exact")
+    specs = [spec_from_hf_config(c) for c in g3n]
+    assert any(s.kv_shared_layers for s in specs) and any(not s.kv_shared_layers for s in specs)
+    assert {s.altup_num_inputs for s in specs} > {1}  # one stream and several
+    assert any(max(c["activation_sparsity_pattern"]) > 0 for c in g3n)  # the top-k runs
+    assert any(isinstance(c["intermediate_size"], list) for c in g3n)
+    assert any(0 < len(s.sliding_window_layers) < s.num_hidden_layers for s in specs)
+
+
+def test_gemma3n_refuses_what_it_cannot_express():
+    """One clear line naming the field: MLP widths that differ by layer (MatFormer slices),
+    K/V-sharing layers without an earlier producer of their kind (transformers'
+    ``kv_sharing_modes`` raises too), an active AltUp stream out of range."""
+    from estimator.errors import EstimatorError
+
+    base = {"model_type": "gemma3n_text", "num_hidden_layers": 5, "hidden_size": 16,
+            "num_attention_heads": 2, "vocab_size": 50, "intermediate_size": 32,
+            "num_kv_shared_layers": 0}
+    spec_from_hf_config(base)
+    for bad, field in (({"intermediate_size": [32, 32, 64, 32, 32]}, "intermediate_size"),
+                       ({"num_kv_shared_layers": 1}, "num_kv_shared_layers"),
+                       ({"altup_num_inputs": 2, "altup_active_idx": 2}, "altup_active_idx"),
+                       ({"activation_sparsity_pattern": [0.95]}, "activation_sparsity_pattern")):
+        with pytest.raises(EstimatorError) as e:
+            spec_from_hf_config({**base, **bad})
+        assert e.value.field == field
 
 
 @pytest.mark.parametrize("model_type", sorted(layer_shape_configs.GENERATORS))
@@ -181,3 +207,56 @@ def test_layer_shaped_custom_spec_round_trips(model_type, tmp_path):
         p = tmp_path / f"{i}.yaml"
         p.write_text(yaml.safe_dump(d))
         assert estimator.load_model(str(p)).spec.replace(model_type=model_type) == spec
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_gemma3n_wrapper_language_model_equals_transformers(i):
+    """``Gemma3nForConditionalGeneration`` on the meta device, its timm vision tower (timm is
+    not installed here) stood in by a one-parameter module: everything but the towers and
+    their embedders (``vision_tower``, ``audio_tower``, ``embed_vision``, ``embed_audio``)
+    equals ``total`` — the language model and the head the wrapper's ``tie_word_embeddings``
+    decides. The towers are left out and said so (params.vision = 0)."""
+    from unittest import mock
+
+    import hf_oracle
+    import transformers
+    import transformers.models.gemma3n.modeling_gemma3n as mg
+
+    real = mg.AutoModel.from_config
+
+    def from_config(config, **kw):
+        if config.model_type == "gemma3n_vision":  # TimmWrapperModel needs timm
+            return torch.nn.Linear(1, 1, bias=False)
+        return real(config, **kw)
+
+    text = layer_shape_configs.random_configs("gemma3n_text", 4, salt="wrapper")[i]
+    text = {k: v for k, v in text.items() if k not in ("model_type", "tie_word_embeddings")}
+    cfg = {"model_type": "gemma3n", "text_config": text, "tie_word_embeddings": i % 2 == 0}
+    hc = hf_oracle.hf_config(cfg)
+    with (warnings.catch_warnings(), torch.device("meta"),
+          mock.patch.object(mg.AutoModel, "from_config", from_config)):
+        warnings.simplefilter("ignore")
+        model = transformers.Gemma3nForConditionalGeneration(hc)
+    towers = sum(p.numel() for n, p in model.named_parameters() if n.split(".")[1] in
+                 ("vision_tower", "audio_tower", "embed_vision", "embed_audio"))
+    spec = spec_from_hf_config(cfg)
+    c = count_params(spec)
+    assert c.total == hf_oracle.numel(model) - towers, cfg
+    assert c.vision == 0 and any("not counted" in n for n in spec.notes)
+    assert spec.model_type == "gemma3n" and spec.tie_word_embeddings is (i % 2 == 0)
+
+
+def test_gemma3n_default_config_equals_transformers():
+    """transformers' own default ``Gemma3nTextConfig`` (the E4B shape: 35 layers, 15 of them
+    sharing K/V, per-layer embeddings of 262,144 x 35 x 256, AltUp over 4 streams, LAuReL of
+    rank 64), as its ``to_dict`` writes it, counts like ``Gemma3nForCausalLM`` on the meta
+    device; the table of per-layer embeddings is the gap between with and without
+    embedding."""
+    import hf_oracle
+    from transformers import Gemma3nTextConfig
+
+    cfg = Gemma3nTextConfig().to_dict()
+    model = hf_oracle.build(cfg)
+    c = count_params(spec_from_hf_config(cfg))
+    assert c.total == hf_oracle.numel(model)
+    assert c.active_with_embedding - c.active_without_embedding == 262_144 * 35 * 256

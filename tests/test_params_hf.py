@@ -318,6 +318,9 @@ _COMPONENT_PATTERNS = [  # first match wins; patterns read transformers' module 
     # Gemma-4's per-layer inputs: their norms, then the projections
     ("norms", r"(per_layer_projection_norm|post_per_layer_input_norm)\."),
     ("other", r"(per_layer_model_projection|per_layer_input_gate|per_layer_projection)\."),
+    # Gemma-3n's AltUp and LAuReL: their norms, then the matrices and the output scale
+    ("norms", r"\.(altup\.router_norm|laurel\.post_laurel_norm)\."),
+    ("other", r"\.(altup|laurel|altup_projections|altup_unembed_projections)\."),
     # OPT: fc1/fc2 directly in the layer
     ("dense_ffn", r"\.(mlp\.|feed_forward\.|ffn\.|(?=fc[12]\.))(gate_proj|up_proj|down_proj"
                   r"|gate_up_proj|c_fc|c_proj|dense_h_to_4h|dense_4h_to_h|fc1|fc2|fc_in|fc_out"
@@ -447,7 +450,7 @@ _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
                           "granite_swa", "granitemoe_swa", "kolibri1", "gemma4_text",
-                          "mimo_v2_flash", "laguna", "gemma4_unified_text"}
+                          "mimo_v2_flash", "laguna", "gemma4_unified_text", "gemma3n_text"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
