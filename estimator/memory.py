@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import compressed
+from . import compressed, shared_block
 from ._frozen import direct_init, fresh, maximum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
@@ -259,7 +259,12 @@ def check_tp(s: ModelSpec, tp: int) -> None:
 @spec_cache(1024)  # geometry only (spec and split sizes), both hashable
 def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
-    dense model; ``tp`` must be one an engine accepts (:func:`check_tp`)."""
+    dense model; ``tp`` must be one an engine accepts (:func:`check_tp`). Zamba2's shared
+    block (:mod:`estimator.shared_block`) is modelled on one GPU only."""
+    if s.shared_block is not None and (tp > 1 or pp > 1):
+        raise EstimatorError("tp" if tp > 1 else "pp", tp if tp > 1 else pp,
+                             "must be 1 for zamba2: how engines place and split its shared "
+                             "attention+MLP block over GPUs is not modelled")
     check_tp(s, tp)
     ep_eff = ep if s.is_moe else 1
     group = math.lcm(tp, ep_eff)
@@ -426,11 +431,42 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
                             + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
-    } if not s.has_layer_shapes and s.compressed_attention is None else (
+    } if not s.has_layer_shapes and s.compressed_attention is None \
+        and s.shared_block is None else _shared_block_weights(s, fmts, lm, tensor_bytes_) \
+        if s.shared_block is not None else (
         _layer_shaped_stage_weights(s, lp, fmts, layers or (0, n_layers), first, last, tp, lm,
                                     tensor_bytes_, vision)
         if s.has_layer_shapes else _compressed_stage_weights(
             s, lp, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_))
+
+
+def _shared_block_weights(s: ModelSpec, fmts: dict[str, str], lm: int, nbytes
+                          ) -> dict[str, int]:
+    """:func:`stage_weight_bytes` of Zamba2 on one GPU (:func:`layout` allows no other): the
+    shared blocks once, the per-use linears and LoRA adapters (matrices: ``attention`` holds
+    the blocks' q/k/v/o, the q/k/v adapters and the linears, ``dense_ffn`` the MLPs and their
+    adapters), every layer's Mamba-2 mixer and norm (:mod:`estimator.shared_block`)."""
+    h, L, V = s.hidden_size, s.num_hidden_layers, s.vocab_size
+    mat, oth = fmts["matrices"], fmts["other"]
+    U, M = len(s.shared_block.uses), shared_block.blocks(s)
+    mlp = shared_block.block_mlp_params(s)
+    mlp_mat = 3 * h * s.intermediate_size
+    m_mat = mixer_matrix_params(s.mixer, h)
+    A = shared_block.adapter_sets(s)
+    attn = (M * shared_block.block_attention_params(s)
+            + A * shared_block.attention_adapter_params(s)
+            + U * shared_block.per_use_linear_params(s))
+    return {
+        "embedding": nbytes(V * h, oth), "attention": nbytes(attn, mat),
+        "dense_ffn": (nbytes(M * mlp_mat + A * shared_block.mlp_adapter_params(s), mat)
+                      + nbytes(M * (mlp - mlp_mat), oth)),
+        "shared_experts": 0, "routed_experts": 0, "router": 0,
+        "norms": nbytes(L * layer_norm_params(s) + norm_params(s, h)
+                        + M * shared_block.block_norm_params(s), oth),
+        "lm_head": nbytes(lm, oth), "other": 0, "vision": 0,
+        "sequence_mixers": (nbytes(L * m_mat, mat)
+                            + nbytes(L * (mixer_params(s.mixer, h) - m_mat), oth)),
+    }
 
 
 def _compressed_stage_weights(s: ModelSpec, lp: LayerParams, fmts: dict[str, str],
@@ -531,11 +567,13 @@ def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int
 def hybrid_counts(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
     """``(softmax-attention layers, mixer layers, FFN-less layers)`` among layers ``[lo, hi)``
     (:attr:`~estimator.spec.ModelSpec.layer_kinds`; Falcon-H1's parallel layers count in
-    both)."""
+    both; Zamba2's uses of its shared block count as attention layers)."""
     hi = s.num_hidden_layers if hi is None else hi
     mix = sum(1 for i in s.mixer_layers if lo <= i < hi)
     none = sum(1 for i in s.mixerless_layers if lo <= i < hi)
     attn = (hi - lo) - none - (0 if s.parallel_mixer else mix)
+    if s.shared_block is not None:  # Zamba2: each use of the shared block attends (and caches)
+        attn = sum(1 for i in s.shared_block.uses if lo <= i < hi)
     return attn, mix, sum(1 for i in s.ffnless_layers if lo <= i < hi)
 
 
@@ -1247,6 +1285,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     notes = []
     if s.compressed_attention is not None:
         notes.append(V4_NOTE)
+    if s.shared_block is not None:
+        notes.append(ZAMBA_NOTE)
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1301,10 +1341,20 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
+#: What inference memory says of Zamba2 (a :class:`~estimator.spec.SharedBlock`).
+ZAMBA_NOTE = ("Zamba2: the shared attention+MLP block's weights counted once (num_mem_blocks "
+              "copies), its KV cache per use (each hybrid layer caches its own K/V, as "
+              "transformers' cache holds them), one GPU only; prefill activations use the "
+              "generic hybrid account (approximate: the 2h-wide concatenated input of each use "
+              "is not counted); the serving engine's start-up figures (KV pool, max "
+              "concurrency) are not modelled for the shared block (vLLM's Zamba2 model file "
+              "was not pinned)")
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
     None where no engine model applies (DeepSeek-V4's compressed caches)."""
-    if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+    if s.compressed_attention is not None or s.shared_block is not None:  # V4_NOTE, ZAMBA_NOTE
         return None
     from . import engine  # engine builds on this module: imported when first used
 

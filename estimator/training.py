@@ -289,6 +289,11 @@ def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
                              "modelled yet (its hyper-connection streams, compressors and "
                              "indexer keep activations the training account does not have); "
                              "parameters, FLOPs and inference memory are")
+    if spec.shared_block is not None:
+        raise EstimatorError("model_type", spec.model_type, "training of Zamba2 is not "
+                             "modelled yet (its shared attention+MLP block saves activations "
+                             "per use on a 2h-wide input, and its gradients accumulate once "
+                             "per block); parameters, FLOPs and inference memory are")
     # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
     return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
                           opts.num_gpus, opts.zero)

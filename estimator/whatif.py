@@ -461,8 +461,8 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
             quality_note=OFFLOAD_QUALITY, source="arXiv 2312.17238",
             offload_cache=c, hit_rate=offload_hit_rate, link=link))
     targets = tuple(lora_targets)
-    if s.compressed_attention is not None:  # DeepSeek-V4: fine-tuning needs the training model
-        return out
+    if s.compressed_attention is not None or s.shared_block is not None:  # V4, Zamba2: fine-
+        return out  # tuning needs the training model
     adapters = lora_adapter_params(s, lora_rank, targets)
     for kind, fmt, quality, src in (
             ("lora", memory.SIXTEEN_BIT_FORMAT, LORA_QUALITY, "arXiv 2106.09685"),

@@ -178,6 +178,10 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert (c.csa_rate, c.hca_rate) == tuple(hf_cfg.compress_rates[k] for k in kinds)
         assert list(c.hash_moe_layers) == [i for i, t in enumerate(hf_cfg.mlp_layer_types)
                                            if t == "hash_moe"]
+    elif family == "zamba2":  # Zamba2Config.__post_init__: the 54-layer schedule, a 4h MLP
+        assert list(spec.shared_block.uses) == hf_cfg.hybrid_layer_ids
+        assert spec.intermediate_size == hf_cfg.intermediate_size == 4 * cfg["hidden_size"]
+        assert spec.num_hidden_layers == len(hf_cfg.layers_block_type)
     elif family == "minimax" and key == "head_dim":
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it

@@ -1,0 +1,223 @@
+"""Zamba2 (``modeling_zamba2.py``, transformers 5.24) against transformers itself.
+
+* parameters: random configs exercising every switch (schedule, ``num_mem_blocks`` below,
+  equal to and above the number of uses, q/k/v adapters on and off, adapter rank, biases,
+  Mamba-2 heads/groups/state/conv, GQA without adapters, tied or untied head) built on the
+  meta device; the total, the Mamba mixers' own parameters and the shared blocks' (counted once,
+  as transformers ties them) must equal ours exactly; the default config too;
+* FLOPs: FlopCounterMode on the eager CPU forward — everything outside the Mamba mixers (the
+  shared blocks on every use, the per-use linears and adapters, the lm_head) equals our forward
+  count without ``sequence_mixers``; the mixers' ``in_proj``/``out_proj`` equal
+  ``2·mixer_matrix_params`` per token and layer;
+* cache: the K/V tensors transformers' cache holds after a forward (batch 2, two lengths)
+  equal ``memory.kv_cache_bytes`` (one K/V per *use*) and the conv/recurrent states
+  ``memory.state_bytes`` (one per layer), the latter constant in length;
+* refusals and bad input: training, tp/pp > 1, the engine's start-up figures; adapters with
+  GQA and unknown layer kinds are one-line errors naming the field (CLI exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+
+import pytest
+
+from estimator import memory
+from estimator.errors import EstimatorError
+from estimator.hf import spec_from_hf_config
+from estimator.params import count_params
+
+
+def _flag(rng: random.Random) -> bool:
+    return rng.random() < 0.5
+
+
+def gen_zamba2(rng: random.Random) -> dict:
+    """A tiny Zamba2 config transformers accepts and runs (adapters need K/V heads = query
+    heads dividing 2h; the Mamba heads divide ``expand·h``, the groups the heads)."""
+    L = rng.randint(2, 7)
+    kinds = [rng.choice(["mamba", "hybrid", "linear_attention"]) for _ in range(L)]
+    if "hybrid" not in kinds:
+        kinds[rng.randrange(L)] = "hybrid"
+    adapters = _flag(rng)
+    a = rng.choice([1, 2, 4])
+    g = a if adapters else rng.choice([x for x in (1, 2, 4) if a % x == 0])
+    h = a * rng.choice([4, 8]) if adapters else rng.choice([16, 24, 32])
+    expand = rng.choice([1, 2])
+    H = rng.choice([x for x in (1, 2, 4) if (expand * h) % x == 0])
+    return {"vocab_size": rng.randint(37, 131), "hidden_size": h, "layers_block_type": kinds,
+            "num_hidden_layers": L,
+            "num_attention_heads": a, "num_key_value_heads": g,
+            "intermediate_size": rng.choice([None, rng.randint(8, 40)]),
+            "mamba_expand": expand, "n_mamba_heads": H,
+            "mamba_ngroups": rng.choice([x for x in (1, 2) if H % x == 0]),
+            "mamba_d_state": rng.choice([4, 8]), "mamba_d_conv": rng.choice([2, 3, 4]),
+            "use_conv_bias": _flag(rng), "add_bias_linear": _flag(rng),
+            "num_mem_blocks": rng.randint(1, 3), "use_shared_attention_adapter": adapters,
+            "adapter_rank": rng.choice([2, 4, 8]), "tie_word_embeddings": _flag(rng),
+            "use_mem_rope": _flag(rng), "chunk_size": 4, "max_position_embeddings": 64,
+            "pad_token_id": 0, "bos_token_id": 0, "eos_token_id": 0}
+
+
+def configs(n: int, salt: str) -> list[dict]:
+    rng = random.Random(f"zamba2-{salt}")
+    return [{"model_type": "zamba2", **gen_zamba2(rng)} for _ in range(n)]
+
+
+PARAM_CASES = configs(12, "params")
+
+
+@pytest.mark.parametrize("cfg", PARAM_CASES, ids=[f"zamba2-{i}" for i in range(12)])
+def test_params_exact(cfg):
+    pytest.importorskip("transformers")
+    from hf_oracle import build, numel
+
+    model = build(cfg)
+    spec = spec_from_hf_config(cfg)
+    p = count_params(spec)
+    assert p.total == numel(model) == p.active_with_embedding, cfg
+    # every layer's Mamba-2 mixer (layers.i.mamba / layers.i.mamba_decoder.mamba)
+    mamba = re.compile(r"\.layers\.\d+\.(mamba_decoder\.)?mamba\.")
+    assert p.sequence_mixers == sum(t.numel() for n, t in model.named_parameters()
+                                    if mamba.search(n)), cfg
+    # the shared blocks: what model.parameters() holds of them (tied copies once), split into
+    # what is shared (attention, MLP, norms) and what each use owns (adapters) + the linears
+    shared = {n: t.numel() for n, t in model.named_parameters() if ".shared_transformer." in n}
+    adapters = sum(v for n, v in shared.items() if "_adapter_list." in n)
+    linears = sum(t.numel() for n, t in model.named_parameters() if re.search(
+        r"\.layers\.\d+\.linear\.", n))
+    assert p.attention + p.dense_ffn == sum(
+        v for n, v in shared.items() if "_adapter_list." not in n and "layernorm" not in n)
+    assert p.other == adapters + linears, cfg
+    assert spec.shared_block.uses == tuple(hf_uses(cfg))
+
+
+def hf_uses(cfg) -> list[int]:
+    from hf_oracle import hf_config
+
+    return hf_config(cfg).hybrid_layer_ids
+
+
+def test_default_config_equals_transformers_and_its_54_layer_schedule():
+    """No schedule given: transformers builds its class default, 54 layers (9 hybrid), and
+    accepts only num_hidden_layers = 54 with it."""
+    pytest.importorskip("transformers")
+    from hf_oracle import build, hf_config, numel
+
+    cfg = {"model_type": "zamba2", "hidden_size": 64, "num_attention_heads": 4,
+           "vocab_size": 101, "num_hidden_layers": 54}
+    spec = spec_from_hf_config(cfg)
+    assert spec.num_hidden_layers == 54 == len(hf_config(cfg).layers_block_type)
+    assert list(spec.shared_block.uses) == hf_config(cfg).hybrid_layer_ids
+    assert count_params(spec).total == numel(build(cfg))
+
+
+def test_weights_and_memory_follow_the_count():
+    from family_configs import assert_weights_and_training_params_add_up  # noqa: F401
+
+    for cfg in PARAM_CASES[:4]:
+        spec = spec_from_hf_config(cfg)
+        pc = count_params(spec)
+        assert sum(memory.weight_bytes(spec, "bf16").values()) == 2 * pc.total
+
+
+FLOP_CASES = configs(3, "flops")
+
+
+@pytest.mark.parametrize("cfg", FLOP_CASES, ids=[f"zamba2-{i}" for i in range(3)])
+def test_flops_outside_the_recurrence_match_flopcountermode(cfg):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import eager_model
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from estimator.flops import forward_flops
+    from estimator.mixers import mixer_matrix_params
+
+    model = eager_model(cfg)
+    spec = spec_from_hf_config(cfg)
+    b, T = 1, 8
+    ids = torch.randint(1, cfg["vocab_size"], (b, T))
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(ids, use_cache=False)
+    counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
+    prefix = f"{type(model).__name__}.model.layers"
+    mods = [f"{prefix}.{i}.mamba_decoder.mamba" if i in spec.shared_block.uses
+            else f"{prefix}.{i}.mamba" for i in range(spec.num_hidden_layers)]
+    mixer_total = sum(counts.get(m, 0) for m in mods)
+    linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
+                    if isinstance(m, torch.nn.Linear)}
+    mixer_linear = sum(c for n, c in counts.items()
+                       if n in linear_names and any(n.startswith(m + ".") for m in mods))
+    ours = forward_flops(spec, b, T, "full", "all")
+    assert counts["Global"] - mixer_total == ours.total - ours.sequence_mixers, cfg
+    n = spec.num_mixer_layers
+    assert mixer_linear == b * T * n * 2 * mixer_matrix_params(spec.mixer, spec.hidden_size)
+
+
+CACHE_CASES = configs(3, "cache")
+
+
+@pytest.mark.parametrize("cfg", CACHE_CASES, ids=[f"zamba2-{i}" for i in range(3)])
+def test_cache_matches_transformers(cfg):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import eager_model
+    from test_hybrids import _cache_bytes
+
+    model = eager_model(cfg)
+    spec = spec_from_hf_config(cfg)
+    b, states = 2, set()
+    for T in (5, 9):
+        ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        with torch.no_grad():
+            out = model(ids, use_cache=True)
+        kv, state = _cache_bytes(out.past_key_values)
+        assert kv == memory.kv_cache_bytes(spec, b, T, "fp32", "transformers") > 0, (T, cfg)
+        assert state == memory.state_bytes(spec, b, "fp32", "transformers") > 0, (T, cfg)
+        states.add(state)
+    assert len(states) == 1
+
+
+def test_training_engine_and_model_parallel_are_refused_with_a_reason():
+    from estimator import estimate
+
+    cfg = PARAM_CASES[0]
+    r = estimate(spec_from_hf_config(cfg), tp=1, pp=1, ep=1)
+    d = r.to_dict()
+    assert "Zamba2" in d["training"]["not_applicable"]
+    assert d["memory"]["inference"]["engine"] is None
+    assert any("Zamba2" in n for n in d["memory"]["inference"]["notes"])
+    for opt in ("tp", "pp"):
+        with pytest.raises(EstimatorError) as e:
+            memory.layout(spec_from_hf_config(cfg), **{"tp": 1, "pp": 1, "ep": 1, opt: 2})
+        assert e.value.field == opt
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"use_shared_attention_adapter": True, "num_key_value_heads": 2},
+     "use_shared_attention_adapter"),
+    ({"layers_block_type": ["mamba", "attention"]}, "layers_block_type[1]"),
+    ({"n_mamba_heads": 3}, "n_mamba_heads"),
+    ({"mamba_ngroups": 3}, "mamba_ngroups"),
+    ({"num_attention_heads": 200}, "num_attention_heads"),
+    ({"layers_block_type": None}, "num_hidden_layers"),
+    ({"layers_block_type": ["mamba"]}, "layers_block_type"),
+])
+def test_bad_config_names_the_field_cli_exit_2(tmp_path, change, field):
+    cfg = {"model_type": "zamba2", "hidden_size": 32, "num_attention_heads": 4,
+           "vocab_size": 101, "num_hidden_layers": 2, "layers_block_type": ["mamba", "hybrid"],
+           **change}
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field
+    p = tmp_path / "z.json"
+    p.write_text(json.dumps(cfg))
+    run = subprocess.run([sys.executable, "-m", "estimator", "report", str(p)],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and field in run.stderr
