@@ -220,6 +220,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                    intermediate_size=None, mamba_d_state=64, mamba_d_conv=4, mamba_expand=2,
                    mamba_ngroups=1, n_mamba_heads=8, add_bias_linear=False, num_mem_blocks=1,
                    use_shared_attention_adapter=False, adapter_rank=128),
+    "zamba": dict(num_key_value_heads=16, tie_word_embeddings=True, attention_hidden_size=None,
+                  attention_head_dim=None, n_mamba_heads=2, attn_layer_period=6,
+                  attn_layer_offset=4, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2,
+                  mamba_dt_rank="auto", mamba_conv_bias=True, mamba_proj_bias=False,
+                  layers_block_type=None),
     "lfm2": dict(num_key_value_heads=8, tie_word_embeddings=True, conv_bias=False,
                  conv_L_cache=3, block_auto_adjust_ff_dim=True, block_multiple_of=256,
                  block_ffn_dim_multiplier=1.0, full_attn_idxs=None),
@@ -1723,6 +1728,68 @@ def _zamba2(r: _Reader, name: str) -> ModelSpec:
                          "builds it",)))
 
 
+def _zamba(r: _Reader, name: str) -> ModelSpec:
+    """Zamba-1 (``modeling_zamba.py``; :class:`~estimator.spec.SharedBlock` with one block and no
+    adapters): every layer a multi-head Mamba-1 block (``ZambaMambaMixer``: ``n_mamba_heads``
+    heads of ``expand·h / n_mamba_heads`` channels, each with its own ``x_proj`` and ``dt_proj``
+    slice — the same parameter, state and FLOP counts as one Mamba-1 of the inner width), its
+    ``hybrid`` layers also run the one shared attention+MLP block on ``concat(hidden,
+    embeddings)`` (``attention_hidden_size`` = 2h; ``attention_head_dim``, default ``2h //
+    heads``; a bias-free gated MLP) and a per-use h×h linear. Default schedule
+    (``ZambaConfig.__post_init__``): layers 0, 1 Mamba, layer 2 hybrid, then layer ``3 + i``
+    hybrid iff ``i % attn_layer_period == attn_layer_offset``."""
+    c = _common(r, name)
+    L, h, a, g = (c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"],
+                  c["num_key_value_heads"])
+    key = "layers_block_type"
+    if r.cfg.get(key) is None:
+        if L < 3:  # the default schedule has 3 fixed entries: transformers refuses fewer layers
+            raise EstimatorError(r.name_of("num_hidden_layers"), L,
+                                 "must be >= 3 without layers_block_type (the default "
+                                 "schedule starts mamba, mamba, hybrid)")
+        per, off = r.opt_int("attn_layer_period", 1), r.opt_int("attn_layer_offset", 0)
+        lt = ["linear_attention", "linear_attention", "hybrid"] + [
+            "hybrid" if i % per == off else "linear_attention" for i in range(L - 3)]
+    else:
+        lt = _hybrid_schedule(r, key, L, ("linear_attention", "hybrid"))
+    width = r.opt("attention_hidden_size")
+    if width is not None and width != 2 * h:  # the block reads concat(hidden, embeddings)
+        raise EstimatorError(r.name_of("attention_hidden_size"), width,
+                             f"must be 2 x hidden_size={2 * h} (or null): the shared block "
+                             "reads the hidden state concatenated with the embeddings")
+    d = r.cfg.get("attention_head_dim", r.cfg.get("head_dim"))
+    d = 2 * h // a if d is None else check_int(r.where + "attention_head_dim", d, 1)
+    if d < 1:
+        raise EstimatorError(r.name_of("num_attention_heads"), a,
+                             f"must not exceed 2 x hidden_size={2 * h} (head_dim = 2h // heads)")
+    if a % g:
+        raise EstimatorError(r.name_of("num_key_value_heads"), g,
+                             f"must divide num_attention_heads={a}")
+    inner = r.opt_int("mamba_expand", 1) * h
+    H = r.opt_int("n_mamba_heads", 1)
+    if inner % H:  # ZambaConfig.validate_architecture
+        raise EstimatorError(r.name_of("n_mamba_heads"), H,
+                             f"must divide the Mamba inner width mamba_expand x hidden_size="
+                             f"{inner}")
+    rank = r.opt("mamba_dt_rank")
+    rank = -(-h // 16) if rank == "auto" else check_int(r.name_of("mamba_dt_rank"), rank, 1)
+    mixer = Mixer(kind="mamba", num_heads=H, head_dim=inner // H,
+                  state_size=r.opt_int("mamba_d_state", 1),
+                  conv_kernel=r.opt_int("mamba_d_conv", 1), dt_rank=rank,
+                  conv_bias=r.flag("mamba_conv_bias"), proj_bias=r.flag("mamba_proj_bias"))
+    uses = _indices(lt, "hybrid")
+    block = SharedBlock(uses=uses, num_blocks=1, tied=c["tie_word_embeddings"])
+    everything = tuple(range(L))
+    return ModelSpec(**{**c, "head_dim": d}, intermediate_size=r.int("intermediate_size"),
+                     norms_per_layer=1, mixer=mixer, mixer_layers=everything,
+                     ffnless_layers=everything, shared_block=block if uses else None,
+                     notes=("one shared attention+MLP block counted once; its FLOPs and KV "
+                            "cache per use (hybrid layer)",) + (() if block.tied else (
+                         "tie_word_embeddings=false: transformers 5.24 then ties no shared "
+                         "block, so every use holds its own copy, counted as transformers "
+                         "builds it",)))
+
+
 def _lfm2_width(r: _Reader, f: int) -> int:
     """LFM2's MLP width (``Lfm2MLP.__init__``): with ``block_auto_adjust_ff_dim``,
     ``int(2f/3)``, times ``block_ffn_dim_multiplier`` when set, rounded up to a multiple of
@@ -2797,6 +2864,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "qwen3_next": _qwen3_next, "jamba": _jamba, "bamba": _bamba,
     "granitemoehybrid": _granitemoehybrid, "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1,
     "lfm2": _lfm2, "lfm2_moe": _lfm2, "minimax": _minimax, "zamba2": _zamba2,
+    "zamba": _zamba,
     # Qwen3.5 (text models; the multimodal wrappers are in WRAPPERS)
     "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
     "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
@@ -2869,6 +2937,7 @@ ARCHITECTURES: dict[str, str] = {
     "NemotronHForCausalLM": "nemotron_h", "FalconH1ForCausalLM": "falcon_h1",
     "Lfm2ForCausalLM": "lfm2", "Lfm2MoeForCausalLM": "lfm2_moe",
     "MiniMaxForCausalLM": "minimax", "Zamba2ForCausalLM": "zamba2",
+    "ZambaForCausalLM": "zamba",
     "Qwen3_5ForCausalLM": "qwen3_5_text", "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
     "Qwen3_5ForConditionalGeneration": "qwen3_5",
     "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",

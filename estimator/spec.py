@@ -173,7 +173,9 @@ class Mixer:
     * ``gated_deltanet``: ``num_heads`` value heads of ``head_dim`` (``linear_num_value_heads``,
       ``linear_value_head_dim``), ``num_k_heads`` key heads of ``head_k_dim``, a depthwise
       causal conv of ``conv_kernel`` over q, k and v.
-    * ``mamba`` (Mamba-1): ``head_dim`` = the inner width ``expand·h`` (``num_heads`` = 1),
+    * ``mamba`` (Mamba-1): ``head_dim`` = the inner width ``expand·h`` (``num_heads`` = 1;
+      Zamba-1's multi-head Mamba-1 has ``num_heads`` heads of ``head_dim``, with the same
+      parameter, state and FLOP counts, which depend on the inner width only),
       ``state_size`` = ``d_state``, ``dt_rank``, conv of ``conv_kernel``; ``bc_norms``: Jamba's
       RMSNorms on dt, B and C; ``weightless_bc_norms``: Falcon-Mamba's, without weights (no
       parameters; they change the tensors training keeps).
