@@ -263,8 +263,8 @@ def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     block (:mod:`estimator.shared_block`) is modelled on one GPU only."""
     if s.shared_block is not None and (tp > 1 or pp > 1):
         raise EstimatorError("tp" if tp > 1 else "pp", tp if tp > 1 else pp,
-                             "must be 1 for zamba2: how engines place and split its shared "
-                             "attention+MLP block over GPUs is not modelled")
+                             f"must be 1 for {s.model_type}: how engines place and split its "
+                             "shared attention+MLP block over GPUs is not modelled")
     check_tp(s, tp)
     ep_eff = ep if s.is_moe else 1
     group = math.lcm(tp, ep_eff)
@@ -1342,13 +1342,13 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
 
 
 #: What inference memory says of Zamba2 (a :class:`~estimator.spec.SharedBlock`).
-ZAMBA_NOTE = ("Zamba2: the shared attention+MLP block's weights counted once (num_mem_blocks "
+ZAMBA_NOTE = ("Zamba/Zamba2: the shared attention+MLP block's weights counted once (num_mem_blocks "
               "copies), its KV cache per use (each hybrid layer caches its own K/V, as "
               "transformers' cache holds them), one GPU only; prefill activations use the "
               "generic hybrid account (approximate: the 2h-wide concatenated input of each use "
               "is not counted); the serving engine's start-up figures (KV pool, max "
-              "concurrency) are not modelled for the shared block (vLLM's Zamba2 model file "
-              "was not pinned)")
+              "concurrency) are not modelled for the shared block (vLLM's Zamba2 model and its "
+              "cache specs were not transcribed)")
 
 
 def engine_figures(s, opts, gpu, lay, models):

@@ -229,7 +229,8 @@ def spec_warnings(s: ModelSpec) -> list[str]:
         out.append(f"sliding_window={s.sliding_window} but no layer uses it "
                    "(sliding_window_layers is empty): every layer attends to the full context")
     if s.shared_block is not None:
-        out.append(f"zamba2: {s.num_mixer_layers} Mamba-2 layers; {len(s.shared_block.uses)} "
+        out.append(f"{s.model_type}: {s.num_mixer_layers} {s.mixer.kind} layers; "
+                   f"{len(s.shared_block.uses)} "
                    "of them also run a shared attention+MLP block (parameters counted once per "
                    "block, FLOPs and KV cache per use)")
     elif s.mixer is not None and s.num_dense_layers == 0 and not s.is_moe:

@@ -290,7 +290,7 @@ def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
                              "indexer keep activations the training account does not have); "
                              "parameters, FLOPs and inference memory are")
     if spec.shared_block is not None:
-        raise EstimatorError("model_type", spec.model_type, "training of Zamba2 is not "
+        raise EstimatorError("model_type", spec.model_type, "training of Zamba/Zamba2 is not "
                              "modelled yet (its shared attention+MLP block saves activations "
                              "per use on a 2h-wide input, and its gradients accumulate once "
                              "per block); parameters, FLOPs and inference memory are")
