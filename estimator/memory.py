@@ -1341,20 +1341,33 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
-#: What inference memory says of Zamba2 (a :class:`~estimator.spec.SharedBlock`).
+#: What inference memory says of Zamba/Zamba2 (a :class:`~estimator.spec.SharedBlock`).
 ZAMBA_NOTE = ("Zamba/Zamba2: the shared attention+MLP block's weights counted once (num_mem_blocks "
               "copies), its KV cache per use (each hybrid layer caches its own K/V, as "
               "transformers' cache holds them), one GPU only; prefill activations use the "
               "generic hybrid account (approximate: the 2h-wide concatenated input of each use "
-              "is not counted); the serving engine's start-up figures (KV pool, max "
-              "concurrency) are not modelled for the shared block (vLLM's Zamba2 model and its "
-              "cache specs were not transcribed)")
+              "is not counted); the engine's start-up figures follow vLLM's Zamba2 (one "
+              "Attention per use, a MambaMixer2 state per layer) where it builds this model "
+              "(zamba2, tied embeddings, K/V heads = query heads), else they are not modelled")
+
+
+def vllm_builds_zamba(s: ModelSpec, engine_name: str) -> bool:
+    """Whether vLLM's ``vllm/model_executor/models/zamba2.py`` builds this spec as transformers
+    counts it: Zamba2 only (vLLM has no Zamba-1), its ``QKVParallelLinear`` has
+    ``num_attention_heads`` K/V heads (no GQA) over ``attention_hidden_size = a·d``, and it ties
+    the lm_head and the ``num_mem_blocks`` blocks whatever ``tie_word_embeddings`` says."""
+    b = s.shared_block
+    return (engine_name == "vllm" and s.model_type == "zamba2" and b.tied
+            and s.num_key_value_heads == s.num_attention_heads
+            and s.num_attention_heads * s.head_dim == 2 * s.hidden_size)
 
 
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
     None where no engine model applies (DeepSeek-V4's compressed caches)."""
-    if s.compressed_attention is not None or s.shared_block is not None:  # V4_NOTE, ZAMBA_NOTE
+    if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+        return None
+    if s.shared_block is not None and not vllm_builds_zamba(s, opts.engine):  # ZAMBA_NOTE
         return None
     from . import engine  # engine builds on this module: imported when first used
 

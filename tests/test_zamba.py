@@ -12,8 +12,10 @@
 * cache: the K/V tensors transformers' cache holds after a forward (batch 2, two lengths)
   equal ``memory.kv_cache_bytes`` (one K/V per *use*) and the conv/recurrent states
   ``memory.state_bytes`` (one per layer), the latter constant in length;
-* refusals and bad input: training, tp/pp > 1, the engine's start-up figures; adapters with
-  GQA and unknown layer kinds are one-line errors naming the field (CLI exit 2).
+* vLLM: the KV plan (Mamba page, hybrid block size, groups) against vLLM's Zamba2 model file
+  and cache specs, transcribed; the engine section only where vLLM builds the model;
+* refusals and bad input: training, tp/pp > 1; adapters with GQA and unknown layer kinds are
+  one-line errors naming the field (CLI exit 2).
 """
 
 from __future__ import annotations
@@ -265,7 +267,6 @@ def test_training_engine_and_model_parallel_are_refused_with_a_reason():
     r = estimate(spec_from_hf_config(cfg), tp=1, pp=1, ep=1)
     d = r.to_dict()
     assert "Zamba2" in d["training"]["not_applicable"]
-    assert d["memory"]["inference"]["engine"] is None
     assert any("Zamba2" in n for n in d["memory"]["inference"]["notes"])
     for opt in ("tp", "pp"):
         with pytest.raises(EstimatorError) as e:
@@ -301,3 +302,59 @@ def test_bad_config_names_the_field_cli_exit_2(tmp_path, change, field):
                          capture_output=True, text=True)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and field in run.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# vLLM's Zamba2 (vllm/model_executor/models/zamba2.py, vllm-project/vllm main 2025-2026)
+# ---------------------------------------------------------------------------------------------
+
+def test_zamba2_vllm_plan_is_vllms_zamba2():
+    """vLLM's ``Zamba2Attention`` builds one ``Attention(num_heads, attention_head_dim)`` per use
+    ("KV cache is unique for every attention layer": ``dpa_list``; ``num_kv_heads`` defaults to
+    ``num_heads``) and every layer a ``MambaMixer2`` whose state is
+    ``Zamba2ForCausalLM.get_mamba_state_shape_from_config`` = ``mamba2_state_shape(expand·h,
+    mamba_ngroups, n_mamba_heads, mamba_headdim, mamba_d_state, mamba_d_conv)``: the plan's
+    Mamba page, hybrid block size and groups (U attention layers, L Mamba layers) are those."""
+    from test_engine import vllm_group_size
+    from test_engine_hybrid import (
+        BF16,
+        MambaStateShapeCalculator,
+        vllm_full_attention_page_size_bytes,
+        vllm_hybrid_block_and_padding,
+        vllm_mamba_page_size_bytes,
+    )
+
+    from estimator import engine
+
+    cfg = {"model_type": "zamba2", "hidden_size": 2560, "num_hidden_layers": 54,
+           "num_attention_heads": 32, "vocab_size": 32000, "n_mamba_heads": 80,
+           "mamba_ngroups": 2, "use_shared_attention_adapter": True, "num_mem_blocks": 2}
+    s = spec_from_hf_config(cfg)
+    shapes = MambaStateShapeCalculator.mamba2_state_shape(1, 5120, 2, 80, 64, 64, 4)
+    mamba = vllm_mamba_page_size_bytes(shapes, (BF16, BF16))
+    assert engine.vllm_mamba_page_bytes(s.mixer, s.hidden_size, 1, "bf16") == mamba
+    attn1 = vllm_full_attention_page_size_bytes(1, 32, 2 * 2560 // 32, BF16)
+    block, padded = vllm_hybrid_block_and_padding(attn1, mamba, 16)
+    plan = engine.vllm_kv_plan(s, "engine", "bf16", "bf16", 1, 0, 54, 8192, 8192)
+    assert (plan.block_size, plan.page, plan.mamba_page) == (block, padded, mamba)
+    size, groups = vllm_group_size([9, 54])
+    assert (plan.group_size, plan.groups) == (size, sum(groups))
+
+
+def test_engine_figures_only_where_vllm_builds_the_model():
+    """vLLM has no Zamba-1 and its Zamba2 attention has no GQA and always ties the lm_head and
+    the shared blocks: the engine section is given for the rest only."""
+    from estimator import estimate
+
+    base = {"model_type": "zamba2", "hidden_size": 64, "num_hidden_layers": 3,
+            "num_attention_heads": 4, "vocab_size": 101,
+            "layers_block_type": ["mamba", "hybrid", "hybrid"]}
+    cases = [(base, True), ({**base, "num_key_value_heads": 2}, False),
+             ({**base, "tie_word_embeddings": False}, False),
+             ({**base, "model_type": "zamba", "intermediate_size": 96,
+               "num_key_value_heads": 4}, False)]
+    for cfg, given in cases:
+        d = estimate(spec_from_hf_config(cfg), tp=1, pp=1, ep=1).to_dict()
+        assert (d["memory"]["inference"]["engine"] is not None) == given, cfg
+    d = estimate(spec_from_hf_config(base), tp=1, pp=1, ep=1, engine="sglang").to_dict()
+    assert d["memory"]["inference"]["engine"] is None
