@@ -236,6 +236,35 @@ def test_flops_outside_the_recurrence_match_flopcountermode(cfg):
     assert mixer_linear == b * T * n * 2 * mixer_matrix_params(m, spec.hidden_size)
 
 
+@pytest.mark.parametrize("cfg", FLOP_CASES, ids=_ids(FLOP_CASES))
+def test_decode_flops_outside_the_recurrence_match_flopcountermode(cfg):
+    """One token after ``ctx`` cached: everything outside the Mamba mixers (the shared blocks on
+    every use over ``ctx + 1`` keys, linears, adapters, lm_head) equals ``decode_flops`` without
+    ``sequence_mixers``."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import eager_model
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from estimator.flops import decode_flops
+
+    model = eager_model(cfg)
+    spec = spec_from_hf_config(cfg)
+    prefix = f"{type(model).__name__}.model.layers"
+    mods = [f"{prefix}.{i}.mamba_decoder.mamba" if i in spec.shared_block.uses
+            else f"{prefix}.{i}.mamba" for i in range(spec.num_hidden_layers)]
+    for ctx in (3, 6):
+        ids = torch.randint(1, cfg["vocab_size"], (1, ctx + 1))
+        with torch.no_grad():
+            cache = model(ids[:, :ctx], use_cache=True).past_key_values
+            with FlopCounterMode(display=False) as fc:
+                model(ids[:, ctx:], past_key_values=cache, use_cache=True)
+        counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
+        mix = sum(counts.get(m, 0) for m in mods)
+        ours = decode_flops(spec, ctx, "transformers")
+        assert counts["Global"] - mix == ours.total - ours.sequence_mixers, (ctx, cfg)
+
+
 CACHE_CASES = configs(3, "cache")
 
 
