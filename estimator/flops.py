@@ -42,7 +42,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from . import compressed
+from . import compressed, shared_block
 from ._frozen import is_value, minimum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
@@ -355,6 +355,9 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     DeepSeek-V4: ``attention_projections`` holds its attention, compressor and indexer
     projections and the hyper-connections' mixing matmuls
     (:func:`estimator.compressed.matmul_params_per_token`).
+    Zamba2 (:mod:`estimator.shared_block`): per *use* of the shared block, its q/k/v/o (reading
+    ``2h``), q/k/v adapters and per-use ``linear`` in ``attention_projections``, its MLP and
+    MLP adapter in ``dense_ffn``; the Mamba-2 mixer of every layer in ``sequence_mixers``.
     Cached per spec (a frozen, hashable dataclass).
     """
     L, h = s.num_hidden_layers, s.hidden_size
@@ -369,6 +372,14 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
             router=router, routed_experts=n_moe * routed_expert_flops_per_token(s),
             shared_experts=n_moe * shared_expert_flops_per_token(s),
             lm_head=lm_head_flops_per_position(s))
+    if s.shared_block is not None:  # Zamba2: the shared block on each of its uses
+        uses = len(s.shared_block.uses)
+        return FlopBreakdown(
+            attention_projections=uses * FLOPS_PER_MAC
+            * shared_block.attention_matmul_params_per_use(s),
+            dense_ffn=uses * FLOPS_PER_MAC * shared_block.mlp_matmul_params_per_use(s),
+            lm_head=lm_head_flops_per_position(s),
+            sequence_mixers=s.num_mixer_layers * sequence_mixer_flops_per_token(s))
     if s.has_layer_shapes:  # Gemma-4: attention and FFN widths by layer
         f, wide = s.intermediate_size, len(s.wide_ffn_layers)
         return FlopBreakdown(

@@ -34,7 +34,16 @@ from typing import Any
 
 from . import vision
 from .errors import EstimatorError
-from .spec import MAX_CONTEXT, MLA, CompressedAttention, Mixer, MoA, ModelSpec, check_int
+from .spec import (
+    MAX_CONTEXT,
+    MLA,
+    CompressedAttention,
+    Mixer,
+    MoA,
+    ModelSpec,
+    SharedBlock,
+    check_int,
+)
 
 #: transformers' defaults for the fields we do not require (checked by tests against the
 #: configuration classes of transformers 5.24). ``None`` means "derived", as transformers does.
@@ -212,6 +221,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                       mamba_n_groups=1, mamba_d_state=256, mamba_d_conv=4, mamba_expand=2,
                       mamba_conv_bias=True, mamba_proj_bias=False, projectors_bias=False,
                       mamba_rms_norm=False),
+    "zamba2": dict(num_key_value_heads=None, tie_word_embeddings=True, layers_block_type=None,
+                   intermediate_size=None, mamba_d_state=64, mamba_d_conv=4, mamba_expand=2,
+                   mamba_ngroups=1, n_mamba_heads=8, add_bias_linear=False, num_mem_blocks=1,
+                   use_shared_attention_adapter=False, adapter_rank=128),
+    "zamba": dict(num_key_value_heads=16, tie_word_embeddings=True, attention_hidden_size=None,
+                  attention_head_dim=None, n_mamba_heads=2, attn_layer_period=6,
+                  attn_layer_offset=4, mamba_d_state=16, mamba_d_conv=4, mamba_expand=2,
+                  mamba_dt_rank="auto", mamba_conv_bias=True, mamba_proj_bias=False,
+                  layers_block_type=None),
     "lfm2": dict(num_key_value_heads=8, tie_word_embeddings=True, conv_bias=False,
                  conv_L_cache=3, block_auto_adjust_ff_dim=True, block_multiple_of=256,
                  block_ffn_dim_multiplier=1.0, full_attn_idxs=None),
@@ -1640,6 +1658,143 @@ def _falcon_h1(r: _Reader, name: str) -> ModelSpec:
                             "muP multipliers are not parameters"))
 
 
+#: ``Zamba2Config``'s default ``layers_block_type`` (``configuration_zamba2.py``, 54 layers:
+#: "Zamba2-2.7B style" per its docstring), in transformers' current names.
+_ZAMBA2_SCHEDULE = (["linear_attention"] + (["linear_attention"] * 5 + ["hybrid"]) * 7
+                    + ["linear_attention"] * 4 + ["hybrid"] + ["linear_attention"] * 3
+                    + ["hybrid"] + ["linear_attention"] * 2)
+
+
+def _zamba2(r: _Reader, name: str) -> ModelSpec:
+    """Zamba2 (``modeling_zamba2.py``; :class:`~estimator.spec.SharedBlock`): every layer a
+    Mamba-2 block (``Zamba2MambaMixer``: ``n_mamba_heads`` heads of ``expand·h /
+    n_mamba_heads``, ``mamba_ngroups`` groups, conv bias always on, ``in_proj``/``out_proj``
+    biases with ``add_bias_linear``, the gated RMSNorm), its ``hybrid`` layers
+    (``layers_block_type``) also run one of ``num_mem_blocks`` shared attention+MLP blocks on
+    ``concat(hidden, embeddings)`` plus a per-use linear and LoRA adapters. Without
+    ``layers_block_type`` the config class's 54-layer schedule applies, so
+    ``num_hidden_layers`` must be 54, as transformers' ``validate_layer_type`` demands. The
+    attention head dim is always ``2h // num_attention_heads`` (``Zamba2Config.__post_init__``
+    overwrites ``attention_head_dim``). transformers ties the shared blocks only with
+    ``tie_word_embeddings`` (``SharedBlock.tied``)."""
+    c = _common(r, name)
+    L, key = c["num_hidden_layers"], "layers_block_type"
+    if r.cfg.get(key) is None:  # the config class's schedule, which transformers only accepts
+        if L != len(_ZAMBA2_SCHEDULE):  # with as many layers (validate_layer_type)
+            raise EstimatorError(r.name_of("num_hidden_layers"), L,
+                                 f"must be {len(_ZAMBA2_SCHEDULE)} without layers_block_type "
+                                 "(transformers' default schedule has that many layers)")
+        lt = list(_ZAMBA2_SCHEDULE)
+    else:
+        lt = _hybrid_schedule(r, key, L, ("linear_attention", "hybrid"))
+    h, a, g = c["hidden_size"], c["num_attention_heads"], c["num_key_value_heads"]
+    d = 2 * h // a
+    if d < 1:
+        raise EstimatorError(r.name_of("num_attention_heads"), a,
+                             f"must not exceed 2 x hidden_size={2 * h} (head_dim = 2h // heads)")
+    if a % g:
+        raise EstimatorError(r.name_of("num_key_value_heads"), g,
+                             f"must divide num_attention_heads={a}")
+    adapters = r.flag("use_shared_attention_adapter")
+    if adapters and (g != a or a * d != 2 * h):
+        raise EstimatorError(r.name_of("use_shared_attention_adapter"), True,
+                             "the q/k/v adapters output 2 x hidden_size: transformers needs "
+                             "num_key_value_heads = num_attention_heads dividing 2 x hidden_size")
+    inner = r.opt_int("mamba_expand", 1) * h
+    H = r.opt_int("n_mamba_heads", 1)
+    if inner % H:
+        raise EstimatorError(r.name_of("n_mamba_heads"), H,
+                             f"must divide the Mamba inner width mamba_expand x hidden_size="
+                             f"{inner}")
+    G = r.opt_int("mamba_ngroups", 1)
+    if H % G:
+        raise EstimatorError(r.name_of("mamba_ngroups"), G, f"must divide n_mamba_heads={H}")
+    bias = r.flag("add_bias_linear")
+    mixer = Mixer(kind="mamba2", num_heads=H, head_dim=inner // H, num_k_heads=G,
+                  state_size=r.opt_int("mamba_d_state", 1),
+                  conv_kernel=r.opt_int("mamba_d_conv", 1), conv_bias=True, proj_bias=bias,
+                  out_bias=bias, gated_norm=True)
+    f = r.opt("intermediate_size")
+    f = 4 * h if not f else check_int(r.name_of("intermediate_size"), f, 1)
+    rank = r.opt_int("adapter_rank", 0)
+    uses = _indices(lt, "hybrid")
+    block = SharedBlock(uses=uses, num_blocks=r.opt_int("num_mem_blocks", 1),
+                        attention_adapter_rank=rank if adapters else 0, mlp_adapter_rank=rank,
+                        tied=c["tie_word_embeddings"])
+    everything = tuple(range(L))
+    return ModelSpec(**{**c, "head_dim": d}, intermediate_size=f, ffn_bias=bias,
+                     norms_per_layer=1, mixer=mixer, mixer_layers=everything,
+                     ffnless_layers=everything, shared_block=block if uses else None,
+                     notes=("one shared attention+MLP block set (num_mem_blocks) counted once; "
+                            "its FLOPs and KV cache per use (hybrid layer)",) + (() if block.tied
+                                                                                  else (
+                         "tie_word_embeddings=false: transformers 5.24 then ties no shared "
+                         "block, so every use holds its own copy, counted as transformers "
+                         "builds it",)))
+
+
+def _zamba(r: _Reader, name: str) -> ModelSpec:
+    """Zamba-1 (``modeling_zamba.py``; :class:`~estimator.spec.SharedBlock` with one block and no
+    adapters): every layer a multi-head Mamba-1 block (``ZambaMambaMixer``: ``n_mamba_heads``
+    heads of ``expand·h / n_mamba_heads`` channels, each with its own ``x_proj`` and ``dt_proj``
+    slice — the same parameter, state and FLOP counts as one Mamba-1 of the inner width), its
+    ``hybrid`` layers also run the one shared attention+MLP block on ``concat(hidden,
+    embeddings)`` (``attention_hidden_size`` = 2h; ``attention_head_dim``, default ``2h //
+    heads``; a bias-free gated MLP) and a per-use h×h linear. Default schedule
+    (``ZambaConfig.__post_init__``): layers 0, 1 Mamba, layer 2 hybrid, then layer ``3 + i``
+    hybrid iff ``i % attn_layer_period == attn_layer_offset``."""
+    c = _common(r, name)
+    L, h, a, g = (c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"],
+                  c["num_key_value_heads"])
+    key = "layers_block_type"
+    if r.cfg.get(key) is None:
+        if L < 3:  # the default schedule has 3 fixed entries: transformers refuses fewer layers
+            raise EstimatorError(r.name_of("num_hidden_layers"), L,
+                                 "must be >= 3 without layers_block_type (the default "
+                                 "schedule starts mamba, mamba, hybrid)")
+        per, off = r.opt_int("attn_layer_period", 1), r.opt_int("attn_layer_offset", 0)
+        lt = ["linear_attention", "linear_attention", "hybrid"] + [
+            "hybrid" if i % per == off else "linear_attention" for i in range(L - 3)]
+    else:
+        lt = _hybrid_schedule(r, key, L, ("linear_attention", "hybrid"))
+    width = r.opt("attention_hidden_size")
+    if width is not None and width != 2 * h:  # the block reads concat(hidden, embeddings)
+        raise EstimatorError(r.name_of("attention_hidden_size"), width,
+                             f"must be 2 x hidden_size={2 * h} (or null): the shared block "
+                             "reads the hidden state concatenated with the embeddings")
+    d = r.cfg.get("attention_head_dim", r.cfg.get("head_dim"))
+    d = 2 * h // a if d is None else check_int(r.where + "attention_head_dim", d, 1)
+    if d < 1:
+        raise EstimatorError(r.name_of("num_attention_heads"), a,
+                             f"must not exceed 2 x hidden_size={2 * h} (head_dim = 2h // heads)")
+    if a % g:
+        raise EstimatorError(r.name_of("num_key_value_heads"), g,
+                             f"must divide num_attention_heads={a}")
+    inner = r.opt_int("mamba_expand", 1) * h
+    H = r.opt_int("n_mamba_heads", 1)
+    if inner % H:  # ZambaConfig.validate_architecture
+        raise EstimatorError(r.name_of("n_mamba_heads"), H,
+                             f"must divide the Mamba inner width mamba_expand x hidden_size="
+                             f"{inner}")
+    rank = r.opt("mamba_dt_rank")
+    rank = -(-h // 16) if rank == "auto" else check_int(r.name_of("mamba_dt_rank"), rank, 1)
+    mixer = Mixer(kind="mamba", num_heads=H, head_dim=inner // H,
+                  state_size=r.opt_int("mamba_d_state", 1),
+                  conv_kernel=r.opt_int("mamba_d_conv", 1), dt_rank=rank,
+                  conv_bias=r.flag("mamba_conv_bias"), proj_bias=r.flag("mamba_proj_bias"))
+    uses = _indices(lt, "hybrid")
+    block = SharedBlock(uses=uses, num_blocks=1, tied=c["tie_word_embeddings"])
+    everything = tuple(range(L))
+    return ModelSpec(**{**c, "head_dim": d}, intermediate_size=r.int("intermediate_size"),
+                     norms_per_layer=1, mixer=mixer, mixer_layers=everything,
+                     ffnless_layers=everything, shared_block=block if uses else None,
+                     notes=("one shared attention+MLP block counted once; its FLOPs and KV "
+                            "cache per use (hybrid layer)",) + (() if block.tied else (
+                         "tie_word_embeddings=false: transformers 5.24 then ties no shared "
+                         "block, so every use holds its own copy, counted as transformers "
+                         "builds it",)))
+
+
 def _lfm2_width(r: _Reader, f: int) -> int:
     """LFM2's MLP width (``Lfm2MLP.__init__``): with ``block_auto_adjust_ff_dim``,
     ``int(2f/3)``, times ``block_ffn_dim_multiplier`` when set, rounded up to a multiple of
@@ -2782,7 +2937,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     # hybrids (issue #13)
     "qwen3_next": _qwen3_next, "jamba": _jamba, "bamba": _bamba,
     "granitemoehybrid": _granitemoehybrid, "nemotron_h": _nemotron_h, "falcon_h1": _falcon_h1,
-    "lfm2": _lfm2, "lfm2_moe": _lfm2, "minimax": _minimax,
+    "lfm2": _lfm2, "lfm2_moe": _lfm2, "minimax": _minimax, "zamba2": _zamba2,
+    "zamba": _zamba,
     # Qwen3.5 (text models; the multimodal wrappers are in WRAPPERS)
     "qwen3_5_text": functools.partial(_qwen3_5, moe=False),
     "qwen3_5_moe_text": functools.partial(_qwen3_5, moe=True),
@@ -2857,7 +3013,8 @@ ARCHITECTURES: dict[str, str] = {
     "BambaForCausalLM": "bamba", "GraniteMoeHybridForCausalLM": "granitemoehybrid",
     "NemotronHForCausalLM": "nemotron_h", "FalconH1ForCausalLM": "falcon_h1",
     "Lfm2ForCausalLM": "lfm2", "Lfm2MoeForCausalLM": "lfm2_moe",
-    "MiniMaxForCausalLM": "minimax",
+    "MiniMaxForCausalLM": "minimax", "Zamba2ForCausalLM": "zamba2",
+    "ZambaForCausalLM": "zamba",
     "Qwen3_5ForCausalLM": "qwen3_5_text", "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
     "Qwen3_5ForConditionalGeneration": "qwen3_5",
     "Qwen3_5MoeForConditionalGeneration": "qwen3_5_moe",

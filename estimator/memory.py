@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import compressed
+from . import compressed, shared_block
 from ._frozen import direct_init, fresh, maximum, spec_cache
 from .errors import EstimatorError
 from .mixers import (
@@ -261,7 +261,12 @@ def check_tp(s: ModelSpec, tp: int) -> None:
 @spec_cache(1024)  # geometry only (spec and split sizes), both hashable
 def layout(s: ModelSpec, tp: int, pp: int, ep: int) -> Layout:
     """The replica layout for ``tp``/``pp``/``ep`` (module docstring); ``ep`` is ignored for a
-    dense model; ``tp`` must be one an engine accepts (:func:`check_tp`)."""
+    dense model; ``tp`` must be one an engine accepts (:func:`check_tp`). Zamba2's shared
+    block (:mod:`estimator.shared_block`) is modelled on one GPU only."""
+    if s.shared_block is not None and (tp > 1 or pp > 1):
+        raise EstimatorError("tp" if tp > 1 else "pp", tp if tp > 1 else pp,
+                             f"must be 1 for {s.model_type}: how engines place and split its "
+                             "shared attention+MLP block over GPUs is not modelled")
     check_tp(s, tp)
     ep_eff = ep if s.is_moe else 1
     group = math.lcm(tp, ep_eff)
@@ -428,11 +433,42 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
                             + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
-    } if not s.has_layer_shapes and s.compressed_attention is None else (
+    } if not s.has_layer_shapes and s.compressed_attention is None \
+        and s.shared_block is None else _shared_block_weights(s, fmts, lm, tensor_bytes_) \
+        if s.shared_block is not None else (
         _layer_shaped_stage_weights(s, lp, fmts, layers or (0, n_layers), first, last, tp, lm,
                                     tensor_bytes_, vision)
         if s.has_layer_shapes else _compressed_stage_weights(
             s, lp, fmts, layers or (0, n_layers), first, last, tp, lm, tensor_bytes_))
+
+
+def _shared_block_weights(s: ModelSpec, fmts: dict[str, str], lm: int, nbytes
+                          ) -> dict[str, int]:
+    """:func:`stage_weight_bytes` of Zamba2 on one GPU (:func:`layout` allows no other): the
+    shared blocks once, the per-use linears and LoRA adapters (matrices: ``attention`` holds
+    the blocks' q/k/v/o, the q/k/v adapters and the linears, ``dense_ffn`` the MLPs and their
+    adapters), every layer's Mamba-2 mixer and norm (:mod:`estimator.shared_block`)."""
+    h, L, V = s.hidden_size, s.num_hidden_layers, s.vocab_size
+    mat, oth = fmts["matrices"], fmts["other"]
+    U, M = len(s.shared_block.uses), shared_block.blocks(s)
+    mlp = shared_block.block_mlp_params(s)
+    mlp_mat = 3 * h * s.intermediate_size
+    m_mat = mixer_matrix_params(s.mixer, h)
+    A = shared_block.adapter_sets(s)
+    attn = (M * shared_block.block_attention_params(s)
+            + A * shared_block.attention_adapter_params(s)
+            + U * shared_block.per_use_linear_params(s))
+    return {
+        "embedding": nbytes(V * h, oth), "attention": nbytes(attn, mat),
+        "dense_ffn": (nbytes(M * mlp_mat + A * shared_block.mlp_adapter_params(s), mat)
+                      + nbytes(M * (mlp - mlp_mat), oth)),
+        "shared_experts": 0, "routed_experts": 0, "router": 0,
+        "norms": nbytes(L * layer_norm_params(s) + norm_params(s, h)
+                        + M * shared_block.block_norm_params(s), oth),
+        "lm_head": nbytes(lm, oth), "other": 0, "vision": 0,
+        "sequence_mixers": (nbytes(L * m_mat, mat)
+                            + nbytes(L * (mixer_params(s.mixer, h) - m_mat), oth)),
+    }
 
 
 def _compressed_stage_weights(s: ModelSpec, lp: LayerParams, fmts: dict[str, str],
@@ -548,11 +584,13 @@ def weight_bytes(s: ModelSpec, dtype: str, vision: bool = True) -> dict[str, int
 def hybrid_counts(s: ModelSpec, lo: int = 0, hi: int | None = None) -> tuple[int, int, int]:
     """``(softmax-attention layers, mixer layers, FFN-less layers)`` among layers ``[lo, hi)``
     (:attr:`~estimator.spec.ModelSpec.layer_kinds`; Falcon-H1's parallel layers count in
-    both)."""
+    both; Zamba2's uses of its shared block count as attention layers)."""
     hi = s.num_hidden_layers if hi is None else hi
     mix = sum(1 for i in s.mixer_layers if lo <= i < hi)
     none = sum(1 for i in s.mixerless_layers if lo <= i < hi)
     attn = (hi - lo) - none - (0 if s.parallel_mixer else mix)
+    if s.shared_block is not None:  # Zamba2: each use of the shared block attends (and caches)
+        attn = sum(1 for i in s.shared_block.uses if lo <= i < hi)
     return attn, mix, sum(1 for i in s.ffnless_layers if lo <= i < hi)
 
 
@@ -1290,6 +1328,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         notes.append(V4_NOTE)
     if s.altup_num_inputs and engine_section and opts.engine == "sglang":
         notes.append(GEMMA3N_SGLANG_NOTE)
+    if s.shared_block is not None:
+        notes.append(ZAMBA_NOTE)
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1350,13 +1390,36 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
+#: What inference memory says of Zamba/Zamba2 (a :class:`~estimator.spec.SharedBlock`).
+ZAMBA_NOTE = ("Zamba/Zamba2: the shared attention+MLP block's weights counted once (num_mem_blocks "
+              "copies), its KV cache per use (each hybrid layer caches its own K/V, as "
+              "transformers' cache holds them), one GPU only; prefill activations use the "
+              "generic hybrid account (approximate: the 2h-wide concatenated input of each use "
+              "is not counted); the engine's start-up figures follow vLLM's Zamba2 (one "
+              "Attention per use, a MambaMixer2 state per layer) where it builds this model "
+              "(zamba2, tied embeddings, K/V heads = query heads), else they are not modelled")
+
+
+def vllm_builds_zamba(s: ModelSpec, engine_name: str) -> bool:
+    """Whether vLLM's ``vllm/model_executor/models/zamba2.py`` builds this spec as transformers
+    counts it: Zamba2 only (vLLM has no Zamba-1), its ``QKVParallelLinear`` has
+    ``num_attention_heads`` K/V heads (no GQA) over ``attention_hidden_size = a·d``, and it ties
+    the lm_head and the ``num_mem_blocks`` blocks whatever ``tie_word_embeddings`` says."""
+    b = s.shared_block
+    return (engine_name == "vllm" and s.model_type == "zamba2" and b.tied
+            and s.num_key_value_heads == s.num_attention_heads
+            and s.num_attention_heads * s.head_dim == 2 * s.hidden_size)
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
     None where no engine model applies (DeepSeek-V4's compressed caches; Gemma-3n under
     SGLang, :data:`GEMMA3N_SGLANG_NOTE`)."""
     if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
         return None
-    if s.altup_num_inputs and opts.engine == "sglang":
+    if s.altup_num_inputs and opts.engine == "sglang":  # GEMMA3N_SGLANG_NOTE
+        return None
+    if s.shared_block is not None and not vllm_builds_zamba(s, opts.engine):  # ZAMBA_NOTE
         return None
     from . import engine  # engine builds on this module: imported when first used
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 
-from . import compressed
+from . import compressed, shared_block
 from ._frozen import spec_cache
 from .errors import EstimatorError
 from .mixers import indexer_params, mixer_params
@@ -536,6 +536,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
     DeepSeek-V4 (:mod:`estimator.compressed`): its attention and compressors in ``attention``,
     its hyper-connections in ``other``, hash tables and score biases in ``buffers``.
+    Zamba2 (:mod:`estimator.shared_block`): the ``M`` shared blocks' attention, MLP and norms
+    once each; the per-use ``linear`` and LoRA adapters in ``other``.
     Active per token (``with_embedding``): ``total − n_moe·(E−k)·expert − L·unused attention
     experts``. Buffers (``e_score_correction_bias``: ``n_moe·E``) and MTP modules are reported
     beside the total, not in it — transformers' causal-LM model has neither as parameters.
@@ -576,6 +578,11 @@ def _count_params(s: ModelSpec) -> ParamCounts:
         attention = compressed.attention_params(s)
         other += compressed.hyper_connection_params(s)
         buffers = compressed.buffers(s)
+    if s.shared_block is not None:  # Zamba2 (estimator.shared_block): blocks once, per-use rest
+        sb = shared_block.params(s)
+        attention, dense_ffn = sb["attention"], sb["dense_ffn"]
+        norms += sb["norms"]
+        other += sb["other"]
     return ParamCounts(
         embedding=embedding, attention=attention, router=router, routed_experts=routed,
         shared_experts=shared, dense_ffn=dense_ffn, norms=norms, lm_head=lm_head, other=other,

@@ -34,7 +34,7 @@ from .limits import (
     MAX_NUMBER_CHARS,
     MAX_STRING_CHARS,
 )
-from .spec import MLA, CompressedAttention, Mixer, MoA, ModelSpec, fields_of
+from .spec import MLA, CompressedAttention, Mixer, MoA, ModelSpec, SharedBlock, fields_of
 
 
 def _config_dir() -> Path:
@@ -487,7 +487,8 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
     kw = dict(d)
     kw.setdefault("name", default_name)
     for key, cls in (("mla", MLA), ("moa", MoA), ("mixer", Mixer),
-                     ("compressed_attention", CompressedAttention)):
+                     ("compressed_attention", CompressedAttention),
+                     ("shared_block", SharedBlock)):
         v = kw.get(key)
         if v is not None and not isinstance(v, (Mapping, cls)):
             raise EstimatorError(key, v, "must be a mapping of its sub-fields, or null")
@@ -495,7 +496,7 @@ def spec_from_fields(d: Mapping[str, Any], default_name: str = "custom") -> Mode
             bad = set(v) - set(fields_of(cls))
             if bad:
                 raise EstimatorError(f"{key}.{sorted(bad)[0]}", v, "unknown field")
-            # DeepSeek-V4's layer lists arrive as lists from YAML/JSON
+            # DeepSeek-V4's and Zamba's layer lists arrive as lists from YAML/JSON
             v = {f: tuple(x) if isinstance(x, list) else x for f, x in v.items()}
             try:
                 kw[key] = cls(**v)

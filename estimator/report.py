@@ -234,7 +234,12 @@ def spec_warnings(s: ModelSpec) -> list[str]:
     if s.sliding_window and not s.sliding_window_layers:
         out.append(f"sliding_window={s.sliding_window} but no layer uses it "
                    "(sliding_window_layers is empty): every layer attends to the full context")
-    if s.mixer is not None and s.num_dense_layers == 0 and not s.is_moe:
+    if s.shared_block is not None:
+        out.append(f"{s.model_type}: {s.num_mixer_layers} {s.mixer.kind} layers; "
+                   f"{len(s.shared_block.uses)} "
+                   "of them also run a shared attention+MLP block (parameters counted once per "
+                   "block, FLOPs and KV cache per use)")
+    elif s.mixer is not None and s.num_dense_layers == 0 and not s.is_moe:
         out.append(f"attention-free: all {s.num_mixer_layers} layers are {s.mixer.kind} mixers "
                    "with no FFN: no KV cache, only a constant per-sequence state "
                    "(memory.inference.state); FLOPs are the projections plus the published "

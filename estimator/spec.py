@@ -118,6 +118,34 @@ class CompressedAttention:
     hash_moe_layers: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class SharedBlock:
+    """Zamba's shared transformer block (``modeling_zamba2.py``, transformers 5.24; Zamba2
+    report arXiv 2411.15242 Fig. 2), everything the spec's other fields cannot say.
+
+    Every layer is a Mamba block (the spec's ``mixer`` on all layers, no FFN of its own). The
+    hybrid layers ``uses`` (``hybrid_layer_ids``) first run a shared transformer block on
+    ``concat(hidden, input embeddings)`` (width ``2h``): RMSNorm(2h), attention whose q/k/v read
+    ``2h`` (``head_dim`` = ``2h // a``) and whose ``o_proj`` writes ``h``, RMSNorm(h) and a gated
+    MLP of the spec's ``intermediate_size`` (``gate_up_proj`` h → 2f, ``down_proj``; biases
+    with ``ffn_bias``); then a per-use ``linear`` h → h whose output is added to the Mamba
+    block's input. ``num_blocks`` (``num_mem_blocks``) such blocks exist, used round-robin, so
+    their parameters count once each; per use (not shared): the ``linear``, the MLP's LoRA
+    adapter (``gate_up_proj_adapter``: h → ``mlp_adapter_rank`` → 2f) and, with
+    ``attention_adapter_rank`` > 0 (``use_shared_attention_adapter``), LoRA adapters on q, k
+    and v (2h → r → 2h each). FLOPs and the KV cache are per use. ``tied`` false: transformers
+    5.24 ties the blocks only when ``tie_word_embeddings`` is true
+    (``PreTrainedModel.get_expanded_tied_weights_keys`` returns no ties otherwise), so each use
+    then owns an untied copy of its block, adapters of every use of that block included.
+    """
+
+    uses: tuple[int, ...]
+    num_blocks: int = 1
+    attention_adapter_rank: int = 0
+    mlp_adapter_rank: int = 0
+    tied: bool = True
+
+
 #: Sequence-mixer kinds other than softmax attention, with the reference each is counted from
 #: (transformers 5.24 ``modeling_*.py``; the paper of the algorithm).
 MIXER_KINDS: dict[str, str] = {
@@ -145,7 +173,9 @@ class Mixer:
     * ``gated_deltanet``: ``num_heads`` value heads of ``head_dim`` (``linear_num_value_heads``,
       ``linear_value_head_dim``), ``num_k_heads`` key heads of ``head_k_dim``, a depthwise
       causal conv of ``conv_kernel`` over q, k and v.
-    * ``mamba`` (Mamba-1): ``head_dim`` = the inner width ``expand·h`` (``num_heads`` = 1),
+    * ``mamba`` (Mamba-1): ``head_dim`` = the inner width ``expand·h`` (``num_heads`` = 1;
+      Zamba-1's multi-head Mamba-1 has ``num_heads`` heads of ``head_dim``, with the same
+      parameter, state and FLOP counts, which depend on the inner width only),
       ``state_size`` = ``d_state``, ``dt_rank``, conv of ``conv_kernel``; ``bc_norms``: Jamba's
       RMSNorms on dt, B and C; ``weightless_bc_norms``: Falcon-Mamba's, without weights (no
       parameters; they change the tensors training keeps).
@@ -233,6 +263,7 @@ class ModelSpec:
     mla: MLA | None = None
     moa: MoA | None = None
     compressed_attention: CompressedAttention | None = None  # DeepSeek-V4
+    shared_block: SharedBlock | None = None  # Zamba2: one attention+MLP block reused
 
     # --- feed-forward -----------------------------------------------------------------------
     intermediate_size: int = 0  # dense-layer FFN width (0 allowed only if every layer is MoE)
@@ -416,7 +447,10 @@ class ModelSpec:
 
     @property
     def num_attention_layers(self) -> int:
-        """Layers with softmax attention (and a KV cache that grows with tokens)."""
+        """Layers with softmax attention (and a KV cache that grows with tokens); Zamba's
+        uses of its shared block (:class:`SharedBlock`), each with its own KV cache."""
+        if self.shared_block is not None:
+            return len(self.shared_block.uses)
         if not self.mixer_layers and not self.mixerless_layers:
             return self.num_hidden_layers
         replaced = 0 if self.parallel_mixer else len(self.mixer_layers)
@@ -658,6 +692,8 @@ def _validate(s: ModelSpec) -> None:
         _validate_layer_shapes(s)
     if s.compressed_attention is not None:
         _validate_compressed(s)
+    if s.shared_block is not None:
+        _validate_shared_block(s)
     check_moe(s)
 
 
@@ -752,6 +788,32 @@ def _validate_compressed(s: ModelSpec) -> None:
     if s.mla is not None or s.moa is not None or s.is_hybrid or s.has_layer_shapes:
         raise EstimatorError("compressed_attention", c, "does not combine with mla, moa, "
                              "hybrid mixers or per-layer attention shapes")
+
+
+def _validate_shared_block(s: ModelSpec) -> None:
+    """Zamba's shared block: uses are layer indices, every layer a Mamba layer without its own
+    FFN, a dense model with plain (non-MLA) attention."""
+    b = s.shared_block
+    if not isinstance(b, SharedBlock):
+        raise EstimatorError("shared_block", b, "must be a SharedBlock or None")
+    check_layer_indices("shared_block.uses", b.uses, s.num_hidden_layers)
+    check_int("shared_block.num_blocks", b.num_blocks, 1)
+    check_int("shared_block.attention_adapter_rank", b.attention_adapter_rank, 0)
+    check_int("shared_block.mlp_adapter_rank", b.mlp_adapter_rank, 0)
+    if not isinstance(b.tied, bool):
+        raise EstimatorError("shared_block.tied", b.tied, "must be true or false")
+    L = s.num_hidden_layers
+    if (s.mixer is None or len(s.mixer_layers) != L or len(s.ffnless_layers) != L
+            or s.parallel_mixer or s.mixerless_layers):
+        raise EstimatorError("shared_block", b, "needs a mixer on every layer and no per-layer "
+                             "FFN (Zamba's Mamba layers)")
+    if (s.num_experts or s.mla is not None or s.moa is not None or s.sliding_window_layers
+            or s.has_layer_shapes or s.compressed_attention is not None):
+        raise EstimatorError("shared_block", b, "does not combine with experts, mla, moa, "
+                             "sliding windows or per-layer attention shapes")
+    if s.intermediate_size < 1:
+        raise EstimatorError("intermediate_size", s.intermediate_size,
+                             "must be >= 1: the shared block has an MLP")
 
 
 def check_moe(s: ModelSpec) -> None:

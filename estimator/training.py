@@ -286,7 +286,8 @@ def default_etp(tp: int, ep: int) -> int:
 def training_refusal(spec: ModelSpec) -> str | None:
     """Why training of ``spec`` is not modelled, or None: the blocks whose saved activations
     the training account does not have (DeepSeek-V4's compressed attention, Gemma-3n's AltUp
-    streams). Every training figure starts from :func:`parallel_plan`, which raises it."""
+    streams, Zamba's shared block). Every training figure starts from :func:`parallel_plan`,
+    which raises it."""
     if spec.compressed_attention is not None:
         return ("training of DeepSeek-V4 is not modelled yet (its hyper-connection streams, "
                 "compressors and indexer keep activations the training account does not have); "
@@ -295,6 +296,10 @@ def training_refusal(spec: ModelSpec) -> str | None:
         return ("training of Gemma-3n is not modelled yet (AltUp's residual streams, LAuReL, "
                 "per-layer inputs and the activation-sparsity top-k keep activations the "
                 "training account does not have); parameters, FLOPs and inference memory are")
+    if spec.shared_block is not None:
+        return ("training of Zamba/Zamba2 is not modelled yet (its shared attention+MLP block "
+                "saves activations per use on a 2h-wide input, and its gradients accumulate once "
+                "per block); parameters, FLOPs and inference memory are")
     return None
 
 

@@ -461,8 +461,8 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
             quality_note=OFFLOAD_QUALITY, source="arXiv 2312.17238",
             offload_cache=c, hit_rate=offload_hit_rate, link=link))
     targets = tuple(lora_targets)
-    if training.training_refusal(s):  # DeepSeek-V4, Gemma-3n: fine-tuning needs the training model
-        return out
+    if training.training_refusal(s):  # V4, Gemma-3n, Zamba: fine-tuning
+        return out  # needs the training model
     adapters = lora_adapter_params(s, lora_rank, targets)
     for kind, fmt, quality, src in (
             ("lora", memory.SIXTEEN_BIT_FORMAT, LORA_QUALITY, "arXiv 2106.09685"),

@@ -89,6 +89,10 @@ REQUIRED: dict[str, dict] = {
                        intermediate_size=96, n_routed_experts=4, num_experts_per_tok=2,
                        moe_intermediate_size=40, moe_shared_expert_intermediate_size=56),
     "falcon_h1": dict(_BASE, intermediate_size=96),
+    # Zamba2Config's default schedule has 54 layers, and transformers accepts no other count
+    "zamba2": dict(_BASE, num_hidden_layers=54),
+    # 9 layers: the default schedule's 2 hybrid layers (transformers cannot tie just one)
+    "zamba": dict(_BASE, num_hidden_layers=9, intermediate_size=96),
     "lfm2": dict(_BASE, intermediate_size=96),
     "lfm2_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, num_experts=4,
                      num_experts_per_tok=2,

@@ -178,6 +178,19 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert (c.csa_rate, c.hca_rate) == tuple(hf_cfg.compress_rates[k] for k in kinds)
         assert list(c.hash_moe_layers) == [i for i, t in enumerate(hf_cfg.mlp_layer_types)
                                            if t == "hash_moe"]
+    elif family == "zamba2":  # Zamba2Config.__post_init__: the 54-layer schedule, a 4h MLP
+        assert list(spec.shared_block.uses) == hf_cfg.hybrid_layer_ids
+        assert spec.intermediate_size == hf_cfg.intermediate_size == 4 * cfg["hidden_size"]
+        assert spec.num_hidden_layers == len(hf_cfg.layers_block_type)
+    elif family == "zamba":  # ZambaConfig.__post_init__: schedule, 2h-wide block, head dim
+        for per, off in ((6, 4), (2, 0), (1, 0)):
+            c = {**cfg, "attn_layer_period": per, "attn_layer_offset": off,
+                 "num_hidden_layers": 9}
+            hc = hf_oracle.hf_config(c)
+            assert list(spec_from_hf_config(c).shared_block.uses) == [
+                i for i, t in enumerate(hc.layers_block_type) if t == "hybrid"]
+        assert hf_cfg.attention_hidden_size == 2 * cfg["hidden_size"]
+        assert spec.head_dim == hf_cfg.attention_head_dim
     elif family == "minimax" and key == "head_dim":
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it

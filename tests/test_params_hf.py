@@ -37,9 +37,10 @@ from estimator.params import count_params  # noqa: E402
 
 CONFIGS_PER_FAMILY = 12
 # hybrids (linear attention, Mamba, short conv) are checked in tests/test_hybrids.py
-# LongCat-Flash has its own tests (tests/test_longcat.py: sublayers, zero-computation experts)
+# LongCat-Flash has its own tests (tests/test_longcat.py: sublayers, zero-computation experts),
+# Zamba and Zamba2 too (tests/test_zamba.py: shared blocks, per-use adapters)
 ALL_TYPES = sorted(set([*FAMILIES, "llama4"]) - set(hybrid_configs.GENERATORS)
-                   - {"longcat_flash"})
+                   - {"longcat_flash", "zamba2", "zamba"})
 
 # ----------------------------------------------------------------------------------------------
 # random configs, one generator per family
