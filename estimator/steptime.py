@@ -232,7 +232,8 @@ def gemm_bandwidth(gpu) -> float:
     """Bytes per second a GEMM streams its operands at: the measured
     ``gemm_bf16_weight_tbs_by_m`` (the weights-bound small-M GEMMs of run 4, 1.9-2.1 TB/s on an
     H200: 0.44 of its 4.8 TB/s datasheet, below the copy's 0.86) at its best, as that fraction
-    of this GPU's HBM bandwidth (the H200's fraction where the GPU has none)."""
+    of this GPU's HBM bandwidth (the H200's fraction where the GPU has none). The pessimistic
+    end: DeepGEMM's published bytes-bound FP8 shapes stream at 0.45-0.80 of the H800's."""
     meas, _ = _measured(gpu)
     table = meas.get("gemm_bf16_weight_tbs_by_m")
     ref = gpu if meas is gpu.measured else get_gpu(REFERENCE_MEASURED_GPU)
@@ -268,9 +269,10 @@ def linear_seconds(gpu, m: float, n: int, k: int, groups: int, peak: float,
     On the measured shape the memory term stays under the measurement, so the curve is
     unchanged there; GEMMs with few rows per weight (many local experts, few tokens each) pay
     for reading the weights and, in the wgrad, for the fp32 accumulator. Tile and wave
-    quantization are left out: a fixed 128×256 tile over the SMs predicts DeepGEMM's published
-    small-M shapes 2-5× too slow (kernels pick tiles and split K per shape;
-    tests/test_steptime.py)."""
+    quantization (NVIDIA Matrix Multiplication Background User's Guide §3.2) are left out: a
+    fixed 128×256 tile over 132 SMs predicts DeepGEMM's published small-M FP8 shapes (README,
+    first release) 2-5× too slow — kernels pick tiles (DeepGEMM: "unaligned block sizes") and
+    split K per shape."""
     compute = 2 * groups * m * n * k / (peak * gemm_efficiency(gpu, m))
     bw = gemm_bandwidth(gpu)
     a, w, o = operand_bytes, operand_bytes, GEMM_OUTPUT_BYTES
