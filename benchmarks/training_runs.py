@@ -4,7 +4,13 @@ model's prediction from the published layout (no MFU given).
     python benchmarks/training_runs.py
 """
 
-from estimator.published_runs import load_runs, predict
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # runnable from a checkout without PYTHONPATH (as bench.py)
+
+from estimator.published_runs import load_runs, predict  # noqa: E402
 
 
 def main() -> None:

@@ -5,12 +5,15 @@ One rank of each pipeline stage is followed through a step of ``grad_accum`` mic
 * **Compute** (:func:`stage_compute`): the stage's matmul FLOPs per micro-batch from
   :mod:`estimator.flops`, split by tensor/context/expert parallelism, each GEMM at the fraction
   of peak a GEMM with that many rows reaches (:func:`gemm_efficiency`: the GPU's own measured
-  curve in ``configs/hardware.yaml``, else the H200's, a Hopper measurement), the attention core
-  at the measured FlashAttention rate (:func:`attention_efficiency`). Backward = 2 × forward
-  (:data:`estimator.flops.BACKWARD_PER_FORWARD`), plus recomputation. With ``dtype='fp8'``
-  the linear layers run on the FP8 tensor cores and the attention core, router and LM head in
-  bf16 (DeepSeek-V3 report §3.3.1: "the embedding module, the output head, MoE gating modules,
-  normalization operators, and attention operators" keep their original precision).
+  curve in ``configs/hardware.yaml``, else the H200's, a Hopper measurement); the FFN, expert
+  and standard-attention GEMMs by their shapes (:func:`linear_seconds`: forward, dgrad and
+  wgrad each no faster than the bytes they move, the wgrad accumulating into fp32), the
+  attention core at the measured FlashAttention rate (:func:`attention_efficiency`). Otherwise
+  backward = 2 × forward (:data:`estimator.flops.BACKWARD_PER_FORWARD`), plus recomputation.
+  With ``dtype='fp8'`` the linear layers run on the FP8 tensor cores and the attention core,
+  router and LM head in bf16 (DeepSeek-V3 report §3.3.1: "the embedding module, the output
+  head, MoE gating modules, normalization operators, and attention operators" keep their
+  original precision).
 * **Communication** (:func:`collective_seconds`): every collective of
   :func:`estimator.comm.training_step_volumes` timed with NCCL's α–β model
   (:func:`estimator.comm.collective_time`) over the link its group spans on the GPU's topology
@@ -79,6 +82,15 @@ ADAMW_STATE_TRAFFIC = 12 + 12 + 2
 #: 132; H100 PCIe 114; A100 108; B200 148).
 SM_COUNT = {"h100-sxm": 132, "h800": 132, "h200": 132, "h100-pcie": 114, "a100-40gb": 108,
             "a100-80gb": 108, "b200": 148}
+#: Bytes per element of a GEMM's output (bf16, also under FP8: DeepSeek-V3 report §3.3 keeps
+#: activations between GEMMs in BF16) and of the weight-gradient accumulator: Megatron's
+#: ``--gradient-accumulation-fusion`` (apex ``fused_weight_gradient_mlp_cuda.
+#: wgrad_gemm_accum_fp32``; TE ``fuse_wgrad_accumulation`` / GroupedLinear
+#: ``accumulate_into_main_grad``) runs the weight-gradient GEMM with β = 1 into the fp32
+#: ``main_grad``: every micro-batch reads and writes it (4 + 4 bytes per weight).
+GEMM_OUTPUT_BYTES = 2
+WGRAD_ACCUMULATE_BYTES = 4 + 4
+
 #: SMs DeepEP's normal kernels take for communication while the rest compute (DeepSeek-V3
 #: report §3.2.2: "only 20 SMs are sufficient to fully utilize the bandwidths of IB and
 #: NVLink"; DeepEP's default ``Buffer.num_sms = 20``).
@@ -216,6 +228,61 @@ def copy_efficiency(gpu) -> float:
     return sum(vals) / len(vals)
 
 
+def gemm_bandwidth(gpu) -> float:
+    """Bytes per second a GEMM streams its operands at: the measured
+    ``gemm_bf16_weight_tbs_by_m`` (the weights-bound small-M GEMMs of run 4, 1.9-2.1 TB/s on an
+    H200: 0.44 of its 4.8 TB/s datasheet, below the copy's 0.86) at its best, as that fraction
+    of this GPU's HBM bandwidth (the H200's fraction where the GPU has none). The pessimistic
+    end: DeepGEMM's published bytes-bound FP8 shapes stream at 0.45-0.80 of the H800's."""
+    meas, _ = _measured(gpu)
+    table = meas.get("gemm_bf16_weight_tbs_by_m")
+    ref = gpu if meas is gpu.measured else get_gpu(REFERENCE_MEASURED_GPU)
+    if not table:
+        return gpu.bandwidth_bytes_s * copy_efficiency(gpu)
+    return max(table.values()) * 1e12 / ref.bandwidth_bytes_s * gpu.bandwidth_bytes_s
+
+
+@dataclass(frozen=True)
+class LinearSeconds:
+    """Seconds of one linear layer's GEMMs on one rank: the forward, the input-gradient
+    (dgrad) and the weight-gradient (wgrad) GEMMs."""
+
+    forward: float
+    dgrad: float
+    wgrad: float
+
+
+def linear_seconds(gpu, m: float, n: int, k: int, groups: int, peak: float,
+                   operand_bytes: int) -> LinearSeconds:
+    """``groups`` GEMMs ``(m×k)·(k×n)`` (a linear layer with ``k`` inputs and ``n`` outputs on
+    ``m`` rows; ``groups`` = the local experts of a grouped GEMM, Megatron
+    ``--moe-grouped-gemm``), forward and backward.
+
+    Each of the three GEMMs — forward; dgrad ``(m×n)·(n×k)``; wgrad ``(k×m)·(m×n)``, ``2·m·n·k``
+    FLOPs each — takes the longer of (a roofline, Williams et al. 2009)
+
+    * compute: FLOPs / (``peak`` × :func:`gemm_efficiency` at ``m`` rows), the measured curve;
+    * memory: the bytes it moves — inputs at ``operand_bytes``, outputs at
+      :data:`GEMM_OUTPUT_BYTES`, the weight gradient accumulated into the fp32 ``main_grad``
+      (:data:`WGRAD_ACCUMULATE_BYTES`) — over :func:`gemm_bandwidth`.
+
+    On the measured shape the memory term stays under the measurement, so the curve is
+    unchanged there; GEMMs with few rows per weight (many local experts, few tokens each) pay
+    for reading the weights and, in the wgrad, for the fp32 accumulator. Tile and wave
+    quantization (NVIDIA Matrix Multiplication Background User's Guide §3.2) are left out: a
+    fixed 128×256 tile over 132 SMs predicts DeepGEMM's published small-M FP8 shapes (README,
+    first release) 2-5× too slow — kernels pick tiles (DeepGEMM: "unaligned block sizes") and
+    split K per shape."""
+    compute = 2 * groups * m * n * k / (peak * gemm_efficiency(gpu, m))
+    bw = gemm_bandwidth(gpu)
+    a, w, o = operand_bytes, operand_bytes, GEMM_OUTPUT_BYTES
+    fwd = groups * (a * m * k + w * k * n + o * m * n) / bw
+    dgrad = groups * (a * m * n + w * k * n + o * m * k) / bw
+    wgrad = groups * (a * m * k + a * m * n + WGRAD_ACCUMULATE_BYTES * k * n) / bw
+    return LinearSeconds(forward=maximum(compute, fwd), dgrad=maximum(compute, dgrad),
+                         wgrad=maximum(compute, wgrad))
+
+
 # ----------------------------------------------------------------------------------------------
 # compute of one stage
 # ----------------------------------------------------------------------------------------------
@@ -268,7 +335,10 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     each matrix (GEMM rows ``T``); the routed experts see ``T/tp`` tokens per rank (sequence-
     parallel shard), ``k`` copies each, spread over ``E/ep`` local experts, so each expert GEMM
     has ``T/tp·k·ep·etp/E`` rows; the busiest rank does ``moe_imbalance`` × the mean; a capacity
-    factor pads every expert to ``CF`` × its share (hardware FLOPs). The attention core is the
+    factor pads every expert to ``CF`` × its share (hardware FLOPs). The FFN (dense, shared and
+    routed: one grouped GEMM over the ``E/ep`` local experts) and standard attention
+    projections are timed by shape (:func:`linear_seconds`); MLA/MoA projections, the router and
+    the head at the measured curve for ``T`` rows, backward = 2 × forward. The attention core is the
     causal work a FlashAttention kernel executes, ``1/(tp·cp)`` of it per rank.
 
     The last stage also runs the multi-token-prediction modules when they are trained
@@ -297,22 +367,55 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     lin = n_dense * (attn_proj + dense_ffn)
     if n_mtp:
         lin += n_mtp * flops_mod.matmul_flops(1, 2 * spec.hidden_size, spec.hidden_size)
+    shared = flops_mod.shared_expert_flops_per_token(spec) if n_moe else 0
     if n_moe:
-        lin += n_moe * (attn_proj + flops_mod.shared_expert_flops_per_token(spec))
-    fwd += T * lin / tp / (lin_peak * eff_T)
+        lin += n_moe * (attn_proj + shared)
     model += T * lin // tp
+    # the FFN GEMMs (dense, shared and routed experts) by their shapes (linear_seconds); the
+    # rest of the projections at the measured curve for T rows
+    h = spec.hidden_size
+    n_up = 2 if spec.gated_ffn else 1
+    op_bytes = {"fp8": 1, "fp32": 4}.get(opts.dtype, 2)
+    shaped = [0.0, 0.0, 0.0]  # forward, dgrad, wgrad seconds
+
+    def ffn(layers: int, m: float, width: int, groups: int) -> None:
+        for n_out, k_in in ((n_up * width, h), (h, width)):
+            ls = linear_seconds(gpu, m, n_out, k_in, groups, lin_peak, op_bytes)
+            shaped[0] += layers * ls.forward
+            shaped[1] += layers * ls.dgrad
+            shaped[2] += layers * ls.wgrad
+
+    rest = lin
+    if spec.mla is None and spec.moa is None:  # standard attention: fused QKV (+ Qwen3-Next's
+        # output gate) and the output projection, 1/tp of the heads each
+        a, g, d = spec.num_attention_heads, spec.num_key_value_heads, spec.head_dim
+        q_out = (a + 2 * g + (a if spec.attention_output_gate else 0)) * d
+        for n_out, k_in in ((-(-q_out // tp), h), (h, -(-a * d // tp))):
+            ls = linear_seconds(gpu, T, n_out, k_in, 1, lin_peak, op_bytes)
+            shaped[0] += (n_dense + n_moe) * ls.forward
+            shaped[1] += (n_dense + n_moe) * ls.dgrad
+            shaped[2] += (n_dense + n_moe) * ls.wgrad
+        rest -= (n_dense + n_moe) * attn_proj
+    if n_dense and spec.intermediate_size:
+        ffn(n_dense, T, -(-spec.intermediate_size // tp), 1)
+        rest -= n_dense * dense_ffn
+    if n_moe and spec.num_shared_experts:
+        ffn(n_moe, T, -(-spec.shared_expert_intermediate_size // tp), 1)
+        rest -= n_moe * flops_mod.ffn_flops_per_token(h, spec.shared_expert_intermediate_size,
+                                                      spec.gated_ffn)
+    fwd += T * rest / tp / (lin_peak * eff_T)
     if n_moe:
         router = flops_mod.router_flops_per_token(spec)
         fwd += n_moe * T * router / tp / (bf16_peak * eff_T)
         k, E = spec.num_experts_per_tok, spec.num_experts
         rows_rank = T / tp * k * opts.moe_imbalance
-        rows_expert = rows_rank * ep * etp / E
         pad = opts.capacity_factor if opts.capacity_factor > 0 else 1.0
-        exp_flops = n_moe * (T / tp) * flops_mod.routed_expert_flops_per_token(spec)
-        fwd += exp_flops * opts.moe_imbalance * pad / (lin_peak * gemm_efficiency(gpu,
-                                                                                 rows_expert))
+        # grouped GEMM over the E/ep local experts, each with its expected rows (padded to
+        # capacity), 1/etp of the width
+        rows_expert = rows_rank * ep * etp / E * pad
+        ffn(n_moe, rows_expert, -(-spec.moe_intermediate_size // etp), -(-E // ep))
         model += n_moe * T * (router + flops_mod.routed_expert_flops_per_token(spec)) // tp
-        del rows_rank
+    fwd += shaped[0]
     # attention core: the work the kernel executes (FlashAttention skips the masked half; an
     # eager kernel runs the square), per layer the model's average
     executed = "causal" if opts.flash_attention else "full"
@@ -331,7 +434,7 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
         head = (1 + n_mtp) * T * p.lm_head / tp
         fwd += head / (bf16_peak * eff_T)
         model += int(head)
-    bwd = flops_mod.BACKWARD_PER_FORWARD * fwd
+    bwd = flops_mod.BACKWARD_PER_FORWARD * (fwd - shaped[0]) + shaped[1] + shaped[2]
     # FlashAttention's backward recomputes QKᵀ (flops.flash_attention_recompute_flops)
     if opts.flash_attention:
         heads, d_qk, d_v = flops_mod.attention_dims(spec)
@@ -341,7 +444,8 @@ def stage_compute(spec, opts, plan, gpu, n_dense: int, n_moe: int, first: bool, 
     fwd, bwd, rec, attn_f = (x / sm_share for x in (fwd, bwd, rec, attn_f))
     ew = elementwise_seconds(spec, opts, plan, gpu, n_dense, n_moe, saved_per_layer)
     return StageCompute(forward=fwd, backward=bwd, recompute=rec,
-                        weight_grad=(fwd - attn_f), attention=attn_f * (1 + 2),
+                        weight_grad=(fwd - attn_f - shaped[0] / sm_share
+                                     + shaped[2] / sm_share), attention=attn_f * (1 + 2),
                         model_flops=flops_mod.FORWARD_BACKWARD * model, elementwise=ew)
 
 
@@ -632,6 +736,7 @@ def _step_time(spec, opts, gpu, saved_per_layer=None, forward_per_sequence=None)
     src = _measured(gpu)[1]
     T = opts.micro_batch * -(-opts.seq_len // plan.cp)
     eff = {"source": src, "gemm_rows": T, "gemm_fraction_of_peak": gemm_efficiency(gpu, T),
+           "gemm_stream_bytes_s": gemm_bandwidth(gpu),
            "attention_fraction_of_bf16_peak": attention_efficiency(gpu, opts.seq_len / plan.cp),
            "link_efficiency": dict(LINK_EFFICIENCY)}
     notes = []
@@ -664,7 +769,8 @@ def _local_params(spec, opts, plan, stage: int) -> tuple[int, int]:
     return ne, ex
 
 
-FORMULAS = [gemm_efficiency, attention_efficiency, copy_efficiency, compute_sm_share,
+FORMULAS = [gemm_efficiency, attention_efficiency, copy_efficiency, gemm_bandwidth,
+            linear_seconds, compute_sm_share,
             stage_compute, elementwise_seconds, group_span,
             expected_remote_nodes, collective_seconds, optimizer_seconds, pipeline_seconds,
             step_time]
