@@ -51,7 +51,7 @@ from .mixers import (
     mixer_matrix_params,
     recurrence_flops_per_token,
 )
-from .params import count_params, gate_width
+from .params import count_params, gate_width, gated_norm_params
 from .spec import ModelSpec
 
 #: One multiply-add = 2 floating-point operations (REFERENCE.md §2).
@@ -160,7 +160,8 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
     ``q_a_proj``+``q_b_proj``, ``kv_a_proj_with_mqa`` (h → r_kv + rope), ``kv_b_proj``
     (r_kv → a·(nope + v)) on every position, ``o_proj`` (a·v → h) — Megatron's MLA count;
     DeepSeek Sparse Attention adds its indexer's matrices
-    (:func:`~estimator.mixers.indexer_matrix_params`).
+    (:func:`~estimator.mixers.indexer_matrix_params`); A.X-K2's ``q_gate_proj`` replaces
+    ``q_b_proj`` (:class:`~estimator.spec.MLA`).
     MoA (JetMoE arXiv 2404.07413 §2; ``modeling_jetmoe``): the shared ``kv_proj`` (h → 2·g·d)
     plus ``top_k`` query/output expert pairs (h → g·d → h); the router is in
     :func:`router_flops_per_token`.
@@ -170,6 +171,9 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
         m = s.mla
         if m.q_lora_rank is None:
             q = matmul_flops(1, h, a * m.qk_head_dim)
+        elif m.q_gate:  # A.X-K2's q_gate_proj (2·r_q → a·(qk + v)) instead of q_b_proj
+            q = matmul_flops(1, h, m.q_lora_rank) + matmul_flops(
+                1, 2 * m.q_lora_rank, a * (m.qk_head_dim + m.v_head_dim))
         else:
             q = matmul_flops(1, h, m.q_lora_rank) + matmul_flops(1, m.q_lora_rank,
                                                                  a * m.qk_head_dim)
@@ -335,7 +339,8 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     shared experts, per dense layer the dense FFN, JetMoE's attention router on every layer.
     DeepSeek-V4: ``attention_projections`` holds its attention, compressor and indexer
     projections and the hyper-connections' mixing matmuls
-    (:func:`estimator.compressed.matmul_params_per_token`).
+    (:func:`estimator.compressed.matmul_params_per_token`). A.X-K2's gated-norm MLPs: every
+    layer's in ``attention_projections``, every MoE layer's second one in ``router``.
     Cached per spec (a frozen, hashable dataclass).
     """
     L, h = s.num_hidden_layers, s.hidden_size
@@ -363,9 +368,13 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
                       - ffn_flops_per_token(h, f, s.gated_ffn)),
             lm_head=lm_head_flops_per_position(s),
             per_layer_inputs=per_layer_input_flops_per_token(s))
+    # A.X-K2's gated norms (params.gated_norm_params: h → r → h): the input norm's gate with
+    # the attention projections, the MoE post-attention norm's gate with the router
+    gate = FLOPS_PER_MAC * gated_norm_params(s)
     return FlopBreakdown(
-        attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s),
-        router=router,
+        attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s)
+        + L * gate,
+        router=router + n_moe * gate,
         routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
         shared_experts=n_moe * shared_expert_flops_per_token(s),
         dense_ffn=n_dense * dense_ffn_flops_per_token(s) if n_dense else 0,

@@ -321,6 +321,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                  v_head_dim=128, mlp_layer_types=None, first_k_dense_replace=1,
                  moe_layer_freq=1),
+    # A.X-K2 (AXK2Config; its defaults are A.X-K2-Light's): DeepSeek-V3.2's MLA + DSA with
+    # q_gate_proj, gated RMSNorms, ungrouped routing when n_group is null (_axk2)
+    "axk2": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
+                 q_lora_rank=384, kv_lora_rank=128, qk_nope_head_dim=64, qk_rope_head_dim=32,
+                 v_head_dim=64, mlp_layer_types=None, first_k_dense_replace=1,
+                 moe_layer_freq=1, index_n_heads=16, index_head_dim=128, index_topk=2048,
+                 gated_norm_rank=16),
     # pure state-space models (issue #13): every layer a Mamba mixer, no attention, no FFN
     "mamba": dict(tie_word_embeddings=True, expand=2, state_size=16, conv_kernel=4,
                   time_step_rank="auto", use_bias=False, use_conv_bias=True),
@@ -378,6 +385,10 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "1) to derive mlp_layer_types; the declared field is removed.",
     ("axk1", "moe_layer_freq"): "AXK1Config.__post_init__ pops it from kwargs (default 1) to "
     "derive mlp_layer_types.",
+    ("axk2", "first_k_dense_replace"): "AXK2Config.__post_init__ pops it from kwargs (default "
+    "1) to derive mlp_layer_types; the declared field is removed.",
+    ("axk2", "moe_layer_freq"): "AXK2Config.__post_init__ pops it from kwargs (default 1) to "
+    "derive mlp_layer_types.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -422,7 +433,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "deepseek_v32": _ROUTED, "glm_moe_dsa": _ROUTED, "deepseek_v4": _ROUTED,
     "longcat_flash": {"num_experts": "n_routed_experts", "num_experts_per_tok": "moe_topk"},
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
-    "axk1": _ROUTED,
+    "axk1": _ROUTED, "axk2": _ROUTED,
     "lara_mini": _PLAIN,
     "mimo_v2_flash": _ROUTED, "laguna": _PLAIN,
 }
@@ -2389,6 +2400,28 @@ def _axk1(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(moe_output_norm=bool(spec.moe_layers))
 
 
+def _axk2(r: _Reader, name: str) -> ModelSpec:
+    """A.X-K2 (``modular_axk2.py``): DeepSeek-V3.2 (MLA with the DSA lightning indexer on every
+    layer, DeepSeek-V3's MoE with the correction-bias buffer; no MTP field) with MoE layers from
+    ``mlp_layer_types`` or A.X-K1's legacy rule (:func:`_axk1_moe_layers`), and:
+    ``q_gate_proj`` instead of ``q_b_proj``, whose ``v_head_dim`` half gates the attention
+    output (:class:`~estimator.spec.MLA` ``q_gate``); a gated RMSNorm
+    (``AXK2GatedRMSNorm``, rank ``gated_norm_rank``) as every layer's input norm and every MoE
+    layer's post-attention norm (``gated_norm_rank``). ``n_group``/``topk_group`` (null:
+    ungrouped routing) change which experts a token reaches, not what exists or how many."""
+    if r.opt("q_lora_rank") is None:
+        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type 'axk2' "
+                             "(its q_gate_proj and indexer read the q_a_proj latent)")
+    spec = _deepseek(r, name, v3=True, layers=_axk1_moe_layers, mtp=False)
+    mla = dataclasses.replace(spec.mla, index_n_heads=r.opt_int("index_n_heads", 1),
+                              index_head_dim=r.opt_int("index_head_dim", 1),
+                              index_topk=r.opt_int("index_topk", 1), q_gate=True)
+    return spec.replace(mla=mla, gated_norm_rank=r.opt_int("gated_norm_rank", 1),
+                        notes=spec.notes + (
+                            "DeepSeek Sparse Attention: MLA attends to the index_topk tokens its "
+                            "lightning indexer selects",))
+
+
 _GPT_NAMES = {"max_position_embeddings": "n_positions", "hidden_size": "n_embd",
               "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
 
@@ -2727,6 +2760,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "biogpt": _biogpt, "bitnet": _bitnet, "gpt-sw3": _gpt2,
     "openai-gpt": _renamed(_openai_gpt, _GPT_NAMES), "ctrl": _renamed(_ctrl, _GPT_NAMES),
     "axk1": _axk1,
+    "axk2": _axk2,
     # pure state-space models (issue #13)
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
@@ -2798,6 +2832,7 @@ ARCHITECTURES: dict[str, str] = {
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
     "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
     "CTRLLMHeadModel": "ctrl", "AXK1ForCausalLM": "axk1",
+    "AXK2ForCausalLM": "axk2",
     "MambaForCausalLM": "mamba", "FalconMambaForCausalLM": "falcon_mamba",
     "Mamba2ForCausalLM": "mamba2",
     "OlmoHybridForCausalLM": "olmo_hybrid",

@@ -47,6 +47,7 @@ from .params import (
     gate_width,
     layer_attention_params,
     layer_norm_params,
+    moe_norm_params,
     norm_params,
     router_params,
     shared_expert_params,
@@ -321,6 +322,8 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
         m = s.mla
         q = (h * a_l * m.qk_head_dim if m.q_lora_rank is None
              else h * m.q_lora_rank + m.q_lora_rank * a_l * m.qk_head_dim)
+        if m.q_gate:  # A.X-K2: q_gate_proj (2·r_q → a·(qk + v), split by head) for q_b_proj
+            q = h * m.q_lora_rank + 2 * m.q_lora_rank * a_l * (m.qk_head_dim + m.v_head_dim)
         kv = h * (m.kv_lora_rank + m.qk_rope_head_dim)
         kv += m.kv_lora_rank * a_l * (m.qk_nope_head_dim + m.v_head_dim)
         # DSA's indexer (one key head, Hi small heads): replicated on every TP rank, as the
@@ -420,7 +423,7 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "norms": tensor_bytes_(n_layers * lp.layer_norms
                                + (norm_params(s, h) if last and s.final_norm else 0)
                                + (norm_params(s, h) if first and s.embedding_norm else 0)
-                               + (n_moe * norm_params(s, h) if s.moe_output_norm else 0), oth),
+                               + n_moe * moe_norm_params(s), oth),
         "lm_head": tensor_bytes_(lm, oth),
         "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
@@ -1247,6 +1250,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     notes = []
     if s.compressed_attention is not None:
         notes.append(V4_NOTE)
+    elif is_axk2(s):
+        notes.append(AXK2_NOTE)
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1301,10 +1306,25 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
+#: What inference memory says of A.X-K2 (q_gate_proj and gated RMSNorms, :func:`is_axk2`).
+AXK2_NOTE = ("A.X-K2: KV cache = DeepSeek-V3.2's (MLA latent + the DSA indexer's keys on every "
+             "layer); prefill activations use the generic MLA account (approximate: the "
+             "q_gate_proj output gate and the gated norms' tensors are not counted); the "
+             "serving engine's start-up figures are not modelled: neither vLLM nor SGLang "
+             "sources in reach have an A.X-K2 model to size its pages from")
+
+
+def is_axk2(s: ModelSpec) -> bool:
+    """A.X-K2's blocks (:class:`~estimator.spec.MLA` ``q_gate``, ``gated_norm_rank``): no
+    serving-engine model and no training activation account has them."""
+    return bool(s.gated_norm_rank or (s.mla is not None and s.mla.q_gate))
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
-    None where no engine model applies (DeepSeek-V4's compressed caches)."""
-    if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+    None where no engine model applies (DeepSeek-V4's compressed caches; A.X-K2, which no
+    engine source in reach serves: :data:`AXK2_NOTE`)."""
+    if s.compressed_attention is not None or is_axk2(s):  # see V4_NOTE, AXK2_NOTE
         return None
     from . import engine  # engine builds on this module: imported when first used
 

@@ -284,7 +284,22 @@ def layer_norm_params(s: ModelSpec) -> int:
     (``modeling_olmo2``), 4 in Gemma-2/3 and GLM-4 (pre and post around attention and MLP:
     ``modeling_gemma2``, ``modeling_glm4``), 1 in Cohere's parallel attention+MLP block
     (``modeling_cohere.CohereDecoderLayer``: one input LayerNorm feeds both)."""
-    return s.norms_per_layer * norm_params(s, s.hidden_size)
+    return s.norms_per_layer * norm_params(s, s.hidden_size) + gated_norm_params(s)
+
+
+def gated_norm_params(s: ModelSpec) -> int:
+    """One A.X-K2 gated RMSNorm's gate (``modeling_axk2.AXK2GateMLP``: ``fc1`` h → r, ``fc2``
+    r → h, no biases; r = ``gated_norm_rank``): ``2·h·r``, 0 without. Every layer's input norm
+    has one (in :func:`layer_norm_params`), every MoE layer's post-attention norm another
+    (:func:`moe_norm_params`)."""
+    return 2 * s.hidden_size * s.gated_norm_rank
+
+
+def moe_norm_params(s: ModelSpec) -> int:
+    """Norm parameters an MoE layer has beyond :func:`layer_norm_params`: A.X-K1's norm on the
+    MoE output (``AXK1MoE.post_mlp_layernorm``, width h) and A.X-K2's gate on the
+    post-attention norm (:func:`gated_norm_params`)."""
+    return (norm_params(s, s.hidden_size) if s.moe_output_norm else 0) + gated_norm_params(s)
 
 
 def attention_params(s: ModelSpec) -> int:
@@ -303,6 +318,9 @@ def attention_params(s: ModelSpec) -> int:
         m = s.mla
         if m.q_lora_rank is None:
             q = h * a * m.qk_head_dim
+        elif m.q_gate:  # A.X-K2: q_gate_proj 2·r_q → a·(qk + v) instead of q_b_proj
+            q = (h * m.q_lora_rank + m.q_lora_rank
+                 + 2 * m.q_lora_rank * a * (m.qk_head_dim + m.v_head_dim))
         else:
             q = h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * a * m.qk_head_dim
         kv = (h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
@@ -529,8 +547,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     # the final norm (none in GPT-1) and BLOOM's LayerNorm on the embeddings
     # (modeling_bloom.BloomModel.word_embeddings_layernorm)
     norms = L * layer_norm_params(s) + (s.final_norm + s.embedding_norm) * norm_params(s, h)
-    if s.moe_output_norm:  # A.X-K1: modeling_axk1.AXK1MoE.post_mlp_layernorm
-        norms += n_moe * norm_params(s, h)
+    norms += n_moe * moe_norm_params(s)  # A.X-K1's MoE output norm, A.X-K2's gate
     dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0
@@ -576,5 +593,6 @@ def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
 #: The public formula functions (the app's Methods page renders their docstrings).
 FORMULAS = [count_params, active_convention_of, attention_params, attention_inactive_params,
             mlp_params, expert_params, router_params, shared_expert_params, dense_ffn_params,
-            norm_params, layer_norm_params, mtp_params, real_experts_per_token,
-            zero_expert_active_range, layer_attention_params, per_layer_input_params]
+            norm_params, layer_norm_params, gated_norm_params, moe_norm_params, mtp_params,
+            real_experts_per_token, zero_expert_active_range, layer_attention_params,
+            per_layer_input_params]

@@ -54,6 +54,11 @@ class MLA:
     ``index_n_heads > 0``): a lightning indexer of ``index_n_heads`` heads of
     ``index_head_dim`` scores every previous token and the MLA core attends only to the
     ``index_topk`` best (:mod:`estimator.mixers`, ``indexer_*``). 0 → plain MLA.
+
+    ``q_gate`` (A.X-K2, ``modeling_axk2.AXK2Attention``): ``q_gate_proj`` (2·q_lora_rank →
+    a·(qk_nope + qk_rope + v), no bias; it reads the normed and the raw ``q_a_proj`` output side
+    by side) replaces ``q_b_proj``; its ``v`` half of every head is a sigmoid gate on the
+    attention output before ``o_proj``.
     """
 
     q_lora_rank: int | None
@@ -64,6 +69,7 @@ class MLA:
     index_n_heads: int = 0
     index_head_dim: int = 0
     index_topk: int = 0
+    q_gate: bool = False
 
     @property
     def qk_head_dim(self) -> int:
@@ -258,6 +264,10 @@ class ModelSpec:
     shared_expert_gate: bool = False  # qwen2_moe: sigmoid gate Linear(h, 1)
     router_score_correction_bias: bool = False  # DeepSeek-V3 buffer, in checkpoints
     moe_output_norm: bool = False  # A.X-K1: a norm of width h on each MoE block's output
+    # A.X-K2's gated RMSNorm (modeling_axk2.AXK2GatedRMSNorm): the input norm of every layer and
+    # the post-attention norm of every MoE layer carry a gate MLP h → r → h (no biases, SiLU)
+    # whose sigmoid scales the normed input; r = gated_norm_rank (0: plain norms)
+    gated_norm_rank: int = 0
     # LongCat-Flash's zero-computation experts (arXiv 2509.01322 §2.1): Z identity experts in
     # the router's pool besides the E routed ones. The router scores E + Z and picks its top
     # ``router_top_k`` of them; a zero expert returns its input (no parameters, no FLOPs), so
@@ -531,7 +541,7 @@ _INT_FIELDS_POSITIVE = ("num_hidden_layers", "hidden_size", "vocab_size", "num_a
 _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_experts_per_tok",
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers", "num_zero_experts",
-                      "router_top_k")
+                      "router_top_k", "gated_norm_rank")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
                 "embedding_norm", "final_norm", "sub_norms", "moe_output_norm",
                 "attention_bias",
@@ -618,6 +628,10 @@ def _validate(s: ModelSpec) -> None:
                                  "qk_nope_head_dim + qk_rope_head_dim must be >= 1")
         for n in ("index_n_heads", "index_head_dim", "index_topk"):
             check_int(n, getattr(m, n), 0 if not m.index_n_heads else 1)
+        if not isinstance(m.q_gate, bool):
+            raise EstimatorError("q_gate", m.q_gate, "must be true or false")
+        if m.q_gate and m.q_lora_rank is None:  # q_gate_proj reads the q_a_proj latent
+            raise EstimatorError("q_lora_rank", None, "A.X-K2's q_gate_proj needs a q_lora_rank")
         if m.index_n_heads:
             if m.q_lora_rank is None:  # the indexer's wq_b reads the q_a_proj latent
                 raise EstimatorError("q_lora_rank", None, "DeepSeek Sparse Attention's "

@@ -50,6 +50,7 @@ from .memory import (
     activation_bytes,
     attention_matrix_params,
     cublas_workspace_bytes,
+    is_axk2,
 )
 from .params import (
     attention_params,
@@ -57,6 +58,7 @@ from .params import (
     dense_ffn_params,
     expert_params,
     layer_norm_params,
+    moe_norm_params,
     norm_params,
     router_params,
     shared_expert_params,
@@ -282,13 +284,25 @@ def default_etp(tp: int, ep: int) -> int:
     return 1 if ep > 1 else tp
 
 
+def not_trainable(spec: ModelSpec) -> str | None:
+    """Why training is not modelled for ``spec`` (blocks whose saved tensors the activation
+    account does not have), or None."""
+    if spec.compressed_attention is not None:
+        return ("training of DeepSeek-V4 is not modelled yet (its hyper-connection streams, "
+                "compressors and indexer keep activations the training account does not "
+                "have); parameters, FLOPs and inference memory are")
+    if is_axk2(spec):
+        return ("training of A.X-K2 is not modelled yet (its q_gate_proj output gate and "
+                "gated RMSNorms keep activations the training account does not have); "
+                "parameters, FLOPs and inference memory are")
+    return None
+
+
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
-    if spec.compressed_attention is not None:  # every training figure starts from the plan
-        raise EstimatorError("model_type", spec.model_type, "training of DeepSeek-V4 is not "
-                             "modelled yet (its hyper-connection streams, compressors and "
-                             "indexer keep activations the training account does not have); "
-                             "parameters, FLOPs and inference memory are")
+    why = not_trainable(spec)
+    if why:  # every training figure starts from the plan
+        raise EstimatorError("model_type", spec.model_type, why)
     # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
     return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
                           opts.num_gpus, opts.zero)
@@ -485,7 +499,7 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     if s.is_moe:
         moe_ne = (attn + norms + router_params(s) + _cdiv(shared_expert_params(s), tp)
                   + (h if s.moe_output_bias else 0)
-                  + (norm_params(s, h) if s.moe_output_norm else 0))  # A.X-K1
+                  + moe_norm_params(s))  # A.X-K1's MoE output norm, A.X-K2's gate
         moe_e = (s.num_experts // plan.ep) * _cdiv(expert_params(s), plan.etp)
     table = _cdiv(s.vocab_size * h, tp)
     # learned positions (GPT-2's wpe) and BLOOM's embedding norm are replicated, as in

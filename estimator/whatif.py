@@ -461,7 +461,7 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
             quality_note=OFFLOAD_QUALITY, source="arXiv 2312.17238",
             offload_cache=c, hit_rate=offload_hit_rate, link=link))
     targets = tuple(lora_targets)
-    if s.compressed_attention is not None:  # DeepSeek-V4: fine-tuning needs the training model
+    if training.not_trainable(s):  # DeepSeek-V4, A.X-K2: fine-tuning needs the training model
         return out
     adapters = lora_adapter_params(s, lora_rank, targets)
     for kind, fmt, quality, src in (

@@ -268,6 +268,22 @@ def gen_glm_moe_dsa(rng):
     return d
 
 
+def gen_axk2(rng):
+    """A.X-K2: DeepSeek-V3.2's generator (always Q-LoRA, no MTP field) with a gated-norm rank,
+    routing ungrouped (n_group null, A.X-K2-Light) or in one group, and the MoE layers from
+    ``mlp_layer_types`` or the legacy ``first_k_dense_replace`` / ``moe_layer_freq``."""
+    d = gen_deepseek_v32(rng)
+    d.pop("num_nextn_predict_layers", None)
+    d["gated_norm_rank"] = rng.randint(1, 9)
+    if _flag(rng):
+        d["n_group"] = d["topk_group"] = None
+    if "first_k_dense_replace" in d:
+        d["moe_layer_freq"] = rng.randint(1, 2)
+    elif _flag(rng):
+        del d["mlp_layer_types"]  # the default: the first layer dense
+    return d
+
+
 def gen_kimi_linear(rng):
     """Kimi-Linear: KDA + MLA (NoPE), the schedule from ``layer_types``, the checkpoint's
     1-based ``linear_attn_config`` lists, or the default (every 4th layer from the 5th MLA)."""
