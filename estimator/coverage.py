@@ -28,8 +28,8 @@ REASONS: dict[str, str] = {
               "minimax_m3_vl_text (sparse indexer attention with its own cache), rwkv "
               "(time/channel mix), xlstm (mLSTM). Loaded today (issue #13): qwen3_next, "
               "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, axk2, mamba, mamba2, "
-              "falcon_mamba, olmo_hybrid, lara_mini",
+              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, axk2, hy_v4, mamba, "
+              "mamba2, falcon_mamba, olmo_hybrid, lara_mini",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
@@ -58,8 +58,6 @@ DETAILS: dict[str, str] = {
                     "shared across the last layers",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
-    "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
-             "hyper-connections (hc_mult residual streams), attention sinks and an output gate",
     "modernbert-decoder": "the first layer has no attention norm, and a prediction head (an h x h "
                           "dense and a LayerNorm) runs before the lm_head",
 }
@@ -92,7 +90,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
     ),
     "not_yet": (
         "beam", "cpmant", "doge", "dory", "gemma3n_text",
-        "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
+        "gpt_neox_japanese", "modernbert-decoder",
     ),
 }
 

@@ -50,8 +50,9 @@ from .mixers import (
     indexer_score_flops_per_pair,
     mixer_matrix_params,
     recurrence_flops_per_token,
+    shared_indexer_layers,
 )
-from .params import count_params, gate_width, gated_norm_params
+from .params import count_params, gate_width, gated_norm_params, hyper_connection_params
 from .spec import ModelSpec
 
 #: One multiply-add = 2 floating-point operations (REFERENCE.md §2).
@@ -179,8 +180,9 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
                                                                  a * m.qk_head_dim)
         kv = (matmul_flops(1, h, m.kv_lora_rank + m.qk_rope_head_dim)
               + matmul_flops(1, m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim)))
+        gate = matmul_flops(1, h, a * m.v_head_dim) if m.gate_proj else 0  # HY-V4's gate_proj
         # DeepSeek Sparse Attention: the indexer's wq_b, wk and weights_proj on every token
-        return q + kv + matmul_flops(1, a * m.v_head_dim, h) + FLOPS_PER_MAC * \
+        return q + kv + gate + matmul_flops(1, a * m.v_head_dim, h) + FLOPS_PER_MAC * \
             indexer_matrix_params(m, h)
     if s.moa is not None:
         kv = matmul_flops(1, h, 2 * g * d)
@@ -371,9 +373,14 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     # A.X-K2's gated norms (params.gated_norm_params: h → r → h): the input norm's gate with
     # the attention projections, the MoE post-attention norm's gate with the router
     gate = FLOPS_PER_MAC * gated_norm_params(s)
+    # HY-V4: no indexer matrices on layers that share a top-k; the hyper-connections' fn / hc_fn
+    # mixing matmuls (F.linear on the n·h-wide streams) with the attention projections
+    extra = FLOPS_PER_MAC * hyper_connection_params(s)[0]
+    if s.mla is not None:
+        extra -= shared_indexer_layers(s) * FLOPS_PER_MAC * indexer_matrix_params(s.mla, h)
     return FlopBreakdown(
         attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s)
-        + L * gate,
+        + L * gate + extra,
         router=router + n_moe * gate,
         routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
         shared_experts=n_moe * shared_expert_flops_per_token(s),
@@ -409,7 +416,8 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
         # position x attends min(x, topk): the sliding-window count with w = topk, causal; eager
         # runs the full square and masks), the indexer over every previous key
         pairs_x2 = n_full * attended_pairs_x2(seq_len, s.mla.index_topk, attention)
-        indexer = (batch * n_full * attended_pairs_x2(seq_len, None, attention)
+        indexer = (batch * (n_full - shared_indexer_layers(s))
+                   * attended_pairs_x2(seq_len, None, attention)
                    * indexer_score_flops_per_pair(s.mla) // 2)
     else:
         pairs_x2 = n_full * attended_pairs_x2(seq_len, None, attention)
@@ -629,7 +637,8 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     k_full, k_win = decode_keys(s, context_len)
     indexer = 0
     if s.mla is not None and s.mla.index_n_heads:  # DSA: the indexer scores every cached key,
-        indexer = (L - n_window) * k_full * indexer_score_flops_per_pair(s.mla)
+        indexer = ((L - n_window - shared_indexer_layers(s)) * k_full
+                   * indexer_score_flops_per_pair(s.mla))
         k_full = minimum(k_full, s.mla.index_topk)  # the MLA core only the top-k
     key_sum = (L - n_window) * k_full + n_window * k_win
     one = _per_token or per_token_flops(s)
@@ -637,8 +646,8 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     heads, d_qk, d_v = attention_dims(s)
     if s.mla is not None:
         m = s.mla
-        if mla_layout == "engine":
-            proj = L * mla_absorbed_flops_per_token(s)
+        if mla_layout == "engine":  # per layer: the absorbed projections for the usual ones
+            proj += L * (mla_absorbed_flops_per_token(s) - attention_projection_flops_per_token(s))
             d_qk, d_v = m.kv_lora_rank + m.qk_rope_head_dim, m.kv_lora_rank
         else:
             proj += L * context_len * matmul_flops(1, m.kv_lora_rank,

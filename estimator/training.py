@@ -51,6 +51,7 @@ from .memory import (
     attention_matrix_params,
     cublas_workspace_bytes,
     is_axk2,
+    is_hy_v4,
 )
 from .params import (
     attention_params,
@@ -295,6 +296,10 @@ def not_trainable(spec: ModelSpec) -> str | None:
         return ("training of A.X-K2 is not modelled yet (its q_gate_proj output gate and "
                 "gated RMSNorms keep activations the training account does not have); "
                 "parameters, FLOPs and inference memory are")
+    if is_hy_v4(spec):
+        return ("training of HY-V4 is not modelled yet (its hyper-connection streams, output "
+                "gate and attention sinks keep activations the training account does not "
+                "have); parameters, FLOPs and inference memory are")
     return None
 
 

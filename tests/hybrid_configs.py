@@ -284,6 +284,26 @@ def gen_axk2(rng):
     return d
 
 
+def gen_hy_v4(rng):
+    """HY-V4: MLA + the DSA indexer on the ``indexer_types`` "full" layers (explicit, the first
+    always full, or the default every-4th rule), output gate, sinks, ``hc_mult`` streams, the
+    MoE layers from ``mlp_layer_types`` or the default (first layer dense)."""
+    t = _trunk(rng)
+    L = t["num_hidden_layers"]
+    E = rng.randint(2, 6)
+    d = {**t, **_mla(rng), "n_routed_experts": E, "num_experts_per_tok": rng.randint(1, min(3, E)),
+         "moe_intermediate_size": rng.randint(4, 24), "intermediate_size": rng.randint(8, 40),
+         "q_lora_rank": rng.choice([4, 8, 12]), "n_shared_experts": rng.randint(0, 2),
+         "index_n_heads": rng.choice([1, 2, 4]), "index_topk": rng.choice([2, 3, 5, 64]),
+         "hc_mult": rng.randint(1, 4)}
+    d["index_head_dim"] = d["qk_rope_head_dim"] + rng.choice([0, 2, 4])
+    if _flag(rng):
+        d["mlp_layer_types"] = _kinds(rng, L, "dense", "sparse")
+    if _flag(rng):
+        d["indexer_types"] = ["full"] + _kinds(rng, L - 1, "full", "shared")
+    return d
+
+
 def gen_kimi_linear(rng):
     """Kimi-Linear: KDA + MLA (NoPE), the schedule from ``layer_types``, the checkpoint's
     1-based ``linear_attn_config`` lists, or the default (every 4th layer from the 5th MLA)."""
