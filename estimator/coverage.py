@@ -25,8 +25,8 @@ REASONS: dict[str, str] = {
               "minimax_m3_vl_text (sparse indexer attention with its own cache), rwkv "
               "(time/channel mix), xlstm (mLSTM). Loaded today (issue #13): qwen3_next, "
               "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, mamba, mamba2, "
-              "falcon_mamba, olmo_hybrid, lara_mini, zamba, zamba2",
+              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, axk2, hy_v4, mamba, "
+              "mamba2, falcon_mamba, olmo_hybrid, lara_mini, zamba, zamba2",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
@@ -42,12 +42,6 @@ REASONS: dict[str, str] = {
 #: What each ``not_yet`` family has that the spec cannot say yet, read from its transformers
 #: 5.24 ``modeling_*.py`` (appended to the reason by :func:`why_not`).
 DETAILS: dict[str, str] = {
-    "axk2": "A.X-K2: DeepSeek-V3.2's MLA + DSA indexer, but q_gate_proj (2·q_lora_rank → "
-            "heads·(qk_head_dim + v_head_dim), reading the normed and the raw query latent) "
-            "replaces q_b_proj and its v_head_dim half gates the attention output; a gated "
-            "RMSNorm (an h → gated_norm_rank → h SiLU MLP whose sigmoid scales the normed "
-            "input) before every attention and every MoE block; ungrouped routing when "
-            "n_group is null",
     "beam": "a per-head gate bias (gate_bias, one per query head) on its attention output gate, "
             "which the spec's gate (attention_output_gate) cannot say",
     "cpmant": "CPM-Ant: segment embeddings, a learned relative-position bias table and its own "
@@ -59,8 +53,6 @@ DETAILS: dict[str, str] = {
             "on the lm_head",
     "gpt_neox_japanese": "only the last layer's attention has an output bias (dense_bias), and "
                          "the MLP width is int(hidden_size x intermediate_multiple_size)",
-    "hy_v4": "a sparse-attention indexer shared across layers (indexer_types) and DeepSeek-V4's "
-             "hyper-connections (hc_mult residual streams), attention sinks and an output gate",
     "modernbert-decoder": "the first layer has no attention norm, and a prediction head (an h x h "
                           "dense and a LayerNorm) runs before the lm_head",
 }
@@ -92,8 +84,8 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "hrm_text", "reformer", "zaya",
     ),
     "not_yet": (
-        "axk2", "beam", "cpmant", "doge", "dory",
-        "gpt_neox_japanese", "hy_v4", "modernbert-decoder",
+        "beam", "cpmant", "doge", "dory",
+        "gpt_neox_japanese", "modernbert-decoder",
     ),
 }
 

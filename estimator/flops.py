@@ -50,8 +50,9 @@ from .mixers import (
     indexer_score_flops_per_pair,
     mixer_matrix_params,
     recurrence_flops_per_token,
+    shared_indexer_layers,
 )
-from .params import count_params, gate_width
+from .params import count_params, gate_width, gated_norm_params, hyper_connection_params
 from .spec import ModelSpec
 
 #: One multiply-add = 2 floating-point operations (REFERENCE.md §2).
@@ -163,7 +164,8 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
     ``q_a_proj``+``q_b_proj``, ``kv_a_proj_with_mqa`` (h → r_kv + rope), ``kv_b_proj``
     (r_kv → a·(nope + v)) on every position, ``o_proj`` (a·v → h) — Megatron's MLA count;
     DeepSeek Sparse Attention adds its indexer's matrices
-    (:func:`~estimator.mixers.indexer_matrix_params`).
+    (:func:`~estimator.mixers.indexer_matrix_params`); A.X-K2's ``q_gate_proj`` replaces
+    ``q_b_proj`` (:class:`~estimator.spec.MLA`).
     MoA (JetMoE arXiv 2404.07413 §2; ``modeling_jetmoe``): the shared ``kv_proj`` (h → 2·g·d)
     plus ``top_k`` query/output expert pairs (h → g·d → h); the router is in
     :func:`router_flops_per_token`.
@@ -173,13 +175,17 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
         m = s.mla
         if m.q_lora_rank is None:
             q = matmul_flops(1, h, a * m.qk_head_dim)
+        elif m.q_gate:  # A.X-K2's q_gate_proj (2·r_q → a·(qk + v)) instead of q_b_proj
+            q = matmul_flops(1, h, m.q_lora_rank) + matmul_flops(
+                1, 2 * m.q_lora_rank, a * (m.qk_head_dim + m.v_head_dim))
         else:
             q = matmul_flops(1, h, m.q_lora_rank) + matmul_flops(1, m.q_lora_rank,
                                                                  a * m.qk_head_dim)
         kv = (matmul_flops(1, h, m.kv_lora_rank + m.qk_rope_head_dim)
               + matmul_flops(1, m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim)))
+        gate = matmul_flops(1, h, a * m.v_head_dim) if m.gate_proj else 0  # HY-V4's gate_proj
         # DeepSeek Sparse Attention: the indexer's wq_b, wk and weights_proj on every token
-        return q + kv + matmul_flops(1, a * m.v_head_dim, h) + FLOPS_PER_MAC * \
+        return q + kv + gate + matmul_flops(1, a * m.v_head_dim, h) + FLOPS_PER_MAC * \
             indexer_matrix_params(m, h)
     if s.moa is not None:
         kv = matmul_flops(1, h, 2 * g * d)
@@ -358,6 +364,8 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
     Zamba2 (:mod:`estimator.shared_block`): per *use* of the shared block, its q/k/v/o (reading
     ``2h``), q/k/v adapters and per-use ``linear`` in ``attention_projections``, its MLP and
     MLP adapter in ``dense_ffn``; the Mamba-2 mixer of every layer in ``sequence_mixers``.
+    A.X-K2's gated-norm MLPs: every layer's in ``attention_projections``, every MoE layer's
+    second one in ``router``.
     Cached per spec (a frozen, hashable dataclass).
     """
     L, h = s.num_hidden_layers, s.hidden_size
@@ -394,9 +402,18 @@ def per_token_flops(s: ModelSpec) -> FlopBreakdown:
             lm_head=lm_head_flops_per_position(s),
             per_layer_inputs=per_layer_input_flops_per_token(s),
             residual_streams=residual_stream_flops_per_token(s))
+    # A.X-K2's gated norms (params.gated_norm_params: h → r → h): the input norm's gate with
+    # the attention projections, the MoE post-attention norm's gate with the router
+    gate = FLOPS_PER_MAC * gated_norm_params(s)
+    # HY-V4: no indexer matrices on layers that share a top-k; the hyper-connections' fn / hc_fn
+    # mixing matmuls (F.linear on the n·h-wide streams) with the attention projections
+    extra = FLOPS_PER_MAC * hyper_connection_params(s)[0]
+    if s.mla is not None:
+        extra -= shared_indexer_layers(s) * FLOPS_PER_MAC * indexer_matrix_params(s.mla, h)
     return FlopBreakdown(
-        attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s),
-        router=router,
+        attention_projections=s.num_attention_layers * attention_projection_flops_per_token(s)
+        + L * gate + extra,
+        router=router + n_moe * gate,
         routed_experts=n_moe * routed_expert_flops_per_token(s) if n_moe else 0,
         shared_experts=n_moe * shared_expert_flops_per_token(s),
         dense_ffn=n_dense * dense_ffn_flops_per_token(s) if n_dense else 0,
@@ -431,7 +448,8 @@ def _forward(s: ModelSpec, p: FlopBreakdown, batch: int, seq_len: int, attention
         # position x attends min(x, topk): the sliding-window count with w = topk, causal; eager
         # runs the full square and masks), the indexer over every previous key
         pairs_x2 = n_full * attended_pairs_x2(seq_len, s.mla.index_topk, attention)
-        indexer = (batch * n_full * attended_pairs_x2(seq_len, None, attention)
+        indexer = (batch * (n_full - shared_indexer_layers(s))
+                   * attended_pairs_x2(seq_len, None, attention)
                    * indexer_score_flops_per_pair(s.mla) // 2)
     else:
         pairs_x2 = n_full * attended_pairs_x2(seq_len, None, attention)
@@ -652,7 +670,8 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     k_full, k_win = decode_keys(s, context_len)
     indexer = 0
     if s.mla is not None and s.mla.index_n_heads:  # DSA: the indexer scores every cached key,
-        indexer = (L - n_window) * k_full * indexer_score_flops_per_pair(s.mla)
+        indexer = ((L - n_window - shared_indexer_layers(s)) * k_full
+                   * indexer_score_flops_per_pair(s.mla))
         k_full = minimum(k_full, s.mla.index_topk)  # the MLA core only the top-k
     key_sum = (L - n_window) * k_full + n_window * k_win
     one = _per_token or per_token_flops(s)
@@ -660,8 +679,8 @@ def decode_flops(s: ModelSpec, context_len: int, mla_layout: str = "engine",
     heads, d_qk, d_v = attention_dims(s)
     if s.mla is not None:
         m = s.mla
-        if mla_layout == "engine":
-            proj = L * mla_absorbed_flops_per_token(s)
+        if mla_layout == "engine":  # per layer: the absorbed projections for the usual ones
+            proj += L * (mla_absorbed_flops_per_token(s) - attention_projection_flops_per_token(s))
             d_qk, d_v = m.kv_lora_rank + m.qk_rope_head_dim, m.kv_lora_rank
         else:
             proj += L * context_len * matmul_flops(1, m.kv_lora_rank,

@@ -344,6 +344,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                  q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                  v_head_dim=128, mlp_layer_types=None, first_k_dense_replace=1,
                  moe_layer_freq=1),
+    # A.X-K2 (AXK2Config; its defaults are A.X-K2-Light's): DeepSeek-V3.2's MLA + DSA with
+    # q_gate_proj, gated RMSNorms, ungrouped routing when n_group is null (_axk2)
+    "axk2": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
+                 q_lora_rank=384, kv_lora_rank=128, qk_nope_head_dim=64, qk_rope_head_dim=32,
+                 v_head_dim=64, mlp_layer_types=None, first_k_dense_replace=1,
+                 moe_layer_freq=1, index_n_heads=16, index_head_dim=128, index_topk=2048,
+                 gated_norm_rank=16),
+    # HY-V4 (HYV4Config; its defaults are Hy4-preview's): MLA + DSA with shared indexers, an
+    # output gate, sinks, hyper-connections (_hy_v4)
+    "hy_v4": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
+                  q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=192, qk_rope_head_dim=64,
+                  v_head_dim=256, mlp_layer_types=None, indexer_types=None, index_n_heads=16,
+                  index_head_dim=128, index_topk=2048, hc_mult=4),
     # pure state-space models (issue #13): every layer a Mamba mixer, no attention, no FFN
     "mamba": dict(tie_word_embeddings=True, expand=2, state_size=16, conv_kernel=4,
                   time_step_rank="auto", use_bias=False, use_conv_bias=True),
@@ -401,6 +414,10 @@ DEFAULTS_NOT_IN_TRANSFORMERS: dict[tuple[str, str], str] = {
     "1) to derive mlp_layer_types; the declared field is removed.",
     ("axk1", "moe_layer_freq"): "AXK1Config.__post_init__ pops it from kwargs (default 1) to "
     "derive mlp_layer_types.",
+    ("axk2", "first_k_dense_replace"): "AXK2Config.__post_init__ pops it from kwargs (default "
+    "1) to derive mlp_layer_types; the declared field is removed.",
+    ("axk2", "moe_layer_freq"): "AXK2Config.__post_init__ pops it from kwargs (default 1) to "
+    "derive mlp_layer_types.",
 }
 
 #: Foreign names for the same field (transformers' ``attribute_map`` plus config.json variants).
@@ -445,7 +462,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "deepseek_v32": _ROUTED, "glm_moe_dsa": _ROUTED, "deepseek_v4": _ROUTED,
     "longcat_flash": {"num_experts": "n_routed_experts", "num_experts_per_tok": "moe_topk"},
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
-    "axk1": _ROUTED,
+    "axk1": _ROUTED, "axk2": _ROUTED, "hy_v4": _ROUTED,
     "lara_mini": _PLAIN,
     "mimo_v2_flash": _ROUTED, "laguna": _PLAIN,
 }
@@ -2549,6 +2566,69 @@ def _axk1(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(moe_output_norm=bool(spec.moe_layers))
 
 
+def _axk2(r: _Reader, name: str) -> ModelSpec:
+    """A.X-K2 (``modular_axk2.py``): DeepSeek-V3.2 (MLA with the DSA lightning indexer on every
+    layer, DeepSeek-V3's MoE with the correction-bias buffer; no MTP field) with MoE layers from
+    ``mlp_layer_types`` or A.X-K1's legacy rule (:func:`_axk1_moe_layers`), and:
+    ``q_gate_proj`` instead of ``q_b_proj``, whose ``v_head_dim`` half gates the attention
+    output (:class:`~estimator.spec.MLA` ``q_gate``); a gated RMSNorm
+    (``AXK2GatedRMSNorm``, rank ``gated_norm_rank``) as every layer's input norm and every MoE
+    layer's post-attention norm (``gated_norm_rank``). ``n_group``/``topk_group`` (null:
+    ungrouped routing) change which experts a token reaches, not what exists or how many."""
+    if r.opt("q_lora_rank") is None:
+        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type 'axk2' "
+                             "(its q_gate_proj and indexer read the q_a_proj latent)")
+    spec = _deepseek(r, name, v3=True, layers=_axk1_moe_layers, mtp=False)
+    mla = dataclasses.replace(spec.mla, index_n_heads=r.opt_int("index_n_heads", 1),
+                              index_head_dim=r.opt_int("index_head_dim", 1),
+                              index_topk=r.opt_int("index_topk", 1), q_gate=True)
+    return spec.replace(mla=mla, gated_norm_rank=r.opt_int("gated_norm_rank", 1),
+                        notes=spec.notes + (
+                            "DeepSeek Sparse Attention: MLA attends to the index_topk tokens its "
+                            "lightning indexer selects",))
+
+
+def _hy_v4(r: _Reader, name: str) -> ModelSpec:
+    """HY-V4 (``modular_hy_v4.py``): MLA (Q-LoRA, ``q_lora_rank`` required) with DSA's lightning
+    indexer (``HYV4Indexer``: DeepSeek-V3.2's weights) on the ``indexer_types`` "full" layers
+    (default layer 0 and every 4th from layer 1; "shared" layers reuse the previous top-k and
+    build none: ``MLA.indexer_layers``), a sigmoid output gate ``gate_proj`` (h → a·v), one sink
+    logit per head, and ``hc_mult`` hyper-connection streams (``HYV4HyperConnection`` before
+    attention and FFN, ``HYV4HyperHead`` before the final norm). Dense MLP / MoE per
+    ``mlp_layer_types`` (default the first layer dense); the MoE is GLM-4.7-Flash's (sigmoid
+    router with the correction-bias buffer, ``n_shared_experts`` fused shared experts).
+    ``num_key_value_heads`` is set to the heads (``HYV4Config.__post_init__``); the MTP layers
+    are skipped by transformers (``_keys_to_ignore_on_load_unexpected``): not counted."""
+    if r.opt("q_lora_rank") is None:
+        raise EstimatorError(r.name_of("q_lora_rank"), None, "required for model_type 'hy_v4' "
+                             "(its attention and indexer read the q_a_proj latent)")
+    spec = _deepseek(r, name, v3=True, layers=_sparse_mlp_layer_types(lambda r: 1), mtp=False)
+    L = spec.num_hidden_layers
+    kinds = r.opt("indexer_types")
+    if kinds is None:
+        kinds = ["full" if i == 0 or (i - 1) % 4 == 0 else "shared" for i in range(L)]
+    if not isinstance(kinds, (list, tuple)) or len(kinds) != L:
+        raise EstimatorError(r.where + "indexer_types", kinds,
+                             f"must list {L} indexer kinds (one per layer)")
+    for i, k in enumerate(kinds):
+        if k not in ("full", "shared"):
+            raise EstimatorError(r.where + f"indexer_types[{i}]", k, "must be 'full' or 'shared'")
+    if kinds and kinds[0] == "shared":  # HYV4Attention.forward raises on it
+        raise EstimatorError(r.where + "indexer_types[0]", "shared", "the first layer must run "
+                             "its own indexer ('full'): a shared layer reuses an earlier top-k")
+    full = tuple(i for i, k in enumerate(kinds) if k == "full")
+    mla = dataclasses.replace(spec.mla, index_n_heads=r.opt_int("index_n_heads", 1),
+                              index_head_dim=r.opt_int("index_head_dim", 1),
+                              index_topk=r.opt_int("index_topk", 1), gate_proj=True,
+                              indexer_layers=full if len(full) < L else ())
+    return spec.replace(mla=mla, attention_sinks=True, hc_mult=r.opt_int("hc_mult", 1),
+                        notes=spec.notes + (
+                            "DeepSeek Sparse Attention: MLA attends to the index_topk tokens its "
+                            "lightning indexer selects" + (
+                                f" ({L - len(full)} of {L} layers reuse an earlier layer's "
+                                "top-k)" if len(full) < L else ""),))
+
+
 _GPT_NAMES = {"max_position_embeddings": "n_positions", "hidden_size": "n_embd",
               "num_attention_heads": "n_head", "num_hidden_layers": "n_layer"}
 
@@ -2957,6 +3037,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "biogpt": _biogpt, "bitnet": _bitnet, "gpt-sw3": _gpt2,
     "openai-gpt": _renamed(_openai_gpt, _GPT_NAMES), "ctrl": _renamed(_ctrl, _GPT_NAMES),
     "axk1": _axk1,
+    "axk2": _axk2,
+    "hy_v4": _hy_v4,
     # pure state-space models (issue #13)
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
@@ -3032,6 +3114,7 @@ ARCHITECTURES: dict[str, str] = {
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",
     "BitNetForCausalLM": "bitnet", "OpenAIGPTLMHeadModel": "openai-gpt",
     "CTRLLMHeadModel": "ctrl", "AXK1ForCausalLM": "axk1",
+    "AXK2ForCausalLM": "axk2", "HYV4ForCausalLM": "hy_v4",
     "MambaForCausalLM": "mamba", "FalconMambaForCausalLM": "falcon_mamba",
     "Mamba2ForCausalLM": "mamba2",
     "OlmoHybridForCausalLM": "olmo_hybrid",

@@ -37,8 +37,10 @@ from .errors import EstimatorError
 from .mixers import (
     indexer_key_bytes_per_token,
     indexer_matrix_params,
+    indexer_params,
     mixer_matrix_params,
     mixer_params,
+    shared_indexer_layers,
     state_elements,
 )
 from .params import (
@@ -46,8 +48,10 @@ from .params import (
     dense_ffn_params,
     expert_params,
     gate_width,
+    hyper_connection_params,
     layer_attention_params,
     layer_norm_params,
+    moe_norm_params,
     norm_params,
     residual_stream_params,
     router_params,
@@ -328,11 +332,14 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
         m = s.mla
         q = (h * a_l * m.qk_head_dim if m.q_lora_rank is None
              else h * m.q_lora_rank + m.q_lora_rank * a_l * m.qk_head_dim)
+        if m.q_gate:  # A.X-K2: q_gate_proj (2·r_q → a·(qk + v), split by head) for q_b_proj
+            q = h * m.q_lora_rank + 2 * m.q_lora_rank * a_l * (m.qk_head_dim + m.v_head_dim)
         kv = h * (m.kv_lora_rank + m.qk_rope_head_dim)
         kv += m.kv_lora_rank * a_l * (m.qk_nope_head_dim + m.v_head_dim)
+        gate = h * a_l * m.v_head_dim if m.gate_proj else 0  # HY-V4's gate_proj, colwise
         # DSA's indexer (one key head, Hi small heads): replicated on every TP rank, as the
         # latent projections are
-        return q + kv + a_l * m.v_head_dim * h + indexer_matrix_params(m, h)
+        return q + kv + gate + a_l * m.v_head_dim * h + indexer_matrix_params(m, h)
     if s.moa is not None:
         return 2 * h * d * g_l + s.moa.num_experts * 2 * h * d * g_l
     gate = h * d * a_l if s.attention_output_gate else 0  # Qwen3-Next's gate, with q
@@ -408,6 +415,15 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         n_attn, n_mix, n_ffnless = hybrid_counts(s, *(layers or (0, n_layers)))
         n_dense -= n_ffnless
     v_l = _cdiv(V, tp)
+    lo, hi = layers or (0, n_layers)
+    # HY-V4: the stage's layers that share an indexer's top-k hold no indexer (matrices
+    # replicated like the latent projections, its k_norm split with the other vectors), and its
+    # hyper-connections (replicated: not in transformers' tp plan), the head on the last stage
+    no_idx = shared_indexer_layers(s, lo, hi)
+    idx_mat = no_idx * indexer_matrix_params(s.mla, h) if no_idx else 0
+    idx_vec = no_idx * _cdiv(indexer_params(s.mla, h) - indexer_matrix_params(s.mla, h), tp) \
+        if no_idx else 0
+    hc = sum(hyper_connection_params(s, hi - lo, last))
     lm = 0
     if last:
         if not s.tie_word_embeddings or pp > 1:
@@ -415,8 +431,8 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         lm += v_l if s.lm_head_bias else 0  # its own tensor even when the weight is tied (CTRL)
     return {
         "embedding": tensor_bytes_(v_l * h + s.position_embeddings * h, oth) if first else 0,
-        "attention": (tensor_bytes_(n_attn * lp.attn_mat, mat)
-                      + tensor_bytes_(n_attn * lp.attn_extra, oth)),
+        "attention": (tensor_bytes_(n_attn * lp.attn_mat - idx_mat, mat)
+                      + tensor_bytes_(n_attn * lp.attn_extra - idx_vec, oth)),
         "dense_ffn": (tensor_bytes_(n_dense * lp.dense_mat, mat)
                       + tensor_bytes_(n_dense * lp.dense_extra, oth)),
         "shared_experts": (tensor_bytes_(n_moe * lp.shared_mat, mat)
@@ -427,9 +443,9 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
         "norms": tensor_bytes_(n_layers * lp.layer_norms
                                + (norm_params(s, h) if last and s.final_norm else 0)
                                + (norm_params(s, h) if first and s.embedding_norm else 0)
-                               + (n_moe * norm_params(s, h) if s.moe_output_norm else 0), oth),
+                               + n_moe * moe_norm_params(s), oth),
         "lm_head": tensor_bytes_(lm, oth),
-        "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers), oth),
+        "other": tensor_bytes_(n_moe * (lp.moe_other + lp.buffers) + hc, oth),
         "vision": tensor_bytes_(_cdiv(s.vision_params, tp), oth) if first and vision else 0,
         "sequence_mixers": (tensor_bytes_(n_mix * lp.mixer_mat, mat)
                             + tensor_bytes_(n_mix * lp.mixer_extra, oth)) if n_mix else 0,
@@ -652,6 +668,7 @@ def indexer_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = 
         return 0
     lo, hi = layers or (0, s.num_hidden_layers)
     n = hybrid_counts(s, lo, hi)[0] if s.is_hybrid else hi - lo
+    n -= shared_indexer_layers(s, lo, hi)  # HY-V4: layers that share a top-k cache no keys
     return (batch * n * seq_len
             * indexer_key_bytes_per_token(s.mla, kv_layout, BYTES_PER_ELEMENT[kv_dtype]))
 
@@ -717,7 +734,19 @@ def kv_cache_bytes(s: ModelSpec, batch: int, seq_len: int, kv_dtype: str = "bf16
     if s.is_hybrid:  # only softmax-attention layers cache tokens
         n = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))[0]
     tokens = (n - n_slide) * seq_len + n_slide * cached_tokens(seq_len, s.sliding_window)
-    return batch * tokens * kv_bytes_per_token(s, kv_dtype, kv_layout, tp)
+    return (batch * tokens * kv_bytes_per_token(s, kv_dtype, kv_layout, tp)
+            - batch * seq_len * _shared_indexer_key_bytes(s, kv_dtype, kv_layout,
+                                                          *(layers or (0, s.num_hidden_layers))))
+
+
+def _shared_indexer_key_bytes(s: ModelSpec, kv_dtype: str, kv_layout: str, lo: int,
+                              hi: int) -> int:
+    """Indexer-key bytes per token that :func:`kv_bytes_per_token` counts on every layer of
+    ``[lo, hi)`` but HY-V4's top-k-sharing layers do not cache (no indexer: no
+    ``update_indexer``); 0 elsewhere."""
+    n = shared_indexer_layers(s, lo, hi)
+    return n * indexer_key_bytes_per_token(s.mla, kv_layout, BYTES_PER_ELEMENT[kv_dtype]) \
+        if n else 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -977,7 +1006,9 @@ def _stage_models(s: ModelSpec, lay: Layout, dtype: str, kv_dtype: str, kv_layou
         w = stage_weight_bytes(s, lp, fmts, n, n_moe, first, last, lay.tp, lay.pp,
                                vision=vision, layers=(lo, hi))
         acts = activation_model(s, lay, act_b, last, has_dense=n_moe < n, has_moe=n_moe > 0)
-        kv_full, kv_slide = ((n_kv - n_slide) * kv_tok, n_slide * kv_tok)
+        kv_full, kv_slide = ((n_kv - n_slide) * kv_tok
+                             - _shared_indexer_key_bytes(s, kv_dtype, kv_layout, lo, hi),
+                             n_slide * kv_tok)
         if s.has_layer_shapes:  # Gemma-4: shapes and K/V ownership by layer
             kv_full, kv_slide = layer_shaped_kv_bytes_per_token(s, kv_dtype, lay.tp, (lo, hi))
         entries = ()
@@ -1308,7 +1339,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         kv = kv_cache_bytes(s, b, seq, kv_dtype, kv_layout)
     n_kv = hybrid_counts(s)[0] if s.is_hybrid else s.num_hidden_layers
     per_token = (sum(layer_shaped_kv_bytes_per_token(s, kv_dtype)) if s.has_layer_shapes
-                 else n_kv * kv_bytes_per_token(s, kv_dtype, kv_layout))
+                 else n_kv * kv_bytes_per_token(s, kv_dtype, kv_layout)
+                 - _shared_indexer_key_bytes(s, kv_dtype, kv_layout, 0, s.num_hidden_layers))
     if s.compressed_attention is not None:  # DeepSeek-V4: what a long context adds per token
         per_token = sum(nb // rate for nb, rate in compressed.stage_kv_coefficients(
             s, 0, s.num_hidden_layers, BYTES_PER_ELEMENT[kv_dtype], kv_layout)[1])
@@ -1324,8 +1356,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         max_s, limited = max_s_mem, "memory"
 
     notes = []
-    if s.compressed_attention is not None:
-        notes.append(V4_NOTE)
+    if engine_unmodelled(s):  # DeepSeek-V4, A.X-K2, HY-V4
+        notes.append(engine_unmodelled(s))
     if s.altup_num_inputs and engine_section and opts.engine == "sglang":
         notes.append(GEMMA3N_SGLANG_NOTE)
     if s.shared_block is not None:
@@ -1411,11 +1443,56 @@ def vllm_builds_zamba(s: ModelSpec, engine_name: str) -> bool:
             and s.num_attention_heads * s.head_dim == 2 * s.hidden_size)
 
 
+#: What inference memory says of A.X-K2 (q_gate_proj and gated RMSNorms, :func:`is_axk2`).
+AXK2_NOTE = ("A.X-K2: KV cache = DeepSeek-V3.2's (MLA latent + the DSA indexer's keys on every "
+             "layer); prefill activations use the generic MLA account (approximate: the "
+             "q_gate_proj output gate and the gated norms' tensors are not counted); the "
+             "serving engine's start-up figures are not modelled: no upstream vLLM or SGLang "
+             "A.X-K2 model was found to size its pages from (out-of-tree ones built on "
+             "DeepSeek-V3.2's DSA exist; their cache specs were not pinned)")
+
+
+#: What inference memory says of HY-V4 (hyper-connections, shared indexers, :func:`is_hy_v4`).
+HYV4_NOTE = ("HY-V4: KV cache = the MLA latent on every layer + the DSA indexer's keys on the "
+             "layers that run their own indexer (indexer_types 'full'); hyper-connections "
+             "replicated on every TP rank; weights in one dtype (transformers keeps lm_head, "
+             "the hyper-connections, sinks, router and indexer weights_proj/k_norm in fp32: "
+             "not modelled); prefill activations use the generic MLA account (approximate: "
+             "the hc_mult residual streams and the output gate are not counted); the serving "
+             "engine's start-up figures are not modelled: neither vLLM nor SGLang sources in "
+             "reach have an HY-V4 model to size its pages from")
+
+
+def is_hy_v4(s: ModelSpec) -> bool:
+    """HY-V4's blocks (``hc_mult``, :class:`~estimator.spec.MLA` ``gate_proj`` or
+    ``indexer_layers``): no serving-engine model and no training activation account has them."""
+    return bool(s.hc_mult or (s.mla is not None and (s.mla.gate_proj or s.mla.indexer_layers)))
+
+
+def engine_unmodelled(s: ModelSpec) -> str | None:
+    """Why the serving engine's start-up figures are not modelled for ``s`` (the note inference
+    memory shows), or None: DeepSeek-V4's compressed caches, A.X-K2 and HY-V4 (no engine model
+    in reach)."""
+    if s.compressed_attention is not None:
+        return V4_NOTE
+    if is_axk2(s):
+        return AXK2_NOTE
+    if is_hy_v4(s):
+        return HYV4_NOTE
+    return None
+
+
+def is_axk2(s: ModelSpec) -> bool:
+    """A.X-K2's blocks (:class:`~estimator.spec.MLA` ``q_gate``, ``gated_norm_rank``): no
+    serving-engine model and no training activation account has them."""
+    return bool(s.gated_norm_rank or (s.mla is not None and s.mla.q_gate))
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
-    None where no engine model applies (DeepSeek-V4's compressed caches; Gemma-3n under
-    SGLang, :data:`GEMMA3N_SGLANG_NOTE`)."""
-    if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+    None where no engine model applies (:func:`engine_unmodelled`; Gemma-3n under SGLang,
+    :data:`GEMMA3N_SGLANG_NOTE`; Zamba where vLLM does not build it as counted)."""
+    if engine_unmodelled(s):
         return None
     if s.altup_num_inputs and opts.engine == "sglang":  # GEMMA3N_SGLANG_NOTE
         return None

@@ -219,9 +219,21 @@ def indexer_key_bytes_per_token(m: MLA, kv_layout: str, kv_bytes: int) -> int:
             + -(-m.index_head_dim // INDEXER_QUANT_BLOCK) * INDEXER_SCALE_BYTES)
 
 
+def shared_indexer_layers(s, lo: int = 0, hi: int | None = None) -> int:
+    """Layers of ``[lo, hi)`` that reuse an earlier layer's top-k instead of running an indexer
+    (HY-V4's ``indexer_types`` "shared", ``modeling_hy_v4.HYV4Attention``: ``indexer = None``,
+    no indexer weights, keys or scores): what every per-layer indexer count (params, FLOPs,
+    cache) subtracts. 0 unless ``mla.indexer_layers`` lists the layers with an indexer."""
+    m = s.mla
+    hi = s.num_hidden_layers if hi is None else hi
+    if m is None or not m.indexer_layers:
+        return 0
+    return (hi - lo) - sum(1 for i in m.indexer_layers if lo <= i < hi)
+
+
 FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements,
             recurrence_flops_per_token, indexer_matrix_params, indexer_params,
-            indexer_score_flops_per_pair, indexer_key_bytes_per_token]
+            indexer_score_flops_per_pair, indexer_key_bytes_per_token, shared_indexer_layers]
 
 
 # ----------------------------------------------------------------------------------------------

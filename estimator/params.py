@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from . import compressed, shared_block
 from ._frozen import spec_cache
 from .errors import EstimatorError
-from .mixers import indexer_params, mixer_params
+from .mixers import indexer_params, mixer_params, shared_indexer_layers
 from .spec import ModelSpec
 
 #: Names of the active-parameter conventions, in the order reports show them.
@@ -287,7 +287,36 @@ def layer_norm_params(s: ModelSpec) -> int:
     (``modeling_olmo2``), 4 in Gemma-2/3 and GLM-4 (pre and post around attention and MLP:
     ``modeling_gemma2``, ``modeling_glm4``), 1 in Cohere's parallel attention+MLP block
     (``modeling_cohere.CohereDecoderLayer``: one input LayerNorm feeds both)."""
-    return s.norms_per_layer * norm_params(s, s.hidden_size)
+    return s.norms_per_layer * norm_params(s, s.hidden_size) + gated_norm_params(s)
+
+
+def hyper_connection_params(s: ModelSpec, layers: int | None = None,
+                            head: bool = True) -> tuple[int, int]:
+    """``(matrices, vectors)`` of HY-V4's hyper-connections (``modeling_hy_v4``): per layer two
+    ``HYV4HyperConnection`` (``fn`` 2n × n·h, ``base`` 2n, ``scale`` 2), and the
+    ``HYV4HyperHead`` (``hc_fn`` n × n·h, ``hc_base`` n, ``hc_scale`` 1) when ``head``; n =
+    ``hc_mult``, ``layers`` default all. (0, 0) without."""
+    n, h = s.hc_mult, s.hidden_size
+    if not n:
+        return 0, 0
+    L = s.num_hidden_layers if layers is None else layers
+    return (L * 2 * 2 * n * n * h + (n * n * h if head else 0),
+            L * 2 * (2 * n + 2) + (n + 1 if head else 0))
+
+
+def gated_norm_params(s: ModelSpec) -> int:
+    """One A.X-K2 gated RMSNorm's gate (``modeling_axk2.AXK2GateMLP``: ``fc1`` h → r, ``fc2``
+    r → h, no biases; r = ``gated_norm_rank``): ``2·h·r``, 0 without. Every layer's input norm
+    has one (in :func:`layer_norm_params`), every MoE layer's post-attention norm another
+    (:func:`moe_norm_params`)."""
+    return 2 * s.hidden_size * s.gated_norm_rank
+
+
+def moe_norm_params(s: ModelSpec) -> int:
+    """Norm parameters an MoE layer has beyond :func:`layer_norm_params`: A.X-K1's norm on the
+    MoE output (``AXK1MoE.post_mlp_layernorm``, width h) and A.X-K2's gate on the
+    post-attention norm (:func:`gated_norm_params`)."""
+    return (norm_params(s, s.hidden_size) if s.moe_output_norm else 0) + gated_norm_params(s)
 
 
 def attention_params(s: ModelSpec) -> int:
@@ -306,6 +335,9 @@ def attention_params(s: ModelSpec) -> int:
         m = s.mla
         if m.q_lora_rank is None:
             q = h * a * m.qk_head_dim
+        elif m.q_gate:  # A.X-K2: q_gate_proj 2·r_q → a·(qk + v) instead of q_b_proj
+            q = (h * m.q_lora_rank + m.q_lora_rank
+                 + 2 * m.q_lora_rank * a * (m.qk_head_dim + m.v_head_dim))
         else:
             q = h * m.q_lora_rank + m.q_lora_rank + m.q_lora_rank * a * m.qk_head_dim
         kv = (h * (m.kv_lora_rank + m.qk_rope_head_dim) + m.kv_lora_rank
@@ -317,7 +349,10 @@ def attention_params(s: ModelSpec) -> int:
             bias += m.kv_lora_rank + m.qk_rope_head_dim
         if s.attention_out_bias:
             bias += h
-        return q + kv + o + bias + indexer_params(m, h)  # DSA's lightning indexer (V3.2)
+        gate = h * a * m.v_head_dim if m.gate_proj else 0  # HY-V4's output gate_proj
+        sinks = a if s.attention_sinks else 0  # HY-V4: one sink logit per head
+        # DSA's lightning indexer (V3.2), on a layer that runs one (shared_indexer_layers)
+        return q + kv + o + bias + gate + sinks + indexer_params(m, h)
     if s.moa is not None:
         E = s.moa.num_experts
         kv = h * 2 * g * d
@@ -534,6 +569,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     :class:`~estimator.spec.Mixer`, :func:`~estimator.mixers.mixer_params`; ``L_dense`` =
     layers neither MoE nor FFN-less)
     ``+ n_moe·(E·expert + router + shared) [+ n_moe·h`` JetMoE output bias``]``.
+    HY-V4: layers that share an indexer's top-k have none (:func:`~estimator.mixers.
+    shared_indexer_layers`); its hyper-connections (:func:`hyper_connection_params`) in ``other``.
     DeepSeek-V4 (:mod:`estimator.compressed`): its attention and compressors in ``attention``,
     its hyper-connections in ``other``, hash tables and score biases in ``buffers``.
     Zamba2 (:mod:`estimator.shared_block`): the ``M`` shared blocks' attention, MLP and norms
@@ -549,12 +586,13 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
     lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
     attention = s.num_attention_layers * attention_params(s)
+    if s.mla is not None:  # HY-V4: layers that reuse an earlier indexer's top-k build none
+        attention -= shared_indexer_layers(s) * indexer_params(s.mla, h)
     mixers = (len(s.mixer_layers) * mixer_params(s.mixer, h)) if s.mixer is not None else 0
     # the final norm (none in GPT-1) and BLOOM's LayerNorm on the embeddings
     # (modeling_bloom.BloomModel.word_embeddings_layernorm)
     norms = L * layer_norm_params(s) + (s.final_norm + s.embedding_norm) * norm_params(s, h)
-    if s.moe_output_norm:  # A.X-K1: modeling_axk1.AXK1MoE.post_mlp_layernorm
-        norms += n_moe * norm_params(s, h)
+    norms += n_moe * moe_norm_params(s)  # A.X-K1's MoE output norm, A.X-K2's gate
     dense_ffn = s.num_dense_layers * dense_ffn_params(s)
     routed = n_moe * s.num_experts * expert_params(s) if n_moe else 0
     router = n_moe * router_params(s) if n_moe else 0
@@ -574,6 +612,7 @@ def _count_params(s: ModelSpec) -> ParamCounts:
         other += parts["per_layer_matrices"] + parts["residual_streams"]
         norms += parts["norms"]
         router += parts["router"]
+    other += sum(hyper_connection_params(s))  # HY-V4
     if s.compressed_attention is not None:  # DeepSeek-V4 (estimator.compressed)
         attention = compressed.attention_params(s)
         other += compressed.hyper_connection_params(s)
@@ -605,6 +644,7 @@ def count_params_as(s: ModelSpec, active_convention: str) -> ParamCounts:
 #: The public formula functions (the app's Methods page renders their docstrings).
 FORMULAS = [count_params, active_convention_of, attention_params, attention_inactive_params,
             mlp_params, expert_params, router_params, shared_expert_params, dense_ffn_params,
-            norm_params, layer_norm_params, mtp_params, real_experts_per_token,
-            zero_expert_active_range, layer_attention_params, per_layer_input_params,
-            residual_stream_params]
+            norm_params, layer_norm_params, gated_norm_params, moe_norm_params,
+            hyper_connection_params, mtp_params,
+            real_experts_per_token, zero_expert_active_range, layer_attention_params,
+            per_layer_input_params, residual_stream_params]

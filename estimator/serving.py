@@ -324,6 +324,7 @@ def _unselected_latent_bytes(s: ModelSpec, m: StageModel, seq_len: int, kv_layou
         return 0
     lo, hi = m.layers
     n = memory.hybrid_counts(s, lo, hi)[0] if s.is_hybrid else hi - lo
+    n -= mixers.shared_indexer_layers(s, lo, hi)  # HY-V4: layers that share a top-k hold no keys
     latent = m.kv_full - n * mixers.indexer_key_bytes_per_token(mla, kv_layout, 0)
     return latent * max(0, seq_len - mla.index_topk)
 

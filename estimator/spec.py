@@ -54,6 +54,16 @@ class MLA:
     ``index_n_heads > 0``): a lightning indexer of ``index_n_heads`` heads of
     ``index_head_dim`` scores every previous token and the MLA core attends only to the
     ``index_topk`` best (:mod:`estimator.mixers`, ``indexer_*``). 0 → plain MLA.
+
+    ``q_gate`` (A.X-K2, ``modeling_axk2.AXK2Attention``): ``q_gate_proj`` (2·q_lora_rank →
+    a·(qk_nope + qk_rope + v), no bias; it reads the normed and the raw ``q_a_proj`` output side
+    by side) replaces ``q_b_proj``; its ``v`` half of every head is a sigmoid gate on the
+    attention output before ``o_proj``.
+
+    HY-V4 (``modeling_hy_v4.HYV4Attention``): ``gate_proj`` (h → a·v, no bias) is a sigmoid gate
+    on the attention output; ``indexer_layers`` lists the layers that run their own indexer
+    when others reuse the previous one's top-k (``indexer_types`` "shared": no indexer weights,
+    keys or scores there; arXiv 2603.12201); () → every layer has one.
     """
 
     q_lora_rank: int | None
@@ -64,6 +74,9 @@ class MLA:
     index_n_heads: int = 0
     index_head_dim: int = 0
     index_topk: int = 0
+    q_gate: bool = False
+    gate_proj: bool = False
+    indexer_layers: tuple[int, ...] = ()
 
     @property
     def qk_head_dim(self) -> int:
@@ -289,6 +302,14 @@ class ModelSpec:
     shared_expert_gate: bool = False  # qwen2_moe: sigmoid gate Linear(h, 1)
     router_score_correction_bias: bool = False  # DeepSeek-V3 buffer, in checkpoints
     moe_output_norm: bool = False  # A.X-K1: a norm of width h on each MoE block's output
+    # A.X-K2's gated RMSNorm (modeling_axk2.AXK2GatedRMSNorm): the input norm of every layer and
+    # the post-attention norm of every MoE layer carry a gate MLP h → r → h (no biases, SiLU)
+    # whose sigmoid scales the normed input; r = gated_norm_rank (0: plain norms)
+    gated_norm_rank: int = 0
+    # HY-V4's hyper-connections (modeling_hy_v4.HYV4HyperConnection, HYV4HyperHead): hc_mult
+    # residual streams, mixed before attention and before the FFN of every layer (fn 2n × n·h,
+    # base 2n, scale 2) and by a head before the final norm (n × n·h, n, 1); 0: none
+    hc_mult: int = 0
     # LongCat-Flash's zero-computation experts (arXiv 2509.01322 §2.1): Z identity experts in
     # the router's pool besides the E routed ones. The router scores E + Z and picks its top
     # ``router_top_k`` of them; a zero expert returns its input (no parameters, no FLOPs), so
@@ -577,7 +598,7 @@ _INT_FIELDS_POSITIVE = ("num_hidden_layers", "hidden_size", "vocab_size", "num_a
 _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_experts_per_tok",
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers", "num_zero_experts",
-                      "router_top_k")
+                      "router_top_k", "gated_norm_rank", "hc_mult")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
                 "embedding_norm", "final_norm", "sub_norms", "moe_output_norm",
                 "attention_bias",
@@ -664,6 +685,17 @@ def _validate(s: ModelSpec) -> None:
                                  "qk_nope_head_dim + qk_rope_head_dim must be >= 1")
         for n in ("index_n_heads", "index_head_dim", "index_topk"):
             check_int(n, getattr(m, n), 0 if not m.index_n_heads else 1)
+        if not isinstance(m.q_gate, bool):
+            raise EstimatorError("q_gate", m.q_gate, "must be true or false")
+        if m.q_gate and m.q_lora_rank is None:  # q_gate_proj reads the q_a_proj latent
+            raise EstimatorError("q_lora_rank", None, "A.X-K2's q_gate_proj needs a q_lora_rank")
+        if not isinstance(m.gate_proj, bool):
+            raise EstimatorError("gate_proj", m.gate_proj, "must be true or false")
+        if m.indexer_layers != ():
+            check_layer_indices("indexer_layers", m.indexer_layers, L)
+            if not m.index_n_heads or 0 not in m.indexer_layers or s.is_hybrid:
+                raise EstimatorError("indexer_layers", m.indexer_layers, "needs an indexer "
+                                     "(index_n_heads), layer 0 among them and no hybrid mixers")
         if m.index_n_heads:
             if m.q_lora_rank is None:  # the indexer's wq_b reads the q_a_proj latent
                 raise EstimatorError("q_lora_rank", None, "DeepSeek Sparse Attention's "
@@ -694,6 +726,9 @@ def _validate(s: ModelSpec) -> None:
         _validate_compressed(s)
     if s.shared_block is not None:
         _validate_shared_block(s)
+    if s.hc_mult and (s.compressed_attention is not None or s.is_hybrid):
+        raise EstimatorError("hc_mult", s.hc_mult, "HY-V4's hyper-connections do not combine "
+                             "with compressed attention or hybrid mixers")
     check_moe(s)
 
 

@@ -51,6 +51,8 @@ from .memory import (
     activation_bytes,
     attention_matrix_params,
     cublas_workspace_bytes,
+    is_axk2,
+    is_hy_v4,
 )
 from .params import (
     attention_params,
@@ -58,6 +60,7 @@ from .params import (
     dense_ffn_params,
     expert_params,
     layer_norm_params,
+    moe_norm_params,
     norm_params,
     router_params,
     shared_expert_params,
@@ -285,8 +288,8 @@ def default_etp(tp: int, ep: int) -> int:
 
 def training_refusal(spec: ModelSpec) -> str | None:
     """Why training of ``spec`` is not modelled, or None: the blocks whose saved activations
-    the training account does not have (DeepSeek-V4's compressed attention, Gemma-3n's AltUp
-    streams, Zamba's shared block). Every training figure starts from :func:`parallel_plan`,
+    the training account does not have (DeepSeek-V4's compressed attention, A.X-K2's gates,
+    HY-V4's hyper-connections, Gemma-3n's AltUp streams, Zamba's shared block). Every training figure starts from :func:`parallel_plan`,
     which raises it."""
     if spec.compressed_attention is not None:
         return ("training of DeepSeek-V4 is not modelled yet (its hyper-connection streams, "
@@ -300,6 +303,14 @@ def training_refusal(spec: ModelSpec) -> str | None:
         return ("training of Zamba/Zamba2 is not modelled yet (its shared attention+MLP block "
                 "saves activations per use on a 2h-wide input, and its gradients accumulate once "
                 "per block); parameters, FLOPs and inference memory are")
+    if is_axk2(spec):
+        return ("training of A.X-K2 is not modelled yet (its q_gate_proj output gate and "
+                "gated RMSNorms keep activations the training account does not have); "
+                "parameters, FLOPs and inference memory are")
+    if is_hy_v4(spec):
+        return ("training of HY-V4 is not modelled yet (its hyper-connection streams, output "
+                "gate and attention sinks keep activations the training account does not "
+                "have); parameters, FLOPs and inference memory are")
     return None
 
 
@@ -504,7 +515,7 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     if s.is_moe:
         moe_ne = (attn + norms + router_params(s) + _cdiv(shared_expert_params(s), tp)
                   + (h if s.moe_output_bias else 0)
-                  + (norm_params(s, h) if s.moe_output_norm else 0))  # A.X-K1
+                  + moe_norm_params(s))  # A.X-K1's MoE output norm, A.X-K2's gate
         moe_e = (s.num_experts // plan.ep) * _cdiv(expert_params(s), plan.etp)
     table = _cdiv(s.vocab_size * h, tp)
     # learned positions (GPT-2's wpe) and BLOOM's embedding norm are replicated, as in

@@ -461,7 +461,7 @@ def variants(s: ModelSpec, opts: Options, *, quants: tuple[str, ...] | None = No
             quality_note=OFFLOAD_QUALITY, source="arXiv 2312.17238",
             offload_cache=c, hit_rate=offload_hit_rate, link=link))
     targets = tuple(lora_targets)
-    if training.training_refusal(s):  # V4, Gemma-3n, Zamba: fine-tuning
+    if training.training_refusal(s):  # V4, A.X-K2, HY-V4, Gemma-3n, Zamba:
         return out  # needs the training model
     adapters = lora_adapter_params(s, lora_rank, targets)
     for kind, fmt, quality, src in (

@@ -146,6 +146,11 @@ REQUIRED: dict[str, dict] = {
     "ctrl": dict(n_layer=3, n_embd=64, n_head=4, vocab_size=101, n_positions=40, dff=96),
     "axk1": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, n_routed_experts=8,
                  num_experts_per_tok=2),
+    "axk2": dict(_BASE, intermediate_size=96, moe_intermediate_size=40, n_routed_experts=8,
+                 num_experts_per_tok=2),
+    # HY-V4's default pad_token_id (120002) must be a row of the embedding
+    "hy_v4": dict(_BASE, vocab_size=120832, intermediate_size=96, moe_intermediate_size=40,
+                  n_routed_experts=8, num_experts_per_tok=2),
     # pure state-space models: no attention heads. Mamba-2's default heads (128 x 64) fix
     # expand x hidden_size = 8192 (Mamba2Config.validate_architecture); meta device, so no cost
     "mamba": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),

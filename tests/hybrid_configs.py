@@ -268,6 +268,42 @@ def gen_glm_moe_dsa(rng):
     return d
 
 
+def gen_axk2(rng):
+    """A.X-K2: DeepSeek-V3.2's generator (always Q-LoRA, no MTP field) with a gated-norm rank,
+    routing ungrouped (n_group null, A.X-K2-Light) or in one group, and the MoE layers from
+    ``mlp_layer_types`` or the legacy ``first_k_dense_replace`` / ``moe_layer_freq``."""
+    d = gen_deepseek_v32(rng)
+    d.pop("num_nextn_predict_layers", None)
+    d["gated_norm_rank"] = rng.randint(1, 9)
+    if _flag(rng):
+        d["n_group"] = d["topk_group"] = None
+    if "first_k_dense_replace" in d:
+        d["moe_layer_freq"] = rng.randint(1, 2)
+    elif _flag(rng):
+        del d["mlp_layer_types"]  # the default: the first layer dense
+    return d
+
+
+def gen_hy_v4(rng):
+    """HY-V4: MLA + the DSA indexer on the ``indexer_types`` "full" layers (explicit, the first
+    always full, or the default every-4th rule), output gate, sinks, ``hc_mult`` streams, the
+    MoE layers from ``mlp_layer_types`` or the default (first layer dense)."""
+    t = _trunk(rng)
+    L = t["num_hidden_layers"]
+    E = rng.randint(2, 6)
+    d = {**t, **_mla(rng), "n_routed_experts": E, "num_experts_per_tok": rng.randint(1, min(3, E)),
+         "moe_intermediate_size": rng.randint(4, 24), "intermediate_size": rng.randint(8, 40),
+         "q_lora_rank": rng.choice([4, 8, 12]), "n_shared_experts": rng.randint(0, 2),
+         "index_n_heads": rng.choice([1, 2, 4]), "index_topk": rng.choice([2, 3, 5, 64]),
+         "hc_mult": rng.randint(1, 4)}
+    d["index_head_dim"] = d["qk_rope_head_dim"] + rng.choice([0, 2, 4])
+    if _flag(rng):
+        d["mlp_layer_types"] = _kinds(rng, L, "dense", "sparse")
+    if _flag(rng):
+        d["indexer_types"] = ["full"] + _kinds(rng, L - 1, "full", "shared")
+    return d
+
+
 def gen_kimi_linear(rng):
     """Kimi-Linear: KDA + MLA (NoPE), the schedule from ``layer_types``, the checkpoint's
     1-based ``linear_attn_config`` lists, or the default (every 4th layer from the 5th MLA)."""

@@ -301,6 +301,14 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
                 assert not shared, extra
             except EstimatorError as e:
                 assert shared and e.field in extra, (extra, e.field)
+    elif family == "hy_v4" and key == "indexer_types":
+        # HYV4Config.__post_init__: layer 0 and every 4th from layer 1 run an indexer ("full");
+        # the "shared" ones build none (HYV4Attention.indexer is None)
+        model = hf_oracle.build(cfg)
+        own = [i for i, layer in enumerate(model.model.layers)
+               if layer.self_attn.indexer is not None]
+        assert own == [i for i, t in enumerate(hf_cfg.indexer_types) if t == "full"]
+        assert list(spec.mla.indexer_layers or range(cfg["num_hidden_layers"])) == own
     elif key == "sliding_window":  # a genuine "no window" default
         assert getattr(hf_cfg, "sliding_window", None) is None
         assert spec.sliding_window is None and not spec.sliding_window_layers

@@ -36,7 +36,7 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "kimi_linear": "self_attn", "deepseek_v32": "self_attn", "glm_moe_dsa": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
-                "deepseek_v4": "self_attn"}
+                "deepseek_v4": "self_attn", "axk2": "self_attn", "hy_v4": "self_attn"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
@@ -194,6 +194,11 @@ BAD = [
     ("deepseek_v32", {"mlp_layer_types": ["dense", "sparse"]}, "mlp_layer_types"),
     ("deepseek_v32", {"q_lora_rank": None}, "q_lora_rank"),
     ("glm_moe_dsa", {"q_lora_rank": None}, "q_lora_rank"),
+    ("axk2", {"q_lora_rank": None}, "q_lora_rank"),
+    ("hy_v4", {"q_lora_rank": None}, "q_lora_rank"),
+    ("hy_v4", {"indexer_types": ["full", "full"]}, "indexer_types"),
+    ("hy_v4", {"indexer_types": ["shared", "full", "full"]}, "indexer_types[0]"),
+    ("hy_v4", {"indexer_types": ["full", "sparse", "full"]}, "indexer_types[1]"),
     ("glm_moe_dsa", {"indexer_types": ["full", "full", "shared"]}, "indexer_types"),
     ("glm_moe_dsa", {"indexer_types": ["full", "sparse", "full"]}, "indexer_types[1]"),
     ("glm_moe_dsa", {"indexer_types": ["shared", "full", "full"]}, "indexer_types[0]"),
@@ -213,6 +218,9 @@ def test_bad_schedule_names_the_field(model_type, change, field):
         cfg.pop("layer_types", None)
         cfg.pop("linear_attn_config", None)
         cfg.update(change)
+    if model_type == "hy_v4":  # the indexer schedule under test replaces the generated one
+        cfg.pop("mlp_layer_types", None)
+        cfg.update(change, num_hidden_layers=3)
     if model_type == "glm_moe_dsa":  # the indexer schedule under test replaces the generated one
         for key in ("indexer_types", "index_topk_pattern", "index_topk_freq", "mlp_layer_types"):
             cfg.pop(key, None)
@@ -464,7 +472,7 @@ def test_qwen3_5_wrapper_params_equal_transformers(cfg):
 # DeepSeek Sparse Attention: the top-k selection the FLOP count assumes
 # ----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model_type", ["deepseek_v32", "glm_moe_dsa"])
+@pytest.mark.parametrize("model_type", ["deepseek_v32", "glm_moe_dsa", "axk2", "hy_v4"])
 @pytest.mark.parametrize("topk,T", [(3, 8), (5, 5), (64, 7)])
 def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, model_type, monkeypatch):
     """The sparse MLA core's causal count (``flops._forward``: ``attended_pairs_x2`` with the
@@ -501,7 +509,7 @@ def test_dsa_attends_min_position_topk_keys_as_counted(topk, T, model_type, monk
         assert 2 * n == b * (attended_pairs_x2(T, topk, "causal") + min(topk, T))
 
 
-@pytest.mark.parametrize("model_type", ["deepseek_v32", "glm_moe_dsa"])
+@pytest.mark.parametrize("model_type", ["deepseek_v32", "glm_moe_dsa", "axk2", "hy_v4"])
 @pytest.mark.parametrize("topk", [64, 3])
 def test_dsa_decode_flops_against_flopcountermode(topk, model_type):
     """One decoded token after ``ctx`` cached ones, transformers 5.24 eager (latent cache,
@@ -778,3 +786,69 @@ def test_deepseek_v4_report_memory_and_refusals(cfg, tmp_path):
         t.numel() for name, t in meta.named_buffers() if "tid2eid" in name or "e_score" in name)
     assert sum(memory.weight_bytes(spec, "bf16").values()) == 2 * n == 2 * (p.total + p.buffers)
     assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# A.X-K2: q_gate_proj and gated norms as transformers builds them; downstream refusals
+# ----------------------------------------------------------------------------------------------
+
+PARTS_CASES = [(mt, i, cfg) for mt in ("axk2", "hy_v4")
+               for i, cfg in enumerate(hybrid_configs.random_configs(mt, 4, mt + "-parts"))]
+
+
+@pytest.mark.parametrize("model_type,i,cfg", PARTS_CASES,
+                         ids=[f"{mt}-{i}" for mt, i, _ in PARTS_CASES])
+def test_axk2_hy_v4_components_and_report(model_type, i, cfg, tmp_path):
+    """A.X-K2 and HY-V4 against transformers' named parameters on the meta device: attention
+    (A.X-K2's q_gate_proj instead of q_b_proj; HY-V4's gate_proj, sinks and an indexer only on
+    the "full" layers), norms (A.X-K2's gated input norms and MoE post-attention norms), HY-V4's
+    hyper-connections in ``other``; inference weights in bf16 are transformers' parameters and
+    buffers, pipeline stages share them and the KV cache exactly; the serving engine's figures
+    and training say they are not modelled (CLI ``plan``: exit 2)."""
+    import json
+
+    import estimator
+    from estimator import cli
+
+    spec = spec_from_hf_config(cfg)
+    p = count_params(spec)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    L = spec.num_hidden_layers
+    for pp in (1, 2) if L >= 2 else (1,):
+        r = estimator.estimate(str(path), tp=1, pp=pp, ep=1, num_gpus=pp, seq_len=37, batch=3)
+        d = r.to_dict()
+        inf = d["memory"]["inference"]
+        assert inf["kv_cache"] == memory.kv_cache_bytes(spec, 3, 37, "bf16", "engine")
+        assert sum(st.kv_cache for st in r.inference.stages) == inf["kv_cache"]
+        assert inf["engine"] is None and any(
+            n.startswith({"axk2": "A.X-K2", "hy_v4": "HY-V4"}[model_type]) for n in inf["notes"])
+        assert d["training"]["field"] == d["memory"]["training"]["field"] == "model_type"
+        tied_copy = 2 * spec.vocab_size * spec.hidden_size if (
+            spec.tie_word_embeddings and pp > 1) else 0  # the last stage's own lm_head
+        assert sum(sum(st.weights.values()) for st in r.inference.stages) == sum(
+            memory.weight_bytes(spec, "bf16").values()) + tied_copy
+    assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
+    from estimator.presets import spec_from_fields  # a custom spec file round-trips the block
+    assert spec_from_fields(json.loads(json.dumps(spec.to_dict()))) == spec
+    pytest.importorskip("transformers")
+    from hf_oracle import build
+
+    meta = build(cfg)
+    named = dict(meta.named_parameters())
+
+    def part(*keys):
+        return sum(t.numel() for n, t in named.items() if any(k in n for k in keys))
+
+    assert p.attention == part(".self_attn.")
+    assert p.norms == part("input_layernorm", "post_attention_layernorm", "model.norm.")
+    assert p.other == part("_hc.", "hc_head.")
+    if model_type == "axk2":
+        assert not any("q_b_proj" in n for n in named)
+    else:
+        own = [li for li, layer in enumerate(meta.model.layers)
+               if layer.self_attn.indexer is not None]
+        assert list(spec.mla.indexer_layers or range(L)) == own
+    n_buf = sum(t.numel() for n, t in meta.named_buffers() if "e_score_correction_bias" in n)
+    assert p.buffers == n_buf
+    assert sum(memory.weight_bytes(spec, "bf16").values()) == 2 * (p.total + n_buf)

@@ -338,8 +338,9 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
         if isinstance(seed_blk, dict):
             vals.update(seed_blk)
         for sub, v in vals.items():
-            if f"{prefix}{blk}.{sub}" not in ss:
-                ss[f"{prefix}{blk}.{sub}"] = v
+            if f"{prefix}{blk}.{sub}" not in ss:  # layer lists (MLA.indexer_layers) as text
+                ss[f"{prefix}{blk}.{sub}"] = (_layers_text(tuple(v), L0)
+                                              if BLOCK_KINDS[blk][sub] == "layers" else v)
 
     with st.expander("Architecture (edit any field)", icon=":material/tune:"):
         st.caption("Field names follow Hugging Face configs. Edits are validated; the share "
@@ -377,7 +378,10 @@ def _edit_architecture(base: ModelSpec, prefix: str, seed: dict[str, Any],
             key = f"{prefix}{name}"
             if kind == "block":
                 if ss[key]:
-                    values[name] = {sub: ss[f"{key}.{sub}"] for sub in BLOCK_KINDS[name]}
+                    values[name] = {
+                        sub: (_parse_layers_text(f"{name}.{sub}", ss[f"{key}.{sub}"], L)
+                              if sk == "layers" else ss[f"{key}.{sub}"])
+                        for sub, sk in BLOCK_KINDS[name].items()}
                 else:
                     values[name] = None
             elif kind == "layers":
