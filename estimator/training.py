@@ -289,8 +289,8 @@ def default_etp(tp: int, ep: int) -> int:
 def training_refusal(spec: ModelSpec) -> str | None:
     """Why training of ``spec`` is not modelled, or None: the blocks whose saved activations
     the training account does not have (DeepSeek-V4's compressed attention, A.X-K2's gates,
-    HY-V4's hyper-connections, Gemma-3n's AltUp streams, Zamba's shared block). Every training figure starts from :func:`parallel_plan`,
-    which raises it."""
+    HY-V4's hyper-connections, Gemma-3n's AltUp streams, Zamba's shared block). Every training
+    figure starts from :func:`parallel_plan`, which raises it."""
     if spec.compressed_attention is not None:
         return ("training of DeepSeek-V4 is not modelled yet (its hyper-connection streams, "
                 "compressors and indexer keep activations the training account does not have); "
