@@ -20,7 +20,6 @@ REASONS: dict[str, str] = {
               "zamba/zamba2 (one shared attention+MLP block over concat(hidden, embeddings), "
               "reused every few layers through per-use linears or LoRA: shared parameters "
               "counted once but KV and FLOPs per use; Zamba-1's multi-head Mamba-1), "
-              "recurrent_gemma (Griffin's RG-LRU: block-diagonal gates, a new mixer kind), "
               "bailing_hybrid (KDA-like delta attention with full-rank forget and output "
               "gates), lfm3 (a per-head sigmoid attention gate g_proj h -> heads), qwen4_exp "
               "(QSA indexer, n-gram and per-layer embeddings, gated residuals), inkling* "
@@ -29,7 +28,7 @@ REASONS: dict[str, str] = {
               "(time/channel mix), xlstm (mLSTM). Loaded today (issue #13): qwen3_next, "
               "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
               "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, mamba, mamba2, "
-              "falcon_mamba, olmo_hybrid, lara_mini",
+              "falcon_mamba, olmo_hybrid, lara_mini, recurrent_gemma",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
@@ -85,7 +84,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "inkling2_loop_text", "inkling2_text", "inkling_text",
         "lfm3",
         "minimax_m3_vl_text", "qwen4_exp", "qwen4_exp_text",
-        "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
+        "rwkv", "xlstm", "zamba", "zamba2",
     ),
     "multimodal": (
         "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",

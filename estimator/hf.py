@@ -337,6 +337,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                       linear_conv_kernel_dim=4, linear_key_head_dim=128,
                       linear_value_head_dim=128, linear_num_key_heads=8,
                       linear_num_value_heads=16),
+    # RecurrentGemma (Griffin): RG-LRU blocks + local MQA attention (lru_width None: h)
+    "recurrent_gemma": dict(num_key_value_heads=None, tie_word_embeddings=True,
+                            intermediate_size=7680, lru_width=None, attention_window_size=2048,
+                            conv1d_width=4, attention_bias=False,
+                            block_types=("recurrent", "recurrent", "attention")),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -2453,6 +2458,61 @@ def _mamba2_pure(r: _Reader, name: str) -> ModelSpec:
     return ModelSpec(**c, mixer=mixer)
 
 
+def _recurrent_gemma(r: _Reader, name: str) -> ModelSpec:
+    """RecurrentGemma / Griffin (``modeling_recurrent_gemma.py``): ``block_types`` repeated
+    over the layers (``RecurrentGemmaConfig.layers_block_type``: ``(block_types * 100)[:L]``)
+    picks per layer a recurrent block (``RecurrentGemmaRecurrentBlock``, the ``rglru`` mixer
+    of width ``lru_width``, default h) or local attention (``RecurrentGemmaAttention``: every
+    attention layer slides over ``attention_window_size``; q/k/v biased with
+    ``attention_bias``, ``o_proj`` always biased; ``head_dim`` is always ``h // a``, set by
+    ``__post_init__``). Every layer has ``RecurrentGemmaMlp``: gated (GeGLU), all three
+    projections biased, width ``intermediate_size // 2``. RMSNorms ``temporal_pre_norm``,
+    ``channel_pre_norm`` and ``final_norm``; the lm_head is tied to the embedding. The
+    embedding scale ``sqrt(h)`` is a buffer and the logits soft-cap a ``tanh``: neither has
+    parameters or matmul FLOPs."""
+    c = _common(r, name)
+    L, h, a = c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"]
+    c["head_dim"] = h // a
+    if not c["head_dim"]:
+        raise EstimatorError(r.where + "num_attention_heads", a,
+                             f"must be at most hidden_size={h} (head_dim = hidden_size // heads)")
+    bt = r.opt("block_types")
+    if not isinstance(bt, (list, tuple)) or not bt:
+        raise EstimatorError(r.where + "block_types", bt,
+                             "must be a non-empty list of 'recurrent'/'attention'")
+    for i, t in enumerate(bt):
+        if t not in ("recurrent", "attention"):
+            raise EstimatorError(f"{r.where}block_types[{i}]", t,
+                                 "unknown block type; one of recurrent, attention")
+    if len(bt) * 100 < L:  # transformers' (block_types * 100)[:L] would leave layers unbuilt
+        raise EstimatorError(r.where + "block_types", f"{len(bt)} entries",
+                             f"repeated 100 times must cover num_hidden_layers={L}")
+    kinds = [bt[i % len(bt)] for i in range(L)]
+    lru = r.cfg.get("lru_width")
+    lru = h if lru is None else check_int(r.where + "lru_width", lru, 1)
+    if lru % a:  # RecurrentGemmaRglru reshapes to (heads, lru_width // heads)
+        raise EstimatorError(r.where + "lru_width", lru,
+                             f"must be a multiple of num_attention_heads={a} (the RG-LRU "
+                             "gates are num_attention_heads diagonal blocks)")
+    # RecurrentGemmaMlp is intermediate_size // 2 wide
+    f = r.opt_int("intermediate_size", 2) // 2
+    mixer = Mixer(kind="rglru", num_heads=a, head_dim=lru // a,
+                  conv_kernel=r.opt_int("conv1d_width", 1), conv_bias=True, proj_bias=True)
+    rec = _indices(kinds, "recurrent")
+    attn = _indices(kinds, "attention")
+    w = _window(r, "attention_window_size")
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=f, gated_ffn=True, ffn_bias=True,
+                     attention_bias=ab, attention_out_bias=True,
+                     sliding_window=w if attn else None,
+                     sliding_window_layers=attn if w else (),
+                     mixer=mixer if rec else None, mixer_layers=rec,
+                     notes=("Griffin: RG-LRU recurrent blocks + local sliding-window attention "
+                            "(attention_window_size); MLP width intermediate_size // 2",
+                            "embedding scaled by sqrt(hidden_size) and logits soft-capped "
+                            "(tanh): no parameters, no matmul FLOPs"))
+
+
 def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
     """OLMo-Hybrid (``modeling_olmo_hybrid.py``): ``layer_types`` picks Gated DeltaNet
     (``OlmoHybridGatedDeltaNet``: separate ``q/k/v/a/b/g/o_proj`` — the same matrices as
@@ -2731,6 +2791,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
+    "recurrent_gemma": _recurrent_gemma,
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
     "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
 }
@@ -2802,6 +2863,7 @@ ARCHITECTURES: dict[str, str] = {
     "Mamba2ForCausalLM": "mamba2",
     "OlmoHybridForCausalLM": "olmo_hybrid",
     "LaraMiniForCausalLM": "lara_mini",
+    "RecurrentGemmaForCausalLM": "recurrent_gemma",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -38,6 +38,7 @@ from .mixers import (
     indexer_matrix_params,
     mixer_matrix_params,
     mixer_params,
+    recurrent_state_bytes,
     state_elements,
 )
 from .params import (
@@ -544,13 +545,17 @@ def state_bytes(s: ModelSpec, batch: int, dtype: str = "bf16", kv_layout: str = 
     """Per-sequence state of the hybrid mixers on one GPU, constant in context length:
     conv and recurrent states (:func:`estimator.mixers.state_elements`) × ``batch`` × bytes of
     ``dtype`` (the model's activation dtype: vLLM's ``mamba_ssm_cache_dtype="auto"``; fp32
-    SSM states double the recurrent part), split over ``tp`` by heads."""
+    SSM states double the recurrent part), split over ``tp`` by heads. RecurrentGemma's
+    RG-LRU state is fp32 whatever ``dtype`` (:func:`estimator.mixers.recurrent_state_bytes`):
+    counted in ``dtype`` units, ``4 // bytes`` per element."""
     if s.mixer is None:
         return 0
     _, n_mix, _ = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))
     el = state_elements(s.mixer, s.hidden_size, "transformers" if kv_layout == "transformers"
                         else "engine")
-    return batch * n_mix * _cdiv(el["conv"] + el["recurrent"], tp) * BYTES_PER_ELEMENT[dtype]
+    b = BYTES_PER_ELEMENT[dtype]
+    rec = el["recurrent"] * (recurrent_state_bytes(s.mixer, b) // b)
+    return batch * n_mix * _cdiv(el["conv"] + rec, tp) * b
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1247,6 +1252,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     notes = []
     if s.compressed_attention is not None:
         notes.append(V4_NOTE)
+    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
+        notes.append(NO_ENGINE_MIXERS[s.mixer.kind])
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1301,10 +1308,23 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
+#: Mixer kinds no serving engine runs, with why (the engine section is left out, and the
+#: inference notes say so).
+NO_ENGINE_MIXERS = {
+    "rglru": "RecurrentGemma: neither vLLM nor SGLang has a model for it (no "
+             "RecurrentGemmaForCausalLM in vLLM's vllm/model_executor/models/registry.py, no "
+             "recurrent_gemma model in SGLang's python/sglang/srt/models), so the serving "
+             "engine's start-up figures (KV pool, max concurrency) are not modelled",
+}
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
-    None where no engine model applies (DeepSeek-V4's compressed caches)."""
+    None where no engine model applies (DeepSeek-V4's compressed caches, the mixers of
+    :data:`NO_ENGINE_MIXERS`)."""
     if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+        return None
+    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
         return None
     from . import engine  # engine builds on this module: imported when first used
 

@@ -16,6 +16,10 @@ Conv-state layout (the ``kv_cache`` option, as for MLA): ``engine`` keeps the la
 ``conv_kernel − 1`` inputs (vLLM ``model_executor/layers/mamba/mamba_utils.py``,
 ``MambaStateShapeCalculator``: ``conv_state_shape = (conv_dim, conv_kernel - 1)``);
 ``transformers`` keeps ``conv_kernel`` of them (``cache_utils.LinearAttentionLayer``, measured).
+RecurrentGemma's RG-LRU keeps its state in its own modules, not in the cache object
+(``RecurrentGemmaRecurrentBlock.conv1d_state``: the last ``conv1d_width − 1`` inputs, both
+layouts; ``RecurrentGemmaRglru.recurrent_states``: fp32 whatever the model dtype,
+:func:`recurrent_state_bytes`).
 """
 
 from __future__ import annotations
@@ -30,11 +34,12 @@ def conv_dim(m: Mixer, h: int) -> int:
     Mamba-1: the inner width ``I`` (``JambaMambaMixer.conv1d``); Mamba-2: ``I + 2·G·N``
     (x, B, C; ``BambaMixer.conv_dim``); Kimi Delta Attention: ``3·H·D`` (q, k, v;
     ``KimiLinearDeltaAttention.conv_dim``); short conv: ``h`` (``Lfm2ShortConv.conv``);
-    lightning attention has none.
+    RG-LRU: ``lru_width`` (``RecurrentGemmaRecurrentBlock.conv_1d``); lightning attention has
+    none.
     """
     if m.kind in ("gated_deltanet", "kimi_delta"):
         return 2 * m.num_k_heads * m.head_k_dim + m.inner
-    if m.kind == "mamba":
+    if m.kind in ("mamba", "rglru"):
         return m.inner
     if m.kind == "mamba2":
         return m.inner + 2 * m.num_k_heads * m.state_size
@@ -54,8 +59,13 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     (``modeling_kimi_linear.KimiLinearDeltaAttention``, H heads of D): ``q/k/v_proj`` h → H·D
     each, ``b_proj`` h → H, the low-rank forget gate ``f_a_proj`` h → D, ``f_b_proj`` D → H·D,
     the low-rank output gate ``g_a_proj`` h → D, ``g_b_proj`` D → H·D, ``o_proj`` H·D → h.
+    RG-LRU (``RecurrentGemmaRecurrentBlock``, inner width ``I`` = ``lru_width``): ``linear_y``
+    and ``linear_x`` h → I, ``linear_out`` I → h (its block-diagonal gates are not matrices
+    of this kind: :func:`mixer_params`).
     """
     i = m.inner
+    if m.kind == "rglru":
+        return 3 * h * i
     if m.kind == "gated_deltanet":
         key = m.num_k_heads * m.head_k_dim
         return h * (2 * key + 2 * i) + h * 2 * m.num_heads + i * h
@@ -85,9 +95,16 @@ def mixer_params(m: Mixer, h: int) -> int:
     (``conv_bias``). Lightning: RMSNorm(a·d). Kimi Delta Attention: conv ``3·H·D·K`` (no
     bias), the forget gate's ``dt_bias`` (H·D, per channel) and ``A_log`` (H), the gated
     RMSNorm ``o_norm`` over one head (D).
+    RG-LRU: the biases of ``linear_y``/``linear_x`` (I each) and ``linear_out`` (h), conv
+    ``I·K`` + I bias, and ``RecurrentGemmaRglru``'s ``recurrent_param`` (I) and two
+    block-diagonal gates (``input_gate_weight``, ``recurrent_gate_weight``: ``H`` blocks of
+    ``D×D``, ``H·D`` bias each; ``H`` = ``num_attention_heads``, ``D = I/H``).
     """
     i, k = m.inner, m.conv_kernel
     p = mixer_matrix_params(m, h)
+    if m.kind == "rglru":
+        gates = 2 * (m.num_heads * m.head_dim * m.head_dim + i)
+        return p + 2 * i + h + i * k + i + i + gates
     if m.kind == "gated_deltanet":
         return p + conv_dim(m, h) * k + 2 * m.num_heads + m.head_dim
     if m.kind == "kimi_delta":
@@ -118,9 +135,11 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
     Recurrent state: Gated DeltaNet and Kimi Delta Attention ``Hv·Dk·Dv`` (one Dk×Dv matrix
     per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads ×
     head_dim × d_state); lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value
-    state per head); short conv none.
+    state per head); RG-LRU ``I`` (``recurrent_states``, one value per channel); short conv
+    none. RG-LRU's conv state is ``conv_kernel − 1`` columns in both layouts
+    (``RecurrentGemmaRecurrentBlock.forward`` keeps ``conv_state[:, :, 1:]``, measured).
     """
-    width = m.conv_kernel - 1 if layout == "engine" else m.conv_kernel
+    width = m.conv_kernel - 1 if layout == "engine" or m.kind == "rglru" else m.conv_kernel
     conv = conv_dim(m, h) * width
     if m.kind in ("gated_deltanet", "kimi_delta"):
         rec = m.num_heads * m.head_k_dim * m.head_dim
@@ -128,9 +147,23 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
         rec = m.inner * m.state_size
     elif m.kind == "lightning":
         rec = m.num_heads * m.head_dim * m.head_dim
+    elif m.kind == "rglru":
+        rec = m.inner
     else:
         rec = 0
     return {"conv": conv, "recurrent": rec}
+
+
+#: Mixer kinds whose recurrent state is fp32 whatever the model dtype: RecurrentGemma
+#: (``RecurrentGemmaRecurrentBlock._setup_cache`` and ``RecurrentGemmaRglru._rnn_scan``:
+#: ``dtype=torch.float32`` / ``acc_dtype=torch.float32``).
+FP32_RECURRENT_STATE = ("rglru",)
+
+
+def recurrent_state_bytes(m: Mixer, dtype_bytes: int) -> int:
+    """Bytes of one recurrent-state element: 4 for :data:`FP32_RECURRENT_STATE` kinds, else the
+    state dtype's ``dtype_bytes`` (the conv state always takes ``dtype_bytes``)."""
+    return F32 if m.kind in FP32_RECURRENT_STATE else dtype_bytes
 
 
 def recurrence_flops_per_token(m: Mixer, h: int) -> int:
@@ -148,6 +181,9 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
     * Lightning attention (arXiv 2501.08313 §2.2, recurrent form ``kv ← λ·kv + kᵀv``,
       ``o = q·kv``): ``2·a·d·d`` MACs.
     * Short conv: the conv ``h·K`` MACs.
+    * RG-LRU (arXiv 2402.19427 §2.4; ``RecurrentGemmaRglru.forward``): the two block-diagonal
+      gates ``x·W_a``, ``x·W_x`` (``2·I·D`` MACs, ``torch.baddbmm``), the conv ``I·K`` and the
+      scan ``h ← a·h + x̃`` (``I`` MACs).
 
     ``FLOPS_PER_MAC = 2``. The chunked training kernels do more (intra-chunk attention of
     chunk ``C``: ~``C`` keys per query, FLA ``chunk_gated_delta_rule``); the recurrent form is
@@ -160,6 +196,8 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
         macs = 2 * m.inner * m.state_size + conv
     elif m.kind == "lightning":
         macs = 2 * m.num_heads * m.head_dim * m.head_dim
+    elif m.kind == "rglru":
+        macs = 2 * m.inner * m.head_dim + conv + m.inner
     else:
         macs = conv
     return 2 * macs
@@ -219,7 +257,7 @@ def indexer_key_bytes_per_token(m: MLA, kv_layout: str, kv_bytes: int) -> int:
             + -(-m.index_head_dim // INDEXER_QUANT_BLOCK) * INDEXER_SCALE_BYTES)
 
 
-FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements,
+FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements, recurrent_state_bytes,
             recurrence_flops_per_token, indexer_matrix_params, indexer_params,
             indexer_score_flops_per_pair, indexer_key_bytes_per_token]
 

@@ -119,7 +119,9 @@ def plan(model, num_gpus: int, global_batch: int = 0, top: int = 10, **options) 
         raise EstimatorError("top", top, "must be a whole number >= 1")
     base = make_options(**ckpt_quant.resolve_kwargs(m, {**options, "num_gpus": num_gpus}))
     gpu = get_gpu(base.gpu)
-    if spec.compressed_attention is not None:  # DeepSeek-V4: no training model to rank with
+    # DeepSeek-V4, RecurrentGemma: no training model to rank with
+    if spec.compressed_attention is not None or (
+            spec.mixer is not None and spec.mixer.kind in training.NO_TRAINING_MIXERS):
         training.parallel_plan(spec, base)  # raises, naming why
     if global_batch == 0:
         global_batch = base.micro_batch * base.grad_accum * max(1, base.dp)

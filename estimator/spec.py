@@ -133,6 +133,9 @@ MIXER_KINDS: dict[str, str] = {
                  "2501.08313); modeling_minimax.MiniMaxLightningAttention",
     "kimi_delta": "Kimi Delta Attention, a gated delta rule with per-channel decay (Kimi "
                   "Linear, arXiv 2510.26692); modeling_kimi_linear.KimiLinearDeltaAttention",
+    "rglru": "Griffin's recurrent block: a conv1d and the Real-Gated Linear Recurrent Unit "
+             "with block-diagonal gates (De et al. 2024, arXiv 2402.19427); "
+             "modeling_recurrent_gemma.RecurrentGemmaRecurrentBlock",
 }
 
 
@@ -159,6 +162,10 @@ class Mixer:
     * ``kimi_delta``: ``num_heads`` heads of ``head_dim`` (``linear_num_heads``,
       ``linear_head_dim``), keys the same (``num_k_heads``, ``head_k_dim``), a depthwise
       causal conv of ``conv_kernel`` over q, k and v.
+    * ``rglru``: Griffin's recurrent block; ``num_heads`` diagonal blocks of ``head_dim``
+      (``num_attention_heads`` blocks of ``lru_width // num_attention_heads``: inner width
+      ``lru_width``), a depthwise conv of ``conv_kernel`` (``conv1d_width``) with bias; every
+      projection has a bias.
     """
 
     kind: str
@@ -476,7 +483,8 @@ def _validate_mixer(m: Mixer) -> None:
             "mamba": ("state_size", "conv_kernel", "dt_rank"),
             "mamba2": ("num_k_heads", "state_size", "conv_kernel"),
             "short_conv": ("conv_kernel",), "lightning": (),
-            "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel")}[m.kind]
+            "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel"),
+            "rglru": ("conv_kernel",)}[m.kind]
     for n in need:
         if getattr(m, n) < 1:
             raise EstimatorError("mixer." + n, getattr(m, n), f"must be >= 1 for a {m.kind} mixer")

@@ -282,6 +282,16 @@ def default_etp(tp: int, ep: int) -> int:
     return 1 if ep > 1 else tp
 
 
+#: Mixer kinds whose training is refused, with why: the saved-tensor account has no set for
+#: them and counting them as attention would be a wrong number, not an estimate.
+NO_TRAINING_MIXERS = {
+    "rglru": "training of RecurrentGemma is not modelled yet (transformers' RG-LRU scan is a "
+             "Python loop over the tokens whose autograd keeps a fp32 state per token, and no "
+             "fused training kernel is transcribed here); parameters, FLOPs and inference "
+             "memory are",
+}
+
+
 def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
     """Validate the layout against the model and return it (errors name the option)."""
     if spec.compressed_attention is not None:  # every training figure starts from the plan
@@ -289,6 +299,9 @@ def parallel_plan(spec: ModelSpec, opts) -> ParallelPlan:
                              "modelled yet (its hyper-connection streams, compressors and "
                              "indexer keep activations the training account does not have); "
                              "parameters, FLOPs and inference memory are")
+    if spec.mixer is not None and spec.mixer.kind in NO_TRAINING_MIXERS:
+        raise EstimatorError("model_type", spec.model_type,
+                             NO_TRAINING_MIXERS[spec.mixer.kind])
     # tp/pp/ep = 0 (the serving layout's "auto") read as 1 in training
     return _parallel_plan(spec, opts.tp or 1, opts.pp or 1, opts.cp, opts.ep or 1, opts.etp,
                           opts.num_gpus, opts.zero)

@@ -406,6 +406,26 @@ def gen_lara_mini(rng):
     return d
 
 
+def gen_recurrent_gemma(rng):
+    """RecurrentGemma: ``block_types`` (1-3 entries, repeated over the layers) of recurrent and
+    local-attention blocks; ``lru_width`` a multiple of the heads (or null: h); an odd
+    ``intermediate_size`` now and then (the MLP is ``intermediate_size // 2`` wide); a window
+    shorter and longer than the test lengths; h not always a multiple of the heads."""
+    t = _trunk(rng)
+    a = rng.choice([1, 2, 4])
+    d = {**t, "num_attention_heads": a,
+         "num_key_value_heads": rng.choice(_divisors(a)),
+         "hidden_size": a * rng.choice([4, 8, 12]) + (rng.choice([0, 0, 2]) if a > 2 else 0),
+         "intermediate_size": rng.randint(4, 41), "conv1d_width": rng.randint(2, 4),
+         "attention_window_size": rng.choice([3, 4, 6, 16]), "attention_bias": _flag(rng),
+         "block_types": [rng.choice(["recurrent", "attention"])
+                         for _ in range(rng.randint(1, 3))]}
+    d.pop("max_position_embeddings")
+    if _flag(rng) or d["hidden_size"] % a:  # lru_width null means h
+        d["lru_width"] = a * rng.choice([2, 4, 6])
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -143,6 +143,7 @@ _HYBRID_LAYER_TYPES = {
     "lfm2": _hybrid_kinds("short_conv"), "lfm2_moe": _hybrid_kinds("short_conv"),
     "minimax": _hybrid_kinds("lightning"), "kimi_linear": _hybrid_kinds("kimi_delta"),
     "falcon_h1": lambda c: ["mamba2+attention"] * c.num_hidden_layers,
+    "recurrent_gemma": _hybrid_kinds("rglru", {"sliding_attention": "sliding_attention"}),
 }
 
 DERIVED = [(f, k) for f, d in DEFAULTS.items() for k, v in d.items() if v is None]
@@ -178,6 +179,8 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert (c.csa_rate, c.hca_rate) == tuple(hf_cfg.compress_rates[k] for k in kinds)
         assert list(c.hash_moe_layers) == [i for i, t in enumerate(hf_cfg.mlp_layer_types)
                                            if t == "hash_moe"]
+    elif family == "recurrent_gemma" and key == "lru_width":  # None: hidden_size
+        assert spec.mixer.inner == hf_cfg.lru_width == cfg["hidden_size"]
     elif family == "minimax" and key == "head_dim":
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it

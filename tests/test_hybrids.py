@@ -36,7 +36,7 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "kimi_linear": "self_attn", "deepseek_v32": "self_attn", "glm_moe_dsa": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
-                "deepseek_v4": "self_attn"}
+                "deepseek_v4": "self_attn", "recurrent_gemma": "temporal_block"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
@@ -127,6 +127,47 @@ def _transformers_kv(spec, b: int, T: int) -> int:
             + memory.indexer_cache_bytes(spec, b, T, "fp32", "transformers"))
 
 
+def _recurrent_gemma_cache_bytes(model, ids) -> tuple[int, int]:
+    """(K/V bytes, state bytes) of RecurrentGemma after a prefill of ``ids``: its output
+    returns no cache, so the test hands it one (``DynamicCache(config)``, what
+    ``RecurrentGemmaModel.forward`` builds itself) after resetting the layers' own states
+    (``_setup_cache``); the K/V sit in the cache's sliding-window layers, the RG-LRU states in
+    the modules (``temporal_block.conv1d_state``, ``temporal_block.rg_lru.recurrent_states``)."""
+    import torch
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model._setup_cache(model.config, ids.shape[0], ids.device, model.dtype)
+    with torch.no_grad():
+        model(ids, use_cache=True, cache=cache)
+    kv, _ = _cache_bytes(cache)
+    state = 0
+    for layer in model.model.layers:
+        block = layer.temporal_block
+        if hasattr(block, "rg_lru"):
+            for t in (block.conv1d_state, block.rg_lru.recurrent_states):
+                state += t.numel() * t.element_size()
+    return kv, state
+
+
+def test_recurrent_gemma_state_stays_fp32_in_bf16():
+    """The RG-LRU's recurrent state is fp32 in a bf16 model (``_setup_cache``,
+    ``_rnn_scan(acc_dtype=torch.float32)``), its conv state bf16; the K/V bf16."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import eager_model
+
+    for cfg in hybrid_configs.random_configs("recurrent_gemma", 3, "bf16"):
+        cfg = {**cfg, "block_types": ["recurrent", "attention"]}
+        model = eager_model(cfg).to(torch.bfloat16)
+        spec = spec_from_hf_config(cfg)
+        ids = torch.randint(1, cfg["vocab_size"], (2, 7))
+        kv, state = _recurrent_gemma_cache_bytes(model, ids)
+        assert kv == memory.kv_cache_bytes(spec, 2, 7, "bf16", "transformers"), cfg
+        assert state == memory.state_bytes(spec, 2, "bf16", "transformers"), cfg
+        assert state != memory.state_bytes(spec, 2, "fp32", "transformers") // 2, cfg
+
+
 CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
                for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_CACHE, "cache"))]
 
@@ -147,6 +188,11 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
     seen_state = set()
     for T in (5, 9):
         ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        if model_type == "recurrent_gemma":
+            kv, state = _recurrent_gemma_cache_bytes(model, ids)
+            assert kv == _transformers_kv(spec, b, T), (T, cfg)
+            assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+            continue
         with torch.no_grad():
             out = model(ids, use_cache=True)
         cache = out.cache if model_type in PURE_SSM else out.past_key_values
@@ -313,6 +359,13 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
         # keeps the first T outputs: K - 1 extra outputs per sequence, 2·h·K FLOPs each
         K = m.conv_kernel
         assert mixer_total == ours.sequence_mixers + b * n * 2 * h * K * (K - 1), cfg
+    if m is not None and m.kind == "rglru":
+        # RecurrentGemma's recurrent block is measured whole too: the gates are torch.baddbmm
+        # and the conv a Conv1d (padding K - 1, the first T outputs kept: K - 1 extra outputs
+        # per sequence); only the scan h = a*h + x (elementwise, I MACs per token) is not seen
+        K, i = m.conv_kernel, m.inner
+        assert mixer_total == (ours.sequence_mixers - b * T * n * 2 * i
+                               + b * n * 2 * i * K * (K - 1)), cfg
 
 
 def test_hybrid_ratio_sweep_follows_transformers_schedule():
@@ -778,3 +831,49 @@ def test_deepseek_v4_report_memory_and_refusals(cfg, tmp_path):
         t.numel() for name, t in meta.named_buffers() if "tid2eid" in name or "e_score" in name)
     assert sum(memory.weight_bytes(spec, "bf16").values()) == 2 * n == 2 * (p.total + p.buffers)
     assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# RecurrentGemma downstream: no engine model, training refused, schedule errors
+# ----------------------------------------------------------------------------------------------
+
+def test_recurrent_gemma_report_engine_and_training_refusals(tmp_path, capsys):
+    """The whole report runs on a RecurrentGemma config; its state is the RG-LRU state checked
+    against transformers above (fp32 recurrent part in a bf16 model); vLLM and SGLang have no
+    model for it, so the engine section is left out with the reason in the notes; training
+    says it is not modelled (a section naming ``model_type``; ``plan`` exits 2 with one line)."""
+    import json
+
+    import estimator
+    from estimator import cli
+
+    cfg = {**hybrid_configs.random_configs("recurrent_gemma", 1, "report")[0],
+           "block_types": ["recurrent", "recurrent", "attention"], "num_hidden_layers": 5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    spec = spec_from_hf_config(cfg)
+    d = estimator.estimate(str(path), tp=1, pp=1, num_gpus=1, seq_len=37, batch=3).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["state"] == memory.state_bytes(spec, 3, "bf16", "engine")
+    assert inf["kv_cache"] == memory.kv_cache_bytes(spec, 3, 37, "bf16", "engine")
+    assert inf["engine"] is None and any(n.startswith("RecurrentGemma: neither vLLM")
+                                         for n in inf["notes"])
+    assert d["training"]["field"] == d["memory"]["training"]["field"] == "model_type"
+    assert "RecurrentGemma" in d["training"]["not_applicable"]
+    capsys.readouterr()
+    assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model_type" in err[0]
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"block_types": ["recurrent", "mlp"]}, "block_types[1]"),
+    ({"block_types": []}, "block_types"),
+    ({"block_types": "recurrent"}, "block_types"),
+    ({"lru_width": 10, "num_attention_heads": 4, "num_key_value_heads": 1}, "lru_width"),
+])
+def test_recurrent_gemma_bad_config_names_the_field(change, field):
+    cfg = {**hybrid_configs.random_configs("recurrent_gemma", 1, "bad")[0], **change}
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field
