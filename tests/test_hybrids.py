@@ -308,6 +308,11 @@ def test_spec_refuses_inconsistent_schedules():
 
 FLOP_CASES = [(mt, i, cfg) for mt in HYBRIDS
               for i, cfg in enumerate(hybrid_configs.random_configs(mt, 2, "flops"))]
+# RecurrentGemma: also schedules that mix both block kinds (its two draws above do not)
+_RG_MIXED = (["recurrent", "attention"], ["recurrent", "recurrent", "attention"])
+FLOP_CASES += [("recurrent_gemma", 2 + i, {**cfg, "block_types": bt}) for i, (cfg, bt) in
+               enumerate(zip(hybrid_configs.random_configs("recurrent_gemma", 2, "flops-mixed"),
+                             _RG_MIXED))]
 
 
 @pytest.mark.parametrize("model_type,i,cfg", FLOP_CASES,
