@@ -342,6 +342,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                             intermediate_size=7680, lru_width=None, attention_window_size=2048,
                             conv1d_width=4, attention_bias=False,
                             block_types=("recurrent", "recurrent", "attention")),
+    # RWKV-4: time mix + channel mix (sizes None: derived from hidden_size)
+    "rwkv": dict(tie_word_embeddings=False, attention_hidden_size=None, intermediate_size=None,
+                 context_length=1024),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -2513,6 +2516,36 @@ def _recurrent_gemma(r: _Reader, name: str) -> ModelSpec:
                             "(tanh): no parameters, no matmul FLOPs"))
 
 
+def _rwkv(r: _Reader, name: str) -> ModelSpec:
+    """RWKV-4 (``modeling_rwkv.py``): every block is ``ln1 → time mix → residual, ln2 →
+    channel mix → residual`` (``RwkvBlock``), one :data:`~estimator.spec.MIXER_KINDS` ``rwkv4``
+    mixer carrying both mixes (the channel mix is RWKV's FFN, but not the spec's: a sigmoid
+    receptance gate h → h and a token shift), so no layer has attention or a spec FFN. Norms are
+    LayerNorms with bias: ``ln1``, ``ln2`` per layer, ``pre_ln`` on the embeddings (block 0) and
+    ``ln_out``; the ``head`` is untied by default. ``attention_hidden_size`` (A) defaults to h,
+    ``intermediate_size`` to 4h (``RwkvConfig.__post_init__``); ``context_length`` (transformers'
+    ``max_position_embeddings``) is only the CUDA kernel's chunk: in RNN mode nothing bounds the
+    context."""
+    L = r.int("num_hidden_layers")
+    h = r.int("hidden_size")
+
+    def derived(key: str, default: int) -> int:  # null or absent: derived, as transformers does
+        v = r.cfg.get(key)
+        return default if v is None else check_int(r.where + key, v, 1)
+
+    mixer = Mixer(kind="rwkv4", num_heads=1, head_dim=derived("attention_hidden_size", h),
+                  conv_kernel=2, ffn_dim=derived("intermediate_size", 4 * h))
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=1,
+                     num_key_value_heads=1, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, embedding_norm=True,
+                     intermediate_size=0, mixer=mixer, mixer_layers=tuple(range(L)),
+                     ffnless_layers=tuple(range(L)),
+                     notes=("RWKV-4: every layer one rwkv4 mixer (time mix + channel mix); no "
+                            "attention, no KV cache: each sequence keeps 2 token shifts and the "
+                            "fp32 WKV state per layer",))
+
+
 def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
     """OLMo-Hybrid (``modeling_olmo_hybrid.py``): ``layer_types`` picks Gated DeltaNet
     (``OlmoHybridGatedDeltaNet``: separate ``q/k/v/a/b/g/o_proj`` — the same matrices as
@@ -2791,7 +2824,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
-    "recurrent_gemma": _recurrent_gemma,
+    "recurrent_gemma": _recurrent_gemma, "rwkv": _rwkv,
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
     "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
 }
@@ -2863,7 +2896,7 @@ ARCHITECTURES: dict[str, str] = {
     "Mamba2ForCausalLM": "mamba2",
     "OlmoHybridForCausalLM": "olmo_hybrid",
     "LaraMiniForCausalLM": "lara_mini",
-    "RecurrentGemmaForCausalLM": "recurrent_gemma",
+    "RecurrentGemmaForCausalLM": "recurrent_gemma", "RwkvForCausalLM": "rwkv",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -34,9 +34,13 @@ def conv_dim(m: Mixer, h: int) -> int:
     Mamba-1: the inner width ``I`` (``JambaMambaMixer.conv1d``); Mamba-2: ``I + 2·G·N``
     (x, B, C; ``BambaMixer.conv_dim``); Kimi Delta Attention: ``3·H·D`` (q, k, v;
     ``KimiLinearDeltaAttention.conv_dim``); short conv: ``h`` (``Lfm2ShortConv.conv``);
-    RG-LRU: ``lru_width`` (``RecurrentGemmaRecurrentBlock.conv_1d``); lightning attention has
-    none.
+    RG-LRU: ``lru_width`` (``RecurrentGemmaRecurrentBlock.conv_1d``); RWKV-4: ``2h``, the
+    token shifts of the time mix and the channel mix (each keeps the previous token's
+    ``h``-wide input, ``state[1]`` and ``state[0]`` of ``RwkvModel.forward``); lightning
+    attention has none.
     """
+    if m.kind == "rwkv4":
+        return 2 * h
     if m.kind in ("gated_deltanet", "kimi_delta"):
         return 2 * m.num_k_heads * m.head_k_dim + m.inner
     if m.kind in ("mamba", "rglru"):
@@ -62,8 +66,13 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     RG-LRU (``RecurrentGemmaRecurrentBlock``, inner width ``I`` = ``lru_width``): ``linear_y``
     and ``linear_x`` h → I, ``linear_out`` I → h (its block-diagonal gates are not matrices
     of this kind: :func:`mixer_params`).
+    RWKV-4 (``RwkvSelfAttention``, ``RwkvFeedForward``; ``A`` = ``attention_hidden_size``,
+    ``f`` = ``ffn_dim``; no biases): time mix ``key``/``value``/``receptance`` h → A,
+    ``output`` A → h; channel mix ``key`` h → f, ``value`` f → h, ``receptance`` h → h.
     """
     i = m.inner
+    if m.kind == "rwkv4":
+        return 4 * h * i + 2 * h * m.ffn_dim + h * h
     if m.kind == "rglru":
         return 3 * h * i
     if m.kind == "gated_deltanet":
@@ -99,9 +108,14 @@ def mixer_params(m: Mixer, h: int) -> int:
     ``I·K`` + I bias, and ``RecurrentGemmaRglru``'s ``recurrent_param`` (I) and two
     block-diagonal gates (``input_gate_weight``, ``recurrent_gate_weight``: ``H`` blocks of
     ``D×D``, ``H·D`` bias each; ``H`` = ``num_attention_heads``, ``D = I/H``).
+    RWKV-4: ``time_decay`` and ``time_first`` (A each), the token-shift mixes
+    ``time_mix_key``/``_value``/``_receptance`` (h each) of the time mix and
+    ``time_mix_key``/``_receptance`` of the channel mix.
     """
     i, k = m.inner, m.conv_kernel
     p = mixer_matrix_params(m, h)
+    if m.kind == "rwkv4":
+        return p + 2 * i + 5 * h
     if m.kind == "rglru":
         gates = 2 * (m.num_heads * m.head_dim * m.head_dim + i)
         return p + 2 * i + h + i * k + i + i + gates
@@ -136,10 +150,13 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
     per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads ×
     head_dim × d_state); lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value
     state per head); RG-LRU ``I`` (``recurrent_states``, one value per channel); short conv
-    none. RG-LRU's conv state is ``conv_kernel − 1`` columns in both layouts
-    (``RecurrentGemmaRecurrentBlock.forward`` keeps ``conv_state[:, :, 1:]``, measured).
+    none; RWKV-4 ``3·A`` (the WKV numerator, denominator and running maximum, ``state[2:5]``).
+    RG-LRU's conv state is ``conv_kernel − 1`` columns in both layouts
+    (``RecurrentGemmaRecurrentBlock.forward`` keeps ``conv_state[:, :, 1:]``, measured), as is
+    RWKV-4's token shift (one previous input per mix).
     """
-    width = m.conv_kernel - 1 if layout == "engine" or m.kind == "rglru" else m.conv_kernel
+    width = (m.conv_kernel - 1 if layout == "engine" or m.kind in ("rglru", "rwkv4")
+             else m.conv_kernel)
     conv = conv_dim(m, h) * width
     if m.kind in ("gated_deltanet", "kimi_delta"):
         rec = m.num_heads * m.head_k_dim * m.head_dim
@@ -149,6 +166,8 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
         rec = m.num_heads * m.head_dim * m.head_dim
     elif m.kind == "rglru":
         rec = m.inner
+    elif m.kind == "rwkv4":
+        rec = 3 * m.inner
     else:
         rec = 0
     return {"conv": conv, "recurrent": rec}
@@ -156,8 +175,9 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
 
 #: Mixer kinds whose recurrent state is fp32 whatever the model dtype: RecurrentGemma
 #: (``RecurrentGemmaRecurrentBlock._setup_cache`` and ``RecurrentGemmaRglru._rnn_scan``:
-#: ``dtype=torch.float32`` / ``acc_dtype=torch.float32``).
-FP32_RECURRENT_STATE = ("rglru",)
+#: ``dtype=torch.float32`` / ``acc_dtype=torch.float32``), RWKV-4 (``RwkvModel.forward``:
+#: ``state[2:5]`` in ``torch.float32``, the two token shifts in the model dtype).
+FP32_RECURRENT_STATE = ("rglru", "rwkv4")
 
 
 def recurrent_state_bytes(m: Mixer, dtype_bytes: int) -> int:
@@ -184,6 +204,10 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
     * RG-LRU (arXiv 2402.19427 §2.4; ``RecurrentGemmaRglru.forward``): the two block-diagonal
       gates ``x·W_a``, ``x·W_x`` (``2·I·D`` MACs, ``torch.baddbmm``), the conv ``I·K`` and the
       scan ``h ← a·h + x̃`` (``I`` MACs).
+    * RWKV-4 (arXiv 2305.13048 eq. 16-17, the recurrent form ``rwkv_linear_attention_cpu``
+      runs): per channel of A, the output ``(a + e^{u+k}·v)/(b + e^{u+k})`` and the state update
+      ``a ← e^{−w}·a + e^k·v``, ``b ← e^{−w}·b + e^k`` (``4·A`` MACs), plus the five token-shift
+      interpolations ``x·μ + x₋₁·(1 − μ)`` (``5·h`` MACs, ``x₋₁ + μ·(x − x₋₁)``).
 
     ``FLOPS_PER_MAC = 2``. The chunked training kernels do more (intra-chunk attention of
     chunk ``C``: ~``C`` keys per query, FLA ``chunk_gated_delta_rule``); the recurrent form is
@@ -198,6 +222,8 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
         macs = 2 * m.num_heads * m.head_dim * m.head_dim
     elif m.kind == "rglru":
         macs = 2 * m.inner * m.head_dim + conv + m.inner
+    elif m.kind == "rwkv4":
+        macs = 4 * m.inner + 5 * h
     else:
         macs = conv
     return 2 * macs

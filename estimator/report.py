@@ -229,12 +229,14 @@ def spec_warnings(s: ModelSpec) -> list[str]:
         out.append(f"sliding_window={s.sliding_window} but no layer uses it "
                    "(sliding_window_layers is empty): every layer attends to the full context")
     if s.mixer is not None and s.num_dense_layers == 0 and not s.is_moe:
+        train = ("training is not modelled for this mixer (the training sections say why)"
+                 if s.mixer.kind in training.NO_TRAINING_MIXERS else
+                 "training activations count only the embedding, final norm and logits — the "
+                 "mixers' saved tensors are not modelled yet (an under-count)")
         out.append(f"attention-free: all {s.num_mixer_layers} layers are {s.mixer.kind} mixers "
-                   "with no FFN: no KV cache, only a constant per-sequence state "
+                   "with no FFN of their own: no KV cache, only a constant per-sequence state "
                    "(memory.inference.state); FLOPs are the projections plus the published "
-                   "recurrence (flops.sequence_mixers); training activations count only the "
-                   "embedding, final norm and logits — the mixers' saved tensors are not "
-                   "modelled yet (an under-count)")
+                   f"recurrence (flops.sequence_mixers); {train}")
     elif s.mixer is not None:
         train = ("training is not modelled for this mixer (the training sections say why)"
                  if s.mixer.kind in training.NO_TRAINING_MIXERS else

@@ -136,6 +136,9 @@ MIXER_KINDS: dict[str, str] = {
     "rglru": "Griffin's recurrent block: a conv1d and the Real-Gated Linear Recurrent Unit "
              "with block-diagonal gates (De et al. 2024, arXiv 2402.19427); "
              "modeling_recurrent_gemma.RecurrentGemmaRecurrentBlock",
+    "rwkv4": "RWKV-4's whole block: time mixing (token shift, WKV recurrence) and channel "
+             "mixing (Peng et al. 2023, arXiv 2305.13048); modeling_rwkv.RwkvSelfAttention "
+             "and RwkvFeedForward",
 }
 
 
@@ -166,6 +169,11 @@ class Mixer:
       (``num_attention_heads`` blocks of ``lru_width // num_attention_heads``: inner width
       ``lru_width``), a depthwise conv of ``conv_kernel`` (``conv1d_width``) with bias; every
       projection has a bias.
+    * ``rwkv4``: one RWKV-4 block's time mixing and channel mixing together (the channel mix
+      is RWKV's FFN, but its receptance gate and token shift are not the spec's FFN, so the
+      layer is FFN-less and the mixer carries it): ``head_dim`` = ``attention_hidden_size``
+      (``num_heads`` = 1), ``ffn_dim`` = the channel mix's ``intermediate_size``,
+      ``conv_kernel`` 2 (the token shift: one previous input kept per mix).
     """
 
     kind: str
@@ -182,6 +190,7 @@ class Mixer:
     gated_norm: bool = False
     bc_norms: bool = False
     weightless_bc_norms: bool = False
+    ffn_dim: int = 0
 
     @property
     def inner(self) -> int:
@@ -465,7 +474,7 @@ class ModelSpec:
 
 
 _MIXER_INTS = ("num_heads", "head_dim", "num_k_heads", "head_k_dim", "state_size",
-               "conv_kernel", "dt_rank")
+               "conv_kernel", "dt_rank", "ffn_dim")
 _MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms",
                 "weightless_bc_norms")
 
@@ -484,7 +493,7 @@ def _validate_mixer(m: Mixer) -> None:
             "mamba2": ("num_k_heads", "state_size", "conv_kernel"),
             "short_conv": ("conv_kernel",), "lightning": (),
             "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel"),
-            "rglru": ("conv_kernel",)}[m.kind]
+            "rglru": ("conv_kernel",), "rwkv4": ("conv_kernel", "ffn_dim")}[m.kind]
     for n in need:
         if getattr(m, n) < 1:
             raise EstimatorError("mixer." + n, getattr(m, n), f"must be >= 1 for a {m.kind} mixer")

@@ -289,6 +289,9 @@ NO_TRAINING_MIXERS = {
              "Python loop over the tokens whose autograd keeps a fp32 state per token, and no "
              "fused training kernel is transcribed here); parameters, FLOPs and inference "
              "memory are",
+    "rwkv4": "training of RWKV-4 is not modelled yet (transformers' WKV is a per-token Python "
+             "loop on the CPU path and a custom CUDA kernel, RwkvLinearAttention, whose saved "
+             "tensors are not transcribed here); parameters, FLOPs and inference memory are",
 }
 
 

@@ -426,6 +426,20 @@ def gen_recurrent_gemma(rng):
     return d
 
 
+def gen_rwkv(rng):
+    """RWKV-4: ``attention_hidden_size`` and ``intermediate_size`` given or null (h, 4h);
+    ``attention_hidden_size`` = h where a forward keeps state (``RwkvModel.forward`` sizes the
+    WKV state by ``hidden_size``)."""
+    t = _ssm_trunk(rng)
+    # RwkvPreTrainedModel._init_weights divides by num_hidden_layers - 1: at least 2 layers
+    d = {**t, "hidden_size": rng.choice([8, 12, 16, 24]), "num_hidden_layers": rng.randint(2, 4)}
+    if _flag(rng):
+        d["attention_hidden_size"] = rng.choice([d["hidden_size"], 8, 20])
+    if _flag(rng):
+        d["intermediate_size"] = rng.randint(4, 48)
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

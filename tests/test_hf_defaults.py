@@ -179,6 +179,11 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert (c.csa_rate, c.hca_rate) == tuple(hf_cfg.compress_rates[k] for k in kinds)
         assert list(c.hash_moe_layers) == [i for i, t in enumerate(hf_cfg.mlp_layer_types)
                                            if t == "hash_moe"]
+    elif family == "rwkv" and key == "attention_hidden_size":  # None: hidden_size
+        assert spec.mixer.inner == hf_cfg.attention_hidden_size == cfg["hidden_size"]
+        assert spec.mixer.inner == hf_oracle.build(cfg).rwkv.blocks[0].attention.key.out_features
+    elif family == "rwkv" and key == "intermediate_size":  # None: 4 x hidden_size
+        assert spec.mixer.ffn_dim == hf_cfg.intermediate_size == 4 * cfg["hidden_size"]
     elif family == "recurrent_gemma" and key == "lru_width":  # None: hidden_size
         assert spec.mixer.inner == hf_cfg.lru_width == cfg["hidden_size"]
     elif family == "minimax" and key == "head_dim":

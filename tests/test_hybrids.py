@@ -36,7 +36,11 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "kimi_linear": "self_attn", "deepseek_v32": "self_attn", "glm_moe_dsa": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
-                "deepseek_v4": "self_attn", "recurrent_gemma": "temporal_block"}
+                "deepseek_v4": "self_attn", "recurrent_gemma": "temporal_block",
+                # RWKV-4's rwkv4 mixer is the whole block: time mix and channel mix
+                "rwkv": "attention|feed_forward"}
+#: The trunk's list of layers when it is not ``layers``.
+LAYER_LIST = {"rwkv": "blocks"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
@@ -70,17 +74,18 @@ def test_params_exact(model_type, i, cfg):
     assert p.total == numel(model), cfg
     mod = MIXER_MODULE[model_type]
     layers = "|".join(map(str, spec.mixer_layers)) or "x"
-    pat = re.compile(rf"\.layers\.({layers})\.{mod}\.")
+    listed = LAYER_LIST.get(model_type, "layers")
+    pat = re.compile(rf"\.{listed}\.({layers})\.({mod})\.")
     assert p.sequence_mixers == sum(t.numel() for n, t in model.named_parameters()
                                     if pat.search(n)), cfg
     # the schedule: which layers run what, as transformers built them
     kinds = spec.layer_kinds
-    for li, layer in enumerate(getattr(model, _trunk_name(model)).layers):
+    for li, layer in enumerate(getattr(getattr(model, _trunk_name(model)), listed)):
         names = {n.split(".")[0] for n, _ in layer.named_parameters()}
         if kinds[li][0] == "none":
-            assert mod not in names or model_type == "nemotron_h"
+            assert not names & set(mod.split("|")) or model_type == "nemotron_h"
         elif "+" not in kinds[li][0] and "attention" not in kinds[li][0]:
-            assert mod in names
+            assert set(mod.split("|")) <= names
 
 
 def _cache_bytes(cache) -> tuple[int, int]:
@@ -170,6 +175,10 @@ def test_recurrent_gemma_state_stays_fp32_in_bf16():
 
 CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
                for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_CACHE, "cache"))]
+# RWKV-4's forward with a state needs attention_hidden_size = hidden_size (its state tensors
+# are hidden_size wide)
+CACHE_CASES = [(mt, i, {**cfg, "attention_hidden_size": cfg["hidden_size"]}
+                if mt == "rwkv" else cfg) for mt, i, cfg in CACHE_CASES]
 
 
 @pytest.mark.parametrize("model_type,i,cfg", CACHE_CASES,
@@ -181,13 +190,21 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
 
     model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
-    if spec.num_attention_layers == 0 and model_type not in PURE_SSM:
+    if spec.num_attention_layers == 0 and model_type not in (*PURE_SSM, "rwkv"):
         pytest.skip("transformers 5.24 cannot run a hybrid's cache without an attention layer "
                     "(DynamicCache.get_seq_length raises)")
     b = 2
     seen_state = set()
     for T in (5, 9):
         ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        if model_type == "rwkv":  # RwkvModel returns its five state tensors as out.state
+            with torch.no_grad():
+                out = model(ids, use_cache=True)
+            state = sum(t.numel() * t.element_size() for t in out.state)
+            assert spec.num_attention_layers == 0 and _transformers_kv(spec, b, T) == 0
+            assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+            seen_state.add(state)
+            continue
         if model_type == "recurrent_gemma":
             kv, state = _recurrent_gemma_cache_bytes(model, ids)
             assert kv == _transformers_kv(spec, b, T), (T, cfg)
@@ -340,14 +357,16 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         model(ids, use_cache=False)
     counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
-    mod = MIXER_MODULE[model_type]
+    mods = MIXER_MODULE[model_type].split("|")
     # FlopCounterMode's module names
-    prefix = f"{type(model).__name__}.{_trunk_name(model)}.layers"
-    mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers)
+    prefix = (f"{type(model).__name__}.{_trunk_name(model)}."
+              + LAYER_LIST.get(model_type, "layers"))
+    mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers
+                      for mod in mods)
     linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
                     if isinstance(m, torch.nn.Linear)}
     mixer_linear = sum(c for n, c in counts.items() if n in linear_names and any(
-        n.startswith(f"{prefix}.{li}.{mod}.") for li in spec.mixer_layers))
+        n.startswith(f"{prefix}.{li}.{mod}.") for li in spec.mixer_layers for mod in mods))
     ours = forward_flops(spec, b, T, "full", "all")
     assert counts["Global"] - mixer_total == ours.total - ours.sequence_mixers, cfg
     m, h, n = spec.mixer, spec.hidden_size, spec.num_mixer_layers
@@ -371,6 +390,10 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
         K, i = m.conv_kernel, m.inner
         assert mixer_total == (ours.sequence_mixers - b * T * n * 2 * i
                                + b * n * 2 * i * K * (K - 1)), cfg
+    if m is not None and m.kind == "rwkv4":
+        # RWKV-4: every matmul is an nn.Linear; the WKV recurrence and the token-shift mixes are
+        # elementwise (rwkv_linear_attention_cpu), which FlopCounterMode does not count
+        assert mixer_total == mixer_linear, cfg
 
 
 def test_hybrid_ratio_sweep_follows_transformers_schedule():
@@ -869,6 +892,41 @@ def test_recurrent_gemma_report_engine_and_training_refusals(tmp_path, capsys):
     assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "model_type" in err[0]
+
+
+def test_rwkv_state_stays_fp32_in_bf16(tmp_path):
+    """RWKV-4 in bf16: the two token shifts (``state[0:2]``) are bf16, the WKV numerator,
+    denominator and maximum (``state[2:5]``) fp32 (``RwkvModel.forward``); the report runs,
+    with no engine section (no vLLM/SGLang model), training refused and tp > 1 refused."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import json
+
+    from hf_oracle import eager_model
+
+    import estimator
+
+    for cfg in hybrid_configs.random_configs("rwkv", 3, "bf16"):
+        cfg = {**cfg, "attention_hidden_size": cfg["hidden_size"]}
+        model = eager_model(cfg).to(torch.bfloat16)
+        spec = spec_from_hf_config(cfg)
+        with torch.no_grad():
+            out = model(torch.randint(1, cfg["vocab_size"], (2, 6)), use_cache=True)
+        state = sum(t.numel() * t.element_size() for t in out.state)
+        assert state == memory.state_bytes(spec, 2, "bf16", "transformers"), cfg
+        assert state == memory.state_bytes(spec, 2, "bf16", "engine"), cfg
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    d = estimator.estimate(str(path), tp=1, pp=1, num_gpus=1, seq_len=37, batch=3).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["kv_cache"] == 0
+    assert inf["state"] == 3 * memory.state_bytes(spec, 1, "bf16", "engine")
+    assert inf["engine"] is None and any(n.startswith("RWKV-4: neither vLLM")
+                                         for n in inf["notes"])
+    assert d["training"]["field"] == "model_type" and "RWKV-4" in d["training"]["not_applicable"]
+    with pytest.raises(EstimatorError) as e:
+        estimator.estimate(str(path), tp=2, pp=1, num_gpus=2)
+    assert e.value.field == "tp"
 
 
 @pytest.mark.parametrize("change,field", [
