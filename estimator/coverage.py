@@ -24,11 +24,11 @@ REASONS: dict[str, str] = {
               "gates), lfm3 (a per-head sigmoid attention gate g_proj h -> heads), qwen4_exp "
               "(QSA indexer, n-gram and per-layer embeddings, gated residuals), inkling* "
               "(relative-logit attention, block attention residuals, looped layers), "
-              "minimax_m3_vl_text (sparse indexer attention with its own cache), xlstm "
-              "(mLSTM). Loaded today (issue #13): qwen3_next, "
-              "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, mamba, mamba2, "
-              "falcon_mamba, olmo_hybrid, lara_mini, recurrent_gemma, rwkv",
+              "minimax_m3_vl_text (sparse indexer attention with its own cache). Loaded "
+              "today (issue #13): qwen3_next, qwen3_5*, jamba, bamba, granitemoehybrid, "
+              "nemotron_h, falcon_h1, lfm2, lfm2_moe, minimax, kimi_linear, deepseek_v32, "
+              "glm_moe_dsa, mamba, mamba2, falcon_mamba, olmo_hybrid, lara_mini, "
+              "recurrent_gemma, rwkv, xlstm",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
@@ -84,7 +84,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "inkling2_loop_text", "inkling2_text", "inkling_text",
         "lfm3",
         "minimax_m3_vl_text", "qwen4_exp", "qwen4_exp_text",
-        "xlstm", "zamba", "zamba2",
+        "zamba", "zamba2",
     ),
     "multimodal": (
         "apertus1p5_text", "aria_text", "cohere_compass_text", "dots3_note", "emu3", "fuyu",

@@ -345,6 +345,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # RWKV-4: time mix + channel mix (sizes None: derived from hidden_size)
     "rwkv": dict(tie_word_embeddings=False, attention_hidden_size=None, intermediate_size=None,
                  context_length=1024),
+    # xLSTM (mLSTM blocks + gated FFN); embedding_dim / num_blocks None: hidden_size / layers
+    "xlstm": dict(tie_word_embeddings=False, num_heads=8, use_bias=False, qk_dim_factor=0.5,
+                  v_dim_factor=1.0, ffn_proj_factor=2.667, ffn_round_up_to_multiple_of=64,
+                  embedding_dim=None, num_blocks=None),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -2546,6 +2550,63 @@ def _rwkv(r: _Reader, name: str) -> ModelSpec:
                             "fp32 WKV state per layer",))
 
 
+def _xlstm(r: _Reader, name: str) -> ModelSpec:
+    """xLSTM (``modeling_xlstm.py``, transformers' own path without the ``xlstm`` package):
+    ``num_blocks`` blocks of ``norm_mlstm → xLSTMLayer → residual, norm_ffn → xLSTMFeedForward
+    → residual``. The mLSTM layer (``mlstm`` mixer): ``q``/``k`` h → ``int(h·qk_dim_factor)``,
+    ``v``/``ogate_preact`` h → ``int(h·v_dim_factor)``, per-head gates and ``out_proj``. The
+    FFN is gated (SiLU), ``round_up(h·ffn_proj_factor, ffn_round_up_to_multiple_of)`` wide. The
+    RMSNorms have weights only; ``out_norm`` is built whatever ``add_out_norm``; the lm_head is
+    never tied (``xLSTMForCausalLM`` has no ``_tied_weights_keys``, whatever
+    ``tie_word_embeddings`` says). ``use_bias`` is refused: it puts biases on the block norms
+    but not on ``out_norm``, which the spec's norms cannot say."""
+    h = r.int("hidden_size")
+    nb, L = r.cfg.get("num_blocks"), r.cfg.get("num_hidden_layers")
+    if nb is None and L is None:
+        raise EstimatorError(r.where + "num_hidden_layers", None,
+                             "required for model_type 'xlstm' but missing (or num_blocks)")
+    L = check_int(r.where + ("num_hidden_layers" if L is not None else "num_blocks"),
+                  L if L is not None else nb, 1)
+    if nb is not None and check_int(r.where + "num_blocks", nb, 1) != L:
+        raise EstimatorError(r.where + "num_blocks", nb, f"must equal num_hidden_layers={L} "
+                             "(transformers builds num_blocks blocks but sizes its cache by "
+                             "num_hidden_layers)")
+    emb = r.cfg.get("embedding_dim")
+    if emb is not None and emb != h:
+        raise EstimatorError(r.where + "embedding_dim", emb,
+                             f"must equal hidden_size={h} (the blocks read the embedding)")
+    if r.flag("use_bias"):
+        raise EstimatorError(r.where + "use_bias", True, "xLSTM with biases is not supported "
+                             "yet: its block RMSNorms get a bias and its out_norm none")
+    H = r.opt_int("num_heads", 1)
+
+    def factor(key: str) -> float:
+        v = r.opt(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
+            raise EstimatorError(r.name_of(key), v, "must be a positive number below 1e6")
+        return v
+
+    qk, v = int(h * factor("qk_dim_factor")), int(h * factor("v_dim_factor"))
+    for key, width in (("qk_dim_factor", qk), ("v_dim_factor", v)):
+        if not width or width % H:  # xLSTMLayer reshapes to (heads, width // heads)
+            raise EstimatorError(r.name_of(key), r.opt(key), f"gives a width of {width}, which "
+                                 f"must be a positive multiple of num_heads={H}")
+    mult = r.opt_int("ffn_round_up_to_multiple_of", 1)
+    # xLSTMFeedForward.up_proj_dim: round_up_to_next_multiple_of(h * ffn_proj_factor, mult)
+    f = int(((h * factor("ffn_proj_factor") + mult - 1) // mult) * mult)
+    mixer = Mixer(kind="mlstm", num_heads=H, head_dim=v // H, num_k_heads=H, head_k_dim=qk // H)
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=1,
+                     # xLSTMForCausalLM declares no _tied_weights_keys: its lm_head is its
+                     # own parameter even with tie_word_embeddings true
+                     num_key_value_heads=1, tie_word_embeddings=False,
+                     intermediate_size=check_int("intermediate_size", f, 1), gated_ffn=True,
+                     mixer=mixer, mixer_layers=tuple(range(L)),
+                     notes=("xLSTM: every layer an mLSTM mixer + gated FFN; no attention, no KV "
+                            "cache: each sequence keeps the mLSTM memory (C, n, m) per layer",
+                            "logits soft-capped (tanh): no parameters, no matmul FLOPs"))
+
+
 def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
     """OLMo-Hybrid (``modeling_olmo_hybrid.py``): ``layer_types`` picks Gated DeltaNet
     (``OlmoHybridGatedDeltaNet``: separate ``q/k/v/a/b/g/o_proj`` — the same matrices as
@@ -2824,7 +2885,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
-    "recurrent_gemma": _recurrent_gemma, "rwkv": _rwkv,
+    "recurrent_gemma": _recurrent_gemma, "rwkv": _rwkv, "xlstm": _xlstm,
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
     "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
 }
@@ -2897,6 +2958,7 @@ ARCHITECTURES: dict[str, str] = {
     "OlmoHybridForCausalLM": "olmo_hybrid",
     "LaraMiniForCausalLM": "lara_mini",
     "RecurrentGemmaForCausalLM": "recurrent_gemma", "RwkvForCausalLM": "rwkv",
+    "xLSTMForCausalLM": "xlstm",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

@@ -241,10 +241,10 @@ def check_tp(s: ModelSpec, tp: int) -> None:
     parallel ``intermediate_size``), Mamba-2's heads and groups (``mamba_mixer2.py``:
     ``num_heads % tp == 0`` and ``n_groups % tp == 0 or n_groups == 1``)."""
     m = s.mixer
-    if m is not None and m.kind == "rwkv4":  # attention-free, and no engine to split it
+    if m is not None and m.kind in ("rwkv4", "mlstm"):  # attention-free, no engine to split it
         if tp != 1:
-            raise EstimatorError("tp", tp, "must be 1 for RWKV-4: no serving engine has a "
-                                 "tensor-parallel RWKV-4 model")
+            raise EstimatorError("tp", tp, f"must be 1 for a {m.kind} model: no serving engine "
+                                 "has a tensor-parallel model of it")
         return
     if m is not None and hybrid_counts(s)[0] == 0 and m.kind in ("mamba", "mamba2"):
         if m.kind == "mamba" and m.inner % tp:
@@ -1324,6 +1324,10 @@ NO_ENGINE_MIXERS = {
              "vllm/model_executor/models/registry.py, only in third-party forks; no rwkv model "
              "in SGLang's python/sglang/srt/models), so the serving engine's start-up figures "
              "(state pool, max concurrency) are not modelled",
+    "mlstm": "xLSTM: neither vLLM nor SGLang has a model for it (no xLSTM model in vLLM's "
+             "vllm/model_executor/models/registry.py, only in NX-AI's fork; none in SGLang's "
+             "python/sglang/srt/models), so the serving engine's start-up figures (state pool, "
+             "max concurrency) are not modelled",
 }
 
 

@@ -69,10 +69,15 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     RWKV-4 (``RwkvSelfAttention``, ``RwkvFeedForward``; ``A`` = ``attention_hidden_size``,
     ``f`` = ``ffn_dim``; no biases): time mix ``key``/``value``/``receptance`` h → A,
     ``output`` A → h; channel mix ``key`` h → f, ``value`` f → h, ``receptance`` h → h.
+    mLSTM (``xLSTMLayer``, H heads, ``Dk``/``Dv`` per head; ``weight_mode`` single or fused,
+    the same sizes): ``q``/``k`` h → H·Dk, ``v`` and ``ogate_preact`` h → H·Dv,
+    ``igate_preact``/``fgate_preact`` h → H, ``out_proj`` H·Dv → h.
     """
     i = m.inner
     if m.kind == "rwkv4":
         return 4 * h * i + 2 * h * m.ffn_dim + h * h
+    if m.kind == "mlstm":
+        return h * (2 * m.num_k_heads * m.head_k_dim + 2 * i + 2 * m.num_heads) + i * h
     if m.kind == "rglru":
         return 3 * h * i
     if m.kind == "gated_deltanet":
@@ -110,12 +115,15 @@ def mixer_params(m: Mixer, h: int) -> int:
     ``D×D``, ``H·D`` bias each; ``H`` = ``num_attention_heads``, ``D = I/H``).
     RWKV-4: ``time_decay`` and ``time_first`` (A each), the token-shift mixes
     ``time_mix_key``/``_value``/``_receptance`` (h each) of the time mix and
-    ``time_mix_key``/``_receptance`` of the channel mix.
+    ``time_mix_key``/``_receptance`` of the channel mix. mLSTM: the input and forget gates'
+    biases (H each, always on) and ``multihead_norm``'s weight (H·Dv).
     """
     i, k = m.inner, m.conv_kernel
     p = mixer_matrix_params(m, h)
     if m.kind == "rwkv4":
         return p + 2 * i + 5 * h
+    if m.kind == "mlstm":  # the gates' biases (always on) and multihead_norm's weight
+        return p + 2 * m.num_heads + i
     if m.kind == "rglru":
         gates = 2 * (m.num_heads * m.head_dim * m.head_dim + i)
         return p + 2 * i + h + i * k + i + i + gates
@@ -150,7 +158,9 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
     per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads ×
     head_dim × d_state); lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value
     state per head); RG-LRU ``I`` (``recurrent_states``, one value per channel); short conv
-    none; RWKV-4 ``3·A`` (the WKV numerator, denominator and running maximum, ``state[2:5]``).
+    none; RWKV-4 ``3·A`` (the WKV numerator, denominator and running maximum, ``state[2:5]``);
+    mLSTM ``H·(Dk·Dv + Dk + 1)`` (``xLSTMCache.rnn_state``: the matrix memory C, the normaliser
+    n and the stabiliser m per head, in the model dtype).
     RG-LRU's conv state is ``conv_kernel − 1`` columns in both layouts
     (``RecurrentGemmaRecurrentBlock.forward`` keeps ``conv_state[:, :, 1:]``, measured), as is
     RWKV-4's token shift (one previous input per mix).
@@ -168,6 +178,8 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
         rec = m.inner
     elif m.kind == "rwkv4":
         rec = 3 * m.inner
+    elif m.kind == "mlstm":
+        rec = m.num_heads * (m.head_k_dim * m.head_dim + m.head_k_dim + 1)
     else:
         rec = 0
     return {"conv": conv, "recurrent": rec}
@@ -208,6 +220,9 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
       runs): per channel of A, the output ``(a + e^{u+k}·v)/(b + e^{u+k})`` and the state update
       ``a ← e^{−w}·a + e^k·v``, ``b ← e^{−w}·b + e^k`` (``4·A`` MACs), plus the five token-shift
       interpolations ``x·μ + x₋₁·(1 − μ)`` (``5·h`` MACs, ``x₋₁ + μ·(x − x₋₁)``).
+    * mLSTM (arXiv 2405.04517 eq. 19-27, ``mlstm_recurrent_step_native``): per head
+      ``C ← f·C + i·v kᵀ`` (Dk·Dv), ``n ← f·n + i·k`` (Dk), ``h̃ = C q`` (Dk·Dv) and ``nᵀq``
+      (Dk): ``H·(2·Dk·Dv + 2·Dk)`` MACs.
 
     ``FLOPS_PER_MAC = 2``. The chunked training kernels do more (intra-chunk attention of
     chunk ``C``: ~``C`` keys per query, FLA ``chunk_gated_delta_rule``); the recurrent form is
@@ -224,6 +239,8 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
         macs = 2 * m.inner * m.head_dim + conv + m.inner
     elif m.kind == "rwkv4":
         macs = 4 * m.inner + 5 * h
+    elif m.kind == "mlstm":
+        macs = m.num_heads * (2 * m.head_k_dim * m.head_dim + 2 * m.head_k_dim)
     else:
         macs = conv
     return 2 * macs

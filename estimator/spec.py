@@ -139,6 +139,9 @@ MIXER_KINDS: dict[str, str] = {
     "rwkv4": "RWKV-4's whole block: time mixing (token shift, WKV recurrence) and channel "
              "mixing (Peng et al. 2023, arXiv 2305.13048); modeling_rwkv.RwkvSelfAttention "
              "and RwkvFeedForward",
+    "mlstm": "xLSTM's mLSTM layer: matrix memory with exponential input and sigmoid forget "
+             "gates (Beck et al. 2024, arXiv 2405.04517; xLSTM-7B, arXiv 2503.13427); "
+             "modeling_xlstm.xLSTMLayer",
 }
 
 
@@ -174,6 +177,9 @@ class Mixer:
       layer is FFN-less and the mixer carries it): ``head_dim`` = ``attention_hidden_size``
       (``num_heads`` = 1), ``ffn_dim`` = the channel mix's ``intermediate_size``,
       ``conv_kernel`` 2 (the token shift: one previous input kept per mix).
+    * ``mlstm``: ``num_heads`` heads with values of ``head_dim`` and queries/keys of
+      ``head_k_dim`` (``num_k_heads`` = ``num_heads``); per-head input and forget gates, a
+      sigmoid output gate of the value width, a per-head LayerNorm; no conv.
     """
 
     kind: str
@@ -493,7 +499,8 @@ def _validate_mixer(m: Mixer) -> None:
             "mamba2": ("num_k_heads", "state_size", "conv_kernel"),
             "short_conv": ("conv_kernel",), "lightning": (),
             "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel"),
-            "rglru": ("conv_kernel",), "rwkv4": ("conv_kernel", "ffn_dim")}[m.kind]
+            "rglru": ("conv_kernel",), "rwkv4": ("conv_kernel", "ffn_dim"),
+            "mlstm": ("num_k_heads", "head_k_dim")}[m.kind]
     for n in need:
         if getattr(m, n) < 1:
             raise EstimatorError("mixer." + n, getattr(m, n), f"must be >= 1 for a {m.kind} mixer")

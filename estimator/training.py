@@ -292,6 +292,9 @@ NO_TRAINING_MIXERS = {
     "rwkv4": "training of RWKV-4 is not modelled yet (transformers' WKV is a per-token Python "
              "loop on the CPU path and a custom CUDA kernel, RwkvLinearAttention, whose saved "
              "tensors are not transcribed here); parameters, FLOPs and inference memory are",
+    "mlstm": "training of xLSTM is not modelled yet (the mLSTM's chunkwise kernels, native "
+             "autograd or Triton, keep per-chunk states the training account does not have); "
+             "parameters, FLOPs and inference memory are",
 }
 
 

@@ -150,6 +150,7 @@ REQUIRED: dict[str, dict] = {
                       num_experts=4, num_experts_per_tok=2),
     "recurrent_gemma": dict(_BASE, num_attention_heads=4),
     "rwkv": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
+    "xlstm": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
 }
 
 

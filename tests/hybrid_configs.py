@@ -440,6 +440,26 @@ def gen_rwkv(rng):
     return d
 
 
+def gen_xlstm(rng):
+    """xLSTM: heads, q/k and value width factors whose widths are multiples of 64 (transformers
+    sizes its cache by the widths rounded up to 64 and the layers by the unrounded ones: only
+    equal ones run), the FFN factor and rounding, ``weight_mode`` single or fused, a small
+    ``chunk_size`` so the chunkwise kernel and its remainder both run; ``tie_word_embeddings``
+    drawn (xLSTM never ties); ``num_blocks`` given now and then."""
+    t = _ssm_trunk(rng)
+    h = rng.choice([64, 128])
+    d = {**t, "hidden_size": h, "num_heads": rng.choice([1, 2, 4]),
+         "qk_dim_factor": 64 * rng.choice([1, 2]) / h, "v_dim_factor": rng.choice([1.0, 1.5, 2.0]),
+         "ffn_proj_factor": rng.choice([1.0, 1.3, 2.667]),
+         "ffn_round_up_to_multiple_of": rng.choice([16, 64]),
+         "weight_mode": rng.choice(["single", "fused"]), "chunk_size": rng.choice([2, 4])}
+    if d["v_dim_factor"] * h % 64:
+        d["v_dim_factor"] = 1.0
+    if _flag(rng):
+        d["num_blocks"] = d["num_hidden_layers"]
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

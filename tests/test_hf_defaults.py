@@ -179,6 +179,10 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert (c.csa_rate, c.hca_rate) == tuple(hf_cfg.compress_rates[k] for k in kinds)
         assert list(c.hash_moe_layers) == [i for i, t in enumerate(hf_cfg.mlp_layer_types)
                                            if t == "hash_moe"]
+    elif family == "xlstm" and key in ("embedding_dim", "num_blocks"):  # hidden_size, layers
+        assert (hf_cfg.embedding_dim, hf_cfg.num_blocks) == (cfg["hidden_size"],
+                                                             cfg["num_hidden_layers"])
+        assert spec.num_hidden_layers == len(hf_oracle.build(cfg).backbone.blocks)
     elif family == "rwkv" and key == "attention_hidden_size":  # None: hidden_size
         assert spec.mixer.inner == hf_cfg.attention_hidden_size == cfg["hidden_size"]
         assert spec.mixer.inner == hf_oracle.build(cfg).rwkv.blocks[0].attention.key.out_features

@@ -38,9 +38,9 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
                 "deepseek_v4": "self_attn", "recurrent_gemma": "temporal_block",
                 # RWKV-4's rwkv4 mixer is the whole block: time mix and channel mix
-                "rwkv": "attention|feed_forward"}
+                "rwkv": "attention|feed_forward", "xlstm": "mlstm_layer"}
 #: The trunk's list of layers when it is not ``layers``.
-LAYER_LIST = {"rwkv": "blocks"}
+LAYER_LIST = {"rwkv": "blocks", "xlstm": "blocks"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
@@ -173,12 +173,20 @@ def test_recurrent_gemma_state_stays_fp32_in_bf16():
         assert state != memory.state_bytes(spec, 2, "fp32", "transformers") // 2, cfg
 
 
+def _runnable(model_type: str, cfg: dict) -> dict:
+    """``cfg`` as a real forward can run it: transformers 5.24 cannot initialize an xLSTM with
+    ``weight_mode: fused`` (``xLSTMPreTrainedModel._init_weights`` copies a 2H-wide bias into an
+    H-wide slice), so the forward tests take the ``single`` twin (the same sizes; the meta
+    build, which initializes nothing, counts both)."""
+    return {**cfg, "weight_mode": "single"} if model_type == "xlstm" else cfg
+
+
 CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
                for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_CACHE, "cache"))]
 # RWKV-4's forward with a state needs attention_hidden_size = hidden_size (its state tensors
 # are hidden_size wide)
 CACHE_CASES = [(mt, i, {**cfg, "attention_hidden_size": cfg["hidden_size"]}
-                if mt == "rwkv" else cfg) for mt, i, cfg in CACHE_CASES]
+                if mt == "rwkv" else _runnable(mt, cfg)) for mt, i, cfg in CACHE_CASES]
 
 
 @pytest.mark.parametrize("model_type,i,cfg", CACHE_CASES,
@@ -190,13 +198,22 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
 
     model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
-    if spec.num_attention_layers == 0 and model_type not in (*PURE_SSM, "rwkv"):
+    if spec.num_attention_layers == 0 and model_type not in (*PURE_SSM, "rwkv", "xlstm"):
         pytest.skip("transformers 5.24 cannot run a hybrid's cache without an attention layer "
                     "(DynamicCache.get_seq_length raises)")
     b = 2
     seen_state = set()
     for T in (5, 9):
         ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        if model_type == "xlstm":  # xLSTMCache.rnn_state: (C, n, m) per layer
+            with torch.no_grad():
+                out = model(ids, use_cache=True)
+            state = sum(t.numel() * t.element_size() for ts in out.cache.rnn_state.values()
+                        for t in ts)
+            assert spec.num_attention_layers == 0 and _transformers_kv(spec, b, T) == 0
+            assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+            seen_state.add(state)
+            continue
         if model_type == "rwkv":  # RwkvModel returns its five state tensors as out.state
             with torch.no_grad():
                 out = model(ids, use_cache=True)
@@ -323,7 +340,7 @@ def test_spec_refuses_inconsistent_schedules():
 # FLOPs: FlopCounterMode on transformers' eager path
 # ----------------------------------------------------------------------------------------------
 
-FLOP_CASES = [(mt, i, cfg) for mt in HYBRIDS
+FLOP_CASES = [(mt, i, _runnable(mt, cfg)) for mt in HYBRIDS
               for i, cfg in enumerate(hybrid_configs.random_configs(mt, 2, "flops"))]
 # RecurrentGemma: also schedules that mix both block kinds (its two draws above do not)
 _RG_MIXED = (["recurrent", "attention"], ["recurrent", "recurrent", "attention"])
@@ -927,6 +944,53 @@ def test_rwkv_state_stays_fp32_in_bf16(tmp_path):
     with pytest.raises(EstimatorError) as e:
         estimator.estimate(str(path), tp=2, pp=1, num_gpus=2)
     assert e.value.field == "tp"
+
+
+def test_xlstm_state_in_model_dtype_and_refusals(tmp_path):
+    """xLSTM in bf16: ``xLSTMCache`` holds C, n and m in the model dtype (the kernels' fp32
+    state is copied in); the report runs with no engine section, training refused, tp 1."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import json
+
+    from hf_oracle import eager_model
+
+    import estimator
+
+    for cfg in hybrid_configs.random_configs("xlstm", 3, "bf16"):
+        cfg = {**cfg, "weight_mode": "single"}
+        model = eager_model(cfg).to(torch.bfloat16)
+        spec = spec_from_hf_config(cfg)
+        with torch.no_grad():
+            out = model(torch.randint(1, cfg["vocab_size"], (2, 7)), use_cache=True)
+        state = sum(t.numel() * t.element_size() for ts in out.cache.rnn_state.values()
+                    for t in ts)
+        assert state == memory.state_bytes(spec, 2, "bf16", "transformers"), cfg
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    d = estimator.estimate(str(path), tp=1, pp=1, num_gpus=1, seq_len=37, batch=3).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["kv_cache"] == 0 and inf["state"] == 3 * memory.state_bytes(spec, 1, "bf16")
+    assert inf["engine"] is None and any(n.startswith("xLSTM: neither vLLM")
+                                         for n in inf["notes"])
+    assert d["training"]["field"] == "model_type" and "xLSTM" in d["training"]["not_applicable"]
+    with pytest.raises(EstimatorError) as e:
+        estimator.estimate(str(path), tp=2, pp=1, num_gpus=2)
+    assert e.value.field == "tp"
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"use_bias": True}, "use_bias"),
+    ({"embedding_dim": 32}, "embedding_dim"),
+    ({"num_blocks": 7}, "num_blocks"),
+    ({"num_heads": 3}, "qk_dim_factor"),
+    ({"qk_dim_factor": -1}, "qk_dim_factor"),
+])
+def test_xlstm_bad_config_names_the_field(change, field):
+    cfg = {**hybrid_configs.random_configs("xlstm", 1, "bad")[0], **change}
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field
 
 
 @pytest.mark.parametrize("change,field", [
