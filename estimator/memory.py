@@ -1157,7 +1157,9 @@ def conventions(dtype: str, kv_layout: str) -> dict[str, str]:
         "state": "hybrids: conv + recurrent state of every linear-attention / Mamba / short-conv "
                  "layer, per sequence and constant in context (estimator.mixers.state_elements; "
                  "engine layout keeps conv_kernel - 1 conv inputs as vLLM, transformers "
-                 "conv_kernel), in the activation dtype",
+                 "conv_kernel; RG-LRU and RWKV-4 keep conv_kernel - 1 in both), in the "
+                 "activation dtype (RG-LRU's and RWKV-4's recurrent state in fp32, as "
+                 "transformers keeps it)",
         "activations": "the largest prefill forward (batch x seq_len tokens, or "
                        "max_num_batched_tokens when set: chunked prefill): residual + the largest "
                        "phase (attention, dense FFN, MoE, fp32 last-position logits); flash "
