@@ -373,6 +373,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                       linear_conv_kernel_dim=4, linear_key_head_dim=128,
                       linear_value_head_dim=128, linear_num_key_heads=8,
                       linear_num_value_heads=16),
+    # RecurrentGemma (Griffin): RG-LRU blocks + local MQA attention (lru_width None: h)
+    "recurrent_gemma": dict(num_key_value_heads=None, tie_word_embeddings=True,
+                            intermediate_size=7680, lru_width=None, attention_window_size=2048,
+                            conv1d_width=4, attention_bias=False,
+                            block_types=("recurrent", "recurrent", "attention")),
+    # RWKV-4: time mix + channel mix (sizes None: derived from hidden_size)
+    "rwkv": dict(tie_word_embeddings=False, attention_hidden_size=None, intermediate_size=None,
+                 context_length=1024),
+    # xLSTM (mLSTM blocks + gated FFN); embedding_dim / num_blocks None: hidden_size / layers
+    "xlstm": dict(tie_word_embeddings=False, num_heads=8, use_bias=False, qk_dim_factor=0.5,
+                  v_dim_factor=1.0, ffn_proj_factor=2.667, ffn_round_up_to_multiple_of=64,
+                  embedding_dim=None, num_blocks=None),
 }
 
 #: Entries of :data:`DEFAULTS` that transformers' configuration classes do not have, with the
@@ -2693,6 +2705,148 @@ def _mamba2_pure(r: _Reader, name: str) -> ModelSpec:
     return ModelSpec(**c, mixer=mixer)
 
 
+def _recurrent_gemma(r: _Reader, name: str) -> ModelSpec:
+    """RecurrentGemma / Griffin (``modeling_recurrent_gemma.py``): ``block_types`` repeated
+    over the layers (``RecurrentGemmaConfig.layers_block_type``: ``(block_types * 100)[:L]``)
+    picks per layer a recurrent block (``RecurrentGemmaRecurrentBlock``, the ``rglru`` mixer
+    of width ``lru_width``, default h) or local attention (``RecurrentGemmaAttention``: every
+    attention layer slides over ``attention_window_size``; q/k/v biased with
+    ``attention_bias``, ``o_proj`` always biased; ``head_dim`` is always ``h // a``, set by
+    ``__post_init__``). Every layer has ``RecurrentGemmaMlp``: gated (GeGLU), all three
+    projections biased, width ``intermediate_size // 2``. RMSNorms ``temporal_pre_norm``,
+    ``channel_pre_norm`` and ``final_norm``; the lm_head is tied to the embedding. The
+    embedding scale ``sqrt(h)`` is a buffer and the logits soft-cap a ``tanh``: neither has
+    parameters or matmul FLOPs."""
+    c = _common(r, name)
+    L, h, a = c["num_hidden_layers"], c["hidden_size"], c["num_attention_heads"]
+    c["head_dim"] = h // a
+    if not c["head_dim"]:
+        raise EstimatorError(r.where + "num_attention_heads", a,
+                             f"must be at most hidden_size={h} (head_dim = hidden_size // heads)")
+    bt = r.opt("block_types")
+    if not isinstance(bt, (list, tuple)) or not bt:
+        raise EstimatorError(r.where + "block_types", bt,
+                             "must be a non-empty list of 'recurrent'/'attention'")
+    for i, t in enumerate(bt):
+        if t not in ("recurrent", "attention"):
+            raise EstimatorError(f"{r.where}block_types[{i}]", t,
+                                 "unknown block type; one of recurrent, attention")
+    if len(bt) * 100 < L:  # transformers' (block_types * 100)[:L] would leave layers unbuilt
+        raise EstimatorError(r.where + "block_types", f"{len(bt)} entries",
+                             f"repeated 100 times must cover num_hidden_layers={L}")
+    kinds = [bt[i % len(bt)] for i in range(L)]
+    lru = r.cfg.get("lru_width")
+    lru = h if lru is None else check_int(r.where + "lru_width", lru, 1)
+    if lru % a:  # RecurrentGemmaRglru reshapes to (heads, lru_width // heads)
+        raise EstimatorError(r.where + "lru_width", lru,
+                             f"must be a multiple of num_attention_heads={a} (the RG-LRU "
+                             "gates are num_attention_heads diagonal blocks)")
+    # RecurrentGemmaMlp is intermediate_size // 2 wide
+    f = r.opt_int("intermediate_size", 2) // 2
+    mixer = Mixer(kind="rglru", num_heads=a, head_dim=lru // a,
+                  conv_kernel=r.opt_int("conv1d_width", 1), conv_bias=True, proj_bias=True)
+    rec = _indices(kinds, "recurrent")
+    attn = _indices(kinds, "attention")
+    w = _window(r, "attention_window_size")
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=f, gated_ffn=True, ffn_bias=True,
+                     attention_bias=ab, attention_out_bias=True,
+                     sliding_window=w if attn else None,
+                     sliding_window_layers=attn if w else (),
+                     mixer=mixer if rec else None, mixer_layers=rec,
+                     notes=("Griffin: RG-LRU recurrent blocks + local sliding-window attention "
+                            "(attention_window_size); MLP width intermediate_size // 2",
+                            "embedding scaled by sqrt(hidden_size) and logits soft-capped "
+                            "(tanh): no parameters, no matmul FLOPs"))
+
+
+def _rwkv(r: _Reader, name: str) -> ModelSpec:
+    """RWKV-4 (``modeling_rwkv.py``): every block is ``ln1 → time mix → residual, ln2 →
+    channel mix → residual`` (``RwkvBlock``), one :data:`~estimator.spec.MIXER_KINDS` ``rwkv4``
+    mixer carrying both mixes (the channel mix is RWKV's FFN, but not the spec's: a sigmoid
+    receptance gate h → h and a token shift), so no layer has attention or a spec FFN. Norms are
+    LayerNorms with bias: ``ln1``, ``ln2`` per layer, ``pre_ln`` on the embeddings (block 0) and
+    ``ln_out``; the ``head`` is untied by default. ``attention_hidden_size`` (A) defaults to h,
+    ``intermediate_size`` to 4h (``RwkvConfig.__post_init__``); ``context_length`` (transformers'
+    ``max_position_embeddings``) is only the CUDA kernel's chunk: in RNN mode nothing bounds the
+    context."""
+    L = r.int("num_hidden_layers")
+    h = r.int("hidden_size")
+
+    def derived(key: str, default: int) -> int:  # null or absent: derived, as transformers does
+        v = r.cfg.get(key)
+        return default if v is None else check_int(r.where + key, v, 1)
+
+    mixer = Mixer(kind="rwkv4", num_heads=1, head_dim=derived("attention_hidden_size", h),
+                  conv_kernel=2, ffn_dim=derived("intermediate_size", 4 * h))
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=1,
+                     num_key_value_heads=1, tie_word_embeddings=r.flag("tie_word_embeddings"),
+                     norm_type="layernorm", norm_bias=True, embedding_norm=True,
+                     intermediate_size=0, mixer=mixer, mixer_layers=tuple(range(L)),
+                     ffnless_layers=tuple(range(L)),
+                     notes=("RWKV-4: every layer one rwkv4 mixer (time mix + channel mix); no "
+                            "attention, no KV cache: each sequence keeps 2 token shifts and the "
+                            "fp32 WKV state per layer",))
+
+
+def _xlstm(r: _Reader, name: str) -> ModelSpec:
+    """xLSTM (``modeling_xlstm.py``, transformers' own path without the ``xlstm`` package):
+    ``num_blocks`` blocks of ``norm_mlstm → xLSTMLayer → residual, norm_ffn → xLSTMFeedForward
+    → residual``. The mLSTM layer (``mlstm`` mixer): ``q``/``k`` h → ``int(h·qk_dim_factor)``,
+    ``v``/``ogate_preact`` h → ``int(h·v_dim_factor)``, per-head gates and ``out_proj``. The
+    FFN is gated (SiLU), ``round_up(h·ffn_proj_factor, ffn_round_up_to_multiple_of)`` wide. The
+    RMSNorms have weights only; ``out_norm`` is built whatever ``add_out_norm``; the lm_head is
+    never tied (``xLSTMForCausalLM`` has no ``_tied_weights_keys``, whatever
+    ``tie_word_embeddings`` says). ``use_bias`` is refused: it puts biases on the block norms
+    but not on ``out_norm``, which the spec's norms cannot say."""
+    h = r.int("hidden_size")
+    nb, L = r.cfg.get("num_blocks"), r.cfg.get("num_hidden_layers")
+    if nb is None and L is None:
+        raise EstimatorError(r.where + "num_hidden_layers", None,
+                             "required for model_type 'xlstm' but missing (or num_blocks)")
+    L = check_int(r.where + ("num_hidden_layers" if L is not None else "num_blocks"),
+                  L if L is not None else nb, 1)
+    if nb is not None and check_int(r.where + "num_blocks", nb, 1) != L:
+        raise EstimatorError(r.where + "num_blocks", nb, f"must equal num_hidden_layers={L} "
+                             "(transformers builds num_blocks blocks but sizes its cache by "
+                             "num_hidden_layers)")
+    emb = r.cfg.get("embedding_dim")
+    if emb is not None and emb != h:
+        raise EstimatorError(r.where + "embedding_dim", emb,
+                             f"must equal hidden_size={h} (the blocks read the embedding)")
+    if r.flag("use_bias"):
+        raise EstimatorError(r.where + "use_bias", True, "xLSTM with biases is not supported "
+                             "yet: its block RMSNorms get a bias and its out_norm none")
+    H = r.opt_int("num_heads", 1)
+
+    def factor(key: str) -> float:
+        v = r.opt(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
+            raise EstimatorError(r.name_of(key), v, "must be a positive number below 1e6")
+        return v
+
+    qk, v = int(h * factor("qk_dim_factor")), int(h * factor("v_dim_factor"))
+    for key, width in (("qk_dim_factor", qk), ("v_dim_factor", v)):
+        if not width or width % H:  # xLSTMLayer reshapes to (heads, width // heads)
+            raise EstimatorError(r.name_of(key), r.opt(key), f"gives a width of {width}, which "
+                                 f"must be a positive multiple of num_heads={H}")
+    mult = r.opt_int("ffn_round_up_to_multiple_of", 1)
+    # xLSTMFeedForward.up_proj_dim: round_up_to_next_multiple_of(h * ffn_proj_factor, mult)
+    f = int(((h * factor("ffn_proj_factor") + mult - 1) // mult) * mult)
+    mixer = Mixer(kind="mlstm", num_heads=H, head_dim=v // H, num_k_heads=H, head_k_dim=qk // H)
+    return ModelSpec(name=name, model_type=r.model_type, num_hidden_layers=L, hidden_size=h,
+                     vocab_size=r.int("vocab_size"), num_attention_heads=1,
+                     # xLSTMForCausalLM declares no _tied_weights_keys: its lm_head is its
+                     # own parameter even with tie_word_embeddings true
+                     num_key_value_heads=1, tie_word_embeddings=False,
+                     intermediate_size=check_int("intermediate_size", f, 1), gated_ffn=True,
+                     mixer=mixer, mixer_layers=tuple(range(L)),
+                     notes=("xLSTM: every layer an mLSTM mixer + gated FFN; no attention, no KV "
+                            "cache: each sequence keeps the mLSTM memory (C, n, m) per layer",
+                            "logits soft-capped (tanh): no parameters, no matmul FLOPs"))
+
+
 def _olmo_hybrid(r: _Reader, name: str) -> ModelSpec:
     """OLMo-Hybrid (``modeling_olmo_hybrid.py``): ``layer_types`` picks Gated DeltaNet
     (``OlmoHybridGatedDeltaNet``: separate ``q/k/v/a/b/g/o_proj`` — the same matrices as
@@ -3043,6 +3197,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mamba": _mamba_pure, "falcon_mamba": _mamba_pure, "mamba2": _mamba2_pure,
     "olmo_hybrid": _olmo_hybrid,
     "lara_mini": _lara_mini,
+    "recurrent_gemma": _recurrent_gemma, "rwkv": _rwkv, "xlstm": _xlstm,
     "gemma4_text": _gemma4_text, "mimo_v2_flash": _mimo_v2_flash, "laguna": _laguna,
     "gemma4_unified_text": functools.partial(_gemma4_text, unified=True),
     "gemma3n_text": _gemma3n_text,
@@ -3119,6 +3274,8 @@ ARCHITECTURES: dict[str, str] = {
     "Mamba2ForCausalLM": "mamba2",
     "OlmoHybridForCausalLM": "olmo_hybrid",
     "LaraMiniForCausalLM": "lara_mini",
+    "RecurrentGemmaForCausalLM": "recurrent_gemma", "RwkvForCausalLM": "rwkv",
+    "xLSTMForCausalLM": "xlstm",
 }
 
 _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and the ModelSpec "

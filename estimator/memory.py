@@ -40,6 +40,7 @@ from .mixers import (
     indexer_params,
     mixer_matrix_params,
     mixer_params,
+    recurrent_state_bytes,
     shared_indexer_layers,
     state_elements,
 )
@@ -246,6 +247,11 @@ def check_tp(s: ModelSpec, tp: int) -> None:
     parallel ``intermediate_size``), Mamba-2's heads and groups (``mamba_mixer2.py``:
     ``num_heads % tp == 0`` and ``n_groups % tp == 0 or n_groups == 1``)."""
     m = s.mixer
+    if m is not None and m.kind in ("rwkv4", "mlstm"):  # attention-free, no engine to split it
+        if tp != 1:
+            raise EstimatorError("tp", tp, f"must be 1 for a {m.kind} model: no serving engine "
+                                 "has a tensor-parallel model of it")
+        return
     if m is not None and hybrid_counts(s)[0] == 0 and m.kind in ("mamba", "mamba2"):
         if m.kind == "mamba" and m.inner % tp:
             raise EstimatorError("tp", tp, f"must divide the Mamba inner width {m.inner}")
@@ -615,13 +621,17 @@ def state_bytes(s: ModelSpec, batch: int, dtype: str = "bf16", kv_layout: str = 
     """Per-sequence state of the hybrid mixers on one GPU, constant in context length:
     conv and recurrent states (:func:`estimator.mixers.state_elements`) × ``batch`` × bytes of
     ``dtype`` (the model's activation dtype: vLLM's ``mamba_ssm_cache_dtype="auto"``; fp32
-    SSM states double the recurrent part), split over ``tp`` by heads."""
+    SSM states double the recurrent part), split over ``tp`` by heads. RecurrentGemma's
+    RG-LRU state is fp32 whatever ``dtype`` (:func:`estimator.mixers.recurrent_state_bytes`):
+    counted in ``dtype`` units, ``4 // bytes`` per element."""
     if s.mixer is None:
         return 0
     _, n_mix, _ = hybrid_counts(s, *(layers or (0, s.num_hidden_layers)))
     el = state_elements(s.mixer, s.hidden_size, "transformers" if kv_layout == "transformers"
                         else "engine")
-    return batch * n_mix * _cdiv(el["conv"] + el["recurrent"], tp) * BYTES_PER_ELEMENT[dtype]
+    b = BYTES_PER_ELEMENT[dtype]
+    rec = el["recurrent"] * (recurrent_state_bytes(s.mixer, b) // b)
+    return batch * n_mix * _cdiv(el["conv"] + rec, tp) * b
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1257,7 +1267,9 @@ def _conventions(dtype: str, kv_layout: str) -> dict[str, str]:
         "state": "hybrids: conv + recurrent state of every linear-attention / Mamba / short-conv "
                  "layer, per sequence and constant in context (estimator.mixers.state_elements; "
                  "engine layout keeps conv_kernel - 1 conv inputs as vLLM, transformers "
-                 "conv_kernel), in the activation dtype",
+                 "conv_kernel; RG-LRU and RWKV-4 keep conv_kernel - 1 in both), in the "
+                 "activation dtype (RG-LRU's and RWKV-4's recurrent state in fp32, as "
+                 "transformers keeps it)",
         "activations": "the largest prefill forward (batch x seq_len tokens, or "
                        "max_num_batched_tokens when set: chunked prefill): residual + the largest "
                        "phase (attention, dense FFN, MoE, fp32 last-position logits); flash "
@@ -1362,6 +1374,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         notes.append(GEMMA3N_SGLANG_NOTE)
     if s.shared_block is not None:
         notes.append(ZAMBA_NOTE)
+    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
+        notes.append(NO_ENGINE_MIXERS[s.mixer.kind])
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1488,15 +1502,38 @@ def is_axk2(s: ModelSpec) -> bool:
     return bool(s.gated_norm_rank or (s.mla is not None and s.mla.q_gate))
 
 
+#: Mixer kinds no serving engine runs, with why (the engine section is left out, and the
+#: inference notes say so).
+NO_ENGINE_MIXERS = {
+    "rglru": "RecurrentGemma: neither vLLM nor SGLang has a model for it (no "
+             "RecurrentGemmaForCausalLM in vLLM's vllm/model_executor/models/registry.py, no "
+             "recurrent_gemma model in SGLang's python/sglang/srt/models), so the serving "
+             "engine's start-up figures (KV pool, max concurrency) are not modelled",
+    "rwkv4": "RWKV-4: neither vLLM nor SGLang has a model for it (no RwkvForCausalLM in vLLM's "
+             "vllm/model_executor/models/registry.py, only in third-party forks; no rwkv model "
+             "in SGLang's python/sglang/srt/models), so the serving engine's start-up figures "
+             "(state pool, max concurrency) are not modelled",
+    "mlstm": "xLSTM: neither vLLM nor SGLang has a model for it (no xLSTM model in vLLM's "
+             "vllm/model_executor/models/registry.py, only in NX-AI's fork; none in SGLang's "
+             "python/sglang/srt/models), so the serving engine's start-up figures (state pool, "
+             "max concurrency) are not modelled",
+}
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
     None where no engine model applies (:func:`engine_unmodelled`; Gemma-3n under SGLang,
-    :data:`GEMMA3N_SGLANG_NOTE`; Zamba where vLLM does not build it as counted)."""
+    :data:`GEMMA3N_SGLANG_NOTE`; Zamba where vLLM does not build it as counted; the mixers of
+    :data:`NO_ENGINE_MIXERS`)."""
     if engine_unmodelled(s):
+        return None
+    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
         return None
     if s.altup_num_inputs and opts.engine == "sglang":  # GEMMA3N_SGLANG_NOTE
         return None
     if s.shared_block is not None and not vllm_builds_zamba(s, opts.engine):  # ZAMBA_NOTE
+        return None
+    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
         return None
     from . import engine  # engine builds on this module: imported when first used
 

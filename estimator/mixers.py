@@ -16,6 +16,10 @@ Conv-state layout (the ``kv_cache`` option, as for MLA): ``engine`` keeps the la
 ``conv_kernel − 1`` inputs (vLLM ``model_executor/layers/mamba/mamba_utils.py``,
 ``MambaStateShapeCalculator``: ``conv_state_shape = (conv_dim, conv_kernel - 1)``);
 ``transformers`` keeps ``conv_kernel`` of them (``cache_utils.LinearAttentionLayer``, measured).
+RecurrentGemma's RG-LRU keeps its state in its own modules, not in the cache object
+(``RecurrentGemmaRecurrentBlock.conv1d_state``: the last ``conv1d_width − 1`` inputs, both
+layouts; ``RecurrentGemmaRglru.recurrent_states``: fp32 whatever the model dtype,
+:func:`recurrent_state_bytes`).
 """
 
 from __future__ import annotations
@@ -30,11 +34,16 @@ def conv_dim(m: Mixer, h: int) -> int:
     Mamba-1: the inner width ``I`` (``JambaMambaMixer.conv1d``); Mamba-2: ``I + 2·G·N``
     (x, B, C; ``BambaMixer.conv_dim``); Kimi Delta Attention: ``3·H·D`` (q, k, v;
     ``KimiLinearDeltaAttention.conv_dim``); short conv: ``h`` (``Lfm2ShortConv.conv``);
-    lightning attention has none.
+    RG-LRU: ``lru_width`` (``RecurrentGemmaRecurrentBlock.conv_1d``); RWKV-4: ``2h``, the
+    token shifts of the time mix and the channel mix (each keeps the previous token's
+    ``h``-wide input, ``state[1]`` and ``state[0]`` of ``RwkvModel.forward``); lightning
+    attention has none.
     """
+    if m.kind == "rwkv4":
+        return 2 * h
     if m.kind in ("gated_deltanet", "kimi_delta"):
         return 2 * m.num_k_heads * m.head_k_dim + m.inner
-    if m.kind == "mamba":
+    if m.kind in ("mamba", "rglru"):
         return m.inner
     if m.kind == "mamba2":
         return m.inner + 2 * m.num_k_heads * m.state_size
@@ -54,8 +63,23 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     (``modeling_kimi_linear.KimiLinearDeltaAttention``, H heads of D): ``q/k/v_proj`` h → H·D
     each, ``b_proj`` h → H, the low-rank forget gate ``f_a_proj`` h → D, ``f_b_proj`` D → H·D,
     the low-rank output gate ``g_a_proj`` h → D, ``g_b_proj`` D → H·D, ``o_proj`` H·D → h.
+    RG-LRU (``RecurrentGemmaRecurrentBlock``, inner width ``I`` = ``lru_width``): ``linear_y``
+    and ``linear_x`` h → I, ``linear_out`` I → h (its block-diagonal gates are not matrices
+    of this kind: :func:`mixer_params`).
+    RWKV-4 (``RwkvSelfAttention``, ``RwkvFeedForward``; ``A`` = ``attention_hidden_size``,
+    ``f`` = ``ffn_dim``; no biases): time mix ``key``/``value``/``receptance`` h → A,
+    ``output`` A → h; channel mix ``key`` h → f, ``value`` f → h, ``receptance`` h → h.
+    mLSTM (``xLSTMLayer``, H heads, ``Dk``/``Dv`` per head; ``weight_mode`` single or fused,
+    the same sizes): ``q``/``k`` h → H·Dk, ``v`` and ``ogate_preact`` h → H·Dv,
+    ``igate_preact``/``fgate_preact`` h → H, ``out_proj`` H·Dv → h.
     """
     i = m.inner
+    if m.kind == "rwkv4":
+        return 4 * h * i + 2 * h * m.ffn_dim + h * h
+    if m.kind == "mlstm":
+        return h * (2 * m.num_k_heads * m.head_k_dim + 2 * i + 2 * m.num_heads) + i * h
+    if m.kind == "rglru":
+        return 3 * h * i
     if m.kind == "gated_deltanet":
         key = m.num_k_heads * m.head_k_dim
         return h * (2 * key + 2 * i) + h * 2 * m.num_heads + i * h
@@ -85,9 +109,24 @@ def mixer_params(m: Mixer, h: int) -> int:
     (``conv_bias``). Lightning: RMSNorm(a·d). Kimi Delta Attention: conv ``3·H·D·K`` (no
     bias), the forget gate's ``dt_bias`` (H·D, per channel) and ``A_log`` (H), the gated
     RMSNorm ``o_norm`` over one head (D).
+    RG-LRU: the biases of ``linear_y``/``linear_x`` (I each) and ``linear_out`` (h), conv
+    ``I·K`` + I bias, and ``RecurrentGemmaRglru``'s ``recurrent_param`` (I) and two
+    block-diagonal gates (``input_gate_weight``, ``recurrent_gate_weight``: ``H`` blocks of
+    ``D×D``, ``H·D`` bias each; ``H`` = ``num_attention_heads``, ``D = I/H``).
+    RWKV-4: ``time_decay`` and ``time_first`` (A each), the token-shift mixes
+    ``time_mix_key``/``_value``/``_receptance`` (h each) of the time mix and
+    ``time_mix_key``/``_receptance`` of the channel mix. mLSTM: the input and forget gates'
+    biases (H each, always on) and ``multihead_norm``'s weight (H·Dv).
     """
     i, k = m.inner, m.conv_kernel
     p = mixer_matrix_params(m, h)
+    if m.kind == "rwkv4":
+        return p + 2 * i + 5 * h
+    if m.kind == "mlstm":  # the gates' biases (always on) and multihead_norm's weight
+        return p + 2 * m.num_heads + i
+    if m.kind == "rglru":
+        gates = 2 * (m.num_heads * m.head_dim * m.head_dim + i)
+        return p + 2 * i + h + i * k + i + i + gates
     if m.kind == "gated_deltanet":
         return p + conv_dim(m, h) * k + 2 * m.num_heads + m.head_dim
     if m.kind == "kimi_delta":
@@ -118,9 +157,16 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
     Recurrent state: Gated DeltaNet and Kimi Delta Attention ``Hv·Dk·Dv`` (one Dk×Dv matrix
     per value head, ``recurrent_states``); Mamba-1 ``I·N``; Mamba-2 ``H·P·N`` (heads ×
     head_dim × d_state); lightning ``a·d·d`` (MiniMax's ``linear_cache``: one d×d key-value
-    state per head); short conv none.
+    state per head); RG-LRU ``I`` (``recurrent_states``, one value per channel); short conv
+    none; RWKV-4 ``3·A`` (the WKV numerator, denominator and running maximum, ``state[2:5]``);
+    mLSTM ``H·(Dk·Dv + Dk + 1)`` (``xLSTMCache.rnn_state``: the matrix memory C, the normaliser
+    n and the stabiliser m per head, in the model dtype).
+    RG-LRU's conv state is ``conv_kernel − 1`` columns in both layouts
+    (``RecurrentGemmaRecurrentBlock.forward`` keeps ``conv_state[:, :, 1:]``, measured), as is
+    RWKV-4's token shift (one previous input per mix).
     """
-    width = m.conv_kernel - 1 if layout == "engine" else m.conv_kernel
+    width = (m.conv_kernel - 1 if layout == "engine" or m.kind in ("rglru", "rwkv4")
+             else m.conv_kernel)
     conv = conv_dim(m, h) * width
     if m.kind in ("gated_deltanet", "kimi_delta"):
         rec = m.num_heads * m.head_k_dim * m.head_dim
@@ -128,9 +174,28 @@ def state_elements(m: Mixer, h: int, layout: str = "engine") -> dict[str, int]:
         rec = m.inner * m.state_size
     elif m.kind == "lightning":
         rec = m.num_heads * m.head_dim * m.head_dim
+    elif m.kind == "rglru":
+        rec = m.inner
+    elif m.kind == "rwkv4":
+        rec = 3 * m.inner
+    elif m.kind == "mlstm":
+        rec = m.num_heads * (m.head_k_dim * m.head_dim + m.head_k_dim + 1)
     else:
         rec = 0
     return {"conv": conv, "recurrent": rec}
+
+
+#: Mixer kinds whose recurrent state is fp32 whatever the model dtype: RecurrentGemma
+#: (``RecurrentGemmaRecurrentBlock._setup_cache`` and ``RecurrentGemmaRglru._rnn_scan``:
+#: ``dtype=torch.float32`` / ``acc_dtype=torch.float32``), RWKV-4 (``RwkvModel.forward``:
+#: ``state[2:5]`` in ``torch.float32``, the two token shifts in the model dtype).
+FP32_RECURRENT_STATE = ("rglru", "rwkv4")
+
+
+def recurrent_state_bytes(m: Mixer, dtype_bytes: int) -> int:
+    """Bytes of one recurrent-state element: 4 for :data:`FP32_RECURRENT_STATE` kinds, else the
+    state dtype's ``dtype_bytes`` (the conv state always takes ``dtype_bytes``)."""
+    return F32 if m.kind in FP32_RECURRENT_STATE else dtype_bytes
 
 
 def recurrence_flops_per_token(m: Mixer, h: int) -> int:
@@ -148,6 +213,16 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
     * Lightning attention (arXiv 2501.08313 §2.2, recurrent form ``kv ← λ·kv + kᵀv``,
       ``o = q·kv``): ``2·a·d·d`` MACs.
     * Short conv: the conv ``h·K`` MACs.
+    * RG-LRU (arXiv 2402.19427 §2.4; ``RecurrentGemmaRglru.forward``): the two block-diagonal
+      gates ``x·W_a``, ``x·W_x`` (``2·I·D`` MACs, ``torch.baddbmm``), the conv ``I·K`` and the
+      scan ``h ← a·h + x̃`` (``I`` MACs).
+    * RWKV-4 (arXiv 2305.13048 eq. 16-17, the recurrent form ``rwkv_linear_attention_cpu``
+      runs): per channel of A, the output ``(a + e^{u+k}·v)/(b + e^{u+k})`` and the state update
+      ``a ← e^{−w}·a + e^k·v``, ``b ← e^{−w}·b + e^k`` (``4·A`` MACs), plus the five token-shift
+      interpolations ``x·μ + x₋₁·(1 − μ)`` (``5·h`` MACs, ``x₋₁ + μ·(x − x₋₁)``).
+    * mLSTM (arXiv 2405.04517 eq. 19-27, ``mlstm_recurrent_step_native``): per head
+      ``C ← f·C + i·v kᵀ`` (Dk·Dv), ``n ← f·n + i·k`` (Dk), ``h̃ = C q`` (Dk·Dv) and ``nᵀq``
+      (Dk): ``H·(2·Dk·Dv + 2·Dk)`` MACs.
 
     ``FLOPS_PER_MAC = 2``. The chunked training kernels do more (intra-chunk attention of
     chunk ``C``: ~``C`` keys per query, FLA ``chunk_gated_delta_rule``); the recurrent form is
@@ -160,6 +235,12 @@ def recurrence_flops_per_token(m: Mixer, h: int) -> int:
         macs = 2 * m.inner * m.state_size + conv
     elif m.kind == "lightning":
         macs = 2 * m.num_heads * m.head_dim * m.head_dim
+    elif m.kind == "rglru":
+        macs = 2 * m.inner * m.head_dim + conv + m.inner
+    elif m.kind == "rwkv4":
+        macs = 4 * m.inner + 5 * h
+    elif m.kind == "mlstm":
+        macs = m.num_heads * (2 * m.head_k_dim * m.head_dim + 2 * m.head_k_dim)
     else:
         macs = conv
     return 2 * macs
@@ -231,7 +312,7 @@ def shared_indexer_layers(s, lo: int = 0, hi: int | None = None) -> int:
     return (hi - lo) - sum(1 for i in m.indexer_layers if lo <= i < hi)
 
 
-FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements,
+FORMULAS = [conv_dim, mixer_matrix_params, mixer_params, state_elements, recurrent_state_bytes,
             recurrence_flops_per_token, indexer_matrix_params, indexer_params,
             indexer_score_flops_per_pair, indexer_key_bytes_per_token, shared_indexer_layers]
 

@@ -119,7 +119,8 @@ def plan(model, num_gpus: int, global_batch: int = 0, top: int = 10, **options) 
         raise EstimatorError("top", top, "must be a whole number >= 1")
     base = make_options(**ckpt_quant.resolve_kwargs(m, {**options, "num_gpus": num_gpus}))
     gpu = get_gpu(base.gpu)
-    if training.training_refusal(spec):  # V4, A.X-K2, HY-V4, Gemma-3n, Zamba: nothing to rank
+    if training.training_refusal(spec):  # V4, A.X-K2, HY-V4, Gemma-3n, Zamba,
+        # RecurrentGemma, RWKV, xLSTM: nothing to rank
         training.parallel_plan(spec, base)  # raises, naming why
     if global_batch == 0:
         global_batch = base.micro_batch * base.grad_accum * max(1, base.dp)

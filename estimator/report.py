@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from . import __version__, ckpt_quant, memory, sections
+from . import __version__, ckpt_quant, memory, sections, training
 from ._frozen import direct_init
 from .compare import side_by_side
 from .errors import EstimatorError
@@ -240,18 +240,23 @@ def spec_warnings(s: ModelSpec) -> list[str]:
                    "of them also run a shared attention+MLP block (parameters counted once per "
                    "block, FLOPs and KV cache per use)")
     elif s.mixer is not None and s.num_dense_layers == 0 and not s.is_moe:
+        train = ("training is not modelled for this mixer (the training sections say why)"
+                 if s.mixer.kind in training.NO_TRAINING_MIXERS else
+                 "training activations count only the embedding, final norm and logits — the "
+                 "mixers' saved tensors are not modelled yet (an under-count)")
         out.append(f"attention-free: all {s.num_mixer_layers} layers are {s.mixer.kind} mixers "
-                   "with no FFN: no KV cache, only a constant per-sequence state "
+                   "with no FFN of their own: no KV cache, only a constant per-sequence state "
                    "(memory.inference.state); FLOPs are the projections plus the published "
-                   "recurrence (flops.sequence_mixers); training activations count only the "
-                   "embedding, final norm and logits — the mixers' saved tensors are not "
-                   "modelled yet (an under-count)")
+                   f"recurrence (flops.sequence_mixers); {train}")
     elif s.mixer is not None:
+        train = ("training is not modelled for this mixer (the training sections say why)"
+                 if s.mixer.kind in training.NO_TRAINING_MIXERS else
+                 "training activations count each mixer layer like an attention layer of the "
+                 "same width (first-order, not measured)")
         out.append(f"hybrid: {s.num_mixer_layers} {s.mixer.kind} layer(s) keep a constant "
                    "per-sequence state (memory.inference.state) instead of a growing KV cache; "
                    "their FLOPs are the projections plus the published recurrence "
-                   "(flops.sequence_mixers); training activations count each mixer layer like "
-                   "an attention layer of the same width (first-order, not measured)")
+                   f"(flops.sequence_mixers); {train}")
     return out
 
 

@@ -174,6 +174,15 @@ MIXER_KINDS: dict[str, str] = {
                  "2501.08313); modeling_minimax.MiniMaxLightningAttention",
     "kimi_delta": "Kimi Delta Attention, a gated delta rule with per-channel decay (Kimi "
                   "Linear, arXiv 2510.26692); modeling_kimi_linear.KimiLinearDeltaAttention",
+    "rglru": "Griffin's recurrent block: a conv1d and the Real-Gated Linear Recurrent Unit "
+             "with block-diagonal gates (De et al. 2024, arXiv 2402.19427); "
+             "modeling_recurrent_gemma.RecurrentGemmaRecurrentBlock",
+    "rwkv4": "RWKV-4's whole block: time mixing (token shift, WKV recurrence) and channel "
+             "mixing (Peng et al. 2023, arXiv 2305.13048); modeling_rwkv.RwkvSelfAttention "
+             "and RwkvFeedForward",
+    "mlstm": "xLSTM's mLSTM layer: matrix memory with exponential input and sigmoid forget "
+             "gates (Beck et al. 2024, arXiv 2405.04517; xLSTM-7B, arXiv 2503.13427); "
+             "modeling_xlstm.xLSTMLayer",
 }
 
 
@@ -202,6 +211,18 @@ class Mixer:
     * ``kimi_delta``: ``num_heads`` heads of ``head_dim`` (``linear_num_heads``,
       ``linear_head_dim``), keys the same (``num_k_heads``, ``head_k_dim``), a depthwise
       causal conv of ``conv_kernel`` over q, k and v.
+    * ``rglru``: Griffin's recurrent block; ``num_heads`` diagonal blocks of ``head_dim``
+      (``num_attention_heads`` blocks of ``lru_width // num_attention_heads``: inner width
+      ``lru_width``), a depthwise conv of ``conv_kernel`` (``conv1d_width``) with bias; every
+      projection has a bias.
+    * ``rwkv4``: one RWKV-4 block's time mixing and channel mixing together (the channel mix
+      is RWKV's FFN, but its receptance gate and token shift are not the spec's FFN, so the
+      layer is FFN-less and the mixer carries it): ``head_dim`` = ``attention_hidden_size``
+      (``num_heads`` = 1), ``ffn_dim`` = the channel mix's ``intermediate_size``,
+      ``conv_kernel`` 2 (the token shift: one previous input kept per mix).
+    * ``mlstm``: ``num_heads`` heads with values of ``head_dim`` and queries/keys of
+      ``head_k_dim`` (``num_k_heads`` = ``num_heads``); per-head input and forget gates, a
+      sigmoid output gate of the value width, a per-head LayerNorm; no conv.
     """
 
     kind: str
@@ -218,6 +239,7 @@ class Mixer:
     gated_norm: bool = False
     bc_norms: bool = False
     weightless_bc_norms: bool = False
+    ffn_dim: int = 0
 
     @property
     def inner(self) -> int:
@@ -525,7 +547,7 @@ class ModelSpec:
 
 
 _MIXER_INTS = ("num_heads", "head_dim", "num_k_heads", "head_k_dim", "state_size",
-               "conv_kernel", "dt_rank")
+               "conv_kernel", "dt_rank", "ffn_dim")
 _MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms",
                 "weightless_bc_norms")
 
@@ -543,7 +565,9 @@ def _validate_mixer(m: Mixer) -> None:
             "mamba": ("state_size", "conv_kernel", "dt_rank"),
             "mamba2": ("num_k_heads", "state_size", "conv_kernel"),
             "short_conv": ("conv_kernel",), "lightning": (),
-            "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel")}[m.kind]
+            "kimi_delta": ("num_k_heads", "head_k_dim", "conv_kernel"),
+            "rglru": ("conv_kernel",), "rwkv4": ("conv_kernel", "ffn_dim"),
+            "mlstm": ("num_k_heads", "head_k_dim")}[m.kind]
     for n in need:
         if getattr(m, n) < 1:
             raise EstimatorError("mixer." + n, getattr(m, n), f"must be >= 1 for a {m.kind} mixer")

@@ -286,10 +286,27 @@ def default_etp(tp: int, ep: int) -> int:
     return 1 if ep > 1 else tp
 
 
+#: Mixer kinds whose training is refused, with why: the saved-tensor account has no set for
+#: them and counting them as attention would be a wrong number, not an estimate.
+NO_TRAINING_MIXERS = {
+    "rglru": "training of RecurrentGemma is not modelled yet (transformers' RG-LRU scan is a "
+             "Python loop over the tokens whose autograd keeps a fp32 state per token, and no "
+             "fused training kernel is transcribed here); parameters, FLOPs and inference "
+             "memory are",
+    "rwkv4": "training of RWKV-4 is not modelled yet (transformers' WKV is a per-token Python "
+             "loop on the CPU path and a custom CUDA kernel, RwkvLinearAttention, whose saved "
+             "tensors are not transcribed here); parameters, FLOPs and inference memory are",
+    "mlstm": "training of xLSTM is not modelled yet (the mLSTM's chunkwise kernels, native "
+             "autograd or Triton, keep per-chunk states the training account does not have); "
+             "parameters, FLOPs and inference memory are",
+}
+
+
 def training_refusal(spec: ModelSpec) -> str | None:
     """Why training of ``spec`` is not modelled, or None: the blocks whose saved activations
     the training account does not have (DeepSeek-V4's compressed attention, A.X-K2's gates,
-    HY-V4's hyper-connections, Gemma-3n's AltUp streams, Zamba's shared block). Every training
+    HY-V4's hyper-connections, Gemma-3n's AltUp streams, Zamba's shared block, the mixers of
+    :data:`NO_TRAINING_MIXERS`). Every training
     figure starts from :func:`parallel_plan`, which raises it."""
     if spec.compressed_attention is not None:
         return ("training of DeepSeek-V4 is not modelled yet (its hyper-connection streams, "
@@ -311,6 +328,8 @@ def training_refusal(spec: ModelSpec) -> str | None:
         return ("training of HY-V4 is not modelled yet (its hyper-connection streams, output "
                 "gate and attention sinks keep activations the training account does not "
                 "have); parameters, FLOPs and inference memory are")
+    if spec.mixer is not None and spec.mixer.kind in NO_TRAINING_MIXERS:
+        return NO_TRAINING_MIXERS[spec.mixer.kind]
     return None
 
 

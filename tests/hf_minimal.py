@@ -160,6 +160,9 @@ REQUIRED: dict[str, dict] = {
     "olmo_hybrid": dict(_BASE, vocab_size=100352, intermediate_size=96),
     "lara_mini": dict(_BASE, moe_intermediate_size=40, shared_expert_intermediate_size=56,
                       num_experts=4, num_experts_per_tok=2),
+    "recurrent_gemma": dict(_BASE, num_attention_heads=4),
+    "rwkv": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
+    "xlstm": dict(num_hidden_layers=3, hidden_size=64, vocab_size=101),
 }
 
 

@@ -442,6 +442,60 @@ def gen_lara_mini(rng):
     return d
 
 
+def gen_recurrent_gemma(rng):
+    """RecurrentGemma: ``block_types`` (1-3 entries, repeated over the layers) of recurrent and
+    local-attention blocks; ``lru_width`` a multiple of the heads (or null: h); an odd
+    ``intermediate_size`` now and then (the MLP is ``intermediate_size // 2`` wide); a window
+    shorter and longer than the test lengths; h not always a multiple of the heads."""
+    t = _trunk(rng)
+    a = rng.choice([1, 2, 4])
+    d = {**t, "num_attention_heads": a,
+         "num_key_value_heads": rng.choice(_divisors(a)),
+         "hidden_size": a * rng.choice([4, 8, 12]) + (rng.choice([0, 0, 2]) if a > 2 else 0),
+         "intermediate_size": rng.randint(4, 41), "conv1d_width": rng.randint(2, 4),
+         "attention_window_size": rng.choice([3, 4, 6, 16]), "attention_bias": _flag(rng),
+         "block_types": [rng.choice(["recurrent", "attention"])
+                         for _ in range(rng.randint(1, 3))]}
+    d.pop("max_position_embeddings")
+    if _flag(rng) or d["hidden_size"] % a:  # lru_width null means h
+        d["lru_width"] = a * rng.choice([2, 4, 6])
+    return d
+
+
+def gen_rwkv(rng):
+    """RWKV-4: ``attention_hidden_size`` and ``intermediate_size`` given or null (h, 4h);
+    ``attention_hidden_size`` = h where a forward keeps state (``RwkvModel.forward`` sizes the
+    WKV state by ``hidden_size``)."""
+    t = _ssm_trunk(rng)
+    # RwkvPreTrainedModel._init_weights divides by num_hidden_layers - 1: at least 2 layers
+    d = {**t, "hidden_size": rng.choice([8, 12, 16, 24]), "num_hidden_layers": rng.randint(2, 4)}
+    if _flag(rng):
+        d["attention_hidden_size"] = rng.choice([d["hidden_size"], 8, 20])
+    if _flag(rng):
+        d["intermediate_size"] = rng.randint(4, 48)
+    return d
+
+
+def gen_xlstm(rng):
+    """xLSTM: heads, q/k and value width factors whose widths are multiples of 64 (transformers
+    sizes its cache by the widths rounded up to 64 and the layers by the unrounded ones: only
+    equal ones run), the FFN factor and rounding, ``weight_mode`` single or fused, a small
+    ``chunk_size`` so the chunkwise kernel and its remainder both run; ``tie_word_embeddings``
+    drawn (xLSTM never ties); ``num_blocks`` given now and then."""
+    t = _ssm_trunk(rng)
+    h = rng.choice([64, 128])
+    d = {**t, "hidden_size": h, "num_heads": rng.choice([1, 2, 4]),
+         "qk_dim_factor": 64 * rng.choice([1, 2]) / h, "v_dim_factor": rng.choice([1.0, 1.5, 2.0]),
+         "ffn_proj_factor": rng.choice([1.0, 1.3, 2.667]),
+         "ffn_round_up_to_multiple_of": rng.choice([16, 64]),
+         "weight_mode": rng.choice(["single", "fused"]), "chunk_size": rng.choice([2, 4])}
+    if d["v_dim_factor"] * h % 64:
+        d["v_dim_factor"] = 1.0
+    if _flag(rng):
+        d["num_blocks"] = d["num_hidden_layers"]
+    return d
+
+
 GENERATORS = {name[4:]: fn for name, fn in globals().items() if name.startswith("gen_")}
 
 

@@ -143,6 +143,7 @@ _HYBRID_LAYER_TYPES = {
     "lfm2": _hybrid_kinds("short_conv"), "lfm2_moe": _hybrid_kinds("short_conv"),
     "minimax": _hybrid_kinds("lightning"), "kimi_linear": _hybrid_kinds("kimi_delta"),
     "falcon_h1": lambda c: ["mamba2+attention"] * c.num_hidden_layers,
+    "recurrent_gemma": _hybrid_kinds("rglru", {"sliding_attention": "sliding_attention"}),
 }
 
 DERIVED = [(f, k) for f, d in DEFAULTS.items() for k, v in d.items() if v is None]
@@ -191,6 +192,17 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
                 i for i, t in enumerate(hc.layers_block_type) if t == "hybrid"]
         assert hf_cfg.attention_hidden_size == 2 * cfg["hidden_size"]
         assert spec.head_dim == hf_cfg.attention_head_dim
+    elif family == "xlstm" and key in ("embedding_dim", "num_blocks"):  # hidden_size, layers
+        assert (hf_cfg.embedding_dim, hf_cfg.num_blocks) == (cfg["hidden_size"],
+                                                             cfg["num_hidden_layers"])
+        assert spec.num_hidden_layers == len(hf_oracle.build(cfg).backbone.blocks)
+    elif family == "rwkv" and key == "attention_hidden_size":  # None: hidden_size
+        assert spec.mixer.inner == hf_cfg.attention_hidden_size == cfg["hidden_size"]
+        assert spec.mixer.inner == hf_oracle.build(cfg).rwkv.blocks[0].attention.key.out_features
+    elif family == "rwkv" and key == "intermediate_size":  # None: 4 x hidden_size
+        assert spec.mixer.ffn_dim == hf_cfg.intermediate_size == 4 * cfg["hidden_size"]
+    elif family == "recurrent_gemma" and key == "lru_width":  # None: hidden_size
+        assert spec.mixer.inner == hf_cfg.lru_width == cfg["hidden_size"]
     elif family == "minimax" and key == "head_dim":
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
     elif family in _HYBRID_LAYER_TYPES:  # checked above: the schedule, as transformers derives it

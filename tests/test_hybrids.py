@@ -36,7 +36,12 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "kimi_linear": "self_attn", "deepseek_v32": "self_attn", "glm_moe_dsa": "self_attn",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
-                "deepseek_v4": "self_attn", "axk2": "self_attn", "hy_v4": "self_attn"}
+                "deepseek_v4": "self_attn", "axk2": "self_attn", "hy_v4": "self_attn",
+                "recurrent_gemma": "temporal_block",
+                # RWKV-4's rwkv4 mixer is the whole block: time mix and channel mix
+                "rwkv": "attention|feed_forward", "xlstm": "mlstm_layer"}
+#: The trunk's list of layers when it is not ``layers``.
+LAYER_LIST = {"rwkv": "blocks", "xlstm": "blocks"}
 
 #: Models with no attention layer at all (every block ``norm → Mamba mixer``): transformers
 #: names their trunk ``backbone`` and returns the cache as ``out.cache``.
@@ -70,17 +75,18 @@ def test_params_exact(model_type, i, cfg):
     assert p.total == numel(model), cfg
     mod = MIXER_MODULE[model_type]
     layers = "|".join(map(str, spec.mixer_layers)) or "x"
-    pat = re.compile(rf"\.layers\.({layers})\.{mod}\.")
+    listed = LAYER_LIST.get(model_type, "layers")
+    pat = re.compile(rf"\.{listed}\.({layers})\.({mod})\.")
     assert p.sequence_mixers == sum(t.numel() for n, t in model.named_parameters()
                                     if pat.search(n)), cfg
     # the schedule: which layers run what, as transformers built them
     kinds = spec.layer_kinds
-    for li, layer in enumerate(getattr(model, _trunk_name(model)).layers):
+    for li, layer in enumerate(getattr(getattr(model, _trunk_name(model)), listed)):
         names = {n.split(".")[0] for n, _ in layer.named_parameters()}
         if kinds[li][0] == "none":
-            assert mod not in names or model_type == "nemotron_h"
+            assert not names & set(mod.split("|")) or model_type == "nemotron_h"
         elif "+" not in kinds[li][0] and "attention" not in kinds[li][0]:
-            assert mod in names
+            assert set(mod.split("|")) <= names
 
 
 def _cache_bytes(cache) -> tuple[int, int]:
@@ -127,8 +133,61 @@ def _transformers_kv(spec, b: int, T: int) -> int:
             + memory.indexer_cache_bytes(spec, b, T, "fp32", "transformers"))
 
 
+def _recurrent_gemma_cache_bytes(model, ids) -> tuple[int, int]:
+    """(K/V bytes, state bytes) of RecurrentGemma after a prefill of ``ids``: its output
+    returns no cache, so the test hands it one (``DynamicCache(config)``, what
+    ``RecurrentGemmaModel.forward`` builds itself) after resetting the layers' own states
+    (``_setup_cache``); the K/V sit in the cache's sliding-window layers, the RG-LRU states in
+    the modules (``temporal_block.conv1d_state``, ``temporal_block.rg_lru.recurrent_states``)."""
+    import torch
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model._setup_cache(model.config, ids.shape[0], ids.device, model.dtype)
+    with torch.no_grad():
+        model(ids, use_cache=True, cache=cache)
+    kv, _ = _cache_bytes(cache)
+    state = 0
+    for layer in model.model.layers:
+        block = layer.temporal_block
+        if hasattr(block, "rg_lru"):
+            for t in (block.conv1d_state, block.rg_lru.recurrent_states):
+                state += t.numel() * t.element_size()
+    return kv, state
+
+
+def test_recurrent_gemma_state_stays_fp32_in_bf16():
+    """The RG-LRU's recurrent state is fp32 in a bf16 model (``_setup_cache``,
+    ``_rnn_scan(acc_dtype=torch.float32)``), its conv state bf16; the K/V bf16."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from hf_oracle import eager_model
+
+    for cfg in hybrid_configs.random_configs("recurrent_gemma", 3, "bf16"):
+        cfg = {**cfg, "block_types": ["recurrent", "attention"]}
+        model = eager_model(cfg).to(torch.bfloat16)
+        spec = spec_from_hf_config(cfg)
+        ids = torch.randint(1, cfg["vocab_size"], (2, 7))
+        kv, state = _recurrent_gemma_cache_bytes(model, ids)
+        assert kv == memory.kv_cache_bytes(spec, 2, 7, "bf16", "transformers"), cfg
+        assert state == memory.state_bytes(spec, 2, "bf16", "transformers"), cfg
+        assert state != memory.state_bytes(spec, 2, "fp32", "transformers") // 2, cfg
+
+
+def _runnable(model_type: str, cfg: dict) -> dict:
+    """``cfg`` as a real forward can run it: transformers 5.24 cannot initialize an xLSTM with
+    ``weight_mode: fused`` (``xLSTMPreTrainedModel._init_weights`` copies a 2H-wide bias into an
+    H-wide slice), so the forward tests take the ``single`` twin (the same sizes; the meta
+    build, which initializes nothing, counts both)."""
+    return {**cfg, "weight_mode": "single"} if model_type == "xlstm" else cfg
+
+
 CACHE_CASES = [(mt, i, cfg) for mt in HYBRIDS
                for i, cfg in enumerate(hybrid_configs.random_configs(mt, N_CACHE, "cache"))]
+# RWKV-4's forward with a state needs attention_hidden_size = hidden_size (its state tensors
+# are hidden_size wide)
+CACHE_CASES = [(mt, i, {**cfg, "attention_hidden_size": cfg["hidden_size"]}
+                if mt == "rwkv" else _runnable(mt, cfg)) for mt, i, cfg in CACHE_CASES]
 
 
 @pytest.mark.parametrize("model_type,i,cfg", CACHE_CASES,
@@ -140,13 +199,35 @@ def test_cache_split_matches_transformers(model_type, i, cfg):
 
     model = eager_model(cfg)
     spec = spec_from_hf_config(cfg)
-    if spec.num_attention_layers == 0 and model_type not in PURE_SSM:
+    if spec.num_attention_layers == 0 and model_type not in (*PURE_SSM, "rwkv", "xlstm"):
         pytest.skip("transformers 5.24 cannot run a hybrid's cache without an attention layer "
                     "(DynamicCache.get_seq_length raises)")
     b = 2
     seen_state = set()
     for T in (5, 9):
         ids = torch.randint(1, cfg["vocab_size"], (b, T))
+        if model_type == "xlstm":  # xLSTMCache.rnn_state: (C, n, m) per layer
+            with torch.no_grad():
+                out = model(ids, use_cache=True)
+            state = sum(t.numel() * t.element_size() for ts in out.cache.rnn_state.values()
+                        for t in ts)
+            assert spec.num_attention_layers == 0 and _transformers_kv(spec, b, T) == 0
+            assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+            seen_state.add(state)
+            continue
+        if model_type == "rwkv":  # RwkvModel returns its five state tensors as out.state
+            with torch.no_grad():
+                out = model(ids, use_cache=True)
+            state = sum(t.numel() * t.element_size() for t in out.state)
+            assert spec.num_attention_layers == 0 and _transformers_kv(spec, b, T) == 0
+            assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+            seen_state.add(state)
+            continue
+        if model_type == "recurrent_gemma":
+            kv, state = _recurrent_gemma_cache_bytes(model, ids)
+            assert kv == _transformers_kv(spec, b, T), (T, cfg)
+            assert state == memory.state_bytes(spec, b, "fp32", "transformers"), (T, cfg)
+            continue
         with torch.no_grad():
             out = model(ids, use_cache=True)
         cache = out.cache if model_type in PURE_SSM else out.past_key_values
@@ -268,8 +349,13 @@ def test_spec_refuses_inconsistent_schedules():
 # FLOPs: FlopCounterMode on transformers' eager path
 # ----------------------------------------------------------------------------------------------
 
-FLOP_CASES = [(mt, i, cfg) for mt in HYBRIDS
+FLOP_CASES = [(mt, i, _runnable(mt, cfg)) for mt in HYBRIDS
               for i, cfg in enumerate(hybrid_configs.random_configs(mt, 2, "flops"))]
+# RecurrentGemma: also schedules that mix both block kinds (its two draws above do not)
+_RG_MIXED = (["recurrent", "attention"], ["recurrent", "recurrent", "attention"])
+FLOP_CASES += [("recurrent_gemma", 2 + i, {**cfg, "block_types": bt}) for i, (cfg, bt) in
+               enumerate(zip(hybrid_configs.random_configs("recurrent_gemma", 2, "flops-mixed"),
+                             _RG_MIXED))]
 
 
 @pytest.mark.parametrize("model_type,i,cfg", FLOP_CASES,
@@ -297,14 +383,16 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         model(ids, use_cache=False)
     counts = {k: sum(v.values()) for k, v in fc.get_flop_counts().items()}
-    mod = MIXER_MODULE[model_type]
+    mods = MIXER_MODULE[model_type].split("|")
     # FlopCounterMode's module names
-    prefix = f"{type(model).__name__}.{_trunk_name(model)}.layers"
-    mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers)
+    prefix = (f"{type(model).__name__}.{_trunk_name(model)}."
+              + LAYER_LIST.get(model_type, "layers"))
+    mixer_total = sum(counts.get(f"{prefix}.{li}.{mod}", 0) for li in spec.mixer_layers
+                      for mod in mods)
     linear_names = {f"{type(model).__name__}.{n}" for n, m in model.named_modules()
                     if isinstance(m, torch.nn.Linear)}
     mixer_linear = sum(c for n, c in counts.items() if n in linear_names and any(
-        n.startswith(f"{prefix}.{li}.{mod}.") for li in spec.mixer_layers))
+        n.startswith(f"{prefix}.{li}.{mod}.") for li in spec.mixer_layers for mod in mods))
     ours = forward_flops(spec, b, T, "full", "all")
     assert counts["Global"] - mixer_total == ours.total - ours.sequence_mixers, cfg
     m, h, n = spec.mixer, spec.hidden_size, spec.num_mixer_layers
@@ -321,6 +409,17 @@ def test_flops_outside_the_recurrence_match_flopcountermode(model_type, i, cfg):
         # keeps the first T outputs: K - 1 extra outputs per sequence, 2·h·K FLOPs each
         K = m.conv_kernel
         assert mixer_total == ours.sequence_mixers + b * n * 2 * h * K * (K - 1), cfg
+    if m is not None and m.kind == "rglru":
+        # RecurrentGemma's recurrent block is measured whole too: the gates are torch.baddbmm
+        # and the conv a Conv1d (padding K - 1, the first T outputs kept: K - 1 extra outputs
+        # per sequence); only the scan h = a*h + x (elementwise, I MACs per token) is not seen
+        K, i = m.conv_kernel, m.inner
+        assert mixer_total == (ours.sequence_mixers - b * T * n * 2 * i
+                               + b * n * 2 * i * K * (K - 1)), cfg
+    if m is not None and m.kind == "rwkv4":
+        # RWKV-4: every matmul is an nn.Linear; the WKV recurrence and the token-shift mixes are
+        # elementwise (rwkv_linear_attention_cpu), which FlopCounterMode does not count
+        assert mixer_total == mixer_linear, cfg
 
 
 def test_hybrid_ratio_sweep_follows_transformers_schedule():
@@ -852,3 +951,131 @@ def test_axk2_hy_v4_components_and_report(model_type, i, cfg, tmp_path):
     n_buf = sum(t.numel() for n, t in meta.named_buffers() if "e_score_correction_bias" in n)
     assert p.buffers == n_buf
     assert sum(memory.weight_bytes(spec, "bf16").values()) == 2 * (p.total + n_buf)
+
+
+# ----------------------------------------------------------------------------------------------
+# RecurrentGemma downstream: no engine model, training refused, schedule errors
+# ----------------------------------------------------------------------------------------------
+
+def test_recurrent_gemma_report_engine_and_training_refusals(tmp_path, capsys):
+    """The whole report runs on a RecurrentGemma config; its state is the RG-LRU state checked
+    against transformers above (fp32 recurrent part in a bf16 model); vLLM and SGLang have no
+    model for it, so the engine section is left out with the reason in the notes; training
+    says it is not modelled (a section naming ``model_type``; ``plan`` exits 2 with one line)."""
+    import json
+
+    import estimator
+    from estimator import cli
+
+    cfg = {**hybrid_configs.random_configs("recurrent_gemma", 1, "report")[0],
+           "block_types": ["recurrent", "recurrent", "attention"], "num_hidden_layers": 5}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    spec = spec_from_hf_config(cfg)
+    d = estimator.estimate(str(path), tp=1, pp=1, num_gpus=1, seq_len=37, batch=3).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["state"] == memory.state_bytes(spec, 3, "bf16", "engine")
+    assert inf["kv_cache"] == memory.kv_cache_bytes(spec, 3, 37, "bf16", "engine")
+    assert inf["engine"] is None and any(n.startswith("RecurrentGemma: neither vLLM")
+                                         for n in inf["notes"])
+    assert d["training"]["field"] == d["memory"]["training"]["field"] == "model_type"
+    assert "RecurrentGemma" in d["training"]["not_applicable"]
+    capsys.readouterr()
+    assert cli.main(["plan", str(path), "--num-gpus", "8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "model_type" in err[0]
+
+
+def test_rwkv_state_stays_fp32_in_bf16(tmp_path):
+    """RWKV-4 in bf16: the two token shifts (``state[0:2]``) are bf16, the WKV numerator,
+    denominator and maximum (``state[2:5]``) fp32 (``RwkvModel.forward``); the report runs,
+    with no engine section (no vLLM/SGLang model), training refused and tp > 1 refused."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import json
+
+    from hf_oracle import eager_model
+
+    import estimator
+
+    for cfg in hybrid_configs.random_configs("rwkv", 3, "bf16"):
+        cfg = {**cfg, "attention_hidden_size": cfg["hidden_size"]}
+        model = eager_model(cfg).to(torch.bfloat16)
+        spec = spec_from_hf_config(cfg)
+        with torch.no_grad():
+            out = model(torch.randint(1, cfg["vocab_size"], (2, 6)), use_cache=True)
+        state = sum(t.numel() * t.element_size() for t in out.state)
+        assert state == memory.state_bytes(spec, 2, "bf16", "transformers"), cfg
+        assert state == memory.state_bytes(spec, 2, "bf16", "engine"), cfg
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    d = estimator.estimate(str(path), tp=1, pp=1, num_gpus=1, seq_len=37, batch=3).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["kv_cache"] == 0
+    assert inf["state"] == 3 * memory.state_bytes(spec, 1, "bf16", "engine")
+    assert inf["engine"] is None and any(n.startswith("RWKV-4: neither vLLM")
+                                         for n in inf["notes"])
+    assert d["training"]["field"] == "model_type" and "RWKV-4" in d["training"]["not_applicable"]
+    with pytest.raises(EstimatorError) as e:
+        estimator.estimate(str(path), tp=2, pp=1, num_gpus=2)
+    assert e.value.field == "tp"
+
+
+def test_xlstm_state_in_model_dtype_and_refusals(tmp_path):
+    """xLSTM in bf16: ``xLSTMCache`` holds C, n and m in the model dtype (the kernels' fp32
+    state is copied in); the report runs with no engine section, training refused, tp 1."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    import json
+
+    from hf_oracle import eager_model
+
+    import estimator
+
+    for cfg in hybrid_configs.random_configs("xlstm", 3, "bf16"):
+        cfg = {**cfg, "weight_mode": "single"}
+        model = eager_model(cfg).to(torch.bfloat16)
+        spec = spec_from_hf_config(cfg)
+        with torch.no_grad():
+            out = model(torch.randint(1, cfg["vocab_size"], (2, 7)), use_cache=True)
+        state = sum(t.numel() * t.element_size() for ts in out.cache.rnn_state.values()
+                    for t in ts)
+        assert state == memory.state_bytes(spec, 2, "bf16", "transformers"), cfg
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    d = estimator.estimate(str(path), tp=1, pp=1, num_gpus=1, seq_len=37, batch=3).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["kv_cache"] == 0 and inf["state"] == 3 * memory.state_bytes(spec, 1, "bf16")
+    assert inf["engine"] is None and any(n.startswith("xLSTM: neither vLLM")
+                                         for n in inf["notes"])
+    assert d["training"]["field"] == "model_type" and "xLSTM" in d["training"]["not_applicable"]
+    with pytest.raises(EstimatorError) as e:
+        estimator.estimate(str(path), tp=2, pp=1, num_gpus=2)
+    assert e.value.field == "tp"
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"use_bias": True}, "use_bias"),
+    ({"embedding_dim": 32}, "embedding_dim"),
+    ({"num_blocks": 7}, "num_blocks"),
+    ({"num_heads": 3}, "qk_dim_factor"),
+    ({"qk_dim_factor": -1}, "qk_dim_factor"),
+])
+def test_xlstm_bad_config_names_the_field(change, field):
+    cfg = {**hybrid_configs.random_configs("xlstm", 1, "bad")[0], **change}
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"block_types": ["recurrent", "mlp"]}, "block_types[1]"),
+    ({"block_types": []}, "block_types"),
+    ({"block_types": "recurrent"}, "block_types"),
+    ({"lru_width": 10, "num_attention_heads": 4, "num_key_value_heads": 1}, "lru_width"),
+])
+def test_recurrent_gemma_bad_config_names_the_field(change, field):
+    cfg = {**hybrid_configs.random_configs("recurrent_gemma", 1, "bad")[0], **change}
+    with pytest.raises(EstimatorError) as e:
+        spec_from_hf_config(cfg)
+    assert e.value.field == field

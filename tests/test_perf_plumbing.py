@@ -15,6 +15,7 @@ import pytest
 
 import estimator
 from estimator import flops, memory, report, serving, training
+from estimator.errors import EstimatorError
 from estimator.memory import _largest_fitting
 from estimator.presets import list_presets
 from estimator.serving import compute_bound_from_batch, touched_fraction
@@ -124,7 +125,12 @@ def test_headline_reads_the_same_values_as_the_sections():
             ("training_cost_usd", "training", "cost_usd"))
     for slug in list_presets():
         for kw in OPTION_SETS[:2]:
-            r = estimator.estimate(slug, **kw)
+            try:
+                r = estimator.estimate(slug, **kw)
+            except EstimatorError as e:  # RWKV-4: no engine splits it, so tp > 1 is refused
+                assert e.field == "tp" and kw.get("tp", 1) > 1, (slug, kw)
+                assert estimator.load_model(slug).spec.mixer.kind in ("rwkv4", "mlstm")
+                continue
             d = r.sections()
             sec = {"flops": d["flops"], "inference": d["memory"]["inference"],
                    "training_memory": d["memory"]["training"], "training": d["training"]}

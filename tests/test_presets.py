@@ -73,6 +73,10 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], tuple[str, str]] = {
         "truncated",
         "14B is the exact count truncated, not rounded: 14.66B with both (untied) embedding "
         "tables; the card names no convention (without the input embedding 14.15B)."),
+    ("recurrentgemma-2b", "total"): (
+        "non_embedding",
+        "The RecurrentGemma report's abstract states '2B non-embedding parameters': 2.03B "
+        "without the (tied) embedding; transformers' model, with it, has 2.68B."),
     ("kimi-linear-48b-a3b", "total"): (
         "non_embedding",
         "Moonshot's 48B excludes both embedding tables: 48.37B; transformers' model, with "
