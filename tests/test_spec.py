@@ -135,8 +135,8 @@ def test_unknown_model_type_lists_supported():
 
 
 def test_unknown_model_type_says_why_and_how_to_write_a_custom_spec():
-    err = str(_raises("model_type", "recurrent_gemma", spec_from_hf_config,
-                      {"model_type": "recurrent_gemma"}))
+    err = str(_raises("model_type", "bailing_hybrid", spec_from_hf_config,
+                      {"model_type": "bailing_hybrid"}))
     assert "issue #13" in err and "model_type: custom" in err
     err = str(_raises("model_type", "my_llm", spec_from_hf_config,
                       {"model_type": "my_llm", "architectures": ["MyLlmForCausalLM"]}))
