@@ -112,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format (default: md)")
     _add_option_flags(r)
 
-    sub.add_parser("list", help="list presets")
+    ls = sub.add_parser("list", help="list presets (or, with --families, the config.json "
+                                      "model_type values that load)")
+    ls.add_argument("--families", action="store_true",
+                    help="list the supported Hugging Face model_type values instead")
 
     s = sub.add_parser("sweep", help="one row per grid point")
     s.add_argument("model")
@@ -207,6 +210,11 @@ def _run(ns: argparse.Namespace) -> int:
     from .presets import list_presets, load_model
     from .report import estimate
 
+    if ns.command == "list" and ns.families:
+        from .hf import SUPPORTED_MODEL_TYPES
+
+        print("\n".join(SUPPORTED_MODEL_TYPES))
+        return 0
     if ns.command == "list":
         from .params import count_params_as
 

@@ -3282,13 +3282,24 @@ _CUSTOM_HINT = ("to estimate it anyway, write a spec with model_type: custom and
                 "field names (estimator/spec.py; README, Models)")
 
 
+def _supported_hint(mt: Any) -> str:
+    """Where the supported families are listed, and the nearest names to ``mt`` (the full list,
+    130+ names, would bury the message)."""
+    import difflib
+
+    near = (difflib.get_close_matches(mt.lower(), SUPPORTED_MODEL_TYPES, n=3, cutoff=0.6)
+            if isinstance(mt, str) and len(mt) <= 64 else [])
+    return ((f"did you mean {' or '.join(near)}? " if near else "")
+            + f"{len(SUPPORTED_MODEL_TYPES)} model_type values load: "
+            "`python -m estimator list --families` or the README's Models section")
+
+
 def _unsupported(mt: Any) -> EstimatorError:
     from .coverage import why_not  # pure data
 
     why = why_not(mt) if isinstance(mt, str) else None
     return EstimatorError("model_type", mt, "unsupported" + (f" ({why})" if why else "")
-                          + "; supported: " + ", ".join(SUPPORTED_MODEL_TYPES)
-                          + "; " + _CUSTOM_HINT)
+                          + "; " + _supported_hint(None if why else mt) + "; " + _CUSTOM_HINT)
 
 
 def _family_from_architectures(cfg: Mapping[str, Any]) -> str | None:
@@ -3551,8 +3562,8 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
         raise EstimatorError("config", type(cfg).__name__, "must be a mapping (a JSON object)")
     mt = cfg.get("model_type")
     if mt is None:
-        raise EstimatorError("model_type", None, "missing; supported: "
-                             + ", ".join(SUPPORTED_MODEL_TYPES) + "; " + _CUSTOM_HINT)
+        raise EstimatorError("model_type", None, "missing; " + _supported_hint(None)
+                             + "; " + _CUSTOM_HINT)
     note = None
     if not isinstance(mt, str) or (mt not in FAMILIES and mt not in WRAPPERS):
         family = _family_from_architectures(cfg)

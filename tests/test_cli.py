@@ -66,6 +66,29 @@ def test_list_shows_every_preset():
     assert {"mixtral-8x7b", "deepseek-v3", "qwen3-30b-a3b", "gpt-oss-120b"} <= slugs
 
 
+def test_list_families_and_a_misspelt_model_type(tmp_path):
+    """``list --families`` names every preset's model_type (but those loaded through their
+    ``architectures``, like kimi_k2); a misspelt one is refused on one short line that suggests
+    the nearest family and says where the full list is."""
+    import yaml
+
+    from estimator.hf import ARCHITECTURES
+
+    r = run("list", "--families")
+    assert r.returncode == 0, r.stderr
+    families = set(r.stdout.split())
+    configs = [yaml.safe_load(p.read_text())["config"]
+               for p in (ROOT / "configs/models").glob("*.yaml")]
+    unlisted = {c["model_type"] for c in configs if c["model_type"] not in families
+                and not set(c.get("architectures", ())) & set(ARCHITECTURES)}
+    assert not unlisted and "mixtral" in families, unlisted
+    r = run("report", _write(tmp_path, "typo.json", json.dumps({"model_type": "mixtrl"})))
+    assert r.returncode == 2 and r.stdout == ""
+    line, = r.stderr.splitlines()
+    assert "model_type='mixtrl'" in line and "did you mean mixtral" in line
+    assert "list --families" in line and len(line) < 400
+
+
 def _write(tmp_path: Path, name: str, content: str | bytes) -> str:
     p = tmp_path / name
     if isinstance(content, bytes):
