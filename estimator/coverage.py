@@ -21,15 +21,14 @@ REASONS: dict[str, str] = {
               "reused every few layers through per-use linears or LoRA: shared parameters "
               "counted once but KV and FLOPs per use; Zamba-1's multi-head Mamba-1), "
               "recurrent_gemma (Griffin's RG-LRU: block-diagonal gates, a new mixer kind), "
-              "bailing_hybrid (KDA-like delta attention with full-rank forget and output "
-              "gates), lfm3 (a per-head sigmoid attention gate g_proj h -> heads), qwen4_exp "
+              "qwen4_exp "
               "(QSA indexer, n-gram and per-layer embeddings, gated residuals), inkling* "
               "(relative-logit attention, block attention residuals, looped layers), "
               "minimax_m3_vl_text (sparse indexer attention with its own cache), rwkv "
               "(time/channel mix), xlstm (mLSTM). Loaded today (issue #13): qwen3_next, "
               "qwen3_5*, jamba, bamba, granitemoehybrid, nemotron_h, falcon_h1, lfm2, "
-              "lfm2_moe, minimax, kimi_linear, deepseek_v32, glm_moe_dsa, mamba, mamba2, "
-              "falcon_mamba, olmo_hybrid, lara_mini",
+              "lfm2_moe, lfm3, minimax, kimi_linear, bailing_hybrid, deepseek_v32, "
+              "glm_moe_dsa, mamba, mamba2, falcon_mamba, olmo_hybrid, lara_mini",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
@@ -81,9 +80,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "xlnet", "xmod",
     ),
     "hybrid": (
-        "bailing_hybrid",
         "inkling2_loop_text", "inkling2_text", "inkling_text",
-        "lfm3",
         "minimax_m3_vl_text", "qwen4_exp", "qwen4_exp_text",
         "recurrent_gemma", "rwkv", "xlstm", "zamba", "zamba2",
     ),

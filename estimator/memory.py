@@ -317,6 +317,7 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
     h, d = s.hidden_size, s.head_dim
     a_l = _cdiv(s.num_attention_heads, tp)
     g_l = _cdiv(s.num_key_value_heads, tp)
+    head_gate = h * a_l if s.attention_head_gate else 0  # g_proj h → a, split by heads
     if s.mla is not None:
         m = s.mla
         q = (h * a_l * m.qk_head_dim if m.q_lora_rank is None
@@ -325,11 +326,11 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
         kv += m.kv_lora_rank * a_l * (m.qk_nope_head_dim + m.v_head_dim)
         # DSA's indexer (one key head, Hi small heads): replicated on every TP rank, as the
         # latent projections are
-        return q + kv + a_l * m.v_head_dim * h + indexer_matrix_params(m, h)
+        return q + kv + a_l * m.v_head_dim * h + head_gate + indexer_matrix_params(m, h)
     if s.moa is not None:
         return 2 * h * d * g_l + s.moa.num_experts * 2 * h * d * g_l
     gate = h * d * a_l if s.attention_output_gate else 0  # Qwen3-Next's gate, with q
-    return 2 * h * d * a_l + 2 * h * d * g_l + gate
+    return 2 * h * d * a_l + 2 * h * d * g_l + gate + head_gate
 
 
 # Cached per (spec, split): spec-only counts, read by every stage model of every estimate.
@@ -1247,6 +1248,8 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
     notes = []
     if s.compressed_attention is not None:
         notes.append(V4_NOTE)
+    if engine_unmodelled(s, opts):
+        notes.append(engine_unmodelled(s, opts))
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1301,10 +1304,33 @@ V4_NOTE = ("DeepSeek-V4: KV cache = every layer's window of raw K=V rows + the c
            "for V4's compressed caches")
 
 
+#: ``(model_type, engine)`` pairs whose engine model is not pinned to the engine's code, and why:
+#: their start-up figures (KV pool, concurrency) are refused instead of guessed. vLLM's
+#: ``bailing_moe_v3.py`` (``BailingMoeV3KimiDeltaAttention.get_state_shape``:
+#: ``MambaStateShapeCalculator.kda_state_shape``, ``kda_state_dtype``; MLA's latent) is the
+#: Kimi-Linear plan this module already follows, so vLLM is sized for bailing_hybrid.
+ENGINE_UNMODELLED: dict[tuple[str, str], str] = {
+    ("bailing_hybrid", "sglang"): "SGLang's bailing_moe_v3 state pool for KDA layers is not "
+                                  "transcribed here; the SGLang start-up figures are not modelled",
+    ("lfm3", "vllm"): "vLLM has no lfm3 model (no vllm/model_executor/models/lfm3.py); the "
+                      "vLLM start-up figures are not modelled",
+    ("lfm3", "sglang"): "SGLang has no lfm3 model (no python/sglang/srt/models/lfm3.py); the "
+                        "SGLang start-up figures are not modelled",
+}
+
+
+def engine_unmodelled(s, opts) -> str | None:
+    """Why the chosen serving engine has no start-up model for this family, or None."""
+    return ENGINE_UNMODELLED.get((s.model_type, opts.engine))
+
+
 def engine_figures(s, opts, gpu, lay, models):
     """The engine's start-up figures for this layout (:func:`estimator.engine.compute`), or
-    None where no engine model applies (DeepSeek-V4's compressed caches)."""
+    None where no engine model applies (DeepSeek-V4's compressed caches; the
+    :data:`ENGINE_UNMODELLED` family/engine pairs)."""
     if s.compressed_attention is not None:  # DeepSeek-V4: see V4_NOTE
+        return None
+    if engine_unmodelled(s, opts):
         return None
     from . import engine  # engine builds on this module: imported when first used
 

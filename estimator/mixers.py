@@ -54,6 +54,8 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     (``modeling_kimi_linear.KimiLinearDeltaAttention``, H heads of D): ``q/k/v_proj`` h → H·D
     each, ``b_proj`` h → H, the low-rank forget gate ``f_a_proj`` h → D, ``f_b_proj`` D → H·D,
     the low-rank output gate ``g_a_proj`` h → D, ``g_b_proj`` D → H·D, ``o_proj`` H·D → h.
+    With ``full_rank_gates`` (``modeling_bailing_hybrid.BailingHybridDeltaAttention``) the two
+    gates are ``forget_gate.f_proj`` h → H·D and ``g_proj`` h → H·D, no biases.
     """
     i = m.inner
     if m.kind == "gated_deltanet":
@@ -61,7 +63,8 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
         return h * (2 * key + 2 * i) + h * 2 * m.num_heads + i * h
     if m.kind == "kimi_delta":
         d = m.head_dim
-        return 3 * h * i + h * m.num_heads + 2 * (h * d + d * i) + i * h
+        gates = 2 * h * i if m.full_rank_gates else 2 * (h * d + d * i)
+        return 3 * h * i + h * m.num_heads + gates + i * h
     if m.kind == "mamba":
         return h * 2 * i + i * (m.dt_rank + 2 * m.state_size) + m.dt_rank * i + i * h
     if m.kind == "mamba2":
@@ -84,7 +87,8 @@ def mixer_params(m: Mixer, h: int) -> int:
     ``out_bias``. Short conv: conv ``h·K``, biases on all three with ``proj_bias``
     (``conv_bias``). Lightning: RMSNorm(a·d). Kimi Delta Attention: conv ``3·H·D·K`` (no
     bias), the forget gate's ``dt_bias`` (H·D, per channel) and ``A_log`` (H), the gated
-    RMSNorm ``o_norm`` over one head (D).
+    RMSNorm ``o_norm`` over one head (D); the same in ``BailingHybridDeltaAttention`` (its one
+    fp32 ``conv1d`` over the 3·H·D q/k/v channels, ``forget_gate.dt_bias`` and ``A_log``).
     """
     i, k = m.inner, m.conv_kernel
     p = mixer_matrix_params(m, h)

@@ -22,13 +22,13 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "nemotron_h": "mixer", "lfm2": "conv",
                 "lfm2_moe": "conv", "qwen3_5_text": "linear_attn", "mamba": "mixer",
                 "falcon_mamba": "mixer", "mamba2": "mixer", "falcon_h1": "mamba",
-                "minimax": "self_attn"}
+                "minimax": "self_attn", "lfm3": "conv"}
 # (family, config index, sequence length): GDN at 128 (two 64-token chunks); bamba config 1
 # is left out: its measured set is 8,192 bytes (2.9%) below the count, not yet explained.
 CASES = [("qwen3_next", 0, 128), ("qwen3_next", 1, 192), ("qwen3_5_text", 0, 128),
          ("jamba", 1, 64), ("jamba", 2, 64), ("nemotron_h", 0, 128), ("nemotron_h", 1, 128),
          ("granitemoehybrid", 0, 128), ("granitemoehybrid", 2, 128), ("bamba", 0, 128),
-         ("lfm2", 0, 128), ("lfm2_moe", 0, 64),
+         ("lfm2", 0, 128), ("lfm2_moe", 0, 64), ("lfm3", 0, 128), ("lfm3", 1, 64),
          # pure state-space models (every layer a mixer); mamba2 config 1 is left out like
          # bamba config 1: 8,192 bytes over the measured set, not yet explained
          ("mamba", 0, 64), ("mamba", 1, 64), ("mamba", 2, 64), ("falcon_mamba", 0, 64),
