@@ -252,7 +252,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                            kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
                            v_head_dim=128, short_conv_kernel_size=4, layer_group_size=6,
                            layer_types=None, mlp_layer_types=None, first_k_dense_replace=2,
-                           num_nextn_predict_layers=1),
+                           num_nextn_predict_layers=1, kda_safe_gate=True),
     # LFM3 (Lfm3Config): LFM2's short conv + gated attention, sliding layers, sandwich norms
     "lfm3": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=True, conv_bias=False,
                  conv_L_cache=7, sliding_window=256, layer_types=None, use_sandwich_norm=True,
@@ -2284,7 +2284,7 @@ def _bailing_hybrid(r: _Reader, name: str) -> ModelSpec:
     H, D = size("linear_num_heads", "num_attention_heads"), size("linear_head_dim", "head_dim")
     mixer = Mixer(kind="kimi_delta", num_heads=H, head_dim=D, num_k_heads=H, head_k_dim=D,
                   conv_kernel=size("linear_conv_kernel_dim", "short_conv_kernel_size"),
-                  full_rank_gates=True)
+                  full_rank_gates=True, bounded_gate=r.flag("kda_safe_gate"), fp32_conv=True)
     layers = _indices(lt, "linear_attention")
     mtp = r.opt_int("num_nextn_predict_layers", 0)
     notes = (f"the checkpoint's {mtp} multi-token-prediction layer(s) after the decoder are "

@@ -161,7 +161,12 @@ class Mixer:
       causal conv of ``conv_kernel`` over q, k and v; ``full_rank_gates``: the forget and
       output gates are single ``h → H·D`` projections (``modeling_bailing_hybrid``'s
       ``BailingHybridForgetGate.f_proj`` and ``g_proj``) instead of Kimi-Linear's low-rank
-      ``f_a_proj``/``f_b_proj`` and ``g_a_proj``/``g_b_proj`` pairs.
+      ``f_a_proj``/``f_b_proj`` and ``g_a_proj``/``g_b_proj`` pairs; ``bounded_gate``: the
+      forget gate is ``kda_lower_bound · sigmoid(exp(A_log) · f)`` (``kda_safe_gate``) instead
+      of ``−exp(A_log) · softplus(f)`` (no parameters; it changes what training keeps);
+      ``fp32_conv``: the conv weights (and ``A_log``) stay fp32 in a 16-bit model (Ling's
+      ``_keep_in_fp32_modules_strict``), so the conv runs, and training keeps its tensors, in
+      fp32.
     """
 
     kind: str
@@ -179,6 +184,8 @@ class Mixer:
     bc_norms: bool = False
     weightless_bc_norms: bool = False
     full_rank_gates: bool = False
+    bounded_gate: bool = False
+    fp32_conv: bool = False
 
     @property
     def inner(self) -> int:
@@ -468,7 +475,7 @@ class ModelSpec:
 _MIXER_INTS = ("num_heads", "head_dim", "num_k_heads", "head_k_dim", "state_size",
                "conv_kernel", "dt_rank")
 _MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms",
-                "weightless_bc_norms", "full_rank_gates")
+                "weightless_bc_norms", "full_rank_gates", "bounded_gate", "fp32_conv")
 
 
 def _validate_mixer(m: Mixer) -> None:
