@@ -17,15 +17,11 @@ REASONS: dict[str, str] = {
                "encoders, seq2seq decoders, speech/music decoders with cross-attention): out of "
                "scope — the estimator models decoder-only LLMs",
     "hybrid": "state-space, recurrent or linear-attention block the spec cannot express yet: "
-              "bailing_hybrid (KDA-like delta attention with full-rank forget and output "
-              "gates), lfm3 (a per-head sigmoid attention gate g_proj h -> heads), qwen4_exp "
-              "(QSA indexer, n-gram and per-layer embeddings, gated residuals), inkling* "
-              "(relative-logit attention, block attention residuals, looped layers), "
-              "minimax_m3_vl_text (sparse indexer attention with its own cache). Loaded "
-              "today (issue #13): qwen3_next, qwen3_5*, jamba, bamba, granitemoehybrid, "
-              "nemotron_h, falcon_h1, lfm2, lfm2_moe, minimax, kimi_linear, deepseek_v32, "
-              "glm_moe_dsa, axk2, hy_v4, mamba, mamba2, falcon_mamba, olmo_hybrid, lara_mini, "
-              "zamba, zamba2, recurrent_gemma, rwkv, xlstm",
+              "qwen4_exp (QSA indexer, n-gram and per-layer embeddings, gated residuals), "
+              "inkling* (relative-logit attention, block attention residuals, looped layers), "
+              "minimax_m3_vl_text (sparse indexer attention with its own cache); the hybrid, "
+              "state-space and recurrent families that load are in the README's Hybrids "
+              "section",
     "multimodal": "multimodal model whose language model is not a supported family, or a text "
                   "model with cross-attention to another modality: not yet (issue #8 item 5)",
     "structure": "softmax-attention decoder whose block the spec cannot express yet "
@@ -67,9 +63,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "xlnet", "xmod",
     ),
     "hybrid": (
-        "bailing_hybrid",
         "inkling2_loop_text", "inkling2_text", "inkling_text",
-        "lfm3",
         "minimax_m3_vl_text", "qwen4_exp", "qwen4_exp_text",
     ),
     "multimodal": (

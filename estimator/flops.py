@@ -169,8 +169,11 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
     MoA (JetMoE arXiv 2404.07413 §2; ``modeling_jetmoe``): the shared ``kv_proj`` (h → 2·g·d)
     plus ``top_k`` query/output expert pairs (h → g·d → h); the router is in
     :func:`router_flops_per_token`.
+    ``attention_head_gate`` adds ``g_proj`` (h → a, one gate per head: BailingHybridAttention,
+    Lfm3Attention), standard or MLA.
     """
     h, a, g, d = s.hidden_size, s.num_attention_heads, s.num_key_value_heads, s.head_dim
+    head_gate = matmul_flops(1, h, a) if s.attention_head_gate else 0
     if s.mla is not None:
         m = s.mla
         if m.q_lora_rank is None:
@@ -185,13 +188,13 @@ def attention_projection_flops_per_token(s: ModelSpec) -> int:
               + matmul_flops(1, m.kv_lora_rank, a * (m.qk_nope_head_dim + m.v_head_dim)))
         gate = matmul_flops(1, h, a * m.v_head_dim) if m.gate_proj else 0  # HY-V4's gate_proj
         # DeepSeek Sparse Attention: the indexer's wq_b, wk and weights_proj on every token
-        return q + kv + gate + matmul_flops(1, a * m.v_head_dim, h) + FLOPS_PER_MAC * \
-            indexer_matrix_params(m, h)
+        return (q + kv + gate + matmul_flops(1, a * m.v_head_dim, h) + head_gate
+                + FLOPS_PER_MAC * indexer_matrix_params(m, h))
     if s.moa is not None:
         kv = matmul_flops(1, h, 2 * g * d)
         return kv + s.moa.top_k * (matmul_flops(1, h, g * d) + matmul_flops(1, g * d, h))
     gate = matmul_flops(1, h, a * d) if s.attention_output_gate else 0  # Qwen3-Next
-    return matmul_flops(1, h, (a + 2 * g) * d) + matmul_flops(1, a * d, h) + gate
+    return matmul_flops(1, h, (a + 2 * g) * d) + matmul_flops(1, a * d, h) + gate + head_gate
 
 
 def sequence_mixer_flops_per_token(s: ModelSpec) -> int:

@@ -269,6 +269,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                         qk_rope_head_dim=64, v_head_dim=128, linear_head_dim=128,
                         linear_num_heads=32, linear_conv_kernel_dim=4, layer_types=None,
                         mlp_layer_types=None, first_k_dense_replace=1),
+    # Ling 3.0 (BailingHybridConfig): KDA with full-rank gates + gated MLA over DeepSeek-V3's MoE
+    "bailing_hybrid": dict(tie_word_embeddings=False, attention_bias=False, n_shared_experts=1,
+                           num_key_value_heads=32, head_dim=128, q_lora_rank=None,
+                           kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64,
+                           v_head_dim=128, short_conv_kernel_size=4, layer_group_size=6,
+                           layer_types=None, mlp_layer_types=None, first_k_dense_replace=2,
+                           num_nextn_predict_layers=1, kda_safe_gate=True),
+    # LFM3 (Lfm3Config): LFM2's short conv + gated attention, sliding layers, sandwich norms
+    "lfm3": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=True, conv_bias=False,
+                 conv_L_cache=7, sliding_window=256, layer_types=None, use_sandwich_norm=True,
+                 use_attention_gate=True, attention_bias=False),
     "cohere2_moe": dict(num_key_value_heads=None, head_dim=128, tie_word_embeddings=True,
                         attention_bias=False, sliding_window=4096, layer_types=None,
                         sliding_window_pattern=4, prefix_dense_sliding_window_pattern=1,
@@ -474,6 +485,8 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     "deepseek_v32": _ROUTED, "glm_moe_dsa": _ROUTED, "deepseek_v4": _ROUTED,
     "longcat_flash": {"num_experts": "n_routed_experts", "num_experts_per_tok": "moe_topk"},
     "kimi_linear": {"num_experts": "num_experts", "num_experts_per_tok": "num_experts_per_token"},
+    "bailing_hybrid": {"num_experts": "num_experts",
+                       "num_experts_per_tok": "num_experts_per_token"},
     "axk1": _ROUTED, "axk2": _ROUTED, "hy_v4": _ROUTED,
     "lara_mini": _PLAIN,
     "mimo_v2_flash": _ROUTED, "laguna": _PLAIN,
@@ -2424,6 +2437,87 @@ def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(mixer=mixer if layers else None, mixer_layers=layers)
 
 
+def _bailing_hybrid(r: _Reader, name: str) -> ModelSpec:
+    """Ling 3.0 / BailingHybrid (``modeling_bailing_hybrid.py``): KDA-like delta attention
+    (``BailingHybridDeltaAttention``: Kimi-Linear's KDA with full-rank forget and output gates,
+    ``f_proj`` and ``g_proj`` h → H·D, and one conv over q, k, v) interleaved with MLA
+    (``BailingHybridAttention``: DeepSeek's MLA, RoPE on ``qk_rope_head_dim``, plus a sigmoid
+    gate per head ``g_proj`` h → a) over DeepSeek-V3's MoE (group-limited sigmoid router with
+    an fp32 ``E × h`` weight and the ``e_score_correction_bias`` buffer, shared experts of
+    ``n_shared_experts·moe_intermediate_size``). Schedule: ``layer_types``, else the last
+    layer of every ``layer_group_size`` is MLA (``BailingHybridConfig.__post_init__``); MoE
+    where ``mlp_layer_types`` says ``sparse``, else all but the first ``first_k_dense_replace``.
+    KDA sizes: ``linear_num_heads`` / ``linear_head_dim`` / ``linear_conv_kernel_dim`` when
+    given, else ``num_attention_heads`` / ``head_dim`` / ``short_conv_kernel_size`` (the config
+    sets the former from the latter, then lets explicit keys override). Nothing is tied
+    (``_tied_weights_keys = {}``); the checkpoint's MTP layers are skipped by transformers."""
+    L = r.int("num_hidden_layers")
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L, ("linear_attention", "full_attention"))
+    else:
+        g = r.opt_int("layer_group_size", 1)
+        lt = ["full_attention" if (i + 1) % g == 0 else "linear_attention" for i in range(L)]
+    cfg = {**r.cfg, "tie_word_embeddings": False}
+    if "n_shared_experts" not in cfg and "num_shared_experts" in cfg:
+        cfg["n_shared_experts"] = cfg["num_shared_experts"]
+    if "max_position_embeddings" not in cfg and "model_max_length" in cfg:
+        cfg["max_position_embeddings"] = cfg["model_max_length"]
+    r2 = _Reader(cfg, r.model_type, r.where, r.defaults)
+    spec = _deepseek(r2, name, v3=True, mtp=False, layers=_sparse_mlp_layer_types(
+        lambda r: r.opt_int("first_k_dense_replace", 0)))
+
+    def size(key: str, fallback: str) -> int:
+        return check_int(r.where + key, r.cfg[key], 1) if r.cfg.get(key) is not None \
+            else r.opt_int(fallback, 1)
+
+    H, D = size("linear_num_heads", "num_attention_heads"), size("linear_head_dim", "head_dim")
+    mixer = Mixer(kind="kimi_delta", num_heads=H, head_dim=D, num_k_heads=H, head_k_dim=D,
+                  conv_kernel=size("linear_conv_kernel_dim", "short_conv_kernel_size"),
+                  full_rank_gates=True, bounded_gate=r.flag("kda_safe_gate"), fp32_conv=True)
+    layers = _indices(lt, "linear_attention")
+    mtp = r.opt_int("num_nextn_predict_layers", 0)
+    notes = (f"the checkpoint's {mtp} multi-token-prediction layer(s) after the decoder are "
+             "skipped by transformers (_keys_to_ignore_on_load_unexpected) and not counted",
+             ) if mtp else ()
+    return spec.replace(mixer=mixer if layers else None, mixer_layers=layers,
+                        attention_head_gate=True, notes=spec.notes + notes)
+
+
+def _lfm3(r: _Reader, name: str) -> ModelSpec:
+    """LFM3 (``modeling_lfm3.py``): LFM2's gated short convolution (``Lfm3ShortConv``) and
+    Qwen3-style attention (per-head q/k RMSNorm, biases on q/k/v/o with ``attention_bias``)
+    with a sigmoid gate per head (``g_proj`` h → a, ``use_attention_gate``); ``layer_types``
+    ``conv`` / ``full_attention`` / ``sliding_attention`` (default: layer i is full attention
+    when ``i % 4 == 2``, sliding when ``i % 4 == 0`` and ``i > 0``, else conv —
+    ``Lfm3Config.__post_init__``); a SwiGLU MLP of ``intermediate_size`` (``Lfm2MoeMLP``, no
+    width adjustment); ``use_sandwich_norm`` adds ``post_operator_norm`` and ``post_ffn_norm``
+    to the two pre-norms; ``embedding_norm`` is the final norm; the lm_head tied by default."""
+    c = _common(r, name)
+    L, h = c["num_hidden_layers"], c["hidden_size"]
+    if r.cfg.get("layer_types") is not None:
+        lt = _hybrid_schedule(r, "layer_types", L,
+                              ("conv", "full_attention", "sliding_attention"))
+    else:
+        lt = ["full_attention" if i % 4 == 2 else "sliding_attention" if i % 4 == 0 and i > 0
+              else "conv" for i in range(L)]
+    mixer = Mixer(kind="short_conv", num_heads=1, head_dim=h,
+                  conv_kernel=r.opt_int("conv_L_cache", 1), proj_bias=r.flag("conv_bias"))
+    layers = _indices(lt, "conv")
+    sliding = _indices(lt, "sliding_attention")
+    w = _window(r) if sliding else None
+    if sliding and w is None:  # transformers' DynamicSlidingWindowLayer cannot be built either
+        raise EstimatorError(r.where + "sliding_window", r.opt("sliding_window"),
+                             "required (a window of at least 1 token) when layer_types has "
+                             "sliding_attention layers")
+    ab = r.flag("attention_bias")
+    return ModelSpec(**c, intermediate_size=r.int("intermediate_size"), qk_norm="head",
+                     norms_per_layer=4 if r.flag("use_sandwich_norm") else 2,
+                     attention_bias=ab, attention_out_bias=ab,
+                     attention_head_gate=r.flag("use_attention_gate"),
+                     mixer=mixer if layers else None, mixer_layers=layers,
+                     sliding_window=w, sliding_window_layers=sliding)
+
+
 # ----------------------------------------------------------------------------------------------
 # softmax-attention decoders moved out of coverage.py's "not_yet": BLOOM, XGLM, BioGPT, BitNet,
 # GPT-SW3, GPT-1, CTRL, A.X-K1 (config classes and modeling files of transformers 5.24)
@@ -3184,6 +3278,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
     "mpt": _mpt, "opt": _opt, "apertus": _apertus,
     **_SHARED_CLASS_LOADERS,
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear, "glm_moe_dsa": _glm_moe_dsa,
+    "bailing_hybrid": _bailing_hybrid, "lfm3": _lfm3,
     "longcat_flash": _longcat_flash, "deepseek_v4": _deepseek_v4,
     "bloom": _renamed(_bloom, {"num_hidden_layers": "n_layer", "num_attention_heads": "n_head"}),
     "xglm": _renamed(_xglm, {"num_hidden_layers": "num_layers", "hidden_size": "d_model",
@@ -3264,6 +3359,7 @@ ARCHITECTURES: dict[str, str] = {
     "OPTForCausalLM": "opt", "FlintForCausalLM": "flint",
     "Kolibri1ForCausalLM": "kolibri1", "ApertusForCausalLM": "apertus",
     "DeepseekV32ForCausalLM": "deepseek_v32", "KimiLinearForCausalLM": "kimi_linear",
+    "BailingHybridForCausalLM": "bailing_hybrid", "Lfm3ForCausalLM": "lfm3",
     "GlmMoeDsaForCausalLM": "glm_moe_dsa", "LongcatFlashForCausalLM": "longcat_flash",
     "DeepseekV4ForCausalLM": "deepseek_v4",
     "BloomForCausalLM": "bloom", "XGLMForCausalLM": "xglm", "BioGptForCausalLM": "biogpt",

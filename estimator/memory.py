@@ -334,6 +334,7 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
     h, d = s.hidden_size, s.head_dim
     a_l = _cdiv(s.num_attention_heads, tp)
     g_l = _cdiv(s.num_key_value_heads, tp)
+    head_gate = h * a_l if s.attention_head_gate else 0  # g_proj h → a, split by heads
     if s.mla is not None:
         m = s.mla
         q = (h * a_l * m.qk_head_dim if m.q_lora_rank is None
@@ -345,11 +346,11 @@ def attention_matrix_params(s: ModelSpec, tp: int = 1) -> int:
         gate = h * a_l * m.v_head_dim if m.gate_proj else 0  # HY-V4's gate_proj, colwise
         # DSA's indexer (one key head, Hi small heads): replicated on every TP rank, as the
         # latent projections are
-        return q + kv + gate + a_l * m.v_head_dim * h + indexer_matrix_params(m, h)
+        return q + kv + gate + a_l * m.v_head_dim * h + head_gate + indexer_matrix_params(m, h)
     if s.moa is not None:
         return 2 * h * d * g_l + s.moa.num_experts * 2 * h * d * g_l
     gate = h * d * a_l if s.attention_output_gate else 0  # Qwen3-Next's gate, with q
-    return 2 * h * d * a_l + 2 * h * d * g_l + gate
+    return 2 * h * d * a_l + 2 * h * d * g_l + gate + head_gate
 
 
 # Cached per (spec, split): spec-only counts, read by every stage model of every estimate.
@@ -1368,14 +1369,13 @@ def compute(model, opts, gpu, *, engine_section: bool = True,
         max_s, limited = max_s_mem, "memory"
 
     notes = []
-    if engine_unmodelled(s):  # DeepSeek-V4, A.X-K2, HY-V4
-        notes.append(engine_unmodelled(s))
+    why_no_engine = engine_unmodelled(s, opts.engine)
+    if why_no_engine:  # DeepSeek-V4, A.X-K2, HY-V4, engine-less mixers, unpinned engines
+        notes.append(why_no_engine)
     if s.altup_num_inputs and engine_section and opts.engine == "sglang":
         notes.append(GEMMA3N_SGLANG_NOTE)
     if s.shared_block is not None:
         notes.append(ZAMBA_NOTE)
-    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
-        notes.append(NO_ENGINE_MIXERS[s.mixer.kind])
     if n_kv == 0:
         notes.append("no softmax-attention layer: no KV cache; each sequence keeps only its "
                      "constant mixer state, so the context grows memory only through the "
@@ -1483,17 +1483,35 @@ def is_hy_v4(s: ModelSpec) -> bool:
     return bool(s.hc_mult or (s.mla is not None and (s.mla.gate_proj or s.mla.indexer_layers)))
 
 
-def engine_unmodelled(s: ModelSpec) -> str | None:
-    """Why the serving engine's start-up figures are not modelled for ``s`` (the note inference
-    memory shows), or None: DeepSeek-V4's compressed caches, A.X-K2 and HY-V4 (no engine model
-    in reach)."""
+#: ``(model_type, engine)`` pairs whose engine model is not pinned to the engine's code, and why:
+#: their start-up figures (KV pool, concurrency) are refused instead of guessed. vLLM's
+#: ``bailing_moe_v3.py`` (``BailingMoeV3KimiDeltaAttention.get_state_shape``:
+#: ``MambaStateShapeCalculator.kda_state_shape``, ``kda_state_dtype``; MLA's latent) is the
+#: Kimi-Linear plan this module already follows, so vLLM is sized for bailing_hybrid.
+ENGINE_UNMODELLED: dict[tuple[str, str], str] = {
+    ("bailing_hybrid", "sglang"): "SGLang's bailing_moe_v3 state pool for KDA layers is not "
+                                  "transcribed here; the SGLang start-up figures are not modelled",
+    ("lfm3", "vllm"): "vLLM has no lfm3 model (no vllm/model_executor/models/lfm3.py); the "
+                      "vLLM start-up figures are not modelled",
+    ("lfm3", "sglang"): "SGLang has no lfm3 model (no python/sglang/srt/models/lfm3.py); the "
+                        "SGLang start-up figures are not modelled",
+}
+
+
+def engine_unmodelled(s: ModelSpec, engine_name: str) -> str | None:
+    """Why serving engine ``engine_name``'s start-up figures are not modelled for ``s`` (the
+    note inference memory shows), or None: DeepSeek-V4's compressed caches, A.X-K2 and HY-V4
+    (no engine model in reach), the mixers of :data:`NO_ENGINE_MIXERS`, and the
+    family/engine pairs of :data:`ENGINE_UNMODELLED`."""
     if s.compressed_attention is not None:
         return V4_NOTE
     if is_axk2(s):
         return AXK2_NOTE
     if is_hy_v4(s):
         return HYV4_NOTE
-    return None
+    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
+        return NO_ENGINE_MIXERS[s.mixer.kind]
+    return ENGINE_UNMODELLED.get((s.model_type, engine_name))
 
 
 def is_axk2(s: ModelSpec) -> bool:
@@ -1525,15 +1543,11 @@ def engine_figures(s, opts, gpu, lay, models):
     None where no engine model applies (:func:`engine_unmodelled`; Gemma-3n under SGLang,
     :data:`GEMMA3N_SGLANG_NOTE`; Zamba where vLLM does not build it as counted; the mixers of
     :data:`NO_ENGINE_MIXERS`)."""
-    if engine_unmodelled(s):
-        return None
-    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
+    if engine_unmodelled(s, opts.engine):
         return None
     if s.altup_num_inputs and opts.engine == "sglang":  # GEMMA3N_SGLANG_NOTE
         return None
     if s.shared_block is not None and not vllm_builds_zamba(s, opts.engine):  # ZAMBA_NOTE
-        return None
-    if s.mixer is not None and s.mixer.kind in NO_ENGINE_MIXERS:
         return None
     from . import engine  # engine builds on this module: imported when first used
 

@@ -63,6 +63,8 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
     (``modeling_kimi_linear.KimiLinearDeltaAttention``, H heads of D): ``q/k/v_proj`` h → H·D
     each, ``b_proj`` h → H, the low-rank forget gate ``f_a_proj`` h → D, ``f_b_proj`` D → H·D,
     the low-rank output gate ``g_a_proj`` h → D, ``g_b_proj`` D → H·D, ``o_proj`` H·D → h.
+    With ``full_rank_gates`` (``modeling_bailing_hybrid.BailingHybridDeltaAttention``) the two
+    gates are ``forget_gate.f_proj`` h → H·D and ``g_proj`` h → H·D, no biases.
     RG-LRU (``RecurrentGemmaRecurrentBlock``, inner width ``I`` = ``lru_width``): ``linear_y``
     and ``linear_x`` h → I, ``linear_out`` I → h (its block-diagonal gates are not matrices
     of this kind: :func:`mixer_params`).
@@ -85,7 +87,8 @@ def mixer_matrix_params(m: Mixer, h: int) -> int:
         return h * (2 * key + 2 * i) + h * 2 * m.num_heads + i * h
     if m.kind == "kimi_delta":
         d = m.head_dim
-        return 3 * h * i + h * m.num_heads + 2 * (h * d + d * i) + i * h
+        gates = 2 * h * i if m.full_rank_gates else 2 * (h * d + d * i)
+        return 3 * h * i + h * m.num_heads + gates + i * h
     if m.kind == "mamba":
         return h * 2 * i + i * (m.dt_rank + 2 * m.state_size) + m.dt_rank * i + i * h
     if m.kind == "mamba2":
@@ -108,7 +111,8 @@ def mixer_params(m: Mixer, h: int) -> int:
     ``out_bias``. Short conv: conv ``h·K``, biases on all three with ``proj_bias``
     (``conv_bias``). Lightning: RMSNorm(a·d). Kimi Delta Attention: conv ``3·H·D·K`` (no
     bias), the forget gate's ``dt_bias`` (H·D, per channel) and ``A_log`` (H), the gated
-    RMSNorm ``o_norm`` over one head (D).
+    RMSNorm ``o_norm`` over one head (D); the same in ``BailingHybridDeltaAttention`` (its one
+    fp32 ``conv1d`` over the 3·H·D q/k/v channels, ``forget_gate.dt_bias`` and ``A_log``).
     RG-LRU: the biases of ``linear_y``/``linear_x`` (I each) and ``linear_out`` (h), conv
     ``I·K`` + I bias, and ``RecurrentGemmaRglru``'s ``recurrent_param`` (I) and two
     block-diagonal gates (``input_gate_weight``, ``recurrent_gate_weight``: ``H`` blocks of
@@ -348,8 +352,9 @@ MIXER_ACTIVATION_CONVENTIONS = {
                       "MemTracker (tests/test_hybrid_training.py): the chunked delta rule and "
                       "SSD scan in fp32 with every chunk intermediate saved, Mamba-1's "
                       "token-by-token scan (one fp32 state per token), the conv's K − 1 padding "
-                      "columns, lightning attention's per-block scores and states; 16-bit "
-                      "model weights"),
+                      "columns, lightning attention's per-block scores and states, Kimi Delta "
+                      "Attention's chunked rule (fp32 C × C × D decay products per chunk); "
+                      "16-bit model weights (Ling's KDA conv in fp32, as it loads)"),
 }
 
 
@@ -422,6 +427,68 @@ def _gdn_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
         # ``-A_log.float().exp()`` and its product saved as views (Hv each), the fp64 scalar
         # ``query * scaling`` keeps
         "mixer_params_views": 2 * F32 * hv + 8,
+    }
+
+
+def _kda_eager(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int]:
+    """Kimi Delta Attention, ``KimiLinearDeltaAttention.forward`` (modeling_kimi_linear.py) and
+    ``BailingHybridDeltaAttention.forward`` (modeling_bailing_hybrid.py, ``full_rank_gates``)
+    with their identical torch ``chunk_kimi_delta_attention``: ``T = b·s`` tokens, ``i = H·D``,
+    the delta rule on ``Tp = b·sp`` tokens (``sp`` = ``s`` padded to ``C`` = 64, ``nc`` chunks)
+    in fp32, keys and values per head (no grouping):
+
+    * the conv: ``causal_conv1d_fn``'s torch fallback keeps its input ``cat(q, k, v)`` (``3i``)
+      and the ``silu``'s input, the ``s + K − 1`` padded conv output — in fp32 with
+      ``fp32_conv`` (Ling keeps ``conv1d`` and ``A_log`` in fp32: ``_keep_in_fp32_modules_strict``;
+      the input is cast to the weight's dtype);
+    * the forget gate, fp32: Kimi's low-rank ``f_a_proj`` output (``D``, 16-bit), ``exp(g)``,
+      ``1 + exp(g)`` and ``softplus(g)`` (``i`` each), the ``g > 20`` mask (1 byte per element),
+      ``exp(A_log)`` and its negation (``H`` each); Ling's bounded gate (``bounded_gate``,
+      ``kda_safe_gate``) ``gate_input`` and ``sigmoid`` (``i`` each), ``exp(A_log)``
+      (``H``, in ``A_log``'s dtype), or without the bound ``gate_input`` and ``softplus``
+      (``i`` each) and ``exp(A_log)`` and its negation (``H`` each);
+      ``sigmoid(b_proj(x))`` (``H``, 16-bit);
+    * the delta rule, fp32: the l2norm inputs of q and k (``T × i`` each) and their norms
+      (``T × H``); on ``Tp`` rows: the scaled q, padded k and v, ``v·β``, ``k·β``,
+      ``exp(cumsum g)``, ``k·β·exp(g)``, each chunk's ``exp(g_i)``, ``exp(g_last − g_i)``,
+      ``k_i·exp(g_last − g_i)`` and ``v_new`` (``i`` each), ``k_cumdecay`` (``i``, saved only
+      when a second chunk reads it), padded β (``H``); per chunk and head the ``C × C × D``
+      decay mask and ``k·β ⊙ k`` product (whole sequence) and ``q_i ⊙ k_i`` product (per
+      chunk), the ``C × C`` ``attn + I`` and ``attn_intra``, the forward-substitution loop's
+      row and block clones (``Σ_{r<C} r + r²``), the ``D × D`` state entering each chunk,
+      ``exp(g_last)`` (``D``) and ``q_i·exp(g_i)`` (``C·D``, chunks after the first); three
+      ``C × C`` boolean masks;
+    * the gated RMSNorm ``o_norm`` (fp32): its input, ``rsqrt`` (``H``), ``x̂``, ``weight · x̂``,
+      ``sigmoid(gate)`` (``i`` each except ``rsqrt``) and the weight's fp32 copy (``D``); Kimi's
+      low-rank ``g_a_proj`` output (``D``, 16-bit); ``o_proj``'s 16-bit input.
+    """
+    H, D, K, c = m.num_heads, m.head_dim, m.conv_kernel, DELTA_CHUNK
+    i = H * D
+    T, tp_ = b * s, b * _chunked(s, c)
+    nc = tp_ // (b * c)
+    cb = F32 if m.fp32_conv else e  # Ling's conv1d and A_log stay fp32 in a 16-bit model
+    if m.full_rank_gates:
+        gate = F32 * 2 * T * i + (1 if m.bounded_gate else 2) * cb * H
+        low_rank = 0
+    else:  # -exp(A_log) * where(g > 20, g, log(1 + exp(g))), g = f_b(f_a(x)) + dt_bias
+        gate = F32 * 3 * T * i + T * i + 2 * F32 * H
+        low_rank = 2 * e * T * D  # f_a_proj and g_a_proj outputs
+    loop = b * H * nc * (c * (c - 1) // 2 + (c - 1) * c * (2 * c - 1) // 6)
+    return {
+        "mixer_conv_input": cb * T * 3 * i,
+        "mixer_conv_output": cb * b * 3 * i * (s + K - 1),
+        "mixer_gates": gate + e * T * H + low_rank,
+        "mixer_delta_l2norm": F32 * (2 * T * i + 2 * T * H),
+        "mixer_delta_rows": F32 * tp_ * ((9 + (1 if nc > 1 else 0)) * i + H),
+        "mixer_delta_pair_products": F32 * 3 * tp_ * c * i,
+        "mixer_delta_chunk_matrices": F32 * (2 * tp_ * H * c + loop),
+        # the state entering each chunk; the update after the last chunk is discarded
+        # (output_final_state=False), so only the first nc − 1 updates keep their tensors
+        "mixer_delta_states": F32 * b * H * D * D * nc
+        + F32 * b * (nc - 1) * (H * D + 3 * c * i),
+        "mixer_delta_masks": 3 * c * c,
+        "mixer_gated_norm": F32 * (4 * T * i + T * H + D),
+        "mixer_out_proj_input": e * T * i,
     }
 
 
@@ -699,7 +766,8 @@ def _short_conv_fused(m: Mixer, h: int, b: int, s: int, e: int) -> dict[str, int
 
 
 _EAGER = {"gated_deltanet": _gdn_eager, "short_conv": _short_conv_eager,
-          "mamba2": _mamba2_eager, "mamba": _mamba_eager, "lightning": _lightning_eager}
+          "mamba2": _mamba2_eager, "mamba": _mamba_eager, "lightning": _lightning_eager,
+          "kimi_delta": _kda_eager}
 #: the fused-kernel (``megatron``) sets transcribed so far; a mixer without one counts as an
 #: attention layer under that framework (training._mixer_terms)
 _FUSED = {"gated_deltanet": _gdn_fused, "mamba2": _mamba2_fused, "mamba": _mamba_fused,

@@ -329,8 +329,11 @@ def attention_params(s: ModelSpec) -> int:
     MLA (``modeling_deepseek_v3.DeepseekV3Attention``): see :class:`~estimator.spec.MLA`;
     with DeepSeek Sparse Attention its indexer (:func:`~estimator.mixers.indexer_params`).
     MoA (``modeling_jetmoe.JetMoeAttention``): see :class:`~estimator.spec.MoA`.
+    ``attention_head_gate`` (standard or MLA): ``g_proj`` ``h·a``, one sigmoid gate per head
+    (``modeling_bailing_hybrid.BailingHybridAttention``, ``modeling_lfm3.Lfm3Attention``).
     """
     h, a, g, d = s.hidden_size, s.num_attention_heads, s.num_key_value_heads, s.head_dim
+    gate = h * a if s.attention_head_gate else 0
     if s.mla is not None:
         m = s.mla
         if m.q_lora_rank is None:
@@ -349,17 +352,17 @@ def attention_params(s: ModelSpec) -> int:
             bias += m.kv_lora_rank + m.qk_rope_head_dim
         if s.attention_out_bias:
             bias += h
-        gate = h * a * m.v_head_dim if m.gate_proj else 0  # HY-V4's output gate_proj
+        out_gate = h * a * m.v_head_dim if m.gate_proj else 0  # HY-V4's output gate_proj
         sinks = a if s.attention_sinks else 0  # HY-V4: one sink logit per head
         # DSA's lightning indexer (V3.2), on a layer that runs one (shared_indexer_layers)
-        return q + kv + o + bias + gate + sinks + indexer_params(m, h)
+        return q + kv + o + bias + gate + out_gate + sinks + indexer_params(m, h)
     if s.moa is not None:
         E = s.moa.num_experts
         kv = h * 2 * g * d
         experts = E * (h * g * d + g * d * h)
         router = h * E
         return kv + experts + router + h  # + the shared output bias
-    p = h * a * d + 2 * h * g * d + a * d * h
+    p = h * a * d + 2 * h * g * d + a * d * h + gate
     if s.attention_bias:
         p += a * d + 2 * g * d
     if s.attention_output_gate:  # Qwen3NextAttention: q_proj is h → 2·a·d (queries and gate)

@@ -210,7 +210,15 @@ class Mixer:
     * ``lightning``: ``num_heads`` heads of ``head_dim`` (the attention heads).
     * ``kimi_delta``: ``num_heads`` heads of ``head_dim`` (``linear_num_heads``,
       ``linear_head_dim``), keys the same (``num_k_heads``, ``head_k_dim``), a depthwise
-      causal conv of ``conv_kernel`` over q, k and v.
+      causal conv of ``conv_kernel`` over q, k and v; ``full_rank_gates``: the forget and
+      output gates are single ``h → H·D`` projections (``modeling_bailing_hybrid``'s
+      ``BailingHybridForgetGate.f_proj`` and ``g_proj``) instead of Kimi-Linear's low-rank
+      ``f_a_proj``/``f_b_proj`` and ``g_a_proj``/``g_b_proj`` pairs; ``bounded_gate``: the
+      forget gate is ``kda_lower_bound · sigmoid(exp(A_log) · f)`` (``kda_safe_gate``) instead
+      of ``−exp(A_log) · softplus(f)`` (no parameters; it changes what training keeps);
+      ``fp32_conv``: the conv weights (and ``A_log``) stay fp32 in a 16-bit model (Ling's
+      ``_keep_in_fp32_modules_strict``), so the conv runs, and training keeps its tensors, in
+      fp32.
     * ``rglru``: Griffin's recurrent block; ``num_heads`` diagonal blocks of ``head_dim``
       (``num_attention_heads`` blocks of ``lru_width // num_attention_heads``: inner width
       ``lru_width``), a depthwise conv of ``conv_kernel`` (``conv1d_width``) with bias; every
@@ -240,6 +248,9 @@ class Mixer:
     bc_norms: bool = False
     weightless_bc_norms: bool = False
     ffn_dim: int = 0
+    full_rank_gates: bool = False
+    bounded_gate: bool = False
+    fp32_conv: bool = False
 
     @property
     def inner(self) -> int:
@@ -356,6 +367,10 @@ class ModelSpec:
     # Qwen3-Next: q_proj also emits a sigmoid output gate (h → 2·a·d; a·d more biases with
     # attention_bias)
     attention_output_gate: bool = False
+    # a sigmoid gate per query head from the layer input, bias-free ``g_proj`` h → a, scaling
+    # each head's attention output before ``o_proj`` (``BailingHybridAttention`` on MLA,
+    # ``Lfm3Attention``); Laguna's softplus gate on per-layer heads is ``attention_gate_proj``
+    attention_head_gate: bool = False
 
     # --- per-layer attention shapes and per-layer inputs (Gemma-4, ``modeling_gemma4``) ---
     # The full-attention layers (attention layers not in ``sliding_window_layers``) may have
@@ -549,7 +564,7 @@ class ModelSpec:
 _MIXER_INTS = ("num_heads", "head_dim", "num_k_heads", "head_k_dim", "state_size",
                "conv_kernel", "dt_rank", "ffn_dim")
 _MIXER_BOOLS = ("conv_bias", "proj_bias", "out_bias", "gated_norm", "bc_norms",
-                "weightless_bc_norms")
+                "weightless_bc_norms", "full_rank_gates", "bounded_gate", "fp32_conv")
 
 
 def _validate_mixer(m: Mixer) -> None:
@@ -629,7 +644,7 @@ _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias
                 "attention_out_bias", "fused_qkv", "attention_sinks", "gated_ffn", "ffn_bias",
                 "expert_bias", "moe_output_bias", "router_bias", "shared_expert_bias",
                 "shared_expert_gate",
-                "router_score_correction_bias", "attention_output_gate")
+                "router_score_correction_bias", "attention_output_gate", "attention_head_gate")
 # (Gemma-4's per-layer fields are validated by _validate_layer_shapes)
 
 # Sizes above this are certainly typos (a 10^7-wide layer has 10^14 parameters per matrix).

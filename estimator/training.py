@@ -1076,8 +1076,8 @@ def _mixer_terms(spec: ModelSpec, opts, plan: ParallelPlan, e: int) -> int | Non
     output), from :func:`estimator.mixers.mixer_activation_terms` in the framework's
     convention — ``pytorch_eager``: transformers' torch paths, measured with MemTracker;
     ``megatron``: the fused kernels' ``save_for_backward`` lists — head-sharded terms divided
-    by ``tp``. ``None`` for a mixer with no set in the framework (lightning under
-    ``megatron``, whose eager set keeps ``c²`` scores per block; Kimi Delta Attention): its
+    by ``tp``. ``None`` for a mixer with no set in the framework (lightning and Kimi Delta
+    Attention under ``megatron``, whose eager sets keep ``c²``-sized scores per block): its
     layers count as attention layers, FlashAttention's q, k, v, output and log-sum-exp being
     the nearest fused set."""
     from .mixers import _EAGER, _FUSED, mixer_activation_terms

@@ -135,6 +135,12 @@ REQUIRED: dict[str, dict] = {
     # Kimi-Linear's default pad_token_id (163839) must be a row of the embedding
     "kimi_linear": dict(_BASE, vocab_size=163840, intermediate_size=96, moe_intermediate_size=40,
                         num_experts=4, num_experts_per_token=2),
+    # BailingHybrid's default pad_token_id (156892) must be a row of the embedding; its
+    # router keeps the top 2 experts of each of its 8 default groups (16 experts)
+    "bailing_hybrid": dict(_BASE, vocab_size=157184, intermediate_size=96,
+                           moe_intermediate_size=40, num_experts=16, num_experts_per_token=2),
+    # LFM3's default special tokens (up to 124900) must be rows of the embedding
+    "lfm3": dict(_BASE, vocab_size=128000, intermediate_size=96),
     "bloom": dict(n_layer=3, hidden_size=64, n_head=4, vocab_size=101),
     "xglm": dict(num_layers=3, d_model=64, attention_heads=4, vocab_size=101, ffn_dim=96),
     "biogpt": dict(_BASE, intermediate_size=96, max_position_embeddings=40),

@@ -327,6 +327,45 @@ def gen_kimi_linear(rng):
 
 
 
+def gen_bailing_hybrid(rng):
+    """Ling 3.0 (bailing_hybrid): KDA with full-rank gates + gated MLA over DeepSeek-V3's MoE;
+    the KDA sizes from the explicit ``linear_*`` keys or from ``num_attention_heads`` /
+    ``head_dim`` / ``short_conv_kernel_size``; the schedule from ``layer_types`` or
+    ``layer_group_size``."""
+    t = _trunk(rng, (2, 7))
+    L = t["num_hidden_layers"]
+    d = {**t, **_mla(rng), **_deepseek_moe(rng, L, "num_experts", "num_experts_per_token"),
+         "q_lora_rank": rng.choice([None, 8]), "num_shared_experts": rng.randint(0, 2),
+         "kda_safe_gate": _flag(rng), "num_nextn_predict_layers": rng.randint(0, 1)}
+    if _flag(rng):
+        d.update(linear_num_heads=rng.choice([1, 2, 4]), linear_head_dim=rng.choice([4, 6, 8]),
+                 linear_conv_kernel_dim=rng.choice([2, 3, 4]))
+    else:
+        d.update(head_dim=rng.choice([4, 6, 8]), short_conv_kernel_size=rng.choice([2, 3, 4]))
+    if _flag(rng):
+        d["layer_types"] = _kinds(rng, L, "linear_attention", "full_attention")
+    else:
+        d["layer_group_size"] = rng.randint(1, 4)
+    return d
+
+
+def gen_lfm3(rng):
+    """LFM3: short conv, full and sliding attention (explicit or the default period-4
+    schedule), a window below and above the test lengths, sandwich norms, the
+    per-head attention gate and attention biases on or off."""
+    t, at = _trunk(rng, (2, 7)), _attn(rng)
+    at.setdefault("head_dim", at["hidden_size"] // at["num_attention_heads"])
+    L = t["num_hidden_layers"]
+    d = {**t, **at, "intermediate_size": rng.randint(8, 60), "conv_bias": _flag(rng),
+         "conv_L_cache": rng.choice([2, 3, 4]), "use_sandwich_norm": _flag(rng),
+         "use_attention_gate": _flag(rng), "attention_bias": _flag(rng),
+         "sliding_window": rng.choice([3, 4, 16])}
+    if _flag(rng):
+        d["layer_types"] = [rng.choice(["conv", "sliding_attention", "full_attention"])
+                            for _ in range(L)]
+    return d
+
+
 def gen_deepseek_v4(rng):
     """DeepSeek-V4: compressed attention (sliding, CSA, HCA layers from ``layer_types``, the
     legacy ``compress_ratios`` or the default schedule), small compress rates and windows

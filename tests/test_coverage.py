@@ -45,8 +45,9 @@ def test_supported_families_are_transformers_families():
 
 
 def test_hybrids_and_encoders_say_why():
-    assert "issue #13" in why_not("bailing_hybrid")
+    assert "README's Hybrids section" in why_not("qwen4_exp")
     assert why_not("recurrent_gemma") is None
+    assert why_not("bailing_hybrid") is None and why_not("lfm3") is None
     assert why_not("qwen3_next") is None  # loads since issue #13
     assert why_not("zamba2") is None
     assert "out of scope" in why_not("bart")

@@ -142,6 +142,8 @@ _HYBRID_LAYER_TYPES = {
     "granitemoehybrid": _hybrid_kinds("mamba2"), "nemotron_h": _hybrid_kinds("mamba2"),
     "lfm2": _hybrid_kinds("short_conv"), "lfm2_moe": _hybrid_kinds("short_conv"),
     "minimax": _hybrid_kinds("lightning"), "kimi_linear": _hybrid_kinds("kimi_delta"),
+    "bailing_hybrid": _hybrid_kinds("kimi_delta"),
+    "lfm3": _hybrid_kinds("short_conv", {"sliding_attention": "sliding_attention"}),
     "falcon_h1": lambda c: ["mamba2+attention"] * c.num_hidden_layers,
     "recurrent_gemma": _hybrid_kinds("rglru", {"sliding_attention": "sliding_attention"}),
 }

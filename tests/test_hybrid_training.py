@@ -22,13 +22,14 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "granitemoehybrid": "mamba", "nemotron_h": "mixer", "lfm2": "conv",
                 "lfm2_moe": "conv", "qwen3_5_text": "linear_attn", "mamba": "mixer",
                 "falcon_mamba": "mixer", "mamba2": "mixer", "falcon_h1": "mamba",
-                "minimax": "self_attn"}
+                "minimax": "self_attn", "lfm3": "conv", "kimi_linear": "self_attn",
+                "bailing_hybrid": "self_attn"}
 # (family, config index, sequence length): GDN at 128 (two 64-token chunks); bamba config 1
 # is left out: its measured set is 8,192 bytes (2.9%) below the count, not yet explained.
 CASES = [("qwen3_next", 0, 128), ("qwen3_next", 1, 192), ("qwen3_5_text", 0, 128),
          ("jamba", 1, 64), ("jamba", 2, 64), ("nemotron_h", 0, 128), ("nemotron_h", 1, 128),
          ("granitemoehybrid", 0, 128), ("granitemoehybrid", 2, 128), ("bamba", 0, 128),
-         ("lfm2", 0, 128), ("lfm2_moe", 0, 64),
+         ("lfm2", 0, 128), ("lfm2_moe", 0, 64), ("lfm3", 0, 128), ("lfm3", 1, 64),
          # pure state-space models (every layer a mixer); mamba2 config 1 is left out like
          # bamba config 1: 8,192 bytes over the measured set, not yet explained
          ("mamba", 0, 64), ("mamba", 1, 64), ("mamba", 2, 64), ("falcon_mamba", 0, 64),
@@ -37,10 +38,21 @@ CASES = [("qwen3_next", 0, 128), ("qwen3_next", 1, 192), ("qwen3_5_text", 0, 128
          ("falcon_h1", 0, 64), ("falcon_h1", 1, 64), ("falcon_h1", 2, 64), ("falcon_h1", 3, 64),
          # MiniMax lightning attention (blocks of 4; 66 ends in a partial block), configs with
          # more than one head (one head keeps views where several keep copies)
-         ("minimax", 4, 64), ("minimax", 5, 66), ("minimax", 6, 64), ("minimax", 13, 66)]
+         ("minimax", 4, 64), ("minimax", 5, 66), ("minimax", 6, 64), ("minimax", 13, 66),
+         # Kimi Delta Attention (chunks of 64; 100 pads to two): Kimi-Linear's low-rank gates,
+         # Ling's full-rank ones with (4, 5) and without (0, 1) the bounded forget gate
+         ("kimi_linear", 0, 64), ("kimi_linear", 1, 100), ("kimi_linear", 2, 128),
+         ("bailing_hybrid", 0, 100), ("bailing_hybrid", 1, 64), ("bailing_hybrid", 4, 128),
+         ("bailing_hybrid", 5, 100)]
+#: families measured as from_pretrained loads them (built in bf16, so Ling's conv1d and A_log
+#: stay fp32 per _keep_in_fp32_modules_strict) rather than cast with .to(bfloat16)
+BUILT_IN_BF16 = ("kimi_linear", "bailing_hybrid")
 
 
-def _measure(cfg: dict, module: str, b: int, s: int) -> int:
+def _measure(cfg: dict, module: str, b: int, s: int, built_in_bf16: bool = False) -> int:
+    """Bytes the first mixer layer's ``module`` saves; ``built_in_bf16``: the model is built in
+    bfloat16 (``from_config(dtype=...)``, as ``from_pretrained`` loads a checkpoint: modules in
+    ``_keep_in_fp32_modules_strict`` stay fp32) instead of cast with ``.to``."""
     import torch
     from hf_oracle import hf_config
     from torch.distributed._tools.mem_tracker import MemTracker
@@ -51,8 +63,9 @@ def _measure(cfg: dict, module: str, b: int, s: int) -> int:
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = AutoModelForCausalLM.from_config(c, experts_implementation="eager")
-    model = model.to(torch.bfloat16)
+        kw = {"dtype": torch.bfloat16} if built_in_bf16 else {}
+        model = AutoModelForCausalLM.from_config(c, experts_implementation="eager", **kw)
+    model = model.to(torch.bfloat16) if not built_in_bf16 else model
     trunk = getattr(model, "model", None) or model.backbone  # Mamba*ForCausalLM: backbone
     mod = getattr(trunk.layers[spec.mixer_layers[0]], module)
     cap = {}
@@ -95,7 +108,7 @@ def test_eager_mixer_saved_bytes_match_memtracker(family, i, s):
     if not spec.mixer_layers:
         pytest.skip("this random schedule has no mixer layer")
     b = 2
-    measured = _measure(cfg, MIXER_MODULE[family], b, s)
+    measured = _measure(cfg, MIXER_MODULE[family], b, s, family in BUILT_IN_BF16)
     chunk = cfg.get("mamba_chunk_size", cfg.get("chunk_size", 256))
     est = sum(mixer_activation_terms(spec.mixer, spec.hidden_size, b, s, 2, "pytorch_eager",
                                      chunk, scaled_input=spec.parallel_mixer,

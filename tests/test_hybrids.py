@@ -37,6 +37,7 @@ MIXER_MODULE = {"qwen3_next": "linear_attn", "jamba": "mamba", "bamba": "mamba",
                 "mamba": "mixer", "falcon_mamba": "mixer", "mamba2": "mixer",
                 "olmo_hybrid": "linear_attn", "lara_mini": "linear_attn",
                 "deepseek_v4": "self_attn", "axk2": "self_attn", "hy_v4": "self_attn",
+                "bailing_hybrid": "self_attn", "lfm3": "conv",
                 "recurrent_gemma": "temporal_block",
                 # RWKV-4's rwkv4 mixer is the whole block: time mix and channel mix
                 "rwkv": "attention|feed_forward", "xlstm": "mlstm_layer"}
@@ -272,6 +273,11 @@ BAD = [
      "linear_attn_config.kda_layers[0]"),
     ("kimi_linear", {"linear_attn_config": {"full_attn_layers": [3], "kda_layers": [1]}},
      "linear_attn_config.kda_layers"),
+    ("bailing_hybrid", {"layer_types": ["linear_attention", "full_attention", "kda"]},
+     "layer_types[2]"),
+    ("lfm3", {"layer_types": ["conv", "sliding_attention", "mamba"]}, "layer_types[2]"),
+    ("lfm3", {"layer_types": ["conv", "sliding_attention", "full_attention"],
+              "sliding_window": None}, "sliding_window"),
     ("deepseek_v32", {"mlp_layer_types": ["dense", "sparse"]}, "mlp_layer_types"),
     ("deepseek_v32", {"q_lora_rank": None}, "q_lora_rank"),
     ("glm_moe_dsa", {"q_lora_rank": None}, "q_lora_rank"),
@@ -307,7 +313,7 @@ def test_bad_schedule_names_the_field(model_type, change, field):
             cfg.pop(key, None)
         cfg.update(change, num_hidden_layers=3)
     elif model_type in ("qwen3_next", "minimax", "granitemoehybrid", "lfm2_moe", "kimi_linear",
-                        "deepseek_v32"):
+                        "deepseek_v32", "bailing_hybrid", "lfm3"):
         cfg["num_hidden_layers"] = 3 if "[2]" in field else 2 if "[1]" in field else 3
     with pytest.raises(EstimatorError) as e:
         spec_from_hf_config(cfg)
@@ -638,9 +644,11 @@ def test_dsa_decode_flops_against_flopcountermode(topk, model_type):
         assert fc.get_total_flops() == decode_flops_per_token(spec, ctx, "transformers") + extra
 
 
-def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
-    """Kimi-Linear decode (one token after ``ctx``): everything outside the KDA modules —
-    the MLA layers (latent cache, ``kv_b_proj`` re-run on the cached positions), MoE, lm_head —
+@pytest.mark.parametrize("model_type", ["kimi_linear", "bailing_hybrid"])
+def test_kda_mla_decode_outside_the_recurrence_against_flopcountermode(model_type):
+    """Kimi-Linear and Ling 3.0 (bailing_hybrid) decode (one token after ``ctx``): everything
+    outside the KDA modules — the MLA layers (latent cache, ``kv_b_proj`` re-run on the cached
+    positions; bailing_hybrid's per-head ``g_proj`` gate), MoE, lm_head —
     equals ``decode_flops`` without ``sequence_mixers``, counted on the attention layers only;
     the KDA modules' own ``nn.Linear`` projections equal ``2·mixer_matrix_params`` per layer."""
     torch = pytest.importorskip("torch")
@@ -652,7 +660,7 @@ def test_kimi_linear_decode_outside_the_recurrence_against_flopcountermode():
     from estimator.mixers import mixer_matrix_params
 
     checked = 0
-    for i, cfg in enumerate(hybrid_configs.random_configs("kimi_linear", 3, "decode")):
+    for i, cfg in enumerate(hybrid_configs.random_configs(model_type, 3, "decode")):
         spec = spec_from_hf_config(cfg)
         if not spec.num_mixer_layers or not spec.num_attention_layers:
             continue

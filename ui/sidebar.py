@@ -67,7 +67,7 @@ ARCH_GROUPS: dict[str, tuple[str, ...]] = {
     "Attention": (
         "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias",
         "attention_out_bias", "fused_qkv", "qk_norm", "attention_sinks", "sliding_window",
-        "sliding_window_layers", "mla", "moa", "attention_output_gate"),
+        "sliding_window_layers", "mla", "moa", "attention_output_gate", "attention_head_gate"),
     "Hybrid": ("mixer", "mixer_layers", "parallel_mixer", "mixerless_layers", "ffnless_layers"),
     "Name": ("name", "model_type"),
 }
@@ -114,6 +114,8 @@ FIELD_HELP = {
     "mla": "multi-head latent attention (DeepSeek-V2/V3)",
     "moa": "mixture of attention heads (JetMoE)",
     "attention_output_gate": "q_proj also emits a sigmoid output gate (Qwen3-Next)",
+    "attention_head_gate": "a sigmoid gate per head, g_proj h → heads, on the attention output "
+                           "(Ling 3.0's MLA, LFM3)",
     "mixer": "a non-attention sequence mixer (kind: " + ", ".join(MIXER_KINDS) + ")",
     "mixer_layers": "layers that run the mixer instead of attention: indices, 'all' or empty",
     "parallel_mixer": "mixer layers run attention and the mixer in parallel (Falcon-H1)",
