@@ -505,3 +505,59 @@ def test_log_qwen3_next_tp2_h200_block_arithmetic():
     assert engine.vllm_kv_tokens(blocks, plan.groups, plan.min_block_size) == g["tokens"]
     assert round(engine.vllm_max_concurrency(blocks, plan.blocks_per_request), 2) == \
         g["concurrency"]
+
+
+# A Ling-3.0-shaped bailing_hybrid config.json (modeling_bailing_hybrid.py): KDA with 32 heads
+# of 128 and a 4-wide conv, MLA with kv_lora_rank 512 + qk_rope_head_dim 64, one MLA layer in
+# every group of 4. vLLM's bailing_moe_v3.py sizes the KDA state with kda_state_shape /
+# kda_state_dtype, as for Kimi-Linear.
+LING3 = {"model_type": "bailing_hybrid", "hidden_size": 2048, "num_hidden_layers": 8,
+         "vocab_size": 1000, "intermediate_size": 4096, "num_attention_heads": 16,
+         "num_key_value_heads": 16, "linear_num_heads": 32, "linear_head_dim": 128,
+         "linear_conv_kernel_dim": 4, "layer_group_size": 4, "kv_lora_rank": 512,
+         "q_lora_rank": None, "qk_nope_head_dim": 128, "qk_rope_head_dim": 64,
+         "v_head_dim": 128, "num_experts": 16, "num_experts_per_token": 2,
+         "moe_intermediate_size": 512, "num_shared_experts": 1, "first_k_dense_replace": 1,
+         "max_position_embeddings": 32768}
+
+
+@pytest.mark.parametrize("tp", [1, 2, 4])
+def test_bailing_hybrid_plan_is_vllm(tp, tmp_path):
+    import json
+
+    from estimator.hf import spec_from_hf_config
+
+    s = spec_from_hf_config(LING3)
+    assert (s.mixer.kind, s.mixer.full_rank_gates) == ("kimi_delta", True)
+    shapes = MambaStateShapeCalculator.kda_state_shape(tp, 32, 128, conv_kernel_size=4)
+    mamba = vllm_mamba_page_size_bytes(shapes, (BF16, BF16, BF16, FP32))
+    assert engine.vllm_mamba_page_bytes(s.mixer, s.hidden_size, tp, "bf16") == mamba
+    block, padded = vllm_hybrid_block_and_padding(
+        vllm_mla_real_page_size_bytes(1, 1, 576, BF16), mamba, 64)
+    plan = engine.vllm_kv_plan(s, "engine", "bf16", "bf16", tp, 0, 27, 8192, 8192)
+    assert (plan.block_size, plan.page) == (block, padded)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(LING3))
+    r = estimator.estimate(str(path), tp=tp, pp=1, ep=1, num_gpus=tp, engine="vllm")
+    assert r.inference.engine is not None
+
+
+@pytest.mark.parametrize("model_type,engine_name,why", [
+    ("bailing_hybrid", "sglang", "SGLang's bailing_moe_v3"),
+    ("lfm3", "vllm", "vLLM has no lfm3 model"),
+    ("lfm3", "sglang", "SGLang has no lfm3 model")])
+def test_unpinned_engines_are_left_out_with_the_reason(model_type, engine_name, why, tmp_path):
+    """Where the engine's code for a family is not transcribed (or does not exist), the
+    engine section is absent and the notes say why, instead of a guessed KV pool."""
+    import json
+
+    import hybrid_configs
+
+    cfg = LING3 if model_type == "bailing_hybrid" else hybrid_configs.random_configs(
+        "lfm3", 1, "engine")[0]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    d = estimator.estimate(str(path), tp=1, pp=1, ep=1, num_gpus=1,
+                           engine=engine_name).to_dict()
+    inf = d["memory"]["inference"]
+    assert inf["engine"] is None and any(n.startswith(why) for n in inf["notes"])
