@@ -303,12 +303,13 @@ def columns(model: Any, grid: Mapping[str, Sequence[Any]], chunk: int = 1 << 16,
     np = _numpy()
     m, base_opts, fields, kinds, _ = _check_grid(model, grid, options, MAX_ARRAY_POINTS)
     shape = [len(grid[f]) for f in fields]
-    values = {f: np.asarray(grid[f], dtype=object) for f in fields}
+    # typed once per field (≤ MAX_SWEEP_VALUES values), not once per point of every chunk
+    values = {f: _typed(np, np.asarray(grid[f], dtype=object)) for f in fields}
     for idx, cols in _evaluate_grid(m, base_opts, grid, fields, kinds, chunk, speed):
         per_field = np.unravel_index(idx, shape)
         out = {"index": idx}
         for f, vi in zip(fields, per_field):
-            out[f] = _typed(np, values[f][vi])
+            out[f] = values[f][vi]
         out.update(cols)
         yield out
 
@@ -316,7 +317,7 @@ def columns(model: Any, grid: Mapping[str, Sequence[Any]], chunk: int = 1 << 16,
 def _typed(np, a):
     """An object array of grid values as int64 or float64 when every value is one."""
     try:
-        if all(type(v) is int for v in a[:64]) and all(type(v) is int for v in a):
+        if all(type(v) is int for v in a):
             return a.astype(np.int64)
         if all(type(v) in (int, float) for v in a):
             return a.astype(np.float64)

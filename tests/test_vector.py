@@ -156,6 +156,9 @@ def test_columns_stream_in_bounded_chunks_and_number_rows_like_sweep():
                 assert c["total_params"][k] == row["total_params"]
                 assert c["training_cost_usd"][k] == row["training_cost_usd"]
     assert seen == set(range(len(rows)))
+    assert {c["batch"].dtype.name for c in chunks} == {"int64"}  # grid values typed per field
+    mixed = next(SWEEP.columns("mixtral-8x7b", {"dtype": ["bf16", "fp8"], "mfu": [0.3, 1]}))
+    assert (mixed["dtype"].dtype.name, mixed["mfu"].dtype.name) == ("object", "float64")
 
 
 def test_grids_above_the_cap_are_refused_before_any_work():
