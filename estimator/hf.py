@@ -101,6 +101,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                          moe_layer_end_index=-1, moe_layer_interval=1),
     "hunyuan_v1_moe": dict(num_key_value_heads=None, tie_word_embeddings=False,
                            attention_bias=False),
+    "aria_text": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=False,
+                      attention_bias=False, mlp_bias=False, moe_num_shared_experts=2),
     "minimax_m2": dict(num_key_value_heads=8, head_dim=128, tie_word_embeddings=False),
     "dots1": dict(num_key_value_heads=32, tie_word_embeddings=False, attention_bias=False,
                   first_k_dense_replace=0, sliding_window=4096, max_window_layers=62,
@@ -475,6 +477,7 @@ FIELD_NAMES: dict[str, dict[str, str]] = {
     **dict.fromkeys(("flex_olmo", "exaone_moe"), _PLAIN),
     "ernie4_5_moe": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_k"},
     "hunyuan_v1_moe": {"num_experts": "num_experts", "num_experts_per_tok": "moe_topk"},
+    "aria_text": {"num_experts": "moe_num_experts", "num_experts_per_tok": "moe_topk"},
     "cohere2_moe": _PLAIN,
     **dict.fromkeys(("qwen3_next", "lfm2_moe", "jamba"), _PLAIN),
     **dict.fromkeys(("granitemoehybrid", "minimax"), _LOCAL),
@@ -1202,6 +1205,15 @@ TABLE: dict[str, Family] = {
         moe_layers=_every_layer, shared=lambda r, f_e: (1, f_e),
         bias={f: "attention_bias" for f in _ALL_BIAS}, fixed=dict(qk_norm="head"),
         required=("head_dim",)),
+    # Aria's language model (``modeling_aria.AriaTextMoELayer``): Llama attention (attention_bias
+    # on q/k/v/o), every layer MoE: a bias-free router (E x h), routed SiLU-gated experts of
+    # intermediate_size and one shared gated MLP of moe_num_shared_experts x intermediate_size
+    # (AriaSharedExpertsMLP, mlp_bias on its three linears).
+    "aria_text": Family(
+        expert_width="intermediate_size", moe_layers=_every_layer,
+        shared=_shared_times_expert("moe_num_shared_experts"),
+        bias={"attention_bias": "attention_bias", "attention_out_bias": "attention_bias",
+              "shared_expert_bias": "mlp_bias"}),
     # MiniMax-M2: every layer MoE of width intermediate_size; q/k RMSNorm over all heads;
     # e_score_correction_bias buffer.
     "minimax_m2": Family(
@@ -2040,6 +2052,17 @@ def _opt(r: _Reader, name: str) -> ModelSpec:
                      attention_bias=b, attention_out_bias=b, intermediate_size=r.int("ffn_dim"),
                      gated_ffn=False, ffn_bias=b, position_embeddings=P + 2,
                      max_position_embeddings=P)
+
+
+def _aria_text(r: _Reader, name: str) -> ModelSpec:
+    """Aria's language model (:data:`TABLE`). transformers builds the shared MLP even with
+    ``moe_num_shared_experts`` 0 (zero-width linears; with ``mlp_bias`` its ``down_proj`` still
+    has an h-wide bias per layer), which the spec's shared experts cannot say: refused."""
+    if r.opt_int("moe_num_shared_experts") == 0 and r.flag("mlp_bias"):
+        raise EstimatorError(r.name_of("moe_num_shared_experts"), 0,
+                             "with mlp_bias the zero-width shared MLP keeps a down_proj bias; "
+                             "not modelled (use 1 or more shared experts, or mlp_bias false)")
+    return _from_table(r, name, TABLE["aria_text"])
 
 
 def _apertus(r: _Reader, name: str) -> ModelSpec:
@@ -3275,7 +3298,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         _dense_mla, mlp_bias=True,
         notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
-    "mpt": _mpt, "opt": _opt, "apertus": _apertus,
+    "mpt": _mpt, "opt": _opt, "apertus": _apertus, "aria_text": _aria_text,
     **_SHARED_CLASS_LOADERS,
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear, "glm_moe_dsa": _glm_moe_dsa,
     "bailing_hybrid": _bailing_hybrid, "lfm3": _lfm3,
@@ -3316,6 +3339,7 @@ ARCHITECTURES: dict[str, str] = {
     "Llama4ForConditionalGeneration": "llama4", "DbrxForCausalLM": "dbrx",
     "JetMoeForCausalLM": "jetmoe", "Glm4MoeLiteForCausalLM": "glm4_moe_lite",
     "Ernie4_5_MoeForCausalLM": "ernie4_5_moe", "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
+    "AriaTextForCausalLM": "aria_text",
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
     "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",

@@ -75,6 +75,13 @@ def gen_hunyuan_v1_moe(rng):
             "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng)}
 
 
+def gen_aria_text(rng):
+    n_shared = rng.randint(0, 2)
+    return {**trunk(rng), **attn(rng), **experts(rng, "moe_num_experts", "moe_topk"),
+            "intermediate_size": rng.randint(5, 60), "attention_bias": _flag(rng),
+            "moe_num_shared_experts": n_shared, "mlp_bias": n_shared > 0 and _flag(rng)}
+
+
 def gen_minimax_m2(rng):
     a = attn(rng)
     a.setdefault("head_dim", a["hidden_size"] // a["num_attention_heads"])

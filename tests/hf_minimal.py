@@ -37,6 +37,7 @@ REQUIRED: dict[str, dict] = {
     "ernie4_5_moe": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,
                          moe_num_experts=4, moe_k=2),
     "hunyuan_v1_moe": dict(_BASE, intermediate_size=96, num_experts=4, moe_topk=2, head_dim=8),
+    "aria_text": dict(_BASE, intermediate_size=96, moe_num_experts=4, moe_topk=2),
     "minimax_m2": dict(_BASE, intermediate_size=96, num_local_experts=4, num_experts_per_tok=2),
     "dots1": dict(_BASE, moe_intermediate_size=40, n_routed_experts=4, num_experts_per_tok=2,
                   n_shared_experts=1),

@@ -32,6 +32,7 @@ import hf_oracle  # noqa: E402
 import hybrid_configs  # noqa: E402
 import layer_shape_configs  # noqa: E402
 
+from estimator.errors import EstimatorError  # noqa: E402
 from estimator.hf import FAMILIES, spec_from_hf_config  # noqa: E402
 from estimator.params import count_params  # noqa: E402
 
@@ -350,6 +351,8 @@ def _experts_and_topk(cfg) -> tuple[int, int]:
         if getattr(cfg, key, None) is not None:
             k = getattr(cfg, "top_k_experts", None)  # Gemma-4
             return getattr(cfg, key), k if k is not None else cfg.num_experts_per_tok
+    if getattr(cfg, "moe_topk", None) is not None:  # AriaTextConfig
+        return cfg.moe_num_experts, cfg.moe_topk
     raise AssertionError("no expert count")
 
 
@@ -627,3 +630,19 @@ def test_weights_and_training_params_equal_the_count(model_type):
 
     for cfg in family_configs.random_configs(model_type, 4, salt="sums"):
         family_configs.assert_weights_and_training_params_add_up(load_model(cfg))
+
+
+def test_aria_zero_shared_experts_with_mlp_bias_is_refused_naming_the_field():
+    """transformers builds Aria's shared MLP even at zero width: with ``mlp_bias`` its down_proj
+    keeps an h-wide bias per layer, which the spec cannot say, so the loader refuses it by name
+    (and loads the same config without the bias exactly)."""
+    cfg = {"model_type": "aria_text", "hidden_size": 16, "num_hidden_layers": 2,
+           "num_attention_heads": 2, "vocab_size": 50, "intermediate_size": 8,
+           "moe_num_experts": 2, "moe_topk": 1, "moe_num_shared_experts": 0, "mlp_bias": True}
+    model = hf_oracle.build(cfg)
+    shared = sum(p.numel() for n, p in model.named_parameters() if ".shared_experts." in n)
+    assert shared == 2 * 16  # the two down_proj biases
+    with pytest.raises(EstimatorError, match="moe_num_shared_experts=0"):
+        spec_from_hf_config(cfg)
+    cfg["mlp_bias"] = False
+    assert count_params(spec_from_hf_config(cfg)).total == hf_oracle.numel(hf_oracle.build(cfg))
