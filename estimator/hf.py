@@ -161,6 +161,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "cohere2": dict(num_key_value_heads=None, tie_word_embeddings=True, attention_bias=False,
                     sliding_window=4096, layer_types=None, sliding_window_pattern=4),
     "gpt_neox": dict(tie_word_embeddings=False, attention_bias=True),
+    "cohere_compass_text": dict(num_key_value_heads=None, head_dim=None, tie_word_embeddings=True,
+                                attention_bias=False, sliding_window=4096, layer_types=None),
     "helium": dict(num_key_value_heads=20, head_dim=128, tie_word_embeddings=False,
                    attention_bias=False, mlp_bias=False),
     "smollm3": dict(num_key_value_heads=4, tie_word_embeddings=True, attention_bias=False,
@@ -1305,6 +1307,14 @@ TABLE: dict[str, Family] = {
                       sliding=_sliding_by_layer_types(
                           lambda r, i, L: (i + 1) % r.opt_int("sliding_window_pattern", 1) != 0),
                       fixed=dict(norm_type="layernorm", norms_per_layer=1)),
+    # Cohere Compass text model (``modeling_cohere_compass``, North): Cohere-2's parallel block
+    # (one bias-free LayerNorm, attention + gated MLP) with attention_bias on q/k/v/o; sliding
+    # layers only where ``layer_types`` says so (its default is every layer full:
+    # ``CohereCompassTextConfig.__post_init__``); head_dim hidden / heads unless written (the
+    # file's key wins over the value __post_init__ derives).
+    "cohere_compass_text": Family(bias={f: "attention_bias" for f in _ALL_BIAS},
+                                  sliding=_sliding_by_layer_types(lambda r, i, L: False),
+                                  fixed=dict(norm_type="layernorm", norms_per_layer=1)),
     # GPT-NeoX (Pythia): fused query_key_value (MHA, head_dim = h/a) and attention.dense with
     # ``attention_bias``; plain MLP dense_h_to_4h/dense_4h_to_h with biases; LayerNorms with
     # bias; parallel residual (use_parallel_residual) keeps both LayerNorms.
@@ -3339,7 +3349,7 @@ ARCHITECTURES: dict[str, str] = {
     "Llama4ForConditionalGeneration": "llama4", "DbrxForCausalLM": "dbrx",
     "JetMoeForCausalLM": "jetmoe", "Glm4MoeLiteForCausalLM": "glm4_moe_lite",
     "Ernie4_5_MoeForCausalLM": "ernie4_5_moe", "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
-    "AriaTextForCausalLM": "aria_text",
+    "AriaTextForCausalLM": "aria_text", "CohereCompassForCausalLM": "cohere_compass_text",
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
     "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",

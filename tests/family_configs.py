@@ -236,6 +236,14 @@ def gen_cohere2(rng):
                          sliding_window_pattern=rng.randint(1, 3))
 
 
+def gen_cohere_compass_text(rng):
+    d = _with_sliding(rng, {**_dense(rng), "attention_bias": _flag(rng)})
+    if _flag(rng):  # NoPE full layers (a null entry: no rotary embedding there)
+        d["rope_parameters"] = {"full_attention": None,
+                                "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}
+    return d
+
+
 def gen_gpt_neox(rng):
     a = rng.choice([1, 2, 4, 8])
     return {**trunk(rng), "num_attention_heads": a, "hidden_size": a * rng.choice([4, 6, 8]),

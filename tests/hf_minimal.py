@@ -53,7 +53,7 @@ REQUIRED: dict[str, dict] = {
         "granite", "seed_oss", "ernie4_5", "olmo2", "olmo3", "exaone4", "gemma2",
         "gemma3_text", "glm4", "phi3", "starcoder2", "cohere", "cohere2", "gpt_neox",
         "smollm3", "arcee", "ministral3", "vaultgemma", "granite_swa", "glm", "jais2", "phi",
-        "olmo")},
+        "olmo", "cohere_compass_text")},
     # Gemma-4's default per-layer embedding table is 262,144 rows (counted; meta device)
     "gemma4_text": dict(_BASE, intermediate_size=96),
     "gemma4_unified_text": dict(_BASE, intermediate_size=96),

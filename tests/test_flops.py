@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import random
 import time
@@ -251,16 +250,13 @@ def torch_():
 
 
 def _build(cfg: dict):
+    import hf_oracle  # imports torch and transformers
     import torch
-    import transformers
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    transformers.logging.set_verbosity_error()
-    d = copy.deepcopy(cfg)
-    mt = d.pop("model_type")
+    hf_cfg = hf_oracle.hf_config(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        hf_cfg = AutoConfig.for_model(mt, **d)
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(hf_cfg, attn_implementation="eager",
                                                  experts_implementation="eager",

@@ -228,7 +228,7 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
                                              "exaone4", "gemma2", "gemma3_text", "cohere2",
                                              "cohere2_moe", "vaultgemma", "granite_swa",
                                              "granitemoe_swa", "afmoe", "cwm", "mellum", "flint",
-                                             "kolibri1"):
+                                             "kolibri1", "cohere_compass_text"):
         extras = [{"sliding_window": 16, "max_window_layers": 1},
                   {"sliding_window": 16, "sliding_window_pattern": 3},
                   {"sliding_window": 16, "sliding_window_pattern": 1}]

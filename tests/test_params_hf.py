@@ -454,7 +454,8 @@ _WINDOW_ATTR = {"qwen2", "qwen3", "qwen2_moe", "qwen3_moe", "gpt_oss", "smollm3"
 _WINDOW_BY_LAYER_TYPES = {"dots1", "exaone_moe", "ministral", "olmo3", "exaone4", "gemma2",
                           "gemma3_text", "cohere2", "cohere2_moe", "vaultgemma",
                           "granite_swa", "granitemoe_swa", "kolibri1", "gemma4_text",
-                          "mimo_v2_flash", "laguna", "gemma4_unified_text", "gemma3n_text"}
+                          "mimo_v2_flash", "laguna", "gemma4_unified_text", "gemma3n_text",
+                          "cohere_compass_text"}
 
 
 def hf_windows(model, model_type: str) -> list[int | None]:
