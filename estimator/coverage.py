@@ -67,7 +67,7 @@ _BY_REASON: dict[str, tuple[str, ...]] = {
         "minimax_m3_vl_text", "qwen4_exp", "qwen4_exp_text",
     ),
     "multimodal": (
-        "apertus1p5_text", "dots3_note", "emu3", "fuyu",
+        "dots3_note", "emu3", "fuyu",
         "gemma4_assistant", "gemma4_unified",
         "gemma4_unified_assistant", "git", "got_ocr2", "mllama", "moshi", "phi4_multimodal",
     ),

@@ -620,7 +620,8 @@ def vllm_profile_peak(s: ModelSpec, lay: Layout, act_bytes: int, tokens: int, nu
             shared = T * ((2 if s.gated_ffn else 1) * fsh + fsh)
         out["moe"] = (T * s.router_width + work + shared) * act_bytes + T * k * 8
     if last_stage:
-        out["sampler"] = vllm_sampler_bytes(min(num_reqs, T), s.vocab_size, act_bytes)
+        out["sampler"] = vllm_sampler_bytes(min(num_reqs, T), s.head_vocab_size,
+                                            act_bytes)
     return out
 
 

@@ -335,8 +335,9 @@ def dense_ffn_flops_per_token(s: ModelSpec) -> int:
 
 
 def lm_head_flops_per_position(s: ModelSpec) -> int:
-    """The output projection on one position: ``2·h·V`` (tied or not, it is a matmul)."""
-    return matmul_flops(1, s.hidden_size, s.vocab_size)
+    """The output projection on one position: ``2·h·V`` (tied or not, it is a matmul; ``V`` the
+    head's rows, :attr:`~estimator.spec.ModelSpec.head_vocab_size`)."""
+    return matmul_flops(1, s.hidden_size, s.head_vocab_size)
 
 
 # ----------------------------------------------------------------------------------------------

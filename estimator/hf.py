@@ -335,6 +335,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                        num_nextn_predict_layers=0),
     "mpt": dict(tie_word_embeddings=True),
     "apertus": dict(num_key_value_heads=None, tie_word_embeddings=False, attention_bias=False),
+    "apertus1p5_text": dict(num_key_value_heads=None, tie_word_embeddings=False,
+                            attention_bias=False, output_vocab_size=None),
     "kolibri1": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
                      sliding_window=513, layer_types=None, shared_expert_intermediate_size=512),
     "flint": dict(num_key_value_heads=4, head_dim=128, tie_word_embeddings=False,
@@ -2084,6 +2086,17 @@ def _apertus(r: _Reader, name: str) -> ModelSpec:
     return spec.replace(ffn_activation_params=2 if act == "xielu" else 0)
 
 
+def _apertus1p5_text(r: _Reader, name: str) -> ModelSpec:
+    """Apertus-1.5's text model (``modeling_apertus1p5.Apertus1p5TextForCausalLM``): Apertus's
+    block, and an lm_head that may be pruned to the first ``output_vocab_size`` tokens (the
+    text prefix of a vocabulary that also holds image and audio codes) while the input
+    embedding keeps all ``vocab_size`` rows (:attr:`ModelSpec.output_vocab_size`; null or equal
+    to vocab_size: unpruned, as ``Apertus1p5TextConfig.__post_init__`` normalizes it)."""
+    spec = _apertus(r, name)
+    out = r.opt_int("output_vocab_size", 1, allow_none=True)
+    return spec.replace(output_vocab_size=0 if out in (None, spec.vocab_size) else out)
+
+
 #: Families whose transformers model class is another family's (``MODEL_FOR_CAUSAL_LM_MAPPING``
 #: maps them to it): ``model_type`` → the family whose class and loader they use.
 SHARED_CLASS: dict[str, str] = {
@@ -3308,7 +3321,8 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
         _dense_mla, mlp_bias=True,
         notes=("muP scalings (scale_emb, scale_depth) have no parameters",)),
     "youtu": functools.partial(_dense_mla, mlp_bias=False), "hyperclovax": _hyperclovax,
-    "mpt": _mpt, "opt": _opt, "apertus": _apertus, "aria_text": _aria_text,
+    "mpt": _mpt, "opt": _opt, "apertus": _apertus, "apertus1p5_text": _apertus1p5_text,
+    "aria_text": _aria_text,
     **_SHARED_CLASS_LOADERS,
     "deepseek_v32": _deepseek_v32, "kimi_linear": _kimi_linear, "glm_moe_dsa": _glm_moe_dsa,
     "bailing_hybrid": _bailing_hybrid, "lfm3": _lfm3,
@@ -3349,7 +3363,8 @@ ARCHITECTURES: dict[str, str] = {
     "Llama4ForConditionalGeneration": "llama4", "DbrxForCausalLM": "dbrx",
     "JetMoeForCausalLM": "jetmoe", "Glm4MoeLiteForCausalLM": "glm4_moe_lite",
     "Ernie4_5_MoeForCausalLM": "ernie4_5_moe", "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
-    "AriaTextForCausalLM": "aria_text", "CohereCompassForCausalLM": "cohere_compass_text",
+    "AriaTextForCausalLM": "aria_text", "Apertus1p5TextForCausalLM": "apertus1p5_text",
+    "CohereCompassForCausalLM": "cohere_compass_text",
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
     "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",

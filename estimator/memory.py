@@ -433,9 +433,10 @@ def stage_weight_bytes(s: ModelSpec, lp: LayerParams, fmts: dict[str, str], n_la
     hc = sum(hyper_connection_params(s, hi - lo, last))
     lm = 0
     if last:
+        vh_l = _cdiv(s.head_vocab_size, tp)  # a pruned head (Apertus-1.5): fewer rows
         if not s.tie_word_embeddings or pp > 1:
-            lm = v_l * h
-        lm += v_l if s.lm_head_bias else 0  # its own tensor even when the weight is tied (CTRL)
+            lm = vh_l * h
+        lm += vh_l if s.lm_head_bias else 0  # its own tensor even when the weight is tied (CTRL)
     return {
         "embedding": tensor_bytes_(v_l * h + s.position_embeddings * h, oth) if first else 0,
         "attention": (tensor_bytes_(n_attn * lp.attn_mat - idx_mat, mat)
@@ -854,7 +855,7 @@ def activation_model(s: ModelSpec, lay: Layout, act_bytes: int, last_stage: bool
     return ActivationModel(
         hidden=h, attention=attn, dense_ffn=dense, moe_per_token=moe_tok, moe_per_pair=moe_pair,
         pairs_per_token=(lay.dp_attn * max(s.num_experts_per_tok, 1), lay.ep),
-        logits_per_sequence=_cdiv(s.vocab_size, lay.tp) if last_stage else 0,
+        logits_per_sequence=_cdiv(s.head_vocab_size, lay.tp) if last_stage else 0,
         act_bytes=act_bytes)
 
 

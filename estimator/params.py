@@ -587,7 +587,8 @@ def _count_params(s: ModelSpec) -> ParamCounts:
     positions = s.position_embeddings * h  # GPT-2's wpe (modeling_gpt2.GPT2Model)
     embedding = V * h + positions
     # A tied head shares the embedding's weight, but its bias (PhiMoE) is its own parameter.
-    lm_head = (0 if s.tie_word_embeddings else V * h) + (V if s.lm_head_bias else 0)
+    Vh = s.head_vocab_size  # a pruned head (Apertus-1.5) has fewer rows than the embedding
+    lm_head = (0 if s.tie_word_embeddings else Vh * h) + (Vh if s.lm_head_bias else 0)
     attention = s.num_attention_layers * attention_params(s)
     if s.mla is not None:  # HY-V4: layers that reuse an earlier indexer's top-k build none
         attention -= shared_indexer_layers(s) * indexer_params(s.mla, h)

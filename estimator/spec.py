@@ -290,6 +290,9 @@ class ModelSpec:
     # 4 (Gemma-2/3, GLM-4: pre and post around both), 1 (Cohere's parallel block)
     norms_per_layer: int = 2
     lm_head_bias: bool = False  # PhiMoE's ``lm_head_bias``
+    # rows of a pruned lm_head (Apertus-1.5's ``output_vocab_size``: the text-only prefix of the
+    # vocabulary; the input embedding keeps all vocab_size rows); 0 = vocab_size
+    output_vocab_size: int = 0
     # a norm of width h on the token embeddings before the first layer (BLOOM's
     # word_embeddings_layernorm), besides the final norm
     embedding_norm: bool = False
@@ -424,6 +427,12 @@ class ModelSpec:
     @property
     def is_moe(self) -> bool:
         return self.num_experts > 0 and bool(self.moe_layers)
+
+    @property
+    def head_vocab_size(self) -> int:
+        """Rows of the lm_head and width of the logits: :attr:`output_vocab_size` when the head
+        is pruned, else :attr:`vocab_size`."""
+        return self.output_vocab_size or self.vocab_size
 
     @property
     def router_width(self) -> int:
@@ -637,7 +646,7 @@ _INT_FIELDS_POSITIVE = ("num_hidden_layers", "hidden_size", "vocab_size", "num_a
 _INT_FIELDS_NONNEG = ("head_dim", "intermediate_size", "num_experts", "num_experts_per_tok",
                       "moe_intermediate_size", "num_shared_experts",
                       "shared_expert_intermediate_size", "num_mtp_layers", "num_zero_experts",
-                      "router_top_k", "gated_norm_rank", "hc_mult")
+                      "router_top_k", "gated_norm_rank", "hc_mult", "output_vocab_size")
 _BOOL_FIELDS = ("tie_word_embeddings", "norm_bias", "norm_weight", "lm_head_bias",
                 "embedding_norm", "final_norm", "sub_norms", "moe_output_norm",
                 "attention_bias",
@@ -688,6 +697,14 @@ def _validate(s: ModelSpec) -> None:
     for n in _INT_FIELDS_NONNEG:
         check_int(n, getattr(s, n), 0)
     check_int("norms_per_layer", s.norms_per_layer, 1, 8)
+    if s.output_vocab_size > s.vocab_size:
+        raise EstimatorError("output_vocab_size", s.output_vocab_size,
+                             f"must not exceed vocab_size={s.vocab_size} (the head keeps a "
+                             "prefix of the vocabulary)")
+    if s.output_vocab_size not in (0, s.vocab_size) and s.tie_word_embeddings:
+        raise EstimatorError("output_vocab_size", s.output_vocab_size,
+                             "a pruned lm_head cannot share the embedding's weight "
+                             "(tie_word_embeddings must be false)")
     check_int("ffn_activation_params", s.ffn_activation_params, 0, 8)
     check_int("vision_params", s.vision_params, 0, MAX_DIM**2)  # a count, not a size
     check_int("position_embeddings", s.position_embeddings, 0, MAX_CONTEXT)

@@ -541,8 +541,9 @@ def _layer_params(s: ModelSpec, plan: ParallelPlan) -> _LayerParams:
     # memory.stage_weight_bytes
     emb = (table + s.position_embeddings * h
            + (norm_params(s, h) if s.embedding_norm else 0))
-    head = table if (not s.tie_word_embeddings or plan.pp > 1) else 0
-    head += _cdiv(s.vocab_size, tp) if s.lm_head_bias else 0  # its own tensor even when tied
+    head = (_cdiv(s.head_vocab_size * h, tp)  # a pruned head (Apertus-1.5): fewer rows
+            if (not s.tie_word_embeddings or plan.pp > 1) else 0)
+    head += _cdiv(s.head_vocab_size, tp) if s.lm_head_bias else 0  # its own tensor when tied
     return _LayerParams(dense=dense, moe_non_expert=moe_ne, moe_expert=moe_e, embedding=emb,
                         head=head, final_norm=norm_params(s, h) if s.final_norm else 0)
 
@@ -906,7 +907,7 @@ def logits_bytes(s: ModelSpec, opts, plan: ParallelPlan) -> dict[str, int]:
     transformers' loss keeps more (bf16 logits, their fp32 copy and the fp32 log-softmax: 10
     bytes per element during the forward)."""
     T = opts.micro_batch * _cdiv(opts.seq_len, plan.cp)
-    v_r = _cdiv(s.vocab_size, plan.tp)
+    v_r = _cdiv(s.head_vocab_size, plan.tp)
     tv = T * v_r
     e = activation_bytes(opts.dtype)
     input_grad = e * T * s.hidden_size
@@ -1027,7 +1028,7 @@ def activation_breakdown(spec: ModelSpec, opts, plan: ParallelPlan | None = None
     out["head_total"] = sum(head.values())
     logits = out["logits"] = logits_bytes(spec, opts, plan)
     out["logits_total"] = sum(logits.values())
-    out["logits_saved"] = LOGITS_SAVED_BYTES * T * -(-spec.vocab_size // plan.tp)
+    out["logits_saved"] = LOGITS_SAVED_BYTES * T * -(-spec.head_vocab_size // plan.tp)
     out["recompute_transient"] = transient
     if mtp_trained(spec, opts):
         mtp = _mtp_activation_terms(spec, opts, plan, out, T, e, sp)

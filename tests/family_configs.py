@@ -637,6 +637,15 @@ def gen_apertus(rng):
     return d
 
 
+def gen_apertus1p5_text(rng):
+    """Apertus with an lm_head pruned to a prefix of the vocabulary (untied) half the time."""
+    d = gen_apertus(rng)
+    if _flag(rng):
+        d["output_vocab_size"] = rng.randint(1, d["vocab_size"])
+        d["tie_word_embeddings"] = False
+    return d
+
+
 def gen_hyperclovax(rng):
     return {**_dense(rng), "attention_bias": _flag(rng), "mlp_bias": _flag(rng),
             "use_post_norm": _flag(rng)}

@@ -107,7 +107,7 @@ REQUIRED: dict[str, dict] = {
                   num_experts_per_tok=2),
     **{mt: dict(_BASE, intermediate_size=96) for mt in (
         "exaone", "internlm3", "iquestcoder", "cwm", "nanochat", "persimmon", "stablelm",
-        "apertus")},
+        "apertus", "apertus1p5_text")},
     "nemotron": dict(_BASE, intermediate_size=96, num_key_value_heads=8),
     **{mt: dict(_BASE, intermediate_size=96) for mt in ("minicpm3", "youtu", "hyperclovax")},
     "sarvam_mla": dict(_BASE, intermediate_size=96, moe_intermediate_size=40,

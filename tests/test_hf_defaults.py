@@ -164,6 +164,9 @@ def test_derived_default_matches_transformers(family, key):  # noqa: C901
         assert [m for m, _ in spec.layer_kinds] == kinds, (family, key)
     if key == "num_key_value_heads":
         assert spec.num_key_value_heads == hf_cfg.num_key_value_heads == cfg["num_attention_heads"]
+    elif key == "output_vocab_size":  # unpruned: the head has vocab_size rows
+        assert spec.head_vocab_size == hf_oracle.build(cfg).lm_head.out_features \
+            == cfg["vocab_size"]
     elif key == "head_dim":
         assert spec.head_dim == _attn_head_dim(hf_oracle.build(cfg))
         assert spec.head_dim == cfg["hidden_size"] // cfg["num_attention_heads"]

@@ -367,3 +367,16 @@ def test_total_independent_of_k_and_active_linear_in_k(spec):
 
 def test_every_family_has_defaults_and_a_minimal_config():
     assert set(DEFAULTS) == set(REQUIRED)
+
+
+def test_a_pruned_head_is_a_prefix_of_an_untied_vocabulary():
+    """Apertus-1.5's output_vocab_size: above vocab_size, or with a tied head (whose weight is
+    the embedding's, all vocab_size rows), it names the field; equal to vocab_size it is the
+    unpruned head, as Apertus1p5TextConfig normalizes it."""
+    cfg = dict(minimal("apertus1p5_text"), output_vocab_size=10**3)
+    assert "vocab_size=101" in str(_raises("output_vocab_size", 1000, spec_from_hf_config, cfg))
+    cfg.update(output_vocab_size=50, tie_word_embeddings=True)
+    assert "tie_word_embeddings" in str(_raises("output_vocab_size", 50, spec_from_hf_config,
+                                                cfg))
+    cfg.update(output_vocab_size=101)
+    assert spec_from_hf_config(cfg).output_vocab_size == 0

@@ -221,6 +221,26 @@ def test_reference_model_rows_meet_their_bars(slug):
     _assert_bars(rows)
 
 
+def test_pruned_lm_head_rows_meet_their_bars():
+    """An lm_head pruned to a prefix of the vocabulary (Apertus-1.5's output_vocab_size, here a
+    sixteenth of a vocabulary large enough for the logits to dominate the step): parameters,
+    weights, gradients and optimizer states exact, FLOPs within 0.5%, the saved activations and
+    the training-step peak within 10% of MemTracker — with the full vocabulary's logits the
+    estimate would be several times the measurement."""
+    spec = ModelSpec(name="pruned", model_type="custom", num_hidden_layers=2, hidden_size=32,
+                     vocab_size=8192, output_vocab_size=512, num_attention_heads=4,
+                     num_key_value_heads=2, intermediate_size=64)
+    rows, _ = compare.validate_reference("pruned", spec, W, "cpu", eager=True)
+    q = by_quantity(rows)
+    assert q[("reference", "parameters")]["measured"] == count_params(spec).total
+    _assert_bars(rows)
+    opts = estimator.make_options(dtype="fp32", num_gpus=1, micro_batch=W.train_batch,
+                                  seq_len=W.train_seq_len)
+    logits = [training.compute_memory(sp, opts, get_gpu(opts.gpu)).breakdown["logits_saved"]
+              for sp in (spec, spec.replace(output_vocab_size=0))]
+    assert logits[1] == 16 * logits[0]  # the measurement above tells the two apart
+
+
 @pytest.mark.parametrize("kernels, framework", [("fused", "megatron"),
                                                 ("eager", "pytorch_eager")])
 def test_attention_core_moment_sets_the_peak(kernels, framework):

@@ -62,7 +62,7 @@ ARCH_GROUPS: dict[str, tuple[str, ...]] = {
     "Trunk": (
         "num_hidden_layers", "hidden_size", "vocab_size", "intermediate_size", "gated_ffn",
         "ffn_bias", "tie_word_embeddings", "norm_type", "norm_bias", "norm_weight",
-        "lm_head_bias",
+        "lm_head_bias", "output_vocab_size",
         "max_position_embeddings", "position_embeddings", "num_mtp_layers", "vision_params"),
     "Attention": (
         "num_attention_heads", "num_key_value_heads", "head_dim", "attention_bias",
@@ -95,6 +95,8 @@ FIELD_HELP = {
     "norm_bias": "LayerNorm with a bias vector (PhiMoE)",
     "norm_weight": "norms have a learnable weight (off: OLMo-1's parameter-free LayerNorm)",
     "lm_head_bias": "bias on the LM head (PhiMoE)",
+    "output_vocab_size": "rows of a pruned LM head, a prefix of the vocabulary (Apertus-1.5); "
+                         "0 = vocab_size",
     "max_position_embeddings": "longest context the model was trained for (charts stop here)",
     "num_mtp_layers": "multi-token-prediction modules (DeepSeek-V3), outside the main model",
     "position_embeddings": "learned absolute position embeddings (GPT-2's wpe rows; 0 = none, "

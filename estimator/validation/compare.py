@@ -158,7 +158,8 @@ def validate_reference(name: str, spec: ModelSpec, w: Workload, device: str,
     impl = "reference"
     model = build_reference(spec, device=device, kernels="fused")
     call = P.reference_call
-    ids, targets = P.make_inputs(spec.vocab_size, w.batch, w.seq_len, device)
+    ids, targets = P.make_inputs(spec.vocab_size, w.batch, w.seq_len, device,
+                                 head_vocab=spec.head_vocab_size)
     rows += _weight_rows(name, impl, spec, model)
     kv = P.kv_cache_reference(model, ids)
     rows.append(row(name, impl, "KV cache (fp32)", "bytes",
@@ -169,7 +170,8 @@ def validate_reference(name: str, spec: ModelSpec, w: Workload, device: str,
                     flops.forward_flops(spec, w.batch, w.seq_len, "full").total,
                     P.forward_flops(model, ids, call)["total"], "0.5%"))
     tb, ts = w.train_batch, w.train_seq_len
-    tids, ttargets = P.make_inputs(spec.vocab_size, tb, ts, device, seed=2)
+    tids, ttargets = P.make_inputs(spec.vocab_size, tb, ts, device, seed=2,
+                                     head_vocab=spec.head_vocab_size)
     rows.append(row(name, impl, "training-step FLOPs", "FLOP",
                     flops.training_flops(spec, tb, ts, "full", "none"),
                     P.train_flops(model, tids, ttargets, call)["total"], "0.5%"))
@@ -238,7 +240,8 @@ def validate_transformers(name: str, cfg: dict[str, Any], w: Workload, device: s
     impl = "transformers"
     spec = spec_from_hf_config(cfg, name=name)
     model = _hf_model(cfg, device)
-    ids, targets = P.make_inputs(spec.vocab_size, w.batch, w.seq_len, device)
+    ids, targets = P.make_inputs(spec.vocab_size, w.batch, w.seq_len, device,
+                                 head_vocab=spec.head_vocab_size)
     rows += _weight_rows(name, impl, spec, model)
     kv = P.kv_cache_hf(model, ids)
     rows.append(row(name, impl, "KV cache (fp32)", "bytes",
@@ -250,7 +253,8 @@ def validate_transformers(name: str, cfg: dict[str, Any], w: Workload, device: s
                     flops.forward_flops(spec, w.batch, w.seq_len, "full").total,
                     fwd["total"] - extra, "0.5%", note))
     tb, ts = w.train_batch, w.train_seq_len
-    tids, ttargets = P.make_inputs(spec.vocab_size, tb, ts, device, seed=2)
+    tids, ttargets = P.make_inputs(spec.vocab_size, tb, ts, device, seed=2,
+                                     head_vocab=spec.head_vocab_size)
     tr = P.train_flops(model, tids, ttargets, P.hf_call)
     extra, note = _implementation_extra(model, tr["by_module"])
     rows.append(row(name, impl, "training-step FLOPs", "FLOP",

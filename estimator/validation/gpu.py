@@ -301,7 +301,8 @@ def measure_training_memory(rec: dict[str, Any], device: str) -> None:
     _, spec = _memory_subject(name)
     meter = Meter(device)
     tb, ts = w["train_batch"], w["train_seq_len"]
-    tids, tt = make_inputs(spec.vocab_size, tb, ts, device, seed=2)
+    tids, tt = make_inputs(spec.vocab_size, tb, ts, device, seed=2,
+                         head_vocab=spec.head_vocab_size)
     rec["training"] = {}
     for recompute in ("none", "full"):
         model = build_reference(spec, device=device, dtype=_tdtype(dtype), kernels="fused")
@@ -689,7 +690,8 @@ def _time_training(label: str, cfg: dict, device: str, dt, dtype: str, reps: int
     spec = spec_from_hf_config(cfg, name=label)
     model = build_reference(spec, device=device, dtype=dt)
     model.set_inference_kernels(True)  # SDPA attention; the MoE layout only applies in no_grad
-    ids, tgt = make_inputs(spec.vocab_size, b, s, device, seed=3)
+    ids, tgt = make_inputs(spec.vocab_size, b, s, device, seed=3,
+                           head_vocab=spec.head_vocab_size)
     for p in model.parameters():
         p.grad = torch.zeros_like(p)
     try:

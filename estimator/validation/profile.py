@@ -56,11 +56,14 @@ def hf_call(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
 
 
 def make_inputs(vocab: int, batch: int, seq_len: int, device: str = "cpu",
-                seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random token ids and next-token targets, shape ``(batch, seq_len)``."""
+                seed: int = 1, head_vocab: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token ids and next-token targets, shape ``(batch, seq_len)``; with ``head_vocab``
+    (a pruned lm_head, :attr:`~estimator.spec.ModelSpec.head_vocab_size`) the targets are
+    folded into the head's ``[0, head_vocab)``."""
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (batch, seq_len + 1), generator=g)
-    return ids[:, :-1].contiguous().to(device), ids[:, 1:].contiguous().to(device)
+    targets = ids[:, 1:] % head_vocab if head_vocab else ids[:, 1:]
+    return ids[:, :-1].contiguous().to(device), targets.contiguous().to(device)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -535,8 +535,9 @@ class RefDecoder(nn.Module):
         self.blocks = nn.ModuleList(Block(spec, i, capacity_factor, fused)
                                     for i in range(spec.num_hidden_layers))
         self.norm = make_norm(spec, h, fused)
-        self.lm_head = Linear(h, V, bias=spec.lm_head_bias and not spec.tie_word_embeddings,
-                              fused=fused)
+        # a pruned head (Apertus-1.5's output_vocab_size) has fewer rows than the embedding
+        self.lm_head = Linear(h, spec.head_vocab_size,
+                              bias=spec.lm_head_bias and not spec.tie_word_embeddings, fused=fused)
         if spec.tie_word_embeddings:
             self.lm_head.weight = self.embed.weight
 
