@@ -3439,9 +3439,22 @@ def _supported_hint(mt: Any) -> str:
             "`python -m estimator list --families` or the README's Models section")
 
 
-def _unsupported(mt: Any) -> EstimatorError:
+#: Multimodal wrappers not loaded yet whose language model is a supported family (the
+#: ``model_type`` transformers gives their ``text_config`` when the file leaves it out).
+TEXT_OF_WRAPPER = {"aria": "aria_text", "cohere_compass": "cohere_compass_text",
+                   "apertus1p5": "apertus1p5_text"}
+
+
+def _unsupported(mt: Any, cfg: Mapping[str, Any] | None = None) -> EstimatorError:
     from .coverage import why_not  # pure data
 
+    tc = cfg.get("text_config") if cfg is not None else None
+    inner = tc.get("model_type", TEXT_OF_WRAPPER.get(mt)) if isinstance(tc, Mapping) else None
+    if isinstance(inner, str) and inner in FAMILIES:
+        return EstimatorError("model_type", mt, f"a multimodal wrapper not loaded yet; its "
+                              f"language model loads: pass its text_config alone as the config, "
+                              f"with \"model_type\": \"{inner}\" (the vision and other encoders "
+                              "are then not counted)")
     why = why_not(mt) if isinstance(mt, str) else None
     return EstimatorError("model_type", mt, "unsupported" + (f" ({why})" if why else "")
                           + "; " + _supported_hint(None if why else mt) + "; " + _CUSTOM_HINT)
@@ -3713,7 +3726,7 @@ def spec_from_hf_config(cfg: Mapping[str, Any], name: str = "custom") -> ModelSp
     if not isinstance(mt, str) or (mt not in FAMILIES and mt not in WRAPPERS):
         family = _family_from_architectures(cfg)
         if family is None:
-            raise _unsupported(mt)
+            raise _unsupported(mt, cfg)
         arch = next(a for a in cfg["architectures"] if ARCHITECTURES.get(a) == family)
         note = (f"model_type {mt!r} is not a supported family; read as "
                 f"{family!r} because architectures names {arch}")

@@ -380,3 +380,17 @@ def test_a_pruned_head_is_a_prefix_of_an_untied_vocabulary():
                                                 cfg))
     cfg.update(output_vocab_size=101)
     assert spec_from_hf_config(cfg).output_vocab_size == 0
+
+
+def test_a_wrapper_of_a_supported_language_model_says_how_to_load_it():
+    """Aria, Cohere North and Apertus-1.5 ship wrapper configs (model_type aria /
+    cohere_compass / apertus1p5) around a supported text model: the refusal says to pass the
+    text_config with its model_type, and doing so loads."""
+    for wrapper, text in (("aria", "aria_text"), ("cohere_compass", "cohere_compass_text"),
+                          ("apertus1p5", "apertus1p5_text")):
+        tc = dict(minimal(text))
+        tc.pop("model_type")  # as a wrapper's file may leave it to the wrapper
+        err = str(_raises("model_type", wrapper, spec_from_hf_config,
+                          {"model_type": wrapper, "text_config": tc}))
+        assert f'"model_type": "{text}"' in err
+        assert spec_from_hf_config({**tc, "model_type": text}).model_type == text
