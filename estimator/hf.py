@@ -2428,6 +2428,21 @@ def _longcat_flash(r: _Reader, name: str) -> ModelSpec:
                        "checkpoint; transformers skips it and it is not counted",))
 
 
+def _kda_hybrid_trunk(r: _Reader, name: str) -> ModelSpec:
+    """The DeepSeek-V3 trunk under Kimi-Linear's and Ling 3.0's KDA layers: MLA attention and
+    the MoE (``mlp_layer_types``, else all but the first ``first_k_dense_replace``), no tied
+    head and no MTP, ``num_shared_experts`` / ``model_max_length`` read as DeepSeek's names
+    when those are absent (both families' configs use them)."""
+    cfg = {**r.cfg, "tie_word_embeddings": False}
+    if "n_shared_experts" not in cfg and "num_shared_experts" in cfg:
+        cfg["n_shared_experts"] = cfg["num_shared_experts"]
+    if "max_position_embeddings" not in cfg and "model_max_length" in cfg:
+        cfg["max_position_embeddings"] = cfg["model_max_length"]
+    r2 = _Reader(cfg, r.model_type, r.where, r.defaults)
+    return _deepseek(r2, name, v3=True, mtp=False, layers=_sparse_mlp_layer_types(
+        lambda r: r.opt_int("first_k_dense_replace", 0)))
+
+
 def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
     """Kimi-Linear (``modeling_kimi_linear.py``): Kimi Delta Attention layers and MLA layers
     (NoPE; ``q_lora_rank`` null → one ``q_proj``) over DeepSeek-V3's MoE (shared experts of
@@ -2462,14 +2477,7 @@ def _kimi_linear(r: _Reader, name: str) -> ModelSpec:
                                  "layer is in neither kda_layers nor full_attn_layers")
     else:
         lt = ["full_attention" if i and i % 4 == 0 else "linear_attention" for i in range(L)]
-    cfg = {**r.cfg, "tie_word_embeddings": False}
-    if "n_shared_experts" not in cfg and "num_shared_experts" in cfg:
-        cfg["n_shared_experts"] = cfg["num_shared_experts"]
-    if "max_position_embeddings" not in cfg and "model_max_length" in cfg:
-        cfg["max_position_embeddings"] = cfg["model_max_length"]
-    r2 = _Reader(cfg, r.model_type, r.where, r.defaults)
-    spec = _deepseek(r2, name, v3=True, mtp=False, layers=_sparse_mlp_layer_types(
-        lambda r: r.opt_int("first_k_dense_replace", 0)))
+    spec = _kda_hybrid_trunk(r, name)
 
     def size(key: str, flat: str) -> int:
         if key in lac:
@@ -2503,14 +2511,7 @@ def _bailing_hybrid(r: _Reader, name: str) -> ModelSpec:
     else:
         g = r.opt_int("layer_group_size", 1)
         lt = ["full_attention" if (i + 1) % g == 0 else "linear_attention" for i in range(L)]
-    cfg = {**r.cfg, "tie_word_embeddings": False}
-    if "n_shared_experts" not in cfg and "num_shared_experts" in cfg:
-        cfg["n_shared_experts"] = cfg["num_shared_experts"]
-    if "max_position_embeddings" not in cfg and "model_max_length" in cfg:
-        cfg["max_position_embeddings"] = cfg["model_max_length"]
-    r2 = _Reader(cfg, r.model_type, r.where, r.defaults)
-    spec = _deepseek(r2, name, v3=True, mtp=False, layers=_sparse_mlp_layer_types(
-        lambda r: r.opt_int("first_k_dense_replace", 0)))
+    spec = _kda_hybrid_trunk(r, name)
 
     def size(key: str, fallback: str) -> int:
         return check_int(r.where + key, r.cfg[key], 1) if r.cfg.get(key) is not None \
