@@ -3450,7 +3450,8 @@ def _unsupported(mt: Any, cfg: Mapping[str, Any] | None = None) -> EstimatorErro
     from .coverage import why_not  # pure data
 
     tc = cfg.get("text_config") if cfg is not None else None
-    inner = tc.get("model_type", TEXT_OF_WRAPPER.get(mt)) if isinstance(tc, Mapping) else None
+    default = TEXT_OF_WRAPPER.get(mt) if isinstance(mt, str) else None  # mt may be a list
+    inner = tc.get("model_type", default) if isinstance(tc, Mapping) else None
     if isinstance(inner, str) and inner in FAMILIES:
         return EstimatorError("model_type", mt, f"a multimodal wrapper not loaded yet; its "
                               f"language model loads: pass its text_config alone as the config, "

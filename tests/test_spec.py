@@ -394,3 +394,6 @@ def test_a_wrapper_of_a_supported_language_model_says_how_to_load_it():
                           {"model_type": wrapper, "text_config": tc}))
         assert f'"model_type": "{text}"' in err
         assert spec_from_hf_config({**tc, "model_type": text}).model_type == text
+    # a model_type that is no string, beside a text_config, is still one named error
+    _raises("model_type", ["aria"], spec_from_hf_config,
+            {"model_type": ["aria"], "text_config": {"model_type": ["x"]}})
