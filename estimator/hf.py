@@ -3347,7 +3347,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "gemma4", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe",
-                                      "gemma3n"]))  # + WRAPPERS
+                                      "gemma3n", "aria"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -3364,7 +3364,8 @@ ARCHITECTURES: dict[str, str] = {
     "Llama4ForConditionalGeneration": "llama4", "DbrxForCausalLM": "dbrx",
     "JetMoeForCausalLM": "jetmoe", "Glm4MoeLiteForCausalLM": "glm4_moe_lite",
     "Ernie4_5_MoeForCausalLM": "ernie4_5_moe", "HunYuanMoEV1ForCausalLM": "hunyuan_v1_moe",
-    "AriaTextForCausalLM": "aria_text", "Apertus1p5TextForCausalLM": "apertus1p5_text",
+    "AriaTextForCausalLM": "aria_text", "AriaForConditionalGeneration": "aria",
+    "Apertus1p5TextForCausalLM": "apertus1p5_text",
     "CohereCompassForCausalLM": "cohere_compass_text",
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
@@ -3442,7 +3443,7 @@ def _supported_hint(mt: Any) -> str:
 
 #: Multimodal wrappers not loaded yet whose language model is a supported family (the
 #: ``model_type`` transformers gives their ``text_config`` when the file leaves it out).
-TEXT_OF_WRAPPER = {"aria": "aria_text", "cohere_compass": "cohere_compass_text",
+TEXT_OF_WRAPPER = {"cohere_compass": "cohere_compass_text",
                    "apertus1p5": "apertus1p5_text"}
 
 
@@ -3608,6 +3609,39 @@ def _gemma3(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=spec.notes + (_VISION_NOTE,))
 
 
+def _aria(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Aria (``AriaForConditionalGeneration``): the ``aria_text`` MoE under ``text_config``, an
+    Idefics3 vision tower (SigLIP's blocks without the pooling head) and Aria's cross-attention
+    projector (:func:`~estimator.vision.aria_projector_params`), counted apart. The head is tied
+    by the wrapper's ``tie_word_embeddings`` (default false); the text config's is ignored, as
+    transformers 5.24 builds it."""
+    r = _Reader(_sub_config(cfg, "text_config", "aria"), "aria_text", where="text_config.")
+    spec = _aria_text(r, name)
+    tie = cfg.get("tie_word_embeddings", False)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    vr = _vision_reader(cfg, "aria", "idefics3_vision")
+    h, f, L, a, c, img, p = _vision_ints(vr, "hidden_size", "intermediate_size",
+                                         "num_hidden_layers", "num_attention_heads",
+                                         "num_channels", "image_size", "patch_size")
+    if h % a:  # nn.MultiheadAttention and Idefics3VisionAttention refuse it
+        raise EstimatorError(vr.name_of("num_attention_heads"), a,
+                             f"must divide vision_config.hidden_size={h}")
+    q = cfg.get("projector_patch_to_query_dict")
+    if q is None:
+        queries = 256  # AriaConfig's default {1225: 128, 4900: 256}
+    else:
+        vals = list(q.values()) if isinstance(q, Mapping) and q else None
+        if not vals or not all(isinstance(x, (int, str)) and str(x).isdigit() for x in vals):
+            raise EstimatorError("projector_patch_to_query_dict", q,
+                                 "must map patch counts to query counts (positive integers)")
+        queries = check_int("projector_patch_to_query_dict", max(int(x) for x in vals), 1)
+    v = (vision.siglip_vision_params(h, f, L, c, img, p, use_head=False)
+         + vision.aria_projector_params(h, spec.hidden_size, queries))
+    return spec.replace(model_type="aria", tie_word_embeddings=tie, vision_params=v,
+                        notes=spec.notes + (_VISION_NOTE,))
+
+
 #: transformers' defaults of the text models inside the Qwen-VL wrappers (their configuration
 #: classes ``Qwen2_5_VLTextConfig`` and ``Qwen3VLMoeTextConfig``; checked by tests/test_vision.py).
 WRAPPER_TEXT_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -3706,6 +3740,7 @@ def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
+    "aria": _aria,
     "gemma4": _gemma4, "gemma3n": _gemma3n,
     "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
     "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),

@@ -19,6 +19,10 @@ VISION_DEFAULTS: dict[str, dict[str, object]] = {
     "siglip_vision_model": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
                                 num_attention_heads=12, num_channels=3, image_size=224,
                                 patch_size=16, vision_use_head=True),
+    # Aria's vision tower (``Idefics3VisionConfig``: SigLIP's blocks, no pooling head)
+    "idefics3_vision": dict(hidden_size=1152, intermediate_size=3072, num_hidden_layers=12,
+                            num_attention_heads=16, num_channels=3, image_size=224,
+                            patch_size=32),
     "llama4_vision_model": dict(hidden_size=768, intermediate_size=5632, num_hidden_layers=34,
                                 num_attention_heads=16, num_channels=3, image_size=448,
                                 patch_size=14, vision_output_dim=7680, projector_input_dim=4096,
@@ -63,6 +67,17 @@ def siglip_vision_params(h: int, f: int, layers: int, channels: int, image: int,
     block = 4 * _linear(h, h, True) + 2 * 2 * h + mlp
     head = (h + 4 * h * h + 4 * h + 2 * h + mlp) if use_head else 0
     return embeddings + layers * block + 2 * h + head
+
+
+def aria_projector_params(vision_h: int, text_h: int, queries: int) -> int:
+    """``modeling_aria.AriaProjector``: ``queries`` learned query rows (the largest value of
+    ``projector_patch_to_query_dict``) of width ``vision_h``; ``AriaCrossAttention``: bias-free
+    q/k/v ``Linear(vision_h, vision_h)``, an ``nn.MultiheadAttention(vision_h)`` (``4v² + 4v``),
+    a ``linear`` (v → v, bias) and two LayerNorms; the projector's LayerNorm(v); the MLP
+    ``linear_in`` v → text_h and ``linear_out`` text_h → text_h, no biases."""
+    v, t = vision_h, text_h
+    cross = 3 * v * v + (4 * v * v + 4 * v) + _linear(v, v, True) + 2 * 2 * v
+    return queries * v + cross + 2 * v + v * t + t * t
 
 
 def gemma3_projector_params(vision_h: int, text_h: int) -> int:

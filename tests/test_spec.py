@@ -383,10 +383,10 @@ def test_a_pruned_head_is_a_prefix_of_an_untied_vocabulary():
 
 
 def test_a_wrapper_of_a_supported_language_model_says_how_to_load_it():
-    """Aria, Cohere North and Apertus-1.5 ship wrapper configs (model_type aria /
-    cohere_compass / apertus1p5) around a supported text model: the refusal says to pass the
-    text_config with its model_type, and doing so loads."""
-    for wrapper, text in (("aria", "aria_text"), ("cohere_compass", "cohere_compass_text"),
+    """Cohere North and Apertus-1.5 ship wrapper configs (model_type cohere_compass /
+    apertus1p5) around a supported text model: the refusal says to pass the text_config with
+    its model_type, and doing so loads."""
+    for wrapper, text in (("cohere_compass", "cohere_compass_text"),
                           ("apertus1p5", "apertus1p5_text")):
         tc = dict(minimal(text))
         tc.pop("model_type")  # as a wrapper's file may leave it to the wrapper
@@ -395,5 +395,5 @@ def test_a_wrapper_of_a_supported_language_model_says_how_to_load_it():
         assert f'"model_type": "{text}"' in err
         assert spec_from_hf_config({**tc, "model_type": text}).model_type == text
     # a model_type that is no string, beside a text_config, is still one named error
-    _raises("model_type", ["aria"], spec_from_hf_config,
-            {"model_type": ["aria"], "text_config": {"model_type": ["x"]}})
+    _raises("model_type", ["apertus1p5"], spec_from_hf_config,
+            {"model_type": ["apertus1p5"], "text_config": {"model_type": ["x"]}})

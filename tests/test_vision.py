@@ -99,7 +99,8 @@ def _build(cfg: dict):
     cls = getattr(transformers, {
         "gemma3": "Gemma3ForConditionalGeneration", "llama4": "Llama4ForConditionalGeneration",
         "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-        "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration"}[cfg["model_type"]])
+        "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+        "aria": "AriaForConditionalGeneration"}[cfg["model_type"]])
     hc = hf_oracle.hf_config(cfg)
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")
@@ -108,6 +109,36 @@ def _build(cfg: dict):
 
 @pytest.mark.parametrize("cfg", _gemma3_configs(10), ids=lambda c: "gemma3")
 def test_gemma3_vision_and_language_model_equal_transformers(cfg):
+    model = _build(cfg)
+    vision = (hf_oracle.numel(model.model.vision_tower)
+              + hf_oracle.numel(model.model.multi_modal_projector))
+    c = count_params(spec_from_hf_config(cfg))
+    assert c.vision == vision
+    assert c.total == hf_oracle.numel(model) - vision  # language model and its output head
+
+
+def _aria_configs(n: int) -> list[dict]:
+    """Random aria_text models under Aria's wrapper: an Idefics3 tower, a query dict (absent:
+    AriaConfig's 256 queries), the head tied or not by the wrapper."""
+    rng = random.Random("aria-wrapper")
+    out = []
+    for text in random_configs("aria_text", n, salt="wrapper"):
+        vis = {k: v for k, v in _siglip(rng).items() if k != "vision_use_head"}
+        cfg = {"model_type": "aria", "text_config": text,
+               "vision_config": {**vis, "model_type": "idefics3_vision"}}
+        if rng.random() < 0.5:
+            cfg["tie_word_embeddings"] = rng.random() < 0.5
+        if rng.random() < 0.5:
+            cfg["projector_patch_to_query_dict"] = {"16": rng.randint(1, 9),
+                                                    "64": rng.randint(1, 9)}
+        elif rng.random() < 0.5:
+            del cfg["vision_config"]  # AriaConfig's Idefics3 defaults
+        out.append(cfg)
+    return out
+
+
+@pytest.mark.parametrize("cfg", _aria_configs(8), ids=lambda c: "aria")
+def test_aria_vision_and_language_model_equal_transformers(cfg):
     model = _build(cfg)
     vision = (hf_oracle.numel(model.model.vision_tower)
               + hf_oracle.numel(model.model.multi_modal_projector))
@@ -253,7 +284,8 @@ def _build_real(cfg: dict):
     cls = getattr(transformers, {
         "gemma3": "Gemma3ForConditionalGeneration",
         "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-        "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration"}[cfg["model_type"]])
+        "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+        "aria": "AriaForConditionalGeneration"}[cfg["model_type"]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
@@ -274,7 +306,8 @@ def _with_mrope(cfg: dict) -> dict:
 
 
 _TEXT_RUNS = (_gemma3_configs(3) + [_with_mrope(c) for c in _qwen_vl_configs("qwen2_5_vl", 3)
-                                    + _qwen_vl_configs("qwen3_vl_moe", 3)])
+                                    + _qwen_vl_configs("qwen3_vl_moe", 3)]
+              + _aria_configs(2))
 
 
 @pytest.mark.parametrize("cfg", _TEXT_RUNS, ids=lambda c: c["model_type"])
