@@ -3347,7 +3347,7 @@ FAMILIES: dict[str, Callable[[_Reader, str], ModelSpec]] = {
 }
 SUPPORTED_MODEL_TYPES = tuple(sorted([*FAMILIES, "llama4", "gemma3", "gemma4", "qwen2_5_vl",
                                       "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe",
-                                      "gemma3n", "aria"]))  # + WRAPPERS
+                                      "gemma3n", "aria", "cohere_compass"]))  # + WRAPPERS
 
 #: transformers' model class of each supported family (``MODEL_FOR_CAUSAL_LM_MAPPING_NAMES``, plus
 #: Llama-4's multimodal class; tests/test_coverage.py checks the table against transformers). A
@@ -3367,6 +3367,7 @@ ARCHITECTURES: dict[str, str] = {
     "AriaTextForCausalLM": "aria_text", "AriaForConditionalGeneration": "aria",
     "Apertus1p5TextForCausalLM": "apertus1p5_text",
     "CohereCompassForCausalLM": "cohere_compass_text",
+    "CohereCompassForConditionalGeneration": "cohere_compass",
     "MiniMaxM2ForCausalLM": "minimax_m2", "Dots1ForCausalLM": "dots1",
     "GraniteMoeSharedForCausalLM": "granitemoeshared", "FlexOlmoForCausalLM": "flex_olmo",
     "ExaoneMoeForCausalLM": "exaone_moe", "MinistralForCausalLM": "ministral",
@@ -3443,8 +3444,7 @@ def _supported_hint(mt: Any) -> str:
 
 #: Multimodal wrappers not loaded yet whose language model is a supported family (the
 #: ``model_type`` transformers gives their ``text_config`` when the file leaves it out).
-TEXT_OF_WRAPPER = {"cohere_compass": "cohere_compass_text",
-                   "apertus1p5": "apertus1p5_text"}
+TEXT_OF_WRAPPER = {"apertus1p5": "apertus1p5_text"}
 
 
 def _unsupported(mt: Any, cfg: Mapping[str, Any] | None = None) -> EstimatorError:
@@ -3642,6 +3642,23 @@ def _aria(cfg: Mapping[str, Any], name: str) -> ModelSpec:
                         notes=spec.notes + (_VISION_NOTE,))
 
 
+def _cohere_compass(cfg: Mapping[str, Any], name: str) -> ModelSpec:
+    """Cohere North (``CohereCompassForConditionalGeneration``): the ``cohere_compass_text``
+    model under ``text_config`` and a Qwen3-VL vision tower with DeepStack mergers
+    (``CohereCompassVisionModel``), counted apart. The head is tied by the wrapper's
+    ``tie_word_embeddings`` (default false); the text config's is ignored, as transformers 5.24
+    builds it."""
+    r = _Reader(_sub_config(cfg, "text_config", "cohere_compass"), "cohere_compass_text",
+                where="text_config.")
+    spec = _from_table(r, name, TABLE["cohere_compass_text"])
+    tie = cfg.get("tie_word_embeddings", False)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    v = _qwen_vision(cfg, "cohere_compass", "cohere_compass_vision")
+    return spec.replace(model_type="cohere_compass", tie_word_embeddings=tie, vision_params=v,
+                        notes=spec.notes + (_VISION_NOTE,))
+
+
 #: transformers' defaults of the text models inside the Qwen-VL wrappers (their configuration
 #: classes ``Qwen2_5_VLTextConfig`` and ``Qwen3VLMoeTextConfig``; checked by tests/test_vision.py).
 WRAPPER_TEXT_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -3740,7 +3757,7 @@ def _qwen3_5_vl(cfg: Mapping[str, Any], name: str, moe: bool) -> ModelSpec:
 #: Multimodal wrappers: ``model_type`` → reader of the whole config (language model + vision).
 WRAPPERS: dict[str, Callable[[Mapping[str, Any], str], ModelSpec]] = {
     "llama4": _llama4, "gemma3": _gemma3, "qwen2_5_vl": _qwen2_5_vl, "qwen3_vl_moe": _qwen3_vl_moe,
-    "aria": _aria,
+    "aria": _aria, "cohere_compass": _cohere_compass,
     "gemma4": _gemma4, "gemma3n": _gemma3n,
     "qwen3_5": functools.partial(_qwen3_5_vl, moe=False),
     "qwen3_5_moe": functools.partial(_qwen3_5_vl, moe=True),

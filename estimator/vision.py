@@ -39,6 +39,12 @@ VISION_DEFAULTS: dict[str, dict[str, object]] = {
                 patch_size=16, temporal_patch_size=2, spatial_merge_size=2,
                 out_hidden_size=3584, num_position_embeddings=2304)
        for vt in ("qwen3_5_vision", "qwen3_5_moe_vision")},
+    # Cohere North's tower is Qwen3-VL's (patch embed, learned positions, DeepStack mergers)
+    "cohere_compass_vision": dict(depth=27, hidden_size=1152, intermediate_size=4304,
+                                  in_channels=3, patch_size=16, temporal_patch_size=2,
+                                  spatial_merge_size=2, out_hidden_size=3584,
+                                  num_position_embeddings=2304,
+                                  deepstack_visual_indexes=(8, 16, 24)),
     "gemma4_vision": dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=16,
                           num_attention_heads=12, num_key_value_heads=12, head_dim=64,
                           patch_size=16, position_embedding_size=10240),

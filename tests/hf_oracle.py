@@ -26,12 +26,14 @@ def hf_config(d: Mapping[str, Any]):
     """transformers' configuration object for a config.json dict (``model_type`` inside)."""
     d = copy.deepcopy(dict(d))
     mt = d.pop("model_type")
-    if mt == "cohere_compass_text" and "rope_parameters" not in d:
+    text = d if mt == "cohere_compass_text" else (
+        d.get("text_config") if mt == "cohere_compass" else None)
+    if isinstance(text, dict) and "rope_parameters" not in text:
         # transformers 5.24's CohereCompassRotaryEmbedding indexes rope_parameters by layer type
         # and has no default for it (the North checkpoints write one entry per type); no
         # parameter depends on it
         rope = {"rope_type": "default", "rope_theta": 10000.0}
-        d["rope_parameters"] = {"full_attention": rope, "sliding_attention": dict(rope)}
+        text["rope_parameters"] = {"full_attention": rope, "sliding_attention": dict(rope)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return AutoConfig.for_model(mt, **d)

@@ -383,11 +383,9 @@ def test_a_pruned_head_is_a_prefix_of_an_untied_vocabulary():
 
 
 def test_a_wrapper_of_a_supported_language_model_says_how_to_load_it():
-    """Cohere North and Apertus-1.5 ship wrapper configs (model_type cohere_compass /
-    apertus1p5) around a supported text model: the refusal says to pass the text_config with
-    its model_type, and doing so loads."""
-    for wrapper, text in (("cohere_compass", "cohere_compass_text"),
-                          ("apertus1p5", "apertus1p5_text")):
+    """Apertus-1.5 ships a wrapper config (model_type apertus1p5) around a supported text
+    model: the refusal says to pass the text_config with its model_type, and doing so loads."""
+    for wrapper, text in (("apertus1p5", "apertus1p5_text"),):
         tc = dict(minimal(text))
         tc.pop("model_type")  # as a wrapper's file may leave it to the wrapper
         err = str(_raises("model_type", wrapper, spec_from_hf_config,

@@ -100,7 +100,8 @@ def _build(cfg: dict):
         "gemma3": "Gemma3ForConditionalGeneration", "llama4": "Llama4ForConditionalGeneration",
         "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
         "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
-        "aria": "AriaForConditionalGeneration"}[cfg["model_type"]])
+        "aria": "AriaForConditionalGeneration",
+        "cohere_compass": "CohereCompassForConditionalGeneration"}[cfg["model_type"]])
     hc = hf_oracle.hf_config(cfg)
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")
@@ -260,6 +261,32 @@ def _qwen_vl_configs(model_type: str, n: int) -> list[dict]:
     return out
 
 
+def _cohere_compass_configs(n: int) -> list[dict]:
+    """Random cohere_compass_text models under Cohere North's wrapper (a Qwen3-VL tower with
+    DeepStack mergers, or AriaConfig-style defaults when absent), the head tied or not by the
+    wrapper whatever the text config says."""
+    rng = random.Random("cohere-compass-wrapper")
+    out = []
+    for text in random_configs("cohere_compass_text", n, salt="wrapper"):
+        cfg = {"model_type": "cohere_compass", "text_config": text,
+               "vision_config": _qwen_vision(rng, True)}
+        if rng.random() < 0.2:
+            del cfg["vision_config"]
+        if rng.random() < 0.5:
+            cfg["tie_word_embeddings"] = rng.random() < 0.5
+        out.append(cfg)
+    return out
+
+
+@pytest.mark.parametrize("cfg", _cohere_compass_configs(8), ids=lambda c: "cohere_compass")
+def test_cohere_compass_vision_and_language_model_equal_transformers(cfg):
+    model = _build(cfg)
+    vision = hf_oracle.numel(model.model.visual)
+    c = count_params(spec_from_hf_config(cfg))
+    assert c.vision == vision
+    assert c.total == hf_oracle.numel(model) - vision  # language model and its output head
+
+
 @pytest.mark.parametrize("cfg", _qwen_vl_configs("qwen2_5_vl", 12) + _qwen_vl_configs(
     "qwen3_vl_moe", 12), ids=lambda c: c["model_type"])
 def test_qwen_vl_vision_and_language_model_equal_transformers(cfg):
@@ -285,7 +312,8 @@ def _build_real(cfg: dict):
         "gemma3": "Gemma3ForConditionalGeneration",
         "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
         "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
-        "aria": "AriaForConditionalGeneration"}[cfg["model_type"]])
+        "aria": "AriaForConditionalGeneration",
+        "cohere_compass": "CohereCompassForConditionalGeneration"}[cfg["model_type"]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
@@ -307,7 +335,7 @@ def _with_mrope(cfg: dict) -> dict:
 
 _TEXT_RUNS = (_gemma3_configs(3) + [_with_mrope(c) for c in _qwen_vl_configs("qwen2_5_vl", 3)
                                     + _qwen_vl_configs("qwen3_vl_moe", 3)]
-              + _aria_configs(2))
+              + _aria_configs(2) + _cohere_compass_configs(3))
 
 
 @pytest.mark.parametrize("cfg", _TEXT_RUNS, ids=lambda c: c["model_type"])
