@@ -74,11 +74,24 @@ def compute(m, opts, gpu, with_serving: bool = True) -> Sections:
         serving=serving_section(m, sopts, gpu, inference, fl) if with_serving else None)
 
 
+#: :func:`first` per workload (:func:`workload_memo`).
+_FIRST: dict = {}
+
+
 def first(m, opts, gpu, with_serving: bool = True):
     """``(params, FLOPs, inference memory, serving options)``: the sections the others build
     on, and the serving layout (tp/pp/ep = 0 resolved). Raises an
     :class:`~estimator.errors.EstimatorError` when no layout can hold the model under
-    ``opts`` — the one check on the options no later section repeats."""
+    ``opts`` — the one check on the options no later section repeats. Remembered per
+    workload (spec, options, catalog GPU; :func:`workload_memo`) as the later sections are:
+    the four are immutable and their ``to_dict()`` hands out fresh containers
+    (``benchmarks/dump_reports.py`` empties every container a report hands out and checks the
+    next report of the same workload)."""
+    return workload_memo(_FIRST, lambda _s, o, g: _first(m, o, g, with_serving),
+                         (m.spec, with_serving), opts, gpu)
+
+
+def _first(m, opts, gpu, with_serving: bool):
     # tp/pp/ep = 0: the serving layout is chosen once here (estimator.autolayout) for inference
     # memory and serving; training reads an auto layout as 1 (its plan is its own); the report
     # keeps the options as given (memory.inference.layout says what was chosen)

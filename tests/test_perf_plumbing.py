@@ -240,3 +240,31 @@ def test_remembered_dense_rows_and_gpu_plan_equal_a_fresh_computation(slug, kw):
     plan = again["memory"]["inference"]["smallest_fit"]
     if plan["smallest"] is not None:  # the layout chosen is the last one tried, as computed
         assert plan["smallest"] is plan["tried"][-1]
+
+
+def _scribble(x) -> None:
+    """Empty every dict and list inside ``x`` (what benchmarks/dump_reports.py does)."""
+    for v in (x.values() if isinstance(x, dict) else x if isinstance(x, list) else ()):
+        _scribble(v)
+    if isinstance(x, (dict, list)):
+        x.clear()
+
+
+@pytest.mark.parametrize("slug,kw", [
+    ("mixtral-8x7b", {}), ("deepseek-v3", {"seq_len": 32768, "dtype": "fp8", "tp": 0}),
+    ("qwen3-next-80b-a3b", {"tp": 2, "pp": 2, "num_gpus": 4}),
+])
+def test_remembered_first_sections_equal_a_fresh_computation(slug, kw):
+    """Params, FLOPs and inference memory are read from a per-workload store
+    (sections._FIRST): the report is the one computed with the store empty, and emptying
+    every container a report handed out changes nothing a later report reads."""
+    from estimator import sections
+
+    sections._FIRST.clear()
+    want = estimator.estimate(slug, **kw).to_dict()
+    got = estimator.estimate(slug, **kw).to_dict()  # from the store
+    assert got == want
+    _scribble(got)
+    assert estimator.estimate(slug, **kw).to_dict() == want
+    sections._FIRST.clear()
+    assert estimator.estimate(slug, **kw).to_dict() == want
