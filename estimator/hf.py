@@ -3483,6 +3483,15 @@ def _sub_config(cfg: Mapping[str, Any], key: str, model_type: str,
     return sub
 
 
+def _wrapper_tie(cfg: Mapping[str, Any], default: bool) -> bool:
+    """A multimodal wrapper's own ``tie_word_embeddings`` (its config class's ``default`` when
+    absent): transformers ties the head by the wrapper's flag, not its text config's."""
+    tie = cfg.get("tie_word_embeddings", default)
+    if not isinstance(tie, bool):
+        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    return tie
+
+
 def _vision_reader(cfg: Mapping[str, Any], wrapper: str, vision_type: str) -> _Reader:
     """The wrapper's ``vision_config`` (absent: transformers' defaults, as its config class
     builds them)."""
@@ -3530,9 +3539,7 @@ def _gemma4(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     (default true) ties the output head, as for Gemma-3."""
     tc = _sub_config(cfg, "text_config", "gemma4")
     spec = _gemma4_text(_Reader(tc, "gemma4_text", where="text_config."), name)
-    tie = cfg.get("tie_word_embeddings", True)
-    if not isinstance(tie, bool):
-        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    tie = _wrapper_tie(cfg, True)
     th, v = spec.hidden_size, 0
     if cfg.get("vision_config") is not None:
         r = _vision_reader(cfg, "gemma4", "gemma4_vision")
@@ -3576,9 +3583,7 @@ def _gemma3n(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     (default true), as for Gemma-3. The towers are left out (:data:`GEMMA3N_TOWERS_NOTE`)."""
     tc = _sub_config(cfg, "text_config", "gemma3n")
     spec = _gemma3n_text(_Reader(tc, "gemma3n_text", where="text_config."), name)
-    tie = cfg.get("tie_word_embeddings", True)
-    if not isinstance(tie, bool):
-        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    tie = _wrapper_tie(cfg, True)
     return spec.replace(model_type="gemma3n", tie_word_embeddings=tie,
                         notes=spec.notes + (GEMMA3N_TOWERS_NOTE,))
 
@@ -3601,9 +3606,7 @@ def _gemma3(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     tc = _sub_config(cfg, "text_config", "gemma3")
     spec = _from_table(_Reader(tc, "gemma3_text", where="text_config."), name,
                        TABLE["gemma3_text"])
-    tie = cfg.get("tie_word_embeddings", True)
-    if not isinstance(tie, bool):
-        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    tie = _wrapper_tie(cfg, True)
     v = _siglip_vision(_vision_reader(cfg, "gemma3", "siglip_vision_model"), spec.hidden_size)
     return spec.replace(model_type="gemma3", tie_word_embeddings=tie, vision_params=v,
                         notes=spec.notes + (_VISION_NOTE,))
@@ -3617,9 +3620,7 @@ def _aria(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     transformers 5.24 builds it."""
     r = _Reader(_sub_config(cfg, "text_config", "aria"), "aria_text", where="text_config.")
     spec = _aria_text(r, name)
-    tie = cfg.get("tie_word_embeddings", False)
-    if not isinstance(tie, bool):
-        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    tie = _wrapper_tie(cfg, False)
     vr = _vision_reader(cfg, "aria", "idefics3_vision")
     h, f, L, a, c, img, p = _vision_ints(vr, "hidden_size", "intermediate_size",
                                          "num_hidden_layers", "num_attention_heads",
@@ -3651,9 +3652,7 @@ def _cohere_compass(cfg: Mapping[str, Any], name: str) -> ModelSpec:
     r = _Reader(_sub_config(cfg, "text_config", "cohere_compass"), "cohere_compass_text",
                 where="text_config.")
     spec = _from_table(r, name, TABLE["cohere_compass_text"])
-    tie = cfg.get("tie_word_embeddings", False)
-    if not isinstance(tie, bool):
-        raise EstimatorError("tie_word_embeddings", tie, "must be true or false")
+    tie = _wrapper_tie(cfg, False)
     v = _qwen_vision(cfg, "cohere_compass", "cohere_compass_vision")
     return spec.replace(model_type="cohere_compass", tie_word_embeddings=tie, vision_params=v,
                         notes=spec.notes + (_VISION_NOTE,))

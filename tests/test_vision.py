@@ -91,31 +91,34 @@ def _gemma3_configs(n: int) -> list[dict]:
     return out
 
 
+#: transformers' class of each wrapper the tests build.
+WRAPPER_CLASSES = {
+    "gemma3": "Gemma3ForConditionalGeneration", "llama4": "Llama4ForConditionalGeneration",
+    "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
+    "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
+    "aria": "AriaForConditionalGeneration",
+    "cohere_compass": "CohereCompassForConditionalGeneration"}
+
+
+def _vision_numel(model) -> int:
+    """transformers' vision modules of a wrapper: Qwen-VL-style ``visual`` (tower and mergers),
+    else ``vision_tower`` + ``multi_modal_projector``."""
+    m = model.model
+    if hasattr(m, "visual"):
+        return hf_oracle.numel(m.visual)
+    return hf_oracle.numel(m.vision_tower) + hf_oracle.numel(m.multi_modal_projector)
+
+
 def _build(cfg: dict):
     import warnings
 
     import transformers
 
-    cls = getattr(transformers, {
-        "gemma3": "Gemma3ForConditionalGeneration", "llama4": "Llama4ForConditionalGeneration",
-        "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-        "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
-        "aria": "AriaForConditionalGeneration",
-        "cohere_compass": "CohereCompassForConditionalGeneration"}[cfg["model_type"]])
+    cls = getattr(transformers, WRAPPER_CLASSES[cfg["model_type"]])
     hc = hf_oracle.hf_config(cfg)
     with warnings.catch_warnings(), torch.device("meta"):
         warnings.simplefilter("ignore")
         return cls(hc)
-
-
-@pytest.mark.parametrize("cfg", _gemma3_configs(10), ids=lambda c: "gemma3")
-def test_gemma3_vision_and_language_model_equal_transformers(cfg):
-    model = _build(cfg)
-    vision = (hf_oracle.numel(model.model.vision_tower)
-              + hf_oracle.numel(model.model.multi_modal_projector))
-    c = count_params(spec_from_hf_config(cfg))
-    assert c.vision == vision
-    assert c.total == hf_oracle.numel(model) - vision  # language model and its output head
 
 
 def _aria_configs(n: int) -> list[dict]:
@@ -136,16 +139,6 @@ def _aria_configs(n: int) -> list[dict]:
             del cfg["vision_config"]  # AriaConfig's Idefics3 defaults
         out.append(cfg)
     return out
-
-
-@pytest.mark.parametrize("cfg", _aria_configs(8), ids=lambda c: "aria")
-def test_aria_vision_and_language_model_equal_transformers(cfg):
-    model = _build(cfg)
-    vision = (hf_oracle.numel(model.model.vision_tower)
-              + hf_oracle.numel(model.model.multi_modal_projector))
-    c = count_params(spec_from_hf_config(cfg))
-    assert c.vision == vision
-    assert c.total == hf_oracle.numel(model) - vision  # language model and its output head
 
 
 def _llama4_configs(n: int) -> list[dict]:
@@ -182,9 +175,7 @@ def test_absent_vision_config_takes_transformers_defaults():
     text = _gemma3_configs(1)[0]["text_config"]
     cfg = {"model_type": "gemma3", "text_config": text}
     model = _build(cfg)
-    assert count_params(spec_from_hf_config(cfg)).vision == (
-        hf_oracle.numel(model.model.vision_tower)
-        + hf_oracle.numel(model.model.multi_modal_projector))
+    assert count_params(spec_from_hf_config(cfg)).vision == _vision_numel(model)
 
 
 @pytest.mark.parametrize("slug", ["llama-4-scout", "llama-4-maverick"])
@@ -278,10 +269,13 @@ def _cohere_compass_configs(n: int) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("cfg", _cohere_compass_configs(8), ids=lambda c: "cohere_compass")
-def test_cohere_compass_vision_and_language_model_equal_transformers(cfg):
+@pytest.mark.parametrize("cfg", _gemma3_configs(10) + _aria_configs(8)
+                         + _cohere_compass_configs(8), ids=lambda c: c["model_type"])
+def test_wrapper_vision_and_language_model_equal_transformers(cfg):
+    """Gemma-3 (SigLIP), Aria (Idefics3 + cross-attention projector), Cohere North (Qwen3-VL
+    tower): ``params.vision`` = transformers' vision modules, ``params.total`` = the rest."""
     model = _build(cfg)
-    vision = hf_oracle.numel(model.model.visual)
+    vision = _vision_numel(model)
     c = count_params(spec_from_hf_config(cfg))
     assert c.vision == vision
     assert c.total == hf_oracle.numel(model) - vision  # language model and its output head
@@ -291,7 +285,7 @@ def test_cohere_compass_vision_and_language_model_equal_transformers(cfg):
     "qwen3_vl_moe", 12), ids=lambda c: c["model_type"])
 def test_qwen_vl_vision_and_language_model_equal_transformers(cfg):
     model = _build(cfg)
-    vision = hf_oracle.numel(model.model.visual)
+    vision = _vision_numel(model)
     c = count_params(spec_from_hf_config(cfg))
     assert c.vision == vision, cfg
     assert c.total == hf_oracle.numel(model) - vision, cfg
@@ -308,12 +302,7 @@ def _build_real(cfg: dict):
 
     import transformers
 
-    cls = getattr(transformers, {
-        "gemma3": "Gemma3ForConditionalGeneration",
-        "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
-        "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
-        "aria": "AriaForConditionalGeneration",
-        "cohere_compass": "CohereCompassForConditionalGeneration"}[cfg["model_type"]])
+    cls = getattr(transformers, WRAPPER_CLASSES[cfg["model_type"]])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.manual_seed(0)
